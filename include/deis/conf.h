@@ -1,0 +1,84 @@
+/*
+ * conf.h - configuration as a table of {name, type, &var, default, help}.
+ *
+ * Every binary reads the same file format: "name = value" lines, '#'
+ * comments, blank lines ignored, values optionally "double quoted".  The
+ * same names work on the command line as --name=value, which wins over the
+ * file.  Every option has a default that works on one machine.
+ */
+#ifndef DEIS_CONF_H
+#define DEIS_CONF_H
+
+#include <stdio.h>
+
+#include "deis/error.h"
+
+enum deis_conf_type {
+	DEIS_CONF_STR,		/* char ** (strdup'd; the default is copied) */
+	DEIS_CONF_INT,		/* int * */
+	DEIS_CONF_DOUBLE,	/* double * */
+	DEIS_CONF_BOOL,		/* int *: yes/no, on/off, true/false, 1/0 */
+};
+
+struct deis_conf_option {
+	const char *name;
+	enum deis_conf_type type;
+	void *var;
+	const char *def;
+	const char *help;
+};
+
+/* Sets every option to its default. */
+void deis_conf_defaults(const struct deis_conf_option *opts);
+/* Sets one option from text.  -EINVAL for a bad value, -ENOENT for an
+ * unknown name. */
+int deis_conf_set(const struct deis_conf_option *opts, const char *name,
+		  const char *value, struct deis_error *err);
+/* Reads a file; a missing file is an error only when must_exist. */
+int deis_conf_load(const struct deis_conf_option *opts, const char *path,
+		   int must_exist, struct deis_error *err);
+/* Prints "  --name=VALUE  help (default: x)" for each option. */
+void deis_conf_usage(const struct deis_conf_option *opts, FILE *out);
+void deis_conf_free(const struct deis_conf_option *opts);
+
+/* Options every binary shares (database, redis, platform naming, logging);
+ * defined in conf.c, listed first in each binary's table. */
+struct deis_common_conf {
+	char *database;		/* libpq conninfo */
+	char *redis_host;
+	int redis_port;
+	char *redis_password;
+	char *platform_domain;	/* apps are <app>.<platform_domain> */
+	char *ssh_host;		/* host name in git_url */
+	int ssh_port;
+	char *admin_group;	/* members of this Unix group are admins */
+	char *log_level;
+	char *home;		/* $DEIS_HOME: state directory */
+};
+
+extern struct deis_common_conf deis_conf;
+
+#define DEIS_COMMON_OPTIONS \
+	{ "database", DEIS_CONF_STR, &deis_conf.database, \
+	  "host=127.0.0.1 port=5433 dbname=deis user=deis", \
+	  "PostgreSQL connection string (libpq conninfo)" }, \
+	{ "redis_host", DEIS_CONF_STR, &deis_conf.redis_host, "127.0.0.1", \
+	  "Redis host" }, \
+	{ "redis_port", DEIS_CONF_INT, &deis_conf.redis_port, "6380", \
+	  "Redis port" }, \
+	{ "redis_password", DEIS_CONF_STR, &deis_conf.redis_password, "", \
+	  "Redis password (AUTH); empty for none" }, \
+	{ "platform_domain", DEIS_CONF_STR, &deis_conf.platform_domain, \
+	  "localhost", "apps are served as <app>.<platform_domain>" }, \
+	{ "ssh_host", DEIS_CONF_STR, &deis_conf.ssh_host, "localhost", \
+	  "host name users push to (in git_url)" }, \
+	{ "ssh_port", DEIS_CONF_INT, &deis_conf.ssh_port, "2222", \
+	  "builder SSH port (in git_url)" }, \
+	{ "admin_group", DEIS_CONF_STR, &deis_conf.admin_group, "deis-admin", \
+	  "members of this Unix group are platform admins (root always is)" }, \
+	{ "log_level", DEIS_CONF_STR, &deis_conf.log_level, "info", \
+	  "error, warning, notice, info or debug" }, \
+	{ "home", DEIS_CONF_STR, &deis_conf.home, "/var/lib/deis", \
+	  "state directory ($DEIS_HOME)" }
+
+#endif

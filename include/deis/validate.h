@@ -1,0 +1,163 @@
+/*
+ * validate.h - the grammars of every name and every control file.
+ *
+ * Everything a user writes into the tree is parsed here before it reaches
+ * SQL, a path, a command line or a generated config.  Parsers take the raw
+ * bytes of a write (not NUL-terminated, possibly containing NUL, which is
+ * always refused) and either fill a canonical value or return -EINVAL with
+ * the reason in err.  Each *_format() writes the canonical text, which the
+ * matching parser accepts again unchanged (files read back in the format
+ * they accept).
+ */
+#ifndef DEIS_VALIDATE_H
+#define DEIS_VALIDATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "deis/buf.h"
+#include "deis/error.h"
+#include "deis/kv.h"
+
+/* ---- names ---- */
+
+/* DNS label: [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])? */
+bool deis_valid_app_name(const char *s);
+/* [A-Za-z_][A-Za-z0-9_]*, at most 255 bytes */
+bool deis_valid_config_key(const char *s);
+/* Unix user name: [a-z_][a-z0-9_-]{0,31} (optionally ending in $ is refused) */
+bool deis_valid_user_name(const char *s);
+/* SSH key name: [A-Za-z0-9][A-Za-z0-9._@-]{0,63} */
+bool deis_valid_key_name(const char *s);
+/* Procfile process type: [a-z][a-z0-9_-]{0,29}; "run" is reserved */
+bool deis_valid_proc_type(const char *s);
+/* Host name: lowercase labels of [a-z0-9-] (no leading/trailing '-'),
+ * at least two labels, at most 253 bytes; an optional leading "*." */
+bool deis_valid_domain(const char *s);
+
+/* ---- limits on sizes ---- */
+#define DEIS_CONFIG_VALUE_MAX	(64 * 1024)	/* one config var */
+#define DEIS_ENV_MAX		(1024 * 1024)	/* the whole env document */
+#define DEIS_CONTROL_MAX	(64 * 1024)	/* formation, limits, ... */
+#define DEIS_FORMATION_MAX_QTY	1000
+
+/* ---- config values ---- */
+
+/* Checks a value written to config/<KEY> and returns its stored length:
+ * refuses NUL bytes and values over DEIS_CONFIG_VALUE_MAX; a single-line
+ * value ending in one '\n' ("echo 1 > config/DEBUG") loses that newline,
+ * anything else (a multi-line PEM) is kept byte for byte.  Returns the
+ * length to store, or -EINVAL. */
+long deis_config_value_check(const char *data, size_t len,
+			     struct deis_error *err);
+
+/* ---- env (dotenv) ---- */
+
+/* Parses a dotenv document: KEY=value lines; blank lines and lines starting
+ * with '#' ignored; optional "export " prefix; values unquoted (to end of
+ * line, surrounding blanks trimmed), 'single quoted' (literal) or
+ * "double quoted" (escapes \n \r \t \" \\ \$, may span lines).  A key seen
+ * twice: the last one wins.  Fills out (replacing its contents). */
+int deis_dotenv_parse(const char *text, size_t len, struct deis_kvlist *out,
+		      struct deis_error *err);
+/* Writes vars sorted by key, one KEY=value per line; a value that is not
+ * entirely safe characters [A-Za-z0-9_./:@%+,=-] (or is empty) is written
+ * "double quoted" with escapes, so parse(format(x)) == x. */
+void deis_dotenv_format(const struct deis_kvlist *vars, struct deis_buf *out);
+
+/* ---- formation: "web=2 worker=1" ---- */
+
+/* Items separated by spaces, tabs or newlines; each type=N with a valid
+ * process type and 0 <= N <= DEIS_FORMATION_MAX_QTY; a type twice is
+ * refused.  out: key = type, value = decimal count, sorted by type. */
+int deis_formation_parse(const char *text, size_t len,
+			 struct deis_kvlist *out, struct deis_error *err);
+/* One "type=N\n" per entry, in list order. */
+void deis_formation_format(const struct deis_kvlist *f, struct deis_buf *out);
+
+/* ---- limits: "web.memory=512M\nweb.cpu=0.5" ---- */
+
+/* Lines (or blank-separated items) type.resource=value; resources:
+ *   memory  bytes with optional K, M, G suffix (powers of 1024),
+ *           4M .. 1024G, canonical: the largest exact suffix ("512M")
+ *   cpu     cores, decimal with up to 3 fractional digits, 0.01 .. 256,
+ *           canonical without trailing zeros ("0.5", "2")
+ *   pids    integer 16 .. 1048576
+ * out: key "type.resource", canonical value, sorted by key. */
+int deis_limits_parse(const char *text, size_t len, struct deis_kvlist *out,
+		      struct deis_error *err);
+void deis_limits_format(const struct deis_kvlist *l, struct deis_buf *out);
+/* Helpers for the runtime: bytes of a canonical memory value, millicores
+ * of a canonical cpu value; -1 when malformed. */
+long long deis_limits_memory_bytes(const char *value);
+long deis_limits_cpu_millis(const char *value);
+
+/* ---- domains: one per line ---- */
+
+/* Blank-separated host names, lowercased, each deis_valid_domain();
+ * duplicates dropped, order kept.  At most 100. */
+int deis_domains_parse(const char *text, size_t len, struct deis_strlist *out,
+		       struct deis_error *err);
+/* ---- perms: user names, one per line ---- */
+int deis_perms_parse(const char *text, size_t len, struct deis_strlist *out,
+		     struct deis_error *err);
+/* One item per line (domains, perms). */
+void deis_lines_format(const struct deis_strlist *l, struct deis_buf *out);
+
+/* ---- healthcheck: "path=/healthz\ntimeout=5" ---- */
+
+/* Keys: path (starts with '/', printable ASCII without blanks, <= 1024),
+ * timeout (seconds, 1..300), interval (seconds, 1..300), port-less.
+ * Empty text = no settings.  out in the order path, timeout, interval. */
+int deis_healthcheck_parse(const char *text, size_t len,
+			   struct deis_kvlist *out, struct deis_error *err);
+/* Same "key=value\n" line format as limits/formation. */
+void deis_keyvalue_lines_format(const struct deis_kvlist *l, struct deis_buf *out);
+
+/* ---- maintenance: on/off ---- */
+/* Accepts on/off, 1/0, true/false, yes/no (any case, surrounding blanks). */
+int deis_onoff_parse(const char *text, size_t len, bool *out,
+		     struct deis_error *err);
+
+/* ---- rollback: "v3" or "3" ---- */
+int deis_version_parse(const char *text, size_t len, int *out,
+		       struct deis_error *err);
+
+/* ---- SSH public keys ---- */
+
+struct deis_sshkey {
+	char type[64];		/* "ssh-ed25519" */
+	char *blob;		/* base64 text as given; caller frees with _clear */
+	char *comment;		/* may be "" */
+	char fingerprint[64];	/* "SHA256:" + unpadded base64 of sha256(blob) */
+};
+
+/* Parses one OpenSSH public key line ("type base64 [comment]", optional
+ * trailing newline; options before the type are refused).  Types:
+ * ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp{256,384,521},
+ * sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com.  The
+ * decoded blob must begin with the same type string. */
+int deis_sshkey_parse(const char *text, size_t len, struct deis_sshkey *out,
+		      struct deis_error *err);
+/* "type blob comment\n" (no comment: "type blob\n"). */
+void deis_sshkey_format(const struct deis_sshkey *k, struct deis_buf *out);
+void deis_sshkey_clear(struct deis_sshkey *k);
+
+/* ---- TLS certificates ---- */
+
+struct deis_cert_info {
+	char subject[256];	/* subject CN, or the whole subject */
+	char not_after[32];	/* "2027-01-01T00:00:00Z" */
+	char fingerprint[100];	/* SHA256 of the leaf, hex pairs with ':' */
+};
+
+/* Checks a PEM document holding a certificate chain (leaf first) and its
+ * private key (any order): at least one certificate and exactly one key;
+ * the key matches the leaf; the leaf is valid at `now`; the leaf covers
+ * `domain` (wildcards as in RFC 6125).  info may be NULL. */
+int deis_cert_check(const char *pem, size_t len, const char *domain,
+		    time_t now, struct deis_cert_info *info,
+		    struct deis_error *err);
+
+#endif

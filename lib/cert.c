@@ -1,0 +1,1 @@
+/* cert.c - to be written */

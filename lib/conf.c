@@ -1,0 +1,150 @@
+/* conf.c - see include/deis/conf.h. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "deis/conf.h"
+
+struct deis_common_conf deis_conf;
+
+static const struct deis_conf_option *find(const struct deis_conf_option *opts,
+					   const char *name)
+{
+	for (; opts->name; opts++)
+		if (!strcmp(opts->name, name))
+			return opts;
+	return NULL;
+}
+
+static int set_one(const struct deis_conf_option *o, const char *value,
+		   struct deis_error *err)
+{
+	char *end;
+
+	switch (o->type) {
+	case DEIS_CONF_STR: {
+		char **p = o->var;
+		free(*p);
+		*p = strdup(value);
+		return 0;
+	}
+	case DEIS_CONF_INT: {
+		errno = 0;
+		long v = strtol(value, &end, 10);
+		if (errno || end == value || *end || v < -2147483647L || v > 2147483647L)
+			return deis_error_set(err, EINVAL, "%s: '%s' is not an integer",
+					      o->name, value);
+		*(int *)o->var = (int)v;
+		return 0;
+	}
+	case DEIS_CONF_DOUBLE: {
+		errno = 0;
+		double v = strtod(value, &end);
+		if (errno || end == value || *end)
+			return deis_error_set(err, EINVAL, "%s: '%s' is not a number",
+					      o->name, value);
+		*(double *)o->var = v;
+		return 0;
+	}
+	case DEIS_CONF_BOOL:
+		if (!strcasecmp(value, "yes") || !strcasecmp(value, "on") ||
+		    !strcasecmp(value, "true") || !strcmp(value, "1"))
+			*(int *)o->var = 1;
+		else if (!strcasecmp(value, "no") || !strcasecmp(value, "off") ||
+			 !strcasecmp(value, "false") || !strcmp(value, "0"))
+			*(int *)o->var = 0;
+		else
+			return deis_error_set(err, EINVAL, "%s: '%s' is not yes or no",
+					      o->name, value);
+		return 0;
+	}
+	return deis_error_set(err, EINVAL, "%s: unknown option type", o->name);
+}
+
+void deis_conf_defaults(const struct deis_conf_option *opts)
+{
+	for (; opts->name; opts++)
+		set_one(opts, opts->def, NULL);
+}
+
+int deis_conf_set(const struct deis_conf_option *opts, const char *name,
+		  const char *value, struct deis_error *err)
+{
+	const struct deis_conf_option *o = find(opts, name);
+
+	if (!o)
+		return deis_error_set(err, ENOENT, "unknown option '%s'", name);
+	return set_one(o, value, err);
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+int deis_conf_load(const struct deis_conf_option *opts, const char *path,
+		   int must_exist, struct deis_error *err)
+{
+	FILE *f = fopen(path, "re");
+	char line[4096];
+	int lineno = 0;
+
+	if (!f) {
+		if (errno == ENOENT && !must_exist)
+			return 0;
+		return deis_error_set(err, errno, "%s: %s", path, strerror(errno));
+	}
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		char *s = trim(line);
+		if (!*s || *s == '#')
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			fclose(f);
+			return deis_error_set(err, EINVAL, "%s:%d: expected name = value",
+					      path, lineno);
+		}
+		*eq = '\0';
+		char *name = trim(s), *value = trim(eq + 1);
+		size_t vn = strlen(value);
+		if (vn >= 2 && value[0] == '"' && value[vn - 1] == '"') {
+			value[vn - 1] = '\0';
+			value++;
+		}
+		int r = deis_conf_set(opts, name, value, err);
+		if (r < 0) {
+			fclose(f);
+			return deis_error_prefix(err, "%s:%d", path, lineno);
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+void deis_conf_usage(const struct deis_conf_option *opts, FILE *out)
+{
+	for (; opts->name; opts++) {
+		int n = fprintf(out, "  --%s=VALUE", opts->name);
+		fprintf(out, "%*s%s", n < 28 ? 28 - n : 1, "", opts->help);
+		if (opts->def && *opts->def)
+			fprintf(out, " (default: %s)", opts->def);
+		fputc('\n', out);
+	}
+}
+
+void deis_conf_free(const struct deis_conf_option *opts)
+{
+	for (; opts->name; opts++)
+		if (opts->type == DEIS_CONF_STR) {
+			free(*(char **)opts->var);
+			*(char **)opts->var = NULL;
+		}
+}

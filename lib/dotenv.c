@@ -1,0 +1,1 @@
+/* dotenv.c - to be written */

@@ -1,0 +1,1 @@
+/* sshkey.c - to be written */
