@@ -1,1 +1,1187 @@
-/* db.c - to be written */
+/*
+ * db.c - the Database module: schema, migrations, loads and changes.
+ *
+ * Every SQL statement of the platform is in this file.  Parameters are
+ * bound with PQexecParams, never spliced.  A change is one transaction
+ * that locks its app row first (SELECT ... FOR UPDATE), so concurrent
+ * writers to one app serialise and release numbers never collide, while
+ * writers to different apps never wait for each other.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "deis/buf.h"
+#include "deis/db.h"
+#include "deis/validate.h"
+
+struct deis_db {
+	PGconn *conn;
+	char *conninfo;
+};
+
+/* ---- migrations ---- */
+
+/*
+ * Append-only: a migration, once shipped, never changes; a new schema
+ * change is a new entry.  Each runs in its own transaction.
+ */
+static const struct {
+	int version;
+	const char *sql;
+} migrations[] = {
+	{ 1,
+	  "CREATE TABLE users ("
+	  "  id bigserial PRIMARY KEY,"
+	  "  name text NOT NULL UNIQUE,"
+	  "  uid integer NOT NULL DEFAULT -1,"
+	  "  serial bigint NOT NULL DEFAULT 1,"
+	  "  created timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	  "  updated timestamptz NOT NULL DEFAULT clock_timestamp());"
+	  "CREATE TABLE keys ("
+	  "  user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	  "  name text NOT NULL,"
+	  "  type text NOT NULL,"
+	  "  data text NOT NULL,"
+	  "  fingerprint text NOT NULL UNIQUE,"
+	  "  created timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	  "  PRIMARY KEY (user_id, name));"
+	  "CREATE TABLE apps ("
+	  "  id bigserial PRIMARY KEY,"
+	  "  name text NOT NULL UNIQUE,"
+	  "  owner text NOT NULL,"
+	  "  serial bigint NOT NULL DEFAULT 1,"
+	  "  created timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	  "  updated timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	  "  healthcheck jsonb NOT NULL DEFAULT '[]',"
+	  "  maintenance boolean NOT NULL DEFAULT false,"
+	  "  formation_mtime timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	  "  domains_mtime timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	  "  perms_mtime timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	  "  healthcheck_mtime timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	  "  maintenance_mtime timestamptz NOT NULL DEFAULT clock_timestamp());"
+	  "CREATE TABLE builds ("
+	  "  id bigserial PRIMARY KEY,"
+	  "  app_id bigint NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+	  "  number integer NOT NULL,"
+	  "  owner text NOT NULL,"
+	  "  commit text NOT NULL DEFAULT '',"
+	  "  status text NOT NULL DEFAULT 'running',"
+	  "  image text NOT NULL DEFAULT '',"
+	  "  procfile jsonb NOT NULL DEFAULT '{}',"
+	  "  created timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	  "  finished timestamptz,"
+	  "  UNIQUE (app_id, number));"
+	  "CREATE TABLE releases ("
+	  "  app_id bigint NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+	  "  version integer NOT NULL,"
+	  "  owner text NOT NULL,"
+	  "  summary text NOT NULL,"
+	  "  build_id bigint REFERENCES builds(id) ON DELETE RESTRICT,"
+	  "  config jsonb NOT NULL DEFAULT '{}',"
+	  "  limits jsonb NOT NULL DEFAULT '{}',"
+	  "  created timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	  "  PRIMARY KEY (app_id, version));"
+	  "CREATE TABLE formation ("
+	  "  app_id bigint NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+	  "  type text NOT NULL,"
+	  "  quantity integer NOT NULL CHECK (quantity >= 0),"
+	  "  PRIMARY KEY (app_id, type));"
+	  "CREATE TABLE domains ("
+	  "  domain text PRIMARY KEY,"
+	  "  app_id bigint NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+	  "  position integer NOT NULL);"
+	  "CREATE INDEX domains_app ON domains (app_id);"
+	  "CREATE TABLE perms ("
+	  "  app_id bigint NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+	  "  username text NOT NULL,"
+	  "  PRIMARY KEY (app_id, username));"
+	  "CREATE TABLE certs ("
+	  "  app_id bigint NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+	  "  domain text NOT NULL,"
+	  "  pem text NOT NULL,"
+	  "  not_after timestamptz NOT NULL,"
+	  "  updated timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	  "  PRIMARY KEY (app_id, domain));"
+	  "CREATE TABLE nodes ("
+	  "  name text PRIMARY KEY,"
+	  "  address text NOT NULL DEFAULT '',"
+	  "  info jsonb NOT NULL DEFAULT '{}',"
+	  "  last_seen timestamptz NOT NULL DEFAULT clock_timestamp());" },
+};
+
+/* ---- connection and statement helpers ---- */
+
+static int db_connect(struct deis_db *db, struct deis_error *err)
+{
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+		return 0;
+	if (db->conn) {
+		PQreset(db->conn);
+		if (PQstatus(db->conn) == CONNECTION_OK)
+			return 0;
+		PQfinish(db->conn);
+	}
+	db->conn = PQconnectdb(db->conninfo);
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		int r = deis_error_set(err, EIO, "cannot connect to PostgreSQL: %s",
+				       PQerrorMessage(db->conn));
+		PQfinish(db->conn);
+		db->conn = NULL;
+		return r;
+	}
+	/* Quiet notices ("relation already exists, skipping"). */
+	PQclear(PQexec(db->conn, "SET client_min_messages = warning"));
+	return 0;
+}
+
+int deis_db_open(const char *conninfo, struct deis_db **out,
+		 struct deis_error *err)
+{
+	struct deis_db *db = calloc(1, sizeof(*db));
+
+	if (!db)
+		abort();
+	db->conninfo = strdup(conninfo);
+	int r = db_connect(db, err);
+	if (r < 0) {
+		deis_db_close(db);
+		return r;
+	}
+	*out = db;
+	return 0;
+}
+
+void deis_db_close(struct deis_db *db)
+{
+	if (!db)
+		return;
+	if (db->conn)
+		PQfinish(db->conn);
+	free(db->conninfo);
+	free(db);
+}
+
+/* Maps a failed result to an errno: unique violations are EEXIST, foreign
+ * keys and checks EINVAL, a lost connection EIO. */
+static int result_error(struct deis_db *db, PGresult *res,
+			struct deis_error *err)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
+	int code = EIO;
+
+	if (state && !strcmp(state, "23505"))
+		code = EEXIST;
+	else if (state && (!strncmp(state, "23", 2) || !strncmp(state, "22", 2)))
+		code = EINVAL;
+	else if (state && !strcmp(state, "40P01"))
+		code = EAGAIN;
+	return deis_error_set(err, code, "database: %s", msg && *msg ? msg : "no result");
+}
+
+/* Runs one statement with text parameters (NULL = SQL NULL).  Returns the
+ * result (the caller PQclear()s it) or NULL with err filled. */
+static PGresult *q(struct deis_db *db, struct deis_error *err, const char *sql,
+		   int nparams, ...)
+{
+	const char *params[16];
+	va_list ap;
+
+	if (nparams > 16)
+		abort();
+	va_start(ap, nparams);
+	for (int i = 0; i < nparams; i++)
+		params[i] = va_arg(ap, const char *);
+	va_end(ap);
+	PGresult *res = PQexecParams(db->conn, sql, nparams, NULL, params,
+				     NULL, NULL, 0);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		result_error(db, res, err);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+/* A statement whose result is not needed. */
+static int x(struct deis_db *db, struct deis_error *err, const char *sql,
+	     int nparams, ...)
+{
+	const char *params[16];
+	va_list ap;
+
+	if (nparams > 16)
+		abort();
+	va_start(ap, nparams);
+	for (int i = 0; i < nparams; i++)
+		params[i] = va_arg(ap, const char *);
+	va_end(ap);
+	PGresult *res = PQexecParams(db->conn, sql, nparams, NULL, params,
+				     NULL, NULL, 0);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	int r = 0;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		r = result_error(db, res, err);
+	PQclear(res);
+	return r;
+}
+
+static int begin(struct deis_db *db, struct deis_error *err)
+{
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	r = x(db, err, "BEGIN", 0);
+	if (r < 0 && PQstatus(db->conn) != CONNECTION_OK) {
+		/* The server went away since the last call: one fresh try. */
+		r = db_connect(db, err);
+		if (r == 0)
+			r = x(db, err, "BEGIN", 0);
+	}
+	return r;
+}
+
+static int commit(struct deis_db *db, struct deis_error *err)
+{
+	return x(db, err, "COMMIT", 0);
+}
+
+/* Ends a failed transaction; keeps the first error. */
+static int rollback(struct deis_db *db, int r)
+{
+	PQclear(PQexec(db->conn, "ROLLBACK"));
+	return r;
+}
+
+static int64_t col_us(PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return 0;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static long col_long(PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return 0;
+	return strtol(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static char *col_str(PGresult *res, int row, int col)
+{
+	char *s = strdup(PQgetvalue(res, row, col));
+
+	if (!s)
+		abort();
+	return s;
+}
+
+/* Microseconds since the epoch, as SQL text for a timestamptz column. */
+#define US(col) "(extract(epoch from " col ") * 1000000)::bigint"
+
+/* ---- JSON <-> lists ---- */
+
+/* A JSON object of strings into a sorted kvlist. */
+static int json_to_kv(const char *text, struct deis_kvlist *out,
+		      struct deis_error *err)
+{
+	json_error_t je;
+	json_t *o = json_loads(text, 0, &je);
+	const char *k;
+	json_t *v;
+
+	if (!o || !json_is_object(o)) {
+		json_decref(o);
+		return deis_error_set(err, EIO, "database: malformed JSON: %s", je.text);
+	}
+	json_object_foreach(o, k, v) {
+		if (json_is_string(v))
+			deis_kvlist_setn(out, k, json_string_value(v),
+					 json_string_length(v));
+	}
+	json_decref(o);
+	deis_kvlist_sort(out);
+	return 0;
+}
+
+/* A JSON array of [key, value] pairs (keeps order: healthcheck). */
+static int json_pairs_to_kv(const char *text, struct deis_kvlist *out,
+			    struct deis_error *err)
+{
+	json_error_t je;
+	json_t *a = json_loads(text, 0, &je);
+	size_t i;
+	json_t *p;
+
+	if (!a || !json_is_array(a)) {
+		json_decref(a);
+		return deis_error_set(err, EIO, "database: malformed JSON: %s", je.text);
+	}
+	json_array_foreach(a, i, p) {
+		json_t *k = json_array_get(p, 0), *v = json_array_get(p, 1);
+		if (json_is_string(k) && json_is_string(v))
+			deis_kvlist_set(out, json_string_value(k), json_string_value(v));
+	}
+	json_decref(a);
+	return 0;
+}
+
+static char *kv_to_json(const struct deis_kvlist *l, int as_pairs)
+{
+	json_t *j = as_pairs ? json_array() : json_object();
+
+	for (size_t i = 0; i < l->n; i++) {
+		json_t *v = json_stringn(l->items[i].value, strlen(l->items[i].value));
+		if (as_pairs) {
+			json_t *p = json_array();
+			json_array_append_new(p, json_string(l->items[i].key));
+			json_array_append_new(p, v);
+			json_array_append_new(j, p);
+		} else {
+			json_object_set_new(j, l->items[i].key, v);
+		}
+	}
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	if (!s)
+		abort();
+	return s;
+}
+
+/* ---- migrations ---- */
+
+int deis_db_migrate(struct deis_db *db, struct deis_error *err)
+{
+	char ver[16];
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	/* One migrator at a time, platform-wide. */
+	r = x(db, err, "SELECT pg_advisory_xact_lock(7306)", 0);
+	if (r == 0)
+		r = x(db, err, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		      " version integer PRIMARY KEY,"
+		      " applied timestamptz NOT NULL DEFAULT now())", 0);
+	for (size_t i = 0; r == 0 && i < sizeof(migrations) / sizeof(*migrations); i++) {
+		snprintf(ver, sizeof(ver), "%d", migrations[i].version);
+		PGresult *res = q(db, err, "SELECT 1 FROM schema_migrations WHERE version = $1",
+				  1, ver);
+		if (!res) {
+			r = -err->code;
+			break;
+		}
+		int done = PQntuples(res) > 0;
+		PQclear(res);
+		if (done)
+			continue;
+		PGresult *m = PQexec(db->conn, migrations[i].sql);
+		if (PQresultStatus(m) != PGRES_COMMAND_OK) {
+			r = result_error(db, m, err);
+			deis_error_prefix(err, "migration %d", migrations[i].version);
+		}
+		PQclear(m);
+		if (r == 0)
+			r = x(db, err, "INSERT INTO schema_migrations (version) VALUES ($1)",
+			      1, ver);
+	}
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
+}
+
+long deis_db_ping(struct deis_db *db, struct deis_error *err)
+{
+	struct timespec a, b;
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	r = x(db, err, "SELECT 1", 0);
+	if (r < 0)
+		return r;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000;
+}
+
+/* ---- loading ---- */
+
+/*
+ * Loading one app and loading all of them are the same queries with an
+ * optional filter ($1 NULL = all), so a reload after an event and the
+ * start-up load can never disagree.  Child rows come ordered by app id and
+ * are matched to their app by a binary search over the app array.
+ */
+static struct deis_app *find_app(struct deis_app **apps, size_t n, long id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (apps[mid]->id == id)
+			return apps[mid];
+		if (apps[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+#define APP_FILTER " JOIN apps a ON a.id = t.app_id WHERE ($1::text IS NULL OR a.name = $1)"
+
+int deis_db_load_apps(struct deis_db *db, const char *only,
+		      struct deis_app ***out, size_t *nout,
+		      struct deis_error *err)
+{
+	struct deis_app **apps = NULL;
+	size_t n = 0;
+	PGresult *res;
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	/* A repeatable-read snapshot, so the rows of one app agree. */
+	r = x(db, err, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0);
+	if (r < 0)
+		return r;
+
+	res = q(db, err, "SELECT id, name, owner, serial, " US("created") ", " US("updated")
+		", healthcheck::text, maintenance, " US("formation_mtime") ", "
+		US("domains_mtime") ", " US("perms_mtime") ", " US("healthcheck_mtime")
+		", " US("maintenance_mtime")
+		" FROM apps WHERE ($1::text IS NULL OR name = $1) ORDER BY id", 1, only);
+	if (!res)
+		goto fail;
+	n = (size_t)PQntuples(res);
+	apps = calloc(n ? n : 1, sizeof(*apps));
+	if (!apps)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		struct deis_app *a = calloc(1, sizeof(*a));
+		if (!a)
+			abort();
+		apps[i] = a;
+		a->id = col_long(res, (int)i, 0);
+		a->name = col_str(res, (int)i, 1);
+		a->owner = col_str(res, (int)i, 2);
+		a->serial = col_long(res, (int)i, 3);
+		a->created = col_us(res, (int)i, 4);
+		a->updated = col_us(res, (int)i, 5);
+		if (json_pairs_to_kv(PQgetvalue(res, (int)i, 6), &a->healthcheck, err) < 0) {
+			PQclear(res);
+			goto fail;
+		}
+		a->maintenance = PQgetvalue(res, (int)i, 7)[0] == 't';
+		a->formation_mtime = col_us(res, (int)i, 8);
+		a->domains_mtime = col_us(res, (int)i, 9);
+		a->perms_mtime = col_us(res, (int)i, 10);
+		a->healthcheck_mtime = col_us(res, (int)i, 11);
+		a->maintenance_mtime = col_us(res, (int)i, 12);
+	}
+	PQclear(res);
+
+	/* Builds before releases: a release refers to its build's number. */
+	res = q(db, err, "SELECT t.app_id, t.id, t.number, t.owner, t.commit, t.status, t.image,"
+		" t.procfile::text, " US("t.created") ", " US("t.finished")
+		" FROM builds t" APP_FILTER " ORDER BY t.app_id, t.number", 1, only);
+	if (!res)
+		goto fail;
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
+		if (!a)
+			continue;
+		struct deis_build *b = realloc(a->builds, (a->nbuilds + 1) * sizeof(*b));
+		if (!b)
+			abort();
+		a->builds = b;
+		b = &a->builds[a->nbuilds++];
+		memset(b, 0, sizeof(*b));
+		b->id = col_long(res, i, 1);
+		b->number = (int)col_long(res, i, 2);
+		b->owner = col_str(res, i, 3);
+		b->commit = col_str(res, i, 4);
+		b->status = col_str(res, i, 5);
+		b->image = col_str(res, i, 6);
+		json_to_kv(PQgetvalue(res, i, 7), &b->procfile, NULL);
+		b->created = col_us(res, i, 8);
+		b->finished = col_us(res, i, 9);
+	}
+	PQclear(res);
+
+	res = q(db, err, "SELECT t.app_id, t.version, t.owner, t.summary, t.build_id,"
+		" coalesce(b.number, 0), t.config::text, t.limits::text, " US("t.created")
+		" FROM releases t LEFT JOIN builds b ON b.id = t.build_id" APP_FILTER
+		" ORDER BY t.app_id, t.version", 1, only);
+	if (!res)
+		goto fail;
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
+		if (!a)
+			continue;
+		if ((a->nreleases & (a->nreleases - 1)) == 0) {
+			/* grow at powers of two: apps may have thousands */
+			size_t cap = a->nreleases ? a->nreleases * 2 : 1;
+			struct deis_release *rs = realloc(a->releases, cap * sizeof(*rs));
+			if (!rs)
+				abort();
+			a->releases = rs;
+		}
+		struct deis_release *rel = &a->releases[a->nreleases++];
+		memset(rel, 0, sizeof(*rel));
+		rel->version = (int)col_long(res, i, 1);
+		rel->owner = col_str(res, i, 2);
+		rel->summary = col_str(res, i, 3);
+		rel->build_id = col_long(res, i, 4);
+		rel->build_number = (int)col_long(res, i, 5);
+		if (json_to_kv(PQgetvalue(res, i, 6), &rel->config, err) < 0 ||
+		    json_to_kv(PQgetvalue(res, i, 7), &rel->limits, err) < 0) {
+			PQclear(res);
+			goto fail;
+		}
+		rel->created = col_us(res, i, 8);
+	}
+	PQclear(res);
+
+	res = q(db, err, "SELECT t.app_id, t.type, t.quantity FROM formation t" APP_FILTER
+		" ORDER BY t.app_id, t.type", 1, only);
+	if (!res)
+		goto fail;
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
+		if (a)
+			deis_kvlist_set(&a->formation, PQgetvalue(res, i, 1),
+					PQgetvalue(res, i, 2));
+	}
+	PQclear(res);
+
+	res = q(db, err, "SELECT t.app_id, t.domain FROM domains t" APP_FILTER
+		" ORDER BY t.app_id, t.position", 1, only);
+	if (!res)
+		goto fail;
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
+		if (a)
+			deis_strlist_add(&a->domains, PQgetvalue(res, i, 1));
+	}
+	PQclear(res);
+
+	res = q(db, err, "SELECT t.app_id, t.username FROM perms t" APP_FILTER
+		" ORDER BY t.app_id, t.username", 1, only);
+	if (!res)
+		goto fail;
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
+		if (a)
+			deis_strlist_add(&a->perms, PQgetvalue(res, i, 1));
+	}
+	PQclear(res);
+
+	res = q(db, err, "SELECT t.app_id, t.domain, t.pem, " US("t.not_after") ", "
+		US("t.updated") " FROM certs t" APP_FILTER " ORDER BY t.app_id, t.domain",
+		1, only);
+	if (!res)
+		goto fail;
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
+		if (!a)
+			continue;
+		struct deis_cert *c = realloc(a->certs, (a->ncerts + 1) * sizeof(*c));
+		if (!c)
+			abort();
+		a->certs = c;
+		c = &a->certs[a->ncerts++];
+		c->domain = col_str(res, i, 1);
+		c->pem = col_str(res, i, 2);
+		c->not_after = col_us(res, i, 3);
+		c->updated = col_us(res, i, 4);
+	}
+	PQclear(res);
+
+	x(db, NULL, "COMMIT", 0);
+	*out = apps;
+	*nout = n;
+	return 0;
+
+fail:
+	rollback(db, 0);
+	for (size_t i = 0; i < n; i++)
+		deis_app_free(apps[i]);
+	free(apps);
+	return -err->code;
+}
+
+int deis_db_load_users(struct deis_db *db, const char *only,
+		       struct deis_user ***out, size_t *nout,
+		       struct deis_error *err)
+{
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	r = x(db, err, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0);
+	if (r < 0)
+		return r;
+	PGresult *res = q(db, err, "SELECT id, name, uid, " US("created") ", " US("updated")
+			  " FROM users WHERE ($1::text IS NULL OR name = $1) ORDER BY id",
+			  1, only);
+	if (!res)
+		return rollback(db, -err->code);
+	size_t n = (size_t)PQntuples(res);
+	struct deis_user **users = calloc(n ? n : 1, sizeof(*users));
+	if (!users)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		struct deis_user *u = calloc(1, sizeof(*u));
+		if (!u)
+			abort();
+		users[i] = u;
+		u->id = col_long(res, (int)i, 0);
+		u->name = col_str(res, (int)i, 1);
+		u->uid = (int)col_long(res, (int)i, 2);
+		u->created = col_us(res, (int)i, 3);
+		u->updated = col_us(res, (int)i, 4);
+	}
+	PQclear(res);
+	res = q(db, err, "SELECT k.user_id, k.name, k.type, k.data, k.fingerprint, "
+		US("k.created") " FROM keys k JOIN users u ON u.id = k.user_id"
+		" WHERE ($1::text IS NULL OR u.name = $1) ORDER BY k.user_id, k.name",
+		1, only);
+	if (!res) {
+		for (size_t i = 0; i < n; i++)
+			deis_user_free(users[i]);
+		free(users);
+		return rollback(db, -err->code);
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		long uid = col_long(res, i, 0);
+		struct deis_user *u = NULL;
+		for (size_t j = 0; j < n && !u; j++)
+			if (users[j]->id == uid)
+				u = users[j];
+		if (!u)
+			continue;
+		struct deis_key *k = realloc(u->keys, (u->nkeys + 1) * sizeof(*k));
+		if (!k)
+			abort();
+		u->keys = k;
+		k = &u->keys[u->nkeys++];
+		k->name = col_str(res, i, 1);
+		k->type = col_str(res, i, 2);
+		k->data = col_str(res, i, 3);
+		k->fingerprint = col_str(res, i, 4);
+		k->created = col_us(res, i, 5);
+	}
+	PQclear(res);
+	x(db, NULL, "COMMIT", 0);
+	*out = users;
+	*nout = n;
+	return 0;
+}
+
+int deis_db_serials(struct deis_db *db, struct deis_kvlist *out,
+		    struct deis_error *err)
+{
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	PGresult *res = q(db, err, "SELECT name, serial FROM apps UNION ALL"
+			  " SELECT '~' || name, serial FROM users", 0);
+	if (!res)
+		return -err->code;
+	for (int i = 0; i < PQntuples(res); i++)
+		deis_kvlist_set(out, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+	PQclear(res);
+	return 0;
+}
+
+/* ---- users and keys ---- */
+
+static int user_ensure(struct deis_db *db, const char *name, int uid,
+		       struct deis_error *err)
+{
+	char uidbuf[16];
+
+	snprintf(uidbuf, sizeof(uidbuf), "%d", uid);
+	return x(db, err, "INSERT INTO users (name, uid) VALUES ($1, $2)"
+		 " ON CONFLICT (name) DO NOTHING", 2, name, uidbuf);
+}
+
+int deis_db_user_ensure(struct deis_db *db, const char *name, int uid,
+			struct deis_error *err)
+{
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	return user_ensure(db, name, uid, err);
+}
+
+int deis_db_user_create(struct deis_db *db, const char *name, int uid,
+			struct deis_error *err)
+{
+	char uidbuf[16];
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	snprintf(uidbuf, sizeof(uidbuf), "%d", uid);
+	r = x(db, err, "INSERT INTO users (name, uid) VALUES ($1, $2)", 2, name, uidbuf);
+	if (r == -EEXIST)
+		deis_error_set(err, EEXIST, "user '%s' already exists", name);
+	return r;
+}
+
+int deis_db_key_add(struct deis_db *db, const char *user, const char *name,
+		    const char *type, const char *data,
+		    const char *fingerprint, struct deis_error *err)
+{
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = user_ensure(db, user, -1, err);
+	if (r == 0) {
+		/* A key names exactly one user: the same key under another
+		 * name or user is refused; rewriting a key file replaces it. */
+		PGresult *res = q(db, err, "SELECT u.name, k.name FROM keys k JOIN users u"
+				  " ON u.id = k.user_id WHERE k.fingerprint = $1", 1, fingerprint);
+		if (!res)
+			r = -err->code;
+		else if (PQntuples(res) && (strcmp(PQgetvalue(res, 0, 0), user) ||
+					    strcmp(PQgetvalue(res, 0, 1), name)))
+			r = deis_error_set(err, EEXIST, "key %s is already registered%s",
+					   fingerprint,
+					   strcmp(PQgetvalue(res, 0, 0), user) ?
+					   " to another user" : " under another name");
+		PQclear(res);
+	}
+	if (r == 0)
+		r = x(db, err, "INSERT INTO keys (user_id, name, type, data, fingerprint)"
+		      " SELECT id, $2, $3, $4, $5 FROM users WHERE name = $1"
+		      " ON CONFLICT (user_id, name) DO UPDATE SET type = EXCLUDED.type,"
+		      " data = EXCLUDED.data, fingerprint = EXCLUDED.fingerprint,"
+		      " created = clock_timestamp()", 5, user, name, type, data, fingerprint);
+	if (r == 0)
+		r = x(db, err, "UPDATE users SET serial = serial + 1, updated = clock_timestamp()"
+		      " WHERE name = $1", 1, user);
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
+}
+
+int deis_db_key_remove(struct deis_db *db, const char *user, const char *name,
+		       struct deis_error *err)
+{
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	PGresult *res = q(db, err, "DELETE FROM keys k USING users u WHERE u.id = k.user_id"
+			  " AND u.name = $1 AND k.name = $2 RETURNING 1", 2, user, name);
+	if (!res)
+		return rollback(db, -err->code);
+	int found = PQntuples(res);
+	PQclear(res);
+	if (!found)
+		return rollback(db, deis_error_set(err, ENOENT, "no key '%s'", name));
+	r = x(db, err, "UPDATE users SET serial = serial + 1, updated = clock_timestamp()"
+	      " WHERE name = $1", 1, user);
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
+}
+
+/* ---- apps ---- */
+
+/* Locks the app's row for the rest of the transaction and bumps its
+ * serial; returns its id as text in idbuf. */
+static int lock_app(struct deis_db *db, const char *app, char *idbuf,
+		    size_t idlen, struct deis_error *err)
+{
+	PGresult *res = q(db, err, "UPDATE apps SET serial = serial + 1,"
+			  " updated = clock_timestamp() WHERE name = $1 RETURNING id",
+			  1, app);
+	if (!res)
+		return -err->code;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return deis_error_set(err, ENOENT, "no app '%s'", app);
+	}
+	snprintf(idbuf, idlen, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+int deis_db_app_create(struct deis_db *db, const char *name,
+		       const char *owner, struct deis_error *err)
+{
+	char summary[512];
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = user_ensure(db, owner, -1, err);
+	if (r == 0)
+		r = x(db, err, "INSERT INTO apps (name, owner) VALUES ($1, $2)", 2, name, owner);
+	if (r == -EEXIST)
+		deis_error_set(err, EEXIST, "app '%s' already exists", name);
+	snprintf(summary, sizeof(summary), "%s created initial release", owner);
+	if (r == 0)
+		r = x(db, err, "INSERT INTO releases (app_id, version, owner, summary)"
+		      " SELECT id, 1, $2, $3 FROM apps WHERE name = $1", 3, name, owner, summary);
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
+}
+
+int deis_db_app_destroy(struct deis_db *db, const char *name,
+			struct deis_error *err)
+{
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	/* Releases refer to builds; drop them first, then the cascade. */
+	r = x(db, err, "DELETE FROM releases USING apps WHERE apps.id = releases.app_id"
+	      " AND apps.name = $1", 1, name);
+	PGresult *res = r < 0 ? NULL :
+		q(db, err, "DELETE FROM apps WHERE name = $1 RETURNING id", 1, name);
+	if (!res)
+		return rollback(db, -err->code);
+	int found = PQntuples(res);
+	PQclear(res);
+	if (!found)
+		return rollback(db, deis_error_set(err, ENOENT, "no app '%s'", name));
+	return commit(db, err);
+}
+
+/* ---- releases ---- */
+
+/* Applies change to (config, limits, build) and writes the summary. */
+static int apply_release_change(struct deis_db *db, const char *appid,
+				const char *who,
+				const struct deis_release_change *c,
+				struct deis_kvlist *config,
+				struct deis_kvlist *limits, char **build_id,
+				struct deis_buf *summary, struct deis_error *err)
+{
+	struct deis_kvlist before = DEIS_KVLIST_INIT;
+
+	switch (c->kind) {
+	case DEIS_RELEASE_SET:
+		deis_kvlist_copy(&before, config);
+		deis_kvlist_set(config, c->key, c->value);
+		deis_kvlist_sort(config);
+		deis_release_summary(who, &before, config, summary);
+		break;
+	case DEIS_RELEASE_UNSET:
+		if (!deis_kvlist_remove(config, c->key))
+			return deis_error_set(err, ENOENT, "no config var '%s'", c->key);
+		deis_buf_addf(summary, "%s removed %s", who, c->key);
+		break;
+	case DEIS_RELEASE_RENAME: {
+		const char *v = deis_kvlist_get(config, c->key);
+		if (!v)
+			return deis_error_set(err, ENOENT, "no config var '%s'", c->key);
+		if (!strcmp(c->key, c->new_key))
+			break;
+		char *val = strdup(v);
+		deis_kvlist_remove(config, c->key);
+		deis_kvlist_set(config, c->new_key, val);
+		free(val);
+		deis_kvlist_sort(config);
+		deis_buf_addf(summary, "%s renamed %s to %s", who, c->key, c->new_key);
+		break;
+	}
+	case DEIS_RELEASE_ENV:
+		deis_kvlist_copy(&before, config);
+		deis_kvlist_copy(config, c->vars);
+		deis_kvlist_sort(config);
+		deis_release_summary(who, &before, config, summary);
+		break;
+	case DEIS_RELEASE_LIMITS: {
+		struct deis_kvlist sorted = DEIS_KVLIST_INIT;
+		deis_kvlist_copy(&sorted, c->vars);
+		deis_kvlist_sort(&sorted);
+		if (!deis_kvlist_equal(&sorted, limits)) {
+			deis_kvlist_copy(limits, &sorted);
+			deis_buf_addf(summary, "%s changed limits", who);
+		}
+		deis_kvlist_clear(&sorted);
+		break;
+	}
+	case DEIS_RELEASE_ROLLBACK: {
+		char ver[16];
+		snprintf(ver, sizeof(ver), "%d", c->version);
+		PGresult *res = q(db, err, "SELECT config::text, limits::text, build_id"
+				  " FROM releases WHERE app_id = $1 AND version = $2",
+				  2, appid, ver);
+		if (!res)
+			return -err->code;
+		if (!PQntuples(res)) {
+			PQclear(res);
+			return deis_error_set(err, ENOENT, "no release v%d", c->version);
+		}
+		deis_kvlist_clear(config);
+		deis_kvlist_clear(limits);
+		json_to_kv(PQgetvalue(res, 0, 0), config, NULL);
+		json_to_kv(PQgetvalue(res, 0, 1), limits, NULL);
+		free(*build_id);
+		*build_id = PQgetisnull(res, 0, 2) ? NULL : strdup(PQgetvalue(res, 0, 2));
+		PQclear(res);
+		/* A rollback always makes a release, even to an equal one:
+		 * the user asked for it and it belongs in the audit trail. */
+		deis_buf_addf(summary, "%s rolled back to v%d", who, c->version);
+		break;
+	}
+	}
+	deis_kvlist_clear(&before);
+	return 0;
+}
+
+int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
+			   const struct deis_release_change *change,
+			   int *version, struct deis_error *err)
+{
+	struct deis_kvlist config = DEIS_KVLIST_INIT, limits = DEIS_KVLIST_INIT;
+	struct deis_buf summary = DEIS_BUF_INIT;
+	char appid[32], ver[16];
+	char *build_id = NULL;
+	int cur;
+	int r = begin(db, err);
+
+	*version = 0;
+	if (r < 0)
+		return r;
+	r = lock_app(db, app, appid, sizeof(appid), err);
+	if (r < 0)
+		return rollback(db, r);
+	PGresult *res = q(db, err, "SELECT version, config::text, limits::text, build_id"
+			  " FROM releases WHERE app_id = $1 ORDER BY version DESC LIMIT 1",
+			  1, appid);
+	if (!res)
+		return rollback(db, -err->code);
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return rollback(db, deis_error_set(err, EIO, "app '%s' has no release", app));
+	}
+	cur = (int)col_long(res, 0, 0);
+	json_to_kv(PQgetvalue(res, 0, 1), &config, NULL);
+	json_to_kv(PQgetvalue(res, 0, 2), &limits, NULL);
+	if (!PQgetisnull(res, 0, 3))
+		build_id = strdup(PQgetvalue(res, 0, 3));
+	PQclear(res);
+
+	r = apply_release_change(db, appid, who, change, &config, &limits, &build_id,
+				 &summary, err);
+	if (r == 0 && summary.len) {
+		char *cj = kv_to_json(&config, 0), *lj = kv_to_json(&limits, 0);
+		snprintf(ver, sizeof(ver), "%d", cur + 1);
+		r = x(db, err, "INSERT INTO releases (app_id, version, owner, summary, build_id,"
+		      " config, limits) VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, appid, ver,
+		      who, summary.data, build_id, cj, lj);
+		free(cj);
+		free(lj);
+		if (r == 0)
+			*version = cur + 1;
+	}
+	deis_kvlist_clear(&config);
+	deis_kvlist_clear(&limits);
+	deis_buf_release(&summary);
+	free(build_id);
+	if (r < 0) {
+		*version = 0;
+		return rollback(db, r);
+	}
+	if (*version == 0)
+		return rollback(db, 0);	/* nothing changed: no release */
+	r = commit(db, err);
+	if (r < 0)
+		*version = 0;
+	return r;
+}
+
+/* ---- formation, domains, perms, healthcheck, maintenance, certs ---- */
+
+int deis_db_formation_set(struct deis_db *db, const char *app,
+			  const struct deis_kvlist *f, struct deis_error *err)
+{
+	char appid[32];
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = lock_app(db, app, appid, sizeof(appid), err);
+	if (r < 0)
+		return rollback(db, r);
+	/* The current build's process types, if there is a build. */
+	PGresult *res = q(db, err, "SELECT b.procfile::text FROM releases r JOIN builds b"
+			  " ON b.id = r.build_id WHERE r.app_id = $1"
+			  " ORDER BY r.version DESC LIMIT 1", 1, appid);
+	if (!res)
+		return rollback(db, -err->code);
+	if (PQntuples(res)) {
+		struct deis_kvlist types = DEIS_KVLIST_INIT;
+		json_to_kv(PQgetvalue(res, 0, 0), &types, NULL);
+		for (size_t i = 0; r == 0 && i < f->n; i++)
+			if (!deis_kvlist_get(&types, f->items[i].key))
+				r = deis_error_set(err, EINVAL, "formation: process type '%s' "
+						   "is not in the current build's Procfile",
+						   f->items[i].key);
+		deis_kvlist_clear(&types);
+	}
+	PQclear(res);
+	if (r == 0)
+		r = x(db, err, "DELETE FROM formation WHERE app_id = $1", 1, appid);
+	for (size_t i = 0; r == 0 && i < f->n; i++)
+		r = x(db, err, "INSERT INTO formation (app_id, type, quantity)"
+		      " VALUES ($1, $2, $3)", 3, appid, f->items[i].key, f->items[i].value);
+	if (r == 0)
+		r = x(db, err, "UPDATE apps SET formation_mtime = clock_timestamp()"
+		      " WHERE id = $1", 1, appid);
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
+}
+
+int deis_db_domains_set(struct deis_db *db, const char *app,
+			const struct deis_strlist *d, struct deis_error *err)
+{
+	char appid[32], pos[16];
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = lock_app(db, app, appid, sizeof(appid), err);
+	if (r == 0)
+		r = x(db, err, "DELETE FROM domains WHERE app_id = $1", 1, appid);
+	for (size_t i = 0; r == 0 && i < d->n; i++) {
+		snprintf(pos, sizeof(pos), "%zu", i);
+		r = x(db, err, "INSERT INTO domains (domain, app_id, position)"
+		      " VALUES ($1, $2, $3)", 3, d->items[i], appid, pos);
+		if (r == -EEXIST)
+			deis_error_set(err, EEXIST, "domain '%s' is already used by "
+				       "another app", d->items[i]);
+	}
+	if (r == 0)
+		r = x(db, err, "UPDATE apps SET domains_mtime = clock_timestamp()"
+		      " WHERE id = $1", 1, appid);
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
+}
+
+int deis_db_perms_set(struct deis_db *db, const char *app,
+		      const struct deis_strlist *users, struct deis_error *err)
+{
+	char appid[32];
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = lock_app(db, app, appid, sizeof(appid), err);
+	if (r == 0)
+		r = x(db, err, "DELETE FROM perms WHERE app_id = $1", 1, appid);
+	for (size_t i = 0; r == 0 && i < users->n; i++)
+		r = x(db, err, "INSERT INTO perms (app_id, username) VALUES ($1, $2)"
+		      " ON CONFLICT DO NOTHING", 2, appid, users->items[i]);
+	if (r == 0)
+		r = x(db, err, "UPDATE apps SET perms_mtime = clock_timestamp()"
+		      " WHERE id = $1", 1, appid);
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
+}
+
+int deis_db_healthcheck_set(struct deis_db *db, const char *app,
+			    const struct deis_kvlist *hc, struct deis_error *err)
+{
+	char *j = kv_to_json(hc, 1);
+	int r = db_connect(db, err);
+
+	if (r == 0) {
+		PGresult *res = q(db, err, "UPDATE apps SET healthcheck = $2, serial = serial + 1,"
+				  " updated = clock_timestamp(), healthcheck_mtime = clock_timestamp()"
+				  " WHERE name = $1 RETURNING 1", 2, app, j);
+		if (!res)
+			r = -err->code;
+		else if (!PQntuples(res))
+			r = deis_error_set(err, ENOENT, "no app '%s'", app);
+		PQclear(res);
+	}
+	free(j);
+	return r;
+}
+
+int deis_db_maintenance_set(struct deis_db *db, const char *app, bool on,
+			    struct deis_error *err)
+{
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	PGresult *res = q(db, err, "UPDATE apps SET maintenance = $2, serial = serial + 1,"
+			  " updated = clock_timestamp(), maintenance_mtime = clock_timestamp()"
+			  " WHERE name = $1 RETURNING 1", 2, app, on ? "true" : "false");
+	if (!res)
+		return -err->code;
+	if (!PQntuples(res))
+		r = deis_error_set(err, ENOENT, "no app '%s'", app);
+	PQclear(res);
+	return r;
+}
+
+int deis_db_cert_set(struct deis_db *db, const char *app, const char *domain,
+		     const char *pem, int64_t not_after, struct deis_error *err)
+{
+	char appid[32], na[32];
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	snprintf(na, sizeof(na), "%lld", (long long)(not_after / 1000000));
+	r = lock_app(db, app, appid, sizeof(appid), err);
+	if (r == 0)
+		r = x(db, err, "INSERT INTO certs (app_id, domain, pem, not_after)"
+		      " VALUES ($1, $2, $3, to_timestamp($4::bigint))"
+		      " ON CONFLICT (app_id, domain) DO UPDATE SET pem = EXCLUDED.pem,"
+		      " not_after = EXCLUDED.not_after, updated = clock_timestamp()",
+		      4, appid, domain, pem, na);
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
+}
+
+int deis_db_cert_remove(struct deis_db *db, const char *app, const char *domain,
+			struct deis_error *err)
+{
+	char appid[32];
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = lock_app(db, app, appid, sizeof(appid), err);
+	PGresult *res = r < 0 ? NULL :
+		q(db, err, "DELETE FROM certs WHERE app_id = $1 AND domain = $2 RETURNING 1",
+		  2, appid, domain);
+	if (!res)
+		return rollback(db, -err->code);
+	int found = PQntuples(res);
+	PQclear(res);
+	if (!found)
+		return rollback(db, deis_error_set(err, ENOENT, "no certificate for '%s'",
+						   domain));
+	return commit(db, err);
+}

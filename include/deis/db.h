@@ -1,0 +1,118 @@
+/*
+ * db.h - the Database module: every SQL statement of the platform.
+ *
+ * All SQL lives in lib/db.c; everything else calls these functions.
+ * Parameters are always bound (PQexecParams), never spliced into text.
+ * Each change is exactly one transaction: it either commits whole or
+ * changes nothing.  A change that makes a release makes exactly one.
+ *
+ * A struct deis_db is one connection; it is not thread-safe (deisfs keeps
+ * a small pool).  A broken connection is re-established at the next call.
+ */
+#ifndef DEIS_DB_H
+#define DEIS_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "deis/error.h"
+#include "deis/kv.h"
+#include "deis/model.h"
+
+struct deis_db;
+
+int deis_db_open(const char *conninfo, struct deis_db **out,
+		 struct deis_error *err);
+void deis_db_close(struct deis_db *db);
+/* Applies every migration not yet applied, under an advisory lock, so
+ * concurrent starters are safe and re-running is harmless. */
+int deis_db_migrate(struct deis_db *db, struct deis_error *err);
+/* Round trip to the server; returns its latency in microseconds. */
+long deis_db_ping(struct deis_db *db, struct deis_error *err);
+
+/* ---- loading (fills fresh structs the caller frees) ---- */
+
+/* only == NULL loads every app; else the one app (n = 0 if it is gone). */
+int deis_db_load_apps(struct deis_db *db, const char *only,
+		      struct deis_app ***apps, size_t *n,
+		      struct deis_error *err);
+int deis_db_load_users(struct deis_db *db, const char *only,
+		       struct deis_user ***users, size_t *n,
+		       struct deis_error *err);
+/* name -> serial of every app (key) and every user (prefixed "~"), for the
+ * periodic resync that makes up for lost events. */
+int deis_db_serials(struct deis_db *db, struct deis_kvlist *out,
+		    struct deis_error *err);
+
+/* ---- changes ---- */
+
+/* Creates the user row if missing (uid may be -1); never fails on exist. */
+int deis_db_user_ensure(struct deis_db *db, const char *name, int uid,
+			struct deis_error *err);
+/* -EEXIST when the user exists. */
+int deis_db_user_create(struct deis_db *db, const char *name, int uid,
+			struct deis_error *err);
+int deis_db_key_add(struct deis_db *db, const char *user, const char *name,
+		    const char *type, const char *data,
+		    const char *fingerprint, struct deis_error *err);
+int deis_db_key_remove(struct deis_db *db, const char *user,
+		       const char *name, struct deis_error *err);
+
+/* Creates the app and its release v1 ("alice created initial release"). */
+int deis_db_app_create(struct deis_db *db, const char *name,
+		       const char *owner, struct deis_error *err);
+/* Deletes the app and every row that belongs to it. */
+int deis_db_app_destroy(struct deis_db *db, const char *name,
+			struct deis_error *err);
+
+enum deis_release_kind {
+	DEIS_RELEASE_SET,	/* key = value */
+	DEIS_RELEASE_UNSET,	/* key */
+	DEIS_RELEASE_RENAME,	/* key -> new_key */
+	DEIS_RELEASE_ENV,	/* vars replace the whole config */
+	DEIS_RELEASE_LIMITS,	/* vars replace the limits */
+	DEIS_RELEASE_ROLLBACK,	/* copy version's build, config, limits */
+};
+
+struct deis_release_change {
+	enum deis_release_kind kind;
+	const char *key;
+	const char *value;
+	const char *new_key;
+	const struct deis_kvlist *vars;
+	int version;
+};
+
+/* Makes the next release of app from its current one and the change, in
+ * one transaction, with its summary ("alice added A, changed B").  When
+ * the change changes nothing, no release is made and *version = 0.
+ * -ENOENT for an unknown app, key or version. */
+int deis_db_release_create(struct deis_db *db, const char *app,
+			   const char *who,
+			   const struct deis_release_change *change,
+			   int *version, struct deis_error *err);
+
+/* Replaces the formation; types outside the current build's Procfile are
+ * refused with -EINVAL once a build exists.  No release (as in Heroku). */
+int deis_db_formation_set(struct deis_db *db, const char *app,
+			  const struct deis_kvlist *formation,
+			  struct deis_error *err);
+/* -EEXIST when another app already has one of the domains. */
+int deis_db_domains_set(struct deis_db *db, const char *app,
+			const struct deis_strlist *domains,
+			struct deis_error *err);
+int deis_db_perms_set(struct deis_db *db, const char *app,
+		      const struct deis_strlist *users, struct deis_error *err);
+int deis_db_healthcheck_set(struct deis_db *db, const char *app,
+			    const struct deis_kvlist *hc,
+			    struct deis_error *err);
+int deis_db_maintenance_set(struct deis_db *db, const char *app, bool on,
+			    struct deis_error *err);
+int deis_db_cert_set(struct deis_db *db, const char *app, const char *domain,
+		     const char *pem, int64_t not_after,
+		     struct deis_error *err);
+int deis_db_cert_remove(struct deis_db *db, const char *app,
+			const char *domain, struct deis_error *err);
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * model.h - the platform's state as the daemons hold it in memory.
+ *
+ * deis_db_load_*() fills these from PostgreSQL; deisfs keeps one
+ * deis_state and answers every read from it.  A loaded app is immutable:
+ * a change loads a fresh struct deis_app and swaps the pointer, so a
+ * reader holding the state lock never sees a half-updated app.
+ * Times are microseconds since the epoch.
+ */
+#ifndef DEIS_MODEL_H
+#define DEIS_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "deis/kv.h"
+
+struct deis_release {
+	int version;			/* 1, 2, ... */
+	int64_t created;
+	char *owner;			/* who made it */
+	char *summary;			/* "alice added FOO" */
+	long build_id;			/* 0 when no build yet */
+	int build_number;		/* 0 when no build */
+	struct deis_kvlist config;	/* sorted by key */
+	struct deis_kvlist limits;	/* "web.memory" -> "512M", sorted */
+};
+
+struct deis_build {
+	long id;
+	int number;			/* per app: 1, 2, ... */
+	int64_t created;
+	int64_t finished;		/* 0 while running */
+	char *owner;
+	char *commit;			/* git sha, or "" for an image deploy */
+	char *status;			/* running, succeeded, failed */
+	char *image;			/* registry reference, "" until pushed */
+	struct deis_kvlist procfile;	/* type -> command */
+	char *log;			/* build output kept in the database */
+};
+
+struct deis_cert {
+	char *domain;
+	char *pem;
+	int64_t not_after;
+	int64_t updated;
+};
+
+struct deis_app {
+	long id;
+	char *name;
+	char *owner;
+	int64_t created;
+	int64_t updated;		/* any change */
+	long serial;			/* bumped by every change */
+
+	struct deis_kvlist formation;	/* type -> count, sorted */
+	int64_t formation_mtime;
+	struct deis_strlist domains;
+	int64_t domains_mtime;
+	struct deis_strlist perms;
+	int64_t perms_mtime;
+	struct deis_kvlist healthcheck;	/* path, timeout, interval */
+	int64_t healthcheck_mtime;
+	bool maintenance;
+	int64_t maintenance_mtime;
+
+	struct deis_cert *certs;	/* sorted by domain */
+	size_t ncerts;
+	struct deis_release *releases;	/* ascending by version */
+	size_t nreleases;
+	struct deis_build *builds;	/* ascending by number */
+	size_t nbuilds;
+};
+
+struct deis_key {
+	char *name;
+	char *type;
+	char *data;			/* the whole public key line */
+	char *fingerprint;
+	int64_t created;
+};
+
+struct deis_user {
+	long id;
+	char *name;
+	int uid;			/* -1 when not a local user */
+	int64_t created;
+	int64_t updated;
+	struct deis_key *keys;		/* sorted by name */
+	size_t nkeys;
+};
+
+/* The release currently live (the highest version), or NULL. */
+const struct deis_release *deis_app_current(const struct deis_app *app);
+const struct deis_release *deis_app_release(const struct deis_app *app, int version);
+const struct deis_build *deis_app_build(const struct deis_app *app, int number);
+/* The build of the current release, or NULL before the first build. */
+const struct deis_build *deis_app_current_build(const struct deis_app *app);
+const struct deis_cert *deis_app_cert(const struct deis_app *app, const char *domain);
+const struct deis_key *deis_user_key(const struct deis_user *u, const char *name);
+
+/* Deis-style audit line for a config change, appended to out:
+ * "alice added A, B, changed C, removed D"; nothing appended when the two
+ * lists are equal.  Both lists sorted by key. */
+struct deis_buf;
+void deis_release_summary(const char *who, const struct deis_kvlist *before,
+			  const struct deis_kvlist *after,
+			  struct deis_buf *out);
+
+void deis_app_free(struct deis_app *app);
+void deis_user_free(struct deis_user *u);
+
+#endif

@@ -1,0 +1,155 @@
+/* model.c - lookups over the in-memory model and release summaries. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "deis/buf.h"
+#include "deis/model.h"
+
+const struct deis_release *deis_app_current(const struct deis_app *app)
+{
+	return app->nreleases ? &app->releases[app->nreleases - 1] : NULL;
+}
+
+const struct deis_release *deis_app_release(const struct deis_app *app, int version)
+{
+	/* Versions are dense from 1, but search anyway: a gap costs nothing. */
+	size_t lo = 0, hi = app->nreleases;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int v = app->releases[mid].version;
+		if (v == version)
+			return &app->releases[mid];
+		if (v < version)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const struct deis_build *deis_app_build(const struct deis_app *app, int number)
+{
+	for (size_t i = 0; i < app->nbuilds; i++)
+		if (app->builds[i].number == number)
+			return &app->builds[i];
+	return NULL;
+}
+
+const struct deis_build *deis_app_current_build(const struct deis_app *app)
+{
+	const struct deis_release *r = deis_app_current(app);
+
+	if (!r || !r->build_number)
+		return NULL;
+	return deis_app_build(app, r->build_number);
+}
+
+const struct deis_cert *deis_app_cert(const struct deis_app *app, const char *domain)
+{
+	for (size_t i = 0; i < app->ncerts; i++)
+		if (!strcmp(app->certs[i].domain, domain))
+			return &app->certs[i];
+	return NULL;
+}
+
+const struct deis_key *deis_user_key(const struct deis_user *u, const char *name)
+{
+	for (size_t i = 0; i < u->nkeys; i++)
+		if (!strcmp(u->keys[i].name, name))
+			return &u->keys[i];
+	return NULL;
+}
+
+static void summary_part(struct deis_buf *out, const char *verb,
+			 const struct deis_strlist *keys, int *first)
+{
+	if (!keys->n)
+		return;
+	deis_buf_adds(out, *first ? " " : ", ");
+	deis_buf_adds(out, verb);
+	for (size_t i = 0; i < keys->n; i++) {
+		deis_buf_adds(out, i ? ", " : " ");
+		deis_buf_adds(out, keys->items[i]);
+	}
+	*first = 0;
+}
+
+void deis_release_summary(const char *who, const struct deis_kvlist *before,
+			  const struct deis_kvlist *after, struct deis_buf *out)
+{
+	struct deis_strlist added = DEIS_STRLIST_INIT, changed = DEIS_STRLIST_INIT,
+			    removed = DEIS_STRLIST_INIT;
+	int first = 1;
+
+	for (size_t i = 0; i < after->n; i++) {
+		const char *old = deis_kvlist_get(before, after->items[i].key);
+		if (!old)
+			deis_strlist_add(&added, after->items[i].key);
+		else if (strcmp(old, after->items[i].value))
+			deis_strlist_add(&changed, after->items[i].key);
+	}
+	for (size_t i = 0; i < before->n; i++)
+		if (!deis_kvlist_get(after, before->items[i].key))
+			deis_strlist_add(&removed, before->items[i].key);
+	if (added.n || changed.n || removed.n) {
+		deis_buf_adds(out, who);
+		summary_part(out, "added", &added, &first);
+		summary_part(out, "changed", &changed, &first);
+		summary_part(out, "removed", &removed, &first);
+	}
+	deis_strlist_clear(&added);
+	deis_strlist_clear(&changed);
+	deis_strlist_clear(&removed);
+}
+
+void deis_app_free(struct deis_app *app)
+{
+	if (!app)
+		return;
+	free(app->name);
+	free(app->owner);
+	deis_kvlist_clear(&app->formation);
+	deis_strlist_clear(&app->domains);
+	deis_strlist_clear(&app->perms);
+	deis_kvlist_clear(&app->healthcheck);
+	for (size_t i = 0; i < app->ncerts; i++) {
+		free(app->certs[i].domain);
+		free(app->certs[i].pem);
+	}
+	free(app->certs);
+	for (size_t i = 0; i < app->nreleases; i++) {
+		struct deis_release *r = &app->releases[i];
+		free(r->owner);
+		free(r->summary);
+		deis_kvlist_clear(&r->config);
+		deis_kvlist_clear(&r->limits);
+	}
+	free(app->releases);
+	for (size_t i = 0; i < app->nbuilds; i++) {
+		struct deis_build *b = &app->builds[i];
+		free(b->owner);
+		free(b->commit);
+		free(b->status);
+		free(b->image);
+		free(b->log);
+		deis_kvlist_clear(&b->procfile);
+	}
+	free(app->builds);
+	free(app);
+}
+
+void deis_user_free(struct deis_user *u)
+{
+	if (!u)
+		return;
+	free(u->name);
+	for (size_t i = 0; i < u->nkeys; i++) {
+		free(u->keys[i].name);
+		free(u->keys[i].type);
+		free(u->keys[i].data);
+		free(u->keys[i].fingerprint);
+	}
+	free(u->keys);
+	free(u);
+}
