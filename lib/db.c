@@ -472,6 +472,7 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		if (!a)
 			abort();
 		apps[i] = a;
+		a->refs = 1;
 		a->id = col_long(res, (int)i, 0);
 		a->name = col_str(res, (int)i, 1);
 		a->owner = col_str(res, (int)i, 2);
@@ -632,7 +633,7 @@ int deis_db_load_users(struct deis_db *db, const char *only,
 	r = x(db, err, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0);
 	if (r < 0)
 		return r;
-	PGresult *res = q(db, err, "SELECT id, name, uid, " US("created") ", " US("updated")
+	PGresult *res = q(db, err, "SELECT id, name, uid, " US("created") ", " US("updated") ", serial"
 			  " FROM users WHERE ($1::text IS NULL OR name = $1) ORDER BY id",
 			  1, only);
 	if (!res)
@@ -651,6 +652,7 @@ int deis_db_load_users(struct deis_db *db, const char *only,
 		u->uid = (int)col_long(res, (int)i, 2);
 		u->created = col_us(res, (int)i, 3);
 		u->updated = col_us(res, (int)i, 4);
+		u->serial = col_long(res, (int)i, 5);
 	}
 	PQclear(res);
 	res = q(db, err, "SELECT k.user_id, k.name, k.type, k.data, k.fingerprint, "
@@ -1059,7 +1061,7 @@ int deis_db_formation_set(struct deis_db *db, const char *app,
 int deis_db_domains_set(struct deis_db *db, const char *app,
 			const struct deis_strlist *d, struct deis_error *err)
 {
-	char appid[32], pos[16];
+	char appid[32], pos[24];
 	int r = begin(db, err);
 
 	if (r < 0)

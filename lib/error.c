@@ -32,7 +32,14 @@ int deis_error_prefix(struct deis_error *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(ctx, sizeof(ctx), fmt, ap);
 	va_end(ap);
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", ctx, old);
+	/* context first; the original message is cut if it must be */
+	size_t n = strnlen(ctx, sizeof(err->msg) - 3);
+	memcpy(err->msg, ctx, n);
+	memcpy(err->msg + n, ": ", 2);
+	n += 2;
+	size_t rest = strnlen(old, sizeof(err->msg) - n - 1);
+	memcpy(err->msg + n, old, rest);
+	err->msg[n + rest] = '\0';
 	return -err->code;
 }
 

@@ -48,6 +48,7 @@ struct deis_cert {
 };
 
 struct deis_app {
+	int refs;			/* holders; freed at 0 (deisfs) */
 	long id;
 	char *name;
 	char *owner;
@@ -86,6 +87,7 @@ struct deis_user {
 	long id;
 	char *name;
 	int uid;			/* -1 when not a local user */
+	long serial;			/* bumped by every change */
 	int64_t created;
 	int64_t updated;
 	struct deis_key *keys;		/* sorted by name */

@@ -41,6 +41,15 @@ bool deis_valid_domain(const char *s);
 #define DEIS_ENV_MAX		(1024 * 1024)	/* the whole env document */
 #define DEIS_CONTROL_MAX	(64 * 1024)	/* formation, limits, ... */
 #define DEIS_FORMATION_MAX_QTY	1000
+#define DEIS_CERT_MAX		(1024 * 1024)	/* a certs/<domain>.pem document */
+
+/* ---- messages ---- */
+
+/* Renders len bytes of user input for an error message or a log line:
+ * printable ASCII as is, a backslash as "\\", any other byte as \xNN; cut
+ * with "..." when it does not fit size.  Returns dst (always terminated
+ * when size > 0). */
+const char *deis_printable(char *dst, size_t size, const char *s, size_t len);
 
 /* ---- config values ---- */
 

@@ -1,0 +1,209 @@
+/*
+ * deisfs.h - what the parts of deisfs share.
+ *
+ *   state.c  the platform held in memory (apps, users) and kept fresh
+ *            from PostgreSQL on events; scratch files; the callers' ids
+ *   tree.c   the tree as a table of node types, each with show (read)
+ *            and store (commit) functions, like Plan 9's Dirtab
+ *   ops.c    the FUSE low-level glue: inodes, handles, one reply per call
+ *   main.c   options, start-up order, the event thread
+ *
+ * Locking: the state lock (a rwlock) guards the model and the scratch
+ * files.  A request resolves its node and renders or checks under the read
+ * lock; a change drops it, commits in PostgreSQL, then reloads the app
+ * under the write lock.  The inode table has its own mutex, never held
+ * while taking the state lock.
+ */
+#ifndef DEISFS_H
+#define DEISFS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "deis/buf.h"
+#include "deis/cache.h"
+#include "deis/db.h"
+#include "deis/error.h"
+#include "deis/model.h"
+
+/* ---- options (main.c) ---- */
+
+struct fs_conf {
+	double entry_timeout;	/* seconds the kernel may cache names */
+	double attr_timeout;
+	double negative_timeout;
+	int resync_interval;	/* seconds between full resyncs */
+	int db_pool;		/* PostgreSQL connections for requests */
+};
+extern struct fs_conf fs_conf;
+
+/* ---- callers ---- */
+
+struct caller {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	char name[64];		/* the platform user; "" if uid has no name */
+	bool admin;
+};
+
+/* Fills who from a uid (cached for a few seconds). */
+void caller_lookup(uid_t uid, gid_t gid, struct caller *who);
+
+/* ---- state (state.c) ---- */
+
+struct scratch {
+	char *dir;		/* "app:<app>", "config:<app>", ... */
+	char *name;
+	struct deis_buf data;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	int64_t mtime;
+	bool pending;		/* a created config var not yet committed */
+};
+
+struct state {
+	pthread_rwlock_t lock;
+	struct deis_app **apps;		/* sorted by name */
+	size_t napps;
+	struct deis_user **users;	/* sorted by name */
+	size_t nusers;
+	struct scratch **scratch;
+	size_t nscratch;
+	int64_t started;
+	long db_latency_us;		/* last health probe, -1 on failure */
+	long cache_latency_us;
+	char db_error[256];
+	char cache_error[256];
+};
+extern struct state state;
+
+/* The PostgreSQL pool: a connection for the calling thread's request. */
+struct deis_db *db_acquire(void);
+void db_release(struct deis_db *db);
+
+int state_load_all(struct deis_error *err);
+/* Reloads one app or user from the database (gone rows disappear);
+ * returns 1 when something changed, 0 when not, < 0 on error.  Takes the
+ * write lock itself. */
+int state_reload_app(const char *name, struct deis_error *err);
+int state_reload_user(const char *name, struct deis_error *err);
+/* Compares serials with the database and reloads what differs.  Calls
+ * changed(kind, name) for each change. */
+int state_resync(void (*changed)(const char *kind, const char *name),
+		 struct deis_error *err);
+
+void app_ref(const struct deis_app *a);
+void app_unref(const struct deis_app *a);
+
+/* Lookups; the caller holds the state lock. */
+const struct deis_app *state_app(const char *name);
+const struct deis_user *state_user(const char *name);
+
+struct scratch *scratch_find(const char *dir, const char *name);
+struct scratch *scratch_create(const char *dir, const char *name, mode_t mode,
+			       uid_t uid, gid_t gid);
+void scratch_remove(struct scratch *s);
+/* Drops every scratch file of an app (it was destroyed). */
+void scratch_drop_app(const char *app);
+
+/* After a committed change: publish the event and invalidate the kernel's
+ * caches for that app or user (asynchronously, from the event thread). */
+void changed(const char *kind, const char *name);
+/* Queues kernel cache invalidation for an app or user subtree. */
+void inval_queue(const char *kind, const char *name);
+
+int64_t now_us(void);
+
+/* ---- the tree (tree.c) ---- */
+
+struct node;
+struct req;
+
+enum commit_when {
+	COMMIT_NEVER,		/* read-only */
+	COMMIT_WRITE,		/* sysfs style: each write() commits */
+	COMMIT_CLOSE,		/* a document: commits at flush or rename */
+};
+
+struct nodetype {
+	const char *name;	/* fixed name, or NULL for a dynamic child */
+	mode_t mode;		/* S_IFDIR|0755, S_IFREG|0644, S_IFLNK|0777 */
+	enum commit_when commit;
+	size_t max;		/* largest content a store accepts */
+	bool direct;		/* content changes without events: direct_io */
+	/* files: render the content; symlinks: the target */
+	int (*show)(const struct node *n, struct deis_buf *out);
+	/* commit new content; returns 0 or -errno with err filled */
+	int (*store)(struct req *r, const struct node *n, const char *data,
+		     size_t len);
+	int (*unlink)(struct req *r, const struct node *n);
+	int (*rmdir)(struct req *r, const struct node *n);
+	/* directories */
+	const struct nodetype *const *children;	/* static entries */
+	/* dynamic entries: fill child from a name; 0 or -ENOENT */
+	int (*lookup)(const struct node *dir, const char *name, struct node *child);
+	/* list dynamic entries */
+	void (*list)(const struct node *dir, struct req *r,
+		     void (*add)(void *ctx, const char *name, const struct node *n),
+		     void *ctx);
+	int (*mkdir)(struct req *r, const struct node *dir, const char *name);
+	/* the scratch namespace of this directory, NULL when none */
+	void (*scratch_dir)(const struct node *dir, char *out, size_t outlen);
+	/* may a created file of this name be a pending entry (config var,
+	 * key, cert) rather than a scratch file? */
+	bool (*creatable)(const struct node *dir, const char *name, int flags);
+	int64_t (*mtime)(const struct node *n);
+};
+
+/* A resolved path: its type and what it refers to in the model.  Pointers
+ * are valid while the state lock is held. */
+struct node {
+	const struct nodetype *t;
+	const struct deis_app *app;
+	const struct deis_user *user;
+	const struct deis_release *rel;
+	const struct deis_build *build;
+	const struct deis_cert *cert;
+	const struct deis_key *key;
+	struct scratch *scratch;
+	char owner[64];		/* user name for users/<name> */
+	char name[256];		/* the leaf name */
+};
+
+/* A request: the caller and the error of the operation. */
+struct req {
+	struct caller who;
+	struct deis_error err;
+};
+
+extern const struct nodetype nt_root;
+/* An app directory: its entry is never cached by the kernel, so every
+ * path walk through it comes back to check the caller. */
+bool tree_is_gate(const struct node *n);
+extern const struct nodetype nt_scratch;
+extern const struct nodetype nt_pending;
+
+/* Finds child `name` of dir: static entries, dynamic entries, scratch. */
+int tree_lookup(const struct node *dir, const char *name, struct node *child);
+/* May the caller see (want_write = false) or change this node? */
+int tree_access(const struct req *r, const struct node *n, bool want_write);
+/* stat of a node */
+void tree_stat(const struct node *n, ino_t ino, struct stat *st);
+/* Content of a file or scratch file (a new buffer in out). */
+int tree_show(const struct node *n, struct deis_buf *out);
+/* Commits content to a node (store or scratch write). */
+int tree_store(struct req *r, const struct node *n, const char *data, size_t len);
+/* rename within the tree (see tree.c for the rules) */
+int tree_rename(struct req *r, const struct node *from, const struct node *todir,
+		const char *toname, const struct node *to, bool to_exists);
+void tree_readme(struct deis_buf *out);
+
+/* Logs an operation's failure once, in words, with the caller. */
+void req_log_error(const struct req *r, const char *op, const char *path);
+
+#endif

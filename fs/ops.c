@@ -1,0 +1,1284 @@
+/*
+ * ops.c - the FUSE low-level glue: inodes, open handles, one reply per
+ * request.
+ *
+ * An inode is a (parent, name) pair the kernel has looked up; what it
+ * refers to is resolved against the model at every request, so a renamed,
+ * reloaded or destroyed app can never leave a dangling pointer here.  The
+ * caller is checked at every operation (the kernel's caches are shared by
+ * all users of the mount), and app directories are never cached by the
+ * kernel, so each path walk through one comes back here to be checked.
+ */
+#define FUSE_USE_VERSION 312
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "deis/log.h"
+#include "deis/validate.h"
+#include "deisfs.h"
+#include "ops.h"
+
+/* ---- the inode table ---- */
+
+struct inode {
+	fuse_ino_t ino;
+	struct inode *parent;
+	char *name;
+	uint64_t nlookup;
+	unsigned children;	/* inodes whose parent this is */
+	struct inode *next_name, *next_ino;
+};
+
+#define HASH_SIZE 16384
+
+static pthread_mutex_t itable_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct inode *by_name[HASH_SIZE], *by_ino[HASH_SIZE];
+static struct inode root_inode = { .ino = FUSE_ROOT_ID, .name = (char *)"", .nlookup = 1 };
+static fuse_ino_t next_ino = FUSE_ROOT_ID + 1;
+static struct fuse_session *session;
+
+static unsigned name_hash(const struct inode *parent, const char *name)
+{
+	unsigned h = (unsigned)((uintptr_t)parent >> 4) * 2654435761u;
+
+	for (; *name; name++)
+		h = h * 31 + (unsigned char)*name;
+	return h % HASH_SIZE;
+}
+
+static void unhash_name(struct inode *in)
+{
+	struct inode **p = &by_name[name_hash(in->parent, in->name)];
+
+	for (; *p; p = &(*p)->next_name)
+		if (*p == in) {
+			*p = in->next_name;
+			break;
+		}
+	in->next_name = NULL;
+}
+
+static struct inode *inode_get(fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return &root_inode;
+	for (struct inode *in = by_ino[ino % HASH_SIZE]; in; in = in->next_ino)
+		if (in->ino == ino)
+			return in;
+	return NULL;
+}
+
+static struct inode *inode_child(struct inode *parent, const char *name)
+{
+	for (struct inode *in = by_name[name_hash(parent, name)]; in; in = in->next_name)
+		if (in->parent == parent && !strcmp(in->name, name))
+			return in;
+	return NULL;
+}
+
+/* Finds or makes the inode for (parent, name) and counts one lookup. */
+static fuse_ino_t inode_lookup(fuse_ino_t parent_ino, const char *name)
+{
+	fuse_ino_t ino = 0;
+
+	pthread_mutex_lock(&itable_lock);
+	struct inode *parent = inode_get(parent_ino);
+	if (parent) {
+		struct inode *in = inode_child(parent, name);
+		if (!in) {
+			in = calloc(1, sizeof(*in));
+			if (!in)
+				abort();
+			in->ino = next_ino++;
+			in->parent = parent;
+			parent->children++;
+			in->name = strdup(name);
+			unsigned h = name_hash(parent, name);
+			in->next_name = by_name[h];
+			by_name[h] = in;
+			in->next_ino = by_ino[in->ino % HASH_SIZE];
+			by_ino[in->ino % HASH_SIZE] = in;
+		}
+		in->nlookup++;
+		ino = in->ino;
+	}
+	pthread_mutex_unlock(&itable_lock);
+	return ino;
+}
+
+static void inode_maybe_free(struct inode *in)
+{
+	while (in && in != &root_inode && in->nlookup == 0 && in->children == 0) {
+		struct inode *parent = in->parent;
+		unhash_name(in);
+		struct inode **p = &by_ino[in->ino % HASH_SIZE];
+		for (; *p; p = &(*p)->next_ino)
+			if (*p == in) {
+				*p = in->next_ino;
+				break;
+			}
+		free(in->name);
+		free(in);
+		parent->children--;
+		in = parent;
+	}
+}
+
+static void inode_forget(fuse_ino_t ino, uint64_t n)
+{
+	pthread_mutex_lock(&itable_lock);
+	struct inode *in = inode_get(ino);
+	if (in && in != &root_inode) {
+		in->nlookup = in->nlookup > n ? in->nlookup - n : 0;
+		inode_maybe_free(in);
+	}
+	pthread_mutex_unlock(&itable_lock);
+}
+
+/* After rename: the kernel moved the dentry, so move the inode too.  An
+ * inode already at the target is unhashed (the kernel will forget it). */
+static void inode_move(fuse_ino_t parent_ino, const char *name,
+		       fuse_ino_t newparent_ino, const char *newname)
+{
+	pthread_mutex_lock(&itable_lock);
+	struct inode *parent = inode_get(parent_ino), *newparent = inode_get(newparent_ino);
+	struct inode *in = parent ? inode_child(parent, name) : NULL;
+	if (in && newparent) {
+		struct inode *old = inode_child(newparent, newname);
+		if (old && old != in) {
+			unhash_name(old);
+			/* keep it findable by ino, with a name nobody can look up */
+			free(old->name);
+			old->name = strdup("");
+		}
+		unhash_name(in);
+		in->parent->children--;
+		struct inode *oldparent = in->parent;
+		in->parent = newparent;
+		newparent->children++;
+		free(in->name);
+		in->name = strdup(newname);
+		unsigned h = name_hash(newparent, newname);
+		in->next_name = by_name[h];
+		by_name[h] = in;
+		inode_maybe_free(oldparent);
+	}
+	pthread_mutex_unlock(&itable_lock);
+}
+
+#define MAX_DEPTH 12
+
+/* The names from the root down to ino; returns the depth or -ENOENT. */
+static int inode_path(fuse_ino_t ino, char names[MAX_DEPTH][256])
+{
+	const char *chain[MAX_DEPTH];
+	int depth = 0;
+
+	pthread_mutex_lock(&itable_lock);
+	struct inode *in = inode_get(ino);
+	if (!in) {
+		pthread_mutex_unlock(&itable_lock);
+		return -ENOENT;
+	}
+	for (; in && in != &root_inode; in = in->parent) {
+		if (depth == MAX_DEPTH || !in->name[0]) {
+			pthread_mutex_unlock(&itable_lock);
+			return -ENOENT;
+		}
+		chain[depth++] = in->name;
+	}
+	for (int i = 0; i < depth; i++)
+		snprintf(names[i], 256, "%s", chain[depth - 1 - i]);
+	pthread_mutex_unlock(&itable_lock);
+	return depth;
+}
+
+/* Resolves ino to a node; the caller holds the state lock.  Also checks
+ * that the caller may see every directory on the way. */
+static int resolve(const struct req *r, fuse_ino_t ino, struct node *n)
+{
+	char names[MAX_DEPTH][256];
+	int depth = inode_path(ino, names);
+
+	if (depth < 0)
+		return depth;
+	memset(n, 0, sizeof(*n));
+	n->t = &nt_root;
+	for (int i = 0; i < depth; i++) {
+		struct node child;
+		int rc = tree_lookup(n, names[i], &child);
+		if (rc < 0)
+			return rc;
+		*n = child;
+		if (tree_is_gate(n) && tree_access(r, n, false) < 0)
+			return -EACCES;
+	}
+	return 0;
+}
+
+static void path_string(fuse_ino_t ino, const char *leaf, char *out, size_t len)
+{
+	char names[MAX_DEPTH][256];
+	int depth = inode_path(ino, names);
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < depth && n < len; i++)
+		n += (size_t)snprintf(out + n, len - n, "/%s", names[i]);
+	if (leaf && n < len)
+		snprintf(out + n, len - n, "/%s", leaf);
+	if (!out[0])
+		snprintf(out, len, "/");
+}
+
+/* ---- requests ---- */
+
+static void req_init(fuse_req_t freq, struct req *r)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(freq);
+
+	caller_lookup(ctx->uid, ctx->gid, &r->who);
+	r->who.pid = ctx->pid;
+	deis_error_clear(&r->err);
+}
+
+/* Replies with an error and logs the reason in words. */
+static void reply_err(fuse_req_t freq, struct req *r, int rc, const char *op,
+		      fuse_ino_t ino, const char *leaf)
+{
+	char path[1024];
+
+	if (rc >= 0)
+		rc = -EIO;
+	if (r->err.code == 0)
+		deis_error_set(&r->err, -rc, "%s", strerror(-rc));
+	if (rc != -ENOENT) {
+		path_string(ino, leaf, path, sizeof(path));
+		req_log_error(r, op, path);
+	}
+	fuse_reply_err(freq, -rc);
+}
+
+static double entry_timeout_of(const struct node *n)
+{
+	return tree_is_gate(n) ? 0 : fs_conf.entry_timeout;
+}
+
+static double attr_timeout_of(const struct node *n)
+{
+	if (n->t->direct || n->scratch)
+		return 0;
+	return tree_is_gate(n) ? 0 : fs_conf.attr_timeout;
+}
+
+/* Fills e for child `name` of parent (state lock held) and counts the
+ * lookup.  Returns 0, or -errno. */
+static int make_entry(const struct req *r, fuse_ino_t parent, const struct node *dir,
+		      const char *name, struct fuse_entry_param *e)
+{
+	struct node child;
+	int rc = tree_lookup(dir, name, &child);
+
+	memset(e, 0, sizeof(*e));
+	if (rc < 0)
+		return rc;
+	if (tree_is_gate(&child) && tree_access(r, &child, false) < 0)
+		return -EACCES;
+	e->ino = inode_lookup(parent, name);
+	if (!e->ino)
+		return -ENOENT;
+	tree_stat(&child, e->ino, &e->attr);
+	e->entry_timeout = entry_timeout_of(&child);
+	e->attr_timeout = attr_timeout_of(&child);
+	return 0;
+}
+
+static void op_lookup(fuse_req_t freq, fuse_ino_t parent, const char *name)
+{
+	struct req r;
+	struct node dir;
+	struct fuse_entry_param e;
+	int rc;
+
+	req_init(freq, &r);
+	pthread_rwlock_rdlock(&state.lock);
+	rc = resolve(&r, parent, &dir);
+	if (rc == 0)
+		rc = make_entry(&r, parent, &dir, name, &e);
+	pthread_rwlock_unlock(&state.lock);
+	if (rc == -ENOENT && fs_conf.negative_timeout > 0) {
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs_conf.negative_timeout;
+		fuse_reply_entry(freq, &e);
+		return;
+	}
+	if (rc < 0) {
+		reply_err(freq, &r, rc, "lookup", parent, name);
+		return;
+	}
+	fuse_reply_entry(freq, &e);
+}
+
+static void op_forget(fuse_req_t freq, fuse_ino_t ino, uint64_t n)
+{
+	inode_forget(ino, n);
+	fuse_reply_none(freq);
+}
+
+static void op_forget_multi(fuse_req_t freq, size_t count, struct fuse_forget_data *f)
+{
+	for (size_t i = 0; i < count; i++)
+		inode_forget(f[i].ino, f[i].nlookup);
+	fuse_reply_none(freq);
+}
+
+static void op_getattr(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct req r;
+	struct node n;
+	struct stat st;
+	int rc;
+
+	req_init(freq, &r);
+	pthread_rwlock_rdlock(&state.lock);
+	rc = resolve(&r, ino, &n);
+	if (rc == 0)
+		rc = tree_access(&r, &n, false);
+	if (rc == 0)
+		tree_stat(&n, ino, &st);
+	pthread_rwlock_unlock(&state.lock);
+	if (rc < 0) {
+		reply_err(freq, &r, rc, "stat", ino, NULL);
+		return;
+	}
+	fuse_reply_attr(freq, &st, attr_timeout_of(&n));
+}
+
+static void op_readlink(fuse_req_t freq, fuse_ino_t ino)
+{
+	struct req r;
+	struct node n;
+	struct deis_buf b = DEIS_BUF_INIT;
+	int rc;
+
+	req_init(freq, &r);
+	pthread_rwlock_rdlock(&state.lock);
+	rc = resolve(&r, ino, &n);
+	if (rc == 0)
+		rc = S_ISLNK(n.t->mode) ? tree_show(&n, &b) : -EINVAL;
+	pthread_rwlock_unlock(&state.lock);
+	if (rc < 0)
+		reply_err(freq, &r, rc, "readlink", ino, NULL);
+	else
+		fuse_reply_readlink(freq, deis_buf_str(&b));
+	deis_buf_release(&b);
+}
+
+/* ---- open files ---- */
+
+struct handle {
+	pthread_mutex_t lock;
+	fuse_ino_t ino;
+	struct deis_buf buf;	/* content read at open, or being written */
+	bool writable;
+	bool dirty;		/* written (or truncated), not yet committed */
+	bool written;		/* write() data arrived since the last commit */
+	bool scratch;		/* reads and writes go to the scratch file */
+	bool append;
+	bool pending;		/* opened a created, not yet stored entry */
+	int commit;
+	char dir[160];		/* scratch namespace and name, for release */
+	char name[256];
+};
+
+static struct handle *handle_of(struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+/* Commits buffer content through the node's store, without the state
+ * lock (stores talk to PostgreSQL and reload the app). */
+static int handle_commit(struct req *r, struct handle *h)
+{
+	struct node n;
+	int rc;
+
+	pthread_rwlock_rdlock(&state.lock);
+	rc = resolve(r, h->ino, &n);
+	if (rc == 0)
+		rc = tree_access(r, &n, true);
+	if (rc == 0)
+		app_ref(n.app);
+	pthread_rwlock_unlock(&state.lock);
+	if (rc < 0)
+		return rc;
+	rc = tree_store(r, &n, deis_buf_str(&h->buf), h->buf.len);
+	app_unref(n.app);
+	return rc;
+}
+
+/* Sets up a handle for node n (state lock held, write lock when the open
+ * may truncate a scratch file). */
+static int handle_open(const struct req *r, fuse_ino_t ino, const struct node *n,
+		       struct fuse_file_info *fi, struct handle **out)
+{
+	int acc = fi->flags & O_ACCMODE;
+	bool want_write = acc != O_RDONLY;
+	int rc;
+
+	if (S_ISDIR(n->t->mode))
+		return -EISDIR;
+	rc = tree_access(r, n, want_write);
+	if (rc < 0)
+		return rc;
+	if (want_write && !n->scratch && !n->t->store)
+		return -EACCES;
+	struct handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		abort();
+	pthread_mutex_init(&h->lock, NULL);
+	h->ino = ino;
+	h->writable = want_write;
+	h->append = fi->flags & O_APPEND;
+	h->commit = n->t->commit;
+	snprintf(h->name, sizeof(h->name), "%s", n->name);
+	if (n->scratch) {
+		snprintf(h->dir, sizeof(h->dir), "%s", n->scratch->dir);
+		h->pending = n->scratch->pending;
+	}
+	if (n->scratch && !n->scratch->pending) {
+		h->scratch = true;
+		if (want_write && (fi->flags & O_TRUNC)) {
+			deis_buf_reset(&n->scratch->data);
+			n->scratch->mtime = now_us();
+		}
+	} else if (want_write && (fi->flags & O_TRUNC)) {
+		/* Never commit at O_TRUNC: the content comes with the writes,
+		 * and an empty file is committed only at close. */
+		h->dirty = true;
+	} else {
+		tree_show(n, &h->buf);
+		if (h->pending)
+			h->dirty = true;	/* `touch config/NEW` sets NEW="" */
+	}
+	fi->direct_io = n->t->direct;
+	fi->keep_cache = 0;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	*out = h;
+	return 0;
+}
+
+static void op_open(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct req r;
+	struct node n;
+	struct handle *h = NULL;
+	int rc;
+
+	req_init(freq, &r);
+	pthread_rwlock_wrlock(&state.lock);
+	rc = resolve(&r, ino, &n);
+	if (rc == 0)
+		rc = handle_open(&r, ino, &n, fi, &h);
+	pthread_rwlock_unlock(&state.lock);
+	if (rc < 0) {
+		reply_err(freq, &r, rc, "open", ino, NULL);
+		return;
+	}
+	if (fuse_reply_open(freq, fi) == -ENOENT) {
+		pthread_mutex_destroy(&h->lock);
+		deis_buf_release(&h->buf);
+		free(h);
+	}
+}
+
+static void op_read(fuse_req_t freq, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct deis_buf copy = DEIS_BUF_INIT;
+
+	if (h->scratch) {
+		struct req r;
+		struct node n;
+		req_init(freq, &r);
+		pthread_rwlock_rdlock(&state.lock);
+		int rc = resolve(&r, ino, &n);
+		if (rc == 0 && n.scratch)
+			deis_buf_add(&copy, n.scratch->data.data, n.scratch->data.len);
+		pthread_rwlock_unlock(&state.lock);
+	} else {
+		pthread_mutex_lock(&h->lock);
+		deis_buf_add(&copy, h->buf.data, h->buf.len);
+		pthread_mutex_unlock(&h->lock);
+	}
+	if ((size_t)off >= copy.len)
+		fuse_reply_buf(freq, NULL, 0);
+	else
+		fuse_reply_buf(freq, copy.data + off,
+			       copy.len - (size_t)off < size ? copy.len - (size_t)off : size);
+	deis_buf_release(&copy);
+}
+
+/* Places data at off in b, growing it; refuses to pass max. */
+static int buf_place(struct deis_buf *b, const char *data, size_t size, off_t off,
+		     size_t max)
+{
+	size_t end = (size_t)off + size;
+
+	if (off < 0 || end > max)
+		return -EFBIG;
+	if (end > b->len) {
+		size_t old = b->len;
+		deis_buf_grow(b, end - b->len);
+		memset(b->data + old, 0, end - old);
+		b->len = end;
+		b->data[end] = '\0';
+	}
+	memcpy(b->data + off, data, size);
+	return 0;
+}
+
+static void op_write(fuse_req_t freq, fuse_ino_t ino, const char *data, size_t size,
+		     off_t off, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct req r;
+	int rc = 0;
+
+	req_init(freq, &r);
+	if (h->scratch) {
+		struct node n;
+		pthread_rwlock_wrlock(&state.lock);
+		rc = resolve(&r, ino, &n);
+		if (rc == 0 && !n.scratch)
+			rc = -ENOENT;
+		if (rc == 0) {
+			if (h->append)
+				off = (off_t)n.scratch->data.len;
+			rc = buf_place(&n.scratch->data, data, size, off, DEIS_ENV_MAX * 4);
+			n.scratch->mtime = now_us();
+		}
+		pthread_rwlock_unlock(&state.lock);
+	} else {
+		pthread_mutex_lock(&h->lock);
+		struct node n;
+		size_t max;
+		pthread_rwlock_rdlock(&state.lock);
+		rc = resolve(&r, ino, &n);
+		max = rc == 0 ? n.t->max : 0;
+		pthread_rwlock_unlock(&state.lock);
+		if (rc == 0 && h->append)
+			off = (off_t)h->buf.len;
+		if (rc == 0) {
+			rc = buf_place(&h->buf, data, size, off, max);
+			if (rc == -EFBIG)
+				deis_error_set(&r.err, EFBIG, "'%s' takes at most %zu bytes",
+					       h->name, max);
+		}
+		if (rc == 0) {
+			h->dirty = true;
+			h->written = true;
+			if (h->commit == COMMIT_WRITE) {
+				rc = handle_commit(&r, h);
+				/* Committed or refused, this content is done
+				 * with: close does not try it again. */
+				h->dirty = false;
+				h->written = false;
+			}
+		}
+		pthread_mutex_unlock(&h->lock);
+	}
+	if (rc < 0)
+		reply_err(freq, &r, rc, "write", ino, NULL);
+	else
+		fuse_reply_write(freq, size);
+}
+
+/*
+ * close(2) of any descriptor of the handle.  A shell closes the descriptor
+ * it opened right after dup2() onto stdout, before anything is written,
+ * so only content that was written is committed here (and a failure is
+ * returned to close); a file only truncated or created (`: > f`, `touch
+ * config/NEW`) is committed at release, the last close.
+ */
+static void op_flush(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct req r;
+	int rc = 0;
+
+	req_init(freq, &r);
+	pthread_mutex_lock(&h->lock);
+	if (h->dirty && h->written && !h->scratch) {
+		rc = handle_commit(&r, h);
+		h->dirty = false;
+		h->written = false;
+	}
+	pthread_mutex_unlock(&h->lock);
+	if (rc < 0)
+		reply_err(freq, &r, rc, "close", ino, NULL);
+	else
+		fuse_reply_err(freq, 0);
+}
+
+static void op_release(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+
+	if (h->dirty && !h->scratch) {
+		struct req r;
+		req_init(freq, &r);
+		if (handle_commit(&r, h) < 0)
+			req_log_error(&r, "release", h->name);
+	}
+	/* A created entry whose content was never stored leaves nothing. */
+	if (h->pending) {
+		pthread_rwlock_wrlock(&state.lock);
+		struct scratch *s = scratch_find(h->dir, h->name);
+		if (s && s->pending)
+			scratch_remove(s);
+		pthread_rwlock_unlock(&state.lock);
+	}
+	pthread_mutex_destroy(&h->lock);
+	deis_buf_release(&h->buf);
+	free(h);
+	fuse_reply_err(freq, 0);
+}
+
+static void op_fsync(fuse_req_t freq, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	/* Every commit is already durable in PostgreSQL. */
+	fuse_reply_err(freq, 0);
+}
+
+static void op_setattr(fuse_req_t freq, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct req r;
+	struct node n;
+	struct stat st;
+	int rc;
+
+	req_init(freq, &r);
+	if ((to_set & FUSE_SET_ATTR_SIZE) && fi && !handle_of(fi)->scratch) {
+		/* ftruncate on an open file: only the handle's buffer */
+		struct handle *h = handle_of(fi);
+		pthread_mutex_lock(&h->lock);
+		if ((size_t)attr->st_size <= h->buf.len) {
+			h->buf.len = (size_t)attr->st_size;
+			if (h->buf.data)
+				h->buf.data[h->buf.len] = '\0';
+			h->dirty = true;
+			rc = 0;
+		} else {
+			rc = -EINVAL;
+		}
+		pthread_mutex_unlock(&h->lock);
+		if (rc < 0) {
+			reply_err(freq, &r, rc, "truncate", ino, NULL);
+			return;
+		}
+		to_set &= ~FUSE_SET_ATTR_SIZE;
+	}
+	pthread_rwlock_wrlock(&state.lock);
+	rc = resolve(&r, ino, &n);
+	if (rc == 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE)))
+		rc = tree_access(&r, &n, true);
+	if (rc == 0 && n.scratch && !n.scratch->pending) {
+		if (to_set & FUSE_SET_ATTR_SIZE) {
+			struct deis_buf *b = &n.scratch->data;
+			if ((size_t)attr->st_size <= b->len) {
+				b->len = (size_t)attr->st_size;
+				if (b->data)
+					b->data[b->len] = '\0';
+			} else {
+				rc = buf_place(b, "", 0, attr->st_size, DEIS_ENV_MAX * 4);
+			}
+		}
+		if (to_set & FUSE_SET_ATTR_MODE)
+			n.scratch->mode = attr->st_mode & 07777;
+		if (to_set & FUSE_SET_ATTR_UID)
+			n.scratch->uid = attr->st_uid;
+		if (to_set & FUSE_SET_ATTR_GID)
+			n.scratch->gid = attr->st_gid;
+		n.scratch->mtime = now_us();
+		to_set = 0;
+	}
+	pthread_rwlock_unlock(&state.lock);
+	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
+		/* truncate(2) by path on a control file: store the content cut
+		 * to that size (only shrinking; a file cannot grow holes). */
+		struct deis_buf b = DEIS_BUF_INIT;
+		pthread_rwlock_rdlock(&state.lock);
+		rc = resolve(&r, ino, &n);
+		if (rc == 0) {
+			tree_show(&n, &b);
+			app_ref(n.app);
+		}
+		pthread_rwlock_unlock(&state.lock);
+		if (rc == 0) {
+			if ((size_t)attr->st_size > b.len)
+				rc = deis_error_set(&r.err, EINVAL, "cannot extend '%s'", n.name);
+			else
+				rc = tree_store(&r, &n, deis_buf_str(&b), (size_t)attr->st_size);
+			app_unref(n.app);
+		}
+		deis_buf_release(&b);
+	}
+	/* Mode, owner and times of defined files are the platform's: such
+	 * changes are accepted and ignored, as tools (sed -i, cp -p, touch)
+	 * set them routinely. */
+	if (rc == 0) {
+		pthread_rwlock_rdlock(&state.lock);
+		rc = resolve(&r, ino, &n);
+		if (rc == 0)
+			tree_stat(&n, ino, &st);
+		pthread_rwlock_unlock(&state.lock);
+	}
+	if (rc < 0)
+		reply_err(freq, &r, rc, "setattr", ino, NULL);
+	else
+		fuse_reply_attr(freq, &st, attr_timeout_of(&n));
+}
+
+static void op_create(fuse_req_t freq, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	struct req r;
+	struct node dir, child;
+	struct fuse_entry_param e;
+	struct handle *h = NULL;
+	char sdir[160];
+	int rc;
+
+	req_init(freq, &r);
+	pthread_rwlock_wrlock(&state.lock);
+	rc = resolve(&r, parent, &dir);
+	if (rc == 0)
+		rc = tree_access(&r, &dir, false);
+	if (rc == 0 && tree_lookup(&dir, name, &child) == 0) {
+		/* Exists (or the kernel thought it did not, after an
+		 * editor's rename): an ordinary open. */
+		if (fi->flags & O_EXCL)
+			rc = -EEXIST;
+	} else if (rc == 0) {
+		if (!dir.t->scratch_dir) {
+			rc = deis_error_set(&r.err, EACCES, "files cannot be created here");
+		} else if (tree_access(&r, &dir, true) < 0) {
+			rc = -EACCES;
+		} else if (strlen(name) > 255) {
+			rc = -ENAMETOOLONG;
+		} else {
+			dir.t->scratch_dir(&dir, sdir, sizeof(sdir));
+			struct scratch *s = scratch_create(sdir, name, mode & 07777,
+							   r.who.uid, r.who.gid);
+			s->pending = dir.t->creatable && dir.t->creatable(&dir, name, fi->flags);
+		}
+	}
+	if (rc == 0)
+		rc = make_entry(&r, parent, &dir, name, &e);
+	if (rc == 0) {
+		rc = tree_lookup(&dir, name, &child);
+		if (rc == 0)
+			rc = handle_open(&r, e.ino, &child, fi, &h);
+		if (rc < 0)
+			inode_forget(e.ino, 1);
+	}
+	pthread_rwlock_unlock(&state.lock);
+	if (rc < 0) {
+		reply_err(freq, &r, rc, "create", parent, name);
+		return;
+	}
+	if (fuse_reply_create(freq, &e, fi) == -ENOENT) {
+		pthread_mutex_destroy(&h->lock);
+		deis_buf_release(&h->buf);
+		free(h);
+	}
+}
+
+static void op_mknod(fuse_req_t freq, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	fuse_reply_err(freq, EPERM);
+}
+
+/* ---- directories ---- */
+
+static void op_mkdir(fuse_req_t freq, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct req r;
+	struct node dir, child;
+	struct fuse_entry_param e;
+	int rc;
+
+	req_init(freq, &r);
+	pthread_rwlock_rdlock(&state.lock);
+	rc = resolve(&r, parent, &dir);
+	if (rc == 0 && tree_lookup(&dir, name, &child) == 0)
+		rc = -EEXIST;
+	else if (rc == 0 && !dir.t->mkdir)
+		rc = deis_error_set(&r.err, EPERM, "directories cannot be made here");
+	pthread_rwlock_unlock(&state.lock);
+	if (rc == 0)
+		rc = dir.t->mkdir(&r, &dir, name);
+	if (rc == 0) {
+		pthread_rwlock_rdlock(&state.lock);
+		rc = resolve(&r, parent, &dir);
+		if (rc == 0)
+			rc = make_entry(&r, parent, &dir, name, &e);
+		pthread_rwlock_unlock(&state.lock);
+	}
+	if (rc < 0)
+		reply_err(freq, &r, rc, "mkdir", parent, name);
+	else
+		fuse_reply_entry(freq, &e);
+}
+
+/* unlink and rmdir: resolve the child, then its remove function runs
+ * without the state lock. */
+static void remove_entry(fuse_req_t freq, fuse_ino_t parent, const char *name, bool dir_op)
+{
+	struct req r;
+	struct node dir, child;
+	int rc;
+
+	req_init(freq, &r);
+	pthread_rwlock_wrlock(&state.lock);
+	rc = resolve(&r, parent, &dir);
+	if (rc == 0)
+		rc = tree_lookup(&dir, name, &child);
+	if (rc == 0 && tree_access(&r, &child, false) < 0)
+		rc = -EACCES;
+	if (rc == 0 && dir_op != S_ISDIR(child.t->mode))
+		rc = dir_op ? -ENOTDIR : -EISDIR;
+	if (rc == 0 && child.scratch && (child.t == &nt_scratch || child.scratch->pending)) {
+		rc = tree_access(&r, &dir, true);
+		if (rc == 0)
+			scratch_remove(child.scratch);
+		pthread_rwlock_unlock(&state.lock);
+		goto out;
+	}
+	int (*fn)(struct req *, const struct node *) = NULL;
+	if (rc == 0) {
+		fn = dir_op ? child.t->rmdir : child.t->unlink;
+		if (!fn)
+			rc = deis_error_set(&r.err, EPERM, "'%s' cannot be removed", name);
+		else if (tree_access(&r, &child, true) < 0 &&
+			 !(tree_is_gate(&child) && tree_access(&r, &child, false) == 0))
+			rc = -EACCES;
+	}
+	if (rc == 0)
+		app_ref(child.app);
+	pthread_rwlock_unlock(&state.lock);
+	if (rc == 0) {
+		rc = fn(&r, &child);
+		app_unref(child.app);
+	}
+out:
+	if (rc < 0)
+		reply_err(freq, &r, rc, dir_op ? "rmdir" : "unlink", parent, name);
+	else
+		fuse_reply_err(freq, 0);
+}
+
+static void op_unlink(fuse_req_t freq, fuse_ino_t parent, const char *name)
+{
+	remove_entry(freq, parent, name, false);
+}
+
+static void op_rmdir(fuse_req_t freq, fuse_ino_t parent, const char *name)
+{
+	remove_entry(freq, parent, name, true);
+}
+
+static void op_rename(fuse_req_t freq, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct req r;
+	struct node dir, todir, from, to;
+	bool to_exists = false;
+	int rc;
+
+	req_init(freq, &r);
+	if (flags & RENAME_EXCHANGE) {
+		fuse_reply_err(freq, EINVAL);
+		return;
+	}
+	pthread_rwlock_wrlock(&state.lock);
+	rc = resolve(&r, parent, &dir);
+	if (rc == 0)
+		rc = resolve(&r, newparent, &todir);
+	if (rc == 0)
+		rc = tree_lookup(&dir, name, &from);
+	if (rc == 0 && (tree_access(&r, &dir, true) < 0 || tree_access(&r, &todir, true) < 0))
+		rc = -EACCES;
+	if (rc == 0) {
+		to_exists = tree_lookup(&todir, newname, &to) == 0;
+		if (to_exists && (flags & RENAME_NOREPLACE))
+			rc = -EEXIST;
+	}
+	if (rc == 0) {
+		const struct deis_app *ref = from.app;
+		app_ref(ref);
+		rc = tree_rename(&r, &from, &todir, newname, to_exists ? &to : NULL, to_exists);
+		app_unref(ref);
+	}
+	pthread_rwlock_unlock(&state.lock);
+	if (rc < 0) {
+		reply_err(freq, &r, rc, "rename", parent, name);
+		return;
+	}
+	inode_move(parent, name, newparent, newname);
+	fuse_reply_err(freq, 0);
+}
+
+struct dirent_snap {
+	char *name;
+	mode_t mode;
+};
+
+struct dirhandle {
+	struct dirent_snap *items;
+	size_t n, cap;
+};
+
+static void dir_add(void *ctx, const char *name, const struct node *n)
+{
+	struct dirhandle *d = ctx;
+
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 32;
+		d->items = realloc(d->items, d->cap * sizeof(*d->items));
+		if (!d->items)
+			abort();
+	}
+	d->items[d->n].name = strdup(name);
+	d->items[d->n].mode = n->t->mode;
+	d->n++;
+}
+
+static void op_opendir(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct req r;
+	struct node n, c;
+	int rc;
+	char sdir[160];
+
+	req_init(freq, &r);
+	struct dirhandle *d = calloc(1, sizeof(*d));
+	if (!d)
+		abort();
+	pthread_rwlock_rdlock(&state.lock);
+	rc = resolve(&r, ino, &n);
+	if (rc == 0)
+		rc = tree_access(&r, &n, false);
+	if (rc == 0 && !S_ISDIR(n.t->mode))
+		rc = -ENOTDIR;
+	if (rc == 0) {
+		c = n;
+		c.t = n.t;
+		dir_add(d, ".", &c);
+		dir_add(d, "..", &c);
+		for (const struct nodetype *const *ch = n.t->children; ch && *ch; ch++) {
+			c.t = *ch;
+			dir_add(d, (*ch)->name, &c);
+		}
+		if (n.t->list)
+			n.t->list(&n, &r, dir_add, d);
+		if (n.t->scratch_dir) {
+			n.t->scratch_dir(&n, sdir, sizeof(sdir));
+			for (size_t i = 0; i < state.nscratch; i++) {
+				struct scratch *s = state.scratch[i];
+				if (strcmp(s->dir, sdir))
+					continue;
+				c.t = &nt_scratch;
+				dir_add(d, s->name, &c);
+			}
+		}
+	}
+	pthread_rwlock_unlock(&state.lock);
+	if (rc < 0) {
+		for (size_t i = 0; i < d->n; i++)
+			free(d->items[i].name);
+		free(d->items);
+		free(d);
+		reply_err(freq, &r, rc, "opendir", ino, NULL);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	fi->cache_readdir = 0;
+	fuse_reply_open(freq, fi);
+}
+
+static void do_readdir(fuse_req_t freq, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0;
+	struct req r;
+	struct node dir;
+	bool have_dir = false;
+
+	if (!buf)
+		abort();
+	req_init(freq, &r);
+	if (plus) {
+		pthread_rwlock_rdlock(&state.lock);
+		have_dir = resolve(&r, ino, &dir) == 0;
+	}
+	for (size_t i = (size_t)off; i < d->n; i++) {
+		const char *name = d->items[i].name;
+		size_t len;
+		if (plus) {
+			struct fuse_entry_param e;
+			memset(&e, 0, sizeof(e));
+			bool dots = !strcmp(name, ".") || !strcmp(name, "..");
+			bool counted = false;
+			if (dots || !have_dir) {
+				e.attr.st_ino = dots ? ino : 0xffffffff;
+				e.attr.st_mode = d->items[i].mode;
+			} else if (make_entry(&r, ino, &dir, name, &e) == 0) {
+				counted = true;
+			} else {
+				continue;	/* gone since opendir, or hidden */
+			}
+			len = fuse_add_direntry_plus(freq, buf + used, size - used, name,
+						     &e, (off_t)i + 1);
+			if (len > size - used) {
+				if (counted)
+					inode_forget(e.ino, 1);
+				break;
+			}
+		} else {
+			struct stat st;
+			memset(&st, 0, sizeof(st));
+			/* d_ino must not be 0: glibc skips such entries */
+			st.st_ino = 2 + i;
+			st.st_mode = d->items[i].mode;
+			len = fuse_add_direntry(freq, buf + used, size - used, name, &st,
+						(off_t)i + 1);
+			if (len > size - used)
+				break;
+		}
+		used += len;
+	}
+	if (plus)
+		pthread_rwlock_unlock(&state.lock);
+	fuse_reply_buf(freq, buf, used);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t freq, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(freq, ino, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t freq, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(freq, ino, size, off, fi, true);
+}
+
+static void op_releasedir(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
+
+	for (size_t i = 0; i < d->n; i++)
+		free(d->items[i].name);
+	free(d->items);
+	free(d);
+	fuse_reply_err(freq, 0);
+}
+
+static void op_access(fuse_req_t freq, fuse_ino_t ino, int mask)
+{
+	struct req r;
+	struct node n;
+	int rc;
+
+	req_init(freq, &r);
+	pthread_rwlock_rdlock(&state.lock);
+	rc = resolve(&r, ino, &n);
+	if (rc == 0)
+		rc = tree_access(&r, &n, mask & W_OK);
+	if (rc == 0 && (mask & W_OK) && S_ISREG(n.t->mode) && !n.scratch && !n.t->store)
+		rc = -EACCES;
+	if (rc == 0 && (mask & X_OK) && !S_ISDIR(n.t->mode))
+		rc = -EACCES;
+	pthread_rwlock_unlock(&state.lock);
+	fuse_reply_err(freq, -rc);
+}
+
+static void op_statfs(fuse_req_t freq, fuse_ino_t ino)
+{
+	struct statvfs st;
+
+	memset(&st, 0, sizeof(st));
+	st.f_bsize = 4096;
+	st.f_frsize = 4096;
+	st.f_blocks = 1 << 20;
+	st.f_bfree = 1 << 19;
+	st.f_bavail = 1 << 19;
+	st.f_files = 1 << 20;
+	st.f_ffree = 1 << 19;
+	st.f_namemax = 255;
+	fuse_reply_statfs(freq, &st);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* A commit can take a transaction: keep writes whole. */
+	conn->max_write = 1024 * 1024;
+}
+
+const struct fuse_lowlevel_ops deisfs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.statfs = op_statfs,
+	.access = op_access,
+	.create = op_create,
+};
+
+/* ---- invalidation ---- */
+
+/*
+ * Kernel caches are invalidated from the event thread, never from a
+ * request handler: an invalidation can wait for a lock the kernel holds
+ * while it waits for our reply.
+ */
+struct inval {
+	char kind[8];
+	char name[256];
+};
+
+static pthread_mutex_t inval_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t inval_cond = PTHREAD_COND_INITIALIZER;
+static struct inval inval_q[1024];
+static size_t inval_n;
+static bool inval_stop;
+
+void inval_queue(const char *kind, const char *name)
+{
+	pthread_mutex_lock(&inval_lock);
+	for (size_t i = 0; i < inval_n; i++)
+		if (!strcmp(inval_q[i].kind, kind) && !strcmp(inval_q[i].name, name)) {
+			pthread_mutex_unlock(&inval_lock);
+			return;
+		}
+	if (inval_n < sizeof(inval_q) / sizeof(*inval_q)) {
+		snprintf(inval_q[inval_n].kind, sizeof(inval_q[0].kind), "%s", kind);
+		snprintf(inval_q[inval_n].name, sizeof(inval_q[0].name), "%s", name);
+		inval_n++;
+	}
+	pthread_cond_signal(&inval_cond);
+	pthread_mutex_unlock(&inval_lock);
+}
+
+static void inval_subtree(const char *top, const char *name)
+{
+	fuse_ino_t top_ino = 0, *inos = NULL;
+	size_t n = 0, cap = 0;
+
+	pthread_mutex_lock(&itable_lock);
+	struct inode *topin = inode_child(&root_inode, top);
+	struct inode *base = topin ? inode_child(topin, name) : NULL;
+	if (topin)
+		top_ino = topin->ino;
+	for (size_t h = 0; base && h < HASH_SIZE; h++)
+		for (struct inode *in = by_ino[h]; in; in = in->next_ino) {
+			struct inode *p = in;
+			while (p && p != base && p != &root_inode)
+				p = p->parent;
+			if (p != base)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				inos = realloc(inos, cap * sizeof(*inos));
+				if (!inos)
+					abort();
+			}
+			inos[n++] = in->ino;
+		}
+	pthread_mutex_unlock(&itable_lock);
+
+	if (top_ino) {
+		fuse_lowlevel_notify_inval_entry(session, top_ino, name, strlen(name));
+		fuse_lowlevel_notify_inval_inode(session, top_ino, 0, 0);
+	}
+	for (size_t i = 0; i < n; i++)
+		fuse_lowlevel_notify_inval_inode(session, inos[i], 0, 0);
+	free(inos);
+}
+
+static void *inval_main(void *arg)
+{
+	for (;;) {
+		struct inval item;
+		pthread_mutex_lock(&inval_lock);
+		while (!inval_n && !inval_stop)
+			pthread_cond_wait(&inval_cond, &inval_lock);
+		if (inval_stop) {
+			pthread_mutex_unlock(&inval_lock);
+			return NULL;
+		}
+		item = inval_q[0];
+		memmove(&inval_q[0], &inval_q[1], (inval_n - 1) * sizeof(*inval_q));
+		inval_n--;
+		pthread_mutex_unlock(&inval_lock);
+		inval_subtree(!strcmp(item.kind, "app") ? "apps" : "users", item.name);
+		if (!strcmp(item.kind, "app"))
+			inval_subtree("platform", "status");
+	}
+}
+
+static pthread_t inval_thread;
+
+int ops_start(struct fuse_session *se)
+{
+	session = se;
+	return pthread_create(&inval_thread, NULL, inval_main, NULL);
+}
+
+void ops_stop(void)
+{
+	pthread_mutex_lock(&inval_lock);
+	inval_stop = true;
+	pthread_cond_signal(&inval_cond);
+	pthread_mutex_unlock(&inval_lock);
+	pthread_join(inval_thread, NULL);
+}

@@ -1,0 +1,463 @@
+/*
+ * state.c - the platform as deisfs holds it in memory.
+ *
+ * Every read is answered from here.  The state is loaded whole at start,
+ * then kept fresh one app (or user) at a time: after a change this mount
+ * made, on an event from another mount or daemon, and by a periodic
+ * resync that compares per-app serials with the database, so a lost
+ * event (Redis down or flushed) is made up within resync_interval.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deis/conf.h"
+#include "deis/log.h"
+#include "deisfs.h"
+
+struct state state = { .lock = PTHREAD_RWLOCK_INITIALIZER };
+
+int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- the PostgreSQL pool ---- */
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
+static struct deis_db *pool_free[64];
+static int pool_nfree, pool_total;
+
+struct deis_db *db_acquire(void)
+{
+	struct deis_db *db = NULL;
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	pthread_mutex_lock(&pool_lock);
+	for (;;) {
+		if (pool_nfree) {
+			db = pool_free[--pool_nfree];
+			break;
+		}
+		if (pool_total < fs_conf.db_pool && pool_total < 64) {
+			pool_total++;
+			pthread_mutex_unlock(&pool_lock);
+			if (deis_db_open(deis_conf.database, &db, &err) < 0) {
+				deis_log(LOG_ERR, "%s", err.msg);
+				pthread_mutex_lock(&pool_lock);
+				pool_total--;
+				pthread_mutex_unlock(&pool_lock);
+				return NULL;
+			}
+			return db;
+		}
+		pthread_cond_wait(&pool_cond, &pool_lock);
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return db;
+}
+
+void db_release(struct deis_db *db)
+{
+	if (!db)
+		return;
+	pthread_mutex_lock(&pool_lock);
+	pool_free[pool_nfree++] = db;
+	pthread_cond_signal(&pool_cond);
+	pthread_mutex_unlock(&pool_lock);
+}
+
+/* ---- callers ---- */
+
+struct caller_cache {
+	uid_t uid;
+	gid_t gid;
+	int64_t when;
+	char name[64];
+	bool admin;
+};
+
+static pthread_mutex_t callers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct caller_cache callers[64];
+
+static bool in_admin_group(const char *user, gid_t gid)
+{
+	char buf[16384];
+	struct group gr, *grp = NULL;
+	gid_t groups[256];
+	int ngroups = 256;
+
+	if (!deis_conf.admin_group || !*deis_conf.admin_group)
+		return false;
+	if (getgrnam_r(deis_conf.admin_group, &gr, buf, sizeof(buf), &grp) || !grp)
+		return false;
+	if (gid == grp->gr_gid)
+		return true;
+	if (getgrouplist(user, gid, groups, &ngroups) < 0)
+		return false;
+	for (int i = 0; i < ngroups; i++)
+		if (groups[i] == grp->gr_gid)
+			return true;
+	return false;
+}
+
+void caller_lookup(uid_t uid, gid_t gid, struct caller *who)
+{
+	int64_t now = now_us();
+	struct caller_cache *slot = &callers[uid % 64];
+
+	memset(who, 0, sizeof(*who));
+	who->uid = uid;
+	who->gid = gid;
+	pthread_mutex_lock(&callers_lock);
+	if (slot->when && slot->uid == uid && slot->gid == gid &&
+	    now - slot->when < 5000000) {
+		snprintf(who->name, sizeof(who->name), "%s", slot->name);
+		who->admin = slot->admin;
+		pthread_mutex_unlock(&callers_lock);
+		return;
+	}
+	pthread_mutex_unlock(&callers_lock);
+
+	char buf[16384];
+	struct passwd pw, *pwp = NULL;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) == 0 && pwp &&
+	    strlen(pwp->pw_name) < sizeof(who->name))
+		snprintf(who->name, sizeof(who->name), "%s", pwp->pw_name);
+	who->admin = uid == 0 || (who->name[0] && in_admin_group(who->name, pwp ? pwp->pw_gid : gid));
+
+	pthread_mutex_lock(&callers_lock);
+	slot->uid = uid;
+	slot->gid = gid;
+	slot->when = now;
+	snprintf(slot->name, sizeof(slot->name), "%s", who->name);
+	slot->admin = who->admin;
+	pthread_mutex_unlock(&callers_lock);
+}
+
+/* ---- apps and users ---- */
+
+/*
+ * An app struct is immutable once loaded; a reload swaps in a new one.  A
+ * change runs without the state lock (it talks to PostgreSQL), so it
+ * holds a reference on the app it resolved, and the struct is freed when
+ * the last holder lets go.
+ */
+void app_ref(const struct deis_app *a)
+{
+	if (a)
+		__atomic_add_fetch(&((struct deis_app *)a)->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+void app_unref(const struct deis_app *a)
+{
+	if (a && __atomic_sub_fetch(&((struct deis_app *)a)->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		deis_app_free((struct deis_app *)a);
+}
+
+static int cmp_app(const void *a, const void *b)
+{
+	return strcmp((*(struct deis_app *const *)a)->name,
+		      (*(struct deis_app *const *)b)->name);
+}
+
+static int cmp_user(const void *a, const void *b)
+{
+	return strcmp((*(struct deis_user *const *)a)->name,
+		      (*(struct deis_user *const *)b)->name);
+}
+
+/* Binary search over a sorted array of pointers to structs whose first
+ * string member is `name`; returns the index or -(insert point) - 1. */
+#define FIND(arr, n, key) ({						\
+	long lo_ = 0, hi_ = (long)(n) - 1, at_ = -1;			\
+	while (lo_ <= hi_) {						\
+		long mid_ = (lo_ + hi_) / 2;				\
+		int c_ = strcmp((arr)[mid_]->name, (key));		\
+		if (c_ == 0) { at_ = mid_; break; }			\
+		if (c_ < 0) lo_ = mid_ + 1; else hi_ = mid_ - 1;	\
+	}								\
+	at_ >= 0 ? at_ : -lo_ - 1;					\
+})
+
+const struct deis_app *state_app(const char *name)
+{
+	long i = FIND(state.apps, state.napps, name);
+
+	return i >= 0 ? state.apps[i] : NULL;
+}
+
+const struct deis_user *state_user(const char *name)
+{
+	long i = FIND(state.users, state.nusers, name);
+
+	return i >= 0 ? state.users[i] : NULL;
+}
+
+int state_load_all(struct deis_error *err)
+{
+	struct deis_app **apps;
+	struct deis_user **users;
+	size_t napps, nusers;
+	struct deis_db *db = db_acquire();
+	int r;
+
+	if (!db)
+		return deis_error_set(err, EIO, "no database connection");
+	r = deis_db_load_apps(db, NULL, &apps, &napps, err);
+	if (r == 0) {
+		r = deis_db_load_users(db, NULL, &users, &nusers, err);
+		if (r < 0) {
+			for (size_t i = 0; i < napps; i++)
+				deis_app_free(apps[i]);
+			free(apps);
+		}
+	}
+	db_release(db);
+	if (r < 0)
+		return r;
+	qsort(apps, napps, sizeof(*apps), cmp_app);
+	qsort(users, nusers, sizeof(*users), cmp_user);
+
+	pthread_rwlock_wrlock(&state.lock);
+	struct deis_app **old_apps = state.apps;
+	struct deis_user **old_users = state.users;
+	size_t old_napps = state.napps, old_nusers = state.nusers;
+	state.apps = apps;
+	state.napps = napps;
+	state.users = users;
+	state.nusers = nusers;
+	pthread_rwlock_unlock(&state.lock);
+
+	for (size_t i = 0; i < old_napps; i++)
+		app_unref(old_apps[i]);
+	free(old_apps);
+	for (size_t i = 0; i < old_nusers; i++)
+		deis_user_free(old_users[i]);
+	free(old_users);
+	return 0;
+}
+
+/* Puts item (or removes name when item is NULL) into a sorted pointer
+ * array; returns the replaced item for the caller to free. */
+static void *swap_in(void ***arr, size_t *n, const char *name, void *item,
+		     const char *(*name_of)(const void *))
+{
+	void **a = *arr;
+	long lo = 0, hi = (long)*n - 1, at = -1;
+
+	while (lo <= hi) {
+		long mid = (lo + hi) / 2;
+		int c = strcmp(name_of(a[mid]), name);
+		if (c == 0) {
+			at = mid;
+			break;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	if (at >= 0) {
+		void *old = a[at];
+		if (item) {
+			a[at] = item;
+		} else {
+			memmove(&a[at], &a[at + 1], (*n - (size_t)at - 1) * sizeof(*a));
+			(*n)--;
+		}
+		return old;
+	}
+	if (!item)
+		return NULL;
+	a = realloc(a, (*n + 1) * sizeof(*a));
+	if (!a)
+		abort();
+	memmove(&a[lo + 1], &a[lo], (*n - (size_t)lo) * sizeof(*a));
+	a[lo] = item;
+	(*n)++;
+	*arr = a;
+	return NULL;
+}
+
+static const char *app_name_of(const void *p)
+{
+	return ((const struct deis_app *)p)->name;
+}
+
+static const char *user_name_of(const void *p)
+{
+	return ((const struct deis_user *)p)->name;
+}
+
+int state_reload_app(const char *name, struct deis_error *err)
+{
+	struct deis_app **apps = NULL;
+	size_t n = 0;
+	struct deis_db *db = db_acquire();
+	int r, changed_ = 1;
+
+	if (!db)
+		return deis_error_set(err, EIO, "no database connection");
+	r = deis_db_load_apps(db, name, &apps, &n, err);
+	db_release(db);
+	if (r < 0)
+		return r;
+	struct deis_app *fresh = n ? apps[0] : NULL;
+	free(apps);
+
+	pthread_rwlock_wrlock(&state.lock);
+	const struct deis_app *cur = state_app(name);
+	if (cur && fresh && cur->serial == fresh->serial && cur->id == fresh->id)
+		changed_ = 0;
+	else if (!cur && !fresh)
+		changed_ = 0;
+	struct deis_app *old = NULL;
+	if (changed_)
+		old = swap_in((void ***)&state.apps, &state.napps, name, fresh, app_name_of);
+	if (!fresh)
+		scratch_drop_app(name);
+	pthread_rwlock_unlock(&state.lock);
+	if (changed_)
+		app_unref(old);
+	else
+		app_unref(fresh);
+	return changed_;
+}
+
+int state_reload_user(const char *name, struct deis_error *err)
+{
+	struct deis_user **users = NULL;
+	size_t n = 0;
+	struct deis_db *db = db_acquire();
+	int r;
+
+	if (!db)
+		return deis_error_set(err, EIO, "no database connection");
+	r = deis_db_load_users(db, name, &users, &n, err);
+	db_release(db);
+	if (r < 0)
+		return r;
+	struct deis_user *fresh = n ? users[0] : NULL;
+	free(users);
+	pthread_rwlock_wrlock(&state.lock);
+	struct deis_user *old = swap_in((void ***)&state.users, &state.nusers, name,
+					fresh, user_name_of);
+	pthread_rwlock_unlock(&state.lock);
+	deis_user_free(old);
+	return 1;
+}
+
+int state_resync(void (*cb)(const char *kind, const char *name),
+		 struct deis_error *err)
+{
+	struct deis_kvlist serials = DEIS_KVLIST_INIT;
+	struct deis_strlist apps = DEIS_STRLIST_INIT, users = DEIS_STRLIST_INIT;
+	struct deis_db *db = db_acquire();
+	int r;
+
+	if (!db)
+		return deis_error_set(err, EIO, "no database connection");
+	r = deis_db_serials(db, &serials, err);
+	db_release(db);
+	if (r < 0)
+		return r;
+
+	/* Collect what differs under the read lock, reload without it. */
+	pthread_rwlock_rdlock(&state.lock);
+	for (size_t i = 0; i < serials.n; i++) {
+		const char *k = serials.items[i].key;
+		long serial = strtol(serials.items[i].value, NULL, 10);
+		if (k[0] == '~') {
+			const struct deis_user *u = state_user(k + 1);
+			if (!u || u->serial != serial)
+				deis_strlist_add(&users, k + 1);
+		} else {
+			const struct deis_app *a = state_app(k);
+			if (!a || a->serial != serial)
+				deis_strlist_add(&apps, k);
+		}
+	}
+	for (size_t i = 0; i < state.napps; i++)
+		if (!deis_kvlist_get(&serials, state.apps[i]->name))
+			deis_strlist_add(&apps, state.apps[i]->name);
+	pthread_rwlock_unlock(&state.lock);
+
+	for (size_t i = 0; i < apps.n; i++)
+		if (state_reload_app(apps.items[i], err) > 0 && cb)
+			cb("app", apps.items[i]);
+	for (size_t i = 0; i < users.n; i++)
+		if (state_reload_user(users.items[i], err) > 0 && cb)
+			cb("user", users.items[i]);
+	deis_kvlist_clear(&serials);
+	deis_strlist_clear(&apps);
+	deis_strlist_clear(&users);
+	return 0;
+}
+
+/* ---- scratch files ---- */
+
+struct scratch *scratch_find(const char *dir, const char *name)
+{
+	for (size_t i = 0; i < state.nscratch; i++)
+		if (!strcmp(state.scratch[i]->dir, dir) &&
+		    !strcmp(state.scratch[i]->name, name))
+			return state.scratch[i];
+	return NULL;
+}
+
+struct scratch *scratch_create(const char *dir, const char *name, mode_t mode,
+			       uid_t uid, gid_t gid)
+{
+	struct scratch *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		abort();
+	s->dir = strdup(dir);
+	s->name = strdup(name);
+	s->mode = mode;
+	s->uid = uid;
+	s->gid = gid;
+	s->mtime = now_us();
+	struct scratch **a = realloc(state.scratch, (state.nscratch + 1) * sizeof(*a));
+	if (!a)
+		abort();
+	state.scratch = a;
+	a[state.nscratch++] = s;
+	return s;
+}
+
+void scratch_remove(struct scratch *s)
+{
+	for (size_t i = 0; i < state.nscratch; i++) {
+		if (state.scratch[i] != s)
+			continue;
+		state.scratch[i] = state.scratch[--state.nscratch];
+		free(s->dir);
+		free(s->name);
+		deis_buf_release(&s->data);
+		free(s);
+		return;
+	}
+}
+
+void scratch_drop_app(const char *app)
+{
+	for (size_t i = 0; i < state.nscratch;) {
+		const char *colon = strchr(state.scratch[i]->dir, ':');
+		if (colon && !strcmp(colon + 1, app) &&
+		    strncmp(state.scratch[i]->dir, "keys:", 5))
+			scratch_remove(state.scratch[i]);
+		else
+			i++;
+	}
+}
