@@ -779,10 +779,20 @@ static void op_create(fuse_req_t freq, fuse_ino_t parent, const char *name,
 		} else if (strlen(name) > 255) {
 			rc = -ENAMETOOLONG;
 		} else {
-			dir.t->scratch_dir(&dir, sdir, sizeof(sdir));
-			struct scratch *s = scratch_create(sdir, name, mode & 07777,
-							   r.who.uid, r.who.gid);
-			s->pending = dir.t->creatable && dir.t->creatable(&dir, name, fi->flags);
+			/* In config/, keys/ and certs/ a new name is a new entry;
+			 * one that cannot be (an invalid key) is refused, unless
+			 * created exclusively as tools make temporary files. */
+			bool pending = dir.t->creatable &&
+				       dir.t->creatable(&dir, name, fi->flags);
+			if (dir.t->creatable && !pending && !(fi->flags & O_EXCL)) {
+				rc = deis_error_set(&r.err, EINVAL, "'%s' is not a valid name "
+						    "here", name);
+			} else {
+				dir.t->scratch_dir(&dir, sdir, sizeof(sdir));
+				struct scratch *s = scratch_create(sdir, name, mode & 07777,
+								   r.who.uid, r.who.gid);
+				s->pending = pending;
+			}
 		}
 	}
 	if (rc == 0)
