@@ -391,6 +391,7 @@ struct handle {
 	bool writable;
 	bool dirty;		/* written (or truncated), not yet committed */
 	bool written;		/* write() data arrived since the last commit */
+	bool failed;		/* the last commit or write was refused */
 	bool scratch;		/* reads and writes go to the scratch file */
 	bool append;
 	bool pending;		/* opened a created, not yet stored entry */
@@ -584,11 +585,13 @@ static void op_write(fuse_req_t freq, fuse_ino_t ino, const char *data, size_t s
 				deis_error_set(&r.err, EFBIG, "'%s' takes at most %zu bytes",
 					       h->name, max);
 		}
+		h->failed = rc < 0;
 		if (rc == 0) {
 			h->dirty = true;
 			h->written = true;
 			if (h->commit == COMMIT_WRITE) {
 				rc = handle_commit(&r, h);
+				h->failed = rc < 0;
 				/* Committed or refused, this content is done
 				 * with: close does not try it again. */
 				h->dirty = false;
@@ -601,6 +604,27 @@ static void op_write(fuse_req_t freq, fuse_ino_t ino, const char *data, size_t s
 		reply_err(freq, &r, rc, "write", ino, NULL);
 	else
 		fuse_reply_write(freq, size);
+}
+
+/* A created entry whose content was never stored leaves nothing: drop it
+ * and make the kernel forget the name it was told about at create. */
+static void drop_pending(struct handle *h)
+{
+	bool dropped = false;
+
+	if (!h->pending)
+		return;
+	pthread_rwlock_wrlock(&state.lock);
+	struct scratch *s = scratch_find(h->dir, h->name);
+	if (s && s->pending) {
+		scratch_remove(s);
+		dropped = true;
+	}
+	pthread_rwlock_unlock(&state.lock);
+	if (dropped) {
+		const char *colon = strchr(h->dir, ':');
+		inval_queue(strncmp(h->dir, "keys:", 5) ? "app" : "user", colon + 1);
+	}
 }
 
 /*
@@ -620,9 +644,12 @@ static void op_flush(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 	pthread_mutex_lock(&h->lock);
 	if (h->dirty && h->written && !h->scratch) {
 		rc = handle_commit(&r, h);
+		h->failed = rc < 0;
 		h->dirty = false;
 		h->written = false;
 	}
+	if (h->failed)
+		drop_pending(h);
 	pthread_mutex_unlock(&h->lock);
 	if (rc < 0)
 		reply_err(freq, &r, rc, "close", ino, NULL);
@@ -640,14 +667,7 @@ static void op_release(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *f
 		if (handle_commit(&r, h) < 0)
 			req_log_error(&r, "release", h->name);
 	}
-	/* A created entry whose content was never stored leaves nothing. */
-	if (h->pending) {
-		pthread_rwlock_wrlock(&state.lock);
-		struct scratch *s = scratch_find(h->dir, h->name);
-		if (s && s->pending)
-			scratch_remove(s);
-		pthread_rwlock_unlock(&state.lock);
-	}
+	drop_pending(h);
 	pthread_mutex_destroy(&h->lock);
 	deis_buf_release(&h->buf);
 	free(h);
@@ -883,9 +903,8 @@ static void remove_entry(fuse_req_t freq, fuse_ino_t parent, const char *name, b
 		fn = dir_op ? child.t->rmdir : child.t->unlink;
 		if (!fn)
 			rc = deis_error_set(&r.err, EPERM, "'%s' cannot be removed", name);
-		else if (tree_access(&r, &child, true) < 0 &&
-			 !(tree_is_gate(&child) && tree_access(&r, &child, false) == 0))
-			rc = -EACCES;
+		else if (tree_access(&r, &dir, true) < 0)
+			rc = -EACCES;	/* the remove function checks the rest */
 	}
 	if (rc == 0)
 		app_ref(child.app);
