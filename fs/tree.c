@@ -778,7 +778,7 @@ static int store_rollback(struct req *r, const struct node *n, const char *data,
 	int rc = deis_version_parse(data, len, &version, &r->err);
 
 	if (rc < 0)
-		return deis_error_prefix(&r->err, "rollback");
+		return rc;
 	if (!deis_app_release(n->app, version))
 		return deis_error_set(&r->err, ENOENT, "rollback: no release v%d", version);
 	struct deis_release_change c = { .kind = DEIS_RELEASE_ROLLBACK, .version = version };
