@@ -124,10 +124,19 @@ int64_t now_us(void);
 struct node;
 struct req;
 
+/*
+ * When a write commits.  Every writable file commits when the writer is
+ * done (the last write before close, or a rename onto it), so one
+ * `printf 'a\nb\n' > f` is one change even when the shell splits it into
+ * several write()s.  A control file is also checked at each write() that
+ * ends a line, so a bad value fails the write itself and the shell shows
+ * it (shells ignore errors from close).  A document (env, a certificate)
+ * may be invalid until it is whole, so it is checked only at commit.
+ */
 enum commit_when {
 	COMMIT_NEVER,		/* read-only */
-	COMMIT_WRITE,		/* sysfs style: each write() commits */
-	COMMIT_CLOSE,		/* a document: commits at flush or rename */
+	COMMIT_CONTROL,		/* checked at each write, committed at close */
+	COMMIT_DOCUMENT,	/* committed (and checked) at close or rename */
 };
 
 struct nodetype {
@@ -179,6 +188,8 @@ struct node {
 struct req {
 	struct caller who;
 	struct deis_error err;
+	bool dry_run;		/* check only: store stops before the database,
+				 * with the state lock held by the caller */
 };
 
 extern const struct nodetype nt_root;

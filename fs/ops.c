@@ -426,6 +426,25 @@ static int handle_commit(struct req *r, struct handle *h)
 	return rc;
 }
 
+/* Checks buffer content without committing (control files, at write). */
+static int handle_check(struct req *r, struct handle *h)
+{
+	struct node n;
+	int rc;
+
+	pthread_rwlock_rdlock(&state.lock);
+	rc = resolve(r, h->ino, &n);
+	if (rc == 0)
+		rc = tree_access(r, &n, true);
+	if (rc == 0) {
+		r->dry_run = true;
+		rc = tree_store(r, &n, deis_buf_str(&h->buf), h->buf.len);
+		r->dry_run = false;
+	}
+	pthread_rwlock_unlock(&state.lock);
+	return rc < 0 ? rc : 0;
+}
+
 /* Sets up a handle for node n (state lock held, write lock when the open
  * may truncate a scratch file). */
 static int handle_open(const struct req *r, fuse_ino_t ino, const struct node *n,
@@ -585,19 +604,22 @@ static void op_write(fuse_req_t freq, fuse_ino_t ino, const char *data, size_t s
 				deis_error_set(&r.err, EFBIG, "'%s' takes at most %zu bytes",
 					       h->name, max);
 		}
-		h->failed = rc < 0;
 		if (rc == 0) {
 			h->dirty = true;
 			h->written = true;
-			if (h->commit == COMMIT_WRITE) {
-				rc = handle_commit(&r, h);
-				h->failed = rc < 0;
-				/* Committed or refused, this content is done
-				 * with: close does not try it again. */
-				h->dirty = false;
-				h->written = false;
+			/* A control value that ends a line is checked now, so
+			 * the shell sees EINVAL from write(); one without a
+			 * newline may be cut mid-line and waits for close. */
+			if (h->commit == COMMIT_CONTROL && h->buf.len &&
+			    h->buf.data[h->buf.len - 1] == '\n') {
+				rc = handle_check(&r, h);
 			}
 		}
+		/* A refused write spoils the whole content: close commits
+		 * nothing (never a prefix of what the writer meant). */
+		h->failed = rc < 0;
+		if (rc < 0)
+			h->dirty = h->written = false;
 		pthread_mutex_unlock(&h->lock);
 	}
 	if (rc < 0)

@@ -113,11 +113,14 @@ static void ensure_user(struct req *r, struct deis_db *db)
 		user_changed(r->who.name);
 }
 
-/* Runs one change against the database with a pooled connection. */
+/* Runs one change against the database with a pooled connection.  In a
+ * dry run it stops here and yields 1, which callers treat as "not done". */
 #define WITH_DB(r, db, body) ({						\
 	int rc_;							\
-	struct deis_db *db = db_acquire();				\
-	if (!db) {							\
+	struct deis_db *db = (r)->dry_run ? NULL : db_acquire();	\
+	if ((r)->dry_run) {						\
+		rc_ = 1;						\
+	} else if (!db) {						\
 		rc_ = deis_error_set(&(r)->err, EIO, "the database is unreachable"); \
 	} else {							\
 		ensure_user((r), db);					\
@@ -315,7 +318,17 @@ static int store_key(struct req *r, const struct node *n, const char *data, size
 	deis_sshkey_format(&key, &line);
 	snprintf(user, sizeof(user), "%s", n->owner);
 	snprintf(name, sizeof(name), "%s", n->name);
-	rc = WITH_DB(r, db, deis_db_key_add(db, user, name, key.type, line.data,
+	for (size_t i = 0; r->dry_run && i < state.nusers; i++)
+		for (size_t j = 0; j < state.users[i]->nkeys; j++) {
+			const struct deis_key *k = &state.users[i]->keys[j];
+			if (!strcmp(k->fingerprint, key.fingerprint) &&
+			    (strcmp(state.users[i]->name, user) || strcmp(k->name, name)))
+				rc = deis_error_set(&r->err, EEXIST, "key %s is already "
+						    "registered as %s/%s", key.fingerprint,
+						    state.users[i]->name, k->name);
+		}
+	if (rc == 0)
+		rc = WITH_DB(r, db, deis_db_key_add(db, user, name, key.type, line.data,
 					     key.fingerprint, &r->err));
 	if (rc == 0) {
 		deis_log(LOG_INFO, "user %s: key %s added (%s) by %s", user, name,
@@ -357,7 +370,7 @@ static int64_t mtime_key(const struct node *n)
 }
 
 static const struct nodetype nt_key = {
-	.mode = RW_MODE, .commit = COMMIT_WRITE, .max = 16384, .show = show_key,
+	.mode = RW_MODE, .commit = COMMIT_CONTROL, .max = 16384, .show = show_key,
 	.store = store_key, .unlink = unlink_key, .mtime = mtime_key,
 };
 
@@ -579,8 +592,6 @@ static int store_env(struct req *r, const struct node *n, const char *data, size
 	if (rc == 0) {
 		struct deis_release_change c = { .kind = DEIS_RELEASE_ENV, .vars = &vars };
 		rc = release_change(r, n, &c);
-	} else {
-		deis_error_prefix(&r->err, "env");
 	}
 	deis_kvlist_clear(&vars);
 	return rc;
@@ -600,6 +611,12 @@ static int store_formation(struct req *r, const struct node *n, const char *data
 	int rc = deis_formation_parse(data, len, &f, &r->err);
 
 	app_name(n, app, sizeof(app));
+	const struct deis_build *b = r->dry_run ? deis_app_current_build(n->app) : NULL;
+	for (size_t i = 0; rc == 0 && b && i < f.n; i++)
+		if (!deis_kvlist_get(&b->procfile, f.items[i].key))
+			rc = deis_error_set(&r->err, EINVAL, "formation: process type '%s' "
+					    "is not in the current build's Procfile",
+					    f.items[i].key);
 	if (rc == 0)
 		rc = WITH_DB(r, db, deis_db_formation_set(db, app, &f, &r->err));
 	if (rc == 0) {
@@ -651,6 +668,13 @@ static int store_domains(struct req *r, const struct node *n, const char *data,
 	int rc = deis_domains_parse(data, len, &d, &r->err);
 
 	app_name(n, app, sizeof(app));
+	for (size_t i = 0; rc == 0 && r->dry_run && i < state.napps; i++) {
+		const struct deis_app *other = state.apps[i];
+		for (size_t j = 0; rc == 0 && other != n->app && j < d.n; j++)
+			if (deis_strlist_has(&other->domains, d.items[j]))
+				rc = deis_error_set(&r->err, EEXIST, "domain '%s' is already "
+						    "used by another app", d.items[j]);
+	}
 	if (rc == 0)
 		rc = WITH_DB(r, db, deis_db_domains_set(db, app, &d, &r->err));
 	if (rc == 0)
@@ -800,23 +824,23 @@ static int unlink_ignore(struct req *r, const struct node *n)
 APP_FILE(nt_info, "info", RO_MODE, show_info, mtime_app);
 APP_FILE(nt_url, "url", RO_MODE, show_url, mtime_created);
 APP_FILE(nt_git_url, "git_url", RO_MODE, show_git_url, mtime_created);
-APP_FILE(nt_env, "env", RW_MODE, show_env, mtime_release, .commit = COMMIT_CLOSE,
+APP_FILE(nt_env, "env", RW_MODE, show_env, mtime_release, .commit = COMMIT_DOCUMENT,
 	 .max = DEIS_ENV_MAX, .store = store_env);
 APP_FILE(nt_formation, "formation", RW_MODE, show_formation, mtime_formation,
-	 .commit = COMMIT_WRITE, .max = DEIS_CONTROL_MAX, .store = store_formation);
+	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_formation);
 APP_FILE(nt_limits, "limits", RW_MODE, show_limits, mtime_release,
-	 .commit = COMMIT_WRITE, .max = DEIS_CONTROL_MAX, .store = store_limits);
+	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_limits);
 APP_FILE(nt_domains, "domains", RW_MODE, show_domains, mtime_domains,
-	 .commit = COMMIT_WRITE, .max = DEIS_CONTROL_MAX, .store = store_domains);
+	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_domains);
 APP_FILE(nt_healthcheck, "healthcheck", RW_MODE, show_healthcheck, mtime_healthcheck,
-	 .commit = COMMIT_WRITE, .max = DEIS_CONTROL_MAX, .store = store_healthcheck);
+	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_healthcheck);
 APP_FILE(nt_maintenance, "maintenance", RW_MODE, show_maintenance, mtime_maintenance,
-	 .commit = COMMIT_WRITE, .max = DEIS_CONTROL_MAX, .store = store_maintenance);
+	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_maintenance);
 APP_FILE(nt_perms, "perms", RW_MODE, show_perms, mtime_perms,
-	 .commit = COMMIT_WRITE, .max = DEIS_CONTROL_MAX, .store = store_perms);
+	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_perms);
 APP_FILE(nt_procfile, "procfile", RO_MODE, show_procfile, mtime_release);
 APP_FILE(nt_rollback, "rollback", S_IFREG | 0200, show_empty, mtime_release,
-	 .commit = COMMIT_WRITE, .max = 64, .store = store_rollback);
+	 .commit = COMMIT_CONTROL, .max = 64, .store = store_rollback);
 APP_FILE(nt_logs, "logs", RO_MODE, show_empty, mtime_created);
 
 /* ---- config/ ---- */
@@ -888,7 +912,7 @@ static int64_t mtime_config_var(const struct node *n)
 }
 
 static const struct nodetype nt_config_var = {
-	.mode = RW_MODE, .commit = COMMIT_WRITE, .max = DEIS_CONFIG_VALUE_MAX + 1,
+	.mode = RW_MODE, .commit = COMMIT_CONTROL, .max = DEIS_CONFIG_VALUE_MAX + 1,
 	.show = show_config_var, .store = store_config_var, .unlink = unlink_config_var,
 	.mtime = mtime_config_var,
 };
@@ -1007,7 +1031,7 @@ static int64_t mtime_cert(const struct node *n)
 }
 
 static const struct nodetype nt_cert = {
-	.mode = S_IFREG | 0600, .commit = COMMIT_CLOSE, .max = 256 * 1024,
+	.mode = S_IFREG | 0600, .commit = COMMIT_DOCUMENT, .max = 256 * 1024,
 	.show = show_cert, .store = store_cert, .unlink = unlink_cert, .mtime = mtime_cert,
 };
 

@@ -120,6 +120,10 @@ int deis_conf_load(const struct deis_conf_option *opts, const char *path,
 			value++;
 		}
 		int r = deis_conf_set(opts, name, value, err);
+		/* One file serves every binary: a name this one does not
+		 * know belongs to another, and is not an error here. */
+		if (r == -ENOENT)
+			continue;
 		if (r < 0) {
 			fclose(f);
 			return deis_error_prefix(err, "%s:%d", path, lineno);

@@ -1,1 +1,683 @@
-/* format.c - to be written */
+/*
+ * format.c - the small control files of an app: formation, limits,
+ * domains, perms, healthcheck, maintenance and rollback.
+ *
+ * Each parser takes the raw bytes of a write and either fills a canonical
+ * value or returns -EINVAL naming the offending item; each formatter
+ * writes text its parser accepts unchanged.  See include/deis/validate.h.
+ *
+ * Choices the header leaves open:
+ *  - Items are separated by any ASCII white space (space, tab, newline,
+ *    CR, VT, FF), so "echo web=2 > formation" and a file with CRLF line
+ *    ends both work.  Empty text (or only blanks) is a valid, empty value.
+ *  - Numbers are plain decimal digits; no sign, leading zeros allowed and
+ *    dropped ("web=007" is web=7).
+ *  - A key twice is refused in limits and healthcheck too, as the header
+ *    says for formation: "web.memory=1G web.memory=2G" is a mistake, not
+ *    an instruction.
+ *  - limits: the memory suffix may be lower case ("512m", as docker
+ *    accepts) and is written upper case; no suffix means bytes.  A cpu
+ *    value may omit the leading zero (".5").  The canonical forms are
+ *    "512M", "1G", "4194305" and "0.5", "2", "0.015".
+ *  - domains are lowercased before they are checked and compared; perms
+ *    are not (Unix user names are case-sensitive), so "Alice" is refused.
+ *    Both drop repeated items, keeping the first; at most 100 domains.
+ *  - healthcheck path: exactly the header's set, '!'..'~'.
+ *  - maintenance and rollback accept surrounding white space, so "echo on"
+ *    works; rollback accepts "v3", "V3" and "3", and release numbers start
+ *    at 1.
+ *  - On error out is left unchanged.  Formatters append to out.
+ *
+ * No parser looks items up one at a time: items are collected, sorted
+ * once and checked for repeats, so a 64 KiB document of tiny items costs
+ * O(n log n), not O(n^2).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deis/validate.h"
+
+#define SHOW		80	/* bytes of user input quoted in a message */
+#define MAX_DOMAINS	100
+#define HEALTH_PATH_MAX	1024
+
+#define KiB	1024LL
+#define MiB	(1024LL * KiB)
+#define GiB	(1024LL * MiB)
+#define MEMORY_MIN	(4 * MiB)
+#define MEMORY_MAX	(1024 * GiB)
+#define CPU_MIN		10		/* millicores */
+#define CPU_MAX		256000
+#define PIDS_MIN	16
+#define PIDS_MAX	1048576
+#define HEALTH_SECS_MAX	300
+
+static int is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+	       c == '\f';
+}
+
+static int check_input(const char *what, const char *text, size_t len,
+		       struct deis_error *err)
+{
+	if (len > DEIS_CONTROL_MAX)
+		return deis_error_set(err, EINVAL, "%s: too long (%zu bytes, at most %d)",
+				      what, len, DEIS_CONTROL_MAX);
+	if (len && memchr(text, '\0', len))
+		return deis_error_set(err, EINVAL, "%s: contains a NUL byte", what);
+	return 0;
+}
+
+/* The next white-space separated item of text[*pos..len): 0 at the end. */
+static int next_token(const char *text, size_t len, size_t *pos,
+		      const char **tok, size_t *toklen)
+{
+	size_t p = *pos, s;
+
+	while (p < len && is_space(text[p]))
+		p++;
+	if (p >= len) {
+		*pos = p;
+		return 0;
+	}
+	s = p;
+	while (p < len && !is_space(text[p]))
+		p++;
+	*tok = text + s;
+	*toklen = p - s;
+	*pos = p;
+	return 1;
+}
+
+/* Plain decimal digits, at least one, value <= max. */
+static int parse_uint(const char *s, size_t n, unsigned long long max,
+		      unsigned long long *out)
+{
+	unsigned long long v = 0;
+
+	if (n == 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned long long)(s[i] - '0');
+		if (v > max)
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Copies s[0..n) into a C string of size dst_size; -1 when it is longer. */
+static int copy_str(char *dst, size_t dst_size, const char *s, size_t n)
+{
+	if (n >= dst_size)
+		return -1;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+/* ---- sorted, repeat-free key/value lists (formation, limits) ---- */
+
+struct kvrec {
+	char key[40];		/* type (<= 30) "." resource (<= 6) */
+	char value[24];		/* canonical number */
+};
+
+static void rec_add(struct deis_buf *recs, const char *key, const char *value)
+{
+	struct kvrec r;
+
+	snprintf(r.key, sizeof(r.key), "%s", key);
+	snprintf(r.value, sizeof(r.value), "%s", value);
+	deis_buf_add(recs, &r, sizeof(r));
+}
+
+static int kvrec_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct kvrec *)a)->key,
+		      ((const struct kvrec *)b)->key);
+}
+
+/* Sorts the records, refuses a key given twice, and replaces out with
+ * them.  Releases recs either way. */
+static int rec_finish(struct deis_buf *recs, const char *what,
+		      struct deis_kvlist *out, struct deis_error *err)
+{
+	struct kvrec *r = (struct kvrec *)recs->data;
+	size_t n = recs->len / sizeof(*r);
+	struct deis_buf view = DEIS_BUF_INIT;
+	struct deis_kvlist vl;
+	int rc = 0;
+
+	if (n > 1)
+		qsort(r, n, sizeof(*r), kvrec_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct deis_kv kv = { r[i].key, r[i].value };
+
+		if (i + 1 < n && !strcmp(r[i].key, r[i + 1].key)) {
+			rc = deis_error_set(err, EINVAL, "%s: '%s' is given twice",
+					    what, r[i].key);
+			goto out;
+		}
+		deis_buf_add(&view, &kv, sizeof(kv));
+	}
+	vl.items = (struct deis_kv *)view.data;
+	vl.n = vl.cap = n;
+	deis_kvlist_copy(out, &vl);
+out:
+	deis_buf_release(&view);
+	deis_buf_release(recs);
+	return rc;
+}
+
+void deis_keyvalue_lines_format(const struct deis_kvlist *l, struct deis_buf *out)
+{
+	for (size_t i = 0; i < l->n; i++)
+		deis_buf_addf(out, "%s=%s\n", l->items[i].key, l->items[i].value);
+}
+
+/* ---- formation ---- */
+
+int deis_formation_parse(const char *text, size_t len,
+			 struct deis_kvlist *out, struct deis_error *err)
+{
+	struct deis_buf recs = DEIS_BUF_INIT;
+	const char *tok, *eq;
+	size_t tl, pos = 0;
+	char type[32], num[24], show[SHOW];
+	unsigned long long qty;
+	int rc;
+
+	rc = check_input("formation", text, len, err);
+	if (rc < 0)
+		return rc;
+	while (next_token(text, len, &pos, &tok, &tl)) {
+		deis_printable(show, sizeof(show), tok, tl);
+		eq = memchr(tok, '=', tl);
+		if (!eq) {
+			rc = deis_error_set(err, EINVAL,
+					    "formation: '%s': expected type=N, such as web=2",
+					    show);
+			goto fail;
+		}
+		if (copy_str(type, sizeof(type), tok, (size_t)(eq - tok)) < 0 ||
+		    !deis_valid_proc_type(type)) {
+			rc = deis_error_set(err, EINVAL,
+					    "formation: '%s': not a valid process type: [a-z][a-z0-9_-]{0,29}, not \"run\"",
+					    show);
+			goto fail;
+		}
+		if (parse_uint(eq + 1, tl - (size_t)(eq + 1 - tok),
+			       DEIS_FORMATION_MAX_QTY, &qty) < 0) {
+			rc = deis_error_set(err, EINVAL,
+					    "formation: '%s': quantity must be a number from 0 to %d",
+					    show, DEIS_FORMATION_MAX_QTY);
+			goto fail;
+		}
+		snprintf(num, sizeof(num), "%llu", qty);
+		rec_add(&recs, type, num);
+	}
+	return rec_finish(&recs, "formation", out, err);
+fail:
+	deis_buf_release(&recs);
+	return rc;
+}
+
+void deis_formation_format(const struct deis_kvlist *f, struct deis_buf *out)
+{
+	deis_keyvalue_lines_format(f, out);
+}
+
+/* ---- limits ---- */
+
+/* Bytes of "512M", "1g", "4194304"; -1 when malformed or out of range. */
+static long long memory_parse(const char *s, size_t n)
+{
+	unsigned long long v, mult = 1;
+
+	if (n == 0)
+		return -1;
+	switch (s[n - 1]) {
+	case 'K': case 'k': mult = KiB; break;
+	case 'M': case 'm': mult = MiB; break;
+	case 'G': case 'g': mult = GiB; break;
+	}
+	if (mult != 1)
+		n--;
+	if (parse_uint(s, n, (unsigned long long)MEMORY_MAX / mult, &v) < 0)
+		return -1;
+	v *= mult;
+	if (v < (unsigned long long)MEMORY_MIN)
+		return -1;
+	return (long long)v;
+}
+
+/* The largest suffix that divides the value exactly. */
+static void memory_canon(long long bytes, char *buf, size_t size)
+{
+	if (bytes % GiB == 0)
+		snprintf(buf, size, "%lldG", bytes / GiB);
+	else if (bytes % MiB == 0)
+		snprintf(buf, size, "%lldM", bytes / MiB);
+	else if (bytes % KiB == 0)
+		snprintf(buf, size, "%lldK", bytes / KiB);
+	else
+		snprintf(buf, size, "%lld", bytes);
+}
+
+/* Millicores of "0.5", "2", ".25", "1.125"; -1 when malformed or out of
+ * range. */
+static long cpu_parse(const char *s, size_t n)
+{
+	const char *dot = memchr(s, '.', n);
+	size_t il = dot ? (size_t)(dot - s) : n, fl = dot ? n - il - 1 : 0;
+	unsigned long long ip = 0, fp = 0;
+	long millis;
+
+	if (n == 0 || (dot && (fl < 1 || fl > 3)))
+		return -1;
+	if (il && parse_uint(s, il, CPU_MAX / 1000, &ip) < 0)
+		return -1;
+	if (!il && !dot)
+		return -1;
+	if (fl && parse_uint(dot + 1, fl, 999, &fp) < 0)
+		return -1;
+	for (size_t i = fl; i < 3; i++)
+		fp *= 10;
+	millis = (long)(ip * 1000 + fp);
+	if (millis < CPU_MIN || millis > CPU_MAX)
+		return -1;
+	return millis;
+}
+
+/* Decimal cores without trailing zeros: 500 -> "0.5", 2000 -> "2". */
+static void cpu_canon(long millis, char *buf, size_t size)
+{
+	long frac = millis % 1000;
+	int digits = 3;
+
+	if (!frac) {
+		snprintf(buf, size, "%ld", millis / 1000);
+		return;
+	}
+	while (frac % 10 == 0) {
+		frac /= 10;
+		digits--;
+	}
+	snprintf(buf, size, "%ld.%0*ld", millis / 1000, digits, frac);
+}
+
+long long deis_limits_memory_bytes(const char *value)
+{
+	return value ? memory_parse(value, strlen(value)) : -1;
+}
+
+long deis_limits_cpu_millis(const char *value)
+{
+	return value ? cpu_parse(value, strlen(value)) : -1;
+}
+
+int deis_limits_parse(const char *text, size_t len, struct deis_kvlist *out,
+		      struct deis_error *err)
+{
+	struct deis_buf recs = DEIS_BUF_INIT;
+	const char *tok, *eq, *dot, *val;
+	size_t tl, vl, pos = 0;
+	char type[32], res[8], key[40], canon[24], show[SHOW];
+	unsigned long long pids;
+	int rc;
+
+	rc = check_input("limits", text, len, err);
+	if (rc < 0)
+		return rc;
+	while (next_token(text, len, &pos, &tok, &tl)) {
+		deis_printable(show, sizeof(show), tok, tl);
+		eq = memchr(tok, '=', tl);
+		dot = eq ? memchr(tok, '.', (size_t)(eq - tok)) : NULL;
+		if (!dot) {
+			rc = deis_error_set(err, EINVAL,
+					    "limits: '%s': expected type.resource=value, such as web.memory=512M (resources: memory, cpu, pids)",
+					    show);
+			goto fail;
+		}
+		if (copy_str(type, sizeof(type), tok, (size_t)(dot - tok)) < 0 ||
+		    !deis_valid_proc_type(type)) {
+			rc = deis_error_set(err, EINVAL,
+					    "limits: '%s': not a valid process type: [a-z][a-z0-9_-]{0,29}, not \"run\"",
+					    show);
+			goto fail;
+		}
+		if (copy_str(res, sizeof(res), dot + 1, (size_t)(eq - dot - 1)) < 0 ||
+		    (strcmp(res, "memory") && strcmp(res, "cpu") &&
+		     strcmp(res, "pids"))) {
+			rc = deis_error_set(err, EINVAL,
+					    "limits: '%s': unknown resource (resources: memory, cpu, pids)",
+					    show);
+			goto fail;
+		}
+		val = eq + 1;
+		vl = tl - (size_t)(val - tok);
+		if (!strcmp(res, "memory")) {
+			long long b = memory_parse(val, vl);
+
+			if (b < 0) {
+				rc = deis_error_set(err, EINVAL,
+						    "limits: '%s': memory must be bytes with an optional K, M or G suffix, from 4M to 1024G",
+						    show);
+				goto fail;
+			}
+			memory_canon(b, canon, sizeof(canon));
+		} else if (!strcmp(res, "cpu")) {
+			long m = cpu_parse(val, vl);
+
+			if (m < 0) {
+				rc = deis_error_set(err, EINVAL,
+						    "limits: '%s': cpu must be cores from 0.01 to 256, with at most 3 decimals",
+						    show);
+				goto fail;
+			}
+			cpu_canon(m, canon, sizeof(canon));
+		} else {
+			if (parse_uint(val, vl, PIDS_MAX, &pids) < 0 ||
+			    pids < PIDS_MIN) {
+				rc = deis_error_set(err, EINVAL,
+						    "limits: '%s': pids must be a whole number from %d to %d",
+						    show, PIDS_MIN, PIDS_MAX);
+				goto fail;
+			}
+			snprintf(canon, sizeof(canon), "%llu", pids);
+		}
+		snprintf(key, sizeof(key), "%s.%s", type, res);
+		rec_add(&recs, key, canon);
+	}
+	return rec_finish(&recs, "limits", out, err);
+fail:
+	deis_buf_release(&recs);
+	return rc;
+}
+
+void deis_limits_format(const struct deis_kvlist *l, struct deis_buf *out)
+{
+	deis_keyvalue_lines_format(l, out);
+}
+
+/* ---- domains, perms ---- */
+
+static int strp_cmp(const void *a, const void *b)
+{
+	char *const *x = *(char *const *const *)a;
+	char *const *y = *(char *const *const *)b;
+	int c = strcmp(*x, *y);
+
+	/* Equal strings in list order, so the first one is kept. */
+	if (c)
+		return c;
+	return x < y ? -1 : x > y;
+}
+
+/* Appends to out the items of in, each once, in the order of their first
+ * appearance: sort pointers, mark the later copies, then walk in order. */
+static void dedupe(const struct deis_strlist *in, struct deis_strlist *out)
+{
+	struct deis_buf ptrs = DEIS_BUF_INIT, dup = DEIS_BUF_INIT;
+	char *const **p;
+	size_t n = in->n;
+
+	if (n == 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		char *const *ip = &in->items[i];
+
+		deis_buf_add(&ptrs, &ip, sizeof(ip));
+	}
+	deis_buf_grow(&dup, n);
+	memset(dup.data, 0, n);
+	p = (char *const **)ptrs.data;
+	qsort(p, n, sizeof(*p), strp_cmp);
+	for (size_t j = 1; j < n; j++)
+		if (!strcmp(*p[j], *p[j - 1]))
+			dup.data[p[j] - in->items] = 1;
+	for (size_t i = 0; i < n; i++)
+		if (!dup.data[i])
+			deis_strlist_add(out, in->items[i]);
+	deis_buf_release(&ptrs);
+	deis_buf_release(&dup);
+}
+
+int deis_domains_parse(const char *text, size_t len, struct deis_strlist *out,
+		       struct deis_error *err)
+{
+	struct deis_strlist all = DEIS_STRLIST_INIT, uniq = DEIS_STRLIST_INIT;
+	const char *tok;
+	size_t tl, pos = 0;
+	char d[256], show[SHOW];
+	int rc;
+
+	rc = check_input("domains", text, len, err);
+	if (rc < 0)
+		return rc;
+	while (next_token(text, len, &pos, &tok, &tl)) {
+		if (copy_str(d, sizeof(d), tok, tl) == 0) {
+			/* DNS names are case-insensitive. */
+			for (char *c = d; *c; c++)
+				if (*c >= 'A' && *c <= 'Z')
+					*c = (char)(*c - 'A' + 'a');
+		}
+		if (tl >= sizeof(d) || !deis_valid_domain(d)) {
+			rc = deis_error_set(err, EINVAL,
+					    "domains: '%s' is not a valid host name: labels of a-z, 0-9 and '-' separated by dots, at least two, optionally starting with \"*.\"",
+					    deis_printable(show, sizeof(show), tok, tl));
+			goto out;
+		}
+		deis_strlist_add(&all, d);
+	}
+	dedupe(&all, &uniq);
+	if (uniq.n > MAX_DOMAINS) {
+		rc = deis_error_set(err, EINVAL,
+				    "domains: %zu domains given, at most %d",
+				    uniq.n, MAX_DOMAINS);
+		goto out;
+	}
+	deis_strlist_copy(out, &uniq);
+out:
+	deis_strlist_clear(&all);
+	deis_strlist_clear(&uniq);
+	return rc;
+}
+
+int deis_perms_parse(const char *text, size_t len, struct deis_strlist *out,
+		     struct deis_error *err)
+{
+	struct deis_strlist all = DEIS_STRLIST_INIT, uniq = DEIS_STRLIST_INIT;
+	const char *tok;
+	size_t tl, pos = 0;
+	char u[40], show[SHOW];
+	int rc;
+
+	rc = check_input("perms", text, len, err);
+	if (rc < 0)
+		return rc;
+	while (next_token(text, len, &pos, &tok, &tl)) {
+		if (copy_str(u, sizeof(u), tok, tl) < 0 ||
+		    !deis_valid_user_name(u)) {
+			rc = deis_error_set(err, EINVAL,
+					    "perms: '%s' is not a valid user name: [a-z_][a-z0-9_-]{0,31}",
+					    deis_printable(show, sizeof(show), tok, tl));
+			goto out;
+		}
+		deis_strlist_add(&all, u);
+	}
+	dedupe(&all, &uniq);
+	deis_strlist_copy(out, &uniq);
+out:
+	deis_strlist_clear(&all);
+	deis_strlist_clear(&uniq);
+	return rc;
+}
+
+void deis_lines_format(const struct deis_strlist *l, struct deis_buf *out)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		deis_buf_adds(out, l->items[i]);
+		deis_buf_addch(out, '\n');
+	}
+}
+
+/* ---- healthcheck ---- */
+
+int deis_healthcheck_parse(const char *text, size_t len,
+			   struct deis_kvlist *out, struct deis_error *err)
+{
+	static const char *const names[] = { "path", "timeout", "interval" };
+	char vals[3][HEALTH_PATH_MAX + 1];
+	bool seen[3] = { false, false, false };
+	struct deis_kvlist l = DEIS_KVLIST_INIT;
+	const char *tok, *eq, *val;
+	size_t tl, vl, pos = 0, k;
+	char show[SHOW];
+	unsigned long long secs;
+	int rc;
+
+	rc = check_input("healthcheck", text, len, err);
+	if (rc < 0)
+		return rc;
+	while (next_token(text, len, &pos, &tok, &tl)) {
+		deis_printable(show, sizeof(show), tok, tl);
+		eq = memchr(tok, '=', tl);
+		for (k = 0; eq && k < 3; k++)
+			if ((size_t)(eq - tok) == strlen(names[k]) &&
+			    !memcmp(tok, names[k], (size_t)(eq - tok)))
+				break;
+		if (!eq || k == 3)
+			return deis_error_set(err, EINVAL,
+					      "healthcheck: '%s': expected path=/..., timeout=N or interval=N",
+					      show);
+		if (seen[k])
+			return deis_error_set(err, EINVAL,
+					      "healthcheck: '%s' is given twice", names[k]);
+		val = eq + 1;
+		vl = tl - (size_t)(val - tok);
+		if (k == 0) {
+			bool ok = vl >= 1 && vl <= HEALTH_PATH_MAX && val[0] == '/';
+
+			/* White space never reaches here: it separates items. */
+			for (size_t i = 0; ok && i < vl; i++)
+				ok = val[i] > ' ' && val[i] <= '~';
+			if (!ok)
+				return deis_error_set(err, EINVAL,
+						      "healthcheck: '%s': path must start with '/' and be printable ASCII without blanks, at most %d bytes",
+						      show, HEALTH_PATH_MAX);
+			memcpy(vals[0], val, vl);
+			vals[0][vl] = '\0';
+		} else {
+			if (parse_uint(val, vl, HEALTH_SECS_MAX, &secs) < 0 ||
+			    secs < 1)
+				return deis_error_set(err, EINVAL,
+						      "healthcheck: '%s': %s must be seconds from 1 to %d",
+						      show, names[k], HEALTH_SECS_MAX);
+			snprintf(vals[k], sizeof(vals[k]), "%llu", secs);
+		}
+		seen[k] = true;
+	}
+	for (k = 0; k < 3; k++)
+		if (seen[k])
+			deis_kvlist_set(&l, names[k], vals[k]);
+	deis_kvlist_copy(out, &l);
+	deis_kvlist_clear(&l);
+	return 0;
+}
+
+/* ---- maintenance, rollback ---- */
+
+/* text without surrounding white space. */
+static void trim(const char **text, size_t *len)
+{
+	const char *s = *text;
+	size_t n = *len;
+
+	while (n && is_space(*s)) {
+		s++;
+		n--;
+	}
+	while (n && is_space(s[n - 1]))
+		n--;
+	*text = s;
+	*len = n;
+}
+
+/* ASCII case-insensitive equality of s[0..n) and the lower-case word w. */
+static bool word_is(const char *s, size_t n, const char *w)
+{
+	if (n != strlen(w))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (c != w[i])
+			return false;
+	}
+	return true;
+}
+
+int deis_onoff_parse(const char *text, size_t len, bool *out,
+		     struct deis_error *err)
+{
+	static const char *const on[] = { "on", "1", "true", "yes" };
+	static const char *const off[] = { "off", "0", "false", "no" };
+	char show[SHOW];
+	int rc;
+
+	rc = check_input("maintenance", text, len, err);
+	if (rc < 0)
+		return rc;
+	trim(&text, &len);
+	for (size_t i = 0; i < 4; i++) {
+		if (word_is(text, len, on[i])) {
+			*out = true;
+			return 0;
+		}
+		if (word_is(text, len, off[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return deis_error_set(err, EINVAL,
+			      "maintenance: '%s': expected on or off (or 1/0, true/false, yes/no)",
+			      deis_printable(show, sizeof(show), text, len));
+}
+
+int deis_version_parse(const char *text, size_t len, int *out,
+		       struct deis_error *err)
+{
+	const char *s;
+	size_t n;
+	unsigned long long v;
+	char show[SHOW];
+	int rc;
+
+	rc = check_input("rollback", text, len, err);
+	if (rc < 0)
+		return rc;
+	trim(&text, &len);
+	s = text;
+	n = len;
+	if (n && (*s == 'v' || *s == 'V')) {
+		s++;
+		n--;
+	}
+	if (parse_uint(s, n, INT_MAX, &v) < 0 || v < 1)
+		return deis_error_set(err, EINVAL,
+				      "rollback: '%s': expected a release version such as v3",
+				      deis_printable(show, sizeof(show), text, len));
+	*out = (int)v;
+	return 0;
+}

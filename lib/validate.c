@@ -1,1 +1,198 @@
-/* validate.c - to be written */
+/*
+ * validate.c - the grammars of names: apps, config keys, users, SSH keys,
+ * process types, host names; and deis_printable() for messages that quote
+ * user input.
+ *
+ * These checks are what keeps user-chosen names safe to use in paths, SQL
+ * parameters, command lines and nginx config, so each is a hand-written
+ * scan of an explicit character set (no locale-dependent ctype calls, no
+ * regex engine).  See include/deis/validate.h.
+ */
+#include <string.h>
+
+#include "deis/validate.h"
+
+static bool is_lower(char c)
+{
+	return c >= 'a' && c <= 'z';
+}
+
+static bool is_upper(char c)
+{
+	return c >= 'A' && c <= 'Z';
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool is_alnum(char c)
+{
+	return is_lower(c) || is_upper(c) || is_digit(c);
+}
+
+/* One DNS label of s[0..len): [a-z0-9]([a-z0-9-]*[a-z0-9])?, 1..63 bytes. */
+static bool valid_label(const char *s, size_t len)
+{
+	if (len < 1 || len > 63)
+		return false;
+	if (s[0] == '-' || s[len - 1] == '-')
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!is_lower(s[i]) && !is_digit(s[i]) && s[i] != '-')
+			return false;
+	return true;
+}
+
+bool deis_valid_app_name(const char *s)
+{
+	return s && valid_label(s, strlen(s));
+}
+
+bool deis_valid_config_key(const char *s)
+{
+	size_t i;
+
+	if (!s || !(is_lower(s[0]) || is_upper(s[0]) || s[0] == '_'))
+		return false;
+	for (i = 1; s[i]; i++)
+		if (!is_alnum(s[i]) && s[i] != '_')
+			return false;
+	return i <= 255;
+}
+
+/* The portable subset of shadow's user names; the trailing '$' that
+ * useradd allows for Samba machine accounts is refused like any other
+ * character outside the set. */
+bool deis_valid_user_name(const char *s)
+{
+	size_t i;
+
+	if (!s || !(is_lower(s[0]) || s[0] == '_'))
+		return false;
+	for (i = 1; s[i]; i++)
+		if (!is_lower(s[i]) && !is_digit(s[i]) && s[i] != '_' &&
+		    s[i] != '-')
+			return false;
+	return i <= 32;
+}
+
+/* The first character is alphanumeric, so "." and ".." cannot be key
+ * names even though '.' is allowed after it. */
+bool deis_valid_key_name(const char *s)
+{
+	size_t i;
+
+	if (!s || !is_alnum(s[0]))
+		return false;
+	for (i = 1; s[i]; i++)
+		if (!is_alnum(s[i]) && s[i] != '.' && s[i] != '_' &&
+		    s[i] != '@' && s[i] != '-')
+			return false;
+	return i <= 64;
+}
+
+/* "run" names the one-off containers started from the run file, so it
+ * cannot be a Procfile process type. */
+bool deis_valid_proc_type(const char *s)
+{
+	size_t i;
+
+	if (!s || !is_lower(s[0]))
+		return false;
+	for (i = 1; s[i]; i++)
+		if (!is_lower(s[i]) && !is_digit(s[i]) && s[i] != '_' &&
+		    s[i] != '-')
+			return false;
+	return i <= 30 && strcmp(s, "run") != 0;
+}
+
+/*
+ * A host name as a user writes it in domains or a certs/ file name.  Beyond
+ * the header's grammar: a trailing dot (FQDN form) is refused, a label is at
+ * most 63 bytes (DNS), "*." needs two labels after it (so "*.com" is
+ * refused), and the last label may not be all digits (RFC 1123 §2.1), which
+ * keeps IPv4 addresses out: a route is for a name, not an address.
+ */
+bool deis_valid_domain(const char *s)
+{
+	size_t len, labels = 0;
+	const char *p, *end, *dot, *last = NULL;
+
+	if (!s)
+		return false;
+	len = strlen(s);
+	if (len == 0 || len > 253)
+		return false;
+	p = s;
+	end = s + len;
+	if (len >= 2 && p[0] == '*' && p[1] == '.')
+		p += 2;
+	while (p < end) {
+		dot = memchr(p, '.', (size_t)(end - p));
+		if (!dot)
+			dot = end;
+		if (!valid_label(p, (size_t)(dot - p)))
+			return false;
+		labels++;
+		last = p;
+		if (dot == end)
+			break;
+		p = dot + 1;
+		if (p == end)		/* trailing dot */
+			return false;
+	}
+	if (labels < 2)
+		return false;
+	for (p = last; p < end; p++)
+		if (!is_digit(*p))
+			return true;
+	return false;
+}
+
+const char *deis_printable(char *dst, size_t size, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t need = 0, pos = 0, room;
+	bool cut;
+
+	if (!dst || size == 0)
+		return dst;
+	if (!s)
+		len = 0;
+	/* Will everything fit?  Stop counting as soon as it cannot. */
+	for (size_t i = 0; i < len && need < size; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		need += c == '\\' ? 2 : (c >= 0x20 && c < 0x7f) ? 1 : 4;
+	}
+	cut = need >= size;
+	room = size - 1;
+	if (cut)
+		room = size > 4 ? size - 4 : 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		size_t w = c == '\\' ? 2 : (c >= 0x20 && c < 0x7f) ? 1 : 4;
+
+		if (pos + w > room)
+			break;
+		if (c == '\\') {
+			dst[pos++] = '\\';
+			dst[pos++] = '\\';
+		} else if (w == 1) {
+			dst[pos++] = (char)c;
+		} else {
+			dst[pos++] = '\\';
+			dst[pos++] = 'x';
+			dst[pos++] = hex[c >> 4];
+			dst[pos++] = hex[c & 15];
+		}
+	}
+	if (cut && size > 4) {
+		memcpy(dst + pos, "...", 3);
+		pos += 3;
+	}
+	dst[pos] = '\0';
+	return dst;
+}

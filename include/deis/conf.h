@@ -34,7 +34,8 @@ void deis_conf_defaults(const struct deis_conf_option *opts);
  * unknown name. */
 int deis_conf_set(const struct deis_conf_option *opts, const char *name,
 		  const char *value, struct deis_error *err);
-/* Reads a file; a missing file is an error only when must_exist. */
+/* Reads a file; a missing file is an error only when must_exist.  Names
+ * the table does not know are skipped (they are other binaries'). */
 int deis_conf_load(const struct deis_conf_option *opts, const char *path,
 		   int must_exist, struct deis_error *err);
 /* Prints "  --name=VALUE  help (default: x)" for each option. */

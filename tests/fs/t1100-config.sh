@@ -119,10 +119,13 @@ test_expect_success 'invalid keys are refused with EINVAL and change nothing' '
 	deis_log_has_since_mark "not a valid name"
 '
 
-test_expect_success 'a value with a NUL byte is refused' '
+test_expect_success 'a value with a NUL byte is refused and changes nothing' '
 	n=$(release_count) &&
-	test_must_fail sh -c "printf \"a\\0b\" >\"$APP/config/NUL\"" &&
-	test_path_is_missing "$APP/config/NUL" &&
+	test_must_fail bash -c "printf \"a\\0b\\n\" >\"$APP/config/NUL\"" 2>err &&
+	grep "Invalid argument" err &&
+	printf "a\0b" >nul &&
+	test_must_fail cp nul "$APP/config/NUL" &&
+	test_wait_for 2 test_path_is_missing "$APP/config/NUL" &&
 	test "$(release_count)" = "$n"
 '
 

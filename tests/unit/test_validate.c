@@ -1,0 +1,230 @@
+/*
+ * test_validate.c - unit tests for the name grammars and deis_printable()
+ * (lib/validate.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deis/validate.h"
+#include "unit.h"
+
+/* A string of n copies of c (static buffer, n < 600). */
+static const char *rep(char c, size_t n)
+{
+	static char b[600];
+
+	memset(b, c, n);
+	b[n] = '\0';
+	return b;
+}
+
+/* Names an attacker would try against paths, shells, SQL and nginx. */
+static const char *const hostile[] = {
+	"", "../x", "..", ".", "x/y", "x;id", "$(id)", "`id`", "a b", "a\tb",
+	"a\nb", "x'y", "x\"y", "x\\y", "-foo", "x%00", "x.com; include /etc/passwd",
+	"\xc3\xa9t\xc3\xa9", "*", NULL,
+};
+
+TEST(app_names)
+{
+	CHECK(deis_valid_app_name("hello"));
+	CHECK(deis_valid_app_name("a"));
+	CHECK(deis_valid_app_name("0"));
+	CHECK(deis_valid_app_name("my-app-2"));
+	CHECK(deis_valid_app_name("9lives"));
+	CHECK(deis_valid_app_name(rep('a', 63)));
+	CHECK(!deis_valid_app_name(rep('a', 64)));
+	CHECK(!deis_valid_app_name("Hello"));
+	CHECK(!deis_valid_app_name("HELLO"));
+	CHECK(!deis_valid_app_name("-foo"));
+	CHECK(!deis_valid_app_name("foo-"));
+	CHECK(!deis_valid_app_name("my_app"));
+	CHECK(!deis_valid_app_name("my.app"));
+	CHECK(!deis_valid_app_name(NULL));
+	for (int i = 0; hostile[i]; i++)
+		CHECK(!deis_valid_app_name(hostile[i]));
+}
+
+TEST(config_keys)
+{
+	CHECK(deis_valid_config_key("DATABASE_URL"));
+	CHECK(deis_valid_config_key("_"));
+	CHECK(deis_valid_config_key("_X1"));
+	CHECK(deis_valid_config_key("lower_case"));
+	CHECK(deis_valid_config_key("A1"));
+	CHECK(deis_valid_config_key(rep('K', 255)));
+	CHECK(!deis_valid_config_key(rep('K', 256)));
+	CHECK(!deis_valid_config_key("1A"));
+	CHECK(!deis_valid_config_key("A-B"));
+	CHECK(!deis_valid_config_key("A.B"));
+	CHECK(!deis_valid_config_key("A=B"));
+	CHECK(!deis_valid_config_key(NULL));
+	for (int i = 0; hostile[i]; i++)
+		CHECK(!deis_valid_config_key(hostile[i]));
+}
+
+TEST(user_names)
+{
+	CHECK(deis_valid_user_name("alice"));
+	CHECK(deis_valid_user_name("_apt"));
+	CHECK(deis_valid_user_name("bob-2_x"));
+	CHECK(deis_valid_user_name(rep('u', 32)));
+	CHECK(!deis_valid_user_name(rep('u', 33)));
+	CHECK(!deis_valid_user_name("Alice"));
+	CHECK(!deis_valid_user_name("1alice"));
+	CHECK(!deis_valid_user_name("-alice"));
+	CHECK(!deis_valid_user_name("machine$"));
+	CHECK(!deis_valid_user_name("a.b"));
+	CHECK(!deis_valid_user_name("a@b"));
+	CHECK(!deis_valid_user_name(NULL));
+	for (int i = 0; hostile[i]; i++)
+		CHECK(!deis_valid_user_name(hostile[i]));
+}
+
+TEST(key_names)
+{
+	CHECK(deis_valid_key_name("laptop"));
+	CHECK(deis_valid_key_name("alice@laptop"));
+	CHECK(deis_valid_key_name("id_ed25519.pub"));
+	CHECK(deis_valid_key_name("Work-Key_2"));
+	CHECK(deis_valid_key_name("9"));
+	CHECK(deis_valid_key_name(rep('k', 64)));
+	CHECK(!deis_valid_key_name(rep('k', 65)));
+	CHECK(!deis_valid_key_name(".hidden"));
+	CHECK(!deis_valid_key_name("_x"));
+	CHECK(!deis_valid_key_name("a/b"));
+	CHECK(!deis_valid_key_name("a+b"));
+	CHECK(!deis_valid_key_name(NULL));
+	for (int i = 0; hostile[i]; i++)
+		CHECK(!deis_valid_key_name(hostile[i]));
+}
+
+TEST(proc_types)
+{
+	CHECK(deis_valid_proc_type("web"));
+	CHECK(deis_valid_proc_type("worker"));
+	CHECK(deis_valid_proc_type("clock_2"));
+	CHECK(deis_valid_proc_type("a-b"));
+	CHECK(deis_valid_proc_type("release"));
+	CHECK(deis_valid_proc_type("runner"));
+	CHECK(deis_valid_proc_type(rep('w', 30)));
+	CHECK(!deis_valid_proc_type(rep('w', 31)));
+	CHECK(!deis_valid_proc_type("run"));
+	CHECK(!deis_valid_proc_type("Web"));
+	CHECK(!deis_valid_proc_type("2web"));
+	CHECK(!deis_valid_proc_type("_web"));
+	CHECK(!deis_valid_proc_type("web.1"));
+	CHECK(!deis_valid_proc_type(NULL));
+	for (int i = 0; hostile[i]; i++)
+		CHECK(!deis_valid_proc_type(hostile[i]));
+}
+
+TEST(domains)
+{
+	char name[2600], l63[64];
+
+	CHECK(deis_valid_domain("example.com"));
+	CHECK(deis_valid_domain("www.example.com"));
+	CHECK(deis_valid_domain("a-b.c-d.example"));
+	CHECK(deis_valid_domain("*.example.com"));
+	CHECK(deis_valid_domain("xn--bcher-kva.example"));
+	CHECK(deis_valid_domain("1.2.3.example"));
+	CHECK(deis_valid_domain("app.co2"));
+	/* A label of 63 bytes is fine, 64 is not. */
+	snprintf(name, sizeof(name), "%s.com", rep('a', 63));
+	CHECK(deis_valid_domain(name));
+	snprintf(name, sizeof(name), "%s.com", rep('a', 64));
+	CHECK(!deis_valid_domain(name));
+	/* 253 bytes in all is fine, 254 is not. */
+	memset(l63, 'b', 63);
+	l63[63] = '\0';
+	snprintf(name, sizeof(name), "%s.%s.%s.%s", l63, l63, l63, rep('c', 61));
+	CHECK(strlen(name) == 253);
+	CHECK(deis_valid_domain(name));
+	snprintf(name, sizeof(name), "%s.%s.%s.%s", l63, l63, l63, rep('c', 62));
+	CHECK(strlen(name) == 254);
+	CHECK(!deis_valid_domain(name));
+	/* The "*." counts towards the 253. */
+	snprintf(name, sizeof(name), "*.%s.%s.%s.%s", l63, l63, l63, rep('c', 59));
+	CHECK(strlen(name) == 253);
+	CHECK(deis_valid_domain(name));
+	snprintf(name, sizeof(name), "*.%s.%s.%s.%s", l63, l63, l63, rep('c', 60));
+	CHECK(!deis_valid_domain(name));
+
+	CHECK(!deis_valid_domain("localhost"));		/* one label */
+	CHECK(!deis_valid_domain("*.com"));		/* wildcard of a TLD */
+	CHECK(!deis_valid_domain("*"));
+	CHECK(!deis_valid_domain("*."));
+	CHECK(!deis_valid_domain("a.*.example.com"));
+	CHECK(!deis_valid_domain("**.example.com"));
+	CHECK(!deis_valid_domain("*example.com"));
+	CHECK(!deis_valid_domain("Example.com"));
+	CHECK(!deis_valid_domain("example.com."));
+	CHECK(!deis_valid_domain(".example.com"));
+	CHECK(!deis_valid_domain("a..example.com"));
+	CHECK(!deis_valid_domain("-a.example.com"));
+	CHECK(!deis_valid_domain("a-.example.com"));
+	CHECK(!deis_valid_domain("a_b.example.com"));
+	CHECK(!deis_valid_domain("127.0.0.1"));
+	CHECK(!deis_valid_domain("example.123"));
+	CHECK(!deis_valid_domain("x.com; include /etc/passwd"));
+	CHECK(!deis_valid_domain("x.com\ninclude.com"));
+	CHECK(!deis_valid_domain("x.com "));
+	CHECK(!deis_valid_domain("x.com:80"));
+	CHECK(!deis_valid_domain("x.com/"));
+	CHECK(!deis_valid_domain(NULL));
+	for (int i = 0; hostile[i]; i++)
+		CHECK(!deis_valid_domain(hostile[i]));
+}
+
+TEST(printable_plain_and_escaped)
+{
+	char b[80];
+
+	CHECK_STR(deis_printable(b, sizeof(b), "web=abc", 7), "web=abc");
+	CHECK_STR(deis_printable(b, sizeof(b), "a\nb\tc", 5), "a\\x0ab\\x09c");
+	CHECK_STR(deis_printable(b, sizeof(b), "a\\b", 3), "a\\\\b");
+	CHECK_STR(deis_printable(b, sizeof(b), "x\0y", 3), "x\\x00y");
+	CHECK_STR(deis_printable(b, sizeof(b), "\xc3\xa9", 2), "\\xc3\\xa9");
+	CHECK_STR(deis_printable(b, sizeof(b), "", 0), "");
+	CHECK_STR(deis_printable(b, sizeof(b), NULL, 5), "");
+	/* Only len bytes are read. */
+	CHECK_STR(deis_printable(b, sizeof(b), "abcdef", 3), "abc");
+}
+
+TEST(printable_cuts_long_input)
+{
+	char b[16];
+	char *big = malloc(10 * 1024 * 1024);
+
+	memset(big, 'x', 10 * 1024 * 1024);
+	deis_printable(b, sizeof(b), big, 10 * 1024 * 1024);
+	CHECK_STR(b, "xxxxxxxxxxxx...");
+	CHECK(strlen(b) == 15);
+	/* Exactly fitting input is not cut. */
+	CHECK_STR(deis_printable(b, sizeof(b), big, 15), "xxxxxxxxxxxxxxx");
+	CHECK_STR(deis_printable(b, sizeof(b), big, 16), "xxxxxxxxxxxx...");
+	/* An escape is never split. */
+	memset(big, '\n', 16);
+	CHECK_STR(deis_printable(b, sizeof(b), big, 16), "\\x0a\\x0a\\x0a...");
+	/* Tiny buffers stay terminated. */
+	CHECK_STR(deis_printable(b, 1, "abc", 3), "");
+	CHECK_STR(deis_printable(b, 3, "abc", 3), "");
+	CHECK_STR(deis_printable(b, 4, "abc", 3), "abc");
+	CHECK_STR(deis_printable(b, 5, "abcdef", 6), "a...");
+	free(big);
+}
+
+int main(void)
+{
+	RUN(app_names);
+	RUN(config_keys);
+	RUN(user_names);
+	RUN(key_names);
+	RUN(proc_types);
+	RUN(domains);
+	RUN(printable_plain_and_escaped);
+	RUN(printable_cuts_long_input);
+	return unit_done();
+}
