@@ -199,6 +199,8 @@ bool tree_is_gate(const struct node *n);
 extern const struct nodetype nt_scratch;
 extern const struct nodetype nt_pending;
 
+/* An editor's or tool's temporary file name (see tree.c). */
+bool tree_editor_name(const char *name, int flags);
 /* Finds child `name` of dir: static entries, dynamic entries, scratch. */
 int tree_lookup(const struct node *dir, const char *name, struct node *child);
 /* May the caller see (want_write = false) or change this node? */

@@ -823,10 +823,11 @@ static void op_create(fuse_req_t freq, fuse_ino_t parent, const char *name,
 		} else {
 			/* In config/, keys/ and certs/ a new name is a new entry;
 			 * one that cannot be (an invalid key) is refused, unless
-			 * created exclusively as tools make temporary files. */
+			 * it is an editor's or tool's temporary file. */
 			bool pending = dir.t->creatable &&
 				       dir.t->creatable(&dir, name, fi->flags);
-			if (dir.t->creatable && !pending && !(fi->flags & O_EXCL)) {
+			if (dir.t->creatable && !pending &&
+			    !tree_editor_name(name, fi->flags)) {
 				rc = deis_error_set(&r.err, EINVAL, "'%s' is not a valid name "
 						    "here", name);
 			} else {

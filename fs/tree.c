@@ -72,6 +72,21 @@ static bool temp_name(const char *name, int flags)
 	return false;
 }
 
+/* Names editors give their own files beside the one they edit: vim's
+ * ".KEY.swp" and "4913" probe, backups "KEY~", emacs's "#KEY#".  In
+ * config/, keys/ and certs/ such a name is a scratch file, never an entry. */
+bool tree_editor_name(const char *name, int flags)
+{
+	size_t n = strlen(name);
+	bool digits = n > 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (name[i] < '0' || name[i] > '9')
+			digits = false;
+	return temp_name(name, flags) || name[0] == '.' || (n && name[n - 1] == '~') ||
+	       (n > 1 && name[0] == '#' && name[n - 1] == '#') || digits;
+}
+
 /* Is this caller allowed to change users/<name>? */
 static bool user_self(const struct req *r, const char *name)
 {
