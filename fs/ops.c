@@ -245,6 +245,7 @@ static void req_init(fuse_req_t freq, struct req *r)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(freq);
 
+	memset(r, 0, sizeof(*r));
 	caller_lookup(ctx->uid, ctx->gid, &r->who);
 	r->who.pid = ctx->pid;
 	deis_error_clear(&r->err);
@@ -260,7 +261,7 @@ static void reply_err(fuse_req_t freq, struct req *r, int rc, const char *op,
 		rc = -EIO;
 	if (r->err.code == 0)
 		deis_error_set(&r->err, -rc, "%s", strerror(-rc));
-	if (rc != -ENOENT) {
+	if (rc != -ENOENT || strcmp(op, "lookup")) {
 		path_string(ino, leaf, path, sizeof(path));
 		req_log_error(r, op, path);
 	}
@@ -489,6 +490,8 @@ static int handle_open(const struct req *r, fuse_ino_t ino, const struct node *n
 		if (h->pending)
 			h->dirty = true;	/* `touch config/NEW` sets NEW="" */
 	}
+	deis_log(LOG_DEBUG, "open %s: scratch=%d pending=%d dirty=%d commit=%d flags=%o",
+		 n->name, h->scratch, h->pending, h->dirty, h->commit, fi->flags);
 	fi->direct_io = n->t->direct;
 	fi->keep_cache = 0;
 	fi->fh = (uint64_t)(uintptr_t)h;

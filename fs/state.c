@@ -203,6 +203,13 @@ const struct deis_user *state_user(const char *name)
 	return i >= 0 ? state.users[i] : NULL;
 }
 
+/*
+ * Reloads are serialised, from the query to the swap: a reload that began
+ * before a commit (an event thread catching up) must not finish after the
+ * reload that follows the commit and put the older snapshot back.
+ */
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int state_load_all(struct deis_error *err)
 {
 	struct deis_app **apps;
@@ -213,6 +220,7 @@ int state_load_all(struct deis_error *err)
 
 	if (!db)
 		return deis_error_set(err, EIO, "no database connection");
+	pthread_mutex_lock(&reload_lock);
 	r = deis_db_load_apps(db, NULL, &apps, &napps, err);
 	if (r == 0) {
 		r = deis_db_load_users(db, NULL, &users, &nusers, err);
@@ -223,8 +231,10 @@ int state_load_all(struct deis_error *err)
 		}
 	}
 	db_release(db);
-	if (r < 0)
+	if (r < 0) {
+		pthread_mutex_unlock(&reload_lock);
 		return r;
+	}
 	qsort(apps, napps, sizeof(*apps), cmp_app);
 	qsort(users, nusers, sizeof(*users), cmp_user);
 
@@ -237,6 +247,7 @@ int state_load_all(struct deis_error *err)
 	state.users = users;
 	state.nusers = nusers;
 	pthread_rwlock_unlock(&state.lock);
+	pthread_mutex_unlock(&reload_lock);
 
 	for (size_t i = 0; i < old_napps; i++)
 		app_unref(old_apps[i]);
@@ -308,10 +319,13 @@ int state_reload_app(const char *name, struct deis_error *err)
 
 	if (!db)
 		return deis_error_set(err, EIO, "no database connection");
+	pthread_mutex_lock(&reload_lock);
 	r = deis_db_load_apps(db, name, &apps, &n, err);
 	db_release(db);
-	if (r < 0)
+	if (r < 0) {
+		pthread_mutex_unlock(&reload_lock);
 		return r;
+	}
 	struct deis_app *fresh = n ? apps[0] : NULL;
 	free(apps);
 
@@ -327,6 +341,7 @@ int state_reload_app(const char *name, struct deis_error *err)
 	if (!fresh)
 		scratch_drop_app(name);
 	pthread_rwlock_unlock(&state.lock);
+	pthread_mutex_unlock(&reload_lock);
 	if (changed_)
 		app_unref(old);
 	else
@@ -343,16 +358,20 @@ int state_reload_user(const char *name, struct deis_error *err)
 
 	if (!db)
 		return deis_error_set(err, EIO, "no database connection");
+	pthread_mutex_lock(&reload_lock);
 	r = deis_db_load_users(db, name, &users, &n, err);
 	db_release(db);
-	if (r < 0)
+	if (r < 0) {
+		pthread_mutex_unlock(&reload_lock);
 		return r;
+	}
 	struct deis_user *fresh = n ? users[0] : NULL;
 	free(users);
 	pthread_rwlock_wrlock(&state.lock);
 	struct deis_user *old = swap_in((void ***)&state.users, &state.nusers, name,
 					fresh, user_name_of);
 	pthread_rwlock_unlock(&state.lock);
+	pthread_mutex_unlock(&reload_lock);
 	deis_user_free(old);
 	return 1;
 }
