@@ -488,6 +488,18 @@ deis_unmount() {	# DIR
 	return $st
 }
 
+deis_mount_pid() {	# DIR: the pid of the deisfs that deis_mount_extra started there
+	local dir pid d
+	dir=$(abspath "$1")
+	[ -s "$_deis_extra_registry" ] || return 1
+	while read -r pid d; do
+		if [ "$d" = "$dir" ] && [ -n "$pid" ]; then
+			echo "$pid"
+			return 0
+		fi
+	done <"$_deis_extra_registry"
+	return 1
+}
 _deis_unmount_all_extra() {
 	local pid d
 	[ -s "$_deis_extra_registry" ] || return 0
