@@ -723,7 +723,9 @@ static void op_setattr(fuse_req_t freq, fuse_ino_t ino, struct stat *attr, int t
 			h->buf.len = (size_t)attr->st_size;
 			if (h->buf.data)
 				h->buf.data[h->buf.len] = '\0';
+			/* an explicit change, like a write: close commits it */
 			h->dirty = true;
+			h->written = true;
 			rc = 0;
 		} else {
 			rc = -EINVAL;
