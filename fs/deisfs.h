@@ -50,6 +50,8 @@ struct caller {
 	bool admin;
 };
 
+/* Looks a local user up by name (cached for a few seconds). */
+bool local_user(const char *name, uid_t *uid, gid_t *gid);
 /* Fills who from a uid (cached for a few seconds). */
 void caller_lookup(uid_t uid, gid_t gid, struct caller *who);
 

@@ -144,6 +144,58 @@ void caller_lookup(uid_t uid, gid_t gid, struct caller *who)
 	pthread_mutex_unlock(&callers_lock);
 }
 
+/* Local users by name, for st_uid of every app file: NSS reads
+ * /etc/passwd per call, too slow for the stat path.  Kept 5 seconds;
+ * misses are kept too. */
+struct name_cache {
+	char name[64];
+	int64_t when;
+	bool found;
+	uid_t uid;
+	gid_t gid;
+};
+
+static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct name_cache names[256];
+
+bool local_user(const char *name, uid_t *uid, gid_t *gid)
+{
+	unsigned h = 5381;
+	int64_t now = now_us();
+
+	for (const char *p = name; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	struct name_cache *slot = &names[h % 256];
+	pthread_mutex_lock(&names_lock);
+	if (slot->when && now - slot->when < 5000000 && !strcmp(slot->name, name)) {
+		bool found = slot->found;
+		if (uid)
+			*uid = slot->uid;
+		if (gid)
+			*gid = slot->gid;
+		pthread_mutex_unlock(&names_lock);
+		return found;
+	}
+	pthread_mutex_unlock(&names_lock);
+
+	char buf[16384];
+	struct passwd pw, *pwp = NULL;
+	bool found = strlen(name) < sizeof(slot->name) &&
+		     getpwnam_r(name, &pw, buf, sizeof(buf), &pwp) == 0 && pwp;
+	pthread_mutex_lock(&names_lock);
+	snprintf(slot->name, sizeof(slot->name), "%s", name);
+	slot->when = now;
+	slot->found = found;
+	slot->uid = found ? pwp->pw_uid : 0;
+	slot->gid = found ? pwp->pw_gid : 0;
+	if (uid)
+		*uid = slot->uid;
+	if (gid)
+		*gid = slot->gid;
+	pthread_mutex_unlock(&names_lock);
+	return found;
+}
+
 /* ---- apps and users ---- */
 
 /*

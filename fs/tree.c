@@ -278,15 +278,15 @@ static int64_t mtime_user(const struct node *n)
 static int show_user_info(const struct node *n, struct deis_buf *out)
 {
 	char t[32];
-	struct passwd pw, *pwp = NULL;
-	char buf[4096];
 	bool admin = false;
 	int uid = n->user ? n->user->uid : -1;
 
-	if (getpwnam_r(n->owner, &pw, buf, sizeof(buf), &pwp) == 0 && pwp) {
+	uid_t u;
+	gid_t g;
+	if (local_user(n->owner, &u, &g)) {
 		struct caller c;
-		uid = (int)pwp->pw_uid;
-		caller_lookup(pwp->pw_uid, pwp->pw_gid, &c);
+		uid = (int)u;
+		caller_lookup(u, g, &c);
 		admin = c.admin;
 	}
 	deis_buf_addf(out, "name: %s\n", n->owner);
@@ -443,13 +443,8 @@ static int users_lookup(const struct node *dir, const char *name, struct node *c
 
 	/* A local user who has done nothing yet still has a directory, so
 	 * the first `cp key.pub users/me/keys/laptop` works. */
-	if (!u) {
-		struct passwd pw, *pwp = NULL;
-		char buf[4096];
-		if (!deis_valid_user_name(name) ||
-		    getpwnam_r(name, &pw, buf, sizeof(buf), &pwp) || !pwp)
-			return -ENOENT;
-	}
+	if (!u && (!deis_valid_user_name(name) || !local_user(name, NULL, NULL)))
+		return -ENOENT;
 	child->t = &nt_user;
 	child->user = u;
 	snprintf(child->owner, sizeof(child->owner), "%s", name);
@@ -773,11 +768,13 @@ static int store_perms(struct req *r, const struct node *n, const char *data, si
 				      "may change perms", n->app->owner);
 	rc = deis_perms_parse(data, len, &users, &r->err);
 	for (size_t i = 0; rc == 0 && i < users.n; i++) {
-		struct passwd pw, *pwp = NULL;
-		char buf[4096];
-		if (state_user(users.items[i]))
-			continue;
-		if (getpwnam_r(users.items[i], &pw, buf, sizeof(buf), &pwp) || !pwp)
+		bool known;
+		if (!r->dry_run)	/* a dry run already holds it */
+			pthread_rwlock_rdlock(&state.lock);
+		known = state_user(users.items[i]) != NULL;
+		if (!r->dry_run)
+			pthread_rwlock_unlock(&state.lock);
+		if (!known && !local_user(users.items[i], NULL, NULL))
 			rc = deis_error_set(&r->err, EINVAL, "perms: no user '%s'",
 					    users.items[i]);
 	}
@@ -1457,14 +1454,8 @@ void tree_stat(const struct node *n, ino_t ino, struct stat *st)
 	st->st_nlink = S_ISDIR(st->st_mode) ? 2 : 1;
 	st->st_uid = 0;
 	st->st_gid = 0;
-	if (n->app) {
-		struct passwd pw, *pwp = NULL;
-		char buf[4096];
-		if (getpwnam_r(n->app->owner, &pw, buf, sizeof(buf), &pwp) == 0 && pwp) {
-			st->st_uid = pwp->pw_uid;
-			st->st_gid = pwp->pw_gid;
-		}
-	} else if (n->user && n->user->uid >= 0) {
+	if (n->app)
+		local_user(n->app->owner, &st->st_uid, &st->st_gid); else if (n->user && n->user->uid >= 0) {
 		st->st_uid = (uid_t)n->user->uid;
 	}
 	if (n->scratch) {
