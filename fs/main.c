@@ -53,16 +53,16 @@ static void usage(FILE *out)
 "Mounts the deis platform (apps, config, releases, users) as files.\n"
 "Options come from FILE (\"name = value\" lines), then the command line.\n"
 "\n"
-"  --config=FILE               configuration file (default: $DEIS_HOME/deis.conf\n"
-"                              or /var/lib/deis/deis.conf)\n"
+"  --config=FILE             configuration file (default: $DEIS_HOME/deis.conf\n"
+"                            or /var/lib/deis/deis.conf)\n"
 "  --help, --version\n");
 	deis_conf_usage(options, out);
 	fprintf(out,
 "\nFUSE options:\n"
-"  -f                          stay in the foreground\n"
-"  -d                          debug: print every FUSE request\n"
-"  -o allow_other              share the mount with every local user (each\n"
-"                              sees only the apps they own or may use)\n");
+"  -f                        stay in the foreground\n"
+"  -d                        debug: print every FUSE request\n"
+"  -o allow_other            share the mount with every local user (each\n"
+"                            sees only the apps they own or may use)\n");
 }
 
 /* ---- events ---- */
