@@ -202,3 +202,213 @@ int deis_cache_next_event(struct deis_cache *c, int timeout_ms, char *kind,
 			return deis_error_set(err, EIO, "Redis: %s", c->ctx->errstr);
 	}
 }
+
+/* ---- log streams ---- */
+
+static void log_key(char *out, size_t len, const char *app, const char *src)
+{
+	if (src)
+		snprintf(out, len, "deis:logs:%s:%s", app, src);
+	else
+		snprintf(out, len, "deis:logs:%s", app);
+}
+
+/* "123-1" -> 123 */
+static long long id_offset(const char *id)
+{
+	return strtoll(id, NULL, 10);
+}
+
+/* The line of a stream entry reply ([id, [field, value]]), or NULL. */
+static const redisReply *entry_line(const redisReply *e)
+{
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+	    e->element[1]->type != REDIS_REPLY_ARRAY || e->element[1]->elements < 2)
+		return NULL;
+	return e->element[1]->element[1];
+}
+
+int deis_cache_log_end(struct deis_cache *c, const char *app, const char *src,
+		       long long *end, struct deis_error *err)
+{
+	char key[512];
+
+	log_key(key, sizeof(key), app, src);
+	const char *argv[] = { "XREVRANGE", key, "+", "-", "COUNT", "1" };
+	redisReply *rep = command(c, err, 6, argv);
+	if (!rep)
+		return -err->code;
+	*end = 0;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
+		const redisReply *e = rep->element[0];
+		const redisReply *l = entry_line(e);
+		*end = id_offset(e->element[0]->str) + (l ? (long long)l->len : 0);
+	}
+	freeReplyObject(rep);
+	return 0;
+}
+
+int deis_cache_log_start(struct deis_cache *c, const char *app, const char *src,
+			 long long *start, struct deis_error *err)
+{
+	char key[512];
+
+	log_key(key, sizeof(key), app, src);
+	const char *argv[] = { "XRANGE", key, "-", "+", "COUNT", "1" };
+	redisReply *rep = command(c, err, 6, argv);
+	if (!rep)
+		return -err->code;
+	int empty = !(rep->type == REDIS_REPLY_ARRAY && rep->elements == 1);
+	if (!empty)
+		*start = id_offset(rep->element[0]->element[0]->str);
+	freeReplyObject(rep);
+	if (empty)
+		return deis_cache_log_end(c, app, src, start, err);
+	return 0;
+}
+
+int deis_cache_log_append(struct deis_cache *c, const struct deis_log_entry *e,
+			  size_t n, long maxlen, struct deis_error *err)
+{
+	char key[512], id[32], ml[24];
+
+	if ((!c->ctx || c->ctx->err) && cache_connect(c, err) < 0)
+		return -err->code;
+	snprintf(ml, sizeof(ml), "%ld", maxlen);
+	for (size_t i = 0; i < n; i++) {
+		log_key(key, sizeof(key), e[i].app, e[i].src);
+		snprintf(id, sizeof(id), "%lld-1", e[i].off);
+		const char *argv[] = { "XADD", key, "MAXLEN", "~", ml, id,
+				       DEIS_LOG_FIELD, e[i].line };
+		size_t lens[] = { 4, strlen(key), 6, 1, strlen(ml), strlen(id),
+				  strlen(DEIS_LOG_FIELD), e[i].len };
+		redisAppendCommandArgv(c->ctx, 8, argv, lens);
+	}
+	int r = 0;
+	for (size_t i = 0; i < n; i++) {
+		void *reply = NULL;
+		if (redisGetReply(c->ctx, &reply) != REDIS_OK) {
+			r = deis_error_set(err, EIO, "Redis: %s", c->ctx->errstr);
+			break;
+		}
+		redisReply *rep = reply;
+		/* An ID at or below the stream's top means the line is there
+		 * already (a replay after a restart): not an error. */
+		if (rep->type == REDIS_REPLY_ERROR && !strstr(rep->str, "equal or smaller") && !r)
+			r = deis_error_set(err, EIO, "Redis: XADD: %s", rep->str);
+		freeReplyObject(rep);
+	}
+	return r;
+}
+
+int deis_cache_log_trim(struct deis_cache *c, const char *app, const char *src,
+			long long min_off, struct deis_error *err)
+{
+	char key[512], minid[32];
+
+	log_key(key, sizeof(key), app, src);
+	snprintf(minid, sizeof(minid), "%lld-0", min_off);
+	const char *argv[] = { "XTRIM", key, "MINID", "~", minid };
+	redisReply *rep = command(c, err, 5, argv);
+	if (!rep)
+		return -err->code;
+	freeReplyObject(rep);
+	return 0;
+}
+
+int deis_cache_log_read(struct deis_cache *c, const char *app, const char *src,
+			long long off, size_t max, struct deis_buf *out,
+			long long *start, struct deis_error *err)
+{
+	char key[512], from[32];
+	long long pos = -1;
+
+	log_key(key, sizeof(key), app, src);
+	/* The entry holding off, if off falls inside one. */
+	snprintf(from, sizeof(from), "%lld-1", off);
+	const char *rev[] = { "XREVRANGE", key, from, "-", "COUNT", "1" };
+	redisReply *rep = command(c, err, 6, rev);
+	if (!rep)
+		return -err->code;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
+		const redisReply *l = entry_line(rep->element[0]);
+		long long eo = id_offset(rep->element[0]->element[0]->str);
+		if (l && eo + (long long)l->len > off) {
+			size_t skip = (size_t)(off - eo);
+			size_t take = l->len - skip < max ? l->len - skip : max;
+			deis_buf_add(out, l->str + skip, take);
+			pos = off;
+			max -= take;
+		}
+	}
+	freeReplyObject(rep);
+	/* Then whole entries after it, in batches, until max bytes. */
+	snprintf(from, sizeof(from), "(%lld-1", off);
+	while (max > 0) {
+		const char *fwd[] = { "XRANGE", key, from, "+", "COUNT", "256" };
+		rep = command(c, err, 6, fwd);
+		if (!rep)
+			return -err->code;
+		size_t got = rep->type == REDIS_REPLY_ARRAY ? rep->elements : 0;
+		for (size_t i = 0; i < got && max > 0; i++) {
+			const redisReply *e = rep->element[i];
+			const redisReply *l = entry_line(e);
+			if (!l)
+				continue;
+			long long eo = id_offset(e->element[0]->str);
+			if (pos < 0)
+				pos = eo;	/* off was trimmed: start here */
+			size_t take = l->len < max ? l->len : max;
+			deis_buf_add(out, l->str, take);
+			max -= take;
+			snprintf(from, sizeof(from), "(%s", e->element[0]->str);
+		}
+		freeReplyObject(rep);
+		if (got < 256)
+			break;
+	}
+	if (pos >= 0) {
+		*start = pos;
+		return 0;
+	}
+	/* Nothing at or after off: the reader is at the end. */
+	if (deis_cache_log_end(c, app, src, start, err) < 0)
+		return -err->code;
+	if (*start < off)
+		*start = off;
+	return 0;
+}
+
+int deis_cache_log_delete(struct deis_cache *c, const char *app,
+			  struct deis_error *err)
+{
+	char key[512], pattern[512];
+	char cursor[32] = "0";
+
+	log_key(key, sizeof(key), app, NULL);
+	const char *del[] = { "DEL", key };
+	redisReply *rep = command(c, err, 2, del);
+	if (!rep)
+		return -err->code;
+	freeReplyObject(rep);
+	snprintf(pattern, sizeof(pattern), "deis:logs:%s:*", app);
+	do {
+		const char *scan[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
+		rep = command(c, err, 6, scan);
+		if (!rep)
+			return -err->code;
+		if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+			freeReplyObject(rep);
+			return deis_error_set(err, EIO, "Redis: unexpected SCAN reply");
+		}
+		snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
+		for (size_t i = 0; i < rep->element[1]->elements; i++) {
+			const char *d[] = { "DEL", rep->element[1]->element[i]->str };
+			redisReply *r2 = command(c, err, 2, d);
+			if (r2)
+				freeReplyObject(r2);
+		}
+		freeReplyObject(rep);
+	} while (strcmp(cursor, "0"));
+	return 0;
+}

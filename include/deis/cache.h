@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 
+#include "deis/buf.h"
 #include "deis/error.h"
 
 #define DEIS_EVENTS_CHANNEL	"deis:events"
@@ -39,6 +40,51 @@ int deis_cache_subscribe(struct deis_cache *c, struct deis_error *err);
  * timeout, < 0 when the connection broke (open a new one and resync). */
 int deis_cache_next_event(struct deis_cache *c, int timeout_ms, char *kind,
 			  size_t kindlen, char *name, size_t namelen,
+			  struct deis_error *err);
+
+/* ---- log streams ----
+ *
+ * Recent log lines live in Redis streams, one per app and one per source
+ * that has a file of its own (a container "web.1", a build "build.3").
+ * An entry's ID is "<offset>-1", where offset is the byte position of the
+ * line in that stream's log since the app began: so the tree can present a
+ * log as a file whose size only grows, and a read at any offset is one
+ * range query.  Each entry has one field, DEIS_LOG_FIELD, the whole line
+ * with its newline.  Old entries are trimmed (by count and by bytes); a
+ * read below the oldest entry starts at the oldest entry.
+ */
+#define DEIS_LOG_FIELD "l"
+
+struct deis_log_entry {
+	const char *app;
+	const char *src;	/* NULL: the app's stream; else "web.1", "build.3" */
+	long long off;		/* byte offset of the line in that stream */
+	const char *line;	/* the whole line, ending in '\n' */
+	size_t len;
+};
+
+/* End offset (bytes) of a stream: 0 when it is empty or missing. */
+int deis_cache_log_end(struct deis_cache *c, const char *app, const char *src,
+		       long long *end, struct deis_error *err);
+/* Appends entries (pipelined), trimming each stream to about maxlen
+ * entries; min_off (per call, applies to every stream touched) trims
+ * entries below that offset when > 0. */
+int deis_cache_log_append(struct deis_cache *c, const struct deis_log_entry *e,
+			  size_t n, long maxlen, struct deis_error *err);
+/* Trims a stream to entries at or above min_off (byte retention). */
+int deis_cache_log_trim(struct deis_cache *c, const char *app, const char *src,
+			long long min_off, struct deis_error *err);
+/* Appends to out up to max bytes of the stream from offset off; *start is
+ * set to the offset the data begins at (off, or the oldest retained entry
+ * when off was trimmed away; the end when there is nothing to read). */
+int deis_cache_log_read(struct deis_cache *c, const char *app, const char *src,
+			long long off, size_t max, struct deis_buf *out,
+			long long *start, struct deis_error *err);
+/* Offset of the oldest retained entry (the end when empty). */
+int deis_cache_log_start(struct deis_cache *c, const char *app, const char *src,
+			 long long *start, struct deis_error *err);
+/* Deletes every log stream of an app. */
+int deis_cache_log_delete(struct deis_cache *c, const char *app,
 			  struct deis_error *err);
 
 #endif
