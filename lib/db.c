@@ -114,6 +114,14 @@ static const struct {
 	  "  address text NOT NULL DEFAULT '',"
 	  "  info jsonb NOT NULL DEFAULT '{}',"
 	  "  last_seen timestamptz NOT NULL DEFAULT clock_timestamp());" },
+	{ 2,
+	  "CREATE TABLE drains ("
+	  "  app_id bigint NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+	  "  url text NOT NULL,"
+	  "  position integer NOT NULL,"
+	  "  PRIMARY KEY (app_id, url));"
+	  "ALTER TABLE apps ADD COLUMN drains_mtime timestamptz NOT NULL"
+	  "  DEFAULT clock_timestamp();" },
 };
 
 /* ---- connection and statement helpers ---- */
@@ -459,7 +467,7 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 	res = q(db, err, "SELECT id, name, owner, serial, " US("created") ", " US("updated")
 		", healthcheck::text, maintenance, " US("formation_mtime") ", "
 		US("domains_mtime") ", " US("perms_mtime") ", " US("healthcheck_mtime")
-		", " US("maintenance_mtime")
+		", " US("maintenance_mtime") ", " US("drains_mtime")
 		" FROM apps WHERE ($1::text IS NULL OR name = $1) ORDER BY id", 1, only);
 	if (!res)
 		goto fail;
@@ -489,6 +497,7 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		a->perms_mtime = col_us(res, (int)i, 10);
 		a->healthcheck_mtime = col_us(res, (int)i, 11);
 		a->maintenance_mtime = col_us(res, (int)i, 12);
+		a->drains_mtime = col_us(res, (int)i, 13);
 	}
 	PQclear(res);
 
@@ -585,6 +594,17 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
 		if (a)
 			deis_strlist_add(&a->perms, PQgetvalue(res, i, 1));
+	}
+	PQclear(res);
+
+	res = q(db, err, "SELECT t.app_id, t.url FROM drains t" APP_FILTER
+		" ORDER BY t.app_id, t.position", 1, only);
+	if (!res)
+		goto fail;
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
+		if (a)
+			deis_strlist_add(&a->drains, PQgetvalue(res, i, 1));
 	}
 	PQclear(res);
 
@@ -1105,6 +1125,63 @@ int deis_db_perms_set(struct deis_db *db, const char *app,
 	if (r < 0)
 		return rollback(db, r);
 	return commit(db, err);
+}
+
+int deis_db_drains_set(struct deis_db *db, const char *app,
+		       const struct deis_strlist *urls, struct deis_error *err)
+{
+	char appid[32], pos[24];
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = lock_app(db, app, appid, sizeof(appid), err);
+	if (r == 0)
+		r = x(db, err, "DELETE FROM drains WHERE app_id = $1", 1, appid);
+	for (size_t i = 0; r == 0 && i < urls->n; i++) {
+		snprintf(pos, sizeof(pos), "%zu", i);
+		r = x(db, err, "INSERT INTO drains (app_id, url, position) VALUES ($1, $2, $3)"
+		      " ON CONFLICT DO NOTHING", 3, appid, urls->items[i], pos);
+	}
+	if (r == 0)
+		r = x(db, err, "UPDATE apps SET drains_mtime = clock_timestamp()"
+		      " WHERE id = $1", 1, appid);
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
+}
+
+int deis_db_load_drains(struct deis_db *db, struct deis_kvlist *out,
+			struct deis_error *err)
+{
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	PGresult *res = q(db, err, "SELECT a.name, string_agg(d.url, E'\\n' ORDER BY d.position)"
+			  " FROM drains d JOIN apps a ON a.id = d.app_id GROUP BY a.name", 0);
+	if (!res)
+		return -err->code;
+	for (int i = 0; i < PQntuples(res); i++)
+		deis_kvlist_set(out, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+	PQclear(res);
+	return 0;
+}
+
+int deis_db_app_names(struct deis_db *db, struct deis_strlist *out,
+		      struct deis_error *err)
+{
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	PGresult *res = q(db, err, "SELECT name FROM apps ORDER BY name", 0);
+	if (!res)
+		return -err->code;
+	for (int i = 0; i < PQntuples(res); i++)
+		deis_strlist_add(out, PQgetvalue(res, i, 0));
+	PQclear(res);
+	return 0;
 }
 
 int deis_db_healthcheck_set(struct deis_db *db, const char *app,

@@ -112,6 +112,7 @@ void deis_app_free(struct deis_app *app)
 	deis_kvlist_clear(&app->formation);
 	deis_strlist_clear(&app->domains);
 	deis_strlist_clear(&app->perms);
+	deis_strlist_clear(&app->drains);
 	deis_kvlist_clear(&app->healthcheck);
 	for (size_t i = 0; i < app->ncerts; i++) {
 		free(app->certs[i].domain);

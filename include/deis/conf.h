@@ -55,6 +55,8 @@ struct deis_common_conf {
 	char *admin_group;	/* members of this Unix group are admins */
 	char *log_level;
 	char *home;		/* $DEIS_HOME: state directory */
+	char *syslog_host;	/* the log server (rsyslog) */
+	int syslog_port;
 };
 
 extern struct deis_common_conf deis_conf;
@@ -80,6 +82,10 @@ extern struct deis_common_conf deis_conf;
 	{ "log_level", DEIS_CONF_STR, &deis_conf.log_level, "info", \
 	  "error, warning, notice, info or debug" }, \
 	{ "home", DEIS_CONF_STR, &deis_conf.home, "/var/lib/deis", \
-	  "state directory ($DEIS_HOME)" }
+	  "state directory ($DEIS_HOME)" }, \
+	{ "syslog_host", DEIS_CONF_STR, &deis_conf.syslog_host, "127.0.0.1", \
+	  "log server host (rsyslog, syslog over TCP)" }, \
+	{ "syslog_port", DEIS_CONF_INT, &deis_conf.syslog_port, "5514", \
+	  "log server port" }
 
 #endif

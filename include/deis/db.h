@@ -104,6 +104,15 @@ int deis_db_domains_set(struct deis_db *db, const char *app,
 			struct deis_error *err);
 int deis_db_perms_set(struct deis_db *db, const char *app,
 		      const struct deis_strlist *users, struct deis_error *err);
+/* Replaces the app's log drains (canonical URLs, see drain.h). */
+int deis_db_drains_set(struct deis_db *db, const char *app,
+		       const struct deis_strlist *urls, struct deis_error *err);
+/* app name -> its drain URLs joined by '\n', for every app with drains. */
+int deis_db_load_drains(struct deis_db *db, struct deis_kvlist *out,
+			struct deis_error *err);
+/* The names of every app, sorted. */
+int deis_db_app_names(struct deis_db *db, struct deis_strlist *out,
+		      struct deis_error *err);
 int deis_db_healthcheck_set(struct deis_db *db, const char *app,
 			    const struct deis_kvlist *hc,
 			    struct deis_error *err);

@@ -66,6 +66,8 @@ struct deis_app {
 	int64_t healthcheck_mtime;
 	bool maintenance;
 	int64_t maintenance_mtime;
+	struct deis_strlist drains;	/* log drain URLs */
+	int64_t drains_mtime;
 
 	struct deis_cert *certs;	/* sorted by domain */
 	size_t ncerts;

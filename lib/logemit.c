@@ -1,0 +1,1 @@
+/* logemit.c - being written */
