@@ -87,6 +87,18 @@ extern struct state state;
 /* The PostgreSQL pool: a connection for the calling thread's request. */
 struct deis_db *db_acquire(void);
 void db_release(struct deis_db *db);
+/* The Redis pool, for reading logs; NULL when Redis is unreachable. */
+struct deis_cache *cache_acquire(void);
+void cache_release(struct deis_cache *c, bool broken);
+
+/* A platform line ("deis" source) in an app's log. */
+void platform_line(const char *app, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Offsets of a log stream: [start, end) retained, and the time of its last
+ * line (0 when empty); all 0 when Redis is unreachable. */
+void log_bounds(const char *app, const char *src, long long *start, long long *end,
+		int64_t *mtime);
 
 int state_load_all(struct deis_error *err);
 /* Reloads one app or user from the database (gone rows disappear);
@@ -169,6 +181,8 @@ struct nodetype {
 	 * key, cert) rather than a scratch file? */
 	bool (*creatable)(const struct node *dir, const char *name, int flags);
 	int64_t (*mtime)(const struct node *n);
+	/* a log file: fills the stream's source ("" for the app's log) */
+	void (*logsrc)(const struct node *n, char *src, size_t len);
 };
 
 /* A resolved path: its type and what it refers to in the model.  Pointers
@@ -181,6 +195,7 @@ struct node {
 	const struct deis_build *build;
 	const struct deis_cert *cert;
 	const struct deis_key *key;
+	const struct deis_container *container;
 	struct scratch *scratch;
 	char owner[64];		/* user name for users/<name> */
 	char name[256];		/* the leaf name */

@@ -291,6 +291,11 @@ int main(int argc, char **argv)
 	deis_db_close(db);
 	db = NULL;
 
+	char origin[128], host[64] = "";
+	gethostname(host, sizeof(host) - 1);
+	snprintf(origin, sizeof(origin), "%s:%d:%lld", host, (int)getpid(), (long long)now_us());
+	deis_cache_set_origin(origin);
+
 	/* 2. the whole state, into memory */
 	state.started = now_us();
 	if (state_load_all(&err) < 0) {

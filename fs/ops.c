@@ -239,6 +239,35 @@ static void path_string(fuse_ino_t ino, const char *leaf, char *out, size_t len)
 		snprintf(out, len, "/");
 }
 
+/* ---- open files ---- */
+
+struct handle {
+	pthread_mutex_t lock;
+	fuse_ino_t ino;
+	struct deis_buf buf;	/* content read at open, or being written */
+	bool writable;
+	bool dirty;		/* written (or truncated), not yet committed */
+	bool written;		/* write() data arrived since the last commit */
+	bool failed;		/* the last commit or write was refused */
+	bool scratch;		/* reads and writes go to the scratch file */
+	bool append;
+	bool pending;		/* opened a created, not yet stored entry */
+	int commit;
+	char dir[160];		/* scratch namespace and name, for release */
+	char name[256];
+	/* a log: offset 0 of this open file is `base` in the stream, so the
+	 * size it sees only grows while old lines are trimmed away */
+	bool log;
+	long long base;
+	char app[64];
+	char src[64];
+};
+
+static struct handle *handle_of(struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
 /* ---- requests ---- */
 
 static void req_init(fuse_req_t freq, struct req *r)
@@ -360,6 +389,13 @@ static void op_getattr(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *f
 		reply_err(freq, &r, rc, "stat", ino, NULL);
 		return;
 	}
+	/* fstat of an open log: its own view, which only grows (tail -f) */
+	if (fi && n.t->logsrc && S_ISREG(n.t->mode)) {
+		struct handle *h = handle_of(fi);
+		long long start, end;
+		log_bounds(h->app, h->src[0] ? h->src : NULL, &start, &end, NULL);
+		st.st_size = end > h->base ? (off_t)(end - h->base) : 0;
+	}
 	fuse_reply_attr(freq, &st, attr_timeout_of(&n));
 }
 
@@ -385,26 +421,6 @@ static void op_readlink(fuse_req_t freq, fuse_ino_t ino)
 
 /* ---- open files ---- */
 
-struct handle {
-	pthread_mutex_t lock;
-	fuse_ino_t ino;
-	struct deis_buf buf;	/* content read at open, or being written */
-	bool writable;
-	bool dirty;		/* written (or truncated), not yet committed */
-	bool written;		/* write() data arrived since the last commit */
-	bool failed;		/* the last commit or write was refused */
-	bool scratch;		/* reads and writes go to the scratch file */
-	bool append;
-	bool pending;		/* opened a created, not yet stored entry */
-	int commit;
-	char dir[160];		/* scratch namespace and name, for release */
-	char name[256];
-};
-
-static struct handle *handle_of(struct fuse_file_info *fi)
-{
-	return (struct handle *)(uintptr_t)fi->fh;
-}
 
 /* Commits buffer content through the node's store, without the state
  * lock (stores talk to PostgreSQL and reload the app). */
@@ -475,7 +491,13 @@ static int handle_open(const struct req *r, fuse_ino_t ino, const struct node *n
 		snprintf(h->dir, sizeof(h->dir), "%s", n->scratch->dir);
 		h->pending = n->scratch->pending;
 	}
-	if (n->scratch && !n->scratch->pending) {
+	if (n->t->logsrc) {
+		long long end;
+		h->log = true;
+		n->t->logsrc(n, h->src, sizeof(h->src));
+		snprintf(h->app, sizeof(h->app), "%s", n->app->name);
+		log_bounds(h->app, h->src[0] ? h->src : NULL, &h->base, &end, NULL);
+	} else if (n->scratch && !n->scratch->pending) {
 		h->scratch = true;
 		if (want_write && (fi->flags & O_TRUNC)) {
 			deis_buf_reset(&n->scratch->data);
@@ -490,8 +512,6 @@ static int handle_open(const struct req *r, fuse_ino_t ino, const struct node *n
 		if (h->pending)
 			h->dirty = true;	/* `touch config/NEW` sets NEW="" */
 	}
-	deis_log(LOG_DEBUG, "open %s: scratch=%d pending=%d dirty=%d commit=%d flags=%o",
-		 n->name, h->scratch, h->pending, h->dirty, h->commit, fi->flags);
 	fi->direct_io = n->t->direct;
 	fi->keep_cache = 0;
 	fi->fh = (uint64_t)(uintptr_t)h;
@@ -507,7 +527,13 @@ static void op_open(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc;
 
 	req_init(freq, &r);
-	pthread_rwlock_wrlock(&state.lock);
+	/* Only truncating a scratch file changes state: take the write lock
+	 * for opens that may, the read lock for the rest. */
+	bool may_truncate = (fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY;
+	if (may_truncate)
+		pthread_rwlock_wrlock(&state.lock);
+	else
+		pthread_rwlock_rdlock(&state.lock);
 	rc = resolve(&r, ino, &n);
 	if (rc == 0)
 		rc = handle_open(&r, ino, &n, fi, &h);
@@ -529,6 +555,20 @@ static void op_read(fuse_req_t freq, fuse_ino_t ino, size_t size, off_t off,
 	struct handle *h = handle_of(fi);
 	struct deis_buf copy = DEIS_BUF_INIT;
 
+	if (h->log) {
+		struct deis_error err = DEIS_ERROR_INIT;
+		struct deis_cache *c = cache_acquire();
+		long long start = 0;
+		int rc = c ? deis_cache_log_read(c, h->app, h->src[0] ? h->src : NULL,
+						 h->base + off, size, &copy, &start, &err) : -EIO;
+		cache_release(c, rc < 0);
+		if (rc < 0)
+			deis_log(LOG_WARNING, "reading the log of %s: %s", h->app,
+				 c ? err.msg : "Redis is unreachable");
+		fuse_reply_buf(freq, copy.data, copy.len);
+		deis_buf_release(&copy);
+		return;
+	}
 	if (h->scratch) {
 		struct req r;
 		struct node n;

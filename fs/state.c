@@ -8,6 +8,7 @@
  * event (Redis down or flushed) is made up within resync_interval.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "deis/conf.h"
+#include "deis/logemit.h"
 #include "deis/log.h"
 #include "deisfs.h"
 
@@ -74,6 +76,78 @@ void db_release(struct deis_db *db)
 	pool_free[pool_nfree++] = db;
 	pthread_cond_signal(&pool_cond);
 	pthread_mutex_unlock(&pool_lock);
+}
+
+/* ---- the Redis pool (log reads) ---- */
+
+static pthread_mutex_t cpool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct deis_cache *cpool[16];
+static int cpool_n;
+
+struct deis_cache *cache_acquire(void)
+{
+	struct deis_cache *c = NULL;
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	pthread_mutex_lock(&cpool_lock);
+	if (cpool_n)
+		c = cpool[--cpool_n];
+	pthread_mutex_unlock(&cpool_lock);
+	if (!c && deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
+				  deis_conf.redis_password, &c, &err) < 0) {
+		deis_log(LOG_WARNING, "logs: %s", err.msg);
+		return NULL;
+	}
+	return c;
+}
+
+void cache_release(struct deis_cache *c, bool broken)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&cpool_lock);
+	if (!broken && cpool_n < 16) {
+		cpool[cpool_n++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&cpool_lock);
+	deis_cache_close(c);
+}
+
+void log_bounds(const char *app, const char *src, long long *start, long long *end,
+		int64_t *mtime)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_cache *c = cache_acquire();
+	int64_t t = 0;
+
+	*start = *end = 0;
+	if (c)
+		cache_release(c, deis_cache_log_info(c, app, src, start, end, &t, &err) < 0);
+	if (mtime)
+		*mtime = t;
+}
+
+/* ---- platform lines ---- */
+
+static pthread_mutex_t emit_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct deis_logemit *emitter;
+
+void platform_line(const char *app, const char *fmt, ...)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&emit_lock);
+	if (!emitter)
+		deis_logemit_open(deis_conf.syslog_host, deis_conf.syslog_port, &emitter, &err);
+	if (emitter && deis_logemit_send(emitter, app, "deis", msg, &err) < 0)
+		deis_log(LOG_WARNING, "platform line for %s not sent: %s", app, err.msg);
+	pthread_mutex_unlock(&emit_lock);
 }
 
 /* ---- callers ---- */
@@ -273,7 +347,7 @@ int state_load_all(struct deis_error *err)
 	if (!db)
 		return deis_error_set(err, EIO, "no database connection");
 	pthread_mutex_lock(&reload_lock);
-	r = deis_db_load_apps(db, NULL, &apps, &napps, err);
+	r = deis_db_load_apps(db, NULL, NULL, &apps, &napps, err);
 	if (r == 0) {
 		r = deis_db_load_users(db, NULL, &users, &nusers, err);
 		if (r < 0) {
@@ -372,7 +446,14 @@ int state_reload_app(const char *name, struct deis_error *err)
 	if (!db)
 		return deis_error_set(err, EIO, "no database connection");
 	pthread_mutex_lock(&reload_lock);
-	r = deis_db_load_apps(db, name, &apps, &n, err);
+	/* The app as held now: only reloads replace it, and they are
+	 * serialised by reload_lock, so it stays alive during the load. */
+	pthread_rwlock_rdlock(&state.lock);
+	const struct deis_app *prev = state_app(name);
+	app_ref(prev);
+	pthread_rwlock_unlock(&state.lock);
+	r = deis_db_load_apps(db, name, prev, &apps, &n, err);
+	app_unref(prev);
 	db_release(db);
 	if (r < 0) {
 		pthread_mutex_unlock(&reload_lock);

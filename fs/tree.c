@@ -22,6 +22,7 @@
 
 #include "deis/conf.h"
 #include "deis/log.h"
+#include "deis/drain.h"
 #include "deis/validate.h"
 #include "deisfs.h"
 
@@ -164,6 +165,12 @@ static int release_change(struct req *r, const struct node *n,
 	if (rc == 0 && version) {
 		deis_log(LOG_INFO, "app %s: release v%d by %s", app, version, r->who.name);
 		app_changed(r, app);
+		pthread_rwlock_rdlock(&state.lock);
+		const struct deis_app *a = state_app(app);
+		const struct deis_release *rel = a ? deis_app_current(a) : NULL;
+		if (rel && rel->version == version)
+			platform_line(app, "%s (v%d)", rel->summary, version);
+		pthread_rwlock_unlock(&state.lock);
 	}
 	return rc;
 }
@@ -630,8 +637,13 @@ static int store_formation(struct req *r, const struct node *n, const char *data
 	if (rc == 0)
 		rc = WITH_DB(r, db, deis_db_formation_set(db, app, &f, &r->err));
 	if (rc == 0) {
+		struct deis_buf line = DEIS_BUF_INIT;
+		for (size_t i = 0; i < f.n; i++)
+			deis_buf_addf(&line, " %s=%s", f.items[i].key, f.items[i].value);
 		deis_log(LOG_INFO, "app %s: formation set by %s", app, r->who.name);
 		app_changed(r, app);
+		platform_line(app, "%s scaled%s", r->who.name, f.n ? line.data : " to nothing");
+		deis_buf_release(&line);
 	}
 	deis_kvlist_clear(&f);
 	return rc;
@@ -687,8 +699,10 @@ static int store_domains(struct req *r, const struct node *n, const char *data,
 	}
 	if (rc == 0)
 		rc = WITH_DB(r, db, deis_db_domains_set(db, app, &d, &r->err));
-	if (rc == 0)
+	if (rc == 0) {
 		app_changed(r, app);
+		platform_line(app, "%s changed domains", r->who.name);
+	}
 	deis_strlist_clear(&d);
 	return rc;
 }
@@ -714,8 +728,10 @@ static int store_healthcheck(struct req *r, const struct node *n, const char *da
 	app_name(n, app, sizeof(app));
 	if (rc == 0)
 		rc = WITH_DB(r, db, deis_db_healthcheck_set(db, app, &hc, &r->err));
-	if (rc == 0)
+	if (rc == 0) {
 		app_changed(r, app);
+		platform_line(app, "%s changed healthcheck", r->who.name);
+	}
 	deis_kvlist_clear(&hc);
 	return rc;
 }
@@ -741,8 +757,10 @@ static int store_maintenance(struct req *r, const struct node *n, const char *da
 	app_name(n, app, sizeof(app));
 	if (rc == 0)
 		rc = WITH_DB(r, db, deis_db_maintenance_set(db, app, on, &r->err));
-	if (rc == 0)
+	if (rc == 0) {
 		app_changed(r, app);
+		platform_line(app, "%s turned maintenance %s", r->who.name, on ? "on" : "off");
+	}
 	return rc;
 }
 
@@ -781,8 +799,10 @@ static int store_perms(struct req *r, const struct node *n, const char *data, si
 	app_name(n, app, sizeof(app));
 	if (rc == 0)
 		rc = WITH_DB(r, db, deis_db_perms_set(db, app, &users, &r->err));
-	if (rc == 0)
+	if (rc == 0) {
 		app_changed(r, app);
+		platform_line(app, "%s changed perms", r->who.name);
+	}
 	deis_strlist_clear(&users);
 	return rc;
 }
@@ -790,6 +810,34 @@ static int store_perms(struct req *r, const struct node *n, const char *data, si
 static int64_t mtime_perms(const struct node *n)
 {
 	return n->app->perms_mtime;
+}
+
+static int show_drains(const struct node *n, struct deis_buf *out)
+{
+	deis_lines_format(&n->app->drains, out);
+	return 0;
+}
+
+static int store_drains(struct req *r, const struct node *n, const char *data, size_t len)
+{
+	struct deis_strlist urls = DEIS_STRLIST_INIT;
+	char app[64];
+	int rc = deis_drains_parse(data, len, &urls, &r->err);
+
+	app_name(n, app, sizeof(app));
+	if (rc == 0)
+		rc = WITH_DB(r, db, deis_db_drains_set(db, app, &urls, &r->err));
+	if (rc == 0) {
+		app_changed(r, app);
+		platform_line(app, "%s changed drains", r->who.name);
+	}
+	deis_strlist_clear(&urls);
+	return rc;
+}
+
+static int64_t mtime_drains(const struct node *n)
+{
+	return n->app->drains_mtime;
 }
 
 static int show_procfile(const struct node *n, struct deis_buf *out)
@@ -853,7 +901,22 @@ APP_FILE(nt_perms, "perms", RW_MODE, show_perms, mtime_perms,
 APP_FILE(nt_procfile, "procfile", RO_MODE, show_procfile, mtime_release);
 APP_FILE(nt_rollback, "rollback", S_IFREG | 0200, show_empty, mtime_release,
 	 .commit = COMMIT_CONTROL, .max = 64, .store = store_rollback);
-APP_FILE(nt_logs, "logs", RO_MODE, show_empty, mtime_created);
+APP_FILE(nt_drains, "drains", RW_MODE, show_drains, mtime_drains,
+	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_drains);
+
+static void logsrc_app(const struct node *n, char *src, size_t len)
+{
+	snprintf(src, len, "%s", "");
+}
+
+/* A log's mtime is its last line's (tree_stat reads it with the size). */
+static int64_t mtime_log(const struct node *n)
+{
+	return n->app->created;
+}
+
+APP_FILE(nt_logs, "logs", RO_MODE, show_empty, mtime_log, .direct = true,
+	 .logsrc = logsrc_app);
 
 /* ---- config/ ---- */
 
@@ -914,13 +977,13 @@ static int64_t mtime_config_var(const struct node *n)
 		return n->scratch->mtime;
 	if (!a->nreleases)
 		return a->created;
-	v = deis_kvlist_get(&a->releases[a->nreleases - 1].config, n->name);
+	v = deis_kvlist_get(&a->releases[a->nreleases - 1]->config, n->name);
 	for (i = a->nreleases - 1; i > 0; i--) {
-		const char *prev = deis_kvlist_get(&a->releases[i - 1].config, n->name);
+		const char *prev = deis_kvlist_get(&a->releases[i - 1]->config, n->name);
 		if (!prev || !v || strcmp(prev, v))
 			break;
 	}
-	return a->releases[i].created;
+	return a->releases[i]->created;
 }
 
 static const struct nodetype nt_config_var = {
@@ -1174,7 +1237,7 @@ static void releases_list(const struct node *dir, struct req *r,
 
 	for (size_t i = 0; i < dir->app->nreleases; i++) {
 		c.t = &nt_release;
-		c.rel = &dir->app->releases[i];
+		c.rel = dir->app->releases[i];
 		snprintf(c.name, sizeof(c.name), "v%d", c.rel->version);
 		add(ctx, c.name, &c);
 	}
@@ -1216,9 +1279,14 @@ static const struct nodetype nt_build_info = {
 	.name = "info", .mode = RO_MODE, .show = show_build_info, .mtime = mtime_build,
 	.unlink = unlink_ignore,
 };
+static void logsrc_build(const struct node *n, char *src, size_t len)
+{
+	snprintf(src, len, "build.%d", n->build->number);
+}
+
 static const struct nodetype nt_build_log = {
-	.name = "log", .mode = RO_MODE, .show = show_build_log, .mtime = mtime_build,
-	.unlink = unlink_ignore,
+	.name = "log", .mode = RO_MODE, .show = show_build_log, .mtime = mtime_log,
+	.unlink = unlink_ignore, .direct = true, .logsrc = logsrc_build,
 };
 static const struct nodetype *const build_children[] = {
 	&nt_build_info, &nt_build_log, NULL,
@@ -1261,9 +1329,106 @@ static const struct nodetype nt_builds = {
 	.name = "builds", .mode = DIR_MODE, .lookup = builds_lookup, .list = builds_list,
 	.mtime = mtime_app, .rmdir = unlink_ignore,
 };
-static const struct nodetype nt_containers = {
-	.name = "containers", .mode = DIR_MODE, .mtime = mtime_created,
+/* ---- containers/ (what the scheduler records) ---- */
+
+static int64_t mtime_container(const struct node *n)
+{
+	return n->container->updated;
+}
+
+static int show_ct_state(const struct node *n, struct deis_buf *out)
+{
+	deis_buf_addf(out, "%s\n", n->container->state);
+	return 0;
+}
+
+static int show_ct_release(const struct node *n, struct deis_buf *out)
+{
+	deis_buf_addf(out, "v%d\n", n->container->release);
+	return 0;
+}
+
+static int show_ct_node(const struct node *n, struct deis_buf *out)
+{
+	deis_buf_addf(out, "%s\n", n->container->node);
+	return 0;
+}
+
+static int show_ct_port(const struct node *n, struct deis_buf *out)
+{
+	deis_buf_addf(out, "%d\n", n->container->port);
+	return 0;
+}
+
+static int show_ct_started(const struct node *n, struct deis_buf *out)
+{
+	char t[32];
+
+	if (n->container->started) {
+		fmt_time(n->container->started, t, sizeof(t));
+		deis_buf_addf(out, "%s\n", t);
+	}
+	return 0;
+}
+
+static int show_ct_restarts(const struct node *n, struct deis_buf *out)
+{
+	deis_buf_addf(out, "%d\n", n->container->restarts);
+	return 0;
+}
+
+static void logsrc_container(const struct node *n, char *src, size_t len)
+{
+	snprintf(src, len, "%s", n->container->name);
+}
+
+#define CT_FILE(var, fname, fshow) \
+	static const struct nodetype var = { .name = fname, .mode = RO_MODE, \
+		.show = fshow, .mtime = mtime_container, .unlink = unlink_ignore }
+
+CT_FILE(nt_ct_state, "state", show_ct_state);
+CT_FILE(nt_ct_release, "release", show_ct_release);
+CT_FILE(nt_ct_node, "node", show_ct_node);
+CT_FILE(nt_ct_port, "port", show_ct_port);
+CT_FILE(nt_ct_started, "started", show_ct_started);
+CT_FILE(nt_ct_restarts, "restarts", show_ct_restarts);
+static const struct nodetype nt_ct_log = {
+	.name = "log", .mode = RO_MODE, .show = show_empty, .mtime = mtime_log,
+	.unlink = unlink_ignore, .direct = true, .logsrc = logsrc_container,
+};
+static const struct nodetype *const container_children[] = {
+	&nt_ct_state, &nt_ct_release, &nt_ct_node, &nt_ct_port, &nt_ct_started,
+	&nt_ct_restarts, &nt_ct_log, NULL,
+};
+static const struct nodetype nt_container = {
+	.mode = DIR_MODE, .children = container_children, .mtime = mtime_container,
 	.rmdir = unlink_ignore,
+};
+
+static int containers_lookup(const struct node *dir, const char *name, struct node *child)
+{
+	child->container = deis_app_container(dir->app, name);
+	if (!child->container)
+		return -ENOENT;
+	child->t = &nt_container;
+	return 0;
+}
+
+static void containers_list(const struct node *dir, struct req *r,
+			    void (*add)(void *, const char *, const struct node *), void *ctx)
+{
+	struct node c = *dir;
+
+	for (size_t i = 0; i < dir->app->ncontainers; i++) {
+		c.t = &nt_container;
+		c.container = &dir->app->containers[i];
+		add(ctx, c.container->name, &c);
+	}
+}
+
+static const struct nodetype nt_containers = {
+	.name = "containers", .mode = DIR_MODE, .mtime = mtime_app,
+	.lookup = containers_lookup, .list = containers_list, .rmdir = unlink_ignore,
 };
 
 /* ---- apps/ ---- */
@@ -1272,7 +1437,7 @@ static const struct nodetype *const app_children[] = {
 	&nt_info, &nt_url, &nt_git_url, &nt_env, &nt_config, &nt_formation,
 	&nt_limits, &nt_domains, &nt_certs, &nt_healthcheck, &nt_maintenance,
 	&nt_perms, &nt_procfile, &nt_releases, &nt_rollback, &nt_builds,
-	&nt_containers, &nt_logs, NULL,
+	&nt_containers, &nt_logs, &nt_drains, NULL,
 };
 
 static void app_scratch_dir(const struct node *dir, char *out, size_t len)
@@ -1290,8 +1455,14 @@ static int app_rmdir(struct req *r, const struct node *n)
 	app_name(n, app, sizeof(app));
 	int rc = WITH_DB(r, db, deis_db_app_destroy(db, app, &r->err));
 	if (rc == 0) {
+		struct deis_error err = DEIS_ERROR_INIT;
+		struct deis_cache *c = cache_acquire();
 		deis_log(LOG_NOTICE, "app %s destroyed by %s", app, r->who.name);
 		app_changed(r, app);
+		/* The log server deletes its files when it sees the event. */
+		if (c && deis_cache_log_delete(c, app, &err) < 0)
+			deis_log(LOG_WARNING, "deleting the logs of %s: %s", app, err.msg);
+		cache_release(c, err.code != 0);
 	}
 	return rc;
 }
@@ -1345,6 +1516,7 @@ static int apps_mkdir(struct req *r, const struct node *dir, const char *name)
 		deis_log(LOG_NOTICE, "app %s created by %s", name, r->who.name);
 		app_changed(r, name);
 		user_changed(r->who.name);
+		platform_line(name, "%s created %s", r->who.name, name);
 	}
 	return rc;
 }
@@ -1462,7 +1634,15 @@ void tree_stat(const struct node *n, ino_t ino, struct stat *st)
 		st->st_uid = n->scratch->uid;
 		st->st_gid = n->scratch->gid;
 	}
-	if (S_ISREG(st->st_mode) || S_ISLNK(st->st_mode)) {
+	if (n->t->logsrc) {
+		char src[64];
+		long long start, end;
+		int64_t last;
+		n->t->logsrc(n, src, sizeof(src));
+		log_bounds(n->app->name, src[0] ? src : NULL, &start, &end, &last);
+		st->st_size = (off_t)(end - start);
+		mt = last ? last : n->app->created;
+	} else if (S_ISREG(st->st_mode) || S_ISLNK(st->st_mode)) {
 		tree_show(n, &b);
 		st->st_size = (off_t)b.len;
 		deis_buf_release(&b);
@@ -1491,10 +1671,16 @@ int tree_store(struct req *r, const struct node *n, const char *data, size_t len
 	if (len > n->t->max)
 		return deis_error_set(&r->err, EFBIG, "'%s' takes at most %zu bytes",
 				      n->name, n->t->max);
+	int rc;
 	if (memchr(data, '\0', len))
-		return deis_error_set(&r->err, EINVAL, "'%s': NUL bytes are not allowed",
-				      n->name);
-	return n->t->store(r, n, data, len);
+		rc = deis_error_set(&r->err, EINVAL, "'%s': NUL bytes are not allowed",
+				    n->name);
+	else
+		rc = n->t->store(r, n, data, len);
+	/* The app's users read why in the app's log, as a platform line. */
+	if (rc < 0 && n->app && rc != -EACCES)
+		platform_line(n->app->name, "%s: refused: %s", r->who.name, r->err.msg);
+	return rc;
 }
 
 /*

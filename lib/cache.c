@@ -5,6 +5,8 @@
  * here, nowhere else.
  */
 #include <errno.h>
+#include <stdint.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,15 @@
 
 /* Events kept in the stream for daemons catching up. */
 #define EVENTS_STREAM_MAXLEN "10000"
+
+/* Who publishes from this process: events it published itself are not
+ * handed back to its own subscriber (it has already acted on them). */
+static char origin[64];
+
+void deis_cache_set_origin(const char *id)
+{
+	snprintf(origin, sizeof(origin), "%s", id);
+}
 
 struct deis_cache {
 	redisContext *ctx;
@@ -130,19 +141,35 @@ int deis_cache_publish(struct deis_cache *c, const char *kind,
 {
 	char msg[512];
 
-	snprintf(msg, sizeof(msg), "%s %s", kind, name);
+	if (origin[0])
+		snprintf(msg, sizeof(msg), "%s %s %s", kind, name, origin);
+	else
+		snprintf(msg, sizeof(msg), "%s %s", kind, name);
 	const char *pub[] = { "PUBLISH", DEIS_EVENTS_CHANNEL, msg };
-	redisReply *rep = command(c, err, 3, pub);
-	if (!rep)
-		return -err->code;
-	freeReplyObject(rep);
 	const char *xadd[] = { "XADD", DEIS_EVENTS_STREAM, "MAXLEN", "~",
 			       EVENTS_STREAM_MAXLEN, "*", "kind", kind, "name", name };
-	rep = command(c, err, 10, xadd);
-	if (!rep)
-		return -err->code;
-	freeReplyObject(rep);
-	return 0;
+	/* Both in one round trip; on a broken connection, once more. */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if ((!c->ctx || c->ctx->err) && cache_connect(c, err) < 0)
+			return -err->code;
+		redisAppendCommandArgv(c->ctx, 3, pub, NULL);
+		redisAppendCommandArgv(c->ctx, 10, xadd, NULL);
+		int r = 0;
+		for (int i = 0; i < 2; i++) {
+			void *reply = NULL;
+			if (redisGetReply(c->ctx, &reply) != REDIS_OK) {
+				r = deis_error_set(err, EIO, "Redis: %s", c->ctx->errstr);
+				break;
+			}
+			redisReply *rep = reply;
+			if (rep->type == REDIS_REPLY_ERROR && !r)
+				r = deis_error_set(err, EIO, "Redis: %s", rep->str);
+			freeReplyObject(rep);
+		}
+		if (r == 0 || !c->ctx->err)
+			return r;
+	}
+	return -err->code;
 }
 
 int deis_cache_subscribe(struct deis_cache *c, struct deis_error *err)
@@ -172,15 +199,19 @@ int deis_cache_next_event(struct deis_cache *c, int timeout_ms, char *kind,
 		if (reply) {
 			redisReply *rep = reply;
 			int got = 0;
-			/* ["message", channel, "kind name"] */
+			/* ["message", channel, "kind name [origin]"] */
 			if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
 			    rep->element[2]->type == REDIS_REPLY_STRING &&
 			    !strcmp(rep->element[0]->str, "message")) {
 				const char *m = rep->element[2]->str;
 				const char *sp = strchr(m, ' ');
-				if (sp) {
+				const char *sp2 = sp ? strchr(sp + 1, ' ') : NULL;
+				bool own = sp2 && origin[0] && !strcmp(sp2 + 1, origin);
+				if (sp && !own) {
 					snprintf(kind, kindlen, "%.*s", (int)(sp - m), m);
-					snprintf(name, namelen, "%s", sp + 1);
+					snprintf(name, namelen, "%.*s",
+						 (int)(sp2 ? sp2 - sp - 1 : (long)strlen(sp + 1)),
+						 sp + 1);
 					got = 1;
 				}
 			}
@@ -244,6 +275,61 @@ int deis_cache_log_end(struct deis_cache *c, const char *app, const char *src,
 		const redisReply *l = entry_line(e);
 		*end = id_offset(e->element[0]->str) + (l ? (long long)l->len : 0);
 	}
+	freeReplyObject(rep);
+	return 0;
+}
+
+/* "2026-11-26T12:00:00.123456+00:00 ..." -> microseconds since the epoch */
+static int64_t line_time(const char *line, size_t len)
+{
+	struct tm tm;
+	char buf[40];
+	long usec = 0;
+
+	if (len < 20)
+		return 0;
+	snprintf(buf, sizeof(buf), "%.*s", (int)(len < 39 ? len : 39), line);
+	memset(&tm, 0, sizeof(tm));
+	char *p = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		return 0;
+	if (*p == '.') {
+		char *end;
+		usec = strtol(p + 1, &end, 10);
+		for (long digits = end - p - 1; digits < 6; digits++)
+			usec *= 10;
+	}
+	return (int64_t)timegm(&tm) * 1000000 + usec;
+}
+
+int deis_cache_log_info(struct deis_cache *c, const char *app, const char *src,
+			long long *start, long long *end, int64_t *mtime,
+			struct deis_error *err)
+{
+	char key[512];
+
+	*start = *end = 0;
+	*mtime = 0;
+	log_key(key, sizeof(key), app, src);
+	const char *rev[] = { "XREVRANGE", key, "+", "-", "COUNT", "1" };
+	redisReply *rep = command(c, err, 6, rev);
+	if (!rep)
+		return -err->code;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
+		const redisReply *l = entry_line(rep->element[0]);
+		*end = id_offset(rep->element[0]->element[0]->str) + (l ? (long long)l->len : 0);
+		if (l)
+			*mtime = line_time(l->str, l->len);
+	}
+	freeReplyObject(rep);
+	if (*end == 0)
+		return 0;
+	const char *fwd[] = { "XRANGE", key, "-", "+", "COUNT", "1" };
+	rep = command(c, err, 6, fwd);
+	if (!rep)
+		return -err->code;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1)
+		*start = id_offset(rep->element[0]->element[0]->str);
 	freeReplyObject(rep);
 	return 0;
 }

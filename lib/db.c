@@ -122,6 +122,21 @@ static const struct {
 	  "  PRIMARY KEY (app_id, url));"
 	  "ALTER TABLE apps ADD COLUMN drains_mtime timestamptz NOT NULL"
 	  "  DEFAULT clock_timestamp();" },
+	{ 3,
+	  /* What runs: written by the scheduler, shown by the tree. */
+	  "CREATE TABLE containers ("
+	  "  app_id bigint NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+	  "  name text NOT NULL,"
+	  "  type text NOT NULL,"
+	  "  number integer NOT NULL,"
+	  "  state text NOT NULL DEFAULT 'starting',"
+	  "  release integer NOT NULL DEFAULT 0,"
+	  "  node text NOT NULL DEFAULT '',"
+	  "  port integer NOT NULL DEFAULT 0,"
+	  "  started timestamptz,"
+	  "  restarts integer NOT NULL DEFAULT 0,"
+	  "  updated timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	  "  PRIMARY KEY (app_id, name));" },
 };
 
 /* ---- connection and statement helpers ---- */
@@ -449,6 +464,7 @@ static struct deis_app *find_app(struct deis_app **apps, size_t n, long id)
 #define APP_FILTER " JOIN apps a ON a.id = t.app_id WHERE ($1::text IS NULL OR a.name = $1)"
 
 int deis_db_load_apps(struct deis_db *db, const char *only,
+		      const struct deis_app *prev,
 		      struct deis_app ***out, size_t *nout,
 		      struct deis_error *err)
 {
@@ -529,26 +545,49 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 	}
 	PQclear(res);
 
+	/* Releases never change: with prev (the same app as loaded before),
+	 * share its releases and read only the newer ones. */
+	char after[16] = "0";
+	const char *after_p = NULL;
+	if (prev && n == 1 && apps[0]->id == prev->id && prev->nreleases) {
+		struct deis_app *a = apps[0];
+		a->releases = malloc(prev->nreleases * 2 * sizeof(*a->releases));
+		if (!a->releases)
+			abort();
+		for (size_t i = 0; i < prev->nreleases; i++) {
+			__atomic_add_fetch(&prev->releases[i]->refs, 1, __ATOMIC_ACQ_REL);
+			a->releases[i] = prev->releases[i];
+		}
+		a->nreleases = prev->nreleases;
+		a->releases_cap = prev->nreleases * 2;
+		snprintf(after, sizeof(after), "%d", prev->releases[prev->nreleases - 1]->version);
+		after_p = after;
+	}
 	res = q(db, err, "SELECT t.app_id, t.version, t.owner, t.summary, t.build_id,"
 		" coalesce(b.number, 0), t.config::text, t.limits::text, " US("t.created")
 		" FROM releases t LEFT JOIN builds b ON b.id = t.build_id" APP_FILTER
-		" ORDER BY t.app_id, t.version", 1, only);
+		" AND ($2::int IS NULL OR t.version > $2::int)"
+		" ORDER BY t.app_id, t.version", 2, only, after_p);
 	if (!res)
 		goto fail;
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
 		if (!a)
 			continue;
-		if ((a->nreleases & (a->nreleases - 1)) == 0) {
-			/* grow at powers of two: apps may have thousands */
-			size_t cap = a->nreleases ? a->nreleases * 2 : 1;
-			struct deis_release *rs = realloc(a->releases, cap * sizeof(*rs));
+		if (a->nreleases == a->releases_cap) {
+			/* grow geometrically: apps may have thousands */
+			a->releases_cap = a->releases_cap ? a->releases_cap * 2 : 4;
+			struct deis_release **rs = realloc(a->releases,
+							   a->releases_cap * sizeof(*rs));
 			if (!rs)
 				abort();
 			a->releases = rs;
 		}
-		struct deis_release *rel = &a->releases[a->nreleases++];
-		memset(rel, 0, sizeof(*rel));
+		struct deis_release *rel = calloc(1, sizeof(*rel));
+		if (!rel)
+			abort();
+		rel->refs = 1;
+		a->releases[a->nreleases++] = rel;
 		rel->version = (int)col_long(res, i, 1);
 		rel->owner = col_str(res, i, 2);
 		rel->summary = col_str(res, i, 3);
@@ -594,6 +633,34 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
 		if (a)
 			deis_strlist_add(&a->perms, PQgetvalue(res, i, 1));
+	}
+	PQclear(res);
+
+	res = q(db, err, "SELECT t.app_id, t.name, t.type, t.number, t.state, t.release, t.node,"
+		" t.port, " US("t.started") ", t.restarts, " US("t.updated")
+		" FROM containers t" APP_FILTER " ORDER BY t.app_id, t.type, t.number", 1, only);
+	if (!res)
+		goto fail;
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
+		if (!a)
+			continue;
+		struct deis_container *ct = realloc(a->containers,
+						    (a->ncontainers + 1) * sizeof(*ct));
+		if (!ct)
+			abort();
+		a->containers = ct;
+		ct = &a->containers[a->ncontainers++];
+		ct->name = col_str(res, i, 1);
+		ct->type = col_str(res, i, 2);
+		ct->number = (int)col_long(res, i, 3);
+		ct->state = col_str(res, i, 4);
+		ct->release = (int)col_long(res, i, 5);
+		ct->node = col_str(res, i, 6);
+		ct->port = (int)col_long(res, i, 7);
+		ct->started = col_us(res, i, 8);
+		ct->restarts = (int)col_long(res, i, 9);
+		ct->updated = col_us(res, i, 10);
 	}
 	PQclear(res);
 

@@ -7,7 +7,7 @@
 
 const struct deis_release *deis_app_current(const struct deis_app *app)
 {
-	return app->nreleases ? &app->releases[app->nreleases - 1] : NULL;
+	return app->nreleases ? app->releases[app->nreleases - 1] : NULL;
 }
 
 const struct deis_release *deis_app_release(const struct deis_app *app, int version)
@@ -17,9 +17,9 @@ const struct deis_release *deis_app_release(const struct deis_app *app, int vers
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		int v = app->releases[mid].version;
+		int v = app->releases[mid]->version;
 		if (v == version)
-			return &app->releases[mid];
+			return app->releases[mid];
 		if (v < version)
 			lo = mid + 1;
 		else
@@ -50,6 +50,15 @@ const struct deis_cert *deis_app_cert(const struct deis_app *app, const char *do
 	for (size_t i = 0; i < app->ncerts; i++)
 		if (!strcmp(app->certs[i].domain, domain))
 			return &app->certs[i];
+	return NULL;
+}
+
+const struct deis_container *deis_app_container(const struct deis_app *app,
+					       const char *name)
+{
+	for (size_t i = 0; i < app->ncontainers; i++)
+		if (!strcmp(app->containers[i].name, name))
+			return &app->containers[i];
 	return NULL;
 }
 
@@ -120,11 +129,14 @@ void deis_app_free(struct deis_app *app)
 	}
 	free(app->certs);
 	for (size_t i = 0; i < app->nreleases; i++) {
-		struct deis_release *r = &app->releases[i];
+		struct deis_release *r = app->releases[i];
+		if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL))
+			continue;	/* a newer copy of the app still has it */
 		free(r->owner);
 		free(r->summary);
 		deis_kvlist_clear(&r->config);
 		deis_kvlist_clear(&r->limits);
+		free(r);
 	}
 	free(app->releases);
 	for (size_t i = 0; i < app->nbuilds; i++) {
@@ -137,6 +149,13 @@ void deis_app_free(struct deis_app *app)
 		deis_kvlist_clear(&b->procfile);
 	}
 	free(app->builds);
+	for (size_t i = 0; i < app->ncontainers; i++) {
+		free(app->containers[i].name);
+		free(app->containers[i].type);
+		free(app->containers[i].state);
+		free(app->containers[i].node);
+	}
+	free(app->containers);
 	free(app);
 }
 

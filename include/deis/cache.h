@@ -14,6 +14,7 @@
 #define DEIS_CACHE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "deis/buf.h"
 #include "deis/error.h"
@@ -30,6 +31,9 @@ void deis_cache_close(struct deis_cache *c);
 /* Round trip; returns its latency in microseconds. */
 long deis_cache_ping(struct deis_cache *c, struct deis_error *err);
 
+/* Names this process in the events it publishes ("<host>:<pid>"); a
+ * subscriber in the same process then skips its own events. */
+void deis_cache_set_origin(const char *id);
 /* Publishes one change event.  Reconnects once on a broken connection. */
 int deis_cache_publish(struct deis_cache *c, const char *kind,
 		       const char *name, struct deis_error *err);
@@ -80,6 +84,11 @@ int deis_cache_log_trim(struct deis_cache *c, const char *app, const char *src,
 int deis_cache_log_read(struct deis_cache *c, const char *app, const char *src,
 			long long off, size_t max, struct deis_buf *out,
 			long long *start, struct deis_error *err);
+/* Start and end offsets and the time of the last line (microseconds; 0
+ * when empty), in two round trips. */
+int deis_cache_log_info(struct deis_cache *c, const char *app, const char *src,
+			long long *start, long long *end, int64_t *mtime,
+			struct deis_error *err);
 /* Offset of the oldest retained entry (the end when empty). */
 int deis_cache_log_start(struct deis_cache *c, const char *app, const char *src,
 			 long long *start, struct deis_error *err);

@@ -33,8 +33,12 @@ long deis_db_ping(struct deis_db *db, struct deis_error *err);
 
 /* ---- loading (fills fresh structs the caller frees) ---- */
 
-/* only == NULL loads every app; else the one app (n = 0 if it is gone). */
+/* only == NULL loads every app; else the one app (n = 0 if it is gone).
+ * prev, when not NULL, is that app as loaded before: its releases (which
+ * never change) are shared, not read again.  The caller must keep prev
+ * alive during the call. */
 int deis_db_load_apps(struct deis_db *db, const char *only,
+		      const struct deis_app *prev,
 		      struct deis_app ***apps, size_t *n,
 		      struct deis_error *err);
 int deis_db_load_users(struct deis_db *db, const char *only,

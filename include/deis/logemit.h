@@ -26,4 +26,38 @@ int deis_logemit_send(struct deis_logemit *l, const char *app, const char *src,
 		      const char *msg, struct deis_error *err);
 void deis_logemit_close(struct deis_logemit *l);
 
+/* The source (PROCID) grammar: "router", "deis", "builder", or
+ * "<type>.<n>" with a process type [a-z][a-z0-9_-]{0,29} ("web.1",
+ * "run.3", "build.7") and n a decimal number of 1 to 9 digits. */
+#include <stdbool.h>
+#include <stddef.h>
+#include "deis/buf.h"
+bool deis_log_source_valid(const char *src);
+
+/* ---- the log line format (used by deis-logd) ----
+ *
+ *   2026-11-26T12:00:00.123456+00:00 hello[web.1]: message\n
+ */
+#define DEIS_LOG_LINE_MAX 10000	/* bytes of message per line; longer are split */
+
+/* Parses an RFC 3339 timestamp ("2026-11-26T12:00:00.123456+01:00",
+ * "...Z", fractions of 0 to 9 digits) into microseconds since the epoch,
+ * UTC.  -EINVAL when it does not parse. */
+int deis_log_parse_time(const char *s, long long *us);
+/* Appends the RFC 3339 UTC form with microseconds and "+00:00". */
+void deis_log_format_time(long long us, struct deis_buf *out);
+/* Copies len bytes to out, replacing every byte that is not part of a
+ * valid UTF-8 sequence (overlong forms, surrogates and code points above
+ * U+10FFFF included) with U+FFFD.  NUL bytes become U+FFFD too. */
+void deis_log_utf8_fix(const char *s, size_t len, struct deis_buf *out);
+/* Appends msg (valid UTF-8, as from deis_log_utf8_fix) as log lines:
+ * one per line of the message (a final newline, and "\r" before each
+ * newline, dropped), each message part at most DEIS_LOG_LINE_MAX bytes
+ * (split at a character boundary, never inside an escape), control
+ * characters (C0 other than TAB, DEL, and C1) written as \xNN so that
+ * nothing can change a terminal's state.  Every line is
+ * "<time> <app>[<src>]: <text>\n".  Returns the number of lines. */
+size_t deis_log_format_lines(long long us, const char *app, const char *src,
+			     const char *msg, size_t len, struct deis_buf *out);
+
 #endif

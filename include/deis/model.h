@@ -17,6 +17,7 @@
 #include "deis/kv.h"
 
 struct deis_release {
+	int refs;			/* apps sharing it (releases never change) */
 	int version;			/* 1, 2, ... */
 	int64_t created;
 	char *owner;			/* who made it */
@@ -47,6 +48,19 @@ struct deis_cert {
 	int64_t updated;
 };
 
+struct deis_container {
+	char *name;			/* "web.1" */
+	char *type;
+	int number;
+	char *state;			/* starting, up, crashed, stopping */
+	int release;			/* version it runs */
+	char *node;
+	int port;
+	int64_t started;
+	int restarts;
+	int64_t updated;
+};
+
 struct deis_app {
 	int refs;			/* holders; freed at 0 (deisfs) */
 	long id;
@@ -71,10 +85,14 @@ struct deis_app {
 
 	struct deis_cert *certs;	/* sorted by domain */
 	size_t ncerts;
-	struct deis_release *releases;	/* ascending by version */
+	struct deis_release **releases;	/* ascending by version; shared, so a
+					 * reload reads only the new ones */
 	size_t nreleases;
+	size_t releases_cap;
 	struct deis_build *builds;	/* ascending by number */
 	size_t nbuilds;
+	struct deis_container *containers;	/* by type, then number */
+	size_t ncontainers;
 };
 
 struct deis_key {
@@ -102,6 +120,8 @@ const struct deis_release *deis_app_release(const struct deis_app *app, int vers
 const struct deis_build *deis_app_build(const struct deis_app *app, int number);
 /* The build of the current release, or NULL before the first build. */
 const struct deis_build *deis_app_current_build(const struct deis_app *app);
+const struct deis_container *deis_app_container(const struct deis_app *app,
+					       const char *name);
 const struct deis_cert *deis_app_cert(const struct deis_app *app, const char *domain);
 const struct deis_key *deis_user_key(const struct deis_user *u, const char *name);
 

@@ -21,6 +21,7 @@ test_expect_success 'an app directory has every file of the tree' '
 	config
 	containers
 	domains
+	drains
 	env
 	formation
 	git_url
