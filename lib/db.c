@@ -437,6 +437,62 @@ long deis_db_ping(struct deis_db *db, struct deis_error *err)
 	return (b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000;
 }
 
+/* ---- pipelines: several statements in one round trip ---- */
+
+static void pl_send(struct deis_db *db, const char *sql, int nparams, ...)
+{
+	const char *params[4];
+	va_list ap;
+
+	va_start(ap, nparams);
+	for (int i = 0; i < nparams && i < 4; i++)
+		params[i] = va_arg(ap, const char *);
+	va_end(ap);
+	PQsendQueryParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+}
+
+/* The next statement's result (the caller PQclear()s it), or NULL with err
+ * filled: the first failure aborts the rest of the pipeline. */
+static PGresult *pl_next(struct deis_db *db, struct deis_error *err)
+{
+	PGresult *res = PQgetResult(db->conn);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		if (st == PGRES_PIPELINE_ABORTED)
+			deis_error_set(err, EIO, "database: pipeline aborted");
+		else
+			result_error(db, res, err);
+		PQclear(res);
+		return NULL;
+	}
+	/* each statement's results end with a NULL */
+	PGresult *end = PQgetResult(db->conn);
+	if (end)
+		PQclear(end);
+	return res;
+}
+
+/* Reads whatever is left up to the sync and leaves pipeline mode; a
+ * failed pipeline's transaction is rolled back. */
+static void pl_end(struct deis_db *db)
+{
+	for (int nulls = 0; nulls < 64;) {
+		PGresult *res = PQgetResult(db->conn);
+		if (!res) {
+			nulls++;
+			continue;
+		}
+		ExecStatusType st = PQresultStatus(res);
+		PQclear(res);
+		if (st == PGRES_PIPELINE_SYNC)
+			break;
+	}
+	PQexitPipelineMode(db->conn);
+	if (PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+		PQclear(PQexec(db->conn, "ROLLBACK"));
+}
+
 /* ---- loading ---- */
 
 /*
@@ -470,21 +526,68 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 {
 	struct deis_app **apps = NULL;
 	size_t n = 0;
+	bool redo = false;
 	PGresult *res;
 	int r = db_connect(db, err);
 
 	if (r < 0)
 		return r;
-	/* A repeatable-read snapshot, so the rows of one app agree. */
-	r = x(db, err, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0);
-	if (r < 0)
-		return r;
-
-	res = q(db, err, "SELECT id, name, owner, serial, " US("created") ", " US("updated")
+	/* Releases never change: with prev (the same app as loaded before),
+	 * share its releases and read only the newer ones. */
+	char after[16] = "0";
+	const char *after_p = NULL;
+	if (prev && only && prev->nreleases) {
+		snprintf(after, sizeof(after), "%d", prev->releases[prev->nreleases - 1]->version);
+		after_p = after;
+	}
+	/* Every query in one round trip, in a repeatable-read snapshot so
+	 * the rows of one app agree. */
+	if (!PQenterPipelineMode(db->conn))
+		return deis_error_set(err, EIO, "database: cannot enter pipeline mode");
+	pl_send(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0);
+	pl_send(db, "SELECT id, name, owner, serial, " US("created") ", " US("updated")
 		", healthcheck::text, maintenance, " US("formation_mtime") ", "
 		US("domains_mtime") ", " US("perms_mtime") ", " US("healthcheck_mtime")
 		", " US("maintenance_mtime") ", " US("drains_mtime")
-		" FROM apps WHERE ($1::text IS NULL OR name = $1) ORDER BY id", 1, only);
+		" FROM apps WHERE ($1::text IS NULL OR name = $1) ORDER BY id",
+		1, only);
+	pl_send(db, "SELECT t.app_id, t.id, t.number, t.owner, t.commit, t.status, t.image,"
+		" t.procfile::text, " US("t.created") ", " US("t.finished")
+		" FROM builds t" APP_FILTER " ORDER BY t.app_id, t.number",
+		1, only);
+	pl_send(db, "SELECT t.app_id, t.version, t.owner, t.summary, t.build_id,"
+		" coalesce(b.number, 0), t.config::text, t.limits::text, " US("t.created")
+		" FROM releases t LEFT JOIN builds b ON b.id = t.build_id" APP_FILTER
+		" AND ($2::int IS NULL OR t.version > $2::int)"
+		" ORDER BY t.app_id, t.version",
+		2, only, after_p);
+	pl_send(db, "SELECT t.app_id, t.type, t.quantity FROM formation t" APP_FILTER
+		" ORDER BY t.app_id, t.type",
+		1, only);
+	pl_send(db, "SELECT t.app_id, t.domain FROM domains t" APP_FILTER
+		" ORDER BY t.app_id, t.position",
+		1, only);
+	pl_send(db, "SELECT t.app_id, t.username FROM perms t" APP_FILTER
+		" ORDER BY t.app_id, t.username",
+		1, only);
+	pl_send(db, "SELECT t.app_id, t.name, t.type, t.number, t.state, t.release, t.node,"
+		" t.port, " US("t.started") ", t.restarts, " US("t.updated")
+		" FROM containers t" APP_FILTER " ORDER BY t.app_id, t.type, t.number",
+		1, only);
+	pl_send(db, "SELECT t.app_id, t.url FROM drains t" APP_FILTER
+		" ORDER BY t.app_id, t.position",
+		1, only);
+	pl_send(db, "SELECT t.app_id, t.domain, t.pem, " US("t.not_after") ", "
+		US("t.updated") " FROM certs t" APP_FILTER " ORDER BY t.app_id, t.domain",
+		1, only);
+	pl_send(db, "COMMIT", 0);
+	PQpipelineSync(db->conn);
+	res = pl_next(db, err);		/* BEGIN */
+	if (!res)
+		goto fail;
+	PQclear(res);
+
+	res = pl_next(db, err);
 	if (!res)
 		goto fail;
 	n = (size_t)PQntuples(res);
@@ -518,9 +621,7 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 	PQclear(res);
 
 	/* Builds before releases: a release refers to its build's number. */
-	res = q(db, err, "SELECT t.app_id, t.id, t.number, t.owner, t.commit, t.status, t.image,"
-		" t.procfile::text, " US("t.created") ", " US("t.finished")
-		" FROM builds t" APP_FILTER " ORDER BY t.app_id, t.number", 1, only);
+	res = pl_next(db, err);
 	if (!res)
 		goto fail;
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -545,10 +646,6 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 	}
 	PQclear(res);
 
-	/* Releases never change: with prev (the same app as loaded before),
-	 * share its releases and read only the newer ones. */
-	char after[16] = "0";
-	const char *after_p = NULL;
 	if (prev && n == 1 && apps[0]->id == prev->id && prev->nreleases) {
 		struct deis_app *a = apps[0];
 		a->releases = malloc(prev->nreleases * 2 * sizeof(*a->releases));
@@ -560,14 +657,13 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		}
 		a->nreleases = prev->nreleases;
 		a->releases_cap = prev->nreleases * 2;
-		snprintf(after, sizeof(after), "%d", prev->releases[prev->nreleases - 1]->version);
-		after_p = after;
+	} else if (after_p) {
+		/* Not the app prev was (destroyed and made again): read it
+		 * whole, without prev. */
+		redo = true;
+		goto fail;
 	}
-	res = q(db, err, "SELECT t.app_id, t.version, t.owner, t.summary, t.build_id,"
-		" coalesce(b.number, 0), t.config::text, t.limits::text, " US("t.created")
-		" FROM releases t LEFT JOIN builds b ON b.id = t.build_id" APP_FILTER
-		" AND ($2::int IS NULL OR t.version > $2::int)"
-		" ORDER BY t.app_id, t.version", 2, only, after_p);
+	res = pl_next(db, err);
 	if (!res)
 		goto fail;
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -602,8 +698,7 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 	}
 	PQclear(res);
 
-	res = q(db, err, "SELECT t.app_id, t.type, t.quantity FROM formation t" APP_FILTER
-		" ORDER BY t.app_id, t.type", 1, only);
+	res = pl_next(db, err);
 	if (!res)
 		goto fail;
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -614,8 +709,7 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 	}
 	PQclear(res);
 
-	res = q(db, err, "SELECT t.app_id, t.domain FROM domains t" APP_FILTER
-		" ORDER BY t.app_id, t.position", 1, only);
+	res = pl_next(db, err);
 	if (!res)
 		goto fail;
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -625,8 +719,7 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 	}
 	PQclear(res);
 
-	res = q(db, err, "SELECT t.app_id, t.username FROM perms t" APP_FILTER
-		" ORDER BY t.app_id, t.username", 1, only);
+	res = pl_next(db, err);
 	if (!res)
 		goto fail;
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -636,9 +729,7 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 	}
 	PQclear(res);
 
-	res = q(db, err, "SELECT t.app_id, t.name, t.type, t.number, t.state, t.release, t.node,"
-		" t.port, " US("t.started") ", t.restarts, " US("t.updated")
-		" FROM containers t" APP_FILTER " ORDER BY t.app_id, t.type, t.number", 1, only);
+	res = pl_next(db, err);
 	if (!res)
 		goto fail;
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -664,8 +755,7 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 	}
 	PQclear(res);
 
-	res = q(db, err, "SELECT t.app_id, t.url FROM drains t" APP_FILTER
-		" ORDER BY t.app_id, t.position", 1, only);
+	res = pl_next(db, err);
 	if (!res)
 		goto fail;
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -675,9 +765,7 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 	}
 	PQclear(res);
 
-	res = q(db, err, "SELECT t.app_id, t.domain, t.pem, " US("t.not_after") ", "
-		US("t.updated") " FROM certs t" APP_FILTER " ORDER BY t.app_id, t.domain",
-		1, only);
+	res = pl_next(db, err);
 	if (!res)
 		goto fail;
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -696,16 +784,22 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 	}
 	PQclear(res);
 
-	x(db, NULL, "COMMIT", 0);
+	res = pl_next(db, err);		/* COMMIT */
+	if (!res)
+		goto fail;
+	PQclear(res);
+	pl_end(db);
 	*out = apps;
 	*nout = n;
 	return 0;
 
 fail:
-	rollback(db, 0);
+	pl_end(db);
 	for (size_t i = 0; i < n; i++)
 		deis_app_free(apps[i]);
 	free(apps);
+	if (redo)
+		return deis_db_load_apps(db, only, NULL, out, nout, err);
 	return -err->code;
 }
 
