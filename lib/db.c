@@ -8,6 +8,7 @@
  * writers to different apps never wait for each other.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 struct deis_db {
 	PGconn *conn;
 	char *conninfo;
+	bool prepared;		/* the load statements, on this connection */
 };
 
 /* ---- migrations ---- */
@@ -145,6 +147,7 @@ static int db_connect(struct deis_db *db, struct deis_error *err)
 {
 	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
 		return 0;
+	db->prepared = false;	/* a new session has no prepared statements */
 	if (db->conn) {
 		PQreset(db->conn);
 		if (PQstatus(db->conn) == CONNECTION_OK)
@@ -517,7 +520,49 @@ static struct deis_app *find_app(struct deis_app **apps, size_t n, long id)
 	return NULL;
 }
 
-#define APP_FILTER " JOIN apps a ON a.id = t.app_id WHERE ($1::text IS NULL OR a.name = $1)"
+
+/*
+ * The statements of a load, in the order their results are read: each
+ * once for one app (prepared; $1 the name, and for releases $2 the newest
+ * version already held) and once for all apps.
+ */
+#define ONE " JOIN apps a ON a.id = t.app_id WHERE a.name = $1"
+
+static const struct {
+	const char *one;
+	const char *all;
+	int nparams;
+} load_stmts[] = {
+#define APPS_Q "SELECT id, name, owner, serial, " US("created") ", " US("updated") \
+	", healthcheck::text, maintenance, " US("formation_mtime") ", " \
+	US("domains_mtime") ", " US("perms_mtime") ", " US("healthcheck_mtime") \
+	", " US("maintenance_mtime") ", " US("drains_mtime") " FROM apps"
+	{ APPS_Q " WHERE name = $1", APPS_Q " ORDER BY id", 1 },
+#define BUILDS_Q "SELECT t.app_id, t.id, t.number, t.owner, t.commit, t.status, t.image," \
+	" t.procfile::text, " US("t.created") ", " US("t.finished") " FROM builds t"
+	{ BUILDS_Q ONE " ORDER BY t.number", BUILDS_Q " ORDER BY t.app_id, t.number", 1 },
+#define RELEASES_Q "SELECT t.app_id, t.version, t.owner, t.summary, t.build_id," \
+	" coalesce(b.number, 0), t.config::text, t.limits::text, " US("t.created") \
+	" FROM releases t LEFT JOIN builds b ON b.id = t.build_id"
+	{ RELEASES_Q ONE " AND t.version > $2::int ORDER BY t.version",
+	  RELEASES_Q " ORDER BY t.app_id, t.version", 2 },
+#define FORMATION_Q "SELECT t.app_id, t.type, t.quantity FROM formation t"
+	{ FORMATION_Q ONE " ORDER BY t.type", FORMATION_Q " ORDER BY t.app_id, t.type", 1 },
+#define DOMAINS_Q "SELECT t.app_id, t.domain FROM domains t"
+	{ DOMAINS_Q ONE " ORDER BY t.position", DOMAINS_Q " ORDER BY t.app_id, t.position", 1 },
+#define PERMS_Q "SELECT t.app_id, t.username FROM perms t"
+	{ PERMS_Q ONE " ORDER BY t.username", PERMS_Q " ORDER BY t.app_id, t.username", 1 },
+#define CONTAINERS_Q "SELECT t.app_id, t.name, t.type, t.number, t.state, t.release, t.node," \
+	" t.port, " US("t.started") ", t.restarts, " US("t.updated") " FROM containers t"
+	{ CONTAINERS_Q ONE " ORDER BY t.type, t.number",
+	  CONTAINERS_Q " ORDER BY t.app_id, t.type, t.number", 1 },
+#define DRAINS_Q "SELECT t.app_id, t.url FROM drains t"
+	{ DRAINS_Q ONE " ORDER BY t.position", DRAINS_Q " ORDER BY t.app_id, t.position", 1 },
+#define CERTS_Q "SELECT t.app_id, t.domain, t.pem, " US("t.not_after") ", " \
+	US("t.updated") " FROM certs t"
+	{ CERTS_Q ONE " ORDER BY t.domain", CERTS_Q " ORDER BY t.app_id, t.domain", 1 },
+};
+#define NLOAD (sizeof(load_stmts) / sizeof(*load_stmts))
 
 int deis_db_load_apps(struct deis_db *db, const char *only,
 		      const struct deis_app *prev,
@@ -541,45 +586,39 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		after_p = after;
 	}
 	/* Every query in one round trip, in a repeatable-read snapshot so
-	 * the rows of one app agree. */
+	 * the rows of one app agree.  For one app the statements are
+	 * prepared once per connection: planning them each time cost more
+	 * than running them. */
+	if (only && !db->prepared) {
+		for (size_t i = 0; i < NLOAD; i++) {
+			char name[16];
+			snprintf(name, sizeof(name), "load%zu", i);
+			PGresult *p = PQprepare(db->conn, name, load_stmts[i].one,
+						load_stmts[i].nparams, NULL);
+			ExecStatusType st = PQresultStatus(p);
+			if (st != PGRES_COMMAND_OK) {
+				r = result_error(db, p, err);
+				PQclear(p);
+				return r;
+			}
+			PQclear(p);
+		}
+		db->prepared = true;
+	}
 	if (!PQenterPipelineMode(db->conn))
 		return deis_error_set(err, EIO, "database: cannot enter pipeline mode");
 	pl_send(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0);
-	pl_send(db, "SELECT id, name, owner, serial, " US("created") ", " US("updated")
-		", healthcheck::text, maintenance, " US("formation_mtime") ", "
-		US("domains_mtime") ", " US("perms_mtime") ", " US("healthcheck_mtime")
-		", " US("maintenance_mtime") ", " US("drains_mtime")
-		" FROM apps WHERE ($1::text IS NULL OR name = $1) ORDER BY id",
-		1, only);
-	pl_send(db, "SELECT t.app_id, t.id, t.number, t.owner, t.commit, t.status, t.image,"
-		" t.procfile::text, " US("t.created") ", " US("t.finished")
-		" FROM builds t" APP_FILTER " ORDER BY t.app_id, t.number",
-		1, only);
-	pl_send(db, "SELECT t.app_id, t.version, t.owner, t.summary, t.build_id,"
-		" coalesce(b.number, 0), t.config::text, t.limits::text, " US("t.created")
-		" FROM releases t LEFT JOIN builds b ON b.id = t.build_id" APP_FILTER
-		" AND ($2::int IS NULL OR t.version > $2::int)"
-		" ORDER BY t.app_id, t.version",
-		2, only, after_p);
-	pl_send(db, "SELECT t.app_id, t.type, t.quantity FROM formation t" APP_FILTER
-		" ORDER BY t.app_id, t.type",
-		1, only);
-	pl_send(db, "SELECT t.app_id, t.domain FROM domains t" APP_FILTER
-		" ORDER BY t.app_id, t.position",
-		1, only);
-	pl_send(db, "SELECT t.app_id, t.username FROM perms t" APP_FILTER
-		" ORDER BY t.app_id, t.username",
-		1, only);
-	pl_send(db, "SELECT t.app_id, t.name, t.type, t.number, t.state, t.release, t.node,"
-		" t.port, " US("t.started") ", t.restarts, " US("t.updated")
-		" FROM containers t" APP_FILTER " ORDER BY t.app_id, t.type, t.number",
-		1, only);
-	pl_send(db, "SELECT t.app_id, t.url FROM drains t" APP_FILTER
-		" ORDER BY t.app_id, t.position",
-		1, only);
-	pl_send(db, "SELECT t.app_id, t.domain, t.pem, " US("t.not_after") ", "
-		US("t.updated") " FROM certs t" APP_FILTER " ORDER BY t.app_id, t.domain",
-		1, only);
+	for (size_t i = 0; i < NLOAD; i++) {
+		if (only) {
+			const char *params[2] = { only, after_p ? after_p : "0" };
+			char name[16];
+			snprintf(name, sizeof(name), "load%zu", i);
+			PQsendQueryPrepared(db->conn, name, load_stmts[i].nparams, params,
+					    NULL, NULL, 0);
+		} else {
+			pl_send(db, load_stmts[i].all, 0);
+		}
+	}
 	pl_send(db, "COMMIT", 0);
 	PQpipelineSync(db->conn);
 	res = pl_next(db, err);		/* BEGIN */
