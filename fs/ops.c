@@ -255,10 +255,11 @@ struct handle {
 	int commit;
 	char dir[160];		/* scratch namespace and name, for release */
 	char name[256];
-	/* a log: offset 0 of this open file is `base` in the stream, so the
-	 * size it sees only grows while old lines are trimmed away */
+	/* a log: offsets are the stream's byte offsets, so the size only
+	 * grows; a reader that starts below the oldest retained line (cat
+	 * from 0) is shifted up to it once, at its first read, by delta */
 	bool log;
-	long long base;
+	long long delta;		/* -1 until the first read */
 	char app[64];
 	char src[64];
 };
@@ -389,13 +390,6 @@ static void op_getattr(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *f
 		reply_err(freq, &r, rc, "stat", ino, NULL);
 		return;
 	}
-	/* fstat of an open log: its own view, which only grows (tail -f) */
-	if (fi && n.t->logsrc && S_ISREG(n.t->mode)) {
-		struct handle *h = handle_of(fi);
-		long long start, end;
-		log_bounds(h->app, h->src[0] ? h->src : NULL, &start, &end, NULL);
-		st.st_size = end > h->base ? (off_t)(end - h->base) : 0;
-	}
 	fuse_reply_attr(freq, &st, attr_timeout_of(&n));
 }
 
@@ -492,11 +486,10 @@ static int handle_open(const struct req *r, fuse_ino_t ino, const struct node *n
 		h->pending = n->scratch->pending;
 	}
 	if (n->t->logsrc) {
-		long long end;
 		h->log = true;
+		h->delta = -1;
 		n->t->logsrc(n, h->src, sizeof(h->src));
 		snprintf(h->app, sizeof(h->app), "%s", n->app->name);
-		log_bounds(h->app, h->src[0] ? h->src : NULL, &h->base, &end, NULL);
 	} else if (n->scratch && !n->scratch->pending) {
 		h->scratch = true;
 		if (want_write && (fi->flags & O_TRUNC)) {
@@ -558,9 +551,19 @@ static void op_read(fuse_req_t freq, fuse_ino_t ino, size_t size, off_t off,
 	if (h->log) {
 		struct deis_error err = DEIS_ERROR_INIT;
 		struct deis_cache *c = cache_acquire();
+		const char *src = h->src[0] ? h->src : NULL;
 		long long start = 0;
-		int rc = c ? deis_cache_log_read(c, h->app, h->src[0] ? h->src : NULL,
-						 h->base + off, size, &copy, &start, &err) : -EIO;
+		int rc = c ? 0 : -EIO;
+		pthread_mutex_lock(&h->lock);
+		if (rc == 0 && h->delta < 0) {
+			rc = deis_cache_log_start(c, h->app, src, &start, &err);
+			h->delta = rc == 0 && off < start ? start - off : 0;
+		}
+		long long delta = h->delta < 0 ? 0 : h->delta;
+		pthread_mutex_unlock(&h->lock);
+		if (rc == 0)
+			rc = deis_cache_log_read(c, h->app, src, off + delta, size, &copy,
+						 &start, &err);
 		cache_release(c, rc < 0);
 		if (rc < 0)
 			deis_log(LOG_WARNING, "reading the log of %s: %s", h->app,

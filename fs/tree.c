@@ -1640,7 +1640,9 @@ void tree_stat(const struct node *n, ino_t ino, struct stat *st)
 		int64_t last;
 		n->t->logsrc(n, src, sizeof(src));
 		log_bounds(n->app->name, src[0] ? src : NULL, &start, &end, &last);
-		st->st_size = (off_t)(end - start);
+		/* every byte ever written: the size only grows (tail -f reads
+		 * a shrinking size as truncation) */
+		st->st_size = (off_t)end;
 		mt = last ? last : n->app->created;
 	} else if (S_ISREG(st->st_mode) || S_ISLNK(st->st_mode)) {
 		tree_show(n, &b);
