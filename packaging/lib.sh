@@ -16,6 +16,8 @@
 #   DEISFS           the deisfs binary          (DEIS_DEISFS overrides)
 #   DEIS_PG_PORT     private PostgreSQL port    (default 5433)
 #   DEIS_REDIS_PORT  private Redis port         (default 6380)
+#   DEIS_SYSLOG_PORT private rsyslog (log server) port, 127.0.0.1 (default 5514)
+#   DEIS_LOGD        the deis-logd binary       ($DEIS_BUILD/daemons/logd/deis-logd)
 #   DEIS_DOMAIN      platform_domain            (default localhost)
 #   DEIS_LOG_LEVEL   log_level                  (default info)
 #   DEIS_PGDATA DEIS_PG_SOCKDIR DEIS_REDIS_DIR DEIS_LOGDIR DEIS_RUNDIR
@@ -101,6 +103,7 @@ deis_env_init() {
 	fi
 	case $DEIS_BUILD in /*) ;; *) DEIS_BUILD=$DEIS_SRC/$DEIS_BUILD ;; esac
 	DEISFS=${DEIS_DEISFS:-$DEIS_BUILD/fs/deisfs}
+	DEIS_LOGD=$DEIS_BUILD/daemons/logd/deis-logd
 
 	# Ports: environment, else what the existing config says, else default.
 	local db=''
@@ -111,12 +114,15 @@ deis_env_init() {
 	if [ -z "${DEIS_REDIS_PORT:-}" ]; then
 		DEIS_REDIS_PORT=$(conf_get "$DEIS_CONF" redis_port 2>/dev/null) || DEIS_REDIS_PORT=6380
 	fi
+	if [ -z "${DEIS_SYSLOG_PORT:-}" ]; then
+		DEIS_SYSLOG_PORT=$(conf_get "$DEIS_CONF" syslog_port 2>/dev/null) || DEIS_SYSLOG_PORT=5514
+	fi
 	if [ -z "${DEIS_DOMAIN:-}" ]; then
 		DEIS_DOMAIN=$(conf_get "$DEIS_CONF" platform_domain 2>/dev/null) || DEIS_DOMAIN=localhost
 	fi
 	: "${DEIS_LOG_LEVEL:=info}"
 	local p
-	for p in "$DEIS_PG_PORT" "$DEIS_REDIS_PORT"; do
+	for p in "$DEIS_PG_PORT" "$DEIS_REDIS_PORT" "$DEIS_SYSLOG_PORT"; do
 		case $p in ''|*[!0-9]*) die "bad port number '$p'" ;; esac
 		[ "$p" -ge 1 ] && [ "$p" -le 65535 ] || die "bad port number '$p'"
 	done
@@ -127,8 +133,11 @@ deis_env_init() {
 	DEIS_PG_SOCKDIR=$DEIS_RUNDIR/postgres
 	DEIS_REDIS_DIR=$DEIS_HOME/redis
 	DEIS_SECRETS=$DEIS_HOME/secrets
+	DEIS_RSYSLOG_DIR=$DEIS_HOME/rsyslog
+	DEIS_LOGS_DIR=$DEIS_HOME/logs
 	export DEIS_SRC DEIS_HOME DEIS_MOUNT DEIS_CONF DEIS_BUILD DEISFS \
-		DEIS_PG_PORT DEIS_REDIS_PORT DEIS_DOMAIN DEIS_LOG_LEVEL
+		DEIS_PG_PORT DEIS_REDIS_PORT DEIS_DOMAIN DEIS_LOG_LEVEL \
+		DEIS_SYSLOG_PORT DEIS_LOGD
 }
 
 # Secrets file: "name=value" lines, 0600 root.
@@ -291,6 +300,36 @@ redis_cli() {
 
 redis_running() {
 	[ "$(redis_cli ping 2>/dev/null)" = PONG ]
+}
+
+# ---------------------------------------------------------------- rsyslog
+
+# The private rsyslogd (the log server), by its pid file and its config
+# path on the command line.
+# (rsyslogd writes its pid file without a final newline.)
+rsyslog_pid() {
+	local pid
+	pid=$(cat "$DEIS_RUNDIR/rsyslog.pid" 2>/dev/null) || return 1
+	case $pid in ''|*[!0-9]*) return 1 ;; esac
+	echo "$pid"
+}
+
+rsyslog_running() {
+	local pid
+	pid=$(rsyslog_pid) || return 1
+	proc_alive "$pid" || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DEIS_RSYSLOG_DIR/rsyslog.conf"
+}
+
+# The pids of deis-logd processes that this platform's rsyslogd runs.
+logd_pids() {
+	local p cmd
+	for p in /proc/[0-9]*; do
+		cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
+		case $cmd in
+		*"deis-logd --config=$DEIS_CONF"*) echo "${p#/proc/}" ;;
+		esac
+	done
 }
 
 # ---------------------------------------------------------------- ports

@@ -136,4 +136,18 @@ test_expect_success 'rmdir deletes the app and its log streams' '
 	test "$(deis_redis EXISTS deis:logs:lgs:build.1)" = 0
 '
 
+test_expect_success 'every change and every refusal is a platform line in the app log' '
+	P="$DEIS_MOUNT/apps/lgp" &&
+	mkdir "$P" &&
+	echo -n 1 >"$P/config/X" &&
+	echo "web=2" >"$P/formation" &&
+	test_must_fail bash -c "echo web=abc >\"$P/formation\"" &&
+	test_wait_for 3 grep -q "lgp\[deis\]: root added X (v2)\$" "$P/logs" &&
+	test_wait_for 3 grep -q "lgp\[deis\]: root scaled web=2\$" "$P/logs" &&
+	test_wait_for 3 grep -q "lgp\[deis\]: root: refused: formation: .web=abc.: quantity" "$P/logs" &&
+	grep -E "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\+00:00 lgp\[deis\]: " "$P/logs" >lines &&
+	test "$(wc -l <lines)" = "$(wc -l <"$P/logs")" &&
+	rmdir "$P"
+'
+
 test_done

@@ -1,0 +1,49 @@
+/*
+ * logd.h - deis-logd's pieces: the main loop (main.c) reads rsyslog's
+ * messages and writes Redis; the drain thread (drains.c) forwards lines to
+ * per-app syslog drains; the event thread (events.c) follows PostgreSQL and
+ * Redis events to refresh the drains and delete destroyed apps' logs.
+ */
+#ifndef DEIS_LOGD_H
+#define DEIS_LOGD_H
+
+#include <stddef.h>
+
+#include "deis/error.h"
+#include "deis/kv.h"
+
+struct logd_conf {
+	int retention_lines;		/* MAXLEN ~ of every stream */
+	char *retention_bytes_s;
+	long long retention_bytes;	/* trimmed periodically */
+	int rate;			/* lines per second per app (sustained) */
+	int burst;			/* lines per app at once */
+	char *drain_ca_file;		/* extra CA for syslog+tls drains */
+	char *drain_queue_s;
+	long long drain_queue;		/* bytes queued per drain before dropping */
+	int drain_refresh;		/* seconds between drain reloads */
+};
+
+extern struct logd_conf logd_conf;
+
+/* Parses "8M", "512K", "1G", "1000" (bytes); -1 when malformed. */
+long long logd_parse_size(const char *s);
+
+/* ---- drains.c ---- */
+int drains_start(struct deis_error *err);
+void drains_stop(void);
+/* Replaces the set of drains: key app, value URLs joined by '\n'. */
+void drains_set(const struct deis_kvlist *app_urls);
+/* Does app have drains?  (Cheap; may be stale by a refresh.) */
+int drains_has(const char *app);
+/* Queues one line (the text after "app[src]: ") for every drain of app. */
+void drains_send(const char *app, const char *ts, const char *src,
+		 const char *text, size_t len);
+
+/* ---- events.c ---- */
+/* Starts the thread; it writes "delete <app>\n" to cmd_fd when an app's
+ * logs must go. */
+int events_start(int cmd_fd, struct deis_error *err);
+void events_stop(void);
+
+#endif

@@ -1,0 +1,1079 @@
+/*
+ * main.c - deis-logd: the part of the log server that rsyslog cannot do.
+ *
+ *   deis-logd [--config=FILE] [--OPTION=VALUE ...]
+ *
+ * rsyslog (packaging/rsyslog.conf) starts deis-logd through omprog and
+ * hands it every message as one JSON line on stdin
+ * ({"ts":..,"app":..,"src":..,"msg":..}), in transactions:
+ *
+ *   BEGIN TRANSACTION   -> OK
+ *   {json}              -> DEFER_COMMIT   (formatted, kept in memory)
+ *   COMMIT TRANSACTION  -> OK             (after one pipelined Redis write)
+ *
+ * so a batch is confirmed only once it is in Redis (or, while Redis is
+ * down, queued in memory for a retry): rsyslog's queue keeps everything
+ * while deis-logd restarts.  rsyslog 8.2302 has a gap there: when the
+ * program dies in the middle of a transaction, it sends again only the
+ * message that failed, not those already answered DEFER_COMMIT.  So each
+ * message is appended to a journal ($DEIS_HOME/logd/journal, one write per
+ * read) before it is answered, the journal is emptied once its batch is in
+ * Redis, and a starting deis-logd first replays what its predecessor left
+ * there.  For each message deis-logd formats the lines
+ * ("<RFC 3339 UTC> app[src]: text", split, escaped: lib/logemit.c),
+ * rate-limits per app (token bucket; drops counted and reported once a
+ * second as a "deis" line), appends to the app's Redis stream and to the
+ * source's own stream (containers "web.1", builds "build.3"), and queues
+ * the lines for the app's drains.
+ *
+ * Stream entry IDs are byte offsets (include/deis/cache.h).  deis-logd
+ * keeps each stream's end in memory (from Redis the first time a stream is
+ * seen, and from $DEIS_HOME/logd/offsets, saved every 2 s), so offsets
+ * keep growing across a Redis flush and a deis-logd restart.  After a
+ * restart, rsyslog may send again messages of the batch that was being
+ * committed (not always in their first place): for REPLAY_GUARD_MS after a
+ * stream is first seen, a message whose every line is already among the
+ * stream's last lines (same time stamp to the microsecond, source and
+ * text) is skipped (the replay guard), so no line is stored twice.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "deis/buf.h"
+#include "deis/cache.h"
+#include "deis/conf.h"
+#include "deis/log.h"
+#include "deis/logemit.h"
+#include "deis/validate.h"
+#include "logd.h"
+
+struct logd_conf logd_conf;
+static char *config_path;
+
+static const struct deis_conf_option options[] = {
+	DEIS_COMMON_OPTIONS,
+	{ "log_retention_lines", DEIS_CONF_INT, &logd_conf.retention_lines, "10000",
+	  "lines kept in Redis per log stream (app, container, build)" },
+	{ "log_retention_bytes", DEIS_CONF_STR, &logd_conf.retention_bytes_s, "8M",
+	  "bytes kept in Redis per log stream (K, M, G suffixes)" },
+	{ "log_rate", DEIS_CONF_INT, &logd_conf.rate, "2000",
+	  "lines per second an app may log (sustained); more are dropped and counted" },
+	{ "log_burst", DEIS_CONF_INT, &logd_conf.burst, "20000",
+	  "lines an app may log at once above log_rate" },
+	{ "drain_ca_file", DEIS_CONF_STR, &logd_conf.drain_ca_file, "",
+	  "PEM file of CAs trusted for syslog+tls drains, besides the system's" },
+	{ "drain_queue", DEIS_CONF_STR, &logd_conf.drain_queue_s, "4M",
+	  "bytes queued per drain while it is slow or down; more are dropped" },
+	{ "drain_refresh", DEIS_CONF_INT, &logd_conf.drain_refresh, "5",
+	  "seconds between reloads of the drains from the database" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: deis-logd [--config=FILE] [--OPTION=VALUE ...]\n"
+"\n"
+"The log server's writer: run by rsyslog (omprog, see packaging/rsyslog.conf),\n"
+"reads one JSON message per line on stdin, writes the apps' Redis log streams\n"
+"and forwards lines to log drains.  See docs/logs.md.\n"
+"\n"
+"  --config=FILE             configuration file (default: $DEIS_HOME/deis.conf\n"
+"                            or /var/lib/deis/deis.conf)\n"
+"  --help, --version\n");
+	deis_conf_usage(options, out);
+}
+
+long long logd_parse_size(const char *s)
+{
+	char *end;
+	long long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || v < 0)
+		return -1;
+	long long mul = 1;
+	if (*end == 'K' || *end == 'k')
+		mul = 1024;
+	else if (*end == 'M' || *end == 'm')
+		mul = 1024 * 1024;
+	else if (*end == 'G' || *end == 'g')
+		mul = 1024LL * 1024 * 1024;
+	if (mul != 1)
+		end++;
+	if (*end || v > (1LL << 50) / mul)
+		return -1;
+	return v * mul;
+}
+
+static long long now_us(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (long long)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static unsigned long hash_str(const char *a, const char *b)
+{
+	unsigned long h = 1469598103934665603UL;
+
+	for (; *a; a++)
+		h = (h ^ (unsigned char)*a) * 1099511628211UL;
+	h = (h ^ 0xff) * 1099511628211UL;
+	for (; b && *b; b++)
+		h = (h ^ (unsigned char)*b) * 1099511628211UL;
+	return h;
+}
+
+/* ---- streams and apps ---- */
+
+#define NBUCKETS 4096
+
+struct stream {
+	char *app;
+	char *src;		/* NULL: the app's stream */
+	long long end;		/* next offset (valid when init) */
+	long long saved;	/* end from the offsets file (0 when none) */
+	int init;
+	int dirty;		/* appended since the last byte trim */
+	/* replay guard: hashes of the stream's last lines when first seen */
+	unsigned long *seen;
+	size_t nseen, capseen;
+	long long guard_until;	/* mono_ms; 0: off */
+	struct stream *next;
+};
+
+struct app {
+	char *name;
+	double tokens, ptokens;	/* app sources; platform ("deis") */
+	long long last_us;
+	long dropped;
+	struct app *next;
+};
+
+static struct stream *streams[NBUCKETS];
+static struct app *apps[NBUCKETS];
+static int offsets_changed;
+
+static int src_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static struct stream *stream_get(const char *app, const char *src, int create)
+{
+	unsigned long h = hash_str(app, src) % NBUCKETS;
+
+	for (struct stream *s = streams[h]; s; s = s->next)
+		if (!strcmp(s->app, app) && src_eq(s->src, src))
+			return s;
+	if (!create)
+		return NULL;
+	struct stream *s = calloc(1, sizeof(*s));
+	if (!s)
+		abort();
+	s->app = strdup(app);
+	s->src = src ? strdup(src) : NULL;
+	if (!s->app || (src && !s->src))
+		abort();
+	s->next = streams[h];
+	streams[h] = s;
+	return s;
+}
+
+static void stream_free(struct stream *s)
+{
+	free(s->app);
+	free(s->src);
+	free(s->seen);
+	free(s);
+}
+
+static struct app *app_get(const char *name)
+{
+	unsigned long h = hash_str(name, NULL) % NBUCKETS;
+
+	for (struct app *a = apps[h]; a; a = a->next)
+		if (!strcmp(a->name, name))
+			return a;
+	struct app *a = calloc(1, sizeof(*a));
+	if (!a)
+		abort();
+	a->name = strdup(name);
+	if (!a->name)
+		abort();
+	a->tokens = a->ptokens = logd_conf.burst;
+	a->last_us = now_us();
+	a->next = apps[h];
+	apps[h] = a;
+	return a;
+}
+
+/* ---- Redis ---- */
+
+static struct deis_cache *cache;
+static long long cache_retry_ms;
+
+static struct deis_cache *cache_get(void)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	if (cache)
+		return cache;
+	if (mono_ms() < cache_retry_ms)
+		return NULL;
+	if (deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
+			    deis_conf.redis_password, &cache, &err) < 0) {
+		if (!cache_retry_ms)
+			deis_log(LOG_WARNING, "Redis: %s (retrying every second; "
+				 "lines are kept in memory meanwhile)", err.msg);
+		cache = NULL;
+		cache_retry_ms = mono_ms() + 1000;
+		return NULL;
+	}
+	if (cache_retry_ms)
+		deis_log(LOG_NOTICE, "Redis: connected again");
+	cache_retry_ms = 0;
+	return cache;
+}
+
+static void cache_failed(const struct deis_error *err)
+{
+	deis_log(LOG_WARNING, "Redis: %s (retrying every second)", err->msg);
+	deis_cache_close(cache);
+	cache = NULL;
+	cache_retry_ms = mono_ms() + 1000;
+}
+
+#define REPLAY_GUARD_MS 60000
+#define REPLAY_TAIL (512 * 1024)
+
+static unsigned long hash_line(const char *p, size_t len)
+{
+	unsigned long h = 1469598103934665603UL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)p[i]) * 1099511628211UL;
+	return h;
+}
+
+/* The guard's set of line hashes: open addressing, 0 = empty. */
+static void seen_add(struct stream *s, unsigned long h)
+{
+	if (!h)
+		h = 1;
+	if ((s->nseen + 1) * 2 > s->capseen) {
+		size_t ncap = s->capseen ? s->capseen * 2 : 1024;
+		unsigned long *n = calloc(ncap, sizeof(*n));
+		if (!n)
+			abort();
+		for (size_t i = 0; i < s->capseen; i++)
+			if (s->seen[i])
+				for (size_t j = s->seen[i] & (ncap - 1);; j = (j + 1) & (ncap - 1))
+					if (!n[j]) {
+						n[j] = s->seen[i];
+						break;
+					}
+		free(s->seen);
+		s->seen = n;
+		s->capseen = ncap;
+	}
+	for (size_t j = h & (s->capseen - 1);; j = (j + 1) & (s->capseen - 1)) {
+		if (s->seen[j] == h)
+			return;
+		if (!s->seen[j]) {
+			s->seen[j] = h;
+			s->nseen++;
+			return;
+		}
+	}
+}
+
+static int seen_has(const struct stream *s, unsigned long h)
+{
+	if (!h)
+		h = 1;
+	if (!s->capseen)
+		return 0;
+	for (size_t j = h & (s->capseen - 1);; j = (j + 1) & (s->capseen - 1)) {
+		if (s->seen[j] == h)
+			return 1;
+		if (!s->seen[j])
+			return 0;
+	}
+}
+
+/* The stream's end: the larger of Redis's and the saved one.  Also reads
+ * its tail for the replay guard.  -1 when Redis is unreachable. */
+static int stream_init(struct stream *s)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_buf tail = DEIS_BUF_INIT;
+	long long end = 0, start = 0;
+	struct deis_cache *c = cache_get();
+
+	if (s->init)
+		return 0;
+	if (!c)
+		return -1;
+	if (deis_cache_log_end(c, s->app, s->src, &end, &err) < 0) {
+		cache_failed(&err);
+		return -1;
+	}
+	if (end > 0) {
+		long long from = end > REPLAY_TAIL ? end - REPLAY_TAIL : 0;
+		if (deis_cache_log_read(c, s->app, s->src, from, REPLAY_TAIL, &tail,
+					&start, &err) < 0) {
+			deis_buf_release(&tail);
+			cache_failed(&err);
+			return -1;
+		}
+		/* Hashes of the whole lines (the first may be cut). */
+		const char *p = tail.data, *e = tail.data + tail.len;
+		if (start < from) {
+			const char *nl = memchr(p, '\n', tail.len);
+			p = nl ? nl + 1 : e;
+		}
+		while (p < e) {
+			const char *nl = memchr(p, '\n', (size_t)(e - p));
+			if (!nl)
+				break;
+			seen_add(s, hash_line(p, (size_t)(nl - p) + 1));
+			p = nl + 1;
+		}
+	}
+	s->guard_until = mono_ms() + REPLAY_GUARD_MS;
+	deis_buf_release(&tail);
+	s->end = end > s->saved ? end : s->saved;
+	s->init = 1;
+	return 0;
+}
+
+/* Is this message (every one of its formatted lines) already in the
+ * stream, sent again by rsyslog after a restart?  Checked against the
+ * stream's tail when deis-logd first saw it and every line stored since,
+ * for REPLAY_GUARD_MS. */
+static int replayed(struct stream *s, const char *lines, size_t len)
+{
+	if (!s->guard_until)
+		return 0;
+	if (mono_ms() > s->guard_until) {
+		free(s->seen);
+		s->seen = NULL;
+		s->nseen = s->capseen = 0;
+		s->guard_until = 0;
+		return 0;
+	}
+	const char *p = lines, *e = lines + len;
+	int all = 1;
+	while (p < e && all) {
+		const char *nl = memchr(p, '\n', (size_t)(e - p));
+		all = seen_has(s, hash_line(p, (size_t)(nl - p) + 1));
+		p = nl + 1;
+	}
+	if (all)
+		return 1;
+	for (p = lines; p < e;) {
+		const char *nl = memchr(p, '\n', (size_t)(e - p));
+		seen_add(s, hash_line(p, (size_t)(nl - p) + 1));
+		p = nl + 1;
+	}
+	return 0;
+}
+
+/* ---- the batch: lines waiting for Redis ---- */
+
+struct pending {
+	struct stream *s;
+	long long off;		/* -1 until assigned */
+	char *line;
+	size_t len;
+};
+
+static struct pending *pend;
+static size_t npend, cappend, pend_bytes;
+static long long pend_lost;
+#define PENDING_MAX_BYTES (256LL * 1024 * 1024)
+
+static void pending_add(struct stream *s, const char *line, size_t len)
+{
+	if (npend == cappend) {
+		cappend = cappend ? cappend * 2 : 4096;
+		pend = realloc(pend, cappend * sizeof(*pend));
+		if (!pend)
+			abort();
+	}
+	char *copy = malloc(len + 1);
+	if (!copy)
+		abort();
+	memcpy(copy, line, len);
+	copy[len] = '\0';
+	pend[npend++] = (struct pending){ s, -1, copy, len };
+	pend_bytes += len;
+}
+
+/* Drops the oldest pending lines while Redis is down too long. */
+static void pending_bound(void)
+{
+	size_t drop = 0;
+
+	while (pend_bytes > PENDING_MAX_BYTES && drop < npend) {
+		pend_bytes -= pend[drop].len;
+		free(pend[drop].line);
+		drop++;
+	}
+	if (!drop)
+		return;
+	memmove(pend, pend + drop, (npend - drop) * sizeof(*pend));
+	npend -= drop;
+	pend_lost += (long long)drop;
+	deis_log(LOG_WARNING, "Redis down: dropped %zu lines from memory "
+		 "(%lld so far; the per-app files have them)", drop, pend_lost);
+}
+
+/* Writes every pending line to Redis.  0 when done (or nothing to do), -1
+ * when Redis is unreachable (the lines stay for the next try). */
+static int flush(void)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	static struct deis_log_entry *ent;
+	static size_t capent;
+
+	if (!npend)
+		return 0;
+	struct deis_cache *c = cache_get();
+	if (!c) {
+		pending_bound();
+		return -1;
+	}
+	/* Offsets, in order, once: a retry after a failure reuses them, and
+	 * Redis ignores an entry whose ID is already there. */
+	for (size_t i = 0; i < npend; i++) {
+		if (pend[i].off >= 0)
+			continue;
+		if (stream_init(pend[i].s) < 0) {
+			pending_bound();
+			return -1;
+		}
+		pend[i].off = pend[i].s->end;
+		pend[i].s->end += (long long)pend[i].len;
+		pend[i].s->dirty = 1;
+		offsets_changed = 1;
+	}
+	if (capent < npend) {
+		capent = npend;
+		ent = realloc(ent, capent * sizeof(*ent));
+		if (!ent)
+			abort();
+	}
+	for (size_t i = 0; i < npend; i++)
+		ent[i] = (struct deis_log_entry){ pend[i].s->app, pend[i].s->src,
+						  pend[i].off, pend[i].line, pend[i].len };
+	for (size_t i = 0; i < npend; i += 8192) {
+		size_t n = npend - i < 8192 ? npend - i : 8192;
+		if (deis_cache_log_append(c, ent + i, n, logd_conf.retention_lines, &err) < 0) {
+			if (err.code == EIO && cache && !strstr(err.msg, "XADD")) {
+				cache_failed(&err);
+				pending_bound();
+				return -1;
+			}
+			/* An error reply for one entry (not the connection):
+			 * log it and go on, or the batch would block forever. */
+			deis_log(LOG_WARNING, "Redis: %s", err.msg);
+			deis_error_clear(&err);
+		}
+	}
+	for (size_t i = 0; i < npend; i++)
+		free(pend[i].line);
+	npend = 0;
+	pend_bytes = 0;
+	return 0;
+}
+
+/* ---- messages ---- */
+
+static struct deis_logemit *emitter;
+
+/* Is src a container or a build (a stream of its own)? */
+static int own_stream(const char *src)
+{
+	return strchr(src, '.') != NULL;
+}
+
+/* The rate limit: 1 when the lines may pass. */
+static int admit(struct app *a, int platform, size_t n)
+{
+	long long now = now_us();
+	double dt = (double)(now - a->last_us) / 1e6;
+
+	if (dt > 0) {
+		a->tokens += dt * logd_conf.rate;
+		a->ptokens += dt * logd_conf.rate;
+		if (a->tokens > logd_conf.burst)
+			a->tokens = logd_conf.burst;
+		if (a->ptokens > logd_conf.burst)
+			a->ptokens = logd_conf.burst;
+		a->last_us = now;
+	}
+	double *t = platform ? &a->ptokens : &a->tokens;
+	if (*t < (double)n && *t < logd_conf.burst)
+		return 0;
+	*t -= (double)n;
+	return 1;
+}
+
+static long long stat_msgs, stat_lines, stat_dropped, stat_replayed, stat_bad;
+
+static void handle_message(const char *raw, size_t rawlen)
+{
+	static struct deis_buf fixed, lines;
+	json_error_t jerr;
+	const char *ts, *app, *src, *msg;
+	size_t msglen;
+
+	/* jansson refuses invalid UTF-8; rsyslog's mmutf8fix should have
+	 * repaired it already, but never lose a line over it. */
+	deis_buf_reset(&fixed);
+	deis_log_utf8_fix(raw, rawlen, &fixed);
+	json_t *j = json_loadb(fixed.data, fixed.len, JSON_ALLOW_NUL, &jerr);
+	if (!j || json_unpack(j, "{s:s, s:s, s:s, s:s%}", "ts", &ts, "app", &app,
+			      "src", &src, "msg", &msg, &msglen) < 0) {
+		char shown[200];
+		stat_bad++;
+		deis_log(LOG_WARNING, "input: not a message: %s",
+			 deis_printable(shown, sizeof(shown), raw, rawlen));
+		json_decref(j);
+		return;
+	}
+	if (!deis_valid_app_name(app) || !deis_log_source_valid(src)) {
+		stat_bad++;
+		json_decref(j);
+		return;
+	}
+	stat_msgs++;
+	long long us;
+	if (deis_log_parse_time(ts, &us) < 0)
+		us = now_us();
+	/* A build's lines show as "builder" in the app's log. */
+	const char *shown = !strncmp(src, "build.", 6) ? "builder" : src;
+	deis_buf_reset(&lines);
+	size_t n = deis_log_format_lines(us, app, shown, msg, msglen, &lines);
+
+	struct app *a = app_get(app);
+	if (!admit(a, !strcmp(src, "deis"), n)) {
+		a->dropped += (long)n;
+		stat_dropped += (long long)n;
+		json_decref(j);
+		return;
+	}
+	stat_lines += (long long)n;
+
+	struct stream *targets[2] = { stream_get(app, NULL, 1),
+				      own_stream(src) ? stream_get(app, src, 1) : NULL };
+	for (int t = 0; t < 2; t++) {
+		struct stream *s = targets[t];
+		if (!s)
+			continue;
+		if (!s->init)
+			stream_init(s);	/* for the replay guard; retried at flush */
+		if (replayed(s, lines.data, lines.len)) {
+			stat_replayed++;
+			continue;
+		}
+		const char *p = lines.data, *end = lines.data + lines.len;
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t len = (size_t)(nl - p) + 1;
+			pending_add(s, p, len);
+			if (t == 0 && drains_has(app)) {
+				/* the text after "<time> app[src]: " */
+				const char *text = strstr(p, "]: ");
+				text = text && text < nl ? text + 3 : nl;
+				drains_send(app, p, shown, text, (size_t)(nl - text));
+			}
+			p = nl + 1;
+		}
+	}
+	json_decref(j);
+}
+
+/* Once a second: "dropped N lines (rate limit)" for each app that lost
+ * lines, sent through rsyslog like any platform line (so it reaches the
+ * file too). */
+static void report_drops(void)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	char text[128];
+
+	for (int h = 0; h < NBUCKETS; h++)
+		for (struct app *a = apps[h]; a; a = a->next) {
+			if (!a->dropped)
+				continue;
+			snprintf(text, sizeof(text), "dropped %ld lines (rate limit)", a->dropped);
+			deis_log(LOG_NOTICE, "%s: %s", a->name, text);
+			if (!emitter)
+				deis_logemit_open(deis_conf.syslog_host, deis_conf.syslog_port,
+						  &emitter, &err);
+			if (emitter && deis_logemit_send(emitter, a->name, "deis", text, &err) < 0)
+				deis_log(LOG_WARNING, "reporting drops: %s", err.msg);
+			a->dropped = 0;
+		}
+}
+
+/* ---- retention, offsets, deletion ---- */
+
+static void trim_bytes(void)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	if (logd_conf.retention_bytes <= 0)
+		return;
+	for (int h = 0; h < NBUCKETS; h++)
+		for (struct stream *s = streams[h]; s; s = s->next) {
+			if (!s->dirty || s->end <= logd_conf.retention_bytes)
+				continue;
+			struct deis_cache *c = cache_get();
+			if (!c)
+				return;
+			if (deis_cache_log_trim(c, s->app, s->src,
+						s->end - logd_conf.retention_bytes, &err) < 0) {
+				cache_failed(&err);
+				return;
+			}
+			s->dirty = 0;
+		}
+}
+
+static char offsets_path[4200];
+
+static void offsets_load(void)
+{
+	FILE *f = fopen(offsets_path, "r");
+	char app[256], src[256];
+	long long end;
+
+	if (!f)
+		return;
+	while (fscanf(f, "%255s %255s %lld", app, src, &end) == 3) {
+		int is_app = !strcmp(src, "-");
+		if (!deis_valid_app_name(app) || (!is_app && !deis_log_source_valid(src)) ||
+		    end < 0)
+			continue;
+		struct stream *s = stream_get(app, is_app ? NULL : src, 1);
+		s->saved = end;
+	}
+	fclose(f);
+}
+
+static void offsets_save(void)
+{
+	char tmp[4300];
+
+	if (!offsets_changed)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", offsets_path);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		deis_log(LOG_WARNING, "%s: %s", tmp, strerror(errno));
+		return;
+	}
+	for (int h = 0; h < NBUCKETS; h++)
+		for (struct stream *s = streams[h]; s; s = s->next) {
+			long long e = s->init ? s->end : s->saved;
+			if (e > 0)
+				fprintf(f, "%s %s %lld\n", s->app, s->src ? s->src : "-", e);
+		}
+	if (fclose(f) != 0 || rename(tmp, offsets_path) < 0) {
+		deis_log(LOG_WARNING, "%s: %s", offsets_path, strerror(errno));
+		unlink(tmp);
+		return;
+	}
+	offsets_changed = 0;
+}
+
+/* The app was destroyed: its streams, offsets, pending lines and durable
+ * file go. */
+static void delete_app(const char *name)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	char path[4096];
+
+	if (!deis_valid_app_name(name))
+		return;
+	size_t keep = 0;
+	for (size_t i = 0; i < npend; i++) {
+		if (!strcmp(pend[i].s->app, name)) {
+			pend_bytes -= pend[i].len;
+			free(pend[i].line);
+		} else {
+			pend[keep++] = pend[i];
+		}
+	}
+	npend = keep;
+	for (int h = 0; h < NBUCKETS; h++)
+		for (struct stream **sp = &streams[h]; *sp;) {
+			if (!strcmp((*sp)->app, name)) {
+				struct stream *s = *sp;
+				*sp = s->next;
+				stream_free(s);
+			} else {
+				sp = &(*sp)->next;
+			}
+		}
+	offsets_changed = 1;
+	struct deis_cache *c = cache_get();
+	if (c && deis_cache_log_delete(c, name, &err) < 0)
+		cache_failed(&err);
+	snprintf(path, sizeof(path), "%s/logs/%s.log", deis_conf.home, name);
+	if (unlink(path) < 0 && errno != ENOENT)
+		deis_log(LOG_WARNING, "%s: %s", path, strerror(errno));
+	/* rsyslog keeps the file open: SIGHUP makes omfile close it, so a new
+	 * app of the same name starts a new file. */
+	char comm[64] = "";
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)getppid());
+	FILE *f = fopen(path, "r");
+	if (f) {
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+	}
+	if (!strncmp(comm, "rsyslogd", 8))
+		kill(getppid(), SIGHUP);
+	deis_log(LOG_NOTICE, "app %s destroyed: its logs are deleted", name);
+}
+
+/* ---- the journal of unconfirmed messages ---- */
+
+#define JOURNAL_MAX (256LL * 1024 * 1024)
+static int journal_fd = -1;
+static char journal_path[4300];
+static long long journal_size;
+
+static void journal_open(void)
+{
+	snprintf(journal_path, sizeof(journal_path), "%s/logd/journal", deis_conf.home);
+	journal_fd = open(journal_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (journal_fd < 0)
+		deis_log(LOG_WARNING, "%s: %s (a deis-logd killed in the middle of a batch "
+			 "may lose lines from the cache)", journal_path, strerror(errno));
+}
+
+static void journal_clear(void)
+{
+	if (journal_fd >= 0 && journal_size > 0 && ftruncate(journal_fd, 0) < 0)
+		deis_log(LOG_WARNING, "%s: %s", journal_path, strerror(errno));
+	journal_size = 0;
+}
+
+/* Emptied once what it holds is in Redis (or too big to keep: the files
+ * have every line). */
+static void journal_done(int flushed)
+{
+	if (flushed == 0 || journal_size > JOURNAL_MAX)
+		journal_clear();
+}
+
+static void handle_message(const char *raw, size_t rawlen);
+static int flush(void);
+
+/* What a killed predecessor answered but did not store. */
+static void journal_replay(void)
+{
+	struct deis_buf b = DEIS_BUF_INIT;
+	char chunk[65536];
+	ssize_t r;
+	size_t n = 0;
+
+	if (journal_fd < 0)
+		return;
+	lseek(journal_fd, 0, SEEK_SET);
+	while ((r = read(journal_fd, chunk, sizeof(chunk))) > 0)
+		deis_buf_add(&b, chunk, (size_t)r);
+	const char *p = deis_buf_str(&b), *e = p + b.len;
+	while (p < e) {
+		const char *nl = memchr(p, '\n', (size_t)(e - p));
+		if (!nl)
+			break;	/* a torn last line: its message is sent again */
+		handle_message(p, (size_t)(nl - p));
+		n++;
+		p = nl + 1;
+	}
+	deis_buf_release(&b);
+	if (n)
+		deis_log(LOG_NOTICE, "replayed %zu messages from %s", n, journal_path);
+	journal_size = 1;	/* clear it (a torn line included) */
+	journal_done(flush());
+}
+
+/* ---- the loop ---- */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int parse_options(int argc, char **argv)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help")) {
+			usage(stdout);
+			exit(0);
+		}
+		if (!strcmp(argv[i], "--version")) {
+			printf("deis-logd %s\n", DEIS_VERSION);
+			exit(0);
+		}
+		if (!strncmp(argv[i], "--config=", 9))
+			config_path = argv[i] + 9;
+	}
+	if (!config_path) {
+		const char *home = getenv("DEIS_HOME");
+		static char def[4096];
+		snprintf(def, sizeof(def), "%s/deis.conf", home && *home ? home : "/var/lib/deis");
+		config_path = def;
+	}
+	deis_conf_defaults(options);
+	if (deis_conf_load(options, config_path, 0, &err) < 0) {
+		fprintf(stderr, "deis-logd: %s\n", err.msg);
+		return -1;
+	}
+	for (int i = 1; i < argc; i++) {
+		char *a = argv[i];
+		if (!strncmp(a, "--config=", 9))
+			continue;
+		char *eq = strchr(a, '=');
+		if (strncmp(a, "--", 2) || !eq) {
+			fprintf(stderr, "deis-logd: unknown argument '%s' (see --help)\n", a);
+			return -1;
+		}
+		*eq = '\0';
+		int r = deis_conf_set(options, a + 2, eq + 1, &err);
+		*eq = '=';
+		if (r < 0) {
+			fprintf(stderr, "deis-logd: %s: %s\n", a, err.msg);
+			return -1;
+		}
+	}
+	logd_conf.retention_bytes = logd_parse_size(logd_conf.retention_bytes_s);
+	logd_conf.drain_queue = logd_parse_size(logd_conf.drain_queue_s);
+	if (logd_conf.retention_bytes < 0 || logd_conf.drain_queue < 0) {
+		fprintf(stderr, "deis-logd: log_retention_bytes and drain_queue are sizes "
+			"(bytes, or with K, M, G)\n");
+		return -1;
+	}
+	if (logd_conf.retention_lines < 1 || logd_conf.rate < 1 || logd_conf.burst < 1 ||
+	    logd_conf.drain_refresh < 1) {
+		fprintf(stderr, "deis-logd: log_retention_lines, log_rate, log_burst and "
+			"drain_refresh must be positive\n");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_buf in = DEIS_BUF_INIT, out = DEIS_BUF_INIT;
+	int cmd[2];
+	char dir[4096];
+
+	if (parse_options(argc, argv) < 0)
+		return 2;
+	int level = deis_log_level_parse(deis_conf.log_level);
+	deis_log_init("deis-logd", level < 0 ? LOG_INFO : level, 0);
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	snprintf(dir, sizeof(dir), "%s/logd", deis_conf.home);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		deis_log(LOG_WARNING, "%s: %s", dir, strerror(errno));
+	snprintf(offsets_path, sizeof(offsets_path), "%s/offsets", dir);
+	offsets_load();
+	cache_get();
+	journal_open();
+
+	if (pipe2(cmd, O_CLOEXEC | O_NONBLOCK) < 0 || drains_start(&err) < 0 ||
+	    events_start(cmd[1], &err) < 0) {
+		deis_log(LOG_ERR, "start-up: %s", err.code ? err.msg : strerror(errno));
+		return 1;
+	}
+	deis_log(LOG_NOTICE, "started (retention %d lines, %lld bytes; rate %d/s, burst %d)",
+		 logd_conf.retention_lines, logd_conf.retention_bytes, logd_conf.rate,
+		 logd_conf.burst);
+	journal_replay();
+	/* rsyslog (confirmMessages) waits for this before the first message. */
+	if (write_all(1, "OK\n", 3) < 0)
+		return 1;
+
+	int in_tx = 0, eof = 0;
+	struct deis_buf jbuf = DEIS_BUF_INIT;
+	long long last_second = mono_ms(), last_trim = mono_ms(), last_stats = mono_ms();
+	while (!eof && !stop_signal) {
+		struct pollfd p[2] = { { 0, POLLIN, 0 }, { cmd[0], POLLIN, 0 } };
+		int timeout = npend ? 200 : 250;
+		if (poll(p, 2, timeout) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents & POLLIN) {
+			char cbuf[4096];
+			ssize_t r = read(cmd[0], cbuf, sizeof(cbuf) - 1);
+			if (r > 0) {
+				cbuf[r] = '\0';
+				for (char *save = NULL, *line = strtok_r(cbuf, "\n", &save); line;
+				     line = strtok_r(NULL, "\n", &save))
+					if (!strncmp(line, "delete ", 7))
+						delete_app(line + 7);
+			}
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			deis_buf_grow(&in, 65536);
+			ssize_t r = read(0, in.data + in.len, in.cap - in.len - 1);
+			if (r < 0 && errno != EINTR && errno != EAGAIN)
+				eof = 1;
+			if (r == 0)
+				eof = 1;
+			if (r > 0) {
+				in.len += (size_t)r;
+				in.data[in.len] = '\0';
+			}
+			size_t done = 0;
+			deis_buf_reset(&out);
+			deis_buf_reset(&jbuf);
+			int plain = 0;
+			for (;;) {
+				char *nl = memchr(in.data + done, '\n', in.len - done);
+				if (!nl)
+					break;
+				char *line = in.data + done;
+				size_t len = (size_t)(nl - line);
+				done += len + 1;
+				if (len == 17 && !memcmp(line, "BEGIN TRANSACTION", 17)) {
+					in_tx = 1;
+					deis_buf_adds(&out, "OK\n");
+				} else if (len == 18 && !memcmp(line, "COMMIT TRANSACTION", 18)) {
+					in_tx = 0;
+					journal_done(flush());
+					deis_buf_adds(&out, "OK\n");
+				} else {
+					handle_message(line, len);
+					if (in_tx) {
+						deis_buf_add(&jbuf, line, len + 1);
+						deis_buf_adds(&out, "DEFER_COMMIT\n");
+					} else {
+						plain = 1;
+						deis_buf_adds(&out, "OK\n");
+					}
+				}
+			}
+			if (plain)
+				flush();
+			memmove(in.data, in.data + done, in.len - done);
+			in.len -= done;
+			/* The journal first, then the answers. */
+			if (jbuf.len && journal_fd >= 0) {
+				if (write_all(journal_fd, jbuf.data, jbuf.len) < 0)
+					deis_log(LOG_WARNING, "%s: %s", journal_path, strerror(errno));
+				journal_size += (long long)jbuf.len;
+			}
+			if (out.len && write_all(1, out.data, out.len) < 0)
+				eof = 1;
+		}
+		long long now = mono_ms();
+		if (npend && !in_tx)
+			flush();	/* a retry while Redis was down */
+		if (now - last_second >= 1000) {
+			last_second = now;
+			report_drops();
+			offsets_save();
+		}
+		if (now - last_trim >= 5000) {
+			last_trim = now;
+			trim_bytes();
+		}
+		if (now - last_stats >= 60000) {
+			last_stats = now;
+			deis_log(LOG_INFO, "%lld messages, %lld lines stored, %lld dropped by the "
+				 "rate limit, %lld replays skipped, %lld malformed", stat_msgs,
+				 stat_lines, stat_dropped, stat_replayed, stat_bad);
+		}
+	}
+	/* EOF: rsyslog is stopping (or restarting us).  What was not
+	 * committed is sent again by rsyslog. */
+	if (!in_tx)
+		journal_done(flush());
+	offsets_changed = 1;
+	offsets_save();
+	events_stop();
+	drains_stop();
+	deis_log(LOG_NOTICE, "exiting (%s): %lld messages, %lld lines stored, %lld dropped "
+		 "by the rate limit", stop_signal ? "signal" : "end of input", stat_msgs,
+		 stat_lines, stat_dropped);
+	deis_cache_close(cache);
+	deis_logemit_close(emitter);
+	deis_buf_release(&in);
+	deis_buf_release(&out);
+	deis_buf_release(&jbuf);
+	if (journal_fd >= 0)
+		close(journal_fd);
+	for (int h = 0; h < NBUCKETS; h++) {
+		while (streams[h]) {
+			struct stream *s = streams[h];
+			streams[h] = s->next;
+			stream_free(s);
+		}
+		while (apps[h]) {
+			struct app *a = apps[h];
+			apps[h] = a->next;
+			free(a->name);
+			free(a);
+		}
+	}
+	for (size_t i = 0; i < npend; i++)
+		free(pend[i].line);
+	free(pend);
+	deis_conf_free(options);
+	return 0;
+}
