@@ -928,6 +928,50 @@ int deis_db_serials(struct deis_db *db, struct deis_kvlist *out,
 	return 0;
 }
 
+/* ---- access (the builder) ---- */
+
+int deis_db_key_owner(struct deis_db *db, const char *fingerprint, char *user,
+		      size_t len, struct deis_error *err)
+{
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	PGresult *res = q(db, err, "SELECT u.name FROM keys k JOIN users u ON u.id = k.user_id"
+			  " WHERE k.fingerprint = $1", 1, fingerprint);
+	if (!res)
+		return -err->code;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return deis_error_set(err, ENOENT, "no user has key %s", fingerprint);
+	}
+	snprintf(user, len, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+int deis_db_app_access(struct deis_db *db, const char *app, const char *user,
+		       bool *allowed, struct deis_error *err)
+{
+	int r = db_connect(db, err);
+
+	*allowed = false;
+	if (r < 0)
+		return r;
+	PGresult *res = q(db, err, "SELECT a.owner = $2 OR EXISTS (SELECT 1 FROM perms p"
+			  " WHERE p.app_id = a.id AND p.username = $2) FROM apps a"
+			  " WHERE a.name = $1", 2, app, user);
+	if (!res)
+		return -err->code;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return deis_error_set(err, ENOENT, "no app '%s'", app);
+	}
+	*allowed = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	return 0;
+}
+
 /* ---- users and keys ---- */
 
 static int user_ensure(struct deis_db *db, const char *name, int uid,

@@ -57,6 +57,7 @@ struct deis_common_conf {
 	char *home;		/* $DEIS_HOME: state directory */
 	char *syslog_host;	/* the log server (rsyslog) */
 	int syslog_port;
+	char *registry_url;	/* the image registry (OCI distribution API) */
 };
 
 extern struct deis_common_conf deis_conf;
@@ -86,6 +87,8 @@ extern struct deis_common_conf deis_conf;
 	{ "syslog_host", DEIS_CONF_STR, &deis_conf.syslog_host, "127.0.0.1", \
 	  "log server host (rsyslog, syslog over TCP)" }, \
 	{ "syslog_port", DEIS_CONF_INT, &deis_conf.syslog_port, "5514", \
-	  "log server port" }
+	  "log server port" }, \
+	{ "registry_url", DEIS_CONF_STR, &deis_conf.registry_url, \
+	  "http://127.0.0.1:5000", "image registry (OCI distribution API)" }
 
 #endif

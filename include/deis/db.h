@@ -49,6 +49,15 @@ int deis_db_load_users(struct deis_db *db, const char *only,
 int deis_db_serials(struct deis_db *db, struct deis_kvlist *out,
 		    struct deis_error *err);
 
+/* The platform user a key belongs to, by SHA256 fingerprint ("SHA256:..."),
+ * into user; -ENOENT for an unknown key. */
+int deis_db_key_owner(struct deis_db *db, const char *fingerprint, char *user,
+		      size_t len, struct deis_error *err);
+/* Whether user owns app or is in its perms (*allowed); -ENOENT for an
+ * unknown app.  Admins are decided by the caller. */
+int deis_db_app_access(struct deis_db *db, const char *app, const char *user,
+		       bool *allowed, struct deis_error *err);
+
 /* ---- changes ---- */
 
 /* Creates the user row if missing (uid may be -1); never fails on exist. */
