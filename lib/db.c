@@ -2,10 +2,11 @@
  * db.c - the Database module: schema, migrations, loads and changes.
  *
  * Every SQL statement of the platform is in this file.  Parameters are
- * bound with PQexecParams, never spliced.  A change is one transaction
- * that locks its app row first (SELECT ... FOR UPDATE), so concurrent
- * writers to one app serialise and release numbers never collide, while
- * writers to different apps never wait for each other.
+ * always bound, never spliced, and each statement is prepared once per
+ * connection.  A change is one transaction that locks its app row first
+ * (UPDATE apps ... RETURNING), so concurrent writers to one app serialise
+ * and release numbers never collide, while writers to different apps never
+ * wait for each other.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -26,6 +27,11 @@ struct deis_db {
 	PGconn *conn;
 	char *conninfo;
 	bool prepared;		/* the load statements, on this connection */
+	/* Statements prepared on this connection, by the address of their
+	 * SQL text: every statement here is a string literal, so the set is
+	 * small and fixed, and each is planned once per connection. */
+	const char *stmts[96];
+	int nstmts;
 };
 
 /* ---- migrations ---- */
@@ -148,6 +154,7 @@ static int db_connect(struct deis_db *db, struct deis_error *err)
 	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
 		return 0;
 	db->prepared = false;	/* a new session has no prepared statements */
+	db->nstmts = 0;
 	if (db->conn) {
 		PQreset(db->conn);
 		if (PQstatus(db->conn) == CONNECTION_OK)
@@ -212,6 +219,31 @@ static int result_error(struct deis_db *db, PGresult *res,
 	return deis_error_set(err, code, "database: %s", msg && *msg ? msg : "no result");
 }
 
+/* Runs sql, prepared once per connection (see struct deis_db). */
+static PGresult *exec_stmt(struct deis_db *db, const char *sql, int nparams,
+			   const char *const *params)
+{
+	char name[16];
+	int i;
+
+	for (i = 0; i < db->nstmts; i++)
+		if (db->stmts[i] == sql)
+			break;
+	if (i == db->nstmts) {
+		if (db->nstmts == (int)(sizeof(db->stmts) / sizeof(*db->stmts)))
+			return PQexecParams(db->conn, sql, nparams, NULL, params,
+					    NULL, NULL, 0);
+		snprintf(name, sizeof(name), "s%d", i);
+		PGresult *p = PQprepare(db->conn, name, sql, nparams, NULL);
+		if (PQresultStatus(p) != PGRES_COMMAND_OK)
+			return p;	/* the caller reports the error */
+		PQclear(p);
+		db->stmts[db->nstmts++] = sql;
+	}
+	snprintf(name, sizeof(name), "s%d", i);
+	return PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
+}
+
 /* Runs one statement with text parameters (NULL = SQL NULL).  Returns the
  * result (the caller PQclear()s it) or NULL with err filled. */
 static PGresult *q(struct deis_db *db, struct deis_error *err, const char *sql,
@@ -226,8 +258,7 @@ static PGresult *q(struct deis_db *db, struct deis_error *err, const char *sql,
 	for (int i = 0; i < nparams; i++)
 		params[i] = va_arg(ap, const char *);
 	va_end(ap);
-	PGresult *res = PQexecParams(db->conn, sql, nparams, NULL, params,
-				     NULL, NULL, 0);
+	PGresult *res = exec_stmt(db, sql, nparams, params);
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		result_error(db, res, err);
@@ -250,8 +281,7 @@ static int x(struct deis_db *db, struct deis_error *err, const char *sql,
 	for (int i = 0; i < nparams; i++)
 		params[i] = va_arg(ap, const char *);
 	va_end(ap);
-	PGresult *res = PQexecParams(db->conn, sql, nparams, NULL, params,
-				     NULL, NULL, 0);
+	PGresult *res = exec_stmt(db, sql, nparams, params);
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	int r = 0;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
