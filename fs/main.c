@@ -28,7 +28,6 @@
 #include "ops.h"
 
 struct fs_conf fs_conf;
-static char *config_path;
 
 static const struct deis_conf_option options[] = {
 	DEIS_COMMON_OPTIONS,
@@ -190,65 +189,21 @@ static void fuse_log_to_deis(enum fuse_log_level level, const char *fmt, va_list
 static int parse_own_options(int *argc, char **argv)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
-	int out = 1;
 
 	for (int i = 1; i < *argc; i++) {
-		char *a = argv[i];
-		if (strncmp(a, "--", 2) || !a[2]) {
-			argv[out++] = a;
-			continue;
-		}
-		if (!strcmp(a, "--help")) {
+		if (!strcmp(argv[i], "--help")) {
 			usage(stdout);
 			exit(0);
 		}
-		if (!strcmp(a, "--version")) {
+		if (!strcmp(argv[i], "--version")) {
 			printf("deisfs %s\n", DEIS_VERSION);
 			exit(0);
 		}
-		char *eq = strchr(a + 2, '=');
-		if (!eq) {
-			fprintf(stderr, "deisfs: %s needs =VALUE (see --help)\n", a);
-			return -1;
-		}
-		*eq = '\0';
-		if (!strcmp(a + 2, "config")) {
-			config_path = eq + 1;
-			continue;
-		}
-		/* applied after the file, so they win; keep them for later */
-		*eq = '=';
-		argv[out++] = a;
 	}
-	*argc = out;
-	argv[out] = NULL;
-	if (!config_path) {
-		const char *home = getenv("DEIS_HOME");
-		static char def[4096];
-		snprintf(def, sizeof(def), "%s/deis.conf", home && *home ? home : "/var/lib/deis");
-		config_path = def;
-	}
-	deis_conf_defaults(options);
-	if (deis_conf_load(options, config_path, 0, &err) < 0) {
+	if (deis_conf_args(options, argc, argv, &err) < 0) {
 		fprintf(stderr, "deisfs: %s\n", err.msg);
 		return -1;
 	}
-	out = 1;
-	for (int i = 1; i < *argc; i++) {
-		char *a = argv[i];
-		if (strncmp(a, "--", 2) || !strchr(a, '=')) {
-			argv[out++] = a;
-			continue;
-		}
-		char *eq = strchr(a, '=');
-		*eq = '\0';
-		if (deis_conf_set(options, a + 2, eq + 1, &err) < 0) {
-			fprintf(stderr, "deisfs: --%s: %s\n", a + 2, err.msg);
-			return -1;
-		}
-	}
-	*argc = out;
-	argv[out] = NULL;
 	return 0;
 }
 

@@ -152,3 +152,58 @@ void deis_conf_free(const struct deis_conf_option *opts)
 			*(char **)opts->var = NULL;
 		}
 }
+
+/*
+ * The command line of every binary: --config=FILE (or --config FILE)
+ * names the file (default $DEIS_HOME/deis.conf, else
+ * /var/lib/deis/deis.conf); defaults, then the file, then --name=value
+ * options, which win.  Arguments that are not --name=value are left in
+ * argv (in order) for the caller, e.g. FUSE's -f and the mount point.
+ */
+int deis_conf_args(const struct deis_conf_option *opts, int *argc, char **argv,
+		   struct deis_error *err)
+{
+	static char def[4096];
+	const char *path = NULL;
+	int out = 1;
+
+	for (int i = 1; i < *argc; i++) {
+		char *a = argv[i];
+		if (!strncmp(a, "--config=", 9)) {
+			path = a + 9;
+		} else if (!strcmp(a, "--config") && i + 1 < *argc) {
+			path = argv[++i];
+		} else {
+			argv[out++] = a;
+		}
+	}
+	*argc = out;
+	argv[out] = NULL;
+	if (!path) {
+		const char *home = getenv("DEIS_HOME");
+		snprintf(def, sizeof(def), "%s/deis.conf",
+			 home && *home ? home : "/var/lib/deis");
+		path = def;
+	}
+	deis_conf_defaults(opts);
+	int r = deis_conf_load(opts, path, 0, err);
+	if (r < 0)
+		return r;
+	out = 1;
+	for (int i = 1; i < *argc; i++) {
+		char *a = argv[i];
+		char *eq = strchr(a, '=');
+		if (strncmp(a, "--", 2) || !eq) {
+			argv[out++] = a;
+			continue;
+		}
+		*eq = '\0';
+		r = deis_conf_set(opts, a + 2, eq + 1, err);
+		*eq = '=';
+		if (r < 0)
+			return deis_error_prefix(err, "%s", a);
+	}
+	*argc = out;
+	argv[out] = NULL;
+	return 0;
+}

@@ -59,7 +59,6 @@
 #include "logd.h"
 
 struct logd_conf logd_conf;
-static char *config_path;
 
 static const struct deis_conf_option options[] = {
 	DEIS_COMMON_OPTIONS,
@@ -865,36 +864,14 @@ static int parse_options(int argc, char **argv)
 			printf("deis-logd %s\n", DEIS_VERSION);
 			exit(0);
 		}
-		if (!strncmp(argv[i], "--config=", 9))
-			config_path = argv[i] + 9;
 	}
-	if (!config_path) {
-		const char *home = getenv("DEIS_HOME");
-		static char def[4096];
-		snprintf(def, sizeof(def), "%s/deis.conf", home && *home ? home : "/var/lib/deis");
-		config_path = def;
-	}
-	deis_conf_defaults(options);
-	if (deis_conf_load(options, config_path, 0, &err) < 0) {
+	if (deis_conf_args(options, &argc, argv, &err) < 0) {
 		fprintf(stderr, "deis-logd: %s\n", err.msg);
 		return -1;
 	}
-	for (int i = 1; i < argc; i++) {
-		char *a = argv[i];
-		if (!strncmp(a, "--config=", 9))
-			continue;
-		char *eq = strchr(a, '=');
-		if (strncmp(a, "--", 2) || !eq) {
-			fprintf(stderr, "deis-logd: unknown argument '%s' (see --help)\n", a);
-			return -1;
-		}
-		*eq = '\0';
-		int r = deis_conf_set(options, a + 2, eq + 1, &err);
-		*eq = '=';
-		if (r < 0) {
-			fprintf(stderr, "deis-logd: %s: %s\n", a, err.msg);
-			return -1;
-		}
+	if (argc > 1) {
+		fprintf(stderr, "deis-logd: unknown argument '%s' (see --help)\n", argv[1]);
+		return -1;
 	}
 	logd_conf.retention_bytes = logd_parse_size(logd_conf.retention_bytes_s);
 	logd_conf.drain_queue = logd_parse_size(logd_conf.drain_queue_s);

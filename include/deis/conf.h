@@ -41,6 +41,11 @@ int deis_conf_load(const struct deis_conf_option *opts, const char *path,
 /* Prints "  --name=VALUE  help (default: x)" for each option. */
 void deis_conf_usage(const struct deis_conf_option *opts, FILE *out);
 void deis_conf_free(const struct deis_conf_option *opts);
+/* Defaults, then the file named by --config=FILE (default
+ * $DEIS_HOME/deis.conf), then --name=value arguments; what is left of argv
+ * (anything else) is compacted for the caller. */
+int deis_conf_args(const struct deis_conf_option *opts, int *argc, char **argv,
+		   struct deis_error *err);
 
 /* Options every binary shares (database, redis, platform naming, logging);
  * defined in conf.c, listed first in each binary's table. */
