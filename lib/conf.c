@@ -160,10 +160,16 @@ void deis_conf_free(const struct deis_conf_option *opts)
  * options, which win.  Arguments that are not --name=value are left in
  * argv (in order) for the caller, e.g. FUSE's -f and the mount point.
  */
+static char conf_path[4096];
+
+const char *deis_conf_path(void)
+{
+	return conf_path;
+}
+
 int deis_conf_args(const struct deis_conf_option *opts, int *argc, char **argv,
 		   struct deis_error *err)
 {
-	static char def[4096];
 	const char *path = NULL;
 	int out = 1;
 
@@ -179,14 +185,15 @@ int deis_conf_args(const struct deis_conf_option *opts, int *argc, char **argv,
 	}
 	*argc = out;
 	argv[out] = NULL;
-	if (!path) {
+	if (path) {
+		snprintf(conf_path, sizeof(conf_path), "%s", path);
+	} else {
 		const char *home = getenv("DEIS_HOME");
-		snprintf(def, sizeof(def), "%s/deis.conf",
+		snprintf(conf_path, sizeof(conf_path), "%s/deis.conf",
 			 home && *home ? home : "/var/lib/deis");
-		path = def;
 	}
 	deis_conf_defaults(opts);
-	int r = deis_conf_load(opts, path, 0, err);
+	int r = deis_conf_load(opts, conf_path, 0, err);
 	if (r < 0)
 		return r;
 	out = 1;

@@ -332,6 +332,46 @@ logd_pids() {
 	done
 }
 
+# ---------------------------------------------------------------- registry
+
+# The private registry (Distribution 2.8, Debian's docker-registry).  Sets
+# DEIS_REGISTRY_PORT (the environment, else the port of registry_url in
+# deis.conf, else 5000), DEIS_REGISTRY_URL and DEIS_REGISTRY_DIR.  Call it
+# after deis_env_init.
+registry_env_init() {
+	local url=''
+	if [ -z "${DEIS_REGISTRY_PORT:-}" ]; then
+		url=$(conf_get "$DEIS_CONF" registry_url 2>/dev/null) || url=''
+		DEIS_REGISTRY_PORT=${url##*:}
+		case $DEIS_REGISTRY_PORT in ''|*[!0-9]*) DEIS_REGISTRY_PORT=5000 ;; esac
+	fi
+	case $DEIS_REGISTRY_PORT in ''|*[!0-9]*) die "bad port number '$DEIS_REGISTRY_PORT'" ;; esac
+	[ "$DEIS_REGISTRY_PORT" -ge 1 ] && [ "$DEIS_REGISTRY_PORT" -le 65535 ] ||
+		die "bad port number '$DEIS_REGISTRY_PORT'"
+	DEIS_REGISTRY_URL=http://127.0.0.1:$DEIS_REGISTRY_PORT
+	DEIS_REGISTRY_DIR=$DEIS_HOME/registry
+	export DEIS_REGISTRY_PORT DEIS_REGISTRY_URL DEIS_REGISTRY_DIR
+}
+
+# The user the registry runs as: Debian's docker-registry, else root.
+registry_user() {
+	if id -u docker-registry >/dev/null 2>&1; then
+		echo docker-registry
+	else
+		echo root
+	fi
+}
+
+# Succeeds if the pid file names a live docker-registry serving our config.
+registry_running() {
+	pid_alive "$DEIS_RUNDIR/registry.pid" "$DEIS_REGISTRY_DIR/config.yml"
+}
+
+# Succeeds if the registry answers GET /v2/ with 200.
+registry_answers() {
+	curl -fsS -o /dev/null --max-time 2 "$DEIS_REGISTRY_URL/v2/" 2>/dev/null
+}
+
 # ---------------------------------------------------------------- ports
 
 # Succeeds if something accepts TCP connections on 127.0.0.1:PORT.
@@ -358,4 +398,36 @@ free_port() {	# [EXCLUDED...]
 		return 0
 	done
 	die "no free TCP port found"
+}
+
+# ---------------------------------------------------------------- builder
+
+# deis-builder, the SSH server for git push (docs/builder.md).  Sets
+# DEIS_SSH_PORT (the environment, else ssh_port in deis.conf, else 2222)
+# and DEIS_BUILDER (the binary).  Call it after deis_env_init.
+builder_env_init() {
+	if [ -z "${DEIS_SSH_PORT:-}" ]; then
+		DEIS_SSH_PORT=$(conf_get "$DEIS_CONF" ssh_port 2>/dev/null) || DEIS_SSH_PORT=2222
+	fi
+	case $DEIS_SSH_PORT in ''|*[!0-9]*) die "bad port number '$DEIS_SSH_PORT'" ;; esac
+	[ "$DEIS_SSH_PORT" -ge 1 ] && [ "$DEIS_SSH_PORT" -le 65535 ] ||
+		die "bad port number '$DEIS_SSH_PORT'"
+	DEIS_BUILDER=$DEIS_BUILD/daemons/builder/deis-builder
+	export DEIS_SSH_PORT DEIS_BUILDER
+}
+
+# Succeeds if the pid file names a live deis-builder serving our config.
+builder_running() {
+	pid_alive "$DEIS_RUNDIR/deis-builder.pid" "--config=$DEIS_CONF"
+}
+
+# Stops deis-builder: SIGTERM lets running pushes finish (up to its
+# builder_shutdown_timeout, 20 s by default), SIGKILL after 30 s.
+builder_stop() {
+	local pid=''
+	if builder_running; then
+		read -r pid <"$DEIS_RUNDIR/deis-builder.pid"
+		stop_pid "$pid" deis-builder 30
+	fi
+	rm -f "$DEIS_RUNDIR/deis-builder.pid"
 }

@@ -46,6 +46,8 @@ void deis_conf_free(const struct deis_conf_option *opts);
  * (anything else) is compacted for the caller. */
 int deis_conf_args(const struct deis_conf_option *opts, int *argc, char **argv,
 		   struct deis_error *err);
+/* The file deis_conf_args() read (or would have: it may not exist). */
+const char *deis_conf_path(void);
 
 /* Options every binary shares (database, redis, platform naming, logging);
  * defined in conf.c, listed first in each binary's table. */

@@ -1,0 +1,130 @@
+/*
+ * builder.h - deis-builder: git push over SSH (see docs/builder.md).
+ *
+ * Pieces, one file each:
+ *   main.c      options, the listening socket, one forked child per
+ *               connection, SIGTERM and SIGCHLD; "deis-builder hook"
+ *   session.c   one SSH connection (libssh server, single-threaded event
+ *               loop): key exchange, public-key authentication, the one
+ *               exec request, copying between the channel and git
+ *   command.c   the only commands accepted, parsed and validated
+ *   access.c    key fingerprints, the key's user, who may use an app
+ *   repo.c      bare repositories, the per-app push lock, the pre-receive
+ *               hook, starting the real git (posix_spawn, never a shell)
+ *   hook.c      the pre-receive hook: refs, checkout, Procfile
+ *   procfile.c  Procfile parsing
+ *   build.c     the build stage (not connected yet)
+ */
+#ifndef DEIS_BUILDER_H
+#define DEIS_BUILDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "deis/error.h"
+#include "deis/kv.h"
+
+struct deis_db;
+
+/* Options of deis-builder besides the common ones (main.c). */
+struct builder_conf {
+	char *listen;		/* address to listen on */
+	char *git;		/* the real git binary */
+	int max_sessions;
+	int login_grace;	/* seconds to authenticate and ask for git */
+	int shutdown_timeout;	/* seconds sessions get after SIGTERM */
+	char *config_path;	/* the config file read (baked into hooks) */
+	char *self;		/* absolute path of this binary (for hooks) */
+};
+
+extern struct builder_conf builder_conf;
+
+/* ---- command.c ---- */
+
+enum builder_service {
+	BUILDER_RECEIVE_PACK,	/* git push */
+	BUILDER_UPLOAD_PACK,	/* git fetch, git clone */
+};
+
+#define BUILDER_APP_MAX	64	/* a DNS label and its NUL */
+
+/* Parses the command of an SSH exec request: only
+ *   git-receive-pack '<app>.git'   and   git-upload-pack '<app>.git'
+ * with or without the single quotes, a leading '/' and the ".git".  The
+ * app name must pass deis_valid_app_name().  -EPERM for another command,
+ * -EINVAL for a bad repository name (err says which, for the user). */
+int builder_parse_command(const char *cmd, enum builder_service *service,
+			  char app[BUILDER_APP_MAX], struct deis_error *err);
+
+/* ---- access.c ---- */
+
+struct ssh_key_struct;
+/* "SHA256:" + unpadded base64 of sha256(key blob), as lib/sshkey.c stores
+ * it and ssh-keygen -l prints it. */
+int builder_fingerprint(struct ssh_key_struct *key, char *out, size_t size);
+/* Whether user is a platform admin: root, or a local user in the
+ * admin_group Unix group. */
+bool builder_is_admin(const char *user);
+/* 0 when user may use app (owner, in perms, or an admin); -EACCES when
+ * not, -ENOENT when there is no such app; other errors from the database. */
+int builder_app_allowed(struct deis_db *db, const char *app, const char *user,
+			struct deis_error *err);
+
+/* ---- repo.c ---- */
+
+/* $home/git/<app>.git into out. */
+int builder_repo_path(const char *app, char *out, size_t size);
+/* Takes the app's push lock ($home/git/<app>.lock, flock) without
+ * waiting: the fd, or -EWOULDBLOCK when another push holds it. */
+int builder_repo_lock(const char *app, struct deis_error *err);
+/* Creates the bare repository if missing, (re)installs its pre-receive
+ * hook. */
+int builder_repo_prepare(const char *app, struct deis_error *err);
+/* Starts the real git (receive-pack or upload-pack) on the app's
+ * repository with pipes for stdin, stdout, stderr (fds[0..2], ours,
+ * non-blocking, close-on-exec); the environment is built from scratch:
+ * PATH, HOME, LANG, DEIS_APP, DEIS_PUSH_USER, a checked GIT_PROTOCOL. */
+int builder_git_spawn(enum builder_service service, const char *app,
+		      const char *user, const char *git_protocol,
+		      pid_t *pid, int fds[3], struct deis_error *err);
+
+/* ---- session.c ---- */
+
+struct ssh_bind_struct;
+/* Runs one connection to its end (in a forked child); returns the exit
+ * status for the child. */
+int builder_session(struct ssh_bind_struct *bind, int fd, const char *peer);
+
+/* ---- hook.c ---- */
+
+/* deis-builder hook: the pre-receive hook's body; returns the exit status. */
+int builder_hook_main(void);
+
+/* ---- procfile.c ---- */
+
+/* Parses a Procfile: "type: command" lines; blank lines and '#' comments
+ * skipped; types valid (deis_valid_proc_type), each once; commands not
+ * empty; at least one type; at most 64 KiB.  out: type -> command, in file
+ * order. */
+int builder_procfile_parse(const char *text, size_t len,
+			   struct deis_kvlist *out, struct deis_error *err);
+
+/* ---- build.c ---- */
+
+/* What the build stage gets from the hook. */
+struct build_ctx {
+	const char *app;
+	const char *user;		/* who pushed */
+	const char *branch;		/* "main" or "master" */
+	const char *commit;		/* full hex SHA-1 */
+	const char *src_dir;		/* the checked-out commit (temporary) */
+	const struct deis_kvlist *procfile;	/* type -> command */
+	int out_fd;			/* lines for the pusher ("remote: ...") */
+};
+
+/* Builds and releases the pushed commit.  Not connected yet: returns
+ * -ENOSYS. */
+int builder_build(const struct build_ctx *ctx, struct deis_error *err);
+
+#endif

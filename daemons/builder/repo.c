@@ -1,0 +1,259 @@
+/*
+ * repo.c - the apps' bare repositories and the real git.
+ *
+ * $DEIS_HOME/git/<app>.git is the app's bare repository, made at its
+ * first push (libgit2, initial branch main); $DEIS_HOME/git/<app>.lock is
+ * its push lock (flock, held by the session for the whole push).  At every
+ * push the pre-receive hook is written again (so a moved binary or config
+ * never leaves a stale hook): a file whose "#!" line names this binary
+ * with "hook --config=<file>" as its one argument, so git runs
+ * deis-builder directly, with no shell in between.
+ *
+ * git itself is started with posix_spawn (never through a shell), with an
+ * environment built from scratch and every signal back at its default.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "deis/conf.h"
+#include "deis/log.h"
+#include "deis/validate.h"
+#include "builder.h"
+
+#define HOOK_LINE_MAX	250	/* the kernel reads 256 bytes of a #! line */
+
+static int git_dir(char *out, size_t size, struct deis_error *err)
+{
+	if ((size_t)snprintf(out, size, "%s/git", deis_conf.home) >= size)
+		return deis_error_set(err, ENAMETOOLONG, "home directory path too long");
+	if (mkdir(out, 0700) < 0 && errno != EEXIST)
+		return deis_error_set(err, errno, "%s: %s", out, strerror(errno));
+	return 0;
+}
+
+int builder_repo_path(const char *app, char *out, size_t size)
+{
+	if (!deis_valid_app_name(app))
+		return -EINVAL;
+	if ((size_t)snprintf(out, size, "%s/git/%s.git", deis_conf.home, app) >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int builder_repo_lock(const char *app, struct deis_error *err)
+{
+	char path[4096];
+	int r = git_dir(path, sizeof(path), err);
+
+	if (r < 0)
+		return r;
+	if (!deis_valid_app_name(app))
+		return deis_error_set(err, EINVAL, "bad app name");
+	if ((size_t)snprintf(path, sizeof(path), "%s/git/%s.lock", deis_conf.home, app) >=
+	    sizeof(path))
+		return deis_error_set(err, ENAMETOOLONG, "path too long");
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return deis_error_set(err, errno, "%s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		close(fd);
+		if (e == EWOULDBLOCK)
+			return deis_error_set(err, EWOULDBLOCK, "another push is in progress");
+		return deis_error_set(err, e, "%s: flock: %s", path, strerror(e));
+	}
+	return fd;
+}
+
+/* Writes the hook to a temporary file beside it and renames it over. */
+static int install_hook(const char *repo, struct deis_error *err)
+{
+	char line[512], path[4096], tmp[4096];
+	const char *self = builder_conf.self, *conf = builder_conf.config_path;
+
+	if (!self || self[0] != '/' || !conf || conf[0] != '/' ||
+	    strpbrk(self, " \t\n\r") || strpbrk(conf, " \t\n\r"))
+		return deis_error_set(err, EINVAL, "the builder binary (%s) and its config (%s) "
+				      "must be absolute paths without blanks to be named in a "
+				      "hook's #! line", self ? self : "?", conf ? conf : "?");
+	int n = snprintf(line, sizeof(line), "#!%s hook --config=%s\n", self, conf);
+	if (n < 0 || n > HOOK_LINE_MAX)
+		return deis_error_set(err, ENAMETOOLONG, "the hook's #! line would be longer "
+				      "than %d bytes: install deis-builder or the config at a "
+				      "shorter path", HOOK_LINE_MAX);
+	if ((size_t)snprintf(path, sizeof(path), "%s/hooks", repo) >= sizeof(path))
+		return deis_error_set(err, ENAMETOOLONG, "path too long");
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return deis_error_set(err, errno, "%s: %s", path, strerror(errno));
+	if ((size_t)snprintf(path, sizeof(path), "%s/hooks/pre-receive", repo) >= sizeof(path) ||
+	    (size_t)snprintf(tmp, sizeof(tmp), "%s/hooks/.pre-receive.tmp", repo) >= sizeof(tmp))
+		return deis_error_set(err, ENAMETOOLONG, "path too long");
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0755);
+	if (fd < 0)
+		return deis_error_set(err, errno, "%s: %s", tmp, strerror(errno));
+	if (write(fd, line, (size_t)n) != n || fchmod(fd, 0755) < 0 || close(fd) < 0) {
+		int e = errno ? errno : EIO;
+
+		close(fd);
+		unlink(tmp);
+		return deis_error_set(err, e, "%s: %s", tmp, strerror(e));
+	}
+	if (rename(tmp, path) < 0) {
+		int e = errno;
+
+		unlink(tmp);
+		return deis_error_set(err, e, "%s: %s", path, strerror(e));
+	}
+	return 0;
+}
+
+int builder_repo_prepare(const char *app, struct deis_error *err)
+{
+	char path[4096];
+	struct stat st;
+	int r = git_dir(path, sizeof(path), err);
+
+	if (r < 0)
+		return r;
+	if (builder_repo_path(app, path, sizeof(path)) < 0)
+		return deis_error_set(err, EINVAL, "bad repository path for '%s'", app);
+	if (stat(path, &st) < 0) {
+		git_repository_init_options opts;
+		git_repository *repo = NULL;
+
+		git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+
+		opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_NO_REINIT |
+			     GIT_REPOSITORY_INIT_MKDIR;
+		opts.initial_head = "main";
+		if (git_repository_init_ext(&repo, path, &opts) < 0) {
+			const git_error *e = git_error_last();
+
+			return deis_error_set(err, EIO, "git init %s: %s", path,
+					      e ? e->message : "failed");
+		}
+		git_repository_free(repo);
+		deis_log(LOG_NOTICE, "created repository %s", path);
+	} else if (!S_ISDIR(st.st_mode)) {
+		return deis_error_set(err, ENOTDIR, "%s is not a directory", path);
+	}
+	return install_hook(path, err);
+}
+
+/* GIT_PROTOCOL ("version=2") as the client sent it, if it is harmless. */
+static bool protocol_ok(const char *s)
+{
+	if (!s || !*s || strlen(s) > 64)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		      *s == '=' || *s == ':' || *s == '.' || *s == '-' || *s == '_'))
+			return false;
+	return true;
+}
+
+int builder_git_spawn(enum builder_service service, const char *app,
+		      const char *user, const char *git_protocol,
+		      pid_t *pid, int fds[3], struct deis_error *err)
+{
+	char repo[4096], dir[4096];
+	char e_home[4200], e_app[128], e_user[128], e_proto[128];
+	static const char *pass[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
+	char e_pass[3][1024];
+	char *envp[16];
+	int n = 0;
+	int p[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, def;
+	int r;
+
+	if (builder_repo_path(app, repo, sizeof(repo)) < 0 ||
+	    (size_t)snprintf(dir, sizeof(dir), "%s/git", deis_conf.home) >= sizeof(dir))
+		return deis_error_set(err, EINVAL, "bad repository path");
+
+	envp[n++] = (char *)"PATH=/usr/local/bin:/usr/bin:/bin";
+	envp[n++] = (char *)"LANG=C.UTF-8";
+	envp[n++] = (char *)"GIT_CONFIG_NOSYSTEM=1";
+	snprintf(e_home, sizeof(e_home), "HOME=%s/builder", deis_conf.home);
+	envp[n++] = e_home;
+	snprintf(e_app, sizeof(e_app), "DEIS_APP=%s", app);
+	envp[n++] = e_app;
+	snprintf(e_user, sizeof(e_user), "DEIS_PUSH_USER=%s", user);
+	envp[n++] = e_user;
+	if (protocol_ok(git_protocol)) {
+		snprintf(e_proto, sizeof(e_proto), "GIT_PROTOCOL=%s", git_protocol);
+		envp[n++] = e_proto;
+	}
+	for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
+		const char *v = getenv(pass[i]);
+
+		if (v && (size_t)snprintf(e_pass[i], sizeof(e_pass[i]), "%s=%s", pass[i], v) <
+			 sizeof(e_pass[i]))
+			envp[n++] = e_pass[i];
+	}
+	envp[n] = NULL;
+
+	char *argv[5];
+	int a = 0;
+	argv[a++] = (char *)"git";
+	if (service == BUILDER_RECEIVE_PACK) {
+		argv[a++] = (char *)"receive-pack";
+	} else {
+		argv[a++] = (char *)"upload-pack";
+		argv[a++] = (char *)"--strict";
+	}
+	argv[a++] = repo;
+	argv[a] = NULL;
+
+	for (int i = 0; i < 3; i++)
+		if (pipe2(p[i], O_CLOEXEC) < 0) {
+			r = deis_error_set(err, errno, "pipe: %s", strerror(errno));
+			goto fail;
+		}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[0][0], 0);
+	posix_spawn_file_actions_adddup2(&fa, p[1][1], 1);
+	posix_spawn_file_actions_adddup2(&fa, p[2][1], 2);
+	posix_spawn_file_actions_addchdir_np(&fa, dir);
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	sigfillset(&def);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &def);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	r = posix_spawn(pid, builder_conf.git, &fa, &attr, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (r) {
+		r = deis_error_set(err, r, "%s: %s", builder_conf.git, strerror(r));
+		goto fail;
+	}
+	close(p[0][0]);
+	close(p[1][1]);
+	close(p[2][1]);
+	fds[0] = p[0][1];
+	fds[1] = p[1][0];
+	fds[2] = p[2][0];
+	for (int i = 0; i < 3; i++)
+		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+	return 0;
+fail:
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 2; j++)
+			if (p[i][j] >= 0)
+				close(p[i][j]);
+	return r;
+}

@@ -1,0 +1,577 @@
+/*
+ * session.c - one SSH connection to deis-builder, in its own process.
+ *
+ * main.c forks a child per accepted connection; the child runs
+ * builder_session() and exits.  Everything here is single-threaded around
+ * one libssh event loop (ssh_event): key exchange, public-key
+ * authentication, the channel's requests, then git's pipes.
+ *
+ *   auth        public keys only; the key's SHA256 fingerprint must belong
+ *               to a platform user (deis_db_key_owner); the SSH user name
+ *               ("git") is not used
+ *   channel     one "session" channel; pty requests are accepted and
+ *               ignored (nothing is ever allocated); env requests other
+ *               than GIT_PROTOCOL, LANG and LC_* are refused
+ *   requests    exec of git-receive-pack or git-upload-pack on an app the
+ *               user may use (command.c, access.c); a shell, any other
+ *               command, a subsystem (sftp) get "deis: only git push is
+ *               supported ..." on the channel's stderr and exit status 1
+ *   git         the real git (repo.c) with stdin fed from the channel and
+ *               stdout / stderr copied to the channel's data / extended
+ *               data; its exit status is the channel's
+ *   other       port forwarding, agent and X11 forwarding, other channel
+ *               types are refused by libssh's default replies, and logged
+ *
+ * The connection has login_grace seconds (alarm) from accept to a git
+ * command; a push itself has no time limit.  A receive-pack holds the app's
+ * push lock for its whole run.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+#include <libssh/server.h>
+
+#include "deis/buf.h"
+#include "deis/conf.h"
+#include "deis/db.h"
+#include "deis/log.h"
+#include "deis/validate.h"
+#include "builder.h"
+
+#define MAX_AUTH_TRIES	10
+#define IO_CHUNK	32768
+
+enum request {
+	REQ_NONE,
+	REQ_EXEC,
+	REQ_SHELL,
+	REQ_SUBSYSTEM,
+};
+
+struct session {
+	ssh_session ssh;
+	ssh_event event;
+	ssh_channel channel;
+	struct ssh_channel_callbacks_struct channel_cb;
+	struct deis_db *db;
+	const char *peer;
+	char user[64];		/* the platform user, once authenticated */
+	char fp[64];		/* the fingerprint of the key used */
+	bool authed;
+	int auth_tries;
+	enum request req;
+	char *cmd;		/* exec command or subsystem name */
+	char git_protocol[80];
+	bool pty;
+	/* git */
+	pid_t pid;
+	int fds[3];		/* git's stdin, stdout, stderr (our ends) */
+	bool out_eof, err_eof, in_closed, watching_in;
+	struct deis_buf pending;	/* channel data not yet written to git */
+	size_t pending_off;
+	bool lost;		/* the connection broke */
+};
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct deis_db *db_get(struct session *s, struct deis_error *err)
+{
+	if (!s->db && deis_db_open(deis_conf.database, &s->db, err) < 0)
+		return NULL;
+	return s->db;
+}
+
+/* ---- authentication ---- */
+
+static int auth_pubkey(ssh_session ssh, const char *sshuser, struct ssh_key_struct *key,
+		       char state, void *userdata)
+{
+	struct session *s = userdata;
+	struct deis_error err = DEIS_ERROR_INIT;
+	char fp[64], owner[64];
+
+	(void)ssh;
+	if (++s->auth_tries > MAX_AUTH_TRIES || s->authed)
+		return SSH_AUTH_DENIED;
+	if (state != SSH_PUBLICKEY_STATE_NONE && state != SSH_PUBLICKEY_STATE_VALID)
+		return SSH_AUTH_DENIED;
+	if (builder_fingerprint(key, fp, sizeof(fp)) < 0)
+		return SSH_AUTH_DENIED;
+
+	struct deis_db *db = db_get(s, &err);
+	if (!db || deis_db_key_owner(db, fp, owner, sizeof(owner), &err) < 0) {
+		if (err.code == ENOENT)
+			deis_log(LOG_NOTICE, "%s: unknown key %s (ssh user '%s') refused",
+				 s->peer, fp, sshuser ? sshuser : "");
+		else
+			deis_log(LOG_ERR, "%s: looking up key %s: %s", s->peer, fp, err.msg);
+		return SSH_AUTH_DENIED;
+	}
+	if (state == SSH_PUBLICKEY_STATE_NONE)
+		return SSH_AUTH_SUCCESS;	/* "this key would do": sign with it */
+	snprintf(s->user, sizeof(s->user), "%s", owner);
+	snprintf(s->fp, sizeof(s->fp), "%s", fp);
+	s->authed = true;
+	deis_log(LOG_INFO, "%s: authenticated %s (key %s)", s->peer, s->user, s->fp);
+	return SSH_AUTH_SUCCESS;
+}
+
+/* Whatever no callback took: logged, then libssh's default reply (a
+ * refusal; for authentication, the list of methods: publickey). */
+static int on_message(ssh_session ssh, ssh_message msg, void *userdata)
+{
+	struct session *s = userdata;
+	int type = ssh_message_type(msg), sub = ssh_message_subtype(msg);
+
+	(void)ssh;
+	if (type == SSH_REQUEST_AUTH || type == SSH_REQUEST_SERVICE)
+		deis_log(LOG_DEBUG, "%s: default reply to request %d/%d", s->peer, type, sub);
+	else
+		deis_log(LOG_NOTICE, "%s: %s: refused %s (type %d, subtype %d)", s->peer,
+			 s->authed ? s->user : "(not authenticated)",
+			 type == SSH_REQUEST_GLOBAL ? "global request (port forwarding?)" :
+			 type == SSH_REQUEST_CHANNEL_OPEN ? "channel (forwarding?)" :
+			 type == SSH_REQUEST_CHANNEL ? "channel request" : "request",
+			 type, sub);
+	return 1;
+}
+
+/* ---- channel requests: only recorded here, acted on in the loop ---- */
+
+static int on_pty(ssh_session ssh, ssh_channel ch, const char *term, int w, int h,
+		  int pw, int ph, void *userdata)
+{
+	struct session *s = userdata;
+
+	(void)ssh, (void)ch, (void)term, (void)w, (void)h, (void)pw, (void)ph;
+	s->pty = true;
+	return 0;
+}
+
+static int on_pty_change(ssh_session ssh, ssh_channel ch, int w, int h, int pw, int ph,
+			 void *userdata)
+{
+	(void)ssh, (void)ch, (void)w, (void)h, (void)pw, (void)ph, (void)userdata;
+	return 0;
+}
+
+static int on_shell(ssh_session ssh, ssh_channel ch, void *userdata)
+{
+	struct session *s = userdata;
+
+	(void)ssh, (void)ch;
+	if (s->req != REQ_NONE)
+		return 1;
+	s->req = REQ_SHELL;
+	return 0;
+}
+
+static int on_exec(ssh_session ssh, ssh_channel ch, const char *command, void *userdata)
+{
+	struct session *s = userdata;
+
+	(void)ssh, (void)ch;
+	if (s->req != REQ_NONE)
+		return 1;
+	s->req = REQ_EXEC;
+	s->cmd = strdup(command ? command : "");
+	return s->cmd ? 0 : 1;
+}
+
+static int on_subsystem(ssh_session ssh, ssh_channel ch, const char *name, void *userdata)
+{
+	struct session *s = userdata;
+
+	(void)ssh, (void)ch;
+	if (s->req != REQ_NONE)
+		return 1;
+	s->req = REQ_SUBSYSTEM;
+	s->cmd = strdup(name ? name : "");
+	return s->cmd ? 0 : 1;
+}
+
+static int on_env(ssh_session ssh, ssh_channel ch, const char *name, const char *value,
+		  void *userdata)
+{
+	struct session *s = userdata;
+	char shown[80];
+
+	(void)ssh, (void)ch;
+	if (!name || !value)
+		return 1;
+	if (!strcmp(name, "GIT_PROTOCOL")) {
+		snprintf(s->git_protocol, sizeof(s->git_protocol), "%s", value);
+		return 0;
+	}
+	if (!strcmp(name, "LANG") || !strncmp(name, "LC_", 3))
+		return 0;	/* harmless, and not passed on */
+	deis_log(LOG_NOTICE, "%s: %s: refused env request %s", s->peer, s->user,
+		 deis_printable(shown, sizeof(shown), name, strlen(name)));
+	return 1;
+}
+
+static ssh_channel on_channel_open(ssh_session ssh, void *userdata)
+{
+	struct session *s = userdata;
+
+	if (!s->authed || s->channel)
+		return NULL;
+	s->channel = ssh_channel_new(ssh);
+	if (!s->channel)
+		return NULL;
+	memset(&s->channel_cb, 0, sizeof(s->channel_cb));
+	s->channel_cb.userdata = s;
+	s->channel_cb.channel_pty_request_function = on_pty;
+	s->channel_cb.channel_pty_window_change_function = on_pty_change;
+	s->channel_cb.channel_shell_request_function = on_shell;
+	s->channel_cb.channel_exec_request_function = on_exec;
+	s->channel_cb.channel_subsystem_request_function = on_subsystem;
+	s->channel_cb.channel_env_request_function = on_env;
+	ssh_callbacks_init(&s->channel_cb);
+	ssh_set_channel_callbacks(s->channel, &s->channel_cb);
+	return s->channel;
+}
+
+/* ---- ending a channel ---- */
+
+static void finish(struct session *s, int status)
+{
+	if (!s->channel || ssh_channel_is_closed(s->channel))
+		return;
+	ssh_channel_request_send_exit_status(s->channel, status);
+	ssh_channel_send_eof(s->channel);
+	ssh_channel_close(s->channel);
+}
+
+static void refuse(struct session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* "deis: <why>" on the channel's stderr, exit status 1. */
+static void refuse(struct session *s, const char *fmt, ...)
+{
+	struct deis_buf b = DEIS_BUF_INIT;
+	va_list ap;
+
+	deis_buf_adds(&b, "deis: ");
+	va_start(ap, fmt);
+	deis_buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	deis_log(LOG_NOTICE, "%s: %s: refused: %s", s->peer, s->user, b.data + 6);
+	deis_buf_addch(&b, '\n');
+	ssh_channel_write_stderr(s->channel, b.data, (uint32_t)b.len);
+	deis_buf_release(&b);
+	finish(s, 1);
+}
+
+/* ---- copying ---- */
+
+static int copy_out(int fd, struct session *s, bool is_err)
+{
+	char buf[IO_CHUNK];
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0) {
+		if (is_err)
+			s->err_eof = true;
+		else
+			s->out_eof = true;
+		ssh_event_remove_fd(s->event, fd);
+		return 0;
+	}
+	int w = is_err ? ssh_channel_write_stderr(s->channel, buf, (uint32_t)n)
+		       : ssh_channel_write(s->channel, buf, (uint32_t)n);
+	if (w == SSH_ERROR)
+		s->lost = true;
+	return 0;
+}
+
+static int on_git_out(socket_t fd, int revents, void *userdata)
+{
+	(void)revents;
+	return copy_out(fd, userdata, false);
+}
+
+static int on_git_err(socket_t fd, int revents, void *userdata)
+{
+	(void)revents;
+	return copy_out(fd, userdata, true);
+}
+
+static int on_git_in(socket_t fd, int revents, void *userdata)
+{
+	struct session *s = userdata;
+
+	(void)revents;
+	ssh_event_remove_fd(s->event, fd);
+	s->watching_in = false;
+	return 0;
+}
+
+static void close_git_stdin(struct session *s)
+{
+	if (s->in_closed)
+		return;
+	if (s->watching_in)
+		ssh_event_remove_fd(s->event, s->fds[0]);
+	s->watching_in = false;
+	close(s->fds[0]);
+	s->in_closed = true;
+}
+
+/* Moves what the client sent on to git's stdin, as far as its pipe takes
+ * it; reads more from the channel only when all of it is written, so the
+ * SSH window is the flow control. */
+static void feed_git(struct session *s)
+{
+	while (!s->in_closed) {
+		if (s->pending_off == s->pending.len) {
+			char buf[IO_CHUNK];
+
+			deis_buf_reset(&s->pending);
+			s->pending_off = 0;
+			int n = ssh_channel_read_nonblocking(s->channel, buf, sizeof(buf), 0);
+			if (n == SSH_EOF) {	/* the client is done sending */
+				close_git_stdin(s);
+				return;
+			}
+			if (n < 0) {
+				s->lost = true;
+				close_git_stdin(s);
+				return;
+			}
+			if (n == 0) {
+				if (ssh_channel_is_eof(s->channel) ||
+				    ssh_channel_is_closed(s->channel))
+					close_git_stdin(s);
+				return;
+			}
+			deis_buf_add(&s->pending, buf, (size_t)n);
+		}
+		ssize_t w = write(s->fds[0], s->pending.data + s->pending_off,
+				  s->pending.len - s->pending_off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			if (!s->watching_in &&
+			    ssh_event_add_fd(s->event, s->fds[0], POLLOUT, on_git_in, s) == SSH_OK)
+				s->watching_in = true;
+			return;
+		}
+		if (w < 0) {	/* git stopped reading (EPIPE): drop the rest */
+			s->pending_off = s->pending.len;
+			close_git_stdin(s);
+			return;
+		}
+		s->pending_off += (size_t)w;
+	}
+}
+
+/* Runs git to its end; returns its exit status for the client. */
+static int pump(struct session *s)
+{
+	int status = -1, st;
+	long long exited_at = 0;
+
+	ssh_event_add_fd(s->event, s->fds[1], POLLIN, on_git_out, s);
+	ssh_event_add_fd(s->event, s->fds[2], POLLIN, on_git_err, s);
+	while (!(s->out_eof && s->err_eof) && !s->lost) {
+		feed_git(s);
+		if (ssh_event_dopoll(s->event, 100) == SSH_ERROR &&
+		    ssh_get_status(s->ssh) & (SSH_CLOSED | SSH_CLOSED_ERROR))
+			s->lost = true;
+		if (status < 0 && waitpid(s->pid, &st, WNOHANG) == s->pid) {
+			status = st;
+			exited_at = mono_ms();
+		}
+		/* git is gone but something it started keeps its pipes open. */
+		if (status >= 0 && mono_ms() - exited_at > 2000)
+			break;
+	}
+	close_git_stdin(s);
+	if (!s->out_eof)
+		ssh_event_remove_fd(s->event, s->fds[1]);
+	if (!s->err_eof)
+		ssh_event_remove_fd(s->event, s->fds[2]);
+	close(s->fds[1]);
+	close(s->fds[2]);
+	if (status < 0) {
+		if (s->lost)
+			kill(s->pid, SIGTERM);
+		while (waitpid(s->pid, &st, 0) < 0 && errno == EINTR)
+			;
+		status = st;
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+/* ---- the request ---- */
+
+static void run_request(struct session *s)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	enum builder_service service;
+	char app[BUILDER_APP_MAX], shown[200];
+	const char *how = "git push ssh://git@HOST:PORT/<app>.git (or git fetch / git clone)";
+	int lock = -1;
+
+	if (s->req == REQ_SHELL) {
+		refuse(s, "only git push is supported here, no shell%s: %s", s->pty ?
+		       " (interactive)" : "", how);
+		return;
+	}
+	if (s->req == REQ_SUBSYSTEM) {
+		refuse(s, "only git push is supported here, no subsystem ('%s'): %s",
+		       deis_printable(shown, sizeof(shown), s->cmd, strlen(s->cmd)), how);
+		return;
+	}
+	if (builder_parse_command(s->cmd, &service, app, &err) < 0) {
+		if (err.code == EPERM)
+			refuse(s, "only git push is supported here; '%s' is refused: %s",
+			       deis_printable(shown, sizeof(shown), s->cmd, strlen(s->cmd)),
+			       how);
+		else
+			refuse(s, "%s", err.msg);
+		return;
+	}
+	struct deis_db *db = db_get(s, &err);
+	int r = db ? builder_app_allowed(db, app, s->user, &err) : -err.code;
+	if (r == -ENOENT || r == -EACCES) {
+		deis_log(LOG_NOTICE, "%s: %s: %s", s->peer, s->user, err.msg);
+		refuse(s, "app '%s' does not exist, or %s may not use it", app, s->user);
+		return;
+	}
+	if (r < 0) {
+		deis_log(LOG_ERR, "%s: %s: checking access to %s: %s", s->peer, s->user, app,
+			 err.msg);
+		refuse(s, "the platform cannot check access right now; try again later");
+		return;
+	}
+	if (service == BUILDER_RECEIVE_PACK) {
+		lock = builder_repo_lock(app, &err);
+		if (lock == -EWOULDBLOCK) {
+			refuse(s, "another push is in progress for app '%s'; try again when it "
+			       "has finished", app);
+			return;
+		}
+		if (lock < 0 || builder_repo_prepare(app, &err) < 0) {
+			deis_log(LOG_ERR, "%s: %s: %s", s->peer, app, err.msg);
+			refuse(s, "cannot prepare the repository of '%s' (see the builder's log)",
+			       app);
+			goto out;
+		}
+	} else {
+		char path[4096];
+		struct stat st;
+
+		if (builder_repo_path(app, path, sizeof(path)) < 0 || stat(path, &st) < 0) {
+			refuse(s, "app '%s' has no code yet: git push to it first", app);
+			return;
+		}
+	}
+	if (builder_git_spawn(service, app, s->user, s->git_protocol, &s->pid, s->fds,
+			      &err) < 0) {
+		deis_log(LOG_ERR, "%s: %s: starting git: %s", s->peer, app, err.msg);
+		refuse(s, "cannot start git (see the builder's log)");
+		goto out;
+	}
+	alarm(0);	/* the push itself has no time limit */
+	const char *what = service == BUILDER_RECEIVE_PACK ? "push to" : "fetch from";
+	deis_log(LOG_INFO, "%s: %s: %s %s started (git pid %d)", s->peer, s->user, what,
+		 app, (int)s->pid);
+	int status = pump(s);
+	deis_log(status ? LOG_NOTICE : LOG_INFO, "%s: %s: %s %s: git exited with status %d%s",
+		 s->peer, s->user, what, app, status, s->lost ? " (connection lost)" : "");
+	if (!s->lost)
+		finish(s, status);
+out:
+	if (lock >= 0)
+		close(lock);
+}
+
+int builder_session(ssh_bind bind, int fd, const char *peer)
+{
+	struct session s = { .peer = peer, .fds = { -1, -1, -1 } };
+	struct ssh_server_callbacks_struct server_cb = {
+		.userdata = &s,
+		.auth_pubkey_function = auth_pubkey,
+		.channel_open_request_session_function = on_channel_open,
+	};
+	int rc = 1;
+
+	alarm((unsigned)builder_conf.login_grace);
+	s.ssh = ssh_new();
+	if (!s.ssh) {
+		close(fd);
+		return 1;
+	}
+	if (ssh_bind_accept_fd(bind, s.ssh, fd) != SSH_OK) {
+		deis_log(LOG_ERR, "%s: %s", peer, ssh_get_error(bind));
+		close(fd);
+		goto out;
+	}
+	ssh_callbacks_init(&server_cb);
+	ssh_set_server_callbacks(s.ssh, &server_cb);
+	if (ssh_handle_key_exchange(s.ssh) != SSH_OK) {
+		deis_log(LOG_INFO, "%s: key exchange failed: %s", peer, ssh_get_error(s.ssh));
+		goto out;
+	}
+	ssh_set_auth_methods(s.ssh, SSH_AUTH_METHOD_PUBLICKEY);
+	ssh_set_message_callback(s.ssh, on_message, &s);
+	s.event = ssh_event_new();
+	if (!s.event || ssh_event_add_session(s.event, s.ssh) != SSH_OK)
+		goto out;
+
+	/* Authentication, the channel, its requests. */
+	while (s.req == REQ_NONE) {
+		if (ssh_event_dopoll(s.event, 1000) == SSH_ERROR) {
+			deis_log(LOG_DEBUG, "%s: closed: %s", peer, ssh_get_error(s.ssh));
+			goto out;
+		}
+		if (s.auth_tries > MAX_AUTH_TRIES) {
+			deis_log(LOG_NOTICE, "%s: too many authentication attempts", peer);
+			goto out;
+		}
+	}
+	run_request(&s);
+	rc = 0;
+	/* Let the client see the end of the channel and go. */
+	for (long long end = mono_ms() + 2000; !s.lost && mono_ms() < end;) {
+		if (!ssh_is_connected(s.ssh) || ssh_event_dopoll(s.event, 100) == SSH_ERROR)
+			break;
+	}
+out:
+	if (s.event) {
+		ssh_event_remove_session(s.event, s.ssh);
+		ssh_event_free(s.event);
+	}
+	if (s.channel)
+		ssh_channel_free(s.channel);
+	ssh_disconnect(s.ssh);
+	ssh_free(s.ssh);
+	if (s.db)
+		deis_db_close(s.db);
+	deis_buf_release(&s.pending);
+	free(s.cmd);
+	return rc;
+}
