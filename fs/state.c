@@ -84,18 +84,30 @@ static pthread_mutex_t cpool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct deis_cache *cpool[16];
 static int cpool_n;
 
+/* After a failed connect, log reads answer "nothing" at once for a while
+ * instead of each waiting for the connect timeout (they run under the
+ * state's read lock, from stat and readdir too). */
+static int64_t cpool_down_until;
+
 struct deis_cache *cache_acquire(void)
 {
 	struct deis_cache *c = NULL;
 	struct deis_error err = DEIS_ERROR_INIT;
+	int64_t now = now_us();
 
 	pthread_mutex_lock(&cpool_lock);
 	if (cpool_n)
 		c = cpool[--cpool_n];
+	bool down = !c && now < cpool_down_until;
 	pthread_mutex_unlock(&cpool_lock);
+	if (down)
+		return NULL;
 	if (!c && deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
 				  deis_conf.redis_password, &c, &err) < 0) {
 		deis_log(LOG_WARNING, "logs: %s", err.msg);
+		pthread_mutex_lock(&cpool_lock);
+		cpool_down_until = now + 2000000;
+		pthread_mutex_unlock(&cpool_lock);
 		return NULL;
 	}
 	return c;
@@ -142,11 +154,26 @@ void platform_line(const char *app, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* A change never waits on a log server that is down: after a failed
+	 * send, platform lines are dropped (and counted) for a few seconds. */
+	static int64_t down_until;
+	static unsigned long dropped;
+	int64_t now = now_us();
+
 	pthread_mutex_lock(&emit_lock);
+	if (now < down_until) {
+		dropped++;
+		pthread_mutex_unlock(&emit_lock);
+		return;
+	}
 	if (!emitter)
 		deis_logemit_open(deis_conf.syslog_host, deis_conf.syslog_port, &emitter, &err);
-	if (emitter && deis_logemit_send(emitter, app, "deis", msg, &err) < 0)
-		deis_log(LOG_WARNING, "platform line for %s not sent: %s", app, err.msg);
+	if (emitter && deis_logemit_send(emitter, app, "deis", msg, &err) < 0) {
+		deis_log(LOG_WARNING, "platform line for %s not sent (%lu more dropped "
+			 "before it): %s", app, dropped, err.msg);
+		down_until = now + 3000000;
+		dropped = 0;
+	}
 	pthread_mutex_unlock(&emit_lock);
 }
 

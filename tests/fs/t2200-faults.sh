@@ -1,0 +1,70 @@
+#!/bin/bash
+test_description='faults: PostgreSQL or Redis down; reads keep working, changes fail cleanly or still commit'
+. "$(dirname "$0")/../lib.sh"
+
+APP="$DEIS_MOUNT/apps/flt"
+
+restart_services() {
+	DEIS_SKIP_PACKAGES=1 "$DEIS_SRC/packaging/up" >up.log 2>&1
+}
+
+test_expect_success 'setup' '
+	mkdir "$APP" &&
+	echo -n one >"$APP/config/A"
+'
+
+test_expect_success 'PostgreSQL down: reads are served from memory' '
+	test_when_finished "restart_services" &&
+	pg_as "$DEIS_PGBIN/pg_ctl" stop -D "$DEIS_PGDATA" -m fast -w >/dev/null &&
+	printf one >expect &&
+	test_cmp expect "$APP/config/A" &&
+	grep -x "A=one" "$APP/env" &&
+	ls "$APP/releases" >/dev/null &&
+	test_wait_for 5 grep -q "^database *down" "$DEIS_MOUNT/platform/status"
+'
+
+test_expect_success 'PostgreSQL down: a change fails with EIO, then works again once it is back' '
+	test_when_finished "restart_services" &&
+	pg_as "$DEIS_PGBIN/pg_ctl" stop -D "$DEIS_PGDATA" -m fast -w >/dev/null &&
+	deis_log_mark &&
+	printf two >v &&
+	test_must_fail cp v "$APP/config/A" 2>err &&
+	grep "Input/output error" err &&
+	echo web=2 >f &&
+	test_must_fail cp f "$APP/formation" &&
+	deis_log_has_since_mark "PostgreSQL" &&
+	restart_services &&
+	printf one >expect &&
+	test_cmp expect "$APP/config/A" &&
+	echo -n two >"$APP/config/A" &&
+	printf two >expect &&
+	test_cmp expect "$APP/config/A"
+'
+
+test_expect_success 'Redis down: changes still commit; logs read as empty, at once' '
+	test_when_finished "restart_services" &&
+	{ deis_redis shutdown nosave >/dev/null 2>&1 || true; } &&
+	test_wait_for 5 eval "! deis_redis ping >/dev/null 2>&1" &&
+	echo -n three >"$APP/config/A" &&
+	printf three >expect &&
+	test_cmp expect "$APP/config/A" &&
+	start=$(date +%s%N) &&
+	cat "$APP/logs" >/dev/null &&
+	cat "$APP/logs" >/dev/null &&
+	end=$(date +%s%N) &&
+	test $(( (end - start) / 1000000 )) -lt 3000
+'
+
+test_expect_success 'after Redis is back, events flow again between mounts' '
+	M2="$DEIS_HOME/mnt-flt" &&
+	deis_mount_extra "$M2" &&
+	test_when_finished "deis_unmount \"$M2\"" &&
+	echo -n four >"$APP/config/A" &&
+	test_wait_for 10 grep -qx "A=four" "$M2/apps/flt/env"
+'
+
+test_expect_success 'cleanup' '
+	rmdir "$APP"
+'
+
+test_done
