@@ -1218,6 +1218,23 @@ static int apply_release_change(struct deis_db *db, const char *appid,
 		deis_kvlist_clear(&sorted);
 		break;
 	}
+	case DEIS_RELEASE_DEPLOY: {
+		char num[16];
+		snprintf(num, sizeof(num), "%d", c->version);
+		PGresult *res = q(db, err, "SELECT id FROM builds WHERE app_id = $1 AND"
+				  " number = $2 AND status = 'succeeded'", 2, appid, num);
+		if (!res)
+			return -err->code;
+		if (!PQntuples(res)) {
+			PQclear(res);
+			return deis_error_set(err, ENOENT, "no succeeded build %d", c->version);
+		}
+		free(*build_id);
+		*build_id = strdup(PQgetvalue(res, 0, 0));
+		PQclear(res);
+		deis_buf_addf(summary, "%s deployed %s", who, c->key ? c->key : num);
+		break;
+	}
 	case DEIS_RELEASE_ROLLBACK: {
 		char ver[16];
 		snprintf(ver, sizeof(ver), "%d", c->version);
@@ -1245,6 +1262,24 @@ static int apply_release_change(struct deis_db *db, const char *appid,
 	}
 	deis_kvlist_clear(&before);
 	return 0;
+}
+
+/* A deploy's formation: drop types the build no longer has; the first
+ * build (no formation at all) runs web=1, or its only type. */
+static int deploy_formation(struct deis_db *db, const char *appid,
+			    const char *build_id, struct deis_error *err)
+{
+	int r = x(db, err, "DELETE FROM formation f USING builds b WHERE f.app_id = $1"
+		  " AND b.id = $2 AND NOT (b.procfile ? f.type)", 2, appid, build_id);
+	if (r < 0)
+		return r;
+	return x(db, err, "INSERT INTO formation (app_id, type, quantity)"
+		 " SELECT $1, t.type, 1 FROM builds b,"
+		 " LATERAL (SELECT k AS type FROM jsonb_object_keys(b.procfile) k) t"
+		 " WHERE b.id = $2 AND NOT EXISTS (SELECT 1 FROM formation WHERE app_id = $1)"
+		 " AND (t.type = 'web' OR (NOT (b.procfile ? 'web') AND"
+		 " (SELECT count(*) FROM jsonb_object_keys(b.procfile)) = 1))",
+		 2, appid, build_id);
 }
 
 int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
@@ -1290,6 +1325,8 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 		      who, summary.data, build_id, cj, lj);
 		free(cj);
 		free(lj);
+		if (r == 0 && change->kind == DEIS_RELEASE_DEPLOY)
+			r = deploy_formation(db, appid, build_id, err);
 		if (r == 0)
 			*version = cur + 1;
 	}
@@ -1307,6 +1344,52 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 	if (r < 0)
 		*version = 0;
 	return r;
+}
+
+/* ---- builds ---- */
+
+int deis_db_build_create(struct deis_db *db, const char *app, const char *owner,
+			 const char *sha, int *number, struct deis_error *err)
+{
+	char appid[32];
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = lock_app(db, app, appid, sizeof(appid), err);
+	PGresult *res = r < 0 ? NULL :
+		q(db, err, "INSERT INTO builds (app_id, number, owner, commit)"
+		  " SELECT $1, coalesce(max(number), 0) + 1, $2, $3 FROM builds"
+		  " WHERE app_id = $1 RETURNING number", 3, appid, owner, sha);
+	if (!res)
+		return rollback(db, -err->code);
+	*number = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return commit(db, err);
+}
+
+int deis_db_build_finish(struct deis_db *db, const char *app, int number,
+			 const char *status, const char *image,
+			 const struct deis_kvlist *procfile, struct deis_error *err)
+{
+	char appid[32], num[16];
+	char *pj = kv_to_json(procfile, 0);
+	int r = begin(db, err);
+
+	if (r < 0) {
+		free(pj);
+		return r;
+	}
+	snprintf(num, sizeof(num), "%d", number);
+	r = lock_app(db, app, appid, sizeof(appid), err);
+	if (r == 0)
+		r = x(db, err, "UPDATE builds SET status = $3, image = $4, procfile = $5,"
+		      " finished = clock_timestamp() WHERE app_id = $1 AND number = $2",
+		      5, appid, num, status, image, pj);
+	free(pj);
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
 }
 
 /* ---- formation, domains, perms, healthcheck, maintenance, certs ---- */

@@ -86,6 +86,8 @@ enum deis_release_kind {
 	DEIS_RELEASE_ENV,	/* vars replace the whole config */
 	DEIS_RELEASE_LIMITS,	/* vars replace the limits */
 	DEIS_RELEASE_ROLLBACK,	/* copy version's build, config, limits */
+	DEIS_RELEASE_DEPLOY,	/* build number `version` goes live; key is
+				 * the short commit (or image) for the summary */
 };
 
 struct deis_release_change {
@@ -100,11 +102,23 @@ struct deis_release_change {
 /* Makes the next release of app from its current one and the change, in
  * one transaction, with its summary ("alice added A, changed B").  When
  * the change changes nothing, no release is made and *version = 0.
- * -ENOENT for an unknown app, key or version. */
+ * -ENOENT for an unknown app, key or version.  A DEPLOY also, in the same
+ * transaction, scales the first build (no formation yet) to web=1, or to
+ * its only process type, and drops formation entries for process types
+ * the new build no longer has. */
 int deis_db_release_create(struct deis_db *db, const char *app,
 			   const char *who,
 			   const struct deis_release_change *change,
 			   int *version, struct deis_error *err);
+
+/* Records a new build of app (status "running"); its number in *number. */
+int deis_db_build_create(struct deis_db *db, const char *app, const char *owner,
+			 const char *sha, int *number, struct deis_error *err);
+/* Ends a build: status "succeeded" or "failed", the image reference (may be
+ * ""), and the Procfile's process types. */
+int deis_db_build_finish(struct deis_db *db, const char *app, int number,
+			 const char *status, const char *image,
+			 const struct deis_kvlist *procfile, struct deis_error *err);
 
 /* Replaces the formation; types outside the current build's Procfile are
  * refused with -EINVAL once a build exists.  No release (as in Heroku). */
