@@ -1394,6 +1394,34 @@ int deis_db_build_finish(struct deis_db *db, const char *app, int number,
 
 /* ---- formation, domains, perms, healthcheck, maintenance, certs ---- */
 
+/*
+ * The child rows behind one control file (formation, domains, perms,
+ * drains): in the caller's transaction, with the app row locked, delete
+ * them all and insert one row per item, in order, then touch the file's
+ * mtime.  ins takes $1 the app id, $2 the item, and $3 (when nparams is 3)
+ * its value, or its position when there are no values.
+ */
+static int replace_rows(struct deis_db *db, const char *appid, const char *del,
+			const char *ins, int nparams, const char *mtime,
+			const struct deis_strlist *items, const struct deis_kvlist *pairs,
+			struct deis_error *err)
+{
+	size_t n = pairs ? pairs->n : items->n;
+	char pos[24];
+	int r = x(db, err, del, 1, appid);
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const char *item = pairs ? pairs->items[i].key : items->items[i];
+		snprintf(pos, sizeof(pos), "%zu", i);
+		r = x(db, err, ins, nparams, appid, item, pairs ? pairs->items[i].value : pos);
+		if (r == -EEXIST)
+			deis_error_set(err, EEXIST, "'%s' is already used by another app", item);
+	}
+	if (r == 0)
+		r = x(db, err, mtime, 1, appid);
+	return r;
+}
+
 int deis_db_formation_set(struct deis_db *db, const char *app,
 			  const struct deis_kvlist *f, struct deis_error *err)
 {
@@ -1423,47 +1451,19 @@ int deis_db_formation_set(struct deis_db *db, const char *app,
 	}
 	PQclear(res);
 	if (r == 0)
-		r = x(db, err, "DELETE FROM formation WHERE app_id = $1", 1, appid);
-	for (size_t i = 0; r == 0 && i < f->n; i++)
-		r = x(db, err, "INSERT INTO formation (app_id, type, quantity)"
-		      " VALUES ($1, $2, $3)", 3, appid, f->items[i].key, f->items[i].value);
-	if (r == 0)
-		r = x(db, err, "UPDATE apps SET formation_mtime = clock_timestamp()"
-		      " WHERE id = $1", 1, appid);
+		r = replace_rows(db, appid, "DELETE FROM formation WHERE app_id = $1",
+				 "INSERT INTO formation (app_id, type, quantity) VALUES ($1, $2, $3)",
+				 3, "UPDATE apps SET formation_mtime = clock_timestamp() WHERE id = $1",
+				 NULL, f, err);
 	if (r < 0)
 		return rollback(db, r);
 	return commit(db, err);
 }
 
-int deis_db_domains_set(struct deis_db *db, const char *app,
-			const struct deis_strlist *d, struct deis_error *err)
-{
-	char appid[32], pos[24];
-	int r = begin(db, err);
-
-	if (r < 0)
-		return r;
-	r = lock_app(db, app, appid, sizeof(appid), err);
-	if (r == 0)
-		r = x(db, err, "DELETE FROM domains WHERE app_id = $1", 1, appid);
-	for (size_t i = 0; r == 0 && i < d->n; i++) {
-		snprintf(pos, sizeof(pos), "%zu", i);
-		r = x(db, err, "INSERT INTO domains (domain, app_id, position)"
-		      " VALUES ($1, $2, $3)", 3, d->items[i], appid, pos);
-		if (r == -EEXIST)
-			deis_error_set(err, EEXIST, "domain '%s' is already used by "
-				       "another app", d->items[i]);
-	}
-	if (r == 0)
-		r = x(db, err, "UPDATE apps SET domains_mtime = clock_timestamp()"
-		      " WHERE id = $1", 1, appid);
-	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
-}
-
-int deis_db_perms_set(struct deis_db *db, const char *app,
-		      const struct deis_strlist *users, struct deis_error *err)
+/* One control file's rows, in one transaction that locks the app. */
+static int set_rows(struct deis_db *db, const char *app, const char *del,
+		    const char *ins, int nparams, const char *mtime,
+		    const struct deis_strlist *items, struct deis_error *err)
 {
 	char appid[32];
 	int r = begin(db, err);
@@ -1472,40 +1472,43 @@ int deis_db_perms_set(struct deis_db *db, const char *app,
 		return r;
 	r = lock_app(db, app, appid, sizeof(appid), err);
 	if (r == 0)
-		r = x(db, err, "DELETE FROM perms WHERE app_id = $1", 1, appid);
-	for (size_t i = 0; r == 0 && i < users->n; i++)
-		r = x(db, err, "INSERT INTO perms (app_id, username) VALUES ($1, $2)"
-		      " ON CONFLICT DO NOTHING", 2, appid, users->items[i]);
-	if (r == 0)
-		r = x(db, err, "UPDATE apps SET perms_mtime = clock_timestamp()"
-		      " WHERE id = $1", 1, appid);
+		r = replace_rows(db, appid, del, ins, nparams, mtime, items, NULL, err);
 	if (r < 0)
 		return rollback(db, r);
 	return commit(db, err);
 }
 
+int deis_db_domains_set(struct deis_db *db, const char *app,
+			const struct deis_strlist *d, struct deis_error *err)
+{
+	int r = set_rows(db, app, "DELETE FROM domains WHERE app_id = $1",
+			 "INSERT INTO domains (domain, app_id, position) VALUES ($2, $1, $3)", 3,
+			 "UPDATE apps SET domains_mtime = clock_timestamp() WHERE id = $1",
+			 d, err);
+
+	if (r == -EEXIST)
+		deis_error_prefix(err, "domain");
+	return r;
+}
+
+int deis_db_perms_set(struct deis_db *db, const char *app,
+		      const struct deis_strlist *users, struct deis_error *err)
+{
+	return set_rows(db, app, "DELETE FROM perms WHERE app_id = $1",
+			"INSERT INTO perms (app_id, username) VALUES ($1, $2)"
+			" ON CONFLICT DO NOTHING", 2,
+			"UPDATE apps SET perms_mtime = clock_timestamp() WHERE id = $1",
+			users, err);
+}
+
 int deis_db_drains_set(struct deis_db *db, const char *app,
 		       const struct deis_strlist *urls, struct deis_error *err)
 {
-	char appid[32], pos[24];
-	int r = begin(db, err);
-
-	if (r < 0)
-		return r;
-	r = lock_app(db, app, appid, sizeof(appid), err);
-	if (r == 0)
-		r = x(db, err, "DELETE FROM drains WHERE app_id = $1", 1, appid);
-	for (size_t i = 0; r == 0 && i < urls->n; i++) {
-		snprintf(pos, sizeof(pos), "%zu", i);
-		r = x(db, err, "INSERT INTO drains (app_id, url, position) VALUES ($1, $2, $3)"
-		      " ON CONFLICT DO NOTHING", 3, appid, urls->items[i], pos);
-	}
-	if (r == 0)
-		r = x(db, err, "UPDATE apps SET drains_mtime = clock_timestamp()"
-		      " WHERE id = $1", 1, appid);
-	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
+	return set_rows(db, app, "DELETE FROM drains WHERE app_id = $1",
+			"INSERT INTO drains (app_id, url, position) VALUES ($1, $2, $3)"
+			" ON CONFLICT DO NOTHING", 3,
+			"UPDATE apps SET drains_mtime = clock_timestamp() WHERE id = $1",
+			urls, err);
 }
 
 int deis_db_load_drains(struct deis_db *db, struct deis_kvlist *out,
