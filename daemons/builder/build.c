@@ -2,29 +2,516 @@
  * build.c - the build stage: from a checked-out commit to a new release.
  *
  * Called by the pre-receive hook (hook.c) for a push to the deploy branch
- * once the commit is checked out and its Procfile is valid.  Whatever it
- * writes to ctx->out_fd reaches the pusher as "remote: ..." lines.
+ * once the commit is checked out.  In order:
  *
- * TODO(build stage): this is where the build plugs in, and none of it is
- * done yet, so nothing here pretends to deploy:
- *   1. insert a builds row (status running) and stream the build's output
- *      to its log (source "build.N") as well as to ctx->out_fd;
- *   2. run the buildpacks (bin/detect, bin/compile BUILD CACHE ENV,
- *      bin/release) on ctx->src_dir in a runc container, as an
- *      unprivileged user, with the app's config vars;
- *   3. pack the slug as an OCI layer over the stack and push the image to
- *      the registry (lib/ registry client);
- *   4. one transaction: the build (commit, image, Procfile) and the release
- *      "user deployed <short commit>"; web=1 when no formation is set;
- *   5. run the Procfile's release command, if any, before it goes live.
- * A failure anywhere returns an error: the hook then fails the push.
+ *   1. the builds row (status running): builds/<n>/ appears in the tree;
+ *   2. the Procfile is read and checked (a bad one fails the build);
+ *   3. a forked child, in a process group of its own, does the work that
+ *      may take long: the buildpack (detect, compile, release), the slug
+ *      (slug.c) and the image pushed to the registry as <app>:build-<n>.
+ *      Its stdout and stderr come back through a pipe, line by line, and
+ *      its result (the manifest digest, or the reason it failed) through
+ *      another.  The whole build has builder_build_timeout seconds: at
+ *      the deadline the child's process group is killed;
+ *   4. the build is marked succeeded with its image (<app>@sha256:...),
+ *      the release is made in one transaction (deis_db_release_create,
+ *      DEPLOY: "<user> deployed <sha7>", web=1 on the first build, vanished
+ *      types dropped), the manifest is tagged v<version>, and the change
+ *      is published so every mount reloads the app.
+ *
+ * Every line of the build goes to the pusher (ctx->out_fd: "remote: ...")
+ * and to the log server as source "build.<n>" (logemit.h), so it is in
+ * builds/<n>/log and in apps/<app>/logs as <app>[builder].  Any failure
+ * marks the build failed, prints "-----> Build failed: <reason>" and
+ * returns < 0: the hook then fails the push, and no release is made.
+ *
+ * Buildpacks are a table of {name, detect, compile, release}; the first
+ * whose detect matches builds the app.  Only the built-in Procfile-only
+ * buildpack exists so far: it detects a Procfile and compiles nothing, so
+ * the slug is the pushed tree.  Buildpacks that run programs (static,
+ * Makefile, Node.js, BUILDPACK_URL) are meant to run their bin/detect,
+ * bin/compile and bin/release in the child, inside a runc container
+ * (runtime.h), with the child's pipe as their stdout and stderr.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "deis/buf.h"
+#include "deis/cache.h"
+#include "deis/conf.h"
+#include "deis/db.h"
+#include "deis/logemit.h"
+#include "deis/registry.h"
 #include "builder.h"
+
+#define LINE_MAX_BYTES	(16 * 1024)	/* longer output lines are cut */
+#define RESULT_MAX	2048
+
+/* ---- output: the pusher and the build's log ---- */
+
+struct out {
+	int fd;				/* the pusher */
+	struct deis_logemit *log;	/* NULL once the log server failed */
+	const char *app;
+	char src[32];			/* "build.<n>"; "" before the row exists */
+	struct deis_buf partial;	/* an unfinished line from the child */
+};
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;		/* the pusher went away: the build goes on */
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* One line (no newline in it) to the pusher and the log. */
+static void out_line(struct out *o, const char *line, size_t len)
+{
+	struct deis_buf b = DEIS_BUF_INIT;
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	deis_buf_add(&b, line, len);
+	deis_buf_addch(&b, '\n');
+	write_all(o->fd, b.data, b.len);
+	if (o->log && o->src[0]) {
+		b.data[--b.len] = '\0';
+		if (deis_logemit_send(o->log, o->app, o->src, b.data, &err) < 0) {
+			deis_logemit_close(o->log);
+			o->log = NULL;
+			deis_buf_reset(&b);
+			deis_buf_addf(&b, " !     warning: the build log is not kept: %s\n",
+				      err.msg);
+			write_all(o->fd, b.data, b.len);
+		}
+	}
+	deis_buf_release(&b);
+}
+
+static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void outf(struct out *o, const char *fmt, ...)
+{
+	struct deis_buf b = DEIS_BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	deis_buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	out_line(o, b.data, b.len);
+	deis_buf_release(&b);
+}
+
+/* Output of the child: whole lines go out, the rest waits (or is cut). */
+static void out_feed(struct out *o, const char *p, size_t n, bool eof)
+{
+	deis_buf_add(&o->partial, p, n);
+	if (!o->partial.len)
+		return;
+	size_t start = 0;
+	for (;;) {
+		char *nl = memchr(o->partial.data + start, '\n', o->partial.len - start);
+		size_t len = nl ? (size_t)(nl - (o->partial.data + start))
+				: o->partial.len - start;
+
+		if (!nl && !(eof && len) && len < LINE_MAX_BYTES)
+			break;
+		if (!nl && len > LINE_MAX_BYTES)
+			len = LINE_MAX_BYTES;
+		size_t shown = len;
+		if (shown && o->partial.data[start + shown - 1] == '\r')
+			shown--;
+		out_line(o, o->partial.data + start, shown);
+		start += len + (nl ? 1 : 0);
+		if (start >= o->partial.len)
+			break;
+	}
+	if (start) {
+		memmove(o->partial.data, o->partial.data + start, o->partial.len - start);
+		o->partial.len -= start;
+		o->partial.data[o->partial.len] = '\0';
+	}
+}
+
+/* ---- the child's side ---- */
+
+/* A line from the child: its stdout is the pipe to the parent. */
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void say(const char *fmt, ...)
+{
+	struct deis_buf b = DEIS_BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	deis_buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	deis_buf_addch(&b, '\n');
+	write_all(1, b.data, b.len);
+	deis_buf_release(&b);
+}
+
+/* What a buildpack is given and what it gives back. */
+struct bp_build {
+	const struct build_ctx *ctx;
+	int number;
+	const struct deis_kvlist *procfile;
+	struct deis_kvlist env;		/* config_vars of bin/release */
+};
+
+struct buildpack {
+	const char *name;
+	/* 1 when it builds this app, 0 when not, < 0 on error. */
+	int (*detect)(struct bp_build *b, struct deis_error *err);
+	/* Turns the tree into what the slug holds; NULL: nothing to do. */
+	int (*compile)(struct bp_build *b, struct deis_error *err);
+	/* Fills b->env (and may add Procfile defaults); NULL: nothing. */
+	int (*release)(struct bp_build *b, struct deis_error *err);
+};
+
+/* The built-in Procfile-only buildpack: the tree is the slug as pushed. */
+static int procfile_detect(struct bp_build *b, struct deis_error *err)
+{
+	struct stat st;
+	int dfd = open(b->ctx->src_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0)
+		return deis_error_set(err, errno, "%s: %s", b->ctx->src_dir, strerror(errno));
+	int r = fstatat(dfd, "Procfile", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+	close(dfd);
+	return r;
+}
+
+static const struct buildpack buildpacks[] = {
+	{ "Procfile-only", procfile_detect, NULL, NULL },
+};
+
+static void human_size(long long n, char *out, size_t size)
+{
+	if (n < 1024 * 1024)
+		snprintf(out, size, "%.1fK", (double)n / 1024);
+	else
+		snprintf(out, size, "%.1fM", (double)n / (1024 * 1024));
+}
+
+/* The child's work: buildpack, slug, image.  digest gets the manifest's. */
+static int child_build(struct bp_build *b, char digest[DEIS_DIGEST_SIZE],
+		       struct deis_error *err)
+{
+	const struct build_ctx *ctx = b->ctx;
+	const struct buildpack *bp = NULL;
+	struct deis_image_config c = DEIS_IMAGE_CONFIG_INIT;
+	struct deis_buf json = DEIS_BUF_INIT, path = DEIS_BUF_INIT;
+	struct deis_registry *reg = NULL;
+	char diff_id[DEIS_DIGEST_SIZE], num[16], shown[32], ref[160];
+	long long size = 0;
+	int r = 0;
+
+	for (size_t i = 0; !bp && i < sizeof(buildpacks) / sizeof(buildpacks[0]); i++) {
+		r = buildpacks[i].detect(b, err);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			bp = &buildpacks[i];
+	}
+	if (!bp)
+		return deis_error_set(err, ENOENT, "no buildpack detects this app "
+				      "(the built-in one needs a Procfile)");
+	say("-----> %s app detected", bp->name);
+	if (bp->compile && (r = bp->compile(b, err)) < 0)
+		return r;
+	if (bp->release && (r = bp->release(b, err)) < 0)
+		return r;
+
+	deis_buf_addf(&path, "%s/slug.tar.gz", ctx->work_dir);
+	r = builder_slug_write(ctx->src_dir, path.data, ctx->commit_time,
+			       (long long)builder_conf.slug_limit * 1024 * 1024, &size, err);
+	if (r < 0)
+		goto out;
+	human_size(size, shown, sizeof(shown));
+	say("-----> Compressing... %s", shown);
+
+	c.created = time(NULL);
+	deis_kvlist_copy(&c.procfile, b->procfile);
+	deis_kvlist_copy(&c.env, &b->env);
+	deis_kvlist_sort(&c.env);
+	snprintf(num, sizeof(num), "%d", b->number);
+	deis_kvlist_set(&c.labels, "io.deis.build.git-sha", ctx->commit);
+	deis_kvlist_set(&c.labels, "io.deis.build.number", num);
+	deis_kvlist_set(&c.labels, "io.deis.build.buildpack", bp->name);
+	deis_kvlist_set(&c.labels, "io.deis.stack", "host");
+	if ((r = deis_digest_gunzip_file(path.data, diff_id, err)) < 0)
+		goto out;
+	deis_strlist_add(&c.diff_ids, diff_id);
+	if ((r = deis_image_config_build(&c, &json, err)) < 0)
+		goto out;
+	snprintf(ref, sizeof(ref), "%s:build-%d", ctx->app, b->number);
+	if ((r = deis_registry_open(deis_conf.registry_url, &reg, err)) < 0 ||
+	    (r = deis_registry_push_image(reg, ref, path.data, json.data, json.len, digest,
+					  err)) < 0) {
+		deis_error_prefix(err, "pushing the image");
+		goto out;
+	}
+out:
+	deis_registry_close(reg);
+	deis_image_config_clear(&c);
+	deis_buf_release(&json);
+	deis_buf_release(&path);
+	return r;
+}
+
+/* In the child: never returns. */
+static void child_main(struct bp_build *b, int out_w, int res_w)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	char digest[DEIS_DIGEST_SIZE] = "";
+	struct deis_buf res = DEIS_BUF_INIT;
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	setpgid(0, 0);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(out_w, 1) < 0 || dup2(out_w, 2) < 0)
+		_exit(127);
+	int r = child_build(b, digest, &err);
+	if (r < 0)
+		deis_buf_addf(&res, "E%s", err.msg);
+	else
+		deis_buf_addf(&res, "D%s", digest);
+	write_all(res_w, res.data, res.len);
+	_exit(r < 0 ? 1 : 0);
+}
+
+/* ---- the parent's side ---- */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs the child, relaying its output until it ends or the deadline;
+ * digest gets the image's manifest digest. */
+static int run_child(struct bp_build *b, struct out *o, long long deadline,
+		     char digest[DEIS_DIGEST_SIZE], struct deis_error *err)
+{
+	int outp[2], resp[2];
+	char buf[8192], res[RESULT_MAX];
+	size_t rlen = 0;
+	bool timed_out = false;
+	int status = 0;
+
+	if (pipe2(outp, O_CLOEXEC) < 0)
+		return deis_error_set(err, errno, "pipe: %s", strerror(errno));
+	if (pipe2(resp, O_CLOEXEC) < 0) {
+		int e = errno;
+		close(outp[0]);
+		close(outp[1]);
+		return deis_error_set(err, e, "pipe: %s", strerror(e));
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(outp[0]);
+		close(outp[1]);
+		close(resp[0]);
+		close(resp[1]);
+		return deis_error_set(err, e, "fork: %s", strerror(e));
+	}
+	if (pid == 0) {
+		close(outp[0]);
+		close(resp[0]);
+		child_main(b, outp[1], resp[1]);
+	}
+	setpgid(pid, pid);
+	close(outp[1]);
+	close(resp[1]);
+	for (;;) {
+		long long left = deadline - now_ms();
+		struct pollfd p = { .fd = outp[0], .events = POLLIN };
+
+		if (left <= 0) {
+			timed_out = true;
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			break;
+		}
+		int n = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n <= 0)
+			continue;
+		ssize_t got = read(outp[0], buf, sizeof(buf));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		out_feed(o, buf, (size_t)got, false);
+	}
+	out_feed(o, "", 0, true);
+	close(outp[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	/* Whatever is left in the group (a runc buildpack's processes). */
+	kill(-pid, SIGKILL);
+	for (;;) {
+		ssize_t got = read(resp[0], res + rlen, sizeof(res) - 1 - rlen);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		rlen += (size_t)got;
+		if (rlen == sizeof(res) - 1)
+			break;
+	}
+	close(resp[0]);
+	res[rlen] = '\0';
+	if (timed_out)
+		return deis_error_set(err, ETIMEDOUT, "the build took longer than %d s "
+				      "(builder_build_timeout) and was stopped",
+				      builder_conf.build_timeout);
+	if (res[0] == 'E')
+		return deis_error_set(err, EIO, "%s", res + 1);
+	if (res[0] != 'D' || !deis_valid_digest(res + 1) || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
+		if (WIFSIGNALED(status))
+			return deis_error_set(err, EIO, "the build was killed by signal %d",
+					      WTERMSIG(status));
+		return deis_error_set(err, EIO, "the build ended without a result "
+				      "(exit status %d)", WIFEXITED(status) ?
+				      WEXITSTATUS(status) : -1);
+	}
+	memcpy(digest, res + 1, strlen(res + 1) + 1);	/* 71 bytes: checked */
+	return 0;
+}
+
+/* Tags the manifest digest of app as tag too (the same bytes). */
+static int tag_image(const char *app, const char *digest, const char *tag,
+		     struct deis_error *err)
+{
+	struct deis_registry *reg = NULL;
+	struct deis_buf m = DEIS_BUF_INIT;
+	char got[DEIS_DIGEST_SIZE];
+	int r = deis_registry_open(deis_conf.registry_url, &reg, err);
+
+	if (r == 0)
+		r = deis_registry_manifest_get(reg, app, digest, &m, got, err);
+	if (r == 0)
+		r = deis_registry_manifest_put(reg, app, tag, m.data, m.len, got, err);
+	deis_registry_close(reg);
+	deis_buf_release(&m);
+	return r;
+}
+
+static void publish(struct deis_cache **cache, struct out *o, const char *app)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	if (!*cache && deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
+				       deis_conf.redis_password, cache, &err) < 0)
+		*cache = NULL;
+	if (!*cache || deis_cache_publish(*cache, "app", app, &err) < 0)
+		outf(o, " !     warning: the change was not announced (%s); mounts see it "
+		     "at their next resync", err.msg);
+}
 
 int builder_build(const struct build_ctx *ctx, struct deis_error *err)
 {
-	(void)ctx;
-	return deis_error_set(err, ENOSYS, "Build stage is not connected yet");
+	struct out o = { .fd = ctx->out_fd, .app = ctx->app, .partial = DEIS_BUF_INIT };
+	struct deis_kvlist procfile = DEIS_KVLIST_INIT;
+	struct deis_buf types = DEIS_BUF_INIT;
+	struct deis_db *db = NULL;
+	struct deis_cache *cache = NULL;
+	char digest[DEIS_DIGEST_SIZE], image[160], sha7[8], tag[32];
+	long long deadline = now_ms() + (long long)builder_conf.build_timeout * 1000;
+	int number = 0, version = 0, r;
+
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(sha7, sizeof(sha7), "%.7s", ctx->commit);
+	if ((r = deis_db_open(deis_conf.database, &db, err)) < 0 ||
+	    (r = deis_db_build_create(db, ctx->app, ctx->user, ctx->commit, &number,
+				      err)) < 0) {
+		deis_error_prefix(err, "recording the build");
+		outf(&o, "-----> Building %s from %s (%s)", ctx->app, ctx->branch, sha7);
+		outf(&o, "-----> Build failed: %s", err->msg);
+		goto out;
+	}
+	snprintf(o.src, sizeof(o.src), "build.%d", number);
+	struct deis_error lerr = DEIS_ERROR_INIT;
+	if (deis_logemit_open(deis_conf.syslog_host, deis_conf.syslog_port, &o.log,
+			      &lerr) < 0)
+		o.log = NULL;
+	outf(&o, "-----> Building %s from %s (%s), pushed by %s", ctx->app, ctx->branch,
+	     sha7, ctx->user);
+	publish(&cache, &o, ctx->app);
+
+	if ((r = builder_procfile_read(ctx->src_dir, &procfile, err)) < 0)
+		goto failed;
+	for (size_t i = 0; i < procfile.n; i++)
+		deis_buf_addf(&types, "%s%s", i ? ", " : "", procfile.items[i].key);
+	outf(&o, "-----> Procfile declares types -> %s", deis_buf_str(&types));
+
+	struct bp_build b = { .ctx = ctx, .number = number, .procfile = &procfile,
+			      .env = DEIS_KVLIST_INIT };
+	if ((r = run_child(&b, &o, deadline, digest, err)) < 0)
+		goto failed;
+	snprintf(image, sizeof(image), "%s@%s", ctx->app, digest);
+	if ((r = deis_db_build_finish(db, ctx->app, number, "succeeded", image, &procfile,
+				      err)) < 0) {
+		deis_error_prefix(err, "recording the build");
+		goto failed;
+	}
+	r = deis_db_release_create(db, ctx->app, ctx->user, &(struct deis_release_change){
+		.kind = DEIS_RELEASE_DEPLOY, .version = number, .key = sha7 }, &version, err);
+	if (r < 0) {
+		deis_error_prefix(err, "making the release");
+		goto failed;
+	}
+	snprintf(tag, sizeof(tag), "v%d", version);
+	struct deis_error terr = DEIS_ERROR_INIT;
+	if (tag_image(ctx->app, digest, tag, &terr) < 0)
+		outf(&o, " !     warning: the image was not tagged %s: %s", tag, terr.msg);
+	outf(&o, "-----> Launching %s", tag);
+	outf(&o, "-----> http://%s.%s", ctx->app, deis_conf.platform_domain);
+	publish(&cache, &o, ctx->app);
+	r = 0;
+	goto out;
+failed:
+	outf(&o, "-----> Build failed: %s", err->msg);
+	{
+		struct deis_error ferr = DEIS_ERROR_INIT;
+
+		if (deis_db_build_finish(db, ctx->app, number, "failed", "", &procfile,
+					 &ferr) < 0)
+			outf(&o, " !     warning: the build was not marked failed: %s",
+			     ferr.msg);
+	}
+	publish(&cache, &o, ctx->app);
+	if (r >= 0)
+		r = -EIO;
+out:
+	deis_cache_close(cache);
+	deis_logemit_close(o.log);
+	deis_db_close(db);
+	deis_kvlist_clear(&procfile);
+	deis_buf_release(&types);
+	deis_buf_release(&o.partial);
+	return r < 0 ? r : 0;
 }

@@ -11,9 +11,11 @@
  *   access.c    key fingerprints, the key's user, who may use an app
  *   repo.c      bare repositories, the per-app push lock, the pre-receive
  *               hook, starting the real git (posix_spawn, never a shell)
- *   hook.c      the pre-receive hook: refs, checkout, Procfile
- *   procfile.c  Procfile parsing
- *   build.c     the build stage (not connected yet)
+ *   hook.c      the pre-receive hook: refs, checkout
+ *   procfile.c  Procfile reading and parsing
+ *   build.c     the build stage: build row, output, buildpack, image,
+ *               release (a forked, time-limited child does the work)
+ *   slug.c      the slug: a streaming tar.gz writer (ustar + pax)
  */
 #ifndef DEIS_BUILDER_H
 #define DEIS_BUILDER_H
@@ -21,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "deis/error.h"
 #include "deis/kv.h"
@@ -34,6 +37,8 @@ struct builder_conf {
 	int max_sessions;
 	int login_grace;	/* seconds to authenticate and ask for git */
 	int shutdown_timeout;	/* seconds sessions get after SIGTERM */
+	int build_timeout;	/* seconds a build may take */
+	int slug_limit;		/* largest slug (compressed), MB */
 	char *config_path;	/* the config file read (baked into hooks) */
 	char *self;		/* absolute path of this binary (for hooks) */
 };
@@ -109,6 +114,21 @@ int builder_hook_main(void);
  * order. */
 int builder_procfile_parse(const char *text, size_t len,
 			   struct deis_kvlist *out, struct deis_error *err);
+/* Reads and parses dir/Procfile: a regular file, never through a symlink.
+ * -ENOENT (with a message for the user) when there is none. */
+int builder_procfile_read(const char *dir, struct deis_kvlist *out,
+			  struct deis_error *err);
+
+/* ---- slug.c ---- */
+
+/* Writes the tree under dir (".git" at its top skipped) as a tar.gz to
+ * path, streaming: ustar entries (pax headers for long names), regular
+ * files, directories and symlinks (never followed), modes kept, owner
+ * 10000:10000 "app", every mtime = mtime, names sorted (the same tree
+ * makes the same bytes).  -EFBIG as soon as the compressed size passes
+ * limit bytes.  *size gets the compressed size. */
+int builder_slug_write(const char *dir, const char *path, time_t mtime,
+		       long long limit, long long *size, struct deis_error *err);
 
 /* ---- build.c ---- */
 
@@ -118,13 +138,18 @@ struct build_ctx {
 	const char *user;		/* who pushed */
 	const char *branch;		/* "main" or "master" */
 	const char *commit;		/* full hex SHA-1 */
+	time_t commit_time;		/* the commit's committer time */
 	const char *src_dir;		/* the checked-out commit (temporary) */
-	const struct deis_kvlist *procfile;	/* type -> command */
+	const char *work_dir;		/* a temporary directory for the slug */
 	int out_fd;			/* lines for the pusher ("remote: ...") */
 };
 
-/* Builds and releases the pushed commit.  Not connected yet: returns
- * -ENOSYS. */
+/* Builds and releases the pushed commit: the build row, the Procfile,
+ * the buildpack, the slug, the image (tags build-N and vN), the release.
+ * Every line goes to out_fd and to the log server (source build.N).
+ * Returns 0 when released; < 0 when the build failed (the build is then
+ * marked failed, "-----> Build failed: <reason>" was printed and no
+ * release was made). */
 int builder_build(const struct build_ctx *ctx, struct deis_error *err);
 
 #endif

@@ -12,8 +12,9 @@
  * Only refs/heads/main and refs/heads/master deploy.  Other refs are
  * accepted and stored, with a line saying they do not deploy.  For the
  * deploy branch the pushed commit is checked out with libgit2 into a
- * temporary directory, its Procfile is read and checked, and the build
- * stage (build.c) is called; a missing or bad Procfile fails the push.
+ * temporary directory and the build stage (build.c) builds and releases
+ * it; any failure there (a missing or bad Procfile included) fails the
+ * push.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,8 +31,6 @@
 #include "deis/conf.h"
 #include "deis/validate.h"
 #include "builder.h"
-
-#define PROCFILE_READ_MAX	(64 * 1024 + 1)
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -119,7 +118,7 @@ static int add_quarantine(git_repository *repo, struct deis_error *err)
 }
 
 static int checkout(const char *app, const char *commit, const char *dir,
-		    struct deis_error *err)
+		    time_t *when, struct deis_error *err)
 {
 	char path[4096];
 	git_repository *repo = NULL;
@@ -138,6 +137,7 @@ static int checkout(const char *app, const char *commit, const char *dir,
 		r = git_fail(err, "reading the pushed commit");
 		goto out;
 	}
+	*when = (time_t)git_commit_time(c);
 	if (git_commit_tree(&tree, c) < 0) {
 		r = git_fail(err, "reading the pushed tree");
 		goto out;
@@ -155,49 +155,16 @@ out:
 	return r;
 }
 
-/* Reads dir/Procfile: a regular file, never through a symlink (a pushed
- * symlink must not make the hook read a file of the host). */
-static int read_procfile(const char *dir, struct deis_buf *out, struct deis_error *err)
+/* Makes $home/builder/tmp/<app>-<what>-XXXXXX into out. */
+static int make_temp(const char *app, const char *what, char *out, size_t size)
 {
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return deis_error_set(err, errno, "%s: %s", dir, strerror(errno));
-	int fd = openat(dfd, "Procfile", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	int e = errno;
-	close(dfd);
-	if (fd < 0) {
-		if (e == ENOENT)
-			return deis_error_set(err, ENOENT, "no Procfile in the root of the "
-					      "repository: add one with lines like "
-					      "'web: ./server'");
-		if (e == ELOOP)
-			return deis_error_set(err, EINVAL, "the Procfile is a symbolic link: "
-					      "make it a regular file");
-		return deis_error_set(err, e, "Procfile: %s", strerror(e));
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return deis_error_set(err, EINVAL, "the Procfile is not a regular file");
-	}
-	for (;;) {
-		deis_buf_grow(out, 8192);
-		ssize_t n = read(fd, out->data + out->len, 8192);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			e = errno;
-			close(fd);
-			return deis_error_set(err, e, "Procfile: %s", strerror(e));
-		}
-		if (n == 0)
-			break;
-		out->len += (size_t)n;
-		out->data[out->len] = '\0';
-		if (out->len > PROCFILE_READ_MAX)
-			break;
-	}
-	close(fd);
+	snprintf(out, size, "%s/builder", deis_conf.home);
+	mkdir(out, 0700);
+	snprintf(out, size, "%s/builder/tmp", deis_conf.home);
+	mkdir(out, 0700);
+	if ((size_t)snprintf(out, size, "%s/builder/tmp/%s-%s-XXXXXX", deis_conf.home, app,
+			     what) >= size || !mkdtemp(out))
+		return -1;
 	return 0;
 }
 
@@ -205,52 +172,35 @@ static int deploy(const char *app, const char *user, const char *branch,
 		  const char *commit)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
-	struct deis_kvlist procfile = DEIS_KVLIST_INIT;
-	struct deis_buf text = DEIS_BUF_INIT, types = DEIS_BUF_INIT;
-	char dir[4096];
+	char dir[4096], work[4096];
+	time_t when = 0;
 	int rc = 1;
 
-	say("-----> Building %s from %s (%.7s), pushed by %s", app, branch, commit, user);
-	snprintf(dir, sizeof(dir), "%s/builder", deis_conf.home);
-	mkdir(dir, 0700);
-	snprintf(dir, sizeof(dir), "%s/builder/tmp", deis_conf.home);
-	mkdir(dir, 0700);
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/builder/tmp/%s-XXXXXX", deis_conf.home,
-			     app) >= sizeof(dir) || !mkdtemp(dir)) {
-		say(" !     Build failed: cannot make a work directory: %s", strerror(errno));
+	if (make_temp(app, "src", dir, sizeof(dir)) < 0) {
+		say("-----> Build failed: cannot make a work directory: %s", strerror(errno));
 		return 1;
 	}
-	if (checkout(app, commit, dir, &err) < 0 ||
-	    read_procfile(dir, &text, &err) < 0 ||
-	    builder_procfile_parse(deis_buf_str(&text), text.len, &procfile, &err) < 0) {
-		say(" !     Build failed: %s", err.msg);
+	if (make_temp(app, "work", work, sizeof(work)) < 0) {
+		say("-----> Build failed: cannot make a work directory: %s", strerror(errno));
+		rm_tree(dir);
+		return 1;
+	}
+	if (checkout(app, commit, dir, &when, &err) < 0) {
+		say("-----> Build failed: %s", err.msg);
 		say(" !     Push rejected: %s was not deployed", branch);
 		goto out;
 	}
-	for (size_t i = 0; i < procfile.n; i++)
-		deis_buf_addf(&types, "%s%s", i ? ", " : "", procfile.items[i].key);
-	say("-----> Procfile declares types -> %s", deis_buf_str(&types));
-
 	struct build_ctx ctx = {
 		.app = app, .user = user, .branch = branch, .commit = commit,
-		.src_dir = dir, .procfile = &procfile, .out_fd = 1,
+		.commit_time = when, .src_dir = dir, .work_dir = work, .out_fd = 1,
 	};
-	int r = builder_build(&ctx, &err);
-	if (r == -ENOSYS) {
-		say("-----> %s", err.msg);
-		say("-----> Stored %.7s on %s; nothing was deployed", commit, branch);
-		rc = 0;
-	} else if (r < 0) {
-		say(" !     Build failed: %s", err.msg);
+	if (builder_build(&ctx, &err) < 0)
 		say(" !     Push rejected: %s was not deployed", branch);
-	} else {
+	else
 		rc = 0;
-	}
 out:
 	rm_tree(dir);
-	deis_kvlist_clear(&procfile);
-	deis_buf_release(&text);
-	deis_buf_release(&types);
+	rm_tree(work);
 	return rc;
 }
 

@@ -58,6 +58,10 @@ static const struct deis_conf_option options[] = {
 	  "seconds a connection has to authenticate and ask for git" },
 	{ "builder_shutdown_timeout", DEIS_CONF_INT, &builder_conf.shutdown_timeout, "20",
 	  "seconds running pushes get to finish after SIGTERM" },
+	{ "builder_build_timeout", DEIS_CONF_INT, &builder_conf.build_timeout, "900",
+	  "seconds a build may take; a build that runs longer is stopped and fails" },
+	{ "builder_slug_limit", DEIS_CONF_INT, &builder_conf.slug_limit, "500",
+	  "largest slug (compressed) in MB; a bigger one fails the build" },
 	{ NULL, 0, NULL, NULL, NULL },
 };
 
@@ -124,9 +128,11 @@ static int parse_options(int argc, char **argv)
 	builder_conf.config_path = config_buf;
 	if (deis_conf.ssh_port < 1 || deis_conf.ssh_port > 65535 ||
 	    builder_conf.max_sessions < 1 || builder_conf.login_grace < 1 ||
-	    builder_conf.shutdown_timeout < 0) {
-		fprintf(stderr, "deis-builder: ssh_port must be 1..65535; builder_max_sessions "
-			"and builder_login_grace positive; builder_shutdown_timeout >= 0\n");
+	    builder_conf.shutdown_timeout < 0 || builder_conf.build_timeout < 1 ||
+	    builder_conf.slug_limit < 1 || builder_conf.slug_limit > 1024 * 1024) {
+		fprintf(stderr, "deis-builder: ssh_port must be 1..65535; builder_max_sessions, "
+			"builder_login_grace and builder_build_timeout positive; "
+			"builder_shutdown_timeout >= 0; builder_slug_limit 1..1048576 (MB)\n");
 		return -1;
 	}
 	if (builder_conf.git[0] != '/') {

@@ -12,12 +12,18 @@
  * line.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "deis/buf.h"
 
 #include "deis/validate.h"
 #include "builder.h"
 
 #define PROCFILE_MAX	(64 * 1024)
+#define PROCFILE_READ_MAX	(PROCFILE_MAX + 1)
 
 static bool blank(char c)
 {
@@ -95,4 +101,62 @@ badtype:
 	if (out->n == 0)
 		return deis_error_set(err, EINVAL, "Procfile declares no process type");
 	return 0;
+}
+
+/* Reads dir/Procfile: a regular file, never through a symlink (a pushed
+ * symlink must not make the hook read a file of the host). */
+static int read_procfile(const char *dir, struct deis_buf *out, struct deis_error *err)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return deis_error_set(err, errno, "%s: %s", dir, strerror(errno));
+	int fd = openat(dfd, "Procfile", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	int e = errno;
+	close(dfd);
+	if (fd < 0) {
+		if (e == ENOENT)
+			return deis_error_set(err, ENOENT, "no Procfile in the root of the "
+					      "repository: add one with lines like "
+					      "'web: ./server'");
+		if (e == ELOOP)
+			return deis_error_set(err, EINVAL, "the Procfile is a symbolic link: "
+					      "make it a regular file");
+		return deis_error_set(err, e, "Procfile: %s", strerror(e));
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return deis_error_set(err, EINVAL, "the Procfile is not a regular file");
+	}
+	for (;;) {
+		deis_buf_grow(out, 8192);
+		ssize_t n = read(fd, out->data + out->len, 8192);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			e = errno;
+			close(fd);
+			return deis_error_set(err, e, "Procfile: %s", strerror(e));
+		}
+		if (n == 0)
+			break;
+		out->len += (size_t)n;
+		out->data[out->len] = '\0';
+		if (out->len > PROCFILE_READ_MAX)
+			break;
+	}
+	close(fd);
+	return 0;
+}
+
+int builder_procfile_read(const char *dir, struct deis_kvlist *out,
+			  struct deis_error *err)
+{
+	struct deis_buf text = DEIS_BUF_INIT;
+	int r = read_procfile(dir, &text, err);
+
+	if (r == 0)
+		r = builder_procfile_parse(deis_buf_str(&text), text.len, out, err);
+	deis_buf_release(&text);
+	return r;
 }

@@ -81,7 +81,7 @@ test_expect_success 'a push of main with a Procfile is accepted and shows the bu
 	cat out &&
 	grep "^remote: -----> Building $APP from main" out &&
 	grep "^remote: -----> Procfile declares types -> web, worker" out &&
-	grep "^remote: -----> Build stage is not connected yet" out &&
+	grep "^remote: -----> Launching v2" out &&
 	! grep -E "Sanitizer|runtime error" out
 '
 
@@ -132,7 +132,7 @@ test_expect_success 'a push of another branch is stored but does not deploy' '
 test_expect_success 'master deploys too' '
 	gitk alice -C src push "$(url $APP)" "$(cat first):refs/heads/master" >out 2>&1 &&
 	grep "^remote: -----> Building $APP from master" out &&
-	grep "^remote: -----> Build stage is not connected yet" out &&
+	grep "^remote: -----> Launching v3" out &&
 	! grep -E "Sanitizer|runtime error" out
 '
 
