@@ -23,6 +23,7 @@
 #include "deis/conf.h"
 #include "deis/log.h"
 #include "deis/drain.h"
+#include "deis/registry.h"
 #include "deis/validate.h"
 #include "deisfs.h"
 
@@ -546,6 +547,16 @@ static int show_git_url(const struct node *n, struct deis_buf *out)
 	return 0;
 }
 
+/* "build: 3 (1a2b3c4)", or for an image deployed without a build,
+ * "build: 3 (image hello@sha256:...)". */
+static void build_line(const struct deis_build *b, struct deis_buf *out)
+{
+	if (b->commit[0])
+		deis_buf_addf(out, "build: %d (%.7s)\n", b->number, b->commit);
+	else
+		deis_buf_addf(out, "build: %d (image %s)\n", b->number, b->image);
+}
+
 static int show_info(const struct node *n, struct deis_buf *out)
 {
 	const struct deis_app *a = n->app;
@@ -560,7 +571,7 @@ static int show_info(const struct node *n, struct deis_buf *out)
 	app_git_url(a, out);
 	deis_buf_addf(out, "\nrelease: v%d\n", rel ? rel->version : 0);
 	if (b)
-		deis_buf_addf(out, "build: %d (%.7s)\n", b->number, b->commit);
+		build_line(b, out);
 	else
 		deis_buf_adds(out, "build: none\n");
 	deis_buf_adds(out, "formation:");
@@ -840,6 +851,74 @@ static int64_t mtime_drains(const struct node *n)
 	return n->app->drains_mtime;
 }
 
+/* image: the image of the current build; writing an image reference that
+ * is in the registry deploys it without a build (Deis's builds:create). */
+static int show_image(const struct node *n, struct deis_buf *out)
+{
+	const struct deis_build *b = deis_app_current_build(n->app);
+
+	if (b && b->image[0])
+		deis_buf_addf(out, "%s\n", b->image);
+	return 0;
+}
+
+static int store_image(struct req *r, const struct node *n, const char *data, size_t len)
+{
+	struct deis_image_ref ir;
+	struct deis_image img;
+	struct deis_registry *reg = NULL;
+	char ref[512], full[160], app[64];
+	int number = 0, version = 0;
+
+	while (len && (data[len - 1] == '\n' || data[len - 1] == ' '))
+		len--;
+	if (len >= sizeof(ref))
+		return deis_error_set(&r->err, EINVAL, "image: reference too long");
+	memcpy(ref, data, len);
+	ref[len] = '\0';
+	int rc = deis_image_ref_parse(ref, &ir, &r->err);
+	if (rc < 0)
+		return deis_error_prefix(&r->err, "image");
+	if (r->dry_run)
+		return 0;
+	app_name(n, app, sizeof(app));
+	memset(&img, 0, sizeof(img));
+	rc = deis_registry_open(deis_conf.registry_url, &reg, &r->err);
+	if (rc == 0)
+		rc = deis_registry_pull_image(reg, ref, &img, &r->err);
+	deis_registry_close(reg);
+	if (rc == -ENOENT)
+		deis_error_set(&r->err, EINVAL, "image: '%s' is not in the registry", ref);
+	if (rc == 0 && !img.config.procfile.n)
+		rc = deis_error_set(&r->err, EINVAL, "image: '%s' declares no process types",
+				    ref);
+	if (rc < 0) {
+		deis_image_clear(&img);
+		return rc == -ENOENT ? -EINVAL : rc;
+	}
+	snprintf(full, sizeof(full), "%s@%s", ir.name, img.digest);
+	rc = WITH_DB(r, db, deis_db_build_create(db, app, r->who.name, "", &number, &r->err));
+	if (rc == 0)
+		rc = WITH_DB(r, db, deis_db_build_finish(db, app, number, "succeeded", full,
+							 &img.config.procfile, &r->err));
+	if (rc == 0) {
+		char shortd[16];
+		snprintf(shortd, sizeof(shortd), "%.7s", img.digest + 7);
+		struct deis_release_change c = { .kind = DEIS_RELEASE_DEPLOY,
+						 .version = number, .key = shortd };
+		rc = WITH_DB(r, db, deis_db_release_create(db, app, r->who.name, &c,
+							   &version, &r->err));
+	}
+	deis_image_clear(&img);
+	if (rc == 0) {
+		deis_log(LOG_INFO, "app %s: image %s deployed as v%d by %s", app, full,
+			 version, r->who.name);
+		app_changed(r, app);
+		platform_line(app, "%s deployed image %s (v%d)", r->who.name, full, version);
+	}
+	return rc;
+}
+
 static int show_procfile(const struct node *n, struct deis_buf *out)
 {
 	const struct deis_build *b = deis_app_current_build(n->app);
@@ -901,6 +980,8 @@ APP_FILE(nt_perms, "perms", RW_MODE, show_perms, mtime_perms,
 APP_FILE(nt_procfile, "procfile", RO_MODE, show_procfile, mtime_release);
 APP_FILE(nt_rollback, "rollback", S_IFREG | 0200, show_empty, mtime_release,
 	 .commit = COMMIT_CONTROL, .max = 64, .store = store_rollback);
+APP_FILE(nt_image, "image", RW_MODE, show_image, mtime_release,
+	 .commit = COMMIT_CONTROL, .max = 1024, .store = store_image);
 APP_FILE(nt_drains, "drains", RW_MODE, show_drains, mtime_drains,
 	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_drains);
 
@@ -1173,7 +1254,7 @@ static int show_release_info(const struct node *n, struct deis_buf *out)
 	const struct deis_build *b = rel->build_number ?
 		deis_app_build(n->app, rel->build_number) : NULL;
 	if (b)
-		deis_buf_addf(out, "build: %d (%.7s)\n", b->number, b->commit);
+		build_line(b, out);
 	else
 		deis_buf_adds(out, "build: none\n");
 	return 0;
@@ -1437,7 +1518,7 @@ static const struct nodetype *const app_children[] = {
 	&nt_info, &nt_url, &nt_git_url, &nt_env, &nt_config, &nt_formation,
 	&nt_limits, &nt_domains, &nt_certs, &nt_healthcheck, &nt_maintenance,
 	&nt_perms, &nt_procfile, &nt_releases, &nt_rollback, &nt_builds,
-	&nt_containers, &nt_logs, &nt_drains, NULL,
+	&nt_containers, &nt_logs, &nt_drains, &nt_image, NULL,
 };
 
 static void app_scratch_dir(const struct node *dir, char *out, size_t len)

@@ -26,6 +26,7 @@ test_expect_success 'an app directory has every file of the tree' '
 	formation
 	git_url
 	healthcheck
+	image
 	info
 	limits
 	logs
