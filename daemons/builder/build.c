@@ -5,7 +5,8 @@
  * once the commit is checked out.  In order:
  *
  *   1. the builds row (status running): builds/<n>/ appears in the tree;
- *   2. the Procfile is read and checked (a bad one fails the build);
+ *   2. the Procfile, if any, is read and checked (a bad one fails the
+ *      build); the config vars of the current release are read;
  *   3. a forked child, in a process group of its own, does the work that
  *      may take long: the buildpack (detect, compile, release), the slug
  *      (slug.c) and the image pushed to the registry as <app>:build-<n>.
@@ -25,13 +26,12 @@
  * marks the build failed, prints "-----> Build failed: <reason>" and
  * returns < 0: the hook then fails the push, and no release is made.
  *
- * Buildpacks are a table of {name, detect, compile, release}; the first
- * whose detect matches builds the app.  Only the built-in Procfile-only
- * buildpack exists so far: it detects a Procfile and compiles nothing, so
- * the slug is the pushed tree.  Buildpacks that run programs (static,
- * Makefile, Node.js, BUILDPACK_URL) are meant to run their bin/detect,
- * bin/compile and bin/release in the child, inside a runc container
- * (runtime.h), with the child's pipe as their stdout and stderr.
+ * The buildpack: the app's BUILDPACK_URL (a local directory), else the
+ * first built-in one whose detect matches (Node.js, Makefile, static,
+ * Procfile-only).  All but Procfile-only run bin/compile and bin/release
+ * in the child, inside a runc container (buildpack.c), with the child's
+ * pipe as their output; the slug's process types are the Procfile's, else
+ * the buildpack's default_process_types (see docs/builder.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +52,7 @@
 #include "deis/db.h"
 #include "deis/logemit.h"
 #include "deis/registry.h"
+#include "deis/runtime.h"
 #include "builder.h"
 
 #define LINE_MAX_BYTES	(16 * 1024)	/* longer output lines are cut */
@@ -171,36 +172,306 @@ static void say(const char *fmt, ...)
 struct bp_build {
 	const struct build_ctx *ctx;
 	int number;
-	const struct deis_kvlist *procfile;
+	const struct deis_kvlist *procfile;	/* the app's Procfile; empty: none */
+	const char *no_procfile;	/* why there is none, for the user */
+	const struct deis_kvlist *config;	/* the current release's vars */
 	struct deis_kvlist env;		/* config_vars of bin/release */
+	struct deis_kvlist procs;	/* the process types of the slug */
+	char name[64];			/* what bin/detect printed */
+	char bp_dir[4096];		/* a buildpack that runs programs */
+	char cache_dir[4096];
+	char env_dir[4096];
 };
 
 struct buildpack {
 	const char *name;
 	/* 1 when it builds this app, 0 when not, < 0 on error. */
 	int (*detect)(struct bp_build *b, struct deis_error *err);
-	/* Turns the tree into what the slug holds; NULL: nothing to do. */
-	int (*compile)(struct bp_build *b, struct deis_error *err);
-	/* Fills b->env (and may add Procfile defaults); NULL: nothing. */
-	int (*release)(struct bp_build *b, struct deis_error *err);
+	/* The built-in buildpack under $DEIS_HOME/builder/buildpacks run in a
+	 * container (bin/compile, bin/release); NULL: nothing to run. */
+	const char *dir;
 };
 
-/* The built-in Procfile-only buildpack: the tree is the slug as pushed. */
-static int procfile_detect(struct bp_build *b, struct deis_error *err)
+/* 1 when dir/name is a regular file (or, with want_dir, a directory). */
+static int has_entry(const char *dir, const char *name, bool want_dir,
+		     struct deis_error *err)
 {
 	struct stat st;
-	int dfd = open(b->ctx->src_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (dfd < 0)
-		return deis_error_set(err, errno, "%s: %s", b->ctx->src_dir, strerror(errno));
-	int r = fstatat(dfd, "Procfile", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+		return deis_error_set(err, errno, "%s: %s", dir, strerror(errno));
+	int r = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		(want_dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
 	close(dfd);
 	return r;
 }
 
+/* The built-in Procfile-only buildpack: the tree is the slug as pushed. */
+static int procfile_detect(struct bp_build *b, struct deis_error *err)
+{
+	return has_entry(b->ctx->src_dir, "Procfile", false, err);
+}
+
+/* A built-in buildpack that needs a program of the host stack. */
+static int need_tool(const char *what, const char *tool, struct deis_error *err)
+{
+	if (access(tool, X_OK) == 0)
+		return 1;
+	return deis_error_set(err, ENOENT, "this is a %s app, but %s is not on the stack "
+			      "(install it on the host)", what, tool);
+}
+
+static int nodejs_detect(struct bp_build *b, struct deis_error *err)
+{
+	int r = has_entry(b->ctx->src_dir, "package.json", false, err);
+
+	if (r > 0)
+		r = need_tool("Node.js", "/usr/bin/npm", err);
+	return r;
+}
+
+static int make_detect(struct bp_build *b, struct deis_error *err)
+{
+	int r = has_entry(b->ctx->src_dir, "Makefile", false, err);
+
+	if (r > 0)
+		r = need_tool("Makefile", "/usr/bin/make", err);
+	return r;
+}
+
+static int static_detect(struct bp_build *b, struct deis_error *err)
+{
+	int r = has_entry(b->ctx->src_dir, "index.html", false, err);
+
+	if (r == 0)
+		r = has_entry(b->ctx->src_dir, "public", true, err);
+	if (r > 0)
+		r = need_tool("static", "/usr/bin/python3", err);
+	return r;
+}
+
+/* In detect order, after the app's BUILDPACK_URL. */
 static const struct buildpack buildpacks[] = {
-	{ "Procfile-only", procfile_detect, NULL, NULL },
+	{ "Node.js", nodejs_detect, "nodejs" },
+	{ "Makefile", make_detect, "Makefile" },
+	{ "static", static_detect, "static" },
+	{ "Procfile-only", procfile_detect, NULL },
 };
+
+static int step_failed(const char *step, const struct deis_runtime_exit *ex,
+		       struct deis_error *err)
+{
+	if (ex->signal)
+		return deis_error_set(err, EIO, "%s was killed by signal %d", step, ex->signal);
+	return deis_error_set(err, EIO, "%s exited with status %d", step, ex->code);
+}
+
+/* A scratch file for a step's stdout (bin/detect, bin/release). */
+static int out_file(const struct bp_build *b, const char *name, struct deis_error *err)
+{
+	struct deis_buf p = DEIS_BUF_INIT;
+
+	deis_buf_addf(&p, "%s/%s.out", b->ctx->work_dir, name);
+	int fd = open(p.data, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fd = deis_error_set(err, errno, "%s: %s", p.data, strerror(errno));
+	deis_buf_release(&p);
+	return fd;
+}
+
+/* What a step wrote to fd (at most 64 KiB), NUL-terminated, into out. */
+static int read_back(int fd, struct deis_buf *out, struct deis_error *err)
+{
+	char buf[4096];
+
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return deis_error_set(err, errno, "lseek: %s", strerror(errno));
+	while (out->len < 64 * 1024) {
+		ssize_t got = read(fd, buf, sizeof(buf));
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return deis_error_set(err, errno, "read: %s", strerror(errno));
+		if (got == 0)
+			break;
+		deis_buf_add(out, buf, (size_t)got);
+	}
+	deis_buf_adds(out, "");
+	return 0;
+}
+
+/* The dirs a container step needs: the tree given to the build user, the
+ * app's cache, the env dir. */
+static int container_prepare(struct bp_build *b, struct bp_run *run, struct deis_error *err)
+{
+	const struct build_ctx *ctx = b->ctx;
+	char state[4096];
+	int r;
+
+	snprintf(b->env_dir, sizeof(b->env_dir), "%s/env", ctx->work_dir);
+	if ((r = builder_chown_tree(ctx->src_dir, err)) < 0 ||
+	    (r = builder_cache_dir(ctx->app, b->cache_dir, sizeof(b->cache_dir), err)) < 0 ||
+	    (r = builder_env_dir(b->env_dir, b->config, err)) < 0)
+		return r;
+	if (builder_runc_state(state, sizeof(state)) == 0 && mkdir(state, 0700) < 0 &&
+	    errno != EEXIST)
+		return deis_error_set(err, errno, "mkdir %s: %s", state, strerror(errno));
+	*run = (struct bp_run){
+		.app = ctx->app, .number = b->number, .bp_dir = b->bp_dir,
+		.build_dir = ctx->src_dir, .cache_dir = b->cache_dir,
+		.env_dir = b->env_dir, .work_dir = ctx->work_dir,
+	};
+	return 0;
+}
+
+/* BUILDPACK_URL: a local buildpack directory; its bin/detect must agree. */
+static int custom_detect(struct bp_build *b, const char *url, struct bp_run *run,
+			 struct deis_error *err)
+{
+	struct deis_runtime_exit ex = { 0, 0 };
+	struct deis_buf name = DEIS_BUF_INIT;
+	struct stat st;
+	int r, fd;
+
+	if (url[0] != '/')
+		return deis_error_set(err, EINVAL, "BUILDPACK_URL %s: only a local absolute "
+				      "path to a buildpack directory is supported", url);
+	if (stat(url, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    (size_t)snprintf(b->bp_dir, sizeof(b->bp_dir), "%s", url) >= sizeof(b->bp_dir))
+		return deis_error_set(err, ENOENT, "BUILDPACK_URL %s: no such directory", url);
+	if ((r = container_prepare(b, run, err)) < 0)
+		return r;
+	if ((fd = out_file(b, "detect", err)) < 0)
+		return fd;
+	r = builder_bp_step(run, "detect", fd, &ex, err);
+	if (r == 0 && (ex.code || ex.signal)) {
+		r = step_failed("detect", &ex, err);
+		deis_error_prefix(err, "the buildpack of BUILDPACK_URL does not build this app");
+	}
+	if (r == 0 && (r = read_back(fd, &name, err)) == 0) {
+		size_t n = strcspn(name.data, "\r\n");
+
+		if (!n || n >= sizeof(b->name))
+			snprintf(b->name, sizeof(b->name), "%s", "Custom");
+		else
+			snprintf(b->name, sizeof(b->name), "%.*s", (int)n, name.data);
+	}
+	close(fd);
+	deis_buf_release(&name);
+	return r;
+}
+
+/* bin/compile (output to the build log), then bin/release. */
+static int container_build(struct bp_build *b, const struct bp_run *run,
+			   struct deis_buf *types, struct deis_error *err)
+{
+	struct deis_runtime_exit ex = { 0, 0 };
+	struct deis_buf yaml = DEIS_BUF_INIT;
+	int r, fd;
+
+	if ((r = builder_bp_step(run, "compile", 1, &ex, err)) < 0)
+		return r;
+	if (ex.code || ex.signal)
+		return step_failed("compile", &ex, err);
+	if ((fd = out_file(b, "release", err)) < 0)
+		return fd;
+	r = builder_bp_step(run, "release", fd, &ex, err);
+	if (r == 0 && (ex.code || ex.signal))
+		r = step_failed("release", &ex, err);
+	if (r == 0)
+		r = read_back(fd, &yaml, err);
+	if (r == 0)
+		r = builder_release_parse(yaml.data, types, &b->env, err);
+	close(fd);
+	deis_buf_release(&yaml);
+	return r;
+}
+
+/* Picks and runs the buildpack; b->procs gets the slug's process types:
+ * the Procfile's, else the buildpack's default_process_types. */
+static int run_buildpack(struct bp_build *b, const char **label, struct deis_error *err)
+{
+	const struct build_ctx *ctx = b->ctx;
+	const char *url = deis_kvlist_get(b->config, "BUILDPACK_URL");
+	struct deis_buf types = DEIS_BUF_INIT, path = DEIS_BUF_INIT;
+	struct bp_run run;
+	bool in_container = false;
+	int r = 0;
+
+	if (url && url[0]) {
+		if ((r = custom_detect(b, url, &run, err)) < 0)
+			goto out;
+		in_container = true;
+		*label = b->name;
+	} else {
+		const struct buildpack *bp = NULL;
+
+		for (size_t i = 0; !bp && i < sizeof(buildpacks) / sizeof(buildpacks[0]); i++) {
+			r = buildpacks[i].detect(b, err);
+			if (r < 0)
+				goto out;
+			if (r > 0)
+				bp = &buildpacks[i];
+		}
+		if (!bp) {
+			r = deis_error_set(err, ENOENT, "%s", b->no_procfile ? b->no_procfile :
+					   "no buildpack detects this app");
+			goto out;
+		}
+		snprintf(b->name, sizeof(b->name), "%s", bp->name);
+		*label = bp->name;
+		if (bp->dir) {
+			char dir[4096];
+
+			if ((r = builder_buildpacks_install(dir, sizeof(dir), err)) < 0)
+				goto out;
+			if ((size_t)snprintf(b->bp_dir, sizeof(b->bp_dir), "%s/%s", dir,
+					     bp->dir) >= sizeof(b->bp_dir)) {
+				r = deis_error_set(err, ENAMETOOLONG, "$DEIS_HOME is too long");
+				goto out;
+			}
+			if ((r = container_prepare(b, &run, err)) < 0)
+				goto out;
+			in_container = true;
+		}
+	}
+	say("-----> %s app detected", b->name);
+	if (in_container && (r = container_build(b, &run, &types, err)) < 0)
+		goto out;
+	if (b->procfile->n) {
+		deis_kvlist_copy(&b->procs, b->procfile);
+		goto out;
+	}
+	if (!types.len) {
+		r = deis_error_set(err, ENOENT, "%s; the %s buildpack declares no default "
+				   "process types", b->no_procfile ? b->no_procfile :
+				   "no Procfile", b->name);
+		goto out;
+	}
+	if ((r = builder_procfile_parse(types.data, types.len, &b->procs, err)) < 0) {
+		deis_error_prefix(err, "the buildpack's default_process_types");
+		goto out;
+	}
+	/* For the parent, which records the build's process types. */
+	deis_buf_addf(&path, "%s/Procfile", ctx->work_dir);
+	int fd = open(path.data, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = deis_error_set(err, errno, "%s: %s", path.data, strerror(errno));
+		goto out;
+	}
+	write_all(fd, types.data, types.len);
+	close(fd);
+	deis_buf_reset(&path);
+	for (size_t i = 0; i < b->procs.n; i++)
+		deis_buf_addf(&path, "%s%s", i ? ", " : "", b->procs.items[i].key);
+	say("-----> Default process types for %s -> %s", b->name, path.data);
+out:
+	deis_buf_release(&types);
+	deis_buf_release(&path);
+	return r < 0 ? r : 0;
+}
 
 static void human_size(long long n, char *out, size_t size)
 {
@@ -215,7 +486,7 @@ static int child_build(struct bp_build *b, char digest[DEIS_DIGEST_SIZE],
 		       struct deis_error *err)
 {
 	const struct build_ctx *ctx = b->ctx;
-	const struct buildpack *bp = NULL;
+	const char *label = "";
 	struct deis_image_config c = DEIS_IMAGE_CONFIG_INIT;
 	struct deis_buf json = DEIS_BUF_INIT, path = DEIS_BUF_INIT;
 	struct deis_registry *reg = NULL;
@@ -223,20 +494,7 @@ static int child_build(struct bp_build *b, char digest[DEIS_DIGEST_SIZE],
 	long long size = 0;
 	int r = 0;
 
-	for (size_t i = 0; !bp && i < sizeof(buildpacks) / sizeof(buildpacks[0]); i++) {
-		r = buildpacks[i].detect(b, err);
-		if (r < 0)
-			return r;
-		if (r > 0)
-			bp = &buildpacks[i];
-	}
-	if (!bp)
-		return deis_error_set(err, ENOENT, "no buildpack detects this app "
-				      "(the built-in one needs a Procfile)");
-	say("-----> %s app detected", bp->name);
-	if (bp->compile && (r = bp->compile(b, err)) < 0)
-		return r;
-	if (bp->release && (r = bp->release(b, err)) < 0)
+	if ((r = run_buildpack(b, &label, err)) < 0)
 		return r;
 
 	deis_buf_addf(&path, "%s/slug.tar.gz", ctx->work_dir);
@@ -248,13 +506,13 @@ static int child_build(struct bp_build *b, char digest[DEIS_DIGEST_SIZE],
 	say("-----> Compressing... %s", shown);
 
 	c.created = time(NULL);
-	deis_kvlist_copy(&c.procfile, b->procfile);
+	deis_kvlist_copy(&c.procfile, &b->procs);
 	deis_kvlist_copy(&c.env, &b->env);
 	deis_kvlist_sort(&c.env);
 	snprintf(num, sizeof(num), "%d", b->number);
 	deis_kvlist_set(&c.labels, "io.deis.build.git-sha", ctx->commit);
 	deis_kvlist_set(&c.labels, "io.deis.build.number", num);
-	deis_kvlist_set(&c.labels, "io.deis.build.buildpack", bp->name);
+	deis_kvlist_set(&c.labels, "io.deis.build.buildpack", label);
 	deis_kvlist_set(&c.labels, "io.deis.stack", "host");
 	if ((r = deis_digest_gunzip_file(path.data, diff_id, err)) < 0)
 		goto out;
@@ -383,6 +641,15 @@ static int run_child(struct bp_build *b, struct out *o, long long deadline,
 	}
 	close(resp[0]);
 	res[rlen] = '\0';
+	if (timed_out) {
+		/* runc was killed with the group; its container may not be. */
+		struct deis_error rerr = DEIS_ERROR_INIT;
+		char id[DEIS_RUNTIME_ID_MAX + 1], state[4096];
+
+		if (builder_container_id(b->ctx->app, b->number, id, sizeof(id)) == 0 &&
+		    builder_runc_state(state, sizeof(state)) == 0 && access(state, F_OK) == 0)
+			deis_runtime_delete(state, id, 1, &rerr);
+	}
 	if (timed_out)
 		return deis_error_set(err, ETIMEDOUT, "the build took longer than %d s "
 				      "(builder_build_timeout) and was stopped",
@@ -432,12 +699,32 @@ static void publish(struct deis_cache **cache, struct out *o, const char *app)
 		     "at their next resync", err.msg);
 }
 
+/* The config vars of the app's current release into out. */
+static int load_config(struct deis_db *db, const char *app, struct deis_kvlist *out,
+		       struct deis_error *err)
+{
+	struct deis_app **apps = NULL;
+	size_t n = 0;
+	int r = deis_db_load_apps(db, app, NULL, &apps, &n, err);
+
+	if (r < 0)
+		return r;
+	const struct deis_release *rel = n ? deis_app_current(apps[0]) : NULL;
+	if (rel)
+		deis_kvlist_copy(out, &rel->config);
+	for (size_t i = 0; i < n; i++)
+		deis_app_free(apps[i]);
+	free(apps);
+	return 0;
+}
+
 int builder_build(const struct build_ctx *ctx, struct deis_error *err)
 {
 	struct out o = { .fd = ctx->out_fd, .app = ctx->app, .partial = DEIS_BUF_INIT };
-	struct deis_kvlist procfile = DEIS_KVLIST_INIT;
+	struct deis_kvlist procfile = DEIS_KVLIST_INIT, config = DEIS_KVLIST_INIT;
 	struct deis_buf types = DEIS_BUF_INIT;
 	struct deis_db *db = NULL;
+	char *no_procfile = NULL;
 	struct deis_cache *cache = NULL;
 	char digest[DEIS_DIGEST_SIZE], image[160], sha7[8], tag[32];
 	long long deadline = now_ms() + (long long)builder_conf.build_timeout * 1000;
@@ -462,15 +749,29 @@ int builder_build(const struct build_ctx *ctx, struct deis_error *err)
 	     sha7, ctx->user);
 	publish(&cache, &o, ctx->app);
 
-	if ((r = builder_procfile_read(ctx->src_dir, &procfile, err)) < 0)
+	/* No Procfile is fine when a buildpack declares the process types. */
+	if ((r = builder_procfile_read(ctx->src_dir, &procfile, err)) == -ENOENT) {
+		no_procfile = strdup(err->msg);
+		*err = (struct deis_error)DEIS_ERROR_INIT;
+	} else if (r < 0) {
 		goto failed;
-	for (size_t i = 0; i < procfile.n; i++)
-		deis_buf_addf(&types, "%s%s", i ? ", " : "", procfile.items[i].key);
-	outf(&o, "-----> Procfile declares types -> %s", deis_buf_str(&types));
+	} else {
+		for (size_t i = 0; i < procfile.n; i++)
+			deis_buf_addf(&types, "%s%s", i ? ", " : "", procfile.items[i].key);
+		outf(&o, "-----> Procfile declares types -> %s", deis_buf_str(&types));
+	}
+	if ((r = load_config(db, ctx->app, &config, err)) < 0) {
+		deis_error_prefix(err, "reading the app's config");
+		goto failed;
+	}
 
 	struct bp_build b = { .ctx = ctx, .number = number, .procfile = &procfile,
-			      .env = DEIS_KVLIST_INIT };
+			      .no_procfile = no_procfile, .config = &config,
+			      .env = DEIS_KVLIST_INIT, .procs = DEIS_KVLIST_INIT };
 	if ((r = run_child(&b, &o, deadline, digest, err)) < 0)
+		goto failed;
+	/* The buildpack's default_process_types, written by the child. */
+	if (!procfile.n && (r = builder_procfile_read(ctx->work_dir, &procfile, err)) < 0)
 		goto failed;
 	snprintf(image, sizeof(image), "%s@%s", ctx->app, digest);
 	if ((r = deis_db_build_finish(db, ctx->app, number, "succeeded", image, &procfile,
@@ -511,6 +812,8 @@ out:
 	deis_logemit_close(o.log);
 	deis_db_close(db);
 	deis_kvlist_clear(&procfile);
+	deis_kvlist_clear(&config);
+	free(no_procfile);
 	deis_buf_release(&types);
 	deis_buf_release(&o.partial);
 	return r < 0 ? r : 0;

@@ -15,6 +15,8 @@
  *   procfile.c  Procfile reading and parsing
  *   build.c     the build stage: build row, output, buildpack, image,
  *               release (a forked, time-limited child does the work)
+ *   buildpack.c buildpacks that run programs (bin/detect, compile,
+ *               release in a runc container); the built-in ones
  *   slug.c      the slug: a streaming tar.gz writer (ustar + pax)
  */
 #ifndef DEIS_BUILDER_H
@@ -129,6 +131,49 @@ int builder_procfile_read(const char *dir, struct deis_kvlist *out,
  * limit bytes.  *size gets the compressed size. */
 int builder_slug_write(const char *dir, const char *path, time_t mtime,
 		       long long limit, long long *size, struct deis_error *err);
+
+/* ---- buildpack.c ---- */
+
+struct deis_buf;
+struct deis_runtime_exit;
+
+/* Writes the built-in buildpacks (nodejs, Makefile, static: shell scripts
+ * run only in the container) to $DEIS_HOME/builder/buildpacks; dir gets
+ * that path. */
+int builder_buildpacks_install(char *dir, size_t size, struct deis_error *err);
+/* lchown -R dir to the build user (10000:10000), symlinks not followed. */
+int builder_chown_tree(const char *dir, struct deis_error *err);
+/* $DEIS_HOME/cache/<app> (made, 0700, owned by the build user) into out. */
+int builder_cache_dir(const char *app, char *out, size_t size, struct deis_error *err);
+/* Makes dir with one file per config var (the Heroku ENV_DIR), readable
+ * only by the build user. */
+int builder_env_dir(const char *dir, const struct deis_kvlist *config,
+		    struct deis_error *err);
+/* The container id of build number of app: "<app>.build-<n>". */
+int builder_container_id(const char *app, int number, char *out, size_t size);
+/* runc's state directory for builds: $DEIS_HOME/builder/runc. */
+int builder_runc_state(char *out, size_t size);
+
+/* Where a buildpack step runs. */
+struct bp_run {
+	const char *app;
+	int number;
+	const char *bp_dir;	/* the buildpack: /buildpack, read-only */
+	const char *build_dir;	/* /app, read-write */
+	const char *cache_dir;	/* /cache, read-write */
+	const char *env_dir;	/* /env, read-only */
+	const char *work_dir;	/* where the bundles are written */
+};
+
+/* Runs bin/<step> of the buildpack in a container (as uid 10000): its
+ * stdout to out_fd, its stderr to our fd 1; waits for it, *ex gets its
+ * exit.  < 0 only when it could not be run. */
+int builder_bp_step(const struct bp_run *run, const char *step, int out_fd,
+		    struct deis_runtime_exit *ex, struct deis_error *err);
+/* Parses bin/release's YAML: default_process_types as Procfile lines into
+ * types, config_vars into env. */
+int builder_release_parse(const char *text, struct deis_buf *types,
+			  struct deis_kvlist *env, struct deis_error *err);
 
 /* ---- build.c ---- */
 

@@ -1,0 +1,243 @@
+#!/bin/bash
+test_description='deis-builder: buildpacks run in a runc container (static, Makefile, Node.js, BUILDPACK_URL): compile, release, ENV_DIR, cache, failures'
+. "$(dirname "$0")/../lib.sh"
+registry_env_init
+
+A=$DEIS_MOUNT/apps
+U=$DEIS_MOUNT/users
+PORT=$(conf_get "$DEIS_CONF" ssh_port) || PORT=2222
+USER_=deis-bdave
+TOOL=$DEIS_BUILD/tests/unit/registry_tool
+BP=$DEIS_HOME/t3120-buildpacks
+export DEIS_REGISTRY_URL
+
+export HOME=$TRASH_DIRECTORY/home GIT_CONFIG_NOSYSTEM=1
+export GIT_AUTHOR_NAME=Dave GIT_AUTHOR_EMAIL=dave@example.com
+export GIT_COMMITTER_NAME=Dave GIT_COMMITTER_EMAIL=dave@example.com
+mkdir -p "$HOME"
+
+command -v make >/dev/null && test_set_prereq MAKE
+command -v npm >/dev/null && command -v node >/dev/null && test_set_prereq NODE
+
+gitk() {	# GIT-ARGS...
+	GIT_SSH_COMMAND="ssh -i $TRASH_DIRECTORY/dave -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p $PORT" \
+		git "$@"
+}
+
+# push APP [GIT-PUSH-ARGS...]: pushes the repository APP (a directory)
+# to the app APP; the output is in out.
+push() {
+	local app=$1
+	shift
+	gitk -C "$app" push "ssh://git@127.0.0.1:$PORT/$app.git" "$@" >out 2>&1
+	local st=$?
+	cat out
+	! grep -E "Sanitizer|runtime error" out || return 1
+	return $st
+}
+
+tool() {
+	"$TOOL" "--url=$DEIS_REGISTRY_URL" "$@"
+}
+
+# new_app APP: the app, and a git repository of that name.
+new_app() {
+	deis_as $USER_ mkdir "$A/$1" &&
+	git init -q -b main "$1"
+}
+
+commit() {	# APP MESSAGE
+	git -C "$1" add -A . && git -C "$1" commit -q -m "$2"
+}
+
+# The slug of the app's current build, listed into slug.list.
+slug_list() {	# APP
+	local digest
+	digest=$(sed -n "s/^image: $1@//p" "$A/$1/builds/$(ls "$A/$1/builds" | sort -n | tail -1)/info") &&
+	rm -rf img && mkdir img &&
+	tool pull "$1@$digest" img >/dev/null &&
+	tar -tzf img/layer-0 >slug.list &&
+	cat slug.list
+}
+
+# A buildpack under $BP/NAME with bin/detect, bin/compile, bin/release from
+# the arguments (shell script bodies).
+make_bp() {	# NAME DETECT COMPILE RELEASE
+	mkdir -p "$BP/$1/bin" &&
+	printf '#!/bin/sh\n%s\n' "$2" >"$BP/$1/bin/detect" &&
+	printf '#!/bin/sh\n%s\n' "$3" >"$BP/$1/bin/compile" &&
+	printf '#!/bin/sh\n%s\n' "$4" >"$BP/$1/bin/release" &&
+	chmod -R a+rX "$BP" &&
+	chmod 755 "$BP/$1/bin/"*
+}
+
+set_var() {	# APP KEY VALUE
+	deis_as $USER_ sh -c "printf %s '$3' >'$A/$1/config/$2'"
+}
+
+test_expect_success 'setup: a user with a key' '
+	deis_useradd $USER_ &&
+	ssh-keygen -q -t ed25519 -N "" -f dave &&
+	chmod 644 dave.pub &&
+	deis_as $USER_ cp "$PWD/dave.pub" "$U/$USER_/keys/laptop"
+'
+
+test_expect_success 'a static site (index.html, no Procfile) deploys with a web process' '
+	new_app bp-static &&
+	echo "<h1>hi</h1>" >bp-static/index.html &&
+	mkdir bp-static/css && echo "h1{}" >bp-static/css/site.css &&
+	commit bp-static first &&
+	push bp-static main &&
+	grep "^remote: -----> static app detected" out &&
+	grep "^remote: -----> Static site: nothing to compile" out &&
+	grep "^remote: -----> Default process types for static -> web" out &&
+	grep "^remote: -----> Launching v2" out &&
+	grep -x "web: python3 -m http.server \$PORT --directory /app/." "$A/bp-static/procfile" &&
+	grep -qw "web=1" "$A/bp-static/formation" &&
+	slug_list bp-static &&
+	grep -x "index.html" slug.list &&
+	grep -x "css/site.css" slug.list &&
+	grep -q "\"io.deis.build.buildpack\":\"static\"" img/config.json
+'
+
+test_expect_success 'static with public/ and a Procfile: the Procfile wins' '
+	mkdir bp-static/public && echo x >bp-static/public/index.html &&
+	printf "web: ./serve\n" >bp-static/Procfile &&
+	commit bp-static procfile &&
+	push bp-static main &&
+	grep "^remote: -----> Procfile declares types -> web" out &&
+	grep "^remote: -----> static app detected" out &&
+	! grep "Default process types" out &&
+	grep -x "web: ./serve" "$A/bp-static/procfile"
+'
+
+test_expect_success MAKE 'a Makefile app: make runs in the container, its output is in the slug' '
+	new_app bp-make &&
+	printf "all:\n\techo built by \$\$(id -u) >built.txt\n" >bp-make/Makefile &&
+	printf "web: cat built.txt\n" >bp-make/Procfile &&
+	commit bp-make first &&
+	push bp-make main &&
+	grep "^remote: -----> Makefile app detected" out &&
+	grep "^remote: -----> Running make" out &&
+	grep "^remote: echo built by" out &&
+	grep "^remote: -----> Launching v2" out &&
+	slug_list bp-make &&
+	grep -x "built.txt" slug.list &&
+	mkdir x && tar -C x -xzf img/layer-0 built.txt &&
+	test "$(cat x/built.txt)" = "built by 10000"
+'
+
+test_expect_success MAKE 'a Makefile app without a Procfile fails: no process types' '
+	new_app bp-make2 &&
+	printf "all:\n\ttrue\n" >bp-make2/Makefile &&
+	commit bp-make2 first &&
+	test_must_fail push bp-make2 main &&
+	grep "^remote: -----> Build failed: no Procfile in the root of the repository.*the Makefile buildpack declares no default process types" out &&
+	test_path_is_missing "$A/bp-make2/releases/v2"
+'
+
+test_expect_success 'setup: test buildpacks under DEIS_HOME' '
+	make_bp envbp "echo EnvTest" \
+		"echo \"uid=\$(id -u) gid=\$(id -g)\"; for f in \$3/*; do echo \"env \$(basename \$f)=\$(cat \$f)\"; done; n=\$(cat \$2/counter 2>/dev/null || echo 0); n=\$((n+1)); echo \$n >\$2/counter; echo \"cache counter \$n\"; echo built >\$1/from-compile; touch /buildpack/x 2>/dev/null && echo bp-writable || echo bp-readonly" \
+		"printf -- \"---\\nconfig_vars:\\n  FROM_RELEASE: yes\\ndefault_process_types:\\n  web: ./run-web\\n  clock: ./clock\\n\"" &&
+	make_bp failbp "echo Failing" "echo compiling...; echo broken >&2; exit 3" "echo ---" &&
+	make_bp nodetect "exit 1" "true" "echo ---"
+'
+
+test_expect_success 'BUILDPACK_URL: compile runs as uid 10000 and sees config vars as files' '
+	new_app bp-custom &&
+	set_var bp-custom BUILDPACK_URL "$BP/envbp" &&
+	set_var bp-custom GREETING "hello world" &&
+	echo hi >bp-custom/README &&
+	commit bp-custom first &&
+	push bp-custom main &&
+	grep "^remote: -----> EnvTest app detected" out &&
+	grep "^remote: uid=10000 gid=10000" out &&
+	grep "^remote: env GREETING=hello world" out &&
+	grep "^remote: env BUILDPACK_URL=$BP/envbp" out &&
+	grep "^remote: bp-readonly" out &&
+	grep "^remote: cache counter 1" out &&
+	grep "^remote: -----> Default process types for EnvTest -> web, clock" out &&
+	grep "^remote: -----> Launching v4" out &&
+	grep -x "web: ./run-web" "$A/bp-custom/procfile" &&
+	grep -x "clock: ./clock" "$A/bp-custom/procfile" &&
+	slug_list bp-custom &&
+	grep -x "from-compile" slug.list &&
+	grep -q "FROM_RELEASE=yes" img/config.json &&
+	test_wait_for 10 grep -q "uid=10000" "$A/bp-custom/builds/1/log"
+'
+
+test_expect_success 'the cache dir persists between builds' '
+	echo again >>bp-custom/README &&
+	commit bp-custom second &&
+	push bp-custom main &&
+	grep "^remote: cache counter 2" out &&
+	test "$(cat "$DEIS_HOME/cache/bp-custom/counter")" = 2 &&
+	test "$(stat -c %u "$DEIS_HOME/cache/bp-custom")" = 10000
+'
+
+test_expect_success 'a compile that fails rejects the push, shows its output, no release' '
+	ls "$A/bp-custom/releases" >before &&
+	set_var bp-custom BUILDPACK_URL "$BP/failbp" &&
+	ls "$A/bp-custom/releases" | tail -1 >last &&
+	echo third >>bp-custom/README &&
+	commit bp-custom third &&
+	test_must_fail push bp-custom main &&
+	grep "^remote: compiling\.\.\." out &&
+	grep "^remote: broken" out &&
+	grep "^remote: -----> Build failed: compile exited with status 3" out &&
+	grep "pre-receive hook declined" out &&
+	grep -x "status: failed" "$A/bp-custom/builds/3/info" &&
+	ls "$A/bp-custom/releases" | tail -1 >after &&
+	test_cmp last after
+'
+
+test_expect_success 'a BUILDPACK_URL whose detect says no, or that is no directory, fails' '
+	set_var bp-custom BUILDPACK_URL "$BP/nodetect" &&
+	test_must_fail push bp-custom main &&
+	grep "^remote: -----> Build failed: the buildpack of BUILDPACK_URL does not build this app: detect exited with status 1" out &&
+	set_var bp-custom BUILDPACK_URL "$BP/missing" &&
+	test_must_fail push bp-custom main &&
+	grep "^remote: -----> Build failed: BUILDPACK_URL $BP/missing: no such directory" out &&
+	set_var bp-custom BUILDPACK_URL "https://example.com/bp.git" &&
+	test_must_fail push bp-custom main &&
+	grep "^remote: -----> Build failed: BUILDPACK_URL https://example.com/bp.git: only a local absolute path" out
+'
+
+test_expect_success 'a compile over builder_build_timeout is stopped; its container is gone' '
+	cp "$DEIS_CONF" conf.saved &&
+	test_when_finished "cp conf.saved \"$DEIS_CONF\"" &&
+	echo "builder_build_timeout = 3" >>"$DEIS_CONF" &&
+	make_bp slowbp "echo Slow" "echo sleeping; sleep 60" "echo ---" &&
+	set_var bp-custom BUILDPACK_URL "$BP/slowbp" &&
+	t0=$(date +%s) &&
+	test_must_fail push bp-custom main &&
+	test $(($(date +%s) - t0)) -lt 20 &&
+	grep "^remote: sleeping" out &&
+	grep "^remote: -----> Build failed: the build took longer than 3 s" out &&
+	! runc --root "$DEIS_HOME/builder/runc" list -q | grep -x "bp-custom.build-[0-9]*"
+'
+
+test_expect_success NODE 'a Node.js app (package.json, no dependencies): npm install, web: npm start' '
+	new_app bp-node &&
+	cat >bp-node/package.json <<-\EOF &&
+	{ "name": "bp-node", "version": "1.0.0", "private": true,
+	  "scripts": { "start": "node server.js" }, "dependencies": {} }
+	EOF
+	echo "console.log(1)" >bp-node/server.js &&
+	commit bp-node first &&
+	push bp-node main &&
+	grep "^remote: -----> Node.js app detected" out &&
+	grep "^remote: -----> Installing dependencies: npm install --omit=dev" out &&
+	grep "^remote: -----> Default process types for Node.js -> web" out &&
+	grep -x "web: npm start" "$A/bp-node/procfile" &&
+	slug_list bp-node &&
+	grep -x "package.json" slug.list &&
+	test -d "$DEIS_HOME/cache/bp-node/npm"
+'
+
+test_expect_success 'cleanup: the test buildpacks' '
+	rm -rf "$BP"
+'
+
+test_done
