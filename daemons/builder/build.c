@@ -34,6 +34,8 @@
  * the buildpack's default_process_types (see docs/builder.md).
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <spawn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -326,18 +328,92 @@ static int container_prepare(struct bp_build *b, struct bp_run *run, struct deis
 	return 0;
 }
 
-/* BUILDPACK_URL: a local buildpack directory; its bin/detect must agree. */
+/* A git URL a buildpack may come from: https, http, git, ssh or file,
+ * with an optional "#ref" (branch or tag).  Never an option to git. */
+static bool git_url(const char *url)
+{
+	static const char *const schemes[] = { "https://", "http://", "git://", "ssh://",
+					       "file://" };
+
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == '\\' || *p == '\'' || *p == '"')
+			return false;
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(*schemes); i++)
+		if (!strncmp(url, schemes[i], strlen(schemes[i])) && url[strlen(schemes[i])])
+			return true;
+	return false;
+}
+
+/* git clone --depth 1 [--branch REF] -- URL DIR, started with posix_spawn
+ * (no shell), its output in the build log; inside the build's time limit. */
+static int clone_buildpack(const char *url, const char *dir, struct deis_error *err)
+{
+	char repo[1024], ref[256] = "";
+	const char *hash = strchr(url, '#');
+	size_t n = hash ? (size_t)(hash - url) : strlen(url);
+	pid_t pid;
+	int status;
+
+	if (n >= sizeof(repo) || (hash && strlen(hash + 1) >= sizeof(ref)))
+		return deis_error_set(err, EINVAL, "BUILDPACK_URL is too long");
+	memcpy(repo, url, n);
+	repo[n] = '\0';
+	if (hash)
+		snprintf(ref, sizeof(ref), "%s", hash + 1);
+	if (ref[0] == '-')
+		return deis_error_set(err, EINVAL, "BUILDPACK_URL %s: bad ref", url);
+	const char *argv[] = { builder_conf.git, "clone", "-q", "--depth", "1",
+			       ref[0] ? "--branch" : "--", ref[0] ? ref : repo,
+			       ref[0] ? "--" : dir, ref[0] ? repo : NULL, ref[0] ? dir : NULL,
+			       NULL };
+	/* Not the hook's GIT_* variables (the pushed repository, its
+	 * quarantine): this clone is a different repository. */
+	extern char **environ;
+	size_t ne = 0;
+	for (char **e = environ; *e; e++)
+		ne++;
+	char **env = calloc(ne + 1, sizeof(*env));
+	if (!env)
+		abort();
+	ne = 0;
+	for (char **e = environ; *e; e++)
+		if (strncmp(*e, "GIT_", 4))
+			env[ne++] = *e;
+	int r = posix_spawn(&pid, builder_conf.git, NULL, NULL, (char *const *)argv, env);
+	free(env);
+	if (r)
+		return deis_error_set(err, r, "git clone: %s", strerror(r));
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return deis_error_set(err, errno, "git clone: %s", strerror(errno));
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return deis_error_set(err, EIO, "BUILDPACK_URL %s: git clone failed", url);
+	return 0;
+}
+
+/* BUILDPACK_URL: a local buildpack directory, or a git URL cloned for this
+ * build; its bin/detect must agree. */
 static int custom_detect(struct bp_build *b, const char *url, struct bp_run *run,
 			 struct deis_error *err)
 {
 	struct deis_runtime_exit ex = { 0, 0 };
 	struct deis_buf name = DEIS_BUF_INIT;
 	struct stat st;
+	char dir[512];
 	int r, fd;
 
+	if (git_url(url)) {
+		if ((size_t)snprintf(dir, sizeof(dir), "%s/buildpack", b->ctx->work_dir) >=
+		    sizeof(dir))
+			return deis_error_set(err, ENAMETOOLONG, "work directory path too long");
+		say("-----> Fetching buildpack %s", url);
+		if ((r = clone_buildpack(url, dir, err)) < 0)
+			return r;
+		url = dir;
+	}
 	if (url[0] != '/')
-		return deis_error_set(err, EINVAL, "BUILDPACK_URL %s: only a local absolute "
-				      "path to a buildpack directory is supported", url);
+		return deis_error_set(err, EINVAL, "BUILDPACK_URL %s: a local absolute path "
+				      "or a git URL (https, http, git, ssh, file) is needed", url);
 	if (stat(url, &st) < 0 || !S_ISDIR(st.st_mode) ||
 	    (size_t)snprintf(b->bp_dir, sizeof(b->bp_dir), "%s", url) >= sizeof(b->bp_dir))
 		return deis_error_set(err, ENOENT, "BUILDPACK_URL %s: no such directory", url);

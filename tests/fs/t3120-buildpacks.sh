@@ -199,9 +199,27 @@ test_expect_success 'a BUILDPACK_URL whose detect says no, or that is no directo
 	set_var bp-custom BUILDPACK_URL "$BP/missing" &&
 	test_must_fail push bp-custom main &&
 	grep "^remote: -----> Build failed: BUILDPACK_URL $BP/missing: no such directory" out &&
-	set_var bp-custom BUILDPACK_URL "https://example.com/bp.git" &&
+	set_var bp-custom BUILDPACK_URL "not-a-path-or-url" &&
 	test_must_fail push bp-custom main &&
-	grep "^remote: -----> Build failed: BUILDPACK_URL https://example.com/bp.git: only a local absolute path" out
+	grep "^remote: -----> Build failed: BUILDPACK_URL not-a-path-or-url: a local absolute path or a git URL" out &&
+	set_var bp-custom BUILDPACK_URL "file://$BP/no-such-repo.git" &&
+	test_must_fail push bp-custom main &&
+	grep "^remote: -----> Build failed: BUILDPACK_URL file://$BP/no-such-repo.git: git clone failed" out
+'
+
+test_expect_success 'a BUILDPACK_URL that is a git URL is cloned for the build (with #ref)' '
+	rm -rf "$BP/gitbp" &&
+	cp -r "$BP/envbp" "$BP/gitbp" &&
+	git -C "$BP/gitbp" init -q -b main &&
+	git -C "$BP/gitbp" add . &&
+	git -C "$BP/gitbp" -c user.name=t -c user.email=t@t commit -q -m bp &&
+	git -C "$BP/gitbp" tag v1 &&
+	set_var bp-custom BUILDPACK_URL "file://$BP/gitbp#v1" &&
+	push bp-custom main &&
+	grep "^remote: -----> Fetching buildpack file://$BP/gitbp#v1" out &&
+	grep "^remote: -----> EnvTest app detected" out &&
+	grep "^remote: uid=10000 gid=10000" out &&
+	grep "^remote: -----> Launching v" out
 '
 
 test_expect_success 'a compile over builder_build_timeout is stopped; its container is gone' '
@@ -210,6 +228,8 @@ test_expect_success 'a compile over builder_build_timeout is stopped; its contai
 	echo "builder_build_timeout = 3" >>"$DEIS_CONF" &&
 	make_bp slowbp "echo Slow" "echo sleeping; sleep 60" "echo ---" &&
 	set_var bp-custom BUILDPACK_URL "$BP/slowbp" &&
+	echo slow >>bp-custom/README &&
+	commit bp-custom slow &&
 	t0=$(date +%s) &&
 	test_must_fail push bp-custom main &&
 	test $(($(date +%s) - t0)) -lt 20 &&
