@@ -41,6 +41,8 @@ struct builder_conf {
 	int shutdown_timeout;	/* seconds sessions get after SIGTERM */
 	int build_timeout;	/* seconds a build may take */
 	int slug_limit;		/* largest slug (compressed), MB */
+	int build_memory;	/* memory limit of a build container, MB */
+	int build_pids;		/* pids limit of a build container */
 	char *config_path;	/* the config file read (baked into hooks) */
 	char *self;		/* absolute path of this binary (for hooks) */
 };

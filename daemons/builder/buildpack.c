@@ -287,6 +287,8 @@ int builder_bp_step(const struct bp_run *run, const char *step, int out_fd,
 		.argv = argv, .env = &env, .cwd = "/app", .app_dir = run->build_dir,
 		.app_rw = 1, .mounts = mounts, .n_mounts = sizeof(mounts) / sizeof(mounts[0]),
 		.tmp_bytes = 256ull << 20,
+		.memory_bytes = (uint64_t)builder_conf.build_memory << 20,
+		.pids_max = builder_conf.build_pids,
 	};
 	if (builder_container_id(run->app, run->number, id, sizeof(id)) < 0 ||
 	    builder_runc_state(state, sizeof(state)) < 0) {

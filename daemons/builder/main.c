@@ -60,6 +60,10 @@ static const struct deis_conf_option options[] = {
 	  "seconds running pushes get to finish after SIGTERM" },
 	{ "builder_build_timeout", DEIS_CONF_INT, &builder_conf.build_timeout, "900",
 	  "seconds a build may take; a build that runs longer is stopped and fails" },
+	{ "builder_build_memory", DEIS_CONF_INT, &builder_conf.build_memory, "2048",
+	  "memory limit of a build container, in MB" },
+	{ "builder_build_pids", DEIS_CONF_INT, &builder_conf.build_pids, "4096",
+	  "most processes a build container may have" },
 	{ "builder_slug_limit", DEIS_CONF_INT, &builder_conf.slug_limit, "500",
 	  "largest slug (compressed) in MB; a bigger one fails the build" },
 	{ NULL, 0, NULL, NULL, NULL },
@@ -129,10 +133,12 @@ static int parse_options(int argc, char **argv)
 	if (deis_conf.ssh_port < 1 || deis_conf.ssh_port > 65535 ||
 	    builder_conf.max_sessions < 1 || builder_conf.login_grace < 1 ||
 	    builder_conf.shutdown_timeout < 0 || builder_conf.build_timeout < 1 ||
-	    builder_conf.slug_limit < 1 || builder_conf.slug_limit > 1024 * 1024) {
+	    builder_conf.slug_limit < 1 || builder_conf.slug_limit > 1024 * 1024 ||
+	    builder_conf.build_memory < 16 || builder_conf.build_pids < 16) {
 		fprintf(stderr, "deis-builder: ssh_port must be 1..65535; builder_max_sessions, "
 			"builder_login_grace and builder_build_timeout positive; "
-			"builder_shutdown_timeout >= 0; builder_slug_limit 1..1048576 (MB)\n");
+			"builder_shutdown_timeout >= 0; builder_slug_limit 1..1048576 (MB); "
+			"builder_build_memory (MB) and builder_build_pids at least 16\n");
 		return -1;
 	}
 	if (builder_conf.git[0] != '/') {

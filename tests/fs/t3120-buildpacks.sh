@@ -260,4 +260,18 @@ test_expect_success 'cleanup: the test buildpacks' '
 	rm -rf "$BP"
 '
 
+test_expect_success 'a build over builder_build_memory is killed and rejected' '
+	cp "$DEIS_CONF" conf.saved2 &&
+	test_when_finished "cp conf.saved2 \"$DEIS_CONF\"" &&
+	echo "builder_build_memory = 64" >>"$DEIS_CONF" &&
+	make_bp hogbp "echo Hog" "echo allocating; python3 -c \"b = bytearray(400 * 1024 * 1024); print(len(b))\"" "echo ---" &&
+	set_var bp-custom BUILDPACK_URL "$BP/hogbp" &&
+	echo hog >>bp-custom/README &&
+	commit bp-custom hog &&
+	test_must_fail push bp-custom main &&
+	grep "^remote: allocating" out &&
+	grep -E "^remote: -----> Build failed: compile (was killed by signal 9|exited with status 137)" out &&
+	! grep "^remote: 419430400" out
+'
+
 test_done
