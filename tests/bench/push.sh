@@ -143,7 +143,15 @@ AllowUsers $SSHD_USER
 CONF
 mkdir -p /run/sshd
 /usr/sbin/sshd -f "$TMP/sshd_config" -E "$WORK/sshd.log"
-trap 'st=$?; kill "$(cat "$TMP/sshd.pid" 2>/dev/null)" 2>/dev/null; userdel "$SSHD_USER" >/dev/null 2>&1; (exit $st); cleanup' EXIT
+sshd_cleanup() {
+	local st=$?
+	set +e	# a failing command here must not end the trap before cleanup
+	kill "$(cat "$TMP/sshd.pid" 2>/dev/null)" 2>/dev/null
+	userdel "$SSHD_USER" >/dev/null 2>&1
+	(exit $st)
+	cleanup
+}
+trap sshd_cleanup EXIT
 for _ in $(seq 50); do port_in_use "$SSHD_PORT" && break; sleep 0.1; done
 
 make_repo() {	# DIR MB
