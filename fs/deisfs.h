@@ -95,10 +95,9 @@ void cache_release(struct deis_cache *c, bool broken);
 void platform_line(const char *app, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Offsets of a log stream: [start, end) retained, and the time of its last
- * line (0 when empty); all 0 when Redis is unreachable. */
-void log_bounds(const char *app, const char *src, long long *start, long long *end,
-		int64_t *mtime);
+/* A log stream's size (every byte ever written) and the time of its last
+ * line (0 when empty); both 0 when Redis is unreachable. */
+void log_bounds(const char *app, const char *src, long long *end, int64_t *mtime);
 
 int state_load_all(struct deis_error *err);
 /* Reloads one app or user from the database (gone rows disappear);
@@ -214,7 +213,6 @@ extern const struct nodetype nt_root;
  * path walk through it comes back to check the caller. */
 bool tree_is_gate(const struct node *n);
 extern const struct nodetype nt_scratch;
-extern const struct nodetype nt_pending;
 
 /* An editor's or tool's temporary file name (see tree.c). */
 bool tree_editor_name(const char *name, int flags);

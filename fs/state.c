@@ -126,18 +126,15 @@ void cache_release(struct deis_cache *c, bool broken)
 	deis_cache_close(c);
 }
 
-void log_bounds(const char *app, const char *src, long long *start, long long *end,
-		int64_t *mtime)
+void log_bounds(const char *app, const char *src, long long *end, int64_t *mtime)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 	struct deis_cache *c = cache_acquire();
-	int64_t t = 0;
 
-	*start = *end = 0;
+	*end = 0;
+	*mtime = 0;
 	if (c)
-		cache_release(c, deis_cache_log_info(c, app, src, start, end, &t, &err) < 0);
-	if (mtime)
-		*mtime = t;
+		cache_release(c, deis_cache_log_info(c, app, src, end, mtime, &err) < 0);
 }
 
 /* ---- platform lines ---- */

@@ -1717,10 +1717,10 @@ void tree_stat(const struct node *n, ino_t ino, struct stat *st)
 	}
 	if (n->t->logsrc) {
 		char src[64];
-		long long start, end;
+		long long end;
 		int64_t last;
 		n->t->logsrc(n, src, sizeof(src));
-		log_bounds(n->app->name, src[0] ? src : NULL, &start, &end, &last);
+		log_bounds(n->app->name, src[0] ? src : NULL, &end, &last);
 		/* every byte ever written: the size only grows (tail -f reads
 		 * a shrinking size as truncation) */
 		st->st_size = (off_t)end;

@@ -303,12 +303,11 @@ static int64_t line_time(const char *line, size_t len)
 }
 
 int deis_cache_log_info(struct deis_cache *c, const char *app, const char *src,
-			long long *start, long long *end, int64_t *mtime,
-			struct deis_error *err)
+			long long *end, int64_t *mtime, struct deis_error *err)
 {
 	char key[512];
 
-	*start = *end = 0;
+	*end = 0;
 	*mtime = 0;
 	log_key(key, sizeof(key), app, src);
 	const char *rev[] = { "XREVRANGE", key, "+", "-", "COUNT", "1" };
@@ -321,15 +320,6 @@ int deis_cache_log_info(struct deis_cache *c, const char *app, const char *src,
 		if (l)
 			*mtime = line_time(l->str, l->len);
 	}
-	freeReplyObject(rep);
-	if (*end == 0)
-		return 0;
-	const char *fwd[] = { "XRANGE", key, "-", "+", "COUNT", "1" };
-	rep = command(c, err, 6, fwd);
-	if (!rep)
-		return -err->code;
-	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1)
-		*start = id_offset(rep->element[0]->element[0]->str);
 	freeReplyObject(rep);
 	return 0;
 }

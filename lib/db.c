@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -551,6 +552,25 @@ static struct deis_app *find_app(struct deis_app **apps, size_t n, long id)
 }
 
 
+/* The next result of a load pipeline: (app id, text) rows appended to the
+ * string list at `field` of each app (domains, perms, drains). */
+static int load_strlist(struct deis_db *db, struct deis_app **apps, size_t n,
+			size_t field, struct deis_error *err)
+{
+	PGresult *res = pl_next(db, err);
+
+	if (!res)
+		return -err->code;
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
+		if (a)
+			deis_strlist_add((struct deis_strlist *)((char *)a + field),
+					 PQgetvalue(res, i, 1));
+	}
+	PQclear(res);
+	return 0;
+}
+
 /*
  * The statements of a load, in the order their results are read: each
  * once for one app (prepared; $1 the name, and for releases $2 the newest
@@ -778,25 +798,11 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 	}
 	PQclear(res);
 
-	res = pl_next(db, err);
-	if (!res)
+	if (load_strlist(db, apps, n, offsetof(struct deis_app, domains), err) < 0)
 		goto fail;
-	for (int i = 0; i < PQntuples(res); i++) {
-		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
-		if (a)
-			deis_strlist_add(&a->domains, PQgetvalue(res, i, 1));
-	}
-	PQclear(res);
 
-	res = pl_next(db, err);
-	if (!res)
+	if (load_strlist(db, apps, n, offsetof(struct deis_app, perms), err) < 0)
 		goto fail;
-	for (int i = 0; i < PQntuples(res); i++) {
-		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
-		if (a)
-			deis_strlist_add(&a->perms, PQgetvalue(res, i, 1));
-	}
-	PQclear(res);
 
 	res = pl_next(db, err);
 	if (!res)
@@ -824,15 +830,8 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 	}
 	PQclear(res);
 
-	res = pl_next(db, err);
-	if (!res)
+	if (load_strlist(db, apps, n, offsetof(struct deis_app, drains), err) < 0)
 		goto fail;
-	for (int i = 0; i < PQntuples(res); i++) {
-		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
-		if (a)
-			deis_strlist_add(&a->drains, PQgetvalue(res, i, 1));
-	}
-	PQclear(res);
 
 	res = pl_next(db, err);
 	if (!res)

@@ -84,11 +84,10 @@ int deis_cache_log_trim(struct deis_cache *c, const char *app, const char *src,
 int deis_cache_log_read(struct deis_cache *c, const char *app, const char *src,
 			long long off, size_t max, struct deis_buf *out,
 			long long *start, struct deis_error *err);
-/* Start and end offsets and the time of the last line (microseconds; 0
- * when empty), in two round trips. */
+/* End offset and the time of the last line (microseconds; 0 when empty),
+ * in one round trip. */
 int deis_cache_log_info(struct deis_cache *c, const char *app, const char *src,
-			long long *start, long long *end, int64_t *mtime,
-			struct deis_error *err);
+			long long *end, int64_t *mtime, struct deis_error *err);
 /* Offset of the oldest retained entry (the end when empty). */
 int deis_cache_log_start(struct deis_cache *c, const char *app, const char *src,
 			 long long *start, struct deis_error *err);
