@@ -919,6 +919,46 @@ static int store_image(struct req *r, const struct node *n, const char *data, si
 	return rc;
 }
 
+/* run: a command written here runs in a one-off container run.N on the
+ * current release (Heroku's `heroku run`, detached); its output goes to
+ * logs and to containers/run.N/log while it runs. */
+static int store_run(struct req *r, const struct node *n, const char *data, size_t len)
+{
+	const struct deis_release *rel = deis_app_current(n->app);
+	const struct deis_build *b = deis_app_current_build(n->app);
+	char app[64];
+	int number = 0;
+
+	while (len && (data[len - 1] == '\n' || data[len - 1] == ' ' || data[len - 1] == '\t'))
+		len--;
+	while (len && (data[0] == ' ' || data[0] == '\t' || data[0] == '\n')) {
+		data++;
+		len--;
+	}
+	if (!len)
+		return deis_error_set(&r->err, EINVAL, "run: no command given");
+	if (memchr(data, '\0', len))
+		return deis_error_set(&r->err, EINVAL, "run: the command holds a NUL byte");
+	if (!rel || !b || !b->image[0])
+		return deis_error_set(&r->err, EINVAL,
+				      "run: the app has no build yet (git push first)");
+	if (r->dry_run)
+		return 0;
+	char *cmd = strndup(data, len);
+	if (!cmd)
+		abort();
+	app_name(n, app, sizeof(app));
+	int rc = WITH_DB(r, db, deis_db_run_create(db, app, cmd, rel->version, &number,
+						   &r->err));
+	if (rc == 0) {
+		deis_log(LOG_INFO, "app %s: run.%d started by %s", app, number, r->who.name);
+		app_changed(r, app);
+		platform_line(app, "%s ran `%s` as run.%d", r->who.name, cmd, number);
+	}
+	free(cmd);
+	return rc;
+}
+
 static int show_procfile(const struct node *n, struct deis_buf *out)
 {
 	const struct deis_build *b = deis_app_current_build(n->app);
@@ -982,6 +1022,8 @@ APP_FILE(nt_rollback, "rollback", S_IFREG | 0200, show_empty, mtime_release,
 	 .commit = COMMIT_CONTROL, .max = 64, .store = store_rollback);
 APP_FILE(nt_image, "image", RW_MODE, show_image, mtime_release,
 	 .commit = COMMIT_CONTROL, .max = 1024, .store = store_image);
+APP_FILE(nt_run, "run", S_IFREG | 0200, show_empty, mtime_release,
+	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_run);
 APP_FILE(nt_drains, "drains", RW_MODE, show_drains, mtime_drains,
 	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_drains);
 
@@ -1481,9 +1523,25 @@ static const struct nodetype *const container_children[] = {
 	&nt_ct_state, &nt_ct_release, &nt_ct_node, &nt_ct_port, &nt_ct_started,
 	&nt_ct_restarts, &nt_ct_log, NULL,
 };
+/* rmdir containers/web.2 (or rm -r): the scheduler replaces it, a new
+ * instance first and the old one stopped once the new one is up. */
+static int container_rmdir(struct req *r, const struct node *n)
+{
+	char app[64];
+
+	app_name(n, app, sizeof(app));
+	int rc = WITH_DB(r, db, deis_db_container_restart(db, app, n->container->name,
+							  &r->err));
+	if (rc == 0) {
+		app_changed(r, app);
+		platform_line(app, "%s restarted %s", r->who.name, n->container->name);
+	}
+	return rc;
+}
+
 static const struct nodetype nt_container = {
 	.mode = DIR_MODE, .children = container_children, .mtime = mtime_container,
-	.rmdir = unlink_ignore,
+	.rmdir = container_rmdir,
 };
 
 static int containers_lookup(const struct node *dir, const char *name, struct node *child)
@@ -1503,6 +1561,9 @@ static void containers_list(const struct node *dir, struct req *r,
 	for (size_t i = 0; i < dir->app->ncontainers; i++) {
 		c.t = &nt_container;
 		c.container = &dir->app->containers[i];
+		/* Instances of one name are newest first: show the newest. */
+		if (i && !strcmp(c.container->name, dir->app->containers[i - 1].name))
+			continue;
 		add(ctx, c.container->name, &c);
 	}
 }
@@ -1518,7 +1579,7 @@ static const struct nodetype *const app_children[] = {
 	&nt_info, &nt_url, &nt_git_url, &nt_env, &nt_config, &nt_formation,
 	&nt_limits, &nt_domains, &nt_certs, &nt_healthcheck, &nt_maintenance,
 	&nt_perms, &nt_procfile, &nt_releases, &nt_rollback, &nt_builds,
-	&nt_containers, &nt_logs, &nt_drains, &nt_image, NULL,
+	&nt_containers, &nt_logs, &nt_drains, &nt_image, &nt_run, NULL,
 };
 
 static void app_scratch_dir(const struct node *dir, char *out, size_t len)

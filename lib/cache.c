@@ -488,3 +488,66 @@ int deis_cache_log_delete(struct deis_cache *c, const char *app,
 	} while (strcmp(cursor, "0"));
 	return 0;
 }
+
+/* ---- the proxy's applied routes ---- */
+
+#define PROXY_APPLIED "deis:proxy:applied"
+#define PROXY_ALIVE "deis:proxy:alive"
+
+int deis_cache_proxy_applied(struct deis_cache *c, const char *app, long serial,
+			     struct deis_error *err)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%ld", serial);
+	const char *argv[] = { "HSET", PROXY_APPLIED, app, v };
+	redisReply *rep = command(c, err, 4, argv);
+	if (!rep)
+		return -err->code;
+	freeReplyObject(rep);
+	return 0;
+}
+
+int deis_cache_proxy_forget(struct deis_cache *c, const char *app,
+			    struct deis_error *err)
+{
+	const char *argv[] = { "HDEL", PROXY_APPLIED, app };
+	redisReply *rep = command(c, err, 3, argv);
+	if (!rep)
+		return -err->code;
+	freeReplyObject(rep);
+	return 0;
+}
+
+int deis_cache_proxy_alive(struct deis_cache *c, int ttl_s, struct deis_error *err)
+{
+	char ttl[16], now[32];
+
+	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	const char *argv[] = { "SET", PROXY_ALIVE, now, "EX", ttl };
+	redisReply *rep = command(c, err, 5, argv);
+	if (!rep)
+		return -err->code;
+	freeReplyObject(rep);
+	return 0;
+}
+
+int deis_cache_proxy_state(struct deis_cache *c, const char *app, bool *alive,
+			   long *serial, struct deis_error *err)
+{
+	const char *ex[] = { "EXISTS", PROXY_ALIVE };
+	const char *hg[] = { "HGET", PROXY_APPLIED, app };
+	redisReply *rep = command(c, err, 2, ex);
+
+	if (!rep)
+		return -err->code;
+	*alive = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0;
+	freeReplyObject(rep);
+	rep = command(c, err, 3, hg);
+	if (!rep)
+		return -err->code;
+	*serial = rep->type == REDIS_REPLY_STRING ? strtol(rep->str, NULL, 10) : 0;
+	freeReplyObject(rep);
+	return 0;
+}

@@ -146,6 +146,31 @@ static const struct {
 	  "  restarts integer NOT NULL DEFAULT 0,"
 	  "  updated timestamptz NOT NULL DEFAULT clock_timestamp(),"
 	  "  PRIMARY KEY (app_id, name));" },
+	{ 4,
+	  /* A container is an instance (its runc id): during a rollout or a
+	   * restart two instances of one name run side by side. */
+	  "CREATE SEQUENCE container_seq;"
+	  "ALTER TABLE containers DROP CONSTRAINT containers_pkey;"
+	  "ALTER TABLE containers ADD COLUMN seq bigint NOT NULL"
+	  "  DEFAULT nextval('container_seq');"
+	  "ALTER TABLE containers ADD COLUMN instance text;"
+	  "UPDATE containers c SET instance = a.name || '.' || c.name || '.' || c.seq"
+	  "  FROM apps a WHERE a.id = c.app_id;"
+	  "ALTER TABLE containers ALTER COLUMN instance SET NOT NULL;"
+	  "ALTER TABLE containers ADD PRIMARY KEY (instance);"
+	  "CREATE INDEX containers_app ON containers (app_id, type, number, seq);"
+	  "ALTER TABLE containers ADD COLUMN command text NOT NULL DEFAULT '';"
+	  "ALTER TABLE containers ADD COLUMN desired text NOT NULL DEFAULT '';"
+	  "ALTER TABLE apps ADD COLUMN run_serial integer NOT NULL DEFAULT 0;"
+	  /* What the scheduler decided about a release: its release phase
+	   * passed ('released') or the release never went live ('failed'). */
+	  "CREATE TABLE rollouts ("
+	  "  app_id bigint NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+	  "  version integer NOT NULL,"
+	  "  state text NOT NULL,"
+	  "  reason text NOT NULL DEFAULT '',"
+	  "  updated timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	  "  PRIMARY KEY (app_id, version));" },
 };
 
 /* ---- connection and statement helpers ---- */
@@ -603,14 +628,17 @@ static const struct {
 #define PERMS_Q "SELECT t.app_id, t.username FROM perms t"
 	{ PERMS_Q ONE " ORDER BY t.username", PERMS_Q " ORDER BY t.app_id, t.username", 1 },
 #define CONTAINERS_Q "SELECT t.app_id, t.name, t.type, t.number, t.state, t.release, t.node," \
-	" t.port, " US("t.started") ", t.restarts, " US("t.updated") " FROM containers t"
-	{ CONTAINERS_Q ONE " ORDER BY t.type, t.number",
-	  CONTAINERS_Q " ORDER BY t.app_id, t.type, t.number", 1 },
+	" t.port, " US("t.started") ", t.restarts, " US("t.updated") ", t.instance, t.seq," \
+	" t.command, t.desired FROM containers t"
+	{ CONTAINERS_Q ONE " ORDER BY t.type, t.number, t.seq DESC",
+	  CONTAINERS_Q " ORDER BY t.app_id, t.type, t.number, t.seq DESC", 1 },
 #define DRAINS_Q "SELECT t.app_id, t.url FROM drains t"
 	{ DRAINS_Q ONE " ORDER BY t.position", DRAINS_Q " ORDER BY t.app_id, t.position", 1 },
 #define CERTS_Q "SELECT t.app_id, t.domain, t.pem, " US("t.not_after") ", " \
 	US("t.updated") " FROM certs t"
 	{ CERTS_Q ONE " ORDER BY t.domain", CERTS_Q " ORDER BY t.app_id, t.domain", 1 },
+#define ROLLOUTS_Q "SELECT t.app_id, t.version, t.state FROM rollouts t"
+	{ ROLLOUTS_Q ONE " ORDER BY t.version", ROLLOUTS_Q " ORDER BY t.app_id, t.version", 1 },
 };
 #define NLOAD (sizeof(load_stmts) / sizeof(*load_stmts))
 
@@ -827,6 +855,10 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		ct->started = col_us(res, i, 8);
 		ct->restarts = (int)col_long(res, i, 9);
 		ct->updated = col_us(res, i, 10);
+		ct->instance = col_str(res, i, 11);
+		ct->seq = col_long(res, i, 12);
+		ct->command = col_str(res, i, 13);
+		ct->desired = col_str(res, i, 14);
 	}
 	PQclear(res);
 
@@ -849,6 +881,19 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		c->pem = col_str(res, i, 2);
 		c->not_after = col_us(res, i, 3);
 		c->updated = col_us(res, i, 4);
+	}
+	PQclear(res);
+
+	res = pl_next(db, err);
+	if (!res)
+		goto fail;
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
+		char key[16];
+		if (!a)
+			continue;
+		snprintf(key, sizeof(key), "%010ld", col_long(res, i, 1));
+		deis_kvlist_set(&a->rollouts, key, PQgetvalue(res, i, 2));
 	}
 	PQclear(res);
 
@@ -1622,4 +1667,155 @@ int deis_db_cert_remove(struct deis_db *db, const char *app, const char *domain,
 		return rollback(db, deis_error_set(err, ENOENT, "no certificate for '%s'",
 						   domain));
 	return commit(db, err);
+}
+
+/* ---- containers (the scheduler's record of what runs) ---- */
+
+int deis_db_seq_next(struct deis_db *db, long *seq, struct deis_error *err)
+{
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	PGresult *res = q(db, err, "SELECT nextval('container_seq')", 0);
+	if (!res)
+		return -err->code;
+	*seq = col_long(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+int deis_db_containers_write(struct deis_db *db, const char *app,
+			     const struct deis_container *rows, size_t n,
+			     const char *const *removed, size_t nremoved,
+			     long *serial, struct deis_error *err)
+{
+	char appid[32];
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = lock_app(db, app, appid, sizeof(appid), err);
+	if (r == 0 && serial) {
+		PGresult *res = q(db, err, "SELECT serial FROM apps WHERE id = $1", 1, appid);
+		if (!res)
+			r = -err->code;
+		else
+			*serial = col_long(res, 0, 0);
+		PQclear(res);
+	}
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const struct deis_container *c = &rows[i];
+		char number[16], release[16], port[16], started[32], restarts[16], seq[32];
+		snprintf(number, sizeof(number), "%d", c->number);
+		snprintf(release, sizeof(release), "%d", c->release);
+		snprintf(port, sizeof(port), "%d", c->port);
+		snprintf(started, sizeof(started), "%lld", (long long)c->started);
+		snprintf(restarts, sizeof(restarts), "%d", c->restarts);
+		snprintf(seq, sizeof(seq), "%ld", c->seq);
+		r = x(db, err, "INSERT INTO containers (app_id, name, type, number, instance,"
+		      " seq, state, release, node, port, started, restarts, command)"
+		      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+		      " CASE WHEN $11::bigint = 0 THEN NULL"
+		      " ELSE to_timestamp($11::bigint / 1e6) END, $12, $13)"
+		      " ON CONFLICT (instance) DO UPDATE SET state = EXCLUDED.state,"
+		      " release = EXCLUDED.release, node = EXCLUDED.node,"
+		      " port = EXCLUDED.port, started = EXCLUDED.started,"
+		      " restarts = EXCLUDED.restarts, updated = clock_timestamp()",
+		      13, appid, c->name, c->type, number, c->instance, seq,
+		      c->state, release, c->node ? c->node : "", port, started,
+		      restarts, c->command ? c->command : "");
+	}
+	for (size_t i = 0; r == 0 && i < nremoved; i++)
+		r = x(db, err, "DELETE FROM containers WHERE app_id = $1 AND instance = $2",
+		      2, appid, removed[i]);
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
+}
+
+int deis_db_container_restart(struct deis_db *db, const char *app,
+			      const char *name, struct deis_error *err)
+{
+	char appid[32];
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = lock_app(db, app, appid, sizeof(appid), err);
+	PGresult *res = r < 0 ? NULL :
+		q(db, err, "UPDATE containers SET desired = 'restart',"
+		  " updated = clock_timestamp() WHERE instance = (SELECT instance"
+		  " FROM containers WHERE app_id = $1 AND name = $2"
+		  " ORDER BY seq DESC LIMIT 1) RETURNING 1", 2, appid, name);
+	if (!res)
+		return rollback(db, -err->code);
+	int found = PQntuples(res);
+	PQclear(res);
+	if (!found)
+		return rollback(db, deis_error_set(err, ENOENT, "no container '%s'", name));
+	return commit(db, err);
+}
+
+int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
+		       int release, int *number, struct deis_error *err)
+{
+	char appid[32], rel[16];
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	snprintf(rel, sizeof(rel), "%d", release);
+	r = lock_app(db, app, appid, sizeof(appid), err);
+	PGresult *res = r < 0 ? NULL :
+		q(db, err, "UPDATE apps SET run_serial = run_serial + 1 WHERE id = $1"
+		  " RETURNING run_serial", 1, appid);
+	if (!res)
+		return rollback(db, -err->code);
+	*number = (int)col_long(res, 0, 0);
+	PQclear(res);
+	char num[16];
+	snprintf(num, sizeof(num), "%d", *number);
+	r = x(db, err, "INSERT INTO containers (app_id, name, type, number, seq, instance,"
+	      " state, release, command) SELECT $1, 'run.' || $2, 'run', $2::int, s.v,"
+	      " a.name || '.run.' || $2 || '.' || s.v, 'starting', $3, $4"
+	      " FROM apps a, (SELECT nextval('container_seq') AS v) s WHERE a.id = $1",
+	      4, appid, num, rel, command);
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
+}
+
+int deis_db_rollout_set(struct deis_db *db, const char *app, int version,
+			const char *state, const char *reason,
+			struct deis_error *err)
+{
+	char appid[32], v[16];
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	snprintf(v, sizeof(v), "%d", version);
+	r = lock_app(db, app, appid, sizeof(appid), err);
+	if (r == 0)
+		r = x(db, err, "INSERT INTO rollouts (app_id, version, state, reason)"
+		      " VALUES ($1, $2, $3, $4) ON CONFLICT (app_id, version) DO UPDATE"
+		      " SET state = EXCLUDED.state, reason = EXCLUDED.reason,"
+		      " updated = clock_timestamp()", 4, appid, v, state, reason ? reason : "");
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
+}
+
+int deis_db_node_seen(struct deis_db *db, const char *name, const char *address,
+		      const char *info_json, struct deis_error *err)
+{
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	return x(db, err, "INSERT INTO nodes (name, address, info) VALUES ($1, $2, $3)"
+		 " ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address,"
+		 " info = EXCLUDED.info, last_seen = clock_timestamp()",
+		 3, name, address, info_json ? info_json : "{}");
 }

@@ -431,3 +431,57 @@ builder_stop() {
 	fi
 	rm -f "$DEIS_RUNDIR/deis-builder.pid"
 }
+
+# ---------------------------------------------------------------- scheduler
+
+# deis-scheduler runs the apps' containers (docs/scheduler.md); each
+# container has a deis-shim parent.  Sets DEIS_SCHEDULER, DEIS_RUNC_ROOT.
+scheduler_env_init() {
+	DEIS_SCHEDULER=$DEIS_BUILD/daemons/scheduler/deis-scheduler
+	DEIS_RUNC_ROOT=$DEIS_HOME/scheduler/runc
+	export DEIS_SCHEDULER DEIS_RUNC_ROOT
+}
+
+# Succeeds if the pid file names a live deis-scheduler serving our config.
+scheduler_running() {
+	pid_alive "$DEIS_RUNDIR/deis-scheduler.pid" "--config=$DEIS_CONF"
+}
+
+# Stops deis-scheduler (its containers keep running: a new scheduler
+# adopts them).
+scheduler_stop() {
+	local pid=''
+	if scheduler_running; then
+		read -r pid <"$DEIS_RUNDIR/deis-scheduler.pid"
+		stop_pid "$pid" deis-scheduler 10
+	fi
+	rm -f "$DEIS_RUNDIR/deis-scheduler.pid"
+}
+
+# Stops every app container of this platform: SIGTERM to each, SIGKILL
+# after 10 s, then runc delete.  Their shims exit with them.
+containers_stop_all() {
+	local ids id n=0
+	[ -d "$DEIS_RUNC_ROOT" ] || return 0
+	ids=$(runc --root "$DEIS_RUNC_ROOT" list -q 2>/dev/null) || return 0
+	[ -n "$ids" ] || return 0
+	for id in $ids; do
+		runc --root "$DEIS_RUNC_ROOT" kill --all "$id" TERM >/dev/null 2>&1 || :
+		n=$((n + 1))
+	done
+	for _ in $(seq 1 100); do
+		[ -z "$(runc --root "$DEIS_RUNC_ROOT" list -q 2>/dev/null |
+			while read -r id; do
+				st=$(runc --root "$DEIS_RUNC_ROOT" state "$id" 2>/dev/null |
+					sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p')
+				[ "$st" = stopped ] || echo "$id"
+			done)" ] && break
+		sleep 0.1
+	done
+	for id in $ids; do
+		runc --root "$DEIS_RUNC_ROOT" kill --all "$id" KILL >/dev/null 2>&1 || :
+		runc --root "$DEIS_RUNC_ROOT" delete --force "$id" >/dev/null 2>&1 || :
+	done
+	rm -rf "$DEIS_HOME/scheduler/containers"
+	echo "$n"
+}

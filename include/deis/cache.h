@@ -13,6 +13,7 @@
 #ifndef DEIS_CACHE_H
 #define DEIS_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -94,5 +95,22 @@ int deis_cache_log_start(struct deis_cache *c, const char *app, const char *src,
 /* Deletes every log stream of an app. */
 int deis_cache_log_delete(struct deis_cache *c, const char *app,
 			  struct deis_error *err);
+
+/* ---- the proxy's applied routes ----
+ *
+ * The proxy records, per app, the app serial whose routes nginx serves
+ * (after a successful reload), and refreshes a heartbeat while it runs.
+ * The scheduler stops an old container only once the proxy has applied
+ * a serial that no longer routes to it (or no proxy is alive): that is
+ * what makes a rollout lose no request. */
+int deis_cache_proxy_applied(struct deis_cache *c, const char *app, long serial,
+			     struct deis_error *err);
+int deis_cache_proxy_forget(struct deis_cache *c, const char *app,
+			    struct deis_error *err);
+int deis_cache_proxy_alive(struct deis_cache *c, int ttl_s, struct deis_error *err);
+/* *alive: a proxy's heartbeat is current; *serial: the app's applied
+ * serial, 0 when none. */
+int deis_cache_proxy_state(struct deis_cache *c, const char *app, bool *alive,
+			   long *serial, struct deis_error *err);
 
 #endif

@@ -151,4 +151,34 @@ int deis_db_cert_set(struct deis_db *db, const char *app, const char *domain,
 int deis_db_cert_remove(struct deis_db *db, const char *app,
 			const char *domain, struct deis_error *err);
 
+/* ---- containers: what the scheduler records (docs/scheduler.md) ---- */
+
+/* The next value of the container sequence: a new instance's seq. */
+int deis_db_seq_next(struct deis_db *db, long *seq, struct deis_error *err);
+/* In one transaction (bumping the app's serial): inserts or updates each
+ * row by its instance (state, release, node, port, started, restarts; a
+ * user's restart request is kept) and deletes the removed instances;
+ * *serial (if not NULL) gets the app's new serial.  -ENOENT when the
+ * app is gone. */
+int deis_db_containers_write(struct deis_db *db, const char *app,
+			     const struct deis_container *rows, size_t n,
+			     const char *const *removed, size_t nremoved,
+			     long *serial, struct deis_error *err);
+/* rmdir containers/<name>: asks the scheduler to replace the newest
+ * instance of name (desired = 'restart').  -ENOENT for no such name. */
+int deis_db_container_restart(struct deis_db *db, const char *app,
+			      const char *name, struct deis_error *err);
+/* `run`: records a one-off run.N (N in *number) of command on release,
+ * state 'starting' until the scheduler starts it. */
+int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
+		       int release, int *number, struct deis_error *err);
+/* The scheduler's verdict on a release: "released" (its release phase
+ * passed) or "failed" (it never went live), with the reason. */
+int deis_db_rollout_set(struct deis_db *db, const char *app, int version,
+			const char *state, const char *reason,
+			struct deis_error *err);
+/* A node's heartbeat: its row in nodes (platform/nodes/). */
+int deis_db_node_seen(struct deis_db *db, const char *name, const char *address,
+		      const char *info_json, struct deis_error *err);
+
 #endif

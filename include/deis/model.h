@@ -48,8 +48,18 @@ struct deis_cert {
 	int64_t updated;
 };
 
+/*
+ * One container instance, as the scheduler records it.  Two instances of
+ * one name run side by side during a rollout or a restart (the new one
+ * starting, the old one serving); an app lists them by type, number, then
+ * newest first, so the first of a name is the newest.
+ */
 struct deis_container {
 	char *name;			/* "web.1" */
+	char *instance;			/* runc id: "<app>.<name>.<seq>" */
+	long seq;			/* unique, increasing */
+	char *command;			/* one-offs (run.N): what runs */
+	char *desired;			/* "restart" when the user asked */
 	char *type;
 	int number;
 	char *state;			/* starting, up, crashed, stopping */
@@ -91,8 +101,10 @@ struct deis_app {
 	size_t releases_cap;
 	struct deis_build *builds;	/* ascending by number */
 	size_t nbuilds;
-	struct deis_container *containers;	/* by type, then number */
+	struct deis_container *containers;	/* by type, number, newest first */
 	size_t ncontainers;
+	struct deis_kvlist rollouts;	/* "%010d" version -> released, failed
+					 * (the scheduler's verdicts) */
 };
 
 struct deis_key {

@@ -1,0 +1,161 @@
+/*
+ * slug.c - the node's slug cache: an image's slug, unpacked once per node.
+ *
+ * A release names its image by digest (<app>@sha256:...).  The first
+ * container of an image pulls the manifest and config (lib/registry.c,
+ * verified), fetches the slug layer (verified by digest while it streams),
+ * and unpacks it with the system's tar (posix_spawn, no shell) into
+ * $DEIS_HOME/slugs/<layer hex>.tmp, renamed to <layer hex> when whole: a
+ * directory without ".tmp" is always complete, so a scheduler killed
+ * half-way leaves only a .tmp that the next attempt replaces.  Containers
+ * mount it read-only at /app.  Layers are shared: two releases of one
+ * build (a config change) use the same directory.
+ *
+ * The image's config (its env and Procfile) is kept in memory per image
+ * reference, so later containers cost no registry round trip.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "deis/conf.h"
+#include "deis/log.h"
+#include "deis/registry.h"
+#include "scheduler.h"
+
+extern char **environ;
+
+struct slug {
+	char *ref;
+	char dir[4096];
+	struct deis_kvlist env;
+};
+
+static struct slug *slugs;
+static size_t nslugs;
+
+static int run_argv(const char *const *argv, struct deis_error *err)
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int st;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	int r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r)
+		return deis_error_set(err, r, "starting %s: %s", argv[0], strerror(r));
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return deis_error_set(err, errno, "waiting for %s", argv[0]);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		return deis_error_set(err, EIO, "%s failed (status %d)", argv[0],
+				      WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	return 0;
+}
+
+static int rm_rf(const char *path)
+{
+	const char *argv[] = { "rm", "-rf", "--one-file-system", "--", path, NULL };
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	return run_argv(argv, &err);
+}
+
+int slug_get(const char *ref, const char **dir, const struct deis_kvlist **env,
+	     struct deis_error *err)
+{
+	struct deis_registry *reg = NULL;
+	struct deis_image img;
+	char blob[4200], tmp[4200], final[4096];
+	int r;
+
+	for (size_t i = 0; i < nslugs; i++)
+		if (!strcmp(slugs[i].ref, ref)) {
+			*dir = slugs[i].dir;
+			*env = &slugs[i].env;
+			return 0;
+		}
+	memset(&img, 0, sizeof(img));
+	r = deis_registry_open(deis_conf.registry_url, &reg, err);
+	if (r == 0)
+		r = deis_registry_pull_image(reg, ref, &img, err);
+	if (r < 0)
+		goto out;
+	if (img.manifest.n_layers != 1) {
+		r = deis_error_set(err, EINVAL, "image %s has %zu layers, not one slug",
+				   ref, img.manifest.n_layers);
+		goto out;
+	}
+	const struct deis_oci_descriptor *layer = &img.manifest.layers[0];
+	const char *hex = strchr(layer->digest, ':');
+	hex = hex ? hex + 1 : layer->digest;
+	snprintf(final, sizeof(final), "%s/slugs/%s", deis_conf.home, hex);
+	if (access(final, F_OK) != 0) {
+		char parent[4096];
+		snprintf(parent, sizeof(parent), "%s/slugs", deis_conf.home);
+		mkdir(parent, 0711);
+		snprintf(blob, sizeof(blob), "%s.tar.gz", final);
+		snprintf(tmp, sizeof(tmp), "%s.tmp", final);
+		r = deis_registry_blob_fetch(reg, img.ref.name, layer->digest, layer->size,
+					     blob, err);
+		if (r < 0)
+			goto out;
+		rm_rf(tmp);
+		if (mkdir(tmp, 0755) < 0) {
+			r = deis_error_set(err, errno, "mkdir %s", tmp);
+			unlink(blob);
+			goto out;
+		}
+		const char *argv[] = { "tar", "-xzf", blob, "-C", tmp, "--no-same-owner",
+				       "--preserve-permissions", NULL };
+		r = run_argv(argv, err);
+		unlink(blob);
+		if (r == 0 && rename(tmp, final) < 0)
+			r = deis_error_set(err, errno, "rename %s", tmp);
+		if (r < 0) {
+			rm_rf(tmp);
+			goto out;
+		}
+		deis_log(LOG_INFO, "slug %.12s of %s unpacked in %s", hex, ref, final);
+	}
+	struct slug *s = realloc(slugs, (nslugs + 1) * sizeof(*s));
+	if (!s)
+		abort();
+	slugs = s;
+	s = &slugs[nslugs++];
+	memset(s, 0, sizeof(*s));
+	s->ref = strdup(ref);
+	snprintf(s->dir, sizeof(s->dir), "%s", final);
+	deis_kvlist_copy(&s->env, &img.config.env);
+	*dir = s->dir;
+	*env = &s->env;
+out:
+	deis_image_clear(&img);
+	deis_registry_close(reg);
+	return r;
+}
+
+void slug_free_all(void)
+{
+	for (size_t i = 0; i < nslugs; i++) {
+		free(slugs[i].ref);
+		deis_kvlist_clear(&slugs[i].env);
+	}
+	free(slugs);
+	slugs = NULL;
+	nslugs = 0;
+}
+
+int slug_rm_rf(const char *path)
+{
+	return rm_rf(path);
+}
