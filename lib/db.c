@@ -1025,7 +1025,7 @@ int deis_db_key_owner(struct deis_db *db, const char *fingerprint, char *user,
 }
 
 int deis_db_app_access(struct deis_db *db, const char *app, const char *user,
-		       bool *allowed, struct deis_error *err)
+		       bool *allowed, long *id, struct deis_error *err)
 {
 	int r = db_connect(db, err);
 
@@ -1033,7 +1033,7 @@ int deis_db_app_access(struct deis_db *db, const char *app, const char *user,
 	if (r < 0)
 		return r;
 	PGresult *res = q(db, err, "SELECT a.owner = $2 OR EXISTS (SELECT 1 FROM perms p"
-			  " WHERE p.app_id = a.id AND p.username = $2) FROM apps a"
+			  " WHERE p.app_id = a.id AND p.username = $2), a.id FROM apps a"
 			  " WHERE a.name = $1", 2, app, user);
 	if (!res)
 		return -err->code;
@@ -1042,6 +1042,8 @@ int deis_db_app_access(struct deis_db *db, const char *app, const char *user,
 		return deis_error_set(err, ENOENT, "no app '%s'", app);
 	}
 	*allowed = PQgetvalue(res, 0, 0)[0] == 't';
+	if (id)
+		*id = col_long(res, 0, 1);
 	PQclear(res);
 	return 0;
 }

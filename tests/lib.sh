@@ -523,3 +523,35 @@ deis_as() {	# NAME CMD...
 	shift
 	(cd / && runuser -u "$name" -- "$@")
 }
+
+# ---------------------------------------------------------------- apps from git
+
+# A Unix and platform user NAME with an SSH key ($TRASH_DIRECTORY/NAME.key)
+# for git push, and git's identity.
+deis_git_user() {	# NAME
+	local name=$1
+	deis_useradd "$name" &&
+	rm -f "$TRASH_DIRECTORY/$name.key" "$TRASH_DIRECTORY/$name.key.pub" &&
+	ssh-keygen -q -t ed25519 -N "" -f "$TRASH_DIRECTORY/$name.key" &&
+	chmod 644 "$TRASH_DIRECTORY/$name.key.pub" &&
+	deis_as "$name" cp "$TRASH_DIRECTORY/$name.key.pub" "$DEIS_MOUNT/users/$name/keys/test"
+}
+
+# git push DIR's main branch to APP as NAME; the output in push.out.
+deis_git_push() {	# NAME APP DIR [GIT-PUSH-ARGS...]
+	local name=$1 app=$2 dir=$3 port
+	shift 3
+	port=$(conf_get "$DEIS_CONF" ssh_port) || port=2222
+	GIT_SSH_COMMAND="ssh -i $TRASH_DIRECTORY/$name.key -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p $port" \
+		git -C "$dir" -c user.name="$name" -c user.email="$name@example.com" \
+		push "ssh://git@127.0.0.1:$port/$app.git" "${@:-main}" >push.out 2>&1
+	local st=$?
+	cat push.out
+	return $st
+}
+
+# Commits everything in DIR (a git repository made with git init -b main).
+deis_git_commit() {	# DIR MESSAGE
+	git -C "$1" add -A &&
+	git -C "$1" -c user.name=Test -c user.email=test@example.com commit -q -m "$2"
+}

@@ -75,10 +75,10 @@ bool builder_is_admin(const char *user)
 }
 
 int builder_app_allowed(struct deis_db *db, const char *app, const char *user,
-			struct deis_error *err)
+			long *id, struct deis_error *err)
 {
 	bool allowed = false;
-	int r = deis_db_app_access(db, app, user, &allowed, err);
+	int r = deis_db_app_access(db, app, user, &allowed, id, err);
 
 	if (r < 0)
 		return r;

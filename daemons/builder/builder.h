@@ -78,7 +78,7 @@ bool builder_is_admin(const char *user);
 /* 0 when user may use app (owner, in perms, or an admin); -EACCES when
  * not, -ENOENT when there is no such app; other errors from the database. */
 int builder_app_allowed(struct deis_db *db, const char *app, const char *user,
-			struct deis_error *err);
+			long *id, struct deis_error *err);
 
 /* ---- repo.c ---- */
 
@@ -89,7 +89,11 @@ int builder_repo_path(const char *app, char *out, size_t size);
 int builder_repo_lock(const char *app, struct deis_error *err);
 /* Creates the bare repository if missing, (re)installs its pre-receive
  * hook. */
-int builder_repo_prepare(const char *app, struct deis_error *err);
+int builder_repo_prepare(const char *app, long app_id, struct deis_error *err);
+/* The repository of app, if it belongs to the app with this id: a
+ * repository left by a destroyed app of the same name is deleted, never
+ * served (-ENOENT then, and when there is none). */
+int builder_repo_check(const char *app, long app_id, struct deis_error *err);
 /* Starts the real git (receive-pack or upload-pack) on the app's
  * repository with pipes for stdin, stdout, stderr (fds[0..2], ours,
  * non-blocking, close-on-exec); the environment is built from scratch:

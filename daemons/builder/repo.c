@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -119,13 +120,58 @@ static int install_hook(const char *repo, struct deis_error *err)
 	return 0;
 }
 
-int builder_repo_prepare(const char *app, struct deis_error *err)
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path) < 0 ? -1 : 0;
+}
+
+/*
+ * A repository records the id of the app it belongs to (deis-app-id in
+ * it).  An app destroyed and made again under the same name has a new
+ * id: its predecessor's repository is deleted, so the new owner never
+ * sees the old code and its first push starts afresh.  A repository
+ * without the file (made before it existed) is taken as the app's.
+ */
+int builder_repo_check(const char *app, long app_id, struct deis_error *err)
+{
+	char path[4096], idpath[4200], line[32] = "";
+	struct stat st;
+
+	if (builder_repo_path(app, path, sizeof(path)) < 0)
+		return deis_error_set(err, EINVAL, "bad repository path for '%s'", app);
+	if (stat(path, &st) < 0)
+		return deis_error_set(err, ENOENT, "app '%s' has no repository", app);
+	snprintf(idpath, sizeof(idpath), "%s/deis-app-id", path);
+	FILE *f = fopen(idpath, "r");
+	if (f) {
+		if (!fgets(line, sizeof(line), f))
+			line[0] = '\0';
+		fclose(f);
+	}
+	if (!line[0] || strtol(line, NULL, 10) == app_id) {
+		if (!line[0] && (f = fopen(idpath, "w"))) {
+			fprintf(f, "%ld\n", app_id);
+			fclose(f);
+		}
+		return 0;
+	}
+	deis_log(LOG_NOTICE, "deleting %s: it belonged to an app '%s' that was destroyed",
+		 path, app);
+	if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		return deis_error_set(err, errno, "deleting %s: %s", path, strerror(errno));
+	return deis_error_set(err, ENOENT, "app '%s' has no repository", app);
+}
+
+int builder_repo_prepare(const char *app, long app_id, struct deis_error *err)
 {
 	char path[4096];
 	struct stat st;
 	int r = git_dir(path, sizeof(path), err);
 
 	if (r < 0)
+		return r;
+	r = builder_repo_check(app, app_id, err);
+	if (r < 0 && r != -ENOENT)
 		return r;
 	if (builder_repo_path(app, path, sizeof(path)) < 0)
 		return deis_error_set(err, EINVAL, "bad repository path for '%s'", app);
@@ -145,6 +191,11 @@ int builder_repo_prepare(const char *app, struct deis_error *err)
 					      e ? e->message : "failed");
 		}
 		git_repository_free(repo);
+		char idpath[4200];
+		snprintf(idpath, sizeof(idpath), "%s/deis-app-id", path);
+		FILE *f = fopen(idpath, "w");
+		if (!f || fprintf(f, "%ld\n", app_id) < 0 || fclose(f) != 0)
+			return deis_error_set(err, EIO, "writing %s", idpath);
 		deis_log(LOG_NOTICE, "created repository %s", path);
 	} else if (!S_ISDIR(st.st_mode)) {
 		return deis_error_set(err, ENOTDIR, "%s is not a directory", path);

@@ -455,7 +455,8 @@ static void run_request(struct session *s)
 		return;
 	}
 	struct deis_db *db = db_get(s, &err);
-	int r = db ? builder_app_allowed(db, app, s->user, &err) : -err.code;
+	long app_id = 0;
+	int r = db ? builder_app_allowed(db, app, s->user, &app_id, &err) : -err.code;
 	if (r == -ENOENT || r == -EACCES) {
 		deis_log(LOG_NOTICE, "%s: %s: %s", s->peer, s->user, err.msg);
 		refuse(s, "app '%s' does not exist, or %s may not use it", app, s->user);
@@ -474,17 +475,14 @@ static void run_request(struct session *s)
 			       "has finished", app);
 			return;
 		}
-		if (lock < 0 || builder_repo_prepare(app, &err) < 0) {
+		if (lock < 0 || builder_repo_prepare(app, app_id, &err) < 0) {
 			deis_log(LOG_ERR, "%s: %s: %s", s->peer, app, err.msg);
 			refuse(s, "cannot prepare the repository of '%s' (see the builder's log)",
 			       app);
 			goto out;
 		}
 	} else {
-		char path[4096];
-		struct stat st;
-
-		if (builder_repo_path(app, path, sizeof(path)) < 0 || stat(path, &st) < 0) {
+		if (builder_repo_check(app, app_id, &err) < 0) {
 			refuse(s, "app '%s' has no code yet: git push to it first", app);
 			return;
 		}

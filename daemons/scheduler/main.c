@@ -1501,7 +1501,12 @@ int main(int argc, char **argv)
 					    !alive || applied >= i->term_serial)
 						go = true;
 				}
-				if (go)
+				/* Not before runc has made the container: a
+				 * signal to a container still being created
+				 * is lost.  (The shim's end also ends this.) */
+				char p[4500];
+				inst_dir(i, "init.pid", p, sizeof(p));
+				if (go && access(p, F_OK) == 0)
 					send_term(i);
 			}
 			if (i->state == S_STOPPING && i->termed && t >= i->kill_at) {

@@ -53,10 +53,10 @@ int deis_db_serials(struct deis_db *db, struct deis_kvlist *out,
  * into user; -ENOENT for an unknown key. */
 int deis_db_key_owner(struct deis_db *db, const char *fingerprint, char *user,
 		      size_t len, struct deis_error *err);
-/* Whether user owns app or is in its perms (*allowed); -ENOENT for an
- * unknown app.  Admins are decided by the caller. */
+/* Whether user owns app or is in its perms (*allowed), and the app's id
+ * (*id, when id is not NULL); -ENOENT for an unknown app.  Admins are decided by the caller. */
 int deis_db_app_access(struct deis_db *db, const char *app, const char *user,
-		       bool *allowed, struct deis_error *err);
+		       bool *allowed, long *id, struct deis_error *err);
 
 /* ---- changes ---- */
 

@@ -1,0 +1,286 @@
+#!/bin/bash
+test_description='deis-scheduler: the formation runs as runc containers; scale, rolling config changes, restart, crash backoff, run, release phase, limits, health checks, adoption after a restart, app removal'
+. "$(dirname "$0")/../lib.sh"
+scheduler_env_init
+
+A=$DEIS_MOUNT/apps
+APP=sch-hello
+LAB=sch-lab
+USER_=deis-sdave
+SLOG=$DEIS_LOGDIR/deis-scheduler.log
+
+ct() {	# NAME FILE [APP]
+	cat "$A/${3:-$APP}/containers/$1/$2"
+}
+
+# Exactly the containers NAMES..., every one up on VERSION.
+all_up_on() {	# VERSION NAMES...
+	local v=$1 n
+	shift
+	[ "$(ls "$A/$APP/containers" | tr '\n' ' ')" = "$* " ] || return 1
+	for n; do
+		[ "$(ct "$n" state)" = up ] && [ "$(ct "$n" release)" = "$v" ] || return 1
+	done
+}
+
+# The container NAME answers on its port with a body matching PATTERN.
+answers() {	# NAME PATTERN [APP]
+	curl -fsS --max-time 5 "http://127.0.0.1:$(ct "$1" port "${3:-}")/" >answer &&
+	grep -q -- "$2" answer
+}
+
+# runc ids of APP's containers on this node.
+runc_ids() {	# [APP]
+	runc --root "$DEIS_RUNC_ROOT" list -q | grep "^${1:-$APP}\." | sort
+}
+
+app_log_has() {	# PATTERN [APP]
+	grep -Eq -- "$1" "$A/${2:-$APP}/logs"
+}
+
+# Stops the platform's deis-scheduler and starts it again with extra
+# options; its containers keep running and are adopted.
+sched_restart() {	# [--OPTION=VALUE...]
+	local before
+	scheduler_stop || return 1
+	before=$(grep -c "scheduling on node" "$SLOG")
+	setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' deis-scheduler-start \
+		"$DEIS_RUNDIR/deis-scheduler.pid" "$DEIS_SCHEDULER" "--config=$DEIS_CONF" "$@" \
+		</dev/null >>"$SLOG" 2>&1 &
+	test_wait_for 10 eval '[ "$(grep -c "scheduling on node" "$SLOG")" -gt "$before" ]'
+}
+
+test_expect_success 'setup: a user, an app, the hello app in git' '
+	deis_git_user $USER_ &&
+	deis_as $USER_ mkdir "$A/$APP" &&
+	git init -q -b main src &&
+	cp "$DEIS_SRC/tests/apps/hello/app.py" "$DEIS_SRC/tests/apps/hello/Procfile" src/ &&
+	deis_git_commit src first
+'
+
+test_expect_success 'a push runs web.1 on v2: state, release, node, port, started, restarts, log' '
+	deis_git_push $USER_ $APP src &&
+	test_wait_for 20 all_up_on v2 web.1 &&
+	test "$(ct web.1 node)" = "$(hostname)" &&
+	ct web.1 port | grep -Ex "[0-9]+" &&
+	ct web.1 started | grep -E "^20[0-9]{2}-" &&
+	test "$(ct web.1 restarts)" = 0 &&
+	answers web.1 "hello from web.1 v2" &&
+	test_wait_for 10 grep -q "listening on $(ct web.1 port)" "$A/$APP/containers/web.1/log" &&
+	app_log_has "$APP\[deis\]: web.1: up on v2"
+'
+
+test_expect_success 'each container runs as the unprivileged app user with its own pid namespace' '
+	id=$(runc_ids | head -1) &&
+	pid=$(runc --root "$DEIS_RUNC_ROOT" state "$id" | sed -n "s/.*\"pid\": *\([0-9]*\).*/\1/p") &&
+	test -n "$pid" &&
+	child=$(pgrep -P "$pid" | head -1) &&
+	test "$(stat -c %u /proc/$child)" = 10000 &&
+	test "$(readlink /proc/$child/ns/pid)" != "$(readlink /proc/self/ns/pid)" &&
+	grep -q "NoNewPrivs:[[:space:]]*1" /proc/$child/status &&
+	grep -q "CapEff:[[:space:]]*0000000000000000" /proc/$child/status
+'
+
+test_expect_success 'web=3 worker=1 converges to exactly that' '
+	echo "web=3 worker=1" >"$A/$APP/formation" &&
+	test_wait_for 20 all_up_on v2 web.1 web.2 web.3 worker.1 &&
+	for n in web.1 web.2 web.3; do answers $n "hello from $n v2" || return 1; done &&
+	test "$(runc_ids | wc -l)" = 4 &&
+	test_wait_for 10 grep -q tick "$A/$APP/containers/worker.1/log"
+'
+
+test_expect_success 'one type per line scales down: worker=0 stops it' '
+	printf "web=2\nworker=0\n" >"$A/$APP/formation" &&
+	test_wait_for 20 all_up_on v2 web.1 web.2 &&
+	test_wait_for 10 eval "test \"\$(runc_ids | wc -l)\" = 2" &&
+	app_log_has "worker.1: stopped \(v2"
+'
+
+test_expect_success 'a config change replaces every container, new ones up before old ones stop' '
+	echo 1 >"$A/$APP/config/DEBUG" &&
+	test_wait_for 20 all_up_on v3 web.1 web.2 &&
+	answers web.1 "hello from web.1 v3 DEBUG=1" &&
+	answers web.2 "hello from web.2 v3 DEBUG=1" &&
+	test_wait_for 10 eval "test \"\$(runc_ids | wc -l)\" = 2" &&
+	grep -n "web.1: up on v3\|web.1: stopping v2" "$A/$APP/logs" >order &&
+	cat order &&
+	head -1 order | grep -q "up on v3" &&
+	sed -n 2p order | grep -q "stopping v2"
+'
+
+test_expect_success 'rmdir containers/web.2 replaces it; a missing one is ENOENT' '
+	old=$(ct web.2 port) &&
+	rmdir "$A/$APP/containers/web.2" &&
+	test_wait_for 20 eval "all_up_on v3 web.1 web.2 && test \"\$(ct web.2 port)\" != $old" &&
+	answers web.2 "hello from web.2 v3" &&
+	app_log_has "restarted web.2" &&
+	test_must_fail rmdir "$A/$APP/containers/web.9" 2>err &&
+	grep -q "No such file" err
+'
+
+test_expect_success 'rm -r of a container directory restarts it too' '
+	old=$(ct web.1 port) &&
+	rm -r "$A/$APP/containers/web.1" &&
+	test_wait_for 20 eval "all_up_on v3 web.1 web.2 && test \"\$(ct web.1 port)\" != $old" &&
+	test_wait_for 10 eval "test \"\$(runc_ids | wc -l)\" = 2"
+'
+
+test_expect_success 'a killed process is restarted (restarts counts it)' '
+	id=$(runc_ids | grep "\.web\.1\." | head -1) &&
+	runc --root "$DEIS_RUNC_ROOT" kill --all "$id" KILL &&
+	test_wait_for 20 eval "test \"\$(ct web.1 restarts)\" = 1 && test \"\$(ct web.1 state)\" = up" &&
+	answers web.1 "hello from web.1" &&
+	app_log_has "web.1: crashed: exited on signal 9"
+'
+
+test_expect_success 'run: a one-off container runs the command; its output and status in logs' '
+	echo "echo one-off says \$DYNO \$DEBUG; exit 3" >"$A/$APP/run" &&
+	test_wait_for 20 app_log_has "$APP\[run\.1\]: one-off says run.1 1" &&
+	test_wait_for 20 app_log_has "$APP\[deis\]: run.1: exited with status 3" &&
+	test_wait_for 10 eval "! test -e \"$A/$APP/containers/run.1\""
+'
+
+test_expect_success 'run: an empty command is EINVAL and runs nothing' '
+	test_must_fail bash -c "echo \"   \" >\"$A/$APP/run\"" 2>err &&
+	grep -q "Invalid argument" err &&
+	! test -e "$A/$APP/containers/run.2"
+'
+
+test_expect_success 'run: a long one-off shows as containers/run.N while it runs' '
+	echo "echo started; sleep 30" >"$A/$APP/run" &&
+	test_wait_for 20 eval "test \"\$(ct run.2 state)\" = up" &&
+	test_wait_for 10 grep -q started "$A/$APP/containers/run.2/log"
+'
+
+test_expect_success 'setup: the lab app (release phase, crash, memory hog, fork bomb)' '
+	deis_as $USER_ mkdir "$A/$LAB" &&
+	git init -q -b main lab &&
+	cp "$DEIS_SRC/tests/apps/hello/app.py" lab/ &&
+	cat >lab/Procfile <<-\EOF &&
+	web: python3 app.py
+	crash: echo boom; exit 1
+	hog: python3 -c "a = [bytearray(10**6) for _ in range(10**4)]"
+	bomb: i=0; while true; do sleep 1000 & i=$((i+1)); [ $((i % 20)) = 0 ] && echo forked $i; done
+	release: echo migrating; test -z "$FAIL_RELEASE"
+	EOF
+	deis_git_commit lab first &&
+	deis_git_push $USER_ $LAB lab &&
+	test_wait_for 20 eval "test \"\$(ct web.1 state $LAB)\" = up" &&
+	app_log_has "$LAB\[release\.2\]: migrating" $LAB &&
+	app_log_has "release phase of v2 succeeded" $LAB
+'
+
+test_expect_success 'a failing release phase: the release does not go live, the old one serves' '
+	echo 1 >"$A/$LAB/config/FAIL_RELEASE" &&
+	test_wait_for 20 app_log_has "v3 not deployed: its release command exited with status 1" $LAB &&
+	sleep 1 &&
+	test "$(ct web.1 release $LAB)" = v2 &&
+	answers web.1 "hello from web.1 v2" $LAB
+'
+
+test_expect_success 'fixing the config runs the release phase again and deploys' '
+	rm "$A/$LAB/config/FAIL_RELEASE" &&
+	test_wait_for 20 eval "test \"\$(ct web.1 release $LAB)\" = v4 && test \"\$(ct web.1 state $LAB)\" = up" &&
+	answers web.1 "hello from web.1 v4" $LAB
+'
+
+test_expect_success 'a crash loop backs off: few restarts, growing delays' '
+	echo "web=1 crash=1" >"$A/$LAB/formation" &&
+	test_wait_for 20 app_log_has "crash.1: crashed: exited with status 1; restarting in 2 s" $LAB &&
+	sleep 4 &&
+	r=$(ct crash.1 restarts $LAB) &&
+	echo "restarts after ~5 s: $r" &&
+	test "$r" -ge 2 &&
+	test "$r" -le 5 &&
+	app_log_has "restarting in 4 s" $LAB
+'
+
+test_expect_success 'memory limit: the hog is killed (R14) and restarted; its neighbour is untouched' '
+	web_restarts=$(ct web.1 restarts $LAB) &&
+	echo "hog.memory=64M" >"$A/$LAB/limits" &&
+	echo "web=1 hog=1" >"$A/$LAB/formation" &&
+	test_wait_for 30 app_log_has "hog.1: crashed: Error R14 \(Memory quota exceeded\)" $LAB &&
+	test_wait_for 20 eval "test \"\$(ct hog.1 restarts $LAB)\" -ge 1" &&
+	answers web.1 "hello from web.1" $LAB &&
+	test "$(ct web.1 restarts $LAB)" = "$web_restarts"
+'
+
+test_expect_success 'pids limit: a fork bomb stays inside its container' '
+	before=$(ps -e --no-headers | wc -l) &&
+	printf "bomb.pids=32\n" >"$A/$LAB/limits" &&
+	echo "web=1 bomb=1" >"$A/$LAB/formation" &&
+	test_wait_for 30 grep -q "Cannot fork\|fork: Resource temporarily unavailable\|can.t fork" "$A/$LAB/logs" &&
+	after=$(ps -e --no-headers | wc -l) &&
+	echo "processes: $before before, $after during" &&
+	test "$after" -lt $((before + 40)) &&
+	answers web.1 "hello from web.1" $LAB &&
+	echo "web=1" >"$A/$LAB/formation"
+'
+
+test_expect_success 'health check: a release whose web never answers is not rolled out' '
+	sched_restart --scheduler_boot_timeout=3 &&
+	echo "web=1" >"$A/$LAB/formation" &&
+	test_wait_for 20 eval "test \"\$(ct web.1 state $LAB)\" = up" &&
+	good=$(ct web.1 release $LAB) &&
+	echo 1 >"$A/$LAB/config/BROKEN" &&
+	bad=$(readlink "$A/$LAB/releases/current") &&
+	test_wait_for 30 app_log_has "$bad not deployed: web.1 did not answer its health check within 3 s" $LAB &&
+	test "$(ct web.1 release $LAB)" = "$good" &&
+	answers web.1 "hello from web.1 $good" $LAB
+'
+
+test_expect_success 'health check path: a 503 on the healthcheck path blocks the rollout' '
+	rm "$A/$LAB/config/BROKEN" &&
+	test_wait_for 20 eval "test \"\$(ct web.1 release $LAB)\" = \"\$(readlink $A/$LAB/releases/current)\" && test \"\$(ct web.1 state $LAB)\" = up" &&
+	echo "path=/healthz" >"$A/$LAB/healthcheck" &&
+	good=$(ct web.1 release $LAB) &&
+	echo 1 >"$A/$LAB/config/UNHEALTHY" &&
+	bad=$(readlink "$A/$LAB/releases/current") &&
+	test_wait_for 30 app_log_has "$bad not deployed" $LAB &&
+	test "$(ct web.1 release $LAB)" = "$good" &&
+	rm "$A/$LAB/config/UNHEALTHY" &&
+	test_wait_for 20 eval "test \"\$(ct web.1 release $LAB)\" = \"\$(readlink $A/$LAB/releases/current)\" && test \"\$(ct web.1 state $LAB)\" = up"
+'
+
+test_expect_success 'kill -9 of the scheduler: containers keep serving; a new one adopts them, starts nothing twice' '
+	ids=$(runc_ids) &&
+	ports="$(ct web.1 port) $(ct web.2 port)" &&
+	pid=$(cat "$DEIS_RUNDIR/deis-scheduler.pid") &&
+	kill -9 "$pid" &&
+	answers web.1 "hello from web.1 v3" &&
+	sched_restart &&
+	test_wait_for 10 grep -q "adopted [1-9][0-9]* running container" "$SLOG" &&
+	sleep 2 &&
+	test "$(runc_ids)" = "$ids" &&
+	test "$(ct web.1 port) $(ct web.2 port)" = "$ports" &&
+	answers web.2 "hello from web.2 v3" &&
+	echo "echo after-adoption" >"$A/$APP/run" &&
+	test_wait_for 20 app_log_has "$APP\[run\.[0-9]+\]: after-adoption"
+'
+
+test_expect_success 'container output survives a scheduler restart (the shim forwards it)' '
+	echo "worker=1 web=2" >"$A/$APP/formation" &&
+	test_wait_for 20 grep -q tick "$A/$APP/containers/worker.1/log" &&
+	sched_restart &&
+	n=$(grep -c tick "$A/$APP/containers/worker.1/log") &&
+	test_wait_for 10 eval "test \$(grep -c tick \"$A/$APP/containers/worker.1/log\") -gt $n"
+'
+
+test_expect_success 'the node is registered (platform/nodes)' '
+	deis_psql "SELECT name FROM nodes" >nodes &&
+	grep -x "$(hostname)" nodes
+'
+
+test_expect_success 'rmdir of an app stops every one of its containers' '
+	test -n "$(runc_ids $LAB)" &&
+	rm -rf "$A/$LAB" &&
+	test_wait_for 20 eval "test -z \"\$(runc_ids $LAB)\"" &&
+	! ls "$DEIS_HOME/scheduler/containers" | grep -q "^$LAB\."
+'
+
+test_expect_success 'cleanup: destroy the app; nothing of it runs' '
+	rm -rf "$A/$APP" &&
+	test_wait_for 20 eval "test -z \"\$(runc_ids)\""
+'
+
+test_done
