@@ -485,3 +485,61 @@ containers_stop_all() {
 	rm -rf "$DEIS_HOME/scheduler/containers"
 	echo "$n"
 }
+
+# ---------------------------------------------------------------- 10. proxy
+
+# deis-proxy and its private nginx (docs/proxy.md).  Sets DEIS_HTTP_PORT
+# and DEIS_HTTPS_PORT (the environment, else http_port / https_port in
+# deis.conf, else 80 and 443), DEIS_PROXY (the binary) and DEIS_NGINX_PID
+# (nginx's pid file).  Call it after deis_env_init.
+proxy_env_init() {
+	local p
+	if [ -z "${DEIS_HTTP_PORT:-}" ]; then
+		DEIS_HTTP_PORT=$(conf_get "$DEIS_CONF" http_port 2>/dev/null) || DEIS_HTTP_PORT=80
+	fi
+	if [ -z "${DEIS_HTTPS_PORT:-}" ]; then
+		DEIS_HTTPS_PORT=$(conf_get "$DEIS_CONF" https_port 2>/dev/null) || DEIS_HTTPS_PORT=443
+	fi
+	for p in "$DEIS_HTTP_PORT" "$DEIS_HTTPS_PORT"; do
+		case $p in ''|*[!0-9]*) die "bad port number '$p'" ;; esac
+		[ "$p" -ge 1 ] && [ "$p" -le 65535 ] || die "bad port number '$p'"
+	done
+	DEIS_PROXY=$DEIS_BUILD/daemons/proxy/deis-proxy
+	DEIS_NGINX_PID=$DEIS_RUNDIR/nginx.pid
+	export DEIS_HTTP_PORT DEIS_HTTPS_PORT DEIS_PROXY DEIS_NGINX_PID
+}
+
+# Succeeds if the pid file names a live deis-proxy serving our config.
+proxy_running() {
+	pid_alive "$DEIS_RUNDIR/deis-proxy.pid" "--config=$DEIS_CONF"
+}
+
+# Succeeds if our private nginx master runs (its title names our config).
+nginx_running() {
+	pid_alive "$DEIS_NGINX_PID" "$DEIS_HOME/proxy/nginx.conf"
+}
+
+# Stops deis-proxy; nginx keeps serving (it outlives deis-proxy on purpose).
+proxy_stop() {
+	local pid=''
+	if proxy_running; then
+		read -r pid <"$DEIS_RUNDIR/deis-proxy.pid"
+		stop_pid "$pid" deis-proxy 10
+	fi
+	rm -f "$DEIS_RUNDIR/deis-proxy.pid"
+}
+
+# Stops the private nginx: SIGQUIT lets requests in flight finish (up to
+# 20 s), then SIGTERM (stop_pid), then SIGKILL.
+nginx_stop() {
+	local pid='' end
+	nginx_running || return 0
+	read -r pid <"$DEIS_NGINX_PID"
+	kill -QUIT "$pid" 2>/dev/null || return 0
+	end=$((SECONDS + 20))
+	while proc_alive "$pid" && [ "$SECONDS" -lt "$end" ]; do
+		sleep 0.1
+	done
+	stop_pid "$pid" nginx 10
+	rm -f "$DEIS_NGINX_PID"
+}

@@ -1,0 +1,892 @@
+/*
+ * main.c - deis-proxy: keeps a private nginx routing HTTP to the apps'
+ * web containers.
+ *
+ *   deis-proxy [--config=FILE] [--OPTION=VALUE ...]
+ *
+ * Level-triggered, like every daemon of the platform: an "app <name>"
+ * event (Redis) only marks the app to be read again; every
+ * proxy_resync_interval seconds the apps' serials in PostgreSQL are
+ * compared with the serials rendered, so a lost event, or a deis-proxy
+ * that was down, is made up.  Changes are batched (at most one install
+ * every proxy_batch_ms), then:
+ *
+ *   1. each changed app is loaded (deis_db_load_apps) and rendered to its
+ *      piece of config (render.c); nothing else is rendered again;
+ *   2. when no piece differs from what nginx serves, nothing is reloaded
+ *      (a new release or a container that is only starting changes no
+ *      route) and the serials are recorded at once;
+ *   3. else the whole nginx.conf is written beside the installed one,
+ *      checked with `nginx -t`, renamed over it and nginx is reloaded
+ *      gracefully (nginx.c).  A config nginx refuses is never installed:
+ *      the changed apps are tried again at their last good piece, so one
+ *      app's bad piece holds back only that app, and the reason is
+ *      logged;
+ *   4. after the reload has taken effect, each app's serial is recorded
+ *      with deis_cache_proxy_applied(): the scheduler waits for it before
+ *      it stops a container that was taken out of the routes.
+ *
+ * The router log (router.c) is read in the same loop.  nginx outlives
+ * deis-proxy (packaging/down stops it), so restarting deis-proxy never
+ * drops a request.  See docs/proxy.md.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deis/cache.h"
+#include "deis/conf.h"
+#include "deis/db.h"
+#include "deis/log.h"
+#include "deis/validate.h"
+#include "proxy.h"
+
+extern long long router_rotate_bytes;
+
+static struct {
+	int http_port;
+	int https_port;
+	char *listen;
+	char *nginx;
+	char *user;
+	int workers;
+	int worker_connections;
+	int batch_ms;
+	int resync_interval;
+	int reload_timeout;
+	int log_rotate_mb;
+} pc;
+
+static const struct deis_conf_option options[] = {
+	DEIS_COMMON_OPTIONS,
+	{ "http_port", DEIS_CONF_INT, &pc.http_port, "80",
+	  "port the router (nginx) serves HTTP on" },
+	{ "https_port", DEIS_CONF_INT, &pc.https_port, "443",
+	  "port the router serves HTTPS on (apps' certs/); 0 for none" },
+	{ "proxy_listen", DEIS_CONF_STR, &pc.listen, "",
+	  "address the router listens on (an IP address); empty for every address" },
+	{ "proxy_nginx", DEIS_CONF_STR, &pc.nginx, "/usr/sbin/nginx",
+	  "the nginx binary" },
+	{ "proxy_user", DEIS_CONF_STR, &pc.user, "www-data",
+	  "user nginx's workers run as (when started as root); empty: nginx's default" },
+	{ "proxy_workers", DEIS_CONF_INT, &pc.workers, "0",
+	  "nginx worker processes; 0: one per CPU" },
+	{ "proxy_worker_connections", DEIS_CONF_INT, &pc.worker_connections, "4096",
+	  "connections each nginx worker may hold" },
+	{ "proxy_batch_ms", DEIS_CONF_INT, &pc.batch_ms, "50",
+	  "least time between two installs of the config (changes are batched)" },
+	{ "proxy_resync_interval", DEIS_CONF_INT, &pc.resync_interval, "5",
+	  "seconds between comparisons of the apps' serials with the database" },
+	{ "proxy_reload_timeout", DEIS_CONF_INT, &pc.reload_timeout, "30",
+	  "seconds nginx gets to take a new config" },
+	{ "proxy_log_rotate", DEIS_CONF_INT, &pc.log_rotate_mb, "64",
+	  "MB of nginx's access log (read by deis-proxy) before it is rotated" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: deis-proxy [--config=FILE] [--OPTION=VALUE ...]\n"
+"\n"
+"The Proxy: keeps a private nginx (config, pid and logs under $DEIS_HOME)\n"
+"routing http://<app>.<platform_domain>/ and the apps' domains to their web\n"
+"containers, with TLS from the apps' certs/, maintenance pages and a router\n"
+"line in the app's log for every request.  See docs/proxy.md.\n"
+"\n"
+"  --config=FILE             configuration file (default: $DEIS_HOME/deis.conf\n"
+"                            or /var/lib/deis/deis.conf)\n"
+"  --help, --version\n");
+	deis_conf_usage(options, out);
+}
+
+static struct proxy_render_opts ropts;
+static struct proxy_nginx ngx;
+static char dir_proxy[PATH_MAX], dir_certs[PATH_MAX], conf_new[PATH_MAX];
+
+/* ---- what is rendered, per app ---- */
+
+struct entry {
+	char *name;
+	long serial;		/* of the piece; 0: never rendered */
+	long db_serial;		/* last seen in the database or an event */
+	char *piece;		/* rendered; NULL renders nothing */
+	struct deis_strlist certs;	/* cert files the piece uses */
+	char *good;		/* the piece nginx serves */
+	struct deis_strlist good_certs;
+	long good_serial;	/* serial of the routes nginx serves */
+	long applied;		/* serial recorded in Redis */
+	struct deis_kvlist dynos;	/* of the piece nginx serves */
+	bool dirty;		/* load it again */
+	bool gone;		/* deleted: remove at the next install */
+};
+
+static struct entry *entries;
+static size_t nentries, capentries;
+static bool any_dirty;
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
+}
+
+static struct entry *entry_find(const char *name)
+{
+	struct entry key = { .name = (char *)name };
+
+	return nentries ? bsearch(&key, entries, nentries, sizeof(*entries), entry_cmp) : NULL;
+}
+
+static struct entry *entry_get(const char *name)
+{
+	struct entry *e = entry_find(name);
+
+	if (e)
+		return e;
+	if (nentries == capentries) {
+		capentries = capentries ? capentries * 2 : 64;
+		entries = realloc(entries, capentries * sizeof(*entries));
+		if (!entries)
+			abort();
+	}
+	size_t i = 0;
+	while (i < nentries && strcmp(entries[i].name, name) < 0)
+		i++;
+	memmove(&entries[i + 1], &entries[i], (nentries - i) * sizeof(*entries));
+	memset(&entries[i], 0, sizeof(*entries));
+	entries[i].name = strdup(name);
+	if (!entries[i].name)
+		abort();
+	nentries++;
+	return &entries[i];
+}
+
+static void entry_clear(struct entry *e)
+{
+	free(e->name);
+	free(e->piece);
+	free(e->good);
+	deis_strlist_clear(&e->certs);
+	deis_strlist_clear(&e->good_certs);
+	deis_kvlist_clear(&e->dynos);
+}
+
+static void mark_dirty(const char *name)
+{
+	if (!deis_valid_app_name(name))
+		return;
+	struct entry *e = entry_get(name);
+	e->dirty = true;
+	any_dirty = true;
+}
+
+/* For router.c: the container behind an upstream address. */
+static const char *dyno_of(const char *app, const char *addr)
+{
+	struct entry *e = entry_find(app);
+
+	return e ? deis_kvlist_get(&e->dynos, addr) : NULL;
+}
+
+/* ---- certificates ---- */
+
+/* Checks are cached by file name (the SHA-256 of the PEM) and host. */
+static struct deis_kvlist cert_checks;
+
+static bool cert_ok(void *ctx, const struct deis_cert *c, const char *host, char *why,
+		    size_t whylen)
+{
+	char key[400];
+	struct deis_error err = DEIS_ERROR_INIT;
+	time_t now = time(NULL), until = (time_t)(c->not_after / 1000000);
+
+	(void)ctx;
+	proxy_cert_name(c->pem, key, 80);
+	snprintf(key + strlen(key), sizeof(key) - strlen(key), " %s", host);
+	const char *v = deis_kvlist_get(&cert_checks, key);
+	if (!v) {
+		/* Everything but the date: an expired certificate is still
+		 * served (with a warning below) rather than no TLS at all. */
+		time_t at = until > 0 && until <= now ? until - 1 : now;
+		int r = deis_cert_check(c->pem, strlen(c->pem), host, at, NULL, &err);
+		if (cert_checks.n > 10000)
+			deis_kvlist_clear(&cert_checks);
+		deis_kvlist_set(&cert_checks, key, r == 0 ? "" : err.msg);
+		v = deis_kvlist_get(&cert_checks, key);
+	}
+	if (v[0]) {
+		snprintf(why, whylen, "%s", v);
+		return false;
+	}
+	if (until > 0 && until <= now)
+		deis_log(LOG_WARNING, "certificate %s.pem (for %s) expired; still served",
+			 c->domain, host);
+	return true;
+}
+
+static int write_certs(const struct proxy_app_out *out, struct deis_error *err)
+{
+	char p[PATH_MAX + 80];
+	struct stat st;
+
+	for (size_t i = 0; i < out->ncerts; i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir_certs, out->certs[i].name);
+		if (stat(p, &st) == 0)
+			continue;	/* named by its content: already right */
+		if (proxy_write_file(p, out->certs[i].pem, strlen(out->certs[i].pem), 0600,
+				     err) < 0)
+			return -err->code;
+	}
+	return 0;
+}
+
+/* Removes cert files no installed piece refers to. */
+static void certs_gc(void)
+{
+	DIR *d = opendir(dir_certs);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		bool used = false;
+		for (size_t i = 0; i < nentries && !used; i++)
+			used = deis_strlist_has(&entries[i].good_certs, de->d_name) ||
+			       deis_strlist_has(&entries[i].certs, de->d_name);
+		if (!used)
+			unlinkat(dirfd(d), de->d_name, 0);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* ---- connections ---- */
+
+static struct deis_db *db;
+static struct deis_cache *cache, *sub;
+
+static void cache_lost(void)
+{
+	deis_cache_close(cache);
+	cache = NULL;
+}
+
+static struct deis_cache *cache_get(void)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	static time_t last_try, last_warn;
+
+	if (cache || time(NULL) == last_try)
+		return cache;
+	last_try = time(NULL);
+	if (deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
+			    deis_conf.redis_password, &cache, &err) < 0) {
+		cache = NULL;
+		if (time(NULL) - last_warn >= 60) {
+			last_warn = time(NULL);
+			deis_log(LOG_WARNING, "redis: %s (applied routes are recorded later)",
+				 err.msg);
+		}
+	}
+	return cache;
+}
+
+/* ---- loading and rendering ---- */
+
+static int render_one(struct entry *e, const struct deis_app *app)
+{
+	struct proxy_app_out out = { DEIS_BUF_INIT, NULL, 0, DEIS_KVLIST_INIT,
+				     DEIS_STRLIST_INIT, 0, 0 };
+	struct deis_error err = DEIS_ERROR_INIT;
+	int r = proxy_render_app(app, &ropts, &out, &err);
+
+	for (size_t i = 0; i < out.warnings.n; i++)
+		deis_log(LOG_WARNING, "app %s: %s", e->name, out.warnings.items[i]);
+	free(e->piece);
+	e->piece = NULL;
+	deis_strlist_clear(&e->certs);
+	if (r < 0) {
+		deis_log(LOG_WARNING, "app %s: %s", e->name, err.msg);
+	} else if (write_certs(&out, &err) < 0) {
+		deis_log(LOG_ERR, "app %s: %s; its TLS is left out", e->name, err.msg);
+		/* Rendered again without certificates rather than pointing
+		 * nginx at a file that is not there. */
+		struct proxy_render_opts o = ropts;
+		o.https_port = 0;
+		proxy_app_out_clear(&out);
+		proxy_render_app(app, &o, &out, &err);
+		e->piece = deis_buf_detach(&out.conf, NULL);
+	} else {
+		for (size_t i = 0; i < out.ncerts; i++)
+			deis_strlist_add(&e->certs, out.certs[i].name);
+		e->piece = deis_buf_detach(&out.conf, NULL);
+	}
+	/* The dyno names go with the piece; they are swapped in at install. */
+	deis_kvlist_clear(&e->dynos);
+	e->dynos = out.dynos;
+	out.dynos = (struct deis_kvlist)DEIS_KVLIST_INIT;
+	e->serial = app->serial;
+	e->db_serial = app->serial;
+	proxy_app_out_clear(&out);
+	return 0;
+}
+
+/* Loads the dirty apps (all of them in one go when there are many) and
+ * renders those whose serial moved.  Returns how many were rendered, or
+ * -1 when the database could not be read. */
+static int load_dirty(void)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	size_t ndirty = 0;
+	int rendered = 0;
+
+	for (size_t i = 0; i < nentries; i++)
+		ndirty += entries[i].dirty;
+	if (!db && deis_db_open(deis_conf.database, &db, &err) < 0) {
+		deis_log(LOG_WARNING, "database: %s (routes unchanged)", err.msg);
+		db = NULL;
+		return -1;
+	}
+	if (ndirty > 32) {
+		struct deis_app **apps = NULL;
+		size_t n = 0;
+		if (deis_db_load_apps(db, NULL, NULL, &apps, &n, &err) < 0) {
+			deis_log(LOG_WARNING, "database: loading apps: %s", err.msg);
+			return -1;
+		}
+		for (size_t i = 0; i < nentries; i++)
+			if (entries[i].dirty)
+				entries[i].gone = true;
+		for (size_t i = 0; i < n; i++) {
+			if (!deis_valid_app_name(apps[i]->name)) {
+				deis_log(LOG_WARNING, "app name '%s' is not a DNS label; not routed",
+					 apps[i]->name);
+				deis_app_free(apps[i]);
+				continue;
+			}
+			struct entry *e = entry_get(apps[i]->name);
+			e->gone = false;
+			if (e->dirty && e->serial != apps[i]->serial) {
+				render_one(e, apps[i]);
+				rendered++;
+			}
+			e->dirty = false;
+			deis_app_free(apps[i]);
+		}
+		free(apps);
+		for (size_t i = 0; i < nentries; i++)
+			entries[i].dirty = false;
+		return rendered;
+	}
+	for (size_t i = 0; i < nentries; i++) {
+		struct entry *e = &entries[i];
+		if (!e->dirty)
+			continue;
+		struct deis_app **apps = NULL;
+		size_t n = 0;
+		if (deis_db_load_apps(db, e->name, NULL, &apps, &n, &err) < 0) {
+			deis_log(LOG_WARNING, "database: loading app %s: %s", e->name, err.msg);
+			return -1;
+		}
+		e->dirty = false;
+		if (n == 0) {
+			e->gone = true;
+		} else {
+			e->gone = false;
+			if (e->serial != apps[0]->serial) {
+				render_one(e, apps[0]);
+				rendered++;
+			}
+		}
+		for (size_t k = 0; k < n; k++)
+			deis_app_free(apps[k]);
+		free(apps);
+	}
+	return rendered;
+}
+
+/* ---- installing ---- */
+
+static bool ever_installed;
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool piece_changed(const struct entry *e)
+{
+	const char *a = e->gone ? NULL : e->piece, *b = e->good;
+
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
+}
+
+/* Renders the whole config with, for each app, its new piece (fallback:
+ * its last good piece), writes it beside the installed one and checks it. */
+static int build_and_test(bool fallback, size_t *bytes, struct deis_error *err)
+{
+	const char **pieces = calloc(nentries + 1, sizeof(*pieces));
+	size_t n = 0;
+	struct deis_buf conf = DEIS_BUF_INIT;
+
+	if (!pieces)
+		abort();
+	for (size_t i = 0; i < nentries; i++) {
+		const struct entry *e = &entries[i];
+		const char *p = fallback ? e->good : (e->gone ? NULL : e->piece);
+		if (p)
+			pieces[n++] = p;
+	}
+	proxy_render_main(&ropts, pieces, n, &conf);
+	free(pieces);
+	*bytes = conf.len;
+	int r = proxy_write_file(conf_new, conf.data, conf.len, 0600, err);
+	deis_buf_release(&conf);
+	if (r < 0)
+		return r;
+	return proxy_nginx_test(&ngx, conf_new, err);
+}
+
+static void record_applied(void)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	for (size_t i = 0; i < nentries; i++) {
+		struct entry *e = &entries[i];
+		if (e->gone || !e->good_serial || e->applied == e->good_serial)
+			continue;
+		if (!cache_get())
+			return;
+		if (deis_cache_proxy_applied(cache, e->name, e->good_serial, &err) < 0) {
+			deis_log(LOG_WARNING, "redis: recording the routes of %s: %s", e->name,
+				 err.msg);
+			cache_lost();
+			return;
+		}
+		e->applied = e->good_serial;
+	}
+}
+
+/* Drops the entries of deleted apps once nginx no longer routes them. */
+static void drop_gone(void)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	size_t j = 0;
+
+	for (size_t i = 0; i < nentries; i++) {
+		struct entry *e = &entries[i];
+		if (e->gone && !e->good) {
+			if (cache_get() && deis_cache_proxy_forget(cache, e->name, &err) < 0)
+				cache_lost();
+			deis_log(LOG_INFO, "app %s: gone; no longer routed", e->name);
+			entry_clear(e);
+			continue;
+		}
+		entries[j++] = *e;
+	}
+	nentries = j;
+}
+
+/* Returns 0 when nginx serves the current pieces (or all it could). */
+static int install(bool force)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	long long t0 = mono_ms();
+	size_t changed = 0, bytes = 0, napps = 0;
+	char names[200] = "";
+
+	for (size_t i = 0; i < nentries; i++) {
+		if (!entries[i].gone && entries[i].piece)
+			napps++;
+		if (!piece_changed(&entries[i]))
+			continue;
+		changed++;
+		size_t l = strlen(names);
+		if (l < sizeof(names) - 70)
+			snprintf(names + l, sizeof(names) - l, "%s%s", l ? " " : "",
+				 entries[i].name);
+		else if (!strstr(names, "..."))
+			snprintf(names + l, sizeof(names) - l, " ...");
+	}
+	pid_t master = proxy_nginx_pid(&ngx);
+	if (!changed && !force && master > 0) {
+		/* The same routes: nothing for nginx to do. */
+		for (size_t i = 0; i < nentries; i++)
+			if (!entries[i].gone)
+				entries[i].good_serial = entries[i].serial;
+		record_applied();
+		return 0;
+	}
+
+	bool fallback = false;
+	int r = build_and_test(false, &bytes, &err);
+	long long t_test = mono_ms();
+	if (r < 0) {
+		deis_log(LOG_ERR, "config with the changes of %s refused: %s", names[0] ? names : "(none)", err.msg);
+		/* The changed apps at their last good pieces: the rest goes on. */
+		r = build_and_test(true, &bytes, &err);
+		if (r < 0) {
+			deis_log(LOG_ERR, "last good config refused too: %s; nginx keeps what it "
+				 "serves", err.msg);
+			unlink(conf_new);
+			return r;
+		}
+		fallback = true;
+	}
+	if (rename(conf_new, ngx.conf) < 0) {
+		deis_log(LOG_ERR, "installing %s: %s", ngx.conf, strerror(errno));
+		unlink(conf_new);
+		return -errno;
+	}
+	if (master > 0)
+		r = proxy_nginx_reload(&ngx, master, &err);
+	else
+		r = proxy_nginx_start(&ngx, &err);
+	long long t_done = mono_ms();
+	if (r < 0) {
+		deis_log(LOG_ERR, "%s", err.msg);
+		return r;
+	}
+	ever_installed = true;
+	for (size_t i = 0; i < nentries; i++) {
+		struct entry *e = &entries[i];
+		if (fallback && piece_changed(e)) {
+			deis_log(LOG_ERR, "app %s: its routes at serial %ld are held back (nginx "
+				 "refused them, see above); it keeps those of serial %ld", e->name,
+				 e->serial, e->good_serial);
+			/* Not tried again before its next change. */
+			continue;
+		}
+		free(e->good);
+		e->good = e->gone || !e->piece ? NULL : strdup(e->piece);
+		deis_strlist_clear(&e->good_certs);
+		deis_strlist_copy(&e->good_certs, &e->certs);
+		e->good_serial = e->gone ? 0 : e->serial;
+	}
+	drop_gone();
+	certs_gc();
+	record_applied();
+	deis_log(LOG_INFO, "nginx %s: %zu app(s), %zu KB of config; changed: %s "
+		 "(render and nginx -t %lld ms, %s %lld ms)", master > 0 ? "reloaded" : "started",
+		 napps, (bytes + 1023) / 1024, names[0] ? names : "none", t_test - t0,
+		 master > 0 ? "reload" : "start", t_done - t_test);
+	return 0;
+}
+
+/* ---- resync ---- */
+
+static int resync(void)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_kvlist serials = DEIS_KVLIST_INIT;
+
+	if (!db && deis_db_open(deis_conf.database, &db, &err) < 0) {
+		db = NULL;
+		return -1;
+	}
+	if (deis_db_serials(db, &serials, &err) < 0) {
+		static time_t last;
+		if (time(NULL) - last >= 60) {
+			last = time(NULL);
+			deis_log(LOG_WARNING, "database: %s (routes unchanged)", err.msg);
+		}
+		deis_kvlist_clear(&serials);
+		return -1;
+	}
+	for (size_t i = 0; i < serials.n; i++) {
+		const char *name = serials.items[i].key;
+		if (name[0] == '~' || !deis_valid_app_name(name))
+			continue;
+		struct entry *e = entry_find(name);
+		if (!e || e->serial != strtol(serials.items[i].value, NULL, 10))
+			mark_dirty(name);
+	}
+	for (size_t i = 0; i < nentries; i++)
+		if (!deis_kvlist_get(&serials, entries[i].name) && !entries[i].gone)
+			mark_dirty(entries[i].name);
+	deis_kvlist_clear(&serials);
+	return 0;
+}
+
+/* Redis lost what we recorded (flushed, restarted): record it again. */
+static void check_recorded(void)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	bool alive;
+	long serial;
+
+	for (size_t i = 0; i < nentries; i++) {
+		struct entry *e = &entries[i];
+		if (!e->applied)
+			continue;
+		if (deis_cache_proxy_state(cache, e->name, &alive, &serial, &err) < 0) {
+			cache_lost();
+			return;
+		}
+		if (serial == 0) {
+			deis_log(LOG_NOTICE, "redis lost the applied routes; recording them again");
+			for (size_t k = 0; k < nentries; k++)
+				entries[k].applied = 0;
+		}
+		return;
+	}
+}
+
+/* ---- main ---- */
+
+static volatile sig_atomic_t got_term, got_hup;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_term = 1;
+}
+
+static int parse_options(int argc, char **argv)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help")) {
+			usage(stdout);
+			exit(0);
+		}
+		if (!strcmp(argv[i], "--version")) {
+			printf("deis-proxy %s\n", DEIS_VERSION);
+			exit(0);
+		}
+	}
+	if (deis_conf_args(options, &argc, argv, &err) < 0) {
+		fprintf(stderr, "deis-proxy: %s\n", err.msg);
+		return -1;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "deis-proxy: unknown argument '%s' (see --help)\n", argv[1]);
+		return -1;
+	}
+	ropts = (struct proxy_render_opts){
+		.platform_domain = deis_conf.platform_domain, .listen = pc.listen,
+		.http_port = pc.http_port, .https_port = pc.https_port,
+		.home = deis_conf.home, .workers = pc.workers,
+		.worker_connections = pc.worker_connections, .worker_user = pc.user,
+		.cert_ok = cert_ok,
+	};
+	if (proxy_render_check(&ropts, &err) < 0) {
+		fprintf(stderr, "deis-proxy: %s\n", err.msg);
+		return -1;
+	}
+	if (pc.batch_ms < 0 || pc.batch_ms > 60000 || pc.resync_interval < 1 ||
+	    pc.reload_timeout < 1 || pc.log_rotate_mb < 1) {
+		fprintf(stderr, "deis-proxy: proxy_batch_ms must be 0..60000; "
+			"proxy_resync_interval, proxy_reload_timeout and proxy_log_rotate "
+			"positive\n");
+		return -1;
+	}
+	if (!proxy_path_ok(pc.nginx) || access(pc.nginx, X_OK) < 0) {
+		fprintf(stderr, "deis-proxy: proxy_nginx '%s' is not an executable at an "
+			"absolute path (is nginx installed?)\n", pc.nginx);
+		return -1;
+	}
+	router_rotate_bytes = (long long)pc.log_rotate_mb * 1024 * 1024;
+	return 0;
+}
+
+static int setup_dirs(void)
+{
+	char p[PATH_MAX];
+	struct deis_error err = DEIS_ERROR_INIT;
+	const char *h = deis_conf.home;
+	struct {
+		const char *fmt;
+		mode_t mode;
+	} dirs[] = {
+		{ "%s/proxy", 0711 }, { "%s/proxy/certs", 0700 }, { "%s/proxy/tmp", 0711 },
+		{ "%s/run", 0711 }, { "%s/log", 0711 },
+	};
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(p, sizeof(p), dirs[i].fmt, h);
+		if (mkdir(p, dirs[i].mode) < 0 && errno != EEXIST) {
+			deis_log(LOG_ERR, "%s: %s", p, strerror(errno));
+			return -1;
+		}
+	}
+	snprintf(dir_proxy, sizeof(dir_proxy), "%s/proxy", h);
+	snprintf(dir_certs, sizeof(dir_certs), "%s/proxy/certs", h);
+	chmod(dir_certs, 0700);
+	snprintf(conf_new, sizeof(conf_new), "%s/proxy/nginx.conf.new", h);
+	ngx.bin = pc.nginx;
+	snprintf(ngx.prefix, sizeof(ngx.prefix), "%s/proxy/", h);
+	snprintf(ngx.conf, sizeof(ngx.conf), "%s/proxy/nginx.conf", h);
+	snprintf(ngx.pidfile, sizeof(ngx.pidfile), "%s/run/nginx.pid", h);
+	snprintf(ngx.errlog, sizeof(ngx.errlog), "%s/log/nginx.log", h);
+	ngx.reload_timeout_ms = pc.reload_timeout * 1000;
+
+	struct deis_buf b = DEIS_BUF_INIT;
+	proxy_render_errors(&b);
+	snprintf(p, sizeof(p), "%s/proxy/errors.conf", h);
+	int r = proxy_write_file(p, b.data, b.len, 0644, &err);
+	deis_buf_release(&b);
+	if (r < 0) {
+		deis_log(LOG_ERR, "%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	char kind[16], name[256];
+
+	if (parse_options(argc, argv) < 0)
+		return 2;
+	int level = deis_log_level_parse(deis_conf.log_level);
+	deis_log_init("deis-proxy", level < 0 ? LOG_INFO : level, 0);
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	if (setup_dirs() < 0)
+		return 1;
+	if (router_open(deis_conf.home, deis_conf.syslog_host, deis_conf.syslog_port,
+			&err) < 0) {
+		deis_log(LOG_ERR, "router log: %s", err.msg);
+		return 1;
+	}
+	deis_log(LOG_NOTICE, "routing http://<app>.%s:%d/%s (nginx %s, config %s)",
+		 deis_conf.platform_domain, pc.http_port, pc.https_port ? " and https" : "",
+		 pc.nginx, ngx.conf);
+
+	long long last_install = 0, due = 0, next_resync = 0, last_beat = 0, last_tick = 0;
+	long long last_sub_try = 0, retry_at = 0;
+	bool need_install = true;	/* the first: always a reload (or start) */
+	while (!got_term) {
+		long long now = mono_ms();
+		if (got_hup) {
+			got_hup = 0;
+			next_resync = now;
+		}
+		if (!sub && now - last_sub_try >= 1000) {
+			last_sub_try = now;
+			if (deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
+					    deis_conf.redis_password, &sub, &err) == 0 &&
+			    deis_cache_subscribe(sub, &err) == 0) {
+				next_resync = now;	/* whatever was missed */
+			} else {
+				deis_cache_close(sub);
+				sub = NULL;
+			}
+		}
+		if (now >= next_resync) {
+			next_resync = now + pc.resync_interval * 1000LL;
+			if (resync() == 0 && any_dirty && !due)
+				due = now;
+		}
+		if ((any_dirty || need_install) && now >= retry_at &&
+		    now >= last_install + pc.batch_ms && (!due || now >= due)) {
+			int rendered = load_dirty();
+			if (rendered >= 0) {
+				any_dirty = false;
+				for (size_t i = 0; i < nentries; i++)
+					any_dirty |= entries[i].dirty;
+				if (install(need_install) == 0) {
+					need_install = false;
+					retry_at = 0;
+				} else {
+					/* Tried again at the next resync, not in a loop. */
+					need_install = true;
+					retry_at = now + pc.resync_interval * 1000LL;
+				}
+				last_install = mono_ms();
+			} else {
+				retry_at = now + 1000;
+			}
+			due = 0;
+		}
+		if (now - last_tick >= 1000) {
+			last_tick = now;
+			pid_t master = proxy_nginx_pid(&ngx);
+			if (ever_installed && master == 0) {
+				deis_log(LOG_WARNING, "nginx is not running; starting it");
+				if (proxy_nginx_start(&ngx, &err) < 0)
+					deis_log(LOG_ERR, "%s", err.msg);
+				master = proxy_nginx_pid(&ngx);
+			}
+			router_tick(master);
+			if (ever_installed && master > 0 && now - last_beat >= 5000 && cache_get()) {
+				last_beat = now;
+				if (deis_cache_proxy_alive(cache, 15, &err) < 0) {
+					deis_log(LOG_WARNING, "redis: heartbeat: %s", err.msg);
+					cache_lost();
+				} else {
+					check_recorded();
+					record_applied();
+				}
+			}
+		}
+		router_poll(dyno_of);
+
+		/* Wait for an event, or until something is due. */
+		long long wait = 100;
+		if (any_dirty) {
+			long long at = last_install + pc.batch_ms;
+			if (due > at)
+				at = due;
+			if (retry_at > at)
+				at = retry_at;
+			wait = at - mono_ms();
+			if (wait < 0)
+				wait = 0;
+			if (wait > 100)
+				wait = 100;
+		}
+		if (!sub) {
+			usleep((useconds_t)wait * 1000);
+			continue;
+		}
+		int r = deis_cache_next_event(sub, (int)wait, kind, sizeof(kind), name,
+					      sizeof(name), &err);
+		while (r > 0) {
+			if (!strcmp(kind, "app")) {
+				mark_dirty(name);
+				if (!due)
+					due = mono_ms();
+			}
+			r = deis_cache_next_event(sub, 0, kind, sizeof(kind), name, sizeof(name),
+						  &err);
+		}
+		if (r < 0) {
+			deis_log(LOG_WARNING, "redis events: %s; resubscribing", err.msg);
+			deis_cache_close(sub);
+			sub = NULL;
+		}
+	}
+
+	deis_log(LOG_NOTICE, "stopping; nginx (pid %d) keeps serving the last routes",
+		 (int)proxy_nginx_pid(&ngx));
+	router_poll(dyno_of);
+	router_close();
+	deis_cache_close(sub);
+	deis_cache_close(cache);
+	deis_db_close(db);
+	for (size_t i = 0; i < nentries; i++)
+		entry_clear(&entries[i]);
+	free(entries);
+	deis_kvlist_clear(&cert_checks);
+	deis_conf_free(options);
+	return 0;
+}
