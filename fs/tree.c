@@ -1560,10 +1560,11 @@ static void containers_list(const struct node *dir, struct req *r,
 
 	for (size_t i = 0; i < dir->app->ncontainers; i++) {
 		c.t = &nt_container;
-		c.container = &dir->app->containers[i];
-		/* Instances of one name are newest first: show the newest. */
-		if (i && !strcmp(c.container->name, dir->app->containers[i - 1].name))
+		/* Instances of one name are together: list the name once,
+		 * as deis_app_container() picks its instance. */
+		if (i && !strcmp(dir->app->containers[i].name, dir->app->containers[i - 1].name))
 			continue;
+		c.container = deis_app_container(dir->app, dir->app->containers[i].name);
 		add(ctx, c.container->name, &c);
 	}
 }

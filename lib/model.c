@@ -56,10 +56,19 @@ const struct deis_cert *deis_app_cert(const struct deis_app *app, const char *do
 const struct deis_container *deis_app_container(const struct deis_app *app,
 					       const char *name)
 {
+	const struct deis_container *first = NULL;
+
+	/* Newest first: the newest that is not stopping (during a rollout
+	 * the new one starting, after a failed one the one still serving),
+	 * else the newest. */
 	for (size_t i = 0; i < app->ncontainers; i++)
-		if (!strcmp(app->containers[i].name, name))
-			return &app->containers[i];
-	return NULL;
+		if (!strcmp(app->containers[i].name, name)) {
+			if (strcmp(app->containers[i].state, "stopping"))
+				return &app->containers[i];
+			if (!first)
+				first = &app->containers[i];
+		}
+	return first;
 }
 
 const struct deis_key *deis_user_key(const struct deis_user *u, const char *name)

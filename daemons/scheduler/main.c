@@ -611,8 +611,8 @@ static void send_term(struct inst *i)
 
 	i->termed = true;
 	i->kill_at = mono() + scheduler_conf.grace;
-	applog(i->app, "%s: stopping v%d (SIGTERM; SIGKILL in %d s)", i->name, i->release,
-	       scheduler_conf.grace);
+	applog(i->app, "%s: stopping v%d on port %d (SIGTERM; SIGKILL in %d s)", i->name,
+	       i->release, i->port, scheduler_conf.grace);
 	int r = scheduler_conf.init[0] ?
 		deis_runtime_kill(runc_root, i->id, SIGTERM, &err) :
 		deis_runtime_kill_all(runc_root, i->id, SIGTERM, &err);

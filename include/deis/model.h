@@ -132,6 +132,8 @@ const struct deis_release *deis_app_release(const struct deis_app *app, int vers
 const struct deis_build *deis_app_build(const struct deis_app *app, int number);
 /* The build of the current release, or NULL before the first build. */
 const struct deis_build *deis_app_current_build(const struct deis_app *app);
+/* The instance of name the tree shows: the newest that is not stopping,
+ * else the newest. */
 const struct deis_container *deis_app_container(const struct deis_app *app,
 					       const char *name);
 const struct deis_cert *deis_app_cert(const struct deis_app *app, const char *domain);

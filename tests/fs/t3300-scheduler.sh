@@ -24,8 +24,14 @@ all_up_on() {	# VERSION NAMES...
 }
 
 # The container NAME answers on its port with a body matching PATTERN.
+# Each file of a container is read on its own, so right after a change
+# the port may be a new instance's that the state read just before did
+# not show yet: give it a few seconds.
 answers() {	# NAME PATTERN [APP]
-	curl -fsS --max-time 5 "http://127.0.0.1:$(ct "$1" port "${3:-}")/" >answer &&
+	test_wait_for 5 _answers "$@"
+}
+_answers() {
+	curl -fsS --max-time 5 "http://127.0.0.1:$(ct "$1" port "${3:-}")/" >answer 2>/dev/null &&
 	grep -q -- "$2" answer
 }
 
@@ -200,6 +206,7 @@ test_expect_success 'memory limit: the hog is killed (R14) and restarted; its ne
 	echo "hog.memory=64M" >"$A/$LAB/limits" &&
 	echo "web=1 hog=1" >"$A/$LAB/formation" &&
 	test_wait_for 30 app_log_has "hog.1: crashed: Error R14 \(Memory quota exceeded\)" $LAB &&
+	test_wait_for 20 eval "test \"\$(ct web.1 state $LAB)\" = up" &&
 	test_wait_for 20 eval "test \"\$(ct hog.1 restarts $LAB)\" -ge 1" &&
 	answers web.1 "hello from web.1" $LAB &&
 	test "$(ct web.1 restarts $LAB)" = "$web_restarts"
@@ -210,6 +217,7 @@ test_expect_success 'pids limit: a fork bomb stays inside its container' '
 	printf "bomb.pids=32\n" >"$A/$LAB/limits" &&
 	echo "web=1 bomb=1" >"$A/$LAB/formation" &&
 	test_wait_for 30 grep -q "Cannot fork\|fork: Resource temporarily unavailable\|can.t fork" "$A/$LAB/logs" &&
+	test_wait_for 20 eval "test \"\$(ct web.1 state $LAB)\" = up" &&
 	after=$(ps -e --no-headers | wc -l) &&
 	echo "processes: $before before, $after during" &&
 	test "$after" -lt $((before + 40)) &&
@@ -225,7 +233,7 @@ test_expect_success 'health check: a release whose web never answers is not roll
 	echo 1 >"$A/$LAB/config/BROKEN" &&
 	bad=$(readlink "$A/$LAB/releases/current") &&
 	test_wait_for 30 app_log_has "$bad not deployed: web.1 did not answer its health check within 3 s" $LAB &&
-	test "$(ct web.1 release $LAB)" = "$good" &&
+	test_wait_for 10 eval "test \"\$(ct web.1 release $LAB)\" = $good" &&
 	answers web.1 "hello from web.1 $good" $LAB
 '
 
@@ -237,7 +245,7 @@ test_expect_success 'health check path: a 503 on the healthcheck path blocks the
 	echo 1 >"$A/$LAB/config/UNHEALTHY" &&
 	bad=$(readlink "$A/$LAB/releases/current") &&
 	test_wait_for 30 app_log_has "$bad not deployed" $LAB &&
-	test "$(ct web.1 release $LAB)" = "$good" &&
+	test_wait_for 10 eval "test \"\$(ct web.1 release $LAB)\" = $good" &&
 	rm "$A/$LAB/config/UNHEALTHY" &&
 	test_wait_for 20 eval "test \"\$(ct web.1 release $LAB)\" = \"\$(readlink $A/$LAB/releases/current)\" && test \"\$(ct web.1 state $LAB)\" = up"
 '
