@@ -948,8 +948,8 @@ static int store_run(struct req *r, const struct node *n, const char *data, size
 	if (!cmd)
 		abort();
 	app_name(n, app, sizeof(app));
-	int rc = WITH_DB(r, db, deis_db_run_create(db, app, cmd, rel->version, &number,
-						   &r->err));
+	int rc = WITH_DB(r, db, deis_db_run_create(db, app, cmd, rel->version, NULL, 0,
+						   &number, NULL, 0, &r->err));
 	if (rc == 0) {
 		deis_log(LOG_INFO, "app %s: run.%d started by %s", app, number, r->who.name);
 		app_changed(r, app);

@@ -1760,9 +1760,10 @@ int deis_db_container_restart(struct deis_db *db, const char *app,
 }
 
 int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
-		       int release, int *number, struct deis_error *err)
+		       int release, const char *node, int port, int *number,
+		       char *instance, size_t ilen, struct deis_error *err)
 {
-	char appid[32], rel[16];
+	char appid[32], rel[16], portbuf[16];
 	int r = begin(db, err);
 
 	if (r < 0)
@@ -1778,13 +1779,22 @@ int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
 	PQclear(res);
 	char num[16];
 	snprintf(num, sizeof(num), "%d", *number);
-	r = x(db, err, "INSERT INTO containers (app_id, name, type, number, seq, instance,"
-	      " state, release, command) SELECT $1, 'run.' || $2, 'run', $2::int, s.v,"
-	      " a.name || '.run.' || $2 || '.' || s.v, 'starting', $3, $4"
-	      " FROM apps a, (SELECT nextval('container_seq') AS v) s WHERE a.id = $1",
-	      4, appid, num, rel, command);
-	if (r < 0)
-		return rollback(db, r);
+	snprintf(portbuf, sizeof(portbuf), "%d", port);
+	/* Attached (node given): it runs already, started by its caller. */
+	res = q(db, err, "INSERT INTO containers (app_id, name, type, number, seq, instance,"
+		" state, release, command, node, port, desired, started)"
+		" SELECT $1, 'run.' || $2, 'run', $2::int, s.v,"
+		" a.name || '.run.' || $2 || '.' || s.v,"
+		" CASE WHEN $5 = '' THEN 'starting' ELSE 'up' END, $3, $4, $5, $6,"
+		" CASE WHEN $5 = '' THEN '' ELSE 'attached' END,"
+		" CASE WHEN $5 = '' THEN NULL ELSE clock_timestamp() END"
+		" FROM apps a, (SELECT nextval('container_seq') AS v) s WHERE a.id = $1"
+		" RETURNING instance", 6, appid, num, rel, command, node ? node : "", portbuf);
+	if (!res)
+		return rollback(db, -err->code);
+	if (instance)
+		snprintf(instance, ilen, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
 	return commit(db, err);
 }
 

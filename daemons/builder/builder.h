@@ -102,6 +102,20 @@ int builder_git_spawn(enum builder_service service, const char *app,
 		      const char *user, const char *git_protocol,
 		      pid_t *pid, int fds[3], struct deis_error *err);
 
+/* ---- run.c: `ssh -t git@host run <app> <command>` ---- */
+
+/* "run <app> <command>": the app (checked) and where the command starts
+ * in cmd.  -EPERM when cmd is no run command, -EINVAL when malformed. */
+int builder_parse_run(const char *cmd, char app[BUILDER_APP_MAX], const char **command,
+		      struct deis_error *err);
+/* Starts `deis-scheduler run` for app; with term (the pty request's
+ * TERM, may be "") on a new pty of cols x rows: fds[0] and fds[1] are
+ * its master (fds[2] = -1); without, pipes as for git. */
+int builder_run_spawn(const char *app, const char *user, const char *command,
+		      const char *term, int cols, int rows, pid_t *pid, int fds[3],
+		      struct deis_error *err);
+void builder_run_resize(int master, int cols, int rows);
+
 /* ---- session.c ---- */
 
 struct ssh_bind_struct;

@@ -9,11 +9,14 @@
  *   auth        public keys only; the key's SHA256 fingerprint must belong
  *               to a platform user (deis_db_key_owner); the SSH user name
  *               ("git") is not used
- *   channel     one "session" channel; pty requests are accepted and
- *               ignored (nothing is ever allocated); env requests other
+ *   channel     one "session" channel; a pty request is recorded (a pty
+ *               is allocated only for `run`); env requests other
  *               than GIT_PROTOCOL, LANG and LC_* are refused
  *   requests    exec of git-receive-pack or git-upload-pack on an app the
- *               user may use (command.c, access.c); a shell, any other
+ *               user may use (command.c, access.c), or of
+ *               "run <app> <command>": a one-off container of the app on
+ *               the channel, with a pty when one was requested (run.c);
+ *               a shell, any other
  *               command, a subsystem (sftp) get "deis: only git push is
  *               supported ..." on the channel's stderr and exit status 1
  *   git         the real git (repo.c) with stdin fed from the channel and
@@ -74,6 +77,8 @@ struct session {
 	char *cmd;		/* exec command or subsystem name */
 	char git_protocol[80];
 	bool pty;
+	char term[64];		/* the pty request's TERM */
+	int cols, rows;
 	/* git */
 	pid_t pid;
 	int fds[3];		/* git's stdin, stdout, stderr (our ends) */
@@ -160,15 +165,29 @@ static int on_pty(ssh_session ssh, ssh_channel ch, const char *term, int w, int 
 {
 	struct session *s = userdata;
 
-	(void)ssh, (void)ch, (void)term, (void)w, (void)h, (void)pw, (void)ph;
+	(void)ssh, (void)ch, (void)pw, (void)ph;
 	s->pty = true;
+	/* TERM reaches the container's environment: a plain name only. */
+	s->term[0] = '\0';
+	if (term && strlen(term) < sizeof(s->term) &&
+	    strspn(term, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.+") ==
+	    strlen(term))
+		snprintf(s->term, sizeof(s->term), "%s", term);
+	s->cols = w;
+	s->rows = h;
 	return 0;
 }
 
 static int on_pty_change(ssh_session ssh, ssh_channel ch, int w, int h, int pw, int ph,
 			 void *userdata)
 {
-	(void)ssh, (void)ch, (void)w, (void)h, (void)pw, (void)ph, (void)userdata;
+	struct session *s = userdata;
+
+	(void)ssh, (void)ch, (void)pw, (void)ph;
+	s->cols = w;
+	s->rows = h;
+	if (s->pty && s->req == REQ_EXEC && s->fds[2] < 0)
+		builder_run_resize(s->fds[1], w, h);
 	return 0;
 }
 
@@ -392,7 +411,10 @@ static int pump(struct session *s)
 	long long exited_at = 0;
 
 	ssh_event_add_fd(s->event, s->fds[1], POLLIN, on_git_out, s);
-	ssh_event_add_fd(s->event, s->fds[2], POLLIN, on_git_err, s);
+	if (s->fds[2] >= 0)
+		ssh_event_add_fd(s->event, s->fds[2], POLLIN, on_git_err, s);
+	else
+		s->err_eof = true;	/* a pty: one stream */
 	while (!(s->out_eof && s->err_eof) && !s->lost) {
 		feed_git(s);
 		if (ssh_event_dopoll(s->event, 100) == SSH_ERROR &&
@@ -412,7 +434,8 @@ static int pump(struct session *s)
 	if (!s->err_eof)
 		ssh_event_remove_fd(s->event, s->fds[2]);
 	close(s->fds[1]);
-	close(s->fds[2]);
+	if (s->fds[2] >= 0)
+		close(s->fds[2]);
 	if (status < 0) {
 		if (s->lost)
 			kill(s->pid, SIGTERM);
@@ -427,12 +450,55 @@ static int pump(struct session *s)
 
 /* ---- the request ---- */
 
+static int pump(struct session *s);
+
+/* `run <app> <command>`: a one-off container on the channel (run.c). */
+static void run_oneoff(struct session *s)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	char app[BUILDER_APP_MAX];
+	const char *command = NULL;
+
+	if (builder_parse_run(s->cmd, app, &command, &err) < 0) {
+		refuse(s, "%s", err.msg);
+		return;
+	}
+	struct deis_db *db = db_get(s, &err);
+	int r = db ? builder_app_allowed(db, app, s->user, NULL, &err) : -err.code;
+	if (r == -ENOENT || r == -EACCES) {
+		deis_log(LOG_NOTICE, "%s: %s: %s", s->peer, s->user, err.msg);
+		refuse(s, "app '%s' does not exist, or %s may not use it", app, s->user);
+		return;
+	}
+	if (r < 0) {
+		deis_log(LOG_ERR, "%s: %s: checking access to %s: %s", s->peer, s->user, app,
+			 err.msg);
+		refuse(s, "the platform cannot check access right now; try again later");
+		return;
+	}
+	if (builder_run_spawn(app, s->user, command, s->pty ? s->term : NULL, s->cols,
+			      s->rows, &s->pid, s->fds, &err) < 0) {
+		deis_log(LOG_ERR, "%s: %s: run on %s: %s", s->peer, s->user, app, err.msg);
+		refuse(s, "cannot start the one-off container (see the builder's log)");
+		return;
+	}
+	alarm(0);	/* an interactive session has no time limit */
+	deis_log(LOG_INFO, "%s: %s: run on %s started (pid %d%s)", s->peer, s->user, app,
+		 (int)s->pid, s->pty ? ", terminal" : "");
+	int status = pump(s);
+	deis_log(LOG_INFO, "%s: %s: run on %s: exited with status %d%s", s->peer, s->user,
+		 app, status, s->lost ? " (connection lost)" : "");
+	if (!s->lost)
+		finish(s, status);
+}
+
 static void run_request(struct session *s)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 	enum builder_service service;
 	char app[BUILDER_APP_MAX], shown[200];
-	const char *how = "git push ssh://git@HOST:PORT/<app>.git (or git fetch / git clone)";
+	const char *how = "git push ssh://git@HOST:PORT/<app>.git (or git fetch / git clone), "
+			  "or ssh -t git@HOST -p PORT run <app> <command>";
 	int lock = -1;
 
 	if (s->req == REQ_SHELL) {
@@ -443,6 +509,10 @@ static void run_request(struct session *s)
 	if (s->req == REQ_SUBSYSTEM) {
 		refuse(s, "only git push is supported here, no subsystem ('%s'): %s",
 		       deis_printable(shown, sizeof(shown), s->cmd, strlen(s->cmd)), how);
+		return;
+	}
+	if (!strncmp(s->cmd, "run ", 4) || !strcmp(s->cmd, "run")) {
+		run_oneoff(s);
 		return;
 	}
 	if (builder_parse_command(s->cmd, &service, app, &err) < 0) {

@@ -44,6 +44,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -154,7 +155,7 @@ static struct deis_db *db;
 static struct deis_cache *cache;
 static struct deis_logemit *logs;
 static CURLM *multi;
-static char run_dir[4096], runc_root[4200], cont_dir[4200];
+static char run_dir[4096], runc_root[4200], cont_dir[4200], attached_root[4200];
 static char node_name[256];
 static volatile sig_atomic_t got_term;
 static int next_port;
@@ -460,6 +461,85 @@ static int spawn_shim(struct inst *i, const char *bundle, struct deis_error *err
 	return 0;
 }
 
+/*
+ * Writes the bundle of a container of app m running cmd on release rel
+ * into DIR/bundle: the slug at /app, the image's env under the release's
+ * config, $PORT, $DYNO, the limits of type (else the defaults), tini as
+ * pid 1.  extra (may be NULL) is added last (TERM for a terminal).
+ */
+static int make_bundle(const struct deis_app *m, const struct deis_release *rel,
+		       const char *type, const char *cmd, const char *id,
+		       const char *name, int port, const struct deis_kvlist *extra,
+		       const char *dir, struct deis_error *err)
+{
+	const struct deis_build *b = build_of(m, rel);
+	const struct deis_kvlist *ienv = NULL;
+	const char *slug = NULL;
+	struct deis_kvlist env = DEIS_KVLIST_INIT;
+	char bundle[4500], key[96], num[32];
+	int r;
+
+	if (!b || !b->image[0])
+		return deis_error_set(err, ENOENT, "its release has no image");
+	r = slug_get(b->image, &slug, &ienv, err);
+	if (r < 0)
+		return deis_error_prefix(err, "cannot get its slug");
+	deis_kvlist_copy(&env, ienv);
+	for (size_t k = 0; k < rel->config.n; k++)
+		deis_kvlist_set(&env, rel->config.items[k].key, rel->config.items[k].value);
+	snprintf(num, sizeof(num), "%d", port);
+	deis_kvlist_set(&env, "PORT", num);
+	deis_kvlist_set(&env, "DYNO", name);
+	deis_kvlist_set(&env, "DEIS_APP", m->name);
+	snprintf(num, sizeof(num), "v%d", rel->version);
+	deis_kvlist_set(&env, "DEIS_RELEASE", num);
+	for (size_t k = 0; extra && k < extra->n; k++)
+		deis_kvlist_set(&env, extra->items[k].key, extra->items[k].value);
+
+	long long mem = (long long)scheduler_conf.memory << 20;
+	long cpu = 0, pids = scheduler_conf.pids;
+	snprintf(key, sizeof(key), "%s.memory", type);
+	if (deis_kvlist_get(&rel->limits, key))
+		mem = deis_limits_memory_bytes(deis_kvlist_get(&rel->limits, key));
+	snprintf(key, sizeof(key), "%s.cpu", type);
+	if (deis_kvlist_get(&rel->limits, key))
+		cpu = deis_limits_cpu_millis(deis_kvlist_get(&rel->limits, key));
+	snprintf(key, sizeof(key), "%s.pids", type);
+	if (deis_kvlist_get(&rel->limits, key))
+		pids = strtol(deis_kvlist_get(&rel->limits, key), NULL, 10);
+
+	const char *argv[8];
+	int n = 0;
+	if (scheduler_conf.init[0]) {
+		/* tini: pid 1 forwards SIGTERM to the process group of the
+		 * command (a pid 1 without a handler would ignore it) and
+		 * reaps orphans. */
+		argv[n++] = scheduler_conf.init;
+		argv[n++] = "-g";
+		argv[n++] = "--";
+	}
+	/* bash -c, as Heroku runs Procfile commands: it runs a simple
+	 * command in its place (no shell left in between to eat a signal),
+	 * and waits cooperatively on ^C.  /bin/sh where there is no bash. */
+	argv[n++] = access("/usr/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
+	argv[n++] = "-c";
+	argv[n++] = cmd;
+	argv[n] = NULL;
+	struct deis_container_spec spec = {
+		.id = id, .argv = argv, .env = &env, .app_dir = slug,
+		.memory_bytes = mem > 0 ? (uint64_t)mem : 0,
+		.cpu_millicores = cpu > 0 ? (unsigned)cpu : 0,
+		.pids_max = pids > 0 ? pids : 0,
+	};
+	mkdir(dir, 0700);
+	snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
+	r = deis_runtime_bundle(&spec, bundle, err);
+	deis_kvlist_clear(&env);
+	if (r < 0)
+		return deis_error_prefix(err, "cannot make its bundle");
+	return 0;
+}
+
 /* Starts (or restarts in place) an instance on its release. */
 static int inst_launch(struct inst *i, struct sapp *a)
 {
@@ -467,10 +547,8 @@ static int inst_launch(struct inst *i, struct sapp *a)
 	const struct deis_app *m = a->m;
 	const struct deis_release *rel = m ? release_of(m, i->release) : NULL;
 	const struct deis_build *b = m ? build_of(m, rel) : NULL;
-	const struct deis_kvlist *ienv = NULL;
-	const char *slug = NULL, *cmd = NULL;
-	struct deis_kvlist env = DEIS_KVLIST_INIT;
-	char dir[4400], bundle[4500], path[4500], key[96], num[32];
+	const char *cmd = NULL;
+	char dir[4400], bundle[4500], path[4500];
 	int r;
 
 	if (!b || !b->image[0]) {
@@ -485,13 +563,6 @@ static int inst_launch(struct inst *i, struct sapp *a)
 		crash(i, "the Procfile has no such process type");
 		return -ENOENT;
 	}
-	r = slug_get(b->image, &slug, &ienv, &err);
-	if (r < 0) {
-		char why[600];
-		snprintf(why, sizeof(why), "cannot get its slug: %s", err.msg);
-		crash(i, why);
-		return r;
-	}
 	if (!i->port || !port_free(i->port)) {
 		i->port = 0;	/* port_free() counts our own: drop it first */
 		i->port = port_alloc();
@@ -501,61 +572,14 @@ static int inst_launch(struct inst *i, struct sapp *a)
 			return -EADDRINUSE;
 		}
 	}
-	deis_kvlist_copy(&env, ienv);
-	for (size_t k = 0; k < rel->config.n; k++)
-		deis_kvlist_set(&env, rel->config.items[k].key, rel->config.items[k].value);
-	snprintf(num, sizeof(num), "%d", i->port);
-	deis_kvlist_set(&env, "PORT", num);
-	deis_kvlist_set(&env, "DYNO", i->name);
-	deis_kvlist_set(&env, "DEIS_APP", i->app);
-	snprintf(num, sizeof(num), "v%d", i->release);
-	deis_kvlist_set(&env, "DEIS_RELEASE", num);
-
-	const char *ltype = i->kind == K_PROCESS ? i->type : "web";
-	long long mem = (long long)scheduler_conf.memory << 20;
-	long cpu = 0, pids = scheduler_conf.pids;
-	snprintf(key, sizeof(key), "%s.memory", ltype);
-	if (deis_kvlist_get(&rel->limits, key))
-		mem = deis_limits_memory_bytes(deis_kvlist_get(&rel->limits, key));
-	snprintf(key, sizeof(key), "%s.cpu", ltype);
-	if (deis_kvlist_get(&rel->limits, key))
-		cpu = deis_limits_cpu_millis(deis_kvlist_get(&rel->limits, key));
-	snprintf(key, sizeof(key), "%s.pids", ltype);
-	if (deis_kvlist_get(&rel->limits, key))
-		pids = strtol(deis_kvlist_get(&rel->limits, key), NULL, 10);
-
-	const char *argv[8];
-	int n = 0;
-	if (scheduler_conf.init[0]) {
-		/* tini: pid 1 forwards SIGTERM to the process group of the
-		 * command (a pid 1 without a handler would ignore it) and
-		 * reaps orphans. */
-		argv[n++] = scheduler_conf.init;
-		argv[n++] = "-g";
-		argv[n++] = "--";
-	}
-	argv[n++] = "/bin/sh";
-	argv[n++] = "-c";
-	argv[n++] = cmd;
-	argv[n] = NULL;
-	struct deis_container_spec spec = {
-		.id = i->id, .argv = argv, .env = &env, .app_dir = slug,
-		.hostname = NULL,
-		.memory_bytes = mem > 0 ? (uint64_t)mem : 0,
-		.cpu_millicores = cpu > 0 ? (unsigned)cpu : 0,
-		.pids_max = pids > 0 ? pids : 0,
-	};
 	inst_dir(i, NULL, dir, sizeof(dir));
-	mkdir(dir, 0700);
-	snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
-	r = deis_runtime_bundle(&spec, bundle, &err);
-	deis_kvlist_clear(&env);
+	r = make_bundle(m, rel, i->kind == K_PROCESS ? i->type : "web", cmd, i->id,
+			i->name, i->port, NULL, dir, &err);
 	if (r < 0) {
-		char why[600];
-		snprintf(why, sizeof(why), "cannot make its bundle: %s", err.msg);
-		crash(i, why);
+		crash(i, err.msg);
 		return r;
 	}
+	snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
 	static const char *const stale[] = { "exit", "shim.pid", "init.pid" };
 	for (size_t k = 0; k < 3; k++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, stale[k]);
@@ -1300,6 +1324,10 @@ static void adopt(void)
 			const struct deis_container *ct = &m->containers[c];
 			if (inst_find(ct->instance) || strcmp(ct->node, node_name))
 				continue;
+			char adir[4400];
+			snprintf(adir, sizeof(adir), "%s/%s", attached_root, ct->instance);
+			if (!strcmp(ct->desired, "attached") && access(adir, F_OK) == 0)
+				continue;	/* an `ssh ... run` session: not ours */
 			struct removed *r = realloc(removed, (nremoved + 1) * sizeof(*r));
 			if (!r)
 				abort();
@@ -1324,6 +1352,118 @@ static void adopt(void)
 	}
 	deis_log(LOG_NOTICE, "adopted %d running container(s); dropped %d stale row(s)",
 		 adopted, dropped);
+}
+
+/* ---- attached one-offs: `ssh -t git@host run <app> <command>` ---- */
+
+/*
+ * deis-scheduler run APP USER TERM COMMAND: runs COMMAND in a one-off
+ * container of APP's running release with this process's stdin, stdout
+ * and stderr (a terminal when the builder gives one), and exits with its
+ * status.  The builder's SSH session starts it for `ssh ... run`.  The
+ * container runs in the foreground under its own runc root
+ * ($DEIS_HOME/scheduler/attached), so the scheduler daemon neither adopts
+ * nor removes it; its row (run.N, desired 'attached') shows it in the
+ * tree while it runs.
+ */
+static volatile pid_t attached_runc;
+
+/* The terminal's signals (^C, ^\\, a resize, a hang-up) and the
+ * builder's SIGTERM reach us, the terminal's foreground process group:
+ * they go on to the container's init, and tini passes them on to the
+ * command's process group. */
+static void forward_signal(int sig)
+{
+	if (attached_runc > 0)
+		kill(attached_runc, sig);
+}
+
+static int run_attached(const char *app, const char *user, const char *term,
+			const char *command)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_app **list = NULL;
+	size_t n = 0;
+	char instance[DEIS_RUNTIME_ID_MAX + 1], dir[4400], bundle[4500], name[32];
+	int number = 0, rc = 1;
+
+	if (deis_db_open(deis_conf.database, &db, &err) < 0 ||
+	    deis_db_load_apps(db, app, NULL, &list, &n, &err) < 0) {
+		fprintf(stderr, "deis: %s\n", err.msg);
+		return 1;
+	}
+	deis_logemit_open(deis_conf.syslog_host, deis_conf.syslog_port, &logs, &err);
+	struct deis_app *m = n ? list[0] : NULL;
+	const struct deis_release *pending, *T = m ? target(m, &pending) : NULL;
+	if (!m || !T) {
+		fprintf(stderr, "deis: app '%s' has no release running yet: git push first\n", app);
+		goto out;
+	}
+	int port = port_alloc();
+	if (deis_db_run_create(db, app, command, T->version, node_name, port < 0 ? 0 : port,
+			       &number, instance, sizeof(instance), &err) < 0) {
+		fprintf(stderr, "deis: %s\n", err.msg);
+		goto out;
+	}
+	snprintf(name, sizeof(name), "run.%d", number);
+	snprintf(dir, sizeof(dir), "%s/%s", attached_root, instance);
+	struct deis_kvlist extra = DEIS_KVLIST_INIT;
+	if (term[0] && strcmp(term, "-"))
+		deis_kvlist_set(&extra, "TERM", term);
+	int r = make_bundle(m, T, "web", command, instance, name, port, &extra, dir, &err);
+	deis_kvlist_clear(&extra);
+	char state_dir[4500];
+	snprintf(state_dir, sizeof(state_dir), "%s/runc", attached_root);
+	mkdir(state_dir, 0700);
+	snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
+	pid_t pid = -1;
+	if (r == 0) {
+		applog(app, "%s: %s ran `%s` attached (ssh) on v%d", name, user, command,
+		       T->version);
+		/* Detached, so that runc hands our stdio (a terminal) to the
+		 * container as it is (a foreground runc would put pipes in
+		 * between); as a subreaper we still get the container's init
+		 * as our child, and its exit status. */
+		struct deis_runtime_io io = { .in = 0, .out = 1, .err = 2 };
+		prctl(PR_SET_CHILD_SUBREAPER, 1);
+		pid = deis_runtime_run(state_dir, bundle, instance, &io, DEIS_RUNTIME_DETACH,
+				       &err);
+	}
+	if (pid < 0) {
+		fprintf(stderr, "deis: cannot start the one-off container: %s\n", err.msg);
+	} else {
+		struct deis_runtime_exit ex;
+		struct sigaction fw = { .sa_handler = forward_signal };
+		attached_runc = pid;
+		sigaction(SIGINT, &fw, NULL);
+		sigaction(SIGQUIT, &fw, NULL);
+		sigaction(SIGHUP, &fw, NULL);
+		sigaction(SIGTERM, &fw, NULL);
+		sigaction(SIGWINCH, &fw, NULL);
+		int st;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		(void)ex;
+		applog(app, "%s: exited with status %d", name, rc);
+	}
+	const char *gone[] = { instance };
+	if (deis_db_containers_write(db, app, NULL, 0, gone, 1, NULL, &err) < 0)
+		deis_log(LOG_WARNING, "%s: %s", app, err.msg);
+	deis_runtime_delete(state_dir, instance, 1, &err);
+	slug_rm_rf(dir);
+	if (cache || deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
+				     deis_conf.redis_password, &cache, &err) == 0)
+		deis_cache_publish(cache, "app", app, &err);
+out:
+	for (size_t k = 0; k < n; k++)
+		deis_app_free(list[k]);
+	free(list);
+	slug_free_all();
+	deis_logemit_close(logs);
+	deis_cache_close(cache);
+	deis_db_close(db);
+	return rc;
 }
 
 /* ---- main ---- */
@@ -1398,15 +1538,42 @@ static void setup_paths(const char *argv0)
 	snprintf(run_dir, sizeof(run_dir), "%s/scheduler", deis_conf.home);
 	snprintf(runc_root, sizeof(runc_root), "%s/runc", run_dir);
 	snprintf(cont_dir, sizeof(cont_dir), "%s/containers", run_dir);
+	snprintf(attached_root, sizeof(attached_root), "%s/attached", run_dir);
 	mkdir(run_dir, 0700);
 	mkdir(runc_root, 0700);
 	mkdir(cont_dir, 0700);
+	mkdir(attached_root, 0700);
 }
 
 int main(int argc, char **argv)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
+	char *runv[4];
+	int runc_ = 0;
 
+	/* deis-scheduler run [--OPTION=VALUE ...] APP USER TERM COMMAND */
+	if (argc >= 2 && !strcmp(argv[1], "run")) {
+		char *opts[64];
+		int no = 0;
+		for (int k = 2; k < argc; k++) {
+			if (runc_ < 4 && no < 64 && !strncmp(argv[k], "--", 2) &&
+			    strchr(argv[k], '='))
+				opts[no++] = argv[k];
+			else if (runc_ < 4)
+				runv[runc_++] = argv[k];
+		}
+		if (runc_ != 4 || !deis_valid_app_name(runv[0]) || !runv[3][0]) {
+			fprintf(stderr, "usage: deis-scheduler run [--config=FILE] APP USER TERM "
+				"COMMAND\n");
+			return 2;
+		}
+		if (parse_options(no, opts) < 0)
+			return 2;
+		/* Its stderr is the user's terminal: warnings only. */
+		deis_log_init("deis-scheduler run", LOG_WARNING, 0);
+		setup_paths(argv[0]);
+		return run_attached(runv[0], runv[1], runv[2], runv[3]);
+	}
 	if (parse_options(argc - 1, argv + 1) < 0)
 		return 2;
 	int level = deis_log_level_parse(deis_conf.log_level);

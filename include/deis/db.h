@@ -168,10 +168,13 @@ int deis_db_containers_write(struct deis_db *db, const char *app,
  * instance of name (desired = 'restart').  -ENOENT for no such name. */
 int deis_db_container_restart(struct deis_db *db, const char *app,
 			      const char *name, struct deis_error *err);
-/* `run`: records a one-off run.N (N in *number) of command on release,
- * state 'starting' until the scheduler starts it. */
+/* `run`: records a one-off run.N (N in *number, its instance id in
+ * instance) of command on release: state 'starting' until the scheduler
+ * starts it; or, with node (not NULL), an attached one already running
+ * there (`ssh ... run`: state 'up', desired 'attached', port). */
 int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
-		       int release, int *number, struct deis_error *err);
+		       int release, const char *node, int port, int *number,
+		       char *instance, size_t ilen, struct deis_error *err);
 /* The scheduler's verdict on a release: "released" (its release phase
  * passed) or "failed" (it never went live), with the reason. */
 int deis_db_rollout_set(struct deis_db *db, const char *app, int version,

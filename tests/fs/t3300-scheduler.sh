@@ -44,6 +44,16 @@ app_log_has() {	# PATTERN [APP]
 	grep -Eq -- "$1" "$A/${2:-$APP}/logs"
 }
 
+# ssh to the builder's port as NAME (its key from deis_git_user).
+sshk() {	# NAME SSH-ARGS...
+	local name=$1 port
+	shift
+	port=$(conf_get "$DEIS_CONF" ssh_port) || port=2222
+	ssh -i "$TRASH_DIRECTORY/$name.key" -o IdentitiesOnly=yes -o IdentityAgent=none \
+		-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+		-o LogLevel=ERROR -p "$port" "$@"
+}
+
 # Stops the platform's deis-scheduler and starts it again with extra
 # options; its containers keep running and are adopted.
 sched_restart() {	# [--OPTION=VALUE...]
@@ -156,6 +166,39 @@ test_expect_success 'run: a long one-off shows as containers/run.N while it runs
 	echo "echo started; sleep 30" >"$A/$APP/run" &&
 	test_wait_for 20 eval "test \"\$(ct run.2 state)\" = up" &&
 	test_wait_for 10 grep -q started "$A/$APP/containers/run.2/log"
+'
+
+test_expect_success 'ssh run: a one-off on the channel, its output and exit status' '
+	test_expect_code 5 sshk $USER_ git@127.0.0.1 run $APP "echo via ssh \$DYNO \$DEBUG; id -u; exit 5" </dev/null >out 2>err &&
+	cat out err &&
+	grep -E "^via ssh run\.[0-9]+ 1$" out &&
+	grep -x 10000 out &&
+	echo "some input" | sshk $USER_ git@127.0.0.1 run $APP "tr a-z A-Z" >out &&
+	grep -x "SOME INPUT" out &&
+	app_log_has "run\.[0-9]+: $USER_ ran .echo via ssh" &&
+	app_log_has "run\.[0-9]+: exited with status 5"
+'
+
+test_expect_success 'ssh -t run: the command gets a terminal (bash works, ^C interrupts)' '
+	test_expect_code 3 sshk $USER_ -tt git@127.0.0.1 run $APP "test -t 0 && test -t 1 && echo on a terminal TERM=\$TERM; exit 3" </dev/null >out 2>&1 &&
+	tr -d "\r" <out >out2 &&
+	grep -E "^on a terminal TERM=.+" out2 &&
+	{ sleep 2; echo "sleep 30; echo not-interrupted"; sleep 1; printf "\003"; sleep 1; echo "echo still-here; exit 6"; } |
+		test_expect_code 6 sshk $USER_ -tt git@127.0.0.1 run $APP bash >out 2>&1 &&
+	tr -d "\r" <out >out2 &&
+	grep -x "still-here" out2 &&
+	! grep -x "not-interrupted" out2
+'
+
+test_expect_success 'ssh run: refused for another user, without a command, for a missing app' '
+	deis_git_user deis-seve &&
+	test_expect_code 1 sshk deis-seve git@127.0.0.1 run $APP id </dev/null >out 2>err &&
+	grep "does not exist, or deis-seve may not use it" err &&
+	! grep -q . out &&
+	test_expect_code 1 sshk $USER_ git@127.0.0.1 run $APP </dev/null 2>err &&
+	grep "usage: run <app> <command>" err &&
+	test_expect_code 1 sshk $USER_ git@127.0.0.1 run no-such-app id </dev/null 2>err &&
+	grep "does not exist" err
 '
 
 test_expect_success 'setup: the lab app (release phase, crash, memory hog, fork bomb)' '
