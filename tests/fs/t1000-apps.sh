@@ -35,6 +35,7 @@ test_expect_success 'an app directory has every file of the tree' '
 	procfile
 	releases
 	rollback
+	run
 	url
 	EOF
 	ls "$A/hello" >actual &&

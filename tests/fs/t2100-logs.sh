@@ -85,8 +85,8 @@ test_expect_success 'the size only grows while old lines are trimmed; cat reads 
 '
 
 test_expect_success 'containers/<name>/ shows what the scheduler records, and its own log' '
-	deis_psql "INSERT INTO containers (app_id, name, type, number, state, release, node, port, started)
-		SELECT id, '"'"'web.1'"'"', '"'"'web'"'"', 1, '"'"'up'"'"', 1, '"'"'node1'"'"', 31001, now()
+	deis_psql "INSERT INTO containers (app_id, name, type, number, instance, state, release, node, port, started)
+		SELECT id, '"'"'web.1'"'"', '"'"'web'"'"', 1, '"'"'lgs.web.1.1'"'"', '"'"'up'"'"', 1, '"'"'node1'"'"', 31001, now()
 		FROM apps WHERE name = '"'"'lgs'"'"';
 		UPDATE apps SET serial = serial + 1 WHERE name = '"'"'lgs'"'"'" &&
 	deis_redis publish deis:events "app lgs" >/dev/null &&
