@@ -201,8 +201,11 @@ void tree_readme(struct deis_buf *out)
 "    releases/vN/       info and env of each release; current -> vN\n"
 "    rollback           write vN: a new release copying vN\n"
 "    builds/<n>/        info and log of each build\n"
-"    containers/        the running containers\n"
+"    containers/        the running containers; rmdir containers/web.2 restarts it\n"
+"    run                write a command: a one-off container runs it\n"
+"    image              write an image reference in the registry: deploy it\n"
 "    logs               the app's log; tail -f works\n"
+"    drains             syslog:// log drains, one per line\n"
 "\n"
 "Every change is one transaction; a config change makes one release.\n"
 "A bad write fails with EINVAL and the reason is in the daemon log.\n");

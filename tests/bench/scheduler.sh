@@ -1,0 +1,224 @@
+#!/bin/bash
+# scheduler.sh - the Runtime module, measured end to end on a private
+# platform.  Not a test: nothing is asserted.
+#
+#   tests/bench/scheduler.sh [N]        (N = 5 repetitions; root)
+#
+#  start     a container started the scheduler's way (deis-shim, then
+#            `runc run -d`) vs a bare `runc run -d` of the same bundle, until
+#            the process runs and until it answers on its port: median of N,
+#            and the ratio (target <= 1.5)
+#  push      git push of a new commit to the new code served through the
+#            router (nginx), median of N (Piku: about 3 s)
+#  config    `echo v > config/K` to the new value served through the router,
+#            median of N (Piku: about 3.4 s)
+#  web=20    `echo web=20 > formation` until all 20 answer on their ports
+#  rollout   a config change rolled out to 10 web containers: until every
+#            one answers with the new value and the old ones are gone
+#  rss       deis-scheduler's own RSS, and the shims', with 100 containers
+#
+# Brings a platform up with packaging/up in a fresh temporary directory
+# (random free ports, DEIS_FAST=1) and always brings it down again.
+set -euo pipefail
+SRC=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)
+# shellcheck source=packaging/lib.sh
+. "$SRC/packaging/lib.sh"
+N=${1:-5}
+case $N in ''|*[!0-9]*|0) die "N must be a positive integer" ;; esac
+[ "$(id -u)" = 0 ] || die "scheduler.sh must run as root (packaging/up needs it)"
+
+TMP=$(mktemp -d /tmp/deis-schedbench.XXXXXX)
+chmod 0711 "$TMP"
+DEIS_HOME=$TMP/home
+DEIS_MOUNT=$TMP/mnt
+DEIS_FAST=1
+DEIS_BUILD=${DEIS_BUILD:-build}
+DEIS_PG_PORT=$(free_port)
+DEIS_REDIS_PORT=$(free_port "$DEIS_PG_PORT")
+DEIS_SYSLOG_PORT=$(free_port "$DEIS_PG_PORT" "$DEIS_REDIS_PORT")
+DEIS_REGISTRY_PORT=$(free_port "$DEIS_PG_PORT" "$DEIS_REDIS_PORT" "$DEIS_SYSLOG_PORT")
+DEIS_SSH_PORT=$(free_port "$DEIS_PG_PORT" "$DEIS_REDIS_PORT" "$DEIS_SYSLOG_PORT" "$DEIS_REGISTRY_PORT")
+DEIS_HTTP_PORT=$(free_port "$DEIS_PG_PORT" "$DEIS_REDIS_PORT" "$DEIS_SYSLOG_PORT" "$DEIS_REGISTRY_PORT" "$DEIS_SSH_PORT")
+DEIS_HTTPS_PORT=$(free_port "$DEIS_PG_PORT" "$DEIS_REDIS_PORT" "$DEIS_SYSLOG_PORT" "$DEIS_REGISTRY_PORT" "$DEIS_SSH_PORT" "$DEIS_HTTP_PORT")
+export DEIS_HOME DEIS_MOUNT DEIS_FAST DEIS_BUILD DEIS_PG_PORT DEIS_REDIS_PORT \
+	DEIS_SYSLOG_PORT DEIS_REGISTRY_PORT DEIS_SSH_PORT DEIS_HTTP_PORT DEIS_HTTPS_PORT
+deis_env_init
+registry_env_init
+builder_env_init
+scheduler_env_init
+WORK=$TMP/work
+mkdir -p "$WORK"
+USER_=deis-schedbench
+APP=sb-hello
+A=$DEIS_MOUNT/apps/$APP
+
+cleanup() {
+	local st=$?
+	set +e
+	bash "$DEIS_SRC/packaging/down" --purge >"$WORK/down.log" 2>&1 ||
+		warn "packaging/down failed (see $WORK/down.log)"
+	userdel "$USER_" >/dev/null 2>&1
+	[ $st = 0 ] && rm -rf "$TMP" || echo "kept $TMP" >&2
+	exit $st
+}
+trap cleanup EXIT
+
+bash "$DEIS_SRC/packaging/up" >"$WORK/up.log" 2>&1 ||
+	{ show_log_tail "$WORK/up.log" 40; die "packaging/up failed"; }
+
+id -u "$USER_" >/dev/null 2>&1 ||
+	useradd --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$USER_"
+as_user() { (cd / && runuser -u "$USER_" -- "$@"); }
+cd "$WORK"
+ssh-keygen -q -t ed25519 -N "" -f key
+chmod 644 key.pub
+as_user cp "$WORK/key.pub" "$DEIS_MOUNT/users/$USER_/keys/bench"
+export HOME=$WORK GIT_CONFIG_NOSYSTEM=1
+export GIT_AUTHOR_NAME=Bench GIT_AUTHOR_EMAIL=bench@example.com
+export GIT_COMMITTER_NAME=Bench GIT_COMMITTER_EMAIL=bench@example.com
+export GIT_SSH_COMMAND="ssh -i $WORK/key -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p $DEIS_SSH_PORT"
+
+git init -q -b main src
+cp "$DEIS_SRC/tests/apps/hello/app.py" src/
+printf 'web: python3 app.py\nidle: sleep infinity\n' >src/Procfile
+echo 0 >src/VERSION
+git -C src add .
+git -C src commit -q -m first
+as_user mkdir "$A"
+git -C src push -q "ssh://git@127.0.0.1:$DEIS_SSH_PORT/$APP.git" main >push.out 2>&1 ||
+	{ cat push.out; die "the first push failed"; }
+
+now_us() { echo "${EPOCHREALTIME/./}"; }
+median_ms() {
+	sort -n | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.0f", m / 1000 }'
+}
+# The router's answer for the app.
+routed() {
+	curl -fsS --max-time 2 -H "Host: $APP.$DEIS_DOMAIN" "http://127.0.0.1:$DEIS_HTTP_PORT/" 2>/dev/null
+}
+# Polls (every 5 ms) until CMD succeeds; fails after 60 s.
+until_ok() {
+	local end=$(($(now_us) + 60000000))
+	until "$@"; do
+		[ "$(now_us)" -lt "$end" ] || { echo "timed out: $*" >&2; return 1; }
+		sleep 0.005
+	done
+}
+answers_on() {	# PORT
+	curl -fsS --max-time 1 "http://127.0.0.1:$1/" >/dev/null 2>&1
+}
+runs() {	# ROOT ID
+	runc --root "$1" state "$2" 2>/dev/null | grep -q '"status": "running"'
+}
+until_ok eval 'routed | grep -q "hello from web.1"'
+
+# ---- start: the scheduler's way vs a bare runc run -d, same bundle ----
+RUNC_ROOT=$DEIS_HOME/scheduler/runc
+SHIM=$DEIS_BUILD/daemons/scheduler/deis-shim
+[ -x "$SHIM" ] || SHIM=$DEIS_SRC/$DEIS_BUILD/daemons/scheduler/deis-shim
+id=$(runc --root "$RUNC_ROOT" list -q | grep "^$APP\.web\.1\." | head -1)
+cp -a "$DEIS_HOME/scheduler/containers/$id/bundle" "$WORK/bundle"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])')
+# The same process, on a port of its own.
+python3 - "$WORK/bundle/config.json" "$port" <<'PY'
+import json, sys
+p, port = sys.argv[1], sys.argv[2]
+c = json.load(open(p))
+c["process"]["env"] = [e for e in c["process"]["env"] if not e.startswith("PORT=")] + ["PORT=" + port]
+c["linux"]["cgroupsPath"] = "deis/bench"
+json.dump(c, open(p, "w"))
+PY
+BROOT=$WORK/runc
+mkdir -p "$BROOT"
+: >bare.run.us; : >bare.ans.us; : >shim.run.us; : >shim.ans.us
+for i in $(seq "$N"); do
+	t0=$(now_us)
+	runc --root "$BROOT" run -d --bundle "$WORK/bundle" "b$i" </dev/null >/dev/null 2>&1
+	t1=$(now_us)
+	until_ok answers_on "$port"
+	t2=$(now_us)
+	echo $((t1 - t0)) >>bare.run.us
+	echo $((t2 - t0)) >>bare.ans.us
+	runc --root "$BROOT" delete --force "b$i" >/dev/null 2>&1
+	until_ok eval '! answers_on $port'
+
+	d=$WORK/shim$i
+	mkdir -p "$d"
+	t0=$(now_us)
+	setsid "$SHIM" "$BROOT" "$WORK/bundle" "s$i" "$d" "$APP" "web.9" 127.0.0.1 "$DEIS_SYSLOG_PORT" \
+		</dev/null >/dev/null 2>&1 &
+	until_ok test -s "$d/init.pid"
+	t1=$(now_us)
+	until_ok answers_on "$port"
+	t2=$(now_us)
+	echo $((t1 - t0)) >>shim.run.us
+	echo $((t2 - t0)) >>shim.ans.us
+	runc --root "$BROOT" delete --force "s$i" >/dev/null 2>&1
+	until_ok test -s "$d/exit"
+	until_ok eval '! answers_on $port'
+done
+br=$(median_ms <bare.run.us); sr=$(median_ms <shim.run.us)
+ba=$(median_ms <bare.ans.us); sa=$(median_ms <shim.ans.us)
+echo "bench scheduler.start.running: deis-shim + runc run -d ${sr} ms vs bare runc run -d ${br} ms: ratio $(awk -v a="$sr" -v b="$br" 'BEGIN { printf "%.2f", a / b }') (target <= 1.5)"
+echo "bench scheduler.start.answering: deis-shim ${sa} ms vs bare runc ${ba} ms to answer on \$PORT: ratio $(awk -v a="$sa" -v b="$ba" 'BEGIN { printf "%.2f", a / b }')"
+
+# ---- push to serving, config change to serving (through the router) ----
+: >push.us; : >config.us
+for i in $(seq "$N"); do
+	echo "$i" >src/VERSION
+	git -C src commit -q -am "change $i"
+	next=$(( $(readlink "$A/releases/current" | tr -d v) + 1 ))
+	t0=$(now_us)
+	git -C src push -q "ssh://git@127.0.0.1:$DEIS_SSH_PORT/$APP.git" main >push.out 2>&1 ||
+		{ cat push.out; die "push $i failed"; }
+	until_ok eval 'routed | grep -q " v$next "'
+	echo $(($(now_us) - t0)) >>push.us
+
+	t0=$(now_us)
+	echo "value$i" >"$A/config/DEBUG"
+	until_ok eval 'routed | grep -q "DEBUG=value$i"'
+	echo $(($(now_us) - t0)) >>config.us
+done
+echo "bench scheduler.push: git push to the new release served through the router: median $(median_ms <push.us) ms of $N (Piku: ~3000 ms; target < 1000)"
+echo "bench scheduler.config: config change to the new value served through the router: median $(median_ms <config.us) ms of $N (Piku: ~3400 ms)"
+echo "  push (ms):   $(awk '{ printf "%d ", $1 / 1000 }' push.us)"
+echo "  config (ms): $(awk '{ printf "%d ", $1 / 1000 }' config.us)"
+
+# ---- web=20 ----
+all_answer() {	# COUNT [PATTERN]
+	local n=0 c p
+	for c in "$A"/containers/web.*; do
+		p=$(cat "$c/port" 2>/dev/null) || return 1
+		[ "$(cat "$c/state" 2>/dev/null)" = up ] || return 1
+		curl -fsS --max-time 1 "http://127.0.0.1:$p/" 2>/dev/null | grep -q -- "${2:-hello}" || return 1
+		n=$((n + 1))
+	done
+	[ "$n" = "$1" ]
+}
+t0=$(now_us)
+echo "web=20" >"$A/formation"
+until_ok all_answer 20
+echo "bench scheduler.scale20: echo web=20 > formation until all 20 answer on their ports: $((($(now_us) - t0) / 1000)) ms"
+
+# ---- a config change rolled out to 10 ----
+echo "web=10" >"$A/formation"
+until_ok eval '[ "$(runc --root "$RUNC_ROOT" list -q | grep -c "^$APP\.web\.")" = 10 ]'
+t0=$(now_us)
+echo rolled >"$A/config/DEBUG"
+until_ok all_answer 10 "DEBUG=rolled"
+t1=$(now_us)
+until_ok eval '[ "$(runc --root "$RUNC_ROOT" list -q | grep -c "^$APP\.web\.")" = 10 ]'
+t2=$(now_us)
+echo "bench scheduler.rollout10: a config change rolled out to 10 web containers: all new ones answering after $(((t1 - t0) / 1000)) ms, old ones gone after $(((t2 - t0) / 1000)) ms"
+
+# ---- RSS with 100 containers ----
+echo "web=1 idle=99" >"$A/formation"
+until_ok eval '[ "$(runc --root "$RUNC_ROOT" list -q | grep -c "^$APP\.")" = 100 ]'
+until_ok eval '[ "$(grep -l starting "$A"/containers/*/state | wc -l)" = 0 ]'
+sleep 1
+spid=$(cat "$DEIS_RUNDIR/deis-scheduler.pid")
+srss=$(awk '/^VmRSS/ { print $2 }' "/proc/$spid/status")
+shims=$(pgrep -x deis-shim | wc -l)
+shimrss=$(pgrep -x deis-shim | while read -r p; do awk '/^VmRSS/ { print $2 }' "/proc/$p/status"; done | awk '{ s += $1 } END { print s + 0 }')
+echo "bench scheduler.rss: deis-scheduler ${srss} kB with 100 containers; $shims shims ${shimrss} kB in all ($((shimrss / (shims > 0 ? shims : 1))) kB each)"
+echo "web=1" >"$A/formation"
