@@ -81,6 +81,12 @@ struct state {
 	long cache_latency_us;
 	char db_error[256];
 	char cache_error[256];
+	/* From the last health probe, under nodes_lock: the scheduler's
+	 * nodes and whether a router (deis-proxy) is alive. */
+	pthread_mutex_t nodes_lock;
+	struct deis_node *nodes;
+	size_t nnodes;
+	int router_alive;		/* -1 unknown (Redis down) */
 };
 extern struct state state;
 

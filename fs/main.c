@@ -113,6 +113,29 @@ static void health_probe(void)
 	pthread_mutex_unlock(&publisher_lock);
 	state.cache_latency_us = us;
 	snprintf(state.cache_error, sizeof(state.cache_error), "%s", err.msg);
+
+	/* The other modules: the scheduler's nodes, the router's heartbeat. */
+	struct deis_node *nodes = NULL;
+	size_t nn = 0;
+	bool alive = false;
+	long serial = 0;
+	int router = -1;
+	db = db_acquire();
+	if (db && deis_db_nodes(db, &nodes, &nn, &err) < 0) {
+		nodes = NULL;
+		nn = 0;
+	}
+	db_release(db);
+	pthread_mutex_lock(&publisher_lock);
+	if (publisher && deis_cache_proxy_state(publisher, "", &alive, &serial, &err) == 0)
+		router = alive;
+	pthread_mutex_unlock(&publisher_lock);
+	pthread_mutex_lock(&state.nodes_lock);
+	free(state.nodes);
+	state.nodes = nodes;
+	state.nnodes = nn;
+	state.router_alive = router;
+	pthread_mutex_unlock(&state.nodes_lock);
 }
 
 static void reload(const char *kind, const char *name)

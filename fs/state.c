@@ -22,7 +22,8 @@
 #include "deis/log.h"
 #include "deisfs.h"
 
-struct state state = { .lock = PTHREAD_RWLOCK_INITIALIZER };
+struct state state = { .lock = PTHREAD_RWLOCK_INITIALIZER,
+		      .nodes_lock = PTHREAD_MUTEX_INITIALIZER, .router_alive = -1 };
 
 int64_t now_us(void)
 {

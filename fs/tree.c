@@ -229,6 +229,9 @@ static int show_version(const struct node *n, struct deis_buf *out)
 	return 0;
 }
 
+/* A node whose scheduler has not been heard of for this long is down. */
+#define NODE_STALE_US (30LL * 1000000)
+
 static void status_line(struct deis_buf *out, const char *module, long us,
 			const char *error)
 {
@@ -247,7 +250,108 @@ static int show_status(const struct node *n, struct deis_buf *out)
 		      "controller", (int)getpid(), started, state.napps, state.nusers);
 	status_line(out, "database", state.db_latency_us, state.db_error);
 	status_line(out, "cache", state.cache_latency_us, state.cache_error);
+
+	/* A node is live while its scheduler's heartbeat (every resync,
+	 * 5 s by default) is recent. */
+	int64_t now = now_us();
+	size_t live = 0;
+	int containers = 0;
+	pthread_mutex_lock(&state.nodes_lock);
+	for (size_t i = 0; i < state.nnodes; i++)
+		if (now - state.nodes[i].last_seen < NODE_STALE_US) {
+			live++;
+			containers += state.nodes[i].containers;
+		}
+	if (live)
+		deis_buf_addf(out, "%-12s ok (%zu node%s, %d container%s)\n", "scheduler", live,
+			      live == 1 ? "" : "s", containers, containers == 1 ? "" : "s");
+	else
+		deis_buf_addf(out, "%-12s down: no node seen in the last %d s\n", "scheduler",
+			      (int)(NODE_STALE_US / 1000000));
+	if (state.router_alive > 0)
+		deis_buf_addf(out, "%-12s ok\n", "router");
+	else
+		deis_buf_addf(out, "%-12s %s\n", "router", state.router_alive < 0 ?
+			      "unknown: the cache is down" : "down: no heartbeat from deis-proxy");
+	pthread_mutex_unlock(&state.nodes_lock);
 	return 0;
+}
+
+/* ---- platform/nodes/<name> ---- */
+
+static bool node_get(const char *name, struct deis_node *out)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&state.nodes_lock);
+	for (size_t i = 0; i < state.nnodes && !found; i++)
+		if (!strcmp(state.nodes[i].name, name)) {
+			*out = state.nodes[i];
+			found = true;
+		}
+	pthread_mutex_unlock(&state.nodes_lock);
+	return found;
+}
+
+static int show_node(const struct node *n, struct deis_buf *out)
+{
+	struct deis_node nd;
+	char seen[32];
+
+	if (!node_get(n->name, &nd))
+		return -ENOENT;
+	fmt_time(nd.last_seen, seen, sizeof(seen));
+	int64_t age = (now_us() - nd.last_seen) / 1000000;
+	deis_buf_addf(out, "name: %s\naddress: %s\nlast seen: %s\ncontainers: %d\n"
+		      "state: %s\n", nd.name, nd.address, seen, nd.containers,
+		      age * 1000000 < NODE_STALE_US ? "ready" : "unreachable");
+	return 0;
+}
+
+static int64_t mtime_node(const struct node *n)
+{
+	struct deis_node nd;
+
+	return node_get(n->name, &nd) ? nd.last_seen : state.started;
+}
+
+static const struct nodetype nt_node = {
+	.mode = RO_MODE, .show = show_node, .mtime = mtime_node, .direct = true,
+};
+
+static int nodes_lookup(const struct node *dir, const char *name, struct node *child)
+{
+	struct deis_node nd;
+
+	if (!node_get(name, &nd))
+		return -ENOENT;
+	child->t = &nt_node;
+	snprintf(child->name, sizeof(child->name), "%s", name);
+	return 0;
+}
+
+static void nodes_list(const struct node *dir, struct req *r,
+		       void (*add)(void *, const char *, const struct node *), void *ctx)
+{
+	struct node c = *dir;
+	char (*names)[256] = NULL;
+	size_t n = 0;
+
+	pthread_mutex_lock(&state.nodes_lock);
+	if (state.nnodes) {
+		names = calloc(state.nnodes, sizeof(*names));
+		if (!names)
+			abort();
+		for (n = 0; n < state.nnodes; n++)
+			snprintf(names[n], sizeof(names[n]), "%s", state.nodes[n].name);
+	}
+	pthread_mutex_unlock(&state.nodes_lock);
+	for (size_t i = 0; i < n; i++) {
+		c.t = &nt_node;
+		snprintf(c.name, sizeof(c.name), "%s", names[i]);
+		add(ctx, names[i], &c);
+	}
+	free(names);
 }
 
 static int64_t mtime_started(const struct node *n)
@@ -270,6 +374,7 @@ static const struct nodetype nt_platform_version = {
 };
 static const struct nodetype nt_nodes = {
 	.name = "nodes", .mode = DIR_MODE, .mtime = mtime_started,
+	.lookup = nodes_lookup, .list = nodes_list,
 };
 static const struct nodetype *const platform_children[] = {
 	&nt_platform_domain, &nt_platform_status, &nt_platform_version, &nt_nodes, NULL,

@@ -1831,3 +1831,34 @@ int deis_db_node_seen(struct deis_db *db, const char *name, const char *address,
 		 " info = EXCLUDED.info, last_seen = clock_timestamp()",
 		 3, name, address, info_json ? info_json : "{}");
 }
+
+int deis_db_nodes(struct deis_db *db, struct deis_node **out, size_t *n,
+		  struct deis_error *err)
+{
+	int r = db_connect(db, err);
+
+	*out = NULL;
+	*n = 0;
+	if (r < 0)
+		return r;
+	PGresult *res = q(db, err, "SELECT name, address, " US("last_seen") ","
+			  " coalesce((info->>'containers')::int, 0) FROM nodes ORDER BY name", 0);
+	if (!res)
+		return -err->code;
+	int rows = PQntuples(res);
+	if (rows) {
+		*out = calloc((size_t)rows, sizeof(**out));
+		if (!*out)
+			abort();
+	}
+	for (int i = 0; i < rows; i++) {
+		struct deis_node *nd = &(*out)[i];
+		snprintf(nd->name, sizeof(nd->name), "%s", PQgetvalue(res, i, 0));
+		snprintf(nd->address, sizeof(nd->address), "%s", PQgetvalue(res, i, 1));
+		nd->last_seen = col_us(res, i, 2);
+		nd->containers = (int)col_long(res, i, 3);
+	}
+	*n = (size_t)rows;
+	PQclear(res);
+	return 0;
+}

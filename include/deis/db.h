@@ -180,6 +180,15 @@ int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
 int deis_db_rollout_set(struct deis_db *db, const char *app, int version,
 			const char *state, const char *reason,
 			struct deis_error *err);
+/* The nodes (platform/nodes/), by name. */
+struct deis_node {
+	char name[256];
+	char address[256];
+	int64_t last_seen;	/* µs since the epoch */
+	int containers;
+};
+int deis_db_nodes(struct deis_db *db, struct deis_node **out, size_t *n,
+		  struct deis_error *err);
 /* A node's heartbeat: its row in nodes (platform/nodes/). */
 int deis_db_node_seen(struct deis_db *db, const char *name, const char *address,
 		      const char *info_json, struct deis_error *err);

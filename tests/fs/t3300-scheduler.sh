@@ -318,9 +318,15 @@ test_expect_success 'container output survives a scheduler restart (the shim for
 	test_wait_for 10 eval "test \$(grep -c tick \"$A/$APP/containers/worker.1/log\") -gt $n"
 '
 
-test_expect_success 'the node is registered (platform/nodes)' '
+test_expect_success 'platform/nodes/<node> and platform/status show the scheduler' '
 	deis_psql "SELECT name FROM nodes" >nodes &&
-	grep -x "$(hostname)" nodes
+	grep -x "$(hostname)" nodes &&
+	test_wait_for 10 test -f "$DEIS_MOUNT/platform/nodes/$(hostname)" &&
+	cat "$DEIS_MOUNT/platform/nodes/$(hostname)" >node &&
+	grep -x "state: ready" node &&
+	grep -E "^containers: [0-9]+$" node &&
+	grep -E "^scheduler +ok \(1 node, [0-9]+ containers?\)" "$DEIS_MOUNT/platform/status" &&
+	test_must_fail cat "$DEIS_MOUNT/platform/nodes/no-such-node" 2>/dev/null
 '
 
 test_expect_success 'rmdir of an app stops every one of its containers' '
