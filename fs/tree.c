@@ -633,6 +633,8 @@ static int64_t mtime_release(const struct node *n)
 static void app_url(const struct deis_app *a, struct deis_buf *out)
 {
 	deis_buf_addf(out, "http://%s.%s", a->name, deis_conf.platform_domain);
+	if (deis_conf.http_port != 80)
+		deis_buf_addf(out, ":%d", deis_conf.http_port);
 }
 
 static void app_git_url(const struct deis_app *a, struct deis_buf *out)

@@ -866,7 +866,11 @@ int builder_build(const struct build_ctx *ctx, struct deis_error *err)
 	if (tag_image(ctx->app, digest, tag, &terr) < 0)
 		outf(&o, " !     warning: the image was not tagged %s: %s", tag, terr.msg);
 	outf(&o, "-----> Launching %s", tag);
-	outf(&o, "-----> http://%s.%s", ctx->app, deis_conf.platform_domain);
+	if (deis_conf.http_port != 80)
+		outf(&o, "-----> http://%s.%s:%d", ctx->app, deis_conf.platform_domain,
+		     deis_conf.http_port);
+	else
+		outf(&o, "-----> http://%s.%s", ctx->app, deis_conf.platform_domain);
 	publish(&cache, &o, ctx->app);
 	r = 0;
 	goto out;

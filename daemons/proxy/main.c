@@ -51,8 +51,6 @@
 extern long long router_rotate_bytes;
 
 static struct {
-	int http_port;
-	int https_port;
 	char *listen;
 	char *nginx;
 	char *user;
@@ -66,10 +64,6 @@ static struct {
 
 static const struct deis_conf_option options[] = {
 	DEIS_COMMON_OPTIONS,
-	{ "http_port", DEIS_CONF_INT, &pc.http_port, "80",
-	  "port the router (nginx) serves HTTP on" },
-	{ "https_port", DEIS_CONF_INT, &pc.https_port, "443",
-	  "port the router serves HTTPS on (apps' certs/); 0 for none" },
 	{ "proxy_listen", DEIS_CONF_STR, &pc.listen, "",
 	  "address the router listens on (an IP address); empty for every address" },
 	{ "proxy_nginx", DEIS_CONF_STR, &pc.nginx, "/usr/sbin/nginx",
@@ -678,7 +672,7 @@ static int parse_options(int argc, char **argv)
 	}
 	ropts = (struct proxy_render_opts){
 		.platform_domain = deis_conf.platform_domain, .listen = pc.listen,
-		.http_port = pc.http_port, .https_port = pc.https_port,
+		.http_port = deis_conf.http_port, .https_port = deis_conf.https_port,
 		.home = deis_conf.home, .workers = pc.workers,
 		.worker_connections = pc.worker_connections, .worker_user = pc.user,
 		.cert_ok = cert_ok,
@@ -768,7 +762,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	deis_log(LOG_NOTICE, "routing http://<app>.%s:%d/%s (nginx %s, config %s)",
-		 deis_conf.platform_domain, pc.http_port, pc.https_port ? " and https" : "",
+		 deis_conf.platform_domain, deis_conf.http_port, deis_conf.https_port ? " and https" : "",
 		 pc.nginx, ngx.conf);
 
 	long long last_install = 0, due = 0, next_resync = 0, last_beat = 0, last_tick = 0;

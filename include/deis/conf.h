@@ -65,6 +65,8 @@ struct deis_common_conf {
 	char *syslog_host;	/* the log server (rsyslog) */
 	int syslog_port;
 	char *registry_url;	/* the image registry (OCI distribution API) */
+	int http_port;		/* the router's ports: apps' URLs name them */
+	int https_port;
 };
 
 extern struct deis_common_conf deis_conf;
@@ -96,6 +98,10 @@ extern struct deis_common_conf deis_conf;
 	{ "syslog_port", DEIS_CONF_INT, &deis_conf.syslog_port, "5514", \
 	  "log server port" }, \
 	{ "registry_url", DEIS_CONF_STR, &deis_conf.registry_url, \
-	  "http://127.0.0.1:5000", "image registry (OCI distribution API)" }
+	  "http://127.0.0.1:5000", "image registry (OCI distribution API)" }, \
+	{ "http_port", DEIS_CONF_INT, &deis_conf.http_port, "80", \
+	  "port the router (nginx) serves HTTP on; apps' URLs name it when not 80" }, \
+	{ "https_port", DEIS_CONF_INT, &deis_conf.https_port, "443", \
+	  "port the router serves HTTPS on (apps' certs/); 0 for none" }
 
 #endif

@@ -48,10 +48,12 @@ test_expect_success 'info, url and git_url describe the app' '
 	grep "^release: v1$" "$A/hello/info" &&
 	grep "^created: 20[0-9-]*T[0-9:]*Z$" "$A/hello/info" &&
 	domain=$(cat "$DEIS_MOUNT/platform/domain") &&
-	echo "http://hello.$domain" >expect &&
+	port=$(conf_get "$DEIS_CONF" http_port || echo 80) &&
+	case $port in 80) port= ;; *) port=":$port" ;; esac &&
+	echo "http://hello.$domain$port" >expect &&
 	test_cmp expect "$A/hello/url" &&
 	grep -x "ssh://git@[a-z0-9.-]*:[0-9]*/hello.git" "$A/hello/git_url" &&
-	grep -x "url: http://hello.$domain" "$A/hello/info"
+	grep -x "url: http://hello.$domain$port" "$A/hello/info"
 '
 
 test_expect_success 'mkdir of an existing app fails with EEXIST; mkdir -p succeeds' '
