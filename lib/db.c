@@ -1749,7 +1749,7 @@ int deis_db_container_restart(struct deis_db *db, const char *app,
 		q(db, err, "UPDATE containers SET desired = 'restart',"
 		  " updated = clock_timestamp() WHERE instance = (SELECT instance"
 		  " FROM containers WHERE app_id = $1 AND name = $2"
-		  " ORDER BY seq DESC LIMIT 1) RETURNING 1", 2, appid, name);
+		  " ORDER BY state = 'stopping', seq DESC LIMIT 1) RETURNING 1", 2, appid, name);
 	if (!res)
 		return rollback(db, -err->code);
 	int found = PQntuples(res);

@@ -439,8 +439,22 @@ static int pump(struct session *s)
 	if (status < 0) {
 		if (s->lost)
 			kill(s->pid, SIGTERM);
-		while (waitpid(s->pid, &st, 0) < 0 && errno == EINTR)
-			;
+		/* git, or `deis-scheduler run` (which gives its container the
+		 * scheduler's grace period): SIGKILL if it outlasts 60 s. */
+		long long until = mono_ms() + 60000;
+		pid_t w;
+		st = 0;
+		while ((w = waitpid(s->pid, &st, WNOHANG)) != s->pid) {
+			if (w < 0 && errno != EINTR)
+				break;
+			if (s->lost && mono_ms() > until) {
+				kill(s->pid, SIGKILL);
+				while (waitpid(s->pid, &st, 0) < 0 && errno == EINTR)
+					;
+				break;
+			}
+			usleep(2000);
+		}
 		status = st;
 	}
 	if (WIFEXITED(status))

@@ -122,6 +122,7 @@ struct inst {
 	int64_t started_us;
 	int restarts, crashes;
 	double run_since, boot_deadline, next_probe, backoff_until;
+	bool was_up;			/* up since its boot window opened */
 	CURL *probe;			/* an HTTP health check in flight */
 	bool restart_req;		/* the user asked (rmdir) */
 	bool routed;			/* was up: the proxy may route to it */
@@ -593,7 +594,12 @@ static int inst_launch(struct inst *i, struct sapp *a)
 	}
 	i->started_us = now_us();
 	i->run_since = mono();
-	i->boot_deadline = i->run_since + scheduler_conf.boot_timeout;
+	/* The boot window opens at the first start, and again once it had
+	 * been up: a crash loop before ever answering does not reopen it. */
+	if (!i->boot_deadline || i->was_up) {
+		i->boot_deadline = i->run_since + scheduler_conf.boot_timeout;
+		i->was_up = false;
+	}
 	i->next_probe = i->run_since + 0.005;
 	i->routed = false;
 	set_state(i, S_STARTING);
@@ -734,9 +740,19 @@ static void inst_exited(struct inst *i)
 	switch (i->kind) {
 	case K_RELEASE:
 		if (code == 0 && strncmp(line, "error=", 6)) {
-			if (deis_db_rollout_set(db, i->app, i->release, "released", "", &err) < 0)
-				deis_log(LOG_WARNING, "%s: %s", i->app, err.msg);
+			int w, tries = 0;
+			/* The verdict must stick, or the phase runs again. */
+			while ((w = deis_db_rollout_set(db, i->app, i->release, "released", "",
+							&err)) < 0 && w != -ENOENT && ++tries < 5) {
+				deis_log(LOG_WARNING, "%s: %s (retrying)", i->app, err.msg);
+				usleep(200000);
+			}
 			applog(i->app, "release phase of v%d succeeded", i->release);
+		} else if (!strncmp(line, "error=", 6) || code < 0) {
+			/* It never ran (runc failed, the node rebooted): the
+			 * next pass runs it again; only the command's own
+			 * failure fails the release. */
+			applog(i->app, "the release phase of v%d %s; retrying", i->release, what);
 		} else if (i->state != S_STOPPING && a) {
 			char why[1300];
 			snprintf(why, sizeof(why), "its release command %s", what);
@@ -770,6 +786,7 @@ static void set_up(struct inst *i)
 	struct sapp *a = app_find(i->app, false);
 
 	set_state(i, S_UP);
+	i->was_up = true;
 	applog(i->app, "%s: up on v%d (port %d, %.0f ms after start)", i->name, i->release,
 	       i->port, (mono() - i->run_since) * 1000);
 	if (a)
@@ -872,6 +889,15 @@ static void probes_done(void)
 
 /* ---- the pass ---- */
 
+/* Whether id ended here and its row's deletion is not written yet. */
+static bool removing(const char *id)
+{
+	for (size_t k = 0; k < nremoved; k++)
+		if (!strcmp(removed[k].id, id))
+			return true;
+	return false;
+}
+
 static void start_oneoff(struct sapp *a, const struct deis_container *c)
 {
 	struct inst *i = calloc(1, sizeof(*i));
@@ -915,20 +941,14 @@ static void per_name(struct sapp *a, const char *type, int number,
 	char name[64];
 
 	snprintf(name, sizeof(name), "%s.%d", type, number);
-	for (struct inst *i = insts; i; i = i->next) {
-		if (strcmp(i->app, a->name) || i->kind != K_PROCESS ||
-		    strcmp(i->name, name) || i->state == S_STOPPING)
-			continue;
-		if (T && i->release == T->version && !i->restart_req) {
-			if (good && good->seq > i->seq) {
-				inst_stop(i);
-				continue;
-			}
-			if (good)
-				inst_stop(good);
+	/* The good one: the newest on T that nobody asked to restart (any
+	 * other good one is stopped with the rest below). */
+	for (struct inst *i = insts; i; i = i->next)
+		if (!strcmp(i->app, a->name) && i->kind == K_PROCESS &&
+		    !strcmp(i->name, name) && i->state != S_STOPPING && T &&
+		    i->release == T->version && !i->restart_req &&
+		    (!good || i->seq > good->seq))
 			good = i;
-		}
-	}
 	if (!good && T)
 		good = start_process(a, type, number, T->version);
 	bool good_up = good && good->state == S_UP;
@@ -943,15 +963,16 @@ static void per_name(struct sapp *a, const char *type, int number,
 		    i != serving && !strcmp(i->name, name) && i->state != S_STOPPING)
 			inst_stop(i);
 	}
-	if (good && !good_up && t > good->boot_deadline && good->pidfd >= 0) {
+	if (good && !good_up && t > good->boot_deadline) {
 		char why[300];
 		if (serving && serving->release != good->release) {
 			snprintf(why, sizeof(why), "%s did not answer its health check within "
 				 "%d s (Heroku's R10); v%d keeps serving", name,
 				 scheduler_conf.boot_timeout, serving->release);
 			fail_release(a, good->release, why);
-		} else if (!serving) {
-			/* Nothing else serves: R10, and keep trying. */
+		} else if (good->pidfd >= 0) {
+			/* Nothing else serves, or an instance of the same
+			 * release does (a restart): R10, and keep trying. */
 			struct deis_error err = DEIS_ERROR_INIT;
 			applog(a->name, "%s: Error R10 (Boot timeout): did not answer on $PORT "
 			       "(%d) within %d s; killing it", name, good->port,
@@ -985,7 +1006,7 @@ static void reconcile(struct sapp *a)
 			continue;
 		}
 		if (!strcmp(c->type, "run") && !strcmp(c->state, "starting") &&
-		    (!c->node[0] || !strcmp(c->node, node_name)))
+		    (!c->node[0] || !strcmp(c->node, node_name)) && !removing(c->instance))
 			start_oneoff(a, c);
 	}
 	const struct deis_release *pending, *T = target(m, &pending);
@@ -1001,11 +1022,13 @@ static void reconcile(struct sapp *a)
 			if (i) {
 				applog(a->name, "running the release phase of v%d", pending->version);
 				if (inst_launch(i, a) < 0) {
+					/* The platform's trouble (registry, ports),
+					 * not the release's: the next pass tries
+					 * again. */
+					applog(a->name, "the release phase of v%d could not start; "
+					       "retrying", pending->version);
 					set_state(i, S_STOPPING);
-					char why[200];
-					snprintf(why, sizeof(why), "its release phase could not start");
 					inst_remove(i);
-					fail_release(a, pending->version, why);
 				} else {
 					set_state(i, S_UP);
 				}
@@ -1013,10 +1036,12 @@ static void reconcile(struct sapp *a)
 		}
 	}
 	/* Release phases of releases no longer pending: superseded. */
-	for (struct inst *i = insts; i; i = i->next)
+	for (struct inst *i = insts, *nx; i; i = nx) {
+		nx = i->next;	/* inst_stop() may free i */
 		if (!strcmp(i->app, a->name) && i->kind == K_RELEASE &&
 		    (!pending || i->release != pending->version))
 			inst_stop(i);
+	}
 
 	struct deis_strlist want = DEIS_STRLIST_INIT;
 	const struct deis_build *b = T ? build_of(m, T) : NULL;
@@ -1030,6 +1055,12 @@ static void reconcile(struct sapp *a)
 			snprintf(name, sizeof(name), "%s.%d", type, n);
 			deis_strlist_add(&want, name);
 			per_name(a, type, n, T, t);
+			if (a->reload) {
+				/* T failed: the next pass works from the new
+				 * verdict (not starting what it just stopped). */
+				deis_strlist_clear(&want);
+				return;
+			}
 		}
 	}
 	for (struct inst *i = insts, *nx; i; i = nx) {
@@ -1111,7 +1142,10 @@ static void write_rows(struct sapp *a, double t)
 			i->dirty = false;
 		}
 	if (r == 0) {
-		a->serial = serial;
+		/* Read the app back: its rows as written, and whatever else
+		 * changed meanwhile (the serial includes it, and its event
+		 * may be lost). */
+		a->reload = true;
 		if (cache && deis_cache_publish(cache, "app", a->name, &err) < 0)
 			deis_log(LOG_WARNING, "publishing: %s", err.msg);
 	}
@@ -1148,6 +1182,9 @@ static void resync(void)
 	struct deis_error err = DEIS_ERROR_INIT;
 	struct deis_kvlist serials = DEIS_KVLIST_INIT;
 
+	if (!cache && deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
+				      deis_conf.redis_password, &cache, &err) < 0)
+		deis_error_clear(&err);	/* retried at the next resync */
 	if (deis_db_serials(db, &serials, &err) < 0) {
 		deis_log(LOG_WARNING, "resync: %s", err.msg);
 		return;
@@ -1324,10 +1361,20 @@ static void adopt(void)
 			const struct deis_container *ct = &m->containers[c];
 			if (inst_find(ct->instance) || strcmp(ct->node, node_name))
 				continue;
-			char adir[4400];
-			snprintf(adir, sizeof(adir), "%s/%s", attached_root, ct->instance);
-			if (!strcmp(ct->desired, "attached") && access(adir, F_OK) == 0)
-				continue;	/* an `ssh ... run` session: not ours */
+			if (!strcmp(ct->desired, "attached")) {
+				/* An `ssh ... run` session: not ours while it runs;
+				 * what a killed one left behind goes. */
+				char adir[4400], aroot[4400];
+				enum deis_runtime_status st = DEIS_RT_UNKNOWN;
+				pid_t apid = 0;
+				snprintf(aroot, sizeof(aroot), "%s/runc", attached_root);
+				if (deis_runtime_state(aroot, ct->instance, &st, &apid, &err) == 0 &&
+				    st == DEIS_RT_RUNNING)
+					continue;
+				deis_runtime_delete(aroot, ct->instance, 1, &err);
+				snprintf(adir, sizeof(adir), "%s/%s", attached_root, ct->instance);
+				slug_rm_rf(adir);
+			}
 			struct removed *r = realloc(removed, (nremoved + 1) * sizeof(*r));
 			if (!r)
 				abort();
@@ -1367,6 +1414,7 @@ static void adopt(void)
  * tree while it runs.
  */
 static volatile pid_t attached_runc;
+static volatile sig_atomic_t attached_cancel, attached_term;
 
 /* The terminal's signals (^C, ^\\, a resize, a hang-up) and the
  * builder's SIGTERM reach us, the terminal's foreground process group:
@@ -1374,6 +1422,10 @@ static volatile pid_t attached_runc;
  * command's process group. */
 static void forward_signal(int sig)
 {
+	if (sig != SIGWINCH && sig != SIGQUIT)
+		attached_cancel = 1;	/* before the start: do not start */
+	if (sig == SIGTERM || sig == SIGHUP)
+		attached_term = 1;	/* SIGKILL follows if it lingers */
 	if (attached_runc > 0)
 		kill(attached_runc, sig);
 }
@@ -1387,6 +1439,12 @@ static int run_attached(const char *app, const char *user, const char *term,
 	char instance[DEIS_RUNTIME_ID_MAX + 1], dir[4400], bundle[4500], name[32];
 	int number = 0, rc = 1;
 
+	struct sigaction fw = { .sa_handler = forward_signal };
+	sigaction(SIGINT, &fw, NULL);
+	sigaction(SIGQUIT, &fw, NULL);
+	sigaction(SIGHUP, &fw, NULL);
+	sigaction(SIGTERM, &fw, NULL);
+	sigaction(SIGWINCH, &fw, NULL);
 	if (deis_db_open(deis_conf.database, &db, &err) < 0 ||
 	    deis_db_load_apps(db, app, NULL, &list, &n, &err) < 0) {
 		fprintf(stderr, "deis: %s\n", err.msg);
@@ -1417,6 +1475,10 @@ static int run_attached(const char *app, const char *user, const char *term,
 	mkdir(state_dir, 0700);
 	snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
 	pid_t pid = -1;
+	if (r == 0 && attached_cancel) {
+		r = -ECANCELED;
+		deis_error_set(&err, ECANCELED, "cancelled");
+	}
 	if (r == 0) {
 		applog(app, "%s: %s ran `%s` attached (ssh) on v%d", name, user, command,
 		       T->version);
@@ -1432,19 +1494,28 @@ static int run_attached(const char *app, const char *user, const char *term,
 	if (pid < 0) {
 		fprintf(stderr, "deis: cannot start the one-off container: %s\n", err.msg);
 	} else {
-		struct deis_runtime_exit ex;
-		struct sigaction fw = { .sa_handler = forward_signal };
+		int st = 0, pfd = pidfd_open(pid, 0);
+		double term_since = 0;
 		attached_runc = pid;
-		sigaction(SIGINT, &fw, NULL);
-		sigaction(SIGQUIT, &fw, NULL);
-		sigaction(SIGHUP, &fw, NULL);
-		sigaction(SIGTERM, &fw, NULL);
-		sigaction(SIGWINCH, &fw, NULL);
-		int st;
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
+		if (attached_cancel)
+			kill(pid, SIGTERM);
+		/* Wait for it; once told to end (the session is gone), give it
+		 * scheduler_grace seconds, then SIGKILL everything in it. */
+		for (;;) {
+			struct pollfd p = { .fd = pfd, .events = POLLIN };
+			if (pfd < 0 || poll(&p, 1, 1000) > 0 || waitpid(pid, &st, WNOHANG) == pid) {
+				while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+					;
+				break;
+			}
+			if (attached_term && !term_since)
+				term_since = mono();
+			if (term_since && mono() - term_since > scheduler_conf.grace)
+				deis_runtime_kill_all(state_dir, instance, SIGKILL, &err);
+		}
+		if (pfd >= 0)
+			close(pfd);
 		rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		(void)ex;
 		applog(app, "%s: exited with status %d", name, rc);
 	}
 	const char *gone[] = { instance };

@@ -166,16 +166,17 @@ int main(int argc, char **argv)
 		int timeout = -1;
 		if (ended) {
 			/* Processes outside the pid namespace's kill (none
-			 * should exist) could hold the pipe: bound the wait. */
+			 * should exist) could hold the pipe: bound the wait
+			 * for more, but read whatever is there. */
 			double left = deadline - now();
-			if (left <= 0)
-				break;
-			timeout = (int)(left * 1000) + 1;
+			timeout = left > 0 ? (int)(left * 1000) + 1 : 0;
 		}
 		if (pfd < 0 && !ended)
 			timeout = 200;	/* no pidfd: poll waitpid */
 		int n = poll(fds, 2, timeout);
 		if (n < 0 && errno != EINTR)
+			break;
+		if (n == 0 && ended && now() >= deadline)
 			break;
 		if (!ended && (pfd < 0 || (fds[1].revents & POLLIN))) {
 			pid_t w = waitpid(init, &status, WNOHANG);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,7 +77,7 @@ int slug_get(const char *ref, const char **dir, const struct deis_kvlist **env,
 	struct deis_registry *reg = NULL;
 	struct deis_image img;
 	char blob[4200], tmp[4200], final[4096];
-	int r;
+	int r, lock = -1;
 
 	for (size_t i = 0; i < nslugs; i++)
 		if (!strcmp(slugs[i].ref, ref)) {
@@ -100,9 +101,18 @@ int slug_get(const char *ref, const char **dir, const struct deis_kvlist **env,
 	hex = hex ? hex + 1 : layer->digest;
 	snprintf(final, sizeof(final), "%s/slugs/%s", deis_conf.home, hex);
 	if (access(final, F_OK) != 0) {
-		char parent[4096];
+		char parent[4096], lockpath[4200];
 		snprintf(parent, sizeof(parent), "%s/slugs", deis_conf.home);
 		mkdir(parent, 0711);
+		/* The daemon and `deis-scheduler run` may unpack the same slug
+		 * at once: one at a time, and the second finds it done. */
+		snprintf(lockpath, sizeof(lockpath), "%s/.lock", parent);
+		lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (lock >= 0)
+			while (flock(lock, LOCK_EX) < 0 && errno == EINTR)
+				;
+	}
+	if (access(final, F_OK) != 0) {
 		snprintf(blob, sizeof(blob), "%s.tar.gz", final);
 		snprintf(tmp, sizeof(tmp), "%s.tmp", final);
 		r = deis_registry_blob_fetch(reg, img.ref.name, layer->digest, layer->size,
@@ -139,6 +149,8 @@ int slug_get(const char *ref, const char **dir, const struct deis_kvlist **env,
 	*dir = s->dir;
 	*env = &s->env;
 out:
+	if (lock >= 0)
+		close(lock);
 	deis_image_clear(&img);
 	deis_registry_close(reg);
 	return r;

@@ -156,6 +156,12 @@ test_expect_success 'run: a one-off container runs the command; its output and s
 	test_wait_for 10 eval "! test -e \"$A/$APP/containers/run.1\""
 '
 
+test_expect_success 'run: a one-off runs once (not again at the next resync)' '
+	sleep 6 &&
+	test "$(grep -c "\[run\.[0-9]*\]: one-off says" "$A/$APP/logs")" = 1 &&
+	test "$(grep -c "run\.1: starting" "$A/$APP/logs")" = 1
+'
+
 test_expect_success 'run: an empty command is EINVAL and runs nothing' '
 	test_must_fail bash -c "echo \"   \" >\"$A/$APP/run\"" 2>err &&
 	grep -q "Invalid argument" err &&
@@ -279,6 +285,16 @@ test_expect_success 'health check: a release whose web never answers is not roll
 	test_wait_for 30 app_log_has "$bad not deployed: web.1 did not answer its health check within 3 s" $LAB &&
 	test_wait_for 10 eval "test \"\$(ct web.1 release $LAB)\" = $good" &&
 	answers web.1 "hello from web.1 $good" $LAB
+'
+
+test_expect_success 'a release whose web crashes at boot is not rolled out either' '
+	good=$(ct web.1 release $LAB) &&
+	echo 1 >"$A/$LAB/config/CRASH" &&
+	bad=$(readlink "$A/$LAB/releases/current") &&
+	test_wait_for 30 app_log_has "$bad not deployed: web.1 did not answer" $LAB &&
+	test_wait_for 10 eval "test \"\$(ct web.1 release $LAB)\" = $good" &&
+	answers web.1 "hello from web.1 $good" $LAB &&
+	rm "$A/$LAB/config/CRASH"
 '
 
 test_expect_success 'health check path: a 503 on the healthcheck path blocks the rollout' '

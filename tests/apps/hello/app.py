@@ -1,12 +1,17 @@
 # A small web app for the platform's tests: answers every GET with who it
 # is; behaves badly on request through its config (env) vars:
 #   BROKEN=1     never listens on $PORT
+#   CRASH=1      exits with status 1 at once
 #   UNHEALTHY=1  /healthz answers 503
 import os, socketserver, sys, time
 import http.server
 
 dyno = os.environ.get("DYNO", "?")
 release = os.environ.get("DEIS_RELEASE", "?")
+
+if os.environ.get("CRASH"):
+    print("crashing at boot", flush=True)
+    sys.exit(1)
 
 if os.environ.get("BROKEN"):
     print("broken: not listening", flush=True)
