@@ -25,6 +25,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/healthz" and os.environ.get("UNHEALTHY"):
             code, body = 503, b"unhealthy\n"
+        elif self.path == "/ping":
+            code, body = 200, b"pong\n"	# the same from every release
         else:
             code = 200
             body = ("hello from %s %s DEBUG=%s\n"

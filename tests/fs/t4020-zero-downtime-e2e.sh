@@ -1,0 +1,89 @@
+#!/bin/bash
+test_description='end to end: a pushed app under load through the router while it is pushed again, its config changed, scaled down and up, and a container restarted: not one request fails'
+. "$(dirname "$0")/../lib.sh"
+scheduler_env_init
+proxy_env_init
+
+A=$DEIS_MOUNT/apps
+APP=zd-hello
+USER_=deis-zfay
+HTTP=$DEIS_HTTP_PORT
+
+ct() {	# NAME FILE
+	cat "$A/$APP/containers/$1/$2"
+}
+
+routed() {
+	curl -fsS --max-time 5 -H "Host: $APP.localhost" "http://127.0.0.1:$HTTP/"
+}
+
+# Every web container up on the newest release, and only those running.
+settled() {	# COUNT
+	local v n=0 c
+	v=$(readlink "$A/$APP/releases/current") || return 1
+	for c in "$A/$APP"/containers/web.*; do
+		[ "$(cat "$c/state")" = up ] && [ "$(cat "$c/release")" = "$v" ] || return 1
+		n=$((n + 1))
+	done
+	[ "$n" = "$1" ] &&
+	[ "$(runc --root "$DEIS_RUNC_ROOT" list -q | grep -c "^$APP\.web\.")" = "$1" ]
+}
+
+load_start() {	# SECONDS
+	ab -q -t "$1" -n 1000000 -c 4 -s 10 -H "Host: $APP.localhost" \
+		"http://127.0.0.1:$HTTP/ping" >ab.out 2>&1 &
+	echo $! >ab.pid
+}
+
+load_check() {
+	local pid
+	read -r pid <ab.pid &&
+	wait "$pid"
+	cat ab.out &&
+	grep -E "^Complete requests: +[1-9][0-9]*$" ab.out &&
+	grep -E "^Failed requests: +0$" ab.out &&
+	! grep -E "^Non-2xx responses" ab.out
+}
+
+test_expect_success 'setup: the hello app pushed, two web containers routed' '
+	deis_git_user $USER_ &&
+	deis_as $USER_ mkdir "$A/$APP" &&
+	git init -q -b main src &&
+	cp "$DEIS_SRC/tests/apps/hello/app.py" "$DEIS_SRC/tests/apps/hello/Procfile" src/ &&
+	deis_git_commit src first &&
+	deis_git_push $USER_ $APP src &&
+	echo web=2 >"$A/$APP/formation" &&
+	test_wait_for 30 settled 2 &&
+	test_wait_for 10 eval "routed | grep -q \"hello from web\""
+'
+
+test_expect_success 'under load: config change, push, scale down, scale up, restart: no request fails' '
+	load_start 25 &&
+	sleep 1 &&
+	echo 1 >"$A/$APP/config/DEBUG" &&
+	test_wait_for 20 settled 2 &&
+	test_wait_for 10 eval "routed | grep -q DEBUG=1" &&
+	echo "# touched" >>src/app.py &&
+	deis_git_commit src second &&
+	deis_git_push $USER_ $APP src &&
+	test_wait_for 20 settled 2 &&
+	echo web=1 >"$A/$APP/formation" &&
+	test_wait_for 20 settled 1 &&
+	echo web=3 >"$A/$APP/formation" &&
+	test_wait_for 20 settled 3 &&
+	rmdir "$A/$APP/containers/web.1" &&
+	sleep 1 &&
+	test_wait_for 20 settled 3 &&
+	load_check
+'
+
+test_expect_success 'the router logged the requests in the app log' '
+	test_wait_for 10 grep -qE "$APP\[router\]: GET /ping 200 " "$A/$APP/logs"
+'
+
+test_expect_success 'cleanup' '
+	rm -rf "$A/$APP" &&
+	test_wait_for 20 eval "! runc --root \"$DEIS_RUNC_ROOT\" list -q | grep -q \"^$APP\\.\""
+'
+
+test_done
