@@ -214,3 +214,29 @@ int deis_conf_args(const struct deis_conf_option *opts, int *argc, char **argv,
 	argv[out] = NULL;
 	return 0;
 }
+
+int deis_conf_cli(const struct deis_conf_option *opts, const char *program,
+		  void (*usage)(FILE *out), int *argc, char **argv, int allow_args)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	for (int i = 1; i < *argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			exit(0);
+		}
+		if (!strcmp(argv[i], "--version")) {
+			printf("%s %s\n", program, DEIS_VERSION);
+			exit(0);
+		}
+	}
+	if (deis_conf_args(opts, argc, argv, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", program, err.msg);
+		return -1;
+	}
+	if (!allow_args && *argc > 1) {
+		fprintf(stderr, "%s: unknown argument '%s' (see --help)\n", program, argv[1]);
+		return -1;
+	}
+	return 0;
+}

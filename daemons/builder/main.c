@@ -97,33 +97,18 @@ static char self_buf[PATH_MAX];
 /* Options (argv holds only options here: no program name). */
 static int parse_options(int argc, char **argv)
 {
-	struct deis_error err = DEIS_ERROR_INIT;
 	char **args = calloc((size_t)argc + 2, sizeof(*args));
 	int n = argc + 1;
 
 	if (!args)
 		abort();
-	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--help")) {
-			usage(stdout);
-			exit(0);
-		}
-		if (!strcmp(argv[i], "--version")) {
-			printf("deis-builder %s\n", DEIS_VERSION);
-			exit(0);
-		}
-	}
 	args[0] = (char *)"deis-builder";
 	for (int i = 0; i < argc; i++)
 		args[i + 1] = argv[i];
-	int r = deis_conf_args(options, &n, args, &err);
-	if (r == 0 && n > 1)
-		r = deis_error_set(&err, EINVAL, "unknown argument '%s' (see --help)", args[1]);
+	int r = deis_conf_cli(options, "deis-builder", usage, &n, args, 0);
 	free(args);
-	if (r < 0) {
-		fprintf(stderr, "deis-builder: %s\n", err.msg);
+	if (r < 0)
 		return -1;
-	}
 	/* The hook is started with this path: make it absolute. */
 	if (!realpath(deis_conf_path(), config_buf)) {
 		fprintf(stderr, "deis-builder: %s: %s\n", deis_conf_path(), strerror(errno));

@@ -466,6 +466,28 @@ static int pump(struct session *s)
 
 static int pump(struct session *s);
 
+/* Whether the session's user may use app (its id in *app_id); refuses the
+ * channel when not. */
+static bool may_use(struct session *s, const char *app, long *app_id)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_db *db = db_get(s, &err);
+	int r = db ? builder_app_allowed(db, app, s->user, app_id, &err) : -err.code;
+
+	if (r == -ENOENT || r == -EACCES) {
+		deis_log(LOG_NOTICE, "%s: %s: %s", s->peer, s->user, err.msg);
+		refuse(s, "app '%s' does not exist, or %s may not use it", app, s->user);
+		return false;
+	}
+	if (r < 0) {
+		deis_log(LOG_ERR, "%s: %s: checking access to %s: %s", s->peer, s->user, app,
+			 err.msg);
+		refuse(s, "the platform cannot check access right now; try again later");
+		return false;
+	}
+	return true;
+}
+
 /* `run <app> <command>`: a one-off container on the channel (run.c). */
 static void run_oneoff(struct session *s)
 {
@@ -477,19 +499,8 @@ static void run_oneoff(struct session *s)
 		refuse(s, "%s", err.msg);
 		return;
 	}
-	struct deis_db *db = db_get(s, &err);
-	int r = db ? builder_app_allowed(db, app, s->user, NULL, &err) : -err.code;
-	if (r == -ENOENT || r == -EACCES) {
-		deis_log(LOG_NOTICE, "%s: %s: %s", s->peer, s->user, err.msg);
-		refuse(s, "app '%s' does not exist, or %s may not use it", app, s->user);
+	if (!may_use(s, app, NULL))
 		return;
-	}
-	if (r < 0) {
-		deis_log(LOG_ERR, "%s: %s: checking access to %s: %s", s->peer, s->user, app,
-			 err.msg);
-		refuse(s, "the platform cannot check access right now; try again later");
-		return;
-	}
 	if (builder_run_spawn(app, s->user, command, s->pty ? s->term : NULL, s->cols,
 			      s->rows, &s->pid, s->fds, &err) < 0) {
 		deis_log(LOG_ERR, "%s: %s: run on %s: %s", s->peer, s->user, app, err.msg);
@@ -538,20 +549,9 @@ static void run_request(struct session *s)
 			refuse(s, "%s", err.msg);
 		return;
 	}
-	struct deis_db *db = db_get(s, &err);
 	long app_id = 0;
-	int r = db ? builder_app_allowed(db, app, s->user, &app_id, &err) : -err.code;
-	if (r == -ENOENT || r == -EACCES) {
-		deis_log(LOG_NOTICE, "%s: %s: %s", s->peer, s->user, err.msg);
-		refuse(s, "app '%s' does not exist, or %s may not use it", app, s->user);
+	if (!may_use(s, app, &app_id))
 		return;
-	}
-	if (r < 0) {
-		deis_log(LOG_ERR, "%s: %s: checking access to %s: %s", s->peer, s->user, app,
-			 err.msg);
-		refuse(s, "the platform cannot check access right now; try again later");
-		return;
-	}
 	if (service == BUILDER_RECEIVE_PACK) {
 		lock = builder_repo_lock(app, &err);
 		if (lock == -EWOULDBLOCK) {

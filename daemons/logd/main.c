@@ -853,26 +853,8 @@ static int write_all(int fd, const char *p, size_t n)
 
 static int parse_options(int argc, char **argv)
 {
-	struct deis_error err = DEIS_ERROR_INIT;
-
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help")) {
-			usage(stdout);
-			exit(0);
-		}
-		if (!strcmp(argv[i], "--version")) {
-			printf("deis-logd %s\n", DEIS_VERSION);
-			exit(0);
-		}
-	}
-	if (deis_conf_args(options, &argc, argv, &err) < 0) {
-		fprintf(stderr, "deis-logd: %s\n", err.msg);
+	if (deis_conf_cli(options, "deis-logd", usage, &argc, argv, 0) < 0)
 		return -1;
-	}
-	if (argc > 1) {
-		fprintf(stderr, "deis-logd: unknown argument '%s' (see --help)\n", argv[1]);
-		return -1;
-	}
 	logd_conf.retention_bytes = logd_parse_size(logd_conf.retention_bytes_s);
 	logd_conf.drain_queue = logd_parse_size(logd_conf.drain_queue_s);
 	if (logd_conf.retention_bytes < 0 || logd_conf.drain_queue < 0) {

@@ -652,24 +652,8 @@ static int parse_options(int argc, char **argv)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help")) {
-			usage(stdout);
-			exit(0);
-		}
-		if (!strcmp(argv[i], "--version")) {
-			printf("deis-proxy %s\n", DEIS_VERSION);
-			exit(0);
-		}
-	}
-	if (deis_conf_args(options, &argc, argv, &err) < 0) {
-		fprintf(stderr, "deis-proxy: %s\n", err.msg);
+	if (deis_conf_cli(options, "deis-proxy", usage, &argc, argv, 0) < 0)
 		return -1;
-	}
-	if (argc > 1) {
-		fprintf(stderr, "deis-proxy: unknown argument '%s' (see --help)\n", argv[1]);
-		return -1;
-	}
 	ropts = (struct proxy_render_opts){
 		.platform_domain = deis_conf.platform_domain, .listen = pc.listen,
 		.http_port = deis_conf.http_port, .https_port = deis_conf.https_port,

@@ -1544,37 +1544,33 @@ static void on_term(int sig)
 	got_term = 1;
 }
 
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: deis-scheduler [--config=FILE] [--OPTION=VALUE ...]\n"
+"       deis-scheduler run [--config=FILE] APP USER TERM COMMAND\n"
+"\n"
+"Runs this node's containers (runc, each under a deis-shim) as the tree says:\n"
+"the formation of every app on its running release, one-offs, release\n"
+"phases.  `run` runs one attached one-off (what `ssh ... run` starts).\n"
+"\n"
+"Options (also in the configuration file, as name = value):\n");
+	deis_conf_usage(options, out);
+}
+
 static int parse_options(int argc, char **argv)
 {
-	struct deis_error err = DEIS_ERROR_INIT;
 	char **args = calloc((size_t)argc + 2, sizeof(*args));
 	int n = argc + 1;
 
 	if (!args)
 		return -1;
 	args[0] = (char *)"deis-scheduler";
-	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: deis-scheduler [--config=FILE] [--OPTION=VALUE ...]\n\n"
-			       "Runs this node's containers (runc) as the tree says.\n\n");
-			deis_conf_usage(options, stdout);
-			exit(0);
-		}
-		if (!strcmp(argv[i], "--version")) {
-			printf("deis-scheduler %s\n", DEIS_VERSION);
-			exit(0);
-		}
+	for (int i = 0; i < argc; i++)
 		args[i + 1] = argv[i];
-	}
-	int r = deis_conf_args(options, &n, args, &err);
-	if (r == 0 && n > 1)
-		r = deis_error_set(&err, EINVAL, "unexpected argument '%s'", args[1]);
+	int r = deis_conf_cli(options, "deis-scheduler", usage, &n, args, 0);
 	free(args);
-	if (r < 0) {
-		fprintf(stderr, "deis-scheduler: %s\n", err.msg);
-		return -1;
-	}
-	return 0;
+	return r;
 }
 
 static void setup_paths(const char *argv0)

@@ -46,6 +46,12 @@ void deis_conf_free(const struct deis_conf_option *opts);
  * (anything else) is compacted for the caller. */
 int deis_conf_args(const struct deis_conf_option *opts, int *argc, char **argv,
 		   struct deis_error *err);
+/* A daemon's command line: --help (usage(stdout)) and --version exit at
+ * once; then deis_conf_args(); arguments left over are refused unless
+ * allow_args (the caller reads them in argv[1..*argc-1]).  On an error
+ * prints "program: why" on stderr and returns -1. */
+int deis_conf_cli(const struct deis_conf_option *opts, const char *program,
+		  void (*usage)(FILE *out), int *argc, char **argv, int allow_args);
 /* The file deis_conf_args() read (or would have: it may not exist). */
 const char *deis_conf_path(void);
 

@@ -25,58 +25,11 @@ SRC=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)
 . "$SRC/packaging/lib.sh"
 N=${1:-5}
 case $N in ''|*[!0-9]*|0) die "N must be a positive integer" ;; esac
-[ "$(id -u)" = 0 ] || die "scheduler.sh must run as root (packaging/up needs it)"
-
-TMP=$(mktemp -d /tmp/deis-schedbench.XXXXXX)
-chmod 0711 "$TMP"
-DEIS_HOME=$TMP/home
-DEIS_MOUNT=$TMP/mnt
-DEIS_FAST=1
-DEIS_BUILD=${DEIS_BUILD:-build}
-DEIS_PG_PORT=$(free_port)
-DEIS_REDIS_PORT=$(free_port "$DEIS_PG_PORT")
-DEIS_SYSLOG_PORT=$(free_port "$DEIS_PG_PORT" "$DEIS_REDIS_PORT")
-DEIS_REGISTRY_PORT=$(free_port "$DEIS_PG_PORT" "$DEIS_REDIS_PORT" "$DEIS_SYSLOG_PORT")
-DEIS_SSH_PORT=$(free_port "$DEIS_PG_PORT" "$DEIS_REDIS_PORT" "$DEIS_SYSLOG_PORT" "$DEIS_REGISTRY_PORT")
-DEIS_HTTP_PORT=$(free_port "$DEIS_PG_PORT" "$DEIS_REDIS_PORT" "$DEIS_SYSLOG_PORT" "$DEIS_REGISTRY_PORT" "$DEIS_SSH_PORT")
-DEIS_HTTPS_PORT=$(free_port "$DEIS_PG_PORT" "$DEIS_REDIS_PORT" "$DEIS_SYSLOG_PORT" "$DEIS_REGISTRY_PORT" "$DEIS_SSH_PORT" "$DEIS_HTTP_PORT")
-export DEIS_HOME DEIS_MOUNT DEIS_FAST DEIS_BUILD DEIS_PG_PORT DEIS_REDIS_PORT \
-	DEIS_SYSLOG_PORT DEIS_REGISTRY_PORT DEIS_SSH_PORT DEIS_HTTP_PORT DEIS_HTTPS_PORT
-deis_env_init
-registry_env_init
-builder_env_init
-scheduler_env_init
-WORK=$TMP/work
-mkdir -p "$WORK"
-USER_=deis-schedbench
+# shellcheck source=tests/bench/platform.sh
+. "$SRC/tests/bench/platform.sh"
+bench_platform_up schedbench deis-schedbench
 APP=sb-hello
 A=$DEIS_MOUNT/apps/$APP
-
-cleanup() {
-	local st=$?
-	set +e
-	bash "$DEIS_SRC/packaging/down" --purge >"$WORK/down.log" 2>&1 ||
-		warn "packaging/down failed (see $WORK/down.log)"
-	userdel "$USER_" >/dev/null 2>&1
-	[ $st = 0 ] && rm -rf "$TMP" || echo "kept $TMP" >&2
-	exit $st
-}
-trap cleanup EXIT
-
-bash "$DEIS_SRC/packaging/up" >"$WORK/up.log" 2>&1 ||
-	{ show_log_tail "$WORK/up.log" 40; die "packaging/up failed"; }
-
-id -u "$USER_" >/dev/null 2>&1 ||
-	useradd --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$USER_"
-as_user() { (cd / && runuser -u "$USER_" -- "$@"); }
-cd "$WORK"
-ssh-keygen -q -t ed25519 -N "" -f key
-chmod 644 key.pub
-as_user cp "$WORK/key.pub" "$DEIS_MOUNT/users/$USER_/keys/bench"
-export HOME=$WORK GIT_CONFIG_NOSYSTEM=1
-export GIT_AUTHOR_NAME=Bench GIT_AUTHOR_EMAIL=bench@example.com
-export GIT_COMMITTER_NAME=Bench GIT_COMMITTER_EMAIL=bench@example.com
-export GIT_SSH_COMMAND="ssh -i $WORK/key -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p $DEIS_SSH_PORT"
 
 git init -q -b main src
 cp "$DEIS_SRC/tests/apps/hello/app.py" src/
