@@ -37,6 +37,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "deis/validate.h"
@@ -138,6 +139,7 @@ int deis_cert_check(const char *pem, size_t len, const char *domain,
 	struct deis_cert_info local;
 	STACK_OF(X509) *certs = NULL;
 	EVP_PKEY *key = NULL;
+	SSL_CTX *ctx = NULL;
 	BIO *bio = NULL;
 	X509 *leaf;
 	int keys = 0, block = 0, rc = 0;
@@ -258,7 +260,32 @@ int deis_cert_check(const char *pem, size_t len, const char *domain,
 				    info->subject, domain);
 		goto out;
 	}
+	/* What the TLS server (nginx, OpenSSL with the system's security
+	 * level: 2 on Debian 12) would refuse to load, such as an RSA key
+	 * under 2048 bits: loaded into a scratch context the way nginx
+	 * loads it. */
+	ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx && (SSL_CTX_use_certificate(ctx, leaf) != 1 ||
+		    SSL_CTX_use_PrivateKey(ctx, key) != 1)) {
+		char why[256];
+		ERR_error_string_n(ERR_peek_last_error(), why, sizeof(why));
+		const char *reason = ERR_reason_error_string(ERR_peek_last_error());
+		rc = deis_error_set(err, EINVAL,
+				    "certificate: a TLS server refuses the certificate for '%s' "
+				    "or its key: %s (RSA keys need 2048 bits or more)",
+				    info->subject, reason ? reason : why);
+		goto out;
+	}
+	for (int i = 1; ctx && i < sk_X509_num(certs); i++)
+		if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(certs, i)) != 1) {
+			const char *reason = ERR_reason_error_string(ERR_peek_last_error());
+			rc = deis_error_set(err, EINVAL,
+					    "certificate: a TLS server refuses certificate %d of the "
+					    "chain: %s", i + 1, reason ? reason : "refused");
+			goto out;
+		}
 out:
+	SSL_CTX_free(ctx);
 	EVP_PKEY_free(key);
 	sk_X509_pop_free(certs, X509_free);
 	BIO_free(bio);

@@ -117,6 +117,8 @@ struct entry {
 	struct deis_strlist good_certs;
 	long good_serial;	/* serial of the routes nginx serves */
 	long applied;		/* serial recorded in Redis */
+	long refused;		/* serial whose piece nginx refused: held
+				 * back (at good) until the app changes */
 	struct deis_kvlist dynos;	/* of the piece nginx serves */
 	bool dirty;		/* load it again */
 	bool gone;		/* deleted: remove at the next install */
@@ -232,8 +234,11 @@ static int write_certs(const struct proxy_app_out *out, struct deis_error *err)
 
 	for (size_t i = 0; i < out->ncerts; i++) {
 		snprintf(p, sizeof(p), "%s/%s", dir_certs, out->certs[i].name);
-		if (stat(p, &st) == 0)
-			continue;	/* named by its content: already right */
+		/* Named by its content: already right when whole (a file cut
+		 * short by a crash, since nothing is fsynced, is written
+		 * again). */
+		if (stat(p, &st) == 0 && (size_t)st.st_size == strlen(out->certs[i].pem))
+			continue;
 		if (proxy_write_file(p, out->certs[i].pem, strlen(out->certs[i].pem), 0600,
 				     err) < 0)
 			return -err->code;
@@ -422,12 +427,19 @@ static bool piece_changed(const struct entry *e)
 {
 	const char *a = e->gone ? NULL : e->piece, *b = e->good;
 
+	if (e->refused && e->refused == e->serial && !e->gone)
+		return false;	/* held back: nothing new to try */
 	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
 }
 
-/* Renders the whole config with, for each app, its new piece (fallback:
- * its last good piece), writes it beside the installed one and checks it. */
-static int build_and_test(bool fallback, size_t *bytes, struct deis_error *err)
+/* What build_and_test() puts in: every new piece (but those held back),
+ * every last good piece, or the last good ones but for one app's new. */
+enum build { BUILD_NEW, BUILD_GOOD, BUILD_ONE };
+
+/* Renders the whole config, writes it beside the installed one and checks
+ * it with nginx -t. */
+static int build_and_test(enum build how, const struct entry *one, size_t *bytes,
+			  struct deis_error *err)
 {
 	const char **pieces = calloc(nentries + 1, sizeof(*pieces));
 	size_t n = 0;
@@ -437,7 +449,10 @@ static int build_and_test(bool fallback, size_t *bytes, struct deis_error *err)
 		abort();
 	for (size_t i = 0; i < nentries; i++) {
 		const struct entry *e = &entries[i];
-		const char *p = fallback ? e->good : (e->gone ? NULL : e->piece);
+		bool held = e->refused && e->refused == e->serial && !e->gone;
+		bool fresh = how == BUILD_NEW ? !held : how == BUILD_ONE && e == one;
+		/* BUILD_GOOD: every app at what nginx serves. */
+		const char *p = fresh ? (e->gone ? NULL : e->piece) : e->good;
 		if (p)
 			pieces[n++] = p;
 	}
@@ -522,20 +537,41 @@ static int install(bool force)
 		return 0;
 	}
 
-	bool fallback = false;
-	int r = build_and_test(false, &bytes, &err);
+	int r = build_and_test(BUILD_NEW, NULL, &bytes, &err);
 	long long t_test = mono_ms();
 	if (r < 0) {
 		deis_log(LOG_ERR, "config with the changes of %s refused: %s", names[0] ? names : "(none)", err.msg);
-		/* The changed apps at their last good pieces: the rest goes on. */
-		r = build_and_test(true, &bytes, &err);
-		if (r < 0) {
+		/* Not the apps' fault if the last good config fails too (our
+		 * own files, the disk): nothing is held back, and the whole
+		 * install is tried again at the next resync. */
+		if (build_and_test(BUILD_GOOD, NULL, &bytes, &err) < 0) {
 			deis_log(LOG_ERR, "last good config refused too: %s; nginx keeps what it "
 				 "serves", err.msg);
 			unlink(conf_new);
+			return -err.code;
+		}
+		/* Find the app(s) whose new piece nginx refuses, each tried
+		 * alone over the last good config; hold back only those, so
+		 * one app's bad piece never stops the others' changes. */
+		for (size_t i = 0; i < nentries; i++) {
+			struct entry *e = &entries[i];
+			if (!piece_changed(e))
+				continue;
+			struct deis_error one = DEIS_ERROR_INIT;
+			if (build_and_test(BUILD_ONE, e, &bytes, &one) < 0) {
+				deis_log(LOG_ERR, "app %s: its routes at serial %ld are held back "
+					 "(nginx refused them: %s); it keeps those of serial %ld",
+					 e->name, e->serial, one.msg, e->good_serial);
+				e->refused = e->serial;
+			}
+		}
+		r = build_and_test(BUILD_NEW, NULL, &bytes, &err);
+		if (r < 0) {
+			deis_log(LOG_ERR, "config refused even without the refused apps: %s; nginx "
+				 "keeps what it serves", err.msg);
+			unlink(conf_new);
 			return r;
 		}
-		fallback = true;
 	}
 	if (rename(conf_new, ngx.conf) < 0) {
 		deis_log(LOG_ERR, "installing %s: %s", ngx.conf, strerror(errno));
@@ -551,16 +587,14 @@ static int install(bool force)
 		deis_log(LOG_ERR, "%s", err.msg);
 		return r;
 	}
+	/* The new workers, at once: were the master killed before the next
+	 * tick, these are the ones left behind. */
+	proxy_nginx_remember_workers(proxy_nginx_pid(&ngx));
 	ever_installed = true;
 	for (size_t i = 0; i < nentries; i++) {
 		struct entry *e = &entries[i];
-		if (fallback && piece_changed(e)) {
-			deis_log(LOG_ERR, "app %s: its routes at serial %ld are held back (nginx "
-				 "refused them, see above); it keeps those of serial %ld", e->name,
-				 e->serial, e->good_serial);
-			/* Not tried again before its next change. */
-			continue;
-		}
+		if (e->refused && e->refused == e->serial && !e->gone)
+			continue;	/* not tried again before its next change */
 		free(e->good);
 		e->good = e->gone || !e->piece ? NULL : strdup(e->piece);
 		deis_strlist_clear(&e->good_certs);
@@ -752,6 +786,7 @@ int main(int argc, char **argv)
 	long long last_install = 0, due = 0, next_resync = 0, last_beat = 0, last_tick = 0;
 	long long last_sub_try = 0, retry_at = 0;
 	bool need_install = true;	/* the first: always a reload (or start) */
+	bool synced = false;		/* a resync has listed every app */
 	while (!got_term) {
 		long long now = mono_ms();
 		if (got_hup) {
@@ -771,10 +806,15 @@ int main(int argc, char **argv)
 		}
 		if (now >= next_resync) {
 			next_resync = now + pc.resync_interval * 1000LL;
-			if (resync() == 0 && any_dirty && !due)
+			int rs = resync();
+			if (rs == 0)
+				synced = true;
+			if (rs == 0 && any_dirty && !due)
 				due = now;
 		}
-		if ((any_dirty || need_install) && now >= retry_at &&
+		/* Never before the first full listing: a config rendered from
+		 * no apps would take every route away. */
+		if (synced && (any_dirty || need_install) && now >= retry_at &&
 		    now >= last_install + pc.batch_ms && (!due || now >= due)) {
 			int rendered = load_dirty();
 			if (rendered >= 0) {
@@ -800,10 +840,12 @@ int main(int argc, char **argv)
 			pid_t master = proxy_nginx_pid(&ngx);
 			if (ever_installed && master == 0) {
 				deis_log(LOG_WARNING, "nginx is not running; starting it");
+				proxy_nginx_end_orphans();
 				if (proxy_nginx_start(&ngx, &err) < 0)
 					deis_log(LOG_ERR, "%s", err.msg);
 				master = proxy_nginx_pid(&ngx);
 			}
+			proxy_nginx_remember_workers(master);
 			router_tick(master);
 			if (ever_installed && master > 0 && now - last_beat >= 5000 && cache_get()) {
 				last_beat = now;

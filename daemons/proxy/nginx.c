@@ -327,6 +327,48 @@ static size_t children(pid_t master, pid_t *out, size_t max)
 	return n;
 }
 
+/* ---- orphaned workers ---- */
+
+#define MAX_WORKERS 1024
+
+static pid_t known_workers[MAX_WORKERS];
+static size_t nknown;
+
+void proxy_nginx_remember_workers(pid_t master)
+{
+	nknown = master > 0 ? children(master, known_workers, MAX_WORKERS) : 0;
+}
+
+/* Workers outlive a master killed by SIGKILL (or the OOM killer) and keep
+ * the listening sockets and the old routes: a new master could not bind,
+ * and the orphans would go on serving stale upstreams.  End them (SIGQUIT:
+ * requests in flight finish; SIGKILL after 3 s). */
+void proxy_nginx_end_orphans(void)
+{
+	char cmd[256];
+	size_t left = 0;
+
+	for (size_t i = 0; i < nknown; i++)
+		if (cmdline(known_workers[i], cmd, sizeof(cmd)) &&
+		    !strncmp(cmd, "nginx: worker process", 21)) {
+			kill(known_workers[i], SIGQUIT);
+			left++;
+		}
+	for (long long end = mono_ms() + 3000; left && mono_ms() < end;) {
+		usleep(20000);
+		left = 0;
+		for (size_t i = 0; i < nknown; i++)
+			if (cmdline(known_workers[i], cmd, sizeof(cmd)) &&
+			    !strncmp(cmd, "nginx: worker process", 21))
+				left++;
+	}
+	for (size_t i = 0; left && i < nknown; i++)
+		if (cmdline(known_workers[i], cmd, sizeof(cmd)) &&
+		    !strncmp(cmd, "nginx: worker process", 21))
+			kill(known_workers[i], SIGKILL);
+	nknown = 0;
+}
+
 /* A worker that accepts connections (not one that is shutting down). */
 static bool accepting_worker(pid_t pid)
 {
@@ -365,7 +407,6 @@ static bool log_emerg(const char *path, off_t off, char *out, size_t len)
 	return true;
 }
 
-#define MAX_WORKERS 1024
 
 int proxy_nginx_reload(const struct proxy_nginx *n, pid_t master, struct deis_error *err)
 {

@@ -254,19 +254,25 @@ int proxy_render_app(const struct deis_app *app, const struct proxy_render_opts 
 	}
 
 	/* TLS: one server per host name that has a certificate (nginx picks
-	 * it by SNI). */
+	 * it by SNI).  A host without one gets a server that refuses the
+	 * handshake: without it, another app's wildcard certificate
+	 * (*.example.com) would answer for it, and its HTTPS traffic would
+	 * go to that app. */
 	for (size_t i = 0; o->https_port && i < hosts.n; i++) {
 		const char *h = hosts.items[i];
 		const struct deis_cert *c = cert_for(app, h);
 		char why[256] = "", name[72];
-		if (!c)
-			continue;
-		if (!c->pem || !c->pem[0] || !deis_valid_domain(c->domain)) {
+		bool usable = c != NULL;
+		if (c && (!c->pem || !c->pem[0] || !deis_valid_domain(c->domain))) {
 			warn(out, "certificate for %s is empty; %s served without TLS", h, h);
-			continue;
-		}
-		if (o->cert_ok && !o->cert_ok(o->cert_ctx, c, h, why, sizeof(why))) {
+			usable = false;
+		} else if (c && o->cert_ok && !o->cert_ok(o->cert_ctx, c, h, why, sizeof(why))) {
 			warn(out, "certificate %s.pem not served for %s: %s", c->domain, h, why);
+			usable = false;
+		}
+		if (!usable) {
+			deis_buf_addf(b, "\tserver {\n\t\tlisten %s%d ssl;\n\t\tserver_name %s;\n"
+				      "\t\tssl_reject_handshake on;\n\t}\n", lp, o->https_port, h);
 			continue;
 		}
 		proxy_cert_name(c->pem, name, sizeof(name));
@@ -354,7 +360,7 @@ void proxy_render_main(const struct proxy_render_opts *o, const char *const *pie
 		deis_buf_adds(b, "worker_processes auto;\n");
 	deis_buf_addf(b, "pid %s/run/nginx.pid;\n"
 		      "lock_file %s/run/nginx.lock;\n"
-		      "error_log %s/log/nginx.log notice;\n"
+		      "error_log %s/log/nginx.log warn;\n"
 		      "worker_rlimit_nofile %d;\n"
 		      "worker_shutdown_timeout 60s;\n"
 		      "events {\n\tworker_connections %d;\n}\n",

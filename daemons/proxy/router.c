@@ -218,7 +218,15 @@ long router_poll(proxy_dyno_fn dyno)
 	struct deis_buf msg = DEIS_BUF_INIT;
 	struct deis_error err = DEIS_ERROR_INIT;
 	long sent = 0;
+	static time_t failed_at;
+	struct timespec t0, t1;
 
+	/* The log server failed a moment ago: give it a second before the
+	 * next try, so that route changes are never held up behind it. */
+	if (failed_at && time(NULL) - failed_at < 1)
+		return 0;
+	failed_at = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (fd < 0 && !draining) {
 		if (!open_at(path, 0))
 			return 0;
@@ -229,7 +237,7 @@ long router_poll(proxy_dyno_fn dyno)
 		if (r <= 0)
 			break;
 		size_t done = 0;
-		bool failed = false;
+		bool failed = false, out_of_time = false;
 		for (;;) {
 			char *nl = memchr(buf + done, '\n', (size_t)r - done);
 			if (!nl) {
@@ -248,13 +256,24 @@ long router_poll(proxy_dyno_fn dyno)
 					deis_log(LOG_WARNING, "router log: %s (lines wait)", err.msg);
 				}
 				failed = true;
+				failed_at = time(NULL);
 				break;
 			}
 			sent++;
 			done += len + 1;
+			/* A budget of 30 ms per poll: the rest waits for the
+			 * next one (every 100 ms at most), after events. */
+			if (sent % 64 == 0) {
+				clock_gettime(CLOCK_MONOTONIC, &t1);
+				if ((t1.tv_sec - t0.tv_sec) * 1000 +
+				    (t1.tv_nsec - t0.tv_nsec) / 1000000 > 30) {
+					out_of_time = true;
+					break;
+				}
+			}
 		}
 		off += (off_t)done;
-		if (failed || done == 0)
+		if (failed || out_of_time || done == 0)
 			break;
 	}
 	deis_buf_release(&msg);

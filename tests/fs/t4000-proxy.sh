@@ -203,6 +203,33 @@ test_expect_success 'TLS for a name with no certificate is refused at the handsh
 		"https://$APP.localhost:$HTTPS/"
 '
 
+test_expect_success 'another app'"'"'s wildcard certificate never answers for a host without one' '
+	mkdir "$DEIS_MOUNT/apps/pxw" &&
+	make_cert wild "*.example.net" 30 &&
+	echo "*.example.net" >"$DEIS_MOUNT/apps/pxw/domains" &&
+	cp wild.pem "$DEIS_MOUNT/apps/pxw/certs/*.example.net.pem" &&
+	echo shop.example.net >>"$A/domains" &&
+	wait_applied $APP &&
+	wait_applied pxw &&
+	test_must_fail curl -s --max-time 5 -k --resolve "shop.example.net:$HTTPS:127.0.0.1" \
+		"https://shop.example.net:$HTTPS/" >out &&
+	! grep -q . out &&
+	curl -s --max-time 5 -k --resolve "other.example.net:$HTTPS:127.0.0.1" \
+		"https://other.example.net:$HTTPS/" -o /dev/null -w "%{http_code}\n" >code &&
+	grep -x 503 code &&
+	rm -rf "$DEIS_MOUNT/apps/pxw" &&
+	echo www.example.com >"$A/domains"
+'
+
+test_expect_success 'a certificate a TLS server would refuse (1024-bit RSA) is refused at write' '
+	openssl req -x509 -newkey rsa:1024 -nodes -keyout weak.key -out weak.crt -days 30 \
+		-subj /CN=www.example.com -addext subjectAltName=DNS:www.example.com 2>/dev/null &&
+	cat weak.crt weak.key >weak.pem &&
+	test_must_fail cp weak.pem "$A/certs/www.example.com.pem" 2>err &&
+	grep "Invalid argument" err &&
+	cmp good.pem "$A/certs/www.example.com.pem"
+'
+
 test_expect_success 'bad certificates are refused at write with EINVAL and a reason' '
 	make_cert other www.other.org 30 &&
 	make_cert good2 www.example.com 30 &&
@@ -280,6 +307,16 @@ test_expect_success 'a config nginx rejects is not installed; the last good one 
 	wait_applied $APP 15 &&
 	for i in 1 2 3 4 5 6; do get $APP.localhost || return 1; done >out &&
 	! grep -q "^w2 " out
+'
+
+test_expect_success 'nginx killed with SIGKILL: its orphaned workers go, a new master routes' '
+	read -r npid <"$DEIS_NGINX_PID" &&
+	ps -o pid= --ppid "$npid" >workers &&
+	test -s workers &&
+	kill -KILL "$npid" &&
+	test_wait_for 15 eval "nginx_running && test \"\$(cat \"$DEIS_NGINX_PID\")\" != $npid" &&
+	test_wait_for 10 eval "! ps -o pid= -p \"\$(tr \"\\n\" , <workers | sed \"s/,\$//\")\" >/dev/null" &&
+	test_wait_for 5 code_is 200 $APP.localhost
 '
 
 test_expect_success 'nginx stopped behind its back is started again' '

@@ -160,6 +160,10 @@ static void make_pems(void)
 	/* A partial-label wildcard, which browsers do not honour. */
 	sh("%s -newkey rsa:2048 -keyout k8.pem -out c8.pem -subj /CN=partial "
 	   "-addext subjectAltName=DNS:w*.example.com", req);
+	/* What a TLS server at Debian's security level (2) refuses to load:
+	 * a 1024-bit RSA key (nginx: "ee key too small"). */
+	sh("%s -newkey rsa:1024 -keyout k9.pem -out c9.pem -subj /CN=weak.example.com "
+	   "-addext subjectAltName=DNS:weak.example.com", req);
 	/* A certificate without its END line, and one with broken base64. */
 	sh("head -n -1 c1.pem > c1trunc.pem");
 	sh("sed '3s/^..../!!!!/' c1.pem > c1bad64.pem");
@@ -219,6 +223,14 @@ TEST(key_mismatch)
 	CHECK(REFUSED("does not match", "www.example.com", "c1.pem", "k2.pem"));
 	CHECK(REFUSED("does not match", "www.example.com", "c1.pem", "k4.pem"));
 	CHECK(REFUSED("does not match", "api.example.com", "c5.pem", "cakey.pem"));
+}
+
+TEST(weak_keys_and_signatures)
+{
+	char msg[1024];
+
+	CHECK(REFUSED("a TLS server refuses", "weak.example.com", "c9.pem", "k9.pem"));
+	CHECK(REFUSED("too small", "weak.example.com", "c9.pem", "k9.pem"));
 }
 
 TEST(validity_period)
@@ -342,6 +354,7 @@ int main(void)
 	RUN(valid_certificate);
 	RUN(chain);
 	RUN(key_mismatch);
+	RUN(weak_keys_and_signatures);
 	RUN(validity_period);
 	RUN(names_and_wildcards);
 	RUN(refused_documents);

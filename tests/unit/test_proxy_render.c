@@ -84,7 +84,10 @@ TEST(routes_up_web_rows_only)
 	CHECK(has(&o, "server_name hello.localhost;"));
 	CHECK(has(&o, "proxy_pass http://deis_app_hello;"));
 	CHECK(has(&o, "set $deis_app hello;"));
-	CHECK(!has(&o, "ssl"));
+	CHECK(!has(&o, "ssl_certificate"));
+	/* No certificate: TLS for the name is refused, not left to SNI's
+	 * fallback (another app's wildcard). */
+	CHECK(has(&o, "server_name hello.localhost;\n\t\tssl_reject_handshake on;"));
 	CHECK_STR(deis_kvlist_get(&o.dynos, "127.0.0.1:5001"), "web.1");
 	CHECK(o.warnings.n == 2);	/* web.5 and web.6: bad ports */
 	proxy_app_out_clear(&o);
@@ -195,7 +198,8 @@ TEST(tls_servers_by_certificate)
 	CHECK(o.ncerts == 2);
 	CHECK(has(&o, "listen 8443 ssl;\n\t\tserver_name www.example.com;"));
 	CHECK(has(&o, "listen 8443 ssl;\n\t\tserver_name api.example.org;"));	/* wildcard */
-	CHECK(!has(&o, "server_name plain.example.net;"));
+	CHECK(has(&o, "listen 8443 ssl;\n\t\tserver_name plain.example.net;\n"
+		       "\t\tssl_reject_handshake on;"));
 	char name[80];
 	proxy_cert_name("PEM-A", name, sizeof(name));
 	CHECK(strlen(name) == 68);
@@ -209,7 +213,8 @@ TEST(tls_servers_by_certificate)
 	o = out_init();
 	CHECK(proxy_render_app(&a, &ro, &o, &err) == 0);
 	CHECK(o.ncerts == 0);
-	CHECK(!has(&o, "ssl"));
+	CHECK(!has(&o, "ssl_certificate"));
+	CHECK(has(&o, "server_name www.example.com;\n\t\tssl_reject_handshake on;"));
 	CHECK(o.warnings.n == 2 + 2);
 	proxy_app_out_clear(&o);
 
