@@ -400,6 +400,21 @@ free_port() {	# [EXCLUDED...]
 	die "no free TCP port found"
 }
 
+# Succeeds if process PID does not run the current BINARY: another file,
+# a deleted one, or one rebuilt since the process started.
+binary_changed() {	# PID BINARY
+	local exe btime ticks start
+	exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+	case $exe in *" (deleted)") return 0 ;; esac
+	[ "$exe" = "$(readlink -f "$2")" ] || return 0
+	# Process start, in seconds since the epoch: btime + field 22 of stat.
+	btime=$(awk '/^btime/ { print $2 }' /proc/stat)
+	ticks=$(awk '{ sub(/^.*\) /, ""); print $20 }' "/proc/$1/stat") || return 1
+	start=$((btime + ticks / $(getconf CLK_TCK)))
+	[ "$(stat -c %Y "$2")" -le "$start" ] || return 0
+	return 1
+}
+
 # ---------------------------------------------------------------- builder
 
 # deis-builder, the SSH server for git push (docs/builder.md).  Sets
