@@ -348,7 +348,10 @@ static json_t *build_process(const struct deis_container_spec *spec)
 					    "ambient", NULL };
 	size_t i;
 
-	json_object_set_new(p, "terminal", json_false());
+	/* A terminal: runc makes a pty in the container (its own devpts) and,
+	 * run in the foreground, relays it to its own stdio, which it puts
+	 * in raw mode; job control, ^C and resizes then work as in a login. */
+	json_object_set_new(p, "terminal", spec->terminal ? json_true() : json_false());
 	json_object_set_new(user, "uid", json_integer(spec_uid(spec)));
 	json_object_set_new(user, "gid", json_integer(spec_gid(spec)));
 	json_object_set_new(p, "user", user);

@@ -471,7 +471,7 @@ static int spawn_shim(struct inst *i, const char *bundle, struct deis_error *err
 static int make_bundle(const struct deis_app *m, const struct deis_release *rel,
 		       const char *type, const char *cmd, const char *id,
 		       const char *name, int port, const struct deis_kvlist *extra,
-		       const char *dir, struct deis_error *err)
+		       int terminal, const char *dir, struct deis_error *err)
 {
 	const struct deis_build *b = build_of(m, rel);
 	const struct deis_kvlist *ienv = NULL;
@@ -531,6 +531,7 @@ static int make_bundle(const struct deis_app *m, const struct deis_release *rel,
 		.memory_bytes = mem > 0 ? (uint64_t)mem : 0,
 		.cpu_millicores = cpu > 0 ? (unsigned)cpu : 0,
 		.pids_max = pids > 0 ? pids : 0,
+		.terminal = terminal,
 	};
 	mkdir(dir, 0700);
 	snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
@@ -575,7 +576,7 @@ static int inst_launch(struct inst *i, struct sapp *a)
 	}
 	inst_dir(i, NULL, dir, sizeof(dir));
 	r = make_bundle(m, rel, i->kind == K_PROCESS ? i->type : "web", cmd, i->id,
-			i->name, i->port, NULL, dir, &err);
+			i->name, i->port, NULL, 0, dir, &err);
 	if (r < 0) {
 		crash(i, err.msg);
 		return r;
@@ -1468,7 +1469,11 @@ static int run_attached(const char *app, const char *user, const char *term,
 	struct deis_kvlist extra = DEIS_KVLIST_INIT;
 	if (term[0] && strcmp(term, "-"))
 		deis_kvlist_set(&extra, "TERM", term);
-	int r = make_bundle(m, T, "web", command, instance, name, port, &extra, dir, &err);
+	/* On a terminal (ssh -t): the container gets a pty of its own, which
+	 * runc in the foreground relays to ours (job control works); else
+	 * runc -d hands it our pipes as they are. */
+	int tty = isatty(0) && isatty(1);
+	int r = make_bundle(m, T, "web", command, instance, name, port, &extra, tty, dir, &err);
 	deis_kvlist_clear(&extra);
 	char state_dir[4500];
 	snprintf(state_dir, sizeof(state_dir), "%s/runc", attached_root);
@@ -1482,14 +1487,16 @@ static int run_attached(const char *app, const char *user, const char *term,
 	if (r == 0) {
 		applog(app, "%s: %s ran `%s` attached (ssh) on v%d", name, user, command,
 		       T->version);
-		/* Detached, so that runc hands our stdio (a terminal) to the
-		 * container as it is (a foreground runc would put pipes in
-		 * between); as a subreaper we still get the container's init
-		 * as our child, and its exit status. */
+		/* Without a terminal: detached, so that runc hands our pipes
+		 * to the container as they are (a foreground runc would copy
+		 * through pipes of its own); as a subreaper we still get the
+		 * container's init as our child, and its exit status.  With a
+		 * terminal: runc in the foreground relays the container's pty;
+		 * its exit status is the container's. */
 		struct deis_runtime_io io = { .in = 0, .out = 1, .err = 2 };
 		prctl(PR_SET_CHILD_SUBREAPER, 1);
-		pid = deis_runtime_run(state_dir, bundle, instance, &io, DEIS_RUNTIME_DETACH,
-				       &err);
+		pid = deis_runtime_run(state_dir, bundle, instance, &io,
+				       tty ? 0 : DEIS_RUNTIME_DETACH, &err);
 	}
 	if (pid < 0) {
 		fprintf(stderr, "deis: cannot start the one-off container: %s\n", err.msg);

@@ -69,6 +69,8 @@ struct deis_container_spec {
 	uint64_t tmp_bytes;		/* size of the /tmp tmpfs [64M] */
 	const char *const *caps;	/* capabilities kept ("CAP_CHOWN"),
 					 * NULL-terminated [none] */
+	int terminal;			/* a pty (foreground runs only: runc
+					 * relays it to its stdio) [no] */
 };
 
 /*

@@ -185,16 +185,17 @@ test_expect_success 'ssh run: a one-off on the channel, its output and exit stat
 	app_log_has "run\.[0-9]+: exited with status 5"
 '
 
-test_expect_success 'ssh -t run: the command gets a terminal (bash works, ^C interrupts)' '
-	test_expect_code 3 sshk $USER_ -tt git@127.0.0.1 run $APP "test -t 0 && test -t 1 && echo on a terminal TERM=\$TERM; exit 3" </dev/null >out 2>&1 &&
+test_expect_success 'ssh -t run: the command gets a terminal (bash with job control, ^C interrupts)' '
+	test_expect_code 3 sshk $USER_ -tt git@127.0.0.1 run $APP "test -t 0 && test -t 1 && echo on a terminal TERM=\$TERM \$(tty); exit 3" </dev/null >out 2>&1 &&
 	tr -d "\r" <out >out2 &&
-	grep -E "^on a terminal TERM=.+" out2 &&
+	grep -E "^on a terminal TERM=.+ /dev/pts/[0-9]+$" out2 &&
 	{ sleep 2; echo "sleep 30; echo not-interrupted"; sleep 1; printf "\003"; sleep 1; echo "echo still-here; exit 6"; } |
 		test_expect_code 6 sshk $USER_ -tt git@127.0.0.1 run $APP bash >out 2>&1 &&
 	tr -d "\r" <out >out2 &&
 	cat out2 &&
 	test "$(grep -c still-here out2)" = 2 &&
-	test "$(grep -c not-interrupted out2)" = 1
+	test "$(grep -c not-interrupted out2)" = 1 &&
+	! grep -q "no job control" out2
 '
 
 test_expect_success 'ssh run: refused for another user, without a command, for a missing app' '
