@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -550,4 +551,29 @@ int deis_cache_proxy_state(struct deis_cache *c, const char *app, bool *alive,
 	*serial = rep->type == REDIS_REPLY_STRING ? strtol(rep->str, NULL, 10) : 0;
 	freeReplyObject(rep);
 	return 0;
+}
+
+int deis_cache_follow(struct deis_cache **sub, const char *host, int port,
+		      const char *password, int timeout_ms, char *kind, size_t kindlen,
+		      char *name, size_t namelen)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	if (!*sub) {
+		if (deis_cache_open(host, port, password, sub, &err) < 0 ||
+		    deis_cache_subscribe(*sub, &err) < 0) {
+			deis_cache_close(*sub);
+			*sub = NULL;
+			usleep((useconds_t)timeout_ms * 1000);	/* Redis is down */
+			return 0;
+		}
+		return 2;
+	}
+	int r = deis_cache_next_event(*sub, timeout_ms, kind, kindlen, name, namelen, &err);
+	if (r < 0) {
+		deis_cache_close(*sub);
+		*sub = NULL;
+		return 0;
+	}
+	return r > 0 ? 1 : 0;
 }

@@ -431,21 +431,25 @@ builder_env_init() {
 	export DEIS_SSH_PORT DEIS_BUILDER
 }
 
-# Succeeds if the pid file names a live deis-builder serving our config.
-builder_running() {
-	pid_alive "$DEIS_RUNDIR/deis-builder.pid" "--config=$DEIS_CONF"
+# A platform daemon NAME started with --config=$DEIS_CONF, its pid in
+# $DEIS_RUNDIR/NAME.pid: whether it runs, and stopping it (SIGTERM, then
+# SIGKILL after SECONDS); the pid file goes either way.
+daemon_running() {	# NAME
+	pid_alive "$DEIS_RUNDIR/$1.pid" "--config=$DEIS_CONF"
+}
+daemon_stop() {	# NAME SECONDS
+	local pid=''
+	if daemon_running "$1"; then
+		read -r pid <"$DEIS_RUNDIR/$1.pid"
+		stop_pid "$pid" "$1" "$2"
+	fi
+	rm -f "$DEIS_RUNDIR/$1.pid"
 }
 
-# Stops deis-builder: SIGTERM lets running pushes finish (up to its
-# builder_shutdown_timeout, 20 s by default), SIGKILL after 30 s.
-builder_stop() {
-	local pid=''
-	if builder_running; then
-		read -r pid <"$DEIS_RUNDIR/deis-builder.pid"
-		stop_pid "$pid" deis-builder 30
-	fi
-	rm -f "$DEIS_RUNDIR/deis-builder.pid"
-}
+builder_running() { daemon_running deis-builder; }
+# SIGTERM lets running pushes finish (up to its builder_shutdown_timeout,
+# 20 s by default), SIGKILL after 30 s.
+builder_stop() { daemon_stop deis-builder 30; }
 
 # ---------------------------------------------------------------- scheduler
 
@@ -457,21 +461,9 @@ scheduler_env_init() {
 	export DEIS_SCHEDULER DEIS_RUNC_ROOT
 }
 
-# Succeeds if the pid file names a live deis-scheduler serving our config.
-scheduler_running() {
-	pid_alive "$DEIS_RUNDIR/deis-scheduler.pid" "--config=$DEIS_CONF"
-}
-
-# Stops deis-scheduler (its containers keep running: a new scheduler
-# adopts them).
-scheduler_stop() {
-	local pid=''
-	if scheduler_running; then
-		read -r pid <"$DEIS_RUNDIR/deis-scheduler.pid"
-		stop_pid "$pid" deis-scheduler 10
-	fi
-	rm -f "$DEIS_RUNDIR/deis-scheduler.pid"
-}
+scheduler_running() { daemon_running deis-scheduler; }
+# Its containers keep running: a new scheduler adopts them.
+scheduler_stop() { daemon_stop deis-scheduler 10; }
 
 # Stops every app container of this platform: SIGTERM to each, SIGKILL
 # after 10 s, then runc delete.  Their shims exit with them.
@@ -524,25 +516,15 @@ proxy_env_init() {
 	export DEIS_HTTP_PORT DEIS_HTTPS_PORT DEIS_PROXY DEIS_NGINX_PID
 }
 
-# Succeeds if the pid file names a live deis-proxy serving our config.
-proxy_running() {
-	pid_alive "$DEIS_RUNDIR/deis-proxy.pid" "--config=$DEIS_CONF"
-}
+proxy_running() { daemon_running deis-proxy; }
 
 # Succeeds if our private nginx master runs (its title names our config).
 nginx_running() {
 	pid_alive "$DEIS_NGINX_PID" "$DEIS_HOME/proxy/nginx.conf"
 }
 
-# Stops deis-proxy; nginx keeps serving (it outlives deis-proxy on purpose).
-proxy_stop() {
-	local pid=''
-	if proxy_running; then
-		read -r pid <"$DEIS_RUNDIR/deis-proxy.pid"
-		stop_pid "$pid" deis-proxy 10
-	fi
-	rm -f "$DEIS_RUNDIR/deis-proxy.pid"
-}
+# nginx keeps serving: it outlives deis-proxy on purpose.
+proxy_stop() { daemon_stop deis-proxy 10; }
 
 # Stops the private nginx: SIGQUIT lets requests in flight finish (up to
 # 20 s), then SIGTERM (stop_pid), then SIGKILL.

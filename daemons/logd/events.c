@@ -77,39 +77,22 @@ fail:
 static void *events_main(void *arg)
 {
 	struct deis_cache *sub = NULL;
-	struct deis_error err = DEIS_ERROR_INIT;
-	time_t last_refresh = 0, last_attempt = 0;
+	time_t last_refresh = 0;
 	char kind[16], name[256];
 
 	while (!stopping) {
 		time_t now = time(NULL);
-		if (!sub && now - last_attempt >= 1) {
-			last_attempt = now;
-			if (deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
-					    deis_conf.redis_password, &sub, &err) == 0 &&
-			    deis_cache_subscribe(sub, &err) == 0) {
-				last_refresh = 0;	/* catch up */
-			} else {
-				deis_cache_close(sub);
-				sub = NULL;
-			}
-		}
 		if (now - last_refresh >= logd_conf.drain_refresh) {
 			last_refresh = now;
 			refresh(NULL);
 		}
-		if (!sub) {
-			usleep(200000);
-			continue;
-		}
-		int r = deis_cache_next_event(sub, 500, kind, sizeof(kind), name,
-					      sizeof(name), &err);
-		if (r > 0 && !strcmp(kind, "app")) {
+		int r = deis_cache_follow(&sub, deis_conf.redis_host, deis_conf.redis_port,
+					  deis_conf.redis_password, 500, kind, sizeof(kind),
+					  name, sizeof(name));
+		if (r == 2)
+			last_refresh = 0;	/* catch up */
+		else if (r == 1 && !strcmp(kind, "app"))
 			refresh(name);
-		} else if (r < 0) {
-			deis_cache_close(sub);
-			sub = NULL;
-		}
 	}
 	deis_cache_close(sub);
 	return NULL;

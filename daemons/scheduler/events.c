@@ -35,36 +35,24 @@ static void poke(void)
 static void *events_main(void *arg)
 {
 	struct deis_cache *sub = NULL;
-	struct deis_error err = DEIS_ERROR_INIT;
 	char kind[16], name[256];
 
 	while (!stopping) {
-		if (!sub) {
-			if (deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
-					    deis_conf.redis_password, &sub, &err) < 0 ||
-			    deis_cache_subscribe(sub, &err) < 0) {
-				deis_cache_close(sub);
-				sub = NULL;
-				usleep(500000);
-				continue;
-			}
+		int r = deis_cache_follow(&sub, deis_conf.redis_host, deis_conf.redis_port,
+					  deis_conf.redis_password, 500, kind, sizeof(kind),
+					  name, sizeof(name));
+		if (r == 2) {
 			/* Events may have been missed while disconnected. */
 			pthread_mutex_lock(&lock);
 			deis_strlist_add(&queue, "*");
 			pthread_mutex_unlock(&lock);
 			poke();
-		}
-		int r = deis_cache_next_event(sub, 500, kind, sizeof(kind), name,
-					      sizeof(name), &err);
-		if (r > 0 && !strcmp(kind, "app")) {
+		} else if (r == 1 && !strcmp(kind, "app")) {
 			pthread_mutex_lock(&lock);
 			if (!deis_strlist_has(&queue, name))
 				deis_strlist_add(&queue, name);
 			pthread_mutex_unlock(&lock);
 			poke();
-		} else if (r < 0) {
-			deis_cache_close(sub);
-			sub = NULL;
 		}
 	}
 	deis_cache_close(sub);

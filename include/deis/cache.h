@@ -43,6 +43,14 @@ int deis_cache_publish(struct deis_cache *c, const char *kind,
 int deis_cache_subscribe(struct deis_cache *c, struct deis_error *err);
 /* Waits up to timeout_ms for the next event: 1 and kind/name filled, 0 on
  * timeout, < 0 when the connection broke (open a new one and resync). */
+/* A subscriber that keeps itself connected (*sub starts NULL; close it
+ * with deis_cache_close()): 2 when it has just (re)subscribed (events may
+ * have been missed meanwhile: resync), 1 with an event, 0 after up to
+ * timeout_ms without one (or with Redis down: then it waited that long,
+ * and tries again at the next call). */
+int deis_cache_follow(struct deis_cache **sub, const char *host, int port,
+		      const char *password, int timeout_ms, char *kind, size_t kindlen,
+		      char *name, size_t namelen);
 int deis_cache_next_event(struct deis_cache *c, int timeout_ms, char *kind,
 			  size_t kindlen, char *name, size_t namelen,
 			  struct deis_error *err);
