@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "deis/spawn.h"
 #include "deis/buf.h"
 #include "deis/runtime.h"
 
@@ -751,7 +752,6 @@ static int spawn_runc(const char *const *args, int in, int out, int errfd,
 	const char *argv[32];
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t none, all;
 	const int fds[3] = { in, out, errfd };
 	size_t n = 0;
 	int i, r;
@@ -762,7 +762,6 @@ static int spawn_runc(const char *const *args, int in, int out, int errfd,
 	argv[n] = NULL;
 
 	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
 	for (i = 0; i < 3; i++) {
 		if (fds[i] < 0)
 			posix_spawn_file_actions_addopen(&fa, i, "/dev/null",
@@ -772,14 +771,7 @@ static int spawn_runc(const char *const *args, int in, int out, int errfd,
 	}
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	/* A clean signal state: runc forwards signals to the container. */
-	sigemptyset(&none);
-	sigfillset(&all);
-	sigdelset(&all, SIGKILL);
-	sigdelset(&all, SIGSTOP);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-				 POSIX_SPAWN_SETSIGDEF);
+	deis_spawnattr_init(&attr, 0);
 	r = posix_spawnp(pid, argv[0], &fa, &attr, (char *const *)argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);

@@ -26,6 +26,7 @@
 
 #include <git2.h>
 
+#include "deis/spawn.h"
 #include "deis/conf.h"
 #include "deis/log.h"
 #include "deis/validate.h"
@@ -228,7 +229,6 @@ int builder_git_spawn(enum builder_service service, const char *app,
 	int p[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t none, def;
 	int r;
 
 	if (builder_repo_path(app, repo, sizeof(repo)) < 0 ||
@@ -279,12 +279,7 @@ int builder_git_spawn(enum builder_service service, const char *app,
 	posix_spawn_file_actions_adddup2(&fa, p[1][1], 1);
 	posix_spawn_file_actions_adddup2(&fa, p[2][1], 2);
 	posix_spawn_file_actions_addchdir_np(&fa, dir);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigfillset(&def);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &def);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	deis_spawnattr_init(&attr, 0);
 	r = posix_spawn(pid, builder_conf.git, &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);

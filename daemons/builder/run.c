@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "deis/spawn.h"
 #include "deis/conf.h"
 #include "deis/validate.h"
 #include "builder.h"
@@ -90,7 +91,6 @@ int builder_run_spawn(const char *app, const char *user, const char *command,
 	int master = -1, slave = -1;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t none, def;
 	int r;
 
 	scheduler_path(bin, sizeof(bin));
@@ -101,7 +101,7 @@ int builder_run_spawn(const char *app, const char *user, const char *command,
 			 (char *)"LANG=C.UTF-8", NULL };
 
 	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
+	deis_spawnattr_init(&attr, POSIX_SPAWN_SETSID);
 	if (term) {
 		struct winsize ws = { .ws_row = (unsigned short)(rows > 0 ? rows : 24),
 				      .ws_col = (unsigned short)(cols > 0 ? cols : 80) };
@@ -127,12 +127,6 @@ int builder_run_spawn(const char *app, const char *user, const char *command,
 		posix_spawn_file_actions_adddup2(&fa, p[1][1], 1);
 		posix_spawn_file_actions_adddup2(&fa, p[2][1], 2);
 	}
-	sigemptyset(&none);
-	sigfillset(&def);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &def);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-				 POSIX_SPAWN_SETSID);
 	r = posix_spawn(pid, bin, &fa, &attr, argv, envp);
 	if (r) {
 		r = deis_error_set(err, r, "%s: %s", bin, strerror(r));

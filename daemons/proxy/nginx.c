@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deis/spawn.h"
 #include "deis/log.h"
 #include "deis/validate.h"
 #include "proxy.h"
@@ -90,7 +91,6 @@ static int run(const char *bin, char *const argv[], struct deis_buf *out,
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t none, dfl;
 	int p[2], st = 0;
 	pid_t pid;
 
@@ -101,13 +101,7 @@ static int run(const char *bin, char *const argv[], struct deis_buf *out,
 	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigfillset(&dfl);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &dfl);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-				 POSIX_SPAWN_SETSID);
+	deis_spawnattr_init(&attr, POSIX_SPAWN_SETSID);
 	char *const env[] = { (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	int r = posix_spawn(&pid, bin, &fa, &attr, argv, env);
 	posix_spawn_file_actions_destroy(&fa);

@@ -53,6 +53,7 @@
 
 #include <curl/curl.h>
 
+#include "deis/spawn.h"
 #include "deis/cache.h"
 #include "deis/conf.h"
 #include "deis/db.h"
@@ -429,7 +430,6 @@ static int spawn_shim(struct inst *i, const char *bundle, struct deis_error *err
 	char dir[4400], port[16];
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t none, all;
 
 	inst_dir(i, NULL, dir, sizeof(dir));
 	snprintf(port, sizeof(port), "%d", deis_conf.syslog_port);
@@ -438,16 +438,8 @@ static int spawn_shim(struct inst *i, const char *bundle, struct deis_error *err
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigfillset(&all);
-	sigdelset(&all, SIGKILL);
-	sigdelset(&all, SIGSTOP);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
 	/* Its own session: a signal to our process group is not its. */
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-				 POSIX_SPAWN_SETSID);
+	deis_spawnattr_init(&attr, POSIX_SPAWN_SETSID);
 	int r = posix_spawn(&i->shim, argv[0], &fa, &attr, (char *const *)argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
