@@ -1679,7 +1679,8 @@ int main(int argc, char **argv)
 		 node_name, runc_root, scheduler_conf.port_min, scheduler_conf.port_max,
 		 scheduler_conf.init[0] ? scheduler_conf.init : "none");
 
-	double next_resync = mono() + scheduler_conf.resync;
+	/* At once: the node's heartbeat (platform/status) and the serials. */
+	double next_resync = mono();
 	struct curl_waitfd *wfds = NULL;
 	size_t wcap = 0;
 
