@@ -73,6 +73,8 @@ struct deis_common_conf {
 	char *registry_url;	/* the image registry (OCI distribution API) */
 	int http_port;		/* the router's ports: apps' URLs name them */
 	int https_port;
+	char *network_bridge;	/* the containers' bridge on this node */
+	char *network_subnet;	/* IPv4 CIDR of the containers' addresses */
 };
 
 extern struct deis_common_conf deis_conf;
@@ -108,6 +110,10 @@ extern struct deis_common_conf deis_conf;
 	{ "http_port", DEIS_CONF_INT, &deis_conf.http_port, "80", \
 	  "port the router (nginx) serves HTTP on; apps' URLs name it when not 80" }, \
 	{ "https_port", DEIS_CONF_INT, &deis_conf.https_port, "443", \
-	  "port the router serves HTTPS on (apps' certs/); 0 for none" }
+	  "port the router serves HTTPS on (apps' certs/); 0 for none" }, \
+	{ "network_bridge", DEIS_CONF_STR, &deis_conf.network_bridge, "deis0", \
+	  "the bridge every container of this node is attached to" }, \
+	{ "network_subnet", DEIS_CONF_STR, &deis_conf.network_subnet, \
+	  "10.223.0.0/16", "IPv4 subnet of the containers' addresses (the bridge has its first)" }
 
 #endif
