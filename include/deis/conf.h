@@ -75,6 +75,7 @@ struct deis_common_conf {
 	int https_port;
 	char *network_bridge;	/* the containers' bridge on this node */
 	char *network_subnet;	/* IPv4 CIDR of the containers' addresses */
+	int network_nat;	/* containers reach the outside through NAT */
 };
 
 extern struct deis_common_conf deis_conf;
@@ -114,6 +115,8 @@ extern struct deis_common_conf deis_conf;
 	{ "network_bridge", DEIS_CONF_STR, &deis_conf.network_bridge, "deis0", \
 	  "the bridge every container of this node is attached to" }, \
 	{ "network_subnet", DEIS_CONF_STR, &deis_conf.network_subnet, \
-	  "10.223.0.0/16", "IPv4 subnet of the containers' addresses (the bridge has its first)" }
+	  "10.223.0.0/16", "IPv4 subnet of the containers' addresses (the bridge has its first)" }, \
+	{ "network_nat", DEIS_CONF_BOOL, &deis_conf.network_nat, "yes", \
+	  "containers reach the outside world through NAT (no: they reach nothing off the node)" }
 
 #endif
