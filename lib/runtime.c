@@ -6,6 +6,7 @@
  * whose /etc is the bundle's own); running is done by the real runc,
  * started with posix_spawnp() and an argument vector, never a shell.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -62,6 +63,40 @@ static const char *const readonly_paths[] = {
 	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
 	"/proc/sysrq-trigger", NULL,
 };
+
+/*
+ * The default seccomp profile: every system call is allowed except those
+ * Docker's default profile refuses to a container without capabilities
+ * (moby profiles/seccomp/default.json): the kernel's module, key,
+ * accounting, clock, mount, namespace, tracing, BPF and io_uring
+ * interfaces.  They fail with EPERM, as a missing capability would, so
+ * programs that probe for them (libuv tries io_uring) fall back.  A
+ * denylist rather than Docker's allowlist, so that a new harmless call of
+ * a newer libc or runtime keeps working; the calls that reach new kernel
+ * attack surface are the ones named here.
+ */
+static const char *const seccomp_denied[] = {
+	"acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
+	"delete_module", "finit_module", "fsconfig", "fsmount", "fsopen", "fspick",
+	"get_kernel_syms", "get_mempolicy", "init_module", "io_uring_enter",
+	"io_uring_register", "io_uring_setup", "ioperm", "iopl", "kcmp",
+	"kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie", "mbind", "mount",
+	"mount_setattr", "move_mount", "move_pages", "name_to_handle_at", "nfsservctl",
+	"open_by_handle_at", "open_tree", "perf_event_open", "pivot_root",
+	"process_vm_readv", "process_vm_writev", "query_module", "quotactl",
+	"quotactl_fd", "reboot", "request_key", "set_mempolicy", "setns",
+	"settimeofday", "stime", "swapoff", "swapon", "_sysctl", "sysfs", "syslog",
+	"umount", "umount2", "unshare", "uselib", "userfaultfd", "ustat", "vm86",
+	"vm86old", "fanotify_init", "vhangup", "sethostname", "setdomainname",
+	"chroot", NULL,
+};
+/* clone() making any namespace: CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC,
+ * NEWUSER, NEWPID, NEWNET (so no `unshare -U`, no user namespace). */
+static const unsigned long clone_ns_flags[] = {
+	0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000,
+	0x40000000,
+};
+#define ENOSYS_NUMBER 38
 
 /* ------------------------------------------------------------ validation */
 
@@ -167,6 +202,15 @@ int deis_runtime_check_spec(const struct deis_container_spec *spec,
 		return r;
 	if (spec->app_dir && (r = check_path("app dir", spec->app_dir, err)) < 0)
 		return r;
+	if (spec->netns && (r = check_path("network namespace", spec->netns, err)) < 0)
+		return r;
+	if (spec->address) {
+		struct in_addr in;
+
+		if (inet_pton(AF_INET, spec->address, &in) != 1)
+			return deis_error_set(err, EINVAL, "address '%s' is not an IPv4 address",
+					      spec->address);
+	}
 	if (spec->user && (r = check_name("user", spec->user, err)) < 0)
 		return r;
 	if (spec->hostname) {
@@ -415,9 +459,58 @@ static json_t *build_resources(const struct deis_container_spec *spec)
 	return r;
 }
 
+static json_t *seccomp_rule(const char *name, const char *action, int errno_ret)
+{
+	json_t *r = json_object(), *names = json_array();
+
+	json_array_append_new(names, json_string(name));
+	json_object_set_new(r, "names", names);
+	json_object_set_new(r, "action", json_string(action));
+	if (errno_ret)
+		json_object_set_new(r, "errnoRet", json_integer(errno_ret));
+	return r;
+}
+
+static json_t *build_seccomp(void)
+{
+	static const char *const arches[] = { "SCMP_ARCH_X86_64", "SCMP_ARCH_X86",
+					      "SCMP_ARCH_X32", NULL };
+	json_t *s = json_object(), *calls = json_array(), *deny = json_array();
+	size_t i;
+
+	json_object_set_new(s, "defaultAction", json_string("SCMP_ACT_ALLOW"));
+	json_object_set_new(s, "architectures", strarray(arches));
+	for (i = 0; seccomp_denied[i]; i++)
+		json_array_append_new(deny, json_string(seccomp_denied[i]));
+	json_t *d = json_object();
+	json_object_set_new(d, "names", deny);
+	json_object_set_new(d, "action", json_string("SCMP_ACT_ERRNO"));
+	json_object_set_new(d, "errnoRet", json_integer(EPERM));
+	json_array_append_new(calls, d);
+	/* One rule per flag: the rules of one call are or-ed. */
+	for (i = 0; i < sizeof(clone_ns_flags) / sizeof(*clone_ns_flags); i++) {
+		json_t *r = seccomp_rule("clone", "SCMP_ACT_ERRNO", EPERM);
+		json_t *args = json_array(), *a = json_object();
+
+		json_object_set_new(a, "index", json_integer(0));
+		json_object_set_new(a, "value", json_integer((json_int_t)clone_ns_flags[i]));
+		json_object_set_new(a, "valueTwo", json_integer((json_int_t)clone_ns_flags[i]));
+		json_object_set_new(a, "op", json_string("SCMP_CMP_MASKED_EQ"));
+		json_array_append_new(args, a);
+		json_object_set_new(r, "args", args);
+		json_array_append_new(calls, r);
+	}
+	/* clone3 passes its flags in memory, where seccomp cannot look:
+	 * ENOSYS makes glibc fall back to clone(), which is filtered. */
+	json_array_append_new(calls, seccomp_rule("clone3", "SCMP_ACT_ERRNO",
+						  ENOSYS_NUMBER));
+	json_object_set_new(s, "syscalls", calls);
+	return s;
+}
+
 static json_t *build_linux(const struct deis_container_spec *spec)
 {
-	static const char *const ns[] = { "pid", "mount", "uts", "ipc", NULL };
+	static const char *const ns[] = { "pid", "mount", "uts", "ipc", "network", NULL };
 	json_t *l = json_object(), *nss = json_array();
 	struct deis_buf path = DEIS_BUF_INIT;
 	size_t i;
@@ -430,9 +523,14 @@ static json_t *build_linux(const struct deis_container_spec *spec)
 		json_t *n = json_object();
 
 		json_object_set_new(n, "type", json_string(ns[i]));
+		/* The network: the namespace the caller made (lib/net.c), else
+		 * a new one holding only lo. */
+		if (!strcmp(ns[i], "network") && spec->netns)
+			json_object_set_new(n, "path", json_string(spec->netns));
 		json_array_append_new(nss, n);
 	}
 	json_object_set_new(l, "namespaces", nss);
+	json_object_set_new(l, "seccomp", build_seccomp());
 	json_object_set_new(l, "maskedPaths", strarray(masked_paths));
 	json_object_set_new(l, "readonlyPaths", strarray(readonly_paths));
 	return l;
@@ -625,8 +723,12 @@ static int write_etc(const struct deis_container_spec *spec, const char *etc,
 	    (r = write_file(path, b.data, b.len, 0644, err)) < 0)
 		goto out;
 	deis_buf_reset(&b);
-	deis_buf_addf(&b, "127.0.0.1\tlocalhost %s\n"
-		      "::1\tlocalhost ip6-localhost ip6-loopback\n", host);
+	if (spec->address)
+		deis_buf_addf(&b, "127.0.0.1\tlocalhost\n%s\t%s\n"
+			      "::1\tlocalhost ip6-localhost ip6-loopback\n", spec->address, host);
+	else
+		deis_buf_addf(&b, "127.0.0.1\tlocalhost %s\n"
+			      "::1\tlocalhost ip6-localhost ip6-loopback\n", host);
 	if ((r = join(path, sizeof(path), etc, "hosts", err)) < 0 ||
 	    (r = write_file(path, b.data, b.len, 0644, err)) < 0)
 		goto out;

@@ -71,6 +71,9 @@ struct deis_container_spec {
 					 * NULL-terminated [none] */
 	int terminal;			/* a pty (foreground runs only: runc
 					 * relays it to its stdio) [no] */
+	const char *netns;		/* network namespace to join (a path,
+					 * lib/net.c) [a new one: only lo] */
+	const char *address;		/* its address, for /etc/hosts */
 };
 
 /*

@@ -6,12 +6,20 @@ export DEIS_TEST_NO_MOUNT=${DEIS_TEST_NO_MOUNT:-1}
 . "$(dirname "$0")/../lib.sh"
 
 TOOL=$DEIS_BUILD/tests/unit/runtime_tool
+# A network of this script's own: a bridge and a /24 no route uses.
+NETBR=tr$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+NETSUB=$(free_subnet)
 TIMES=$TEST_LOG_DIR/t3200-runtime.times
 RT=$(mktemp -d /tmp/deis-t3200.XXXXXX)
 chmod 0711 "$RT"
 STATE=$RT/state
 P=t3200-$$
-export TOOL RT STATE P TIMES
+export TOOL RT STATE P TIMES NETBR NETSUB
+
+net() {
+	"$DEIS_BUILD/tests/unit/net_tool" "--bridge=$NETBR" "--subnet=$NETSUB" --nat=0 \
+		"--state=$RT/net" "$@"
+}
 
 rt() {
 	"$TOOL" "--state=$STATE" "$@"
@@ -46,6 +54,7 @@ rt_cleanup() {
 		case $PRE_CG in *" $d "*) continue ;; esac
 		[ ! -d "$d" ] || rmdir "$d" 2>/dev/null || :
 	done
+	net teardown >/dev/null 2>&1 || :
 	rm -rf "$RT"
 }
 trap '_rt_st=$?; rt_cleanup; (exit $_rt_st); _test_on_exit' EXIT
@@ -186,19 +195,34 @@ test_expect_success 'the builder: /app read-write, extra bind mounts (rw cache, 
 	test -f "$RT/cache/c"
 '
 
-test_expect_success 'a process listening on $PORT answers curl from the host' '
+test_expect_success 'without a network namespace given, a container has only lo' '
+	rt bundle "$RT/nonet" --id="$P-nonet" --app="$RT/slug" \
+		--cmd="cat /proc/net/dev" &&
+	rt run "$RT/nonet" "$P-nonet" >out &&
+	grep -q "lo:" out &&
+	test $(grep -c ":" out) = 1
+'
+
+test_expect_success 'a process listening on $PORT in its namespace answers curl from the host' '
 	port=$(free_port) &&
+	net setup &&
+	net attach "$P-web" >ep &&
+	read -r netns ifname addr <ep &&
 	rt bundle "$RT/web" --id="$P-web" --app="$RT/slug" --env=PORT=$port \
-		--cmd="exec python3 -m http.server --bind 127.0.0.1 \$PORT" &&
+		--netns="$netns" --address="$addr" \
+		--cmd="exec python3 -m http.server \$PORT" &&
 	test_when_finished "rt delete $P-web --force >/dev/null 2>&1 || :" &&
 	rt run "$RT/web" "$P-web" --detach --out="$RT/web.out" --err="$RT/web.err" >pid &&
-	test_wait_for 15 curl -fsS -o body "http://127.0.0.1:$port/hello.txt" &&
+	test_wait_for 15 curl -fsS -o body "http://$addr:$port/hello.txt" &&
 	echo "hello from the slug" >expect &&
 	test_cmp expect body &&
+	test_must_fail curl -fsS --max-time 2 "http://127.0.0.1:$port/hello.txt" &&
 	rt kill "$P-web" 9 &&
 	wait_stopped "$P-web" &&
 	rt delete "$P-web" &&
-	test_must_fail curl -fsS "http://127.0.0.1:$port/hello.txt"
+	net detach "$P-web" &&
+	test_path_is_missing "$netns" &&
+	test_must_fail curl -fsS --max-time 2 "http://$addr:$port/hello.txt"
 '
 
 test_expect_success 'a cpu limit becomes cpu.cfs_quota_us' '

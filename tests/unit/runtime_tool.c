@@ -22,7 +22,7 @@
  *                                    print each time and the median (ms)
  *
  * SPEC: --id=ID (required) --cmd=STRING --env=K=V --cwd=DIR --uid=N
- * --gid=N --user=NAME --hostname=NAME --app=DIR --app-rw
+ * --gid=N --user=NAME --hostname=NAME --netns=PATH --address=IP --app=DIR --app-rw
  * --mount=SRC:DST[:ro] --memory=BYTES[KMG] --cpu=MILLICORES --pids=N
  * --nofile=N --tmp=BYTES[KMG] --cap=CAP_X.  The state directory is
  * --state or $DEIS_RUNC_ROOT.  Errors go to stderr; the exit status is
@@ -119,6 +119,10 @@ static void parse_spec(int argc, char **argv, struct spec_args *a)
 			s->user = v;
 		} else if (!strncmp(o, "--hostname=", 11)) {
 			s->hostname = v;
+		} else if (!strncmp(o, "--netns=", 8)) {
+			s->netns = v;
+		} else if (!strncmp(o, "--address=", 10)) {
+			s->address = v;
 		} else if (!strncmp(o, "--app=", 6)) {
 			s->app_dir = v;
 		} else if (!strcmp(o, "--app-rw")) {

@@ -174,7 +174,12 @@ TEST(app_spec_config)
 		seen_ipc += !strcmp(t, "ipc");
 	}
 	CHECK(seen_pid == 1 && seen_mnt == 1 && seen_uts == 1 && seen_ipc == 1);
-	CHECK(seen_net == 0);	/* the host's network: $PORT on 127.0.0.1 */
+	/* A network namespace of its own, never the host's: without a path,
+	 * a new one (only lo). */
+	CHECK(seen_net == 1);
+	json_array_foreach(ns, i, m)
+		if (!strcmp(jstr(m, "type"), "network"))
+			CHECK(!json_object_get(m, "path"));
 	CHECK(jint(v, "resources.memory.limit") == 512 << 20);
 	CHECK(jint(v, "resources.cpu.quota") == 50000);
 	CHECK(jint(v, "resources.cpu.period") == 100000);
@@ -244,6 +249,78 @@ TEST(builder_spec_config)
 	/* default nofile */
 	CHECK(jint(json_array_get(json_object_get(proc, "rlimits"), 0), "soft") == 1024);
 	json_decref(c);
+}
+
+/* Whether the profile refuses name with errno e (no argument filter). */
+static int seccomp_refuses(json_t *sc, const char *name, int e)
+{
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(json_object_get(sc, "syscalls"), i, r)
+		if (has_str(json_object_get(r, "names"), name) &&
+		    !json_object_get(r, "args") &&
+		    !strcmp(jstr(r, "action"), "SCMP_ACT_ERRNO") &&
+		    jint(r, "errnoRet") == e)
+			return 1;
+	return 0;
+}
+
+TEST(network_and_seccomp)
+{
+	static const char *const argv[] = { "true", NULL };
+	struct deis_container_spec s = {
+		.id = "hello.web.1.7", .argv = argv,
+		.netns = "/run/netns/deis0-hello.web.1.7", .address = "10.223.0.9",
+	};
+	json_t *c = config_of(&s), *l, *m, *sc, *r;
+	size_t i;
+	int net = 0, user_clone = 0;
+
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	l = json_object_get(c, "linux");
+	json_array_foreach(json_object_get(l, "namespaces"), i, m)
+		if (!strcmp(jstr(m, "type"), "network")) {
+			net++;
+			CHECK_STR(jstr(m, "path"), "/run/netns/deis0-hello.web.1.7");
+		}
+	CHECK(net == 1);
+	sc = json_object_get(l, "seccomp");
+	CHECK(sc != NULL);
+	CHECK_STR(jstr(sc, "defaultAction"), "SCMP_ACT_ALLOW");
+	CHECK(has_str(json_object_get(sc, "architectures"), "SCMP_ARCH_X86_64"));
+	/* What the issue names, and what Docker's profile refuses. */
+	CHECK(seccomp_refuses(sc, "unshare", EPERM));
+	CHECK(seccomp_refuses(sc, "setns", EPERM));
+	CHECK(seccomp_refuses(sc, "bpf", EPERM));
+	CHECK(seccomp_refuses(sc, "perf_event_open", EPERM));
+	CHECK(seccomp_refuses(sc, "keyctl", EPERM));
+	CHECK(seccomp_refuses(sc, "add_key", EPERM));
+	CHECK(seccomp_refuses(sc, "io_uring_setup", EPERM));
+	CHECK(seccomp_refuses(sc, "mount", EPERM));
+	CHECK(seccomp_refuses(sc, "kexec_load", EPERM));
+	CHECK(seccomp_refuses(sc, "userfaultfd", EPERM));
+	CHECK(seccomp_refuses(sc, "clone3", ENOSYS));
+	CHECK(!seccomp_refuses(sc, "read", EPERM));
+	/* clone with CLONE_NEWUSER (0x10000000) is refused by argument. */
+	json_array_foreach(json_object_get(sc, "syscalls"), i, r) {
+		json_t *a = json_array_get(json_object_get(r, "args"), 0);
+		if (has_str(json_object_get(r, "names"), "clone") && a &&
+		    jint(a, "value") == 0x10000000 && jint(a, "valueTwo") == 0x10000000 &&
+		    !strcmp(jstr(a, "op"), "SCMP_CMP_MASKED_EQ"))
+			user_clone = 1;
+	}
+	CHECK(user_clone);
+	json_decref(c);
+
+	/* A relative namespace path or a bad address is refused. */
+	s.netns = "run/netns/x";
+	CHECK(deis_runtime_config_json(&s, NULL) == NULL);
+	s.netns = "/run/netns/x";
+	s.address = "10.223.0.999";
+	CHECK(deis_runtime_config_json(&s, NULL) == NULL);
 }
 
 static int refused(const struct deis_container_spec *s)
@@ -422,6 +499,13 @@ TEST(bundle_on_disk)
 	t = slurp(path, "rootfs/etc/hosts");
 	CHECK(t && strstr(t, "localhost box"));
 	free(t);
+	/* With an address, the hostname names it. */
+	s.address = "10.223.0.5";
+	CHECK(deis_runtime_bundle(&s, path, &err) == 0);
+	t = slurp(path, "rootfs/etc/hosts");
+	CHECK(t && strstr(t, "10.223.0.5\tbox\n"));
+	free(t);
+	s.address = NULL;
 	t = slurp(path, "rootfs/etc/nsswitch.conf");
 	CHECK(t && strstr(t, "passwd: files"));
 	free(t);
@@ -541,6 +625,7 @@ int main(void)
 {
 	RUN(app_spec_config);
 	RUN(builder_spec_config);
+	RUN(network_and_seccomp);
 	RUN(refusals);
 	RUN(bundle_on_disk);
 	RUN(parse_state);
