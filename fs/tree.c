@@ -1593,6 +1593,14 @@ static int show_ct_port(const struct node *n, struct deis_buf *out)
 	return 0;
 }
 
+/* IP:PORT, where the router reaches it (empty until it has one). */
+static int show_ct_address(const struct node *n, struct deis_buf *out)
+{
+	if (n->container->address && n->container->address[0])
+		deis_buf_addf(out, "%s:%d\n", n->container->address, n->container->port);
+	return 0;
+}
+
 static int show_ct_started(const struct node *n, struct deis_buf *out)
 {
 	char t[32];
@@ -1623,6 +1631,7 @@ CT_FILE(nt_ct_state, "state", show_ct_state);
 CT_FILE(nt_ct_release, "release", show_ct_release);
 CT_FILE(nt_ct_node, "node", show_ct_node);
 CT_FILE(nt_ct_port, "port", show_ct_port);
+CT_FILE(nt_ct_address, "address", show_ct_address);
 CT_FILE(nt_ct_started, "started", show_ct_started);
 CT_FILE(nt_ct_restarts, "restarts", show_ct_restarts);
 static const struct nodetype nt_ct_log = {
@@ -1630,8 +1639,8 @@ static const struct nodetype nt_ct_log = {
 	.unlink = unlink_ignore, .direct = true, .logsrc = logsrc_container,
 };
 static const struct nodetype *const container_children[] = {
-	&nt_ct_state, &nt_ct_release, &nt_ct_node, &nt_ct_port, &nt_ct_started,
-	&nt_ct_restarts, &nt_ct_log, NULL,
+	&nt_ct_state, &nt_ct_release, &nt_ct_node, &nt_ct_address, &nt_ct_port,
+	&nt_ct_started, &nt_ct_restarts, &nt_ct_log, NULL,
 };
 /* rmdir containers/web.2 (or rm -r): the scheduler replaces it, a new
  * instance first and the old one stopped once the new one is up. */

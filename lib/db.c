@@ -171,6 +171,11 @@ static const struct {
 	  "  reason text NOT NULL DEFAULT '',"
 	  "  updated timestamptz NOT NULL DEFAULT clock_timestamp(),"
 	  "  PRIMARY KEY (app_id, version));" },
+	{ 5,
+	  /* Every container has an address of its own (its network
+	   * namespace on the node's bridge): the router and the health
+	   * checks reach it at address:port. */
+	  "ALTER TABLE containers ADD COLUMN address text NOT NULL DEFAULT '';" },
 };
 
 /* ---- connection and statement helpers ---- */
@@ -629,7 +634,7 @@ static const struct {
 	{ PERMS_Q ONE " ORDER BY t.username", PERMS_Q " ORDER BY t.app_id, t.username", 1 },
 #define CONTAINERS_Q "SELECT t.app_id, t.name, t.type, t.number, t.state, t.release, t.node," \
 	" t.port, " US("t.started") ", t.restarts, " US("t.updated") ", t.instance, t.seq," \
-	" t.command, t.desired FROM containers t"
+	" t.command, t.desired, t.address FROM containers t"
 	{ CONTAINERS_Q ONE " ORDER BY t.type, t.number, t.seq DESC",
 	  CONTAINERS_Q " ORDER BY t.app_id, t.type, t.number, t.seq DESC", 1 },
 #define DRAINS_Q "SELECT t.app_id, t.url FROM drains t"
@@ -859,6 +864,7 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		ct->seq = col_long(res, i, 12);
 		ct->command = col_str(res, i, 13);
 		ct->desired = col_str(res, i, 14);
+		ct->address = col_str(res, i, 15);
 	}
 	PQclear(res);
 
@@ -1716,17 +1722,18 @@ int deis_db_containers_write(struct deis_db *db, const char *app,
 		snprintf(restarts, sizeof(restarts), "%d", c->restarts);
 		snprintf(seq, sizeof(seq), "%ld", c->seq);
 		r = x(db, err, "INSERT INTO containers (app_id, name, type, number, instance,"
-		      " seq, state, release, node, port, started, restarts, command)"
+		      " seq, state, release, node, port, started, restarts, command, address)"
 		      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
 		      " CASE WHEN $11::bigint = 0 THEN NULL"
-		      " ELSE to_timestamp($11::bigint / 1e6) END, $12, $13)"
+		      " ELSE to_timestamp($11::bigint / 1e6) END, $12, $13, $14)"
 		      " ON CONFLICT (instance) DO UPDATE SET state = EXCLUDED.state,"
 		      " release = EXCLUDED.release, node = EXCLUDED.node,"
 		      " port = EXCLUDED.port, started = EXCLUDED.started,"
-		      " restarts = EXCLUDED.restarts, updated = clock_timestamp()",
-		      13, appid, c->name, c->type, number, c->instance, seq,
+		      " restarts = EXCLUDED.restarts, address = EXCLUDED.address,"
+		      " updated = clock_timestamp()",
+		      14, appid, c->name, c->type, number, c->instance, seq,
 		      c->state, release, c->node ? c->node : "", port, started,
-		      restarts, c->command ? c->command : "");
+		      restarts, c->command ? c->command : "", c->address ? c->address : "");
 	}
 	for (size_t i = 0; r == 0 && i < nremoved; i++)
 		r = x(db, err, "DELETE FROM containers WHERE app_id = $1 AND instance = $2",

@@ -163,6 +163,7 @@ void deis_app_free(struct deis_app *app)
 		free(app->containers[i].type);
 		free(app->containers[i].state);
 		free(app->containers[i].node);
+		free(app->containers[i].address);
 		free(app->containers[i].instance);
 		free(app->containers[i].command);
 		free(app->containers[i].desired);

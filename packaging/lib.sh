@@ -455,10 +455,50 @@ builder_stop() { daemon_stop deis-builder 30; }
 
 # deis-scheduler runs the apps' containers (docs/scheduler.md); each
 # container has a deis-shim parent.  Sets DEIS_SCHEDULER, DEIS_RUNC_ROOT.
+# Also DEIS_BRIDGE and DEIS_SUBNET, the containers' network (the
+# environment, else network_bridge / network_subnet in deis.conf, else
+# deis0 and 10.223.0.0/16).
 scheduler_env_init() {
 	DEIS_SCHEDULER=$DEIS_BUILD/daemons/scheduler/deis-scheduler
 	DEIS_RUNC_ROOT=$DEIS_HOME/scheduler/runc
-	export DEIS_SCHEDULER DEIS_RUNC_ROOT
+	if [ -z "${DEIS_BRIDGE:-}" ]; then
+		DEIS_BRIDGE=$(conf_get "$DEIS_CONF" network_bridge 2>/dev/null) || DEIS_BRIDGE=deis0
+	fi
+	if [ -z "${DEIS_SUBNET:-}" ]; then
+		DEIS_SUBNET=$(conf_get "$DEIS_CONF" network_subnet 2>/dev/null) ||
+			DEIS_SUBNET=10.223.0.0/16
+	fi
+	case $DEIS_BRIDGE in
+	[a-z]*) [ ${#DEIS_BRIDGE} -le 15 ] && [ -z "${DEIS_BRIDGE//[a-z0-9_]/}" ] ||
+		die "bad bridge name '$DEIS_BRIDGE' ([a-z][a-z0-9_]{0,14})" ;;
+	*) die "bad bridge name '$DEIS_BRIDGE' ([a-z][a-z0-9_]{0,14})" ;;
+	esac
+	export DEIS_SCHEDULER DEIS_RUNC_ROOT DEIS_BRIDGE DEIS_SUBNET
+}
+
+# A /24 of 10.200.0.0-10.254.255.0 that no route of this host touches,
+# for a throwaway platform's containers (packaging/test).
+free_subnet() {
+	local a b dflt via
+	# Free: the kernel would send it where it sends what it has no route
+	# for (the default route, or nowhere).
+	dflt=$(ip -4 route show default 2>/dev/null | awk 'NR == 1 { print $3, $5 }')
+	for _ in $(seq 1 200); do
+		a=$((200 + RANDOM % 55)) b=$((RANDOM % 256))
+		via=$(ip -4 route get "10.$a.$b.1" 2>/dev/null |
+			awk 'NR == 1 { for (i = 1; i < NF; i++) { if ($i == "via") v = $(i + 1); if ($i == "dev") d = $(i + 1) } print v, d }') || via=''
+		[ -z "$via" ] || [ "$via" = "$dflt" ] || continue
+		echo "10.$a.$b.0/24"
+		return 0
+	done
+	die "no free /24 in 10.200.0.0/16-10.254.0.0/16 for the containers"
+}
+
+# Removes this platform's containers' network: the firewall, the
+# namespaces, the bridge (deis-scheduler network down).
+network_down() {
+	[ -x "$DEIS_SCHEDULER" ] || return 0
+	"$DEIS_SCHEDULER" network down "--config=$DEIS_CONF"
 }
 
 scheduler_running() { daemon_running deis-scheduler; }

@@ -36,7 +36,9 @@
 # test_line_count test_path_is_file test_path_is_dir test_path_is_missing
 # test_when_finished test_set_prereq test_have_prereq test_wait_for
 # deis_psql deis_redis deis_log_has deis_log_mark deis_log_has_since_mark
-# deis_mount_extra deis_unmount deis_useradd deis_as.
+# deis_mount_extra deis_unmount deis_useradd deis_as deis_git_user
+# deis_git_push deis_git_commit deis_ssh deis_run_in deis_container_probe
+# deis_bridge_address deis_platform_ports.
 
 # shellcheck source=packaging/lib.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/packaging/lib.sh"
@@ -548,6 +550,73 @@ deis_git_push() {	# NAME APP DIR [GIT-PUSH-ARGS...]
 	local st=$?
 	cat push.out
 	return $st
+}
+
+# ssh to the builder's port as NAME (its key from deis_git_user).
+deis_ssh() {	# NAME SSH-ARGS...
+	local name=$1 port
+	shift
+	port=$(conf_get "$DEIS_CONF" ssh_port) || port=2222
+	ssh -i "$TRASH_DIRECTORY/$name.key" -o IdentitiesOnly=yes -o IdentityAgent=none \
+		-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+		-o LogLevel=ERROR -p "$port" "$@"
+}
+
+# ---------------------------------------------------------------- inside a container
+
+# The address of the host on the containers' bridge (the subnet's first).
+deis_bridge_address() {
+	local subnet
+	subnet=$(conf_get "$DEIS_CONF" network_subnet) || return 1
+	python3 -c 'import ipaddress, sys; print(ipaddress.ip_network(sys.argv[1])[1])' "$subnet"
+}
+
+# Every TCP port the platform listens on, one per line: PostgreSQL, Redis,
+# the log server (when on TCP), the registry, the builder's SSH, the
+# router's HTTP and HTTPS.
+deis_platform_ports() {
+	local p
+	for p in "$(conninfo_get "$(conf_get "$DEIS_CONF" database)" port)" \
+		"$(conf_get "$DEIS_CONF" redis_port)" "$(conf_get "$DEIS_CONF" syslog_port)" \
+		"$(conf_get "$DEIS_CONF" registry_url | sed -n 's|.*:\([0-9]*\)/*$|\1|p')" \
+		"$(conf_get "$DEIS_CONF" ssh_port)" "$(conf_get "$DEIS_CONF" http_port)" \
+		"$(conf_get "$DEIS_CONF" https_port)"; do
+		case $p in ''|*[!0-9]*|0) ;; *) echo "$p" ;; esac
+	done
+}
+
+# Runs CMD in a one-off container of APP as NAME would (ssh ... run), its
+# output on stdout.
+deis_run_in() {	# NAME APP CMD...
+	local name=$1 app=$2
+	shift 2
+	deis_ssh "$name" git@127.0.0.1 run "$app" "$@" </dev/null
+}
+
+# From inside a one-off container of APP (tenant code), tries a TCP
+# connection to each HOST:PORT and prints "HOST:PORT open" or
+# "HOST:PORT closed" for each, in order.  The attack probe of
+# tests/security: a container must reach nothing of the platform, on its
+# own loopback or the host's addresses, and no other app's container.
+deis_container_probe() {	# NAME APP HOST:PORT...
+	local name=$1 app=$2 prog
+	shift 2
+	prog=$(base64 -w0 <<'PY'
+import socket, sys
+for t in sys.argv[1:]:
+    host, port = t.rsplit(":", 1)
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    s.settimeout(1.5)
+    try:
+        s.connect((host.strip("[]"), int(port)))
+        print(t, "open", flush=True)
+    except OSError:
+        print(t, "closed", flush=True)
+    finally:
+        s.close()
+PY
+)
+	deis_run_in "$name" "$app" "python3 -c \"import base64; exec(base64.b64decode('$prog'))\" $*"
 }
 
 # Commits everything in DIR (a git repository made with git init -b main).

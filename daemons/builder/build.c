@@ -725,6 +725,7 @@ static int run_child(struct bp_build *b, struct out *o, long long deadline,
 		if (builder_container_id(b->ctx->app, b->number, id, sizeof(id)) == 0 &&
 		    builder_runc_state(state, sizeof(state)) == 0 && access(state, F_OK) == 0)
 			deis_runtime_delete(state, id, 1, &rerr);
+		builder_net_gc();	/* and its network */
 	}
 	if (timed_out)
 		return deis_error_set(err, ETIMEDOUT, "the build took longer than %d s "

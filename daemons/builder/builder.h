@@ -173,6 +173,8 @@ int builder_env_dir(const char *dir, const struct deis_kvlist *config,
 int builder_container_id(const char *app, int number, char *out, size_t size);
 /* runc's state directory for builds: $DEIS_HOME/builder/runc. */
 int builder_runc_state(char *out, size_t size);
+/* Removes the networks of builds that no longer run (after a crash). */
+void builder_net_gc(void);
 
 /* Where a buildpack step runs. */
 struct bp_run {

@@ -30,6 +30,8 @@
 
 #include "deis/buf.h"
 #include "deis/conf.h"
+#include "deis/log.h"
+#include "deis/net.h"
 #include "deis/runtime.h"
 #include "deis/validate.h"
 #include "builder.h"
@@ -251,6 +253,36 @@ int builder_container_id(const char *app, int number, char *out, size_t size)
 	return 0;
 }
 
+/* Build networks whose container is not running: what a build killed
+ * before it could clean up left behind. */
+static void net_gc_one(void *ctx, const char *id, const char *address)
+{
+	struct deis_net *net = ctx;
+	struct deis_error err = DEIS_ERROR_INIT;
+	enum deis_runtime_status st = DEIS_RT_UNKNOWN;
+	char state[4096];
+	pid_t pid = 0;
+
+	if (!strstr(id, ".build-") || builder_runc_state(state, sizeof(state)) < 0)
+		return;
+	if (deis_runtime_state(state, id, &st, &pid, &err) == 0 && st == DEIS_RT_RUNNING)
+		return;
+	deis_net_detach(net, id, NULL, address, NULL);
+}
+
+void builder_net_gc(void)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_net *net = NULL;
+
+	if (deis_net_open_platform(0, &net, &err) < 0) {
+		deis_log(LOG_WARNING, "the containers' network: %s", err.msg);
+		return;
+	}
+	deis_net_list(net, net_gc_one, net, &err);
+	deis_net_close(net);
+}
+
 int builder_runc_state(char *out, size_t size)
 {
 	if ((size_t)snprintf(out, size, "%s/builder/runc", deis_conf.home) >= size)
@@ -269,6 +301,8 @@ int builder_bp_step(const struct bp_run *run, const char *step, int out_fd,
 	struct deis_kvlist env = DEIS_KVLIST_INIT;
 	struct deis_buf prog = DEIS_BUF_INIT, bundle = DEIS_BUF_INIT;
 	char id[DEIS_RUNTIME_ID_MAX + 1], state[4096];
+	struct deis_net *net = NULL;
+	struct deis_net_endpoint ep = { .address = "" };
 	struct stat st;
 	int r;
 
@@ -296,6 +330,13 @@ int builder_bp_step(const struct bp_run *run, const char *step, int out_fd,
 		goto out;
 	}
 	spec.id = id;
+	/* A network of its own, in no group: the outside world through NAT
+	 * (npm, git), no platform service, no container. */
+	if ((r = deis_net_open_platform(0, &net, err)) < 0 ||
+	    (r = deis_net_attach(net, id, NULL, &ep, err)) < 0)
+		goto out;
+	spec.netns = ep.netns;
+	spec.address = ep.address;
 	deis_buf_addf(&bundle, "%s/bundle-%s", run->work_dir, step);
 	if ((r = deis_runtime_bundle(&spec, bundle.data, err)) < 0)
 		goto out;
@@ -309,6 +350,11 @@ int builder_bp_step(const struct bp_run *run, const char *step, int out_fd,
 out:
 	if (r < 0)
 		deis_error_prefix(err, "running bin/%s", step);
+	if (net) {
+		if (ep.address[0])
+			deis_net_detach(net, id, NULL, ep.address, NULL);
+		deis_net_close(net);
+	}
 	deis_kvlist_clear(&env);
 	deis_buf_release(&prog);
 	deis_buf_release(&bundle);

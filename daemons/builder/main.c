@@ -377,6 +377,7 @@ int main(int argc, char **argv)
 		deis_log(LOG_ERR, "libssh: %s", bind ? ssh_get_error(bind) : "out of memory");
 		return 1;
 	}
+	builder_net_gc();
 	int lfd = listen_on(builder_conf.listen, deis_conf.ssh_port);
 	if (lfd < 0)
 		return 1;

@@ -218,7 +218,19 @@ int proxy_render_app(const struct deis_app *app, const struct proxy_render_opts 
 							  strlen(c->instance)) : "?", c->port);
 			continue;
 		}
-		snprintf(addr, sizeof(addr), "127.0.0.1:%d", c->port);
+		/* Its own address on the node's bridge; a row without one is
+		 * a container from before network namespaces, on the host's
+		 * loopback. */
+		struct in_addr in;
+		const char *ip = c->address && c->address[0] ? c->address : "127.0.0.1";
+		if (inet_pton(AF_INET, ip, &in) != 1) {
+			char shown[80];
+			warn(out, "container %s is up with an invalid address; not routed",
+			     c->instance ? deis_printable(shown, sizeof(shown), c->instance,
+							  strlen(c->instance)) : "?");
+			continue;
+		}
+		snprintf(addr, sizeof(addr), "%s:%d", ip, c->port);
 		if (deis_kvlist_get(&out->dynos, addr))
 			continue;	/* two rows on one port: one server */
 		deis_kvlist_set(&out->dynos, addr,

@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -59,6 +60,7 @@
 #include "deis/db.h"
 #include "deis/log.h"
 #include "deis/logemit.h"
+#include "deis/net.h"
 #include "deis/validate.h"
 #include "scheduler.h"
 
@@ -72,10 +74,8 @@ static const struct deis_conf_option options[] = {
 	  "this node's name (default: the host name)" },
 	{ "scheduler_address", DEIS_CONF_STR, &scheduler_conf.address, "127.0.0.1",
 	  "the address the proxy reaches this node's containers at" },
-	{ "scheduler_port_min", DEIS_CONF_INT, &scheduler_conf.port_min, "20000",
-	  "lowest $PORT given to a container" },
-	{ "scheduler_port_max", DEIS_CONF_INT, &scheduler_conf.port_max, "29999",
-	  "highest $PORT given to a container" },
+	{ "scheduler_port", DEIS_CONF_INT, &scheduler_conf.port, "5000",
+	  "$PORT of every container (each has an address and ports of its own)" },
 	{ "scheduler_grace", DEIS_CONF_INT, &scheduler_conf.grace, "30",
 	  "seconds a stopping container gets between SIGTERM and SIGKILL" },
 	{ "scheduler_boot_timeout", DEIS_CONF_INT, &scheduler_conf.boot_timeout, "60",
@@ -114,6 +114,7 @@ struct inst {
 	long seq;
 	int release;
 	int port;
+	char address[INET_ADDRSTRLEN];	/* its own, on the node's bridge */
 	char *command;			/* one-offs */
 	enum kind kind;
 	enum istate state;
@@ -156,11 +157,11 @@ static size_t nremoved;
 static struct deis_db *db;
 static struct deis_cache *cache;
 static struct deis_logemit *logs;
+static struct deis_net *net;
 static CURLM *multi;
 static char run_dir[4096], runc_root[4200], cont_dir[4200], attached_root[4200];
 static char node_name[256];
 static volatile sig_atomic_t got_term;
-static int next_port;
 
 static double mono(void)
 {
@@ -240,42 +241,6 @@ static void set_state(struct inst *i, enum istate s)
 		i->state = s;
 		i->dirty = true;
 	}
-}
-
-/* ---- ports ---- */
-
-static bool port_free(int port)
-{
-	for (struct inst *i = insts; i; i = i->next)
-		if (i->port == port)
-			return false;
-	/* Something else on the host may hold it: try to bind it as an app
-	 * would (SO_REUSEADDR, so a TIME_WAIT socket does not count). */
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-	if (fd < 0)
-		return false;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_ANY) };
-	bool ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
-/* Round robin over the range, so a port just freed is not handed out
- * again at once (the proxy may still be draining it). */
-static int port_alloc(void)
-{
-	int span = scheduler_conf.port_max - scheduler_conf.port_min + 1;
-
-	for (int k = 0; k < span; k++) {
-		int p = scheduler_conf.port_min + (next_port + k) % span;
-		if (port_free(p)) {
-			next_port = (p - scheduler_conf.port_min + 1) % span;
-			return p;
-		}
-	}
-	return -1;
 }
 
 /* ---- the model ---- */
@@ -362,8 +327,17 @@ static void inst_free(struct inst *i)
 	free(i);
 }
 
+/* Gives back a container's network (it has ended). */
+static void net_release(const char *id, const char *app, const char *address)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	if (net && deis_net_detach(net, id, app, address, &err) < 0)
+		deis_log(LOG_WARNING, "%s: %s", id, err.msg);
+}
+
 /* Forgets an instance: its row goes at the next write, its directory
- * now. */
+ * now, its network too. */
 static void inst_remove(struct inst *i)
 {
 	char dir[4400];
@@ -379,6 +353,7 @@ static void inst_remove(struct inst *i)
 	}
 	inst_dir(i, NULL, dir, sizeof(dir));
 	slug_rm_rf(dir);
+	net_release(i->id, i->app, i->address);
 	for (struct inst **p = &insts; *p; p = &(*p)->next)
 		if (*p == i) {
 			*p = i->next;
@@ -458,12 +433,14 @@ static int spawn_shim(struct inst *i, const char *bundle, struct deis_error *err
  * Writes the bundle of a container of app m running cmd on release rel
  * into DIR/bundle: the slug at /app, the image's env under the release's
  * config, $PORT, $DYNO, the limits of type (else the defaults), tini as
- * pid 1.  extra (may be NULL) is added last (TERM for a terminal).
+ * pid 1, the network namespace ep.  extra (may be NULL) is added last
+ * (TERM for a terminal).
  */
 static int make_bundle(const struct deis_app *m, const struct deis_release *rel,
 		       const char *type, const char *cmd, const char *id,
-		       const char *name, int port, const struct deis_kvlist *extra,
-		       int terminal, const char *dir, struct deis_error *err)
+		       const char *name, const struct deis_net_endpoint *ep, int port,
+		       const struct deis_kvlist *extra, int terminal, const char *dir,
+		       struct deis_error *err)
 {
 	const struct deis_build *b = build_of(m, rel);
 	const struct deis_kvlist *ienv = NULL;
@@ -524,6 +501,7 @@ static int make_bundle(const struct deis_app *m, const struct deis_release *rel,
 		.cpu_millicores = cpu > 0 ? (unsigned)cpu : 0,
 		.pids_max = pids > 0 ? pids : 0,
 		.terminal = terminal,
+		.netns = ep->netns, .address = ep->address,
 	};
 	mkdir(dir, 0700);
 	snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
@@ -557,18 +535,23 @@ static int inst_launch(struct inst *i, struct sapp *a)
 		crash(i, "the Procfile has no such process type");
 		return -ENOENT;
 	}
-	if (!i->port || !port_free(i->port)) {
-		i->port = 0;	/* port_free() counts our own: drop it first */
-		i->port = port_alloc();
-		if (i->port < 0) {
-			i->port = 0;
-			crash(i, "no free port left in the scheduler's range");
-			return -EADDRINUSE;
+	/* Its network: kept across restarts in place (same address), made
+	 * at the first start.  One-offs and release phases join the app's
+	 * group too: they may talk to its other containers. */
+	struct deis_net_endpoint ep;
+	if (!deis_net_exists(net, i->id, i->address, &ep)) {
+		r = deis_net_attach(net, i->id, i->app, &ep, &err);
+		if (r < 0) {
+			i->address[0] = '\0';
+			crash(i, err.msg);
+			return r;
 		}
+		snprintf(i->address, sizeof(i->address), "%s", ep.address);
 	}
+	i->port = scheduler_conf.port;
 	inst_dir(i, NULL, dir, sizeof(dir));
 	r = make_bundle(m, rel, i->kind == K_PROCESS ? i->type : "web", cmd, i->id,
-			i->name, i->port, NULL, 0, dir, &err);
+			i->name, &ep, i->port, NULL, 0, dir, &err);
 	if (r < 0) {
 		crash(i, err.msg);
 		return r;
@@ -597,8 +580,8 @@ static int inst_launch(struct inst *i, struct sapp *a)
 	i->routed = false;
 	set_state(i, S_STARTING);
 	i->dirty = true;
-	applog(i->app, "%s: starting `%s` on v%d (port %d)", i->name, cmd, i->release,
-	       i->port);
+	applog(i->app, "%s: starting `%s` on v%d at %s:%d", i->name, cmd, i->release,
+	       i->address, i->port);
 	return 0;
 }
 
@@ -628,14 +611,42 @@ static void inst_stop(struct inst *i)
 	}
 }
 
+/* Whether the container's init has become its own program (tini): runc
+ * writes the pid when it starts the container, but its init process is
+ * still runc's ("runc:[2:INIT]") until it execs, and a SIGTERM sent to
+ * it then is lost. */
+static bool init_execd(const struct inst *i)
+{
+	char path[4500], comm[64] = "";
+	int pid = 0;
+
+	inst_dir(i, "init.pid", path, sizeof(path));
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	if (pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true;	/* gone: nothing left to wait for */
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = '\0';
+	fclose(f);
+	return strncmp(comm, "runc:", 5) != 0;
+}
+
 static void send_term(struct inst *i)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 
 	i->termed = true;
 	i->kill_at = mono() + scheduler_conf.grace;
-	applog(i->app, "%s: stopping v%d on port %d (SIGTERM; SIGKILL in %d s)", i->name,
-	       i->release, i->port, scheduler_conf.grace);
+	applog(i->app, "%s: stopping v%d at %s:%d (SIGTERM; SIGKILL in %d s)", i->name,
+	       i->release, i->address, i->port, scheduler_conf.grace);
 	int r = scheduler_conf.init[0] ?
 		deis_runtime_kill(runc_root, i->id, SIGTERM, &err) :
 		deis_runtime_kill_all(runc_root, i->id, SIGTERM, &err);
@@ -780,22 +791,25 @@ static void set_up(struct inst *i)
 
 	set_state(i, S_UP);
 	i->was_up = true;
-	applog(i->app, "%s: up on v%d (port %d, %.0f ms after start)", i->name, i->release,
-	       i->port, (mono() - i->run_since) * 1000);
+	applog(i->app, "%s: up on v%d at %s:%d (%.0f ms after start)", i->name, i->release,
+	       i->address, i->port, (mono() - i->run_since) * 1000);
 	if (a)
 		a->pass = true;
 }
 
-static bool tcp_accepts(int port)
+static bool tcp_accepts(const char *address, int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	bool ok = false;
 
 	if (fd < 0)
 		return false;
-	/* On loopback the answer (SYN-ACK or RST) comes within
+	if (inet_pton(AF_INET, address, &sa.sin_addr) != 1) {
+		close(fd);
+		return false;
+	}
+	/* On the node's bridge the answer (SYN-ACK or RST) comes within
 	 * microseconds; a full accept queue drops the SYN, which the short
 	 * wait counts as not answering yet. */
 	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
@@ -825,20 +839,20 @@ static void probe(struct inst *i, const struct deis_app *m, double t)
 	if (i->probe)
 		return;
 	if (!path) {
-		if (tcp_accepts(i->port))
+		if (tcp_accepts(i->address, i->port))
 			set_up(i);
 		else
 			i->next_probe = t + (t - i->run_since < 2 ? 0.01 : 0.1);
 		return;
 	}
 	/* Only once the port accepts: no HTTP client per attempt before. */
-	if (!tcp_accepts(i->port)) {
+	if (!tcp_accepts(i->address, i->port)) {
 		i->next_probe = t + (t - i->run_since < 2 ? 0.01 : 0.1);
 		return;
 	}
 	const char *tmo = deis_kvlist_get(&m->healthcheck, "timeout");
 	char url[1200];
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", i->port, path);
+	snprintf(url, sizeof(url), "http://%s:%d%s", i->address, i->port, path);
 	i->probe = curl_easy_init();
 	if (!i->probe)
 		return;
@@ -1109,6 +1123,7 @@ static void write_rows(struct sapp *a, double t)
 		c->state = (char *)state_names[i->state];
 		c->release = i->release;
 		c->node = node_name;
+		c->address = i->address;
 		c->port = i->port;
 		c->started = i->started_us;
 		c->restarts = i->restarts;
@@ -1243,6 +1258,34 @@ static const struct deis_container *row_of(const char *id, struct sapp **app)
 	return NULL;
 }
 
+struct net_gc {
+	struct { char id[DEIS_RUNTIME_ID_MAX + 1]; char address[INET_ADDRSTRLEN]; } *items;
+	size_t n;
+};
+
+static void net_gc_one(void *ctx, const char *id, const char *address)
+{
+	struct net_gc *gc = ctx;
+	struct deis_error err = DEIS_ERROR_INIT;
+	char root[4400];
+	enum deis_runtime_status st = DEIS_RT_UNKNOWN;
+	pid_t pid = 0;
+
+	if (inst_find(id) || strstr(id, ".build-"))
+		return;
+	/* An attached one-off that still runs keeps its own. */
+	snprintf(root, sizeof(root), "%s/runc", attached_root);
+	if (deis_runtime_state(root, id, &st, &pid, &err) == 0 && st == DEIS_RT_RUNNING)
+		return;
+	void *p = realloc(gc->items, (gc->n + 1) * sizeof(*gc->items));
+	if (!p)
+		abort();
+	gc->items = p;
+	snprintf(gc->items[gc->n].id, sizeof(gc->items[gc->n].id), "%s", id);
+	snprintf(gc->items[gc->n].address, sizeof(gc->items[gc->n].address), "%s", address);
+	gc->n++;
+}
+
 /* At start: takes over the containers a previous scheduler left running,
  * drops rows of containers that are gone, removes what has no row. */
 static void adopt(void)
@@ -1305,6 +1348,7 @@ static void adopt(void)
 		i->seq = c->seq;
 		i->release = c->release;
 		i->port = c->port;
+		snprintf(i->address, sizeof(i->address), "%s", c->address);
 		i->started_us = c->started;
 		i->restarts = c->restarts;
 		i->command = c->command[0] ? strdup(c->command) : NULL;
@@ -1390,6 +1434,17 @@ static void adopt(void)
 		}
 		deis_runtime_list_free(&rl);
 	}
+	/* Networks nothing runs in any more (a container that ended while
+	 * we were away, an attached one-off whose process was killed).  The
+	 * builder's ("<app>.build-N") are the builder's to clean. */
+	struct net_gc gc = { 0 };
+	deis_net_list(net, net_gc_one, &gc, &err);
+	for (size_t k = 0; k < gc.n; k++) {
+		deis_log(LOG_NOTICE, "removing the network of %s (%s): nothing runs there",
+			 gc.items[k].id, gc.items[k].address);
+		net_release(gc.items[k].id, NULL, gc.items[k].address);
+	}
+	free(gc.items);
 	deis_log(LOG_NOTICE, "adopted %d running container(s); dropped %d stale row(s)",
 		 adopted, dropped);
 }
@@ -1450,8 +1505,10 @@ static int run_attached(const char *app, const char *user, const char *term,
 		fprintf(stderr, "deis: app '%s' has no release running yet: git push first\n", app);
 		goto out;
 	}
-	int port = port_alloc();
-	if (deis_db_run_create(db, app, command, T->version, node_name, port < 0 ? 0 : port,
+	int port = scheduler_conf.port;
+	struct deis_net_endpoint ep = { .address = "" };
+	if (deis_net_open_platform(0, &net, &err) < 0 ||
+	    deis_db_run_create(db, app, command, T->version, node_name, port,
 			       &number, instance, sizeof(instance), &err) < 0) {
 		fprintf(stderr, "deis: %s\n", err.msg);
 		goto out;
@@ -1465,7 +1522,23 @@ static int run_attached(const char *app, const char *user, const char *term,
 	 * runc in the foreground relays to ours (job control works); else
 	 * runc -d hands it our pipes as they are. */
 	int tty = isatty(0) && isatty(1);
-	int r = make_bundle(m, T, "web", command, instance, name, port, &extra, tty, dir, &err);
+	int r = deis_net_attach(net, instance, app, &ep, &err);
+	if (r == 0) {
+		/* Its address in its row, as the daemon's containers have. */
+		struct deis_container row = {
+			.name = name, .type = (char *)"run", .number = number,
+			.instance = instance, .state = (char *)"up", .release = T->version,
+			.node = node_name, .address = ep.address, .port = port,
+			.started = now_us(), .command = (char *)command,
+		};
+		const char *dot = strrchr(instance, '.');	/* <app>.run.<n>.<seq> */
+		row.seq = dot ? strtol(dot + 1, NULL, 10) : 0;
+		if (deis_db_containers_write(db, app, &row, 1, NULL, 0, NULL, &err) < 0)
+			deis_log(LOG_WARNING, "%s: %s", app, err.msg);
+		deis_error_clear(&err);
+		r = make_bundle(m, T, "web", command, instance, name, &ep, port, &extra, tty,
+				dir, &err);
+	}
 	deis_kvlist_clear(&extra);
 	char state_dir[4500];
 	snprintf(state_dir, sizeof(state_dir), "%s/runc", attached_root);
@@ -1522,6 +1595,8 @@ static int run_attached(const char *app, const char *user, const char *term,
 		deis_log(LOG_WARNING, "%s: %s", app, err.msg);
 	deis_runtime_delete(state_dir, instance, 1, &err);
 	slug_rm_rf(dir);
+	if (ep.address[0])
+		net_release(instance, app, ep.address);
 	if (cache || deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
 				     deis_conf.redis_password, &cache, &err) == 0)
 		deis_cache_publish(cache, "app", app, &err);
@@ -1530,6 +1605,7 @@ out:
 		deis_app_free(list[k]);
 	free(list);
 	slug_free_all();
+	deis_net_close(net);
 	deis_logemit_close(logs);
 	deis_cache_close(cache);
 	deis_db_close(db);
@@ -1548,10 +1624,12 @@ static void usage(FILE *out)
 	fprintf(out,
 "usage: deis-scheduler [--config=FILE] [--OPTION=VALUE ...]\n"
 "       deis-scheduler run [--config=FILE] APP USER TERM COMMAND\n"
+"       deis-scheduler network up|down [--config=FILE]\n"
 "\n"
 "Runs this node's containers (runc, each under a deis-shim) as the tree says:\n"
 "the formation of every app on its running release, one-offs, release\n"
-"phases.  `run` runs one attached one-off (what `ssh ... run` starts).\n"
+"phases.  `run` runs one attached one-off (what `ssh ... run` starts);\n"
+"`network` makes or removes the containers' bridge, namespaces and firewall.\n"
 "\n"
 "Options (also in the configuration file, as name = value):\n");
 	deis_conf_usage(options, out);
@@ -1617,6 +1695,28 @@ int main(int argc, char **argv)
 	char *runv[4];
 	int runc_ = 0;
 
+	/* deis-scheduler network up|down [--OPTION=VALUE ...]: makes or removes
+	 * this node's containers' network (packaging/down; up is what the
+	 * daemon does when it starts). */
+	if (argc >= 3 && !strcmp(argv[1], "network") &&
+	    (!strcmp(argv[2], "up") || !strcmp(argv[2], "down"))) {
+		if (parse_options(argc - 3, argv + 3) < 0)
+			return 2;
+		deis_log_init("deis-scheduler network", LOG_WARNING, 0);
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s/net", deis_conf.home);
+		struct deis_net_conf nc = {
+			.bridge = deis_conf.network_bridge, .subnet = deis_conf.network_subnet,
+			.nat = deis_conf.network_nat, .state_dir = dir,
+		};
+		int r = !strcmp(argv[2], "up") ? deis_net_open(&nc, 1, &net, &err) :
+			deis_net_teardown(&nc, &err);
+		deis_net_close(net);
+		if (r < 0)
+			fprintf(stderr, "deis-scheduler: the containers' network: %s\n", err.msg);
+		deis_conf_free(options);
+		return r < 0 ? 1 : 0;
+	}
 	/* deis-scheduler run [--OPTION=VALUE ...] APP USER TERM COMMAND */
 	if (argc >= 2 && !strcmp(argv[1], "run")) {
 		char *opts[64];
@@ -1644,9 +1744,9 @@ int main(int argc, char **argv)
 		return 2;
 	int level = deis_log_level_parse(deis_conf.log_level);
 	deis_log_init("deis-scheduler", level < 0 ? LOG_INFO : level, 0);
-	if (scheduler_conf.port_min < 1024 || scheduler_conf.port_max > 65535 ||
-	    scheduler_conf.port_min > scheduler_conf.port_max) {
-		deis_log(LOG_ERR, "scheduler_port_min/max: a range within 1024..65535");
+	if (scheduler_conf.port < 1024 || scheduler_conf.port > 65535) {
+		deis_log(LOG_ERR, "scheduler_port: a port from 1024 to 65535 (the app runs "
+			 "unprivileged)");
 		return 2;
 	}
 	setup_paths(argv[0]);
@@ -1669,15 +1769,22 @@ int main(int argc, char **argv)
 			    deis_conf.redis_password, &cache, &err) < 0)
 		deis_log(LOG_WARNING, "Redis: %s (events are sent when it is back)", err.msg);
 	deis_logemit_open(deis_conf.syslog_host, deis_conf.syslog_port, &logs, &err);
+	/* The bridge and the firewall before any container: without them no
+	 * container may start (it would have no isolation). */
+	if (deis_net_open_platform(1, &net, &err) < 0) {
+		deis_log(LOG_ERR, "the containers' network: %s", err.msg);
+		return 1;
+	}
 	adopt();
 	int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (wake < 0 || events_start(wake, &err) < 0) {
 		deis_log(LOG_ERR, "events: %s", wake < 0 ? strerror(errno) : err.msg);
 		return 1;
 	}
-	deis_log(LOG_NOTICE, "scheduling on node %s (runc state %s, ports %d-%d, init %s)",
-		 node_name, runc_root, scheduler_conf.port_min, scheduler_conf.port_max,
-		 scheduler_conf.init[0] ? scheduler_conf.init : "none");
+	deis_log(LOG_NOTICE, "scheduling on node %s (runc state %s, bridge %s %s%s, "
+		 "$PORT %d, init %s)", node_name, runc_root, deis_conf.network_bridge,
+		 deis_conf.network_subnet, deis_conf.network_nat ? " with NAT" : "",
+		 scheduler_conf.port, scheduler_conf.init[0] ? scheduler_conf.init : "none");
 
 	/* At once: the node's heartbeat (platform/status) and the serials. */
 	double next_resync = mono();
@@ -1735,12 +1842,12 @@ int main(int argc, char **argv)
 					    !alive || applied >= i->term_serial)
 						go = true;
 				}
-				/* Not before runc has made the container: a
-				 * signal to a container still being created
-				 * is lost.  (The shim's end also ends this.) */
-				char p[4500];
-				inst_dir(i, "init.pid", p, sizeof(p));
-				if (go && access(p, F_OK) == 0)
+				/* Not before the container's init runs its
+				 * own program: a signal to a container still
+				 * being created, or to runc's init before its
+				 * exec, is lost.  (The shim's end also ends
+				 * this.) */
+				if (go && init_execd(i))
 					send_term(i);
 			}
 			if (i->state == S_STOPPING && i->termed && t >= i->kill_at) {
@@ -1841,6 +1948,7 @@ int main(int argc, char **argv)
 	free(removed);
 	free(wfds);
 	slug_free_all();
+	deis_net_close(net);
 	curl_multi_cleanup(multi);
 	curl_global_cleanup();
 	deis_logemit_close(logs);

@@ -16,7 +16,7 @@
 struct scheduler_conf {
 	char *node;		/* this node's name [the host name] */
 	char *address;		/* where the proxy reaches its containers */
-	int port_min, port_max;	/* $PORT range */
+	int port;		/* every container's $PORT */
 	int grace;		/* s from SIGTERM to SIGKILL */
 	int boot_timeout;	/* s for a web container to answer */
 	int resync;		/* s between full comparisons */

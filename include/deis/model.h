@@ -65,6 +65,7 @@ struct deis_container {
 	char *state;			/* starting, up, crashed, stopping */
 	int release;			/* version it runs */
 	char *node;
+	char *address;			/* its own on the node's bridge */
 	int port;
 	int64_t started;
 	int restarts;

@@ -23,15 +23,15 @@ all_up_on() {	# VERSION NAMES...
 	done
 }
 
-# The container NAME answers on its port with a body matching PATTERN.
+# The container NAME answers at its address with a body matching PATTERN.
 # Each file of a container is read on its own, so right after a change
-# the port may be a new instance's that the state read just before did
+# the address may be a new instance's that the state read just before did
 # not show yet: give it a few seconds.
 answers() {	# NAME PATTERN [APP]
 	test_wait_for 5 _answers "$@"
 }
 _answers() {
-	curl -fsS --max-time 5 "http://127.0.0.1:$(ct "$1" port "${3:-}")/" >answer 2>/dev/null &&
+	curl -fsS --max-time 5 "http://$(ct "$1" address "${3:-}")/" >answer 2>/dev/null &&
 	grep -q -- "$2" answer
 }
 
@@ -44,15 +44,6 @@ app_log_has() {	# PATTERN [APP]
 	grep -Eq -- "$1" "$A/${2:-$APP}/logs"
 }
 
-# ssh to the builder's port as NAME (its key from deis_git_user).
-sshk() {	# NAME SSH-ARGS...
-	local name=$1 port
-	shift
-	port=$(conf_get "$DEIS_CONF" ssh_port) || port=2222
-	ssh -i "$TRASH_DIRECTORY/$name.key" -o IdentitiesOnly=yes -o IdentityAgent=none \
-		-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-		-o LogLevel=ERROR -p "$port" "$@"
-}
 
 # Stops the platform's deis-scheduler and starts it again with extra
 # options; its containers keep running and are adopted.
@@ -74,11 +65,12 @@ test_expect_success 'setup: a user, an app, the hello app in git' '
 	deis_git_commit src first
 '
 
-test_expect_success 'a push runs web.1 on v2: state, release, node, port, started, restarts, log' '
+test_expect_success 'a push runs web.1 on v2: state, release, node, address, port, started, restarts, log' '
 	deis_git_push $USER_ $APP src &&
 	test_wait_for 20 all_up_on v2 web.1 &&
 	test "$(ct web.1 node)" = "$(hostname)" &&
 	ct web.1 port | grep -Ex "[0-9]+" &&
+	ct web.1 address | grep -Ex "([0-9]+\.){3}[0-9]+:$(ct web.1 port)" &&
 	ct web.1 started | grep -E "^20[0-9]{2}-" &&
 	test "$(ct web.1 restarts)" = 0 &&
 	answers web.1 "hello from web.1 v2" &&
@@ -125,9 +117,9 @@ test_expect_success 'a config change replaces every container, new ones up befor
 '
 
 test_expect_success 'rmdir containers/web.2 replaces it; a missing one is ENOENT' '
-	old=$(ct web.2 port) &&
+	old=$(ct web.2 address) &&
 	rmdir "$A/$APP/containers/web.2" &&
-	test_wait_for 20 eval "all_up_on v3 web.1 web.2 && test \"\$(ct web.2 port)\" != $old" &&
+	test_wait_for 20 eval "all_up_on v3 web.1 web.2 && test \"\$(ct web.2 address)\" != $old" &&
 	answers web.2 "hello from web.2 v3" &&
 	app_log_has "restarted web.2" &&
 	test_must_fail rmdir "$A/$APP/containers/web.9" 2>err &&
@@ -135,9 +127,9 @@ test_expect_success 'rmdir containers/web.2 replaces it; a missing one is ENOENT
 '
 
 test_expect_success 'rm -r of a container directory restarts it too' '
-	old=$(ct web.1 port) &&
+	old=$(ct web.1 address) &&
 	rm -r "$A/$APP/containers/web.1" &&
-	test_wait_for 20 eval "all_up_on v3 web.1 web.2 && test \"\$(ct web.1 port)\" != $old" &&
+	test_wait_for 20 eval "all_up_on v3 web.1 web.2 && test \"\$(ct web.1 address)\" != $old" &&
 	test_wait_for 10 eval "test \"\$(runc_ids | wc -l)\" = 2"
 '
 
@@ -175,22 +167,22 @@ test_expect_success 'run: a long one-off shows as containers/run.N while it runs
 '
 
 test_expect_success 'ssh run: a one-off on the channel, its output and exit status' '
-	test_expect_code 5 sshk $USER_ git@127.0.0.1 run $APP "echo via ssh \$DYNO \$DEBUG; id -u; exit 5" </dev/null >out 2>err &&
+	test_expect_code 5 deis_ssh $USER_ git@127.0.0.1 run $APP "echo via ssh \$DYNO \$DEBUG; id -u; exit 5" </dev/null >out 2>err &&
 	cat out err &&
 	grep -E "^via ssh run\.[0-9]+ 1$" out &&
 	grep -x 10000 out &&
-	echo "some input" | sshk $USER_ git@127.0.0.1 run $APP "tr a-z A-Z" >out &&
+	echo "some input" | deis_ssh $USER_ git@127.0.0.1 run $APP "tr a-z A-Z" >out &&
 	grep -x "SOME INPUT" out &&
 	app_log_has "run\.[0-9]+: $USER_ ran .echo via ssh" &&
 	app_log_has "run\.[0-9]+: exited with status 5"
 '
 
 test_expect_success 'ssh -t run: the command gets a terminal (bash with job control, ^C interrupts)' '
-	test_expect_code 3 sshk $USER_ -tt git@127.0.0.1 run $APP "test -t 0 && test -t 1 && echo on a terminal TERM=\$TERM \$(tty); exit 3" </dev/null >out 2>&1 &&
+	test_expect_code 3 deis_ssh $USER_ -tt git@127.0.0.1 run $APP "test -t 0 && test -t 1 && echo on a terminal TERM=\$TERM \$(tty); exit 3" </dev/null >out 2>&1 &&
 	tr -d "\r" <out >out2 &&
 	grep -E "^on a terminal TERM=.+ /dev/pts/[0-9]+$" out2 &&
 	{ sleep 2; echo "sleep 30; echo not-interrupted"; sleep 1; printf "\003"; sleep 1; echo "echo still-here; exit 6"; } |
-		test_expect_code 6 sshk $USER_ -tt git@127.0.0.1 run $APP bash >out 2>&1 &&
+		test_expect_code 6 deis_ssh $USER_ -tt git@127.0.0.1 run $APP bash >out 2>&1 &&
 	tr -d "\r" <out >out2 &&
 	cat out2 &&
 	test "$(grep -c still-here out2)" = 2 &&
@@ -200,12 +192,12 @@ test_expect_success 'ssh -t run: the command gets a terminal (bash with job cont
 
 test_expect_success 'ssh run: refused for another user, without a command, for a missing app' '
 	deis_git_user deis-seve &&
-	test_expect_code 1 sshk deis-seve git@127.0.0.1 run $APP id </dev/null >out 2>err &&
+	test_expect_code 1 deis_ssh deis-seve git@127.0.0.1 run $APP id </dev/null >out 2>err &&
 	grep "does not exist, or deis-seve may not use it" err &&
 	! grep -q . out &&
-	test_expect_code 1 sshk $USER_ git@127.0.0.1 run $APP </dev/null 2>err &&
+	test_expect_code 1 deis_ssh $USER_ git@127.0.0.1 run $APP </dev/null 2>err &&
 	grep "usage: run <app> <command>" err &&
-	test_expect_code 1 sshk $USER_ git@127.0.0.1 run no-such-app id </dev/null 2>err &&
+	test_expect_code 1 deis_ssh $USER_ git@127.0.0.1 run no-such-app id </dev/null 2>err &&
 	grep "does not exist" err
 '
 
@@ -313,7 +305,7 @@ test_expect_success 'health check path: a 503 on the healthcheck path blocks the
 
 test_expect_success 'kill -9 of the scheduler: containers keep serving; a new one adopts them, starts nothing twice' '
 	ids=$(runc_ids) &&
-	ports="$(ct web.1 port) $(ct web.2 port)" &&
+	addrs="$(ct web.1 address) $(ct web.2 address)" &&
 	pid=$(cat "$DEIS_RUNDIR/deis-scheduler.pid") &&
 	kill -9 "$pid" &&
 	answers web.1 "hello from web.1 v3" &&
@@ -321,7 +313,7 @@ test_expect_success 'kill -9 of the scheduler: containers keep serving; a new on
 	test_wait_for 10 grep -q "adopted [1-9][0-9]* running container" "$SLOG" &&
 	sleep 2 &&
 	test "$(runc_ids)" = "$ids" &&
-	test "$(ct web.1 port) $(ct web.2 port)" = "$ports" &&
+	test "$(ct web.1 address) $(ct web.2 address)" = "$addrs" &&
 	answers web.2 "hello from web.2 v3" &&
 	echo "echo after-adoption" >"$A/$APP/run" &&
 	test_wait_for 20 app_log_has "$APP\[run\.[0-9]+\]: after-adoption"
