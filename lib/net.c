@@ -729,7 +729,15 @@ static void *ns_thread(void *arg)
 	mnl_attr_nest_end(nlh, peer);
 	mnl_attr_nest_end(nlh, data);
 	mnl_attr_nest_end(nlh, li);
-	if ((j->r = rtnl_talk(n->rtnl, &n->seq, nlh, "creating the veth pair", &j->err)) < 0)
+	j->r = rtnl_talk(n->rtnl, &n->seq, nlh, "creating the veth pair", &j->err);
+	if (j->r == -EEXIST) {
+		/* The pair of a namespace of the same id that the kernel has
+		 * not finished removing: remove it now, then again. */
+		link_del(n->rtnl, &n->seq, j->ifname, NULL);
+		deis_error_clear(&j->err);
+		j->r = rtnl_talk(n->rtnl, &n->seq, nlh, "creating the veth pair", &j->err);
+	}
+	if (j->r < 0)
 		goto out;
 	nlh = link_msg(buf, RTM_NEWLINK, 0, 0, 1);
 	mnl_attr_put_strz(nlh, IFLA_IFNAME, j->ifname);
@@ -858,10 +866,11 @@ int deis_net_detach(struct deis_net *n, const char *id, const char *group,
 			nft_run_each(n->nft, deis_buf_str(&cmds));
 		deis_buf_release(&cmds);
 	}
-	/* The pair goes with either end: delete ours now rather than when
-	 * the kernel gets round to the namespace. */
-	if (if_nametoindex(ep.ifname))
-		link_del(n->rtnl, &n->seq, ep.ifname, NULL);
+	/* The namespace goes once nothing holds it, and the pair with it:
+	 * the kernel does that in the background (deleting the link here
+	 * would wait for it, 10-30 ms of RCU grace periods per container on
+	 * a daemon's one thread).  A new endpoint that meets the old name
+	 * still there deletes it then (ns_thread). */
 	netns_remove(ep.netns);
 	if (address[0] && addr_owned(n, address, id)) {
 		addr_path(n, address, path, sizeof(path));

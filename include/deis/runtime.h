@@ -12,9 +12,11 @@
  * read-only, /bin /lib /lib64 /sbin are symlinks into it (Debian 12 merged
  * /usr), /etc is the bundle's own (passwd, group, hosts, resolv.conf,
  * nsswitch.conf, ld.so.cache) with /etc/ssl/certs and /etc/alternatives
- * bind-mounted read-only from the host.  The slug is /app.  See
- * docs/runtime.md for the choices (host network namespace, detached
- * containers, cgroup v1).
+ * bind-mounted read-only from the host.  The slug is /app.  Every
+ * container has a network namespace of its own (lib/net.c makes one on
+ * the node's bridge; else a new one with only lo) and a default seccomp
+ * profile.  See docs/runtime.md for the choices (network, seccomp,
+ * detached containers, cgroup v1).
  *
  * Every function that can fail returns a negative errno and fills err.
  * runc is $DEIS_RUNC if set, else `runc` from $PATH.

@@ -4,7 +4,8 @@
 #   bench_platform_up NAME USER
 #
 # brings a platform up with packaging/up in a fresh /tmp/deis-NAME.XXXXXX
-# (random free ports, DEIS_FAST=1, DEIS_BUILD or build), always brought
+# (random free ports, a bridge and subnet of its own, DEIS_FAST=1,
+# DEIS_BUILD or build), always brought
 # down again at exit (packaging/down --purge; the directory is kept when
 # the benchmark failed), and makes USER: a local and platform user with an
 # SSH key ($WORK/key) in the tree, as_user to run a command as it, and
@@ -39,7 +40,10 @@ bench_platform_up() {	# NAME USER
 		used+=("${!v}")
 		export "${v?}"
 	done
-	export DEIS_HOME DEIS_MOUNT DEIS_FAST DEIS_BUILD
+	# A bridge and a subnet of its own, beside any other platform.
+	DEIS_BRIDGE=db$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+	DEIS_SUBNET=$(free_subnet)
+	export DEIS_HOME DEIS_MOUNT DEIS_FAST DEIS_BUILD DEIS_BRIDGE DEIS_SUBNET
 	deis_env_init
 	registry_env_init
 	builder_env_init

@@ -11,19 +11,24 @@
  *   list                   "ID ADDRESS" per address held
  *   ruleset                prints the firewall's nftables commands
  *   teardown               removes the firewall, namespaces, the bridge
+ *   bench N [GROUP]        attach and detach N times in this process;
+ *                          prints the median of each (ms)
  *
  * Errors go to stderr; the exit status is the errno, 64 for a usage error.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "deis/net.h"
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: net_tool --bridge=NAME --subnet=CIDR --state=DIR [--nat=0|1] "
-		"setup | attach ID [GROUP] | detach ID [GROUP] | list | ruleset | teardown\n");
+		"setup | attach ID [GROUP] | detach ID [GROUP] | list | ruleset | teardown |\n"
+		"  bench N [GROUP]\n");
 	exit(64);
 }
 
@@ -31,6 +36,27 @@ static int fail(const struct deis_error *err)
 {
 	fprintf(stderr, "net_tool: %s\n", err->msg);
 	return err->code ? err->code : 1;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void print_one(void *ctx, const char *id, const char *address)
@@ -83,6 +109,27 @@ int main(int argc, char **argv)
 			printf("%s %s %s\n", ep.netns, ep.ifname, ep.address);
 	} else if (!strcmp(cmd, "detach") && (argc - k == 1 || argc - k == 2)) {
 		r = deis_net_detach(n, argv[k], argc - k == 2 ? argv[k + 1] : NULL, NULL, &err);
+	} else if (!strcmp(cmd, "bench") && (argc - k == 1 || argc - k == 2)) {
+		int count = atoi(argv[k]);
+		double *at = calloc((size_t)count + 1, sizeof(*at)),
+		       *dt = calloc((size_t)count + 1, sizeof(*dt));
+		for (int i = 0; r == 0 && i < count; i++) {
+			struct deis_net_endpoint ep;
+			char id[64];
+			snprintf(id, sizeof(id), "bench.net.%d.%d", (int)getpid(), i);
+			double t0 = now_ms();
+			r = deis_net_attach(n, id, argc - k == 2 ? argv[k + 1] : NULL, &ep, &err);
+			double t1 = now_ms();
+			if (r == 0)
+				r = deis_net_detach(n, id, argc - k == 2 ? argv[k + 1] : NULL,
+						    ep.address, &err);
+			at[i] = t1 - t0;
+			dt[i] = now_ms() - t1;
+		}
+		if (r == 0 && count > 0)
+			printf("attach %.2f detach %.2f\n", median(at, count), median(dt, count));
+		free(at);
+		free(dt);
 	} else if (!strcmp(cmd, "list") && argc == k) {
 		r = deis_net_list(n, print_one, NULL, &err);
 	} else {
