@@ -186,8 +186,10 @@ int builder_cache_dir(const char *app, char *out, size_t size, struct deis_error
 
 	if ((size_t)snprintf(out, size, "%s/cache", deis_conf.home) >= size)
 		return deis_error_set(err, ENAMETOOLONG, "$DEIS_HOME is too long");
-	if ((r = mkdir_one(out, 0711, err)) < 0)
-		return r;
+	/* Root's alone (each app's cache is bind-mounted into its builds). */
+	if ((r = mkdir_one(out, 0700, err)) < 0 || chmod(out, 0700) < 0)
+		return r < 0 ? r : deis_error_set(err, errno, "chmod %s: %s", out,
+						  strerror(errno));
 	if ((size_t)snprintf(out, size, "%s/cache/%s", deis_conf.home, app) >= size)
 		return deis_error_set(err, ENAMETOOLONG, "$DEIS_HOME is too long");
 	if ((r = mkdir_one(out, 0700, err)) < 0)

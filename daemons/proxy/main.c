@@ -744,6 +744,11 @@ static int setup_dirs(void)
 	snprintf(ngx.conf, sizeof(ngx.conf), "%s/proxy/nginx.conf", h);
 	snprintf(ngx.pidfile, sizeof(ngx.pidfile), "%s/run/nginx.pid", h);
 	snprintf(ngx.errlog, sizeof(ngx.errlog), "%s/log/nginx.log", h);
+	/* Logs an older nginx made readable by all (nginx.c now starts it
+	 * with umask 077). */
+	chmod(ngx.errlog, 0600);
+	snprintf(p, sizeof(p), "%s/proxy/access.log", h);
+	chmod(p, 0600);
 	ngx.reload_timeout_ms = pc.reload_timeout * 1000;
 
 	struct deis_buf b = DEIS_BUF_INIT;

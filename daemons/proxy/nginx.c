@@ -103,7 +103,12 @@ static int run(const char *bin, char *const argv[], struct deis_buf *out,
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	deis_spawnattr_init(&attr, POSIX_SPAWN_SETSID);
 	char *const env[] = { (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	/* nginx's logs (every app's requests, client addresses) are root's
+	 * alone: they are created, and reopened at rotation, with the umask
+	 * nginx starts with. */
+	mode_t mask = umask(077);
 	int r = posix_spawn(&pid, bin, &fa, &attr, argv, env);
+	umask(mask);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	close(p[1]);

@@ -103,7 +103,9 @@ int slug_get(const char *ref, const char **dir, const struct deis_kvlist **env,
 	if (access(final, F_OK) != 0) {
 		char parent[4096], lockpath[4200];
 		snprintf(parent, sizeof(parent), "%s/slugs", deis_conf.home);
-		mkdir(parent, 0711);
+		/* Root's alone: an app's code is its owner's. */
+		if (mkdir(parent, 0700) < 0 && errno == EEXIST)
+			chmod(parent, 0700);
 		/* The daemon and `deis-scheduler run` may unpack the same slug
 		 * at once: one at a time, and the second finds it done. */
 		snprintf(lockpath, sizeof(lockpath), "%s/.lock", parent);
