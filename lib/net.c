@@ -793,7 +793,13 @@ int deis_net_attach(struct deis_net *n, const char *id, const char *group,
 
 	if (!id || !id[0] || strchr(id, '/') || strlen(id) > 200)
 		return deis_error_set(err, EINVAL, "container id '%s'", id ? id : "");
-	deis_net_detach(n, id, group, NULL, NULL);	/* a previous one's */
+	/* A previous endpoint of this id (a restart that did not reuse it):
+	 * replace it.  Checked by its namespace, not by scanning every
+	 * address file on every start. */
+	struct stat st;
+	netns_path(n, id, ep->netns, sizeof(ep->netns));
+	if (lstat(ep->netns, &st) == 0)
+		deis_net_detach(n, id, group, NULL, NULL);
 	if ((r = addr_alloc(n, id, &ip, err)) < 0)
 		return r;
 	ip_str(ip, a);
