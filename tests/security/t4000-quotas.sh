@@ -10,7 +10,7 @@ BOB=deis-qbob
 
 # Scales APP to SPEC as the Unix user WHO (fails like the shell does).
 scale() {	# WHO APP SPEC
-	deis_as "$1" sh -c "echo \"$3\" >\"$A/$2/formation\""
+	deis_as "$1" bash -c "echo \"$3\" >\"$A/$2/formation\""
 }
 
 # The sum of APP...'s formation counts.
@@ -42,7 +42,7 @@ test_expect_success 'web=1000 is refused at write with EDQUOT; the old formation
 test_expect_success 'an admin'"'"'s own app is bound too: web=1000 as root is EDQUOT' '
 	mkdir "$A/qroot" &&
 	test_when_finished "rmdir \"$A/qroot\"" &&
-	test_must_fail sh -c "echo web=1000 >\"$A/qroot/formation\"" 2>err &&
+	test_must_fail bash -c "echo web=1000 >\"$A/qroot/formation\"" 2>err &&
 	grep "Disk quota exceeded" err &&
 	test_must_be_empty "$A/qroot/formation"
 '
@@ -66,13 +66,13 @@ test_expect_success 'the user reads their quota and what they use; others cannot
 test_expect_success 'a non-admin cannot change quotas (EACCES), not even their own' '
 	cat "$U/$ALICE/quota" >before &&
 	cat "$P/quotas" >pbefore &&
-	test_must_fail deis_as $ALICE sh -c "echo containers=1000 >$U/$ALICE/quota" 2>err &&
+	test_must_fail deis_as $ALICE bash -c "echo containers=1000 >$U/$ALICE/quota" 2>err &&
 	grep "Permission denied" err &&
-	test_must_fail deis_as $ALICE sh -c "echo containers=1000 >$P/quotas" 2>err &&
+	test_must_fail deis_as $ALICE bash -c "echo containers=1000 >$P/quotas" 2>err &&
 	grep "Permission denied" err &&
-	test_must_fail deis_as $ALICE sh -c "echo overcommit=100 >$P/quotas" 2>err &&
+	test_must_fail deis_as $ALICE bash -c "echo overcommit=100 >$P/quotas" 2>err &&
 	grep "Permission denied" err &&
-	test_must_fail deis_as $BOB sh -c "echo containers=1000 >$U/$ALICE/quota" 2>err &&
+	test_must_fail deis_as $BOB bash -c "echo containers=1000 >$U/$ALICE/quota" 2>err &&
 	grep "Permission denied" err &&
 	cat "$U/$ALICE/quota" >after &&
 	test_cmp before after &&
@@ -83,10 +83,10 @@ test_expect_success 'a non-admin cannot change quotas (EACCES), not even their o
 test_expect_success 'a bad quota is EINVAL and changes nothing' '
 	cat "$U/$ALICE/quota" >before &&
 	for bad in containers=-1 containers=x memory=12Q cpu=2 overcommit=2 "containers=1 containers=2"; do
-		test_must_fail sh -c "echo \"$bad\" >\"$U/$ALICE/quota\"" 2>err || return 1
+		test_must_fail bash -c "echo \"$bad\" >\"$U/$ALICE/quota\"" 2>err || return 1
 		grep "Invalid argument" err || return 1
 	done &&
-	test_must_fail sh -c "echo overcommit=0 >\"$P/quotas\"" 2>err &&
+	test_must_fail bash -c "echo overcommit=0 >\"$P/quotas\"" 2>err &&
 	grep "Invalid argument" err &&
 	cat "$U/$ALICE/quota" >after &&
 	test_cmp before after
@@ -124,18 +124,18 @@ test_expect_success 'a memory limit raised over the quota is refused (EDQUOT), t
 	test_when_finished ": >\"$U/$ALICE/quota\"" &&
 	scale $ALICE qa-one web=2 &&
 	scale $ALICE qa-two web=0 &&
-	test_must_fail deis_as $ALICE sh -c "echo web.memory=2G >$A/qa-one/limits" 2>err &&
+	test_must_fail deis_as $ALICE bash -c "echo web.memory=2G >$A/qa-one/limits" 2>err &&
 	grep "Disk quota exceeded" err &&
 	test_must_be_empty "$A/qa-one/limits" &&
 	deis_log_has "qa-one/limits by $ALICE .*quota.* 4G" &&
-	deis_as $ALICE sh -c "echo web.memory=1G >$A/qa-one/limits" &&
+	deis_as $ALICE bash -c "echo web.memory=1G >$A/qa-one/limits" &&
 	echo web.memory=1G >expect &&
 	test_cmp expect "$A/qa-one/limits" &&
 	test_must_fail scale $ALICE qa-two web=1 2>err &&
 	grep "Disk quota exceeded" err &&
-	deis_as $ALICE sh -c "echo worker.memory=64M >$A/qa-two/limits" &&
+	deis_as $ALICE bash -c "echo worker.memory=64M >$A/qa-two/limits" &&
 	test_must_fail scale $ALICE qa-two worker=1 &&
-	deis_as $ALICE sh -c "echo web.memory=960M >$A/qa-one/limits" &&
+	deis_as $ALICE bash -c "echo web.memory=960M >$A/qa-one/limits" &&
 	scale $ALICE qa-two worker=1 &&
 	grep -x "# used: containers=3 memory=1984M" "$U/$ALICE/quota"
 '
@@ -145,12 +145,12 @@ test_expect_success 'a rollback to limits over the quota is refused' '
 	test_when_finished ": >\"$U/$ALICE/quota\"" &&
 	scale $ALICE qa-two worker=0 &&
 	scale $ALICE qa-one web=1 &&
-	deis_as $ALICE sh -c "echo web.memory=2G >$A/qa-one/limits" &&
+	deis_as $ALICE bash -c "echo web.memory=2G >$A/qa-one/limits" &&
 	big=$(readlink "$A/qa-one/releases/current") &&
-	deis_as $ALICE sh -c "echo web.memory=512M >$A/qa-one/limits" &&
+	deis_as $ALICE bash -c "echo web.memory=512M >$A/qa-one/limits" &&
 	scale $ALICE qa-one web=2 &&
 	v=$(readlink "$A/qa-one/releases/current") &&
-	test_must_fail deis_as $ALICE sh -c "echo $big >$A/qa-one/rollback" 2>err &&
+	test_must_fail deis_as $ALICE bash -c "echo $big >$A/qa-one/rollback" 2>err &&
 	grep "Disk quota exceeded" err &&
 	test "$(readlink "$A/qa-one/releases/current")" = "$v" &&
 	echo web.memory=512M >expect &&
@@ -207,18 +207,18 @@ test_expect_success 'capacity: a formation that does not fit the nodes is refuse
 	deis_log_has "qa-two/formation by $ALICE .*capacity" &&
 	test_wait_for 5 grep -q "qa-two\[deis\]: $ALICE: refused: capacity" "$A/qa-two/logs" &&
 	echo "overcommit=1" >"$P/quotas" &&
-	deis_as $ALICE sh -c "echo web.memory=1024G >$A/qa-two/limits" &&
+	deis_as $ALICE bash -c "echo web.memory=1024G >$A/qa-two/limits" &&
 	test_must_fail scale $ALICE qa-two web=1 2>err &&
 	grep "Disk quota exceeded" err &&
 	test_cmp formation.before "$A/qa-two/formation" &&
-	deis_as $ALICE sh -c ": >$A/qa-two/limits" &&
+	deis_as $ALICE bash -c ": >$A/qa-two/limits" &&
 	scale $ALICE qa-two web=1
 '
 
 test_expect_success 'concurrent scale-ups of several apps cannot pass the quota together' '
 	echo containers=1 >"$U/$BOB/quota" &&
 	test_when_finished ": >\"$U/$BOB/quota\"" &&
-	for round in 1 2 3; do
+	for round in 1 2 3 4 5; do
 		for i in 1 2 3 4 5; do
 			scale $BOB qb-$i web=0 || return 1
 		done

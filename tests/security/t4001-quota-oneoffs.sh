@@ -24,7 +24,7 @@ test_expect_success 'setup: a user, an app pushed, web.1 up' '
 test_expect_success 'a run past the quota is refused at write (EDQUOT) and starts nothing' '
 	echo containers=1 >"$U/$USER_/quota" &&
 	test_when_finished ": >\"$U/$USER_/quota\"" &&
-	test_must_fail deis_as $USER_ sh -c "echo \"echo should-not-run\" >$A/$APP/run" 2>err &&
+	test_must_fail deis_as $USER_ bash -c "echo \"echo should-not-run\" >$A/$APP/run" 2>err &&
 	grep "Disk quota exceeded" err &&
 	deis_log_has "$APP/run by $USER_ .*quota" &&
 	test "$(runs)" = 0 &&
@@ -34,16 +34,16 @@ test_expect_success 'a run past the quota is refused at write (EDQUOT) and start
 test_expect_success 'a running one-off counts: no scale-up past the quota until it ends' '
 	echo containers=2 >"$U/$USER_/quota" &&
 	test_when_finished ": >\"$U/$USER_/quota\"" &&
-	deis_as $USER_ sh -c "echo \"sleep 4\" >$A/$APP/run" &&
+	deis_as $USER_ bash -c "echo \"sleep 4\" >$A/$APP/run" &&
 	test "$(runs)" = 1 &&
 	grep -x "# used: containers=2 memory=1G" "$U/$USER_/quota" &&
-	test_must_fail deis_as $USER_ sh -c "echo web=2 >$A/$APP/formation" 2>err &&
+	test_must_fail deis_as $USER_ bash -c "echo web=2 >$A/$APP/formation" 2>err &&
 	grep "Disk quota exceeded" err &&
-	test_must_fail deis_as $USER_ sh -c "echo \"echo second\" >$A/$APP/run" 2>err &&
+	test_must_fail deis_as $USER_ bash -c "echo \"echo second\" >$A/$APP/run" 2>err &&
 	grep "Disk quota exceeded" err &&
 	test_wait_for 30 eval "test \"\$(runs)\" = 0" &&
-	deis_as $USER_ sh -c "echo web=2 >$A/$APP/formation" &&
-	deis_as $USER_ sh -c "echo web=1 >$A/$APP/formation"
+	deis_as $USER_ bash -c "echo web=2 >$A/$APP/formation" &&
+	deis_as $USER_ bash -c "echo web=1 >$A/$APP/formation"
 '
 
 test_expect_success 'ssh ... run past the quota is refused with the reason' '
