@@ -203,6 +203,7 @@ struct node {
 	const struct deis_container *container;
 	struct scratch *scratch;
 	char owner[64];		/* user name for users/<name> */
+	char host[256];		/* node name for platform/nodes/<node> */
 	char name[256];		/* the leaf name */
 };
 
@@ -239,5 +240,20 @@ void tree_readme(struct deis_buf *out);
 
 /* Logs an operation's failure once, in words, with the caller. */
 void req_log_error(const struct req *r, const char *op, const char *path);
+
+/* ---- quotas and capacity (quota.c) ---- */
+
+/* platform/quotas and users/<name>/quota */
+extern const struct nodetype nt_platform_quotas;
+extern const struct nodetype nt_user_quota;
+/* Reloads the quotas from the database (after a change, on a "quotas"
+ * event, at each health probe). */
+int quota_reload(struct deis_error *err);
+/* The check at write() (a dry run: the caller holds the state lock):
+ * app's formation or limits replaced by these (when not NULL), and
+ * oneoffs more one-off containers; 0, or -EDQUOT with the reason. */
+int quota_admit(struct req *r, const struct deis_app *app,
+		const struct deis_kvlist *formation, const struct deis_kvlist *limits,
+		long oneoffs);
 
 #endif

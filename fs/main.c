@@ -136,13 +136,18 @@ static void health_probe(void)
 	state.nnodes = nn;
 	state.router_alive = router;
 	pthread_mutex_unlock(&state.nodes_lock);
+	/* Quotas: events bring changes at once; this makes up for a lost one. */
+	struct deis_error qerr = DEIS_ERROR_INIT;
+	if (quota_reload(&qerr) < 0 && state.db_latency_us >= 0)
+		deis_log(LOG_WARNING, "reloading quotas: %s", qerr.msg);
 }
 
 static void reload(const char *kind, const char *name)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 	int r = !strcmp(kind, "app") ? state_reload_app(name, &err) :
-		!strcmp(kind, "user") ? state_reload_user(name, &err) : 0;
+		!strcmp(kind, "user") ? state_reload_user(name, &err) :
+		!strcmp(kind, "quotas") ? quota_reload(&err) : 0;
 
 	if (r < 0)
 		deis_log(LOG_WARNING, "reloading %s %s: %s", kind, name, err.msg);

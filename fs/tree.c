@@ -23,6 +23,7 @@
 #include "deis/conf.h"
 #include "deis/log.h"
 #include "deis/drain.h"
+#include "deis/quota.h"
 #include "deis/registry.h"
 #include "deis/validate.h"
 #include "deisfs.h"
@@ -183,8 +184,9 @@ void tree_readme(struct deis_buf *out)
 	deis_buf_adds(out,
 "deisfs - the platform as files\n"
 "\n"
-"  platform/            domain, status (health of each module), version, nodes/\n"
-"  users/<name>/        info; keys/<keyname>: cp ~/.ssh/id_ed25519.pub here\n"
+"  platform/            domain, status (health of each module), version, nodes/,\n"
+"                       quotas (every user's defaults; the nodes' overcommit)\n"
+"  users/<name>/        info, quota; keys/<keyname>: cp ~/.ssh/id_ed25519.pub here\n"
 "  apps/                mkdir apps/<app> creates an app, rmdir destroys it\n"
 "  apps/<app>/\n"
 "    info url git_url   about the app (read-only)\n"
@@ -208,7 +210,8 @@ void tree_readme(struct deis_buf *out)
 "    drains             syslog:// log drains, one per line\n"
 "\n"
 "Every change is one transaction; a config change makes one release.\n"
-"A bad write fails with EINVAL and the reason is in the daemon log.\n");
+"A bad write fails with EINVAL (EDQUOT past a quota or the nodes' capacity)\n"
+"and the reason is in the daemon log.\n");
 }
 
 static int show_readme(const struct node *n, struct deis_buf *out)
@@ -293,18 +296,56 @@ static bool node_get(const char *name, struct deis_node *out)
 	return found;
 }
 
-static int show_node(const struct node *n, struct deis_buf *out)
+/* platform/nodes/<node>/: one file per fact, as the scheduler's last
+ * heartbeat recorded it. */
+static bool node_live(const struct deis_node *nd)
+{
+	return now_us() - nd->last_seen < NODE_STALE_US;
+}
+
+static int show_node_address(const struct node *n, struct deis_buf *out)
 {
 	struct deis_node nd;
-	char seen[32];
 
-	if (!node_get(n->name, &nd))
+	if (!node_get(n->host, &nd))
 		return -ENOENT;
-	fmt_time(nd.last_seen, seen, sizeof(seen));
-	int64_t age = (now_us() - nd.last_seen) / 1000000;
-	deis_buf_addf(out, "name: %s\naddress: %s\nlast seen: %s\ncontainers: %d\n"
-		      "state: %s\n", nd.name, nd.address, seen, nd.containers,
-		      age * 1000000 < NODE_STALE_US ? "ready" : "unreachable");
+	deis_buf_addf(out, "%s\n", nd.address);
+	return 0;
+}
+
+static int show_node_state(const struct node *n, struct deis_buf *out)
+{
+	struct deis_node nd;
+
+	if (!node_get(n->host, &nd))
+		return -ENOENT;
+	deis_buf_addf(out, "%s\n", node_live(&nd) ? "ready" : "unreachable");
+	return 0;
+}
+
+static int show_node_containers(const struct node *n, struct deis_buf *out)
+{
+	struct deis_node nd;
+
+	if (!node_get(n->host, &nd))
+		return -ENOENT;
+	deis_buf_addf(out, "%d\n", nd.containers);
+	return 0;
+}
+
+/* What the capacity admission weighs (platform/quotas); empty until the
+ * node's scheduler has reported it. */
+static int show_node_memory(const struct node *n, struct deis_buf *out)
+{
+	struct deis_node nd;
+	char m[32];
+
+	if (!node_get(n->host, &nd))
+		return -ENOENT;
+	if (nd.memory > 0) {
+		deis_quota_memory_format(nd.memory, m, sizeof(m));
+		deis_buf_addf(out, "%s\n", m);
+	}
 	return 0;
 }
 
@@ -312,11 +353,22 @@ static int64_t mtime_node(const struct node *n)
 {
 	struct deis_node nd;
 
-	return node_get(n->name, &nd) ? nd.last_seen : state.started;
+	return node_get(n->host, &nd) ? nd.last_seen : state.started;
 }
 
+#define NODE_FILE(var, fname, fshow) \
+	static const struct nodetype var = { .name = fname, .mode = RO_MODE, \
+		.show = fshow, .mtime = mtime_node, .direct = true }
+
+NODE_FILE(nt_node_address, "address", show_node_address);
+NODE_FILE(nt_node_state, "state", show_node_state);
+NODE_FILE(nt_node_containers, "containers", show_node_containers);
+NODE_FILE(nt_node_memory, "memory", show_node_memory);
+static const struct nodetype *const node_children[] = {
+	&nt_node_address, &nt_node_state, &nt_node_containers, &nt_node_memory, NULL,
+};
 static const struct nodetype nt_node = {
-	.mode = RO_MODE, .show = show_node, .mtime = mtime_node, .direct = true,
+	.mode = DIR_MODE, .children = node_children, .mtime = mtime_node,
 };
 
 static int nodes_lookup(const struct node *dir, const char *name, struct node *child)
@@ -326,7 +378,7 @@ static int nodes_lookup(const struct node *dir, const char *name, struct node *c
 	if (!node_get(name, &nd))
 		return -ENOENT;
 	child->t = &nt_node;
-	snprintf(child->name, sizeof(child->name), "%s", name);
+	snprintf(child->host, sizeof(child->host), "%s", name);
 	return 0;
 }
 
@@ -349,6 +401,7 @@ static void nodes_list(const struct node *dir, struct req *r,
 	for (size_t i = 0; i < n; i++) {
 		c.t = &nt_node;
 		snprintf(c.name, sizeof(c.name), "%s", names[i]);
+		snprintf(c.host, sizeof(c.host), "%s", names[i]);
 		add(ctx, names[i], &c);
 	}
 	free(names);
@@ -377,7 +430,8 @@ static const struct nodetype nt_nodes = {
 	.lookup = nodes_lookup, .list = nodes_list,
 };
 static const struct nodetype *const platform_children[] = {
-	&nt_platform_domain, &nt_platform_status, &nt_platform_version, &nt_nodes, NULL,
+	&nt_platform_domain, &nt_platform_status, &nt_platform_version, &nt_nodes,
+	&nt_platform_quotas, NULL,
 };
 static const struct nodetype nt_platform = {
 	.name = "platform", .mode = DIR_MODE, .children = platform_children,
@@ -548,7 +602,9 @@ static const struct nodetype nt_keys = {
 static const struct nodetype nt_user_info = {
 	.name = "info", .mode = RO_MODE, .show = show_user_info, .mtime = mtime_user,
 };
-static const struct nodetype *const user_children[] = { &nt_user_info, &nt_keys, NULL };
+static const struct nodetype *const user_children[] = {
+	&nt_user_info, &nt_keys, &nt_user_quota, NULL,
+};
 static const struct nodetype nt_user = {
 	.mode = DIR_MODE, .children = user_children, .mtime = mtime_user,
 };
@@ -755,6 +811,8 @@ static int store_formation(struct req *r, const struct node *n, const char *data
 			rc = deis_error_set(&r->err, EINVAL, "formation: process type '%s' "
 					    "is not in the current build's Procfile",
 					    f.items[i].key);
+	if (rc == 0 && r->dry_run)
+		rc = quota_admit(r, n->app, &f, NULL, 0);
 	if (rc == 0)
 		rc = WITH_DB(r, db, deis_db_formation_set(db, app, &f, &r->err));
 	if (rc == 0) {
@@ -789,6 +847,8 @@ static int store_limits(struct req *r, const struct node *n, const char *data, s
 	struct deis_kvlist l = DEIS_KVLIST_INIT;
 	int rc = deis_limits_parse(data, len, &l, &r->err);
 
+	if (rc == 0 && r->dry_run)
+		rc = quota_admit(r, n->app, NULL, &l, 0);
 	if (rc == 0) {
 		struct deis_release_change c = { .kind = DEIS_RELEASE_LIMITS, .vars = &l };
 		rc = release_change(r, n, &c);
@@ -1053,7 +1113,7 @@ static int store_run(struct req *r, const struct node *n, const char *data, size
 		return deis_error_set(&r->err, EINVAL,
 				      "run: the app has no build yet (git push first)");
 	if (r->dry_run)
-		return 0;
+		return quota_admit(r, n->app, NULL, NULL, 1);
 	char *cmd = strndup(data, len);
 	if (!cmd)
 		abort();
@@ -1092,8 +1152,11 @@ static int store_rollback(struct req *r, const struct node *n, const char *data,
 
 	if (rc < 0)
 		return rc;
-	if (!deis_app_release(n->app, version))
+	const struct deis_release *to = deis_app_release(n->app, version);
+	if (!to)
 		return deis_error_set(&r->err, ENOENT, "rollback: no release v%d", version);
+	if (r->dry_run && (rc = quota_admit(r, n->app, NULL, &to->limits, 0)) < 0)
+		return rc;
 	struct deis_release_change c = { .kind = DEIS_RELEASE_ROLLBACK, .version = version };
 	return release_change(r, n, &c);
 }
@@ -1859,6 +1922,9 @@ int tree_lookup(const struct node *dir, const char *name, struct node *child)
 int tree_access(const struct req *r, const struct node *n, bool want_write)
 {
 	if (n->app && !app_user(r, n->app))
+		return -EACCES;
+	/* What a user uses is theirs and the admins' to read. */
+	if (n->t == &nt_user_quota && !user_self(r, n->owner))
 		return -EACCES;
 	if (!want_write)
 		return 0;

@@ -176,6 +176,17 @@ static const struct {
 	   * namespace on the node's bridge): the router and the health
 	   * checks reach it at address:port. */
 	  "ALTER TABLE containers ADD COLUMN address text NOT NULL DEFAULT '';" },
+	{ 6,
+	  /* Quotas: scope '' holds the platform's defaults (platform/quotas),
+	   * any other scope a user's own (users/<name>/quota).  NULL: not
+	   * set at this level (the next one applies).  overcommit, in per
+	   * mille of the nodes' memory, is the platform's alone. */
+	  "CREATE TABLE quotas ("
+	  "  scope text PRIMARY KEY,"
+	  "  containers integer CHECK (containers >= 0),"
+	  "  memory bigint CHECK (memory >= 0),"
+	  "  overcommit integer CHECK (overcommit > 0),"
+	  "  updated timestamptz NOT NULL DEFAULT clock_timestamp());" },
 };
 
 /* ---- connection and statement helpers ---- */
@@ -361,6 +372,13 @@ static long col_long(PGresult *res, int row, int col)
 	if (PQgetisnull(res, row, col))
 		return 0;
 	return strtol(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static long long col_ll(PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return 0;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
 static char *col_str(PGresult *res, int row, int col)
@@ -1215,6 +1233,125 @@ int deis_db_app_destroy(struct deis_db *db, const char *name,
 	return commit(db, err);
 }
 
+/* ---- admission: quotas and capacity (lib/quota.c decides) ---- */
+
+/*
+ * A change that may take more of the platform (a formation, limits, a
+ * rollback, a deploy, a one-off) is admitted inside the transaction that
+ * commits it, once its rows are written: usage is read back from the
+ * rows, so what is checked is exactly what commits.  The checks are
+ * serialised platform-wide by an advisory lock, taken after the app's row
+ * lock (each such transaction locks one app, then this lock, and nothing
+ * takes them the other way round).  So two changes to two apps of one
+ * owner cannot both pass on the same headroom: the second reads the rows
+ * of the first once it has committed (read committed: each statement
+ * sees what committed before it began).  A change that takes nothing more
+ * skips all of it.
+ */
+#define ADMISSION_LOCK "SELECT pg_advisory_xact_lock(7307)"
+
+/* Per app: owner, current limits, formation, running one-offs. */
+#define USAGE_Q "SELECT a.id, a.owner," \
+	" coalesce((SELECT r.limits::text FROM releases r WHERE r.app_id = a.id" \
+	" ORDER BY r.version DESC LIMIT 1), '{}')," \
+	" coalesce((SELECT jsonb_object_agg(f.type, f.quantity::text) FROM formation f" \
+	" WHERE f.app_id = a.id), '{}')::text," \
+	" (SELECT count(*) FROM containers c WHERE c.app_id = a.id AND c.type = 'run')" \
+	" FROM apps a"
+
+/* A node counts while its heartbeat is this recent (as platform/status). */
+#define NODE_LIVE "last_seen > clock_timestamp() - interval '30 seconds'"
+
+static void usage_row(PGresult *res, int i, struct deis_usage *u)
+{
+	struct deis_kvlist limits = DEIS_KVLIST_INIT, formation = DEIS_KVLIST_INIT;
+
+	json_to_kv(PQgetvalue(res, i, 2), &limits, NULL);
+	json_to_kv(PQgetvalue(res, i, 3), &formation, NULL);
+	deis_usage_add_app(u, &formation, &limits, col_long(res, i, 4),
+			   deis_quota_default_memory());
+	deis_kvlist_clear(&limits);
+	deis_kvlist_clear(&formation);
+}
+
+/* What the app takes now, in this transaction. */
+static int app_usage(struct deis_db *db, const char *appid, struct deis_usage *out,
+		     struct deis_error *err)
+{
+	PGresult *res = q(db, err, USAGE_Q " WHERE a.id = $1", 1, appid);
+
+	*out = (struct deis_usage){ 0, 0 };
+	if (!res)
+		return -err->code;
+	if (PQntuples(res))
+		usage_row(res, 0, out);
+	PQclear(res);
+	return 0;
+}
+
+static void quota_row(PGresult *res, int i, struct deis_quota *q)
+{
+	q->containers = PQgetisnull(res, i, 1) ? -1 : col_long(res, i, 1);
+	q->memory = PQgetisnull(res, i, 2) ? -1 : col_ll(res, i, 2);
+	q->overcommit = PQgetisnull(res, i, 3) ? 0 : (int)col_long(res, i, 3);
+}
+
+/* Admits the change made to app appid in this transaction, which took
+ * `before` until now: 0, or -EDQUOT with the reason (the caller rolls
+ * back). */
+static int admit(struct deis_db *db, const char *appid, const struct deis_usage *before,
+		 struct deis_error *err)
+{
+	struct deis_usage app = { 0, 0 };
+	struct deis_admission a = { 0 };
+	struct deis_quota user = DEIS_QUOTA_UNSET, platform = DEIS_QUOTA_UNSET;
+	char owner[256] = "";
+	long id = strtol(appid, NULL, 10);
+	int r = app_usage(db, appid, &app, err);
+
+	if (r < 0 || !deis_usage_grows(before, &app))
+		return r;
+	r = x(db, err, ADMISSION_LOCK, 0);
+	PGresult *res = r < 0 ? NULL : q(db, err, USAGE_Q, 0);
+	if (!res)
+		return -err->code;
+	for (int i = 0; i < PQntuples(res); i++)
+		if (col_long(res, i, 0) == id)
+			snprintf(owner, sizeof(owner), "%s", PQgetvalue(res, i, 1));
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct deis_usage u = { 0, 0 };
+		usage_row(res, i, &u);
+		a.committed_after += u.memory;
+		if (!strcmp(PQgetvalue(res, i, 1), owner)) {
+			a.after.containers += u.containers;
+			a.after.memory += u.memory;
+		}
+	}
+	PQclear(res);
+	a.user = owner;
+	a.before.containers = a.after.containers - app.containers + before->containers;
+	a.before.memory = a.after.memory - app.memory + before->memory;
+	a.committed_before = a.committed_after - app.memory + before->memory;
+
+	res = q(db, err, "SELECT scope, containers, memory, overcommit FROM quotas"
+		" WHERE scope = '' OR scope = $1", 1, owner);
+	if (!res)
+		return -err->code;
+	for (int i = 0; i < PQntuples(res); i++)
+		quota_row(res, i, PQgetvalue(res, i, 0)[0] ? &user : &platform);
+	PQclear(res);
+	deis_quota_resolve(&user, &platform, &a.quota);
+
+	res = q(db, err, "SELECT count(*), coalesce(sum((info->>'memory')::bigint), 0)"
+		" FROM nodes WHERE (info->>'memory')::bigint > 0 AND " NODE_LIVE, 0);
+	if (!res)
+		return -err->code;
+	a.nodes = (int)col_long(res, 0, 0);
+	a.node_memory = a.nodes ? col_ll(res, 0, 1) : deis_quota_host_memory();
+	PQclear(res);
+	return deis_admit(&a, err);
+}
+
 /* ---- releases ---- */
 
 /* Applies change to (config, limits, build) and writes the summary. */
@@ -1367,8 +1504,15 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 		build_id = strdup(PQgetvalue(res, 0, 3));
 	PQclear(res);
 
-	r = apply_release_change(db, appid, who, change, &config, &limits, &build_id,
-				 &summary, err);
+	/* Limits, a rollback and a deploy may take more memory or
+	 * containers: admitted below; config changes never do. */
+	struct deis_usage before = { 0, 0 };
+	bool weigh = change->kind == DEIS_RELEASE_LIMITS ||
+		     change->kind == DEIS_RELEASE_ROLLBACK || change->kind == DEIS_RELEASE_DEPLOY;
+	r = weigh ? app_usage(db, appid, &before, err) : 0;
+	if (r == 0)
+		r = apply_release_change(db, appid, who, change, &config, &limits, &build_id,
+					 &summary, err);
 	if (r == 0 && summary.len) {
 		char *cj = kv_to_json(&config, 0), *lj = kv_to_json(&limits, 0);
 		snprintf(ver, sizeof(ver), "%d", cur + 1);
@@ -1379,6 +1523,8 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 		free(lj);
 		if (r == 0 && change->kind == DEIS_RELEASE_DEPLOY)
 			r = deploy_formation(db, appid, build_id, err);
+		if (r == 0 && weigh)
+			r = admit(db, appid, &before, err);
 		if (r == 0)
 			*version = cur + 1;
 	}
@@ -1502,11 +1648,16 @@ int deis_db_formation_set(struct deis_db *db, const char *app,
 		deis_kvlist_clear(&types);
 	}
 	PQclear(res);
+	struct deis_usage before;
+	if (r == 0)
+		r = app_usage(db, appid, &before, err);
 	if (r == 0)
 		r = replace_rows(db, appid, "DELETE FROM formation WHERE app_id = $1",
 				 "INSERT INTO formation (app_id, type, quantity) VALUES ($1, $2, $3)",
 				 3, "UPDATE apps SET formation_mtime = clock_timestamp() WHERE id = $1",
 				 NULL, f, err);
+	if (r == 0)
+		r = admit(db, appid, &before, err);
 	if (r < 0)
 		return rollback(db, r);
 	return commit(db, err);
@@ -1784,6 +1935,10 @@ int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
 		return rollback(db, -err->code);
 	*number = (int)col_long(res, 0, 0);
 	PQclear(res);
+	struct deis_usage before;
+	r = app_usage(db, appid, &before, err);
+	if (r < 0)
+		return rollback(db, r);
 	char num[16];
 	snprintf(num, sizeof(num), "%d", *number);
 	snprintf(portbuf, sizeof(portbuf), "%d", port);
@@ -1802,6 +1957,9 @@ int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
 	if (instance)
 		snprintf(instance, ilen, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
+	r = admit(db, appid, &before, err);
+	if (r < 0)
+		return rollback(db, r);
 	return commit(db, err);
 }
 
@@ -1849,7 +2007,8 @@ int deis_db_nodes(struct deis_db *db, struct deis_node **out, size_t *n,
 	if (r < 0)
 		return r;
 	PGresult *res = q(db, err, "SELECT name, address, " US("last_seen") ","
-			  " coalesce((info->>'containers')::int, 0) FROM nodes ORDER BY name", 0);
+			  " coalesce((info->>'containers')::int, 0),"
+			  " coalesce((info->>'memory')::bigint, 0) FROM nodes ORDER BY name", 0);
 	if (!res)
 		return -err->code;
 	int rows = PQntuples(res);
@@ -1864,8 +2023,60 @@ int deis_db_nodes(struct deis_db *db, struct deis_node **out, size_t *n,
 		snprintf(nd->address, sizeof(nd->address), "%s", PQgetvalue(res, i, 1));
 		nd->last_seen = col_us(res, i, 2);
 		nd->containers = (int)col_long(res, i, 3);
+		nd->memory = col_ll(res, i, 4);
 	}
 	*n = (size_t)rows;
 	PQclear(res);
 	return 0;
+}
+
+/* ---- quotas (platform/quotas, users/<name>/quota) ---- */
+
+int deis_db_quotas(struct deis_db *db, struct deis_quota_row **out, size_t *n,
+		   struct deis_error *err)
+{
+	int r = db_connect(db, err);
+
+	*out = NULL;
+	*n = 0;
+	if (r < 0)
+		return r;
+	PGresult *res = q(db, err, "SELECT scope, containers, memory, overcommit FROM quotas"
+			  " ORDER BY scope", 0);
+	if (!res)
+		return -err->code;
+	int rows = PQntuples(res);
+	if (rows) {
+		*out = calloc((size_t)rows, sizeof(**out));
+		if (!*out)
+			abort();
+	}
+	for (int i = 0; i < rows; i++) {
+		snprintf((*out)[i].scope, sizeof((*out)[i].scope), "%s", PQgetvalue(res, i, 0));
+		quota_row(res, i, &(*out)[i].q);
+	}
+	*n = (size_t)rows;
+	PQclear(res);
+	return 0;
+}
+
+int deis_db_quota_set(struct deis_db *db, const char *scope, const struct deis_quota *qt,
+		      struct deis_error *err)
+{
+	char c[24], m[24], o[24];
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	if (qt->containers < 0 && qt->memory < 0 && qt->overcommit <= 0)
+		return x(db, err, "DELETE FROM quotas WHERE scope = $1", 1, scope);
+	snprintf(c, sizeof(c), "%ld", qt->containers);
+	snprintf(m, sizeof(m), "%lld", qt->memory);
+	snprintf(o, sizeof(o), "%d", qt->overcommit);
+	return x(db, err, "INSERT INTO quotas (scope, containers, memory, overcommit)"
+		 " VALUES ($1, $2, $3, $4) ON CONFLICT (scope) DO UPDATE SET"
+		 " containers = EXCLUDED.containers, memory = EXCLUDED.memory,"
+		 " overcommit = EXCLUDED.overcommit, updated = clock_timestamp()", 4, scope,
+		 qt->containers >= 0 ? c : NULL, qt->memory >= 0 ? m : NULL,
+		 qt->overcommit > 0 ? o : NULL);
 }

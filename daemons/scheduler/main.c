@@ -61,6 +61,7 @@
 #include "deis/log.h"
 #include "deis/logemit.h"
 #include "deis/net.h"
+#include "deis/quota.h"
 #include "deis/validate.h"
 #include "scheduler.h"
 
@@ -82,8 +83,6 @@ static const struct deis_conf_option options[] = {
 	  "seconds a web container has to answer its health check" },
 	{ "scheduler_resync", DEIS_CONF_INT, &scheduler_conf.resync, "5",
 	  "seconds between full comparisons with the database" },
-	{ "scheduler_memory", DEIS_CONF_INT, &scheduler_conf.memory, "512",
-	  "memory limit of a container in MB when `limits` sets none" },
 	{ "scheduler_pids", DEIS_CONF_INT, &scheduler_conf.pids, "512",
 	  "process limit of a container when `limits` sets none" },
 	{ "scheduler_backoff_max", DEIS_CONF_INT, &scheduler_conf.backoff_max, "300",
@@ -466,7 +465,7 @@ static int make_bundle(const struct deis_app *m, const struct deis_release *rel,
 	for (size_t k = 0; extra && k < extra->n; k++)
 		deis_kvlist_set(&env, extra->items[k].key, extra->items[k].value);
 
-	long long mem = (long long)scheduler_conf.memory << 20;
+	long long mem = deis_quota_default_memory();
 	long cpu = 0, pids = scheduler_conf.pids;
 	snprintf(key, sizeof(key), "%s.memory", type);
 	if (deis_kvlist_get(&rel->limits, key))
@@ -1214,7 +1213,10 @@ static void resync(void)
 	int count = 0;
 	for (struct inst *i = insts; i; i = i->next)
 		count++;
-	snprintf(info, sizeof(info), "{\"containers\": %d}", count);
+	/* The node's memory is what the tree's capacity admission weighs
+	 * (platform/nodes/<node>/memory). */
+	snprintf(info, sizeof(info), "{\"containers\": %d, \"memory\": %lld}", count,
+		 deis_quota_host_memory());
 	if (deis_db_node_seen(db, node_name, scheduler_conf.address, info, &err) < 0)
 		deis_log(LOG_WARNING, "node heartbeat: %s", err.msg);
 }

@@ -20,8 +20,7 @@ struct scheduler_conf {
 	int grace;		/* s from SIGTERM to SIGKILL */
 	int boot_timeout;	/* s for a web container to answer */
 	int resync;		/* s between full comparisons */
-	int memory;		/* MB, when limits say nothing */
-	int pids;		/* likewise */
+	int pids;		/* processes, when limits say nothing */
 	int backoff_max;	/* s: the longest crash cool-off */
 	int proxy_wait;		/* s to wait for the proxy to drop a route */
 	char *shim;		/* the deis-shim binary */

@@ -76,6 +76,9 @@ struct deis_common_conf {
 	char *network_bridge;	/* the containers' bridge on this node */
 	char *network_subnet;	/* IPv4 CIDR of the containers' addresses */
 	int network_nat;	/* containers reach the outside through NAT */
+	int scheduler_memory;	/* MB of a container whose type has no limit:
+				 * the scheduler's cgroup and the tree's
+				 * quota and capacity admission agree on it */
 };
 
 extern struct deis_common_conf deis_conf;
@@ -117,6 +120,8 @@ extern struct deis_common_conf deis_conf;
 	{ "network_subnet", DEIS_CONF_STR, &deis_conf.network_subnet, \
 	  "10.223.0.0/16", "IPv4 subnet of the containers' addresses (the bridge has its first)" }, \
 	{ "network_nat", DEIS_CONF_BOOL, &deis_conf.network_nat, "yes", \
-	  "containers reach the outside world through NAT (no: they reach nothing off the node)" }
+	  "containers reach the outside world through NAT (no: they reach nothing off the node)" }, \
+	{ "scheduler_memory", DEIS_CONF_INT, &deis_conf.scheduler_memory, "512", \
+	  "memory limit of a container in MB when `limits` sets none" }
 
 #endif

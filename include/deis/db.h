@@ -19,6 +19,7 @@
 #include "deis/error.h"
 #include "deis/kv.h"
 #include "deis/model.h"
+#include "deis/quota.h"
 
 struct deis_db;
 
@@ -105,7 +106,9 @@ struct deis_release_change {
  * -ENOENT for an unknown app, key or version.  A DEPLOY also, in the same
  * transaction, scales the first build (no formation yet) to web=1, or to
  * its only process type, and drops formation entries for process types
- * the new build no longer has. */
+ * the new build no longer has.  A change of limits, a rollback or a
+ * deploy that would pass the owner's quota or the nodes' capacity is
+ * refused with -EDQUOT (quota.h). */
 int deis_db_release_create(struct deis_db *db, const char *app,
 			   const char *who,
 			   const struct deis_release_change *change,
@@ -121,7 +124,9 @@ int deis_db_build_finish(struct deis_db *db, const char *app, int number,
 			 const struct deis_kvlist *procfile, struct deis_error *err);
 
 /* Replaces the formation; types outside the current build's Procfile are
- * refused with -EINVAL once a build exists.  No release (as in Heroku). */
+ * refused with -EINVAL once a build exists, and a formation past the
+ * owner's quota or the nodes' capacity with -EDQUOT (quota.h).  No
+ * release (as in Heroku). */
 int deis_db_formation_set(struct deis_db *db, const char *app,
 			  const struct deis_kvlist *formation,
 			  struct deis_error *err);
@@ -171,7 +176,8 @@ int deis_db_container_restart(struct deis_db *db, const char *app,
 /* `run`: records a one-off run.N (N in *number, its instance id in
  * instance) of command on release: state 'starting' until the scheduler
  * starts it; or, with node (not NULL), an attached one already running
- * there (`ssh ... run`: state 'up', desired 'attached', port). */
+ * there (`ssh ... run`: state 'up', desired 'attached', port).  A one-off
+ * counts against its owner's quota while it runs: -EDQUOT past it. */
 int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
 		       int release, const char *node, int port, int *number,
 		       char *instance, size_t ilen, struct deis_error *err);
@@ -186,11 +192,25 @@ struct deis_node {
 	char address[256];
 	int64_t last_seen;	/* µs since the epoch */
 	int containers;
+	long long memory;	/* bytes (MemTotal), 0 when not reported */
 };
 int deis_db_nodes(struct deis_db *db, struct deis_node **out, size_t *n,
 		  struct deis_error *err);
 /* A node's heartbeat: its row in nodes (platform/nodes/). */
 int deis_db_node_seen(struct deis_db *db, const char *name, const char *address,
 		      const char *info_json, struct deis_error *err);
+
+/* ---- quotas (platform/quotas, users/<name>/quota; quota.h) ---- */
+
+struct deis_quota_row {
+	char scope[64];			/* "": the platform's defaults; else a user */
+	struct deis_quota q;		/* unset fields: the next level applies */
+};
+/* Every row, sorted by scope, in a new array *out the caller frees. */
+int deis_db_quotas(struct deis_db *db, struct deis_quota_row **out, size_t *n,
+		   struct deis_error *err);
+/* Replaces scope's quotas; nothing set removes its row. */
+int deis_db_quota_set(struct deis_db *db, const char *scope, const struct deis_quota *q,
+		      struct deis_error *err);
 
 #endif

@@ -15,7 +15,7 @@ test_expect_success 'setup: two local users and keys' '
 
 test_expect_success 'a local user who has done nothing still has a directory of their own' '
 	deis_as deis-kalice ls "$U/deis-kalice" >actual &&
-	printf "%s\n" info keys >expect &&
+	printf "%s\n" info keys quota >expect &&
 	test_cmp expect actual &&
 	deis_as deis-kalice cat "$U/deis-kalice/info" >info &&
 	grep -x "name: deis-kalice" info &&

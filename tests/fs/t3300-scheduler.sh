@@ -330,10 +330,12 @@ test_expect_success 'container output survives a scheduler restart (the shim for
 test_expect_success 'platform/nodes/<node> and platform/status show the scheduler' '
 	deis_psql "SELECT name FROM nodes" >nodes &&
 	grep -x "$(hostname)" nodes &&
-	test_wait_for 10 test -f "$DEIS_MOUNT/platform/nodes/$(hostname)" &&
-	cat "$DEIS_MOUNT/platform/nodes/$(hostname)" >node &&
-	grep -x "state: ready" node &&
-	grep -E "^containers: [0-9]+$" node &&
+	N="$DEIS_MOUNT/platform/nodes/$(hostname)" &&
+	test_wait_for 10 test -d "$N" &&
+	test "$(cat "$N/state")" = ready &&
+	grep -Ex "[0-9]+" "$N/containers" &&
+	grep -Ex "[0-9]+[KMGT]?" "$N/memory" &&
+	grep -Ex "[0-9.:]+" "$N/address" &&
 	grep -E "^scheduler +ok \(1 node, [0-9]+ containers?\)" "$DEIS_MOUNT/platform/status" &&
 	test_must_fail cat "$DEIS_MOUNT/platform/nodes/no-such-node" 2>/dev/null
 '
