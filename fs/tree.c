@@ -993,7 +993,7 @@ static int store_image(struct req *r, const struct node *n, const char *data, si
 		return 0;
 	app_name(n, app, sizeof(app));
 	memset(&img, 0, sizeof(img));
-	rc = deis_registry_open(deis_conf.registry_url, &reg, &r->err);
+	rc = deis_registry_open_platform(&reg, &r->err);
 	if (rc == 0)
 		rc = deis_registry_pull_image(reg, ref, &img, &r->err);
 	deis_registry_close(reg);

@@ -38,6 +38,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#include "deis/conf.h"
 #include "deis/registry.h"
 #include "deis/validate.h"
 
@@ -50,6 +51,7 @@
 
 struct deis_registry {
 	char *url;		/* "http://host:port", no trailing '/' */
+	char *user, *password;	/* basic auth; NULL: none */
 	CURL *curl;
 	long long chunk;
 	struct deis_registry_stats stats;
@@ -1045,6 +1047,14 @@ static int http_do(struct deis_registry *reg, struct http_req *r,
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "deisfs/" DEIS_VERSION);
+	if (reg->password) {
+		/* Basic at once, not after a 401 round trip; libcurl sends
+		 * it to this origin only (CURLOPT_UNRESTRICTED_AUTH is off),
+		 * so a blob redirect never carries it. */
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(h, CURLOPT_USERNAME, reg->user);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, reg->password);
+	}
 	if (r->blob) {
 		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, STALL_SECONDS);
@@ -1190,13 +1200,47 @@ bad:
 		deis_printable(shown, sizeof(shown), url, strlen(url)));
 }
 
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
 void deis_registry_close(struct deis_registry *reg)
 {
 	if (!reg)
 		return;
 	curl_easy_cleanup(reg->curl);
 	free(reg->url);
+	free(reg->user);
+	free_secret(reg->password);
 	free(reg);
+}
+
+void deis_registry_set_credentials(struct deis_registry *reg, const char *user,
+				   const char *password)
+{
+	free(reg->user);
+	free_secret(reg->password);
+	reg->user = reg->password = NULL;
+	if (!password || !password[0])
+		return;
+	reg->user = strdup(user ? user : "");
+	reg->password = strdup(password);
+	if (!reg->user || !reg->password)
+		abort();
+}
+
+int deis_registry_open_platform(struct deis_registry **out, struct deis_error *err)
+{
+	int r = deis_registry_open(deis_conf.registry_url, out, err);
+
+	if (r == 0)
+		deis_registry_set_credentials(*out, deis_conf.registry_user,
+					      deis_conf.registry_password);
+	return r;
 }
 
 const struct deis_registry_stats *

@@ -596,7 +596,7 @@ static int child_build(struct bp_build *b, char digest[DEIS_DIGEST_SIZE],
 	if ((r = deis_image_config_build(&c, &json, err)) < 0)
 		goto out;
 	snprintf(ref, sizeof(ref), "%s:build-%d", ctx->app, b->number);
-	if ((r = deis_registry_open(deis_conf.registry_url, &reg, err)) < 0 ||
+	if ((r = deis_registry_open_platform(&reg, err)) < 0 ||
 	    (r = deis_registry_push_image(reg, ref, path.data, json.data, json.len, digest,
 					  err)) < 0) {
 		deis_error_prefix(err, "pushing the image");
@@ -752,7 +752,7 @@ static int tag_image(const char *app, const char *digest, const char *tag,
 	struct deis_registry *reg = NULL;
 	struct deis_buf m = DEIS_BUF_INIT;
 	char got[DEIS_DIGEST_SIZE];
-	int r = deis_registry_open(deis_conf.registry_url, &reg, err);
+	int r = deis_registry_open_platform(&reg, err);
 
 	if (r == 0)
 		r = deis_registry_manifest_get(reg, app, digest, &m, got, err);

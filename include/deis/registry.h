@@ -163,6 +163,15 @@ struct deis_registry_stats {
  * allowed, a path is not).  Contacts nothing. */
 int deis_registry_open(const char *url, struct deis_registry **out,
 		       struct deis_error *err);
+/* HTTP basic credentials for every later request (copied; a NULL or empty
+ * password sends none).  They go only to the registry's own origin: a
+ * redirect elsewhere (a storage back end) gets no Authorization header. */
+void deis_registry_set_credentials(struct deis_registry *reg, const char *user,
+				   const char *password);
+/* The platform's registry: deis_conf.registry_url with registry_user and
+ * registry_password (conf.h).  What every daemon and deisfs uses. */
+int deis_registry_open_platform(struct deis_registry **out,
+				struct deis_error *err);
 void deis_registry_close(struct deis_registry *reg);
 /* GET /v2/: 0 when the registry answers as a v2 registry. */
 int deis_registry_ping(struct deis_registry *reg, struct deis_error *err);

@@ -11,7 +11,7 @@ export DEIS_REGISTRY_URL
 : >"$TIMES"
 
 tool() {
-	"$TOOL" "--url=$DEIS_REGISTRY_URL" "$@"
+	"$TOOL" "--config=$DEIS_CONF" "--url=$DEIS_REGISTRY_URL" "$@"
 }
 
 # Runs the tool and appends "LABEL: N.NNN s" to the timings.
@@ -54,9 +54,9 @@ reglog_lines() {
 	wc -l <"$REGLOG"
 }
 
-test_expect_success 'the registry answers GET /v2/ on 127.0.0.1 only' '
-	curl -fsS "$DEIS_REGISTRY_URL/v2/" >v2.out &&
-	grep -q "{}" v2.out &&
+test_expect_success 'the registry answers GET /v2/ on 127.0.0.1 only, to the platform credentials' '
+	registry_answers &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" "$DEIS_REGISTRY_URL/v2/")" = 401 &&
 	tool ping &&
 	port=$(printf "%04X" "$DEIS_REGISTRY_PORT") &&
 	awk -v p="$port" '\''NR > 1 && $4 == "0A" { split($2, a, ":"); if (a[2] == p) print a[1] }'\'' \

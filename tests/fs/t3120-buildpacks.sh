@@ -37,7 +37,7 @@ push() {
 }
 
 tool() {
-	"$TOOL" "--url=$DEIS_REGISTRY_URL" "$@"
+	"$TOOL" "--config=$DEIS_CONF" "--url=$DEIS_REGISTRY_URL" "$@"
 }
 
 # new_app APP: the app, and a git repository of that name.
