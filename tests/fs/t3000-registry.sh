@@ -153,6 +153,25 @@ test_expect_success 'the same slug under another app is uploaded there (reposito
 	cmp slug1.tar.gz other/layer-0
 '
 
+test_expect_success 'copy: an image copied into another repository sends no blob and outlives its source' '
+	mark=$(reglog_lines) &&
+	tool copy "big@$(digest_of push20.out)" bigcopy >copy.out &&
+	test "$(digest_of copy.out)" = "$(digest_of push20.out)" &&
+	test "$(stat_of copy.out bytes_up)" = 0 &&
+	tail -n +"$((mark + 1))" "$REGLOG" >since &&
+	grep -q "blobs/uploads/?mount=" since &&
+	! grep -q "PATCH\|PUT /v2/bigcopy/blobs" since &&
+	tool copy "big@$(digest_of push20.out)" bigcopy >again.out &&
+	test "$(digest_of again.out)" = "$(digest_of push20.out)" &&
+	printf "user = \"%s:%s\"\n" "$(conf_get "$DEIS_CONF" registry_user)" \
+		"$(conf_get "$DEIS_CONF" registry_password)" |
+		curl -K - -fsS -X DELETE "$DEIS_REGISTRY_URL/v2/big/manifests/$(digest_of push20.out)" &&
+	test_expect_code 2 tool manifest "big@$(digest_of push20.out)" &&
+	mkdir bigcopy &&
+	tool pull "bigcopy@$(digest_of push20.out)" bigcopy >/dev/null &&
+	cmp slug20.tar.gz bigcopy/layer-0
+'
+
 test_expect_success 'a corrupted blob in storage is refused at pull and leaves no file' '
 	tool push slugc.tar.gz cfgc.json corrupt:v1 >pushcor.out &&
 	layer=$(tool digest slugc.tar.gz) &&

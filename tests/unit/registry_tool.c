@@ -13,6 +13,8 @@
  *                               config.json, layer-N); prints "digest ..."
  *   exists NAME DIGEST          prints "yes" or "no"
  *   manifest REF                print the manifest JSON
+ *   copy REF NAME               copy an image into repository NAME (blobs
+ *                               mounted, manifest by digest); prints "digest ..."
  *   ping                        GET /v2/
  *
  * The URL is --url, else $DEIS_REGISTRY_URL, else the registry_url of the
@@ -43,7 +45,7 @@ static void usage(void)
 		"usage: registry_tool [--config=FILE] [--url=URL] [--chunk=BYTES] COMMAND ARGS...\n"
 		"  digest FILE | diffid FILE | config SLUG [ITEM...] |\n"
 		"  push SLUG CONFIG_FILE REF | pull REF OUTDIR | exists NAME DIGEST |\n"
-		"  manifest REF | ping\n");
+		"  manifest REF | copy REF NAME | ping\n");
 	exit(64);
 }
 
@@ -245,6 +247,16 @@ int main(int argc, char **argv)
 		if (rc == 0)
 			printf("%s\n", deis_buf_str(&out));
 		deis_buf_release(&out);
+	} else if (!strcmp(cmd, "copy") && argc == 2) {
+		struct deis_image img;
+
+		rc = deis_registry_pull_image(reg, argv[0], &img, &err);
+		if (rc == 0)
+			rc = deis_registry_copy_image(reg, &img, argv[1], &err);
+		if (rc == 0)
+			printf("digest %s\n", img.digest);
+		deis_image_clear(&img);
+		print_stats(reg);
 	} else if (!strcmp(cmd, "ping") && argc == 0) {
 		rc = deis_registry_ping(reg, &err);
 	} else {
