@@ -499,6 +499,19 @@ containers_stop_all() {
 	echo "$n"
 }
 
+# Ends every attached one-off (`ssh ... run`, under its own runc root) that
+# outlived its session: SIGKILL and delete (they have no shim to wait for).
+attached_stop_all() {
+	local root=$DEIS_HOME/scheduler/attached/runc id n=0
+	[ -d "$root" ] || { echo 0; return 0; }
+	for id in $(runc --root "$root" list -q 2>/dev/null); do
+		runc --root "$root" kill --all "$id" KILL >/dev/null 2>&1 || :
+		runc --root "$root" delete --force "$id" >/dev/null 2>&1 || :
+		n=$((n + 1))
+	done
+	echo "$n"
+}
+
 # ---------------------------------------------------------------- 10. proxy
 
 # deis-proxy and its private nginx (docs/proxy.md).  Sets DEIS_HTTP_PORT
