@@ -344,17 +344,23 @@ static void reap(void)
 
 	got_chld = 0;
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		bool ours_killed = false;
+		struct child gone = { .pid = pid };
 
 		for (int i = 0; i < nchildren; i++) {
 			if (children[i].pid == pid) {
-				ours_killed = children[i].closing;
+				gone = children[i];
 				child_forget_notify(&children[i]);
 				children[i] = children[--nchildren];
 				break;
 			}
 		}
-		if (WIFSIGNALED(st) && !ours_killed && WTERMSIG(st) != SIGALRM)
+		if (!WIFSIGNALED(st) || gone.closing)
+			continue;
+		if (WTERMSIG(st) == SIGALRM)	/* the session's login grace */
+			deis_log(LOG_INFO, "%s: closed: %s within builder_login_grace (%d s)",
+				 gone.peer[0] ? gone.peer : "?", gone.authed ?
+				 "no command" : "not authenticated", builder_conf.login_grace);
+		else
 			deis_log(LOG_WARNING, "session %d killed by signal %d", (int)pid,
 				 WTERMSIG(st));
 	}
