@@ -1022,7 +1022,12 @@ static int64_t mtime_drains(const struct node *n)
 }
 
 /* image: the image of the current build; writing an image reference that
- * is in the registry deploys it without a build (Deis's builds:create). */
+ * is in the registry deploys it without a build (Deis's builds:create).
+ * An image of another app is taken only from an app the writer may use
+ * (checked at write() and again at commit, with the writer's rights), and
+ * is copied into this app's repository first (its blobs mounted, the same
+ * manifest by digest), so the release names <app>@sha256:... and never
+ * depends on what stays in the other repository. */
 static int show_image(const struct node *n, struct deis_buf *out)
 {
 	const struct deis_build *b = deis_app_current_build(n->app);
@@ -1030,6 +1035,28 @@ static int show_image(const struct node *n, struct deis_buf *out)
 	if (b && b->image[0])
 		deis_buf_addf(out, "%s\n", b->image);
 	return 0;
+}
+
+/* May the writer deploy an image of app `from`: as for any use of that
+ * app (tree_access).  An unknown app and one the writer may not use get the
+ * same EACCES, so names of other users' apps do not leak; an admin, who
+ * may use any, is told ENOENT.  A dry run already holds the state lock. */
+static int image_source_allowed(struct req *r, const char *from)
+{
+	int rc = 0;
+
+	if (!r->dry_run)
+		pthread_rwlock_rdlock(&state.lock);
+	const struct deis_app *a = state_app(from);
+	if (!a && r->who.admin)
+		rc = deis_error_set(&r->err, ENOENT, "image: there is no app '%s'", from);
+	else if (!a || !app_user(r, a))
+		rc = deis_error_set(&r->err, EACCES,
+				    "image: app '%s' does not exist, or %s may not use it",
+				    from, r->who.name[0] ? r->who.name : "this user");
+	if (!r->dry_run)
+		pthread_rwlock_unlock(&state.lock);
+	return rc;
 }
 
 static int store_image(struct req *r, const struct node *n, const char *data, size_t len)
@@ -1049,24 +1076,32 @@ static int store_image(struct req *r, const struct node *n, const char *data, si
 	int rc = deis_image_ref_parse(ref, &ir, &r->err);
 	if (rc < 0)
 		return deis_error_prefix(&r->err, "image");
+	app_name(n, app, sizeof(app));
+	bool other = strcmp(ir.name, app) != 0;
+	if (other && (rc = image_source_allowed(r, ir.name)) < 0)
+		return rc;
 	if (r->dry_run)
 		return 0;
-	app_name(n, app, sizeof(app));
 	memset(&img, 0, sizeof(img));
-	rc = deis_registry_open(deis_conf.registry_url, &reg, &r->err);
+	rc = deis_registry_open_platform(&reg, &r->err);
 	if (rc == 0)
 		rc = deis_registry_pull_image(reg, ref, &img, &r->err);
-	deis_registry_close(reg);
 	if (rc == -ENOENT)
 		deis_error_set(&r->err, EINVAL, "image: '%s' is not in the registry", ref);
 	if (rc == 0 && !img.config.procfile.n)
 		rc = deis_error_set(&r->err, EINVAL, "image: '%s' declares no process types",
 				    ref);
+	if (rc == 0 && other)
+		rc = deis_registry_copy_image(reg, &img, app, &r->err);
+	deis_registry_close(reg);
 	if (rc < 0) {
 		deis_image_clear(&img);
 		return rc == -ENOENT ? -EINVAL : rc;
 	}
-	snprintf(full, sizeof(full), "%s@%s", ir.name, img.digest);
+	if (other)
+		deis_log(LOG_INFO, "app %s: image %s@%s copied from %s for %s", app, app,
+			 img.digest, ir.name, r->who.name);
+	snprintf(full, sizeof(full), "%s@%s", app, img.digest);
 	rc = WITH_DB(r, db, deis_db_build_create(db, app, r->who.name, "", &number, &r->err));
 	if (rc == 0)
 		rc = WITH_DB(r, db, deis_db_build_finish(db, app, number, "succeeded", full,

@@ -38,6 +38,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#include "deis/conf.h"
 #include "deis/registry.h"
 #include "deis/validate.h"
 
@@ -50,6 +51,7 @@
 
 struct deis_registry {
 	char *url;		/* "http://host:port", no trailing '/' */
+	char *user, *password;	/* basic auth; NULL: none */
 	CURL *curl;
 	long long chunk;
 	struct deis_registry_stats stats;
@@ -1045,6 +1047,14 @@ static int http_do(struct deis_registry *reg, struct http_req *r,
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "deisfs/" DEIS_VERSION);
+	if (reg->password) {
+		/* Basic at once, not after a 401 round trip; libcurl sends
+		 * it to this origin only (CURLOPT_UNRESTRICTED_AUTH is off),
+		 * so a blob redirect never carries it. */
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(h, CURLOPT_USERNAME, reg->user);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, reg->password);
+	}
 	if (r->blob) {
 		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, STALL_SECONDS);
@@ -1190,13 +1200,47 @@ bad:
 		deis_printable(shown, sizeof(shown), url, strlen(url)));
 }
 
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
 void deis_registry_close(struct deis_registry *reg)
 {
 	if (!reg)
 		return;
 	curl_easy_cleanup(reg->curl);
 	free(reg->url);
+	free(reg->user);
+	free_secret(reg->password);
 	free(reg);
+}
+
+void deis_registry_set_credentials(struct deis_registry *reg, const char *user,
+				   const char *password)
+{
+	free(reg->user);
+	free_secret(reg->password);
+	reg->user = reg->password = NULL;
+	if (!password || !password[0])
+		return;
+	reg->user = strdup(user ? user : "");
+	reg->password = strdup(password);
+	if (!reg->user || !reg->password)
+		abort();
+}
+
+int deis_registry_open_platform(struct deis_registry **out, struct deis_error *err)
+{
+	int r = deis_registry_open(deis_conf.registry_url, out, err);
+
+	if (r == 0)
+		deis_registry_set_credentials(*out, deis_conf.registry_user,
+					      deis_conf.registry_password);
+	return r;
 }
 
 const struct deis_registry_stats *
@@ -1506,6 +1550,49 @@ int deis_registry_blob_get(struct deis_registry *reg, const char *name,
 	return rc;
 }
 
+int deis_registry_blob_mount(struct deis_registry *reg, const char *name,
+			     const char *from, const char *digest,
+			     struct deis_error *err)
+{
+	struct http_req r;
+	char *session = NULL;
+	int rc;
+
+	if (!deis_valid_app_name(name))
+		return bad_name(name, err);
+	if (!deis_valid_app_name(from))
+		return bad_name(from, err);
+	if (!deis_valid_digest(digest))
+		return bad_digest(digest, err);
+	if ((rc = deis_registry_blob_exists(reg, name, digest, NULL, err)) != 0)
+		return rc;
+	req_init(&r, "POST");
+	r.url = url_join(reg, "/v2/%s/blobs/uploads/?mount=sha256%%3A%s&from=%s", name,
+			 digest + 7, from);
+	rc = http_do(reg, &r, err);
+	if (rc == 0 && r.status == 201) {
+		rc = 1;
+	} else if (rc == 0 && r.status == 202) {
+		/* Not mountable (not in from): an upload session was opened
+		 * for us; close it rather than leave it to the purge. */
+		session = session_url(reg, &r, err);
+		rc = 0;
+	} else if (rc == 0) {
+		rc = deis_error_set(err, EIO, "registry %s: POST %s: HTTP %ld, not 201",
+				    reg->url, url_path(r.url), r.status);
+	}
+	req_free(&r);
+	if (session) {
+		struct deis_error ignored = DEIS_ERROR_INIT;
+
+		req_init(&r, "DELETE");
+		r.url = session;
+		http_do(reg, &r, &ignored);
+		req_free(&r);
+	}
+	return rc;
+}
+
 /* ------------------------------------------------------------ manifests */
 
 static int check_reference(const char *reference, struct deis_error *err)
@@ -1673,6 +1760,32 @@ void deis_image_clear(struct deis_image *img)
 	deis_buf_release(&img->config_json);
 	deis_image_config_clear(&img->config);
 	memset(img, 0, sizeof(*img));
+}
+
+int deis_registry_copy_image(struct deis_registry *reg, const struct deis_image *img,
+			     const char *name, struct deis_error *err)
+{
+	const struct deis_oci_descriptor *d;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i <= img->manifest.n_layers; i++) {
+		d = i == 0 ? &img->manifest.config : &img->manifest.layers[i - 1];
+		rc = deis_registry_blob_mount(reg, name, img->ref.name, d->digest, err);
+		if (rc == 0)
+			rc = deis_error_set(err, EIO, "registry %s: blob %s of %s could "
+					    "not be mounted into %s", reg->url, d->digest,
+					    img->ref.name, name);
+		else if (rc > 0)
+			rc = 0;
+	}
+	if (rc == 0)
+		rc = deis_registry_manifest_put(reg, name, img->digest,
+						deis_buf_str(&img->manifest_json),
+						img->manifest_json.len, NULL, err);
+	if (rc < 0)
+		deis_error_prefix(err, "copying %s@%s into %s", img->ref.name, img->digest,
+				  name);
+	return rc;
 }
 
 int deis_registry_pull_image(struct deis_registry *reg, const char *ref,

@@ -151,6 +151,49 @@ bool deis_valid_domain(const char *s)
 	return false;
 }
 
+bool deis_valid_buildpack_git_url(const char *s)
+{
+	static const char *const schemes[] = { "https://", "http://", "git://" };
+	const char *p = NULL, *hash, *slash, *host;
+	size_t len;
+
+	if (!s)
+		return false;
+	len = strlen(s);
+	if (len == 0 || len > 1024)
+		return false;
+	for (const char *c = s; *c; c++)
+		if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f ||
+		    strchr("\\'\"`", *c))
+			return false;
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(*schemes); i++)
+		if (!strncmp(s, schemes[i], strlen(schemes[i])))
+			p = s + strlen(schemes[i]);
+	if (!p)
+		return false;
+	hash = strchr(p, '#');
+	slash = strchr(p, '/');
+	if (!slash || (hash && hash < slash))
+		return false;
+	/* [user[:password]@]host[:port]: the host is what follows the last '@' */
+	host = p;
+	for (const char *c = p; c < slash; c++)
+		if (*c == '@')
+			host = c + 1;
+	if (host == slash || !(is_alnum(*host) || *host == '['))
+		return false;
+	if (hash) {
+		const char *ref = hash + 1;
+
+		if (!*ref || *ref == '-')
+			return false;
+		for (; *ref; ref++)
+			if (!is_alnum(*ref) && !strchr("._/-", *ref))
+				return false;
+	}
+	return true;
+}
+
 const char *deis_printable(char *dst, size_t size, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";

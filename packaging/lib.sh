@@ -350,7 +350,8 @@ registry_env_init() {
 		die "bad port number '$DEIS_REGISTRY_PORT'"
 	DEIS_REGISTRY_URL=http://127.0.0.1:$DEIS_REGISTRY_PORT
 	DEIS_REGISTRY_DIR=$DEIS_HOME/registry
-	export DEIS_REGISTRY_PORT DEIS_REGISTRY_URL DEIS_REGISTRY_DIR
+	DEIS_REGISTRY_USER=deis
+	export DEIS_REGISTRY_PORT DEIS_REGISTRY_URL DEIS_REGISTRY_DIR DEIS_REGISTRY_USER
 }
 
 # The user the registry runs as: Debian's docker-registry, else root.
@@ -367,9 +368,14 @@ registry_running() {
 	pid_alive "$DEIS_RUNDIR/registry.pid" "$DEIS_REGISTRY_DIR/config.yml"
 }
 
-# Succeeds if the registry answers GET /v2/ with 200.
+# Succeeds if the registry answers GET /v2/ with 200 to the platform's
+# credentials (from $DEIS_SECRETS, root-only; given to curl on stdin, so
+# they never show in a command line).
 registry_answers() {
-	curl -fsS -o /dev/null --max-time 2 "$DEIS_REGISTRY_URL/v2/" 2>/dev/null
+	local pw
+	pw=$(secret_get registry_password 2>/dev/null) || pw=''
+	printf 'user = "%s:%s"\n' "$DEIS_REGISTRY_USER" "$pw" |
+		curl -K - -fsS -o /dev/null --max-time 2 "$DEIS_REGISTRY_URL/v2/" 2>/dev/null
 }
 
 # ---------------------------------------------------------------- ports
@@ -530,6 +536,19 @@ containers_stop_all() {
 		runc --root "$DEIS_RUNC_ROOT" delete --force "$id" >/dev/null 2>&1 || :
 	done
 	rm -rf "$DEIS_HOME/scheduler/containers"
+	echo "$n"
+}
+
+# Ends every attached one-off (`ssh ... run`, under its own runc root) that
+# outlived its session: SIGKILL and delete (they have no shim to wait for).
+attached_stop_all() {
+	local root=$DEIS_HOME/scheduler/attached/runc id n=0
+	[ -d "$root" ] || { echo 0; return 0; }
+	for id in $(runc --root "$root" list -q 2>/dev/null); do
+		runc --root "$root" kill --all "$id" KILL >/dev/null 2>&1 || :
+		runc --root "$root" delete --force "$id" >/dev/null 2>&1 || :
+		n=$((n + 1))
+	done
 	echo "$n"
 }
 

@@ -26,9 +26,11 @@
  * marks the build failed, prints "-----> Build failed: <reason>" and
  * returns < 0: the hook then fails the push, and no release is made.
  *
- * The buildpack: the app's BUILDPACK_URL (a local directory), else the
- * first built-in one whose detect matches (Node.js, Makefile, static,
- * Procfile-only).  All but Procfile-only run bin/compile and bin/release
+ * The buildpack: the app's BUILDPACK_URL (a network git URL cloned for
+ * the build, or the name of a built-in one), else the first built-in one
+ * whose detect matches (Node.js, Makefile, static, Procfile-only).  A
+ * BUILDPACK_URL of any other form (a host path, file://, ssh, ...) fails
+ * the build before anything runs: the clone runs as root on the host.  All but Procfile-only run bin/compile and bin/release
  * in the child, inside a runc container (buildpack.c), with the child's
  * pipe as their output; the slug's process types are the Procfile's, else
  * the buildpack's default_process_types (see docs/builder.md).
@@ -55,6 +57,7 @@
 #include "deis/logemit.h"
 #include "deis/registry.h"
 #include "deis/runtime.h"
+#include "deis/validate.h"
 #include "builder.h"
 
 #define LINE_MAX_BYTES	(16 * 1024)	/* longer output lines are cut */
@@ -187,6 +190,7 @@ struct bp_build {
 
 struct buildpack {
 	const char *name;
+	const char *id;		/* its BUILDPACK_URL name */
 	/* 1 when it builds this app, 0 when not, < 0 on error. */
 	int (*detect)(struct bp_build *b, struct deis_error *err);
 	/* The built-in buildpack under $DEIS_HOME/builder/buildpacks run in a
@@ -255,11 +259,42 @@ static int static_detect(struct bp_build *b, struct deis_error *err)
 
 /* In detect order, after the app's BUILDPACK_URL. */
 static const struct buildpack buildpacks[] = {
-	{ "Node.js", nodejs_detect, "nodejs" },
-	{ "Makefile", make_detect, "Makefile" },
-	{ "static", static_detect, "static" },
-	{ "Procfile-only", procfile_detect, NULL },
+	{ "Node.js", "nodejs", nodejs_detect, "nodejs" },
+	{ "Makefile", "make", make_detect, "Makefile" },
+	{ "static", "static", static_detect, "static" },
+	{ "Procfile-only", "procfile", procfile_detect, NULL },
 };
+
+#define N_BUILDPACKS (sizeof(buildpacks) / sizeof(buildpacks[0]))
+
+static const struct buildpack *builtin_named(const char *id)
+{
+	for (size_t i = 0; i < N_BUILDPACKS; i++)
+		if (!strcmp(buildpacks[i].id, id))
+			return &buildpacks[i];
+	return NULL;
+}
+
+/*
+ * BUILDPACK_URL, checked before the build runs anything: empty (detect),
+ * a built-in name, or a git URL with a network transport
+ * (deis_valid_buildpack_git_url: https, http, git).  Never a path or a
+ * file:// URL (root would copy any host directory, other apps' repositories
+ * included, into the build) nor ssh (root's own keys would authenticate the
+ * clone), nor git's other transports (ext:: runs a command).
+ */
+static int buildpack_url_check(const struct deis_kvlist *config, struct deis_error *err)
+{
+	const char *url = deis_kvlist_get(config, "BUILDPACK_URL");
+	char shown[160];
+
+	if (!url || !url[0] || builtin_named(url) || deis_valid_buildpack_git_url(url))
+		return 0;
+	return deis_error_set(err, EINVAL, "BUILDPACK_URL %s: only https://, http:// or "
+			      "git:// URLs or a built-in buildpack (nodejs, make, static, "
+			      "procfile) are accepted",
+			      deis_printable(shown, sizeof(shown), url, strlen(url)));
+}
 
 static int step_failed(const char *step, const struct deis_runtime_exit *ex,
 		       struct deis_error *err)
@@ -328,24 +363,11 @@ static int container_prepare(struct bp_build *b, struct bp_run *run, struct deis
 	return 0;
 }
 
-/* A git URL a buildpack may come from: https, http, git, ssh or file,
- * with an optional "#ref" (branch or tag).  Never an option to git. */
-static bool git_url(const char *url)
-{
-	static const char *const schemes[] = { "https://", "http://", "git://", "ssh://",
-					       "file://" };
-
-	for (const char *p = url; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == '\\' || *p == '\'' || *p == '"')
-			return false;
-	for (size_t i = 0; i < sizeof(schemes) / sizeof(*schemes); i++)
-		if (!strncmp(url, schemes[i], strlen(schemes[i])) && url[strlen(schemes[i])])
-			return true;
-	return false;
-}
-
 /* git clone --depth 1 [--branch REF] -- URL DIR, started with posix_spawn
- * (no shell), its output in the build log; inside the build's time limit. */
+ * (no shell), its output in the build log; inside the build's time limit.
+ * git is confined to the URL's own transports (GIT_ALLOW_PROTOCOL also
+ * binds redirects and submodules), reads no system or root's config,
+ * credentials or ~/.netrc (HOME is not root's), and never prompts. */
 static int clone_buildpack(const char *url, const char *dir, struct deis_error *err)
 {
 	char repo[1024], ref[256] = "";
@@ -368,16 +390,24 @@ static int clone_buildpack(const char *url, const char *dir, struct deis_error *
 			       NULL };
 	/* Not the hook's GIT_* variables (the pushed repository, its
 	 * quarantine): this clone is a different repository. */
+	static char *const confine[] = {
+		(char *)"GIT_ALLOW_PROTOCOL=https:http:git",
+		(char *)"GIT_CONFIG_NOSYSTEM=1", (char *)"GIT_CONFIG_GLOBAL=/dev/null",
+		(char *)"GIT_TERMINAL_PROMPT=0", (char *)"GIT_ASKPASS=/bin/false",
+		(char *)"SSH_ASKPASS=/bin/false", (char *)"HOME=/nonexistent",
+	};
 	extern char **environ;
-	size_t ne = 0;
+	size_t ne = sizeof(confine) / sizeof(*confine);
 	for (char **e = environ; *e; e++)
 		ne++;
 	char **env = calloc(ne + 1, sizeof(*env));
 	if (!env)
 		abort();
 	ne = 0;
+	for (size_t i = 0; i < sizeof(confine) / sizeof(*confine); i++)
+		env[ne++] = confine[i];
 	for (char **e = environ; *e; e++)
-		if (strncmp(*e, "GIT_", 4))
+		if (strncmp(*e, "GIT_", 4) && strncmp(*e, "SSH_", 4) && strncmp(*e, "HOME=", 5))
 			env[ne++] = *e;
 	int r = posix_spawn(&pid, builder_conf.git, NULL, NULL, (char *const *)argv, env);
 	free(env);
@@ -391,8 +421,8 @@ static int clone_buildpack(const char *url, const char *dir, struct deis_error *
 	return 0;
 }
 
-/* BUILDPACK_URL: a local buildpack directory, or a git URL cloned for this
- * build; its bin/detect must agree. */
+/* BUILDPACK_URL: a git URL (buildpack_url_check) cloned for this build;
+ * its bin/detect must agree. */
 static int custom_detect(struct bp_build *b, const char *url, struct bp_run *run,
 			 struct deis_error *err)
 {
@@ -402,21 +432,19 @@ static int custom_detect(struct bp_build *b, const char *url, struct bp_run *run
 	char dir[512];
 	int r, fd;
 
-	if (git_url(url)) {
-		if ((size_t)snprintf(dir, sizeof(dir), "%s/buildpack", b->ctx->work_dir) >=
-		    sizeof(dir))
-			return deis_error_set(err, ENAMETOOLONG, "work directory path too long");
-		say("-----> Fetching buildpack %s", url);
-		if ((r = clone_buildpack(url, dir, err)) < 0)
-			return r;
-		url = dir;
-	}
-	if (url[0] != '/')
-		return deis_error_set(err, EINVAL, "BUILDPACK_URL %s: a local absolute path "
-				      "or a git URL (https, http, git, ssh, file) is needed", url);
-	if (stat(url, &st) < 0 || !S_ISDIR(st.st_mode) ||
-	    (size_t)snprintf(b->bp_dir, sizeof(b->bp_dir), "%s", url) >= sizeof(b->bp_dir))
-		return deis_error_set(err, ENOENT, "BUILDPACK_URL %s: no such directory", url);
+	/* Checked by the parent before the build began; again here, so
+	 * that nothing else ever reaches git. */
+	if (!deis_valid_buildpack_git_url(url))
+		return deis_error_set(err, EINVAL, "BUILDPACK_URL is not a git URL");
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/buildpack", b->ctx->work_dir) >=
+	    sizeof(dir))
+		return deis_error_set(err, ENAMETOOLONG, "work directory path too long");
+	say("-----> Fetching buildpack %s", url);
+	if ((r = clone_buildpack(url, dir, err)) < 0)
+		return r;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    (size_t)snprintf(b->bp_dir, sizeof(b->bp_dir), "%s", dir) >= sizeof(b->bp_dir))
+		return deis_error_set(err, ENOENT, "BUILDPACK_URL %s: no buildpack cloned", url);
 	if ((r = container_prepare(b, run, err)) < 0)
 		return r;
 	if ((fd = out_file(b, "detect", err)) < 0)
@@ -476,7 +504,9 @@ static int run_buildpack(struct bp_build *b, const char **label, struct deis_err
 	bool in_container = false;
 	int r = 0;
 
-	if (url && url[0]) {
+	const struct buildpack *named = url && url[0] ? builtin_named(url) : NULL;
+
+	if (url && url[0] && !named) {
 		if ((r = custom_detect(b, url, &run, err)) < 0)
 			goto out;
 		in_container = true;
@@ -484,12 +514,20 @@ static int run_buildpack(struct bp_build *b, const char **label, struct deis_err
 	} else {
 		const struct buildpack *bp = NULL;
 
-		for (size_t i = 0; !bp && i < sizeof(buildpacks) / sizeof(buildpacks[0]); i++) {
+		/* A built-in one by name: its detect must agree. */
+		for (size_t i = 0; !bp && i < N_BUILDPACKS; i++) {
+			if (named && &buildpacks[i] != named)
+				continue;
 			r = buildpacks[i].detect(b, err);
 			if (r < 0)
 				goto out;
 			if (r > 0)
 				bp = &buildpacks[i];
+		}
+		if (!bp && named) {
+			r = deis_error_set(err, ENOENT, "the %s buildpack does not build this app "
+					   "(BUILDPACK_URL %s)", named->name, named->id);
+			goto out;
 		}
 		if (!bp) {
 			r = deis_error_set(err, ENOENT, "%s", b->no_procfile ? b->no_procfile :
@@ -596,7 +634,7 @@ static int child_build(struct bp_build *b, char digest[DEIS_DIGEST_SIZE],
 	if ((r = deis_image_config_build(&c, &json, err)) < 0)
 		goto out;
 	snprintf(ref, sizeof(ref), "%s:build-%d", ctx->app, b->number);
-	if ((r = deis_registry_open(deis_conf.registry_url, &reg, err)) < 0 ||
+	if ((r = deis_registry_open_platform(&reg, err)) < 0 ||
 	    (r = deis_registry_push_image(reg, ref, path.data, json.data, json.len, digest,
 					  err)) < 0) {
 		deis_error_prefix(err, "pushing the image");
@@ -753,7 +791,7 @@ static int tag_image(const char *app, const char *digest, const char *tag,
 	struct deis_registry *reg = NULL;
 	struct deis_buf m = DEIS_BUF_INIT;
 	char got[DEIS_DIGEST_SIZE];
-	int r = deis_registry_open(deis_conf.registry_url, &reg, err);
+	int r = deis_registry_open_platform(&reg, err);
 
 	if (r == 0)
 		r = deis_registry_manifest_get(reg, app, digest, &m, got, err);
@@ -841,6 +879,8 @@ int builder_build(const struct build_ctx *ctx, struct deis_error *err)
 		deis_error_prefix(err, "reading the app's config");
 		goto failed;
 	}
+	if ((r = buildpack_url_check(&config, err)) < 0)
+		goto failed;
 
 	struct bp_build b = { .ctx = ctx, .number = number, .procfile = &procfile,
 			      .no_procfile = no_procfile, .config = &config,

@@ -36,8 +36,12 @@ struct deis_db;
 struct builder_conf {
 	char *listen;		/* address to listen on */
 	char *git;		/* the real git binary */
-	int max_sessions;
+	int max_sessions;	/* authenticated sessions at once */
+	int max_startups;	/* unauthenticated connections at once */
+	int max_startups_per_source;	/* ... from one address */
 	int login_grace;	/* seconds to authenticate and ask for git */
+	int keepalive;		/* seconds between TCP keepalive probes */
+	int run_grace;		/* seconds a hung-up `run` gets before SIGKILL */
 	int shutdown_timeout;	/* seconds sessions get after SIGTERM */
 	int build_timeout;	/* seconds a build may take */
 	int slug_limit;		/* largest slug (compressed), MB */
@@ -120,8 +124,10 @@ void builder_run_resize(int master, int cols, int rows);
 
 struct ssh_bind_struct;
 /* Runs one connection to its end (in a forked child); returns the exit
- * status for the child. */
-int builder_session(struct ssh_bind_struct *bind, int fd, const char *peer);
+ * status for the child.  Once the client has authenticated, one byte is
+ * written to notify (then closed), so that the daemon stops counting the
+ * connection against its pre-authentication limits. */
+int builder_session(struct ssh_bind_struct *bind, int fd, const char *peer, int notify);
 
 /* ---- hook.c ---- */
 

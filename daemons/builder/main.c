@@ -8,10 +8,24 @@
  * forks one child per connection (session.c), which does the key
  * exchange, the authentication, the one git command and the copying, and
  * exits.  The parent does nothing else: it reaps its children (SIGCHLD),
- * caps their number (builder_max_sessions) and, on SIGTERM or SIGINT,
- * stops accepting, gives running sessions builder_shutdown_timeout
- * seconds to finish, then ends them (SIGTERM to each session's process
- * group, which holds its git, then SIGKILL).
+ * caps their number and, on SIGTERM or SIGINT, stops accepting, gives
+ * running sessions builder_shutdown_timeout seconds to finish, then ends
+ * them (SIGTERM to each session's process group, which holds its git,
+ * then SIGKILL).
+ *
+ * Connections that have not authenticated yet are capped apart from the
+ * sessions (as OpenSSH's MaxStartups and PerSourceMaxStartups), so that
+ * idle TCP connections cannot lock users out: at most
+ * builder_max_startups_per_source from one address and builder_max_startups
+ * in all.  A new connection over either limit is taken, and the oldest
+ * unauthenticated connection of that scope (its address, or all) is closed
+ * at once in its place: whoever holds connections open without
+ * authenticating loses them to the next client, and a client that
+ * authenticates in time (a few hundred ms) is never the oldest for long.
+ * Each child tells the parent when its client has authenticated (a byte on
+ * a pipe); from then on it counts against builder_max_sessions only.  An
+ * unauthenticated connection also ends at builder_login_grace (the child's
+ * alarm; the parent kills it a second later should that fail).
  *
  * The host key (ed25519) is made at the first start and kept in
  * $DEIS_HOME/builder/ssh_host_ed25519_key (0600, directory 0700); its
@@ -24,8 +38,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,9 +70,24 @@ static const struct deis_conf_option options[] = {
 	{ "builder_git", DEIS_CONF_STR, &builder_conf.git, "/usr/bin/git",
 	  "the git binary that serves pushes and fetches (receive-pack, upload-pack)" },
 	{ "builder_max_sessions", DEIS_CONF_INT, &builder_conf.max_sessions, "64",
-	  "SSH connections served at once; more are closed at once" },
-	{ "builder_login_grace", DEIS_CONF_INT, &builder_conf.login_grace, "60",
-	  "seconds a connection has to authenticate and ask for git" },
+	  "authenticated SSH sessions served at once; a connection that arrives "
+	  "when that many run is closed at once" },
+	{ "builder_max_startups", DEIS_CONF_INT, &builder_conf.max_startups, "32",
+	  "connections not yet authenticated, in all; past it the oldest such "
+	  "connection is closed to make room" },
+	{ "builder_max_startups_per_source", DEIS_CONF_INT,
+	  &builder_conf.max_startups_per_source, "10",
+	  "connections not yet authenticated from one address; past it the oldest "
+	  "one from that address is closed to make room" },
+	{ "builder_login_grace", DEIS_CONF_INT, &builder_conf.login_grace, "20",
+	  "seconds a connection has to authenticate and ask for git (or run)" },
+	{ "builder_keepalive", DEIS_CONF_INT, &builder_conf.keepalive, "5",
+	  "seconds between TCP keepalive probes of a quiet client; after 3 "
+	  "unanswered (or data unacknowledged for 4 times this) the connection "
+	  "is dropped, and a `run` on it ended" },
+	{ "builder_run_grace", DEIS_CONF_INT, &builder_conf.run_grace, "5",
+	  "seconds the command of an `ssh ... run` whose client hung up gets "
+	  "between SIGHUP/SIGTERM and SIGKILL" },
 	{ "builder_shutdown_timeout", DEIS_CONF_INT, &builder_conf.shutdown_timeout, "20",
 	  "seconds running pushes get to finish after SIGTERM" },
 	{ "builder_build_timeout", DEIS_CONF_INT, &builder_conf.build_timeout, "900",
@@ -117,12 +149,16 @@ static int parse_options(int argc, char **argv)
 	builder_conf.config_path = config_buf;
 	if (deis_conf.ssh_port < 1 || deis_conf.ssh_port > 65535 ||
 	    builder_conf.max_sessions < 1 || builder_conf.login_grace < 1 ||
+	    builder_conf.max_startups < 1 || builder_conf.max_startups_per_source < 1 ||
+	    builder_conf.keepalive < 1 || builder_conf.run_grace < 0 ||
 	    builder_conf.shutdown_timeout < 0 || builder_conf.build_timeout < 1 ||
 	    builder_conf.slug_limit < 1 || builder_conf.slug_limit > 1024 * 1024 ||
 	    builder_conf.build_memory < 16 || builder_conf.build_pids < 16) {
 		fprintf(stderr, "deis-builder: ssh_port must be 1..65535; builder_max_sessions, "
-			"builder_login_grace and builder_build_timeout positive; "
-			"builder_shutdown_timeout >= 0; builder_slug_limit 1..1048576 (MB); "
+			"builder_max_startups, builder_max_startups_per_source, "
+			"builder_login_grace, builder_keepalive and builder_build_timeout "
+			"positive; builder_shutdown_timeout and builder_run_grace >= 0; "
+			"builder_slug_limit 1..1048576 (MB); "
 			"builder_build_memory (MB) and builder_build_pids at least 16\n");
 		return -1;
 	}
@@ -225,16 +261,39 @@ static int listen_on(const char *addr, int port)
 	return fd;
 }
 
+/* "address:port" into out, the address alone into source. */
 static void peer_name(const struct sockaddr_storage *ss, socklen_t len, char *out,
-		      size_t size)
+		      size_t size, char *source, size_t ssize)
 {
 	char host[NI_MAXHOST], serv[NI_MAXSERV];
 
 	if (getnameinfo((const struct sockaddr *)ss, len, host, sizeof(host), serv,
-			sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV))
+			sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV)) {
 		snprintf(out, size, "?");
-	else
+		snprintf(source, ssize, "?");
+	} else {
 		snprintf(out, size, "%s:%s", host, serv);
+		snprintf(source, ssize, "%s", host);
+	}
+}
+
+/* TCP keepalive, so that a client that vanished without closing (its host
+ * or network gone) is noticed in seconds even while nothing is sent:
+ * probes after `every` quiet seconds, then every `every`, dropped after 3
+ * unanswered; data we sent that stays unacknowledged for 4 x every
+ * seconds drops it too.  A session then sees the connection fail and ends
+ * what it started (a `run` container above all). */
+static void keepalive(int fd, int every)
+{
+	int one = 1, cnt = 3;
+	unsigned int user_ms = (unsigned int)every * 4000u;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &every, sizeof(every)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &every, sizeof(every)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof(user_ms)) < 0)
+		deis_log(LOG_WARNING, "setting TCP keepalive: %s", strerror(errno));
 }
 
 /* ---- the main loop ---- */
@@ -249,8 +308,34 @@ static void on_signal(int sig)
 		got_term = 1;
 }
 
-static pid_t *children;
-static int nchildren;
+/* One forked session. */
+struct child {
+	pid_t pid;
+	int notify;		/* read end of its pipe until it authenticates; -1 */
+	bool authed;		/* its client authenticated */
+	bool closing;		/* killed by us: no longer counted, being reaped */
+	long long started;	/* mono_ms() at accept */
+	char peer[NI_MAXHOST + NI_MAXSERV + 2];
+	char source[NI_MAXHOST];	/* the peer's address */
+};
+
+static struct child *children;
+static int nchildren, children_cap;
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void child_forget_notify(struct child *c)
+{
+	if (c->notify >= 0)
+		close(c->notify);
+	c->notify = -1;
+}
 
 static void reap(void)
 {
@@ -259,24 +344,124 @@ static void reap(void)
 
 	got_chld = 0;
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		struct child gone = { .pid = pid };
+
 		for (int i = 0; i < nchildren; i++) {
-			if (children[i] == pid) {
+			if (children[i].pid == pid) {
+				gone = children[i];
+				child_forget_notify(&children[i]);
 				children[i] = children[--nchildren];
 				break;
 			}
 		}
-		if (WIFSIGNALED(st))
+		if (!WIFSIGNALED(st) || gone.closing)
+			continue;
+		if (WTERMSIG(st) == SIGALRM)	/* the session's login grace */
+			deis_log(LOG_INFO, "%s: closed: %s within builder_login_grace (%d s)",
+				 gone.peer[0] ? gone.peer : "?", gone.authed ?
+				 "no command" : "not authenticated", builder_conf.login_grace);
+		else
 			deis_log(LOG_WARNING, "session %d killed by signal %d", (int)pid,
 				 WTERMSIG(st));
 	}
 }
 
-static long long mono_ms(void)
+/* Reads what sessions wrote on their pipes: a byte when their client has
+ * authenticated; end of file when they exit (or exec git). */
+static void read_notifications(const struct pollfd *p, int n)
 {
-	struct timespec ts;
+	for (int k = 0; k < n; k++) {
+		if (!p[k].revents)
+			continue;
+		for (int i = 0; i < nchildren; i++) {
+			struct child *c = &children[i];
+			char b;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+			if (c->notify != p[k].fd)
+				continue;
+			if (read(c->notify, &b, 1) == 1 && b == 'A')
+				c->authed = true;
+			child_forget_notify(c);
+			break;
+		}
+	}
+}
+
+/* Ends an unauthenticated connection at once (its process group holds
+ * nothing else yet) and says why. */
+static void close_startup(struct child *c, const char *why)
+{
+	kill(-c->pid, SIGKILL);
+	kill(c->pid, SIGKILL);
+	c->closing = true;
+	child_forget_notify(c);
+	deis_log(LOG_INFO, "%s: closed: not authenticated after %lld ms; %s", c->peer,
+		 mono_ms() - c->started, why);
+}
+
+/* Makes room for a new connection from source under the pre-authentication
+ * limits, and says whether the sessions' own limit lets it in. */
+static bool admit(const char *peer, const char *source)
+{
+	struct child *oldest_here = NULL, *oldest = NULL;
+	int startups = 0, here = 0, sessions = 0;
+	char why[NI_MAXHOST + NI_MAXSERV + 96];
+
+	for (int i = 0; i < nchildren; i++) {
+		struct child *c = &children[i];
+
+		if (c->closing)
+			continue;
+		if (c->authed) {
+			sessions++;
+			continue;
+		}
+		startups++;
+		if (!oldest || c->started < oldest->started)
+			oldest = c;
+		if (!strcmp(c->source, source)) {
+			here++;
+			if (!oldest_here || c->started < oldest_here->started)
+				oldest_here = c;
+		}
+	}
+	if (sessions >= builder_conf.max_sessions) {
+		deis_log(LOG_WARNING, "%s: refused: %d sessions already (builder_max_sessions)",
+			 peer, sessions);
+		return false;
+	}
+	if (here >= builder_conf.max_startups_per_source) {
+		snprintf(why, sizeof(why), "its place goes to %s "
+			 "(builder_max_startups_per_source)", peer);
+		close_startup(oldest_here, why);
+	} else if (startups >= builder_conf.max_startups) {
+		snprintf(why, sizeof(why), "its place goes to %s (builder_max_startups)", peer);
+		close_startup(oldest, why);
+	}
+	return true;
+}
+
+/* The backstop of the login grace (the session's own alarm ends it
+ * first); returns the ms until the next unauthenticated connection is due,
+ * or -1 when none waits. */
+static long long enforce_grace(void)
+{
+	long long now = mono_ms(), limit = (long long)builder_conf.login_grace * 1000 + 1000;
+	long long next = -1;
+
+	for (int i = 0; i < nchildren; i++) {
+		struct child *c = &children[i];
+
+		if (c->authed || c->closing)
+			continue;
+		if (now - c->started >= limit) {
+			close_startup(c, "builder_login_grace");
+			continue;
+		}
+		if (next < 0 || c->started + limit - now < next)
+			next = c->started + limit - now;
+	}
+	return next;
 }
 
 /* Waits for the sessions to end, up to ms, reaping them. */
@@ -294,12 +479,14 @@ static void wait_children(long long ms, const sigset_t *mask)
 	}
 }
 
-static void session_child(ssh_bind bind, int lfd, int fd, const char *peer)
+static void session_child(ssh_bind bind, int lfd, int fd, const char *peer, int notify)
 {
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigset_t none;
 
 	close(lfd);
+	for (int i = 0; i < nchildren; i++)
+		child_forget_notify(&children[i]);	/* the others' pipes */
 	setpgid(0, 0);		/* the session and its git: one group to end */
 	sigaction(SIGTERM, &dfl, NULL);
 	sigaction(SIGINT, &dfl, NULL);
@@ -307,7 +494,7 @@ static void session_child(ssh_bind bind, int lfd, int fd, const char *peer)
 	sigaction(SIGHUP, &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	int rc = builder_session(bind, fd, peer);
+	int rc = builder_session(bind, fd, peer, notify);
 	ssh_bind_free(bind);
 	ssh_finalize();
 	git_libgit2_shutdown();
@@ -362,9 +549,6 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGHUP, SIG_IGN);
 
-	children = calloc((size_t)builder_conf.max_sessions, sizeof(*children));
-	if (!children)
-		return 1;
 	ssh_init();
 	git_libgit2_init();	/* before fork: sessions create repositories */
 	ssh_key key = NULL;
@@ -384,17 +568,31 @@ int main(int argc, char **argv)
 	deis_log(LOG_NOTICE, "listening on %s port %d (git %s, repositories in %s/git)",
 		 builder_conf.listen, deis_conf.ssh_port, builder_conf.git, deis_conf.home);
 
+	struct pollfd *pfds = NULL;
+	int pfds_cap = 0;
 	while (!got_term) {
-		struct pollfd p = { lfd, POLLIN, 0 };
-
 		if (got_chld)
 			reap();
-		if (ppoll(&p, 1, NULL, &none) < 0) {
+		long long wait_ms = enforce_grace();
+		if (pfds_cap < nchildren + 1) {
+			pfds_cap = (nchildren + 1) * 2;
+			pfds = realloc(pfds, (size_t)pfds_cap * sizeof(*pfds));
+			if (!pfds)
+				abort();
+		}
+		int np = 0;
+		pfds[np++] = (struct pollfd){ lfd, POLLIN, 0 };
+		for (int i = 0; i < nchildren; i++)
+			if (children[i].notify >= 0)
+				pfds[np++] = (struct pollfd){ children[i].notify, POLLIN, 0 };
+		struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000 };
+		if (ppoll(pfds, (nfds_t)np, wait_ms >= 0 ? &ts : NULL, &none) < 0) {
 			if (errno != EINTR)
 				deis_log(LOG_ERR, "poll: %s", strerror(errno));
 			continue;
 		}
-		if (!(p.revents & POLLIN))
+		read_notifications(pfds + 1, np - 1);
+		if (!(pfds[0].revents & POLLIN))
 			continue;
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -404,27 +602,48 @@ int main(int argc, char **argv)
 				deis_log(LOG_WARNING, "accept: %s", strerror(errno));
 			continue;
 		}
-		char peer[NI_MAXHOST + NI_MAXSERV + 2];
-		peer_name(&ss, sl, peer, sizeof(peer));
+		char peer[NI_MAXHOST + NI_MAXSERV + 2], source[NI_MAXHOST];
+		peer_name(&ss, sl, peer, sizeof(peer), source, sizeof(source));
 		reap();
-		if (nchildren >= builder_conf.max_sessions) {
-			deis_log(LOG_WARNING, "%s: refused: %d sessions already", peer, nchildren);
+		if (!admit(peer, source)) {
 			close(fd);
 			continue;
 		}
+		int note[2];
+		if (pipe2(note, O_CLOEXEC) < 0) {
+			deis_log(LOG_ERR, "pipe: %s", strerror(errno));
+			close(fd);
+			continue;
+		}
+		keepalive(fd, builder_conf.keepalive);
 		pid_t pid = fork();
 		if (pid < 0) {
 			deis_log(LOG_ERR, "fork: %s", strerror(errno));
 			close(fd);
+			close(note[0]);
+			close(note[1]);
 			continue;
 		}
-		if (pid == 0)
-			session_child(bind, lfd, fd, peer);
+		if (pid == 0) {
+			close(note[0]);
+			session_child(bind, lfd, fd, peer, note[1]);
+		}
 		setpgid(pid, pid);
-		children[nchildren++] = pid;
+		close(note[1]);
 		close(fd);
+		if (nchildren == children_cap) {
+			children_cap = children_cap ? children_cap * 2 : 64;
+			children = realloc(children, (size_t)children_cap * sizeof(*children));
+			if (!children)
+				abort();
+		}
+		struct child *c = &children[nchildren++];
+		*c = (struct child){ .pid = pid, .notify = note[0], .started = mono_ms() };
+		snprintf(c->peer, sizeof(c->peer), "%s", peer);
+		snprintf(c->source, sizeof(c->source), "%s", source);
 		deis_log(LOG_DEBUG, "%s: session %d", peer, (int)pid);
 	}
+	free(pfds);
 
 	close(lfd);
 	deis_log(LOG_NOTICE, "stopping: no new connections; %d session(s) running", nchildren);
@@ -433,10 +652,10 @@ int main(int argc, char **argv)
 		deis_log(LOG_WARNING, "ending %d session(s) still running after %d s", nchildren,
 			 builder_conf.shutdown_timeout);
 		for (int i = 0; i < nchildren; i++)
-			kill(-children[i], SIGTERM);
+			kill(-children[i].pid, SIGTERM);
 		wait_children(3000, &none);
 		for (int i = 0; i < nchildren; i++)
-			kill(-children[i], SIGKILL);
+			kill(-children[i].pid, SIGKILL);
 		wait_children(2000, &none);
 	}
 	ssh_bind_free(bind);

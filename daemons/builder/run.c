@@ -10,6 +10,12 @@
  * the slave of a pty we allocate, made its controlling terminal (a new
  * session that opens it), so bash has job control and ^C reaches the
  * container; without one they are pipes, like git's.
+ *
+ * When the client hangs up (session.c notices), the pty's master is
+ * closed (SIGHUP to `deis-scheduler run`, the terminal's foreground) or
+ * the process gets SIGTERM; it passes the signal on to the container and
+ * SIGKILLs whatever is left in it after builder_run_grace seconds, given
+ * to it as its scheduler_grace.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -86,7 +92,7 @@ int builder_run_spawn(const char *app, const char *user, const char *command,
 		      const char *term, int cols, int rows, pid_t *pid, int fds[3],
 		      struct deis_error *err)
 {
-	char bin[PATH_MAX + 64], conf[PATH_MAX + 16];
+	char bin[PATH_MAX + 64], conf[PATH_MAX + 16], grace[48];
 	int p[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
 	int master = -1, slave = -1;
 	posix_spawn_file_actions_t fa;
@@ -95,7 +101,8 @@ int builder_run_spawn(const char *app, const char *user, const char *command,
 
 	scheduler_path(bin, sizeof(bin));
 	snprintf(conf, sizeof(conf), "--config=%s", builder_conf.config_path);
-	char *argv[] = { bin, (char *)"run", conf, (char *)app, (char *)user,
+	snprintf(grace, sizeof(grace), "--scheduler_grace=%d", builder_conf.run_grace);
+	char *argv[] = { bin, (char *)"run", conf, grace, (char *)app, (char *)user,
 			 (char *)(term && *term ? term : "-"), (char *)command, NULL };
 	char *envp[] = { (char *)"PATH=/usr/local/bin:/usr/bin:/bin",
 			 (char *)"LANG=C.UTF-8", NULL };

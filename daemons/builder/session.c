@@ -86,6 +86,7 @@ struct session {
 	struct deis_buf pending;	/* channel data not yet written to git */
 	size_t pending_off;
 	bool lost;		/* the connection broke */
+	int notify;		/* told the daemon "authenticated"; -1 after */
 };
 
 static long long mono_ms(void)
@@ -135,6 +136,15 @@ static int auth_pubkey(ssh_session ssh, const char *sshuser, struct ssh_key_stru
 	snprintf(s->fp, sizeof(s->fp), "%s", fp);
 	s->authed = true;
 	deis_log(LOG_INFO, "%s: authenticated %s (key %s)", s->peer, s->user, s->fp);
+	if (s->notify >= 0) {
+		/* From now on the daemon counts us as a session, not as a
+		 * connection that may be closed to make room. */
+		if (write(s->notify, "A", 1) != 1)
+			deis_log(LOG_WARNING, "%s: telling the daemon: %s", s->peer,
+				 strerror(errno));
+		close(s->notify);
+		s->notify = -1;
+	}
 	return SSH_AUTH_SUCCESS;
 }
 
@@ -420,6 +430,15 @@ static int pump(struct session *s)
 		if (ssh_event_dopoll(s->event, 100) == SSH_ERROR &&
 		    ssh_get_status(s->ssh) & (SSH_CLOSED | SSH_CLOSED_ERROR))
 			s->lost = true;
+		/* A client that was killed, or whose network went (TCP
+		 * keepalive, main.c), leaves a socket that libssh closed
+		 * without dopoll failing; one that closed the channel before
+		 * our output ended is gone too.  Either way: hang up on what
+		 * runs for it, rather than let it run for nobody. */
+		if (!ssh_is_connected(s->ssh) ||
+		    ssh_get_status(s->ssh) & (SSH_CLOSED | SSH_CLOSED_ERROR) ||
+		    ssh_channel_is_closed(s->channel))
+			s->lost = true;
 		if (status < 0 && waitpid(s->pid, &st, WNOHANG) == s->pid) {
 			status = st;
 			exited_at = mono_ms();
@@ -437,10 +456,13 @@ static int pump(struct session *s)
 	if (s->fds[2] >= 0)
 		close(s->fds[2]);
 	if (status < 0) {
+		/* A pty's master is closed by now: its foreground (`deis-scheduler
+		 * run`) got SIGHUP.  SIGTERM for pipes (and git). */
 		if (s->lost)
 			kill(s->pid, SIGTERM);
-		/* git, or `deis-scheduler run` (which gives its container the
-		 * scheduler's grace period): SIGKILL if it outlasts 60 s. */
+		/* git, or `deis-scheduler run` (which passes the signal on to its
+		 * container and SIGKILLs it builder_run_grace seconds later):
+		 * SIGKILL if it outlasts 60 s. */
 		long long until = mono_ms() + 60000;
 		pid_t w;
 		st = 0;
@@ -591,9 +613,9 @@ out:
 		close(lock);
 }
 
-int builder_session(ssh_bind bind, int fd, const char *peer)
+int builder_session(ssh_bind bind, int fd, const char *peer, int notify)
 {
-	struct session s = { .peer = peer, .fds = { -1, -1, -1 } };
+	struct session s = { .peer = peer, .fds = { -1, -1, -1 }, .notify = notify };
 	struct ssh_server_callbacks_struct server_cb = {
 		.userdata = &s,
 		.auth_pubkey_function = auth_pubkey,
@@ -653,6 +675,8 @@ out:
 	ssh_free(s.ssh);
 	if (s.db)
 		deis_db_close(s.db);
+	if (s.notify >= 0)
+		close(s.notify);
 	deis_buf_release(&s.pending);
 	free(s.cmd);
 	return rc;

@@ -86,7 +86,7 @@ int slug_get(const char *ref, const char **dir, const struct deis_kvlist **env,
 			return 0;
 		}
 	memset(&img, 0, sizeof(img));
-	r = deis_registry_open(deis_conf.registry_url, &reg, err);
+	r = deis_registry_open_platform(&reg, err);
 	if (r == 0)
 		r = deis_registry_pull_image(reg, ref, &img, err);
 	if (r < 0)

@@ -71,6 +71,8 @@ struct deis_common_conf {
 	char *syslog_host;	/* the log server (rsyslog) */
 	int syslog_port;
 	char *registry_url;	/* the image registry (OCI distribution API) */
+	char *registry_user;	/* its HTTP basic credentials (the platform's */
+	char *registry_password; /* own; empty password: send none) */
 	int http_port;		/* the router's ports: apps' URLs name them */
 	int https_port;
 	char *network_bridge;	/* the containers' bridge on this node */
@@ -111,6 +113,10 @@ extern struct deis_common_conf deis_conf;
 	  "log server port" }, \
 	{ "registry_url", DEIS_CONF_STR, &deis_conf.registry_url, \
 	  "http://127.0.0.1:5000", "image registry (OCI distribution API)" }, \
+	{ "registry_user", DEIS_CONF_STR, &deis_conf.registry_user, "deis", \
+	  "user name the platform's processes give the registry (HTTP basic auth)" }, \
+	{ "registry_password", DEIS_CONF_STR, &deis_conf.registry_password, "", \
+	  "its password (keep this file root-only); empty to send no credentials" }, \
 	{ "http_port", DEIS_CONF_INT, &deis_conf.http_port, "80", \
 	  "port the router (nginx) serves HTTP on; apps' URLs name it when not 80" }, \
 	{ "https_port", DEIS_CONF_INT, &deis_conf.https_port, "443", \

@@ -163,6 +163,15 @@ struct deis_registry_stats {
  * allowed, a path is not).  Contacts nothing. */
 int deis_registry_open(const char *url, struct deis_registry **out,
 		       struct deis_error *err);
+/* HTTP basic credentials for every later request (copied; a NULL or empty
+ * password sends none).  They go only to the registry's own origin: a
+ * redirect elsewhere (a storage back end) gets no Authorization header. */
+void deis_registry_set_credentials(struct deis_registry *reg, const char *user,
+				   const char *password);
+/* The platform's registry: deis_conf.registry_url with registry_user and
+ * registry_password (conf.h).  What every daemon and deisfs uses. */
+int deis_registry_open_platform(struct deis_registry **out,
+				struct deis_error *err);
 void deis_registry_close(struct deis_registry *reg);
 /* GET /v2/: 0 when the registry answers as a v2 registry. */
 int deis_registry_ping(struct deis_registry *reg, struct deis_error *err);
@@ -200,6 +209,14 @@ int deis_registry_blob_fetch(struct deis_registry *reg, const char *name,
 int deis_registry_blob_get(struct deis_registry *reg, const char *name,
 			   const char *digest, size_t max,
 			   struct deis_buf *out, struct deis_error *err);
+/* Cross-repository mount (POST /v2/<name>/blobs/uploads/?mount=<digest>
+ * &from=<from>): links a blob the registry holds in repository from into
+ * name, sending no byte.  Returns 1 when the blob is in name afterwards
+ * (mounted, or there already), 0 when the registry would not mount it
+ * (it opened an upload session instead, which is cancelled). */
+int deis_registry_blob_mount(struct deis_registry *reg, const char *name,
+			     const char *from, const char *digest,
+			     struct deis_error *err);
 
 /* ---- manifests ---- */
 
@@ -246,5 +263,11 @@ struct deis_image {
 int deis_registry_pull_image(struct deis_registry *reg, const char *ref,
 			     struct deis_image *out, struct deis_error *err);
 void deis_image_clear(struct deis_image *img);
+/* Copies a pulled image into repository name: its config and layers
+ * mounted from img->ref.name, then the very manifest bytes put by digest,
+ * so name@img->digest names the same image and depends on nothing left in
+ * the other repository.  -EIO when a blob cannot be mounted. */
+int deis_registry_copy_image(struct deis_registry *reg, const struct deis_image *img,
+			     const char *name, struct deis_error *err);
 
 #endif

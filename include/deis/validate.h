@@ -35,6 +35,13 @@ bool deis_valid_proc_type(const char *s);
 /* Host name: lowercase labels of [a-z0-9-] (no leading/trailing '-'),
  * at least two labels, at most 253 bytes; an optional leading "*." */
 bool deis_valid_domain(const char *s);
+/* A BUILDPACK_URL the builder may clone: "https://", "http://" or "git://"
+ * (only network transports: never a host path, file://, ssh, which would
+ * use root's own keys, or git's ext::), an authority whose host starts
+ * with a letter, a digit or '[', a '/' and a path, and an optional "#ref"
+ * of [A-Za-z0-9._/-] not starting with '-'; printable ASCII without
+ * blanks, quotes or backslashes; at most 1024 bytes. */
+bool deis_valid_buildpack_git_url(const char *s);
 
 /* ---- limits on sizes ---- */
 #define DEIS_CONFIG_VALUE_MAX	(64 * 1024)	/* one config var */

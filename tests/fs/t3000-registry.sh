@@ -11,7 +11,7 @@ export DEIS_REGISTRY_URL
 : >"$TIMES"
 
 tool() {
-	"$TOOL" "--url=$DEIS_REGISTRY_URL" "$@"
+	"$TOOL" "--config=$DEIS_CONF" "--url=$DEIS_REGISTRY_URL" "$@"
 }
 
 # Runs the tool and appends "LABEL: N.NNN s" to the timings.
@@ -54,9 +54,9 @@ reglog_lines() {
 	wc -l <"$REGLOG"
 }
 
-test_expect_success 'the registry answers GET /v2/ on 127.0.0.1 only' '
-	curl -fsS "$DEIS_REGISTRY_URL/v2/" >v2.out &&
-	grep -q "{}" v2.out &&
+test_expect_success 'the registry answers GET /v2/ on 127.0.0.1 only, to the platform credentials' '
+	registry_answers &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" "$DEIS_REGISTRY_URL/v2/")" = 401 &&
 	tool ping &&
 	port=$(printf "%04X" "$DEIS_REGISTRY_PORT") &&
 	awk -v p="$port" '\''NR > 1 && $4 == "0A" { split($2, a, ":"); if (a[2] == p) print a[1] }'\'' \
@@ -151,6 +151,25 @@ test_expect_success 'the same slug under another app is uploaded there (reposito
 	mkdir other &&
 	tool pull other:v1 other >/dev/null &&
 	cmp slug1.tar.gz other/layer-0
+'
+
+test_expect_success 'copy: an image copied into another repository sends no blob and outlives its source' '
+	mark=$(reglog_lines) &&
+	tool copy "big@$(digest_of push20.out)" bigcopy >copy.out &&
+	test "$(digest_of copy.out)" = "$(digest_of push20.out)" &&
+	test "$(stat_of copy.out bytes_up)" = 0 &&
+	tail -n +"$((mark + 1))" "$REGLOG" >since &&
+	grep -q "blobs/uploads/?mount=" since &&
+	! grep -q "PATCH\|PUT /v2/bigcopy/blobs" since &&
+	tool copy "big@$(digest_of push20.out)" bigcopy >again.out &&
+	test "$(digest_of again.out)" = "$(digest_of push20.out)" &&
+	printf "user = \"%s:%s\"\n" "$(conf_get "$DEIS_CONF" registry_user)" \
+		"$(conf_get "$DEIS_CONF" registry_password)" |
+		curl -K - -fsS -X DELETE "$DEIS_REGISTRY_URL/v2/big/manifests/$(digest_of push20.out)" &&
+	test_expect_code 2 tool manifest "big@$(digest_of push20.out)" &&
+	mkdir bigcopy &&
+	tool pull "bigcopy@$(digest_of push20.out)" bigcopy >/dev/null &&
+	cmp slug20.tar.gz bigcopy/layer-0
 '
 
 test_expect_success 'a corrupted blob in storage is refused at pull and leaves no file' '

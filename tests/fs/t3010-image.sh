@@ -7,7 +7,7 @@ URL=$(sed -n 's/^registry_url *= *//p' "$DEIS_CONF" | tr -d '"')
 APP="$DEIS_MOUNT/apps/imgapp"
 
 reg() {
-	"$TOOL" --url="$URL" "$@"
+	"$TOOL" --config="$DEIS_CONF" --url="$URL" "$@"
 }
 
 test_expect_success 'setup: an app, and an image pushed to the registry' '

@@ -35,7 +35,7 @@ push() {	# GIT-PUSH-ARGS...
 }
 
 tool() {
-	"$TOOL" "--url=$DEIS_REGISTRY_URL" "$@"
+	"$TOOL" "--config=$DEIS_CONF" "--url=$DEIS_REGISTRY_URL" "$@"
 }
 
 # A deis.conf line for the hook (read at every push); undone by conf_restore.

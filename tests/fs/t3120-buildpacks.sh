@@ -9,6 +9,7 @@ PORT=$(conf_get "$DEIS_CONF" ssh_port) || PORT=2222
 USER_=deis-bdave
 TOOL=$DEIS_BUILD/tests/unit/registry_tool
 BP=$DEIS_HOME/t3120-buildpacks
+GITD_PID=$TRASH_DIRECTORY/git-daemon.pid
 export DEIS_REGISTRY_URL
 
 export HOME=$TRASH_DIRECTORY/home GIT_CONFIG_NOSYSTEM=1
@@ -37,7 +38,7 @@ push() {
 }
 
 tool() {
-	"$TOOL" "--url=$DEIS_REGISTRY_URL" "$@"
+	"$TOOL" "--config=$DEIS_CONF" "--url=$DEIS_REGISTRY_URL" "$@"
 }
 
 # new_app APP: the app, and a git repository of that name.
@@ -60,15 +61,37 @@ slug_list() {	# APP
 	cat slug.list
 }
 
-# A buildpack under $BP/NAME with bin/detect, bin/compile, bin/release from
-# the arguments (shell script bodies).
+# A buildpack in the git repository $BP/NAME with bin/detect, bin/compile,
+# bin/release from the arguments (shell script bodies), served by the
+# test's git daemon as $(bp_url NAME): BUILDPACK_URL takes network git URLs
+# only.
 make_bp() {	# NAME DETECT COMPILE RELEASE
 	mkdir -p "$BP/$1/bin" &&
 	printf '#!/bin/sh\n%s\n' "$2" >"$BP/$1/bin/detect" &&
 	printf '#!/bin/sh\n%s\n' "$3" >"$BP/$1/bin/compile" &&
 	printf '#!/bin/sh\n%s\n' "$4" >"$BP/$1/bin/release" &&
-	chmod -R a+rX "$BP" &&
-	chmod 755 "$BP/$1/bin/"*
+	chmod 755 "$BP/$1/bin/"* &&
+	git -C "$BP/$1" init -q -b main &&
+	git -C "$BP/$1" add . &&
+	git -C "$BP/$1" -c user.name=t -c user.email=t@t commit -q -m bp
+}
+
+bp_url() {	# NAME
+	echo "git://127.0.0.1:$(cat "$TRASH_DIRECTORY/git-daemon.port")/$1"
+}
+
+# git daemon serving $BP on a free loopback port, for at most 20 minutes
+# (timeout ends it should this script die); stopped by pid at the end.
+start_git_daemon() {
+	local port
+	port=$(free_port) &&
+	echo "$port" >"$TRASH_DIRECTORY/git-daemon.port" &&
+	mkdir -p "$BP" &&
+	{ timeout 1200 git daemon --reuseaddr --listen=127.0.0.1 --port="$port" \
+		--base-path="$BP" --export-all --informative-errors "$BP" \
+		</dev/null >>"$TRASH_DIRECTORY/git-daemon.log" 2>&1 &
+	  echo $! >"$GITD_PID"; } &&
+	test_wait_for 10 port_in_use "$port"
 }
 
 set_var() {	# APP KEY VALUE
@@ -136,7 +159,8 @@ test_expect_success MAKE 'a Makefile app without a Procfile fails: no process ty
 	test_path_is_missing "$A/bp-make2/releases/v2"
 '
 
-test_expect_success 'setup: test buildpacks under DEIS_HOME' '
+test_expect_success 'setup: test buildpacks under DEIS_HOME, served by git daemon' '
+	start_git_daemon &&
 	make_bp envbp "echo EnvTest" \
 		"echo \"uid=\$(id -u) gid=\$(id -g)\"; for f in \$3/*; do echo \"env \$(basename \$f)=\$(cat \$f)\"; done; n=\$(cat \$2/counter 2>/dev/null || echo 0); n=\$((n+1)); echo \$n >\$2/counter; echo \"cache counter \$n\"; echo built >\$1/from-compile; touch /buildpack/x 2>/dev/null && echo bp-writable || echo bp-readonly" \
 		"printf -- \"---\\nconfig_vars:\\n  FROM_RELEASE: yes\\ndefault_process_types:\\n  web: ./run-web\\n  clock: ./clock\\n\"" &&
@@ -146,7 +170,7 @@ test_expect_success 'setup: test buildpacks under DEIS_HOME' '
 
 test_expect_success 'BUILDPACK_URL: compile runs as uid 10000 and sees config vars as files' '
 	new_app bp-custom &&
-	set_var bp-custom BUILDPACK_URL "$BP/envbp" &&
+	set_var bp-custom BUILDPACK_URL "$(bp_url envbp)" &&
 	set_var bp-custom GREETING "hello world" &&
 	echo hi >bp-custom/README &&
 	commit bp-custom first &&
@@ -154,7 +178,7 @@ test_expect_success 'BUILDPACK_URL: compile runs as uid 10000 and sees config va
 	grep "^remote: -----> EnvTest app detected" out &&
 	grep "^remote: uid=10000 gid=10000" out &&
 	grep "^remote: env GREETING=hello world" out &&
-	grep "^remote: env BUILDPACK_URL=$BP/envbp" out &&
+	grep "^remote: env BUILDPACK_URL=$(bp_url envbp)" out &&
 	grep "^remote: bp-readonly" out &&
 	grep "^remote: cache counter 1" out &&
 	grep "^remote: -----> Default process types for EnvTest -> web, clock" out &&
@@ -178,7 +202,7 @@ test_expect_success 'the cache dir persists between builds' '
 
 test_expect_success 'a compile that fails rejects the push, shows its output, no release' '
 	ls "$A/bp-custom/releases" >before &&
-	set_var bp-custom BUILDPACK_URL "$BP/failbp" &&
+	set_var bp-custom BUILDPACK_URL "$(bp_url failbp)" &&
 	ls "$A/bp-custom/releases" | tail -1 >last &&
 	echo third >>bp-custom/README &&
 	commit bp-custom third &&
@@ -192,31 +216,26 @@ test_expect_success 'a compile that fails rejects the push, shows its output, no
 	test_cmp last after
 '
 
-test_expect_success 'a BUILDPACK_URL whose detect says no, or that is no directory, fails' '
-	set_var bp-custom BUILDPACK_URL "$BP/nodetect" &&
+test_expect_success 'a BUILDPACK_URL whose detect says no, that cannot be cloned, or that is no URL, fails' '
+	set_var bp-custom BUILDPACK_URL "$(bp_url nodetect)" &&
 	test_must_fail push bp-custom main &&
 	grep "^remote: -----> Build failed: the buildpack of BUILDPACK_URL does not build this app: detect exited with status 1" out &&
-	set_var bp-custom BUILDPACK_URL "$BP/missing" &&
+	set_var bp-custom BUILDPACK_URL "$(bp_url missing)" &&
 	test_must_fail push bp-custom main &&
-	grep "^remote: -----> Build failed: BUILDPACK_URL $BP/missing: no such directory" out &&
+	grep "^remote: -----> Build failed: BUILDPACK_URL $(bp_url missing): git clone failed" out &&
 	set_var bp-custom BUILDPACK_URL "not-a-path-or-url" &&
 	test_must_fail push bp-custom main &&
-	grep "^remote: -----> Build failed: BUILDPACK_URL not-a-path-or-url: a local absolute path or a git URL" out &&
-	set_var bp-custom BUILDPACK_URL "file://$BP/no-such-repo.git" &&
+	grep "^remote: -----> Build failed: BUILDPACK_URL not-a-path-or-url: only https://, http:// or git:// URLs or a built-in buildpack" out &&
+	set_var bp-custom BUILDPACK_URL "$BP/envbp" &&
 	test_must_fail push bp-custom main &&
-	grep "^remote: -----> Build failed: BUILDPACK_URL file://$BP/no-such-repo.git: git clone failed" out
+	grep "^remote: -----> Build failed: BUILDPACK_URL $BP/envbp: only https://, http:// or git:// URLs" out
 '
 
 test_expect_success 'a BUILDPACK_URL that is a git URL is cloned for the build (with #ref)' '
-	rm -rf "$BP/gitbp" &&
-	cp -r "$BP/envbp" "$BP/gitbp" &&
-	git -C "$BP/gitbp" init -q -b main &&
-	git -C "$BP/gitbp" add . &&
-	git -C "$BP/gitbp" -c user.name=t -c user.email=t@t commit -q -m bp &&
-	git -C "$BP/gitbp" tag v1 &&
-	set_var bp-custom BUILDPACK_URL "file://$BP/gitbp#v1" &&
+	git -C "$BP/envbp" tag v1 &&
+	set_var bp-custom BUILDPACK_URL "$(bp_url envbp)#v1" &&
 	push bp-custom main &&
-	grep "^remote: -----> Fetching buildpack file://$BP/gitbp#v1" out &&
+	grep "^remote: -----> Fetching buildpack $(bp_url envbp)#v1" out &&
 	grep "^remote: -----> EnvTest app detected" out &&
 	grep "^remote: uid=10000 gid=10000" out &&
 	grep "^remote: -----> Launching v" out
@@ -227,7 +246,7 @@ test_expect_success 'a compile over builder_build_timeout is stopped; its contai
 	test_when_finished "cp conf.saved \"$DEIS_CONF\"" &&
 	echo "builder_build_timeout = 3" >>"$DEIS_CONF" &&
 	make_bp slowbp "echo Slow" "echo sleeping; sleep 60" "echo ---" &&
-	set_var bp-custom BUILDPACK_URL "$BP/slowbp" &&
+	set_var bp-custom BUILDPACK_URL "$(bp_url slowbp)" &&
 	echo slow >>bp-custom/README &&
 	commit bp-custom slow &&
 	t0=$(date +%s) &&
@@ -256,22 +275,23 @@ test_expect_success NODE 'a Node.js app (package.json, no dependencies): npm ins
 	test -d "$DEIS_HOME/cache/bp-node/npm"
 '
 
-test_expect_success 'cleanup: the test buildpacks' '
-	rm -rf "$BP"
-'
-
 test_expect_success 'a build over builder_build_memory is killed and rejected' '
 	cp "$DEIS_CONF" conf.saved2 &&
 	test_when_finished "cp conf.saved2 \"$DEIS_CONF\"" &&
 	echo "builder_build_memory = 64" >>"$DEIS_CONF" &&
 	make_bp hogbp "echo Hog" "echo allocating; python3 -c \"b = bytearray(400 * 1024 * 1024); print(len(b))\"" "echo ---" &&
-	set_var bp-custom BUILDPACK_URL "$BP/hogbp" &&
+	set_var bp-custom BUILDPACK_URL "$(bp_url hogbp)" &&
 	echo hog >>bp-custom/README &&
 	commit bp-custom hog &&
 	test_must_fail push bp-custom main &&
 	grep "^remote: allocating" out &&
 	grep -E "^remote: -----> Build failed: compile (was killed by signal 9|exited with status 137)" out &&
 	! grep "^remote: 419430400" out
+'
+
+test_expect_success 'cleanup: the git daemon and the test buildpacks' '
+	kill "$(cat "$GITD_PID")" &&
+	rm -rf "$BP"
 '
 
 test_done

@@ -2,7 +2,7 @@
  * registry_tool.c - a small command-line client of lib/registry.c, for
  * tests/fs/t3000-registry.sh and for looking into the registry by hand.
  *
- *   registry_tool [--url=URL] [--chunk=BYTES] COMMAND ARGS...
+ *   registry_tool [--config=FILE] [--url=URL] [--chunk=BYTES] COMMAND ARGS...
  *
  *   digest FILE                 sha256 digest of FILE
  *   diffid FILE                 sha256 digest of FILE gunzipped
@@ -13,9 +13,14 @@
  *                               config.json, layer-N); prints "digest ..."
  *   exists NAME DIGEST          prints "yes" or "no"
  *   manifest REF                print the manifest JSON
+ *   copy REF NAME               copy an image into repository NAME (blobs
+ *                               mounted, manifest by digest); prints "digest ..."
  *   ping                        GET /v2/
  *
- * The URL is --url or $DEIS_REGISTRY_URL.  After push and pull a line
+ * The URL is --url, else $DEIS_REGISTRY_URL, else the registry_url of the
+ * --config file (a deis.conf).  Credentials come only from that file
+ * (registry_user, registry_password), as the platform's daemons read them:
+ * without --config the tool is an anonymous client.  After push and pull a line
  * "stats requests=N uploaded=N skipped=N bytes_up=N bytes_down=N" follows.
  * Errors go to stderr; the exit status is the errno (ENOENT 2, EIO 5,
  * EINVAL 22), 64 for a usage error.
@@ -26,15 +31,21 @@
 #include <string.h>
 #include <time.h>
 
+#include "deis/conf.h"
 #include "deis/registry.h"
+
+static const struct deis_conf_option options[] = {
+	DEIS_COMMON_OPTIONS,
+	{ NULL, 0, NULL, NULL, NULL },
+};
 
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: registry_tool [--url=URL] [--chunk=BYTES] COMMAND ARGS...\n"
+		"usage: registry_tool [--config=FILE] [--url=URL] [--chunk=BYTES] COMMAND ARGS...\n"
 		"  digest FILE | diffid FILE | config SLUG [ITEM...] |\n"
 		"  push SLUG CONFIG_FILE REF | pull REF OUTDIR | exists NAME DIGEST |\n"
-		"  manifest REF | ping\n");
+		"  manifest REF | copy REF NAME | ping\n");
 	exit(64);
 }
 
@@ -155,7 +166,7 @@ int main(int argc, char **argv)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 	struct deis_registry *reg = NULL;
-	const char *url = getenv("DEIS_REGISTRY_URL");
+	const char *url = getenv("DEIS_REGISTRY_URL"), *config = NULL;
 	char digest[DEIS_DIGEST_SIZE];
 	long long chunk = 0;
 	const char *cmd;
@@ -164,6 +175,8 @@ int main(int argc, char **argv)
 	while (argc > 1 && !strncmp(argv[1], "--", 2)) {
 		if (!strncmp(argv[1], "--url=", 6))
 			url = argv[1] + 6;
+		else if (!strncmp(argv[1], "--config=", 9))
+			config = argv[1] + 9;
 		else if (!strncmp(argv[1], "--chunk=", 8))
 			chunk = strtoll(argv[1] + 8, NULL, 10);
 		else
@@ -191,10 +204,16 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "config"))
 		return cmd_config(argc, argv, &err) < 0 ? fail(&err) : 0;
 
+	deis_conf_defaults(options);
+	if (config && deis_conf_load(options, config, 1, &err) < 0)
+		return fail(&err);
 	if (!url)
-		url = "http://127.0.0.1:5000";
+		url = deis_conf.registry_url;
 	if (deis_registry_open(url, &reg, &err) < 0)
 		return fail(&err);
+	if (config)
+		deis_registry_set_credentials(reg, deis_conf.registry_user,
+					      deis_conf.registry_password);
 	if (chunk > 0)
 		deis_registry_set_chunk_size(reg, chunk);
 
@@ -228,6 +247,16 @@ int main(int argc, char **argv)
 		if (rc == 0)
 			printf("%s\n", deis_buf_str(&out));
 		deis_buf_release(&out);
+	} else if (!strcmp(cmd, "copy") && argc == 2) {
+		struct deis_image img;
+
+		rc = deis_registry_pull_image(reg, argv[0], &img, &err);
+		if (rc == 0)
+			rc = deis_registry_copy_image(reg, &img, argv[1], &err);
+		if (rc == 0)
+			printf("digest %s\n", img.digest);
+		deis_image_clear(&img);
+		print_stats(reg);
 	} else if (!strcmp(cmd, "ping") && argc == 0) {
 		rc = deis_registry_ping(reg, &err);
 	} else {
@@ -235,5 +264,6 @@ int main(int argc, char **argv)
 		usage();
 	}
 	deis_registry_close(reg);
+	deis_conf_free(options);
 	return rc < 0 ? fail(&err) : 0;
 }

@@ -216,6 +216,43 @@ TEST(printable_cuts_long_input)
 	free(big);
 }
 
+TEST(buildpack_git_urls)
+{
+	static const char *const good[] = {
+		"https://github.com/heroku/heroku-buildpack-nodejs",
+		"https://github.com/heroku/heroku-buildpack-nodejs.git#v200",
+		"http://git.example.com:8080/bp.git#release/1.2_x",
+		"git://127.0.0.1:9418/bp",
+		"https://token@github.com/org/private-bp",
+		"https://[::1]:8443/bp",
+		NULL,
+	};
+	static const char *const bad[] = {
+		"", "/var/lib/deis/git/other.git", "./bp", "bp", "file:///etc",
+		"FILE:///etc", "ssh://git@github.com/x/y", "git@github.com:x/y.git",
+		"ext::sh -c touch% /tmp/x", "fd::3", "git+ssh://h/x", "HTTPS://h/x",
+		"https:/h/x", "https://", "https:///etc", "https://h", "https://h#v1/x",
+		"git://-oProxyCommand=x/y", "https://u@-h/x", "https://h/x#",
+		"https://h/x#-u", "https://h/x#a b", "https://h/x#a#b", "https://h/a b",
+		"https://h/a\tb", "https://h/a\\b", "https://h/a'b", "https://h/a\"b",
+		"https://h/a`b", "https://h/\xc3\xa9", "https://h/\x7f", NULL,
+	};
+	char longurl[1100];
+
+	for (int i = 0; good[i]; i++)
+		CHECK(deis_valid_buildpack_git_url(good[i]));
+	for (int i = 0; bad[i]; i++)
+		CHECK(!deis_valid_buildpack_git_url(bad[i]));
+	CHECK(!deis_valid_buildpack_git_url(NULL));
+	memcpy(longurl, "https://h/", 10);
+	memset(longurl + 10, 'a', 1014);
+	longurl[1024] = '\0';
+	CHECK(deis_valid_buildpack_git_url(longurl));
+	longurl[1024] = 'a';
+	longurl[1025] = '\0';
+	CHECK(!deis_valid_buildpack_git_url(longurl));
+}
+
 int main(void)
 {
 	RUN(app_names);
@@ -224,6 +261,7 @@ int main(void)
 	RUN(key_names);
 	RUN(proc_types);
 	RUN(domains);
+	RUN(buildpack_git_urls);
 	RUN(printable_plain_and_escaped);
 	RUN(printable_cuts_long_input);
 	return unit_done();
