@@ -417,12 +417,25 @@ static int json_pairs_to_kv(const char *text, struct deis_kvlist *out,
 	return 0;
 }
 
-static char *kv_to_json(const struct deis_kvlist *l, int as_pairs)
+/* A kvlist as JSON text (the caller frees it), or NULL with err filled
+ * when a key or value is not UTF-8: jansson would leave that item out, and
+ * a config var must be stored byte for byte or refused, never dropped. */
+static char *kv_to_json(const struct deis_kvlist *l, int as_pairs,
+			struct deis_error *err)
 {
 	json_t *j = as_pairs ? json_array() : json_object();
 
 	for (size_t i = 0; i < l->n; i++) {
 		json_t *v = json_stringn(l->items[i].value, strlen(l->items[i].value));
+		const char *k = l->items[i].key;
+		if (!v || !deis_valid_utf8(k, strlen(k), NULL)) {
+			char shown[80];
+			json_decref(v);
+			json_decref(j);
+			deis_error_set(err, EINVAL, "'%s': not UTF-8 text",
+				       deis_printable(shown, sizeof(shown), k, strlen(k)));
+			return NULL;
+		}
 		if (as_pairs) {
 			json_t *p = json_array();
 			json_array_append_new(p, json_string(l->items[i].key));
@@ -1364,11 +1377,13 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 	r = apply_release_change(db, appid, who, change, &config, &limits, &build_id,
 				 &summary, err);
 	if (r == 0 && summary.len) {
-		char *cj = kv_to_json(&config, 0), *lj = kv_to_json(&limits, 0);
+		char *cj = kv_to_json(&config, 0, err);
+		char *lj = cj ? kv_to_json(&limits, 0, err) : NULL;
 		snprintf(ver, sizeof(ver), "%d", cur + 1);
-		r = x(db, err, "INSERT INTO releases (app_id, version, owner, summary, build_id,"
-		      " config, limits) VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, appid, ver,
-		      who, summary.data, build_id, cj, lj);
+		r = !cj || !lj ? -EINVAL :
+			x(db, err, "INSERT INTO releases (app_id, version, owner, summary,"
+			  " build_id, config, limits) VALUES ($1, $2, $3, $4, $5, $6, $7)", 7,
+			  appid, ver, who, summary.data, build_id, cj, lj);
 		free(cj);
 		free(lj);
 		if (r == 0 && change->kind == DEIS_RELEASE_DEPLOY)
@@ -1419,8 +1434,8 @@ int deis_db_build_finish(struct deis_db *db, const char *app, int number,
 			 const struct deis_kvlist *procfile, struct deis_error *err)
 {
 	char appid[32], num[16];
-	char *pj = kv_to_json(procfile, 0);
-	int r = begin(db, err);
+	char *pj = kv_to_json(procfile, 0, err);
+	int r = pj ? begin(db, err) : -EINVAL;
 
 	if (r < 0) {
 		free(pj);
@@ -1593,8 +1608,8 @@ int deis_db_app_names(struct deis_db *db, struct deis_strlist *out,
 int deis_db_healthcheck_set(struct deis_db *db, const char *app,
 			    const struct deis_kvlist *hc, struct deis_error *err)
 {
-	char *j = kv_to_json(hc, 1);
-	int r = db_connect(db, err);
+	char *j = kv_to_json(hc, 1, err);
+	int r = j ? db_connect(db, err) : -EINVAL;
 
 	if (r == 0) {
 		PGresult *res = q(db, err, "UPDATE apps SET healthcheck = $2, serial = serial + 1,"

@@ -15,7 +15,7 @@ write_close() {	# FILE TEXT
 	$PY - "$1" "$2" <<-\PY
 	import errno, os, sys
 	path, text = sys.argv[1], sys.argv[2].encode().decode("unicode_escape").encode("latin-1")
-	fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+	fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o644)
 	w = c = "0"
 	try:
 	    os.write(fd, text)
@@ -43,7 +43,7 @@ test_expect_success 'setup' '
 
 test_expect_success 'echo "FOO BAR" > env fails in the shell (EINVAL) and changes nothing' '
 	n=$(release_count) &&
-	test_must_fail sh -c "echo \"FOO BAR\" >\"$APP/env\"" 2>err &&
+	test_must_fail bash -c "echo \"FOO BAR\" >\"$APP/env\"" 2>err &&
 	cat err &&
 	grep "Invalid argument" err &&
 	test_cmp env.before "$APP/env" &&
@@ -52,7 +52,7 @@ test_expect_success 'echo "FOO BAR" > env fails in the shell (EINVAL) and change
 
 test_expect_success 'a bad complete line fails at write even when an incomplete line follows it' '
 	n=$(release_count) &&
-	test_must_fail sh -c "printf \"B=2\\nFOO BAR\\nC=\" >\"$APP/env\"" 2>err &&
+	test_must_fail bash -c "printf \"B=2\\nFOO BAR\\nC=\" >\"$APP/env\"" 2>err &&
 	grep "Invalid argument" err &&
 	test "$(write_close "$APP/env" "B=2\\nFOO BAR\\nC=")" = "write=EINVAL close=0" &&
 	test_cmp env.before "$APP/env" &&
@@ -86,7 +86,7 @@ for f in formation:web=abc domains:not_a_domain perms:No-Such-User \
 	drains:http://nowhere limits:web.memory=lots healthcheck:path=relative; do
 	file=${f%%:*} bad=${f#*:}
 	test_expect_success "a bad line in $file fails at write even when an incomplete line follows" '
-		test_must_fail sh -c "printf \"$bad\\nx\" >\"$APP/$file\"" 2>err &&
+		test_must_fail bash -c "printf \"$bad\\nx\" >\"$APP/$file\"" 2>err &&
 		grep "Invalid argument" err &&
 		test "$(write_close "$APP/$file" "$bad\\nx")" = "write=EINVAL close=0" &&
 		test_cmp $file.before "$APP/$file"
@@ -95,7 +95,7 @@ done
 
 test_expect_success 'a bad line in env, written one line per write(), fails at that write' '
 	n=$(release_count) &&
-	test_must_fail sh -c "{ echo A=1; echo B=2; echo FOO BAR; echo C=3; } >\"$APP/env\"" 2>err &&
+	test_must_fail bash -c "{ echo A=1; echo B=2; echo FOO BAR; echo C=3; } >\"$APP/env\"" 2>err &&
 	grep "Invalid argument" err &&
 	test_cmp env.before "$APP/env" &&
 	test "$(release_count)" = "$n"
@@ -103,12 +103,12 @@ test_expect_success 'a bad line in env, written one line per write(), fails at t
 
 test_expect_success 'a config value that is not UTF-8 is refused at write (EINVAL), never dropped' '
 	n=$(release_count) &&
-	test_must_fail sh -c "printf \"\\377\\376bin\\n\" >\"$APP/config/BIN\"" 2>err &&
+	test_must_fail bash -c "printf \"\\377\\376bin\\n\" >\"$APP/config/BIN\"" 2>err &&
 	grep "Invalid argument" err &&
 	test_path_is_missing "$APP/config/BIN" &&
 	test "$(write_close "$APP/config/BIN" "\\xff\\xfe")" = "write=0 close=EINVAL" &&
 	test_path_is_missing "$APP/config/BIN" &&
-	test_must_fail sh -c "printf \"BIN=\\377\\376\\n\" >\"$APP/env\"" 2>err &&
+	test_must_fail bash -c "printf \"BIN=\\377\\376\\n\" >\"$APP/env\"" 2>err &&
 	grep "Invalid argument" err &&
 	test_cmp env.before "$APP/env" &&
 	test "$(release_count)" = "$n" &&
@@ -119,7 +119,8 @@ test_expect_success 'UTF-8 values round-trip byte for byte' '
 	printf "caf\303\251 \342\202\254 \360\237\230\200" >"$APP/config/UTF" &&
 	printf "caf\303\251 \342\202\254 \360\237\230\200" >expect &&
 	test_cmp expect "$APP/config/UTF" &&
-	grep "^UTF=\"caf\303\251 \342\202\254 \360\237\230\200\"$" "$APP/env"
+	printf "UTF=\"caf\303\251 \342\202\254 \360\237\230\200\"\n" >line &&
+	grep -Fx -f line "$APP/env"
 '
 
 test_expect_success 'cleanup' '

@@ -43,7 +43,7 @@ test_expect_success 'an app name too long for its containers is refused at mkdir
 
 test_expect_success 'a domain under the platform domain is refused at write (EINVAL)' '
 	for d in "x.$PD" "fsleak-bob.$PD" "*.$PD" "$PD" "a.b.$PD"; do
-		test_must_fail deis_as $ALICE sh -c "echo \"$d\" >$A/fsleak-alice/domains" 2>err || return 1
+		test_must_fail deis_as $ALICE bash -c "echo \"$d\" >$A/fsleak-alice/domains" 2>err || return 1
 		grep "Invalid argument" err || return 1
 	done &&
 	test_must_be_empty "$A/fsleak-alice/domains" &&
@@ -51,27 +51,27 @@ test_expect_success 'a domain under the platform domain is refused at write (EIN
 '
 
 test_expect_success 'a one-label wildcard is refused (EINVAL)' '
-	test_must_fail deis_as $ALICE sh -c "echo \"*.com\" >$A/fsleak-alice/domains" 2>err &&
+	test_must_fail deis_as $ALICE bash -c "echo \"*.com\" >$A/fsleak-alice/domains" 2>err &&
 	grep "Invalid argument" err
 '
 
 test_expect_success 'a wildcard covering another app'"'"'s domain is refused (EEXIST)' '
-	deis_as $BOB sh -c "echo www.fsleak-example.com >$A/fsleak-bob/domains" &&
-	test_must_fail deis_as $ALICE sh -c "echo \"*.fsleak-example.com\" >$A/fsleak-alice/domains" 2>err &&
+	deis_as $BOB bash -c "echo www.fsleak-example.com >$A/fsleak-bob/domains" &&
+	test_must_fail deis_as $ALICE bash -c "echo \"*.fsleak-example.com\" >$A/fsleak-alice/domains" 2>err &&
 	grep "File exists" err &&
-	deis_as $ALICE sh -c "printf \"ok.fsleak-other.com\\n*.fsleak-example.com\" >$A/fsleak-alice/domains" &&
+	deis_as $ALICE bash -c "printf \"ok.fsleak-other.com\\n*.fsleak-example.com\" >$A/fsleak-alice/domains" &&
 	test_must_be_empty "$A/fsleak-alice/domains"
 '
 
 test_expect_success 'a domain under another app'"'"'s wildcard is refused (EEXIST)' '
-	deis_as $BOB sh -c "printf \"www.fsleak-example.com\\n*.fsleak-wild.com\\n\" >$A/fsleak-bob/domains" &&
-	test_must_fail deis_as $ALICE sh -c "echo api.fsleak-wild.com >$A/fsleak-alice/domains" 2>err &&
+	deis_as $BOB bash -c "printf \"www.fsleak-example.com\\n*.fsleak-wild.com\\n\" >$A/fsleak-bob/domains" &&
+	test_must_fail deis_as $ALICE bash -c "echo api.fsleak-wild.com >$A/fsleak-alice/domains" 2>err &&
 	grep "File exists" err &&
-	test_must_fail deis_as $ALICE sh -c "echo a.b.fsleak-wild.com >$A/fsleak-alice/domains" &&
-	test_must_fail deis_as $ALICE sh -c "echo \"*.x.fsleak-wild.com\" >$A/fsleak-alice/domains" &&
-	deis_as $ALICE sh -c "printf api.fsleak-wild.com >$A/fsleak-alice/domains" &&
+	test_must_fail deis_as $ALICE bash -c "echo a.b.fsleak-wild.com >$A/fsleak-alice/domains" &&
+	test_must_fail deis_as $ALICE bash -c "echo \"*.x.fsleak-wild.com\" >$A/fsleak-alice/domains" &&
+	deis_as $ALICE bash -c "printf api.fsleak-wild.com >$A/fsleak-alice/domains" &&
 	test_must_be_empty "$A/fsleak-alice/domains" &&
-	deis_as $ALICE sh -c "echo fsleak-wild.com >$A/fsleak-alice/domains" &&
+	deis_as $ALICE bash -c "echo fsleak-wild.com >$A/fsleak-alice/domains" &&
 	echo fsleak-wild.com >expect &&
 	test_cmp expect "$A/fsleak-alice/domains"
 '
