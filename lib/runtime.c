@@ -439,11 +439,13 @@ static json_t *build_linux(const struct deis_container_spec *spec)
 }
 
 /*
- * The container's host name: the one asked for, else its id cut to 63
- * characters (DNS's limit; the kernel refuses more than 64), without a
- * trailing '.', '-' or '_'.  An id holds counters that only grow
- * ("<app>.<type>.<n>.<seq>"), so no app name limit alone could keep every
- * id short enough, and runc would refuse to start such a container.
+ * The container's host name: the one asked for, else its id, cut when
+ * longer than 63 characters (DNS's limit; the kernel refuses more than 64)
+ * after its last whole dot-separated part that fits.  An id holds
+ * counters that only grow ("<app>.<type>.<n>.<seq>"), so no app name
+ * limit alone could keep every id short enough, and runc would refuse to
+ * start such a container; a part cut in the middle would read as another
+ * number, so none is.
  */
 #define HOSTNAME_MAX 63
 
@@ -454,7 +456,15 @@ static const char *container_hostname(const struct deis_container_spec *spec,
 
 	if (spec->hostname)
 		return spec->hostname;
-	n = strnlen(spec->id, HOSTNAME_MAX);
+	n = strnlen(spec->id, HOSTNAME_MAX + 1);
+	if (n <= HOSTNAME_MAX)
+		return spec->id;
+	n = HOSTNAME_MAX;
+	if (spec->id[n] != '.') {
+		const char *dot = memrchr(spec->id, '.', n);
+		if (dot && dot > spec->id)
+			n = (size_t)(dot - spec->id);
+	}
 	memcpy(out, spec->id, n);
 	while (n > 1 && strchr(".-_", out[n - 1]))
 		n--;
