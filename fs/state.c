@@ -73,6 +73,7 @@ void db_release(struct deis_db *db)
 {
 	if (!db)
 		return;
+	deis_db_act_as(db, NULL);	/* the next holder acts as itself */
 	pthread_mutex_lock(&pool_lock);
 	pool_free[pool_nfree++] = db;
 	pthread_cond_signal(&pool_cond);

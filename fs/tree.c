@@ -130,8 +130,10 @@ static void ensure_user(struct req *r, struct deis_db *db)
 		user_changed(r->who.name);
 }
 
-/* Runs one change against the database with a pooled connection.  In a
- * dry run it stops here and yields 1, which callers treat as "not done". */
+/* Runs one change against the database with a pooled connection, on
+ * behalf of the request's user: the database checks their rights on the
+ * app again, in the change's own transaction (deis_db_act_as).  In a dry
+ * run it stops here and yields 1, which callers treat as "not done". */
 #define WITH_DB(r, db, body) ({						\
 	int rc_;							\
 	struct deis_db *db = (r)->dry_run ? NULL : db_acquire();	\
@@ -141,6 +143,7 @@ static void ensure_user(struct req *r, struct deis_db *db)
 		rc_ = deis_error_set(&(r)->err, EIO, "the database is unreachable"); \
 	} else {							\
 		ensure_user((r), db);					\
+		deis_db_act_as(db, (r)->who.admin ? NULL : (r)->who.name); \
 		rc_ = (body);						\
 		db_release(db);						\
 	}								\

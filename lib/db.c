@@ -33,6 +33,7 @@ struct deis_db {
 	 * small and fixed, and each is planned once per connection. */
 	const char *stmts[96];
 	int nstmts;
+	char actor[64];		/* deis_db_act_as(); "" for none */
 };
 
 /* ---- migrations ---- */
@@ -215,6 +216,11 @@ int deis_db_open(const char *conninfo, struct deis_db **out,
 	}
 	*out = db;
 	return 0;
+}
+
+void deis_db_act_as(struct deis_db *db, const char *user)
+{
+	snprintf(db->actor, sizeof(db->actor), "%s", user ? user : "");
 }
 
 void deis_db_close(struct deis_db *db)
@@ -1098,11 +1104,24 @@ int deis_db_user_create(struct deis_db *db, const char *name, int uid,
 	return r;
 }
 
+/* With an actor, only that user's own keys may change. */
+static int key_owner_check(struct deis_db *db, const char *user, struct deis_error *err)
+{
+	if (db->actor[0] && strcmp(db->actor, user))
+		return deis_error_set(err, EACCES, "%s may not change %s's keys",
+				      db->actor, user);
+	return 0;
+}
+
 int deis_db_key_add(struct deis_db *db, const char *user, const char *name,
 		    const char *type, const char *data,
 		    const char *fingerprint, struct deis_error *err)
 {
-	int r = begin(db, err);
+	int r = key_owner_check(db, user, err);
+
+	if (r < 0)
+		return r;
+	r = begin(db, err);
 
 	if (r < 0)
 		return r;
@@ -1139,7 +1158,11 @@ int deis_db_key_add(struct deis_db *db, const char *user, const char *name,
 int deis_db_key_remove(struct deis_db *db, const char *user, const char *name,
 		       struct deis_error *err)
 {
-	int r = begin(db, err);
+	int r = key_owner_check(db, user, err);
+
+	if (r < 0)
+		return r;
+	r = begin(db, err);
 
 	if (r < 0)
 		return r;
@@ -1160,22 +1183,34 @@ int deis_db_key_remove(struct deis_db *db, const char *user, const char *name,
 
 /* ---- apps ---- */
 
+enum app_right { ANY_USER, OWNER };
+
 /* Locks the app's row for the rest of the transaction and bumps its
- * serial; returns its id as text in idbuf. */
-static int lock_app(struct deis_db *db, const char *app, char *idbuf,
-		    size_t idlen, struct deis_error *err)
+ * serial; returns its id as text in idbuf.  With an actor
+ * (deis_db_act_as), also checks that they may make this change, under
+ * that lock: perms changes lock the same row, so no commit can slip past
+ * a revocation. */
+static int lock_app(struct deis_db *db, const char *app, enum app_right right,
+		    char *idbuf, size_t idlen, struct deis_error *err)
 {
 	PGresult *res = q(db, err, "UPDATE apps SET serial = serial + 1,"
-			  " updated = clock_timestamp() WHERE name = $1 RETURNING id",
-			  1, app);
+			  " updated = clock_timestamp() WHERE name = $1 RETURNING id,"
+			  " owner = $2, EXISTS (SELECT 1 FROM perms p"
+			  " WHERE p.app_id = apps.id AND p.username = $2)",
+			  2, app, db->actor);
 	if (!res)
 		return -err->code;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
 		return deis_error_set(err, ENOENT, "no app '%s'", app);
 	}
+	bool owner = PQgetvalue(res, 0, 1)[0] == 't';
+	bool listed = PQgetvalue(res, 0, 2)[0] == 't';
 	snprintf(idbuf, idlen, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
+	if (db->actor[0] && !owner && (right == OWNER || !listed))
+		return deis_error_set(err, EACCES, "%s may not %s app '%s'", db->actor,
+				      right == OWNER ? "do this to" : "change", app);
 	return 0;
 }
 
@@ -1208,6 +1243,10 @@ int deis_db_app_destroy(struct deis_db *db, const char *name,
 
 	if (r < 0)
 		return r;
+	char appid[32];
+	r = lock_app(db, name, OWNER, appid, sizeof(appid), err);
+	if (r < 0)
+		return rollback(db, r);
 	/* Releases refer to builds; drop them first, then the cascade. */
 	r = x(db, err, "DELETE FROM releases USING apps WHERE apps.id = releases.app_id"
 	      " AND apps.name = $1", 1, name);
@@ -1355,7 +1394,7 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 	*version = 0;
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	if (r < 0)
 		return rollback(db, r);
 	PGresult *res = q(db, err, "SELECT version, config::text, limits::text, build_id"
@@ -1417,7 +1456,7 @@ int deis_db_build_create(struct deis_db *db, const char *app, const char *owner,
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	PGresult *res = r < 0 ? NULL :
 		q(db, err, "INSERT INTO builds (app_id, number, owner, commit)"
 		  " SELECT $1, coalesce(max(number), 0) + 1, $2, $3 FROM builds"
@@ -1442,7 +1481,7 @@ int deis_db_build_finish(struct deis_db *db, const char *app, int number,
 		return r;
 	}
 	snprintf(num, sizeof(num), "%d", number);
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
 		r = x(db, err, "UPDATE builds SET status = $3, image = $4, procfile = $5,"
 		      " finished = clock_timestamp() WHERE app_id = $1 AND number = $2",
@@ -1491,7 +1530,7 @@ int deis_db_formation_set(struct deis_db *db, const char *app,
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	if (r < 0)
 		return rollback(db, r);
 	/* The current build's process types, if there is a build. */
@@ -1522,8 +1561,8 @@ int deis_db_formation_set(struct deis_db *db, const char *app,
 }
 
 /* One control file's rows, in one transaction that locks the app. */
-static int set_rows(struct deis_db *db, const char *app, const char *del,
-		    const char *ins, int nparams, const char *mtime,
+static int set_rows(struct deis_db *db, const char *app, enum app_right right,
+		    const char *del, const char *ins, int nparams, const char *mtime,
 		    const struct deis_strlist *items, struct deis_error *err)
 {
 	char appid[32];
@@ -1531,7 +1570,7 @@ static int set_rows(struct deis_db *db, const char *app, const char *del,
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, right, appid, sizeof(appid), err);
 	if (r == 0)
 		r = replace_rows(db, appid, del, ins, nparams, mtime, items, NULL, err);
 	if (r < 0)
@@ -1542,7 +1581,7 @@ static int set_rows(struct deis_db *db, const char *app, const char *del,
 int deis_db_domains_set(struct deis_db *db, const char *app,
 			const struct deis_strlist *d, struct deis_error *err)
 {
-	int r = set_rows(db, app, "DELETE FROM domains WHERE app_id = $1",
+	int r = set_rows(db, app, ANY_USER, "DELETE FROM domains WHERE app_id = $1",
 			 "INSERT INTO domains (domain, app_id, position) VALUES ($2, $1, $3)", 3,
 			 "UPDATE apps SET domains_mtime = clock_timestamp() WHERE id = $1",
 			 d, err);
@@ -1555,7 +1594,7 @@ int deis_db_domains_set(struct deis_db *db, const char *app,
 int deis_db_perms_set(struct deis_db *db, const char *app,
 		      const struct deis_strlist *users, struct deis_error *err)
 {
-	return set_rows(db, app, "DELETE FROM perms WHERE app_id = $1",
+	return set_rows(db, app, OWNER, "DELETE FROM perms WHERE app_id = $1",
 			"INSERT INTO perms (app_id, username) VALUES ($1, $2)"
 			" ON CONFLICT DO NOTHING", 2,
 			"UPDATE apps SET perms_mtime = clock_timestamp() WHERE id = $1",
@@ -1565,7 +1604,7 @@ int deis_db_perms_set(struct deis_db *db, const char *app,
 int deis_db_drains_set(struct deis_db *db, const char *app,
 		       const struct deis_strlist *urls, struct deis_error *err)
 {
-	return set_rows(db, app, "DELETE FROM drains WHERE app_id = $1",
+	return set_rows(db, app, ANY_USER, "DELETE FROM drains WHERE app_id = $1",
 			"INSERT INTO drains (app_id, url, position) VALUES ($1, $2, $3)"
 			" ON CONFLICT DO NOTHING", 3,
 			"UPDATE apps SET drains_mtime = clock_timestamp() WHERE id = $1",
@@ -1608,39 +1647,40 @@ int deis_db_app_names(struct deis_db *db, struct deis_strlist *out,
 int deis_db_healthcheck_set(struct deis_db *db, const char *app,
 			    const struct deis_kvlist *hc, struct deis_error *err)
 {
+	char appid[32];
 	char *j = kv_to_json(hc, 1, err);
-	int r = j ? db_connect(db, err) : -EINVAL;
+	int r = j ? begin(db, err) : -EINVAL;
 
-	if (r == 0) {
-		PGresult *res = q(db, err, "UPDATE apps SET healthcheck = $2, serial = serial + 1,"
-				  " updated = clock_timestamp(), healthcheck_mtime = clock_timestamp()"
-				  " WHERE name = $1 RETURNING 1", 2, app, j);
-		if (!res)
-			r = -err->code;
-		else if (!PQntuples(res))
-			r = deis_error_set(err, ENOENT, "no app '%s'", app);
-		PQclear(res);
+	if (r < 0) {
+		free(j);
+		return r;
 	}
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	if (r == 0)
+		r = x(db, err, "UPDATE apps SET healthcheck = $2,"
+		      " healthcheck_mtime = clock_timestamp() WHERE id = $1", 2, appid, j);
 	free(j);
-	return r;
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
 }
 
 int deis_db_maintenance_set(struct deis_db *db, const char *app, bool on,
 			    struct deis_error *err)
 {
-	int r = db_connect(db, err);
+	char appid[32];
+	int r = begin(db, err);
 
 	if (r < 0)
 		return r;
-	PGresult *res = q(db, err, "UPDATE apps SET maintenance = $2, serial = serial + 1,"
-			  " updated = clock_timestamp(), maintenance_mtime = clock_timestamp()"
-			  " WHERE name = $1 RETURNING 1", 2, app, on ? "true" : "false");
-	if (!res)
-		return -err->code;
-	if (!PQntuples(res))
-		r = deis_error_set(err, ENOENT, "no app '%s'", app);
-	PQclear(res);
-	return r;
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	if (r == 0)
+		r = x(db, err, "UPDATE apps SET maintenance = $2,"
+		      " maintenance_mtime = clock_timestamp() WHERE id = $1", 2, appid,
+		      on ? "true" : "false");
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
 }
 
 int deis_db_cert_set(struct deis_db *db, const char *app, const char *domain,
@@ -1652,7 +1692,7 @@ int deis_db_cert_set(struct deis_db *db, const char *app, const char *domain,
 	if (r < 0)
 		return r;
 	snprintf(na, sizeof(na), "%lld", (long long)(not_after / 1000000));
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
 		r = x(db, err, "INSERT INTO certs (app_id, domain, pem, not_after)"
 		      " VALUES ($1, $2, $3, to_timestamp($4::bigint))"
@@ -1672,7 +1712,7 @@ int deis_db_cert_remove(struct deis_db *db, const char *app, const char *domain,
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	PGresult *res = r < 0 ? NULL :
 		q(db, err, "DELETE FROM certs WHERE app_id = $1 AND domain = $2 RETURNING 1",
 		  2, appid, domain);
@@ -1712,7 +1752,7 @@ int deis_db_containers_write(struct deis_db *db, const char *app,
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	if (r == 0 && serial) {
 		PGresult *res = q(db, err, "SELECT serial FROM apps WHERE id = $1", 1, appid);
 		if (!res)
@@ -1759,7 +1799,7 @@ int deis_db_container_restart(struct deis_db *db, const char *app,
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	PGresult *res = r < 0 ? NULL :
 		q(db, err, "UPDATE containers SET desired = 'restart',"
 		  " updated = clock_timestamp() WHERE instance = (SELECT instance"
@@ -1784,7 +1824,7 @@ int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
 	if (r < 0)
 		return r;
 	snprintf(rel, sizeof(rel), "%d", release);
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	PGresult *res = r < 0 ? NULL :
 		q(db, err, "UPDATE apps SET run_serial = run_serial + 1 WHERE id = $1"
 		  " RETURNING run_serial", 1, appid);
@@ -1823,7 +1863,7 @@ int deis_db_rollout_set(struct deis_db *db, const char *app, int version,
 	if (r < 0)
 		return r;
 	snprintf(v, sizeof(v), "%d", version);
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
 		r = x(db, err, "INSERT INTO rollouts (app_id, version, state, reason)"
 		      " VALUES ($1, $2, $3, $4) ON CONFLICT (app_id, version) DO UPDATE"

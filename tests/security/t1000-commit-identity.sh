@@ -192,6 +192,37 @@ test_expect_success 'a descriptor opened by one user and written and closed by a
 	test "$(summary fsid)" = "$BOB changed E"
 '
 
+# A right revoked through another mount is in force at once, whatever
+# this mount has heard: the database checks it in the commit's own
+# transaction.  (Changed behind every mount's back here, so that this
+# mount cannot have heard of it.)
+test_expect_success 'a revocation this mount has not heard of yet still stops the next commit' '
+	deis_as $ALICE sh -c "echo $BOB >$A/fsid/perms" &&
+	n=$(release_count fsid) &&
+	deis_psql "DELETE FROM perms p USING apps a WHERE a.id = p.app_id AND a.name = '"'"'fsid'"'"'" &&
+	deis_as $BOB cat "$A/fsid/perms" >actual &&
+	echo $BOB >expect &&
+	test_cmp expect actual &&
+	cat >close.py <<-\PY &&
+	import errno, os, sys
+	fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+	os.write(fd, b"stale\n")
+	try:
+	    os.close(fd)
+	    print("close=0")
+	except OSError as e:
+	    print("close=" + errno.errorcode[e.errno])
+	PY
+	chmod 644 close.py &&
+	deis_as $BOB $PY "$TRASH_DIRECTORY/close.py" "$A/fsid/config/STALE" >out &&
+	echo close=EACCES >expect &&
+	test_cmp expect out &&
+	test "$(release_count fsid)" = "$n" &&
+	deis_log_has "fsid.*$BOB may not change app .fsid." &&
+	deis_as $ALICE sh -c "echo $BOB >$A/fsid/perms" &&
+	test_wait_for 10 test_path_is_missing "$A/fsid/config/STALE"
+'
+
 test_expect_success 'cleanup' '
 	deis_as $ALICE rmdir "$A/fsid" "$A/fsid2"
 '
