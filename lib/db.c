@@ -1578,17 +1578,57 @@ static int set_rows(struct deis_db *db, const char *app, enum app_right right,
 	return commit(db, err);
 }
 
+/* Domain writers of every app, one at a time (a transaction-level
+ * advisory lock; 7306 is the migrations'). */
+#define DOMAINS_LOCK "7307"
+
 int deis_db_domains_set(struct deis_db *db, const char *app,
 			const struct deis_strlist *d, struct deis_error *err)
 {
-	int r = set_rows(db, app, ANY_USER, "DELETE FROM domains WHERE app_id = $1",
+	char appid[32];
+	struct deis_buf arr = DEIS_BUF_INIT;
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	if (r == 0)
+		r = x(db, err, "SELECT pg_advisory_xact_lock(" DOMAINS_LOCK ")", 0);
+	/* A name belongs to one app, and so does every name a wildcard
+	 * ("*.S": any name ending in ".S") claims; the primary key covers
+	 * equal names only.  Domains are [a-z0-9.*-]: safe in an array
+	 * literal, quoted all the same. */
+	deis_buf_addch(&arr, '{');
+	for (size_t i = 0; i < d->n; i++)
+		deis_buf_addf(&arr, "%s\"%s\"", i ? "," : "", d->items[i]);
+	deis_buf_addch(&arr, '}');
+	PGresult *res = r < 0 ? NULL :
+		q(db, err, "SELECT n.d, o.domain FROM unnest($2::text[]) AS n(d)"
+		  " JOIN domains o ON o.app_id <> $1 AND (o.domain = n.d"
+		  " OR (left(n.d, 2) = '*.' AND length(o.domain) > length(n.d) - 1"
+		  "     AND right(o.domain, length(n.d) - 1) = substr(n.d, 2))"
+		  " OR (left(o.domain, 2) = '*.' AND length(n.d) > length(o.domain) - 1"
+		  "     AND right(n.d, length(o.domain) - 1) = substr(o.domain, 2)))"
+		  " LIMIT 1", 2, appid, arr.data);
+	deis_buf_release(&arr);
+	if (!res)
+		return rollback(db, r < 0 ? r : -err->code);
+	if (PQntuples(res)) {
+		r = deis_error_set(err, EEXIST, "domain '%s' overlaps '%s' of another app",
+				   PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		PQclear(res);
+		return rollback(db, r);
+	}
+	PQclear(res);
+	r = replace_rows(db, appid, "DELETE FROM domains WHERE app_id = $1",
 			 "INSERT INTO domains (domain, app_id, position) VALUES ($2, $1, $3)", 3,
 			 "UPDATE apps SET domains_mtime = clock_timestamp() WHERE id = $1",
-			 d, err);
-
+			 d, NULL, err);
 	if (r == -EEXIST)
 		deis_error_prefix(err, "domain");
-	return r;
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
 }
 
 int deis_db_perms_set(struct deis_db *db, const char *app,
