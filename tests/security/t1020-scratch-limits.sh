@@ -106,6 +106,18 @@ test_expect_success 'open descriptors cannot buffer more than a user may hold (E
 	test_must_be_empty "$A/fsscratch/env"
 '
 
+test_expect_success 'all users together are bounded too (ENOSPC past memory_mb)' '
+	deis_mount_extra small --memory_mb=6 &&
+	deis_as $ALICE cp "$TRASH_DIRECTORY/4m" "$TRASH_DIRECTORY/small/apps/fsscratch/.big" &&
+	test_must_fail deis_as $BOB cp "$TRASH_DIRECTORY/4m" "$TRASH_DIRECTORY/small/apps/fsscratch2/.big" 2>err &&
+	cat err &&
+	grep "No space left on device" err &&
+	deis_as $ALICE rm "$TRASH_DIRECTORY/small/apps/fsscratch/.big" &&
+	deis_as $BOB cp "$TRASH_DIRECTORY/4m" "$TRASH_DIRECTORY/small/apps/fsscratch2/.big" &&
+	deis_as $BOB rm "$TRASH_DIRECTORY/small/apps/fsscratch2/.big" &&
+	deis_unmount small
+'
+
 test_expect_success 'cleanup' '
 	deis_as $ALICE rmdir "$A/fsscratch" &&
 	deis_as $BOB rmdir "$A/fsscratch2" &&
