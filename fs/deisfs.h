@@ -37,6 +37,12 @@ struct fs_conf {
 	double negative_timeout;
 	int resync_interval;	/* seconds between full resyncs */
 	int db_pool;		/* PostgreSQL connections for requests */
+	/* What one user may hold in deisfs's memory, and all users together
+	 * (state.c: mem_charge) */
+	int scratch_files;	/* scratch files (and created, unstored entries) */
+	int scratch_mb;		/* MiB of scratch file content */
+	int buffers_mb;		/* MiB held by the user's open files */
+	int memory_mb;		/* MiB of scratch files and buffers of everyone */
 };
 extern struct fs_conf fs_conf;
 
@@ -60,10 +66,11 @@ void caller_lookup(uid_t uid, gid_t gid, struct caller *who);
 struct scratch {
 	char *dir;		/* "app:<app>", "config:<app>", ... */
 	char *name;
-	struct deis_buf data;
+	struct deis_buf data;	/* counted against `creator` (mem_buf_size) */
 	mode_t mode;
-	uid_t uid;
+	uid_t uid;		/* shown owner (chown may change it) */
 	gid_t gid;
+	uid_t creator;		/* whose limits it counts against */
 	int64_t mtime;
 	bool pending;		/* a created config var not yet committed */
 };
@@ -123,9 +130,32 @@ void app_unref(const struct deis_app *a);
 const struct deis_app *state_app(const char *name);
 const struct deis_user *state_user(const char *name);
 
+/*
+ * Memory a user makes deisfs hold: scratch files (held until removed) and
+ * the buffers of open files (held until the last close).  Each kind has a
+ * limit per user (scratch_mb, buffers_mb) and both together one for all
+ * users (memory_mb).  Counted in allocated bytes (what a buffer can hold).
+ */
+enum mem_kind { MEM_SCRATCH, MEM_BUFFER };
+
+/* Accounts bytes (negative: given back, always succeeds) to uid.  Past a
+ * limit: -EDQUOT (the user's) or -ENOSPC (everyone's) with err filled, and
+ * nothing is counted.  Takes its own lock. */
+int mem_charge(uid_t uid, enum mem_kind kind, long long bytes, struct deis_error *err);
+/* What a buffer counts: the bytes it can hold (its terminating NUL is the
+ * library's, not the user's). */
+size_t mem_buf_size(const struct deis_buf *b);
+/* Grows b (charged to uid as kind) so that it can hold `need` bytes (plus
+ * its NUL): charges the new capacity first, and leaves b as it was when
+ * that is refused. */
+int mem_buf_reserve(struct deis_buf *b, uid_t uid, enum mem_kind kind, size_t need,
+		    struct deis_error *err);
+
+/* The scratch files: the caller holds the state write lock. */
 struct scratch *scratch_find(const char *dir, const char *name);
+/* NULL with err filled (EDQUOT, ENOSPC) when uid may hold no more. */
 struct scratch *scratch_create(const char *dir, const char *name, mode_t mode,
-			       uid_t uid, gid_t gid);
+			       uid_t uid, gid_t gid, struct deis_error *err);
 void scratch_remove(struct scratch *s);
 /* Drops every scratch file of an app (it was destroyed). */
 void scratch_drop_app(const char *app);
@@ -147,14 +177,17 @@ struct req;
  * When a write commits.  Every writable file commits when the writer is
  * done (the last write before close, or a rename onto it), so one
  * `printf 'a\nb\n' > f` is one change even when the shell splits it into
- * several write()s.  A control file is also checked at each write() that
- * ends a line, so a bad value fails the write itself and the shell shows
- * it (shells ignore errors from close).  A document (env, a certificate)
- * may be invalid until it is whole, so it is checked only at commit.
+ * several write()s.  A control file (every line-oriented file, env
+ * included) is also checked at each write(): the complete lines written so
+ * far, so a bad line fails the write itself and the shell shows it (shells
+ * ignore errors from close); only a last line without its newline (or a
+ * quoted env value still open) waits for the close.  A certificate may be
+ * invalid until it is whole, so it is checked only at commit.
  */
 enum commit_when {
 	COMMIT_NEVER,		/* read-only */
-	COMMIT_CONTROL,		/* checked at each write, committed at close */
+	COMMIT_CONTROL,		/* complete lines checked at each write,
+				 * committed at close */
 	COMMIT_DOCUMENT,	/* committed (and checked) at close or rename */
 };
 
@@ -163,7 +196,9 @@ struct nodetype {
 	mode_t mode;		/* S_IFDIR|0755, S_IFREG|0644, S_IFLNK|0777 */
 	enum commit_when commit;
 	size_t max;		/* largest content a store accepts */
-	bool direct;		/* content changes without events: direct_io */
+	bool direct;		/* content changes without events, or with the
+				 * reader: direct_io, no page cache */
+	bool owner_only;	/* only the app's owner (or an admin) writes it */
 	/* files: render the content; symlinks: the target */
 	int (*show)(const struct node *n, struct deis_buf *out);
 	/* commit new content; returns 0 or -errno with err filled */
@@ -202,6 +237,8 @@ struct node {
 	const struct deis_key *key;
 	const struct deis_container *container;
 	struct scratch *scratch;
+	const struct caller *viewer;	/* who resolved it (what some files show
+					 * depends on it), NULL if unknown */
 	char owner[64];		/* user name for users/<name> */
 	char host[256];		/* node name for platform/nodes/<node> */
 	char name[256];		/* the leaf name */
@@ -209,10 +246,17 @@ struct node {
 
 /* A request: the caller and the error of the operation. */
 struct req {
-	struct caller who;
+	struct caller who;	/* for a file's descriptor: who opened it */
 	struct deis_error err;
 	bool dry_run;		/* check only: store stops before the database,
 				 * with the state lock held by the caller */
+	/* A dry run of the complete lines written so far (more may follow):
+	 * data[0..checked) (checked_lines lines) was found good by an earlier
+	 * check of the same descriptor, so a store that can check line by
+	 * line (env) starts there and moves both on; others check it all. */
+	bool partial;
+	size_t checked;
+	size_t checked_lines;
 };
 
 extern const struct nodetype nt_root;

@@ -41,6 +41,14 @@ static const struct deis_conf_option options[] = {
 	  "seconds between full comparisons with the database" },
 	{ "db_pool", DEIS_CONF_INT, &fs_conf.db_pool, "4",
 	  "PostgreSQL connections for requests" },
+	{ "scratch_files", DEIS_CONF_INT, &fs_conf.scratch_files, "64",
+	  "scratch files (editors' temporary files) one user may hold; 0: no limit" },
+	{ "scratch_mb", DEIS_CONF_INT, &fs_conf.scratch_mb, "16",
+	  "MiB of scratch files one user may hold in deisfs's memory; 0: no limit" },
+	{ "buffers_mb", DEIS_CONF_INT, &fs_conf.buffers_mb, "32",
+	  "MiB one user's open files may hold in deisfs's memory; 0: no limit" },
+	{ "memory_mb", DEIS_CONF_INT, &fs_conf.memory_mb, "512",
+	  "MiB of scratch files and open files of all users together; 0: no limit" },
 	{ NULL, 0, NULL, NULL, NULL },
 };
 

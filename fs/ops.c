@@ -212,6 +212,7 @@ static int resolve(const struct req *r, fuse_ino_t ino, struct node *n)
 		return depth;
 	memset(n, 0, sizeof(*n));
 	n->t = &nt_root;
+	n->viewer = &r->who;
 	for (int i = 0; i < depth; i++) {
 		struct node child;
 		int rc = tree_lookup(n, names[i], &child);
@@ -241,14 +242,32 @@ static void path_string(fuse_ino_t ino, const char *leaf, char *out, size_t len)
 
 /* ---- open files ---- */
 
+/*
+ * A descriptor acts as the user who opened it, whoever uses it later: the
+ * kernel sends RELEASE (the last close, where `: > f` and `touch` commit)
+ * as root, and a descriptor may be passed on or outlive a change of
+ * identity.  Every operation on it (read, write, flush, release) looks
+ * that user up again and checks their rights at that moment, so one who
+ * lost access (removed from perms, the app destroyed, even if an app of
+ * the same name was made since) can neither commit nor read any more.
+ */
 struct handle {
 	pthread_mutex_t lock;
 	fuse_ino_t ino;
-	struct deis_buf buf;	/* content read at open, or being written */
+	uid_t uid;		/* who opened it */
+	gid_t gid;
+	long app_id;		/* the app it belongs to (0: none) */
+	struct deis_buf buf;	/* content read at open, or being written;
+				 * counted against uid (MEM_BUFFER) */
+	/* control files: buf[0..checked_end) was checked at write; a store
+	 * that checks line by line (env) resumes at checked */
+	size_t checked, checked_lines, checked_end;
 	bool writable;
 	bool dirty;		/* written (or truncated), not yet committed */
 	bool written;		/* write() data arrived since the last commit */
-	bool failed;		/* the last commit or write was refused */
+	bool failed;		/* a write or commit was refused: nothing more
+				 * is taken from this descriptor */
+	int fail_errno;
 	bool scratch;		/* reads and writes go to the scratch file */
 	bool append;
 	bool pending;		/* opened a created, not yet stored entry */
@@ -260,9 +279,27 @@ struct handle {
 	 * from 0) is shifted up to it once, at its first read, by delta */
 	bool log;
 	long long delta;		/* -1 until the first read */
-	char app[64];
+	char app[64];			/* the app's name ("" for none) */
 	char src[64];
 };
+
+/* A request made through a descriptor: acts as its opener (looked up
+ * again, so a change to their groups counts within seconds). */
+static void handle_req(fuse_req_t freq, const struct handle *h, struct req *r)
+{
+	memset(r, 0, sizeof(*r));
+	caller_lookup(h->uid, h->gid, &r->who);
+	r->who.pid = fuse_req_ctx(freq)->pid;
+	deis_error_clear(&r->err);
+}
+
+static void handle_free(struct handle *h)
+{
+	mem_charge(h->uid, MEM_BUFFER, -(long long)mem_buf_size(&h->buf), NULL);
+	pthread_mutex_destroy(&h->lock);
+	deis_buf_release(&h->buf);
+	free(h);
+}
 
 static struct handle *handle_of(struct fuse_file_info *fi)
 {
@@ -416,17 +453,51 @@ static void op_readlink(fuse_req_t freq, fuse_ino_t ino)
 /* ---- open files ---- */
 
 
-/* Commits buffer content through the node's store, without the state
- * lock (stores talk to PostgreSQL and reload the app). */
+/* The opener's rights on the app of a descriptor (state lock held): the
+ * app must be the one it was opened in, and still theirs to use. */
+static int handle_app_access(struct req *r, const struct handle *h)
+{
+	if (!h->app_id)
+		return 0;
+	const struct deis_app *a = state_app(h->app);
+	if (!a || a->id != h->app_id)
+		return deis_error_set(&r->err, EACCES, "app '%s' was destroyed after this "
+				      "file was opened", h->app);
+	struct node n;
+	memset(&n, 0, sizeof(n));
+	n.t = &nt_root;
+	n.app = a;
+	if (tree_access(r, &n, false) < 0)
+		return deis_error_set(&r->err, EACCES, "%s may no longer use app '%s'",
+				      r->who.name[0] ? r->who.name : "this user", h->app);
+	return 0;
+}
+
+/* Resolves a descriptor's node (state lock held) and checks that its
+ * opener may still use it (and write it, for want_write). */
+static int handle_node(struct req *r, const struct handle *h, struct node *n,
+		       bool want_write)
+{
+	int rc = handle_app_access(r, h);
+
+	if (rc == 0)
+		rc = resolve(r, h->ino, n);
+	if (rc == 0 && tree_access(r, n, want_write) < 0)
+		rc = deis_error_set(&r->err, EACCES, "%s may no longer %s '%s'",
+				    r->who.name[0] ? r->who.name : "this user",
+				    want_write ? "change" : "read", h->name);
+	return rc;
+}
+
+/* Commits buffer content through the node's store, as the opener, without
+ * the state lock (stores talk to PostgreSQL and reload the app). */
 static int handle_commit(struct req *r, struct handle *h)
 {
 	struct node n;
 	int rc;
 
 	pthread_rwlock_rdlock(&state.lock);
-	rc = resolve(r, h->ino, &n);
-	if (rc == 0)
-		rc = tree_access(r, &n, true);
+	rc = handle_node(r, h, &n, true);
 	if (rc == 0)
 		app_ref(n.app);
 	pthread_rwlock_unlock(&state.lock);
@@ -437,20 +508,28 @@ static int handle_commit(struct req *r, struct handle *h)
 	return rc;
 }
 
-/* Checks buffer content without committing (control files, at write). */
-static int handle_check(struct req *r, struct handle *h)
+/* Checks the complete lines buf[0..end) without committing (control
+ * files, at write), resuming where the last check of h stopped. */
+static int handle_check(struct req *r, struct handle *h, size_t end)
 {
 	struct node n;
 	int rc;
 
 	pthread_rwlock_rdlock(&state.lock);
-	rc = resolve(r, h->ino, &n);
-	if (rc == 0)
-		rc = tree_access(r, &n, true);
+	rc = handle_node(r, h, &n, true);
 	if (rc == 0) {
 		r->dry_run = true;
-		rc = tree_store(r, &n, deis_buf_str(&h->buf), h->buf.len);
+		r->partial = true;
+		r->checked = h->checked;
+		r->checked_lines = h->checked_lines;
+		rc = tree_store(r, &n, deis_buf_str(&h->buf), end);
+		if (rc >= 0) {
+			h->checked = r->checked;
+			h->checked_lines = r->checked_lines;
+			h->checked_end = end;
+		}
 		r->dry_run = false;
+		r->partial = false;
 	}
 	pthread_rwlock_unlock(&state.lock);
 	return rc < 0 ? rc : 0;
@@ -458,7 +537,7 @@ static int handle_check(struct req *r, struct handle *h)
 
 /* Sets up a handle for node n (state lock held, write lock when the open
  * may truncate a scratch file). */
-static int handle_open(const struct req *r, fuse_ino_t ino, const struct node *n,
+static int handle_open(struct req *r, fuse_ino_t ino, const struct node *n,
 		       struct fuse_file_info *fi, struct handle **out)
 {
 	int acc = fi->flags & O_ACCMODE;
@@ -477,6 +556,12 @@ static int handle_open(const struct req *r, fuse_ino_t ino, const struct node *n
 		abort();
 	pthread_mutex_init(&h->lock, NULL);
 	h->ino = ino;
+	h->uid = r->who.uid;
+	h->gid = r->who.gid;
+	if (n->app) {
+		h->app_id = n->app->id;
+		snprintf(h->app, sizeof(h->app), "%s", n->app->name);
+	}
 	h->writable = want_write;
 	h->append = fi->flags & O_APPEND;
 	h->commit = n->t->commit;
@@ -489,7 +574,6 @@ static int handle_open(const struct req *r, fuse_ino_t ino, const struct node *n
 		h->log = true;
 		h->delta = -1;
 		n->t->logsrc(n, h->src, sizeof(h->src));
-		snprintf(h->app, sizeof(h->app), "%s", n->app->name);
 	} else if (n->scratch && !n->scratch->pending) {
 		h->scratch = true;
 		if (want_write && (fi->flags & O_TRUNC)) {
@@ -501,7 +585,16 @@ static int handle_open(const struct req *r, fuse_ino_t ino, const struct node *n
 		 * and an empty file is committed only at close. */
 		h->dirty = true;
 	} else {
+		/* The content as it is now, held by this descriptor (and
+		 * counted against its opener) until the last close. */
 		tree_show(n, &h->buf);
+		rc = mem_charge(h->uid, MEM_BUFFER, (long long)mem_buf_size(&h->buf), &r->err);
+		if (rc < 0) {
+			pthread_mutex_destroy(&h->lock);
+			deis_buf_release(&h->buf);
+			free(h);
+			return rc;
+		}
 		if (h->pending)
 			h->dirty = true;	/* `touch config/NEW` sets NEW="" */
 	}
@@ -535,11 +628,19 @@ static void op_open(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_err(freq, &r, rc, "open", ino, NULL);
 		return;
 	}
-	if (fuse_reply_open(freq, fi) == -ENOENT) {
-		pthread_mutex_destroy(&h->lock);
-		deis_buf_release(&h->buf);
-		free(h);
-	}
+	if (fuse_reply_open(freq, fi) == -ENOENT)
+		handle_free(h);
+}
+
+/* Replies with bytes [off, off + size) of data[0..len). */
+static void reply_range(fuse_req_t freq, const char *data, size_t len, size_t size,
+			off_t off)
+{
+	if (off < 0 || (size_t)off >= len)
+		fuse_reply_buf(freq, NULL, 0);
+	else
+		fuse_reply_buf(freq, data + off,
+			       len - (size_t)off < size ? len - (size_t)off : size);
 }
 
 static void op_read(fuse_req_t freq, fuse_ino_t ino, size_t size, off_t off,
@@ -547,13 +648,27 @@ static void op_read(fuse_req_t freq, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct handle *h = handle_of(fi);
 	struct deis_buf copy = DEIS_BUF_INIT;
+	struct req r;
+	struct node n;
+	int rc;
 
+	handle_req(freq, h, &r);
 	if (h->log) {
+		/* A log grows after the open: its reader must still be one who
+		 * may read it, at every read (EACCES, so tail stops, rather
+		 * than an end of file it would wait on for ever). */
+		pthread_rwlock_rdlock(&state.lock);
+		rc = handle_app_access(&r, h);
+		pthread_rwlock_unlock(&state.lock);
+		if (rc < 0) {
+			reply_err(freq, &r, rc, "read", ino, NULL);
+			return;
+		}
 		struct deis_error err = DEIS_ERROR_INIT;
 		struct deis_cache *c = cache_acquire();
 		const char *src = h->src[0] ? h->src : NULL;
 		long long start = 0;
-		int rc = c ? 0 : -EIO;
+		rc = c ? 0 : -EIO;
 		pthread_mutex_lock(&h->lock);
 		if (rc == 0 && h->delta < 0) {
 			rc = deis_cache_log_start(c, h->app, src, &start, &err);
@@ -573,79 +688,106 @@ static void op_read(fuse_req_t freq, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	if (h->scratch) {
-		struct req r;
-		struct node n;
-		req_init(freq, &r);
 		pthread_rwlock_rdlock(&state.lock);
-		int rc = resolve(&r, ino, &n);
-		if (rc == 0 && n.scratch)
-			deis_buf_add(&copy, n.scratch->data.data, n.scratch->data.len);
+		rc = handle_node(&r, h, &n, false);
+		if (rc == 0 && n.scratch) {
+			/* only the part asked for: a scratch file may be large */
+			const struct deis_buf *b = &n.scratch->data;
+			if (off >= 0 && (size_t)off < b->len)
+				deis_buf_add(&copy, b->data + off,
+					     b->len - (size_t)off < size ? b->len - (size_t)off : size);
+		}
 		pthread_rwlock_unlock(&state.lock);
-	} else {
-		pthread_mutex_lock(&h->lock);
-		deis_buf_add(&copy, h->buf.data, h->buf.len);
-		pthread_mutex_unlock(&h->lock);
+		if (rc < 0)
+			reply_err(freq, &r, rc, "read", ino, NULL);
+		else
+			fuse_reply_buf(freq, copy.data, copy.len);
+		deis_buf_release(&copy);
+		return;
 	}
-	if ((size_t)off >= copy.len)
-		fuse_reply_buf(freq, NULL, 0);
-	else
-		fuse_reply_buf(freq, copy.data + off,
-			       copy.len - (size_t)off < size ? copy.len - (size_t)off : size);
-	deis_buf_release(&copy);
+	pthread_rwlock_rdlock(&state.lock);
+	rc = handle_app_access(&r, h);
+	pthread_rwlock_unlock(&state.lock);
+	if (rc < 0) {
+		reply_err(freq, &r, rc, "read", ino, NULL);
+		return;
+	}
+	pthread_mutex_lock(&h->lock);
+	reply_range(freq, h->buf.data, h->buf.len, size, off);
+	pthread_mutex_unlock(&h->lock);
 }
 
-/* Places data at off in b, growing it; refuses to pass max. */
+/* Places data at off in b, growing it (charged to uid as kind); refuses
+ * to pass max. */
 static int buf_place(struct deis_buf *b, const char *data, size_t size, off_t off,
-		     size_t max)
+		     size_t max, uid_t uid, enum mem_kind kind, struct deis_error *err)
 {
 	size_t end = (size_t)off + size;
 
 	if (off < 0 || end > max)
-		return -EFBIG;
+		return deis_error_set(err, EFBIG, "at most %zu bytes", max);
 	if (end > b->len) {
+		int rc = mem_buf_reserve(b, uid, kind, end, err);
+		if (rc < 0)
+			return rc;
 		size_t old = b->len;
 		deis_buf_grow(b, end - b->len);
 		memset(b->data + old, 0, end - old);
 		b->len = end;
 		b->data[end] = '\0';
 	}
-	memcpy(b->data + off, data, size);
+	if (size)
+		memcpy(b->data + off, data, size);
 	return 0;
 }
+
+/* The largest a scratch file may grow. */
+#define SCRATCH_MAX ((size_t)DEIS_ENV_MAX * 4)
 
 static void op_write(fuse_req_t freq, fuse_ino_t ino, const char *data, size_t size,
 		     off_t off, struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
 	struct req r;
+	struct node n;
 	int rc = 0;
 
-	req_init(freq, &r);
+	handle_req(freq, h, &r);
 	if (h->scratch) {
-		struct node n;
 		pthread_rwlock_wrlock(&state.lock);
-		rc = resolve(&r, ino, &n);
+		rc = handle_node(&r, h, &n, true);
 		if (rc == 0 && !n.scratch)
 			rc = -ENOENT;
 		if (rc == 0) {
 			if (h->append)
 				off = (off_t)n.scratch->data.len;
-			rc = buf_place(&n.scratch->data, data, size, off, DEIS_ENV_MAX * 4);
+			rc = buf_place(&n.scratch->data, data, size, off, SCRATCH_MAX,
+				       n.scratch->creator, MEM_SCRATCH, &r.err);
 			n.scratch->mtime = now_us();
 		}
 		pthread_rwlock_unlock(&state.lock);
 	} else {
 		pthread_mutex_lock(&h->lock);
-		struct node n;
-		size_t max;
+		size_t max = 0;
+		/* After a refusal the content is spoiled: a later write must not
+		 * turn what is left of it into something that commits (a
+		 * shell's printf writes what it still holds after an error). */
+		if (h->failed)
+			rc = deis_error_set(&r.err, h->fail_errno ? h->fail_errno : EIO,
+					    "an earlier write to this descriptor was refused; "
+					    "nothing written through it is committed");
 		pthread_rwlock_rdlock(&state.lock);
-		rc = resolve(&r, ino, &n);
-		max = rc == 0 ? n.t->max : 0;
+		if (rc == 0)
+			rc = handle_node(&r, h, &n, true);
+		if (rc == 0)
+			max = n.t->max;
 		pthread_rwlock_unlock(&state.lock);
 		if (rc == 0 && h->append)
 			off = (off_t)h->buf.len;
+		if (rc == 0 && off >= 0 && (size_t)off < h->checked_end)
+			h->checked = h->checked_lines = h->checked_end = 0;	/* rewritten */
 		if (rc == 0) {
-			rc = buf_place(&h->buf, data, size, off, max);
+			rc = buf_place(&h->buf, data, size, off, max, h->uid, MEM_BUFFER, &r.err);
 			if (rc == -EFBIG)
 				deis_error_set(&r.err, EFBIG, "'%s' takes at most %zu bytes",
 					       h->name, max);
@@ -653,19 +795,23 @@ static void op_write(fuse_req_t freq, fuse_ino_t ino, const char *data, size_t s
 		if (rc == 0) {
 			h->dirty = true;
 			h->written = true;
-			/* A control value that ends a line is checked now, so
-			 * the shell sees EINVAL from write(); one without a
-			 * newline may be cut mid-line and waits for close. */
-			if (h->commit == COMMIT_CONTROL && h->buf.len &&
-			    h->buf.data[h->buf.len - 1] == '\n') {
-				rc = handle_check(&r, h);
-			}
+			/* The complete lines are checked now, so the shell sees
+			 * EINVAL from write(); a last line without its newline may
+			 * be cut mid-line and waits for close. */
+			const char *nl = h->commit == COMMIT_CONTROL && h->buf.len ?
+				memrchr(h->buf.data, '\n', h->buf.len) : NULL;
+			size_t end = nl ? (size_t)(nl - h->buf.data) + 1 : 0;
+			if (end > h->checked_end)
+				rc = handle_check(&r, h, end);
 		}
 		/* A refused write spoils the whole content: close commits
 		 * nothing (never a prefix of what the writer meant). */
-		h->failed = rc < 0;
-		if (rc < 0)
+		if (rc < 0) {
+			h->failed = true;
+			if (!h->fail_errno)
+				h->fail_errno = -rc;
 			h->dirty = h->written = false;
+		}
 		pthread_mutex_unlock(&h->lock);
 	}
 	if (rc < 0)
@@ -673,6 +819,8 @@ static void op_write(fuse_req_t freq, fuse_ino_t ino, const char *data, size_t s
 	else
 		fuse_reply_write(freq, size);
 }
+
+static void inval_entry_queue(fuse_ino_t ino);
 
 /* A created entry whose content was never stored leaves nothing: drop it
  * and make the kernel forget the name it was told about at create. */
@@ -691,6 +839,7 @@ static void drop_pending(struct handle *h)
 	pthread_rwlock_unlock(&state.lock);
 	if (dropped) {
 		const char *colon = strchr(h->dir, ':');
+		inval_entry_queue(h->ino);
 		inval_queue(strncmp(h->dir, "keys:", 5) ? "app" : "user", colon + 1);
 	}
 }
@@ -700,7 +849,8 @@ static void drop_pending(struct handle *h)
  * it opened right after dup2() onto stdout, before anything is written,
  * so only content that was written is committed here (and a failure is
  * returned to close); a file only truncated or created (`: > f`, `touch
- * config/NEW`) is committed at release, the last close.
+ * config/NEW`) is committed at release, the last close.  Both act as the
+ * descriptor's opener, whoever closes it.
  */
 static void op_flush(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -708,11 +858,14 @@ static void op_flush(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct req r;
 	int rc = 0;
 
-	req_init(freq, &r);
+	handle_req(freq, h, &r);
 	pthread_mutex_lock(&h->lock);
 	if (h->dirty && h->written && !h->scratch) {
 		rc = handle_commit(&r, h);
-		h->failed = rc < 0;
+		if (rc < 0) {
+			h->failed = true;
+			h->fail_errno = -rc;
+		}
 		h->dirty = false;
 		h->written = false;
 	}
@@ -725,20 +878,23 @@ static void op_flush(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(freq, 0);
 }
 
+/* The last close.  RELEASE comes from the kernel as root, and its error
+ * reaches no one: it commits as the opener, and a refusal is logged. */
 static void op_release(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
 
 	if (h->dirty && !h->scratch) {
 		struct req r;
-		req_init(freq, &r);
-		if (handle_commit(&r, h) < 0)
-			req_log_error(&r, "release", h->name);
+		char path[1024];
+		handle_req(freq, h, &r);
+		if (handle_commit(&r, h) < 0) {
+			path_string(ino, NULL, path, sizeof(path));
+			req_log_error(&r, "release", path);
+		}
 	}
 	drop_pending(h);
-	pthread_mutex_destroy(&h->lock);
-	deis_buf_release(&h->buf);
-	free(h);
+	handle_free(h);
 	fuse_reply_err(freq, 0);
 }
 
@@ -757,7 +913,11 @@ static void op_setattr(fuse_req_t freq, fuse_ino_t ino, struct stat *attr, int t
 	struct stat st;
 	int rc;
 
-	req_init(freq, &r);
+	/* ftruncate(fd) acts as the descriptor's opener, like its writes. */
+	if ((to_set & FUSE_SET_ATTR_SIZE) && fi)
+		handle_req(freq, handle_of(fi), &r);
+	else
+		req_init(freq, &r);
 	if ((to_set & FUSE_SET_ATTR_SIZE) && fi && !handle_of(fi)->scratch) {
 		/* ftruncate on an open file: only the handle's buffer */
 		struct handle *h = handle_of(fi);
@@ -766,6 +926,8 @@ static void op_setattr(fuse_req_t freq, fuse_ino_t ino, struct stat *attr, int t
 			h->buf.len = (size_t)attr->st_size;
 			if (h->buf.data)
 				h->buf.data[h->buf.len] = '\0';
+			if (h->buf.len < h->checked_end)
+				h->checked = h->checked_lines = h->checked_end = 0;
 			/* an explicit change, like a write: close commits it */
 			h->dirty = true;
 			h->written = true;
@@ -792,7 +954,8 @@ static void op_setattr(fuse_req_t freq, fuse_ino_t ino, struct stat *attr, int t
 				if (b->data)
 					b->data[b->len] = '\0';
 			} else {
-				rc = buf_place(b, "", 0, attr->st_size, DEIS_ENV_MAX * 4);
+				rc = buf_place(b, "", 0, attr->st_size, SCRATCH_MAX,
+					       n.scratch->creator, MEM_SCRATCH, &r.err);
 			}
 		}
 		if (to_set & FUSE_SET_ATTR_MODE)
@@ -881,8 +1044,11 @@ static void op_create(fuse_req_t freq, fuse_ino_t parent, const char *name,
 			} else {
 				dir.t->scratch_dir(&dir, sdir, sizeof(sdir));
 				struct scratch *s = scratch_create(sdir, name, mode & 07777,
-								   r.who.uid, r.who.gid);
-				s->pending = pending;
+								   r.who.uid, r.who.gid, &r.err);
+				if (s)
+					s->pending = pending;
+				else
+					rc = -r.err.code;
 			}
 		}
 	}
@@ -900,11 +1066,8 @@ static void op_create(fuse_req_t freq, fuse_ino_t parent, const char *name,
 		reply_err(freq, &r, rc, "create", parent, name);
 		return;
 	}
-	if (fuse_reply_create(freq, &e, fi) == -ENOENT) {
-		pthread_mutex_destroy(&h->lock);
-		deis_buf_release(&h->buf);
-		free(h);
-	}
+	if (fuse_reply_create(freq, &e, fi) == -ENOENT)
+		handle_free(h);
 }
 
 static void op_mknod(fuse_req_t freq, fuse_ino_t parent, const char *name,
@@ -1282,8 +1445,9 @@ const struct fuse_lowlevel_ops deisfs_ops = {
  * while it waits for our reply.
  */
 struct inval {
-	char kind[8];
+	char kind[8];		/* "app", "user", or "entry": one name in parent */
 	char name[256];
+	fuse_ino_t parent;
 };
 
 static pthread_mutex_t inval_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1292,21 +1456,47 @@ static struct inval inval_q[1024];
 static size_t inval_n;
 static bool inval_stop;
 
-void inval_queue(const char *kind, const char *name)
+static void inval_push(const char *kind, const char *name, fuse_ino_t parent)
 {
 	pthread_mutex_lock(&inval_lock);
 	for (size_t i = 0; i < inval_n; i++)
-		if (!strcmp(inval_q[i].kind, kind) && !strcmp(inval_q[i].name, name)) {
+		if (!strcmp(inval_q[i].kind, kind) && !strcmp(inval_q[i].name, name) &&
+		    inval_q[i].parent == parent) {
 			pthread_mutex_unlock(&inval_lock);
 			return;
 		}
 	if (inval_n < sizeof(inval_q) / sizeof(*inval_q)) {
 		snprintf(inval_q[inval_n].kind, sizeof(inval_q[0].kind), "%s", kind);
 		snprintf(inval_q[inval_n].name, sizeof(inval_q[0].name), "%s", name);
+		inval_q[inval_n].parent = parent;
 		inval_n++;
 	}
 	pthread_cond_signal(&inval_cond);
 	pthread_mutex_unlock(&inval_lock);
+}
+
+void inval_queue(const char *kind, const char *name)
+{
+	inval_push(kind, name, 0);
+}
+
+/* The kernel keeps a name it was told about at create: one that was never
+ * stored (a refused new config var) must be forgotten by name, or the
+ * next create of that name is an open of a file that is not there. */
+static void inval_entry_queue(fuse_ino_t ino)
+{
+	fuse_ino_t parent = 0;
+	char name[256] = "";
+
+	pthread_mutex_lock(&itable_lock);
+	struct inode *in = inode_get(ino);
+	if (in && in->parent && in->name[0]) {
+		parent = in->parent->ino;
+		snprintf(name, sizeof(name), "%s", in->name);
+	}
+	pthread_mutex_unlock(&itable_lock);
+	if (parent)
+		inval_push("entry", name, parent);
 }
 
 static void inval_subtree(const char *top, const char *name)
@@ -1360,6 +1550,11 @@ static void *inval_main(void *arg)
 		memmove(&inval_q[0], &inval_q[1], (inval_n - 1) * sizeof(*inval_q));
 		inval_n--;
 		pthread_mutex_unlock(&inval_lock);
+		if (!strcmp(item.kind, "entry")) {
+			fuse_lowlevel_notify_inval_entry(session, item.parent, item.name,
+							 strlen(item.name));
+			continue;
+		}
 		inval_subtree(!strcmp(item.kind, "app") ? "apps" : "users", item.name);
 		if (!strcmp(item.kind, "app"))
 			inval_subtree("platform", "status");

@@ -73,6 +73,7 @@ void db_release(struct deis_db *db)
 {
 	if (!db)
 		return;
+	deis_db_act_as(db, NULL);	/* the next holder acts as itself */
 	pthread_mutex_lock(&pool_lock);
 	pool_free[pool_nfree++] = db;
 	pthread_cond_signal(&pool_cond);
@@ -581,6 +582,135 @@ int state_resync(void (*cb)(const char *kind, const char *name),
 	return 0;
 }
 
+/* ---- memory held for users ---- */
+
+/*
+ * What each user makes deisfs hold, so that no tenant can grow the daemon
+ * without bound: 250 scratch files of 4 MiB once took it from 47 MB to
+ * 1.1 GB, and every open descriptor of a writable file may buffer up to
+ * its file's largest value.  A row per user who holds something; few
+ * users hold anything at once, so a short array is searched.
+ */
+struct usage {
+	uid_t uid;
+	long files;
+	long long bytes[2];	/* by enum mem_kind */
+};
+
+static pthread_mutex_t usage_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct usage *usages;
+static size_t nusages;
+static long long usage_total;
+
+static struct usage *usage_of(uid_t uid)
+{
+	for (size_t i = 0; i < nusages; i++)
+		if (usages[i].uid == uid)
+			return &usages[i];
+	struct usage *u = realloc(usages, (nusages + 1) * sizeof(*u));
+	if (!u)
+		abort();
+	usages = u;
+	u = &usages[nusages++];
+	memset(u, 0, sizeof(*u));
+	u->uid = uid;
+	return u;
+}
+
+static void usage_trim(struct usage *u)
+{
+	if (u->files || u->bytes[0] || u->bytes[1])
+		return;
+	*u = usages[--nusages];
+}
+
+static long long mib(int n)
+{
+	return (long long)n << 20;
+}
+
+/* Changes uid's scratch file count and bytes; the caller holds usage_lock. */
+static int usage_add(uid_t uid, enum mem_kind kind, long files, long long bytes,
+		     struct deis_error *err)
+{
+	struct usage *u = usage_of(uid);
+	long long limit = mib(kind == MEM_SCRATCH ? fs_conf.scratch_mb : fs_conf.buffers_mb);
+
+	if (files > 0 && fs_conf.scratch_files > 0 && u->files + files > fs_conf.scratch_files) {
+		usage_trim(u);
+		return deis_error_set(err, EDQUOT, "this user holds %ld scratch files, the most "
+				      "a user may (scratch_files): remove some",
+				      u->files);
+	}
+	if (bytes > 0 && limit > 0 && u->bytes[kind] + bytes > limit) {
+		usage_trim(u);
+		if (kind == MEM_SCRATCH)
+			return deis_error_set(err, EDQUOT, "this user's scratch files would "
+					      "take more than %d MiB (scratch_mb): remove some",
+					      fs_conf.scratch_mb);
+		return deis_error_set(err, EDQUOT, "this user's open files would hold more "
+				      "than %d MiB (buffers_mb): close some", fs_conf.buffers_mb);
+	}
+	if (bytes > 0 && fs_conf.memory_mb > 0 && usage_total + bytes > mib(fs_conf.memory_mb)) {
+		usage_trim(u);
+		return deis_error_set(err, ENOSPC, "deisfs holds %lld MiB of scratch files and "
+				      "open files of all users, its limit (memory_mb)",
+				      usage_total >> 20);
+	}
+	u->files += files;
+	u->bytes[kind] += bytes;
+	usage_total += bytes;
+	if (u->files < 0 || u->bytes[kind] < 0 || usage_total < 0) {
+		/* a bug in the accounting: log it once, never go negative */
+		deis_log(LOG_ERR, "memory accounting of uid %u went negative", (unsigned)uid);
+		u->files = u->files < 0 ? 0 : u->files;
+		u->bytes[kind] = u->bytes[kind] < 0 ? 0 : u->bytes[kind];
+		usage_total = usage_total < 0 ? 0 : usage_total;
+	}
+	usage_trim(u);
+	return 0;
+}
+
+int mem_charge(uid_t uid, enum mem_kind kind, long long bytes, struct deis_error *err)
+{
+	struct deis_error ignored = DEIS_ERROR_INIT;
+
+	pthread_mutex_lock(&usage_lock);
+	int rc = usage_add(uid, kind, 0, bytes, err ? err : &ignored);
+	pthread_mutex_unlock(&usage_lock);
+	return rc;
+}
+
+size_t mem_buf_size(const struct deis_buf *b)
+{
+	return b->cap ? b->cap - 1 : 0;
+}
+
+int mem_buf_reserve(struct deis_buf *b, uid_t uid, enum mem_kind kind, size_t need,
+		    struct deis_error *err)
+{
+	size_t extra = need > b->len ? need - b->len : 0;
+	size_t cap = deis_buf_cap_for(b, extra);
+
+	if (cap <= b->cap)
+		return 0;
+	/* Past 64 KiB, grow to what is needed (in pages) rather than to the
+	 * next power of two: a user's limit counts what is allocated, and
+	 * glibc moves large blocks with mremap, without copying. */
+	if (need >= 65536)
+		cap = ((need + 4095) & ~(size_t)4095) + 1;
+	size_t before = mem_buf_size(b);
+	int rc = mem_charge(uid, kind, (long long)(cap - 1 - before), err);
+	if (rc < 0)
+		return rc;
+	char *p = realloc(b->data, cap);
+	if (!p)
+		abort();
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
 /* ---- scratch files ---- */
 
 struct scratch *scratch_find(const char *dir, const char *name)
@@ -593,12 +723,19 @@ struct scratch *scratch_find(const char *dir, const char *name)
 }
 
 struct scratch *scratch_create(const char *dir, const char *name, mode_t mode,
-			       uid_t uid, gid_t gid)
+			       uid_t uid, gid_t gid, struct deis_error *err)
 {
+	pthread_mutex_lock(&usage_lock);
+	int rc = usage_add(uid, MEM_SCRATCH, 1, 0, err);
+	pthread_mutex_unlock(&usage_lock);
+	if (rc < 0)
+		return NULL;
+
 	struct scratch *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		abort();
+	s->creator = uid;
 	s->dir = strdup(dir);
 	s->name = strdup(name);
 	s->mode = mode;
@@ -619,6 +756,9 @@ void scratch_remove(struct scratch *s)
 		if (state.scratch[i] != s)
 			continue;
 		state.scratch[i] = state.scratch[--state.nscratch];
+		pthread_mutex_lock(&usage_lock);
+		usage_add(s->creator, MEM_SCRATCH, -1, -(long long)mem_buf_size(&s->data), NULL);
+		pthread_mutex_unlock(&usage_lock);
 		free(s->dir);
 		free(s->name);
 		deis_buf_release(&s->data);

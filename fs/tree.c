@@ -131,8 +131,10 @@ static void ensure_user(struct req *r, struct deis_db *db)
 		user_changed(r->who.name);
 }
 
-/* Runs one change against the database with a pooled connection.  In a
- * dry run it stops here and yields 1, which callers treat as "not done". */
+/* Runs one change against the database with a pooled connection, on
+ * behalf of the request's user: the database checks their rights on the
+ * app again, in the change's own transaction (deis_db_act_as).  In a dry
+ * run it stops here and yields 1, which callers treat as "not done". */
 #define WITH_DB(r, db, body) ({						\
 	int rc_;							\
 	struct deis_db *db = (r)->dry_run ? NULL : db_acquire();	\
@@ -142,6 +144,7 @@ static void ensure_user(struct req *r, struct deis_db *db)
 		rc_ = deis_error_set(&(r)->err, EIO, "the database is unreachable"); \
 	} else {							\
 		ensure_user((r), db);					\
+		deis_db_act_as(db, (r)->who.admin ? NULL : (r)->who.name); \
 		rc_ = (body);						\
 		db_release(db);						\
 	}								\
@@ -467,11 +470,16 @@ static int show_user_info(const struct node *n, struct deis_buf *out)
 		fmt_time(n->user->created, t, sizeof(t));
 		deis_buf_addf(out, "created: %s\n", t);
 	}
-	deis_buf_adds(out, "apps:");
-	for (size_t i = 0; i < state.napps; i++)
-		if (!strcmp(state.apps[i]->owner, n->owner))
-			deis_buf_addf(out, " %s", state.apps[i]->name);
-	deis_buf_addch(out, '\n');
+	/* Which apps a user owns is theirs to know (and the admins'), as a
+	 * home directory's listing is: others see the rest. */
+	const struct caller *v = n->viewer;
+	if (v && (v->admin || (v->name[0] && !strcmp(v->name, n->owner)))) {
+		deis_buf_adds(out, "apps:");
+		for (size_t i = 0; i < state.napps; i++)
+			if (!strcmp(state.apps[i]->owner, n->owner))
+				deis_buf_addf(out, " %s", state.apps[i]->name);
+		deis_buf_addch(out, '\n');
+	}
 	for (size_t i = 0; n->user && i < n->user->nkeys; i++) {
 		const struct deis_key *k = &n->user->keys[i];
 		deis_buf_addf(out, "key: %s %s %s\n", k->name, k->type, k->fingerprint);
@@ -599,8 +607,11 @@ static const struct nodetype nt_keys = {
 	.scratch_dir = keys_scratch_dir, .creatable = keys_creatable,
 	.mtime = mtime_user,
 };
+/* direct: its content depends on the reader, so the kernel's page cache
+ * (shared by every user of the mount) must not keep it. */
 static const struct nodetype nt_user_info = {
 	.name = "info", .mode = RO_MODE, .show = show_user_info, .mtime = mtime_user,
+	.direct = true,
 };
 static const struct nodetype *const user_children[] = {
 	&nt_user_info, &nt_keys, &nt_user_quota, NULL,
@@ -779,6 +790,21 @@ static int check_vars(struct req *r, const struct deis_kvlist *vars)
 static int store_env(struct req *r, const struct node *n, const char *data, size_t len)
 {
 	struct deis_kvlist vars = DEIS_KVLIST_INIT;
+
+	if (r->partial) {
+		/* Line by line, from where the last check of this descriptor
+		 * stopped: a document written a line per write() costs linear
+		 * time, not quadratic. */
+		size_t good, lines;
+		size_t from = r->checked <= len ? r->checked : 0;
+		int rc = deis_dotenv_check(data + from, len - from, r->checked_lines + 1,
+					   &good, &lines, &r->err);
+		if (rc == 0) {
+			r->checked = from + good;
+			r->checked_lines += lines;
+		}
+		return rc;
+	}
 	int rc = deis_dotenv_parse(data, len, &vars, &r->err);
 
 	if (rc == 0)
@@ -863,6 +889,30 @@ static int show_domains(const struct node *n, struct deis_buf *out)
 	return 0;
 }
 
+/* A domain belongs to one app, and so does every name a wildcard claims:
+ * neither may claim a name of another app.  The caller holds the state
+ * lock; the database's primary key is the last word on exact names. */
+static int domains_taken(struct req *r, const char *app, const struct deis_strlist *d)
+{
+	for (size_t i = 0; i < state.napps; i++) {
+		const struct deis_app *other = state.apps[i];
+		if (!strcmp(other->name, app))
+			continue;
+		for (size_t j = 0; j < d->n; j++)
+			for (size_t k = 0; k < other->domains.n; k++) {
+				const char *mine = d->items[j], *theirs = other->domains.items[k];
+				if (!deis_domains_overlap(mine, theirs))
+					continue;
+				if (!strcmp(mine, theirs))
+					return deis_error_set(&r->err, EEXIST, "domain '%s' is "
+							      "already used by another app", mine);
+				return deis_error_set(&r->err, EEXIST, "domain '%s' overlaps "
+						      "'%s' of another app", mine, theirs);
+			}
+	}
+	return 0;
+}
+
 static int store_domains(struct req *r, const struct node *n, const char *data,
 			 size_t len)
 {
@@ -871,12 +921,20 @@ static int store_domains(struct req *r, const struct node *n, const char *data,
 	int rc = deis_domains_parse(data, len, &d, &r->err);
 
 	app_name(n, app, sizeof(app));
-	for (size_t i = 0; rc == 0 && r->dry_run && i < state.napps; i++) {
-		const struct deis_app *other = state.apps[i];
-		for (size_t j = 0; rc == 0 && other != n->app && j < d.n; j++)
-			if (deis_strlist_has(&other->domains, d.items[j]))
-				rc = deis_error_set(&r->err, EEXIST, "domain '%s' is already "
-						    "used by another app", d.items[j]);
+	/* The router serves <app>.<platform_domain> itself; a custom domain
+	 * there would take (or wait for) another app's name. */
+	for (size_t j = 0; rc == 0 && j < d.n; j++)
+		if (deis_domain_is_platform(d.items[j], deis_conf.platform_domain))
+			rc = deis_error_set(&r->err, EINVAL, "domains: '%s' is in the "
+					    "platform domain (%s), whose names are the "
+					    "apps' own: <app>.%s", d.items[j],
+					    deis_conf.platform_domain, deis_conf.platform_domain);
+	if (rc == 0) {
+		if (!r->dry_run)	/* a dry run already holds the lock */
+			pthread_rwlock_rdlock(&state.lock);
+		rc = domains_taken(r, app, &d);
+		if (!r->dry_run)
+			pthread_rwlock_unlock(&state.lock);
 	}
 	if (rc == 0)
 		rc = WITH_DB(r, db, deis_db_domains_set(db, app, &d, &r->err));
@@ -1211,7 +1269,7 @@ static int unlink_ignore(struct req *r, const struct node *n)
 APP_FILE(nt_info, "info", RO_MODE, show_info, mtime_app);
 APP_FILE(nt_url, "url", RO_MODE, show_url, mtime_created);
 APP_FILE(nt_git_url, "git_url", RO_MODE, show_git_url, mtime_created);
-APP_FILE(nt_env, "env", RW_MODE, show_env, mtime_release, .commit = COMMIT_DOCUMENT,
+APP_FILE(nt_env, "env", RW_MODE, show_env, mtime_release, .commit = COMMIT_CONTROL,
 	 .max = DEIS_ENV_MAX, .store = store_env);
 APP_FILE(nt_formation, "formation", RW_MODE, show_formation, mtime_formation,
 	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_formation);
@@ -1224,7 +1282,8 @@ APP_FILE(nt_healthcheck, "healthcheck", RW_MODE, show_healthcheck, mtime_healthc
 APP_FILE(nt_maintenance, "maintenance", RW_MODE, show_maintenance, mtime_maintenance,
 	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_maintenance);
 APP_FILE(nt_perms, "perms", RW_MODE, show_perms, mtime_perms,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_perms);
+	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_perms,
+	 .owner_only = true);
 APP_FILE(nt_procfile, "procfile", RO_MODE, show_procfile, mtime_release);
 APP_FILE(nt_rollback, "rollback", S_IFREG | 0200, show_empty, mtime_release,
 	 .commit = COMMIT_CONTROL, .max = 64, .store = store_rollback);
@@ -1867,10 +1926,11 @@ static int apps_mkdir(struct req *r, const struct node *dir, const char *name)
 	if (!r->who.name[0])
 		return deis_error_set(&r->err, EACCES, "uid %u has no user name",
 				      (unsigned)r->who.uid);
-	if (!deis_valid_app_name(name))
+	if (!deis_valid_app_name(name) || strlen(name) > DEIS_APP_NAME_MAX)
 		return deis_error_set(&r->err, EINVAL, "'%s' is not a valid app name: "
 				      "a name is a DNS label, [a-z0-9] and '-', at most "
-				      "63 characters", name);
+				      "%d characters (its containers' names must fit a "
+				      "host name)", name, DEIS_APP_NAME_MAX);
 	int rc = WITH_DB(r, db, deis_db_app_create(db, name, r->who.name, &r->err));
 	if (rc == 0) {
 		deis_log(LOG_NOTICE, "app %s created by %s", name, r->who.name);
@@ -1967,6 +2027,10 @@ int tree_access(const struct req *r, const struct node *n, bool want_write)
 		return 0;
 	if (S_ISREG(n->t->mode) && !n->t->store)
 		return -EACCES;
+	/* Refused at open, not only at commit: a commit can come at the
+	 * last close, where no one sees its error (`: > perms`). */
+	if (n->t->owner_only && n->app && !app_owner(r, n->app))
+		return -EACCES;
 	if (n->user || n->owner[0]) {
 		if (!user_self(r, n->owner))
 			return -EACCES;
@@ -2037,9 +2101,18 @@ int tree_store(struct req *r, const struct node *n, const char *data, size_t len
 		return deis_error_set(&r->err, EFBIG, "'%s' takes at most %zu bytes",
 				      n->name, n->t->max);
 	int rc;
-	if (memchr(data, '\0', len))
+	/* Everything a file stores is text in PostgreSQL, which takes UTF-8
+	 * only: refused here, so that a value is stored byte for byte or
+	 * refused at write, never dropped on the way.  (What an earlier
+	 * check of the same descriptor saw is not scanned again.) */
+	size_t from = r->partial && r->checked <= len ? r->checked : 0, bad;
+	if (memchr(data + from, '\0', len - from))
 		rc = deis_error_set(&r->err, EINVAL, "'%s': NUL bytes are not allowed",
 				    n->name);
+	else if (!deis_valid_utf8(data + from, len - from, &bad))
+		rc = deis_error_set(&r->err, EINVAL, "'%s': not UTF-8 text (byte %zu); "
+				    "encode binary data, for example in base64",
+				    n->name, from + bad);
 	else
 		rc = n->t->store(r, n, data, len);
 	/* The app's users read why in the app's log, as a platform line. */
@@ -2093,10 +2166,15 @@ int tree_rename(struct req *r, const struct node *from, const struct node *todir
 		to = &target;
 		to_defined = true;
 	}
-	/* Scratch (or pending) content onto a defined file or var: commit. */
+	/* Scratch (or pending) content onto a defined file or var: commit,
+	 * with the caller's rights on that file, as a write to it. */
 	if (from->scratch && to_defined) {
 		if (strcmp(fdir, sdir))
 			return deis_error_set(&r->err, EXDEV, "cross-directory rename");
+		if (tree_access(r, to, true) < 0)
+			return deis_error_set(&r->err, EACCES, "%s may not write '%s'",
+					      r->who.name[0] ? r->who.name : "this user",
+					      to->name);
 		struct deis_buf data = DEIS_BUF_INIT;
 		deis_buf_add(&data, from->scratch->data.data, from->scratch->data.len);
 		char fname[256];
@@ -2149,12 +2227,18 @@ int tree_rename(struct req *r, const struct node *from, const struct node *todir
 		struct deis_buf data = DEIS_BUF_INIT;
 		tree_show(from, &data);
 		struct scratch *s = to_exists ? to->scratch :
-			scratch_create(sdir, toname, 0644, r->who.uid, r->who.gid);
-		deis_buf_reset(&s->data);
-		deis_buf_add(&s->data, deis_buf_str(&data), data.len);
-		s->mtime = now_us();
+			scratch_create(sdir, toname, 0644, r->who.uid, r->who.gid, &r->err);
+		int rc = s ? 0 : -r->err.code;
+		if (rc == 0) {
+			deis_buf_reset(&s->data);
+			rc = mem_buf_reserve(&s->data, s->creator, MEM_SCRATCH, data.len, &r->err);
+		}
+		if (rc == 0) {
+			deis_buf_add(&s->data, deis_buf_str(&data), data.len);
+			s->mtime = now_us();
+		}
 		deis_buf_release(&data);
-		return 0;
+		return rc;
 	}
 	if (S_ISREG(from->t->mode))
 		return deis_error_set(&r->err, EXDEV, "'%s' cannot be renamed here; "

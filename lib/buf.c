@@ -5,15 +5,24 @@
 
 #include "deis/buf.h"
 
-void deis_buf_grow(struct deis_buf *b, size_t extra)
+size_t deis_buf_cap_for(const struct deis_buf *b, size_t extra)
 {
 	size_t need = b->len + extra + 1;
 
 	if (need <= b->cap)
-		return;
+		return b->cap;
 	size_t cap = b->cap ? b->cap : 64;
 	while (cap < need)
 		cap *= 2;
+	return cap;
+}
+
+void deis_buf_grow(struct deis_buf *b, size_t extra)
+{
+	size_t cap = deis_buf_cap_for(b, extra);
+
+	if (cap == b->cap)
+		return;
 	char *p = realloc(b->data, cap);
 	if (!p)
 		abort();

@@ -33,6 +33,7 @@ struct deis_db {
 	 * small and fixed, and each is planned once per connection. */
 	const char *stmts[96];
 	int nstmts;
+	char actor[64];		/* deis_db_act_as(); "" for none */
 };
 
 /* ---- migrations ---- */
@@ -231,6 +232,11 @@ int deis_db_open(const char *conninfo, struct deis_db **out,
 	}
 	*out = db;
 	return 0;
+}
+
+void deis_db_act_as(struct deis_db *db, const char *user)
+{
+	snprintf(db->actor, sizeof(db->actor), "%s", user ? user : "");
 }
 
 void deis_db_close(struct deis_db *db)
@@ -440,12 +446,25 @@ static int json_pairs_to_kv(const char *text, struct deis_kvlist *out,
 	return 0;
 }
 
-static char *kv_to_json(const struct deis_kvlist *l, int as_pairs)
+/* A kvlist as JSON text (the caller frees it), or NULL with err filled
+ * when a key or value is not UTF-8: jansson would leave that item out, and
+ * a config var must be stored byte for byte or refused, never dropped. */
+static char *kv_to_json(const struct deis_kvlist *l, int as_pairs,
+			struct deis_error *err)
 {
 	json_t *j = as_pairs ? json_array() : json_object();
 
 	for (size_t i = 0; i < l->n; i++) {
 		json_t *v = json_stringn(l->items[i].value, strlen(l->items[i].value));
+		const char *k = l->items[i].key;
+		if (!v || !deis_valid_utf8(k, strlen(k), NULL)) {
+			char shown[80];
+			json_decref(v);
+			json_decref(j);
+			deis_error_set(err, EINVAL, "'%s': not UTF-8 text",
+				       deis_printable(shown, sizeof(shown), k, strlen(k)));
+			return NULL;
+		}
 		if (as_pairs) {
 			json_t *p = json_array();
 			json_array_append_new(p, json_string(l->items[i].key));
@@ -1109,11 +1128,24 @@ int deis_db_user_create(struct deis_db *db, const char *name, int uid,
 	return r;
 }
 
+/* With an actor, only that user's own keys may change. */
+static int key_owner_check(struct deis_db *db, const char *user, struct deis_error *err)
+{
+	if (db->actor[0] && strcmp(db->actor, user))
+		return deis_error_set(err, EACCES, "%s may not change %s's keys",
+				      db->actor, user);
+	return 0;
+}
+
 int deis_db_key_add(struct deis_db *db, const char *user, const char *name,
 		    const char *type, const char *data,
 		    const char *fingerprint, struct deis_error *err)
 {
-	int r = begin(db, err);
+	int r = key_owner_check(db, user, err);
+
+	if (r < 0)
+		return r;
+	r = begin(db, err);
 
 	if (r < 0)
 		return r;
@@ -1150,7 +1182,11 @@ int deis_db_key_add(struct deis_db *db, const char *user, const char *name,
 int deis_db_key_remove(struct deis_db *db, const char *user, const char *name,
 		       struct deis_error *err)
 {
-	int r = begin(db, err);
+	int r = key_owner_check(db, user, err);
+
+	if (r < 0)
+		return r;
+	r = begin(db, err);
 
 	if (r < 0)
 		return r;
@@ -1171,22 +1207,34 @@ int deis_db_key_remove(struct deis_db *db, const char *user, const char *name,
 
 /* ---- apps ---- */
 
+enum app_right { ANY_USER, OWNER };
+
 /* Locks the app's row for the rest of the transaction and bumps its
- * serial; returns its id as text in idbuf. */
-static int lock_app(struct deis_db *db, const char *app, char *idbuf,
-		    size_t idlen, struct deis_error *err)
+ * serial; returns its id as text in idbuf.  With an actor
+ * (deis_db_act_as), also checks that they may make this change, under
+ * that lock: perms changes lock the same row, so no commit can slip past
+ * a revocation. */
+static int lock_app(struct deis_db *db, const char *app, enum app_right right,
+		    char *idbuf, size_t idlen, struct deis_error *err)
 {
 	PGresult *res = q(db, err, "UPDATE apps SET serial = serial + 1,"
-			  " updated = clock_timestamp() WHERE name = $1 RETURNING id",
-			  1, app);
+			  " updated = clock_timestamp() WHERE name = $1 RETURNING id,"
+			  " owner = $2, EXISTS (SELECT 1 FROM perms p"
+			  " WHERE p.app_id = apps.id AND p.username = $2)",
+			  2, app, db->actor);
 	if (!res)
 		return -err->code;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
 		return deis_error_set(err, ENOENT, "no app '%s'", app);
 	}
+	bool owner = PQgetvalue(res, 0, 1)[0] == 't';
+	bool listed = PQgetvalue(res, 0, 2)[0] == 't';
 	snprintf(idbuf, idlen, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
+	if (db->actor[0] && !owner && (right == OWNER || !listed))
+		return deis_error_set(err, EACCES, "%s may not %s app '%s'", db->actor,
+				      right == OWNER ? "do this to" : "change", app);
 	return 0;
 }
 
@@ -1219,6 +1267,10 @@ int deis_db_app_destroy(struct deis_db *db, const char *name,
 
 	if (r < 0)
 		return r;
+	char appid[32];
+	r = lock_app(db, name, OWNER, appid, sizeof(appid), err);
+	if (r < 0)
+		return rollback(db, r);
 	/* Releases refer to builds; drop them first, then the cascade. */
 	r = x(db, err, "DELETE FROM releases USING apps WHERE apps.id = releases.app_id"
 	      " AND apps.name = $1", 1, name);
@@ -1485,7 +1537,7 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 	*version = 0;
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	if (r < 0)
 		return rollback(db, r);
 	PGresult *res = q(db, err, "SELECT version, config::text, limits::text, build_id"
@@ -1514,11 +1566,13 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 		r = apply_release_change(db, appid, who, change, &config, &limits, &build_id,
 					 &summary, err);
 	if (r == 0 && summary.len) {
-		char *cj = kv_to_json(&config, 0), *lj = kv_to_json(&limits, 0);
+		char *cj = kv_to_json(&config, 0, err);
+		char *lj = cj ? kv_to_json(&limits, 0, err) : NULL;
 		snprintf(ver, sizeof(ver), "%d", cur + 1);
-		r = x(db, err, "INSERT INTO releases (app_id, version, owner, summary, build_id,"
-		      " config, limits) VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, appid, ver,
-		      who, summary.data, build_id, cj, lj);
+		r = !cj || !lj ? -EINVAL :
+			x(db, err, "INSERT INTO releases (app_id, version, owner, summary,"
+			  " build_id, config, limits) VALUES ($1, $2, $3, $4, $5, $6, $7)", 7,
+			  appid, ver, who, summary.data, build_id, cj, lj);
 		free(cj);
 		free(lj);
 		if (r == 0 && change->kind == DEIS_RELEASE_DEPLOY)
@@ -1554,7 +1608,7 @@ int deis_db_build_create(struct deis_db *db, const char *app, const char *owner,
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	PGresult *res = r < 0 ? NULL :
 		q(db, err, "INSERT INTO builds (app_id, number, owner, commit)"
 		  " SELECT $1, coalesce(max(number), 0) + 1, $2, $3 FROM builds"
@@ -1571,15 +1625,15 @@ int deis_db_build_finish(struct deis_db *db, const char *app, int number,
 			 const struct deis_kvlist *procfile, struct deis_error *err)
 {
 	char appid[32], num[16];
-	char *pj = kv_to_json(procfile, 0);
-	int r = begin(db, err);
+	char *pj = kv_to_json(procfile, 0, err);
+	int r = pj ? begin(db, err) : -EINVAL;
 
 	if (r < 0) {
 		free(pj);
 		return r;
 	}
 	snprintf(num, sizeof(num), "%d", number);
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
 		r = x(db, err, "UPDATE builds SET status = $3, image = $4, procfile = $5,"
 		      " finished = clock_timestamp() WHERE app_id = $1 AND number = $2",
@@ -1628,7 +1682,7 @@ int deis_db_formation_set(struct deis_db *db, const char *app,
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	if (r < 0)
 		return rollback(db, r);
 	/* The current build's process types, if there is a build. */
@@ -1664,8 +1718,8 @@ int deis_db_formation_set(struct deis_db *db, const char *app,
 }
 
 /* One control file's rows, in one transaction that locks the app. */
-static int set_rows(struct deis_db *db, const char *app, const char *del,
-		    const char *ins, int nparams, const char *mtime,
+static int set_rows(struct deis_db *db, const char *app, enum app_right right,
+		    const char *del, const char *ins, int nparams, const char *mtime,
 		    const struct deis_strlist *items, struct deis_error *err)
 {
 	char appid[32];
@@ -1673,7 +1727,7 @@ static int set_rows(struct deis_db *db, const char *app, const char *del,
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, right, appid, sizeof(appid), err);
 	if (r == 0)
 		r = replace_rows(db, appid, del, ins, nparams, mtime, items, NULL, err);
 	if (r < 0)
@@ -1681,23 +1735,63 @@ static int set_rows(struct deis_db *db, const char *app, const char *del,
 	return commit(db, err);
 }
 
+/* Domain writers of every app, one at a time (a transaction-level
+ * advisory lock; 7306 is the migrations'). */
+#define DOMAINS_LOCK "7307"
+
 int deis_db_domains_set(struct deis_db *db, const char *app,
 			const struct deis_strlist *d, struct deis_error *err)
 {
-	int r = set_rows(db, app, "DELETE FROM domains WHERE app_id = $1",
+	char appid[32];
+	struct deis_buf arr = DEIS_BUF_INIT;
+	int r = begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	if (r == 0)
+		r = x(db, err, "SELECT pg_advisory_xact_lock(" DOMAINS_LOCK ")", 0);
+	/* A name belongs to one app, and so does every name a wildcard
+	 * ("*.S": any name ending in ".S") claims; the primary key covers
+	 * equal names only.  Domains are [a-z0-9.*-]: safe in an array
+	 * literal, quoted all the same. */
+	deis_buf_addch(&arr, '{');
+	for (size_t i = 0; i < d->n; i++)
+		deis_buf_addf(&arr, "%s\"%s\"", i ? "," : "", d->items[i]);
+	deis_buf_addch(&arr, '}');
+	PGresult *res = r < 0 ? NULL :
+		q(db, err, "SELECT n.d, o.domain FROM unnest($2::text[]) AS n(d)"
+		  " JOIN domains o ON o.app_id <> $1 AND (o.domain = n.d"
+		  " OR (left(n.d, 2) = '*.' AND length(o.domain) > length(n.d) - 1"
+		  "     AND right(o.domain, length(n.d) - 1) = substr(n.d, 2))"
+		  " OR (left(o.domain, 2) = '*.' AND length(n.d) > length(o.domain) - 1"
+		  "     AND right(n.d, length(o.domain) - 1) = substr(o.domain, 2)))"
+		  " LIMIT 1", 2, appid, arr.data);
+	deis_buf_release(&arr);
+	if (!res)
+		return rollback(db, r < 0 ? r : -err->code);
+	if (PQntuples(res)) {
+		r = deis_error_set(err, EEXIST, "domain '%s' overlaps '%s' of another app",
+				   PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		PQclear(res);
+		return rollback(db, r);
+	}
+	PQclear(res);
+	r = replace_rows(db, appid, "DELETE FROM domains WHERE app_id = $1",
 			 "INSERT INTO domains (domain, app_id, position) VALUES ($2, $1, $3)", 3,
 			 "UPDATE apps SET domains_mtime = clock_timestamp() WHERE id = $1",
-			 d, err);
-
+			 d, NULL, err);
 	if (r == -EEXIST)
 		deis_error_prefix(err, "domain");
-	return r;
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
 }
 
 int deis_db_perms_set(struct deis_db *db, const char *app,
 		      const struct deis_strlist *users, struct deis_error *err)
 {
-	return set_rows(db, app, "DELETE FROM perms WHERE app_id = $1",
+	return set_rows(db, app, OWNER, "DELETE FROM perms WHERE app_id = $1",
 			"INSERT INTO perms (app_id, username) VALUES ($1, $2)"
 			" ON CONFLICT DO NOTHING", 2,
 			"UPDATE apps SET perms_mtime = clock_timestamp() WHERE id = $1",
@@ -1707,7 +1801,7 @@ int deis_db_perms_set(struct deis_db *db, const char *app,
 int deis_db_drains_set(struct deis_db *db, const char *app,
 		       const struct deis_strlist *urls, struct deis_error *err)
 {
-	return set_rows(db, app, "DELETE FROM drains WHERE app_id = $1",
+	return set_rows(db, app, ANY_USER, "DELETE FROM drains WHERE app_id = $1",
 			"INSERT INTO drains (app_id, url, position) VALUES ($1, $2, $3)"
 			" ON CONFLICT DO NOTHING", 3,
 			"UPDATE apps SET drains_mtime = clock_timestamp() WHERE id = $1",
@@ -1750,39 +1844,40 @@ int deis_db_app_names(struct deis_db *db, struct deis_strlist *out,
 int deis_db_healthcheck_set(struct deis_db *db, const char *app,
 			    const struct deis_kvlist *hc, struct deis_error *err)
 {
-	char *j = kv_to_json(hc, 1);
-	int r = db_connect(db, err);
+	char appid[32];
+	char *j = kv_to_json(hc, 1, err);
+	int r = j ? begin(db, err) : -EINVAL;
 
-	if (r == 0) {
-		PGresult *res = q(db, err, "UPDATE apps SET healthcheck = $2, serial = serial + 1,"
-				  " updated = clock_timestamp(), healthcheck_mtime = clock_timestamp()"
-				  " WHERE name = $1 RETURNING 1", 2, app, j);
-		if (!res)
-			r = -err->code;
-		else if (!PQntuples(res))
-			r = deis_error_set(err, ENOENT, "no app '%s'", app);
-		PQclear(res);
+	if (r < 0) {
+		free(j);
+		return r;
 	}
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	if (r == 0)
+		r = x(db, err, "UPDATE apps SET healthcheck = $2,"
+		      " healthcheck_mtime = clock_timestamp() WHERE id = $1", 2, appid, j);
 	free(j);
-	return r;
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
 }
 
 int deis_db_maintenance_set(struct deis_db *db, const char *app, bool on,
 			    struct deis_error *err)
 {
-	int r = db_connect(db, err);
+	char appid[32];
+	int r = begin(db, err);
 
 	if (r < 0)
 		return r;
-	PGresult *res = q(db, err, "UPDATE apps SET maintenance = $2, serial = serial + 1,"
-			  " updated = clock_timestamp(), maintenance_mtime = clock_timestamp()"
-			  " WHERE name = $1 RETURNING 1", 2, app, on ? "true" : "false");
-	if (!res)
-		return -err->code;
-	if (!PQntuples(res))
-		r = deis_error_set(err, ENOENT, "no app '%s'", app);
-	PQclear(res);
-	return r;
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	if (r == 0)
+		r = x(db, err, "UPDATE apps SET maintenance = $2,"
+		      " maintenance_mtime = clock_timestamp() WHERE id = $1", 2, appid,
+		      on ? "true" : "false");
+	if (r < 0)
+		return rollback(db, r);
+	return commit(db, err);
 }
 
 int deis_db_cert_set(struct deis_db *db, const char *app, const char *domain,
@@ -1794,7 +1889,7 @@ int deis_db_cert_set(struct deis_db *db, const char *app, const char *domain,
 	if (r < 0)
 		return r;
 	snprintf(na, sizeof(na), "%lld", (long long)(not_after / 1000000));
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
 		r = x(db, err, "INSERT INTO certs (app_id, domain, pem, not_after)"
 		      " VALUES ($1, $2, $3, to_timestamp($4::bigint))"
@@ -1814,7 +1909,7 @@ int deis_db_cert_remove(struct deis_db *db, const char *app, const char *domain,
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	PGresult *res = r < 0 ? NULL :
 		q(db, err, "DELETE FROM certs WHERE app_id = $1 AND domain = $2 RETURNING 1",
 		  2, appid, domain);
@@ -1854,7 +1949,7 @@ int deis_db_containers_write(struct deis_db *db, const char *app,
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	if (r == 0 && serial) {
 		PGresult *res = q(db, err, "SELECT serial FROM apps WHERE id = $1", 1, appid);
 		if (!res)
@@ -1902,7 +1997,7 @@ int deis_db_container_restart(struct deis_db *db, const char *app,
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	PGresult *res = r < 0 ? NULL :
 		q(db, err, "UPDATE containers SET desired = 'restart',"
 		  " updated = clock_timestamp() WHERE instance = (SELECT instance"
@@ -1927,7 +2022,7 @@ int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
 	if (r < 0)
 		return r;
 	snprintf(rel, sizeof(rel), "%d", release);
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	PGresult *res = r < 0 ? NULL :
 		q(db, err, "UPDATE apps SET run_serial = run_serial + 1 WHERE id = $1"
 		  " RETURNING run_serial", 1, appid);
@@ -1973,7 +2068,7 @@ int deis_db_rollout_set(struct deis_db *db, const char *app, int version,
 	if (r < 0)
 		return r;
 	snprintf(v, sizeof(v), "%d", version);
-	r = lock_app(db, app, appid, sizeof(appid), err);
+	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
 		r = x(db, err, "INSERT INTO rollouts (app_id, version, state, reason)"
 		      " VALUES ($1, $2, $3, $4) ON CONFLICT (app_id, version) DO UPDATE"

@@ -31,6 +31,7 @@
  * deis_kvlist_copy(), which is linear.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,11 @@ long deis_config_value_check(const char *data, size_t len,
 	if (len && memchr(data, '\0', len))
 		return deis_error_set(err, EINVAL,
 				      "config value contains a NUL byte");
+	size_t bad;
+	if (!deis_valid_utf8(data, len, &bad))
+		return deis_error_set(err, EINVAL,
+				      "config value is not UTF-8 text (byte %zu); "
+				      "encode binary data, for example in base64", bad);
 	/* "echo 1 > config/DEBUG" stores "1"; a PEM keeps its last newline. */
 	if (n && data[n - 1] == '\n' && !memchr(data, '\n', n - 1))
 		n--;
@@ -92,11 +98,16 @@ struct parser {
 	struct deis_buf arena;	/* key\0value\0 ... */
 	struct deis_buf recs;	/* struct rec[] */
 	struct deis_error *err;
+	bool partial;		/* more text may follow (deis_dotenv_check) */
 };
 
+/* A quoted value still open at the end of the text: an error, or in a
+ * partial check, 1 (it may close in text yet to come). */
 static int unterminated(struct parser *ps, char q, size_t line,
 			const char *key)
 {
+	if (ps->partial)
+		return 1;
 	return deis_error_set(ps->err, EINVAL,
 			      "env: line %zu: the %c quote of the value of '%s' is never closed",
 			      line, q, key);
@@ -169,7 +180,7 @@ static int read_quoted(struct parser *ps, const char *key, size_t *vlen)
 static int parse_assignment(struct parser *ps)
 {
 	const char *s = ps->s;
-	size_t ks, ke, q, vstart, vend, vlen, line = ps->line;
+	size_t ks, ke, q, vstart, vend, vlen = 0, line = ps->line;
 	char key[256];
 	char show[SHOW];
 	struct rec r;
@@ -218,8 +229,8 @@ static int parse_assignment(struct parser *ps)
 	if (ps->p < ps->len && (s[ps->p] == '"' || s[ps->p] == '\'')) {
 		int rc = read_quoted(ps, key, &vlen);
 
-		if (rc < 0)
-			return rc;
+		if (rc != 0)
+			return rc;	/* an error, or 1: still open */
 	} else {
 		vstart = ps->p;
 		while (ps->p < ps->len && s[ps->p] != '\n')
@@ -232,6 +243,12 @@ static int parse_assignment(struct parser *ps)
 			return too_long(ps, line, key);
 		deis_buf_add(&ps->arena, s + vstart, vlen);
 	}
+	size_t bad;
+	if (!deis_valid_utf8(ps->arena.data + r.voff, vlen, &bad))
+		return deis_error_set(ps->err, EINVAL,
+				      "env: line %zu: the value of '%s' is not UTF-8 text "
+				      "(byte %zu of the value); encode binary data, for "
+				      "example in base64", line, key, bad);
 	deis_buf_addch(&ps->arena, '\0');
 	r.seq = ps->recs.len / sizeof(r);
 	r.key = r.value = NULL;
@@ -244,10 +261,80 @@ bad_key:
 			      line, show);
 }
 
+/* Parses every line of the text.  In a partial parse, stops without an
+ * error at a quoted value left open by the end of the text, with ps->p
+ * and ps->line at the start of its assignment's line. */
+static int parse_lines(struct parser *ps)
+{
+	const char *text = ps->s;
+	size_t len = ps->len;
+
+	while (ps->p < len) {
+		size_t start = ps->p, start_line = ps->line;
+		char c;
+
+		while (ps->p < len && is_blank(text[ps->p]))
+			ps->p++;
+		if (ps->p >= len)
+			break;
+		c = text[ps->p];
+		if (c == '#') {
+			while (ps->p < len && text[ps->p] != '\n')
+				ps->p++;
+		} else if (c != '\n') {
+			int rc = parse_assignment(ps);
+			if (rc < 0)
+				return rc;
+			if (rc > 0) {	/* still open: check again later */
+				ps->p = start;
+				ps->line = start_line;
+				return 0;
+			}
+		}
+		if (ps->p < len) {	/* at '\n' */
+			ps->p++;
+			ps->line++;
+		}
+	}
+	return 0;
+}
+
+int deis_dotenv_check(const char *text, size_t len, size_t first_line,
+		      size_t *good, size_t *lines, struct deis_error *err)
+{
+	struct parser ps = { text, len, 0, first_line, DEIS_BUF_INIT, DEIS_BUF_INIT,
+			     err, true };
+	int rc;
+
+	*good = 0;
+	*lines = 0;
+	if (len > DEIS_ENV_MAX)
+		return deis_error_set(err, EINVAL,
+				      "env: too long (%zu bytes, at most %d)",
+				      len, DEIS_ENV_MAX);
+	if (len && memchr(text, '\0', len))
+		return deis_error_set(err, EINVAL, "env: contains a NUL byte");
+	rc = parse_lines(&ps);
+	if (rc == 0) {
+		/* Only whole lines count as checked: a last line without its
+		 * newline may still grow. */
+		while (ps.p > 0 && text[ps.p - 1] != '\n')
+			ps.p--;
+		*good = ps.p;
+		*lines = 0;
+		for (const char *q = text; (q = memchr(q, '\n', (size_t)(text + ps.p - q)));
+		     q++)
+			(*lines)++;
+	}
+	deis_buf_release(&ps.arena);
+	deis_buf_release(&ps.recs);
+	return rc;
+}
+
 int deis_dotenv_parse(const char *text, size_t len, struct deis_kvlist *out,
 		      struct deis_error *err)
 {
-	struct parser ps = { text, len, 0, 1, DEIS_BUF_INIT, DEIS_BUF_INIT, err };
+	struct parser ps = { text, len, 0, 1, DEIS_BUF_INIT, DEIS_BUF_INIT, err, false };
 	struct deis_buf view = DEIS_BUF_INIT;
 	struct deis_kvlist vl;
 	struct rec *r;
@@ -261,27 +348,9 @@ int deis_dotenv_parse(const char *text, size_t len, struct deis_kvlist *out,
 	if (len && memchr(text, '\0', len))
 		return deis_error_set(err, EINVAL, "env: contains a NUL byte");
 
-	while (ps.p < len) {
-		char c;
-
-		while (ps.p < len && is_blank(text[ps.p]))
-			ps.p++;
-		if (ps.p >= len)
-			break;
-		c = text[ps.p];
-		if (c == '#') {
-			while (ps.p < len && text[ps.p] != '\n')
-				ps.p++;
-		} else if (c != '\n') {
-			rc = parse_assignment(&ps);
-			if (rc < 0)
-				goto out;
-		}
-		if (ps.p < len) {	/* at '\n' */
-			ps.p++;
-			ps.line++;
-		}
-	}
+	rc = parse_lines(&ps);
+	if (rc < 0)
+		goto out;
 
 	/* The arena is complete: turn offsets into pointers, sort, and keep
 	 * the last assignment of each key. */

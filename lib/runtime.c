@@ -536,6 +536,40 @@ static json_t *build_linux(const struct deis_container_spec *spec)
 	return l;
 }
 
+/*
+ * The container's host name: the one asked for, else its id, cut when
+ * longer than 63 characters (DNS's limit; the kernel refuses more than 64)
+ * after its last whole dot-separated part that fits.  An id holds
+ * counters that only grow ("<app>.<type>.<n>.<seq>"), so no app name
+ * limit alone could keep every id short enough, and runc would refuse to
+ * start such a container; a part cut in the middle would read as another
+ * number, so none is.
+ */
+#define HOSTNAME_MAX 63
+
+static const char *container_hostname(const struct deis_container_spec *spec,
+				      char out[HOSTNAME_MAX + 1])
+{
+	size_t n;
+
+	if (spec->hostname)
+		return spec->hostname;
+	n = strnlen(spec->id, HOSTNAME_MAX + 1);
+	if (n <= HOSTNAME_MAX)
+		return spec->id;
+	n = HOSTNAME_MAX;
+	if (spec->id[n] != '.') {
+		const char *dot = memrchr(spec->id, '.', n);
+		if (dot && dot > spec->id)
+			n = (size_t)(dot - spec->id);
+	}
+	memcpy(out, spec->id, n);
+	while (n > 1 && strchr(".-_", out[n - 1]))
+		n--;
+	out[n] = '\0';
+	return out;
+}
+
 static json_t *build_config(const struct deis_container_spec *spec)
 {
 	json_t *c = json_object(), *root = json_object();
@@ -545,8 +579,8 @@ static json_t *build_config(const struct deis_container_spec *spec)
 	json_object_set_new(root, "path", json_string("rootfs"));
 	json_object_set_new(root, "readonly", json_true());
 	json_object_set_new(c, "root", root);
-	json_object_set_new(c, "hostname",
-			    json_string(spec->hostname ? spec->hostname : spec->id));
+	char hostbuf[HOSTNAME_MAX + 1];
+	json_object_set_new(c, "hostname", json_string(container_hostname(spec, hostbuf)));
 	json_object_set_new(c, "mounts", build_mounts(spec));
 	json_object_set_new(c, "linux", build_linux(spec));
 	return c;
@@ -702,7 +736,8 @@ static int write_etc(const struct deis_container_spec *spec, const char *etc,
 		     struct deis_error *err)
 {
 	const char *user = spec_user(spec);
-	const char *host = spec->hostname ? spec->hostname : spec->id;
+	char hostbuf[HOSTNAME_MAX + 1];
+	const char *host = container_hostname(spec, hostbuf);
 	struct deis_buf b = DEIS_BUF_INIT;
 	char path[PATH_MAX], src[PATH_MAX];
 	size_t i;

@@ -8,6 +8,7 @@
  * scan of an explicit character set (no locale-dependent ctype calls, no
  * regex engine).  See include/deis/validate.h.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "deis/validate.h"
@@ -192,6 +193,87 @@ bool deis_valid_buildpack_git_url(const char *s)
 				return false;
 	}
 	return true;
+}
+
+/* Does the wildcard "*.S" (w) claim the name h: h ends with ".S". */
+static bool wildcard_claims(const char *w, const char *h)
+{
+	size_t wl = strlen(w), hl = strlen(h);
+
+	if (wl < 3 || w[0] != '*' || w[1] != '.')
+		return false;
+	/* ".S" (w + 1) at the end of h, with at least one label before it */
+	return hl > wl - 1 && !strcmp(h + hl - (wl - 1), w + 1);
+}
+
+bool deis_domains_overlap(const char *a, const char *b)
+{
+	if (!a || !b)
+		return false;
+	return !strcmp(a, b) || wildcard_claims(a, b) || wildcard_claims(b, a);
+}
+
+bool deis_domain_is_platform(const char *d, const char *platform_domain)
+{
+	char wild[260];
+
+	if (!d || !platform_domain || !platform_domain[0])
+		return false;
+	if (!strcmp(d, platform_domain))
+		return true;
+	if ((size_t)snprintf(wild, sizeof(wild), "*.%s", platform_domain) >= sizeof(wild))
+		return false;
+	return deis_domains_overlap(d, wild);
+}
+
+/*
+ * UTF-8 as RFC 3629 defines it, which is what PostgreSQL and jansson
+ * accept: the shortest form only, no surrogates (U+D800..U+DFFF), nothing
+ * past U+10FFFF.
+ */
+bool deis_valid_utf8(const char *str, size_t len, size_t *bad)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		unsigned lo = 0x80, hi = 0xbf;	/* range of the second byte */
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 2;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 3;
+			if (c == 0xe0)
+				lo = 0xa0;	/* overlong */
+			else if (c == 0xed)
+				hi = 0x9f;	/* surrogates */
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 4;
+			if (c == 0xf0)
+				lo = 0x90;	/* overlong */
+			else if (c == 0xf4)
+				hi = 0x8f;	/* past U+10FFFF */
+		} else {
+			goto fail;
+		}
+		if (len - i < n || s[i + 1] < lo || s[i + 1] > hi)
+			goto fail;
+		for (size_t k = 2; k < n; k++)
+			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+				goto fail;
+		i += n;
+	}
+	return true;
+fail:
+	if (bad)
+		*bad = i;
+	return false;
 }
 
 const char *deis_printable(char *dst, size_t size, const char *s, size_t len)

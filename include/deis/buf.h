@@ -19,6 +19,9 @@ struct deis_buf {
 #define DEIS_BUF_INIT { NULL, 0, 0 }
 
 void deis_buf_grow(struct deis_buf *b, size_t extra);
+/* The capacity (bytes allocated) b would have after deis_buf_grow(b, extra),
+ * so that a caller can account for memory before it takes it. */
+size_t deis_buf_cap_for(const struct deis_buf *b, size_t extra);
 void deis_buf_add(struct deis_buf *b, const void *data, size_t len);
 void deis_buf_adds(struct deis_buf *b, const char *s);
 void deis_buf_addch(struct deis_buf *b, char c);

@@ -26,6 +26,17 @@ struct deis_db;
 int deis_db_open(const char *conninfo, struct deis_db **out,
 		 struct deis_error *err);
 void deis_db_close(struct deis_db *db);
+/*
+ * The user on whose behalf the changes that follow run (deisfs sets it for
+ * each request a tenant makes).  Every change to an app then checks, in its
+ * own transaction and under the app row's lock, that this user is the
+ * app's owner or listed in its perms (the owner only, for perms and the
+ * app's destruction), and a key change that it is the key's user:
+ * EACCES otherwise.  So a right revoked through any mount is in force for
+ * the next commit, whatever this mount has heard yet.  NULL or "" (the
+ * default): the platform itself or an admin, nothing checked.
+ */
+void deis_db_act_as(struct deis_db *db, const char *user);
 /* Applies every migration not yet applied, under an advisory lock, so
  * concurrent starters are safe and re-running is harmless. */
 int deis_db_migrate(struct deis_db *db, struct deis_error *err);

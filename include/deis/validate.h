@@ -22,8 +22,19 @@
 
 /* ---- names ---- */
 
-/* DNS label: [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])? */
+/* DNS label: [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?  The grammar of every
+ * name that is already an app; a new app must also fit DEIS_APP_NAME_MAX. */
 bool deis_valid_app_name(const char *s);
+/*
+ * The longest name a new app may take (Heroku's limit too).  Every
+ * container of an app is named "<app>.<type>.<n>.<seq>" (its runc id, at
+ * most 128 characters) and its host name is that id cut to 63 (the
+ * kernel takes 64, DNS 63): with app <= 30 and a process type <= 30, the
+ * id is at most 30 + 1 + 30 + 1 + 10 + 1 + 19 = 92 characters whatever
+ * the counters reach, and the host name always holds "<app>.<type>"
+ * whole.  Longer names (the DNS label allows 63) are refused at mkdir.
+ */
+#define DEIS_APP_NAME_MAX 30
 /* [A-Za-z_][A-Za-z0-9_]*, at most 255 bytes */
 bool deis_valid_config_key(const char *s);
 /* Unix user name: [a-z_][a-z0-9_-]{0,31} (optionally ending in $ is refused) */
@@ -43,6 +54,20 @@ bool deis_valid_domain(const char *s);
  * blanks, quotes or backslashes; at most 1024 bytes. */
 bool deis_valid_buildpack_git_url(const char *s);
 
+/* Do two valid domains claim a common host name?  A wildcard "*.S" claims
+ * every name under S, at any depth (as nginx matches it): "a.S", "a.b.S"
+ * and "*.b.S" overlap it; "S" itself does not. */
+bool deis_domains_overlap(const char *a, const char *b);
+/* Is a valid domain the platform's to give: platform_domain itself, a name
+ * under it (<app>.<platform_domain> is how apps are routed), or a wildcard
+ * that claims names under it? */
+bool deis_domain_is_platform(const char *d, const char *platform_domain);
+
+/* Is s[0..len) UTF-8 text (no overlong forms, surrogates or code points
+ * past U+10FFFF)?  When not, *bad (if not NULL) is the offset of the first
+ * byte that is not. */
+bool deis_valid_utf8(const char *s, size_t len, size_t *bad);
+
 /* ---- limits on sizes ---- */
 #define DEIS_CONFIG_VALUE_MAX	(64 * 1024)	/* one config var */
 #define DEIS_ENV_MAX		(1024 * 1024)	/* the whole env document */
@@ -61,7 +86,9 @@ const char *deis_printable(char *dst, size_t size, const char *s, size_t len);
 /* ---- config values ---- */
 
 /* Checks a value written to config/<KEY> and returns its stored length:
- * refuses NUL bytes and values over DEIS_CONFIG_VALUE_MAX; a single-line
+ * refuses NUL bytes, text that is not UTF-8 (a config var is a JSON string
+ * in the database, as in Heroku's API: it is stored byte for byte or
+ * refused, never altered) and values over DEIS_CONFIG_VALUE_MAX; a single-line
  * value ending in one '\n' ("echo 1 > config/DEBUG") loses that newline,
  * anything else (a multi-line PEM) is kept byte for byte.  Returns the
  * length to store, or -EINVAL. */
@@ -73,10 +100,20 @@ long deis_config_value_check(const char *data, size_t len,
 /* Parses a dotenv document: KEY=value lines; blank lines and lines starting
  * with '#' ignored; optional "export " prefix; values unquoted (to end of
  * line, surrounding blanks trimmed), 'single quoted' (literal) or
- * "double quoted" (escapes \n \r \t \" \\ \$, may span lines).  A key seen
- * twice: the last one wins.  Fills out (replacing its contents). */
+ * "double quoted" (escapes \n \r \t \" \\ \$, may span lines); values are
+ * UTF-8 text.  A key seen twice: the last one wins.  Fills out (replacing
+ * its contents). */
 int deis_dotenv_parse(const char *text, size_t len, struct deis_kvlist *out,
 		      struct deis_error *err);
+/* Checks the beginning of a dotenv document as it is being written: text
+ * starts at the beginning of a line (line number first_line), and every
+ * assignment in it must be whole and valid, except a quoted value still
+ * open at the end, which may close in text yet to come.  On success *good
+ * is the length of the prefix that is entirely checked and ends at the
+ * beginning of a line outside quotes (where the next check may start),
+ * and *lines the number of lines in it.  Cost: linear in len. */
+int deis_dotenv_check(const char *text, size_t len, size_t first_line,
+		      size_t *good, size_t *lines, struct deis_error *err);
 /* Writes vars sorted by key, one KEY=value per line; a value that is not
  * entirely safe characters [A-Za-z0-9_./:@%+,=-] (or is empty) is written
  * "double quoted" with escapes, so parse(format(x)) == x. */

@@ -208,7 +208,10 @@ test_expect_success 'another app'"'"'s wildcard certificate never answers for a 
 	make_cert wild "*.example.net" 30 &&
 	echo "*.example.net" >"$DEIS_MOUNT/apps/pxw/domains" &&
 	cp wild.pem "$DEIS_MOUNT/apps/pxw/certs/*.example.net.pem" &&
-	echo shop.example.net >>"$A/domains" &&
+	# The tree refuses a name under another app'"'"'s wildcard; a platform
+	# that took one before it did may still hold such a pair.
+	deis_psql "INSERT INTO domains (domain, app_id, position) SELECT '"'"'shop.example.net'"'"', id, 99 FROM apps WHERE name = '"'"'$APP'"'"'; UPDATE apps SET serial = serial + 1 WHERE name = '"'"'$APP'"'"'" &&
+	deis_redis publish deis:events "app $APP" >/dev/null &&
 	wait_applied $APP &&
 	wait_applied pxw &&
 	test_must_fail curl -s --max-time 5 -k --resolve "shop.example.net:$HTTPS:127.0.0.1" \

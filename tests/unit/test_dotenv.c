@@ -364,12 +364,14 @@ TEST(round_trip_every_byte)
 	struct deis_kvlist x = DEIS_KVLIST_INIT;
 	char all[256], k[16];
 
-	/* Every byte but NUL, in one value and one per key. */
-	for (int c = 1; c < 256; c++)
+	/* Every ASCII byte but NUL, in one value and one per key (values are
+	 * UTF-8 text: bytes past 0x7f come in sequences, below). */
+	for (int c = 1; c < 128; c++)
 		all[c - 1] = (char)c;
-	all[255] = '\0';
+	all[127] = '\0';
 	deis_kvlist_set(&x, "ALL", all);
-	for (int c = 1; c < 256; c++) {
+	deis_kvlist_set(&x, "UTF8", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf");
+	for (int c = 1; c < 128; c++) {
 		char v[4] = { (char)c, 0 };
 
 		snprintf(k, sizeof(k), "C%d", c);
@@ -398,8 +400,76 @@ TEST(round_trip_parsed_document)
 	deis_kvlist_clear(&l);
 }
 
+/* Values must be UTF-8 text: a JSON string in the database, as in
+ * Heroku's API.  Refused, never altered or dropped. */
+TEST(values_must_be_utf8)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	static const char *const bad[] = {
+		"\xff", "\xfe\xff", "a\x80", "\xc0\xaf" /* overlong '/' */,
+		"\xe0\x80\xaf", "\xed\xa0\x80" /* surrogate */,
+		"\xf4\x90\x80\x80" /* past U+10FFFF */, "\xc3" /* cut */,
+		"ok \xe2\x82", "\xf8\x88\x80\x80\x80",
+	};
+	char doc[64];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		CHECK(deis_config_value_check(bad[i], strlen(bad[i]), &err) == -EINVAL);
+		CHECK(strstr(err.msg, "not UTF-8") != NULL);
+		snprintf(doc, sizeof(doc), "A=1\nB=%s\n", bad[i]);
+		CHECK(refused(doc, strlen(doc), "line 2: the value of 'B' is not UTF-8"));
+		snprintf(doc, sizeof(doc), "B='%s'\n", bad[i]);
+		CHECK(refused(doc, strlen(doc), "not UTF-8"));
+	}
+	CHECK(deis_config_value_check("caf\xc3\xa9\n", 6, &err) == 5);
+	CHECK(deis_valid_utf8("\xf0\x9f\x98\x80", 4, NULL));
+	size_t at = 99;
+	CHECK(!deis_valid_utf8("ab\xc3(", 4, &at) && at == 2);
+}
+
+/* The check at write: complete lines of a document being written. */
+TEST(check_prefix)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	size_t good, lines;
+	const char *s;
+
+	s = "A=1\nB=2\n";
+	CHECK(deis_dotenv_check(s, strlen(s), 1, &good, &lines, &err) == 0);
+	CHECK(good == strlen(s) && lines == 2);
+	/* an incomplete last line is left for later */
+	s = "A=1\nB=2";
+	CHECK(deis_dotenv_check(s, strlen(s), 1, &good, &lines, &err) == 0);
+	CHECK(good == 4 && lines == 1);
+	/* a bad complete line, with its line number counted from first_line */
+	s = "A=1\nFOO BAR\n";
+	CHECK(deis_dotenv_check(s, strlen(s), 10, &good, &lines, &err) == -EINVAL);
+	CHECK(strstr(err.msg, "line 11: expected KEY=value") != NULL);
+	/* a quoted value still open: fine so far, checked again from its line */
+	s = "A=1\nP=\"one\nFOO BAR\n";
+	CHECK(deis_dotenv_check(s, strlen(s), 1, &good, &lines, &err) == 0);
+	CHECK(good == 4 && lines == 1);
+	s = "P=\"one\nFOO BAR\ntwo\"\nB=2\n";
+	CHECK(deis_dotenv_check(s, strlen(s), 2, &good, &lines, &err) == 0);
+	CHECK(good == strlen(s) && lines == 4);
+	s = "P='one\n";
+	CHECK(deis_dotenv_check(s, strlen(s), 1, &good, &lines, &err) == 0);
+	CHECK(good == 0 && lines == 0);
+	/* but not text after a closing quote, nor bad bytes */
+	s = "P=\"one\" x\n";
+	CHECK(deis_dotenv_check(s, strlen(s), 1, &good, &lines, &err) == -EINVAL);
+	s = "A=\xff\n";
+	CHECK(deis_dotenv_check(s, strlen(s), 1, &good, &lines, &err) == -EINVAL);
+	/* comments and blank lines count as lines */
+	s = "# c\n\nA=1\n";
+	CHECK(deis_dotenv_check(s, strlen(s), 1, &good, &lines, &err) == 0);
+	CHECK(good == strlen(s) && lines == 3);
+}
+
 int main(void)
 {
+	RUN(values_must_be_utf8);
+	RUN(check_prefix);
 	RUN(config_value_newline_rules);
 	RUN(config_value_refusals);
 	RUN(parse_basic);

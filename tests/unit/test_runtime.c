@@ -621,8 +621,35 @@ TEST(missing_runc)
 	unsetenv("DEIS_RUNC");
 }
 
+/* A host name is at most 63 characters (the kernel refuses more than 64,
+ * and runc with it): an id whose counters grew long is cut, not refused. */
+TEST(long_id_hostname)
+{
+	static const char *const argv[] = { "true", NULL };
+	char id[DEIS_RUNTIME_ID_MAX + 1];
+	/* a 30-character app, a 30-character process type, big counters */
+	snprintf(id, sizeof(id), "%s.%s.1000.1234567890123456789",
+		 "abcdefghijklmnopqrstuvwxyz0123", "worker-with-a-long-type-name-x");
+	struct deis_container_spec s = { .id = id, .argv = argv };
+	json_t *c = config_of(&s);
+
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	const char *h = jstr(c, "hostname");
+	CHECK(h && strlen(h) <= 63);
+	/* the app and the type stay whole; no trailing dot */
+	CHECK_STR(h, "abcdefghijklmnopqrstuvwxyz0123.worker-with-a-long-type-name-x");
+	json_decref(c);
+	s.id = "short.web.1.42";
+	c = config_of(&s);
+	CHECK_STR(jstr(c, "hostname"), "short.web.1.42");
+	json_decref(c);
+}
+
 int main(void)
 {
+	RUN(long_id_hostname);
 	RUN(app_spec_config);
 	RUN(builder_spec_config);
 	RUN(network_and_seccomp);

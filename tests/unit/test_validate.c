@@ -253,8 +253,65 @@ TEST(buildpack_git_urls)
 	CHECK(!deis_valid_buildpack_git_url(longurl));
 }
 
+TEST(domain_overlaps)
+{
+	CHECK(deis_domains_overlap("www.example.com", "www.example.com"));
+	CHECK(deis_domains_overlap("*.example.com", "www.example.com"));
+	CHECK(deis_domains_overlap("www.example.com", "*.example.com"));
+	CHECK(deis_domains_overlap("*.example.com", "a.b.example.com"));
+	CHECK(deis_domains_overlap("*.example.com", "*.b.example.com"));
+	CHECK(deis_domains_overlap("*.b.example.com", "*.example.com"));
+	CHECK(!deis_domains_overlap("*.example.com", "example.com"));
+	CHECK(!deis_domains_overlap("*.example.com", "www.example.org"));
+	CHECK(!deis_domains_overlap("*.example.com", "wwwexample.com"));
+	CHECK(!deis_domains_overlap("*.example.com", "xexample.com"));
+	CHECK(!deis_domains_overlap("example.com", "www.example.com"));
+	CHECK(!deis_domains_overlap("*.a.example.com", "*.b.example.com"));
+	CHECK(!deis_domains_overlap(NULL, "a.b"));
+}
+
+TEST(domain_in_platform)
+{
+	CHECK(deis_domain_is_platform("deis.example.com", "deis.example.com"));
+	CHECK(deis_domain_is_platform("x.deis.example.com", "deis.example.com"));
+	CHECK(deis_domain_is_platform("a.b.deis.example.com", "deis.example.com"));
+	CHECK(deis_domain_is_platform("*.deis.example.com", "deis.example.com"));
+	CHECK(deis_domain_is_platform("*.x.deis.example.com", "deis.example.com"));
+	/* a wildcard above the platform domain claims its names too */
+	CHECK(deis_domain_is_platform("*.example.com", "deis.example.com"));
+	CHECK(!deis_domain_is_platform("example.com", "deis.example.com"));
+	CHECK(!deis_domain_is_platform("www.example.com", "deis.example.com"));
+	CHECK(!deis_domain_is_platform("xdeis.example.com", "deis.example.com"));
+	CHECK(deis_domain_is_platform("hello.localhost", "localhost"));
+	CHECK(!deis_domain_is_platform("hello.local", "localhost"));
+	CHECK(!deis_domain_is_platform("a.b", ""));
+}
+
+TEST(utf8)
+{
+	size_t at = 0;
+
+	CHECK(deis_valid_utf8("", 0, NULL));
+	CHECK(deis_valid_utf8("plain ascii\n", 12, NULL));
+	CHECK(deis_valid_utf8("\xc2\x80\xdf\xbf", 4, NULL));
+	CHECK(deis_valid_utf8("\xe0\xa0\x80\xef\xbf\xbf", 6, NULL));
+	CHECK(deis_valid_utf8("\xf0\x90\x80\x80\xf4\x8f\xbf\xbf", 8, NULL));
+	CHECK(!deis_valid_utf8("\x80", 1, &at) && at == 0);
+	CHECK(!deis_valid_utf8("a\xc1\xbf", 3, &at) && at == 1);	/* overlong */
+	CHECK(!deis_valid_utf8("\xe0\x9f\xbf", 3, NULL));		/* overlong */
+	CHECK(!deis_valid_utf8("\xed\xbf\xbf", 3, NULL));		/* surrogate */
+	CHECK(!deis_valid_utf8("\xf0\x8f\xbf\xbf", 4, NULL));	/* overlong */
+	CHECK(!deis_valid_utf8("\xf4\x90\x80\x80", 4, NULL));	/* > U+10FFFF */
+	CHECK(!deis_valid_utf8("\xf5\x80\x80\x80", 4, NULL));
+	CHECK(!deis_valid_utf8("ab\xe2\x82", 4, &at) && at == 2);	/* cut short */
+	CHECK(!deis_valid_utf8("\xe2\x28\xa1", 3, NULL));
+}
+
 int main(void)
 {
+	RUN(domain_overlaps);
+	RUN(domain_in_platform);
+	RUN(utf8);
 	RUN(app_names);
 	RUN(config_keys);
 	RUN(user_names);
