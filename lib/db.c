@@ -642,7 +642,8 @@ static const struct {
 #define CERTS_Q "SELECT t.app_id, t.domain, t.pem, " US("t.not_after") ", " \
 	US("t.updated") " FROM certs t"
 	{ CERTS_Q ONE " ORDER BY t.domain", CERTS_Q " ORDER BY t.app_id, t.domain", 1 },
-#define ROLLOUTS_Q "SELECT t.app_id, t.version, t.state FROM rollouts t"
+#define ROLLOUTS_Q "SELECT t.app_id, t.version, t.state, t.reason, " US("t.updated") \
+	" FROM rollouts t"
 	{ ROLLOUTS_Q ONE " ORDER BY t.version", ROLLOUTS_Q " ORDER BY t.app_id, t.version", 1 },
 };
 #define NLOAD (sizeof(load_stmts) / sizeof(*load_stmts))
@@ -895,11 +896,18 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		goto fail;
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
-		char key[16];
 		if (!a)
 			continue;
-		snprintf(key, sizeof(key), "%010ld", col_long(res, i, 1));
-		deis_kvlist_set(&a->rollouts, key, PQgetvalue(res, i, 2));
+		struct deis_rollout *ro = realloc(a->rollouts,
+						  (a->nrollouts + 1) * sizeof(*ro));
+		if (!ro)
+			abort();
+		a->rollouts = ro;
+		ro = &a->rollouts[a->nrollouts++];
+		ro->version = (int)col_long(res, i, 1);
+		ro->state = col_str(res, i, 2);
+		ro->reason = col_str(res, i, 3);
+		ro->updated = col_us(res, i, 4);
 	}
 	PQclear(res);
 
