@@ -141,6 +141,8 @@ struct sapp {
 	struct deis_app *m;		/* NULL: gone (or not loaded yet) */
 	long serial;			/* what m (or our last write) is */
 	bool reload, pass;
+	int marked;			/* the version last recorded deployed */
+	double mark_retry;
 	double write_retry;
 };
 
@@ -256,12 +258,13 @@ static const struct deis_build *build_of(const struct deis_app *m,
 	return NULL;
 }
 
+/* The scheduler's verdict on a release: "released", "deployed",
+ * "failed", or NULL. */
 static const char *rollout(const struct deis_app *m, int version)
 {
-	char key[16];
+	const struct deis_rollout *ro = deis_app_rollout(m, version);
 
-	snprintf(key, sizeof(key), "%010d", version);
-	return deis_kvlist_get(&m->rollouts, key);
+	return ro ? ro->state : NULL;
 }
 
 static bool runnable(const struct deis_app *m, const struct deis_release *r)
@@ -272,13 +275,14 @@ static bool runnable(const struct deis_app *m, const struct deis_release *r)
 				     !strcmp(rollout(m, r->version), "failed"));
 }
 
+/* A release that went live had its release phase pass before. */
 static bool needs_phase(const struct deis_app *m, const struct deis_release *r)
 {
 	const struct deis_build *b = build_of(m, r);
 	const char *v = rollout(m, r->version);
 
 	return b && deis_kvlist_get(&b->procfile, "release") &&
-		!(v && !strcmp(v, "released"));
+		!(v && (!strcmp(v, "released") || !strcmp(v, "deployed")));
 }
 
 /*
@@ -1165,6 +1169,86 @@ forget:
 			k++;
 }
 
+/* ---- the verdict: deployed ---- */
+
+/*
+ * Whether release T of m serves, as the database shows it (the rows the
+ * router routes from): its first web instance is up; for a formation
+ * without web, its first instance of any type; at once when the formation
+ * asks for no container of it.  *who gets the instance's name ("" for
+ * none).
+ */
+static bool serves(const struct deis_app *m, const struct deis_release *T,
+		   char *who, size_t len)
+{
+	const struct deis_build *b = build_of(m, T);
+	bool any = false, web = false;
+
+	who[0] = '\0';
+	for (size_t k = 0; b && k < m->formation.n; k++) {
+		const char *type = m->formation.items[k].key;
+		if (!strcmp(type, "release") || atoi(m->formation.items[k].value) <= 0 ||
+		    !deis_kvlist_get(&b->procfile, type))
+			continue;
+		any = true;
+		web = web || !strcmp(type, "web");
+	}
+	if (!any)
+		return true;
+	for (size_t k = 0; k < m->ncontainers; k++) {
+		const struct deis_container *c = &m->containers[k];
+		if (c->release != T->version || strcmp(c->state, "up") ||
+		    !strcmp(c->type, "run") || !strcmp(c->type, "release") ||
+		    (web && strcmp(c->type, "web")))
+			continue;
+		snprintf(who, len, "%s", c->name);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Records the target release "deployed" once it serves (releases/current
+ * moves to it, `git push` returns), then announces it.  Only from an app
+ * as loaded after its rows were written (a->reload clear): the row that
+ * shows its instance up is committed before the verdict, so a router that
+ * applied the verdict's serial routes to that instance.
+ */
+static void mark_deployed(struct sapp *a, double t)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	const struct deis_app *m = a->m;
+	const struct deis_release *pending, *T;
+	char who[64];
+
+	if (!m || a->reload || a->pass || t < a->mark_retry)
+		return;
+	T = target(m, &pending);
+	if (!T || T->version == a->marked ||
+	    (rollout(m, T->version) && !strcmp(rollout(m, T->version), "deployed")))
+		return;
+	for (struct inst *i = insts; i; i = i->next)
+		if (!strcmp(i->app, a->name) && i->dirty)
+			return;		/* rows not written yet */
+	if (!serves(m, T, who, sizeof(who)))
+		return;
+	if (deis_db_rollout_set(db, a->name, T->version, "deployed", "", &err) < 0) {
+		deis_log(LOG_WARNING, "%s: recording v%d deployed: %s (retrying)", a->name,
+			 T->version, err.msg);
+		a->mark_retry = t + 1;
+		return;
+	}
+	a->marked = T->version;
+	if (who[0])
+		applog(a->name, "v%d deployed: %s is up on it", T->version, who);
+	else
+		applog(a->name, "v%d deployed: the formation runs none of its processes",
+		       T->version);
+	a->reload = true;
+	if (cache && deis_cache_publish(cache, "app", a->name, &err) < 0)
+		deis_log(LOG_WARNING, "publishing: %s", err.msg);
+}
+
 /* ---- loading ---- */
 
 static void load_app(struct sapp *a)
@@ -1866,6 +1950,8 @@ int main(int argc, char **argv)
 			}
 		for (size_t k = 0; k < napps; k++)
 			write_rows(&apps[k], t);
+		for (size_t k = 0; k < napps; k++)
+			mark_deployed(&apps[k], t);
 		for (size_t k = 0; k < napps;) {
 			/* Apps that are gone and have nothing left here. */
 			bool any = false;
