@@ -1687,6 +1687,12 @@ int deis_db_cert_remove(struct deis_db *db, const char *app, const char *domain,
 
 /* ---- containers (the scheduler's record of what runs) ---- */
 
+/* A verdict on a release ($1 app id, $2 version, $3 state, $4 reason). */
+#define ROLLOUT_SET "INSERT INTO rollouts (app_id, version, state, reason)" \
+	" VALUES ($1, $2, $3, $4) ON CONFLICT (app_id, version) DO UPDATE" \
+	" SET state = EXCLUDED.state, reason = EXCLUDED.reason," \
+	" updated = clock_timestamp()"
+
 int deis_db_seq_next(struct deis_db *db, long *seq, struct deis_error *err)
 {
 	int r = db_connect(db, err);
@@ -1704,7 +1710,7 @@ int deis_db_seq_next(struct deis_db *db, long *seq, struct deis_error *err)
 int deis_db_containers_write(struct deis_db *db, const char *app,
 			     const struct deis_container *rows, size_t n,
 			     const char *const *removed, size_t nremoved,
-			     long *serial, struct deis_error *err)
+			     int deployed, long *serial, struct deis_error *err)
 {
 	char appid[32];
 	int r = begin(db, err);
@@ -1746,6 +1752,11 @@ int deis_db_containers_write(struct deis_db *db, const char *app,
 	for (size_t i = 0; r == 0 && i < nremoved; i++)
 		r = x(db, err, "DELETE FROM containers WHERE app_id = $1 AND instance = $2",
 		      2, appid, removed[i]);
+	if (r == 0 && deployed > 0) {
+		char v[16];
+		snprintf(v, sizeof(v), "%d", deployed);
+		r = x(db, err, ROLLOUT_SET, 4, appid, v, "deployed", "");
+	}
 	if (r < 0)
 		return rollback(db, r);
 	return commit(db, err);
@@ -1825,10 +1836,7 @@ int deis_db_rollout_set(struct deis_db *db, const char *app, int version,
 	snprintf(v, sizeof(v), "%d", version);
 	r = lock_app(db, app, appid, sizeof(appid), err);
 	if (r == 0)
-		r = x(db, err, "INSERT INTO rollouts (app_id, version, state, reason)"
-		      " VALUES ($1, $2, $3, $4) ON CONFLICT (app_id, version) DO UPDATE"
-		      " SET state = EXCLUDED.state, reason = EXCLUDED.reason,"
-		      " updated = clock_timestamp()", 4, appid, v, state, reason ? reason : "");
+		r = x(db, err, ROLLOUT_SET, 4, appid, v, state, reason ? reason : "");
 	if (r < 0)
 		return rollback(db, r);
 	return commit(db, err);

@@ -158,12 +158,14 @@ int deis_db_seq_next(struct deis_db *db, long *seq, struct deis_error *err);
 /* In one transaction (bumping the app's serial): inserts or updates each
  * row by its instance (state, release, node, port, started, restarts; a
  * user's restart request is kept) and deletes the removed instances;
- * *serial (if not NULL) gets the app's new serial.  -ENOENT when the
- * app is gone. */
+ * with deployed (a version; 0 for none), records that release "deployed"
+ * (rollouts) in the same transaction, so that whoever sees the verdict
+ * sees the rows that made it; *serial (if not NULL) gets the app's new
+ * serial.  -ENOENT when the app is gone. */
 int deis_db_containers_write(struct deis_db *db, const char *app,
 			     const struct deis_container *rows, size_t n,
 			     const char *const *removed, size_t nremoved,
-			     long *serial, struct deis_error *err);
+			     int deployed, long *serial, struct deis_error *err);
 /* rmdir containers/<name>: asks the scheduler to replace the newest
  * instance of name (desired = 'restart').  -ENOENT for no such name. */
 int deis_db_container_restart(struct deis_db *db, const char *app,
