@@ -265,7 +265,10 @@ int builder_deploy_wait(const struct deploy_wait *w, struct deis_error *err)
 			break;
 		}
 		if (hung_up(w->out_fd)) {
-			/* Nobody to tell: the release goes on without us. */
+			/* Nobody to tell (but the build's log): the release
+			 * goes on without us. */
+			sayf(w, " !     The pusher hung up: v%d goes on without it (see "
+			     "releases/v%d/info)", w->version, w->version);
 			r = 0;
 			break;
 		}

@@ -184,6 +184,23 @@ test_expect_success 'a pusher that hangs up while the push waits: the hook ends 
 	test_wait_for 5 eval "! hooks_running"
 '
 
+test_expect_success 'no scheduler running: the push says so and returns; the release goes live when one runs' '
+	test_when_finished "scheduler_running || sched_start" &&
+	scheduler_stop &&
+	deis_psql "UPDATE nodes SET last_seen = now() - interval '"'"'1 minute'"'"'" &&
+	cp "$DEIS_SRC/tests/apps/hello/Procfile" src/Procfile &&
+	echo "release: echo migrating" >>src/Procfile &&
+	deis_git_commit src "a good one again" &&
+	deis_git_push $USER_ $APP src &&
+	grep "^remote:  !     No scheduler has been heard from in the last 30 s: v8 goes live when one runs" push.out &&
+	test "$(rel current)" = v3 &&
+	test "$(rel latest)" = v8 &&
+	test "$(status v8)" = pending &&
+	sched_start &&
+	test_wait_for 30 eval "test \"\$(rel current)\" = v8" &&
+	test_wait_for 10 eval "routed_code >/dev/null; grep -q \"hello from web.1 v8\" routed.body"
+'
+
 test_expect_success 'cleanup: destroy the app; nothing of it runs' '
 	rm -rf "$A/$APP" &&
 	test_wait_for 20 eval "test -z \"\$(runc --root \"\$DEIS_RUNC_ROOT\" list -q | grep \"^$APP\\.\")\""
