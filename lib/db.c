@@ -1687,11 +1687,12 @@ int deis_db_cert_remove(struct deis_db *db, const char *app, const char *domain,
 
 /* ---- containers (the scheduler's record of what runs) ---- */
 
-/* A verdict on a release ($1 app id, $2 version, $3 state, $4 reason). */
+/* A verdict on a release ($1 app id, $2 version, $3 state, $4 reason).
+ * A failed one is final: a later verdict never revives it. */
 #define ROLLOUT_SET "INSERT INTO rollouts (app_id, version, state, reason)" \
 	" VALUES ($1, $2, $3, $4) ON CONFLICT (app_id, version) DO UPDATE" \
 	" SET state = EXCLUDED.state, reason = EXCLUDED.reason," \
-	" updated = clock_timestamp()"
+	" updated = clock_timestamp() WHERE rollouts.state <> 'failed'"
 
 int deis_db_seq_next(struct deis_db *db, long *seq, struct deis_error *err)
 {

@@ -179,8 +179,9 @@ int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
 		       char *instance, size_t ilen, struct deis_error *err);
 /* The scheduler's verdict on a release: "released" (its release phase
  * passed), "deployed" (it went live; the row's time says when) or
- * "failed" (it never went live), with the reason.  Locks the app row (its
- * serial moves): publish the app's event after. */
+ * "failed" (it never went live), with the reason; a failed verdict is
+ * final (later ones leave it).  Locks the app row (its serial moves):
+ * publish the app's event after. */
 int deis_db_rollout_set(struct deis_db *db, const char *app, int version,
 			const char *state, const char *reason,
 			struct deis_error *err);
