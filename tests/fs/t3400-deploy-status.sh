@@ -145,6 +145,13 @@ test_expect_success 'rollback to the failed release is refused with the reason; 
 	test_wait_for 10 grep -q "$APP\[deis\]: root: refused: rollback: v4 failed (its release command exited with status 1)" "$A/$APP/logs"
 '
 
+test_expect_success 'rollback to a release from before the first push is refused too: nothing to run' '
+	test_must_fail bash -c "echo v1 >\"$A/$APP/rollback\"" 2>err &&
+	grep "Invalid argument" err &&
+	test_path_is_missing "$A/$APP/releases/v5" &&
+	test_wait_for 10 grep -q "$APP\[deis\]: root: refused: rollback: v1 has no build" "$A/$APP/logs"
+'
+
 test_expect_success 'a web process that crashes at boot: the push says so, points at logs, fails' '
 	git -C src rm -q fail-release &&
 	sed -i "s/^web: .*/web: echo crashing at boot; exit 1/" src/Procfile &&
