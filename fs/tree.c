@@ -203,7 +203,8 @@ void tree_readme(struct deis_buf *out)
 "    maintenance        on or off\n"
 "    perms              users who may use the app, one per line\n"
 "    procfile           process types of the current build\n"
-"    releases/vN/       info and env of each release; current -> vN\n"
+"    releases/vN/       info (status) and env of each release; current -> the\n"
+"                       live one, latest -> the newest\n"
 "    rollback           write vN: a new release copying vN\n"
 "    builds/<n>/        info and log of each build\n"
 "    containers/        the running containers; rmdir containers/web.2 restarts it\n"
@@ -734,11 +735,14 @@ static void build_line(const struct deis_build *b, struct deis_buf *out)
 		deis_buf_addf(out, "build: %d (image %s)\n", b->number, b->image);
 }
 
+/* info names what runs: the live release and its build (not the newest
+ * release, which may be pending or failed: releases/latest). */
 static int show_info(const struct node *n, struct deis_buf *out)
 {
 	const struct deis_app *a = n->app;
-	const struct deis_release *rel = deis_app_current(a);
-	const struct deis_build *b = deis_app_current_build(a);
+	const struct deis_release *rel = deis_app_live(a);
+	const struct deis_build *b = rel && rel->build_number ?
+		deis_app_build(a, rel->build_number) : NULL;
 	char t[32];
 
 	fmt_time(a->created, t, sizeof(t));
@@ -1245,10 +1249,29 @@ static int store_rollback(struct req *r, const struct node *n, const char *data,
 
 	if (rc < 0)
 		return rc;
-	const struct deis_release *to = deis_app_release(n->app, version);
-	if (!to)
+	const struct deis_release *rel = deis_app_release(n->app, version);
+	if (!rel)
 		return deis_error_set(&r->err, ENOENT, "rollback: no release v%d", version);
-	if (r->dry_run && (rc = quota_admit(r, n->app, NULL, &to->limits, 0)) < 0)
+	/* A copy of a failed release would fail the same way (or, worse,
+	 * go live where it was judged unfit): never made. */
+	if (deis_release_status(n->app, rel, NULL) == DEIS_STATUS_FAILED) {
+		const struct deis_rollout *ro = deis_app_rollout(n->app, version);
+		return deis_error_set(&r->err, EINVAL, "rollback: v%d failed (%s); it cannot "
+				      "be deployed again", version,
+				      ro && ro->reason[0] ? ro->reason : "no reason recorded");
+	}
+	/* Nor a copy of one from before the first build once the app has
+	 * one: it would have nothing to run, the old build would keep
+	 * running, and `current` would name a release that does not run. */
+	const struct deis_release *cur = deis_app_current(n->app);
+	const struct deis_build *b = rel->build_number ?
+		deis_app_build(n->app, rel->build_number) : NULL;
+	const struct deis_build *cb = cur && cur->build_number ?
+		deis_app_build(n->app, cur->build_number) : NULL;
+	if ((!b || !b->image[0]) && cb && cb->image[0])
+		return deis_error_set(&r->err, EINVAL, "rollback: v%d has no build (it is "
+				      "from before the first push): nothing to run", version);
+	if (r->dry_run && (rc = quota_admit(r, n->app, NULL, &rel->limits, 0)) < 0)
 		return rc;
 	struct deis_release_change c = { .kind = DEIS_RELEASE_ROLLBACK, .version = version };
 	return release_change(r, n, &c);
@@ -1552,9 +1575,31 @@ static int64_t mtime_rel(const struct node *n)
 	return n->rel->created;
 }
 
+/* A release's info changes with its status: its mtime is the last change
+ * (the scheduler's verdict, or the newer release that superseded it). */
+static int64_t mtime_rel_info(const struct node *n)
+{
+	const struct deis_rollout *ro = deis_app_rollout(n->app, n->rel->version);
+	int64_t t = n->rel->created;
+
+	if (ro && ro->updated > t)
+		t = ro->updated;
+	if (deis_release_status(n->app, n->rel, NULL) == DEIS_STATUS_SUPERSEDED) {
+		const struct deis_release *live = deis_app_live(n->app);
+		int64_t since = 0;
+		if (live)
+			deis_release_status(n->app, live, &since);
+		if (since > t)
+			t = since;
+	}
+	return t;
+}
+
 static int show_release_info(const struct node *n, struct deis_buf *out)
 {
 	const struct deis_release *rel = n->rel;
+	int64_t since = 0;
+	enum deis_release_status st = deis_release_status(n->app, rel, &since);
 	char t[32];
 
 	fmt_time(rel->created, t, sizeof(t));
@@ -1566,6 +1611,17 @@ static int show_release_info(const struct node *n, struct deis_buf *out)
 		build_line(b, out);
 	else
 		deis_buf_adds(out, "build: none\n");
+	if (st == DEIS_STATUS_FAILED) {
+		const struct deis_rollout *ro = deis_app_rollout(n->app, rel->version);
+		deis_buf_addf(out, "status: failed: %s\n",
+			      ro && ro->reason[0] ? ro->reason : "no reason recorded");
+	} else {
+		deis_buf_addf(out, "status: %s\n", deis_release_status_name(st));
+	}
+	if (since) {
+		fmt_time(since, t, sizeof(t));
+		deis_buf_addf(out, "deployed: %s\n", t);
+	}
 	return 0;
 }
 
@@ -1576,7 +1632,7 @@ static int show_release_env(const struct node *n, struct deis_buf *out)
 }
 
 static const struct nodetype nt_release_info = {
-	.name = "info", .mode = RO_MODE, .show = show_release_info, .mtime = mtime_rel,
+	.name = "info", .mode = RO_MODE, .show = show_release_info, .mtime = mtime_rel_info,
 	.unlink = unlink_ignore,
 };
 static const struct nodetype nt_release_env = {
@@ -1591,7 +1647,27 @@ static const struct nodetype nt_release = {
 	.rmdir = unlink_ignore,
 };
 
+/* current -> the live release (what runs); latest -> the newest one,
+ * which may still be pending, or have failed. */
 static int show_current(const struct node *n, struct deis_buf *out)
+{
+	const struct deis_release *rel = deis_app_live(n->app);
+
+	deis_buf_addf(out, "v%d", rel ? rel->version : 0);
+	return 0;
+}
+
+static int64_t mtime_current(const struct node *n)
+{
+	const struct deis_release *rel = deis_app_live(n->app);
+	int64_t since = 0;
+
+	if (rel)
+		deis_release_status(n->app, rel, &since);
+	return since ? since : n->app->created;
+}
+
+static int show_latest(const struct node *n, struct deis_buf *out)
 {
 	const struct deis_release *rel = deis_app_current(n->app);
 
@@ -1601,6 +1677,10 @@ static int show_current(const struct node *n, struct deis_buf *out)
 
 static const struct nodetype nt_current = {
 	.name = "current", .mode = S_IFLNK | 0777, .show = show_current,
+	.mtime = mtime_current, .unlink = unlink_ignore,
+};
+static const struct nodetype nt_latest = {
+	.name = "latest", .mode = S_IFLNK | 0777, .show = show_latest,
 	.mtime = mtime_release, .unlink = unlink_ignore,
 };
 
@@ -1633,7 +1713,8 @@ static void releases_list(const struct node *dir, struct req *r,
 	}
 }
 
-static const struct nodetype *const releases_children[] = { &nt_current, NULL };
+static const struct nodetype *const releases_children[] = { &nt_current, &nt_latest,
+							   NULL };
 static const struct nodetype nt_releases = {
 	.name = "releases", .mode = DIR_MODE, .children = releases_children,
 	.lookup = releases_lookup, .list = releases_list, .mtime = mtime_release,

@@ -679,7 +679,8 @@ static const struct {
 #define CERTS_Q "SELECT t.app_id, t.domain, t.pem, " US("t.not_after") ", " \
 	US("t.updated") " FROM certs t"
 	{ CERTS_Q ONE " ORDER BY t.domain", CERTS_Q " ORDER BY t.app_id, t.domain", 1 },
-#define ROLLOUTS_Q "SELECT t.app_id, t.version, t.state FROM rollouts t"
+#define ROLLOUTS_Q "SELECT t.app_id, t.version, t.state, t.reason, " US("t.updated") \
+	" FROM rollouts t"
 	{ ROLLOUTS_Q ONE " ORDER BY t.version", ROLLOUTS_Q " ORDER BY t.app_id, t.version", 1 },
 };
 #define NLOAD (sizeof(load_stmts) / sizeof(*load_stmts))
@@ -932,11 +933,18 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		goto fail;
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
-		char key[16];
 		if (!a)
 			continue;
-		snprintf(key, sizeof(key), "%010ld", col_long(res, i, 1));
-		deis_kvlist_set(&a->rollouts, key, PQgetvalue(res, i, 2));
+		struct deis_rollout *ro = realloc(a->rollouts,
+						  (a->nrollouts + 1) * sizeof(*ro));
+		if (!ro)
+			abort();
+		a->rollouts = ro;
+		ro = &a->rollouts[a->nrollouts++];
+		ro->version = (int)col_long(res, i, 1);
+		ro->state = col_str(res, i, 2);
+		ro->reason = col_str(res, i, 3);
+		ro->updated = col_us(res, i, 4);
 	}
 	PQclear(res);
 
@@ -1925,6 +1933,13 @@ int deis_db_cert_remove(struct deis_db *db, const char *app, const char *domain,
 
 /* ---- containers (the scheduler's record of what runs) ---- */
 
+/* A verdict on a release ($1 app id, $2 version, $3 state, $4 reason).
+ * A failed one is final: a later verdict never revives it. */
+#define ROLLOUT_SET "INSERT INTO rollouts (app_id, version, state, reason)" \
+	" VALUES ($1, $2, $3, $4) ON CONFLICT (app_id, version) DO UPDATE" \
+	" SET state = EXCLUDED.state, reason = EXCLUDED.reason," \
+	" updated = clock_timestamp() WHERE rollouts.state <> 'failed'"
+
 int deis_db_seq_next(struct deis_db *db, long *seq, struct deis_error *err)
 {
 	int r = db_connect(db, err);
@@ -1942,7 +1957,7 @@ int deis_db_seq_next(struct deis_db *db, long *seq, struct deis_error *err)
 int deis_db_containers_write(struct deis_db *db, const char *app,
 			     const struct deis_container *rows, size_t n,
 			     const char *const *removed, size_t nremoved,
-			     long *serial, struct deis_error *err)
+			     int deployed, long *serial, struct deis_error *err)
 {
 	char appid[32];
 	int r = begin(db, err);
@@ -1984,6 +1999,11 @@ int deis_db_containers_write(struct deis_db *db, const char *app,
 	for (size_t i = 0; r == 0 && i < nremoved; i++)
 		r = x(db, err, "DELETE FROM containers WHERE app_id = $1 AND instance = $2",
 		      2, appid, removed[i]);
+	if (r == 0 && deployed > 0) {
+		char v[16];
+		snprintf(v, sizeof(v), "%d", deployed);
+		r = x(db, err, ROLLOUT_SET, 4, appid, v, "deployed", "");
+	}
 	if (r < 0)
 		return rollback(db, r);
 	return commit(db, err);
@@ -2070,10 +2090,7 @@ int deis_db_rollout_set(struct deis_db *db, const char *app, int version,
 	snprintf(v, sizeof(v), "%d", version);
 	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
-		r = x(db, err, "INSERT INTO rollouts (app_id, version, state, reason)"
-		      " VALUES ($1, $2, $3, $4) ON CONFLICT (app_id, version) DO UPDATE"
-		      " SET state = EXCLUDED.state, reason = EXCLUDED.reason,"
-		      " updated = clock_timestamp()", 4, appid, v, state, reason ? reason : "");
+		r = x(db, err, ROLLOUT_SET, 4, appid, v, state, reason ? reason : "");
 	if (r < 0)
 		return rollback(db, r);
 	return commit(db, err);

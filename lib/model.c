@@ -1,4 +1,5 @@
 /* model.c - lookups over the in-memory model and release summaries. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,92 @@ const struct deis_release *deis_app_release(const struct deis_app *app, int vers
 			hi = mid;
 	}
 	return NULL;
+}
+
+const struct deis_rollout *deis_app_rollout(const struct deis_app *app, int version)
+{
+	size_t lo = 0, hi = app->nrollouts;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int v = app->rollouts[mid].version;
+		if (v == version)
+			return &app->rollouts[mid];
+		if (v < version)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Whether rel has an image to run.  Builds are ascending by number: a
+ * binary search, as deis_app_live() may ask for every release. */
+static bool has_image(const struct deis_app *app, const struct deis_release *rel)
+{
+	size_t lo = 0, hi = app->nbuilds;
+
+	if (!rel->build_number)
+		return false;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int n = app->builds[mid].number;
+		if (n == rel->build_number)
+			return app->builds[mid].image && app->builds[mid].image[0];
+		if (n < rel->build_number)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* When rel went live (0: never, or failed since). */
+static int64_t went_live(const struct deis_app *app, const struct deis_release *rel)
+{
+	const struct deis_rollout *ro = deis_app_rollout(app, rel->version);
+
+	if (ro && !strcmp(ro->state, "failed"))
+		return 0;
+	if (!has_image(app, rel))
+		return rel->created ? rel->created : 1;	/* nothing to run */
+	if (ro && !strcmp(ro->state, "deployed"))
+		return ro->updated ? ro->updated : 1;
+	return 0;
+}
+
+const struct deis_release *deis_app_live(const struct deis_app *app)
+{
+	for (size_t i = app->nreleases; i-- > 0;)
+		if (went_live(app, app->releases[i]))
+			return app->releases[i];
+	return NULL;
+}
+
+enum deis_release_status deis_release_status(const struct deis_app *app,
+					     const struct deis_release *rel,
+					     int64_t *live_since)
+{
+	const struct deis_rollout *ro = deis_app_rollout(app, rel->version);
+	int64_t since = went_live(app, rel);
+
+	if (live_since)
+		*live_since = since;
+	if (ro && !strcmp(ro->state, "failed"))
+		return DEIS_STATUS_FAILED;
+	const struct deis_release *live = deis_app_live(app);
+	if (live == rel)
+		return DEIS_STATUS_DEPLOYED;
+	if (live && live->version > rel->version)
+		return DEIS_STATUS_SUPERSEDED;
+	return DEIS_STATUS_PENDING;
+}
+
+const char *deis_release_status_name(enum deis_release_status s)
+{
+	static const char *const names[] = { "pending", "deployed", "failed", "superseded" };
+
+	return (unsigned)s < sizeof(names) / sizeof(*names) ? names[s] : "pending";
 }
 
 const struct deis_build *deis_app_build(const struct deis_app *app, int number)
@@ -168,7 +255,11 @@ void deis_app_free(struct deis_app *app)
 		free(app->containers[i].command);
 		free(app->containers[i].desired);
 	}
-	deis_kvlist_clear(&app->rollouts);
+	for (size_t i = 0; i < app->nrollouts; i++) {
+		free(app->rollouts[i].state);
+		free(app->rollouts[i].reason);
+	}
+	free(app->rollouts);
 	free(app->containers);
 	free(app);
 }

@@ -18,7 +18,11 @@
  *      the release is made in one transaction (deis_db_release_create,
  *      DEPLOY: "<user> deployed <sha7>", web=1 on the first build, vanished
  *      types dropped), the manifest is tagged v<version>, and the change
- *      is published so every mount reloads the app.
+ *      is published so every mount reloads the app;
+ *   5. the push waits until the release is live and routed (deploy.c):
+ *      the release phase, the first web instance up; then the URL.  A
+ *      release that does not go live fails the push (the build stays
+ *      succeeded, the release stays, its status says why).
  *
  * Every line of the build goes to the pusher (ctx->out_fd: "remote: ...")
  * and to the log server as source "build.<n>" (logemit.h), so it is in
@@ -814,6 +818,11 @@ static void publish(struct deis_cache **cache, struct out *o, const char *app)
 		     "at their next resync", err.msg);
 }
 
+static void deploy_say(void *o, const char *line)
+{
+	out_line(o, line, strlen(line));
+}
+
 /* The config vars of the app's current release into out. */
 static int load_config(struct deis_db *db, const char *app, struct deis_kvlist *out,
 		       struct deis_error *err)
@@ -907,13 +916,19 @@ int builder_build(const struct build_ctx *ctx, struct deis_error *err)
 	if (tag_image(ctx->app, digest, tag, &terr) < 0)
 		outf(&o, " !     warning: the image was not tagged %s: %s", tag, terr.msg);
 	outf(&o, "-----> Launching %s", tag);
+	publish(&cache, &o, ctx->app);
+	/* The push returns when the release is live (deploy.c); if it does
+	 * not go live, the build stays good and the push fails. */
+	r = builder_deploy_wait(&(struct deploy_wait){
+		.db = db, .cache = cache, .app = ctx->app, .version = version,
+		.out_fd = ctx->out_fd, .say = deploy_say, .ctx = &o }, err);
+	if (r < 0)
+		goto out;
 	if (deis_conf.http_port != 80)
 		outf(&o, "-----> http://%s.%s:%d", ctx->app, deis_conf.platform_domain,
 		     deis_conf.http_port);
 	else
 		outf(&o, "-----> http://%s.%s", ctx->app, deis_conf.platform_domain);
-	publish(&cache, &o, ctx->app);
-	r = 0;
 	goto out;
 failed:
 	outf(&o, "-----> Build failed: %s", err->msg);

@@ -15,6 +15,7 @@
  *   procfile.c  Procfile reading and parsing
  *   build.c     the build stage: build row, output, buildpack, image,
  *               release (a forked, time-limited child does the work)
+ *   deploy.c    the end of a push: waits until the release is live
  *   buildpack.c buildpacks that run programs (bin/detect, compile,
  *               release in a runc container); the built-in ones
  *   slug.c      the slug: a streaming tar.gz writer (ustar + pax)
@@ -47,6 +48,8 @@ struct builder_conf {
 	int slug_limit;		/* largest slug (compressed), MB */
 	int build_memory;	/* memory limit of a build container, MB */
 	int build_pids;		/* pids limit of a build container */
+	int deploy_timeout;	/* seconds a push waits for its release to go
+				 * live, per stage (0: it does not wait) */
 	char *config_path;	/* the config file read (baked into hooks) */
 	char *self;		/* absolute path of this binary (for hooks) */
 };
@@ -218,11 +221,35 @@ struct build_ctx {
 };
 
 /* Builds and releases the pushed commit: the build row, the Procfile,
- * the buildpack, the slug, the image (tags build-N and vN), the release.
+ * the buildpack, the slug, the image (tags build-N and vN), the release,
+ * then waits until the release is live (deploy.c).
  * Every line goes to out_fd and to the log server (source build.N).
- * Returns 0 when released; < 0 when the build failed (the build is then
- * marked failed, "-----> Build failed: <reason>" was printed and no
- * release was made). */
+ * Returns 0 when released and live; < 0 when the build failed (the build
+ * is then marked failed, "-----> Build failed: <reason>" was printed and
+ * no release was made), or when the release did not go live (the build
+ * stays succeeded and the release stays; the reason was printed). */
 int builder_build(const struct build_ctx *ctx, struct deis_error *err);
+
+/* ---- deploy.c ---- */
+
+struct deis_cache;
+
+/* What the wait for a release watches, and where it says so. */
+struct deploy_wait {
+	struct deis_db *db;
+	struct deis_cache *cache;	/* NULL: the router is not waited for */
+	const char *app;
+	int version;
+	int out_fd;			/* the pusher: its hang-up ends the wait */
+	void (*say)(void *ctx, const char *line);	/* one line, no newline */
+	void *ctx;
+};
+
+/* Waits until release w->version is live and routed, saying so
+ * ("-----> Release phase: ...", "-----> web.1 up (N ms)").  0 when it is (or the
+ * pusher hung up, or no scheduler runs: said so); < 0 with the reason
+ * (said too) when its release phase failed, an instance crashed at boot,
+ * the scheduler failed it, or builder_deploy_timeout passed. */
+int builder_deploy_wait(const struct deploy_wait *w, struct deis_error *err);
 
 #endif

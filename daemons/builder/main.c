@@ -98,6 +98,9 @@ static const struct deis_conf_option options[] = {
 	  "most processes a build container may have" },
 	{ "builder_slug_limit", DEIS_CONF_INT, &builder_conf.slug_limit, "500",
 	  "largest slug (compressed) in MB; a bigger one fails the build" },
+	{ "builder_deploy_timeout", DEIS_CONF_INT, &builder_conf.deploy_timeout, "60",
+	  "seconds a push waits for its release phase, then for its release to go "
+	  "live (Heroku's boot limit); 0: the push does not wait" },
 	{ NULL, 0, NULL, NULL, NULL },
 };
 
@@ -153,11 +156,13 @@ static int parse_options(int argc, char **argv)
 	    builder_conf.keepalive < 1 || builder_conf.run_grace < 0 ||
 	    builder_conf.shutdown_timeout < 0 || builder_conf.build_timeout < 1 ||
 	    builder_conf.slug_limit < 1 || builder_conf.slug_limit > 1024 * 1024 ||
-	    builder_conf.build_memory < 16 || builder_conf.build_pids < 16) {
+	    builder_conf.build_memory < 16 || builder_conf.build_pids < 16 ||
+	    builder_conf.deploy_timeout < 0) {
 		fprintf(stderr, "deis-builder: ssh_port must be 1..65535; builder_max_sessions, "
 			"builder_max_startups, builder_max_startups_per_source, "
 			"builder_login_grace, builder_keepalive and builder_build_timeout "
-			"positive; builder_shutdown_timeout and builder_run_grace >= 0; "
+			"positive; builder_shutdown_timeout, builder_run_grace and "
+			"builder_deploy_timeout >= 0; "
 			"builder_slug_limit 1..1048576 (MB); "
 			"builder_build_memory (MB) and builder_build_pids at least 16\n");
 		return -1;

@@ -140,6 +140,8 @@ struct sapp {
 	struct deis_app *m;		/* NULL: gone (or not loaded yet) */
 	long serial;			/* what m (or our last write) is */
 	bool reload, pass;
+	int marked;			/* the version last recorded deployed */
+	double mark_retry;
 	double write_retry;
 };
 
@@ -255,12 +257,13 @@ static const struct deis_build *build_of(const struct deis_app *m,
 	return NULL;
 }
 
+/* The scheduler's verdict on a release: "released", "deployed",
+ * "failed", or NULL. */
 static const char *rollout(const struct deis_app *m, int version)
 {
-	char key[16];
+	const struct deis_rollout *ro = deis_app_rollout(m, version);
 
-	snprintf(key, sizeof(key), "%010d", version);
-	return deis_kvlist_get(&m->rollouts, key);
+	return ro ? ro->state : NULL;
 }
 
 static bool runnable(const struct deis_app *m, const struct deis_release *r)
@@ -271,13 +274,14 @@ static bool runnable(const struct deis_app *m, const struct deis_release *r)
 				     !strcmp(rollout(m, r->version), "failed"));
 }
 
+/* A release that went live had its release phase pass before. */
 static bool needs_phase(const struct deis_app *m, const struct deis_release *r)
 {
 	const struct deis_build *b = build_of(m, r);
 	const char *v = rollout(m, r->version);
 
 	return b && deis_kvlist_get(&b->procfile, "release") &&
-		!(v && !strcmp(v, "released"));
+		!(v && (!strcmp(v, "released") || !strcmp(v, "deployed")));
 }
 
 /*
@@ -1078,6 +1082,107 @@ static void reconcile(struct sapp *a)
 	deis_strlist_clear(&want);
 }
 
+/* ---- the verdict: deployed ---- */
+
+/*
+ * When a release serves: once its first web instance is up; for a
+ * formation without web, its first instance of any type; at once when the
+ * formation runs no process of it.  Whether the formation runs any
+ * process of T (and whether web).
+ */
+static bool runs_any(const struct deis_app *m, const struct deis_release *T, bool *web)
+{
+	const struct deis_build *b = build_of(m, T);
+	bool any = false;
+
+	*web = false;
+	for (size_t k = 0; b && k < m->formation.n; k++) {
+		const char *type = m->formation.items[k].key;
+		if (!strcmp(type, "release") || atoi(m->formation.items[k].value) <= 0 ||
+		    !deis_kvlist_get(&b->procfile, type))
+			continue;
+		any = true;
+		*web = *web || !strcmp(type, "web");
+	}
+	return any;
+}
+
+/* The target release of a, when it is not recorded deployed yet. */
+static const struct deis_release *undeployed_target(const struct sapp *a)
+{
+	const struct deis_release *pending, *T = a->m ? target(a->m, &pending) : NULL;
+
+	if (!T || T->version == a->marked ||
+	    (rollout(a->m, T->version) && !strcmp(rollout(a->m, T->version), "deployed")))
+		return NULL;
+	return T;
+}
+
+/* Whether T serves as the database shows it (the rows the router routes
+ * from); *who gets the instance's name ("" for none). */
+static bool serves(const struct deis_app *m, const struct deis_release *T,
+		   char *who, size_t len)
+{
+	bool web;
+
+	who[0] = '\0';
+	if (!runs_any(m, T, &web))
+		return true;
+	for (size_t k = 0; k < m->ncontainers; k++) {
+		const struct deis_container *c = &m->containers[k];
+		if (c->release != T->version || strcmp(c->state, "up") ||
+		    !strcmp(c->type, "run") || !strcmp(c->type, "release") ||
+		    (web && strcmp(c->type, "web")))
+			continue;
+		snprintf(who, len, "%s", c->name);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Records the target release "deployed" once it serves (releases/current
+ * moves to it, `git push` returns), then announces it.  Usually the write
+ * of the row that shows its instance up carries the verdict (write_rows);
+ * this is for the rest: a formation that runs none of it, an instance up
+ * before the verdict existed.  Only from an app as loaded after its rows
+ * were written (a->reload clear), so that the verdict comes after the rows
+ * that made it: a router that applied its serial routes to the instance.
+ */
+static void mark_deployed(struct sapp *a, double t)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	const struct deis_app *m = a->m;
+	const struct deis_release *T;
+	char who[64];
+
+	if (!m || a->reload || a->pass || t < a->mark_retry)
+		return;
+	T = undeployed_target(a);
+	if (!T)
+		return;
+	for (struct inst *i = insts; i; i = i->next)
+		if (!strcmp(i->app, a->name) && i->dirty)
+			return;		/* rows not written yet */
+	if (!serves(m, T, who, sizeof(who)))
+		return;
+	if (deis_db_rollout_set(db, a->name, T->version, "deployed", "", &err) < 0) {
+		deis_log(LOG_WARNING, "%s: recording v%d deployed: %s (retrying)", a->name,
+			 T->version, err.msg);
+		a->mark_retry = t + 1;
+		return;
+	}
+	a->marked = T->version;
+	if (who[0])
+		applog(a->name, "v%d deployed: %s is up on it", T->version, who);
+	else
+		applog(a->name, "v%d deployed: the formation runs none of its processes",
+		       T->version);
+	a->reload = true;
+	if (cache && deis_cache_publish(cache, "app", a->name, &err) < 0)
+		deis_log(LOG_WARNING, "publishing: %s", err.msg);
+}
+
 /* ---- the record: rows, events ---- */
 
 static void write_rows(struct sapp *a, double t)
@@ -1131,7 +1236,21 @@ static void write_rows(struct sapp *a, double t)
 	for (size_t k = 0; k < nremoved; k++)
 		if (!strcmp(removed[k].app, a->name))
 			gone[ng++] = removed[k].id;
-	int r = deis_db_containers_write(db, a->name, rows, n, gone, ng, &serial, &err);
+	/* The rows that make the target serve carry its verdict: one
+	 * transaction, one serial, one reload of the router (the verdict
+	 * alone would cost another). */
+	const struct deis_release *T = undeployed_target(a);
+	const struct inst *serving = NULL;
+	bool web;
+	if (T && runs_any(a->m, T, &web))
+		for (struct inst *i = insts; i && !serving; i = i->next)
+			if (!strcmp(i->app, a->name) && i->kind == K_PROCESS && !i->nodb &&
+			    i->state == S_UP && i->release == T->version &&
+			    (!web || is_web(i)))
+				serving = i;
+	int deployed = serving ? T->version : 0;
+	int r = deis_db_containers_write(db, a->name, rows, n, gone, ng, deployed, &serial,
+					 &err);
 	free(rows);
 	free(gone);
 	if (r == -ENOENT) {
@@ -1148,6 +1267,10 @@ static void write_rows(struct sapp *a, double t)
 				i->term_serial = serial;
 			i->dirty = false;
 		}
+	if (r == 0 && deployed) {
+		a->marked = deployed;
+		applog(a->name, "v%d deployed: %s is up on it", deployed, serving->name);
+	}
 	if (r == 0) {
 		/* Read the app back: its rows as written, and whatever else
 		 * changed meanwhile (the serial includes it, and its event
@@ -1535,7 +1658,7 @@ static int run_attached(const char *app, const char *user, const char *term,
 		};
 		const char *dot = strrchr(instance, '.');	/* <app>.run.<n>.<seq> */
 		row.seq = dot ? strtol(dot + 1, NULL, 10) : 0;
-		if (deis_db_containers_write(db, app, &row, 1, NULL, 0, NULL, &err) < 0)
+		if (deis_db_containers_write(db, app, &row, 1, NULL, 0, 0, NULL, &err) < 0)
 			deis_log(LOG_WARNING, "%s: %s", app, err.msg);
 		deis_error_clear(&err);
 		r = make_bundle(m, T, "web", command, instance, name, &ep, port, &extra, tty,
@@ -1593,7 +1716,7 @@ static int run_attached(const char *app, const char *user, const char *term,
 		applog(app, "%s: exited with status %d", name, rc);
 	}
 	const char *gone[] = { instance };
-	if (deis_db_containers_write(db, app, NULL, 0, gone, 1, NULL, &err) < 0)
+	if (deis_db_containers_write(db, app, NULL, 0, gone, 1, 0, NULL, &err) < 0)
 		deis_log(LOG_WARNING, "%s: %s", app, err.msg);
 	deis_runtime_delete(state_dir, instance, 1, &err);
 	slug_rm_rf(dir);
@@ -1868,6 +1991,8 @@ int main(int argc, char **argv)
 			}
 		for (size_t k = 0; k < napps; k++)
 			write_rows(&apps[k], t);
+		for (size_t k = 0; k < napps; k++)
+			mark_deployed(&apps[k], t);
 		for (size_t k = 0; k < napps;) {
 			/* Apps that are gone and have nothing left here. */
 			bool any = false;

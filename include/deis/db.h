@@ -174,12 +174,14 @@ int deis_db_seq_next(struct deis_db *db, long *seq, struct deis_error *err);
 /* In one transaction (bumping the app's serial): inserts or updates each
  * row by its instance (state, release, node, port, started, restarts; a
  * user's restart request is kept) and deletes the removed instances;
- * *serial (if not NULL) gets the app's new serial.  -ENOENT when the
- * app is gone. */
+ * with deployed (a version; 0 for none), records that release "deployed"
+ * (rollouts) in the same transaction, so that whoever sees the verdict
+ * sees the rows that made it; *serial (if not NULL) gets the app's new
+ * serial.  -ENOENT when the app is gone. */
 int deis_db_containers_write(struct deis_db *db, const char *app,
 			     const struct deis_container *rows, size_t n,
 			     const char *const *removed, size_t nremoved,
-			     long *serial, struct deis_error *err);
+			     int deployed, long *serial, struct deis_error *err);
 /* rmdir containers/<name>: asks the scheduler to replace the newest
  * instance of name (desired = 'restart').  -ENOENT for no such name. */
 int deis_db_container_restart(struct deis_db *db, const char *app,
@@ -193,7 +195,10 @@ int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
 		       int release, const char *node, int port, int *number,
 		       char *instance, size_t ilen, struct deis_error *err);
 /* The scheduler's verdict on a release: "released" (its release phase
- * passed) or "failed" (it never went live), with the reason. */
+ * passed), "deployed" (it went live; the row's time says when) or
+ * "failed" (it never went live), with the reason; a failed verdict is
+ * final (later ones leave it).  Locks the app row (its serial moves):
+ * publish the app's event after. */
 int deis_db_rollout_set(struct deis_db *db, const char *app, int version,
 			const char *state, const char *reason,
 			struct deis_error *err);

@@ -72,6 +72,29 @@ struct deis_container {
 	int64_t updated;
 };
 
+/*
+ * The scheduler's verdict on a release (its rollouts row).  A release has
+ * at most one: "released" (its release phase passed; not live yet),
+ * "deployed" (it went live: its first web instance answered, or the
+ * formation runs none of it) or "failed" (it never went live; reason
+ * says why).
+ */
+struct deis_rollout {
+	int version;
+	char *state;
+	char *reason;			/* "" unless failed */
+	int64_t updated;		/* when state was set: for deployed,
+					 * when the release went live */
+};
+
+/* What a release is to the user (releases/vN/info `status:`). */
+enum deis_release_status {
+	DEIS_STATUS_PENDING,		/* not live yet, nor failed */
+	DEIS_STATUS_DEPLOYED,		/* the live release: what runs */
+	DEIS_STATUS_FAILED,		/* never went live (or was taken back) */
+	DEIS_STATUS_SUPERSEDED,		/* a newer release went live */
+};
+
 struct deis_app {
 	int refs;			/* holders; freed at 0 (deisfs) */
 	long id;
@@ -104,8 +127,8 @@ struct deis_app {
 	size_t nbuilds;
 	struct deis_container *containers;	/* by type, number, newest first */
 	size_t ncontainers;
-	struct deis_kvlist rollouts;	/* "%010d" version -> released, failed
-					 * (the scheduler's verdicts) */
+	struct deis_rollout *rollouts;	/* ascending by version */
+	size_t nrollouts;
 };
 
 struct deis_key {
@@ -127,8 +150,29 @@ struct deis_user {
 	size_t nkeys;
 };
 
-/* The release currently live (the highest version), or NULL. */
+/* The newest release (the highest version), or NULL: the base of the next
+ * release and the config to build with.  Not necessarily what runs: see
+ * deis_app_live(). */
 const struct deis_release *deis_app_current(const struct deis_app *app);
+/* The scheduler's verdict on version, or NULL when it has none. */
+const struct deis_rollout *deis_app_rollout(const struct deis_app *app, int version);
+/*
+ * The live release, what runs: the newest release that went live and was
+ * not failed since.  A release with an image went live when the scheduler
+ * recorded it "deployed"; a release without one (config changes before the
+ * first build) has nothing to run and is live from its creation.  NULL for
+ * an app without releases.
+ */
+const struct deis_release *deis_app_live(const struct deis_app *app);
+/* The status of rel (one of app's releases): failed when the scheduler
+ * failed it; else deployed when it is the live release, superseded when a
+ * newer one is, pending otherwise.  *live_since (may be NULL) gets the time
+ * it went live, or 0 when it never did. */
+enum deis_release_status deis_release_status(const struct deis_app *app,
+					     const struct deis_release *rel,
+					     int64_t *live_since);
+/* "pending", "deployed", "failed", "superseded". */
+const char *deis_release_status_name(enum deis_release_status s);
 const struct deis_release *deis_app_release(const struct deis_app *app, int version);
 const struct deis_build *deis_app_build(const struct deis_app *app, int number);
 /* The build of the current release, or NULL before the first build. */

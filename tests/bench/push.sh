@@ -1,7 +1,7 @@
 #!/bin/bash
 # push.sh - git push of a Procfile-only app through deis-builder, timed
-# from the start of `git push` to its end (by then the release exists: the
-# pre-receive hook makes it before it returns), median of N pushes (each a
+# from the start of `git push` to its end (by then the release is live and
+# routed: the pre-receive hook waits for it), median of N pushes (each a
 # new commit to the same app), plus the first push of a new app, and the
 # build's own share as its log shows it.  The target: under 1 s.
 # Not a test: nothing is asserted.

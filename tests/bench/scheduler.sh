@@ -10,7 +10,8 @@
 #            runs and until it answers at its address: median of N, and the
 #            ratio (target <= 1.5); the namespace alone, lib/net.c vs ip(8)
 #  push      git push of a new commit to the new code served through the
-#            router (nginx), median of N (Piku: about 3 s)
+#            router (nginx), median of N (Piku: about 3 s); the push itself
+#            returns once it is (the curl after it is one request)
 #  config    `echo v > config/K` to the new value served through the router,
 #            median of N (Piku: about 3.4 s)
 #  web=20    `echo web=20 > formation` until all 20 answer on their ports
@@ -173,7 +174,7 @@ echo "bench scheduler.netns: a container's namespace, veth, address, route and f
 for i in $(seq "$N"); do
 	echo "$i" >src/VERSION
 	git -C src commit -q -am "change $i"
-	next=$(( $(readlink "$A/releases/current" | tr -d v) + 1 ))
+	next=$(( $(readlink "$A/releases/latest" | tr -d v) + 1 ))
 	t0=$(now_us)
 	git -C src push -q "ssh://git@127.0.0.1:$DEIS_SSH_PORT/$APP.git" main >push.out 2>&1 ||
 		{ cat push.out; die "push $i failed"; }

@@ -11,17 +11,21 @@ test_expect_success 'setup: four releases' '
 	echo -n 3 >"$APP/config/A"
 '
 
-test_expect_success 'releases/ lists v1..v4 and current' '
+test_expect_success 'releases/ lists v1..v4, current and latest' '
 	ls "$APP/releases" >actual &&
-	printf "%s\n" current v1 v2 v3 v4 >expect &&
+	printf "%s\n" current latest v1 v2 v3 v4 >expect &&
 	test_cmp expect actual
 '
 
-test_expect_success 'current is a symlink to the newest release' '
+test_expect_success 'without a build, current and latest are the newest release: deployed at once' '
 	test -L "$APP/releases/current" &&
 	echo v4 >expect &&
 	readlink "$APP/releases/current" >actual &&
 	test_cmp expect actual &&
+	readlink "$APP/releases/latest" >actual &&
+	test_cmp expect actual &&
+	grep -x "status: deployed" "$APP/releases/v4/info" &&
+	grep -x "status: superseded" "$APP/releases/v3/info" &&
 	test_cmp "$APP/releases/v4/env" "$APP/releases/current/env" &&
 	grep -x "release: v4" "$APP/info"
 '

@@ -60,6 +60,8 @@ test_expect_success 'setup: users with keys, an app, a Procfile app in git' '
 	deis_as deis-bbob mkdir "$A/$APP-staging" &&
 	git init -q -b main src &&
 	printf "web: ./server --port \$PORT\nworker: bin/worker\n" >src/Procfile &&
+	printf "#!/bin/sh\nexec python3 -m http.server \"\$2\"\n" >src/server &&
+	chmod 755 src/server &&
 	echo hello >src/README &&
 	git -C src add . &&
 	git -C src commit -q -m "first" &&

@@ -68,6 +68,8 @@ test_expect_success 'setup: a user with a key, an app, a Procfile app in git' '
 	deis_as $USER_ mkdir "$A/$APP" &&
 	git init -q -b main src &&
 	printf "web: ./server --port \$PORT\nworker: bin/worker\n" >src/Procfile &&
+	printf "#!/bin/sh\nexec python3 -m http.server \"\$2\"\n" >src/server &&
+	chmod 755 src/server &&
 	mkdir -p src/bin src/a/very/long/directory/name/that/goes/on/and/on/past/one/hundred/bytes/of/tar/header &&
 	printf "#!/bin/sh\necho hi\n" >src/bin/worker &&
 	chmod 755 src/bin/worker &&

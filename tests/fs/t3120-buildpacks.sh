@@ -126,6 +126,8 @@ test_expect_success 'a static site (index.html, no Procfile) deploys with a web 
 test_expect_success 'static with public/ and a Procfile: the Procfile wins' '
 	mkdir bp-static/public && echo x >bp-static/public/index.html &&
 	printf "web: ./serve\n" >bp-static/Procfile &&
+	printf "#!/bin/sh\nexec python3 -m http.server \"\$PORT\"\n" >bp-static/serve &&
+	chmod 755 bp-static/serve &&
 	commit bp-static procfile &&
 	push bp-static main &&
 	grep "^remote: -----> Procfile declares types -> web" out &&
@@ -137,7 +139,7 @@ test_expect_success 'static with public/ and a Procfile: the Procfile wins' '
 test_expect_success MAKE 'a Makefile app: make runs in the container, its output is in the slug' '
 	new_app bp-make &&
 	printf "all:\n\techo built by \$\$(id -u) >built.txt\n" >bp-make/Makefile &&
-	printf "web: cat built.txt\n" >bp-make/Procfile &&
+	printf "web: cat built.txt; exec python3 -m http.server \$PORT\n" >bp-make/Procfile &&
 	commit bp-make first &&
 	push bp-make main &&
 	grep "^remote: -----> Makefile app detected" out &&
@@ -173,6 +175,8 @@ test_expect_success 'BUILDPACK_URL: compile runs as uid 10000 and sees config va
 	set_var bp-custom BUILDPACK_URL "$(bp_url envbp)" &&
 	set_var bp-custom GREETING "hello world" &&
 	echo hi >bp-custom/README &&
+	printf "#!/bin/sh\nexec python3 -m http.server \"\$PORT\"\n" >bp-custom/run-web &&
+	chmod 755 bp-custom/run-web &&
 	commit bp-custom first &&
 	push bp-custom main &&
 	grep "^remote: -----> EnvTest app detected" out &&
@@ -263,7 +267,7 @@ test_expect_success NODE 'a Node.js app (package.json, no dependencies): npm ins
 	{ "name": "bp-node", "version": "1.0.0", "private": true,
 	  "scripts": { "start": "node server.js" }, "dependencies": {} }
 	EOF
-	echo "console.log(1)" >bp-node/server.js &&
+	echo "require(\"http\").createServer((q, s) => s.end(\"ok\")).listen(process.env.PORT)" >bp-node/server.js &&
 	commit bp-node first &&
 	push bp-node main &&
 	grep "^remote: -----> Node.js app detected" out &&

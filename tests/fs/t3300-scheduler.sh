@@ -224,7 +224,11 @@ test_expect_success 'a failing release phase: the release does not go live, the 
 	test_wait_for 20 app_log_has "v3 not deployed: its release command exited with status 1" $LAB &&
 	sleep 1 &&
 	test "$(ct web.1 release $LAB)" = v2 &&
-	answers web.1 "hello from web.1 v2" $LAB
+	answers web.1 "hello from web.1 v2" $LAB &&
+	test "$(readlink "$A/$LAB/releases/current")" = v2 &&
+	test "$(readlink "$A/$LAB/releases/latest")" = v3 &&
+	grep -x "status: failed: its release command exited with status 1" "$A/$LAB/releases/v3/info" &&
+	grep -x "status: deployed" "$A/$LAB/releases/v2/info"
 '
 
 test_expect_success 'fixing the config runs the release phase again and deploys' '
@@ -274,7 +278,7 @@ test_expect_success 'health check: a release whose web never answers is not roll
 	test_wait_for 20 eval "test \"\$(ct web.1 state $LAB)\" = up" &&
 	good=$(ct web.1 release $LAB) &&
 	echo 1 >"$A/$LAB/config/BROKEN" &&
-	bad=$(readlink "$A/$LAB/releases/current") &&
+	bad=$(readlink "$A/$LAB/releases/latest") &&
 	test_wait_for 30 app_log_has "$bad not deployed: web.1 did not answer its health check within 3 s" $LAB &&
 	test_wait_for 10 eval "test \"\$(ct web.1 release $LAB)\" = $good" &&
 	answers web.1 "hello from web.1 $good" $LAB
@@ -283,7 +287,7 @@ test_expect_success 'health check: a release whose web never answers is not roll
 test_expect_success 'a release whose web crashes at boot is not rolled out either' '
 	good=$(ct web.1 release $LAB) &&
 	echo 1 >"$A/$LAB/config/CRASH" &&
-	bad=$(readlink "$A/$LAB/releases/current") &&
+	bad=$(readlink "$A/$LAB/releases/latest") &&
 	test_wait_for 30 app_log_has "$bad not deployed: web.1 did not answer" $LAB &&
 	test_wait_for 10 eval "test \"\$(ct web.1 release $LAB)\" = $good" &&
 	answers web.1 "hello from web.1 $good" $LAB &&
@@ -292,15 +296,15 @@ test_expect_success 'a release whose web crashes at boot is not rolled out eithe
 
 test_expect_success 'health check path: a 503 on the healthcheck path blocks the rollout' '
 	rm "$A/$LAB/config/BROKEN" &&
-	test_wait_for 20 eval "test \"\$(ct web.1 release $LAB)\" = \"\$(readlink $A/$LAB/releases/current)\" && test \"\$(ct web.1 state $LAB)\" = up" &&
+	test_wait_for 20 eval "test \"\$(ct web.1 release $LAB)\" = \"\$(readlink $A/$LAB/releases/latest)\" && test \"\$(readlink $A/$LAB/releases/current)\" = \"\$(readlink $A/$LAB/releases/latest)\" && test \"\$(ct web.1 state $LAB)\" = up" &&
 	echo "path=/healthz" >"$A/$LAB/healthcheck" &&
 	good=$(ct web.1 release $LAB) &&
 	echo 1 >"$A/$LAB/config/UNHEALTHY" &&
-	bad=$(readlink "$A/$LAB/releases/current") &&
+	bad=$(readlink "$A/$LAB/releases/latest") &&
 	test_wait_for 30 app_log_has "$bad not deployed" $LAB &&
 	test_wait_for 10 eval "test \"\$(ct web.1 release $LAB)\" = $good" &&
 	rm "$A/$LAB/config/UNHEALTHY" &&
-	test_wait_for 20 eval "test \"\$(ct web.1 release $LAB)\" = \"\$(readlink $A/$LAB/releases/current)\" && test \"\$(ct web.1 state $LAB)\" = up"
+	test_wait_for 20 eval "test \"\$(ct web.1 release $LAB)\" = \"\$(readlink $A/$LAB/releases/latest)\" && test \"\$(readlink $A/$LAB/releases/current)\" = \"\$(readlink $A/$LAB/releases/latest)\" && test \"\$(ct web.1 state $LAB)\" = up"
 '
 
 test_expect_success 'kill -9 of the scheduler: containers keep serving; a new one adopts them, starts nothing twice' '

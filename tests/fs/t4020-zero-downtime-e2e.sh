@@ -17,10 +17,12 @@ routed() {
 	curl -fsS --max-time 5 -H "Host: $APP.localhost" "http://127.0.0.1:$HTTP/"
 }
 
-# Every web container up on the newest release, and only those running.
+# Every web container up on the newest release (live), and only those
+# running.
 settled() {	# COUNT
 	local v n=0 c
-	v=$(readlink "$A/$APP/releases/current") || return 1
+	v=$(readlink "$A/$APP/releases/latest") || return 1
+	[ "$(readlink "$A/$APP/releases/current")" = "$v" ] || return 1
 	for c in "$A/$APP"/containers/web.*; do
 		[ "$(cat "$c/state")" = up ] && [ "$(cat "$c/release")" = "$v" ] || return 1
 		n=$((n + 1))
