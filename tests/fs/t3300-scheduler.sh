@@ -37,7 +37,14 @@ _answers() {
 
 # runc ids of APP's containers on this node.
 runc_ids() {	# [APP]
-	runc --root "$DEIS_RUNC_ROOT" list -q | grep "^${1:-$APP}\." | sort
+	local out i
+	# runc list fails when a container (another app's, crash-looping) is
+	# deleted while it lists: ask again.
+	for i in 1 2 3 4 5; do
+		out=$(runc --root "$DEIS_RUNC_ROOT" list -q 2>/dev/null) && break
+		sleep 0.1
+	done
+	printf '%s\n' "$out" | grep "^${1:-$APP}\." | sort
 }
 
 app_log_has() {	# PATTERN [APP]
