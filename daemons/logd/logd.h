@@ -39,6 +39,11 @@ int drains_has(const char *app);
 /* Queues one line (the text after "app[src]: ") for every drain of app. */
 void drains_send(const char *app, const char *ts, const char *src,
 		 const char *text, size_t len);
+/* The platform's nodes (name -> address): a drain may not point at them. */
+void drains_set_nodes(const struct deis_kvlist *nodes);
+/* Calls tell(app, text) for each refusal of a drain not yet told (a drain
+ * whose host resolved to the platform), once. */
+void drains_notices(void (*tell)(const char *app, const char *text));
 
 /* ---- events.c ---- */
 /* Starts the thread; it writes "delete <app>\n" to cmd_fd when an app's

@@ -619,12 +619,22 @@ static void handle_message(const char *raw, size_t rawlen)
 	json_decref(j);
 }
 
-/* Once a second: "dropped N lines (rate limit)" for each app that lost
- * lines, sent through rsyslog like any platform line (so it reaches the
- * file too). */
-static void report_drops(void)
+/* A platform ("deis") line for app, through the log server like any
+ * other (so it reaches the file and the drains too). */
+static void tell_app(const char *app, const char *text)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
+
+	if (!emitter)
+		deis_logemit_open(deis_conf.syslog_host, deis_conf.syslog_port, &emitter, &err);
+	if (emitter && deis_logemit_send(emitter, app, "deis", text, &err) < 0)
+		deis_log(LOG_WARNING, "a platform line for %s: %s", app, err.msg);
+}
+
+/* Once a second: "dropped N lines (rate limit)" for each app that lost
+ * lines, and the drains refused since (drains.c). */
+static void report_drops(void)
+{
 	char text[128];
 
 	for (int h = 0; h < NBUCKETS; h++)
@@ -633,13 +643,10 @@ static void report_drops(void)
 				continue;
 			snprintf(text, sizeof(text), "dropped %ld lines (rate limit)", a->dropped);
 			deis_log(LOG_NOTICE, "%s: %s", a->name, text);
-			if (!emitter)
-				deis_logemit_open(deis_conf.syslog_host, deis_conf.syslog_port,
-						  &emitter, &err);
-			if (emitter && deis_logemit_send(emitter, a->name, "deis", text, &err) < 0)
-				deis_log(LOG_WARNING, "reporting drops: %s", err.msg);
+			tell_app(a->name, text);
 			a->dropped = 0;
 		}
+	drains_notices(tell_app);
 }
 
 /* ---- retention, offsets, deletion ---- */

@@ -52,18 +52,22 @@ logd_pid() {
 	logd_pids | head -n 1
 }
 
-# A syslog drain for the tests: appends what it receives to FILE; with a
-# certificate and key, over TLS.  Prints its pid.
+# Drains may not point at loopback or this host: the drains of these tests
+# listen in a network namespace of the script's own.
+deis_peer_ns_add || echo "# could not make a network namespace: the drain tests will fail"
+
+# A syslog drain for the tests, in the peer namespace: appends what it
+# receives to FILE; with a certificate and key, over TLS.  Prints its pid.
 cat >"$TRASH_DIRECTORY/listen.py" <<-\EOF
 	import socket, ssl, sys
-	port, out = int(sys.argv[1]), open(sys.argv[2], "ab", buffering=0)
+	addr, port, out = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "ab", buffering=0)
 	s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 	s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-	s.bind(("127.0.0.1", port))
+	s.bind((addr, port))
 	s.listen(5)
-	if len(sys.argv) > 3:
+	if len(sys.argv) > 4:
 	    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-	    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+	    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
 	    s = ctx.wrap_socket(s, server_side=True)
 	while True:
 	    try:
@@ -79,8 +83,14 @@ cat >"$TRASH_DIRECTORY/listen.py" <<-\EOF
 	EOF
 
 listen() {	# PORT FILE [CERT KEY]
-	python3 "$TRASH_DIRECTORY/listen.py" "$@" >/dev/null 2>>"$TRASH_DIRECTORY/listen.err" &
+	deis_peer_exec python3 "$TRASH_DIRECTORY/listen.py" "$DEIS_PEER_ADDR" "$@" \
+		>/dev/null 2>>"$TRASH_DIRECTORY/listen.err" &
 	echo $!
+}
+
+# Succeeds once the peer listens on PORT.
+peer_listens() {	# PORT
+	deis_peer_exec bash -c "exec 3<>/dev/tcp/$DEIS_PEER_ADDR/$1" 2>/dev/null
 }
 
 test_expect_success 'rsyslog and deis-logd are running' '
@@ -106,7 +116,7 @@ restart_logd() {
 
 test_expect_success 'setup: apps, settings' '
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$CAKEY" -out "$CA" -days 1 \
-		-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null &&
+		-subj "/CN=$DEIS_PEER_ADDR" -addext "subjectAltName=IP:$DEIS_PEER_ADDR" 2>/dev/null &&
 	mkdir "$DEIS_MOUNT/apps/logx" "$DEIS_MOUNT/apps/logy" "$DEIS_MOUNT/apps/logz" &&
 	printf "log_retention_lines = 100000\ndrain_ca_file = %s\n" "$CA" >>"$DEIS_CONF" &&
 	restart_logd
@@ -279,19 +289,18 @@ test_expect_success 'after FLUSHALL, offsets continue above the old end' '
 '
 
 test_expect_success 'a syslog:// drain receives the app lines as RFC 5424' '
-	port=$(free_port "$DEIS_SYSLOG_PORT") &&
+	port=$(free_port) &&
 	lp=$(listen "$port" drained) &&
 	echo "$lp" >listener.pid &&
 	test_when_finished "kill \$(cat listener.pid)" &&
-	test_wait_for 5 port_in_use "$port" &&
-	deis_psql "INSERT INTO drains (app_id, url, position) SELECT id, '"'"'syslog://127.0.0.1:$port'"'"', 0 FROM apps WHERE name = '"'"'logx'"'"'" &&
-	deis_redis publish deis:events "app logx" >/dev/null &&
-	test_wait_for 10 grep -q "app logx: drain syslog://127.0.0.1:$port added" "$LOGD_LOG" &&
+	test_wait_for 5 peer_listens "$port" &&
+	echo "syslog://$DEIS_PEER_ADDR:$port" >"$DEIS_MOUNT/apps/logx/drains" &&
+	test_wait_for 10 grep -q "app logx: drain syslog://$DEIS_PEER_ADDR:$port added" "$LOGD_LOG" &&
 	send logx web.1 "to the drain" &&
 	send logx router "GET /drain 200" &&
 	test_wait_for 10 grep -q "GET /drain 200" drained &&
 	cat drained &&
-	grep -aEq "^[0-9]+ <14>1 $TS [^ ]+ logx web\.1 - - to the drain" drained &&
+	grep -aEq "[0-9]+ <14>1 $TS [^ ]+ logx web\.1 - - to the drain" drained &&
 	grep -aEq "[0-9]+ <14>1 $TS [^ ]+ logx router - - GET /drain 200" drained &&
 	python3 - drained <<-\EOF
 	import sys
@@ -308,28 +317,28 @@ test_expect_success 'a syslog:// drain receives the app lines as RFC 5424' '
 '
 
 test_expect_success 'a syslog+tls:// drain receives the lines over verified TLS' '
-	port=$(free_port "$DEIS_SYSLOG_PORT") &&
+	port=$(free_port) &&
 	lp=$(listen "$port" tlsdrained "$CA" "$CAKEY") &&
 	test_when_finished "kill $lp" &&
-	test_wait_for 5 port_in_use "$port" &&
-	deis_psql "INSERT INTO drains (app_id, url, position) SELECT id, '"'"'syslog+tls://127.0.0.1:$port'"'"', 0 FROM apps WHERE name = '"'"'logz'"'"'" &&
-	deis_redis publish deis:events "app logz" >/dev/null &&
-	test_wait_for 10 grep -q "app logz: drain syslog+tls://127.0.0.1:$port added" "$LOGD_LOG" &&
+	test_wait_for 5 peer_listens "$port" &&
+	echo "syslog+tls://$DEIS_PEER_ADDR:$port" >"$DEIS_MOUNT/apps/logz/drains" &&
+	test_wait_for 10 grep -q "app logz: drain syslog+tls://$DEIS_PEER_ADDR:$port added" "$LOGD_LOG" &&
 	send logz web.1 "secret over tls" &&
 	test_wait_for 10 grep -q "secret over tls" tlsdrained &&
 	grep -aEq "[0-9]+ <14>1 $TS [^ ]+ logz web\.1 - - secret over tls" tlsdrained
 '
 
 test_expect_success 'a drain whose certificate does not verify gets nothing' '
-	port=$(free_port "$DEIS_SYSLOG_PORT") &&
+	port=$(free_port) &&
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout key2.pem -out cert2.pem -days 1 \
-		-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null &&
+		-subj "/CN=$DEIS_PEER_ADDR" -addext "subjectAltName=IP:$DEIS_PEER_ADDR" 2>/dev/null &&
 	lp=$(listen "$port" untrusted cert2.pem key2.pem) &&
 	test_when_finished "kill $lp" &&
-	test_wait_for 5 port_in_use "$port" &&
-	deis_psql "INSERT INTO drains (app_id, url, position) SELECT id, '"'"'syslog+tls://127.0.0.1:$port'"'"', 1 FROM apps WHERE name = '"'"'logz'"'"'" &&
-	deis_redis publish deis:events "app logz" >/dev/null &&
-	test_wait_for 10 grep -q "drain syslog+tls://127.0.0.1:$port: TLS handshake: certificate" "$LOGD_LOG" &&
+	test_wait_for 5 peer_listens "$port" &&
+	cat "$DEIS_MOUNT/apps/logz/drains" >drains &&
+	echo "syslog+tls://$DEIS_PEER_ADDR:$port" >>drains &&
+	cp drains "$DEIS_MOUNT/apps/logz/drains" &&
+	test_wait_for 10 grep -q "drain syslog+tls://$DEIS_PEER_ADDR:$port: TLS handshake: certificate" "$LOGD_LOG" &&
 	send logz web.1 "not for strangers" &&
 	sleep 2 &&
 	test_must_be_empty untrusted
@@ -355,6 +364,7 @@ test_expect_success 'a new app of the same name starts a new file' '
 
 test_expect_success 'cleanup' '
 	deis_psql "DELETE FROM drains" &&
+	deis_redis publish deis:events "app logx" >/dev/null &&
 	sed -i -e "/^log_retention_lines = 100000\$/d" -e "/^drain_ca_file = /d" "$DEIS_CONF" &&
 	restart_logd &&
 	rm -f "$CA" "$CAKEY" &&
