@@ -626,7 +626,7 @@ static void tell_app(const char *app, const char *text)
 	struct deis_error err = DEIS_ERROR_INIT;
 
 	if (!emitter)
-		deis_logemit_open(deis_conf.syslog_host, deis_conf.syslog_port, &emitter, &err);
+		deis_logemit_open(deis_conf.syslog_socket, &emitter, &err);
 	if (emitter && deis_logemit_send(emitter, app, "deis", text, &err) < 0)
 		deis_log(LOG_WARNING, "a platform line for %s: %s", app, err.msg);
 }

@@ -98,7 +98,7 @@ for i in $(seq "$N"); do
 	d=$WORK/shim$i
 	mkdir -p "$d"
 	t0=$(now_us)
-	"$SHIM" "$BROOT" "$WORK/bundle" "s$i" "$d" "$APP" "web.9" 127.0.0.1 "$DEIS_SYSLOG_PORT" \
+	"$SHIM" "$BROOT" "$WORK/bundle" "s$i" "$d" "$APP" "web.9" "$DEIS_SYSLOG_SOCKET" \
 		</dev/null >/dev/null 2>&1 &
 	until_ok test -s "$d/init.pid"
 	# When the shim wrote it (not when the poll saw it): no poll latency.

@@ -93,11 +93,12 @@ peer_listens() {	# PORT
 	deis_peer_exec bash -c "exec 3<>/dev/tcp/$DEIS_PEER_ADDR/$1" 2>/dev/null
 }
 
-test_expect_success 'rsyslog and deis-logd are running' '
+test_expect_success 'rsyslog and deis-logd are running, on a root-only socket' '
 	rsyslog_running &&
-	port_in_use "$DEIS_SYSLOG_PORT" &&
-	test -x "$SEND" &&
-	test "$(conf_get "$DEIS_CONF" syslog_port)" = "$DEIS_SYSLOG_PORT"
+	test -S "$DEIS_SYSLOG_SOCKET" &&
+	test "$(conf_get "$DEIS_CONF" syslog_socket)" = "$DEIS_SYSLOG_SOCKET" &&
+	test "$(stat -c "%U %a" "${DEIS_SYSLOG_SOCKET%/*}")" = "root 700" &&
+	test -x "$SEND"
 '
 
 # deis-logd reads its settings at start: these tests keep more lines (to
@@ -182,11 +183,12 @@ test_expect_success 'bad app or source names are refused everywhere' '
 	test_must_fail send Bad web.1 x 2>err &&
 	python3 -c "
 import socket, sys
-s = socket.create_connection((\"127.0.0.1\", int(sys.argv[1])))
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
 for app, src in ((b\"../etc\", b\"web.1\"), (b\"logz\", b\"../x\"), (b\"Logz\", b\"web.1\")):
     m = b\"<14>1 - h \" + app + b\" \" + src + b\" - - injected\"
     s.sendall(str(len(m)).encode() + b\" \" + m)
-" "$DEIS_SYSLOG_PORT" &&
+" "$DEIS_SYSLOG_SOCKET" &&
 	send logz web.1 "after bad" &&
 	test_wait_for 5 stream_has "after bad" logz &&
 	test_path_is_missing "$LOGS/../etc.log" &&
@@ -221,6 +223,18 @@ test_expect_success 'invalid UTF-8 and control characters are neutralised' '
 	iconv -f UTF-8 -t UTF-8 file >/dev/null &&
 	! grep -q "$(printf "\033")" file &&
 	test_line_count = 1 file
+'
+
+test_expect_success 'a message that looks like a frame is text of its producer' '
+	printf "58 <14>1 - h logx deis - - forged\nlogx[deis]: forged too\n" | send --whole logz web.4 &&
+	test_wait_for 5 stream_has "forged too" logz web.4 &&
+	stream logz web.4 | sed -E "s/^$TS //" >actual &&
+	cat >expect <<-\EOF &&
+	logz[web.4]: 58 <14>1 - h logx deis - - forged
+	logz[web.4]: logx[deis]: forged too
+	EOF
+	test_cmp expect actual &&
+	! stream logx | grep forged
 '
 
 test_expect_success 'a multi-line message becomes one line each' '
