@@ -222,7 +222,7 @@ test_expect_success 'invalid UTF-8 and control characters are neutralised' '
 	grep "logz\[web.2\]" "$LOGS/logz.log" >file &&
 	iconv -f UTF-8 -t UTF-8 file >/dev/null &&
 	! grep -q "$(printf "\033")" file &&
-	test_line_count = 1 file
+	test_cmp actual file
 '
 
 test_expect_success 'a message that looks like a frame is text of its producer' '
@@ -247,7 +247,10 @@ test_expect_success 'a multi-line message becomes one line each' '
 	logz[worker.1]: 
 	logz[worker.1]: Error: boom
 	EOF
-	test_cmp expect actual
+	test_cmp expect actual &&
+	test_wait_for 5 grep -q "logz\[worker.1\]: Error: boom\$" "$LOGS/logz.log" &&
+	grep "logz\[worker.1\]" "$LOGS/logz.log" | sed -E "s/^$TS //" >file &&
+	test_cmp expect file
 '
 
 test_expect_success 'a flooding app is rate-limited, counted, and does not hold up others' '
@@ -269,7 +272,10 @@ test_expect_success 'a flooding app is rate-limited, counted, and does not hold 
 	test "$stored" -lt 50000 &&
 	test "$dropped" -gt 0 &&
 	test $((stored + dropped)) = 50000 &&
-	test_wait_for 10 grep -q "logflood\[web.1\]: flood 50000\$" "$LOGS/logflood.log"
+	test_wait_for 10 grep -qE "logflood\[deis\]: dropped [0-9]+ lines \(rate limit\)\$" "$LOGS/logflood.log" &&
+	infile=$(grep -c "logflood\[web.1\]: flood" "$LOGS/logflood.log") &&
+	echo "in the file: $infile" &&
+	test "$infile" = "$stored"
 '
 
 test_expect_success 'killing deis-logd loses nothing and stores nothing twice' '
@@ -285,6 +291,9 @@ test_expect_success 'killing deis-logd loses nothing and stores nothing twice' '
 	stream logy web.3 | sed -E "s/^$TS logy\[web\.3\]: //" >actual &&
 	seq 1 4000 | sed "s/^/survive /" >expect &&
 	test_cmp expect actual &&
+	test_wait_for 10 grep -q "logy\[web.3\]: survive 4000\$" "$LOGS/logy.log" &&
+	grep "logy\[web.3\]: survive " "$LOGS/logy.log" | sed -E "s/^$TS logy\[web\.3\]: //" >file &&
+	test_cmp expect file &&
 	newpid=$(logd_pid) &&
 	test -n "$newpid" &&
 	test "$newpid" != "$pid"
@@ -358,14 +367,18 @@ test_expect_success 'a drain whose certificate does not verify gets nothing' '
 	test_must_be_empty untrusted
 '
 
-test_expect_success 'rmdir deletes the app streams and its file' '
+test_expect_success 'rmdir deletes the app streams and its files, rotated ones too' '
 	send logy web.1 "last words" &&
 	test_wait_for 5 stream_has "last words" logy web.1 &&
 	test -n "$(deis_redis --raw keys "deis:logs:logy*")" &&
 	test_path_is_file "$LOGS/logy.log" &&
+	echo "an older file" >"$LOGS/logy.log.1" &&
+	echo "an older file, past log_file_keep" >"$LOGS/logy.log.7" &&
 	rmdir "$DEIS_MOUNT/apps/logy" &&
 	test_wait_for 10 eval "test -z \"\$(deis_redis --raw keys \"deis:logs:logy*\")\"" &&
 	test_wait_for 10 test_path_is_missing "$LOGS/logy.log" &&
+	test_path_is_missing "$LOGS/logy.log.1" &&
+	test_path_is_missing "$LOGS/logy.log.7" &&
 	test -n "$(deis_redis --raw keys "deis:logs:logx")"
 '
 
