@@ -355,7 +355,6 @@ void files_delete(const char *app)
 
 void files_close_all(void)
 {
-	files_flush();
 	for (int h = 0; h < FILE_BUCKETS; h++)
 		while (files[h]) {
 			struct lfile *f = files[h];

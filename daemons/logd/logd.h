@@ -65,6 +65,8 @@ void files_flush(void);
 void files_tick(void);
 /* The app was destroyed: its files go. */
 void files_delete(const char *app);
+/* Closes every file; lines still queued (a batch rsyslog did not commit,
+ * which it will send again) are dropped. */
 void files_close_all(void);
 
 /* ---- drains.c ---- */
