@@ -157,6 +157,8 @@ test_expect_success 'a local user cannot write a line into any app log by any re
 	cat out &&
 	test_must_fail deis_as "$EVIL" bash -c "echo forged by a tenant >>\"$DEIS_HOME/proxy/access.log\"" &&
 	test_must_fail deis_as "$EVIL" bash -c "echo forged by a tenant >>\"$DEIS_MOUNT/apps/$VICTIM/logs\"" &&
+	test_must_fail deis_as "$EVIL" bash -c "echo forged by a tenant >>\"$DEIS_HOME/logd/journal\"" &&
+	test_must_fail deis_as "$EVIL" bash -c "echo forged by a tenant >>\"$LOGS/$VICTIM.log\"" &&
 	root_marker "after the forgery" &&
 	nothing_forged
 '
