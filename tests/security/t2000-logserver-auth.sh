@@ -230,7 +230,8 @@ test_expect_success 'the durable file is capped per app and rotated' '
 # ---- drains
 
 # A TCP listener that appends what it receives to FILE ("connected" at
-# each connection); run under PREFIX (e.g. deis_peer_exec).  Prints its pid.
+# each connection), and makes FILE.ready once it listens; run under
+# PREFIX (e.g. deis_peer_exec).  Prints its pid.
 cat >"$TRASH_DIRECTORY/listen.py" <<-\EOF
 	import socket, sys
 	addr, port, out = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "ab", buffering=0)
@@ -238,6 +239,7 @@ cat >"$TRASH_DIRECTORY/listen.py" <<-\EOF
 	s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 	s.bind((addr, port))
 	s.listen(5)
+	open(sys.argv[3] + ".ready", "w").close()
 	while True:
 	    c, _ = s.accept()
 	    out.write(b"connected\n")
@@ -306,10 +308,10 @@ test_expect_success 'a drain whose name resolves to a forbidden address is not c
 	cat resolved &&
 	grep -q "^127\." resolved &&
 	port=$(free_port) &&
+	: >received &&
 	lp=$(listen 127.0.0.1 "$port" received) &&
 	test_when_finished "kill $lp; deis_psql \"DELETE FROM drains\"" &&
-	test_wait_for 5 port_in_use "$port" &&
-	: >received &&
+	test_wait_for 10 test -e received.ready &&
 	deis_psql "INSERT INTO drains (app_id, url, position) SELECT id, '"'"'syslog://$name:$port'"'"', 0 FROM apps WHERE name = '"'"'$VICTIM'"'"'" &&
 	deis_redis publish deis:events "app $VICTIM" >/dev/null &&
 	test_wait_for 15 eval "grep -q \"drain syslog://$name:$port: refused\" \"$LOGD_LOG\" || test -s received" &&
@@ -325,7 +327,7 @@ test_expect_success 'a drain to a peer host still works' '
 	: >peer-received &&
 	lp=$(listen "$DEIS_PEER_ADDR" "$port" peer-received deis_peer_exec) &&
 	test_when_finished "kill $lp; : >\"$DEIS_MOUNT/apps/$VICTIM/drains\"" &&
-	test_wait_for 5 deis_peer_exec bash -c "exec 3<>/dev/tcp/$DEIS_PEER_ADDR/$port" &&
+	test_wait_for 10 test -e peer-received.ready &&
 	echo "syslog://$DEIS_PEER_ADDR:$port" >"$DEIS_MOUNT/apps/$VICTIM/drains" &&
 	test_wait_for 10 grep -q "app $VICTIM: drain syslog://$DEIS_PEER_ADDR:$port added" "$LOGD_LOG" &&
 	send "$VICTIM" web.1 "to the peer" &&
