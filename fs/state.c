@@ -166,7 +166,7 @@ void platform_line(const char *app, const char *fmt, ...)
 		return;
 	}
 	if (!emitter)
-		deis_logemit_open(deis_conf.syslog_host, deis_conf.syslog_port, &emitter, &err);
+		deis_logemit_open(deis_conf.syslog_socket, &emitter, &err);
 	if (emitter && deis_logemit_send(emitter, app, "deis", msg, &err) < 0) {
 		deis_log(LOG_WARNING, "platform line for %s not sent (%lu more dropped "
 			 "before it): %s", app, dropped, err.msg);

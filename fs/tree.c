@@ -1061,12 +1061,45 @@ static int show_drains(const struct node *n, struct deis_buf *out)
 	return 0;
 }
 
+/* A drain is a connection deis-logd makes from this host for the app: it
+ * may not point at the platform (lib/drain.c says what that covers).
+ * Checked at every write, against the host's addresses of the moment and
+ * the platform's nodes; deis-logd checks again what a name resolves to. */
+static int drains_allowed(const struct deis_strlist *urls, struct deis_error *err)
+{
+	struct deis_drain_policy p = DEIS_DRAIN_POLICY_INIT;
+	struct deis_error e = DEIS_ERROR_INIT;
+	char what[320];
+	int rc = 0;
+
+	if (deis_drain_policy_host(&p, deis_conf.network_subnet, &e) < 0)
+		deis_log(LOG_WARNING, "drains: %s", e.msg);
+	deis_error_clear(&e);
+	pthread_mutex_lock(&state.nodes_lock);
+	for (size_t i = 0; i < state.nnodes; i++) {
+		snprintf(what, sizeof(what), "the address of platform node %s", state.nodes[i].name);
+		deis_drain_policy_add(&p, state.nodes[i].address, what, &e);	/* IPs only */
+		deis_error_clear(&e);
+	}
+	pthread_mutex_unlock(&state.nodes_lock);
+	for (size_t i = 0; rc == 0 && i < urls->n; i++) {
+		struct deis_drain d;
+		rc = deis_drain_parse(urls->items[i], &d, err);
+		if (rc == 0)
+			rc = deis_drain_check_host(&p, &d, err);
+	}
+	deis_drain_policy_release(&p);
+	return rc;
+}
+
 static int store_drains(struct req *r, const struct node *n, const char *data, size_t len)
 {
 	struct deis_strlist urls = DEIS_STRLIST_INIT;
 	char app[64];
 	int rc = deis_drains_parse(data, len, &urls, &r->err);
 
+	if (rc == 0)
+		rc = drains_allowed(&urls, &r->err);
 	app_name(n, app, sizeof(app));
 	if (rc == 0)
 		rc = WITH_DB(r, db, deis_db_drains_set(db, app, &urls, &r->err));

@@ -6,10 +6,16 @@
  * name checks, so the grammar is strict: a scheme, a host (DNS name, IPv4
  * dotted quad or bracketed IPv6) and a decimal port; nothing else (no user
  * info, path, query, fragment, percent escapes or blanks).
+ *
+ * And where a drain may point (the policy): see the end of this file.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -197,4 +203,202 @@ int deis_drains_parse(const char *text, size_t len, struct deis_strlist *out,
 	deis_strlist_clear(out);
 	*out = l;
 	return 0;
+}
+
+/* ---- where a drain may point ---- */
+
+#define DRAIN_WHY "a drain may not point at the platform"
+
+/* An IPv6 address that is an IPv4 one: ::ffff:a.b.c.d reaches a.b.c.d. */
+static int v4mapped(const unsigned char *a)
+{
+	static const unsigned char pre[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	return !memcmp(a, pre, sizeof(pre));
+}
+
+/* Address bytes in a canonical family (IPv4-mapped becomes IPv4). */
+static void addr_norm(int *family, const unsigned char **a)
+{
+	if (*family == AF_INET6 && v4mapped(*a)) {
+		*family = AF_INET;
+		*a += 12;
+	}
+}
+
+static int prefix_match(const unsigned char *a, const unsigned char *net, int bits)
+{
+	int full = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, net, (size_t)full))
+		return 0;
+	if (!rest)
+		return 1;
+	unsigned char mask = (unsigned char)(0xff << (8 - rest));
+	return (a[full] & mask) == (net[full] & mask);
+}
+
+static void policy_push(struct deis_drain_policy *p, int family, const unsigned char *a,
+			int bits, const char *what)
+{
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 16;
+		p->nets = realloc(p->nets, p->cap * sizeof(*p->nets));
+		if (!p->nets)
+			abort();
+	}
+	struct deis_netaddr *na = &p->nets[p->n++];
+	memset(na, 0, sizeof(*na));
+	addr_norm(&family, &a);
+	if (family == AF_INET && bits > 32)
+		bits -= 96;	/* a mapped prefix */
+	na->family = family;
+	memcpy(na->a, a, family == AF_INET ? 4 : 16);
+	na->bits = bits;
+	snprintf(na->what, sizeof(na->what), "%s", what);
+}
+
+int deis_drain_policy_add(struct deis_drain_policy *p, const char *cidr,
+			  const char *what, struct deis_error *err)
+{
+	char addr[INET6_ADDRSTRLEN + 8];
+	unsigned char a[16];
+	const char *slash = cidr ? strchr(cidr, '/') : NULL;
+	size_t alen = slash ? (size_t)(slash - cidr) : (cidr ? strlen(cidr) : 0);
+	int family, bits;
+
+	if (!cidr || alen == 0 || alen >= sizeof(addr))
+		return deis_error_set(err, EINVAL, "'%s' is not an address or a network",
+				      cidr ? cidr : "(null)");
+	memcpy(addr, cidr, alen);
+	addr[alen] = '\0';
+	if (inet_pton(AF_INET, addr, a) == 1)
+		family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, a) == 1)
+		family = AF_INET6;
+	else
+		return deis_error_set(err, EINVAL, "'%s' is not an address or a network", cidr);
+	int max = family == AF_INET ? 32 : 128;
+	bits = max;
+	if (slash) {
+		char *end;
+		long b = strtol(slash + 1, &end, 10);
+		if (!slash[1] || *end || b < 0 || b > max)
+			return deis_error_set(err, EINVAL, "'%s': bad prefix length", cidr);
+		bits = (int)b;
+	}
+	policy_push(p, family, a, bits, what);
+	return 0;
+}
+
+int deis_drain_policy_add_local(struct deis_drain_policy *p, struct deis_error *err)
+{
+	struct ifaddrs *ifs, *i;
+	char what[96];
+
+	if (getifaddrs(&ifs) < 0)
+		return deis_error_set(err, errno, "this host's addresses: %s", strerror(errno));
+	for (i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr)
+			continue;
+		snprintf(what, sizeof(what), "an address of this host (%s)", i->ifa_name);
+		if (i->ifa_addr->sa_family == AF_INET)
+			policy_push(p, AF_INET, (const unsigned char *)
+				    &((const struct sockaddr_in *)(const void *)i->ifa_addr)->sin_addr,
+				    32, what);
+		else if (i->ifa_addr->sa_family == AF_INET6)
+			policy_push(p, AF_INET6, (const unsigned char *)
+				    &((const struct sockaddr_in6 *)(const void *)i->ifa_addr)->sin6_addr,
+				    128, what);
+	}
+	freeifaddrs(ifs);
+	return 0;
+}
+
+int deis_drain_policy_host(struct deis_drain_policy *p, const char *subnet,
+			   struct deis_error *err)
+{
+	struct deis_error e = DEIS_ERROR_INIT;
+	char what[320];
+	int rc = 0;
+
+	snprintf(what, sizeof(what), "in the containers' subnet %s", subnet ? subnet : "");
+	if (deis_drain_policy_add(p, subnet, what, &e) < 0)
+		rc = deis_error_set(err, e.code, "network_subnet: %s", e.msg);
+	deis_error_clear(&e);
+	if (deis_drain_policy_add_local(p, &e) < 0 && rc == 0)
+		rc = deis_error_set(err, e.code, "%s", e.msg);
+	return rc;
+}
+
+void deis_drain_policy_release(struct deis_drain_policy *p)
+{
+	free(p->nets);
+	p->nets = NULL;
+	p->n = p->cap = 0;
+}
+
+/* Why the address may not be a drain's, or NULL when it may. */
+static const char *addr_forbidden(const struct deis_drain_policy *p, int family,
+				  const unsigned char *a)
+{
+	static const unsigned char zero[16];
+
+	addr_norm(&family, &a);
+	if (family == AF_INET) {
+		if (a[0] == 127)
+			return "a loopback address";
+		if (a[0] == 0)
+			return "an unspecified address (it reaches this host)";
+	} else {
+		if (!memcmp(a, zero, 15) && a[15] == 1)
+			return "a loopback address";
+		if (!memcmp(a, zero, 16))
+			return "an unspecified address (it reaches this host)";
+	}
+	for (size_t i = 0; p && i < p->n; i++)
+		if (p->nets[i].family == family && prefix_match(a, p->nets[i].a, p->nets[i].bits))
+			return p->nets[i].what;
+	return NULL;
+}
+
+int deis_drain_check_host(const struct deis_drain_policy *p, const struct deis_drain *d,
+			  struct deis_error *err)
+{
+	char url[300];
+	unsigned char a[16];
+	const char *why = NULL;
+	size_t hl = strlen(d->host);
+
+	drain_format(d, url, sizeof(url));
+	if (inet_pton(AF_INET, d->host, a) == 1)
+		why = addr_forbidden(p, AF_INET, a);
+	else if (inet_pton(AF_INET6, d->host, a) == 1)
+		why = addr_forbidden(p, AF_INET6, a);
+	else if (!strcmp(d->host, "localhost") ||
+		 (hl > 10 && !strcmp(d->host + hl - 10, ".localhost")))
+		return deis_error_set(err, EINVAL, "drain '%s': %s names this host's loopback "
+				      "(RFC 6761); " DRAIN_WHY, url, d->host);
+	if (why)
+		return deis_error_set(err, EINVAL, "drain '%s': %s is %s; " DRAIN_WHY, url,
+				      d->host, why);
+	return 0;
+}
+
+const char *deis_drain_addr_forbidden(const struct deis_drain_policy *p,
+				      const struct sockaddr *addr, char *text, size_t len)
+{
+	const unsigned char *a;
+
+	if (addr->sa_family == AF_INET)
+		a = (const unsigned char *)&((const struct sockaddr_in *)(const void *)addr)->sin_addr;
+	else if (addr->sa_family == AF_INET6)
+		a = (const unsigned char *)&((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr;
+	else {
+		snprintf(text, len, "(family %d)", addr->sa_family);
+		return "not an IP address";
+	}
+	if (!inet_ntop(addr->sa_family, a, text, (socklen_t)len))
+		snprintf(text, len, "?");
+	return addr_forbidden(p, addr->sa_family, a);
 }

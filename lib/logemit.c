@@ -1,24 +1,30 @@
 /*
- * logemit.c - the producer side of the log server: RFC 5424 messages over
- * TCP with octet-counted framing (RFC 6587) to rsyslog.  See
- * include/deis/logemit.h.
+ * logemit.c - the producer side of the log server: RFC 5424 messages with
+ * octet-counted framing (RFC 6587) over the log server's Unix stream
+ * socket.  See include/deis/logemit.h.
  *
  * A message is "LEN SP <14>1 TIMESTAMP HOST APP SRC - - MSG", TIMESTAMP in
  * UTC with microseconds.  The connection is made at the first send; a send
  * on a connection that broke (the server restarted) reconnects once and
  * sends again.  Sends time out after DEIS_LOGEMIT_TIMEOUT seconds, so a
  * stuck log server cannot hang a producer forever.
+ *
+ * Why a Unix socket and not TCP: the socket lives in a directory only
+ * root may enter (<home>/run/log, 0700), so connecting to it is the
+ * producer's proof of being one of the platform's own processes; a TCP
+ * port on loopback answers every local user and every container sharing
+ * the host's network.  A producer is trusted to name the app and source it
+ * serves: the shim names its container's, the builder its build's, never
+ * text a tenant wrote.
  */
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,8 +35,7 @@
 #define DEIS_LOGEMIT_TIMEOUT 5
 
 struct deis_logemit {
-	char *host;
-	int port;
+	struct sockaddr_un addr;
 	int fd;
 	char hostname[256];
 	struct deis_buf msg;
@@ -58,19 +63,21 @@ bool deis_log_source_valid(const char *src)
 	return digits >= 1 && digits <= 9;
 }
 
-int deis_logemit_open(const char *host, int port, struct deis_logemit **out,
+int deis_logemit_open(const char *path, struct deis_logemit **out,
 		      struct deis_error *err)
 {
-	if (!host || !*host || port < 1 || port > 65535)
-		return deis_error_set(err, EINVAL, "log server: bad address %s:%d",
-				      host ? host : "(null)", port);
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+	if (!path || !*path)
+		return deis_error_set(err, EINVAL, "log server: no socket path (syslog_socket)");
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return deis_error_set(err, ENAMETOOLONG, "log server: socket path %s is "
+				      "longer than %zu bytes", path, sizeof(addr.sun_path) - 1);
+	memcpy(addr.sun_path, path, strlen(path) + 1);
 	struct deis_logemit *l = calloc(1, sizeof(*l));
 	if (!l)
 		abort();
-	l->host = strdup(host);
-	if (!l->host)
-		abort();
-	l->port = port;
+	l->addr = addr;
 	l->fd = -1;
 	if (gethostname(l->hostname, sizeof(l->hostname) - 1) < 0 || !l->hostname[0])
 		snprintf(l->hostname, sizeof(l->hostname), "-");
@@ -84,37 +91,21 @@ int deis_logemit_open(const char *host, int port, struct deis_logemit **out,
 
 static int emit_connect(struct deis_logemit *l, struct deis_error *err)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
-	struct addrinfo *res = NULL;
-	char port[16];
-	int r, last = ECONNREFUSED;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	snprintf(port, sizeof(port), "%d", l->port);
-	r = getaddrinfo(l->host, port, &hints, &res);
-	if (r)
-		return deis_error_set(err, EHOSTUNREACH, "log server %s:%d: %s",
-				      l->host, l->port, gai_strerror(r));
-	for (struct addrinfo *a = res; a; a = a->ai_next) {
-		int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-		if (fd < 0) {
-			last = errno;
-			continue;
-		}
-		struct timeval tv = { DEIS_LOGEMIT_TIMEOUT, 0 };
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-			int one = 1;
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-			l->fd = fd;
-			freeaddrinfo(res);
-			return 0;
-		}
-		last = errno;
+	if (fd < 0)
+		return deis_error_set(err, errno, "log server %s: socket: %s",
+				      l->addr.sun_path, strerror(errno));
+	struct timeval tv = { DEIS_LOGEMIT_TIMEOUT, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&l->addr, sizeof(l->addr)) < 0) {
+		int e = errno;
 		close(fd);
+		return deis_error_set(err, e, "log server %s: connect: %s", l->addr.sun_path,
+				      strerror(e));
 	}
-	freeaddrinfo(res);
-	return deis_error_set(err, last, "log server %s:%d: connect: %s", l->host,
-			      l->port, strerror(last));
+	l->fd = fd;
+	return 0;
 }
 
 /* Has the server closed the connection (or sent something we never
@@ -185,9 +176,9 @@ int deis_logemit_send(struct deis_logemit *l, const char *app, const char *src,
 		l->fd = -1;
 		/* A timeout is not a broken connection: do not send twice. */
 		if (r == -EAGAIN || r == -EWOULDBLOCK)
-			return deis_error_set(err, ETIMEDOUT, "log server %s:%d: send timed out",
-					      l->host, l->port);
-		deis_error_set(err, -r, "log server %s:%d: send: %s", l->host, l->port,
+			return deis_error_set(err, ETIMEDOUT, "log server %s: send timed out",
+					      l->addr.sun_path);
+		deis_error_set(err, -r, "log server %s: send: %s", l->addr.sun_path,
 			       strerror(-r));
 	}
 	return -err->code;
@@ -199,7 +190,6 @@ void deis_logemit_close(struct deis_logemit *l)
 		return;
 	if (l->fd >= 0)
 		close(l->fd);
-	free(l->host);
 	deis_buf_release(&l->msg);
 	free(l);
 }

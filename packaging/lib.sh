@@ -16,7 +16,8 @@
 #   DEISFS           the deisfs binary          (DEIS_DEISFS overrides)
 #   DEIS_PG_PORT     private PostgreSQL port    (default 5433)
 #   DEIS_REDIS_PORT  private Redis port         (default 6380)
-#   DEIS_SYSLOG_PORT private rsyslog (log server) port, 127.0.0.1 (default 5514)
+#   DEIS_SYSLOG_SOCKET the log server's producer socket (root only),
+#                    $DEIS_HOME/run/log/syslog.sock
 #   DEIS_LOGD        the deis-logd binary       ($DEIS_BUILD/daemons/logd/deis-logd)
 #   DEIS_DOMAIN      platform_domain            (default localhost)
 #   DEIS_LOG_LEVEL   log_level                  (default info)
@@ -114,15 +115,12 @@ deis_env_init() {
 	if [ -z "${DEIS_REDIS_PORT:-}" ]; then
 		DEIS_REDIS_PORT=$(conf_get "$DEIS_CONF" redis_port 2>/dev/null) || DEIS_REDIS_PORT=6380
 	fi
-	if [ -z "${DEIS_SYSLOG_PORT:-}" ]; then
-		DEIS_SYSLOG_PORT=$(conf_get "$DEIS_CONF" syslog_port 2>/dev/null) || DEIS_SYSLOG_PORT=5514
-	fi
 	if [ -z "${DEIS_DOMAIN:-}" ]; then
 		DEIS_DOMAIN=$(conf_get "$DEIS_CONF" platform_domain 2>/dev/null) || DEIS_DOMAIN=localhost
 	fi
 	: "${DEIS_LOG_LEVEL:=info}"
 	local p
-	for p in "$DEIS_PG_PORT" "$DEIS_REDIS_PORT" "$DEIS_SYSLOG_PORT"; do
+	for p in "$DEIS_PG_PORT" "$DEIS_REDIS_PORT"; do
 		case $p in ''|*[!0-9]*) die "bad port number '$p'" ;; esac
 		[ "$p" -ge 1 ] && [ "$p" -le 65535 ] || die "bad port number '$p'"
 	done
@@ -135,9 +133,10 @@ deis_env_init() {
 	DEIS_SECRETS=$DEIS_HOME/secrets
 	DEIS_RSYSLOG_DIR=$DEIS_HOME/rsyslog
 	DEIS_LOGS_DIR=$DEIS_HOME/logs
+	DEIS_SYSLOG_SOCKET=$DEIS_RUNDIR/log/syslog.sock
 	export DEIS_SRC DEIS_HOME DEIS_MOUNT DEIS_CONF DEIS_BUILD DEISFS \
 		DEIS_PG_PORT DEIS_REDIS_PORT DEIS_DOMAIN DEIS_LOG_LEVEL \
-		DEIS_SYSLOG_PORT DEIS_LOGD
+		DEIS_SYSLOG_SOCKET DEIS_LOGD
 }
 
 # Secrets file: "name=value" lines, 0600 root.

@@ -36,9 +36,9 @@
 # test_line_count test_path_is_file test_path_is_dir test_path_is_missing
 # test_when_finished test_set_prereq test_have_prereq test_wait_for
 # deis_psql deis_redis deis_log_has deis_log_mark deis_log_has_since_mark
-# deis_mount_extra deis_unmount deis_useradd deis_as deis_git_user
-# deis_git_push deis_git_commit deis_ssh deis_run_in deis_container_probe
-# deis_bridge_address deis_platform_ports.
+# deis_mount_extra deis_unmount deis_useradd deis_as deis_peer_ns_add
+# deis_peer_exec deis_git_user deis_git_push deis_git_commit deis_ssh
+# deis_run_in deis_container_probe deis_bridge_address deis_platform_ports.
 
 # shellcheck source=packaging/lib.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/packaging/lib.sh"
@@ -115,6 +115,7 @@ fi
 _test_on_exit() {
 	local st=$?
 	_deis_unmount_all_extra
+	_deis_peer_ns_del
 	if [ $_test_done_called = 0 ]; then
 		echo "Bail out! $TEST_NAME exited (status $st) before test_done"
 		[ $st != 0 ] || st=1
@@ -233,6 +234,7 @@ test_expect_success() {
 test_done() {
 	_test_done_called=1
 	_deis_unmount_all_extra
+	_deis_peer_ns_del
 	if [ $test_count = 0 ]; then
 		echo "1..0 # SKIP no tests"
 	else
@@ -572,12 +574,12 @@ deis_bridge_address() {
 }
 
 # Every TCP port the platform listens on, one per line: PostgreSQL, Redis,
-# the log server (when on TCP), the registry, the builder's SSH, the
-# router's HTTP and HTTPS.
+# the registry, the builder's SSH, the router's HTTP and HTTPS (the log
+# server has none: a root-only socket).
 deis_platform_ports() {
 	local p
 	for p in "$(conninfo_get "$(conf_get "$DEIS_CONF" database)" port)" \
-		"$(conf_get "$DEIS_CONF" redis_port)" "$(conf_get "$DEIS_CONF" syslog_port)" \
+		"$(conf_get "$DEIS_CONF" redis_port)" \
 		"$(conf_get "$DEIS_CONF" registry_url | sed -n 's|.*:\([0-9]*\)/*$|\1|p')" \
 		"$(conf_get "$DEIS_CONF" ssh_port)" "$(conf_get "$DEIS_CONF" http_port)" \
 		"$(conf_get "$DEIS_CONF" https_port)"; do
@@ -623,4 +625,49 @@ PY
 deis_git_commit() {	# DIR MESSAGE
 	git -C "$1" add -A &&
 	git -C "$1" -c user.name=Test -c user.email=test@example.com commit -q -m "$2"
+}
+
+# ---------------------------------------------------------------- a peer host
+
+# A network namespace of the script's own, joined to this host by a veth
+# pair on a random /30 of 198.18.0.0/15 (RFC 2544's benchmarking range):
+# a listener there has an address that is neither loopback nor one of this
+# host's, which is what a log drain may point at.  Call it at the top of a
+# script (not inside a body: it sets variables); test_done and the script's
+# exit remove it.  Sets DEIS_PEER_NS, DEIS_PEER_ADDR (the namespace's end)
+# and DEIS_PEER_HOST_ADDR (this host's end).
+deis_peer_ns_add() {
+	local a b i
+	DEIS_PEER_NS=deis-peer-$$
+	for i in $(seq 1 20); do
+		a=$((RANDOM % 256)) b=$((RANDOM % 64 * 4))
+		ip -o -4 addr show | grep -qE " 198\.18\.$a\.($((b + 1))|$((b + 2)))/" || break
+	done
+	DEIS_PEER_HOST_ADDR=198.18.$a.$((b + 1))
+	DEIS_PEER_ADDR=198.18.$a.$((b + 2))
+	ip netns add "$DEIS_PEER_NS" &&
+	ip link add "dp$$h" type veth peer name "dp$$n" netns "$DEIS_PEER_NS" &&
+	ip addr add "$DEIS_PEER_HOST_ADDR/30" dev "dp$$h" &&
+	ip link set "dp$$h" up &&
+	ip -n "$DEIS_PEER_NS" addr add "$DEIS_PEER_ADDR/30" dev "dp$$n" &&
+	ip -n "$DEIS_PEER_NS" link set "dp$$n" up &&
+	ip -n "$DEIS_PEER_NS" link set lo up || { _deis_peer_ns_del; return 1; }
+	export DEIS_PEER_NS DEIS_PEER_ADDR DEIS_PEER_HOST_ADDR
+}
+
+# Runs CMD inside the peer's namespace.
+deis_peer_exec() {	# CMD...
+	ip netns exec "$DEIS_PEER_NS" "$@"
+}
+
+# Deleting the namespace ends its listeners' sockets and the veth pair.
+_deis_peer_ns_del() {
+	[ -n "${DEIS_PEER_NS:-}" ] || return 0
+	local pid
+	for pid in $(ip netns pids "$DEIS_PEER_NS" 2>/dev/null); do
+		kill "$pid" 2>/dev/null || true
+	done
+	ip netns del "$DEIS_PEER_NS" 2>/dev/null || true
+	ip link del "dp$$h" 2>/dev/null || true
+	DEIS_PEER_NS=''
 }

@@ -866,8 +866,7 @@ int builder_build(const struct build_ctx *ctx, struct deis_error *err)
 	}
 	snprintf(o.src, sizeof(o.src), "build.%d", number);
 	struct deis_error lerr = DEIS_ERROR_INIT;
-	if (deis_logemit_open(deis_conf.syslog_host, deis_conf.syslog_port, &o.log,
-			      &lerr) < 0)
+	if (deis_logemit_open(deis_conf.syslog_socket, &o.log, &lerr) < 0)
 		o.log = NULL;
 	outf(&o, "-----> Building %s from %s (%s), pushed by %s", ctx->app, ctx->branch,
 	     sha7, ctx->user);

@@ -1,15 +1,15 @@
 /*
  * deis-log-send.c - send lines to the log server, as a producer does.
  *
- *   deis-log-send [--config=FILE] [--syslog_host=H] [--syslog_port=P]
+ *   deis-log-send [--config=FILE] [--syslog_socket=PATH]
  *                 [--count=N] [--whole] APP SOURCE [MESSAGE...]
  *
  * With MESSAGE, sends it (the words joined by spaces) as one message; with
  * --count=N, sends it N times, each followed by " <i>" (1..N).  Without
  * MESSAGE, sends each line of stdin as a message, or all of stdin as one
- * message with --whole (a multi-line message).  The log server's address
- * comes from the configuration (syslog_host, syslog_port).  Uses
- * lib/logemit.c, like every producer of the platform.
+ * message with --whole (a multi-line message).  The log server's socket
+ * comes from the configuration (syslog_socket); only root may connect to
+ * it.  Uses lib/logemit.c, like every producer of the platform.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +106,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct deis_logemit *l;
-	if (deis_logemit_open(deis_conf.syslog_host, deis_conf.syslog_port, &l, &err) < 0) {
+	if (deis_logemit_open(deis_conf.syslog_socket, &l, &err) < 0) {
 		fprintf(stderr, "deis-log-send: %s\n", err.msg);
 		return 1;
 	}

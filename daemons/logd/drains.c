@@ -11,6 +11,14 @@
  * with non-blocking sockets and poll(); a drain that fails reconnects with
  * a backoff of 1 s doubling to 30 s.  Host names are resolved with
  * getaddrinfo() in this thread (IP addresses need no resolution).
+ *
+ * Before it connects, the thread checks every address the drain's host
+ * resolves to against the drain policy (lib/drain.c: no loopback, no
+ * address of this host or of a platform node, nothing in the containers'
+ * subnet): deisfs refused such literal addresses at write, but a name may
+ * resolve to anything, and may change.  A refused drain is retried like a
+ * failed one (the name may change again); the refusal is logged, and said
+ * once in the app's log as a "deis" line (drains_notices).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,6 +40,7 @@
 #include <openssl/x509v3.h>
 
 #include "deis/buf.h"
+#include "deis/conf.h"
 #include "deis/drain.h"
 #include "deis/log.h"
 #include "logd.h"
@@ -52,6 +61,7 @@ struct drain {
 	long long retry_ms;
 	int backoff_ms;
 	int failed_logged;
+	int refused_told;	/* the app's log was told of a refusal */
 	int dead;		/* removed by drains_set; freed by the thread */
 	struct drain *next;
 };
@@ -64,6 +74,10 @@ static volatile int stopping;
 static int wake[2] = { -1, -1 };
 static SSL_CTX *ctx;
 static char hostname[256];
+/* The platform's nodes (name -> address), for the drain policy. */
+static struct deis_kvlist node_addrs = DEIS_KVLIST_INIT;
+/* Refusals to tell the apps: "app\ttext" lines. */
+static struct deis_strlist notices = DEIS_STRLIST_INIT;
 
 static long long mono_ms(void)
 {
@@ -210,6 +224,71 @@ static void drain_close(struct drain *d, const char *why)
 	}
 }
 
+void drains_set_nodes(const struct deis_kvlist *nodes)
+{
+	pthread_mutex_lock(&lock);
+	deis_kvlist_copy(&node_addrs, nodes);
+	pthread_mutex_unlock(&lock);
+}
+
+void drains_notices(void (*tell)(const char *app, const char *text))
+{
+	struct deis_strlist l;
+
+	pthread_mutex_lock(&lock);
+	l = notices;
+	notices = (struct deis_strlist)DEIS_STRLIST_INIT;
+	pthread_mutex_unlock(&lock);
+	for (size_t i = 0; i < l.n; i++) {
+		char *tab = strchr(l.items[i], '\t');
+		if (tab) {
+			*tab = '\0';
+			tell(l.items[i], tab + 1);
+		}
+	}
+	deis_strlist_clear(&l);
+}
+
+/* 0 when every address of res may be connected to; else the drain is
+ * closed (and retried later), the refusal logged and queued for the app.
+ * The policy is made again each time: this host's addresses change. */
+static int drain_allowed(struct drain *d, const struct addrinfo *res)
+{
+	struct deis_drain_policy p = DEIS_DRAIN_POLICY_INIT;
+	struct deis_error err = DEIS_ERROR_INIT;
+	char what[320], text[INET6_ADDRSTRLEN + 16], why[640], note[1200];
+	const char *no = NULL;
+
+	if (deis_drain_policy_host(&p, deis_conf.network_subnet, &err) < 0)
+		deis_log(LOG_WARNING, "drains: %s", err.msg);
+	deis_error_clear(&err);
+	for (size_t i = 0; i < node_addrs.n; i++) {
+		snprintf(what, sizeof(what), "the address of platform node %s",
+			 node_addrs.items[i].key);
+		deis_drain_policy_add(&p, node_addrs.items[i].value, what, &err); /* IPs only */
+		deis_error_clear(&err);
+	}
+	for (const struct addrinfo *a = res; a && !no; a = a->ai_next)
+		no = deis_drain_addr_forbidden(&p, a->ai_addr, text, sizeof(text));
+	if (!no) {
+		deis_drain_policy_release(&p);
+		return 0;
+	}
+	if (!strcmp(text, d->d.host))
+		snprintf(why, sizeof(why), "refused: %s is %s", text, no);
+	else
+		snprintf(why, sizeof(why), "refused: %s resolves to %s, %s", d->d.host, text, no);
+	deis_drain_policy_release(&p);
+	if (!d->refused_told) {
+		d->refused_told = 1;
+		snprintf(note, sizeof(note), "%s\tdrain %s %s; a drain may not point at the "
+			 "platform", d->app, d->url, why);
+		deis_strlist_add(&notices, note);
+	}
+	drain_close(d, why);
+	return -1;
+}
+
 static void drain_connect(struct drain *d)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
@@ -221,6 +300,12 @@ static void drain_connect(struct drain *d)
 	int r = getaddrinfo(d->d.host, port, &hints, &res);
 	if (r) {
 		drain_close(d, gai_strerror(r));
+		return;
+	}
+	/* Every address, not only the one connected to: a name that also
+	 * resolves to the platform is not a drain's. */
+	if (drain_allowed(d, res) < 0) {
+		freeaddrinfo(res);
 		return;
 	}
 	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -546,4 +631,6 @@ void drains_stop(void)
 	}
 	SSL_CTX_free(ctx);
 	ctx = NULL;
+	deis_kvlist_clear(&node_addrs);
+	deis_strlist_clear(&notices);
 }

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,14 +47,22 @@ static void send_delete(const char *app)
 static int refresh(const char *gone)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
-	struct deis_kvlist drains = DEIS_KVLIST_INIT;
+	struct deis_kvlist drains = DEIS_KVLIST_INIT, addrs = DEIS_KVLIST_INIT;
 	struct deis_strlist names = DEIS_STRLIST_INIT;
+	struct deis_node *nodes = NULL;
+	size_t nnodes = 0;
 
 	if (!db && deis_db_open(deis_conf.database, &db, &err) < 0)
 		goto fail;
 	if (deis_db_load_drains(db, &drains, &err) < 0 ||
-	    deis_db_app_names(db, &names, &err) < 0)
+	    deis_db_app_names(db, &names, &err) < 0 ||
+	    deis_db_nodes(db, &nodes, &nnodes, &err) < 0)
 		goto fail;
+	for (size_t i = 0; i < nnodes; i++)
+		deis_kvlist_set(&addrs, nodes[i].name, nodes[i].address);
+	free(nodes);
+	drains_set_nodes(&addrs);
+	deis_kvlist_clear(&addrs);
 	drains_set(&drains);
 	if (gone && deis_valid_app_name(gone) && !deis_strlist_has(&names, gone))
 		send_delete(gone);

@@ -1,8 +1,10 @@
 /*
  * logd.h - deis-logd's pieces: the main loop (main.c) reads rsyslog's
- * messages and writes Redis; the drain thread (drains.c) forwards lines to
- * per-app syslog drains; the event thread (events.c) follows PostgreSQL and
- * Redis events to refresh the drains and delete destroyed apps' logs.
+ * messages, rate-limits them and writes Redis; files.c writes the durable
+ * per-app files (capped, rotated); guard.c keeps a restart from storing a
+ * line twice; the drain thread (drains.c) forwards lines to per-app syslog
+ * drains; the event thread (events.c) follows PostgreSQL and Redis events
+ * to refresh the drains and delete destroyed apps' logs.
  */
 #ifndef DEIS_LOGD_H
 #define DEIS_LOGD_H
@@ -22,12 +24,50 @@ struct logd_conf {
 	char *drain_queue_s;
 	long long drain_queue;		/* bytes queued per drain before dropping */
 	int drain_refresh;		/* seconds between drain reloads */
+	char *file_max_s;
+	long long file_max;		/* bytes of a durable file before it is rotated */
+	int file_keep;			/* rotated files kept per app */
 };
 
 extern struct logd_conf logd_conf;
 
 /* Parses "8M", "512K", "1G", "1000" (bytes); -1 when malformed. */
 long long logd_parse_size(const char *s);
+
+/* ---- guard.c ---- */
+#define LOGD_GUARD_MS 60000
+
+struct logd_guard {
+	unsigned long *seen;	/* hashes of lines (open addressing, 0 = empty) */
+	size_t nseen, capseen;
+	long long until;	/* monotonic ms; 0: off */
+};
+
+/* Starts guarding an output whose last lines are tail (cut: its first
+ * line may be partial). */
+void guard_begin(struct logd_guard *g, const char *tail, size_t len, int cut,
+		 long long now_ms);
+/* 1 when every line of lines (formatted, each ending in '\n') is already
+ * in the output: skip them.  Else remembers them and returns 0. */
+int guard_replayed(struct logd_guard *g, const char *lines, size_t len, long long now_ms);
+void guard_release(struct logd_guard *g);
+
+/* ---- files.c ---- */
+/* The durable files: <dir>/<app>.log, rotated to <app>.log.1 .. .N. */
+void files_init(const char *dir);
+/* Queues the formatted lines of one message (after the rate limit) for
+ * app's file, unless the replay guard knows them. */
+void files_add(const char *app, const char *lines, size_t len);
+/* Writes what was queued, rotating as needed.  Errors are logged; lines
+ * that could not be written are dropped (counted). */
+void files_flush(void);
+/* Closes idle files and those moved or deleted behind our back. */
+void files_tick(void);
+/* The app was destroyed: its files go. */
+void files_delete(const char *app);
+/* Closes every file; lines still queued (a batch rsyslog did not commit,
+ * which it will send again) are dropped. */
+void files_close_all(void);
 
 /* ---- drains.c ---- */
 int drains_start(struct deis_error *err);
@@ -39,6 +79,11 @@ int drains_has(const char *app);
 /* Queues one line (the text after "app[src]: ") for every drain of app. */
 void drains_send(const char *app, const char *ts, const char *src,
 		 const char *text, size_t len);
+/* The platform's nodes (name -> address): a drain may not point at them. */
+void drains_set_nodes(const struct deis_kvlist *nodes);
+/* Calls tell(app, text) for each refusal of a drain not yet told (a drain
+ * whose host resolved to the platform), once. */
+void drains_notices(void (*tell)(const char *app, const char *text));
 
 /* ---- events.c ---- */
 /* Starts the thread; it writes "delete <app>\n" to cmd_fd when an app's

@@ -11,30 +11,29 @@
  *   {json}              -> DEFER_COMMIT   (formatted, kept in memory)
  *   COMMIT TRANSACTION  -> OK             (after one pipelined Redis write)
  *
- * so a batch is confirmed only once it is in Redis (or, while Redis is
- * down, queued in memory for a retry): rsyslog's queue keeps everything
- * while deis-logd restarts.  rsyslog 8.2302 has a gap there: when the
- * program dies in the middle of a transaction, it sends again only the
- * message that failed, not those already answered DEFER_COMMIT.  So each
- * message is appended to a journal ($DEIS_HOME/logd/journal, one write per
- * read) before it is answered, the journal is emptied once its batch is in
- * Redis, and a starting deis-logd first replays what its predecessor left
- * there.  For each message deis-logd formats the lines
- * ("<RFC 3339 UTC> app[src]: text", split, escaped: lib/logemit.c),
- * rate-limits per app (token bucket; drops counted and reported once a
- * second as a "deis" line), appends to the app's Redis stream and to the
- * source's own stream (containers "web.1", builds "build.3"), and queues
- * the lines for the app's drains.
+ * so a batch is confirmed only once it is in the durable files and in
+ * Redis (or, while Redis is down, queued in memory for a retry): rsyslog's
+ * queue keeps everything while deis-logd restarts.  rsyslog 8.2302 has a
+ * gap there: when the program dies in the middle of a transaction, it
+ * sends again only the message that failed, not those already answered
+ * DEFER_COMMIT.  So each message is appended to a journal
+ * ($DEIS_HOME/logd/journal, one write per read) before it is answered, the
+ * journal is emptied once its batch is stored, and a starting deis-logd
+ * first replays what its predecessor left there.  For each message
+ * deis-logd formats the lines ("<RFC 3339 UTC> app[src]: text", split,
+ * escaped: lib/logemit.c), rate-limits per app (token bucket; drops
+ * counted and reported once a second as a "deis" line), appends them to
+ * the app's durable file (files.c: capped, rotated), to the app's Redis
+ * stream and to the source's own stream (containers "web.1", builds
+ * "build.3"), and queues them for the app's drains.
  *
  * Stream entry IDs are byte offsets (include/deis/cache.h).  deis-logd
  * keeps each stream's end in memory (from Redis the first time a stream is
  * seen, and from $DEIS_HOME/logd/offsets, saved every 2 s), so offsets
  * keep growing across a Redis flush and a deis-logd restart.  After a
- * restart, rsyslog may send again messages of the batch that was being
- * committed (not always in their first place): for REPLAY_GUARD_MS after a
- * stream is first seen, a message whose every line is already among the
- * stream's last lines (same time stamp to the microsecond, source and
- * text) is skipped (the replay guard), so no line is stored twice.
+ * restart, the journal and rsyslog may hand over again messages that were
+ * already stored: the replay guard (guard.c) skips them, for the streams
+ * and for the files, so no line is stored twice.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -76,6 +75,10 @@ static const struct deis_conf_option options[] = {
 	  "bytes queued per drain while it is slow or down; more are dropped" },
 	{ "drain_refresh", DEIS_CONF_INT, &logd_conf.drain_refresh, "5",
 	  "seconds between reloads of the drains from the database" },
+	{ "log_file_max", DEIS_CONF_STR, &logd_conf.file_max_s, "64M",
+	  "bytes of an app's durable log file (<home>/logs/<app>.log) before it is rotated" },
+	{ "log_file_keep", DEIS_CONF_INT, &logd_conf.file_keep, "3",
+	  "rotated durable log files kept per app (<app>.log.1 ...)" },
 	{ NULL, 0, NULL, NULL, NULL },
 };
 
@@ -158,10 +161,7 @@ struct stream {
 	long long saved;	/* end from the offsets file (0 when none) */
 	int init;
 	int dirty;		/* appended since the last byte trim */
-	/* replay guard: hashes of the stream's last lines when first seen */
-	unsigned long *seen;
-	size_t nseen, capseen;
-	long long guard_until;	/* mono_ms; 0: off */
+	struct logd_guard guard;	/* its last lines when first seen (guard.c) */
 	struct stream *next;
 };
 
@@ -207,7 +207,7 @@ static void stream_free(struct stream *s)
 {
 	free(s->app);
 	free(s->src);
-	free(s->seen);
+	guard_release(&s->guard);
 	free(s);
 }
 
@@ -267,63 +267,7 @@ static void cache_failed(const struct deis_error *err)
 	cache_retry_ms = mono_ms() + 1000;
 }
 
-#define REPLAY_GUARD_MS 60000
 #define REPLAY_TAIL (512 * 1024)
-
-static unsigned long hash_line(const char *p, size_t len)
-{
-	unsigned long h = 1469598103934665603UL;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)p[i]) * 1099511628211UL;
-	return h;
-}
-
-/* The guard's set of line hashes: open addressing, 0 = empty. */
-static void seen_add(struct stream *s, unsigned long h)
-{
-	if (!h)
-		h = 1;
-	if ((s->nseen + 1) * 2 > s->capseen) {
-		size_t ncap = s->capseen ? s->capseen * 2 : 1024;
-		unsigned long *n = calloc(ncap, sizeof(*n));
-		if (!n)
-			abort();
-		for (size_t i = 0; i < s->capseen; i++)
-			if (s->seen[i])
-				for (size_t j = s->seen[i] & (ncap - 1);; j = (j + 1) & (ncap - 1))
-					if (!n[j]) {
-						n[j] = s->seen[i];
-						break;
-					}
-		free(s->seen);
-		s->seen = n;
-		s->capseen = ncap;
-	}
-	for (size_t j = h & (s->capseen - 1);; j = (j + 1) & (s->capseen - 1)) {
-		if (s->seen[j] == h)
-			return;
-		if (!s->seen[j]) {
-			s->seen[j] = h;
-			s->nseen++;
-			return;
-		}
-	}
-}
-
-static int seen_has(const struct stream *s, unsigned long h)
-{
-	if (!h)
-		h = 1;
-	if (!s->capseen)
-		return 0;
-	for (size_t j = h & (s->capseen - 1);; j = (j + 1) & (s->capseen - 1)) {
-		if (s->seen[j] == h)
-			return 1;
-		if (!s->seen[j])
-			return 0;
-	}
-}
 
 /* The stream's end: the larger of Redis's and the saved one.  Also reads
  * its tail for the replay guard.  -1 when Redis is unreachable. */
@@ -350,56 +294,13 @@ static int stream_init(struct stream *s)
 			cache_failed(&err);
 			return -1;
 		}
-		/* Hashes of the whole lines (the first may be cut). */
-		const char *p = tail.data, *e = tail.data + tail.len;
-		if (start < from) {
-			const char *nl = memchr(p, '\n', tail.len);
-			p = nl ? nl + 1 : e;
-		}
-		while (p < e) {
-			const char *nl = memchr(p, '\n', (size_t)(e - p));
-			if (!nl)
-				break;
-			seen_add(s, hash_line(p, (size_t)(nl - p) + 1));
-			p = nl + 1;
-		}
+		guard_begin(&s->guard, tail.data, tail.len, start < from, mono_ms());
+	} else {
+		guard_begin(&s->guard, "", 0, 0, mono_ms());
 	}
-	s->guard_until = mono_ms() + REPLAY_GUARD_MS;
 	deis_buf_release(&tail);
 	s->end = end > s->saved ? end : s->saved;
 	s->init = 1;
-	return 0;
-}
-
-/* Is this message (every one of its formatted lines) already in the
- * stream, sent again by rsyslog after a restart?  Checked against the
- * stream's tail when deis-logd first saw it and every line stored since,
- * for REPLAY_GUARD_MS. */
-static int replayed(struct stream *s, const char *lines, size_t len)
-{
-	if (!s->guard_until)
-		return 0;
-	if (mono_ms() > s->guard_until) {
-		free(s->seen);
-		s->seen = NULL;
-		s->nseen = s->capseen = 0;
-		s->guard_until = 0;
-		return 0;
-	}
-	const char *p = lines, *e = lines + len;
-	int all = 1;
-	while (p < e && all) {
-		const char *nl = memchr(p, '\n', (size_t)(e - p));
-		all = seen_has(s, hash_line(p, (size_t)(nl - p) + 1));
-		p = nl + 1;
-	}
-	if (all)
-		return 1;
-	for (p = lines; p < e;) {
-		const char *nl = memchr(p, '\n', (size_t)(e - p));
-		seen_add(s, hash_line(p, (size_t)(nl - p) + 1));
-		p = nl + 1;
-	}
 	return 0;
 }
 
@@ -589,6 +490,7 @@ static void handle_message(const char *raw, size_t rawlen)
 		return;
 	}
 	stat_lines += (long long)n;
+	files_add(app, lines.data, lines.len);
 
 	struct stream *targets[2] = { stream_get(app, NULL, 1),
 				      own_stream(src) ? stream_get(app, src, 1) : NULL };
@@ -598,7 +500,7 @@ static void handle_message(const char *raw, size_t rawlen)
 			continue;
 		if (!s->init)
 			stream_init(s);	/* for the replay guard; retried at flush */
-		if (replayed(s, lines.data, lines.len)) {
+		if (guard_replayed(&s->guard, lines.data, lines.len, mono_ms())) {
 			stat_replayed++;
 			continue;
 		}
@@ -619,12 +521,22 @@ static void handle_message(const char *raw, size_t rawlen)
 	json_decref(j);
 }
 
-/* Once a second: "dropped N lines (rate limit)" for each app that lost
- * lines, sent through rsyslog like any platform line (so it reaches the
- * file too). */
-static void report_drops(void)
+/* A platform ("deis") line for app, through the log server like any
+ * other (so it reaches the file and the drains too). */
+static void tell_app(const char *app, const char *text)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
+
+	if (!emitter)
+		deis_logemit_open(deis_conf.syslog_socket, &emitter, &err);
+	if (emitter && deis_logemit_send(emitter, app, "deis", text, &err) < 0)
+		deis_log(LOG_WARNING, "a platform line for %s: %s", app, err.msg);
+}
+
+/* Once a second: "dropped N lines (rate limit)" for each app that lost
+ * lines, and the drains refused since (drains.c). */
+static void report_drops(void)
+{
 	char text[128];
 
 	for (int h = 0; h < NBUCKETS; h++)
@@ -633,13 +545,10 @@ static void report_drops(void)
 				continue;
 			snprintf(text, sizeof(text), "dropped %ld lines (rate limit)", a->dropped);
 			deis_log(LOG_NOTICE, "%s: %s", a->name, text);
-			if (!emitter)
-				deis_logemit_open(deis_conf.syslog_host, deis_conf.syslog_port,
-						  &emitter, &err);
-			if (emitter && deis_logemit_send(emitter, a->name, "deis", text, &err) < 0)
-				deis_log(LOG_WARNING, "reporting drops: %s", err.msg);
+			tell_app(a->name, text);
 			a->dropped = 0;
 		}
+	drains_notices(tell_app);
 }
 
 /* ---- retention, offsets, deletion ---- */
@@ -718,7 +627,6 @@ static void offsets_save(void)
 static void delete_app(const char *name)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
-	char path[4096];
 
 	if (!deis_valid_app_name(name))
 		return;
@@ -746,21 +654,7 @@ static void delete_app(const char *name)
 	struct deis_cache *c = cache_get();
 	if (c && deis_cache_log_delete(c, name, &err) < 0)
 		cache_failed(&err);
-	snprintf(path, sizeof(path), "%s/logs/%s.log", deis_conf.home, name);
-	if (unlink(path) < 0 && errno != ENOENT)
-		deis_log(LOG_WARNING, "%s: %s", path, strerror(errno));
-	/* rsyslog keeps the file open: SIGHUP makes omfile close it, so a new
-	 * app of the same name starts a new file. */
-	char comm[64] = "";
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)getppid());
-	FILE *f = fopen(path, "r");
-	if (f) {
-		if (!fgets(comm, sizeof(comm), f))
-			comm[0] = '\0';
-		fclose(f);
-	}
-	if (!strncmp(comm, "rsyslogd", 8))
-		kill(getppid(), SIGHUP);
+	files_delete(name);
 	deis_log(LOG_NOTICE, "app %s destroyed: its logs are deleted", name);
 }
 
@@ -824,6 +718,7 @@ static void journal_replay(void)
 	if (n)
 		deis_log(LOG_NOTICE, "replayed %zu messages from %s", n, journal_path);
 	journal_size = 1;	/* clear it (a torn line included) */
+	files_flush();
 	journal_done(flush());
 }
 
@@ -857,9 +752,19 @@ static int parse_options(int argc, char **argv)
 		return -1;
 	logd_conf.retention_bytes = logd_parse_size(logd_conf.retention_bytes_s);
 	logd_conf.drain_queue = logd_parse_size(logd_conf.drain_queue_s);
-	if (logd_conf.retention_bytes < 0 || logd_conf.drain_queue < 0) {
-		fprintf(stderr, "deis-logd: log_retention_bytes and drain_queue are sizes "
-			"(bytes, or with K, M, G)\n");
+	logd_conf.file_max = logd_parse_size(logd_conf.file_max_s);
+	if (logd_conf.retention_bytes < 0 || logd_conf.drain_queue < 0 ||
+	    logd_conf.file_max < 0) {
+		fprintf(stderr, "deis-logd: log_retention_bytes, drain_queue and log_file_max "
+			"are sizes (bytes, or with K, M, G)\n");
+		return -1;
+	}
+	/* A file holds at least a few of the longest lines (10,000 bytes of
+	 * text and a prefix). */
+	if (logd_conf.file_max < 16 * 1024 || logd_conf.file_keep < 0 ||
+	    logd_conf.file_keep > 1000) {
+		fprintf(stderr, "deis-logd: log_file_max must be at least 16K and "
+			"log_file_keep from 0 to 1000\n");
 		return -1;
 	}
 	if (logd_conf.retention_lines < 1 || logd_conf.rate < 1 || logd_conf.burst < 1 ||
@@ -892,6 +797,8 @@ int main(int argc, char **argv)
 		deis_log(LOG_WARNING, "%s: %s", dir, strerror(errno));
 	snprintf(offsets_path, sizeof(offsets_path), "%s/offsets", dir);
 	offsets_load();
+	snprintf(dir, sizeof(dir), "%s/logs", deis_conf.home);
+	files_init(dir);
 	cache_get();
 	journal_open();
 
@@ -900,9 +807,10 @@ int main(int argc, char **argv)
 		deis_log(LOG_ERR, "start-up: %s", err.code ? err.msg : strerror(errno));
 		return 1;
 	}
-	deis_log(LOG_NOTICE, "started (retention %d lines, %lld bytes; rate %d/s, burst %d)",
-		 logd_conf.retention_lines, logd_conf.retention_bytes, logd_conf.rate,
-		 logd_conf.burst);
+	deis_log(LOG_NOTICE, "started (retention %d lines, %lld bytes; rate %d/s, burst %d; "
+		 "files of %lld bytes, %d rotated kept)", logd_conf.retention_lines,
+		 logd_conf.retention_bytes, logd_conf.rate, logd_conf.burst, logd_conf.file_max,
+		 logd_conf.file_keep);
 	journal_replay();
 	/* rsyslog (confirmMessages) waits for this before the first message. */
 	if (write_all(1, "OK\n", 3) < 0)
@@ -954,6 +862,7 @@ int main(int argc, char **argv)
 					deis_buf_adds(&out, "OK\n");
 				} else if (len == 18 && !memcmp(line, "COMMIT TRANSACTION", 18)) {
 					in_tx = 0;
+					files_flush();
 					journal_done(flush());
 					deis_buf_adds(&out, "OK\n");
 				} else {
@@ -967,8 +876,10 @@ int main(int argc, char **argv)
 					}
 				}
 			}
-			if (plain)
+			if (plain) {
+				files_flush();
 				flush();
+			}
 			memmove(in.data, in.data + done, in.len - done);
 			in.len -= done;
 			/* The journal first, then the answers. */
@@ -991,6 +902,7 @@ int main(int argc, char **argv)
 		if (now - last_trim >= 5000) {
 			last_trim = now;
 			trim_bytes();
+			files_tick();
 		}
 		if (now - last_stats >= 60000) {
 			last_stats = now;
@@ -1001,8 +913,10 @@ int main(int argc, char **argv)
 	}
 	/* EOF: rsyslog is stopping (or restarting us).  What was not
 	 * committed is sent again by rsyslog. */
-	if (!in_tx)
+	if (!in_tx) {
+		files_flush();
 		journal_done(flush());
+	}
 	offsets_changed = 1;
 	offsets_save();
 	events_stop();
@@ -1010,6 +924,7 @@ int main(int argc, char **argv)
 	deis_log(LOG_NOTICE, "exiting (%s): %lld messages, %lld lines stored, %lld dropped "
 		 "by the rate limit", stop_signal ? "signal" : "end of input", stat_msgs,
 		 stat_lines, stat_dropped);
+	files_close_all();
 	deis_cache_close(cache);
 	deis_logemit_close(emitter);
 	deis_buf_release(&in);

@@ -779,8 +779,7 @@ int main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	if (setup_dirs() < 0)
 		return 1;
-	if (router_open(deis_conf.home, deis_conf.syslog_host, deis_conf.syslog_port,
-			&err) < 0) {
+	if (router_open(deis_conf.home, deis_conf.syslog_socket, &err) < 0) {
 		deis_log(LOG_ERR, "router log: %s", err.msg);
 		return 1;
 	}

@@ -127,8 +127,7 @@ int proxy_write_file(const char *path, const char *data, size_t len, mode_t mode
 /* dynos: "addr:port" -> container name, per app, for the log lines. */
 typedef const char *(*proxy_dyno_fn)(const char *app, const char *addr);
 
-int router_open(const char *home, const char *syslog_host, int syslog_port,
-		struct deis_error *err);
+int router_open(const char *home, const char *syslog_socket, struct deis_error *err);
 /* Reads what nginx appended and sends it; returns the lines sent. */
 long router_poll(proxy_dyno_fn dyno);
 /* Called about once a second: rotation of a big access log (reopen by

@@ -88,8 +88,7 @@ static bool open_at(const char *p, off_t at)
 	return true;
 }
 
-int router_open(const char *home, const char *syslog_host, int syslog_port,
-		struct deis_error *err)
+int router_open(const char *home, const char *syslog_socket, struct deis_error *err)
 {
 	struct stat st;
 	unsigned long long sino = 0;
@@ -98,7 +97,7 @@ int router_open(const char *home, const char *syslog_host, int syslog_port,
 	snprintf(path, sizeof(path), "%s/proxy/access.log", home);
 	snprintf(path1, sizeof(path1), "%s/proxy/access.log.1", home);
 	snprintf(pospath, sizeof(pospath), "%s/proxy/access.pos", home);
-	if (deis_logemit_open(syslog_host, syslog_port, &emit, err) < 0)
+	if (deis_logemit_open(syslog_socket, &emit, err) < 0)
 		return -err->code;
 	pos_fd = open(pospath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (pos_fd < 0)

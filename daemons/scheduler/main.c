@@ -405,14 +405,13 @@ static void crash(struct inst *i, const char *why);
 
 static int spawn_shim(struct inst *i, const char *bundle, struct deis_error *err)
 {
-	char dir[4400], port[16];
+	char dir[4400];
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 
 	inst_dir(i, NULL, dir, sizeof(dir));
-	snprintf(port, sizeof(port), "%d", deis_conf.syslog_port);
 	const char *argv[] = { scheduler_conf.shim, runc_root, bundle, i->id, dir, i->app,
-			       i->name, deis_conf.syslog_host, port, NULL };
+			       i->name, deis_conf.syslog_socket, NULL };
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
@@ -1623,7 +1622,7 @@ static int run_attached(const char *app, const char *user, const char *term,
 		fprintf(stderr, "deis: %s\n", err.msg);
 		return 1;
 	}
-	deis_logemit_open(deis_conf.syslog_host, deis_conf.syslog_port, &logs, &err);
+	deis_logemit_open(deis_conf.syslog_socket, &logs, &err);
 	struct deis_app *m = n ? list[0] : NULL;
 	const struct deis_release *pending, *T = m ? target(m, &pending) : NULL;
 	if (!m || !T) {
@@ -1893,7 +1892,7 @@ int main(int argc, char **argv)
 	if (deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
 			    deis_conf.redis_password, &cache, &err) < 0)
 		deis_log(LOG_WARNING, "Redis: %s (events are sent when it is back)", err.msg);
-	deis_logemit_open(deis_conf.syslog_host, deis_conf.syslog_port, &logs, &err);
+	deis_logemit_open(deis_conf.syslog_socket, &logs, &err);
 	/* The bridge and the firewall before any container: without them no
 	 * container may start (it would have no isolation). */
 	if (deis_net_open_platform(1, &net, &err) < 0) {

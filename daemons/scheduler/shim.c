@@ -1,7 +1,7 @@
 /*
  * shim.c - deis-shim: the parent of one running container.
  *
- *   deis-shim STATE_DIR BUNDLE_DIR ID DIR APP SOURCE SYSLOG_HOST SYSLOG_PORT
+ *   deis-shim STATE_DIR BUNDLE_DIR ID DIR APP SOURCE SYSLOG_SOCKET
  *
  * The scheduler starts one shim per container (posix_spawn, in a new
  * session) and never runs a container itself, so that a scheduler that is
@@ -14,8 +14,10 @@
  *  2. writes DIR/shim.pid and starts the container with lib/runtime.c, its
  *     stdout and stderr both the write end of one pipe;
  *  3. sends each line the container writes to the log server as
- *     APP[SOURCE] (lib/logemit.c, RFC 5424 over TCP), so `logs` and
- *     containers/<name>/log show it;
+ *     APP[SOURCE] (lib/logemit.c, RFC 5424 over the root-only socket
+ *     SYSLOG_SOCKET), so `logs` and containers/<name>/log show it: the
+ *     app and source are the shim's arguments, the container's output is
+ *     only ever the message text;
  *  4. when the init exits (the kernel then kills the rest of its pid
  *     namespace, which closes the pipe), sends what is left and writes
  *     DIR/exit ("code=N signal=S", or "error=..." when it could not start)
@@ -112,9 +114,9 @@ int main(int argc, char **argv)
 	struct deis_error err = DEIS_ERROR_INIT;
 	int p[2];
 
-	if (argc != 9) {
+	if (argc != 8) {
 		fprintf(stderr, "usage: deis-shim STATE_DIR BUNDLE_DIR ID DIR APP SOURCE "
-			"SYSLOG_HOST SYSLOG_PORT\n(started by deis-scheduler)\n");
+			"SYSLOG_SOCKET\n(started by deis-scheduler)\n");
 		return 2;
 	}
 	const char *state = argv[1], *bundle = argv[2], *id = argv[3];
@@ -130,7 +132,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	write_file("shim.pid", "%d\n", (int)getpid());
-	deis_logemit_open(argv[7], atoi(argv[8]), &logs, &err);
+	deis_logemit_open(argv[7], &logs, &err);
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		write_file("exit", "error=pipe: %s\n", strerror(errno));
 		return 1;

@@ -68,8 +68,7 @@ struct deis_common_conf {
 	char *admin_group;	/* members of this Unix group are admins */
 	char *log_level;
 	char *home;		/* $DEIS_HOME: state directory */
-	char *syslog_host;	/* the log server (rsyslog) */
-	int syslog_port;
+	char *syslog_socket;	/* the log server's producer socket (rsyslog) */
 	char *registry_url;	/* the image registry (OCI distribution API) */
 	char *registry_user;	/* its HTTP basic credentials (the platform's */
 	char *registry_password; /* own; empty password: send none) */
@@ -107,10 +106,9 @@ extern struct deis_common_conf deis_conf;
 	  "error, warning, notice, info or debug" }, \
 	{ "home", DEIS_CONF_STR, &deis_conf.home, "/var/lib/deis", \
 	  "state directory ($DEIS_HOME)" }, \
-	{ "syslog_host", DEIS_CONF_STR, &deis_conf.syslog_host, "127.0.0.1", \
-	  "log server host (rsyslog, syslog over TCP)" }, \
-	{ "syslog_port", DEIS_CONF_INT, &deis_conf.syslog_port, "5514", \
-	  "log server port" }, \
+	{ "syslog_socket", DEIS_CONF_STR, &deis_conf.syslog_socket, \
+	  "/var/lib/deis/run/log/syslog.sock", \
+	  "the log server's Unix socket for producers (root only; <home>/run/log/syslog.sock)" }, \
 	{ "registry_url", DEIS_CONF_STR, &deis_conf.registry_url, \
 	  "http://127.0.0.1:5000", "image registry (OCI distribution API)" }, \
 	{ "registry_user", DEIS_CONF_STR, &deis_conf.registry_user, "deis", \

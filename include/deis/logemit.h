@@ -1,12 +1,15 @@
 /*
  * logemit.h - sending log lines to the log server.
  *
- * Every producer (deisfs for platform lines, the builder, the scheduler for
- * container output, the proxy for router lines) sends RFC 5424 syslog
- * messages over TCP with octet-counted framing (RFC 6587) to the log
- * server's rsyslog: APP-NAME is the app, PROCID the source ("web.1",
- * "builder", "router", "deis", "build.3" for a build's own lines, which
- * also appear in the app's log as "builder"), MSG the text.
+ * Every producer (deisfs for platform lines, the builder, the scheduler
+ * and its shims for container output, the proxy for router lines,
+ * deis-logd for its own reports) sends RFC 5424 syslog messages with
+ * octet-counted framing (RFC 6587) over the log server's Unix stream
+ * socket (syslog_socket, in a directory only root may enter): APP-NAME is
+ * the app, PROCID the source ("web.1", "builder", "router", "deis",
+ * "build.3" for a build's own lines, which also appear in the app's log as
+ * "builder"), MSG the text.  The producer names the app and the source;
+ * a tenant's text is only ever MSG.
  *
  * Not thread-safe: one emitter per thread, or a lock around it.
  */
@@ -17,8 +20,10 @@
 
 struct deis_logemit;
 
-/* Connects lazily: open never fails for an unreachable server. */
-int deis_logemit_open(const char *host, int port, struct deis_logemit **out,
+/* path: the log server's socket (deis_conf.syslog_socket).  Connects
+ * lazily: open fails only for a path that cannot be a socket's, never for
+ * a server that is down. */
+int deis_logemit_open(const char *path, struct deis_logemit **out,
 		      struct deis_error *err);
 /* Sends one message; reconnects once if the connection broke.  The
  * message may hold newlines (each becomes a line of its own in the log). */

@@ -8,8 +8,9 @@
 #   one-app    N lines from one producer: lines/s until the last is in the
 #              Redis stream, and that exactly N are there (and in the file)
 #   ten-apps   N lines split over 10 apps sent at once: the same
-#   rsyslog    the ceiling: a second, plain rsyslogd (imptcp -> omfile, no
-#              deis-logd) writing the same N lines to a file
+#   rsyslog    the ceiling: a second, plain rsyslogd (imptcp on a Unix
+#              socket -> omfile, no deis-logd) writing the same N lines to a
+#              file
 #   latency    LAT_N lines sent at ~1000/s: from the producer's time stamp
 #              to the line being readable in Redis (XREAD), p50/p99/max
 # The rate limit and retention are raised for the run (log_rate,
@@ -37,9 +38,7 @@ DEIS_FAST=1
 DEIS_BUILD=${DEIS_BUILD:-build-bench}
 DEIS_PG_PORT=$(free_port)
 DEIS_REDIS_PORT=$(free_port "$DEIS_PG_PORT")
-DEIS_SYSLOG_PORT=$(free_port "$DEIS_PG_PORT" "$DEIS_REDIS_PORT")
-PLAIN_PORT=$(free_port "$DEIS_PG_PORT" "$DEIS_REDIS_PORT" "$DEIS_SYSLOG_PORT")
-export DEIS_HOME DEIS_MOUNT DEIS_FAST DEIS_BUILD DEIS_PG_PORT DEIS_REDIS_PORT DEIS_SYSLOG_PORT
+export DEIS_HOME DEIS_MOUNT DEIS_FAST DEIS_BUILD DEIS_PG_PORT DEIS_REDIS_PORT
 deis_env_init
 SEND=$DEIS_BUILD/daemons/logd/deis-log-send
 PLAIN=$TMP/plain
@@ -123,6 +122,7 @@ result "ten-apps: $rate lines/s end to end; lost $lost of $((per * 10))"
 # ---- rsyslog alone
 step "rsyslog alone (imptcp -> omfile): $N lines"
 mkdir -p "$PLAIN"
+PLAIN_SOCKET=$PLAIN/syslog.sock
 cat >"$PLAIN/rsyslog.conf" <<EOF
 global(workDirectory="$PLAIN" maxMessageSize="64k" processInternalMessages="on"
 	parser.escapeControlCharactersOnReceive="off")
@@ -131,13 +131,14 @@ template(name="f" type="string" string="%timereported:::date-rfc3339,date-utc% %
 ruleset(name="r" queue.type="LinkedList" queue.size="200000" queue.dequeueBatchSize="1024") {
 	action(type="omfile" file="$PLAIN/out.log" template="f" flushOnTXEnd="on" asyncWriting="off" ioBufferSize="64k")
 }
-input(type="imptcp" address="127.0.0.1" port="$PLAIN_PORT" ruleset="r")
+input(type="imptcp" path="$PLAIN_SOCKET" unlink="on" fileCreateMode="0600" ruleset="r"
+	supportOctetCountedFraming="on")
 *.* action(type="omfile" file="$PLAIN/internal.log")
 EOF
 rsyslogd -f "$PLAIN/rsyslog.conf" -i "$PLAIN/rsyslog.pid"
-for _ in $(seq 1 50); do port_in_use "$PLAIN_PORT" && break; sleep 0.1; done
+for _ in $(seq 1 50); do [ -S "$PLAIN_SOCKET" ] && break; sleep 0.1; done
 t0=$(now_us)
-"$SEND" "--config=$DEIS_CONF" "--syslog_port=$PLAIN_PORT" --count="$N" plain web.1 "benchmark line with some text in it like a real log line"
+"$SEND" "--config=$DEIS_CONF" "--syslog_socket=$PLAIN_SOCKET" --count="$N" plain web.1 "benchmark line with some text in it like a real log line"
 end=$((SECONDS + 120))
 while [ "$(wc -l <"$PLAIN/out.log" 2>/dev/null || echo 0)" -lt "$N" ] && [ $SECONDS -lt $end ]; do sleep 0.02; done
 t1=$(now_us)
@@ -146,9 +147,9 @@ result "rsyslog-alone: $rate lines/s to a file (the ceiling); $(wc -l <"$PLAIN/o
 
 # ---- latency
 step "latency: $LAT_N lines at ~1000/s"
-REDIS_PASSWORD=$(conf_get "$DEIS_CONF" redis_password) python3 - "$DEIS_REDIS_PORT" "$DEIS_SYSLOG_PORT" "$LAT_N" >"$TMP/latency" <<'EOF'
+REDIS_PASSWORD=$(conf_get "$DEIS_CONF" redis_password) python3 - "$DEIS_REDIS_PORT" "$DEIS_SYSLOG_SOCKET" "$LAT_N" >"$TMP/latency" <<'EOF'
 import os, socket, sys, threading, time, datetime
-rport, sport, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+rport, spath, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 
 class Resp:
     def __init__(self, port):
@@ -199,7 +200,8 @@ def reader():
 t = threading.Thread(target=reader)
 t.start()
 time.sleep(0.2)
-s = socket.create_connection(("127.0.0.1", sport))
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(spath)
 for i in range(n):
     ts = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
     m = ("<14>1 %s h latency web.1 - - latency %d" % (ts, i)).encode()

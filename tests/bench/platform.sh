@@ -34,7 +34,7 @@ bench_platform_up() {	# NAME USER
 	DEIS_FAST=1
 	DEIS_BUILD=${DEIS_BUILD:-build}
 	local used=()
-	for v in DEIS_PG_PORT DEIS_REDIS_PORT DEIS_SYSLOG_PORT DEIS_REGISTRY_PORT \
+	for v in DEIS_PG_PORT DEIS_REDIS_PORT DEIS_REGISTRY_PORT \
 		DEIS_SSH_PORT DEIS_HTTP_PORT DEIS_HTTPS_PORT; do
 		printf -v "$v" '%s' "$(free_port "${used[@]}")"
 		used+=("${!v}")

@@ -77,7 +77,7 @@ if [ ! -x /usr/sbin/sshd ]; then
 fi
 SSHD_USER=deis-pbssh
 SSHD_HOME=$TMP/sshhome
-SSHD_PORT=$(free_port "$DEIS_PG_PORT" "$DEIS_REDIS_PORT" "$DEIS_SYSLOG_PORT" "$DEIS_REGISTRY_PORT" "$DEIS_SSH_PORT")
+SSHD_PORT=$(free_port "$DEIS_PG_PORT" "$DEIS_REDIS_PORT" "$DEIS_REGISTRY_PORT" "$DEIS_SSH_PORT")
 mkdir -p "$SSHD_HOME/.ssh"
 id -u "$SSHD_USER" >/dev/null 2>&1 ||
 	useradd --home-dir "$SSHD_HOME" --shell /bin/sh "$SSHD_USER"

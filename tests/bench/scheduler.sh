@@ -124,7 +124,7 @@ for i in $(seq "$N"); do
 	ta=$(now_us)
 	set_netns "$ns"
 	t0=$((t0 + $(now_us) - ta))	# the bundle's edit is the bench's, not ours
-	"$SHIM" "$BROOT" "$WORK/bundle" "s$i" "$d" "$APP" "web.9" 127.0.0.1 "$DEIS_SYSLOG_PORT" \
+	"$SHIM" "$BROOT" "$WORK/bundle" "s$i" "$d" "$APP" "web.9" "$DEIS_SYSLOG_SOCKET" \
 		</dev/null >/dev/null 2>&1 &
 	until_ok test -s "$d/init.pid"
 	# When the shim wrote it (not when the poll saw it): no poll latency.

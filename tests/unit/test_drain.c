@@ -1,8 +1,9 @@
 /*
- * test_drain.c - unit tests for log drain URLs (lib/drain.c) and the log
- * line format of lib/logemit.c (time stamps, UTF-8 repair, escaping,
- * splitting) that deis-logd applies to every line.
+ * test_drain.c - unit tests for log drain URLs and where a drain may point
+ * (lib/drain.c), and the log line format of lib/logemit.c (time stamps,
+ * UTF-8 repair, escaping, splitting) that deis-logd applies to every line.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,134 @@ TEST(drains_document)
 	CHECK_STR(drains(many), "ERR");
 	struct deis_strlist l = DEIS_STRLIST_INIT;
 	CHECK(deis_drains_parse("syslog://a.com:1\0x", 18, &l, NULL) == -EINVAL);
+}
+
+/* The policy of the tests: the containers' subnet, this host's eth0
+ * address (made up: the unit test does not read the machine's), a node. */
+static void test_policy(struct deis_drain_policy *p)
+{
+	CHECK(deis_drain_policy_add(p, "10.223.0.0/16", "in the containers' subnet", NULL) == 0);
+	CHECK(deis_drain_policy_add(p, "192.0.2.2", "an address of this host (eth0)", NULL) == 0);
+	CHECK(deis_drain_policy_add(p, "fd00::2", "an address of this host (eth0)", NULL) == 0);
+	CHECK(deis_drain_policy_add(p, "198.51.100.7", "the address of platform node n2", NULL) == 0);
+}
+
+/* "ok", or the reason a drain URL is refused at write. */
+static const char *at_write(const char *url)
+{
+	static char out[512];
+	struct deis_drain_policy p = DEIS_DRAIN_POLICY_INIT;
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_drain d;
+
+	test_policy(&p);
+	if (deis_drain_parse(url, &d, &err) < 0)
+		snprintf(out, sizeof(out), "bad URL");
+	else if (deis_drain_check_host(&p, &d, &err) < 0)
+		snprintf(out, sizeof(out), "%s%s", err.code == EINVAL ? "" : "(not EINVAL) ",
+			 strstr(err.msg, ": ") ? strstr(err.msg, ": ") + 2 : err.msg);
+	else
+		snprintf(out, sizeof(out), "ok");
+	deis_drain_policy_release(&p);
+	return out;
+}
+
+TEST(drain_policy_at_write)
+{
+	const char *why = "; a drain may not point at the platform";
+	char want[300];
+
+#define REFUSED(url, reason) do { \
+	snprintf(want, sizeof(want), "%s%s", reason, why); \
+	CHECK_STR(at_write(url), want); \
+} while (0)
+	REFUSED("syslog://127.0.0.1:514", "127.0.0.1 is a loopback address");
+	REFUSED("syslog://127.255.0.9:6514", "127.255.0.9 is a loopback address");
+	REFUSED("syslog+tls://[::1]:6514", "::1 is a loopback address");
+	REFUSED("syslog://[::ffff:127.0.0.1]:514", "::ffff:127.0.0.1 is a loopback address");
+	REFUSED("syslog://[::FFFF:7F00:1]:514", "::ffff:7f00:1 is a loopback address");
+	REFUSED("syslog://0.0.0.0:514", "0.0.0.0 is an unspecified address (it reaches this host)");
+	REFUSED("syslog://[::]:514", ":: is an unspecified address (it reaches this host)");
+	REFUSED("syslog://localhost:514", "localhost names this host's loopback (RFC 6761)");
+	REFUSED("syslog://LocalHost:514", "localhost names this host's loopback (RFC 6761)");
+	REFUSED("syslog://logs.localhost:514", "logs.localhost names this host's loopback (RFC 6761)");
+	REFUSED("syslog://10.223.0.1:514", "10.223.0.1 is in the containers' subnet");
+	REFUSED("syslog://10.223.255.254:514", "10.223.255.254 is in the containers' subnet");
+	REFUSED("syslog://[::ffff:10.223.4.5]:514", "::ffff:10.223.4.5 is in the containers' subnet");
+	REFUSED("syslog://192.0.2.2:2222", "192.0.2.2 is an address of this host (eth0)");
+	REFUSED("syslog://[fd00::2]:2222", "fd00::2 is an address of this host (eth0)");
+	REFUSED("syslog://198.51.100.7:514", "198.51.100.7 is the address of platform node n2");
+#undef REFUSED
+	CHECK_STR(at_write("syslog://10.222.255.255:514"), "ok");
+	CHECK_STR(at_write("syslog://10.224.0.0:514"), "ok");
+	CHECK_STR(at_write("syslog://192.0.2.3:514"), "ok");
+	CHECK_STR(at_write("syslog://128.0.0.1:514"), "ok");
+	CHECK_STR(at_write("syslog://[fd00::3]:514"), "ok");
+	CHECK_STR(at_write("syslog://[::2]:514"), "ok");
+	CHECK_STR(at_write("syslog+tls://logs.example.com:6514"), "ok");
+	/* Names are checked once resolved, at connect. */
+	CHECK_STR(at_write("syslog://localhost.example.com:514"), "ok");
+	CHECK_STR(at_write("syslog://mylocalhost:514"), "ok");
+}
+
+/* What deis-logd decides for an address a name resolved to. */
+static const char *at_connect(int family, const char *addr)
+{
+	static char out[300];
+	struct deis_drain_policy p = DEIS_DRAIN_POLICY_INIT;
+	struct sockaddr_in in = { .sin_family = AF_INET };
+	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6 };
+	struct sockaddr *sa = family == AF_INET ? (struct sockaddr *)&in : (struct sockaddr *)&in6;
+	char text[64];
+
+	test_policy(&p);
+	if (inet_pton(family, addr, family == AF_INET ? (void *)&in.sin_addr : (void *)&in6.sin6_addr) != 1)
+		return "bad address";
+	const char *why = deis_drain_addr_forbidden(&p, sa, text, sizeof(text));
+	snprintf(out, sizeof(out), "%s: %s", text, why ? why : "ok");
+	deis_drain_policy_release(&p);
+	return out;
+}
+
+TEST(drain_policy_at_connect)
+{
+	CHECK_STR(at_connect(AF_INET, "127.0.1.1"), "127.0.1.1: a loopback address");
+	CHECK_STR(at_connect(AF_INET6, "::1"), "::1: a loopback address");
+	CHECK_STR(at_connect(AF_INET6, "::ffff:192.0.2.2"), "::ffff:192.0.2.2: an address of this host (eth0)");
+	CHECK_STR(at_connect(AF_INET, "10.223.7.7"), "10.223.7.7: in the containers' subnet");
+	CHECK_STR(at_connect(AF_INET, "0.1.2.3"), "0.1.2.3: an unspecified address (it reaches this host)");
+	CHECK_STR(at_connect(AF_INET, "203.0.113.9"), "203.0.113.9: ok");
+	CHECK_STR(at_connect(AF_INET6, "2001:db8::9"), "2001:db8::9: ok");
+	struct sockaddr un = { .sa_family = AF_UNIX };
+	char text[64];
+	CHECK(deis_drain_addr_forbidden(NULL, &un, text, sizeof(text)) != NULL);
+}
+
+TEST(drain_policy_networks)
+{
+	struct deis_drain_policy p = DEIS_DRAIN_POLICY_INIT;
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	CHECK(deis_drain_policy_add(&p, "10.0.0.0/8", "x", &err) == 0);
+	CHECK(deis_drain_policy_add(&p, "2001:db8::/32", "y", &err) == 0);
+	CHECK(deis_drain_policy_add(&p, "172.16.0.0/12", "z", &err) == 0);
+	CHECK(deis_drain_policy_add(&p, "10.0.0.0/33", "x", &err) == -EINVAL);
+	CHECK(deis_drain_policy_add(&p, "10.0.0.0/", "x", &err) == -EINVAL);
+	CHECK(deis_drain_policy_add(&p, "node1.example.com", "x", &err) == -EINVAL);
+	CHECK(deis_drain_policy_add(&p, "", "x", &err) == -EINVAL);
+	CHECK(deis_drain_policy_add(&p, NULL, "x", &err) == -EINVAL);
+	CHECK(p.n == 3);
+	struct sockaddr_in in = { .sin_family = AF_INET };
+	char text[64];
+	inet_pton(AF_INET, "172.31.255.255", &in.sin_addr);
+	CHECK_STR(deis_drain_addr_forbidden(&p, (struct sockaddr *)&in, text, sizeof(text)), "z");
+	inet_pton(AF_INET, "172.32.0.0", &in.sin_addr);
+	CHECK(deis_drain_addr_forbidden(&p, (struct sockaddr *)&in, text, sizeof(text)) == NULL);
+	/* This host's own addresses: loopback at least, and it is forbidden. */
+	CHECK(deis_drain_policy_add_local(&p, &err) == 0);
+	CHECK(p.n > 3);
+	deis_drain_policy_release(&p);
+	CHECK(p.n == 0 && p.nets == NULL);
 }
 
 TEST(source_names)
@@ -249,6 +378,9 @@ int main(void)
 	RUN(drain_valid);
 	RUN(drain_invalid);
 	RUN(drains_document);
+	RUN(drain_policy_at_write);
+	RUN(drain_policy_at_connect);
+	RUN(drain_policy_networks);
 	RUN(source_names);
 	RUN(times);
 	RUN(utf8);
