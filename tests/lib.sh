@@ -443,6 +443,8 @@ deis_mount_extra() {	# DIR [ARGS...]
 	shift
 	mkdir -p "$dir" || return 1
 	log=$DEIS_LOGDIR/deisfs.extra.${dir##*/}.log
+	# root's alone, as the platform's own logs and state are
+	(umask 077 && : >>"$log" && : >>"$_deis_extra_registry") || return 1
 	pidf=$(mktemp "$DEIS_RUNDIR/extra.XXXXXX")
 	setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' deisfs-extra "$pidf" \
 		"$DEISFS" "--config=$DEIS_CONF" -f -o allow_other "$@" "$dir" \

@@ -92,7 +92,7 @@ test_expect_success 'containers/<name>/ shows what the scheduler records, and it
 	deis_redis publish deis:events "app lgs" >/dev/null &&
 	test_wait_for 10 test -d "$APP/containers/web.1" &&
 	ls "$APP/containers/web.1" >actual &&
-	printf "%s\n" log node port release restarts started state >expect &&
+	printf "%s\n" address log node port release restarts started state >expect &&
 	test_cmp expect actual &&
 	echo up >expect && test_cmp expect "$APP/containers/web.1/state" &&
 	echo 31001 >expect && test_cmp expect "$APP/containers/web.1/port" &&

@@ -32,7 +32,7 @@ test_expect_success 'setup: a user, an app with a Procfile, a root-only buildpac
 	deis_git_user $USER_ &&
 	deis_as $USER_ mkdir "$A/$APP" &&
 	git init -q -b main src &&
-	printf "web: ./run\n" >src/Procfile &&
+	printf "web: exec python3 -m http.server \$PORT\n" >src/Procfile &&
 	echo hi >src/README &&
 	deis_git_commit src first &&
 	install -d -m 0700 "$SECRET" &&

@@ -79,7 +79,7 @@ test_expect_success 'setup: a user with a key, an app with a first push' '
 	deis_git_user $USER_ &&
 	deis_as $USER_ mkdir "$A/$APP" &&
 	git init -q -b main src &&
-	printf "web: ./run\n" >src/Procfile &&
+	printf "web: exec python3 -m http.server \$PORT\n" >src/Procfile &&
 	echo hi >src/README &&
 	deis_git_commit src first &&
 	deis_git_push $USER_ $APP src
