@@ -459,17 +459,19 @@ static int bridge_ready(struct deis_net *n, struct deis_error *err)
 	return 0;
 }
 
-int deis_net_open(const struct deis_net_conf *conf, int setup, struct deis_net **out,
-		  struct deis_error *err)
+/* A handle on conf's network: its settings copied, netlink and nftables
+ * open; NULL with err filled. */
+static struct deis_net *net_new(const struct deis_net_conf *conf, struct deis_error *err)
 {
 	struct deis_net *n;
 
-	*out = NULL;
 	if (deis_net_check_conf(conf, err) < 0)
-		return -EINVAL;
+		return NULL;
 	n = calloc(1, sizeof(*n));
-	if (!n)
-		return deis_error_set(err, ENOMEM, "out of memory");
+	if (!n) {
+		deis_error_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
 	n->bridge = strdup(conf->bridge);
 	n->subnet = strdup(conf->subnet);
 	n->state_dir = strdup(conf->state_dir);
@@ -477,19 +479,31 @@ int deis_net_open(const struct deis_net_conf *conf, int setup, struct deis_net *
 					  .nat = conf->nat, .state_dir = n->state_dir };
 	n->seq = (unsigned)time(NULL);
 	deis_net_parse_subnet(conf->subnet, &n->net, &n->prefix, err);
-	int r;
 	if (!n->bridge || !n->subnet || !n->state_dir) {
-		r = deis_error_set(err, ENOMEM, "out of memory");
-		goto fail;
-	}
-	if (mkdir(n->state_dir, 0700) < 0 && errno != EEXIST) {
-		r = deis_error_set(err, errno, "%s: %s", n->state_dir, strerror(errno));
-		goto fail;
+		deis_error_set(err, ENOMEM, "out of memory");
+		deis_net_close(n);
+		return NULL;
 	}
 	n->rtnl = rtnl_open(err);
 	n->nft = n->rtnl ? nft_new(err) : NULL;
 	if (!n->nft) {
-		r = -err->code;
+		deis_net_close(n);
+		return NULL;
+	}
+	return n;
+}
+
+int deis_net_open(const struct deis_net_conf *conf, int setup, struct deis_net **out,
+		  struct deis_error *err)
+{
+	struct deis_net *n;
+	int r;
+
+	*out = NULL;
+	if (!(n = net_new(conf, err)))
+		return -(err && err->code ? err->code : EINVAL);
+	if (mkdir(n->state_dir, 0700) < 0 && errno != EEXIST) {
+		r = deis_error_set(err, errno, "%s: %s", n->state_dir, strerror(errno));
 		goto fail;
 	}
 	if (setup) {
@@ -901,27 +915,11 @@ int deis_net_exists(struct deis_net *n, const char *id, const char *address,
 
 int deis_net_teardown(const struct deis_net_conf *conf, struct deis_error *err)
 {
-	struct deis_net *n;
+	struct deis_net *n = net_new(conf, err);
 	char prefix[IF_NAMESIZE + 2], cmd[128];
-	int r;
 
-	if (deis_net_check_conf(conf, err) < 0)
-		return -EINVAL;
-	n = calloc(1, sizeof(*n));
 	if (!n)
-		return deis_error_set(err, ENOMEM, "out of memory");
-	n->bridge = strdup(conf->bridge);
-	n->subnet = strdup(conf->subnet);
-	n->state_dir = strdup(conf->state_dir);
-	n->conf = (struct deis_net_conf){ .bridge = n->bridge, .subnet = n->subnet,
-					  .nat = conf->nat, .state_dir = n->state_dir };
-	n->rtnl = rtnl_open(err);
-	n->nft = n->rtnl ? nft_new(err) : NULL;
-	if (!n->nft || !n->bridge || !n->subnet || !n->state_dir) {
-		r = -(err->code ? err->code : ENOMEM);
-		deis_net_close(n);
-		return r;
-	}
+		return -(err && err->code ? err->code : EINVAL);
 	for (int fam = 0; fam < 2; fam++) {
 		snprintf(cmd, sizeof(cmd), "delete table %s deis_%s", fam ? "inet" : "bridge",
 			 n->bridge);
