@@ -141,7 +141,10 @@ test_expect_success 'rm -r of a container directory restarts it too' '
 '
 
 test_expect_success 'a killed process is restarted (restarts counts it)' '
-	id=$(runc_ids | grep "\.web\.1\." | head -1) &&
+	# The instance a restart just replaced may still be stopping: kill
+	# the one that serves, once it is the only one.
+	test_wait_for 40 eval "test \$(runc_ids | grep -c \"\\.web\\.1\\.\") = 1" &&
+	id=$(runc_ids | grep "\.web\.1\.") &&
 	runc --root "$DEIS_RUNC_ROOT" kill --all "$id" KILL &&
 	test_wait_for 20 eval "test \"\$(ct web.1 restarts)\" = 1 && test \"\$(ct web.1 state)\" = up" &&
 	answers web.1 "hello from web.1" &&
