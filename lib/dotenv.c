@@ -299,6 +299,19 @@ static int parse_lines(struct parser *ps)
 	return 0;
 }
 
+/* What every env document must be before it is parsed: at most
+ * DEIS_ENV_MAX bytes, no NUL. */
+static int env_bounds(const char *text, size_t len, struct deis_error *err)
+{
+	if (len > DEIS_ENV_MAX)
+		return deis_error_set(err, EINVAL,
+				      "env: too long (%zu bytes, at most %d)",
+				      len, DEIS_ENV_MAX);
+	if (len && memchr(text, '\0', len))
+		return deis_error_set(err, EINVAL, "env: contains a NUL byte");
+	return 0;
+}
+
 int deis_dotenv_check(const char *text, size_t len, size_t first_line,
 		      size_t *good, size_t *lines, struct deis_error *err)
 {
@@ -308,12 +321,8 @@ int deis_dotenv_check(const char *text, size_t len, size_t first_line,
 
 	*good = 0;
 	*lines = 0;
-	if (len > DEIS_ENV_MAX)
-		return deis_error_set(err, EINVAL,
-				      "env: too long (%zu bytes, at most %d)",
-				      len, DEIS_ENV_MAX);
-	if (len && memchr(text, '\0', len))
-		return deis_error_set(err, EINVAL, "env: contains a NUL byte");
+	if ((rc = env_bounds(text, len, err)) < 0)
+		return rc;
 	rc = parse_lines(&ps);
 	if (rc == 0) {
 		/* Only whole lines count as checked: a last line without its
@@ -341,12 +350,8 @@ int deis_dotenv_parse(const char *text, size_t len, struct deis_kvlist *out,
 	size_t n;
 	int rc = 0;
 
-	if (len > DEIS_ENV_MAX)
-		return deis_error_set(err, EINVAL,
-				      "env: too long (%zu bytes, at most %d)",
-				      len, DEIS_ENV_MAX);
-	if (len && memchr(text, '\0', len))
-		return deis_error_set(err, EINVAL, "env: contains a NUL byte");
+	if ((rc = env_bounds(text, len, err)) < 0)
+		return rc;
 
 	rc = parse_lines(&ps);
 	if (rc < 0)

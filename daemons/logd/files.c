@@ -220,7 +220,7 @@ static int file_rotate(struct lfile *f)
 	return file_open(f);
 }
 
-static int write_all(int fd, const char *p, size_t n)
+int files_write_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
@@ -261,7 +261,7 @@ static void file_flush(struct lfile *f)
 			p += n;
 		}
 		if (p > chunk) {
-			if (write_all(f->fd, chunk, (size_t)(p - chunk)) < 0) {
+			if (files_write_all(f->fd, chunk, (size_t)(p - chunk)) < 0) {
 				char path[4200];
 				path_of(f->app, 0, path, sizeof(path));
 				deis_log(LOG_WARNING, "%s: %s", path, strerror(errno));

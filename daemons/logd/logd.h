@@ -65,6 +65,9 @@ void files_flush(void);
 void files_tick(void);
 /* The app was destroyed: its files go. */
 void files_delete(const char *app);
+/* write(2) until all n bytes are written (EINTR retried); -1 on error,
+ * with errno set. */
+int files_write_all(int fd, const char *p, size_t n);
 /* Closes every file; lines still queued (a batch rsyslog did not commit,
  * which it will send again) are dropped. */
 void files_close_all(void);

@@ -731,21 +731,6 @@ static void on_signal(int sig)
 	stop_signal = sig;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int parse_options(int argc, char **argv)
 {
 	if (deis_conf_cli(options, "deis-logd", usage, &argc, argv, 0) < 0)
@@ -813,7 +798,7 @@ int main(int argc, char **argv)
 		 logd_conf.file_keep);
 	journal_replay();
 	/* rsyslog (confirmMessages) waits for this before the first message. */
-	if (write_all(1, "OK\n", 3) < 0)
+	if (files_write_all(1, "OK\n", 3) < 0)
 		return 1;
 
 	int in_tx = 0, eof = 0;
@@ -884,11 +869,11 @@ int main(int argc, char **argv)
 			in.len -= done;
 			/* The journal first, then the answers. */
 			if (jbuf.len && journal_fd >= 0) {
-				if (write_all(journal_fd, jbuf.data, jbuf.len) < 0)
+				if (files_write_all(journal_fd, jbuf.data, jbuf.len) < 0)
 					deis_log(LOG_WARNING, "%s: %s", journal_path, strerror(errno));
 				journal_size += (long long)jbuf.len;
 			}
-			if (out.len && write_all(1, out.data, out.len) < 0)
+			if (out.len && files_write_all(1, out.data, out.len) < 0)
 				eof = 1;
 		}
 		long long now = mono_ms();
