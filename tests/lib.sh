@@ -37,7 +37,7 @@
 # test_when_finished test_set_prereq test_have_prereq test_wait_for
 # deis_psql deis_redis deis_log_has deis_log_mark deis_log_has_since_mark
 # deis_mount_extra deis_unmount deis_useradd deis_as deis_peer_ns_add
-# deis_peer_exec deis_git_user deis_git_push deis_git_commit deis_ssh
+# deis_peer_exec deis_git_user deis_hello_app deis_git_push deis_git_commit deis_ssh
 # deis_run_in deis_container_probe deis_bridge_address deis_platform_ports.
 
 # shellcheck source=packaging/lib.sh
@@ -541,6 +541,15 @@ deis_git_user() {	# NAME
 	ssh-keygen -q -t ed25519 -N "" -f "$TRASH_DIRECTORY/$name.key" &&
 	chmod 644 "$TRASH_DIRECTORY/$name.key.pub" &&
 	deis_as "$name" cp "$TRASH_DIRECTORY/$name.key.pub" "$DEIS_MOUNT/users/$name/keys/test"
+}
+
+# NAME (deis_git_user) with an app APP of theirs, and the hello test app
+# (tests/apps/hello) in a new git repository DIR, not committed yet.
+deis_hello_app() {	# NAME APP DIR
+	deis_git_user "$1" &&
+	deis_as "$1" mkdir "$DEIS_MOUNT/apps/$2" &&
+	git init -q -b main "$3" &&
+	cp "$DEIS_SRC/tests/apps/hello/app.py" "$DEIS_SRC/tests/apps/hello/Procfile" "$3/"
 }
 
 # git push DIR's main branch to APP as NAME; the output in push.out.

@@ -65,10 +65,7 @@ sched_restart() {	# [--OPTION=VALUE...]
 }
 
 test_expect_success 'setup: a user, an app, the hello app in git' '
-	deis_git_user $USER_ &&
-	deis_as $USER_ mkdir "$A/$APP" &&
-	git init -q -b main src &&
-	cp "$DEIS_SRC/tests/apps/hello/app.py" "$DEIS_SRC/tests/apps/hello/Procfile" src/ &&
+	deis_hello_app $USER_ $APP src &&
 	deis_git_commit src first
 '
 

@@ -48,10 +48,7 @@ load_check() {
 }
 
 test_expect_success 'setup: the hello app pushed, two web containers routed' '
-	deis_git_user $USER_ &&
-	deis_as $USER_ mkdir "$A/$APP" &&
-	git init -q -b main src &&
-	cp "$DEIS_SRC/tests/apps/hello/app.py" "$DEIS_SRC/tests/apps/hello/Procfile" src/ &&
+	deis_hello_app $USER_ $APP src &&
 	deis_git_commit src first &&
 	deis_git_push $USER_ $APP src &&
 	echo web=2 >"$A/$APP/formation" &&

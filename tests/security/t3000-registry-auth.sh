@@ -43,10 +43,7 @@ app_up_on() {	# VERSION
 }
 
 test_expect_success 'setup: an app pushed through the builder runs (the builder pushed, the scheduler pulled)' '
-	deis_git_user $USER_ &&
-	deis_as $USER_ mkdir "$A/$APP" &&
-	git init -q -b main src &&
-	cp "$DEIS_SRC/tests/apps/hello/app.py" "$DEIS_SRC/tests/apps/hello/Procfile" src/ &&
+	deis_hello_app $USER_ $APP src &&
 	deis_git_commit src first &&
 	deis_git_push $USER_ $APP src &&
 	test_wait_for 30 app_up_on v2 &&

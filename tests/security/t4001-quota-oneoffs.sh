@@ -12,10 +12,7 @@ runs() {
 }
 
 test_expect_success 'setup: a user, an app pushed, web.1 up' '
-	deis_git_user $USER_ &&
-	deis_as $USER_ mkdir "$A/$APP" &&
-	git init -q -b main src &&
-	cp "$DEIS_SRC/tests/apps/hello/app.py" "$DEIS_SRC/tests/apps/hello/Procfile" src/ &&
+	deis_hello_app $USER_ $APP src &&
 	deis_git_commit src first &&
 	deis_git_push $USER_ $APP src &&
 	test_wait_for 30 eval "test \"\$(cat \"$A/$APP/containers/web.1/state\" 2>/dev/null)\" = up"

@@ -20,10 +20,8 @@ all_closed() {	# FILE
 }
 
 test_expect_success 'setup: a user with two apps, the hello app pushed to both' '
-	deis_git_user $U &&
-	deis_as $U mkdir "$A/$APP" "$A/$OTHER" &&
-	git init -q -b main src &&
-	cp "$DEIS_SRC/tests/apps/hello/app.py" "$DEIS_SRC/tests/apps/hello/Procfile" src/ &&
+	deis_hello_app $U $APP src &&
+	deis_as $U mkdir "$A/$OTHER" &&
 	deis_git_commit src first &&
 	deis_git_push $U $APP src &&
 	deis_git_push $U $OTHER src &&

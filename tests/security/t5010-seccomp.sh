@@ -39,10 +39,8 @@ all_eperm() {	# FILE
 }
 
 test_expect_success 'setup: a user, an app built from a Makefile that tries the same calls' '
-	deis_git_user $U &&
-	deis_as $U mkdir "$A/$APP" &&
-	git init -q -b main src &&
-	cp "$DEIS_SRC/tests/apps/hello/app.py" "$DEIS_SRC/tests/apps/hello/Procfile" probe.py src/ &&
+	deis_hello_app $U $APP src &&
+	cp probe.py src/ &&
 	printf "all:\n\t@echo BUILD-PROBE-START\n\t@python3 probe.py | sed s/^/build:/\n\t@unshare -Ur id 2>&1 | sed s/^/build-unshare:/ || :\n" >src/Makefile &&
 	deis_git_commit src first &&
 	deis_git_push $U $APP src >push &&

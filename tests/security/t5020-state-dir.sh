@@ -18,10 +18,7 @@ public() {	# PATH
 }
 
 test_expect_success 'setup: an app pushed and served, so its slug, cache and access log exist' '
-	deis_git_user $U &&
-	deis_as $U mkdir "$A/$APP" &&
-	git init -q -b main src &&
-	cp "$DEIS_SRC/tests/apps/hello/app.py" "$DEIS_SRC/tests/apps/hello/Procfile" src/ &&
+	deis_hello_app $U $APP src &&
 	echo "TOKEN = \"s3cret-in-the-code\"" >>src/app.py &&
 	deis_git_commit src first &&
 	deis_git_push $U $APP src &&
