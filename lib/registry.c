@@ -65,7 +65,7 @@ static bool is_hex_lower(char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
 
-static bool is_alnum_c(char c)
+static bool oci_is_alnum(char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
 	       (c >= 'A' && c <= 'Z');
@@ -87,18 +87,18 @@ bool deis_valid_image_tag(const char *s)
 {
 	size_t i;
 
-	if (!s || !(is_alnum_c(s[0]) || s[0] == '_'))
+	if (!s || !(oci_is_alnum(s[0]) || s[0] == '_'))
 		return false;
 	for (i = 1; s[i]; i++) {
 		if (i >= DEIS_TAG_MAX)
 			return false;
-		if (!is_alnum_c(s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
+		if (!oci_is_alnum(s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
 			return false;
 	}
 	return true;
 }
 
-static int bad_name(const char *name, struct deis_error *err)
+static int oci_bad_name(const char *name, struct deis_error *err)
 {
 	char shown[96];
 
@@ -109,7 +109,7 @@ static int bad_name(const char *name, struct deis_error *err)
 			      deis_printable(shown, sizeof(shown), name, strlen(name)));
 }
 
-static int bad_digest(const char *d, struct deis_error *err)
+static int oci_bad_digest(const char *d, struct deis_error *err)
 {
 	char shown[96];
 
@@ -165,7 +165,7 @@ const char *deis_image_ref_reference(const struct deis_image_ref *ref)
 
 /* ------------------------------------------------------------ digests */
 
-static void digest_final(EVP_MD_CTX *md, char out[DEIS_DIGEST_SIZE])
+static void oci_digest_final(EVP_MD_CTX *md, char out[DEIS_DIGEST_SIZE])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char h[EVP_MAX_MD_SIZE];
@@ -180,7 +180,7 @@ static void digest_final(EVP_MD_CTX *md, char out[DEIS_DIGEST_SIZE])
 	out[7 + 2 * i] = '\0';
 }
 
-static EVP_MD_CTX *digest_new(void)
+static EVP_MD_CTX *oci_digest_new(void)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 
@@ -191,10 +191,10 @@ static EVP_MD_CTX *digest_new(void)
 
 void deis_digest_buf(const void *data, size_t len, char out[DEIS_DIGEST_SIZE])
 {
-	EVP_MD_CTX *md = digest_new();
+	EVP_MD_CTX *md = oci_digest_new();
 
 	EVP_DigestUpdate(md, data, len);
-	digest_final(md, out);
+	oci_digest_final(md, out);
 	EVP_MD_CTX_free(md);
 }
 
@@ -213,7 +213,7 @@ int deis_digest_file(const char *path, char out[DEIS_DIGEST_SIZE],
 	block = malloc(IO_BLOCK);
 	if (!block)
 		abort();
-	md = digest_new();
+	md = oci_digest_new();
 	while ((n = read(fd, block, IO_BLOCK)) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
@@ -226,7 +226,7 @@ int deis_digest_file(const char *path, char out[DEIS_DIGEST_SIZE],
 		total += n;
 	}
 	if (rc == 0) {
-		digest_final(md, out);
+		oci_digest_final(md, out);
 		if (size)
 			*size = total;
 	}
@@ -255,7 +255,7 @@ int deis_digest_gunzip_file(const char *path, char out[DEIS_DIGEST_SIZE],
 	memset(&z, 0, sizeof(z));
 	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
 		abort();
-	md = digest_new();
+	md = oci_digest_new();
 	for (;;) {
 		if (z.avail_in == 0 && need_input) {
 			n = read(fd, in, IO_BLOCK);
@@ -303,7 +303,7 @@ int deis_digest_gunzip_file(const char *path, char out[DEIS_DIGEST_SIZE],
 				    path);
 		goto out;
 	}
-	digest_final(md, out);
+	oci_digest_final(md, out);
 out:
 	inflateEnd(&z);
 	EVP_MD_CTX_free(md);
@@ -514,7 +514,7 @@ static bool valid_label_key(const char *k)
 	size_t i;
 
 	for (i = 0; k[i]; i++)
-		if (!is_alnum_c(k[i]) && !strchr("._/-", k[i]))
+		if (!oci_is_alnum(k[i]) && !strchr("._/-", k[i]))
 			return false;
 	return i >= 1 && i <= 255;
 }
@@ -814,7 +814,7 @@ struct http_req {
 	long long content_length;
 };
 
-static void req_init(struct http_req *r, const char *method)
+static void registry_req_init(struct http_req *r, const char *method)
 {
 	memset(r, 0, sizeof(*r));
 	r->method = method;
@@ -824,16 +824,16 @@ static void req_init(struct http_req *r, const char *method)
 	r->content_length = -1;
 }
 
-static void req_free(struct http_req *r)
+static void registry_req_free(struct http_req *r)
 {
 	free(r->url);
 	deis_buf_release(&r->errbody);
 }
 
-static char *url_join(const struct deis_registry *reg, const char *fmt, ...)
+static char *registry_url_join(const struct deis_registry *reg, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static char *url_join(const struct deis_registry *reg, const char *fmt, ...)
+static char *registry_url_join(const struct deis_registry *reg, const char *fmt, ...)
 {
 	struct deis_buf b = DEIS_BUF_INIT;
 	va_list ap;
@@ -846,7 +846,7 @@ static char *url_join(const struct deis_registry *reg, const char *fmt, ...)
 }
 
 /* The path part of a URL, for messages. */
-static const char *url_path(const char *url)
+static const char *registry_url_path(const char *url)
 {
 	const char *p = strstr(url, "://");
 
@@ -1028,8 +1028,8 @@ static void describe_error(const struct http_req *r, struct deis_buf *out)
 
 /* Sends one request; returns 0 for a 2xx answer, else -errno with err set
  * ("registry URL: METHOD /path: reason"). */
-static int http_do(struct deis_registry *reg, struct http_req *r,
-		   struct deis_error *err)
+static int registry_http_do(struct deis_registry *reg, struct http_req *r,
+			    struct deis_error *err)
 {
 	struct curl_slist *hdrs = NULL;
 	struct deis_buf line = DEIS_BUF_INIT;
@@ -1141,7 +1141,7 @@ static int http_do(struct deis_registry *reg, struct http_req *r,
 	deis_buf_release(&line);
 	if (code < 0)
 		deis_error_prefix(err, "registry %s: %s %s", reg->url, r->method,
-				  url_path(r->url));
+				  registry_url_path(r->url));
 	return code;
 }
 
@@ -1178,7 +1178,7 @@ int deis_registry_open(const char *url, struct deis_registry **out,
 	if (host >= url + len)
 		goto bad;
 	for (p = host; p < url + len; p++)
-		if (!is_alnum_c(*p) && !strchr(".-:[]_", *p))
+		if (!oci_is_alnum(*p) && !strchr(".-:[]_", *p))
 			goto bad;
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK)
@@ -1260,12 +1260,12 @@ int deis_registry_ping(struct deis_registry *reg, struct deis_error *err)
 	struct http_req r;
 	int rc;
 
-	req_init(&r, "GET");
-	r.url = url_join(reg, "/v2/");
+	registry_req_init(&r, "GET");
+	r.url = registry_url_join(reg, "/v2/");
 	r.resp = &body;
 	r.resp_max = ERRBODY_MAX;
-	rc = http_do(reg, &r, err);
-	req_free(&r);
+	rc = registry_http_do(reg, &r, err);
+	registry_req_free(&r);
 	deis_buf_release(&body);
 	return rc;
 }
@@ -1280,12 +1280,12 @@ int deis_registry_blob_exists(struct deis_registry *reg, const char *name,
 	int rc;
 
 	if (!deis_valid_app_name(name))
-		return bad_name(name, err);
+		return oci_bad_name(name, err);
 	if (!deis_valid_digest(digest))
-		return bad_digest(digest, err);
-	req_init(&r, "HEAD");
-	r.url = url_join(reg, "/v2/%s/blobs/%s", name, digest);
-	rc = http_do(reg, &r, err);
+		return oci_bad_digest(digest, err);
+	registry_req_init(&r, "HEAD");
+	r.url = registry_url_join(reg, "/v2/%s/blobs/%s", name, digest);
+	rc = registry_http_do(reg, &r, err);
 	if (rc == -ENOENT) {
 		deis_error_clear(err);
 		rc = 0;
@@ -1294,7 +1294,7 @@ int deis_registry_blob_exists(struct deis_registry *reg, const char *name,
 			*size = r.content_length;
 		rc = 1;
 	}
-	req_free(&r);
+	registry_req_free(&r);
 	return rc;
 }
 
@@ -1308,7 +1308,7 @@ static char *session_url(struct deis_registry *reg, const struct http_req *r,
 
 	if (!loc[0]) {
 		deis_error_set(err, EIO, "registry %s: %s %s: no Location in the answer",
-			       reg->url, r->method, url_path(r->url));
+			       reg->url, r->method, registry_url_path(r->url));
 		return NULL;
 	}
 	for (const char *p = loc; *p; p++)
@@ -1317,7 +1317,7 @@ static char *session_url(struct deis_registry *reg, const struct http_req *r,
 			return NULL;
 		}
 	if (loc[0] == '/' && loc[1] != '/')
-		return url_join(reg, "%s", loc);
+		return registry_url_join(reg, "%s", loc);
 	if (!strncmp(loc, reg->url, n) && loc[n] == '/')
 		return strdup(loc);
 	deis_error_set(err, EIO, "registry %s: upload Location is on another origin",
@@ -1345,15 +1345,15 @@ static int blob_upload(struct deis_registry *reg, const char *name,
 	long long off = 0;
 	int rc;
 
-	req_init(&r, "POST");
-	r.url = url_join(reg, "/v2/%s/blobs/uploads/", name);
-	rc = http_do(reg, &r, err);
+	registry_req_init(&r, "POST");
+	r.url = registry_url_join(reg, "/v2/%s/blobs/uploads/", name);
+	rc = registry_http_do(reg, &r, err);
 	if (rc == 0 && r.status != 202)
 		rc = deis_error_set(err, EIO, "registry %s: POST %s: HTTP %ld, not 202",
-				    reg->url, url_path(r.url), r.status);
+				    reg->url, registry_url_path(r.url), r.status);
 	if (rc == 0 && !(session = session_url(reg, &r, err)))
 		rc = -EIO;
-	req_free(&r);
+	registry_req_free(&r);
 	if (rc < 0)
 		return rc;
 
@@ -1361,7 +1361,7 @@ static int blob_upload(struct deis_registry *reg, const char *name,
 	while (len > reg->chunk && off < len) {
 		long long n = len - off < reg->chunk ? len - off : reg->chunk;
 
-		req_init(&r, "PATCH");
+		registry_req_init(&r, "PATCH");
 		r.url = session;
 		r.blob = true;
 		r.content_type = "application/octet-stream";
@@ -1371,21 +1371,21 @@ static int blob_upload(struct deis_registry *reg, const char *name,
 		r.fd = fd;
 		r.off = buf ? 0 : off;
 		r.len = n;
-		rc = http_do(reg, &r, err);
+		rc = registry_http_do(reg, &r, err);
 		session = NULL;
 		if (rc == 0 && r.status != 202)
 			rc = deis_error_set(err, EIO, "registry %s: PATCH: HTTP %ld, not 202",
 					    reg->url, r.status);
 		if (rc == 0 && !(session = session_url(reg, &r, err)))
 			rc = -EIO;
-		req_free(&r);	/* frees the old session URL */
+		registry_req_free(&r);	/* frees the old session URL */
 		if (rc < 0)
 			return rc;
 		reg->stats.bytes_uploaded += n;
 		off += n;
 	}
 
-	req_init(&r, "PUT");
+	registry_req_init(&r, "PUT");
 	r.url = with_digest(session, digest);
 	free(session);
 	r.blob = true;
@@ -1394,7 +1394,7 @@ static int blob_upload(struct deis_registry *reg, const char *name,
 	r.fd = fd;
 	r.off = buf ? 0 : off;
 	r.len = len - off;
-	rc = http_do(reg, &r, err);
+	rc = registry_http_do(reg, &r, err);
 	if (rc == 0 && r.digest[0] && strcmp(r.digest, digest))
 		rc = deis_error_set(err, EIO, "registry %s: stored the blob as %s, not %s",
 				    reg->url, r.digest, digest);
@@ -1402,7 +1402,7 @@ static int blob_upload(struct deis_registry *reg, const char *name,
 		reg->stats.bytes_uploaded += len - off;
 		reg->stats.blobs_uploaded++;
 	}
-	req_free(&r);
+	registry_req_free(&r);
 	return rc;
 }
 
@@ -1415,7 +1415,7 @@ int deis_registry_blob_push_file(struct deis_registry *reg, const char *name,
 	int fd, rc;
 
 	if (!deis_valid_app_name(name))
-		return bad_name(name, err);
+		return oci_bad_name(name, err);
 	if ((rc = deis_digest_file(path, digest, &len, err)) < 0)
 		return rc;
 	if (size)
@@ -1447,7 +1447,7 @@ int deis_registry_blob_push_buf(struct deis_registry *reg, const char *name,
 	int rc;
 
 	if (!deis_valid_app_name(name))
-		return bad_name(name, err);
+		return oci_bad_name(name, err);
 	deis_digest_buf(data, len, digest);
 	rc = deis_registry_blob_exists(reg, name, digest, NULL, err);
 	if (rc < 0)
@@ -1470,9 +1470,9 @@ int deis_registry_blob_fetch(struct deis_registry *reg, const char *name,
 	int fd, rc;
 
 	if (!deis_valid_app_name(name))
-		return bad_name(name, err);
+		return oci_bad_name(name, err);
 	if (!deis_valid_digest(digest))
-		return bad_digest(digest, err);
+		return oci_bad_digest(digest, err);
 	deis_buf_addf(&tmp, "%s.tmp.XXXXXX", path);
 	fd = mkostemp(tmp.data, O_CLOEXEC);
 	if (fd < 0) {
@@ -1480,20 +1480,20 @@ int deis_registry_blob_fetch(struct deis_registry *reg, const char *name,
 		deis_buf_release(&tmp);
 		return rc;
 	}
-	req_init(&r, "GET");
-	r.url = url_join(reg, "/v2/%s/blobs/%s", name, digest);
+	registry_req_init(&r, "GET");
+	r.url = registry_url_join(reg, "/v2/%s/blobs/%s", name, digest);
 	r.blob = true;
 	r.follow = true;
 	r.out_fd = fd;
-	r.out_md = digest_new();
+	r.out_md = oci_digest_new();
 	r.out_max = size;
-	rc = http_do(reg, &r, err);
+	rc = registry_http_do(reg, &r, err);
 	if (r.too_big)
 		rc = deis_error_set(err, EIO, "registry %s: blob %s is larger than %lld bytes",
 				    reg->url, digest, size);
 	if (rc == 0) {
 		reg->stats.bytes_downloaded += r.got;
-		digest_final(r.out_md, got);
+		oci_digest_final(r.out_md, got);
 		if (strcmp(got, digest))
 			rc = deis_error_set(err, EIO,
 				"registry %s: blob %s: the bytes received have digest %s",
@@ -1512,7 +1512,7 @@ int deis_registry_blob_fetch(struct deis_registry *reg, const char *name,
 	if (rc < 0)
 		unlink(tmp.data);
 	EVP_MD_CTX_free(r.out_md);
-	req_free(&r);
+	registry_req_free(&r);
 	deis_buf_release(&tmp);
 	return rc;
 }
@@ -1526,16 +1526,16 @@ int deis_registry_blob_get(struct deis_registry *reg, const char *name,
 	int rc;
 
 	if (!deis_valid_app_name(name))
-		return bad_name(name, err);
+		return oci_bad_name(name, err);
 	if (!deis_valid_digest(digest))
-		return bad_digest(digest, err);
+		return oci_bad_digest(digest, err);
 	deis_buf_reset(out);
-	req_init(&r, "GET");
-	r.url = url_join(reg, "/v2/%s/blobs/%s", name, digest);
+	registry_req_init(&r, "GET");
+	r.url = registry_url_join(reg, "/v2/%s/blobs/%s", name, digest);
 	r.follow = true;
 	r.resp = out;
 	r.resp_max = max;
-	rc = http_do(reg, &r, err);
+	rc = registry_http_do(reg, &r, err);
 	if (rc == 0) {
 		reg->stats.bytes_downloaded += r.got;
 		deis_digest_buf(deis_buf_str(out), out->len, got);
@@ -1546,7 +1546,7 @@ int deis_registry_blob_get(struct deis_registry *reg, const char *name,
 	}
 	if (rc < 0)
 		deis_buf_reset(out);
-	req_free(&r);
+	registry_req_free(&r);
 	return rc;
 }
 
@@ -1559,17 +1559,17 @@ int deis_registry_blob_mount(struct deis_registry *reg, const char *name,
 	int rc;
 
 	if (!deis_valid_app_name(name))
-		return bad_name(name, err);
+		return oci_bad_name(name, err);
 	if (!deis_valid_app_name(from))
-		return bad_name(from, err);
+		return oci_bad_name(from, err);
 	if (!deis_valid_digest(digest))
-		return bad_digest(digest, err);
+		return oci_bad_digest(digest, err);
 	if ((rc = deis_registry_blob_exists(reg, name, digest, NULL, err)) != 0)
 		return rc;
-	req_init(&r, "POST");
-	r.url = url_join(reg, "/v2/%s/blobs/uploads/?mount=sha256%%3A%s&from=%s", name,
-			 digest + 7, from);
-	rc = http_do(reg, &r, err);
+	registry_req_init(&r, "POST");
+	r.url = registry_url_join(reg, "/v2/%s/blobs/uploads/?mount=sha256%%3A%s&from=%s",
+				  name, digest + 7, from);
+	rc = registry_http_do(reg, &r, err);
 	if (rc == 0 && r.status == 201) {
 		rc = 1;
 	} else if (rc == 0 && r.status == 202) {
@@ -1579,16 +1579,16 @@ int deis_registry_blob_mount(struct deis_registry *reg, const char *name,
 		rc = 0;
 	} else if (rc == 0) {
 		rc = deis_error_set(err, EIO, "registry %s: POST %s: HTTP %ld, not 201",
-				    reg->url, url_path(r.url), r.status);
+				    reg->url, registry_url_path(r.url), r.status);
 	}
-	req_free(&r);
+	registry_req_free(&r);
 	if (session) {
 		struct deis_error ignored = DEIS_ERROR_INIT;
 
-		req_init(&r, "DELETE");
+		registry_req_init(&r, "DELETE");
 		r.url = session;
-		http_do(reg, &r, &ignored);
-		req_free(&r);
+		registry_http_do(reg, &r, &ignored);
+		registry_req_free(&r);
 	}
 	return rc;
 }
@@ -1617,7 +1617,7 @@ int deis_registry_manifest_put(struct deis_registry *reg, const char *name,
 	int rc;
 
 	if (!deis_valid_app_name(name))
-		return bad_name(name, err);
+		return oci_bad_name(name, err);
 	if ((rc = check_reference(tag, err)) < 0)
 		return rc;
 	if (len > DEIS_MANIFEST_MAX)
@@ -1627,18 +1627,18 @@ int deis_registry_manifest_put(struct deis_registry *reg, const char *name,
 	if (deis_valid_digest(tag) && strcmp(tag, mine))
 		return deis_error_set(err, EINVAL, "manifest digest %s is not %s",
 				      mine, tag);
-	req_init(&r, "PUT");
-	r.url = url_join(reg, "/v2/%s/manifests/%s", name, tag);
+	registry_req_init(&r, "PUT");
+	r.url = registry_url_join(reg, "/v2/%s/manifests/%s", name, tag);
 	r.content_type = DEIS_OCI_MANIFEST_TYPE;
 	r.body = json;
 	r.len = (long long)len;
-	rc = http_do(reg, &r, err);
+	rc = registry_http_do(reg, &r, err);
 	if (rc == 0 && r.digest[0] && strcmp(r.digest, mine))
 		rc = deis_error_set(err, EIO, "registry %s: stored the manifest as %s, not %s",
 				    reg->url, r.digest, mine);
 	if (rc == 0 && digest)
 		memcpy(digest, mine, sizeof(mine));
-	req_free(&r);
+	registry_req_free(&r);
 	return rc;
 }
 
@@ -1652,16 +1652,16 @@ int deis_registry_manifest_get(struct deis_registry *reg, const char *name,
 	int rc;
 
 	if (!deis_valid_app_name(name))
-		return bad_name(name, err);
+		return oci_bad_name(name, err);
 	if ((rc = check_reference(reference, err)) < 0)
 		return rc;
 	deis_buf_reset(out);
-	req_init(&r, "GET");
-	r.url = url_join(reg, "/v2/%s/manifests/%s", name, reference);
+	registry_req_init(&r, "GET");
+	r.url = registry_url_join(reg, "/v2/%s/manifests/%s", name, reference);
 	r.accept = DEIS_OCI_MANIFEST_TYPE;
 	r.resp = out;
 	r.resp_max = DEIS_MANIFEST_MAX;
-	rc = http_do(reg, &r, err);
+	rc = registry_http_do(reg, &r, err);
 	if (rc == 0) {
 		reg->stats.bytes_downloaded += r.got;
 		deis_digest_buf(deis_buf_str(out), out->len, got);
@@ -1678,7 +1678,7 @@ int deis_registry_manifest_get(struct deis_registry *reg, const char *name,
 		memcpy(digest, got, sizeof(got));
 	if (rc < 0)
 		deis_buf_reset(out);
-	req_free(&r);
+	registry_req_free(&r);
 	return rc;
 }
 
@@ -1689,13 +1689,13 @@ int deis_registry_manifest_delete(struct deis_registry *reg, const char *name,
 	int rc;
 
 	if (!deis_valid_app_name(name))
-		return bad_name(name, err);
+		return oci_bad_name(name, err);
 	if (!deis_valid_digest(digest))
-		return bad_digest(digest, err);
-	req_init(&r, "DELETE");
-	r.url = url_join(reg, "/v2/%s/manifests/%s", name, digest);
-	rc = http_do(reg, &r, err);
-	req_free(&r);
+		return oci_bad_digest(digest, err);
+	registry_req_init(&r, "DELETE");
+	r.url = registry_url_join(reg, "/v2/%s/manifests/%s", name, digest);
+	rc = registry_http_do(reg, &r, err);
+	registry_req_free(&r);
 	return rc;
 }
 
