@@ -1,0 +1,485 @@
+/*
+ * oci_image.c - the OCI image documents deisfs stores in the registry:
+ * the image manifest and the image config, built and parsed (jansson).
+ * Pure: no request is sent.  See include/deis/registry.h.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "deis/validate.h"
+#include "registry_internal.h"
+
+/* ------------------------------------------------------------ JSON helpers */
+
+static int json_bad(struct deis_error *err, const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int json_bad(struct deis_error *err, const char *what, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return deis_error_set(err, EINVAL, "%s: %s", what, msg);
+}
+
+static json_t *json_load(const char *text, size_t len, const char *what,
+			 struct deis_error *err)
+{
+	json_error_t je;
+	json_t *j;
+
+	if (!text || memchr(text, '\0', len)) {
+		json_bad(err, what, "not JSON text (NUL byte)");
+		return NULL;
+	}
+	j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (!j) {
+		json_bad(err, what, "malformed JSON at line %d: %s", je.line, je.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		json_bad(err, what, "not a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+static void json_dump_buf(json_t *j, struct deis_buf *out)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	if (!s)
+		abort();
+	deis_buf_reset(out);
+	deis_buf_adds(out, s);
+	free(s);
+}
+
+/* ------------------------------------------------------------ manifests */
+
+static bool is_layer_type(const char *t)
+{
+	return !strcmp(t, DEIS_OCI_LAYER_GZIP_TYPE) ||
+	       !strcmp(t, DEIS_OCI_LAYER_TAR_TYPE);
+}
+
+static int check_descriptor(const struct deis_oci_descriptor *d, bool config,
+			    const char *what, struct deis_error *err)
+{
+	if (config ? strcmp(d->media_type, DEIS_OCI_CONFIG_TYPE)
+		   : !is_layer_type(d->media_type))
+		return json_bad(err, what, "media type '%.96s' is not %s",
+				d->media_type, config ? DEIS_OCI_CONFIG_TYPE :
+				"an OCI layer type");
+	if (!deis_valid_digest(d->digest))
+		return json_bad(err, what, "bad digest");
+	if (d->size < 0)
+		return json_bad(err, what, "bad size");
+	return 0;
+}
+
+static json_t *descriptor_json(const struct deis_oci_descriptor *d)
+{
+	return json_pack("{s:s, s:s, s:I}", "mediaType", d->media_type,
+			 "digest", d->digest, "size", (json_int_t)d->size);
+}
+
+int deis_oci_manifest_build(const struct deis_oci_manifest *m,
+			    struct deis_buf *out, struct deis_error *err)
+{
+	json_t *j, *layers;
+	char what[48];
+	size_t i;
+	int rc;
+
+	if ((rc = check_descriptor(&m->config, true, "manifest config", err)) < 0)
+		return rc;
+	if (m->n_layers == 0 || m->n_layers > DEIS_IMAGE_MAX_LAYERS)
+		return json_bad(err, "manifest", "%zu layers (1 to %d allowed)",
+				m->n_layers, DEIS_IMAGE_MAX_LAYERS);
+	for (i = 0; i < m->n_layers; i++) {
+		snprintf(what, sizeof(what), "manifest layer %zu", i);
+		if ((rc = check_descriptor(&m->layers[i], false, what, err)) < 0)
+			return rc;
+	}
+	layers = json_array();
+	for (i = 0; i < m->n_layers; i++)
+		json_array_append_new(layers, descriptor_json(&m->layers[i]));
+	j = json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2,
+		      "mediaType", DEIS_OCI_MANIFEST_TYPE,
+		      "config", descriptor_json(&m->config), "layers", layers);
+	if (!j)
+		abort();
+	json_dump_buf(j, out);
+	json_decref(j);
+	return 0;
+}
+
+static int parse_descriptor(json_t *j, struct deis_oci_descriptor *d,
+			    bool config, const char *what,
+			    struct deis_error *err)
+{
+	json_t *t, *dg, *sz;
+
+	if (!json_is_object(j))
+		return json_bad(err, what, "not an object");
+	t = json_object_get(j, "mediaType");
+	dg = json_object_get(j, "digest");
+	sz = json_object_get(j, "size");
+	if (!json_is_string(t) || !json_is_string(dg) || !json_is_integer(sz))
+		return json_bad(err, what, "needs mediaType, digest and size");
+	if (json_string_length(t) >= sizeof(d->media_type))
+		return json_bad(err, what, "media type too long");
+	memcpy(d->media_type, json_string_value(t), json_string_length(t) + 1);
+	if (!deis_valid_digest(json_string_value(dg)))
+		return json_bad(err, what, "bad digest");
+	memcpy(d->digest, json_string_value(dg), json_string_length(dg) + 1);
+	d->size = (long long)json_integer_value(sz);
+	return check_descriptor(d, config, what, err);
+}
+
+void deis_oci_manifest_clear(struct deis_oci_manifest *m)
+{
+	free(m->layers);
+	memset(m, 0, sizeof(*m));
+}
+
+int deis_oci_manifest_parse(const char *json, size_t len,
+			    struct deis_oci_manifest *out,
+			    struct deis_error *err)
+{
+	json_t *j, *v, *layers;
+	char what[48];
+	size_t i;
+	int rc = -EINVAL;
+
+	memset(out, 0, sizeof(*out));
+	if (len > DEIS_MANIFEST_MAX)
+		return json_bad(err, "manifest", "larger than %d bytes",
+				DEIS_MANIFEST_MAX);
+	j = json_load(json, len, "manifest", err);
+	if (!j)
+		return -EINVAL;
+	v = json_object_get(j, "schemaVersion");
+	if (!json_is_integer(v) || json_integer_value(v) != 2) {
+		json_bad(err, "manifest", "schemaVersion is not 2");
+		goto out;
+	}
+	v = json_object_get(j, "mediaType");
+	if (!json_is_string(v) || strcmp(json_string_value(v), DEIS_OCI_MANIFEST_TYPE)) {
+		json_bad(err, "manifest", "mediaType is not %s",
+			 DEIS_OCI_MANIFEST_TYPE);
+		goto out;
+	}
+	if ((rc = parse_descriptor(json_object_get(j, "config"), &out->config,
+				   true, "manifest config", err)) < 0)
+		goto out;
+	layers = json_object_get(j, "layers");
+	if (!json_is_array(layers) || json_array_size(layers) == 0 ||
+	    json_array_size(layers) > DEIS_IMAGE_MAX_LAYERS) {
+		rc = json_bad(err, "manifest", "layers must be an array of 1 to %d",
+			      DEIS_IMAGE_MAX_LAYERS);
+		goto out;
+	}
+	out->layers = calloc(json_array_size(layers), sizeof(*out->layers));
+	if (!out->layers)
+		abort();
+	out->n_layers = json_array_size(layers);
+	for (i = 0; i < out->n_layers; i++) {
+		snprintf(what, sizeof(what), "manifest layer %zu", i);
+		if ((rc = parse_descriptor(json_array_get(layers, i),
+					   &out->layers[i], false, what, err)) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	json_decref(j);
+	if (rc < 0)
+		deis_oci_manifest_clear(out);
+	return rc;
+}
+
+/* ------------------------------------------------------------ image config */
+
+static bool valid_label_key(const char *k)
+{
+	size_t i;
+
+	for (i = 0; k[i]; i++)
+		if (!oci_is_alnum(k[i]) && !strchr("._/-", k[i]))
+			return false;
+	return i >= 1 && i <= 255;
+}
+
+static void format_time(time_t t, char *buf, size_t size)
+{
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, size, "1970-01-01T00:00:00Z");
+}
+
+/* RFC 3339 in UTC as the OCI config uses: "2026-11-26T12:00:00[.frac]Z"
+ * (or +00:00). */
+static int parse_time(const char *s, time_t *out)
+{
+	struct tm tm;
+	const char *p;
+
+	memset(&tm, 0, sizeof(tm));
+	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		return -1;
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return -1;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (strcmp(p, "Z") && strcmp(p, "+00:00"))
+		return -1;
+	*out = timegm(&tm);
+	return 0;
+}
+
+static const char *go_arch(void)
+{
+#if defined(__x86_64__)
+	return "amd64";
+#elif defined(__aarch64__)
+	return "arm64";
+#elif defined(__i386__)
+	return "386";
+#elif defined(__arm__)
+	return "arm";
+#elif defined(__riscv) && __riscv_xlen == 64
+	return "riscv64";
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return "ppc64le";
+#elif defined(__s390x__)
+	return "s390x";
+#else
+	return "unknown";
+#endif
+}
+
+static int check_text(const char *v, const char *what, const char *key,
+		      struct deis_error *err)
+{
+	size_t len = strlen(v);
+	json_t *s = json_stringn(v, len);	/* NULL unless valid UTF-8 */
+
+	if (!s)
+		return json_bad(err, "image config", "%s '%.64s': value is not UTF-8",
+				what, key);
+	json_decref(s);
+	return 0;
+}
+
+int deis_image_config_build(const struct deis_image_config *c,
+			    struct deis_buf *out, struct deis_error *err)
+{
+	struct deis_kvlist env = DEIS_KVLIST_INIT;
+	json_t *j, *envj, *labels, *diffs;
+	struct deis_buf line = DEIS_BUF_INIT;
+	char created[40], key[300];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < c->procfile.n; i++) {
+		if (!deis_valid_proc_type(c->procfile.items[i].key))
+			return json_bad(err, "image config", "'%.64s' is not a process type",
+					c->procfile.items[i].key);
+		if (!c->procfile.items[i].value[0])
+			return json_bad(err, "image config", "process type '%s' has no command",
+					c->procfile.items[i].key);
+		if ((rc = check_text(c->procfile.items[i].value, "process type",
+				     c->procfile.items[i].key, err)) < 0)
+			return rc;
+	}
+	for (i = 0; i < c->env.n; i++) {
+		if (!deis_valid_config_key(c->env.items[i].key))
+			return json_bad(err, "image config", "'%.64s' is not a config key",
+					c->env.items[i].key);
+		if ((rc = check_text(c->env.items[i].value, "config var",
+				     c->env.items[i].key, err)) < 0)
+			return rc;
+	}
+	for (i = 0; i < c->labels.n; i++) {
+		const char *k = c->labels.items[i].key;
+
+		if (!valid_label_key(k) || !strncmp(k, DEIS_PROCFILE_LABEL,
+						    strlen(DEIS_PROCFILE_LABEL)))
+			return json_bad(err, "image config", "'%.64s' is not a label name", k);
+		if ((rc = check_text(c->labels.items[i].value, "label", k, err)) < 0)
+			return rc;
+	}
+	for (i = 0; i < c->diff_ids.n; i++)
+		if (!deis_valid_digest(c->diff_ids.items[i]))
+			return json_bad(err, "image config", "bad diff ID");
+	if (c->diff_ids.n == 0 || c->diff_ids.n > DEIS_IMAGE_MAX_LAYERS)
+		return json_bad(err, "image config", "%zu diff IDs (1 to %d allowed)",
+				c->diff_ids.n, DEIS_IMAGE_MAX_LAYERS);
+
+	deis_kvlist_copy(&env, &c->env);
+	deis_kvlist_sort(&env);
+	envj = json_array();
+	for (i = 0; i < env.n; i++) {
+		deis_buf_reset(&line);
+		deis_buf_addf(&line, "%s=%s", env.items[i].key, env.items[i].value);
+		json_array_append_new(envj, json_stringn(line.data, line.len));
+	}
+	deis_kvlist_clear(&env);
+	deis_buf_release(&line);
+
+	labels = json_object();
+	for (i = 0; i < c->labels.n; i++)
+		json_object_set_new(labels, c->labels.items[i].key,
+				    json_string(c->labels.items[i].value));
+	for (i = 0; i < c->procfile.n; i++) {
+		snprintf(key, sizeof(key), "%s%s", DEIS_PROCFILE_LABEL,
+			 c->procfile.items[i].key);
+		json_object_set_new(labels, key,
+				    json_string(c->procfile.items[i].value));
+	}
+	diffs = json_array();
+	for (i = 0; i < c->diff_ids.n; i++)
+		json_array_append_new(diffs, json_string(c->diff_ids.items[i]));
+
+	format_time(c->created, created, sizeof(created));
+	j = json_pack("{s:s, s:s, s:s, s:{s:o, s:s, s:o}, s:{s:s, s:o}}",
+		      "created", created, "architecture", go_arch(), "os", "linux",
+		      "config", "Env", envj, "WorkingDir", "/app", "Labels", labels,
+		      "rootfs", "type", "layers", "diff_ids", diffs);
+	if (!j)
+		abort();
+	json_dump_buf(j, out);
+	json_decref(j);
+	return 0;
+}
+
+void deis_image_config_clear(struct deis_image_config *c)
+{
+	deis_kvlist_clear(&c->procfile);
+	deis_kvlist_clear(&c->env);
+	deis_kvlist_clear(&c->labels);
+	deis_strlist_clear(&c->diff_ids);
+	c->created = 0;
+}
+
+int deis_image_config_parse(const char *json, size_t len,
+			    struct deis_image_config *out,
+			    struct deis_error *err)
+{
+	json_t *j, *v, *cfg, *rootfs, *item;
+	const char *key;
+	size_t i;
+	int rc = -EINVAL;
+
+	memset(out, 0, sizeof(*out));
+	if (len > DEIS_IMAGE_CONFIG_MAX)
+		return json_bad(err, "image config", "larger than %d bytes",
+				DEIS_IMAGE_CONFIG_MAX);
+	j = json_load(json, len, "image config", err);
+	if (!j)
+		return -EINVAL;
+	v = json_object_get(j, "os");
+	if (!json_is_string(v) || strcmp(json_string_value(v), "linux")) {
+		json_bad(err, "image config", "os is not linux");
+		goto out;
+	}
+	v = json_object_get(j, "created");
+	if (v && (!json_is_string(v) ||
+		  parse_time(json_string_value(v), &out->created) < 0)) {
+		json_bad(err, "image config", "created is not an RFC 3339 UTC time");
+		goto out;
+	}
+	cfg = json_object_get(j, "config");
+	if (cfg && !json_is_object(cfg)) {
+		json_bad(err, "image config", "config is not an object");
+		goto out;
+	}
+	v = json_object_get(cfg, "Env");
+	if (v && !json_is_array(v) && !json_is_null(v)) {
+		json_bad(err, "image config", "config.Env is not an array");
+		goto out;
+	}
+	json_array_foreach(v, i, item) {
+		const char *s = json_string_value(item), *eq;
+		char k[256];
+
+		eq = s ? strchr(s, '=') : NULL;
+		if (!eq || (size_t)(eq - s) >= sizeof(k) ||
+		    json_string_length(item) != strlen(s)) {
+			json_bad(err, "image config", "config.Env[%zu] is not KEY=value", i);
+			goto out;
+		}
+		memcpy(k, s, (size_t)(eq - s));
+		k[eq - s] = '\0';
+		if (!deis_valid_config_key(k)) {
+			json_bad(err, "image config", "config.Env[%zu]: bad key", i);
+			goto out;
+		}
+		deis_kvlist_set(&out->env, k, eq + 1);
+	}
+	v = json_object_get(cfg, "Labels");
+	if (v && !json_is_object(v) && !json_is_null(v)) {
+		json_bad(err, "image config", "config.Labels is not an object");
+		goto out;
+	}
+	json_object_foreach(v, key, item) {
+		const char *s = json_string_value(item);
+
+		if (!s || json_string_length(item) != strlen(s) ||
+		    !valid_label_key(key)) {
+			json_bad(err, "image config", "bad label '%.64s'", key);
+			goto out;
+		}
+		if (!strncmp(key, DEIS_PROCFILE_LABEL, strlen(DEIS_PROCFILE_LABEL))) {
+			const char *type = key + strlen(DEIS_PROCFILE_LABEL);
+
+			if (!deis_valid_proc_type(type) || !s[0]) {
+				json_bad(err, "image config", "bad Procfile entry '%.64s'",
+					 key);
+				goto out;
+			}
+			deis_kvlist_set(&out->procfile, type, s);
+		} else {
+			deis_kvlist_set(&out->labels, key, s);
+		}
+	}
+	rootfs = json_object_get(j, "rootfs");
+	v = json_object_get(rootfs, "diff_ids");
+	item = json_object_get(rootfs, "type");
+	if (!json_is_string(item) || strcmp(json_string_value(item), "layers") ||
+	    !json_is_array(v) || json_array_size(v) == 0 ||
+	    json_array_size(v) > DEIS_IMAGE_MAX_LAYERS) {
+		json_bad(err, "image config", "rootfs must be type layers with 1 to %d diff_ids",
+			 DEIS_IMAGE_MAX_LAYERS);
+		goto out;
+	}
+	json_array_foreach(v, i, item) {
+		if (!deis_valid_digest(json_string_value(item))) {
+			json_bad(err, "image config", "rootfs.diff_ids[%zu] is not a digest", i);
+			goto out;
+		}
+		deis_strlist_add(&out->diff_ids, json_string_value(item));
+	}
+	rc = 0;
+out:
+	json_decref(j);
+	if (rc < 0)
+		deis_image_config_clear(out);
+	return rc;
+}

@@ -1,0 +1,248 @@
+/*
+ * registry_image.c - manifests in the registry (put, get, delete, each
+ * checked against its digest) and whole images: push a slug and its
+ * config, pull a manifest and config, copy an image into another
+ * repository by mounting its blobs.  See include/deis/registry.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deis/validate.h"
+#include "registry_internal.h"
+
+/* ------------------------------------------------------------ manifests */
+
+static int check_reference(const char *reference, struct deis_error *err)
+{
+	char shown[96];
+
+	if (reference && (deis_valid_image_tag(reference) ||
+			  deis_valid_digest(reference)))
+		return 0;
+	return deis_error_set(err, EINVAL, "'%s' is not a tag or a digest",
+			      reference ? deis_printable(shown, sizeof(shown),
+					reference, strlen(reference)) : "(null)");
+}
+
+int deis_registry_manifest_put(struct deis_registry *reg, const char *name,
+			       const char *tag, const char *json, size_t len,
+			       char digest[DEIS_DIGEST_SIZE],
+			       struct deis_error *err)
+{
+	char mine[DEIS_DIGEST_SIZE];
+	struct http_req r;
+	int rc;
+
+	if (!deis_valid_app_name(name))
+		return oci_bad_name(name, err);
+	if ((rc = check_reference(tag, err)) < 0)
+		return rc;
+	if (len > DEIS_MANIFEST_MAX)
+		return deis_error_set(err, EINVAL, "manifest larger than %d bytes",
+				      DEIS_MANIFEST_MAX);
+	deis_digest_buf(json, len, mine);
+	if (deis_valid_digest(tag) && strcmp(tag, mine))
+		return deis_error_set(err, EINVAL, "manifest digest %s is not %s",
+				      mine, tag);
+	registry_req_init(&r, "PUT");
+	r.url = registry_url_join(reg, "/v2/%s/manifests/%s", name, tag);
+	r.content_type = DEIS_OCI_MANIFEST_TYPE;
+	r.body = json;
+	r.len = (long long)len;
+	rc = registry_http_do(reg, &r, err);
+	if (rc == 0 && r.digest[0] && strcmp(r.digest, mine))
+		rc = deis_error_set(err, EIO, "registry %s: stored the manifest as %s, not %s",
+				    reg->url, r.digest, mine);
+	if (rc == 0 && digest)
+		memcpy(digest, mine, sizeof(mine));
+	registry_req_free(&r);
+	return rc;
+}
+
+int deis_registry_manifest_get(struct deis_registry *reg, const char *name,
+			       const char *reference, struct deis_buf *out,
+			       char digest[DEIS_DIGEST_SIZE],
+			       struct deis_error *err)
+{
+	char got[DEIS_DIGEST_SIZE];
+	struct http_req r;
+	int rc;
+
+	if (!deis_valid_app_name(name))
+		return oci_bad_name(name, err);
+	if ((rc = check_reference(reference, err)) < 0)
+		return rc;
+	deis_buf_reset(out);
+	registry_req_init(&r, "GET");
+	r.url = registry_url_join(reg, "/v2/%s/manifests/%s", name, reference);
+	r.accept = DEIS_OCI_MANIFEST_TYPE;
+	r.resp = out;
+	r.resp_max = DEIS_MANIFEST_MAX;
+	rc = registry_http_do(reg, &r, err);
+	if (rc == 0) {
+		reg->stats.bytes_downloaded += r.got;
+		deis_digest_buf(deis_buf_str(out), out->len, got);
+		if (r.digest[0] && strcmp(r.digest, got))
+			rc = deis_error_set(err, EIO,
+				"registry %s: manifest %s:%s: the bytes received have digest %s, the registry says %s",
+				reg->url, name, reference, got, r.digest);
+		else if (deis_valid_digest(reference) && strcmp(reference, got))
+			rc = deis_error_set(err, EIO,
+				"registry %s: manifest %s@%s: the bytes received have digest %s",
+				reg->url, name, reference, got);
+	}
+	if (rc == 0 && digest)
+		memcpy(digest, got, sizeof(got));
+	if (rc < 0)
+		deis_buf_reset(out);
+	registry_req_free(&r);
+	return rc;
+}
+
+int deis_registry_manifest_delete(struct deis_registry *reg, const char *name,
+				  const char *digest, struct deis_error *err)
+{
+	struct http_req r;
+	int rc;
+
+	if (!deis_valid_app_name(name))
+		return oci_bad_name(name, err);
+	if (!deis_valid_digest(digest))
+		return oci_bad_digest(digest, err);
+	registry_req_init(&r, "DELETE");
+	r.url = registry_url_join(reg, "/v2/%s/manifests/%s", name, digest);
+	rc = registry_http_do(reg, &r, err);
+	registry_req_free(&r);
+	return rc;
+}
+
+/* ------------------------------------------------------------ images */
+
+int deis_registry_push_image(struct deis_registry *reg, const char *ref,
+			     const char *slug_path, const char *config_json,
+			     size_t config_len, char digest[DEIS_DIGEST_SIZE],
+			     struct deis_error *err)
+{
+	struct deis_image_config cfg = DEIS_IMAGE_CONFIG_INIT;
+	struct deis_oci_manifest m;
+	struct deis_oci_descriptor layer;
+	struct deis_buf json = DEIS_BUF_INIT;
+	struct deis_image_ref r;
+	int rc;
+
+	if ((rc = deis_image_ref_parse(ref, &r, err)) < 0)
+		return rc;
+	if (!r.tag[0])
+		return deis_error_set(err, EINVAL, "push %s: push to a tag, not a digest",
+				      ref);
+	rc = deis_image_config_parse(config_json, config_len, &cfg, err);
+	if (rc == 0 && cfg.diff_ids.n != 1)
+		rc = deis_error_set(err, EINVAL,
+				    "image config: %zu diff IDs for one layer",
+				    cfg.diff_ids.n);
+	deis_image_config_clear(&cfg);
+	if (rc < 0)
+		return deis_error_prefix(err, "push %s", ref);
+
+	memset(&m, 0, sizeof(m));
+	memset(&layer, 0, sizeof(layer));
+	memcpy(layer.media_type, DEIS_OCI_LAYER_GZIP_TYPE,
+	       sizeof(DEIS_OCI_LAYER_GZIP_TYPE));
+	rc = deis_registry_blob_push_file(reg, r.name, slug_path, layer.digest,
+					  &layer.size, err);
+	if (rc < 0)
+		return deis_error_prefix(err, "push %s: slug layer", ref);
+	memcpy(m.config.media_type, DEIS_OCI_CONFIG_TYPE, sizeof(DEIS_OCI_CONFIG_TYPE));
+	m.config.size = (long long)config_len;
+	rc = deis_registry_blob_push_buf(reg, r.name, config_json, config_len,
+					 m.config.digest, err);
+	if (rc < 0)
+		return deis_error_prefix(err, "push %s: config", ref);
+	m.layers = &layer;
+	m.n_layers = 1;
+	rc = deis_oci_manifest_build(&m, &json, err);
+	if (rc == 0)
+		rc = deis_registry_manifest_put(reg, r.name, r.tag, json.data,
+						json.len, digest, err);
+	deis_buf_release(&json);
+	if (rc < 0)
+		return deis_error_prefix(err, "push %s: manifest", ref);
+	return 0;
+}
+
+void deis_image_clear(struct deis_image *img)
+{
+	deis_oci_manifest_clear(&img->manifest);
+	deis_buf_release(&img->manifest_json);
+	deis_buf_release(&img->config_json);
+	deis_image_config_clear(&img->config);
+	memset(img, 0, sizeof(*img));
+}
+
+int deis_registry_copy_image(struct deis_registry *reg, const struct deis_image *img,
+			     const char *name, struct deis_error *err)
+{
+	const struct deis_oci_descriptor *d;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i <= img->manifest.n_layers; i++) {
+		d = i == 0 ? &img->manifest.config : &img->manifest.layers[i - 1];
+		rc = deis_registry_blob_mount(reg, name, img->ref.name, d->digest, err);
+		if (rc == 0)
+			rc = deis_error_set(err, EIO, "registry %s: blob %s of %s could "
+					    "not be mounted into %s", reg->url, d->digest,
+					    img->ref.name, name);
+		else if (rc > 0)
+			rc = 0;
+	}
+	if (rc == 0)
+		rc = deis_registry_manifest_put(reg, name, img->digest,
+						deis_buf_str(&img->manifest_json),
+						img->manifest_json.len, NULL, err);
+	if (rc < 0)
+		deis_error_prefix(err, "copying %s@%s into %s", img->ref.name, img->digest,
+				  name);
+	return rc;
+}
+
+int deis_registry_pull_image(struct deis_registry *reg, const char *ref,
+			     struct deis_image *out, struct deis_error *err)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = deis_image_ref_parse(ref, &out->ref, err)) < 0)
+		return rc;
+	rc = deis_registry_manifest_get(reg, out->ref.name,
+					deis_image_ref_reference(&out->ref),
+					&out->manifest_json, out->digest, err);
+	if (rc == 0)
+		rc = deis_oci_manifest_parse(deis_buf_str(&out->manifest_json),
+					     out->manifest_json.len,
+					     &out->manifest, err);
+	if (rc == 0 && out->manifest.config.size > DEIS_IMAGE_CONFIG_MAX)
+		rc = deis_error_set(err, EINVAL, "image config of %lld bytes",
+				    out->manifest.config.size);
+	if (rc == 0)
+		rc = deis_registry_blob_get(reg, out->ref.name,
+					    out->manifest.config.digest,
+					    (size_t)out->manifest.config.size,
+					    &out->config_json, err);
+	if (rc == 0 && (long long)out->config_json.len != out->manifest.config.size)
+		rc = deis_error_set(err, EIO, "image config: %zu bytes, %lld expected",
+				    out->config_json.len, out->manifest.config.size);
+	if (rc == 0)
+		rc = deis_image_config_parse(deis_buf_str(&out->config_json),
+					     out->config_json.len, &out->config, err);
+	if (rc == 0 && out->config.diff_ids.n != out->manifest.n_layers)
+		rc = deis_error_set(err, EINVAL,
+				    "image config lists %zu diff IDs for %zu layers",
+				    out->config.diff_ids.n, out->manifest.n_layers);
+	if (rc < 0) {
+		deis_error_prefix(err, "pull %s", ref);
+		deis_image_clear(out);
+	}
+	return rc;
+}

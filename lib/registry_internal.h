@@ -1,0 +1,89 @@
+/*
+ * registry_internal.h - what the files of the registry client share:
+ * registry.c (the handle, HTTP), registry_blob.c, registry_image.c,
+ * oci_ref.c (names, digests) and oci_image.c (documents).  Private to
+ * lib/; callers use include/deis/registry.h.
+ */
+#ifndef DEIS_REGISTRY_INTERNAL_H
+#define DEIS_REGISTRY_INTERNAL_H
+
+#include <stdbool.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include "deis/registry.h"
+
+struct deis_registry {
+	char *url;		/* "http://host:port", no trailing '/' */
+	char *user, *password;	/* basic auth; NULL: none */
+	CURL *curl;
+	long long chunk;
+	struct deis_registry_stats stats;
+	char curl_err[CURL_ERROR_SIZE];
+};
+
+struct http_req {
+	const char *method;
+	char *url;			/* absolute */
+	const char *content_type;	/* request body type */
+	const char *accept;
+	const char *content_range;
+	bool blob;			/* stall limit instead of a time-out */
+	bool follow;			/* follow redirects (blob GET) */
+	/* request body: a buffer, or len bytes of fd from off */
+	const char *body;
+	int fd;
+	long long off, len, pos;
+	/* response body: into resp (at most resp_max), or into out_fd
+	 * (hashed, at most out_max when >= 0) */
+	struct deis_buf *resp;
+	size_t resp_max;
+	int out_fd;
+	EVP_MD_CTX *out_md;
+	long long out_max, got;
+	bool too_big, write_failed;
+	int write_errno;
+	/* response */
+	long status;
+	struct deis_buf errbody;
+	char location[4096];
+	char digest[DEIS_DIGEST_SIZE];
+	char content_type_resp[128];
+	long long content_length;
+};
+
+static inline bool oci_is_alnum(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	       (c >= 'A' && c <= 'Z');
+}
+
+/* ---- oci_ref.c ---- */
+
+/* -EINVAL with "'<name>' is not a valid repository (app) name". */
+int oci_bad_name(const char *name, struct deis_error *err);
+/* -EINVAL with "'<d>' is not a valid sha256 digest". */
+int oci_bad_digest(const char *d, struct deis_error *err);
+/* A sha256 context (aborts when out of memory); free it with
+ * EVP_MD_CTX_free(). */
+EVP_MD_CTX *oci_digest_new(void);
+/* out = "sha256:<hex>" of what md has hashed. */
+void oci_digest_final(EVP_MD_CTX *md, char out[DEIS_DIGEST_SIZE]);
+
+/* ---- registry.c ---- */
+
+void registry_req_init(struct http_req *r, const char *method);
+/* Frees r->url and the error body. */
+void registry_req_free(struct http_req *r);
+/* reg->url followed by fmt: a new string the caller frees. */
+char *registry_url_join(const struct deis_registry *reg, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The path part of a URL, for messages. */
+const char *registry_url_path(const char *url);
+/* Sends one request; returns 0 for a 2xx answer, else -errno with err set
+ * ("registry URL: METHOD /path: reason"). */
+int registry_http_do(struct deis_registry *reg, struct http_req *r,
+		     struct deis_error *err);
+
+#endif
