@@ -36,7 +36,7 @@ extern char **environ;
 #define MEMSW_PROBE "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"
 
 /* Read-only host directories of the stack, mounted when they exist. */
-static const char *const host_ro_dirs[] = {
+static const char *const runtime_host_ro_dirs[] = {
 	"/etc/ssl/certs",	/* CA certificates (symlinks into /usr/share) */
 	"/etc/alternatives",	/* Debian's awk, editor, ... symlinks */
 	NULL,
@@ -277,7 +277,7 @@ static const char *spec_user(const struct deis_container_spec *s)
 
 /* ------------------------------------------------------------ config.json */
 
-static json_t *strarray(const char *const *v)
+static json_t *runtime_strarray(const char *const *v)
 {
 	json_t *a = json_array();
 
@@ -294,7 +294,7 @@ static void add_mount(json_t *mounts, const char *dest, const char *type,
 	json_object_set_new(m, "destination", json_string(dest));
 	json_object_set_new(m, "type", json_string(type));
 	json_object_set_new(m, "source", json_string(source));
-	json_object_set_new(m, "options", strarray(options));
+	json_object_set_new(m, "options", runtime_strarray(options));
 	json_array_append_new(mounts, m);
 }
 
@@ -334,10 +334,10 @@ static json_t *build_mounts(const struct deis_container_spec *spec)
 	add_mount(mounts, "/dev/shm", "tmpfs", "shm", shm_o);
 	add_mount(mounts, "/sys", "sysfs", "sysfs", sys_o);
 	add_mount(mounts, "/usr", "bind", "/usr", usr_o);
-	for (i = 0; host_ro_dirs[i]; i++)
-		if (dir_exists(host_ro_dirs[i]))
-			add_mount(mounts, host_ro_dirs[i], "bind", host_ro_dirs[i],
-				  etc_o);
+	for (i = 0; runtime_host_ro_dirs[i]; i++)
+		if (dir_exists(runtime_host_ro_dirs[i]))
+			add_mount(mounts, runtime_host_ro_dirs[i], "bind",
+				  runtime_host_ro_dirs[i], etc_o);
 	snprintf(tmpsize, sizeof(tmpsize), "size=%" PRIu64,
 		 spec->tmp_bytes ? spec->tmp_bytes : DEFAULT_TMP_BYTES);
 	tmp_o[3] = tmpsize;
@@ -403,16 +403,16 @@ static json_t *build_process(const struct deis_container_spec *spec)
 	if (spec->command) {
 		memcpy(shargv, sh, sizeof(shargv));
 		shargv[2] = spec->command;
-		json_object_set_new(p, "args", strarray(shargv));
+		json_object_set_new(p, "args", runtime_strarray(shargv));
 	} else {
-		json_object_set_new(p, "args", strarray(spec->argv));
+		json_object_set_new(p, "args", runtime_strarray(spec->argv));
 	}
 	json_object_set_new(p, "env", build_env(spec));
 	json_object_set_new(p, "cwd", json_string(spec->cwd ? spec->cwd : "/app"));
 	/* Non-root with no ambient set: the kept ones only matter with
 	 * ambient; keep them in all sets so that they are usable. */
 	for (i = 0; sets[i]; i++)
-		json_object_set_new(caps, sets[i], strarray(spec->caps));
+		json_object_set_new(caps, sets[i], runtime_strarray(spec->caps));
 	json_object_set_new(p, "capabilities", caps);
 	json_object_set_new(rl, "type", json_string("RLIMIT_NOFILE"));
 	json_object_set_new(rl, "hard", json_integer((json_int_t)nofile));
@@ -471,7 +471,7 @@ static json_t *seccomp_rule(const char *name, const char *action, int errno_ret)
 	return r;
 }
 
-static json_t *build_seccomp(void)
+static json_t *runtime_seccomp_json(void)
 {
 	static const char *const arches[] = { "SCMP_ARCH_X86_64", "SCMP_ARCH_X86",
 					      "SCMP_ARCH_X32", NULL };
@@ -479,7 +479,7 @@ static json_t *build_seccomp(void)
 	size_t i;
 
 	json_object_set_new(s, "defaultAction", json_string("SCMP_ACT_ALLOW"));
-	json_object_set_new(s, "architectures", strarray(arches));
+	json_object_set_new(s, "architectures", runtime_strarray(arches));
 	for (i = 0; seccomp_denied[i]; i++)
 		json_array_append_new(deny, json_string(seccomp_denied[i]));
 	json_t *d = json_object();
@@ -530,9 +530,9 @@ static json_t *build_linux(const struct deis_container_spec *spec)
 		json_array_append_new(nss, n);
 	}
 	json_object_set_new(l, "namespaces", nss);
-	json_object_set_new(l, "seccomp", build_seccomp());
-	json_object_set_new(l, "maskedPaths", strarray(masked_paths));
-	json_object_set_new(l, "readonlyPaths", strarray(readonly_paths));
+	json_object_set_new(l, "seccomp", runtime_seccomp_json());
+	json_object_set_new(l, "maskedPaths", runtime_strarray(masked_paths));
+	json_object_set_new(l, "readonlyPaths", runtime_strarray(readonly_paths));
 	return l;
 }
 
@@ -547,8 +547,8 @@ static json_t *build_linux(const struct deis_container_spec *spec)
  */
 #define HOSTNAME_MAX 63
 
-static const char *container_hostname(const struct deis_container_spec *spec,
-				      char out[HOSTNAME_MAX + 1])
+static const char *runtime_hostname(const struct deis_container_spec *spec,
+				    char out[HOSTNAME_MAX + 1])
 {
 	size_t n;
 
@@ -580,7 +580,7 @@ static json_t *build_config(const struct deis_container_spec *spec)
 	json_object_set_new(root, "readonly", json_true());
 	json_object_set_new(c, "root", root);
 	char hostbuf[HOSTNAME_MAX + 1];
-	json_object_set_new(c, "hostname", json_string(container_hostname(spec, hostbuf)));
+	json_object_set_new(c, "hostname", json_string(runtime_hostname(spec, hostbuf)));
 	json_object_set_new(c, "mounts", build_mounts(spec));
 	json_object_set_new(c, "linux", build_linux(spec));
 	return c;
@@ -737,7 +737,7 @@ static int write_etc(const struct deis_container_spec *spec, const char *etc,
 {
 	const char *user = spec_user(spec);
 	char hostbuf[HOSTNAME_MAX + 1];
-	const char *host = container_hostname(spec, hostbuf);
+	const char *host = runtime_hostname(spec, hostbuf);
 	struct deis_buf b = DEIS_BUF_INIT;
 	char path[PATH_MAX], src[PATH_MAX];
 	size_t i;
@@ -817,9 +817,9 @@ int deis_runtime_bundle(const struct deis_container_spec *spec,
 		    (r = mkdir_p(path, 0755, err)) < 0)
 			goto out;
 	}
-	for (i = 0; host_ro_dirs[i]; i++) {
-		if ((r = join(path, sizeof(path), rootfs, host_ro_dirs[i] + 1,
-			      err)) < 0 ||
+	for (i = 0; runtime_host_ro_dirs[i]; i++) {
+		if ((r = join(path, sizeof(path), rootfs,
+			      runtime_host_ro_dirs[i] + 1, err)) < 0 ||
 		    (r = mkdir_p(path, 0755, err)) < 0)
 			goto out;
 	}
