@@ -31,12 +31,18 @@ static int json_bad(struct deis_error *err, const char *what, const char *fmt, .
 	return deis_error_set(err, EINVAL, "%s: %s", what, msg);
 }
 
-static json_t *json_load(const char *text, size_t len, const char *what,
-			 struct deis_error *err)
+/* The JSON object of text[0..len), at most max bytes; NULL (err set, code
+ * EINVAL) for anything else.  what names the document in messages. */
+static json_t *json_load(const char *text, size_t len, int max,
+			 const char *what, struct deis_error *err)
 {
 	json_error_t je;
 	json_t *j;
 
+	if (len > (size_t)max) {
+		json_bad(err, what, "larger than %d bytes", max);
+		return NULL;
+	}
 	if (!text || memchr(text, '\0', len)) {
 		json_bad(err, what, "not JSON text (NUL byte)");
 		return NULL;
@@ -54,15 +60,26 @@ static json_t *json_load(const char *text, size_t len, const char *what,
 	return j;
 }
 
-static void json_dump_buf(json_t *j, struct deis_buf *out)
+/* Replaces out with j as compact JSON, and drops j (a NULL j, from a
+ * json_pack() out of memory, aborts as an allocation failure does). */
+static void json_dump_drop(json_t *j, struct deis_buf *out)
 {
-	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 
 	if (!s)
 		abort();
 	deis_buf_reset(out);
 	deis_buf_adds(out, s);
 	free(s);
+	json_decref(j);
+}
+
+/* Whether the member key of the object j is the string value. */
+static bool json_str_is(json_t *j, const char *key, const char *value)
+{
+	json_t *v = json_object_get(j, key);
+
+	return json_is_string(v) && !strcmp(json_string_value(v), value);
 }
 
 /* ------------------------------------------------------------ manifests */
@@ -118,10 +135,7 @@ int deis_oci_manifest_build(const struct deis_oci_manifest *m,
 	j = json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2,
 		      "mediaType", DEIS_OCI_MANIFEST_TYPE,
 		      "config", descriptor_json(&m->config), "layers", layers);
-	if (!j)
-		abort();
-	json_dump_buf(j, out);
-	json_decref(j);
+	json_dump_drop(j, out);
 	return 0;
 }
 
@@ -164,10 +178,7 @@ int deis_oci_manifest_parse(const char *json, size_t len,
 	int rc = -EINVAL;
 
 	memset(out, 0, sizeof(*out));
-	if (len > DEIS_MANIFEST_MAX)
-		return json_bad(err, "manifest", "larger than %d bytes",
-				DEIS_MANIFEST_MAX);
-	j = json_load(json, len, "manifest", err);
+	j = json_load(json, len, DEIS_MANIFEST_MAX, "manifest", err);
 	if (!j)
 		return -EINVAL;
 	v = json_object_get(j, "schemaVersion");
@@ -175,8 +186,7 @@ int deis_oci_manifest_parse(const char *json, size_t len,
 		json_bad(err, "manifest", "schemaVersion is not 2");
 		goto out;
 	}
-	v = json_object_get(j, "mediaType");
-	if (!json_is_string(v) || strcmp(json_string_value(v), DEIS_OCI_MANIFEST_TYPE)) {
+	if (!json_str_is(j, "mediaType", DEIS_OCI_MANIFEST_TYPE)) {
 		json_bad(err, "manifest", "mediaType is not %s",
 			 DEIS_OCI_MANIFEST_TYPE);
 		goto out;
@@ -362,10 +372,7 @@ int deis_image_config_build(const struct deis_image_config *c,
 		      "created", created, "architecture", go_arch(), "os", "linux",
 		      "config", "Env", envj, "WorkingDir", "/app", "Labels", labels,
 		      "rootfs", "type", "layers", "diff_ids", diffs);
-	if (!j)
-		abort();
-	json_dump_buf(j, out);
-	json_decref(j);
+	json_dump_drop(j, out);
 	return 0;
 }
 
@@ -388,14 +395,10 @@ int deis_image_config_parse(const char *json, size_t len,
 	int rc = -EINVAL;
 
 	memset(out, 0, sizeof(*out));
-	if (len > DEIS_IMAGE_CONFIG_MAX)
-		return json_bad(err, "image config", "larger than %d bytes",
-				DEIS_IMAGE_CONFIG_MAX);
-	j = json_load(json, len, "image config", err);
+	j = json_load(json, len, DEIS_IMAGE_CONFIG_MAX, "image config", err);
 	if (!j)
 		return -EINVAL;
-	v = json_object_get(j, "os");
-	if (!json_is_string(v) || strcmp(json_string_value(v), "linux")) {
+	if (!json_str_is(j, "os", "linux")) {
 		json_bad(err, "image config", "os is not linux");
 		goto out;
 	}
@@ -461,10 +464,8 @@ int deis_image_config_parse(const char *json, size_t len,
 	}
 	rootfs = json_object_get(j, "rootfs");
 	v = json_object_get(rootfs, "diff_ids");
-	item = json_object_get(rootfs, "type");
-	if (!json_is_string(item) || strcmp(json_string_value(item), "layers") ||
-	    !json_is_array(v) || json_array_size(v) == 0 ||
-	    json_array_size(v) > DEIS_IMAGE_MAX_LAYERS) {
+	if (!json_str_is(rootfs, "type", "layers") || !json_is_array(v) ||
+	    json_array_size(v) == 0 || json_array_size(v) > DEIS_IMAGE_MAX_LAYERS) {
 		json_bad(err, "image config", "rootfs must be type layers with 1 to %d diff_ids",
 			 DEIS_IMAGE_MAX_LAYERS);
 		goto out;

@@ -52,7 +52,7 @@ bool deis_valid_image_tag(const char *s)
 	return true;
 }
 
-int oci_bad_name(const char *name, struct deis_error *err)
+static int bad_name(const char *name, struct deis_error *err)
 {
 	char shown[96];
 
@@ -63,7 +63,7 @@ int oci_bad_name(const char *name, struct deis_error *err)
 			      deis_printable(shown, sizeof(shown), name, strlen(name)));
 }
 
-int oci_bad_digest(const char *d, struct deis_error *err)
+static int bad_digest(const char *d, struct deis_error *err)
 {
 	char shown[96];
 
@@ -71,6 +71,18 @@ int oci_bad_digest(const char *d, struct deis_error *err)
 		return deis_error_set(err, EINVAL, "no digest");
 	return deis_error_set(err, EINVAL, "'%s' is not a valid sha256 digest",
 			      deis_printable(shown, sizeof(shown), d, strlen(d)));
+}
+
+int oci_check_name(const char *name, struct deis_error *err)
+{
+	return deis_valid_app_name(name) ? 0 : bad_name(name, err);
+}
+
+int oci_check_blob(const char *name, const char *digest, struct deis_error *err)
+{
+	if (!deis_valid_app_name(name))
+		return bad_name(name, err);
+	return deis_valid_digest(digest) ? 0 : bad_digest(digest, err);
 }
 
 int deis_image_ref_parse(const char *ref, struct deis_image_ref *out,

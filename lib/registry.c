@@ -38,10 +38,11 @@
 
 /* ------------------------------------------------------------ HTTP */
 
-void registry_req_init(struct http_req *r, const char *method)
+void registry_req_init(struct http_req *r, const char *method, char *url)
 {
 	memset(r, 0, sizeof(*r));
 	r->method = method;
+	r->url = url;
 	r->fd = -1;
 	r->out_fd = -1;
 	r->out_max = -1;
@@ -54,16 +55,35 @@ void registry_req_free(struct http_req *r)
 	deis_buf_release(&r->errbody);
 }
 
-char *registry_url_join(const struct deis_registry *reg, const char *fmt, ...)
+static char *url_vjoin(const struct deis_registry *reg, const char *fmt,
+		       va_list ap)
 {
 	struct deis_buf b = DEIS_BUF_INIT;
-	va_list ap;
 
 	deis_buf_adds(&b, reg->url);
-	va_start(ap, fmt);
 	deis_buf_vaddf(&b, fmt, ap);
-	va_end(ap);
 	return deis_buf_detach(&b, NULL);
+}
+
+char *registry_url_join(const struct deis_registry *reg, const char *fmt, ...)
+{
+	va_list ap;
+	char *url;
+
+	va_start(ap, fmt);
+	url = url_vjoin(reg, fmt, ap);
+	va_end(ap);
+	return url;
+}
+
+void registry_req_v2(struct http_req *r, const struct deis_registry *reg,
+		     const char *method, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	registry_req_init(r, method, url_vjoin(reg, fmt, ap));
+	va_end(ap);
 }
 
 /* The path part of a URL, for messages. */
@@ -366,6 +386,23 @@ int registry_http_do(struct deis_registry *reg, struct http_req *r,
 	return code;
 }
 
+int registry_get_buf(struct deis_registry *reg, struct http_req *r,
+		     struct deis_buf *out, size_t max,
+		     char got[DEIS_DIGEST_SIZE], struct deis_error *err)
+{
+	int rc;
+
+	deis_buf_reset(out);
+	r->resp = out;
+	r->resp_max = max;
+	rc = registry_http_do(reg, r, err);
+	if (rc == 0) {
+		reg->stats.bytes_downloaded += r->got;
+		deis_digest_buf(deis_buf_str(out), out->len, got);
+	}
+	return rc;
+}
+
 /* ------------------------------------------------------------ client */
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -481,8 +518,7 @@ int deis_registry_ping(struct deis_registry *reg, struct deis_error *err)
 	struct http_req r;
 	int rc;
 
-	registry_req_init(&r, "GET");
-	r.url = registry_url_join(reg, "/v2/");
+	registry_req_v2(&r, reg, "GET", "/v2/");
 	r.resp = &body;
 	r.resp_max = ERRBODY_MAX;
 	rc = registry_http_do(reg, &r, err);

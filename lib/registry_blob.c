@@ -33,12 +33,9 @@ int deis_registry_blob_exists(struct deis_registry *reg, const char *name,
 	struct http_req r;
 	int rc;
 
-	if (!deis_valid_app_name(name))
-		return oci_bad_name(name, err);
-	if (!deis_valid_digest(digest))
-		return oci_bad_digest(digest, err);
-	registry_req_init(&r, "HEAD");
-	r.url = registry_url_join(reg, "/v2/%s/blobs/%s", name, digest);
+	if ((rc = oci_check_blob(name, digest, err)) < 0)
+		return rc;
+	registry_req_v2(&r, reg, "HEAD", "/v2/%s/blobs/%s", name, digest);
 	rc = registry_http_do(reg, &r, err);
 	if (rc == -ENOENT) {
 		deis_error_clear(err);
@@ -99,8 +96,7 @@ static int blob_upload(struct deis_registry *reg, const char *name,
 	long long off = 0;
 	int rc;
 
-	registry_req_init(&r, "POST");
-	r.url = registry_url_join(reg, "/v2/%s/blobs/uploads/", name);
+	registry_req_v2(&r, reg, "POST", "/v2/%s/blobs/uploads/", name);
 	rc = registry_http_do(reg, &r, err);
 	if (rc == 0 && r.status != 202)
 		rc = deis_error_set(err, EIO, "registry %s: POST %s: HTTP %ld, not 202",
@@ -115,8 +111,7 @@ static int blob_upload(struct deis_registry *reg, const char *name,
 	while (len > reg->chunk && off < len) {
 		long long n = len - off < reg->chunk ? len - off : reg->chunk;
 
-		registry_req_init(&r, "PATCH");
-		r.url = session;
+		registry_req_init(&r, "PATCH", session);
 		r.blob = true;
 		r.content_type = "application/octet-stream";
 		snprintf(range, sizeof(range), "%lld-%lld", off, off + n - 1);
@@ -139,8 +134,7 @@ static int blob_upload(struct deis_registry *reg, const char *name,
 		off += n;
 	}
 
-	registry_req_init(&r, "PUT");
-	r.url = with_digest(session, digest);
+	registry_req_init(&r, "PUT", with_digest(session, digest));
 	free(session);
 	r.blob = true;
 	r.content_type = "application/octet-stream";
@@ -168,8 +162,8 @@ int deis_registry_blob_push_file(struct deis_registry *reg, const char *name,
 	struct stat st;
 	int fd, rc;
 
-	if (!deis_valid_app_name(name))
-		return oci_bad_name(name, err);
+	if ((rc = oci_check_name(name, err)) < 0)
+		return rc;
 	if ((rc = deis_digest_file(path, digest, &len, err)) < 0)
 		return rc;
 	if (size)
@@ -200,8 +194,8 @@ int deis_registry_blob_push_buf(struct deis_registry *reg, const char *name,
 {
 	int rc;
 
-	if (!deis_valid_app_name(name))
-		return oci_bad_name(name, err);
+	if ((rc = oci_check_name(name, err)) < 0)
+		return rc;
 	deis_digest_buf(data, len, digest);
 	rc = deis_registry_blob_exists(reg, name, digest, NULL, err);
 	if (rc < 0)
@@ -223,10 +217,8 @@ int deis_registry_blob_fetch(struct deis_registry *reg, const char *name,
 	struct http_req r;
 	int fd, rc;
 
-	if (!deis_valid_app_name(name))
-		return oci_bad_name(name, err);
-	if (!deis_valid_digest(digest))
-		return oci_bad_digest(digest, err);
+	if ((rc = oci_check_blob(name, digest, err)) < 0)
+		return rc;
 	deis_buf_addf(&tmp, "%s.tmp.XXXXXX", path);
 	fd = mkostemp(tmp.data, O_CLOEXEC);
 	if (fd < 0) {
@@ -234,8 +226,7 @@ int deis_registry_blob_fetch(struct deis_registry *reg, const char *name,
 		deis_buf_release(&tmp);
 		return rc;
 	}
-	registry_req_init(&r, "GET");
-	r.url = registry_url_join(reg, "/v2/%s/blobs/%s", name, digest);
+	registry_req_v2(&r, reg, "GET", "/v2/%s/blobs/%s", name, digest);
 	r.blob = true;
 	r.follow = true;
 	r.out_fd = fd;
@@ -279,25 +270,15 @@ int deis_registry_blob_get(struct deis_registry *reg, const char *name,
 	struct http_req r;
 	int rc;
 
-	if (!deis_valid_app_name(name))
-		return oci_bad_name(name, err);
-	if (!deis_valid_digest(digest))
-		return oci_bad_digest(digest, err);
-	deis_buf_reset(out);
-	registry_req_init(&r, "GET");
-	r.url = registry_url_join(reg, "/v2/%s/blobs/%s", name, digest);
+	if ((rc = oci_check_blob(name, digest, err)) < 0)
+		return rc;
+	registry_req_v2(&r, reg, "GET", "/v2/%s/blobs/%s", name, digest);
 	r.follow = true;
-	r.resp = out;
-	r.resp_max = max;
-	rc = registry_http_do(reg, &r, err);
-	if (rc == 0) {
-		reg->stats.bytes_downloaded += r.got;
-		deis_digest_buf(deis_buf_str(out), out->len, got);
-		if (strcmp(got, digest))
-			rc = deis_error_set(err, EIO,
-				"registry %s: blob %s: the bytes received have digest %s",
-				reg->url, digest, got);
-	}
+	rc = registry_get_buf(reg, &r, out, max, got, err);
+	if (rc == 0 && strcmp(got, digest))
+		rc = deis_error_set(err, EIO,
+			"registry %s: blob %s: the bytes received have digest %s",
+			reg->url, digest, got);
 	if (rc < 0)
 		deis_buf_reset(out);
 	registry_req_free(&r);
@@ -312,17 +293,14 @@ int deis_registry_blob_mount(struct deis_registry *reg, const char *name,
 	char *session = NULL;
 	int rc;
 
-	if (!deis_valid_app_name(name))
-		return oci_bad_name(name, err);
-	if (!deis_valid_app_name(from))
-		return oci_bad_name(from, err);
-	if (!deis_valid_digest(digest))
-		return oci_bad_digest(digest, err);
+	if ((rc = oci_check_name(name, err)) < 0 ||
+	    (rc = oci_check_blob(from, digest, err)) < 0)
+		return rc;
 	if ((rc = deis_registry_blob_exists(reg, name, digest, NULL, err)) != 0)
 		return rc;
-	registry_req_init(&r, "POST");
-	r.url = registry_url_join(reg, "/v2/%s/blobs/uploads/?mount=sha256%%3A%s&from=%s",
-				  name, digest + 7, from);
+	registry_req_v2(&r, reg, "POST",
+			"/v2/%s/blobs/uploads/?mount=sha256%%3A%s&from=%s",
+			name, digest + 7, from);
 	rc = registry_http_do(reg, &r, err);
 	if (rc == 0 && r.status == 201) {
 		rc = 1;
@@ -339,8 +317,7 @@ int deis_registry_blob_mount(struct deis_registry *reg, const char *name,
 	if (session) {
 		struct deis_error ignored = DEIS_ERROR_INIT;
 
-		registry_req_init(&r, "DELETE");
-		r.url = session;
+		registry_req_init(&r, "DELETE", session);
 		registry_http_do(reg, &r, &ignored);
 		registry_req_free(&r);
 	}

@@ -14,10 +14,15 @@
 
 /* ------------------------------------------------------------ manifests */
 
-static int check_reference(const char *reference, struct deis_error *err)
+/* What a manifest request names: a repository, and a tag or a digest. */
+static int check_manifest(const char *name, const char *reference,
+			  struct deis_error *err)
 {
 	char shown[96];
+	int rc;
 
+	if ((rc = oci_check_name(name, err)) < 0)
+		return rc;
 	if (reference && (deis_valid_image_tag(reference) ||
 			  deis_valid_digest(reference)))
 		return 0;
@@ -35,9 +40,7 @@ int deis_registry_manifest_put(struct deis_registry *reg, const char *name,
 	struct http_req r;
 	int rc;
 
-	if (!deis_valid_app_name(name))
-		return oci_bad_name(name, err);
-	if ((rc = check_reference(tag, err)) < 0)
+	if ((rc = check_manifest(name, tag, err)) < 0)
 		return rc;
 	if (len > DEIS_MANIFEST_MAX)
 		return deis_error_set(err, EINVAL, "manifest larger than %d bytes",
@@ -46,8 +49,7 @@ int deis_registry_manifest_put(struct deis_registry *reg, const char *name,
 	if (deis_valid_digest(tag) && strcmp(tag, mine))
 		return deis_error_set(err, EINVAL, "manifest digest %s is not %s",
 				      mine, tag);
-	registry_req_init(&r, "PUT");
-	r.url = registry_url_join(reg, "/v2/%s/manifests/%s", name, tag);
+	registry_req_v2(&r, reg, "PUT", "/v2/%s/manifests/%s", name, tag);
 	r.content_type = DEIS_OCI_MANIFEST_TYPE;
 	r.body = json;
 	r.len = (long long)len;
@@ -70,29 +72,19 @@ int deis_registry_manifest_get(struct deis_registry *reg, const char *name,
 	struct http_req r;
 	int rc;
 
-	if (!deis_valid_app_name(name))
-		return oci_bad_name(name, err);
-	if ((rc = check_reference(reference, err)) < 0)
+	if ((rc = check_manifest(name, reference, err)) < 0)
 		return rc;
-	deis_buf_reset(out);
-	registry_req_init(&r, "GET");
-	r.url = registry_url_join(reg, "/v2/%s/manifests/%s", name, reference);
+	registry_req_v2(&r, reg, "GET", "/v2/%s/manifests/%s", name, reference);
 	r.accept = DEIS_OCI_MANIFEST_TYPE;
-	r.resp = out;
-	r.resp_max = DEIS_MANIFEST_MAX;
-	rc = registry_http_do(reg, &r, err);
-	if (rc == 0) {
-		reg->stats.bytes_downloaded += r.got;
-		deis_digest_buf(deis_buf_str(out), out->len, got);
-		if (r.digest[0] && strcmp(r.digest, got))
-			rc = deis_error_set(err, EIO,
-				"registry %s: manifest %s:%s: the bytes received have digest %s, the registry says %s",
-				reg->url, name, reference, got, r.digest);
-		else if (deis_valid_digest(reference) && strcmp(reference, got))
-			rc = deis_error_set(err, EIO,
-				"registry %s: manifest %s@%s: the bytes received have digest %s",
-				reg->url, name, reference, got);
-	}
+	rc = registry_get_buf(reg, &r, out, DEIS_MANIFEST_MAX, got, err);
+	if (rc == 0 && r.digest[0] && strcmp(r.digest, got))
+		rc = deis_error_set(err, EIO,
+			"registry %s: manifest %s:%s: the bytes received have digest %s, the registry says %s",
+			reg->url, name, reference, got, r.digest);
+	else if (rc == 0 && deis_valid_digest(reference) && strcmp(reference, got))
+		rc = deis_error_set(err, EIO,
+			"registry %s: manifest %s@%s: the bytes received have digest %s",
+			reg->url, name, reference, got);
 	if (rc == 0 && digest)
 		memcpy(digest, got, sizeof(got));
 	if (rc < 0)
@@ -107,12 +99,9 @@ int deis_registry_manifest_delete(struct deis_registry *reg, const char *name,
 	struct http_req r;
 	int rc;
 
-	if (!deis_valid_app_name(name))
-		return oci_bad_name(name, err);
-	if (!deis_valid_digest(digest))
-		return oci_bad_digest(digest, err);
-	registry_req_init(&r, "DELETE");
-	r.url = registry_url_join(reg, "/v2/%s/manifests/%s", name, digest);
+	if ((rc = oci_check_blob(name, digest, err)) < 0)
+		return rc;
+	registry_req_v2(&r, reg, "DELETE", "/v2/%s/manifests/%s", name, digest);
 	rc = registry_http_do(reg, &r, err);
 	registry_req_free(&r);
 	return rc;

@@ -61,10 +61,11 @@ static inline bool oci_is_alnum(char c)
 
 /* ---- oci_ref.c ---- */
 
-/* -EINVAL with "'<name>' is not a valid repository (app) name". */
-int oci_bad_name(const char *name, struct deis_error *err);
-/* -EINVAL with "'<d>' is not a valid sha256 digest". */
-int oci_bad_digest(const char *d, struct deis_error *err);
+/* 0 when name is a repository (app) name, and digest a sha256 digest;
+ * else -EINVAL with err set ("'x' is not a valid repository (app) name").
+ * Every request checks what it names before it builds a URL. */
+int oci_check_name(const char *name, struct deis_error *err);
+int oci_check_blob(const char *name, const char *digest, struct deis_error *err);
 /* A sha256 context (aborts when out of memory); free it with
  * EVP_MD_CTX_free(). */
 EVP_MD_CTX *oci_digest_new(void);
@@ -73,7 +74,12 @@ void oci_digest_final(EVP_MD_CTX *md, char out[DEIS_DIGEST_SIZE]);
 
 /* ---- registry.c ---- */
 
-void registry_req_init(struct http_req *r, const char *method);
+/* Starts r: method on url, an absolute URL that r takes. */
+void registry_req_init(struct http_req *r, const char *method, char *url);
+/* Starts r: method on reg's URL followed by fmt (a path from "/v2/"). */
+void registry_req_v2(struct http_req *r, const struct deis_registry *reg,
+		     const char *method, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Frees r->url and the error body. */
 void registry_req_free(struct http_req *r);
 /* reg->url followed by fmt: a new string the caller frees. */
@@ -85,5 +91,11 @@ const char *registry_url_path(const char *url);
  * ("registry URL: METHOD /path: reason"). */
 int registry_http_do(struct deis_registry *reg, struct http_req *r,
 		     struct deis_error *err);
+/* Sends r (a GET) with the answer into out (replaced; at most max bytes)
+ * and counts it as downloaded; got gets the digest of the bytes received,
+ * which the caller checks against what it asked for. */
+int registry_get_buf(struct deis_registry *reg, struct http_req *r,
+		     struct deis_buf *out, size_t max,
+		     char got[DEIS_DIGEST_SIZE], struct deis_error *err);
 
 #endif
