@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "deis/net.h"
+#include "tool.h"
 
 static void usage(void)
 {
@@ -30,33 +31,6 @@ static void usage(void)
 		"setup | attach ID [GROUP] | detach ID [GROUP] | list | ruleset | teardown |\n"
 		"  bench N [GROUP]\n");
 	exit(64);
-}
-
-static int fail(const struct deis_error *err)
-{
-	fprintf(stderr, "net_tool: %s\n", err->msg);
-	return err->code ? err->code : 1;
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void print_one(void *ctx, const char *id, const char *address)
@@ -89,16 +63,16 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "ruleset")) {
 		struct deis_buf b = DEIS_BUF_INIT;
 		if (deis_net_check_conf(&c, &err) < 0)
-			return fail(&err);
+			return tool_fail(&err);
 		deis_net_ruleset(&c, &b);
 		fputs(deis_buf_str(&b), stdout);
 		deis_buf_release(&b);
 		return 0;
 	}
 	if (!strcmp(cmd, "teardown"))
-		return deis_net_teardown(&c, &err) < 0 ? fail(&err) : 0;
+		return deis_net_teardown(&c, &err) < 0 ? tool_fail(&err) : 0;
 	if (deis_net_open(&c, !strcmp(cmd, "setup"), &n, &err) < 0)
-		return fail(&err);
+		return tool_fail(&err);
 	int r = 0;
 	if (!strcmp(cmd, "setup")) {
 		r = 0;
@@ -117,17 +91,17 @@ int main(int argc, char **argv)
 			struct deis_net_endpoint ep;
 			char id[64];
 			snprintf(id, sizeof(id), "bench.net.%d.%d", (int)getpid(), i);
-			double t0 = now_ms();
+			double t0 = tool_now_ms();
 			r = deis_net_attach(n, id, argc - k == 2 ? argv[k + 1] : NULL, &ep, &err);
-			double t1 = now_ms();
+			double t1 = tool_now_ms();
 			if (r == 0)
 				r = deis_net_detach(n, id, argc - k == 2 ? argv[k + 1] : NULL,
 						    ep.address, &err);
 			at[i] = t1 - t0;
-			dt[i] = now_ms() - t1;
+			dt[i] = tool_now_ms() - t1;
 		}
 		if (r == 0 && count > 0)
-			printf("attach %.2f detach %.2f\n", median(at, count), median(dt, count));
+			printf("attach %.2f detach %.2f\n", tool_median(at, count), tool_median(dt, count));
 		free(at);
 		free(dt);
 	} else if (!strcmp(cmd, "list") && argc == k) {
@@ -137,5 +111,5 @@ int main(int argc, char **argv)
 		usage();
 	}
 	deis_net_close(n);
-	return r < 0 ? fail(&err) : 0;
+	return r < 0 ? tool_fail(&err) : 0;
 }

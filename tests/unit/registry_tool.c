@@ -33,6 +33,7 @@
 
 #include "deis/conf.h"
 #include "deis/registry.h"
+#include "tool.h"
 
 static const struct deis_conf_option options[] = {
 	DEIS_COMMON_OPTIONS,
@@ -47,12 +48,6 @@ static void usage(void)
 		"  push SLUG CONFIG_FILE REF | pull REF OUTDIR | exists NAME DIGEST |\n"
 		"  manifest REF | copy REF NAME | ping\n");
 	exit(64);
-}
-
-static int fail(const struct deis_error *err)
-{
-	fprintf(stderr, "registry_tool: %s\n", err->msg);
-	return err->code ? err->code : 1;
 }
 
 static int read_file(const char *path, struct deis_buf *out,
@@ -197,20 +192,20 @@ int main(int argc, char **argv)
 			deis_digest_file(argv[0], digest, NULL, &err) :
 			deis_digest_gunzip_file(argv[0], digest, &err);
 		if (rc < 0)
-			return fail(&err);
+			return tool_fail(&err);
 		printf("%s\n", digest);
 		return 0;
 	}
 	if (!strcmp(cmd, "config"))
-		return cmd_config(argc, argv, &err) < 0 ? fail(&err) : 0;
+		return cmd_config(argc, argv, &err) < 0 ? tool_fail(&err) : 0;
 
 	deis_conf_defaults(options);
 	if (config && deis_conf_load(options, config, 1, &err) < 0)
-		return fail(&err);
+		return tool_fail(&err);
 	if (!url)
 		url = deis_conf.registry_url;
 	if (deis_registry_open(url, &reg, &err) < 0)
-		return fail(&err);
+		return tool_fail(&err);
 	if (config)
 		deis_registry_set_credentials(reg, deis_conf.registry_user,
 					      deis_conf.registry_password);
@@ -265,5 +260,5 @@ int main(int argc, char **argv)
 	}
 	deis_registry_close(reg);
 	deis_conf_free(options);
-	return rc < 0 ? fail(&err) : 0;
+	return rc < 0 ? tool_fail(&err) : 0;
 }

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "deis/runtime.h"
+#include "tool.h"
 
 #define MAX_ITEMS 64
 
@@ -49,12 +50,6 @@ static void usage(void)
 		"  state ID | list | kill ID SIG [--all] | delete ID [--force] |\n"
 		"  cgroup ID CONTROLLER FILE | bench BUNDLE ID N\n");
 	exit(64);
-}
-
-static int fail(const struct deis_error *err)
-{
-	fprintf(stderr, "runtime_tool: %s\n", err->msg);
-	return err->code ? err->code : 1;
 }
 
 static uint64_t parse_size(const char *s)
@@ -189,21 +184,6 @@ static int open_io(const char *path, int flags)
 	return fd;
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int cmd_run(const char *state, int argc, char **argv)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
@@ -236,14 +216,14 @@ static int cmd_run(const char *state, int argc, char **argv)
 	}
 	pid = deis_runtime_run(state, argv[0], argv[1], &io, flags, &err);
 	if (pid < 0)
-		return fail(&err);
+		return tool_fail(&err);
 	if (flags & DEIS_RUNTIME_DETACH) {
 		printf("%d\n", (int)pid);
 		return 0;
 	}
 	r = deis_runtime_wait(pid, 0, &ex, &err);
 	if (r < 0)
-		return fail(&err);
+		return tool_fail(&err);
 	if (status_file) {
 		FILE *f = fopen(status_file, "w");
 
@@ -272,14 +252,14 @@ static int cmd_bench(const char *state, int argc, char **argv)
 	if (!t)
 		return ENOMEM;
 	for (i = 0; i < n; i++) {
-		double t0 = now_ms();
+		double t0 = tool_now_ms();
 		pid_t pid = deis_runtime_run(state, argv[0], argv[1], &io, 0, &err);
 
 		if (pid < 0 || deis_runtime_wait(pid, 0, &ex, &err) < 0) {
 			free(t);
-			return fail(&err);
+			return tool_fail(&err);
 		}
-		t[i] = now_ms() - t0;
+		t[i] = tool_now_ms() - t0;
 		printf("%.1f\n", t[i]);
 		if (ex.code) {
 			fprintf(stderr, "runtime_tool: run %d exited %d\n", i, ex.code);
@@ -287,8 +267,7 @@ static int cmd_bench(const char *state, int argc, char **argv)
 			return EIO;
 		}
 	}
-	qsort(t, (size_t)n, sizeof(*t), cmp_double);
-	printf("median %.1f\n", n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2);
+	printf("median %.1f\n", tool_median(t, n));
 	free(t);
 	return 0;
 }
@@ -329,7 +308,7 @@ int main(int argc, char **argv)
 			free(s);
 		}
 		free_spec(&a);
-		return r < 0 ? fail(&err) : 0;
+		return r < 0 ? tool_fail(&err) : 0;
 	}
 	if (!strcmp(cmd, "run"))
 		return cmd_run(state, argc, argv);
@@ -342,7 +321,7 @@ int main(int argc, char **argv)
 		if (argc != 1)
 			usage();
 		if (deis_runtime_state(state, argv[0], &st, &pid, &err) < 0)
-			return fail(&err);
+			return tool_fail(&err);
 		printf("%s %d\n", deis_runtime_status_name(st), (int)pid);
 		return 0;
 	}
@@ -353,7 +332,7 @@ int main(int argc, char **argv)
 		if (argc != 0)
 			usage();
 		if (deis_runtime_list(state, &l, &err) < 0)
-			return fail(&err);
+			return tool_fail(&err);
 		for (i = 0; i < l.n; i++)
 			printf("%s %s %d %s\n", l.items[i].id,
 			       deis_runtime_status_name(l.items[i].status),
@@ -368,13 +347,13 @@ int main(int argc, char **argv)
 		r = argc == 3 ?
 			deis_runtime_kill_all(state, argv[0], atoi(argv[1]), &err) :
 			deis_runtime_kill(state, argv[0], atoi(argv[1]), &err);
-		return r < 0 ? fail(&err) : 0;
+		return r < 0 ? tool_fail(&err) : 0;
 	}
 	if (!strcmp(cmd, "delete")) {
 		if (argc < 1 || argc > 2 || (argc == 2 && strcmp(argv[1], "--force")))
 			usage();
 		r = deis_runtime_delete(state, argv[0], argc == 2, &err);
-		return r < 0 ? fail(&err) : 0;
+		return r < 0 ? tool_fail(&err) : 0;
 	}
 	if (!strcmp(cmd, "cgroup")) {
 		char buf[8192];
@@ -384,7 +363,7 @@ int main(int argc, char **argv)
 		r = deis_runtime_cgroup_read(state, argv[0], argv[1], argv[2], buf,
 					     sizeof(buf), &err);
 		if (r < 0)
-			return fail(&err);
+			return tool_fail(&err);
 		fputs(buf, stdout);
 		return 0;
 	}
