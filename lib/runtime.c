@@ -186,22 +186,29 @@ static int runc_errno(const char *msg)
 	return EIO;
 }
 
-/* Runs a runc command whose output does not matter. */
-static int runc_simple(const char *const *args, const char *what,
-		       const char *id, struct deis_error *err)
+/*
+ * Runs the runc command what (on container id, unless NULL), its stdout
+ * into out (unless NULL); 0 when it succeeds.  When it fails, its last
+ * line on stderr is the message ("runc kill ID: ...") and gives the errno.
+ */
+static int runc_cmd(const char *const *args, const char *what, const char *id,
+		    struct deis_buf *out, struct deis_error *err)
 {
-	struct deis_buf out = DEIS_BUF_INIT, eo = DEIS_BUF_INIT;
-	int r = runc_capture(args, &out, &eo, err);
+	struct deis_buf ignored = DEIS_BUF_INIT, eo = DEIS_BUF_INIT;
+	const char *sp = id ? " " : "";
+	int r = runc_capture(args, out ? out : &ignored, &eo, err);
 
+	if (!id)
+		id = "";
 	if (r > 0) {
 		const char *m = last_line(&eo);
 
-		r = deis_error_set(err, runc_errno(m), "runc %s %s: %s", what, id,
-				   *m ? m : "failed");
+		r = deis_error_set(err, runc_errno(m), "runc %s%s%s: %s", what, sp,
+				   id, *m ? m : "failed");
 	} else if (r < 0) {
-		deis_error_prefix(err, "runc %s %s", what, id);
+		deis_error_prefix(err, "runc %s%s%s", what, sp, id);
 	}
-	deis_buf_release(&out);
+	deis_buf_release(&ignored);
 	deis_buf_release(&eo);
 	return r;
 }
@@ -317,7 +324,7 @@ static int runtime_kill(const char *state_dir, const char *id, int signal,
 	if (signal <= 0 || signal > 64)
 		return deis_error_set(err, EINVAL, "bad signal %d", signal);
 	snprintf(sig, sizeof(sig), "%d", signal);
-	return runc_simple(args, "kill", id, err);
+	return runc_cmd(args, "kill", id, NULL, err);
 }
 
 int deis_runtime_kill(const char *state_dir, const char *id, int signal,
@@ -342,7 +349,7 @@ int deis_runtime_delete(const char *state_dir, const char *id, int force,
 	if ((r = check_state_dir(state_dir, err)) < 0 ||
 	    (r = deis_runtime_check_id(id, err)) < 0)
 		return r;
-	return runc_simple(args, "delete", id, err);
+	return runc_cmd(args, "delete", id, NULL, err);
 }
 
 int deis_runtime_state(const char *state_dir, const char *id,
@@ -350,23 +357,16 @@ int deis_runtime_state(const char *state_dir, const char *id,
 		       struct deis_error *err)
 {
 	const char *args[] = { "--root", state_dir, "state", id, NULL };
-	struct deis_buf out = DEIS_BUF_INIT, eo = DEIS_BUF_INIT;
+	struct deis_buf out = DEIS_BUF_INIT;
 	int r;
 
 	if ((r = check_state_dir(state_dir, err)) < 0 ||
 	    (r = deis_runtime_check_id(id, err)) < 0)
 		return r;
-	r = runc_capture(args, &out, &eo, err);
-	if (r > 0) {
-		const char *m = last_line(&eo);
-
-		r = deis_error_set(err, runc_errno(m), "runc state %s: %s", id,
-				   *m ? m : "failed");
-	} else if (r == 0) {
+	r = runc_cmd(args, "state", id, &out, err);
+	if (r == 0)
 		r = deis_runtime_parse_state(deis_buf_str(&out), status, pid, err);
-	}
 	deis_buf_release(&out);
-	deis_buf_release(&eo);
 	return r;
 }
 
@@ -375,26 +375,20 @@ int deis_runtime_list(const char *state_dir, struct deis_runtime_list *l,
 {
 	const char *args[] = { "--root", state_dir, "list", "--format", "json",
 			       NULL };
-	struct deis_buf out = DEIS_BUF_INIT, eo = DEIS_BUF_INIT;
+	struct deis_buf out = DEIS_BUF_INIT;
 	int r;
 
 	l->items = NULL;
 	l->n = 0;
 	if ((r = check_state_dir(state_dir, err)) < 0)
 		return r;
-	r = runc_capture(args, &out, &eo, err);
-	if (r > 0) {
-		const char *m = last_line(&eo);
-
-		r = deis_error_set(err, runc_errno(m), "runc list: %s",
-				   *m ? m : "failed");
-	} else if (r == 0) {
+	r = runc_cmd(args, "list", NULL, &out, err);
+	if (r == 0) {
 		const char *s = deis_buf_str(&out);
 
 		/* an empty or missing state dir prints nothing or "null" */
 		r = s[strspn(s, " \t\r\n")] ? deis_runtime_parse_list(s, l, err) : 0;
 	}
 	deis_buf_release(&out);
-	deis_buf_release(&eo);
 	return r;
 }
