@@ -36,37 +36,32 @@ static char *xstrndup(const char *s, size_t len)
 	return p;
 }
 
-/* Makes room for at least one more item (amortised doubling). */
+/* Makes room for want items of size bytes in items, which has room for
+ * *cap (amortised doubling); returns the array, maybe moved. */
+static void *reserve(void *items, size_t *cap, size_t want, size_t size)
+{
+	size_t c;
+
+	if (want <= *cap)
+		return items;
+	c = *cap ? *cap : 8;
+	while (c < want) {
+		if (c > SIZE_MAX / 2)
+			abort();
+		c *= 2;
+	}
+	*cap = c;
+	return xrealloc(items, c, size);
+}
+
 static void kv_reserve(struct deis_kvlist *l, size_t want)
 {
-	size_t cap;
-
-	if (want <= l->cap)
-		return;
-	cap = l->cap ? l->cap : 8;
-	while (cap < want) {
-		if (cap > SIZE_MAX / 2)
-			abort();
-		cap *= 2;
-	}
-	l->items = xrealloc(l->items, cap, sizeof(*l->items));
-	l->cap = cap;
+	l->items = reserve(l->items, &l->cap, want, sizeof(*l->items));
 }
 
 static void str_reserve(struct deis_strlist *l, size_t want)
 {
-	size_t cap;
-
-	if (want <= l->cap)
-		return;
-	cap = l->cap ? l->cap : 8;
-	while (cap < want) {
-		if (cap > SIZE_MAX / 2)
-			abort();
-		cap *= 2;
-	}
-	l->items = xrealloc(l->items, cap, sizeof(*l->items));
-	l->cap = cap;
+	l->items = reserve(l->items, &l->cap, want, sizeof(*l->items));
 }
 
 static struct deis_kv *kv_find(const struct deis_kvlist *l, const char *key)
