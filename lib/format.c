@@ -451,38 +451,59 @@ static void dedupe(const struct deis_strlist *in, struct deis_strlist *out)
 	deis_buf_release(&dup);
 }
 
-int deis_domains_parse(const char *text, size_t len, struct deis_strlist *out,
-		       struct deis_error *err)
+/* A list of names, one grammar each (what, how long a name may be, whether
+ * it is compared in lower case, its check and how a message names it,
+ * how many there may be). */
+struct name_list {
+	const char *what;
+	size_t size;			/* the longest name + 1 */
+	bool lower;			/* DNS names are case-insensitive */
+	bool (*valid)(const char *name);
+	const char *grammar;
+	size_t max;			/* 0: no limit */
+};
+
+static const struct name_list domain_list = {
+	"domains", 256, true, deis_valid_domain,
+	"host name: labels of a-z, 0-9 and '-' separated by dots, at least two, optionally starting with \"*.\"",
+	MAX_DOMAINS,
+};
+
+static const struct name_list perm_list = {
+	"perms", 40, false, deis_valid_user_name,
+	"user name: [a-z_][a-z0-9_-]{0,31}", 0,
+};
+
+static int names_parse(const struct name_list *g, const char *text, size_t len,
+		       struct deis_strlist *out, struct deis_error *err)
 {
 	struct deis_strlist all = DEIS_STRLIST_INIT, uniq = DEIS_STRLIST_INIT;
 	const char *tok;
 	size_t tl, pos = 0;
-	char d[256], show[SHOW];
+	char name[256], show[SHOW];
 	int rc;
 
-	rc = check_input("domains", text, len, err);
+	rc = check_input(g->what, text, len, err);
 	if (rc < 0)
 		return rc;
 	while (next_token(text, len, &pos, &tok, &tl)) {
-		if (copy_str(d, sizeof(d), tok, tl) == 0) {
-			/* DNS names are case-insensitive. */
-			for (char *c = d; *c; c++)
+		if (copy_str(name, g->size, tok, tl) == 0 && g->lower) {
+			for (char *c = name; *c; c++)
 				if (*c >= 'A' && *c <= 'Z')
 					*c = (char)(*c - 'A' + 'a');
 		}
-		if (tl >= sizeof(d) || !deis_valid_domain(d)) {
-			rc = deis_error_set(err, EINVAL,
-					    "domains: '%s' is not a valid host name: labels of a-z, 0-9 and '-' separated by dots, at least two, optionally starting with \"*.\"",
-					    deis_printable(show, sizeof(show), tok, tl));
+		if (tl >= g->size || !g->valid(name)) {
+			rc = deis_error_set(err, EINVAL, "%s: '%s' is not a valid %s",
+					    g->what, deis_printable(show, sizeof(show), tok, tl),
+					    g->grammar);
 			goto out;
 		}
-		deis_strlist_add(&all, d);
+		deis_strlist_add(&all, name);
 	}
 	dedupe(&all, &uniq);
-	if (uniq.n > MAX_DOMAINS) {
-		rc = deis_error_set(err, EINVAL,
-				    "domains: %zu domains given, at most %d",
-				    uniq.n, MAX_DOMAINS);
+	if (g->max && uniq.n > g->max) {
+		rc = deis_error_set(err, EINVAL, "%s: %zu %s given, at most %zu",
+				    g->what, uniq.n, g->what, g->max);
 		goto out;
 	}
 	deis_strlist_copy(out, &uniq);
@@ -492,34 +513,16 @@ out:
 	return rc;
 }
 
+int deis_domains_parse(const char *text, size_t len, struct deis_strlist *out,
+		       struct deis_error *err)
+{
+	return names_parse(&domain_list, text, len, out, err);
+}
+
 int deis_perms_parse(const char *text, size_t len, struct deis_strlist *out,
 		     struct deis_error *err)
 {
-	struct deis_strlist all = DEIS_STRLIST_INIT, uniq = DEIS_STRLIST_INIT;
-	const char *tok;
-	size_t tl, pos = 0;
-	char u[40], show[SHOW];
-	int rc;
-
-	rc = check_input("perms", text, len, err);
-	if (rc < 0)
-		return rc;
-	while (next_token(text, len, &pos, &tok, &tl)) {
-		if (copy_str(u, sizeof(u), tok, tl) < 0 ||
-		    !deis_valid_user_name(u)) {
-			rc = deis_error_set(err, EINVAL,
-					    "perms: '%s' is not a valid user name: [a-z_][a-z0-9_-]{0,31}",
-					    deis_printable(show, sizeof(show), tok, tl));
-			goto out;
-		}
-		deis_strlist_add(&all, u);
-	}
-	dedupe(&all, &uniq);
-	deis_strlist_copy(out, &uniq);
-out:
-	deis_strlist_clear(&all);
-	deis_strlist_clear(&uniq);
-	return rc;
+	return names_parse(&perm_list, text, len, out, err);
 }
 
 void deis_lines_format(const struct deis_strlist *l, struct deis_buf *out)
