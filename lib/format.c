@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "deis/validate.h"
+#include "number.h"
 
 #define SHOW		80	/* bytes of user input quoted in a message */
 #define MAX_DOMAINS	100
@@ -92,25 +93,6 @@ static int next_token(const char *text, size_t len, size_t *pos,
 	*toklen = p - s;
 	*pos = p;
 	return 1;
-}
-
-/* Plain decimal digits, at least one, value <= max. */
-static int parse_uint(const char *s, size_t n, unsigned long long max,
-		      unsigned long long *out)
-{
-	unsigned long long v = 0;
-
-	if (n == 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (unsigned long long)(s[i] - '0');
-		if (v > max)
-			return -1;
-	}
-	*out = v;
-	return 0;
 }
 
 /* Copies s[0..n) into a C string of size dst_size; -1 when it is longer. */
@@ -214,7 +196,7 @@ int deis_formation_parse(const char *text, size_t len,
 					    show);
 			goto fail;
 		}
-		if (parse_uint(eq + 1, tl - (size_t)(eq + 1 - tok),
+		if (number_uint(eq + 1, tl - (size_t)(eq + 1 - tok),
 			       DEIS_FORMATION_MAX_QTY, &qty) < 0) {
 			rc = deis_error_set(err, EINVAL,
 					    "formation: '%s': quantity must be a number from 0 to %d",
@@ -237,81 +219,21 @@ void deis_formation_format(const struct deis_kvlist *f, struct deis_buf *out)
 
 /* ---- limits ---- */
 
-/* Bytes of "512M", "1g", "4194304"; -1 when malformed or out of range. */
+/* Bytes of "512M", "1g", "4194304" from 4M to 1024G; -1 otherwise. */
 static long long memory_parse(const char *s, size_t n)
 {
-	unsigned long long v, mult = 1;
+	long long v = number_bytes(s, n, "KMG", MEMORY_MAX);
 
-	if (n == 0)
-		return -1;
-	switch (s[n - 1]) {
-	case 'K': case 'k': mult = KiB; break;
-	case 'M': case 'm': mult = MiB; break;
-	case 'G': case 'g': mult = GiB; break;
-	}
-	if (mult != 1)
-		n--;
-	if (parse_uint(s, n, (unsigned long long)MEMORY_MAX / mult, &v) < 0)
-		return -1;
-	v *= mult;
-	if (v < (unsigned long long)MEMORY_MIN)
-		return -1;
-	return (long long)v;
+	return v < MEMORY_MIN ? -1 : v;
 }
 
-/* The largest suffix that divides the value exactly. */
-static void memory_canon(long long bytes, char *buf, size_t size)
-{
-	if (bytes % GiB == 0)
-		snprintf(buf, size, "%lldG", bytes / GiB);
-	else if (bytes % MiB == 0)
-		snprintf(buf, size, "%lldM", bytes / MiB);
-	else if (bytes % KiB == 0)
-		snprintf(buf, size, "%lldK", bytes / KiB);
-	else
-		snprintf(buf, size, "%lld", bytes);
-}
-
-/* Millicores of "0.5", "2", ".25", "1.125"; -1 when malformed or out of
- * range. */
+/* Millicores of "0.5", "2", ".25", "1.125" from 0.01 to 256; -1
+ * otherwise. */
 static long cpu_parse(const char *s, size_t n)
 {
-	const char *dot = memchr(s, '.', n);
-	size_t il = dot ? (size_t)(dot - s) : n, fl = dot ? n - il - 1 : 0;
-	unsigned long long ip = 0, fp = 0;
-	long millis;
+	long long m = number_thousandths(s, n, CPU_MAX);
 
-	if (n == 0 || (dot && (fl < 1 || fl > 3)))
-		return -1;
-	if (il && parse_uint(s, il, CPU_MAX / 1000, &ip) < 0)
-		return -1;
-	if (!il && !dot)
-		return -1;
-	if (fl && parse_uint(dot + 1, fl, 999, &fp) < 0)
-		return -1;
-	for (size_t i = fl; i < 3; i++)
-		fp *= 10;
-	millis = (long)(ip * 1000 + fp);
-	if (millis < CPU_MIN || millis > CPU_MAX)
-		return -1;
-	return millis;
-}
-
-/* Decimal cores without trailing zeros: 500 -> "0.5", 2000 -> "2". */
-static void cpu_canon(long millis, char *buf, size_t size)
-{
-	long frac = millis % 1000;
-	int digits = 3;
-
-	if (!frac) {
-		snprintf(buf, size, "%ld", millis / 1000);
-		return;
-	}
-	while (frac % 10 == 0) {
-		frac /= 10;
-		digits--;
-	}
-	snprintf(buf, size, "%ld.%0*ld", millis / 1000, digits, frac);
+	return m < CPU_MIN ? -1 : (long)m;
 }
 
 long long deis_limits_memory_bytes(const char *value)
@@ -373,7 +295,7 @@ int deis_limits_parse(const char *text, size_t len, struct deis_kvlist *out,
 						    show);
 				goto fail;
 			}
-			memory_canon(b, canon, sizeof(canon));
+			number_bytes_format(b, "KMG", canon, sizeof(canon));
 		} else if (!strcmp(res, "cpu")) {
 			long m = cpu_parse(val, vl);
 
@@ -383,9 +305,9 @@ int deis_limits_parse(const char *text, size_t len, struct deis_kvlist *out,
 						    show);
 				goto fail;
 			}
-			cpu_canon(m, canon, sizeof(canon));
+			number_thousandths_format(m, canon, sizeof(canon));
 		} else {
-			if (parse_uint(val, vl, PIDS_MAX, &pids) < 0 ||
+			if (number_uint(val, vl, PIDS_MAX, &pids) < 0 ||
 			    pids < PIDS_MIN) {
 				rc = deis_error_set(err, EINVAL,
 						    "limits: '%s': pids must be a whole number from %d to %d",
@@ -580,7 +502,7 @@ int deis_healthcheck_parse(const char *text, size_t len,
 			memcpy(vals[0], val, vl);
 			vals[0][vl] = '\0';
 		} else {
-			if (parse_uint(val, vl, HEALTH_SECS_MAX, &secs) < 0 ||
+			if (number_uint(val, vl, HEALTH_SECS_MAX, &secs) < 0 ||
 			    secs < 1)
 				return deis_error_set(err, EINVAL,
 						      "healthcheck: '%s': %s must be seconds from 1 to %d",
@@ -677,7 +599,7 @@ int deis_version_parse(const char *text, size_t len, int *out,
 		s++;
 		n--;
 	}
-	if (parse_uint(s, n, INT_MAX, &v) < 0 || v < 1)
+	if (number_uint(s, n, INT_MAX, &v) < 0 || v < 1)
 		return deis_error_set(err, EINVAL,
 				      "rollback: '%s': expected a release version such as v3",
 				      deis_printable(show, sizeof(show), text, len));

@@ -14,6 +14,7 @@
 #include "deis/conf.h"
 #include "deis/quota.h"
 #include "deis/validate.h"
+#include "number.h"
 
 #define KiB 1024LL
 #define MiB (1024LL * KiB)
@@ -68,31 +69,12 @@ void deis_quota_resolve(const struct deis_quota *user, const struct deis_quota *
 
 void deis_quota_memory_format(long long bytes, char *buf, size_t len)
 {
-	static const struct { long long unit; char suffix; } units[] = {
-		{ TiB, 'T' }, { GiB, 'G' }, { MiB, 'M' }, { KiB, 'K' },
-	};
-
-	for (size_t i = 0; bytes > 0 && i < sizeof(units) / sizeof(*units); i++)
-		if (bytes % units[i].unit == 0) {
-			snprintf(buf, len, "%lld%c", bytes / units[i].unit, units[i].suffix);
-			return;
-		}
-	snprintf(buf, len, "%lld", bytes);
+	number_bytes_format(bytes, "KMGT", buf, len);
 }
 
 void deis_quota_overcommit_format(int permille, char *buf, size_t len)
 {
-	int frac = permille % 1000, digits = 3;
-
-	if (!frac) {
-		snprintf(buf, len, "%d", permille / 1000);
-		return;
-	}
-	while (frac % 10 == 0) {
-		frac /= 10;
-		digits--;
-	}
-	snprintf(buf, len, "%d.%0*d", permille / 1000, digits, frac);
+	number_thousandths_format(permille, buf, len);
 }
 
 /* A memory size for a message: exact when short ("10G", "1536M"), else
@@ -117,56 +99,9 @@ static void memory_words(long long bytes, char *buf, size_t len)
 /* Plain decimal digits, at least one, value <= max; -1 otherwise. */
 static long long digits(const char *s, size_t n, long long max)
 {
-	long long v = 0;
+	unsigned long long v;
 
-	if (!n)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-		if (v > max)
-			return -1;
-	}
-	return v;
-}
-
-static long long memory_value(const char *s, size_t n)
-{
-	long long mult = 1;
-
-	if (n) {
-		switch (s[n - 1]) {
-		case 'K': case 'k': mult = KiB; break;
-		case 'M': case 'm': mult = MiB; break;
-		case 'G': case 'g': mult = GiB; break;
-		case 'T': case 't': mult = TiB; break;
-		}
-	}
-	if (mult != 1)
-		n--;
-	long long v = digits(s, n, DEIS_QUOTA_MEMORY_MAX / mult);
-	return v < 0 ? -1 : v * mult;
-}
-
-/* "1", "0.5", ".25", "1.125" in per mille; -1 when malformed. */
-static long long ratio_value(const char *s, size_t n)
-{
-	const char *dot = memchr(s, '.', n);
-	size_t il = dot ? (size_t)(dot - s) : n, fl = dot ? n - il - 1 : 0;
-	long long ip = 0, fp = 0;
-
-	if (dot && (fl < 1 || fl > 3))
-		return -1;
-	if (!il && !dot)
-		return -1;
-	if (il && (ip = digits(s, il, DEIS_QUOTA_OVERCOMMIT_MAX / 1000)) < 0)
-		return -1;
-	if (fl && (fp = digits(dot + 1, fl, 999)) < 0)
-		return -1;
-	for (size_t i = fl; i < 3; i++)
-		fp *= 10;
-	return ip * 1000 + fp;
+	return number_uint(s, n, (unsigned long long)max, &v) < 0 ? -1 : (long long)v;
 }
 
 int deis_quota_parse(const char *text, size_t len, bool platform,
@@ -214,14 +149,14 @@ int deis_quota_parse(const char *text, size_t len, bool platform,
 						      DEIS_QUOTA_CONTAINERS_MAX);
 		} else if (kl == 6 && !memcmp(tok, "memory", 6)) {
 			twice = out->memory >= 0;
-			out->memory = memory_value(val, vl);
+			out->memory = number_bytes(val, vl, "KMGT", DEIS_QUOTA_MEMORY_MAX);
 			if (out->memory < 0)
 				return deis_error_set(err, EINVAL, "quota: '%s': memory must be "
 						      "bytes with an optional K, M, G or T suffix, "
 						      "at most 1024T", show);
 		} else if (kl == 10 && !memcmp(tok, "overcommit", 10) && platform) {
 			twice = out->overcommit > 0;
-			long long r = ratio_value(val, vl);
+			long long r = number_thousandths(val, vl, DEIS_QUOTA_OVERCOMMIT_MAX);
 			if (r < DEIS_QUOTA_OVERCOMMIT_MIN || r > DEIS_QUOTA_OVERCOMMIT_MAX)
 				return deis_error_set(err, EINVAL, "quota: '%s': overcommit must "
 						      "be a ratio from 0.01 to 100, with at most "
