@@ -148,13 +148,8 @@ int deis_cert_check(const char *pem, size_t len, const char *domain,
 	if (!info)
 		info = &local;
 	memset(info, 0, sizeof(*info));
-	if (len > DEIS_CERT_MAX)
-		return deis_error_set(err, EINVAL,
-				      "certificate: too long (%zu bytes, at most %d)",
-				      len, DEIS_CERT_MAX);
-	if (len && memchr(pem, '\0', len))
-		return deis_error_set(err, EINVAL,
-				      "certificate: contains a NUL byte");
+	if ((rc = deis_text_check("certificate", pem, len, DEIS_CERT_MAX, err)) < 0)
+		return rc;
 	if (!deis_valid_domain(domain))
 		return deis_error_set(err, EINVAL,
 				      "certificate: '%s' is not a valid host name",

@@ -299,19 +299,6 @@ static int parse_lines(struct parser *ps)
 	return 0;
 }
 
-/* What every env document must be before it is parsed: at most
- * DEIS_ENV_MAX bytes, no NUL. */
-static int env_bounds(const char *text, size_t len, struct deis_error *err)
-{
-	if (len > DEIS_ENV_MAX)
-		return deis_error_set(err, EINVAL,
-				      "env: too long (%zu bytes, at most %d)",
-				      len, DEIS_ENV_MAX);
-	if (len && memchr(text, '\0', len))
-		return deis_error_set(err, EINVAL, "env: contains a NUL byte");
-	return 0;
-}
-
 int deis_dotenv_check(const char *text, size_t len, size_t first_line,
 		      size_t *good, size_t *lines, struct deis_error *err)
 {
@@ -321,7 +308,7 @@ int deis_dotenv_check(const char *text, size_t len, size_t first_line,
 
 	*good = 0;
 	*lines = 0;
-	if ((rc = env_bounds(text, len, err)) < 0)
+	if ((rc = deis_text_check("env", text, len, DEIS_ENV_MAX, err)) < 0)
 		return rc;
 	rc = parse_lines(&ps);
 	if (rc == 0) {
@@ -350,7 +337,7 @@ int deis_dotenv_parse(const char *text, size_t len, struct deis_kvlist *out,
 	size_t n;
 	int rc = 0;
 
-	if ((rc = env_bounds(text, len, err)) < 0)
+	if ((rc = deis_text_check("env", text, len, DEIS_ENV_MAX, err)) < 0)
 		return rc;
 
 	rc = parse_lines(&ps);

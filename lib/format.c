@@ -66,12 +66,7 @@ static int is_space(char c)
 static int check_input(const char *what, const char *text, size_t len,
 		       struct deis_error *err)
 {
-	if (len > DEIS_CONTROL_MAX)
-		return deis_error_set(err, EINVAL, "%s: too long (%zu bytes, at most %d)",
-				      what, len, DEIS_CONTROL_MAX);
-	if (len && memchr(text, '\0', len))
-		return deis_error_set(err, EINVAL, "%s: contains a NUL byte", what);
-	return 0;
+	return deis_text_check(what, text, len, DEIS_CONTROL_MAX, err);
 }
 
 /* The next white-space separated item of text[*pos..len): 0 at the end. */

@@ -112,10 +112,8 @@ int deis_quota_parse(const char *text, size_t len, bool platform,
 	size_t p = 0;
 
 	*out = DEIS_QUOTA_UNSET;
-	if (len > DEIS_CONTROL_MAX)
-		return deis_error_set(err, EINVAL, "quota: too long (%zu bytes)", len);
-	if (memchr(text, '\0', len))
-		return deis_error_set(err, EINVAL, "quota: contains a NUL byte");
+	if (deis_text_check("quota", text, len, DEIS_CONTROL_MAX, err) < 0)
+		return -EINVAL;
 	while (p < len) {
 		char c = text[p];
 		if (c == '#') {

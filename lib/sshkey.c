@@ -251,12 +251,8 @@ int deis_sshkey_parse(const char *text, size_t len, struct deis_sshkey *out,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (len > DEIS_CONTROL_MAX)
-		return deis_error_set(err, EINVAL,
-				      "ssh key: too long (%zu bytes, at most %d)",
-				      len, DEIS_CONTROL_MAX);
-	if (len && memchr(text, '\0', len))
-		return deis_error_set(err, EINVAL, "ssh key: contains a NUL byte");
+	if ((rc = deis_text_check("ssh key", text, len, DEIS_CONTROL_MAX, err)) < 0)
+		return rc;
 
 	end = text + len;
 	while (end > p && (is_blank(end[-1]) || end[-1] == '\n' ||

@@ -8,6 +8,7 @@
  * scan of an explicit character set (no locale-dependent ctype calls, no
  * regex engine).  See include/deis/validate.h.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -274,6 +275,17 @@ fail:
 	if (bad)
 		*bad = i;
 	return false;
+}
+
+int deis_text_check(const char *what, const char *text, size_t len,
+		    size_t max, struct deis_error *err)
+{
+	if (len > max)
+		return deis_error_set(err, EINVAL, "%s: too long (%zu bytes, at most %zu)",
+				      what, len, max);
+	if (len && memchr(text, '\0', len))
+		return deis_error_set(err, EINVAL, "%s: contains a NUL byte", what);
+	return 0;
 }
 
 const char *deis_printable(char *dst, size_t size, const char *s, size_t len)

@@ -75,6 +75,12 @@ bool deis_valid_utf8(const char *s, size_t len, size_t *bad);
 #define DEIS_FORMATION_MAX_QTY	1000
 #define DEIS_CERT_MAX		(1024 * 1024)	/* a certs/<domain>.pem document */
 
+/* 0 when text[0..len) is at most max bytes without a NUL byte, else
+ * -EINVAL: "<what>: too long (N bytes, at most MAX)" or "<what>: contains
+ * a NUL byte".  What every document is checked for before it is parsed. */
+int deis_text_check(const char *what, const char *text, size_t len,
+		    size_t max, struct deis_error *err);
+
 /* ---- messages ---- */
 
 /* Renders len bytes of user input for an error message or a log line:
