@@ -34,6 +34,32 @@ static bool is_alnum(char c)
 	return is_lower(c) || is_upper(c) || is_digit(c);
 }
 
+/* The character classes of the name grammars. */
+enum { LOWER = 1, UPPER = 2, DIGIT = 4, ALNUM = LOWER | UPPER | DIGIT };
+
+static bool in_class(char c, int classes, const char *punct)
+{
+	return ((classes & LOWER) && is_lower(c)) ||
+	       ((classes & UPPER) && is_upper(c)) ||
+	       ((classes & DIGIT) && is_digit(c)) || (c && strchr(punct, c));
+}
+
+/* A name of at most max bytes whose first byte is in the classes first
+ * or the punctuation first_punct, and every other in rest or rest_punct:
+ * the shape of every name grammar below but DNS's. */
+static bool name_ok(const char *s, int first, const char *first_punct,
+		    int rest, const char *rest_punct, size_t max)
+{
+	size_t i;
+
+	if (!s || !in_class(s[0], first, first_punct))
+		return false;
+	for (i = 1; s[i]; i++)
+		if (!in_class(s[i], rest, rest_punct))
+			return false;
+	return i <= max;
+}
+
 /* One DNS label of s[0..len): [a-z0-9]([a-z0-9-]*[a-z0-9])?, 1..63 bytes. */
 static bool valid_label(const char *s, size_t len)
 {
@@ -54,14 +80,7 @@ bool deis_valid_app_name(const char *s)
 
 bool deis_valid_config_key(const char *s)
 {
-	size_t i;
-
-	if (!s || !(is_lower(s[0]) || is_upper(s[0]) || s[0] == '_'))
-		return false;
-	for (i = 1; s[i]; i++)
-		if (!is_alnum(s[i]) && s[i] != '_')
-			return false;
-	return i <= 255;
+	return name_ok(s, LOWER | UPPER, "_", ALNUM, "_", 255);
 }
 
 /* The portable subset of shadow's user names; the trailing '$' that
@@ -69,45 +88,21 @@ bool deis_valid_config_key(const char *s)
  * character outside the set. */
 bool deis_valid_user_name(const char *s)
 {
-	size_t i;
-
-	if (!s || !(is_lower(s[0]) || s[0] == '_'))
-		return false;
-	for (i = 1; s[i]; i++)
-		if (!is_lower(s[i]) && !is_digit(s[i]) && s[i] != '_' &&
-		    s[i] != '-')
-			return false;
-	return i <= 32;
+	return name_ok(s, LOWER, "_", LOWER | DIGIT, "_-", 32);
 }
 
 /* The first character is alphanumeric, so "." and ".." cannot be key
  * names even though '.' is allowed after it. */
 bool deis_valid_key_name(const char *s)
 {
-	size_t i;
-
-	if (!s || !is_alnum(s[0]))
-		return false;
-	for (i = 1; s[i]; i++)
-		if (!is_alnum(s[i]) && s[i] != '.' && s[i] != '_' &&
-		    s[i] != '@' && s[i] != '-')
-			return false;
-	return i <= 64;
+	return name_ok(s, ALNUM, "", ALNUM, "._@-", 64);
 }
 
 /* "run" names the one-off containers started from the run file, so it
  * cannot be a Procfile process type. */
 bool deis_valid_proc_type(const char *s)
 {
-	size_t i;
-
-	if (!s || !is_lower(s[0]))
-		return false;
-	for (i = 1; s[i]; i++)
-		if (!is_lower(s[i]) && !is_digit(s[i]) && s[i] != '_' &&
-		    s[i] != '-')
-			return false;
-	return i <= 30 && strcmp(s, "run") != 0;
+	return name_ok(s, LOWER, "", LOWER | DIGIT, "_-", 30) && strcmp(s, "run") != 0;
 }
 
 /*
