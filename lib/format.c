@@ -90,6 +90,27 @@ static int next_token(const char *text, size_t len, size_t *pos,
 	return 1;
 }
 
+/* An item of a control file (tok, len bytes), split at its first '='
+ * (eq; val, vlen bytes after it; both NULL when it has none), and as a
+ * message quotes it. */
+struct item {
+	const char *tok, *eq, *val;
+	size_t len, vlen;
+	char show[SHOW];
+};
+
+/* The next item of text[*pos..len): 0 at the end. */
+static int next_item(const char *text, size_t len, size_t *pos, struct item *it)
+{
+	if (!next_token(text, len, pos, &it->tok, &it->len))
+		return 0;
+	deis_printable(it->show, sizeof(it->show), it->tok, it->len);
+	it->eq = memchr(it->tok, '=', it->len);
+	it->val = it->eq ? it->eq + 1 : NULL;
+	it->vlen = it->eq ? it->len - (size_t)(it->val - it->tok) : 0;
+	return 1;
+}
+
 /* Copies s[0..n) into a C string of size dst_size; -1 when it is longer. */
 static int copy_str(char *dst, size_t dst_size, const char *s, size_t n)
 {
@@ -166,36 +187,33 @@ int deis_formation_parse(const char *text, size_t len,
 			 struct deis_kvlist *out, struct deis_error *err)
 {
 	struct deis_buf recs = DEIS_BUF_INIT;
-	const char *tok, *eq;
-	size_t tl, pos = 0;
-	char type[32], num[24], show[SHOW];
+	size_t pos = 0;
+	char type[32], num[24];
 	unsigned long long qty;
+	struct item it;
 	int rc;
 
 	rc = check_input("formation", text, len, err);
 	if (rc < 0)
 		return rc;
-	while (next_token(text, len, &pos, &tok, &tl)) {
-		deis_printable(show, sizeof(show), tok, tl);
-		eq = memchr(tok, '=', tl);
-		if (!eq) {
+	while (next_item(text, len, &pos, &it)) {
+		if (!it.eq) {
 			rc = deis_error_set(err, EINVAL,
 					    "formation: '%s': expected type=N, such as web=2",
-					    show);
+					    it.show);
 			goto fail;
 		}
-		if (copy_str(type, sizeof(type), tok, (size_t)(eq - tok)) < 0 ||
+		if (copy_str(type, sizeof(type), it.tok, (size_t)(it.eq - it.tok)) < 0 ||
 		    !deis_valid_proc_type(type)) {
 			rc = deis_error_set(err, EINVAL,
 					    "formation: '%s': not a valid process type: [a-z][a-z0-9_-]{0,29}, not \"run\"",
-					    show);
+					    it.show);
 			goto fail;
 		}
-		if (number_uint(eq + 1, tl - (size_t)(eq + 1 - tok),
-			       DEIS_FORMATION_MAX_QTY, &qty) < 0) {
+		if (number_uint(it.val, it.vlen, DEIS_FORMATION_MAX_QTY, &qty) < 0) {
 			rc = deis_error_set(err, EINVAL,
 					    "formation: '%s': quantity must be a number from 0 to %d",
-					    show, DEIS_FORMATION_MAX_QTY);
+					    it.show, DEIS_FORMATION_MAX_QTY);
 			goto fail;
 		}
 		snprintf(num, sizeof(num), "%llu", qty);
@@ -245,68 +263,65 @@ int deis_limits_parse(const char *text, size_t len, struct deis_kvlist *out,
 		      struct deis_error *err)
 {
 	struct deis_buf recs = DEIS_BUF_INIT;
-	const char *tok, *eq, *dot, *val;
-	size_t tl, vl, pos = 0;
-	char type[32], res[8], key[40], canon[24], show[SHOW];
+	const char *dot;
+	size_t pos = 0;
+	char type[32], res[8], key[40], canon[24];
 	unsigned long long pids;
+	struct item it;
 	int rc;
 
 	rc = check_input("limits", text, len, err);
 	if (rc < 0)
 		return rc;
-	while (next_token(text, len, &pos, &tok, &tl)) {
-		deis_printable(show, sizeof(show), tok, tl);
-		eq = memchr(tok, '=', tl);
-		dot = eq ? memchr(tok, '.', (size_t)(eq - tok)) : NULL;
+	while (next_item(text, len, &pos, &it)) {
+		dot = it.eq ? memchr(it.tok, '.', (size_t)(it.eq - it.tok)) : NULL;
 		if (!dot) {
 			rc = deis_error_set(err, EINVAL,
 					    "limits: '%s': expected type.resource=value, such as web.memory=512M (resources: memory, cpu, pids)",
-					    show);
+					    it.show);
 			goto fail;
 		}
-		if (copy_str(type, sizeof(type), tok, (size_t)(dot - tok)) < 0 ||
+		if (copy_str(type, sizeof(type), it.tok, (size_t)(dot - it.tok)) < 0 ||
 		    !deis_valid_proc_type(type)) {
 			rc = deis_error_set(err, EINVAL,
 					    "limits: '%s': not a valid process type: [a-z][a-z0-9_-]{0,29}, not \"run\"",
-					    show);
+					    it.show);
 			goto fail;
 		}
-		if (copy_str(res, sizeof(res), dot + 1, (size_t)(eq - dot - 1)) < 0 ||
+		if (copy_str(res, sizeof(res), dot + 1, (size_t)(it.eq - dot - 1)) < 0 ||
 		    (strcmp(res, "memory") && strcmp(res, "cpu") &&
 		     strcmp(res, "pids"))) {
 			rc = deis_error_set(err, EINVAL,
 					    "limits: '%s': unknown resource (resources: memory, cpu, pids)",
-					    show);
+					    it.show);
 			goto fail;
 		}
-		val = eq + 1;
-		vl = tl - (size_t)(val - tok);
 		if (!strcmp(res, "memory")) {
-			long long b = memory_parse(val, vl);
+			long long b = memory_parse(it.val, it.vlen);
 
 			if (b < 0) {
 				rc = deis_error_set(err, EINVAL,
 						    "limits: '%s': memory must be bytes with an optional K, M or G suffix, from 4M to 1024G",
-						    show);
+						    it.show);
 				goto fail;
 			}
 			number_bytes_format(b, "KMG", canon, sizeof(canon));
 		} else if (!strcmp(res, "cpu")) {
-			long m = cpu_parse(val, vl);
+			long m = cpu_parse(it.val, it.vlen);
 
 			if (m < 0) {
 				rc = deis_error_set(err, EINVAL,
 						    "limits: '%s': cpu must be cores from 0.01 to 256, with at most 3 decimals",
-						    show);
+						    it.show);
 				goto fail;
 			}
 			number_thousandths_format(m, canon, sizeof(canon));
 		} else {
-			if (number_uint(val, vl, PIDS_MAX, &pids) < 0 ||
+			if (number_uint(it.val, it.vlen, PIDS_MAX, &pids) < 0 ||
 			    pids < PIDS_MIN) {
 				rc = deis_error_set(err, EINVAL,
 						    "limits: '%s': pids must be a whole number from %d to %d",
-						    show, PIDS_MIN, PIDS_MAX);
+						    it.show, PIDS_MIN, PIDS_MAX);
 				goto fail;
 			}
 			snprintf(canon, sizeof(canon), "%llu", pids);
@@ -459,49 +474,45 @@ int deis_healthcheck_parse(const char *text, size_t len,
 	char vals[3][HEALTH_PATH_MAX + 1];
 	bool seen[3] = { false, false, false };
 	struct deis_kvlist l = DEIS_KVLIST_INIT;
-	const char *tok, *eq, *val;
-	size_t tl, vl, pos = 0, k;
-	char show[SHOW];
+	size_t pos = 0, k;
 	unsigned long long secs;
+	struct item it;
 	int rc;
 
 	rc = check_input("healthcheck", text, len, err);
 	if (rc < 0)
 		return rc;
-	while (next_token(text, len, &pos, &tok, &tl)) {
-		deis_printable(show, sizeof(show), tok, tl);
-		eq = memchr(tok, '=', tl);
-		for (k = 0; eq && k < 3; k++)
-			if ((size_t)(eq - tok) == strlen(names[k]) &&
-			    !memcmp(tok, names[k], (size_t)(eq - tok)))
+	while (next_item(text, len, &pos, &it)) {
+		for (k = 0; it.eq && k < 3; k++)
+			if ((size_t)(it.eq - it.tok) == strlen(names[k]) &&
+			    !memcmp(it.tok, names[k], (size_t)(it.eq - it.tok)))
 				break;
-		if (!eq || k == 3)
+		if (!it.eq || k == 3)
 			return deis_error_set(err, EINVAL,
 					      "healthcheck: '%s': expected path=/..., timeout=N or interval=N",
-					      show);
+					      it.show);
 		if (seen[k])
 			return deis_error_set(err, EINVAL,
 					      "healthcheck: '%s' is given twice", names[k]);
-		val = eq + 1;
-		vl = tl - (size_t)(val - tok);
 		if (k == 0) {
-			bool ok = vl >= 1 && vl <= HEALTH_PATH_MAX && val[0] == '/';
+			bool ok = it.vlen >= 1 && it.vlen <= HEALTH_PATH_MAX &&
+				  it.val[0] == '/';
 
 			/* White space never reaches here: it separates items. */
-			for (size_t i = 0; ok && i < vl; i++)
-				ok = val[i] > ' ' && val[i] <= '~';
+			for (size_t i = 0; ok && i < it.vlen; i++)
+				ok = it.val[i] > ' ' && it.val[i] <= '~';
 			if (!ok)
 				return deis_error_set(err, EINVAL,
 						      "healthcheck: '%s': path must start with '/' and be printable ASCII without blanks, at most %d bytes",
-						      show, HEALTH_PATH_MAX);
-			memcpy(vals[0], val, vl);
-			vals[0][vl] = '\0';
+						      it.show, HEALTH_PATH_MAX);
+			memcpy(vals[0], it.val, it.vlen);
+			vals[0][it.vlen] = '\0';
 		} else {
-			if (number_uint(val, vl, HEALTH_SECS_MAX, &secs) < 0 ||
+			if (number_uint(it.val, it.vlen, HEALTH_SECS_MAX, &secs) < 0 ||
 			    secs < 1)
 				return deis_error_set(err, EINVAL,
 						      "healthcheck: '%s': %s must be seconds from 1 to %d",
-						      show, names[k], HEALTH_SECS_MAX);
+						      it.show, names[k], HEALTH_SECS_MAX);
 			snprintf(vals[k], sizeof(vals[k]), "%llu", secs);
 		}
 		seen[k] = true;
