@@ -297,15 +297,12 @@ static int check_text(const char *v, const char *what, const char *key,
 	return 0;
 }
 
-int deis_image_config_build(const struct deis_image_config *c,
-			    struct deis_buf *out, struct deis_error *err)
+/* What _build refuses: each member against its grammar (registry.h). */
+static int check_config(const struct deis_image_config *c,
+			struct deis_error *err)
 {
-	struct deis_kvlist env = DEIS_KVLIST_INIT;
-	json_t *j, *envj, *labels, *diffs;
-	struct deis_buf line = DEIS_BUF_INIT;
-	char created[40], key[300];
 	size_t i;
-	int rc = 0;
+	int rc;
 
 	for (i = 0; i < c->procfile.n; i++) {
 		if (!deis_valid_proc_type(c->procfile.items[i].key))
@@ -341,7 +338,21 @@ int deis_image_config_build(const struct deis_image_config *c,
 	if (c->diff_ids.n == 0 || c->diff_ids.n > DEIS_IMAGE_MAX_LAYERS)
 		return json_bad(err, "image config", "%zu diff IDs (1 to %d allowed)",
 				c->diff_ids.n, DEIS_IMAGE_MAX_LAYERS);
+	return 0;
+}
 
+int deis_image_config_build(const struct deis_image_config *c,
+			    struct deis_buf *out, struct deis_error *err)
+{
+	struct deis_kvlist env = DEIS_KVLIST_INIT;
+	json_t *j, *envj, *labels, *diffs;
+	struct deis_buf line = DEIS_BUF_INIT;
+	char created[40], key[300];
+	size_t i;
+	int rc;
+
+	if ((rc = check_config(c, err)) < 0)
+		return rc;
 	deis_kvlist_copy(&env, &c->env);
 	deis_kvlist_sort(&env);
 	envj = json_array();
@@ -385,12 +396,68 @@ void deis_image_config_clear(struct deis_image_config *c)
 	c->created = 0;
 }
 
+/* config.Env: "KEY=value" strings, each key a config key. */
+static int parse_env(json_t *cfg, struct deis_kvlist *env,
+		     struct deis_error *err)
+{
+	json_t *v = json_object_get(cfg, "Env"), *item;
+	size_t i;
+
+	if (v && !json_is_array(v) && !json_is_null(v))
+		return json_bad(err, "image config", "config.Env is not an array");
+	json_array_foreach(v, i, item) {
+		const char *s = json_string_value(item), *eq;
+		char k[256];
+
+		eq = s ? strchr(s, '=') : NULL;
+		if (!eq || (size_t)(eq - s) >= sizeof(k) ||
+		    json_string_length(item) != strlen(s))
+			return json_bad(err, "image config",
+					"config.Env[%zu] is not KEY=value", i);
+		memcpy(k, s, (size_t)(eq - s));
+		k[eq - s] = '\0';
+		if (!deis_valid_config_key(k))
+			return json_bad(err, "image config", "config.Env[%zu]: bad key", i);
+		deis_kvlist_set(env, k, eq + 1);
+	}
+	return 0;
+}
+
+/* config.Labels: the Procfile's entries (DEIS_PROCFILE_LABEL<type>) into
+ * out->procfile, the others into out->labels. */
+static int parse_labels(json_t *cfg, struct deis_image_config *out,
+			struct deis_error *err)
+{
+	json_t *v = json_object_get(cfg, "Labels"), *item;
+	const char *key;
+
+	if (v && !json_is_object(v) && !json_is_null(v))
+		return json_bad(err, "image config", "config.Labels is not an object");
+	json_object_foreach(v, key, item) {
+		const char *s = json_string_value(item);
+
+		if (!s || json_string_length(item) != strlen(s) ||
+		    !valid_label_key(key))
+			return json_bad(err, "image config", "bad label '%.64s'", key);
+		if (!strncmp(key, DEIS_PROCFILE_LABEL, strlen(DEIS_PROCFILE_LABEL))) {
+			const char *type = key + strlen(DEIS_PROCFILE_LABEL);
+
+			if (!deis_valid_proc_type(type) || !s[0])
+				return json_bad(err, "image config",
+						"bad Procfile entry '%.64s'", key);
+			deis_kvlist_set(&out->procfile, type, s);
+		} else {
+			deis_kvlist_set(&out->labels, key, s);
+		}
+	}
+	return 0;
+}
+
 int deis_image_config_parse(const char *json, size_t len,
 			    struct deis_image_config *out,
 			    struct deis_error *err)
 {
 	json_t *j, *v, *cfg, *rootfs, *item;
-	const char *key;
 	size_t i;
 	int rc = -EINVAL;
 
@@ -413,55 +480,9 @@ int deis_image_config_parse(const char *json, size_t len,
 		json_bad(err, "image config", "config is not an object");
 		goto out;
 	}
-	v = json_object_get(cfg, "Env");
-	if (v && !json_is_array(v) && !json_is_null(v)) {
-		json_bad(err, "image config", "config.Env is not an array");
+	if (parse_env(cfg, &out->env, err) < 0 ||
+	    parse_labels(cfg, out, err) < 0)
 		goto out;
-	}
-	json_array_foreach(v, i, item) {
-		const char *s = json_string_value(item), *eq;
-		char k[256];
-
-		eq = s ? strchr(s, '=') : NULL;
-		if (!eq || (size_t)(eq - s) >= sizeof(k) ||
-		    json_string_length(item) != strlen(s)) {
-			json_bad(err, "image config", "config.Env[%zu] is not KEY=value", i);
-			goto out;
-		}
-		memcpy(k, s, (size_t)(eq - s));
-		k[eq - s] = '\0';
-		if (!deis_valid_config_key(k)) {
-			json_bad(err, "image config", "config.Env[%zu]: bad key", i);
-			goto out;
-		}
-		deis_kvlist_set(&out->env, k, eq + 1);
-	}
-	v = json_object_get(cfg, "Labels");
-	if (v && !json_is_object(v) && !json_is_null(v)) {
-		json_bad(err, "image config", "config.Labels is not an object");
-		goto out;
-	}
-	json_object_foreach(v, key, item) {
-		const char *s = json_string_value(item);
-
-		if (!s || json_string_length(item) != strlen(s) ||
-		    !valid_label_key(key)) {
-			json_bad(err, "image config", "bad label '%.64s'", key);
-			goto out;
-		}
-		if (!strncmp(key, DEIS_PROCFILE_LABEL, strlen(DEIS_PROCFILE_LABEL))) {
-			const char *type = key + strlen(DEIS_PROCFILE_LABEL);
-
-			if (!deis_valid_proc_type(type) || !s[0]) {
-				json_bad(err, "image config", "bad Procfile entry '%.64s'",
-					 key);
-				goto out;
-			}
-			deis_kvlist_set(&out->procfile, type, s);
-		} else {
-			deis_kvlist_set(&out->labels, key, s);
-		}
-	}
 	rootfs = json_object_get(j, "rootfs");
 	v = json_object_get(rootfs, "diff_ids");
 	if (!json_str_is(rootfs, "type", "layers") || !json_is_array(v) ||

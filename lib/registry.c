@@ -267,16 +267,28 @@ static void describe_error(const struct http_req *r, struct deis_buf *out)
 	json_decref(j);
 }
 
-/* Sends one request; returns 0 for a 2xx answer, else -errno with err set
- * ("registry URL: METHOD /path: reason"). */
-int registry_http_do(struct deis_registry *reg, struct http_req *r,
-		     struct deis_error *err)
+/* name: value, when value is set. */
+static struct curl_slist *add_header(struct curl_slist *hdrs, const char *name,
+				     const char *value)
 {
-	struct curl_slist *hdrs = NULL;
 	struct deis_buf line = DEIS_BUF_INIT;
+
+	if (!value)
+		return hdrs;
+	deis_buf_addf(&line, "%s: %s", name, value);
+	hdrs = curl_slist_append(hdrs, line.data);
+	deis_buf_release(&line);
+	if (!hdrs)
+		abort();
+	return hdrs;
+}
+
+/* Sets reg's handle up for r; returns the header list to free after. */
+static struct curl_slist *set_request(struct deis_registry *reg,
+				      struct http_req *r)
+{
+	struct curl_slist *hdrs;
 	CURL *h = reg->curl;
-	CURLcode cc;
-	int code;
 
 	curl_easy_reset(h);
 	reg->curl_err[0] = '\0';
@@ -311,23 +323,12 @@ int registry_http_do(struct deis_registry *reg, struct http_req *r,
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
 
-	hdrs = curl_slist_append(hdrs, "Expect:");
-	if (r->accept) {
-		deis_buf_addf(&line, "Accept: %s", r->accept);
-		hdrs = curl_slist_append(hdrs, line.data);
-	}
-	if (r->content_type) {
-		deis_buf_reset(&line);
-		deis_buf_addf(&line, "Content-Type: %s", r->content_type);
-		hdrs = curl_slist_append(hdrs, line.data);
-	}
-	if (r->content_range) {
-		deis_buf_reset(&line);
-		deis_buf_addf(&line, "Content-Range: %s", r->content_range);
-		hdrs = curl_slist_append(hdrs, line.data);
-	}
+	hdrs = curl_slist_append(NULL, "Expect:");
 	if (!hdrs)
 		abort();
+	hdrs = add_header(hdrs, "Accept", r->accept);
+	hdrs = add_header(hdrs, "Content-Type", r->content_type);
+	hdrs = add_header(hdrs, "Content-Range", r->content_range);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 
 	if (!strcmp(r->method, "HEAD")) {
@@ -351,35 +352,55 @@ int registry_http_do(struct deis_registry *reg, struct http_req *r,
 		if (strcmp(r->method, "PUT"))
 			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
 	}
+	return hdrs;
+}
+
+/* What the answer to r means: 0 for a 2xx, else -errno with err set (the
+ * HTTP status mapped as registry.h says). */
+static int answer(const struct deis_registry *reg, const struct http_req *r,
+		  CURLcode cc, struct deis_error *err)
+{
+	struct deis_buf line = DEIS_BUF_INIT;
+	int code;
+
+	if (r->write_failed)
+		return deis_error_set(err, r->write_errno, "writing: %s",
+				      strerror(r->write_errno));
+	if (r->too_big)
+		return deis_error_set(err, EIO, "answer larger than expected");
+	if (cc != CURLE_OK)
+		return deis_error_set(err, EIO, "%s", reg->curl_err[0] ?
+				      reg->curl_err : curl_easy_strerror(cc));
+	if (r->status >= 200 && r->status < 300)
+		return 0;
+	describe_error(r, &line);
+	if (r->status == 404)
+		code = ENOENT;
+	else if (r->status == 401 || r->status == 403)
+		code = EACCES;
+	else if (r->status >= 400 && r->status < 500)
+		code = EINVAL;
+	else
+		code = EIO;
+	code = deis_error_set(err, code, "%s", line.data);
+	deis_buf_release(&line);
+	return code;
+}
+
+/* Sends one request; returns 0 for a 2xx answer, else -errno with err set
+ * ("registry URL: METHOD /path: reason"). */
+int registry_http_do(struct deis_registry *reg, struct http_req *r,
+		     struct deis_error *err)
+{
+	struct curl_slist *hdrs = set_request(reg, r);
+	CURLcode cc;
+	int code;
 
 	reg->stats.requests++;
-	cc = curl_easy_perform(h);
+	cc = curl_easy_perform(reg->curl);
 	curl_slist_free_all(hdrs);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-	deis_buf_reset(&line);
-	if (r->write_failed) {
-		code = deis_error_set(err, r->write_errno, "writing: %s",
-				      strerror(r->write_errno));
-	} else if (r->too_big) {
-		code = deis_error_set(err, EIO, "answer larger than expected");
-	} else if (cc != CURLE_OK) {
-		code = deis_error_set(err, EIO, "%s", reg->curl_err[0] ?
-				      reg->curl_err : curl_easy_strerror(cc));
-	} else if (r->status >= 200 && r->status < 300) {
-		code = 0;
-	} else {
-		describe_error(r, &line);
-		if (r->status == 404)
-			code = ENOENT;
-		else if (r->status == 401 || r->status == 403)
-			code = EACCES;
-		else if (r->status >= 400 && r->status < 500)
-			code = EINVAL;
-		else
-			code = EIO;
-		code = deis_error_set(err, code, "%s", line.data);
-	}
-	deis_buf_release(&line);
+	curl_easy_getinfo(reg->curl, CURLINFO_RESPONSE_CODE, &r->status);
+	code = answer(reg, r, cc, err);
 	if (code < 0)
 		deis_error_prefix(err, "registry %s: %s %s", reg->url, r->method,
 				  registry_url_path(r->url));
