@@ -143,17 +143,19 @@ static int kvrec_cmp(const void *a, const void *b)
 		      ((const struct kvrec *)b)->key);
 }
 
-/* Sorts the records, refuses a key given twice, and replaces out with
- * them.  Releases recs either way. */
-static int rec_finish(struct deis_buf *recs, const char *what,
+/* Unless rc says an item was refused already: sorts the records, refuses
+ * a key given twice, and replaces out with them.  Releases recs either
+ * way; returns rc or the new error. */
+static int rec_finish(struct deis_buf *recs, int rc, const char *what,
 		      struct deis_kvlist *out, struct deis_error *err)
 {
 	struct kvrec *r = (struct kvrec *)recs->data;
 	size_t n = recs->len / sizeof(*r);
 	struct deis_buf view = DEIS_BUF_INIT;
 	struct deis_kvlist vl;
-	int rc = 0;
 
+	if (rc < 0)
+		goto out;
 	if (n > 1)
 		qsort(r, n, sizeof(*r), kvrec_cmp);
 	for (size_t i = 0; i < n; i++) {
@@ -201,28 +203,25 @@ int deis_formation_parse(const char *text, size_t len,
 			rc = deis_error_set(err, EINVAL,
 					    "formation: '%s': expected type=N, such as web=2",
 					    it.show);
-			goto fail;
+			break;
 		}
 		if (copy_str(type, sizeof(type), it.tok, (size_t)(it.eq - it.tok)) < 0 ||
 		    !deis_valid_proc_type(type)) {
 			rc = deis_error_set(err, EINVAL,
 					    "formation: '%s': not a valid process type: [a-z][a-z0-9_-]{0,29}, not \"run\"",
 					    it.show);
-			goto fail;
+			break;
 		}
 		if (number_uint(it.val, it.vlen, DEIS_FORMATION_MAX_QTY, &qty) < 0) {
 			rc = deis_error_set(err, EINVAL,
 					    "formation: '%s': quantity must be a number from 0 to %d",
 					    it.show, DEIS_FORMATION_MAX_QTY);
-			goto fail;
+			break;
 		}
 		snprintf(num, sizeof(num), "%llu", qty);
 		rec_add(&recs, type, num);
 	}
-	return rec_finish(&recs, "formation", out, err);
-fail:
-	deis_buf_release(&recs);
-	return rc;
+	return rec_finish(&recs, rc, "formation", out, err);
 }
 
 void deis_formation_format(const struct deis_kvlist *f, struct deis_buf *out)
@@ -279,14 +278,14 @@ int deis_limits_parse(const char *text, size_t len, struct deis_kvlist *out,
 			rc = deis_error_set(err, EINVAL,
 					    "limits: '%s': expected type.resource=value, such as web.memory=512M (resources: memory, cpu, pids)",
 					    it.show);
-			goto fail;
+			break;
 		}
 		if (copy_str(type, sizeof(type), it.tok, (size_t)(dot - it.tok)) < 0 ||
 		    !deis_valid_proc_type(type)) {
 			rc = deis_error_set(err, EINVAL,
 					    "limits: '%s': not a valid process type: [a-z][a-z0-9_-]{0,29}, not \"run\"",
 					    it.show);
-			goto fail;
+			break;
 		}
 		if (copy_str(res, sizeof(res), dot + 1, (size_t)(it.eq - dot - 1)) < 0 ||
 		    (strcmp(res, "memory") && strcmp(res, "cpu") &&
@@ -294,7 +293,7 @@ int deis_limits_parse(const char *text, size_t len, struct deis_kvlist *out,
 			rc = deis_error_set(err, EINVAL,
 					    "limits: '%s': unknown resource (resources: memory, cpu, pids)",
 					    it.show);
-			goto fail;
+			break;
 		}
 		if (!strcmp(res, "memory")) {
 			long long b = memory_parse(it.val, it.vlen);
@@ -303,7 +302,7 @@ int deis_limits_parse(const char *text, size_t len, struct deis_kvlist *out,
 				rc = deis_error_set(err, EINVAL,
 						    "limits: '%s': memory must be bytes with an optional K, M or G suffix, from 4M to 1024G",
 						    it.show);
-				goto fail;
+				break;
 			}
 			number_bytes_format(b, "KMG", canon, sizeof(canon));
 		} else if (!strcmp(res, "cpu")) {
@@ -313,7 +312,7 @@ int deis_limits_parse(const char *text, size_t len, struct deis_kvlist *out,
 				rc = deis_error_set(err, EINVAL,
 						    "limits: '%s': cpu must be cores from 0.01 to 256, with at most 3 decimals",
 						    it.show);
-				goto fail;
+				break;
 			}
 			number_thousandths_format(m, canon, sizeof(canon));
 		} else {
@@ -322,17 +321,14 @@ int deis_limits_parse(const char *text, size_t len, struct deis_kvlist *out,
 				rc = deis_error_set(err, EINVAL,
 						    "limits: '%s': pids must be a whole number from %d to %d",
 						    it.show, PIDS_MIN, PIDS_MAX);
-				goto fail;
+				break;
 			}
 			snprintf(canon, sizeof(canon), "%llu", pids);
 		}
 		snprintf(key, sizeof(key), "%s.%s", type, res);
 		rec_add(&recs, key, canon);
 	}
-	return rec_finish(&recs, "limits", out, err);
-fail:
-	deis_buf_release(&recs);
-	return rc;
+	return rec_finish(&recs, rc, "limits", out, err);
 }
 
 void deis_limits_format(const struct deis_kvlist *l, struct deis_buf *out)
