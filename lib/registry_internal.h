@@ -14,6 +14,8 @@
 
 #include "deis/registry.h"
 
+/* The client handle: one libcurl easy handle, reset before each request
+ * so that its connection is kept alive. */
 struct deis_registry {
 	char *url;		/* "http://host:port", no trailing '/' */
 	char *user, *password;	/* basic auth; NULL: none */
@@ -23,6 +25,7 @@ struct deis_registry {
 	char curl_err[CURL_ERROR_SIZE];
 };
 
+/* One request and what came back (registry_http_do()). */
 struct http_req {
 	const char *method;
 	char *url;			/* absolute */
@@ -53,6 +56,7 @@ struct http_req {
 	long long content_length;
 };
 
+/* [A-Za-z0-9], whatever the locale. */
 static inline bool oci_is_alnum(char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
