@@ -57,7 +57,8 @@ static int has_str(json_t *arr, const char *s)
 	return 0;
 }
 
-static const char *jstr(json_t *o, const char *path)
+/* The member of o at a dotted path ("linux.resources.memory.limit"). */
+static json_t *jget(json_t *o, const char *path)
 {
 	char key[128];
 	const char *dot;
@@ -67,20 +68,17 @@ static const char *jstr(json_t *o, const char *path)
 		o = json_object_get(o, key);
 		path = dot + 1;
 	}
-	return json_string_value(json_object_get(o, path));
+	return json_object_get(o, path);
+}
+
+static const char *jstr(json_t *o, const char *path)
+{
+	return json_string_value(jget(o, path));
 }
 
 static json_int_t jint(json_t *o, const char *path)
 {
-	char key[128];
-	const char *dot;
-
-	while ((dot = strchr(path, '.'))) {
-		snprintf(key, sizeof(key), "%.*s", (int)(dot - path), path);
-		o = json_object_get(o, key);
-		path = dot + 1;
-	}
-	return json_integer_value(json_object_get(o, path));
+	return json_integer_value(jget(o, path));
 }
 
 static const char *const web_argv[] = { "python3", "-m", "http.server", NULL };
