@@ -251,7 +251,7 @@ void deis_db_close(struct deis_db *db)
 
 /* Maps a failed result to an errno: unique violations are EEXIST, foreign
  * keys and checks EINVAL, a lost connection EIO. */
-static int result_error(struct deis_db *db, PGresult *res,
+static int db_result_error(struct deis_db *db, PGresult *res,
 			struct deis_error *err)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -294,7 +294,7 @@ static PGresult *exec_stmt(struct deis_db *db, const char *sql, int nparams,
 
 /* Runs one statement with text parameters (NULL = SQL NULL).  Returns the
  * result (the caller PQclear()s it) or NULL with err filled. */
-static PGresult *q(struct deis_db *db, struct deis_error *err, const char *sql,
+static PGresult *db_q(struct deis_db *db, struct deis_error *err, const char *sql,
 		   int nparams, ...)
 {
 	const char *params[16];
@@ -309,7 +309,7 @@ static PGresult *q(struct deis_db *db, struct deis_error *err, const char *sql,
 	PGresult *res = exec_stmt(db, sql, nparams, params);
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		result_error(db, res, err);
+		db_result_error(db, res, err);
 		PQclear(res);
 		return NULL;
 	}
@@ -317,7 +317,7 @@ static PGresult *q(struct deis_db *db, struct deis_error *err, const char *sql,
 }
 
 /* A statement whose result is not needed. */
-static int x(struct deis_db *db, struct deis_error *err, const char *sql,
+static int db_x(struct deis_db *db, struct deis_error *err, const char *sql,
 	     int nparams, ...)
 {
 	const char *params[16];
@@ -333,34 +333,34 @@ static int x(struct deis_db *db, struct deis_error *err, const char *sql,
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	int r = 0;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-		r = result_error(db, res, err);
+		r = db_result_error(db, res, err);
 	PQclear(res);
 	return r;
 }
 
-static int begin(struct deis_db *db, struct deis_error *err)
+static int db_begin(struct deis_db *db, struct deis_error *err)
 {
 	int r = db_connect(db, err);
 
 	if (r < 0)
 		return r;
-	r = x(db, err, "BEGIN", 0);
+	r = db_x(db, err, "BEGIN", 0);
 	if (r < 0 && PQstatus(db->conn) != CONNECTION_OK) {
 		/* The server went away since the last call: one fresh try. */
 		r = db_connect(db, err);
 		if (r == 0)
-			r = x(db, err, "BEGIN", 0);
+			r = db_x(db, err, "BEGIN", 0);
 	}
 	return r;
 }
 
-static int commit(struct deis_db *db, struct deis_error *err)
+static int db_commit(struct deis_db *db, struct deis_error *err)
 {
-	return x(db, err, "COMMIT", 0);
+	return db_x(db, err, "COMMIT", 0);
 }
 
 /* Ends a failed transaction; keeps the first error. */
-static int rollback(struct deis_db *db, int r)
+static int db_rollback(struct deis_db *db, int r)
 {
 	PQclear(PQexec(db->conn, "ROLLBACK"));
 	return r;
@@ -402,7 +402,7 @@ static char *col_str(PGresult *res, int row, int col)
 /* ---- JSON <-> lists ---- */
 
 /* A JSON object of strings into a sorted kvlist. */
-static int json_to_kv(const char *text, struct deis_kvlist *out,
+static int db_json_to_kv(const char *text, struct deis_kvlist *out,
 		      struct deis_error *err)
 {
 	json_error_t je;
@@ -425,7 +425,7 @@ static int json_to_kv(const char *text, struct deis_kvlist *out,
 }
 
 /* A JSON array of [key, value] pairs (keeps order: healthcheck). */
-static int json_pairs_to_kv(const char *text, struct deis_kvlist *out,
+static int db_json_pairs_to_kv(const char *text, struct deis_kvlist *out,
 			    struct deis_error *err)
 {
 	json_error_t je;
@@ -449,7 +449,7 @@ static int json_pairs_to_kv(const char *text, struct deis_kvlist *out,
 /* A kvlist as JSON text (the caller frees it), or NULL with err filled
  * when a key or value is not UTF-8: jansson would leave that item out, and
  * a config var must be stored byte for byte or refused, never dropped. */
-static char *kv_to_json(const struct deis_kvlist *l, int as_pairs,
+static char *db_kv_to_json(const struct deis_kvlist *l, int as_pairs,
 			struct deis_error *err)
 {
 	json_t *j = as_pairs ? json_array() : json_object();
@@ -486,19 +486,19 @@ static char *kv_to_json(const struct deis_kvlist *l, int as_pairs,
 int deis_db_migrate(struct deis_db *db, struct deis_error *err)
 {
 	char ver[16];
-	int r = begin(db, err);
+	int r = db_begin(db, err);
 
 	if (r < 0)
 		return r;
 	/* One migrator at a time, platform-wide. */
-	r = x(db, err, "SELECT pg_advisory_xact_lock(7306)", 0);
+	r = db_x(db, err, "SELECT pg_advisory_xact_lock(7306)", 0);
 	if (r == 0)
-		r = x(db, err, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		r = db_x(db, err, "CREATE TABLE IF NOT EXISTS schema_migrations ("
 		      " version integer PRIMARY KEY,"
 		      " applied timestamptz NOT NULL DEFAULT now())", 0);
 	for (size_t i = 0; r == 0 && i < sizeof(migrations) / sizeof(*migrations); i++) {
 		snprintf(ver, sizeof(ver), "%d", migrations[i].version);
-		PGresult *res = q(db, err, "SELECT 1 FROM schema_migrations WHERE version = $1",
+		PGresult *res = db_q(db, err, "SELECT 1 FROM schema_migrations WHERE version = $1",
 				  1, ver);
 		if (!res) {
 			r = -err->code;
@@ -510,17 +510,17 @@ int deis_db_migrate(struct deis_db *db, struct deis_error *err)
 			continue;
 		PGresult *m = PQexec(db->conn, migrations[i].sql);
 		if (PQresultStatus(m) != PGRES_COMMAND_OK) {
-			r = result_error(db, m, err);
+			r = db_result_error(db, m, err);
 			deis_error_prefix(err, "migration %d", migrations[i].version);
 		}
 		PQclear(m);
 		if (r == 0)
-			r = x(db, err, "INSERT INTO schema_migrations (version) VALUES ($1)",
+			r = db_x(db, err, "INSERT INTO schema_migrations (version) VALUES ($1)",
 			      1, ver);
 	}
 	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
+		return db_rollback(db, r);
+	return db_commit(db, err);
 }
 
 long deis_db_ping(struct deis_db *db, struct deis_error *err)
@@ -531,7 +531,7 @@ long deis_db_ping(struct deis_db *db, struct deis_error *err)
 	if (r < 0)
 		return r;
 	clock_gettime(CLOCK_MONOTONIC, &a);
-	r = x(db, err, "SELECT 1", 0);
+	r = db_x(db, err, "SELECT 1", 0);
 	if (r < 0)
 		return r;
 	clock_gettime(CLOCK_MONOTONIC, &b);
@@ -563,7 +563,7 @@ static PGresult *pl_next(struct deis_db *db, struct deis_error *err)
 		if (st == PGRES_PIPELINE_ABORTED)
 			deis_error_set(err, EIO, "database: pipeline aborted");
 		else
-			result_error(db, res, err);
+			db_result_error(db, res, err);
 		PQclear(res);
 		return NULL;
 	}
@@ -718,7 +718,7 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 						load_stmts[i].nparams, NULL);
 			ExecStatusType st = PQresultStatus(p);
 			if (st != PGRES_COMMAND_OK) {
-				r = result_error(db, p, err);
+				r = db_result_error(db, p, err);
 				PQclear(p);
 				return r;
 			}
@@ -766,7 +766,7 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		a->serial = col_long(res, (int)i, 3);
 		a->created = col_us(res, (int)i, 4);
 		a->updated = col_us(res, (int)i, 5);
-		if (json_pairs_to_kv(PQgetvalue(res, (int)i, 6), &a->healthcheck, err) < 0) {
+		if (db_json_pairs_to_kv(PQgetvalue(res, (int)i, 6), &a->healthcheck, err) < 0) {
 			PQclear(res);
 			goto fail;
 		}
@@ -800,7 +800,7 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		b->commit = col_str(res, i, 4);
 		b->status = col_str(res, i, 5);
 		b->image = col_str(res, i, 6);
-		json_to_kv(PQgetvalue(res, i, 7), &b->procfile, NULL);
+		db_json_to_kv(PQgetvalue(res, i, 7), &b->procfile, NULL);
 		b->created = col_us(res, i, 8);
 		b->finished = col_us(res, i, 9);
 	}
@@ -849,8 +849,8 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		rel->summary = col_str(res, i, 3);
 		rel->build_id = col_long(res, i, 4);
 		rel->build_number = (int)col_long(res, i, 5);
-		if (json_to_kv(PQgetvalue(res, i, 6), &rel->config, err) < 0 ||
-		    json_to_kv(PQgetvalue(res, i, 7), &rel->limits, err) < 0) {
+		if (db_json_to_kv(PQgetvalue(res, i, 6), &rel->config, err) < 0 ||
+		    db_json_to_kv(PQgetvalue(res, i, 7), &rel->limits, err) < 0) {
 			PQclear(res);
 			goto fail;
 		}
@@ -975,14 +975,14 @@ int deis_db_load_users(struct deis_db *db, const char *only,
 
 	if (r < 0)
 		return r;
-	r = x(db, err, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0);
+	r = db_x(db, err, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0);
 	if (r < 0)
 		return r;
-	PGresult *res = q(db, err, "SELECT id, name, uid, " US("created") ", " US("updated") ", serial"
+	PGresult *res = db_q(db, err, "SELECT id, name, uid, " US("created") ", " US("updated") ", serial"
 			  " FROM users WHERE ($1::text IS NULL OR name = $1) ORDER BY id",
 			  1, only);
 	if (!res)
-		return rollback(db, -err->code);
+		return db_rollback(db, -err->code);
 	size_t n = (size_t)PQntuples(res);
 	struct deis_user **users = calloc(n ? n : 1, sizeof(*users));
 	if (!users)
@@ -1000,7 +1000,7 @@ int deis_db_load_users(struct deis_db *db, const char *only,
 		u->serial = col_long(res, (int)i, 5);
 	}
 	PQclear(res);
-	res = q(db, err, "SELECT k.user_id, k.name, k.type, k.data, k.fingerprint, "
+	res = db_q(db, err, "SELECT k.user_id, k.name, k.type, k.data, k.fingerprint, "
 		US("k.created") " FROM keys k JOIN users u ON u.id = k.user_id"
 		" WHERE ($1::text IS NULL OR u.name = $1) ORDER BY k.user_id, k.name",
 		1, only);
@@ -1008,7 +1008,7 @@ int deis_db_load_users(struct deis_db *db, const char *only,
 		for (size_t i = 0; i < n; i++)
 			deis_user_free(users[i]);
 		free(users);
-		return rollback(db, -err->code);
+		return db_rollback(db, -err->code);
 	}
 	for (int i = 0; i < PQntuples(res); i++) {
 		long uid = col_long(res, i, 0);
@@ -1030,7 +1030,7 @@ int deis_db_load_users(struct deis_db *db, const char *only,
 		k->created = col_us(res, i, 5);
 	}
 	PQclear(res);
-	x(db, NULL, "COMMIT", 0);
+	db_x(db, NULL, "COMMIT", 0);
 	*out = users;
 	*nout = n;
 	return 0;
@@ -1043,7 +1043,7 @@ int deis_db_serials(struct deis_db *db, struct deis_kvlist *out,
 
 	if (r < 0)
 		return r;
-	PGresult *res = q(db, err, "SELECT name, serial FROM apps UNION ALL"
+	PGresult *res = db_q(db, err, "SELECT name, serial FROM apps UNION ALL"
 			  " SELECT '~' || name, serial FROM users", 0);
 	if (!res)
 		return -err->code;
@@ -1062,7 +1062,7 @@ int deis_db_key_owner(struct deis_db *db, const char *fingerprint, char *user,
 
 	if (r < 0)
 		return r;
-	PGresult *res = q(db, err, "SELECT u.name FROM keys k JOIN users u ON u.id = k.user_id"
+	PGresult *res = db_q(db, err, "SELECT u.name FROM keys k JOIN users u ON u.id = k.user_id"
 			  " WHERE k.fingerprint = $1", 1, fingerprint);
 	if (!res)
 		return -err->code;
@@ -1083,7 +1083,7 @@ int deis_db_app_access(struct deis_db *db, const char *app, const char *user,
 	*allowed = false;
 	if (r < 0)
 		return r;
-	PGresult *res = q(db, err, "SELECT a.owner = $2 OR EXISTS (SELECT 1 FROM perms p"
+	PGresult *res = db_q(db, err, "SELECT a.owner = $2 OR EXISTS (SELECT 1 FROM perms p"
 			  " WHERE p.app_id = a.id AND p.username = $2), a.id FROM apps a"
 			  " WHERE a.name = $1", 2, app, user);
 	if (!res)
@@ -1101,13 +1101,13 @@ int deis_db_app_access(struct deis_db *db, const char *app, const char *user,
 
 /* ---- users and keys ---- */
 
-static int user_ensure(struct deis_db *db, const char *name, int uid,
+static int db_user_ensure(struct deis_db *db, const char *name, int uid,
 		       struct deis_error *err)
 {
 	char uidbuf[16];
 
 	snprintf(uidbuf, sizeof(uidbuf), "%d", uid);
-	return x(db, err, "INSERT INTO users (name, uid) VALUES ($1, $2)"
+	return db_x(db, err, "INSERT INTO users (name, uid) VALUES ($1, $2)"
 		 " ON CONFLICT (name) DO NOTHING", 2, name, uidbuf);
 }
 
@@ -1118,7 +1118,7 @@ int deis_db_user_ensure(struct deis_db *db, const char *name, int uid,
 
 	if (r < 0)
 		return r;
-	return user_ensure(db, name, uid, err);
+	return db_user_ensure(db, name, uid, err);
 }
 
 int deis_db_user_create(struct deis_db *db, const char *name, int uid,
@@ -1130,7 +1130,7 @@ int deis_db_user_create(struct deis_db *db, const char *name, int uid,
 	if (r < 0)
 		return r;
 	snprintf(uidbuf, sizeof(uidbuf), "%d", uid);
-	r = x(db, err, "INSERT INTO users (name, uid) VALUES ($1, $2)", 2, name, uidbuf);
+	r = db_x(db, err, "INSERT INTO users (name, uid) VALUES ($1, $2)", 2, name, uidbuf);
 	if (r == -EEXIST)
 		deis_error_set(err, EEXIST, "user '%s' already exists", name);
 	return r;
@@ -1153,15 +1153,15 @@ int deis_db_key_add(struct deis_db *db, const char *user, const char *name,
 
 	if (r < 0)
 		return r;
-	r = begin(db, err);
+	r = db_begin(db, err);
 
 	if (r < 0)
 		return r;
-	r = user_ensure(db, user, -1, err);
+	r = db_user_ensure(db, user, -1, err);
 	if (r == 0) {
 		/* A key names exactly one user: the same key under another
 		 * name or user is refused; rewriting a key file replaces it. */
-		PGresult *res = q(db, err, "SELECT u.name, k.name FROM keys k JOIN users u"
+		PGresult *res = db_q(db, err, "SELECT u.name, k.name FROM keys k JOIN users u"
 				  " ON u.id = k.user_id WHERE k.fingerprint = $1", 1, fingerprint);
 		if (!res)
 			r = -err->code;
@@ -1174,17 +1174,17 @@ int deis_db_key_add(struct deis_db *db, const char *user, const char *name,
 		PQclear(res);
 	}
 	if (r == 0)
-		r = x(db, err, "INSERT INTO keys (user_id, name, type, data, fingerprint)"
+		r = db_x(db, err, "INSERT INTO keys (user_id, name, type, data, fingerprint)"
 		      " SELECT id, $2, $3, $4, $5 FROM users WHERE name = $1"
 		      " ON CONFLICT (user_id, name) DO UPDATE SET type = EXCLUDED.type,"
 		      " data = EXCLUDED.data, fingerprint = EXCLUDED.fingerprint,"
 		      " created = clock_timestamp()", 5, user, name, type, data, fingerprint);
 	if (r == 0)
-		r = x(db, err, "UPDATE users SET serial = serial + 1, updated = clock_timestamp()"
+		r = db_x(db, err, "UPDATE users SET serial = serial + 1, updated = clock_timestamp()"
 		      " WHERE name = $1", 1, user);
 	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
+		return db_rollback(db, r);
+	return db_commit(db, err);
 }
 
 int deis_db_key_remove(struct deis_db *db, const char *user, const char *name,
@@ -1194,38 +1194,38 @@ int deis_db_key_remove(struct deis_db *db, const char *user, const char *name,
 
 	if (r < 0)
 		return r;
-	r = begin(db, err);
+	r = db_begin(db, err);
 
 	if (r < 0)
 		return r;
-	PGresult *res = q(db, err, "DELETE FROM keys k USING users u WHERE u.id = k.user_id"
+	PGresult *res = db_q(db, err, "DELETE FROM keys k USING users u WHERE u.id = k.user_id"
 			  " AND u.name = $1 AND k.name = $2 RETURNING 1", 2, user, name);
 	if (!res)
-		return rollback(db, -err->code);
+		return db_rollback(db, -err->code);
 	int found = PQntuples(res);
 	PQclear(res);
 	if (!found)
-		return rollback(db, deis_error_set(err, ENOENT, "no key '%s'", name));
-	r = x(db, err, "UPDATE users SET serial = serial + 1, updated = clock_timestamp()"
+		return db_rollback(db, deis_error_set(err, ENOENT, "no key '%s'", name));
+	r = db_x(db, err, "UPDATE users SET serial = serial + 1, updated = clock_timestamp()"
 	      " WHERE name = $1", 1, user);
 	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
+		return db_rollback(db, r);
+	return db_commit(db, err);
 }
 
 /* ---- apps ---- */
 
-enum app_right { ANY_USER, OWNER };
+enum db_app_right { DB_ANY_USER, DB_OWNER };
 
 /* Locks the app's row for the rest of the transaction and bumps its
  * serial; returns its id as text in idbuf.  With an actor
  * (deis_db_act_as), also checks that they may make this change, under
  * that lock: perms changes lock the same row, so no commit can slip past
  * a revocation. */
-static int lock_app(struct deis_db *db, const char *app, enum app_right right,
+static int db_lock_app(struct deis_db *db, const char *app, enum db_app_right right,
 		    char *idbuf, size_t idlen, struct deis_error *err)
 {
-	PGresult *res = q(db, err, "UPDATE apps SET serial = serial + 1,"
+	PGresult *res = db_q(db, err, "UPDATE apps SET serial = serial + 1,"
 			  " updated = clock_timestamp() WHERE name = $1 RETURNING id,"
 			  " owner = $2, EXISTS (SELECT 1 FROM perms p"
 			  " WHERE p.app_id = apps.id AND p.username = $2)",
@@ -1240,9 +1240,9 @@ static int lock_app(struct deis_db *db, const char *app, enum app_right right,
 	bool listed = PQgetvalue(res, 0, 2)[0] == 't';
 	snprintf(idbuf, idlen, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
-	if (db->actor[0] && !owner && (right == OWNER || !listed))
+	if (db->actor[0] && !owner && (right == DB_OWNER || !listed))
 		return deis_error_set(err, EACCES, "%s may not %s app '%s'", db->actor,
-				      right == OWNER ? "do this to" : "change", app);
+				      right == DB_OWNER ? "do this to" : "change", app);
 	return 0;
 }
 
@@ -1250,47 +1250,47 @@ int deis_db_app_create(struct deis_db *db, const char *name,
 		       const char *owner, struct deis_error *err)
 {
 	char summary[512];
-	int r = begin(db, err);
+	int r = db_begin(db, err);
 
 	if (r < 0)
 		return r;
-	r = user_ensure(db, owner, -1, err);
+	r = db_user_ensure(db, owner, -1, err);
 	if (r == 0)
-		r = x(db, err, "INSERT INTO apps (name, owner) VALUES ($1, $2)", 2, name, owner);
+		r = db_x(db, err, "INSERT INTO apps (name, owner) VALUES ($1, $2)", 2, name, owner);
 	if (r == -EEXIST)
 		deis_error_set(err, EEXIST, "app '%s' already exists", name);
 	snprintf(summary, sizeof(summary), "%s created initial release", owner);
 	if (r == 0)
-		r = x(db, err, "INSERT INTO releases (app_id, version, owner, summary)"
+		r = db_x(db, err, "INSERT INTO releases (app_id, version, owner, summary)"
 		      " SELECT id, 1, $2, $3 FROM apps WHERE name = $1", 3, name, owner, summary);
 	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
+		return db_rollback(db, r);
+	return db_commit(db, err);
 }
 
 int deis_db_app_destroy(struct deis_db *db, const char *name,
 			struct deis_error *err)
 {
-	int r = begin(db, err);
+	int r = db_begin(db, err);
 
 	if (r < 0)
 		return r;
 	char appid[32];
-	r = lock_app(db, name, OWNER, appid, sizeof(appid), err);
+	r = db_lock_app(db, name, DB_OWNER, appid, sizeof(appid), err);
 	if (r < 0)
-		return rollback(db, r);
+		return db_rollback(db, r);
 	/* Releases refer to builds; drop them first, then the cascade. */
-	r = x(db, err, "DELETE FROM releases USING apps WHERE apps.id = releases.app_id"
+	r = db_x(db, err, "DELETE FROM releases USING apps WHERE apps.id = releases.app_id"
 	      " AND apps.name = $1", 1, name);
 	PGresult *res = r < 0 ? NULL :
-		q(db, err, "DELETE FROM apps WHERE name = $1 RETURNING id", 1, name);
+		db_q(db, err, "DELETE FROM apps WHERE name = $1 RETURNING id", 1, name);
 	if (!res)
-		return rollback(db, -err->code);
+		return db_rollback(db, -err->code);
 	int found = PQntuples(res);
 	PQclear(res);
 	if (!found)
-		return rollback(db, deis_error_set(err, ENOENT, "no app '%s'", name));
-	return commit(db, err);
+		return db_rollback(db, deis_error_set(err, ENOENT, "no app '%s'", name));
+	return db_commit(db, err);
 }
 
 /* ---- admission: quotas and capacity (lib/quota.c decides) ---- */
@@ -1326,8 +1326,8 @@ static void usage_row(PGresult *res, int i, struct deis_usage *u)
 {
 	struct deis_kvlist limits = DEIS_KVLIST_INIT, formation = DEIS_KVLIST_INIT;
 
-	json_to_kv(PQgetvalue(res, i, 2), &limits, NULL);
-	json_to_kv(PQgetvalue(res, i, 3), &formation, NULL);
+	db_json_to_kv(PQgetvalue(res, i, 2), &limits, NULL);
+	db_json_to_kv(PQgetvalue(res, i, 3), &formation, NULL);
 	deis_usage_add_app(u, &formation, &limits, col_long(res, i, 4),
 			   deis_quota_default_memory());
 	deis_kvlist_clear(&limits);
@@ -1335,10 +1335,10 @@ static void usage_row(PGresult *res, int i, struct deis_usage *u)
 }
 
 /* What the app takes now, in this transaction. */
-static int app_usage(struct deis_db *db, const char *appid, struct deis_usage *out,
+static int db_app_usage(struct deis_db *db, const char *appid, struct deis_usage *out,
 		     struct deis_error *err)
 {
-	PGresult *res = q(db, err, USAGE_Q " WHERE a.id = $1", 1, appid);
+	PGresult *res = db_q(db, err, USAGE_Q " WHERE a.id = $1", 1, appid);
 
 	*out = (struct deis_usage){ 0, 0 };
 	if (!res)
@@ -1359,7 +1359,7 @@ static void quota_row(PGresult *res, int i, struct deis_quota *q)
 /* Admits the change made to app appid in this transaction, which took
  * `before` until now: 0, or -EDQUOT with the reason (the caller rolls
  * back). */
-static int admit(struct deis_db *db, const char *appid, const struct deis_usage *before,
+static int db_admit(struct deis_db *db, const char *appid, const struct deis_usage *before,
 		 struct deis_error *err)
 {
 	struct deis_usage app = { 0, 0 };
@@ -1367,12 +1367,12 @@ static int admit(struct deis_db *db, const char *appid, const struct deis_usage 
 	struct deis_quota user = DEIS_QUOTA_UNSET, platform = DEIS_QUOTA_UNSET;
 	char owner[256] = "";
 	long id = strtol(appid, NULL, 10);
-	int r = app_usage(db, appid, &app, err);
+	int r = db_app_usage(db, appid, &app, err);
 
 	if (r < 0 || !deis_usage_grows(before, &app))
 		return r;
-	r = x(db, err, ADMISSION_LOCK, 0);
-	PGresult *res = r < 0 ? NULL : q(db, err, USAGE_Q, 0);
+	r = db_x(db, err, ADMISSION_LOCK, 0);
+	PGresult *res = r < 0 ? NULL : db_q(db, err, USAGE_Q, 0);
 	if (!res)
 		return -err->code;
 	for (int i = 0; i < PQntuples(res); i++)
@@ -1393,7 +1393,7 @@ static int admit(struct deis_db *db, const char *appid, const struct deis_usage 
 	a.before.memory = a.after.memory - app.memory + before->memory;
 	a.committed_before = a.committed_after - app.memory + before->memory;
 
-	res = q(db, err, "SELECT scope, containers, memory, overcommit FROM quotas"
+	res = db_q(db, err, "SELECT scope, containers, memory, overcommit FROM quotas"
 		" WHERE scope = '' OR scope = $1", 1, owner);
 	if (!res)
 		return -err->code;
@@ -1402,7 +1402,7 @@ static int admit(struct deis_db *db, const char *appid, const struct deis_usage 
 	PQclear(res);
 	deis_quota_resolve(&user, &platform, &a.quota);
 
-	res = q(db, err, "SELECT count(*), coalesce(sum((info->>'memory')::bigint), 0)"
+	res = db_q(db, err, "SELECT count(*), coalesce(sum((info->>'memory')::bigint), 0)"
 		" FROM nodes WHERE (info->>'memory')::bigint > 0 AND " NODE_LIVE, 0);
 	if (!res)
 		return -err->code;
@@ -1470,7 +1470,7 @@ static int apply_release_change(struct deis_db *db, const char *appid,
 	case DEIS_RELEASE_DEPLOY: {
 		char num[16];
 		snprintf(num, sizeof(num), "%d", c->version);
-		PGresult *res = q(db, err, "SELECT id FROM builds WHERE app_id = $1 AND"
+		PGresult *res = db_q(db, err, "SELECT id FROM builds WHERE app_id = $1 AND"
 				  " number = $2 AND status = 'succeeded'", 2, appid, num);
 		if (!res)
 			return -err->code;
@@ -1487,7 +1487,7 @@ static int apply_release_change(struct deis_db *db, const char *appid,
 	case DEIS_RELEASE_ROLLBACK: {
 		char ver[16];
 		snprintf(ver, sizeof(ver), "%d", c->version);
-		PGresult *res = q(db, err, "SELECT config::text, limits::text, build_id"
+		PGresult *res = db_q(db, err, "SELECT config::text, limits::text, build_id"
 				  " FROM releases WHERE app_id = $1 AND version = $2",
 				  2, appid, ver);
 		if (!res)
@@ -1498,8 +1498,8 @@ static int apply_release_change(struct deis_db *db, const char *appid,
 		}
 		deis_kvlist_clear(config);
 		deis_kvlist_clear(limits);
-		json_to_kv(PQgetvalue(res, 0, 0), config, NULL);
-		json_to_kv(PQgetvalue(res, 0, 1), limits, NULL);
+		db_json_to_kv(PQgetvalue(res, 0, 0), config, NULL);
+		db_json_to_kv(PQgetvalue(res, 0, 1), limits, NULL);
 		free(*build_id);
 		*build_id = PQgetisnull(res, 0, 2) ? NULL : strdup(PQgetvalue(res, 0, 2));
 		PQclear(res);
@@ -1518,11 +1518,11 @@ static int apply_release_change(struct deis_db *db, const char *appid,
 static int deploy_formation(struct deis_db *db, const char *appid,
 			    const char *build_id, struct deis_error *err)
 {
-	int r = x(db, err, "DELETE FROM formation f USING builds b WHERE f.app_id = $1"
+	int r = db_x(db, err, "DELETE FROM formation f USING builds b WHERE f.app_id = $1"
 		  " AND b.id = $2 AND NOT (b.procfile ? f.type)", 2, appid, build_id);
 	if (r < 0)
 		return r;
-	return x(db, err, "INSERT INTO formation (app_id, type, quantity)"
+	return db_x(db, err, "INSERT INTO formation (app_id, type, quantity)"
 		 " SELECT $1, t.type, 1 FROM builds b,"
 		 " LATERAL (SELECT k AS type FROM jsonb_object_keys(b.procfile) k) t"
 		 " WHERE b.id = $2 AND NOT EXISTS (SELECT 1 FROM formation WHERE app_id = $1)"
@@ -1540,26 +1540,26 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 	char appid[32], ver[16];
 	char *build_id = NULL;
 	int cur;
-	int r = begin(db, err);
+	int r = db_begin(db, err);
 
 	*version = 0;
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r < 0)
-		return rollback(db, r);
-	PGresult *res = q(db, err, "SELECT version, config::text, limits::text, build_id"
+		return db_rollback(db, r);
+	PGresult *res = db_q(db, err, "SELECT version, config::text, limits::text, build_id"
 			  " FROM releases WHERE app_id = $1 ORDER BY version DESC LIMIT 1",
 			  1, appid);
 	if (!res)
-		return rollback(db, -err->code);
+		return db_rollback(db, -err->code);
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		return rollback(db, deis_error_set(err, EIO, "app '%s' has no release", app));
+		return db_rollback(db, deis_error_set(err, EIO, "app '%s' has no release", app));
 	}
 	cur = (int)col_long(res, 0, 0);
-	json_to_kv(PQgetvalue(res, 0, 1), &config, NULL);
-	json_to_kv(PQgetvalue(res, 0, 2), &limits, NULL);
+	db_json_to_kv(PQgetvalue(res, 0, 1), &config, NULL);
+	db_json_to_kv(PQgetvalue(res, 0, 2), &limits, NULL);
 	if (!PQgetisnull(res, 0, 3))
 		build_id = strdup(PQgetvalue(res, 0, 3));
 	PQclear(res);
@@ -1569,16 +1569,16 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 	struct deis_usage before = { 0, 0 };
 	bool weigh = change->kind == DEIS_RELEASE_LIMITS ||
 		     change->kind == DEIS_RELEASE_ROLLBACK || change->kind == DEIS_RELEASE_DEPLOY;
-	r = weigh ? app_usage(db, appid, &before, err) : 0;
+	r = weigh ? db_app_usage(db, appid, &before, err) : 0;
 	if (r == 0)
 		r = apply_release_change(db, appid, who, change, &config, &limits, &build_id,
 					 &summary, err);
 	if (r == 0 && summary.len) {
-		char *cj = kv_to_json(&config, 0, err);
-		char *lj = cj ? kv_to_json(&limits, 0, err) : NULL;
+		char *cj = db_kv_to_json(&config, 0, err);
+		char *lj = cj ? db_kv_to_json(&limits, 0, err) : NULL;
 		snprintf(ver, sizeof(ver), "%d", cur + 1);
 		r = !cj || !lj ? -EINVAL :
-			x(db, err, "INSERT INTO releases (app_id, version, owner, summary,"
+			db_x(db, err, "INSERT INTO releases (app_id, version, owner, summary,"
 			  " build_id, config, limits) VALUES ($1, $2, $3, $4, $5, $6, $7)", 7,
 			  appid, ver, who, summary.data, build_id, cj, lj);
 		free(cj);
@@ -1586,7 +1586,7 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 		if (r == 0 && change->kind == DEIS_RELEASE_DEPLOY)
 			r = deploy_formation(db, appid, build_id, err);
 		if (r == 0 && weigh)
-			r = admit(db, appid, &before, err);
+			r = db_admit(db, appid, &before, err);
 		if (r == 0)
 			*version = cur + 1;
 	}
@@ -1596,11 +1596,11 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 	free(build_id);
 	if (r < 0) {
 		*version = 0;
-		return rollback(db, r);
+		return db_rollback(db, r);
 	}
 	if (*version == 0)
-		return rollback(db, 0);	/* nothing changed: no release */
-	r = commit(db, err);
+		return db_rollback(db, 0);	/* nothing changed: no release */
+	r = db_commit(db, err);
 	if (r < 0)
 		*version = 0;
 	return r;
@@ -1612,20 +1612,20 @@ int deis_db_build_create(struct deis_db *db, const char *app, const char *owner,
 			 const char *sha, int *number, struct deis_error *err)
 {
 	char appid[32];
-	int r = begin(db, err);
+	int r = db_begin(db, err);
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	PGresult *res = r < 0 ? NULL :
-		q(db, err, "INSERT INTO builds (app_id, number, owner, commit)"
+		db_q(db, err, "INSERT INTO builds (app_id, number, owner, commit)"
 		  " SELECT $1, coalesce(max(number), 0) + 1, $2, $3 FROM builds"
 		  " WHERE app_id = $1 RETURNING number", 3, appid, owner, sha);
 	if (!res)
-		return rollback(db, -err->code);
+		return db_rollback(db, -err->code);
 	*number = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
-	return commit(db, err);
+	return db_commit(db, err);
 }
 
 int deis_db_build_finish(struct deis_db *db, const char *app, int number,
@@ -1633,23 +1633,23 @@ int deis_db_build_finish(struct deis_db *db, const char *app, int number,
 			 const struct deis_kvlist *procfile, struct deis_error *err)
 {
 	char appid[32], num[16];
-	char *pj = kv_to_json(procfile, 0, err);
-	int r = pj ? begin(db, err) : -EINVAL;
+	char *pj = db_kv_to_json(procfile, 0, err);
+	int r = pj ? db_begin(db, err) : -EINVAL;
 
 	if (r < 0) {
 		free(pj);
 		return r;
 	}
 	snprintf(num, sizeof(num), "%d", number);
-	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
-		r = x(db, err, "UPDATE builds SET status = $3, image = $4, procfile = $5,"
+		r = db_x(db, err, "UPDATE builds SET status = $3, image = $4, procfile = $5,"
 		      " finished = clock_timestamp() WHERE app_id = $1 AND number = $2",
 		      5, appid, num, status, image, pj);
 	free(pj);
 	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
+		return db_rollback(db, r);
+	return db_commit(db, err);
 }
 
 /* ---- formation, domains, perms, healthcheck, maintenance, certs ---- */
@@ -1668,17 +1668,17 @@ static int replace_rows(struct deis_db *db, const char *appid, const char *del,
 {
 	size_t n = pairs ? pairs->n : items->n;
 	char pos[24];
-	int r = x(db, err, del, 1, appid);
+	int r = db_x(db, err, del, 1, appid);
 
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		const char *item = pairs ? pairs->items[i].key : items->items[i];
 		snprintf(pos, sizeof(pos), "%zu", i);
-		r = x(db, err, ins, nparams, appid, item, pairs ? pairs->items[i].value : pos);
+		r = db_x(db, err, ins, nparams, appid, item, pairs ? pairs->items[i].value : pos);
 		if (r == -EEXIST)
 			deis_error_set(err, EEXIST, "'%s' is already used by another app", item);
 	}
 	if (r == 0)
-		r = x(db, err, mtime, 1, appid);
+		r = db_x(db, err, mtime, 1, appid);
 	return r;
 }
 
@@ -1686,22 +1686,22 @@ int deis_db_formation_set(struct deis_db *db, const char *app,
 			  const struct deis_kvlist *f, struct deis_error *err)
 {
 	char appid[32];
-	int r = begin(db, err);
+	int r = db_begin(db, err);
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r < 0)
-		return rollback(db, r);
+		return db_rollback(db, r);
 	/* The current build's process types, if there is a build. */
-	PGresult *res = q(db, err, "SELECT b.procfile::text FROM releases r JOIN builds b"
+	PGresult *res = db_q(db, err, "SELECT b.procfile::text FROM releases r JOIN builds b"
 			  " ON b.id = r.build_id WHERE r.app_id = $1"
 			  " ORDER BY r.version DESC LIMIT 1", 1, appid);
 	if (!res)
-		return rollback(db, -err->code);
+		return db_rollback(db, -err->code);
 	if (PQntuples(res)) {
 		struct deis_kvlist types = DEIS_KVLIST_INIT;
-		json_to_kv(PQgetvalue(res, 0, 0), &types, NULL);
+		db_json_to_kv(PQgetvalue(res, 0, 0), &types, NULL);
 		for (size_t i = 0; r == 0 && i < f->n; i++)
 			if (!deis_kvlist_get(&types, f->items[i].key))
 				r = deis_error_set(err, EINVAL, "formation: process type '%s' "
@@ -1712,35 +1712,35 @@ int deis_db_formation_set(struct deis_db *db, const char *app,
 	PQclear(res);
 	struct deis_usage before;
 	if (r == 0)
-		r = app_usage(db, appid, &before, err);
+		r = db_app_usage(db, appid, &before, err);
 	if (r == 0)
 		r = replace_rows(db, appid, "DELETE FROM formation WHERE app_id = $1",
 				 "INSERT INTO formation (app_id, type, quantity) VALUES ($1, $2, $3)",
 				 3, "UPDATE apps SET formation_mtime = clock_timestamp() WHERE id = $1",
 				 NULL, f, err);
 	if (r == 0)
-		r = admit(db, appid, &before, err);
+		r = db_admit(db, appid, &before, err);
 	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
+		return db_rollback(db, r);
+	return db_commit(db, err);
 }
 
 /* One control file's rows, in one transaction that locks the app. */
-static int set_rows(struct deis_db *db, const char *app, enum app_right right,
+static int db_set_rows(struct deis_db *db, const char *app, enum db_app_right right,
 		    const char *del, const char *ins, int nparams, const char *mtime,
 		    const struct deis_strlist *items, struct deis_error *err)
 {
 	char appid[32];
-	int r = begin(db, err);
+	int r = db_begin(db, err);
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, right, appid, sizeof(appid), err);
+	r = db_lock_app(db, app, right, appid, sizeof(appid), err);
 	if (r == 0)
 		r = replace_rows(db, appid, del, ins, nparams, mtime, items, NULL, err);
 	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
+		return db_rollback(db, r);
+	return db_commit(db, err);
 }
 
 /* Domain writers of every app, one at a time (a transaction-level
@@ -1752,13 +1752,13 @@ int deis_db_domains_set(struct deis_db *db, const char *app,
 {
 	char appid[32];
 	struct deis_buf arr = DEIS_BUF_INIT;
-	int r = begin(db, err);
+	int r = db_begin(db, err);
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
-		r = x(db, err, "SELECT pg_advisory_xact_lock(" DOMAINS_LOCK ")", 0);
+		r = db_x(db, err, "SELECT pg_advisory_xact_lock(" DOMAINS_LOCK ")", 0);
 	/* A name belongs to one app, and so does every name a wildcard
 	 * ("*.S": any name ending in ".S") claims; the primary key covers
 	 * equal names only.  Domains are [a-z0-9.*-]: safe in an array
@@ -1768,7 +1768,7 @@ int deis_db_domains_set(struct deis_db *db, const char *app,
 		deis_buf_addf(&arr, "%s\"%s\"", i ? "," : "", d->items[i]);
 	deis_buf_addch(&arr, '}');
 	PGresult *res = r < 0 ? NULL :
-		q(db, err, "SELECT n.d, o.domain FROM unnest($2::text[]) AS n(d)"
+		db_q(db, err, "SELECT n.d, o.domain FROM unnest($2::text[]) AS n(d)"
 		  " JOIN domains o ON o.app_id <> $1 AND (o.domain = n.d"
 		  " OR (left(n.d, 2) = '*.' AND length(o.domain) > length(n.d) - 1"
 		  "     AND right(o.domain, length(n.d) - 1) = substr(n.d, 2))"
@@ -1777,12 +1777,12 @@ int deis_db_domains_set(struct deis_db *db, const char *app,
 		  " LIMIT 1", 2, appid, arr.data);
 	deis_buf_release(&arr);
 	if (!res)
-		return rollback(db, r < 0 ? r : -err->code);
+		return db_rollback(db, r < 0 ? r : -err->code);
 	if (PQntuples(res)) {
 		r = deis_error_set(err, EEXIST, "domain '%s' overlaps '%s' of another app",
 				   PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
 		PQclear(res);
-		return rollback(db, r);
+		return db_rollback(db, r);
 	}
 	PQclear(res);
 	r = replace_rows(db, appid, "DELETE FROM domains WHERE app_id = $1",
@@ -1792,14 +1792,14 @@ int deis_db_domains_set(struct deis_db *db, const char *app,
 	if (r == -EEXIST)
 		deis_error_prefix(err, "domain");
 	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
+		return db_rollback(db, r);
+	return db_commit(db, err);
 }
 
 int deis_db_perms_set(struct deis_db *db, const char *app,
 		      const struct deis_strlist *users, struct deis_error *err)
 {
-	return set_rows(db, app, OWNER, "DELETE FROM perms WHERE app_id = $1",
+	return db_set_rows(db, app, DB_OWNER, "DELETE FROM perms WHERE app_id = $1",
 			"INSERT INTO perms (app_id, username) VALUES ($1, $2)"
 			" ON CONFLICT DO NOTHING", 2,
 			"UPDATE apps SET perms_mtime = clock_timestamp() WHERE id = $1",
@@ -1809,7 +1809,7 @@ int deis_db_perms_set(struct deis_db *db, const char *app,
 int deis_db_drains_set(struct deis_db *db, const char *app,
 		       const struct deis_strlist *urls, struct deis_error *err)
 {
-	return set_rows(db, app, ANY_USER, "DELETE FROM drains WHERE app_id = $1",
+	return db_set_rows(db, app, DB_ANY_USER, "DELETE FROM drains WHERE app_id = $1",
 			"INSERT INTO drains (app_id, url, position) VALUES ($1, $2, $3)"
 			" ON CONFLICT DO NOTHING", 3,
 			"UPDATE apps SET drains_mtime = clock_timestamp() WHERE id = $1",
@@ -1823,7 +1823,7 @@ int deis_db_load_drains(struct deis_db *db, struct deis_kvlist *out,
 
 	if (r < 0)
 		return r;
-	PGresult *res = q(db, err, "SELECT a.name, string_agg(d.url, E'\\n' ORDER BY d.position)"
+	PGresult *res = db_q(db, err, "SELECT a.name, string_agg(d.url, E'\\n' ORDER BY d.position)"
 			  " FROM drains d JOIN apps a ON a.id = d.app_id GROUP BY a.name", 0);
 	if (!res)
 		return -err->code;
@@ -1840,7 +1840,7 @@ int deis_db_app_names(struct deis_db *db, struct deis_strlist *out,
 
 	if (r < 0)
 		return r;
-	PGresult *res = q(db, err, "SELECT name FROM apps ORDER BY name", 0);
+	PGresult *res = db_q(db, err, "SELECT name FROM apps ORDER BY name", 0);
 	if (!res)
 		return -err->code;
 	for (int i = 0; i < PQntuples(res); i++)
@@ -1853,82 +1853,82 @@ int deis_db_healthcheck_set(struct deis_db *db, const char *app,
 			    const struct deis_kvlist *hc, struct deis_error *err)
 {
 	char appid[32];
-	char *j = kv_to_json(hc, 1, err);
-	int r = j ? begin(db, err) : -EINVAL;
+	char *j = db_kv_to_json(hc, 1, err);
+	int r = j ? db_begin(db, err) : -EINVAL;
 
 	if (r < 0) {
 		free(j);
 		return r;
 	}
-	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
-		r = x(db, err, "UPDATE apps SET healthcheck = $2,"
+		r = db_x(db, err, "UPDATE apps SET healthcheck = $2,"
 		      " healthcheck_mtime = clock_timestamp() WHERE id = $1", 2, appid, j);
 	free(j);
 	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
+		return db_rollback(db, r);
+	return db_commit(db, err);
 }
 
 int deis_db_maintenance_set(struct deis_db *db, const char *app, bool on,
 			    struct deis_error *err)
 {
 	char appid[32];
-	int r = begin(db, err);
+	int r = db_begin(db, err);
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
-		r = x(db, err, "UPDATE apps SET maintenance = $2,"
+		r = db_x(db, err, "UPDATE apps SET maintenance = $2,"
 		      " maintenance_mtime = clock_timestamp() WHERE id = $1", 2, appid,
 		      on ? "true" : "false");
 	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
+		return db_rollback(db, r);
+	return db_commit(db, err);
 }
 
 int deis_db_cert_set(struct deis_db *db, const char *app, const char *domain,
 		     const char *pem, int64_t not_after, struct deis_error *err)
 {
 	char appid[32], na[32];
-	int r = begin(db, err);
+	int r = db_begin(db, err);
 
 	if (r < 0)
 		return r;
 	snprintf(na, sizeof(na), "%lld", (long long)(not_after / 1000000));
-	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
-		r = x(db, err, "INSERT INTO certs (app_id, domain, pem, not_after)"
+		r = db_x(db, err, "INSERT INTO certs (app_id, domain, pem, not_after)"
 		      " VALUES ($1, $2, $3, to_timestamp($4::bigint))"
 		      " ON CONFLICT (app_id, domain) DO UPDATE SET pem = EXCLUDED.pem,"
 		      " not_after = EXCLUDED.not_after, updated = clock_timestamp()",
 		      4, appid, domain, pem, na);
 	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
+		return db_rollback(db, r);
+	return db_commit(db, err);
 }
 
 int deis_db_cert_remove(struct deis_db *db, const char *app, const char *domain,
 			struct deis_error *err)
 {
 	char appid[32];
-	int r = begin(db, err);
+	int r = db_begin(db, err);
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	PGresult *res = r < 0 ? NULL :
-		q(db, err, "DELETE FROM certs WHERE app_id = $1 AND domain = $2 RETURNING 1",
+		db_q(db, err, "DELETE FROM certs WHERE app_id = $1 AND domain = $2 RETURNING 1",
 		  2, appid, domain);
 	if (!res)
-		return rollback(db, -err->code);
+		return db_rollback(db, -err->code);
 	int found = PQntuples(res);
 	PQclear(res);
 	if (!found)
-		return rollback(db, deis_error_set(err, ENOENT, "no certificate for '%s'",
+		return db_rollback(db, deis_error_set(err, ENOENT, "no certificate for '%s'",
 						   domain));
-	return commit(db, err);
+	return db_commit(db, err);
 }
 
 /* ---- containers (the scheduler's record of what runs) ---- */
@@ -1946,7 +1946,7 @@ int deis_db_seq_next(struct deis_db *db, long *seq, struct deis_error *err)
 
 	if (r < 0)
 		return r;
-	PGresult *res = q(db, err, "SELECT nextval('container_seq')", 0);
+	PGresult *res = db_q(db, err, "SELECT nextval('container_seq')", 0);
 	if (!res)
 		return -err->code;
 	*seq = col_long(res, 0, 0);
@@ -1960,13 +1960,13 @@ int deis_db_containers_write(struct deis_db *db, const char *app,
 			     int deployed, long *serial, struct deis_error *err)
 {
 	char appid[32];
-	int r = begin(db, err);
+	int r = db_begin(db, err);
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r == 0 && serial) {
-		PGresult *res = q(db, err, "SELECT serial FROM apps WHERE id = $1", 1, appid);
+		PGresult *res = db_q(db, err, "SELECT serial FROM apps WHERE id = $1", 1, appid);
 		if (!res)
 			r = -err->code;
 		else
@@ -1982,7 +1982,7 @@ int deis_db_containers_write(struct deis_db *db, const char *app,
 		snprintf(started, sizeof(started), "%lld", (long long)c->started);
 		snprintf(restarts, sizeof(restarts), "%d", c->restarts);
 		snprintf(seq, sizeof(seq), "%ld", c->seq);
-		r = x(db, err, "INSERT INTO containers (app_id, name, type, number, instance,"
+		r = db_x(db, err, "INSERT INTO containers (app_id, name, type, number, instance,"
 		      " seq, state, release, node, port, started, restarts, command, address)"
 		      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
 		      " CASE WHEN $11::bigint = 0 THEN NULL"
@@ -1997,39 +1997,39 @@ int deis_db_containers_write(struct deis_db *db, const char *app,
 		      restarts, c->command ? c->command : "", c->address ? c->address : "");
 	}
 	for (size_t i = 0; r == 0 && i < nremoved; i++)
-		r = x(db, err, "DELETE FROM containers WHERE app_id = $1 AND instance = $2",
+		r = db_x(db, err, "DELETE FROM containers WHERE app_id = $1 AND instance = $2",
 		      2, appid, removed[i]);
 	if (r == 0 && deployed > 0) {
 		char v[16];
 		snprintf(v, sizeof(v), "%d", deployed);
-		r = x(db, err, ROLLOUT_SET, 4, appid, v, "deployed", "");
+		r = db_x(db, err, ROLLOUT_SET, 4, appid, v, "deployed", "");
 	}
 	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
+		return db_rollback(db, r);
+	return db_commit(db, err);
 }
 
 int deis_db_container_restart(struct deis_db *db, const char *app,
 			      const char *name, struct deis_error *err)
 {
 	char appid[32];
-	int r = begin(db, err);
+	int r = db_begin(db, err);
 
 	if (r < 0)
 		return r;
-	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	PGresult *res = r < 0 ? NULL :
-		q(db, err, "UPDATE containers SET desired = 'restart',"
+		db_q(db, err, "UPDATE containers SET desired = 'restart',"
 		  " updated = clock_timestamp() WHERE instance = (SELECT instance"
 		  " FROM containers WHERE app_id = $1 AND name = $2"
 		  " ORDER BY state = 'stopping', seq DESC LIMIT 1) RETURNING 1", 2, appid, name);
 	if (!res)
-		return rollback(db, -err->code);
+		return db_rollback(db, -err->code);
 	int found = PQntuples(res);
 	PQclear(res);
 	if (!found)
-		return rollback(db, deis_error_set(err, ENOENT, "no container '%s'", name));
-	return commit(db, err);
+		return db_rollback(db, deis_error_set(err, ENOENT, "no container '%s'", name));
+	return db_commit(db, err);
 }
 
 int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
@@ -2037,28 +2037,28 @@ int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
 		       char *instance, size_t ilen, struct deis_error *err)
 {
 	char appid[32], rel[16], portbuf[16];
-	int r = begin(db, err);
+	int r = db_begin(db, err);
 
 	if (r < 0)
 		return r;
 	snprintf(rel, sizeof(rel), "%d", release);
-	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	PGresult *res = r < 0 ? NULL :
-		q(db, err, "UPDATE apps SET run_serial = run_serial + 1 WHERE id = $1"
+		db_q(db, err, "UPDATE apps SET run_serial = run_serial + 1 WHERE id = $1"
 		  " RETURNING run_serial", 1, appid);
 	if (!res)
-		return rollback(db, -err->code);
+		return db_rollback(db, -err->code);
 	*number = (int)col_long(res, 0, 0);
 	PQclear(res);
 	struct deis_usage before;
-	r = app_usage(db, appid, &before, err);
+	r = db_app_usage(db, appid, &before, err);
 	if (r < 0)
-		return rollback(db, r);
+		return db_rollback(db, r);
 	char num[16];
 	snprintf(num, sizeof(num), "%d", *number);
 	snprintf(portbuf, sizeof(portbuf), "%d", port);
 	/* Attached (node given): it runs already, started by its caller. */
-	res = q(db, err, "INSERT INTO containers (app_id, name, type, number, seq, instance,"
+	res = db_q(db, err, "INSERT INTO containers (app_id, name, type, number, seq, instance,"
 		" state, release, command, node, port, desired, started)"
 		" SELECT $1, 'run.' || $2, 'run', $2::int, s.v,"
 		" a.name || '.run.' || $2 || '.' || s.v,"
@@ -2068,14 +2068,14 @@ int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
 		" FROM apps a, (SELECT nextval('container_seq') AS v) s WHERE a.id = $1"
 		" RETURNING instance", 6, appid, num, rel, command, node ? node : "", portbuf);
 	if (!res)
-		return rollback(db, -err->code);
+		return db_rollback(db, -err->code);
 	if (instance)
 		snprintf(instance, ilen, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
-	r = admit(db, appid, &before, err);
+	r = db_admit(db, appid, &before, err);
 	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
+		return db_rollback(db, r);
+	return db_commit(db, err);
 }
 
 int deis_db_rollout_set(struct deis_db *db, const char *app, int version,
@@ -2083,17 +2083,17 @@ int deis_db_rollout_set(struct deis_db *db, const char *app, int version,
 			struct deis_error *err)
 {
 	char appid[32], v[16];
-	int r = begin(db, err);
+	int r = db_begin(db, err);
 
 	if (r < 0)
 		return r;
 	snprintf(v, sizeof(v), "%d", version);
-	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
-		r = x(db, err, ROLLOUT_SET, 4, appid, v, state, reason ? reason : "");
+		r = db_x(db, err, ROLLOUT_SET, 4, appid, v, state, reason ? reason : "");
 	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
+		return db_rollback(db, r);
+	return db_commit(db, err);
 }
 
 int deis_db_node_seen(struct deis_db *db, const char *name, const char *address,
@@ -2103,7 +2103,7 @@ int deis_db_node_seen(struct deis_db *db, const char *name, const char *address,
 
 	if (r < 0)
 		return r;
-	return x(db, err, "INSERT INTO nodes (name, address, info) VALUES ($1, $2, $3)"
+	return db_x(db, err, "INSERT INTO nodes (name, address, info) VALUES ($1, $2, $3)"
 		 " ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address,"
 		 " info = EXCLUDED.info, last_seen = clock_timestamp()",
 		 3, name, address, info_json ? info_json : "{}");
@@ -2118,7 +2118,7 @@ int deis_db_nodes(struct deis_db *db, struct deis_node **out, size_t *n,
 	*n = 0;
 	if (r < 0)
 		return r;
-	PGresult *res = q(db, err, "SELECT name, address, " US("last_seen") ","
+	PGresult *res = db_q(db, err, "SELECT name, address, " US("last_seen") ","
 			  " coalesce((info->>'containers')::int, 0),"
 			  " coalesce((info->>'memory')::bigint, 0) FROM nodes ORDER BY name", 0);
 	if (!res)
@@ -2153,7 +2153,7 @@ int deis_db_quotas(struct deis_db *db, struct deis_quota_row **out, size_t *n,
 	*n = 0;
 	if (r < 0)
 		return r;
-	PGresult *res = q(db, err, "SELECT scope, containers, memory, overcommit FROM quotas"
+	PGresult *res = db_q(db, err, "SELECT scope, containers, memory, overcommit FROM quotas"
 			  " ORDER BY scope", 0);
 	if (!res)
 		return -err->code;
@@ -2181,11 +2181,11 @@ int deis_db_quota_set(struct deis_db *db, const char *scope, const struct deis_q
 	if (r < 0)
 		return r;
 	if (qt->containers < 0 && qt->memory < 0 && qt->overcommit <= 0)
-		return x(db, err, "DELETE FROM quotas WHERE scope = $1", 1, scope);
+		return db_x(db, err, "DELETE FROM quotas WHERE scope = $1", 1, scope);
 	snprintf(c, sizeof(c), "%ld", qt->containers);
 	snprintf(m, sizeof(m), "%lld", qt->memory);
 	snprintf(o, sizeof(o), "%d", qt->overcommit);
-	return x(db, err, "INSERT INTO quotas (scope, containers, memory, overcommit)"
+	return db_x(db, err, "INSERT INTO quotas (scope, containers, memory, overcommit)"
 		 " VALUES ($1, $2, $3, $4) ON CONFLICT (scope) DO UPDATE SET"
 		 " containers = EXCLUDED.containers, memory = EXCLUDED.memory,"
 		 " overcommit = EXCLUDED.overcommit, updated = clock_timestamp()", 4, scope,
