@@ -1,0 +1,362 @@
+/*
+ * db_apps.c - apps and the rows behind their control files: create,
+ * destroy, formation, domains, drains, healthcheck, maintenance, certs.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "db_int.h"
+#include "deis/buf.h"
+
+/* ---- apps ---- */
+
+/* Locks the app's row for the rest of the transaction and bumps its
+ * serial; returns its id as text in idbuf.  With an actor
+ * (deis_db_act_as), also checks that they may make this change, under
+ * that lock: perms changes lock the same row, so no commit can slip past
+ * a revocation. */
+int db_lock_app(struct deis_db *db, const char *app, enum db_app_right right,
+		    char *idbuf, size_t idlen, struct deis_error *err)
+{
+	PGresult *res = db_q(db, err, "UPDATE apps SET serial = serial + 1,"
+			  " updated = clock_timestamp() WHERE name = $1 RETURNING id,"
+			  " owner = $2, EXISTS (SELECT 1 FROM perms p"
+			  " WHERE p.app_id = apps.id AND p.username = $2)",
+			  2, app, db->actor);
+	if (!res)
+		return -err->code;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return deis_error_set(err, ENOENT, "no app '%s'", app);
+	}
+	bool owner = PQgetvalue(res, 0, 1)[0] == 't';
+	bool listed = PQgetvalue(res, 0, 2)[0] == 't';
+	snprintf(idbuf, idlen, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (db->actor[0] && !owner && (right == DB_OWNER || !listed))
+		return deis_error_set(err, EACCES, "%s may not %s app '%s'", db->actor,
+				      right == DB_OWNER ? "do this to" : "change", app);
+	return 0;
+}
+
+int deis_db_app_create(struct deis_db *db, const char *name,
+		       const char *owner, struct deis_error *err)
+{
+	char summary[512];
+	int r = db_begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = db_user_ensure(db, owner, -1, err);
+	if (r == 0)
+		r = db_x(db, err, "INSERT INTO apps (name, owner) VALUES ($1, $2)", 2, name, owner);
+	if (r == -EEXIST)
+		deis_error_set(err, EEXIST, "app '%s' already exists", name);
+	snprintf(summary, sizeof(summary), "%s created initial release", owner);
+	if (r == 0)
+		r = db_x(db, err, "INSERT INTO releases (app_id, version, owner, summary)"
+		      " SELECT id, 1, $2, $3 FROM apps WHERE name = $1", 3, name, owner, summary);
+	if (r < 0)
+		return db_rollback(db, r);
+	return db_commit(db, err);
+}
+
+int deis_db_app_destroy(struct deis_db *db, const char *name,
+			struct deis_error *err)
+{
+	int r = db_begin(db, err);
+
+	if (r < 0)
+		return r;
+	char appid[32];
+	r = db_lock_app(db, name, DB_OWNER, appid, sizeof(appid), err);
+	if (r < 0)
+		return db_rollback(db, r);
+	/* Releases refer to builds; drop them first, then the cascade. */
+	r = db_x(db, err, "DELETE FROM releases USING apps WHERE apps.id = releases.app_id"
+	      " AND apps.name = $1", 1, name);
+	PGresult *res = r < 0 ? NULL :
+		db_q(db, err, "DELETE FROM apps WHERE name = $1 RETURNING id", 1, name);
+	if (!res)
+		return db_rollback(db, -err->code);
+	int found = PQntuples(res);
+	PQclear(res);
+	if (!found)
+		return db_rollback(db, deis_error_set(err, ENOENT, "no app '%s'", name));
+	return db_commit(db, err);
+}
+
+/* ---- formation, domains, perms, healthcheck, maintenance, certs ---- */
+
+/*
+ * The child rows behind one control file (formation, domains, perms,
+ * drains): in the caller's transaction, with the app row locked, delete
+ * them all and insert one row per item, in order, then touch the file's
+ * mtime.  ins takes $1 the app id, $2 the item, and $3 (when nparams is 3)
+ * its value, or its position when there are no values.
+ */
+static int replace_rows(struct deis_db *db, const char *appid, const char *del,
+			const char *ins, int nparams, const char *mtime,
+			const struct deis_strlist *items, const struct deis_kvlist *pairs,
+			struct deis_error *err)
+{
+	size_t n = pairs ? pairs->n : items->n;
+	char pos[24];
+	int r = db_x(db, err, del, 1, appid);
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const char *item = pairs ? pairs->items[i].key : items->items[i];
+		snprintf(pos, sizeof(pos), "%zu", i);
+		r = db_x(db, err, ins, nparams, appid, item, pairs ? pairs->items[i].value : pos);
+		if (r == -EEXIST)
+			deis_error_set(err, EEXIST, "'%s' is already used by another app", item);
+	}
+	if (r == 0)
+		r = db_x(db, err, mtime, 1, appid);
+	return r;
+}
+
+int deis_db_formation_set(struct deis_db *db, const char *app,
+			  const struct deis_kvlist *f, struct deis_error *err)
+{
+	char appid[32];
+	int r = db_begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
+	if (r < 0)
+		return db_rollback(db, r);
+	/* The current build's process types, if there is a build. */
+	PGresult *res = db_q(db, err, "SELECT b.procfile::text FROM releases r JOIN builds b"
+			  " ON b.id = r.build_id WHERE r.app_id = $1"
+			  " ORDER BY r.version DESC LIMIT 1", 1, appid);
+	if (!res)
+		return db_rollback(db, -err->code);
+	if (PQntuples(res)) {
+		struct deis_kvlist types = DEIS_KVLIST_INIT;
+		db_json_to_kv(PQgetvalue(res, 0, 0), &types, NULL);
+		for (size_t i = 0; r == 0 && i < f->n; i++)
+			if (!deis_kvlist_get(&types, f->items[i].key))
+				r = deis_error_set(err, EINVAL, "formation: process type '%s' "
+						   "is not in the current build's Procfile",
+						   f->items[i].key);
+		deis_kvlist_clear(&types);
+	}
+	PQclear(res);
+	struct deis_usage before;
+	if (r == 0)
+		r = db_app_usage(db, appid, &before, err);
+	if (r == 0)
+		r = replace_rows(db, appid, "DELETE FROM formation WHERE app_id = $1",
+				 "INSERT INTO formation (app_id, type, quantity) VALUES ($1, $2, $3)",
+				 3, "UPDATE apps SET formation_mtime = clock_timestamp() WHERE id = $1",
+				 NULL, f, err);
+	if (r == 0)
+		r = db_admit(db, appid, &before, err);
+	if (r < 0)
+		return db_rollback(db, r);
+	return db_commit(db, err);
+}
+
+/* One control file's rows, in one transaction that locks the app. */
+int db_set_rows(struct deis_db *db, const char *app, enum db_app_right right,
+		    const char *del, const char *ins, int nparams, const char *mtime,
+		    const struct deis_strlist *items, struct deis_error *err)
+{
+	char appid[32];
+	int r = db_begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = db_lock_app(db, app, right, appid, sizeof(appid), err);
+	if (r == 0)
+		r = replace_rows(db, appid, del, ins, nparams, mtime, items, NULL, err);
+	if (r < 0)
+		return db_rollback(db, r);
+	return db_commit(db, err);
+}
+
+/* Domain writers of every app, one at a time (a transaction-level
+ * advisory lock; 7306 is the migrations'). */
+#define DOMAINS_LOCK "7307"
+
+int deis_db_domains_set(struct deis_db *db, const char *app,
+			const struct deis_strlist *d, struct deis_error *err)
+{
+	char appid[32];
+	struct deis_buf arr = DEIS_BUF_INIT;
+	int r = db_begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
+	if (r == 0)
+		r = db_x(db, err, "SELECT pg_advisory_xact_lock(" DOMAINS_LOCK ")", 0);
+	/* A name belongs to one app, and so does every name a wildcard
+	 * ("*.S": any name ending in ".S") claims; the primary key covers
+	 * equal names only.  Domains are [a-z0-9.*-]: safe in an array
+	 * literal, quoted all the same. */
+	deis_buf_addch(&arr, '{');
+	for (size_t i = 0; i < d->n; i++)
+		deis_buf_addf(&arr, "%s\"%s\"", i ? "," : "", d->items[i]);
+	deis_buf_addch(&arr, '}');
+	PGresult *res = r < 0 ? NULL :
+		db_q(db, err, "SELECT n.d, o.domain FROM unnest($2::text[]) AS n(d)"
+		  " JOIN domains o ON o.app_id <> $1 AND (o.domain = n.d"
+		  " OR (left(n.d, 2) = '*.' AND length(o.domain) > length(n.d) - 1"
+		  "     AND right(o.domain, length(n.d) - 1) = substr(n.d, 2))"
+		  " OR (left(o.domain, 2) = '*.' AND length(n.d) > length(o.domain) - 1"
+		  "     AND right(n.d, length(o.domain) - 1) = substr(o.domain, 2)))"
+		  " LIMIT 1", 2, appid, arr.data);
+	deis_buf_release(&arr);
+	if (!res)
+		return db_rollback(db, r < 0 ? r : -err->code);
+	if (PQntuples(res)) {
+		r = deis_error_set(err, EEXIST, "domain '%s' overlaps '%s' of another app",
+				   PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		PQclear(res);
+		return db_rollback(db, r);
+	}
+	PQclear(res);
+	r = replace_rows(db, appid, "DELETE FROM domains WHERE app_id = $1",
+			 "INSERT INTO domains (domain, app_id, position) VALUES ($2, $1, $3)", 3,
+			 "UPDATE apps SET domains_mtime = clock_timestamp() WHERE id = $1",
+			 d, NULL, err);
+	if (r == -EEXIST)
+		deis_error_prefix(err, "domain");
+	if (r < 0)
+		return db_rollback(db, r);
+	return db_commit(db, err);
+}
+
+int deis_db_drains_set(struct deis_db *db, const char *app,
+		       const struct deis_strlist *urls, struct deis_error *err)
+{
+	return db_set_rows(db, app, DB_ANY_USER, "DELETE FROM drains WHERE app_id = $1",
+			"INSERT INTO drains (app_id, url, position) VALUES ($1, $2, $3)"
+			" ON CONFLICT DO NOTHING", 3,
+			"UPDATE apps SET drains_mtime = clock_timestamp() WHERE id = $1",
+			urls, err);
+}
+
+int deis_db_load_drains(struct deis_db *db, struct deis_kvlist *out,
+			struct deis_error *err)
+{
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	PGresult *res = db_q(db, err, "SELECT a.name, string_agg(d.url, E'\\n' ORDER BY d.position)"
+			  " FROM drains d JOIN apps a ON a.id = d.app_id GROUP BY a.name", 0);
+	if (!res)
+		return -err->code;
+	for (int i = 0; i < PQntuples(res); i++)
+		deis_kvlist_set(out, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+	PQclear(res);
+	return 0;
+}
+
+int deis_db_app_names(struct deis_db *db, struct deis_strlist *out,
+		      struct deis_error *err)
+{
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	PGresult *res = db_q(db, err, "SELECT name FROM apps ORDER BY name", 0);
+	if (!res)
+		return -err->code;
+	for (int i = 0; i < PQntuples(res); i++)
+		deis_strlist_add(out, PQgetvalue(res, i, 0));
+	PQclear(res);
+	return 0;
+}
+
+int deis_db_healthcheck_set(struct deis_db *db, const char *app,
+			    const struct deis_kvlist *hc, struct deis_error *err)
+{
+	char appid[32];
+	char *j = db_kv_to_json(hc, 1, err);
+	int r = j ? db_begin(db, err) : -EINVAL;
+
+	if (r < 0) {
+		free(j);
+		return r;
+	}
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
+	if (r == 0)
+		r = db_x(db, err, "UPDATE apps SET healthcheck = $2,"
+		      " healthcheck_mtime = clock_timestamp() WHERE id = $1", 2, appid, j);
+	free(j);
+	if (r < 0)
+		return db_rollback(db, r);
+	return db_commit(db, err);
+}
+
+int deis_db_maintenance_set(struct deis_db *db, const char *app, bool on,
+			    struct deis_error *err)
+{
+	char appid[32];
+	int r = db_begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
+	if (r == 0)
+		r = db_x(db, err, "UPDATE apps SET maintenance = $2,"
+		      " maintenance_mtime = clock_timestamp() WHERE id = $1", 2, appid,
+		      on ? "true" : "false");
+	if (r < 0)
+		return db_rollback(db, r);
+	return db_commit(db, err);
+}
+
+int deis_db_cert_set(struct deis_db *db, const char *app, const char *domain,
+		     const char *pem, int64_t not_after, struct deis_error *err)
+{
+	char appid[32], na[32];
+	int r = db_begin(db, err);
+
+	if (r < 0)
+		return r;
+	snprintf(na, sizeof(na), "%lld", (long long)(not_after / 1000000));
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
+	if (r == 0)
+		r = db_x(db, err, "INSERT INTO certs (app_id, domain, pem, not_after)"
+		      " VALUES ($1, $2, $3, to_timestamp($4::bigint))"
+		      " ON CONFLICT (app_id, domain) DO UPDATE SET pem = EXCLUDED.pem,"
+		      " not_after = EXCLUDED.not_after, updated = clock_timestamp()",
+		      4, appid, domain, pem, na);
+	if (r < 0)
+		return db_rollback(db, r);
+	return db_commit(db, err);
+}
+
+int deis_db_cert_remove(struct deis_db *db, const char *app, const char *domain,
+			struct deis_error *err)
+{
+	char appid[32];
+	int r = db_begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
+	PGresult *res = r < 0 ? NULL :
+		db_q(db, err, "DELETE FROM certs WHERE app_id = $1 AND domain = $2 RETURNING 1",
+		  2, appid, domain);
+	if (!res)
+		return db_rollback(db, -err->code);
+	int found = PQntuples(res);
+	PQclear(res);
+	if (!found)
+		return db_rollback(db, deis_error_set(err, ENOENT, "no certificate for '%s'",
+						   domain));
+	return db_commit(db, err);
+}

@@ -1,0 +1,207 @@
+/*
+ * db_conn.c - the connection: connect and reconnect, the statement cache,
+ * running one statement, transactions.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "db_int.h"
+
+/* ---- connection and statement helpers ---- */
+
+int db_connect(struct deis_db *db, struct deis_error *err)
+{
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+		return 0;
+	db->prepared = false;	/* a new session has no prepared statements */
+	db->nstmts = 0;
+	if (db->conn) {
+		PQreset(db->conn);
+		if (PQstatus(db->conn) == CONNECTION_OK)
+			return 0;
+		PQfinish(db->conn);
+	}
+	db->conn = PQconnectdb(db->conninfo);
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		int r = deis_error_set(err, EIO, "cannot connect to PostgreSQL: %s",
+				       PQerrorMessage(db->conn));
+		PQfinish(db->conn);
+		db->conn = NULL;
+		return r;
+	}
+	/* Quiet notices ("relation already exists, skipping"). */
+	PQclear(PQexec(db->conn, "SET client_min_messages = warning"));
+	return 0;
+}
+
+int deis_db_open(const char *conninfo, struct deis_db **out,
+		 struct deis_error *err)
+{
+	struct deis_db *db = calloc(1, sizeof(*db));
+
+	if (!db)
+		abort();
+	db->conninfo = strdup(conninfo);
+	int r = db_connect(db, err);
+	if (r < 0) {
+		deis_db_close(db);
+		return r;
+	}
+	*out = db;
+	return 0;
+}
+
+void deis_db_act_as(struct deis_db *db, const char *user)
+{
+	snprintf(db->actor, sizeof(db->actor), "%s", user ? user : "");
+}
+
+void deis_db_close(struct deis_db *db)
+{
+	if (!db)
+		return;
+	if (db->conn)
+		PQfinish(db->conn);
+	free(db->conninfo);
+	free(db);
+}
+
+/* Maps a failed result to an errno: unique violations are EEXIST, foreign
+ * keys and checks EINVAL, a lost connection EIO. */
+int db_result_error(struct deis_db *db, PGresult *res,
+			struct deis_error *err)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
+	int code = EIO;
+
+	if (state && !strcmp(state, "23505"))
+		code = EEXIST;
+	else if (state && (!strncmp(state, "23", 2) || !strncmp(state, "22", 2)))
+		code = EINVAL;
+	else if (state && !strcmp(state, "40P01"))
+		code = EAGAIN;
+	return deis_error_set(err, code, "database: %s", msg && *msg ? msg : "no result");
+}
+
+/* Runs sql, prepared once per connection (see struct deis_db). */
+static PGresult *exec_stmt(struct deis_db *db, const char *sql, int nparams,
+			   const char *const *params)
+{
+	char name[16];
+	int i;
+
+	for (i = 0; i < db->nstmts; i++)
+		if (db->stmts[i] == sql)
+			break;
+	if (i == db->nstmts) {
+		if (db->nstmts == (int)(sizeof(db->stmts) / sizeof(*db->stmts)))
+			return PQexecParams(db->conn, sql, nparams, NULL, params,
+					    NULL, NULL, 0);
+		snprintf(name, sizeof(name), "s%d", i);
+		PGresult *p = PQprepare(db->conn, name, sql, nparams, NULL);
+		if (PQresultStatus(p) != PGRES_COMMAND_OK)
+			return p;	/* the caller reports the error */
+		PQclear(p);
+		db->stmts[db->nstmts++] = sql;
+	}
+	snprintf(name, sizeof(name), "s%d", i);
+	return PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
+}
+
+/* Runs one statement with text parameters (NULL = SQL NULL).  Returns the
+ * result (the caller PQclear()s it) or NULL with err filled. */
+PGresult *db_q(struct deis_db *db, struct deis_error *err, const char *sql,
+		   int nparams, ...)
+{
+	const char *params[16];
+	va_list ap;
+
+	if (nparams > 16)
+		abort();
+	va_start(ap, nparams);
+	for (int i = 0; i < nparams; i++)
+		params[i] = va_arg(ap, const char *);
+	va_end(ap);
+	PGresult *res = exec_stmt(db, sql, nparams, params);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		db_result_error(db, res, err);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+/* A statement whose result is not needed. */
+int db_x(struct deis_db *db, struct deis_error *err, const char *sql,
+	     int nparams, ...)
+{
+	const char *params[16];
+	va_list ap;
+
+	if (nparams > 16)
+		abort();
+	va_start(ap, nparams);
+	for (int i = 0; i < nparams; i++)
+		params[i] = va_arg(ap, const char *);
+	va_end(ap);
+	PGresult *res = exec_stmt(db, sql, nparams, params);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	int r = 0;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		r = db_result_error(db, res, err);
+	PQclear(res);
+	return r;
+}
+
+int db_begin(struct deis_db *db, struct deis_error *err)
+{
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	r = db_x(db, err, "BEGIN", 0);
+	if (r < 0 && PQstatus(db->conn) != CONNECTION_OK) {
+		/* The server went away since the last call: one fresh try. */
+		r = db_connect(db, err);
+		if (r == 0)
+			r = db_x(db, err, "BEGIN", 0);
+	}
+	return r;
+}
+
+int db_commit(struct deis_db *db, struct deis_error *err)
+{
+	return db_x(db, err, "COMMIT", 0);
+}
+
+/* Ends a failed transaction; keeps the first error. */
+int db_rollback(struct deis_db *db, int r)
+{
+	PQclear(PQexec(db->conn, "ROLLBACK"));
+	return r;
+}
+
+long deis_db_ping(struct deis_db *db, struct deis_error *err)
+{
+	struct timespec a, b;
+	int r = db_connect(db, err);
+
+	if (r < 0)
+		return r;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	r = db_x(db, err, "SELECT 1", 0);
+	if (r < 0)
+		return r;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000;
+}

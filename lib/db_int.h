@@ -1,0 +1,114 @@
+/*
+ * db_int.h - what the lib/db_*.c files share; not a public header.
+ *
+ * The Database module (include/deis/db.h) is split by purpose:
+ *   db_conn.c      connection, statement cache, one statement, transactions
+ *   db_json.c      JSON columns <-> key/value lists
+ *   db_schema.c    migrations (append-only) and their runner
+ *   db_load.c      loading apps, users and serials
+ *   db_apps.c      apps and their control files' rows
+ *   db_releases.c  releases and builds
+ *   db_sched.c     containers, runs, rollouts, nodes (the scheduler's)
+ *   db_access.c    users, keys, perms, quotas and admission
+ *
+ * Every SQL statement of the platform is in these files.  Parameters are
+ * always bound, never spliced, and each statement is prepared once per
+ * connection.  A change is one transaction that locks its app row first
+ * (UPDATE apps ... RETURNING), so concurrent writers to one app serialise
+ * and release numbers never collide, while writers to different apps never
+ * wait for each other.
+ */
+#ifndef DEIS_DB_INT_H
+#define DEIS_DB_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "deis/db.h"
+
+struct deis_db {
+	PGconn *conn;
+	char *conninfo;
+	bool prepared;		/* the load statements, on this connection */
+	/* Statements prepared on this connection, by the address of their
+	 * SQL text: every statement here is a string literal, so the set is
+	 * small and fixed, and each is planned once per connection. */
+	const char *stmts[96];
+	int nstmts;
+	char actor[64];		/* deis_db_act_as(); "" for none */
+};
+
+/* db_conn.c */
+int db_connect(struct deis_db *db, struct deis_error *err);
+int db_result_error(struct deis_db *db, PGresult *res, struct deis_error *err);
+PGresult *db_q(struct deis_db *db, struct deis_error *err, const char *sql,
+	       int nparams, ...);
+int db_x(struct deis_db *db, struct deis_error *err, const char *sql,
+	 int nparams, ...);
+int db_begin(struct deis_db *db, struct deis_error *err);
+int db_commit(struct deis_db *db, struct deis_error *err);
+int db_rollback(struct deis_db *db, int r);
+
+/* db_json.c */
+int db_json_to_kv(const char *text, struct deis_kvlist *out,
+		  struct deis_error *err);
+int db_json_pairs_to_kv(const char *text, struct deis_kvlist *out,
+			struct deis_error *err);
+char *db_kv_to_json(const struct deis_kvlist *l, int as_pairs,
+		    struct deis_error *err);
+
+/* db_apps.c */
+enum db_app_right { DB_ANY_USER, DB_OWNER };
+int db_lock_app(struct deis_db *db, const char *app, enum db_app_right right,
+		char *idbuf, size_t idlen, struct deis_error *err);
+int db_set_rows(struct deis_db *db, const char *app, enum db_app_right right,
+		const char *del, const char *ins, int nparams, const char *mtime,
+		const struct deis_strlist *items, struct deis_error *err);
+
+/* db_access.c */
+int db_user_ensure(struct deis_db *db, const char *name, int uid,
+		   struct deis_error *err);
+int db_app_usage(struct deis_db *db, const char *appid, struct deis_usage *out,
+		 struct deis_error *err);
+int db_admit(struct deis_db *db, const char *appid, const struct deis_usage *before,
+	     struct deis_error *err);
+
+/* Columns of a result. */
+static inline int64_t col_us(PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return 0;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static inline long col_long(PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return 0;
+	return strtol(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static inline long long col_ll(PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return 0;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static inline char *col_str(PGresult *res, int row, int col)
+{
+	char *s = strdup(PQgetvalue(res, row, col));
+
+	if (!s)
+		abort();
+	return s;
+}
+
+/* Microseconds since the epoch, as SQL text for a timestamptz column. */
+#define US(col) "(extract(epoch from " col ") * 1000000)::bigint"
+
+#endif

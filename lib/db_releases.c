@@ -1,0 +1,255 @@
+/*
+ * db_releases.c - releases (one per change of config, limits, build or a
+ * rollback) and builds.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "db_int.h"
+#include "deis/buf.h"
+
+/* ---- releases ---- */
+
+/* Applies change to (config, limits, build) and writes the summary. */
+static int apply_release_change(struct deis_db *db, const char *appid,
+				const char *who,
+				const struct deis_release_change *c,
+				struct deis_kvlist *config,
+				struct deis_kvlist *limits, char **build_id,
+				struct deis_buf *summary, struct deis_error *err)
+{
+	struct deis_kvlist before = DEIS_KVLIST_INIT;
+
+	switch (c->kind) {
+	case DEIS_RELEASE_SET:
+		deis_kvlist_copy(&before, config);
+		deis_kvlist_set(config, c->key, c->value);
+		deis_kvlist_sort(config);
+		deis_release_summary(who, &before, config, summary);
+		break;
+	case DEIS_RELEASE_UNSET:
+		if (!deis_kvlist_remove(config, c->key))
+			return deis_error_set(err, ENOENT, "no config var '%s'", c->key);
+		deis_buf_addf(summary, "%s removed %s", who, c->key);
+		break;
+	case DEIS_RELEASE_RENAME: {
+		const char *v = deis_kvlist_get(config, c->key);
+		if (!v)
+			return deis_error_set(err, ENOENT, "no config var '%s'", c->key);
+		if (!strcmp(c->key, c->new_key))
+			break;
+		char *val = strdup(v);
+		deis_kvlist_remove(config, c->key);
+		deis_kvlist_set(config, c->new_key, val);
+		free(val);
+		deis_kvlist_sort(config);
+		deis_buf_addf(summary, "%s renamed %s to %s", who, c->key, c->new_key);
+		break;
+	}
+	case DEIS_RELEASE_ENV:
+		deis_kvlist_copy(&before, config);
+		deis_kvlist_copy(config, c->vars);
+		deis_kvlist_sort(config);
+		deis_release_summary(who, &before, config, summary);
+		break;
+	case DEIS_RELEASE_LIMITS: {
+		struct deis_kvlist sorted = DEIS_KVLIST_INIT;
+		deis_kvlist_copy(&sorted, c->vars);
+		deis_kvlist_sort(&sorted);
+		if (!deis_kvlist_equal(&sorted, limits)) {
+			deis_kvlist_copy(limits, &sorted);
+			deis_buf_addf(summary, "%s changed limits", who);
+		}
+		deis_kvlist_clear(&sorted);
+		break;
+	}
+	case DEIS_RELEASE_DEPLOY: {
+		char num[16];
+		snprintf(num, sizeof(num), "%d", c->version);
+		PGresult *res = db_q(db, err, "SELECT id FROM builds WHERE app_id = $1 AND"
+				  " number = $2 AND status = 'succeeded'", 2, appid, num);
+		if (!res)
+			return -err->code;
+		if (!PQntuples(res)) {
+			PQclear(res);
+			return deis_error_set(err, ENOENT, "no succeeded build %d", c->version);
+		}
+		free(*build_id);
+		*build_id = strdup(PQgetvalue(res, 0, 0));
+		PQclear(res);
+		deis_buf_addf(summary, "%s deployed %s", who, c->key ? c->key : num);
+		break;
+	}
+	case DEIS_RELEASE_ROLLBACK: {
+		char ver[16];
+		snprintf(ver, sizeof(ver), "%d", c->version);
+		PGresult *res = db_q(db, err, "SELECT config::text, limits::text, build_id"
+				  " FROM releases WHERE app_id = $1 AND version = $2",
+				  2, appid, ver);
+		if (!res)
+			return -err->code;
+		if (!PQntuples(res)) {
+			PQclear(res);
+			return deis_error_set(err, ENOENT, "no release v%d", c->version);
+		}
+		deis_kvlist_clear(config);
+		deis_kvlist_clear(limits);
+		db_json_to_kv(PQgetvalue(res, 0, 0), config, NULL);
+		db_json_to_kv(PQgetvalue(res, 0, 1), limits, NULL);
+		free(*build_id);
+		*build_id = PQgetisnull(res, 0, 2) ? NULL : strdup(PQgetvalue(res, 0, 2));
+		PQclear(res);
+		/* A rollback always makes a release, even to an equal one:
+		 * the user asked for it and it belongs in the audit trail. */
+		deis_buf_addf(summary, "%s rolled back to v%d", who, c->version);
+		break;
+	}
+	}
+	deis_kvlist_clear(&before);
+	return 0;
+}
+
+/* A deploy's formation: drop types the build no longer has; the first
+ * build (no formation at all) runs web=1, or its only type. */
+static int deploy_formation(struct deis_db *db, const char *appid,
+			    const char *build_id, struct deis_error *err)
+{
+	int r = db_x(db, err, "DELETE FROM formation f USING builds b WHERE f.app_id = $1"
+		  " AND b.id = $2 AND NOT (b.procfile ? f.type)", 2, appid, build_id);
+	if (r < 0)
+		return r;
+	return db_x(db, err, "INSERT INTO formation (app_id, type, quantity)"
+		 " SELECT $1, t.type, 1 FROM builds b,"
+		 " LATERAL (SELECT k AS type FROM jsonb_object_keys(b.procfile) k) t"
+		 " WHERE b.id = $2 AND NOT EXISTS (SELECT 1 FROM formation WHERE app_id = $1)"
+		 " AND (t.type = 'web' OR (NOT (b.procfile ? 'web') AND"
+		 " (SELECT count(*) FROM jsonb_object_keys(b.procfile)) = 1))",
+		 2, appid, build_id);
+}
+
+int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
+			   const struct deis_release_change *change,
+			   int *version, struct deis_error *err)
+{
+	struct deis_kvlist config = DEIS_KVLIST_INIT, limits = DEIS_KVLIST_INIT;
+	struct deis_buf summary = DEIS_BUF_INIT;
+	char appid[32], ver[16];
+	char *build_id = NULL;
+	int cur;
+	int r = db_begin(db, err);
+
+	*version = 0;
+	if (r < 0)
+		return r;
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
+	if (r < 0)
+		return db_rollback(db, r);
+	PGresult *res = db_q(db, err, "SELECT version, config::text, limits::text, build_id"
+			  " FROM releases WHERE app_id = $1 ORDER BY version DESC LIMIT 1",
+			  1, appid);
+	if (!res)
+		return db_rollback(db, -err->code);
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return db_rollback(db, deis_error_set(err, EIO, "app '%s' has no release", app));
+	}
+	cur = (int)col_long(res, 0, 0);
+	db_json_to_kv(PQgetvalue(res, 0, 1), &config, NULL);
+	db_json_to_kv(PQgetvalue(res, 0, 2), &limits, NULL);
+	if (!PQgetisnull(res, 0, 3))
+		build_id = strdup(PQgetvalue(res, 0, 3));
+	PQclear(res);
+
+	/* Limits, a rollback and a deploy may take more memory or
+	 * containers: admitted below; config changes never do. */
+	struct deis_usage before = { 0, 0 };
+	bool weigh = change->kind == DEIS_RELEASE_LIMITS ||
+		     change->kind == DEIS_RELEASE_ROLLBACK || change->kind == DEIS_RELEASE_DEPLOY;
+	r = weigh ? db_app_usage(db, appid, &before, err) : 0;
+	if (r == 0)
+		r = apply_release_change(db, appid, who, change, &config, &limits, &build_id,
+					 &summary, err);
+	if (r == 0 && summary.len) {
+		char *cj = db_kv_to_json(&config, 0, err);
+		char *lj = cj ? db_kv_to_json(&limits, 0, err) : NULL;
+		snprintf(ver, sizeof(ver), "%d", cur + 1);
+		r = !cj || !lj ? -EINVAL :
+			db_x(db, err, "INSERT INTO releases (app_id, version, owner, summary,"
+			  " build_id, config, limits) VALUES ($1, $2, $3, $4, $5, $6, $7)", 7,
+			  appid, ver, who, summary.data, build_id, cj, lj);
+		free(cj);
+		free(lj);
+		if (r == 0 && change->kind == DEIS_RELEASE_DEPLOY)
+			r = deploy_formation(db, appid, build_id, err);
+		if (r == 0 && weigh)
+			r = db_admit(db, appid, &before, err);
+		if (r == 0)
+			*version = cur + 1;
+	}
+	deis_kvlist_clear(&config);
+	deis_kvlist_clear(&limits);
+	deis_buf_release(&summary);
+	free(build_id);
+	if (r < 0) {
+		*version = 0;
+		return db_rollback(db, r);
+	}
+	if (*version == 0)
+		return db_rollback(db, 0);	/* nothing changed: no release */
+	r = db_commit(db, err);
+	if (r < 0)
+		*version = 0;
+	return r;
+}
+
+/* ---- builds ---- */
+
+int deis_db_build_create(struct deis_db *db, const char *app, const char *owner,
+			 const char *sha, int *number, struct deis_error *err)
+{
+	char appid[32];
+	int r = db_begin(db, err);
+
+	if (r < 0)
+		return r;
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
+	PGresult *res = r < 0 ? NULL :
+		db_q(db, err, "INSERT INTO builds (app_id, number, owner, commit)"
+		  " SELECT $1, coalesce(max(number), 0) + 1, $2, $3 FROM builds"
+		  " WHERE app_id = $1 RETURNING number", 3, appid, owner, sha);
+	if (!res)
+		return db_rollback(db, -err->code);
+	*number = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return db_commit(db, err);
+}
+
+int deis_db_build_finish(struct deis_db *db, const char *app, int number,
+			 const char *status, const char *image,
+			 const struct deis_kvlist *procfile, struct deis_error *err)
+{
+	char appid[32], num[16];
+	char *pj = db_kv_to_json(procfile, 0, err);
+	int r = pj ? db_begin(db, err) : -EINVAL;
+
+	if (r < 0) {
+		free(pj);
+		return r;
+	}
+	snprintf(num, sizeof(num), "%d", number);
+	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
+	if (r == 0)
+		r = db_x(db, err, "UPDATE builds SET status = $3, image = $4, procfile = $5,"
+		      " finished = clock_timestamp() WHERE app_id = $1 AND number = $2",
+		      5, appid, num, status, image, pj);
+	free(pj);
+	if (r < 0)
+		return db_rollback(db, r);
+	return db_commit(db, err);
+}
