@@ -23,8 +23,8 @@ int deis_db_key_owner(struct deis_db *db, const char *fingerprint, char *user,
 
 	if (r < 0)
 		return r;
-	PGresult *res = db_q(db, err, "SELECT u.name FROM keys k JOIN users u ON u.id = k.user_id"
-			  " WHERE k.fingerprint = $1", 1, fingerprint);
+	PGresult *res = db_query(db, err, "SELECT u.name FROM keys k JOIN users u ON u.id = k.user_id"
+				 " WHERE k.fingerprint = $1", fingerprint);
 	if (!res)
 		return -err->code;
 	if (PQntuples(res) == 0) {
@@ -44,9 +44,9 @@ int deis_db_app_access(struct deis_db *db, const char *app, const char *user,
 	*allowed = false;
 	if (r < 0)
 		return r;
-	PGresult *res = db_q(db, err, "SELECT a.owner = $2 OR EXISTS (SELECT 1 FROM perms p"
-			  " WHERE p.app_id = a.id AND p.username = $2), a.id FROM apps a"
-			  " WHERE a.name = $1", 2, app, user);
+	PGresult *res = db_query(db, err, "SELECT a.owner = $2 OR EXISTS (SELECT 1 FROM perms p"
+				 " WHERE p.app_id = a.id AND p.username = $2), a.id FROM apps a"
+				 " WHERE a.name = $1", app, user);
 	if (!res)
 		return -err->code;
 	if (PQntuples(res) == 0) {
@@ -63,13 +63,13 @@ int deis_db_app_access(struct deis_db *db, const char *app, const char *user,
 /* ---- users and keys ---- */
 
 int db_user_ensure(struct deis_db *db, const char *name, int uid,
-		       struct deis_error *err)
+		   struct deis_error *err)
 {
 	char uidbuf[16];
 
 	snprintf(uidbuf, sizeof(uidbuf), "%d", uid);
-	return db_x(db, err, "INSERT INTO users (name, uid) VALUES ($1, $2)"
-		 " ON CONFLICT (name) DO NOTHING", 2, name, uidbuf);
+	return db_exec(db, err, "INSERT INTO users (name, uid) VALUES ($1, $2)"
+		       " ON CONFLICT (name) DO NOTHING", name, uidbuf);
 }
 
 int deis_db_user_ensure(struct deis_db *db, const char *name, int uid,
@@ -91,7 +91,7 @@ int deis_db_user_create(struct deis_db *db, const char *name, int uid,
 	if (r < 0)
 		return r;
 	snprintf(uidbuf, sizeof(uidbuf), "%d", uid);
-	r = db_x(db, err, "INSERT INTO users (name, uid) VALUES ($1, $2)", 2, name, uidbuf);
+	r = db_exec(db, err, "INSERT INTO users (name, uid) VALUES ($1, $2)", name, uidbuf);
 	if (r == -EEXIST)
 		deis_error_set(err, EEXIST, "user '%s' already exists", name);
 	return r;
@@ -122,8 +122,8 @@ int deis_db_key_add(struct deis_db *db, const char *user, const char *name,
 	if (r == 0) {
 		/* A key names exactly one user: the same key under another
 		 * name or user is refused; rewriting a key file replaces it. */
-		PGresult *res = db_q(db, err, "SELECT u.name, k.name FROM keys k JOIN users u"
-				  " ON u.id = k.user_id WHERE k.fingerprint = $1", 1, fingerprint);
+		PGresult *res = db_query(db, err, "SELECT u.name, k.name FROM keys k JOIN users u"
+					 " ON u.id = k.user_id WHERE k.fingerprint = $1", fingerprint);
 		if (!res)
 			r = -err->code;
 		else if (PQntuples(res) && (strcmp(PQgetvalue(res, 0, 0), user) ||
@@ -135,14 +135,14 @@ int deis_db_key_add(struct deis_db *db, const char *user, const char *name,
 		PQclear(res);
 	}
 	if (r == 0)
-		r = db_x(db, err, "INSERT INTO keys (user_id, name, type, data, fingerprint)"
-		      " SELECT id, $2, $3, $4, $5 FROM users WHERE name = $1"
-		      " ON CONFLICT (user_id, name) DO UPDATE SET type = EXCLUDED.type,"
-		      " data = EXCLUDED.data, fingerprint = EXCLUDED.fingerprint,"
-		      " created = clock_timestamp()", 5, user, name, type, data, fingerprint);
+		r = db_exec(db, err, "INSERT INTO keys (user_id, name, type, data, fingerprint)"
+			    " SELECT id, $2, $3, $4, $5 FROM users WHERE name = $1"
+			    " ON CONFLICT (user_id, name) DO UPDATE SET type = EXCLUDED.type,"
+			    " data = EXCLUDED.data, fingerprint = EXCLUDED.fingerprint,"
+			    " created = clock_timestamp()", user, name, type, data, fingerprint);
 	if (r == 0)
-		r = db_x(db, err, "UPDATE users SET serial = serial + 1, updated = clock_timestamp()"
-		      " WHERE name = $1", 1, user);
+		r = db_exec(db, err, "UPDATE users SET serial = serial + 1, updated = clock_timestamp()"
+			    " WHERE name = $1", user);
 	if (r < 0)
 		return db_rollback(db, r);
 	return db_commit(db, err);
@@ -159,16 +159,16 @@ int deis_db_key_remove(struct deis_db *db, const char *user, const char *name,
 
 	if (r < 0)
 		return r;
-	PGresult *res = db_q(db, err, "DELETE FROM keys k USING users u WHERE u.id = k.user_id"
-			  " AND u.name = $1 AND k.name = $2 RETURNING 1", 2, user, name);
+	PGresult *res = db_query(db, err, "DELETE FROM keys k USING users u WHERE u.id = k.user_id"
+				 " AND u.name = $1 AND k.name = $2 RETURNING 1", user, name);
 	if (!res)
 		return db_rollback(db, -err->code);
 	int found = PQntuples(res);
 	PQclear(res);
 	if (!found)
 		return db_rollback(db, deis_error_set(err, ENOENT, "no key '%s'", name));
-	r = db_x(db, err, "UPDATE users SET serial = serial + 1, updated = clock_timestamp()"
-	      " WHERE name = $1", 1, user);
+	r = db_exec(db, err, "UPDATE users SET serial = serial + 1, updated = clock_timestamp()"
+		    " WHERE name = $1", user);
 	if (r < 0)
 		return db_rollback(db, r);
 	return db_commit(db, err);
@@ -227,9 +227,9 @@ static void usage_row(PGresult *res, int i, struct deis_usage *u)
 
 /* What the app takes now, in this transaction. */
 int db_app_usage(struct deis_db *db, const char *appid, struct deis_usage *out,
-		     struct deis_error *err)
+		 struct deis_error *err)
 {
-	PGresult *res = db_q(db, err, USAGE_Q " WHERE a.id = $1", 1, appid);
+	PGresult *res = db_query(db, err, USAGE_Q " WHERE a.id = $1", appid);
 
 	*out = (struct deis_usage){ 0, 0 };
 	if (!res)
@@ -251,7 +251,7 @@ static void quota_row(PGresult *res, int i, struct deis_quota *q)
  * `before` until now: 0, or -EDQUOT with the reason (the caller rolls
  * back). */
 int db_admit(struct deis_db *db, const char *appid, const struct deis_usage *before,
-		 struct deis_error *err)
+	     struct deis_error *err)
 {
 	struct deis_usage app = { 0, 0 };
 	struct deis_admission a = { 0 };
@@ -262,8 +262,8 @@ int db_admit(struct deis_db *db, const char *appid, const struct deis_usage *bef
 
 	if (r < 0 || !deis_usage_grows(before, &app))
 		return r;
-	r = db_x(db, err, ADMISSION_LOCK, 0);
-	PGresult *res = r < 0 ? NULL : db_q(db, err, USAGE_Q, 0);
+	r = db_exec(db, err, ADMISSION_LOCK);
+	PGresult *res = r < 0 ? NULL : db_query(db, err, USAGE_Q);
 	if (!res)
 		return -err->code;
 	for (int i = 0; i < PQntuples(res); i++)
@@ -284,8 +284,8 @@ int db_admit(struct deis_db *db, const char *appid, const struct deis_usage *bef
 	a.before.memory = a.after.memory - app.memory + before->memory;
 	a.committed_before = a.committed_after - app.memory + before->memory;
 
-	res = db_q(db, err, "SELECT scope, containers, memory, overcommit FROM quotas"
-		" WHERE scope = '' OR scope = $1", 1, owner);
+	res = db_query(db, err, "SELECT scope, containers, memory, overcommit FROM quotas"
+		       " WHERE scope = '' OR scope = $1", owner);
 	if (!res)
 		return -err->code;
 	for (int i = 0; i < PQntuples(res); i++)
@@ -293,8 +293,8 @@ int db_admit(struct deis_db *db, const char *appid, const struct deis_usage *bef
 	PQclear(res);
 	deis_quota_resolve(&user, &platform, &a.quota);
 
-	res = db_q(db, err, "SELECT count(*), coalesce(sum((info->>'memory')::bigint), 0)"
-		" FROM nodes WHERE (info->>'memory')::bigint > 0 AND " NODE_LIVE, 0);
+	res = db_query(db, err, "SELECT count(*), coalesce(sum((info->>'memory')::bigint), 0)"
+		       " FROM nodes WHERE (info->>'memory')::bigint > 0 AND " NODE_LIVE);
 	if (!res)
 		return -err->code;
 	a.nodes = (int)col_long(res, 0, 0);
@@ -314,8 +314,8 @@ int deis_db_quotas(struct deis_db *db, struct deis_quota_row **out, size_t *n,
 	*n = 0;
 	if (r < 0)
 		return r;
-	PGresult *res = db_q(db, err, "SELECT scope, containers, memory, overcommit FROM quotas"
-			  " ORDER BY scope", 0);
+	PGresult *res = db_query(db, err, "SELECT scope, containers, memory, overcommit FROM quotas"
+				 " ORDER BY scope");
 	if (!res)
 		return -err->code;
 	int rows = PQntuples(res);
@@ -342,14 +342,14 @@ int deis_db_quota_set(struct deis_db *db, const char *scope, const struct deis_q
 	if (r < 0)
 		return r;
 	if (qt->containers < 0 && qt->memory < 0 && qt->overcommit <= 0)
-		return db_x(db, err, "DELETE FROM quotas WHERE scope = $1", 1, scope);
+		return db_exec(db, err, "DELETE FROM quotas WHERE scope = $1", scope);
 	snprintf(c, sizeof(c), "%ld", qt->containers);
 	snprintf(m, sizeof(m), "%lld", qt->memory);
 	snprintf(o, sizeof(o), "%d", qt->overcommit);
-	return db_x(db, err, "INSERT INTO quotas (scope, containers, memory, overcommit)"
-		 " VALUES ($1, $2, $3, $4) ON CONFLICT (scope) DO UPDATE SET"
-		 " containers = EXCLUDED.containers, memory = EXCLUDED.memory,"
-		 " overcommit = EXCLUDED.overcommit, updated = clock_timestamp()", 4, scope,
-		 qt->containers >= 0 ? c : NULL, qt->memory >= 0 ? m : NULL,
-		 qt->overcommit > 0 ? o : NULL);
+	return db_exec(db, err, "INSERT INTO quotas (scope, containers, memory, overcommit)"
+		       " VALUES ($1, $2, $3, $4) ON CONFLICT (scope) DO UPDATE SET"
+		       " containers = EXCLUDED.containers, memory = EXCLUDED.memory,"
+		       " overcommit = EXCLUDED.overcommit, updated = clock_timestamp()", scope,
+		       qt->containers >= 0 ? c : NULL, qt->memory >= 0 ? m : NULL,
+		       qt->overcommit > 0 ? o : NULL);
 }

@@ -22,13 +22,12 @@
  * that lock: perms changes lock the same row, so no commit can slip past
  * a revocation. */
 int db_lock_app(struct deis_db *db, const char *app, enum db_app_right right,
-		    char *idbuf, size_t idlen, struct deis_error *err)
+		char *idbuf, size_t idlen, struct deis_error *err)
 {
-	PGresult *res = db_q(db, err, "UPDATE apps SET serial = serial + 1,"
-			  " updated = clock_timestamp() WHERE name = $1 RETURNING id,"
-			  " owner = $2, EXISTS (SELECT 1 FROM perms p"
-			  " WHERE p.app_id = apps.id AND p.username = $2)",
-			  2, app, db->actor);
+	PGresult *res = db_query(db, err, "UPDATE apps SET serial = serial + 1,"
+				 " updated = clock_timestamp() WHERE name = $1 RETURNING id,"
+				 " owner = $2, EXISTS (SELECT 1 FROM perms p"
+				 " WHERE p.app_id = apps.id AND p.username = $2)", app, db->actor);
 	if (!res)
 		return -err->code;
 	if (PQntuples(res) == 0) {
@@ -55,13 +54,13 @@ int deis_db_app_create(struct deis_db *db, const char *name,
 		return r;
 	r = db_user_ensure(db, owner, -1, err);
 	if (r == 0)
-		r = db_x(db, err, "INSERT INTO apps (name, owner) VALUES ($1, $2)", 2, name, owner);
+		r = db_exec(db, err, "INSERT INTO apps (name, owner) VALUES ($1, $2)", name, owner);
 	if (r == -EEXIST)
 		deis_error_set(err, EEXIST, "app '%s' already exists", name);
 	snprintf(summary, sizeof(summary), "%s created initial release", owner);
 	if (r == 0)
-		r = db_x(db, err, "INSERT INTO releases (app_id, version, owner, summary)"
-		      " SELECT id, 1, $2, $3 FROM apps WHERE name = $1", 3, name, owner, summary);
+		r = db_exec(db, err, "INSERT INTO releases (app_id, version, owner, summary)"
+			    " SELECT id, 1, $2, $3 FROM apps WHERE name = $1", name, owner, summary);
 	if (r < 0)
 		return db_rollback(db, r);
 	return db_commit(db, err);
@@ -79,10 +78,10 @@ int deis_db_app_destroy(struct deis_db *db, const char *name,
 	if (r < 0)
 		return db_rollback(db, r);
 	/* Releases refer to builds; drop them first, then the cascade. */
-	r = db_x(db, err, "DELETE FROM releases USING apps WHERE apps.id = releases.app_id"
-	      " AND apps.name = $1", 1, name);
+	r = db_exec(db, err, "DELETE FROM releases USING apps WHERE apps.id = releases.app_id"
+		    " AND apps.name = $1", name);
 	PGresult *res = r < 0 ? NULL :
-		db_q(db, err, "DELETE FROM apps WHERE name = $1 RETURNING id", 1, name);
+		db_query(db, err, "DELETE FROM apps WHERE name = $1 RETURNING id", name);
 	if (!res)
 		return db_rollback(db, -err->code);
 	int found = PQntuples(res);
@@ -108,17 +107,18 @@ static int replace_rows(struct deis_db *db, const char *appid, const char *del,
 {
 	size_t n = pairs ? pairs->n : items->n;
 	char pos[24];
-	int r = db_x(db, err, del, 1, appid);
+	int r = db_exec(db, err, del, appid);
 
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		const char *item = pairs ? pairs->items[i].key : items->items[i];
 		snprintf(pos, sizeof(pos), "%zu", i);
-		r = db_x(db, err, ins, nparams, appid, item, pairs ? pairs->items[i].value : pos);
+		const char *params[] = { appid, item, pairs ? pairs->items[i].value : pos };
+		r = db_status(db_count(db_run(db, ins, nparams, params, err), err));
 		if (r == -EEXIST)
 			deis_error_set(err, EEXIST, "'%s' is already used by another app", item);
 	}
 	if (r == 0)
-		r = db_x(db, err, mtime, 1, appid);
+		r = db_exec(db, err, mtime, appid);
 	return r;
 }
 
@@ -134,9 +134,9 @@ int deis_db_formation_set(struct deis_db *db, const char *app,
 	if (r < 0)
 		return db_rollback(db, r);
 	/* The current build's process types, if there is a build. */
-	PGresult *res = db_q(db, err, "SELECT b.procfile::text FROM releases r JOIN builds b"
-			  " ON b.id = r.build_id WHERE r.app_id = $1"
-			  " ORDER BY r.version DESC LIMIT 1", 1, appid);
+	PGresult *res = db_query(db, err, "SELECT b.procfile::text FROM releases r JOIN builds b"
+				 " ON b.id = r.build_id WHERE r.app_id = $1"
+				 " ORDER BY r.version DESC LIMIT 1", appid);
 	if (!res)
 		return db_rollback(db, -err->code);
 	if (PQntuples(res)) {
@@ -167,8 +167,8 @@ int deis_db_formation_set(struct deis_db *db, const char *app,
 
 /* One control file's rows, in one transaction that locks the app. */
 int db_set_rows(struct deis_db *db, const char *app, enum db_app_right right,
-		    const char *del, const char *ins, int nparams, const char *mtime,
-		    const struct deis_strlist *items, struct deis_error *err)
+		const char *del, const char *ins, int nparams, const char *mtime,
+		const struct deis_strlist *items, struct deis_error *err)
 {
 	char appid[32];
 	int r = db_begin(db, err);
@@ -198,7 +198,7 @@ int deis_db_domains_set(struct deis_db *db, const char *app,
 		return r;
 	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
-		r = db_x(db, err, "SELECT pg_advisory_xact_lock(" DOMAINS_LOCK ")", 0);
+		r = db_exec(db, err, "SELECT pg_advisory_xact_lock(" DOMAINS_LOCK ")");
 	/* A name belongs to one app, and so does every name a wildcard
 	 * ("*.S": any name ending in ".S") claims; the primary key covers
 	 * equal names only.  Domains are [a-z0-9.*-]: safe in an array
@@ -208,13 +208,13 @@ int deis_db_domains_set(struct deis_db *db, const char *app,
 		deis_buf_addf(&arr, "%s\"%s\"", i ? "," : "", d->items[i]);
 	deis_buf_addch(&arr, '}');
 	PGresult *res = r < 0 ? NULL :
-		db_q(db, err, "SELECT n.d, o.domain FROM unnest($2::text[]) AS n(d)"
-		  " JOIN domains o ON o.app_id <> $1 AND (o.domain = n.d"
-		  " OR (left(n.d, 2) = '*.' AND length(o.domain) > length(n.d) - 1"
-		  "     AND right(o.domain, length(n.d) - 1) = substr(n.d, 2))"
-		  " OR (left(o.domain, 2) = '*.' AND length(n.d) > length(o.domain) - 1"
-		  "     AND right(n.d, length(o.domain) - 1) = substr(o.domain, 2)))"
-		  " LIMIT 1", 2, appid, arr.data);
+		db_query(db, err, "SELECT n.d, o.domain FROM unnest($2::text[]) AS n(d)"
+			 " JOIN domains o ON o.app_id <> $1 AND (o.domain = n.d"
+			 " OR (left(n.d, 2) = '*.' AND length(o.domain) > length(n.d) - 1"
+			 "     AND right(o.domain, length(n.d) - 1) = substr(n.d, 2))"
+			 " OR (left(o.domain, 2) = '*.' AND length(n.d) > length(o.domain) - 1"
+			 "     AND right(n.d, length(o.domain) - 1) = substr(o.domain, 2)))"
+			 " LIMIT 1", appid, arr.data);
 	deis_buf_release(&arr);
 	if (!res)
 		return db_rollback(db, r < 0 ? r : -err->code);
@@ -253,8 +253,9 @@ int deis_db_load_drains(struct deis_db *db, struct deis_kvlist *out,
 
 	if (r < 0)
 		return r;
-	PGresult *res = db_q(db, err, "SELECT a.name, string_agg(d.url, E'\\n' ORDER BY d.position)"
-			  " FROM drains d JOIN apps a ON a.id = d.app_id GROUP BY a.name", 0);
+	PGresult *res = db_query(db, err, "SELECT a.name, string_agg(d.url, E'\\n'"
+				 " ORDER BY d.position) FROM drains d JOIN apps a"
+				 " ON a.id = d.app_id GROUP BY a.name");
 	if (!res)
 		return -err->code;
 	for (int i = 0; i < PQntuples(res); i++)
@@ -270,7 +271,7 @@ int deis_db_app_names(struct deis_db *db, struct deis_strlist *out,
 
 	if (r < 0)
 		return r;
-	PGresult *res = db_q(db, err, "SELECT name FROM apps ORDER BY name", 0);
+	PGresult *res = db_query(db, err, "SELECT name FROM apps ORDER BY name");
 	if (!res)
 		return -err->code;
 	for (int i = 0; i < PQntuples(res); i++)
@@ -292,8 +293,8 @@ int deis_db_healthcheck_set(struct deis_db *db, const char *app,
 	}
 	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
-		r = db_x(db, err, "UPDATE apps SET healthcheck = $2,"
-		      " healthcheck_mtime = clock_timestamp() WHERE id = $1", 2, appid, j);
+		r = db_exec(db, err, "UPDATE apps SET healthcheck = $2,"
+			    " healthcheck_mtime = clock_timestamp() WHERE id = $1", appid, j);
 	free(j);
 	if (r < 0)
 		return db_rollback(db, r);
@@ -310,9 +311,9 @@ int deis_db_maintenance_set(struct deis_db *db, const char *app, bool on,
 		return r;
 	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
-		r = db_x(db, err, "UPDATE apps SET maintenance = $2,"
-		      " maintenance_mtime = clock_timestamp() WHERE id = $1", 2, appid,
-		      on ? "true" : "false");
+		r = db_exec(db, err, "UPDATE apps SET maintenance = $2,"
+			    " maintenance_mtime = clock_timestamp() WHERE id = $1", appid,
+			    on ? "true" : "false");
 	if (r < 0)
 		return db_rollback(db, r);
 	return db_commit(db, err);
@@ -329,11 +330,11 @@ int deis_db_cert_set(struct deis_db *db, const char *app, const char *domain,
 	snprintf(na, sizeof(na), "%lld", (long long)(not_after / 1000000));
 	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
-		r = db_x(db, err, "INSERT INTO certs (app_id, domain, pem, not_after)"
-		      " VALUES ($1, $2, $3, to_timestamp($4::bigint))"
-		      " ON CONFLICT (app_id, domain) DO UPDATE SET pem = EXCLUDED.pem,"
-		      " not_after = EXCLUDED.not_after, updated = clock_timestamp()",
-		      4, appid, domain, pem, na);
+		r = db_exec(db, err, "INSERT INTO certs (app_id, domain, pem, not_after)"
+			    " VALUES ($1, $2, $3, to_timestamp($4::bigint))"
+			    " ON CONFLICT (app_id, domain) DO UPDATE SET pem = EXCLUDED.pem,"
+			    " not_after = EXCLUDED.not_after, updated = clock_timestamp()",
+			    appid, domain, pem, na);
 	if (r < 0)
 		return db_rollback(db, r);
 	return db_commit(db, err);
@@ -349,14 +350,14 @@ int deis_db_cert_remove(struct deis_db *db, const char *app, const char *domain,
 		return r;
 	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	PGresult *res = r < 0 ? NULL :
-		db_q(db, err, "DELETE FROM certs WHERE app_id = $1 AND domain = $2 RETURNING 1",
-		  2, appid, domain);
+		db_query(db, err, "DELETE FROM certs WHERE app_id = $1 AND domain = $2 RETURNING 1",
+			 appid, domain);
 	if (!res)
 		return db_rollback(db, -err->code);
 	int found = PQntuples(res);
 	PQclear(res);
 	if (!found)
 		return db_rollback(db, deis_error_set(err, ENOENT, "no certificate for '%s'",
-						   domain));
+						      domain));
 	return db_commit(db, err);
 }

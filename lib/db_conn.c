@@ -3,7 +3,6 @@
  * running one statement, transactions.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -77,7 +76,7 @@ void deis_db_close(struct deis_db *db)
 /* Maps a failed result to an errno: unique violations are EEXIST, foreign
  * keys and checks EINVAL, a lost connection EIO. */
 int db_result_error(struct deis_db *db, PGresult *res,
-			struct deis_error *err)
+		    struct deis_error *err)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
@@ -117,22 +116,12 @@ static PGresult *exec_stmt(struct deis_db *db, const char *sql, int nparams,
 	return PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
 }
 
-/* Runs one statement with text parameters (NULL = SQL NULL).  Returns the
- * result (the caller PQclear()s it) or NULL with err filled. */
-PGresult *db_q(struct deis_db *db, struct deis_error *err, const char *sql,
-		   int nparams, ...)
+PGresult *db_run(struct deis_db *db, const char *sql, int n,
+		 const char *const *params, struct deis_error *err)
 {
-	const char *params[16];
-	va_list ap;
-
-	if (nparams > 16)
-		abort();
-	va_start(ap, nparams);
-	for (int i = 0; i < nparams; i++)
-		params[i] = va_arg(ap, const char *);
-	va_end(ap);
-	PGresult *res = exec_stmt(db, sql, nparams, params);
+	PGresult *res = exec_stmt(db, sql, n, params);
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		db_result_error(db, res, err);
 		PQclear(res);
@@ -141,26 +130,13 @@ PGresult *db_q(struct deis_db *db, struct deis_error *err, const char *sql,
 	return res;
 }
 
-/* A statement whose result is not needed. */
-int db_x(struct deis_db *db, struct deis_error *err, const char *sql,
-	     int nparams, ...)
+int db_count(PGresult *res, struct deis_error *err)
 {
-	const char *params[16];
-	va_list ap;
-
-	if (nparams > 16)
-		abort();
-	va_start(ap, nparams);
-	for (int i = 0; i < nparams; i++)
-		params[i] = va_arg(ap, const char *);
-	va_end(ap);
-	PGresult *res = exec_stmt(db, sql, nparams, params);
-	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-	int r = 0;
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-		r = db_result_error(db, res, err);
+	if (!res)
+		return -err->code;
+	int n = PQntuples(res);
 	PQclear(res);
-	return r;
+	return n;
 }
 
 int db_begin(struct deis_db *db, struct deis_error *err)
@@ -169,19 +145,19 @@ int db_begin(struct deis_db *db, struct deis_error *err)
 
 	if (r < 0)
 		return r;
-	r = db_x(db, err, "BEGIN", 0);
+	r = db_exec(db, err, "BEGIN");
 	if (r < 0 && PQstatus(db->conn) != CONNECTION_OK) {
 		/* The server went away since the last call: one fresh try. */
 		r = db_connect(db, err);
 		if (r == 0)
-			r = db_x(db, err, "BEGIN", 0);
+			r = db_exec(db, err, "BEGIN");
 	}
 	return r;
 }
 
 int db_commit(struct deis_db *db, struct deis_error *err)
 {
-	return db_x(db, err, "COMMIT", 0);
+	return db_exec(db, err, "COMMIT");
 }
 
 /* Ends a failed transaction; keeps the first error. */
@@ -199,7 +175,7 @@ long deis_db_ping(struct deis_db *db, struct deis_error *err)
 	if (r < 0)
 		return r;
 	clock_gettime(CLOCK_MONOTONIC, &a);
-	r = db_x(db, err, "SELECT 1", 0);
+	r = db_exec(db, err, "SELECT 1");
 	if (r < 0)
 		return r;
 	clock_gettime(CLOCK_MONOTONIC, &b);

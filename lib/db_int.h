@@ -45,10 +45,30 @@ struct deis_db {
 /* db_conn.c */
 int db_connect(struct deis_db *db, struct deis_error *err);
 int db_result_error(struct deis_db *db, PGresult *res, struct deis_error *err);
-PGresult *db_q(struct deis_db *db, struct deis_error *err, const char *sql,
-	       int nparams, ...);
-int db_x(struct deis_db *db, struct deis_error *err, const char *sql,
-	 int nparams, ...);
+/*
+ * Runs one statement, prepared once per connection, with n text
+ * parameters (NULL is SQL NULL).  Returns its result, which the caller
+ * PQclear()s, or NULL with err (never NULL itself) filled.
+ */
+PGresult *db_run(struct deis_db *db, const char *sql, int n,
+		 const char *const *params, struct deis_error *err);
+/* db_run with the parameters as arguments, counted by the compiler:
+ * db_query(db, err, "... $1 ... $2", a, b). */
+#define db_query(db, err, sql, ...) \
+	db_run(db, sql, DB_NARGS(__VA_ARGS__), DB_ARGS(__VA_ARGS__), err)
+#define DB_ARGS(...) ((const char *const[]){ NULL, ##__VA_ARGS__ } + 1)
+#define DB_NARGS(...) \
+	((int)(sizeof((const char *const[]){ NULL, ##__VA_ARGS__ }) / sizeof(char *)) - 1)
+/* The number of rows of a db_run() result, which it frees; < 0 (err
+ * filled by db_run) for none. */
+int db_count(PGresult *res, struct deis_error *err);
+/* A statement whose rows are not needed: 0, or < 0 with err filled. */
+#define db_exec(db, err, sql, ...) \
+	db_status(db_count(db_query(db, err, sql, ##__VA_ARGS__), err))
+static inline int db_status(int rows)
+{
+	return rows < 0 ? rows : 0;
+}
 int db_begin(struct deis_db *db, struct deis_error *err);
 int db_commit(struct deis_db *db, struct deis_error *err);
 int db_rollback(struct deis_db *db, int r);

@@ -14,7 +14,7 @@
 
 /* A JSON object of strings into a sorted kvlist. */
 int db_json_to_kv(const char *text, struct deis_kvlist *out,
-		      struct deis_error *err)
+		  struct deis_error *err)
 {
 	json_error_t je;
 	json_t *o = json_loads(text, 0, &je);
@@ -37,7 +37,7 @@ int db_json_to_kv(const char *text, struct deis_kvlist *out,
 
 /* A JSON array of [key, value] pairs (keeps order: healthcheck). */
 int db_json_pairs_to_kv(const char *text, struct deis_kvlist *out,
-			    struct deis_error *err)
+			struct deis_error *err)
 {
 	json_error_t je;
 	json_t *a = json_loads(text, 0, &je);
@@ -61,7 +61,7 @@ int db_json_pairs_to_kv(const char *text, struct deis_kvlist *out,
  * when a key or value is not UTF-8: jansson would leave that item out, and
  * a config var must be stored byte for byte or refused, never dropped. */
 char *db_kv_to_json(const struct deis_kvlist *l, int as_pairs,
-			struct deis_error *err)
+		    struct deis_error *err)
 {
 	json_t *j = as_pairs ? json_array() : json_object();
 

@@ -450,12 +450,12 @@ int deis_db_load_users(struct deis_db *db, const char *only,
 
 	if (r < 0)
 		return r;
-	r = db_x(db, err, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0);
+	r = db_exec(db, err, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 	if (r < 0)
 		return r;
-	PGresult *res = db_q(db, err, "SELECT id, name, uid, " US("created") ", " US("updated") ", serial"
-			  " FROM users WHERE ($1::text IS NULL OR name = $1) ORDER BY id",
-			  1, only);
+	PGresult *res = db_query(db, err, "SELECT id, name, uid, " US("created") ", "
+				 US("updated") ", serial FROM users"
+				 " WHERE ($1::text IS NULL OR name = $1) ORDER BY id", only);
 	if (!res)
 		return db_rollback(db, -err->code);
 	size_t n = (size_t)PQntuples(res);
@@ -475,10 +475,9 @@ int deis_db_load_users(struct deis_db *db, const char *only,
 		u->serial = col_long(res, (int)i, 5);
 	}
 	PQclear(res);
-	res = db_q(db, err, "SELECT k.user_id, k.name, k.type, k.data, k.fingerprint, "
-		US("k.created") " FROM keys k JOIN users u ON u.id = k.user_id"
-		" WHERE ($1::text IS NULL OR u.name = $1) ORDER BY k.user_id, k.name",
-		1, only);
+	res = db_query(db, err, "SELECT k.user_id, k.name, k.type, k.data, k.fingerprint, "
+		       US("k.created") " FROM keys k JOIN users u ON u.id = k.user_id"
+		       " WHERE ($1::text IS NULL OR u.name = $1) ORDER BY k.user_id, k.name", only);
 	if (!res) {
 		for (size_t i = 0; i < n; i++)
 			deis_user_free(users[i]);
@@ -505,7 +504,8 @@ int deis_db_load_users(struct deis_db *db, const char *only,
 		k->created = col_us(res, i, 5);
 	}
 	PQclear(res);
-	db_x(db, NULL, "COMMIT", 0);
+	struct deis_error ignored;
+	db_exec(db, &ignored, "COMMIT");
 	*out = users;
 	*nout = n;
 	return 0;
@@ -518,8 +518,8 @@ int deis_db_serials(struct deis_db *db, struct deis_kvlist *out,
 
 	if (r < 0)
 		return r;
-	PGresult *res = db_q(db, err, "SELECT name, serial FROM apps UNION ALL"
-			  " SELECT '~' || name, serial FROM users", 0);
+	PGresult *res = db_query(db, err, "SELECT name, serial FROM apps UNION ALL"
+				 " SELECT '~' || name, serial FROM users");
 	if (!res)
 		return -err->code;
 	for (int i = 0; i < PQntuples(res); i++)

@@ -72,8 +72,8 @@ static int apply_release_change(struct deis_db *db, const char *appid,
 	case DEIS_RELEASE_DEPLOY: {
 		char num[16];
 		snprintf(num, sizeof(num), "%d", c->version);
-		PGresult *res = db_q(db, err, "SELECT id FROM builds WHERE app_id = $1 AND"
-				  " number = $2 AND status = 'succeeded'", 2, appid, num);
+		PGresult *res = db_query(db, err, "SELECT id FROM builds WHERE app_id = $1 AND"
+					 " number = $2 AND status = 'succeeded'", appid, num);
 		if (!res)
 			return -err->code;
 		if (!PQntuples(res)) {
@@ -89,9 +89,8 @@ static int apply_release_change(struct deis_db *db, const char *appid,
 	case DEIS_RELEASE_ROLLBACK: {
 		char ver[16];
 		snprintf(ver, sizeof(ver), "%d", c->version);
-		PGresult *res = db_q(db, err, "SELECT config::text, limits::text, build_id"
-				  " FROM releases WHERE app_id = $1 AND version = $2",
-				  2, appid, ver);
+		PGresult *res = db_query(db, err, "SELECT config::text, limits::text, build_id"
+					 " FROM releases WHERE app_id = $1 AND version = $2", appid, ver);
 		if (!res)
 			return -err->code;
 		if (!PQntuples(res)) {
@@ -120,17 +119,16 @@ static int apply_release_change(struct deis_db *db, const char *appid,
 static int deploy_formation(struct deis_db *db, const char *appid,
 			    const char *build_id, struct deis_error *err)
 {
-	int r = db_x(db, err, "DELETE FROM formation f USING builds b WHERE f.app_id = $1"
-		  " AND b.id = $2 AND NOT (b.procfile ? f.type)", 2, appid, build_id);
+	int r = db_exec(db, err, "DELETE FROM formation f USING builds b WHERE f.app_id = $1"
+			" AND b.id = $2 AND NOT (b.procfile ? f.type)", appid, build_id);
 	if (r < 0)
 		return r;
-	return db_x(db, err, "INSERT INTO formation (app_id, type, quantity)"
-		 " SELECT $1, t.type, 1 FROM builds b,"
-		 " LATERAL (SELECT k AS type FROM jsonb_object_keys(b.procfile) k) t"
-		 " WHERE b.id = $2 AND NOT EXISTS (SELECT 1 FROM formation WHERE app_id = $1)"
-		 " AND (t.type = 'web' OR (NOT (b.procfile ? 'web') AND"
-		 " (SELECT count(*) FROM jsonb_object_keys(b.procfile)) = 1))",
-		 2, appid, build_id);
+	return db_exec(db, err, "INSERT INTO formation (app_id, type, quantity)"
+		       " SELECT $1, t.type, 1 FROM builds b,"
+		       " LATERAL (SELECT k AS type FROM jsonb_object_keys(b.procfile) k) t"
+		       " WHERE b.id = $2 AND NOT EXISTS (SELECT 1 FROM formation WHERE app_id = $1)"
+		       " AND (t.type = 'web' OR (NOT (b.procfile ? 'web') AND"
+		       " (SELECT count(*) FROM jsonb_object_keys(b.procfile)) = 1))", appid, build_id);
 }
 
 int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
@@ -150,9 +148,8 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r < 0)
 		return db_rollback(db, r);
-	PGresult *res = db_q(db, err, "SELECT version, config::text, limits::text, build_id"
-			  " FROM releases WHERE app_id = $1 ORDER BY version DESC LIMIT 1",
-			  1, appid);
+	PGresult *res = db_query(db, err, "SELECT version, config::text, limits::text, build_id"
+				 " FROM releases WHERE app_id = $1 ORDER BY version DESC LIMIT 1", appid);
 	if (!res)
 		return db_rollback(db, -err->code);
 	if (PQntuples(res) == 0) {
@@ -180,9 +177,9 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 		char *lj = cj ? db_kv_to_json(&limits, 0, err) : NULL;
 		snprintf(ver, sizeof(ver), "%d", cur + 1);
 		r = !cj || !lj ? -EINVAL :
-			db_x(db, err, "INSERT INTO releases (app_id, version, owner, summary,"
-			  " build_id, config, limits) VALUES ($1, $2, $3, $4, $5, $6, $7)", 7,
-			  appid, ver, who, summary.data, build_id, cj, lj);
+			db_exec(db, err, "INSERT INTO releases (app_id, version, owner, summary,"
+				" build_id, config, limits) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+				appid, ver, who, summary.data, build_id, cj, lj);
 		free(cj);
 		free(lj);
 		if (r == 0 && change->kind == DEIS_RELEASE_DEPLOY)
@@ -220,9 +217,9 @@ int deis_db_build_create(struct deis_db *db, const char *app, const char *owner,
 		return r;
 	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	PGresult *res = r < 0 ? NULL :
-		db_q(db, err, "INSERT INTO builds (app_id, number, owner, commit)"
-		  " SELECT $1, coalesce(max(number), 0) + 1, $2, $3 FROM builds"
-		  " WHERE app_id = $1 RETURNING number", 3, appid, owner, sha);
+		db_query(db, err, "INSERT INTO builds (app_id, number, owner, commit)"
+			 " SELECT $1, coalesce(max(number), 0) + 1, $2, $3 FROM builds"
+			 " WHERE app_id = $1 RETURNING number", appid, owner, sha);
 	if (!res)
 		return db_rollback(db, -err->code);
 	*number = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
@@ -245,9 +242,9 @@ int deis_db_build_finish(struct deis_db *db, const char *app, int number,
 	snprintf(num, sizeof(num), "%d", number);
 	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
-		r = db_x(db, err, "UPDATE builds SET status = $3, image = $4, procfile = $5,"
-		      " finished = clock_timestamp() WHERE app_id = $1 AND number = $2",
-		      5, appid, num, status, image, pj);
+		r = db_exec(db, err, "UPDATE builds SET status = $3, image = $4, procfile = $5,"
+			    " finished = clock_timestamp() WHERE app_id = $1 AND number = $2",
+			    appid, num, status, image, pj);
 	free(pj);
 	if (r < 0)
 		return db_rollback(db, r);

@@ -28,7 +28,7 @@ int deis_db_seq_next(struct deis_db *db, long *seq, struct deis_error *err)
 
 	if (r < 0)
 		return r;
-	PGresult *res = db_q(db, err, "SELECT nextval('container_seq')", 0);
+	PGresult *res = db_query(db, err, "SELECT nextval('container_seq')");
 	if (!res)
 		return -err->code;
 	*seq = col_long(res, 0, 0);
@@ -48,7 +48,7 @@ int deis_db_containers_write(struct deis_db *db, const char *app,
 		return r;
 	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r == 0 && serial) {
-		PGresult *res = db_q(db, err, "SELECT serial FROM apps WHERE id = $1", 1, appid);
+		PGresult *res = db_query(db, err, "SELECT serial FROM apps WHERE id = $1", appid);
 		if (!res)
 			r = -err->code;
 		else
@@ -64,27 +64,27 @@ int deis_db_containers_write(struct deis_db *db, const char *app,
 		snprintf(started, sizeof(started), "%lld", (long long)c->started);
 		snprintf(restarts, sizeof(restarts), "%d", c->restarts);
 		snprintf(seq, sizeof(seq), "%ld", c->seq);
-		r = db_x(db, err, "INSERT INTO containers (app_id, name, type, number, instance,"
-		      " seq, state, release, node, port, started, restarts, command, address)"
-		      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-		      " CASE WHEN $11::bigint = 0 THEN NULL"
-		      " ELSE to_timestamp($11::bigint / 1e6) END, $12, $13, $14)"
-		      " ON CONFLICT (instance) DO UPDATE SET state = EXCLUDED.state,"
-		      " release = EXCLUDED.release, node = EXCLUDED.node,"
-		      " port = EXCLUDED.port, started = EXCLUDED.started,"
-		      " restarts = EXCLUDED.restarts, address = EXCLUDED.address,"
-		      " updated = clock_timestamp()",
-		      14, appid, c->name, c->type, number, c->instance, seq,
-		      c->state, release, c->node ? c->node : "", port, started,
-		      restarts, c->command ? c->command : "", c->address ? c->address : "");
+		r = db_exec(db, err, "INSERT INTO containers (app_id, name, type, number, instance,"
+			    " seq, state, release, node, port, started, restarts, command, address)"
+			    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+			    " CASE WHEN $11::bigint = 0 THEN NULL"
+			    " ELSE to_timestamp($11::bigint / 1e6) END, $12, $13, $14)"
+			    " ON CONFLICT (instance) DO UPDATE SET state = EXCLUDED.state,"
+			    " release = EXCLUDED.release, node = EXCLUDED.node,"
+			    " port = EXCLUDED.port, started = EXCLUDED.started,"
+			    " restarts = EXCLUDED.restarts, address = EXCLUDED.address,"
+			    " updated = clock_timestamp()",
+			    appid, c->name, c->type, number, c->instance, seq,
+			    c->state, release, c->node ? c->node : "", port, started,
+			    restarts, c->command ? c->command : "", c->address ? c->address : "");
 	}
 	for (size_t i = 0; r == 0 && i < nremoved; i++)
-		r = db_x(db, err, "DELETE FROM containers WHERE app_id = $1 AND instance = $2",
-		      2, appid, removed[i]);
+		r = db_exec(db, err, "DELETE FROM containers WHERE app_id = $1 AND instance = $2",
+			    appid, removed[i]);
 	if (r == 0 && deployed > 0) {
 		char v[16];
 		snprintf(v, sizeof(v), "%d", deployed);
-		r = db_x(db, err, ROLLOUT_SET, 4, appid, v, "deployed", "");
+		r = db_exec(db, err, ROLLOUT_SET, appid, v, "deployed", "");
 	}
 	if (r < 0)
 		return db_rollback(db, r);
@@ -101,10 +101,10 @@ int deis_db_container_restart(struct deis_db *db, const char *app,
 		return r;
 	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	PGresult *res = r < 0 ? NULL :
-		db_q(db, err, "UPDATE containers SET desired = 'restart',"
-		  " updated = clock_timestamp() WHERE instance = (SELECT instance"
-		  " FROM containers WHERE app_id = $1 AND name = $2"
-		  " ORDER BY state = 'stopping', seq DESC LIMIT 1) RETURNING 1", 2, appid, name);
+		db_query(db, err, "UPDATE containers SET desired = 'restart',"
+			 " updated = clock_timestamp() WHERE instance = (SELECT instance"
+			 " FROM containers WHERE app_id = $1 AND name = $2"
+			 " ORDER BY state = 'stopping', seq DESC LIMIT 1) RETURNING 1", appid, name);
 	if (!res)
 		return db_rollback(db, -err->code);
 	int found = PQntuples(res);
@@ -126,8 +126,8 @@ int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
 	snprintf(rel, sizeof(rel), "%d", release);
 	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	PGresult *res = r < 0 ? NULL :
-		db_q(db, err, "UPDATE apps SET run_serial = run_serial + 1 WHERE id = $1"
-		  " RETURNING run_serial", 1, appid);
+		db_query(db, err, "UPDATE apps SET run_serial = run_serial + 1 WHERE id = $1"
+			 " RETURNING run_serial", appid);
 	if (!res)
 		return db_rollback(db, -err->code);
 	*number = (int)col_long(res, 0, 0);
@@ -140,15 +140,15 @@ int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
 	snprintf(num, sizeof(num), "%d", *number);
 	snprintf(portbuf, sizeof(portbuf), "%d", port);
 	/* Attached (node given): it runs already, started by its caller. */
-	res = db_q(db, err, "INSERT INTO containers (app_id, name, type, number, seq, instance,"
-		" state, release, command, node, port, desired, started)"
-		" SELECT $1, 'run.' || $2, 'run', $2::int, s.v,"
-		" a.name || '.run.' || $2 || '.' || s.v,"
-		" CASE WHEN $5 = '' THEN 'starting' ELSE 'up' END, $3, $4, $5, $6,"
-		" CASE WHEN $5 = '' THEN '' ELSE 'attached' END,"
-		" CASE WHEN $5 = '' THEN NULL ELSE clock_timestamp() END"
-		" FROM apps a, (SELECT nextval('container_seq') AS v) s WHERE a.id = $1"
-		" RETURNING instance", 6, appid, num, rel, command, node ? node : "", portbuf);
+	res = db_query(db, err, "INSERT INTO containers (app_id, name, type, number, seq, instance,"
+		       " state, release, command, node, port, desired, started)"
+		       " SELECT $1, 'run.' || $2, 'run', $2::int, s.v,"
+		       " a.name || '.run.' || $2 || '.' || s.v,"
+		       " CASE WHEN $5 = '' THEN 'starting' ELSE 'up' END, $3, $4, $5, $6,"
+		       " CASE WHEN $5 = '' THEN '' ELSE 'attached' END,"
+		       " CASE WHEN $5 = '' THEN NULL ELSE clock_timestamp() END"
+		       " FROM apps a, (SELECT nextval('container_seq') AS v) s WHERE a.id = $1"
+		       " RETURNING instance", appid, num, rel, command, node ? node : "", portbuf);
 	if (!res)
 		return db_rollback(db, -err->code);
 	if (instance)
@@ -172,7 +172,7 @@ int deis_db_rollout_set(struct deis_db *db, const char *app, int version,
 	snprintf(v, sizeof(v), "%d", version);
 	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
-		r = db_x(db, err, ROLLOUT_SET, 4, appid, v, state, reason ? reason : "");
+		r = db_exec(db, err, ROLLOUT_SET, appid, v, state, reason ? reason : "");
 	if (r < 0)
 		return db_rollback(db, r);
 	return db_commit(db, err);
@@ -185,10 +185,10 @@ int deis_db_node_seen(struct deis_db *db, const char *name, const char *address,
 
 	if (r < 0)
 		return r;
-	return db_x(db, err, "INSERT INTO nodes (name, address, info) VALUES ($1, $2, $3)"
-		 " ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address,"
-		 " info = EXCLUDED.info, last_seen = clock_timestamp()",
-		 3, name, address, info_json ? info_json : "{}");
+	return db_exec(db, err, "INSERT INTO nodes (name, address, info) VALUES ($1, $2, $3)"
+		       " ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address,"
+		       " info = EXCLUDED.info, last_seen = clock_timestamp()",
+		       name, address, info_json ? info_json : "{}");
 }
 
 int deis_db_nodes(struct deis_db *db, struct deis_node **out, size_t *n,
@@ -200,9 +200,9 @@ int deis_db_nodes(struct deis_db *db, struct deis_node **out, size_t *n,
 	*n = 0;
 	if (r < 0)
 		return r;
-	PGresult *res = db_q(db, err, "SELECT name, address, " US("last_seen") ","
-			  " coalesce((info->>'containers')::int, 0),"
-			  " coalesce((info->>'memory')::bigint, 0) FROM nodes ORDER BY name", 0);
+	PGresult *res = db_query(db, err, "SELECT name, address, " US("last_seen") ","
+				 " coalesce((info->>'containers')::int, 0),"
+				 " coalesce((info->>'memory')::bigint, 0) FROM nodes ORDER BY name");
 	if (!res)
 		return -err->code;
 	int rows = PQntuples(res);

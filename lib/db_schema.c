@@ -177,15 +177,14 @@ int deis_db_migrate(struct deis_db *db, struct deis_error *err)
 	if (r < 0)
 		return r;
 	/* One migrator at a time, platform-wide. */
-	r = db_x(db, err, "SELECT pg_advisory_xact_lock(7306)", 0);
+	r = db_exec(db, err, "SELECT pg_advisory_xact_lock(7306)");
 	if (r == 0)
-		r = db_x(db, err, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-		      " version integer PRIMARY KEY,"
-		      " applied timestamptz NOT NULL DEFAULT now())", 0);
+		r = db_exec(db, err, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+			    " version integer PRIMARY KEY,"
+			    " applied timestamptz NOT NULL DEFAULT now())");
 	for (size_t i = 0; r == 0 && i < sizeof(migrations) / sizeof(*migrations); i++) {
 		snprintf(ver, sizeof(ver), "%d", migrations[i].version);
-		PGresult *res = db_q(db, err, "SELECT 1 FROM schema_migrations WHERE version = $1",
-				  1, ver);
+		PGresult *res = db_query(db, err, "SELECT 1 FROM schema_migrations WHERE version = $1", ver);
 		if (!res) {
 			r = -err->code;
 			break;
@@ -201,8 +200,7 @@ int deis_db_migrate(struct deis_db *db, struct deis_error *err)
 		}
 		PQclear(m);
 		if (r == 0)
-			r = db_x(db, err, "INSERT INTO schema_migrations (version) VALUES ($1)",
-			      1, ver);
+			r = db_exec(db, err, "INSERT INTO schema_migrations (version) VALUES ($1)", ver);
 	}
 	if (r < 0)
 		return db_rollback(db, r);
