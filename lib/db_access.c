@@ -97,24 +97,29 @@ int deis_db_user_create(struct deis_db *db, const char *name, int uid,
 	return r;
 }
 
-/* With an actor, only that user's own keys may change. */
-static int key_owner_check(struct deis_db *db, const char *user, struct deis_error *err)
+/* Begins a change to user's keys: with an actor, only their own. */
+static int keys_begin(struct deis_db *db, const char *user, struct deis_error *err)
 {
 	if (db->actor[0] && strcmp(db->actor, user))
 		return deis_error_set(err, EACCES, "%s may not change %s's keys",
 				      db->actor, user);
-	return 0;
+	return db_begin(db, err);
+}
+
+/* Ends it; a change bumps the user's serial in the same transaction. */
+static int keys_end(struct deis_db *db, const char *user, int r, struct deis_error *err)
+{
+	if (r == 0)
+		r = db_exec(db, err, "UPDATE users SET serial = serial + 1,"
+			    " updated = clock_timestamp() WHERE name = $1", user);
+	return db_end(db, r, err);
 }
 
 int deis_db_key_add(struct deis_db *db, const char *user, const char *name,
 		    const char *type, const char *data,
 		    const char *fingerprint, struct deis_error *err)
 {
-	int r = key_owner_check(db, user, err);
-
-	if (r < 0)
-		return r;
-	r = db_begin(db, err);
+	int r = keys_begin(db, user, err);
 
 	if (r < 0)
 		return r;
@@ -140,48 +145,31 @@ int deis_db_key_add(struct deis_db *db, const char *user, const char *name,
 			    " ON CONFLICT (user_id, name) DO UPDATE SET type = EXCLUDED.type,"
 			    " data = EXCLUDED.data, fingerprint = EXCLUDED.fingerprint,"
 			    " created = clock_timestamp()", user, name, type, data, fingerprint);
-	if (r == 0)
-		r = db_exec(db, err, "UPDATE users SET serial = serial + 1, updated = clock_timestamp()"
-			    " WHERE name = $1", user);
-	if (r < 0)
-		return db_rollback(db, r);
-	return db_commit(db, err);
+	return keys_end(db, user, r, err);
 }
 
 int deis_db_key_remove(struct deis_db *db, const char *user, const char *name,
 		       struct deis_error *err)
 {
-	int r = key_owner_check(db, user, err);
+	int r = keys_begin(db, user, err);
 
 	if (r < 0)
 		return r;
-	r = db_begin(db, err);
-
-	if (r < 0)
-		return r;
-	PGresult *res = db_query(db, err, "DELETE FROM keys k USING users u WHERE u.id = k.user_id"
-				 " AND u.name = $1 AND k.name = $2 RETURNING 1", user, name);
-	if (!res)
-		return db_rollback(db, -err->code);
-	int found = PQntuples(res);
-	PQclear(res);
-	if (!found)
-		return db_rollback(db, deis_error_set(err, ENOENT, "no key '%s'", name));
-	r = db_exec(db, err, "UPDATE users SET serial = serial + 1, updated = clock_timestamp()"
-		    " WHERE name = $1", user);
-	if (r < 0)
-		return db_rollback(db, r);
-	return db_commit(db, err);
+	r = db_count(db_query(db, err, "DELETE FROM keys k USING users u WHERE u.id = k.user_id"
+			      " AND u.name = $1 AND k.name = $2 RETURNING 1", user, name), err);
+	if (r == 0)
+		r = deis_error_set(err, ENOENT, "no key '%s'", name);
+	return keys_end(db, user, r < 0 ? r : 0, err);
 }
 
 int deis_db_perms_set(struct deis_db *db, const char *app,
 		      const struct deis_strlist *users, struct deis_error *err)
 {
 	return db_set_rows(db, app, DB_OWNER, "DELETE FROM perms WHERE app_id = $1",
-			"INSERT INTO perms (app_id, username) VALUES ($1, $2)"
-			" ON CONFLICT DO NOTHING", 2,
-			"UPDATE apps SET perms_mtime = clock_timestamp() WHERE id = $1",
-			users, err);
+			   "INSERT INTO perms (app_id, username) VALUES ($1, $2)"
+			   " ON CONFLICT DO NOTHING", 2,
+			   "UPDATE apps SET perms_mtime = clock_timestamp() WHERE id = $1",
+			   users, err);
 }
 
 /* ---- admission: quotas and capacity (lib/quota.c decides) ---- */
@@ -199,8 +187,6 @@ int deis_db_perms_set(struct deis_db *db, const char *app,
  * sees what committed before it began).  A change that takes nothing more
  * skips all of it.
  */
-#define ADMISSION_LOCK "SELECT pg_advisory_xact_lock(7307)"
-
 /* Per app: owner, current limits, formation, running one-offs. */
 #define USAGE_Q "SELECT a.id, a.owner," \
 	" coalesce((SELECT r.limits::text FROM releases r WHERE r.app_id = a.id" \
@@ -262,7 +248,7 @@ int db_admit(struct deis_db *db, const char *appid, const struct deis_usage *bef
 
 	if (r < 0 || !deis_usage_grows(before, &app))
 		return r;
-	r = db_exec(db, err, ADMISSION_LOCK);
+	r = db_lock(db, DB_LOCK_ADMISSION, err);
 	PGresult *res = r < 0 ? NULL : db_query(db, err, USAGE_Q);
 	if (!res)
 		return -err->code;

@@ -21,8 +21,8 @@
  * (deis_db_act_as), also checks that they may make this change, under
  * that lock: perms changes lock the same row, so no commit can slip past
  * a revocation. */
-int db_lock_app(struct deis_db *db, const char *app, enum db_app_right right,
-		char *idbuf, size_t idlen, struct deis_error *err)
+static int lock_app(struct deis_db *db, const char *app, enum db_app_right right,
+		    char *idbuf, struct deis_error *err)
 {
 	PGresult *res = db_query(db, err, "UPDATE apps SET serial = serial + 1,"
 				 " updated = clock_timestamp() WHERE name = $1 RETURNING id,"
@@ -36,12 +36,41 @@ int db_lock_app(struct deis_db *db, const char *app, enum db_app_right right,
 	}
 	bool owner = PQgetvalue(res, 0, 1)[0] == 't';
 	bool listed = PQgetvalue(res, 0, 2)[0] == 't';
-	snprintf(idbuf, idlen, "%s", PQgetvalue(res, 0, 0));
+	snprintf(idbuf, DB_ID_LEN, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	if (db->actor[0] && !owner && (right == DB_OWNER || !listed))
 		return deis_error_set(err, EACCES, "%s may not %s app '%s'", db->actor,
 				      right == DB_OWNER ? "do this to" : "change", app);
 	return 0;
+}
+
+int db_app_begin(struct deis_db *db, const char *app, enum db_app_right right,
+		 char *appid, struct deis_error *err)
+{
+	int r = db_begin(db, err);
+
+	if (r == 0 && (r = lock_app(db, app, right, appid, err)) < 0)
+		db_rollback(db, r);
+	return r;
+}
+
+int db_app_stmt(struct deis_db *db, const char *app, enum db_app_right right,
+		const char *missing, const char *sql, int n, const char *const *params,
+		struct deis_error *err)
+{
+	char appid[DB_ID_LEN];
+	const char *all[8] = { appid };
+
+	if (n > 7)
+		abort();
+	memcpy(all + 1, params, n * sizeof(*params));
+	int r = db_app_begin(db, app, right, appid, err);
+	if (r < 0)
+		return r;
+	r = db_count(db_run(db, sql, n + 1, all, err), err);
+	if (r == 0 && missing)
+		r = deis_error_set(err, ENOENT, "%s", missing);
+	return db_end(db, r < 0 ? r : 0, err);
 }
 
 int deis_db_app_create(struct deis_db *db, const char *name,
@@ -61,37 +90,25 @@ int deis_db_app_create(struct deis_db *db, const char *name,
 	if (r == 0)
 		r = db_exec(db, err, "INSERT INTO releases (app_id, version, owner, summary)"
 			    " SELECT id, 1, $2, $3 FROM apps WHERE name = $1", name, owner, summary);
-	if (r < 0)
-		return db_rollback(db, r);
-	return db_commit(db, err);
+	return db_end(db, r, err);
 }
 
 int deis_db_app_destroy(struct deis_db *db, const char *name,
 			struct deis_error *err)
 {
-	int r = db_begin(db, err);
+	char appid[DB_ID_LEN];
+	int r = db_app_begin(db, name, DB_OWNER, appid, err);
 
 	if (r < 0)
 		return r;
-	char appid[32];
-	r = db_lock_app(db, name, DB_OWNER, appid, sizeof(appid), err);
-	if (r < 0)
-		return db_rollback(db, r);
 	/* Releases refer to builds; drop them first, then the cascade. */
-	r = db_exec(db, err, "DELETE FROM releases USING apps WHERE apps.id = releases.app_id"
-		    " AND apps.name = $1", name);
-	PGresult *res = r < 0 ? NULL :
-		db_query(db, err, "DELETE FROM apps WHERE name = $1 RETURNING id", name);
-	if (!res)
-		return db_rollback(db, -err->code);
-	int found = PQntuples(res);
-	PQclear(res);
-	if (!found)
-		return db_rollback(db, deis_error_set(err, ENOENT, "no app '%s'", name));
-	return db_commit(db, err);
+	r = db_exec(db, err, "DELETE FROM releases WHERE app_id = $1", appid);
+	if (r == 0)
+		r = db_exec(db, err, "DELETE FROM apps WHERE id = $1", appid);
+	return db_end(db, r, err);
 }
 
-/* ---- formation, domains, perms, healthcheck, maintenance, certs ---- */
+/* ---- formation, domains, perms, drains ---- */
 
 /*
  * The child rows behind one control file (formation, domains, perms,
@@ -125,20 +142,17 @@ static int replace_rows(struct deis_db *db, const char *appid, const char *del,
 int deis_db_formation_set(struct deis_db *db, const char *app,
 			  const struct deis_kvlist *f, struct deis_error *err)
 {
-	char appid[32];
-	int r = db_begin(db, err);
+	char appid[DB_ID_LEN];
+	int r = db_app_begin(db, app, DB_ANY_USER, appid, err);
 
 	if (r < 0)
 		return r;
-	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
-	if (r < 0)
-		return db_rollback(db, r);
 	/* The current build's process types, if there is a build. */
 	PGresult *res = db_query(db, err, "SELECT b.procfile::text FROM releases r JOIN builds b"
 				 " ON b.id = r.build_id WHERE r.app_id = $1"
 				 " ORDER BY r.version DESC LIMIT 1", appid);
 	if (!res)
-		return db_rollback(db, -err->code);
+		return db_end(db, -err->code, err);
 	if (PQntuples(res)) {
 		struct deis_kvlist types = DEIS_KVLIST_INIT;
 		db_json_to_kv(PQgetvalue(res, 0, 0), &types, NULL);
@@ -160,9 +174,7 @@ int deis_db_formation_set(struct deis_db *db, const char *app,
 				 NULL, f, err);
 	if (r == 0)
 		r = db_admit(db, appid, &before, err);
-	if (r < 0)
-		return db_rollback(db, r);
-	return db_commit(db, err);
+	return db_end(db, r, err);
 }
 
 /* One control file's rows, in one transaction that locks the app. */
@@ -170,35 +182,25 @@ int db_set_rows(struct deis_db *db, const char *app, enum db_app_right right,
 		const char *del, const char *ins, int nparams, const char *mtime,
 		const struct deis_strlist *items, struct deis_error *err)
 {
-	char appid[32];
-	int r = db_begin(db, err);
+	char appid[DB_ID_LEN];
+	int r = db_app_begin(db, app, right, appid, err);
 
 	if (r < 0)
 		return r;
-	r = db_lock_app(db, app, right, appid, sizeof(appid), err);
-	if (r == 0)
-		r = replace_rows(db, appid, del, ins, nparams, mtime, items, NULL, err);
-	if (r < 0)
-		return db_rollback(db, r);
-	return db_commit(db, err);
+	r = replace_rows(db, appid, del, ins, nparams, mtime, items, NULL, err);
+	return db_end(db, r, err);
 }
-
-/* Domain writers of every app, one at a time (a transaction-level
- * advisory lock; 7306 is the migrations'). */
-#define DOMAINS_LOCK "7307"
 
 int deis_db_domains_set(struct deis_db *db, const char *app,
 			const struct deis_strlist *d, struct deis_error *err)
 {
-	char appid[32];
+	char appid[DB_ID_LEN];
 	struct deis_buf arr = DEIS_BUF_INIT;
-	int r = db_begin(db, err);
+	int r = db_app_begin(db, app, DB_ANY_USER, appid, err);
 
 	if (r < 0)
 		return r;
-	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
-	if (r == 0)
-		r = db_exec(db, err, "SELECT pg_advisory_xact_lock(" DOMAINS_LOCK ")");
+	r = db_lock(db, DB_LOCK_DOMAINS, err);
 	/* A name belongs to one app, and so does every name a wildcard
 	 * ("*.S": any name ending in ".S") claims; the primary key covers
 	 * equal names only.  Domains are [a-z0-9.*-]: safe in an array
@@ -217,12 +219,12 @@ int deis_db_domains_set(struct deis_db *db, const char *app,
 			 " LIMIT 1", appid, arr.data);
 	deis_buf_release(&arr);
 	if (!res)
-		return db_rollback(db, r < 0 ? r : -err->code);
+		return db_end(db, -err->code, err);
 	if (PQntuples(res)) {
 		r = deis_error_set(err, EEXIST, "domain '%s' overlaps '%s' of another app",
 				   PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
 		PQclear(res);
-		return db_rollback(db, r);
+		return db_end(db, r, err);
 	}
 	PQclear(res);
 	r = replace_rows(db, appid, "DELETE FROM domains WHERE app_id = $1",
@@ -231,19 +233,17 @@ int deis_db_domains_set(struct deis_db *db, const char *app,
 			 d, NULL, err);
 	if (r == -EEXIST)
 		deis_error_prefix(err, "domain");
-	if (r < 0)
-		return db_rollback(db, r);
-	return db_commit(db, err);
+	return db_end(db, r, err);
 }
 
 int deis_db_drains_set(struct deis_db *db, const char *app,
 		       const struct deis_strlist *urls, struct deis_error *err)
 {
 	return db_set_rows(db, app, DB_ANY_USER, "DELETE FROM drains WHERE app_id = $1",
-			"INSERT INTO drains (app_id, url, position) VALUES ($1, $2, $3)"
-			" ON CONFLICT DO NOTHING", 3,
-			"UPDATE apps SET drains_mtime = clock_timestamp() WHERE id = $1",
-			urls, err);
+			   "INSERT INTO drains (app_id, url, position) VALUES ($1, $2, $3)"
+			   " ON CONFLICT DO NOTHING", 3,
+			   "UPDATE apps SET drains_mtime = clock_timestamp() WHERE id = $1",
+			   urls, err);
 }
 
 int deis_db_load_drains(struct deis_db *db, struct deis_kvlist *out,
@@ -280,84 +280,52 @@ int deis_db_app_names(struct deis_db *db, struct deis_strlist *out,
 	return 0;
 }
 
+/* ---- healthcheck, maintenance, certs: one statement each ---- */
+
 int deis_db_healthcheck_set(struct deis_db *db, const char *app,
 			    const struct deis_kvlist *hc, struct deis_error *err)
 {
-	char appid[32];
 	char *j = db_kv_to_json(hc, 1, err);
-	int r = j ? db_begin(db, err) : -EINVAL;
 
-	if (r < 0) {
-		free(j);
-		return r;
-	}
-	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
-	if (r == 0)
-		r = db_exec(db, err, "UPDATE apps SET healthcheck = $2,"
-			    " healthcheck_mtime = clock_timestamp() WHERE id = $1", appid, j);
+	if (!j)
+		return -EINVAL;
+	int r = db_app_exec(db, err, app, DB_ANY_USER, NULL,
+			    "UPDATE apps SET healthcheck = $2,"
+			    " healthcheck_mtime = clock_timestamp() WHERE id = $1", j);
 	free(j);
-	if (r < 0)
-		return db_rollback(db, r);
-	return db_commit(db, err);
+	return r;
 }
 
 int deis_db_maintenance_set(struct deis_db *db, const char *app, bool on,
 			    struct deis_error *err)
 {
-	char appid[32];
-	int r = db_begin(db, err);
-
-	if (r < 0)
-		return r;
-	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
-	if (r == 0)
-		r = db_exec(db, err, "UPDATE apps SET maintenance = $2,"
-			    " maintenance_mtime = clock_timestamp() WHERE id = $1", appid,
-			    on ? "true" : "false");
-	if (r < 0)
-		return db_rollback(db, r);
-	return db_commit(db, err);
+	return db_app_exec(db, err, app, DB_ANY_USER, NULL,
+			   "UPDATE apps SET maintenance = $2,"
+			   " maintenance_mtime = clock_timestamp() WHERE id = $1",
+			   on ? "true" : "false");
 }
 
 int deis_db_cert_set(struct deis_db *db, const char *app, const char *domain,
 		     const char *pem, int64_t not_after, struct deis_error *err)
 {
-	char appid[32], na[32];
-	int r = db_begin(db, err);
+	char na[32];
 
-	if (r < 0)
-		return r;
 	snprintf(na, sizeof(na), "%lld", (long long)(not_after / 1000000));
-	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
-	if (r == 0)
-		r = db_exec(db, err, "INSERT INTO certs (app_id, domain, pem, not_after)"
-			    " VALUES ($1, $2, $3, to_timestamp($4::bigint))"
-			    " ON CONFLICT (app_id, domain) DO UPDATE SET pem = EXCLUDED.pem,"
-			    " not_after = EXCLUDED.not_after, updated = clock_timestamp()",
-			    appid, domain, pem, na);
-	if (r < 0)
-		return db_rollback(db, r);
-	return db_commit(db, err);
+	return db_app_exec(db, err, app, DB_ANY_USER, NULL,
+			   "INSERT INTO certs (app_id, domain, pem, not_after)"
+			   " VALUES ($1, $2, $3, to_timestamp($4::bigint))"
+			   " ON CONFLICT (app_id, domain) DO UPDATE SET pem = EXCLUDED.pem,"
+			   " not_after = EXCLUDED.not_after, updated = clock_timestamp()",
+			   domain, pem, na);
 }
 
 int deis_db_cert_remove(struct deis_db *db, const char *app, const char *domain,
 			struct deis_error *err)
 {
-	char appid[32];
-	int r = db_begin(db, err);
+	char missing[300];
 
-	if (r < 0)
-		return r;
-	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
-	PGresult *res = r < 0 ? NULL :
-		db_query(db, err, "DELETE FROM certs WHERE app_id = $1 AND domain = $2 RETURNING 1",
-			 appid, domain);
-	if (!res)
-		return db_rollback(db, -err->code);
-	int found = PQntuples(res);
-	PQclear(res);
-	if (!found)
-		return db_rollback(db, deis_error_set(err, ENOENT, "no certificate for '%s'",
-						      domain));
-	return db_commit(db, err);
+	snprintf(missing, sizeof(missing), "no certificate for '%s'", domain);
+	return db_app_exec(db, err, app, DB_ANY_USER, missing,
+			   "DELETE FROM certs WHERE app_id = $1 AND domain = $2 RETURNING 1",
+			   domain);
 }

@@ -157,14 +157,39 @@ int db_begin(struct deis_db *db, struct deis_error *err)
 
 int db_commit(struct deis_db *db, struct deis_error *err)
 {
-	return db_exec(db, err, "COMMIT");
+	PGresult *res = db_query(db, err, "COMMIT");
+
+	if (!res)
+		return -err->code;
+	int r = db_committed(res, err);
+	PQclear(res);
+	return r;
 }
 
-/* Ends a failed transaction; keeps the first error. */
+int db_committed(PGresult *res, struct deis_error *err)
+{
+	if (strcmp(PQcmdStatus(res), "COMMIT"))
+		return deis_error_set(err, EIO, "database: the transaction was rolled back");
+	return 0;
+}
+
 int db_rollback(struct deis_db *db, int r)
 {
 	PQclear(PQexec(db->conn, "ROLLBACK"));
 	return r;
+}
+
+int db_end(struct deis_db *db, int r, struct deis_error *err)
+{
+	return r < 0 ? db_rollback(db, r) : db_commit(db, err);
+}
+
+int db_lock(struct deis_db *db, enum db_lock lock, struct deis_error *err)
+{
+	char id[16];
+
+	snprintf(id, sizeof(id), "%d", (int)lock);
+	return db_exec(db, err, "SELECT pg_advisory_xact_lock($1::bigint)", id);
 }
 
 long deis_db_ping(struct deis_db *db, struct deis_error *err)

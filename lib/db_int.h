@@ -69,9 +69,32 @@ static inline int db_status(int rows)
 {
 	return rows < 0 ? rows : 0;
 }
+/* Begins a transaction; a connection lost since the last call is made
+ * again first. */
 int db_begin(struct deis_db *db, struct deis_error *err);
+/* COMMIT; a COMMIT that fails (a deferred constraint, a serialization
+ * failure, a lost connection) or that the server turned into a ROLLBACK
+ * (the transaction had failed) is an error, never a success. */
 int db_commit(struct deis_db *db, struct deis_error *err);
+/* Whether res, the result of a COMMIT, committed: 0 or -EIO. */
+int db_committed(PGresult *res, struct deis_error *err);
+/* Ends a failed transaction; returns r, keeping the first error. */
 int db_rollback(struct deis_db *db, int r);
+/* Ends the transaction: commits when r is 0, else rolls back and returns r. */
+int db_end(struct deis_db *db, int r, struct deis_error *err);
+
+/*
+ * Platform-wide advisory locks, held to the end of the transaction.  The
+ * numbers are shipped: every binary of a platform must agree on them.
+ * Domain writers and admissions share one, as they always have (each
+ * takes it after its one app row, so the sharing cannot deadlock).
+ */
+enum db_lock {
+	DB_LOCK_MIGRATE = 7306,		/* one migrator at a time */
+	DB_LOCK_DOMAINS = 7307,		/* domain writers of every app */
+	DB_LOCK_ADMISSION = 7307,	/* quota admission (db_admit) */
+};
+int db_lock(struct deis_db *db, enum db_lock lock, struct deis_error *err);
 
 /* db_json.c */
 int db_json_to_kv(const char *text, struct deis_kvlist *out,
@@ -82,9 +105,29 @@ char *db_kv_to_json(const struct deis_kvlist *l, int as_pairs,
 		    struct deis_error *err);
 
 /* db_apps.c */
+
+/* An app's id as text ($1 of most statements). */
+#define DB_ID_LEN 32
 enum db_app_right { DB_ANY_USER, DB_OWNER };
-int db_lock_app(struct deis_db *db, const char *app, enum db_app_right right,
-		char *idbuf, size_t idlen, struct deis_error *err);
+/* Begins a change to app: a transaction with the app's row locked and its
+ * serial bumped, after checking that the acting user (deis_db_act_as) has
+ * right on it; its id in appid (DB_ID_LEN).  On failure nothing is left
+ * open.  End it with db_end(). */
+int db_app_begin(struct deis_db *db, const char *app, enum db_app_right right,
+		 char *appid, struct deis_error *err);
+/*
+ * A change that is one statement (db_app_exec): in a transaction of its
+ * own, as db_app_begin(), runs sql with $1 the app's id and the n params
+ * as $2...  With missing (not NULL), a statement that returns no row is
+ * -ENOENT with that message, and nothing changes.
+ */
+int db_app_stmt(struct deis_db *db, const char *app, enum db_app_right right,
+		const char *missing, const char *sql, int n, const char *const *params,
+		struct deis_error *err);
+#define db_app_exec(db, err, app, right, missing, sql, ...) \
+	db_app_stmt(db, app, right, missing, sql, DB_NARGS(__VA_ARGS__), \
+		    DB_ARGS(__VA_ARGS__), err)
+/* One control file's rows (perms, drains): see replace_rows(). */
 int db_set_rows(struct deis_db *db, const char *app, enum db_app_right right,
 		const char *del, const char *ins, int nparams, const char *mtime,
 		const struct deis_strlist *items, struct deis_error *err);

@@ -426,7 +426,10 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 	res = pl_next(db, err);		/* COMMIT */
 	if (!res)
 		goto fail;
+	r = db_committed(res, err);
 	PQclear(res);
+	if (r < 0)
+		goto fail;
 	pl_end(db);
 	*out = apps;
 	*nout = n;
@@ -504,8 +507,13 @@ int deis_db_load_users(struct deis_db *db, const char *only,
 		k->created = col_us(res, i, 5);
 	}
 	PQclear(res);
-	struct deis_error ignored;
-	db_exec(db, &ignored, "COMMIT");
+	r = db_commit(db, err);
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			deis_user_free(users[i]);
+		free(users);
+		return r;
+	}
 	*out = users;
 	*nout = n;
 	return 0;

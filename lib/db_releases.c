@@ -137,24 +137,21 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 {
 	struct deis_kvlist config = DEIS_KVLIST_INIT, limits = DEIS_KVLIST_INIT;
 	struct deis_buf summary = DEIS_BUF_INIT;
-	char appid[32], ver[16];
+	char appid[DB_ID_LEN], ver[16];
 	char *build_id = NULL;
 	int cur;
-	int r = db_begin(db, err);
+	int r = db_app_begin(db, app, DB_ANY_USER, appid, err);
 
 	*version = 0;
 	if (r < 0)
 		return r;
-	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
-	if (r < 0)
-		return db_rollback(db, r);
 	PGresult *res = db_query(db, err, "SELECT version, config::text, limits::text, build_id"
 				 " FROM releases WHERE app_id = $1 ORDER BY version DESC LIMIT 1", appid);
 	if (!res)
-		return db_rollback(db, -err->code);
+		return db_end(db, -err->code, err);
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		return db_rollback(db, deis_error_set(err, EIO, "app '%s' has no release", app));
+		return db_end(db, deis_error_set(err, EIO, "app '%s' has no release", app), err);
 	}
 	cur = (int)col_long(res, 0, 0);
 	db_json_to_kv(PQgetvalue(res, 0, 1), &config, NULL);
@@ -193,13 +190,9 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 	deis_kvlist_clear(&limits);
 	deis_buf_release(&summary);
 	free(build_id);
-	if (r < 0) {
-		*version = 0;
-		return db_rollback(db, r);
-	}
-	if (*version == 0)
+	if (r == 0 && *version == 0)
 		return db_rollback(db, 0);	/* nothing changed: no release */
-	r = db_commit(db, err);
+	r = db_end(db, r, err);
 	if (r < 0)
 		*version = 0;
 	return r;
@@ -210,43 +203,35 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 int deis_db_build_create(struct deis_db *db, const char *app, const char *owner,
 			 const char *sha, int *number, struct deis_error *err)
 {
-	char appid[32];
-	int r = db_begin(db, err);
+	char appid[DB_ID_LEN];
+	int r = db_app_begin(db, app, DB_ANY_USER, appid, err);
 
 	if (r < 0)
 		return r;
-	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
-	PGresult *res = r < 0 ? NULL :
-		db_query(db, err, "INSERT INTO builds (app_id, number, owner, commit)"
-			 " SELECT $1, coalesce(max(number), 0) + 1, $2, $3 FROM builds"
-			 " WHERE app_id = $1 RETURNING number", appid, owner, sha);
-	if (!res)
-		return db_rollback(db, -err->code);
-	*number = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return db_commit(db, err);
+	PGresult *res = db_query(db, err, "INSERT INTO builds (app_id, number, owner, commit)"
+				 " SELECT $1, coalesce(max(number), 0) + 1, $2, $3 FROM builds"
+				 " WHERE app_id = $1 RETURNING number", appid, owner, sha);
+	if (res) {
+		*number = (int)col_long(res, 0, 0);
+		PQclear(res);
+	}
+	return db_end(db, res ? 0 : -err->code, err);
 }
 
 int deis_db_build_finish(struct deis_db *db, const char *app, int number,
 			 const char *status, const char *image,
 			 const struct deis_kvlist *procfile, struct deis_error *err)
 {
-	char appid[32], num[16];
+	char num[16];
 	char *pj = db_kv_to_json(procfile, 0, err);
-	int r = pj ? db_begin(db, err) : -EINVAL;
 
-	if (r < 0) {
-		free(pj);
-		return r;
-	}
+	if (!pj)
+		return -EINVAL;
 	snprintf(num, sizeof(num), "%d", number);
-	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
-	if (r == 0)
-		r = db_exec(db, err, "UPDATE builds SET status = $3, image = $4, procfile = $5,"
+	int r = db_app_exec(db, err, app, DB_ANY_USER, NULL,
+			    "UPDATE builds SET status = $3, image = $4, procfile = $5,"
 			    " finished = clock_timestamp() WHERE app_id = $1 AND number = $2",
-			    appid, num, status, image, pj);
+			    num, status, image, pj);
 	free(pj);
-	if (r < 0)
-		return db_rollback(db, r);
-	return db_commit(db, err);
+	return r;
 }

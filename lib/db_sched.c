@@ -41,13 +41,12 @@ int deis_db_containers_write(struct deis_db *db, const char *app,
 			     const char *const *removed, size_t nremoved,
 			     int deployed, long *serial, struct deis_error *err)
 {
-	char appid[32];
-	int r = db_begin(db, err);
+	char appid[DB_ID_LEN];
+	int r = db_app_begin(db, app, DB_ANY_USER, appid, err);
 
 	if (r < 0)
 		return r;
-	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
-	if (r == 0 && serial) {
+	if (serial) {
 		PGresult *res = db_query(db, err, "SELECT serial FROM apps WHERE id = $1", appid);
 		if (!res)
 			r = -err->code;
@@ -86,56 +85,42 @@ int deis_db_containers_write(struct deis_db *db, const char *app,
 		snprintf(v, sizeof(v), "%d", deployed);
 		r = db_exec(db, err, ROLLOUT_SET, appid, v, "deployed", "");
 	}
-	if (r < 0)
-		return db_rollback(db, r);
-	return db_commit(db, err);
+	return db_end(db, r, err);
 }
 
 int deis_db_container_restart(struct deis_db *db, const char *app,
 			      const char *name, struct deis_error *err)
 {
-	char appid[32];
-	int r = db_begin(db, err);
+	char missing[300];
 
-	if (r < 0)
-		return r;
-	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
-	PGresult *res = r < 0 ? NULL :
-		db_query(db, err, "UPDATE containers SET desired = 'restart',"
-			 " updated = clock_timestamp() WHERE instance = (SELECT instance"
-			 " FROM containers WHERE app_id = $1 AND name = $2"
-			 " ORDER BY state = 'stopping', seq DESC LIMIT 1) RETURNING 1", appid, name);
-	if (!res)
-		return db_rollback(db, -err->code);
-	int found = PQntuples(res);
-	PQclear(res);
-	if (!found)
-		return db_rollback(db, deis_error_set(err, ENOENT, "no container '%s'", name));
-	return db_commit(db, err);
+	snprintf(missing, sizeof(missing), "no container '%s'", name);
+	return db_app_exec(db, err, app, DB_ANY_USER, missing,
+			   "UPDATE containers SET desired = 'restart',"
+			   " updated = clock_timestamp() WHERE instance = (SELECT instance"
+			   " FROM containers WHERE app_id = $1 AND name = $2"
+			   " ORDER BY state = 'stopping', seq DESC LIMIT 1) RETURNING 1", name);
 }
 
 int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
 		       int release, const char *node, int port, int *number,
 		       char *instance, size_t ilen, struct deis_error *err)
 {
-	char appid[32], rel[16], portbuf[16];
-	int r = db_begin(db, err);
+	char appid[DB_ID_LEN], rel[16], portbuf[16];
+	int r = db_app_begin(db, app, DB_ANY_USER, appid, err);
 
 	if (r < 0)
 		return r;
 	snprintf(rel, sizeof(rel), "%d", release);
-	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
-	PGresult *res = r < 0 ? NULL :
-		db_query(db, err, "UPDATE apps SET run_serial = run_serial + 1 WHERE id = $1"
-			 " RETURNING run_serial", appid);
+	PGresult *res = db_query(db, err, "UPDATE apps SET run_serial = run_serial + 1"
+				 " WHERE id = $1 RETURNING run_serial", appid);
 	if (!res)
-		return db_rollback(db, -err->code);
+		return db_end(db, -err->code, err);
 	*number = (int)col_long(res, 0, 0);
 	PQclear(res);
 	struct deis_usage before;
 	r = db_app_usage(db, appid, &before, err);
 	if (r < 0)
-		return db_rollback(db, r);
+		return db_end(db, r, err);
 	char num[16];
 	snprintf(num, sizeof(num), "%d", *number);
 	snprintf(portbuf, sizeof(portbuf), "%d", port);
@@ -150,32 +135,22 @@ int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
 		       " FROM apps a, (SELECT nextval('container_seq') AS v) s WHERE a.id = $1"
 		       " RETURNING instance", appid, num, rel, command, node ? node : "", portbuf);
 	if (!res)
-		return db_rollback(db, -err->code);
+		return db_end(db, -err->code, err);
 	if (instance)
 		snprintf(instance, ilen, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
-	r = db_admit(db, appid, &before, err);
-	if (r < 0)
-		return db_rollback(db, r);
-	return db_commit(db, err);
+	return db_end(db, db_admit(db, appid, &before, err), err);
 }
 
 int deis_db_rollout_set(struct deis_db *db, const char *app, int version,
 			const char *state, const char *reason,
 			struct deis_error *err)
 {
-	char appid[32], v[16];
-	int r = db_begin(db, err);
+	char v[16];
 
-	if (r < 0)
-		return r;
 	snprintf(v, sizeof(v), "%d", version);
-	r = db_lock_app(db, app, DB_ANY_USER, appid, sizeof(appid), err);
-	if (r == 0)
-		r = db_exec(db, err, ROLLOUT_SET, appid, v, state, reason ? reason : "");
-	if (r < 0)
-		return db_rollback(db, r);
-	return db_commit(db, err);
+	return db_app_exec(db, err, app, DB_ANY_USER, NULL, ROLLOUT_SET, v, state,
+			   reason ? reason : "");
 }
 
 int deis_db_node_seen(struct deis_db *db, const char *name, const char *address,

@@ -17,7 +17,9 @@
 
 /*
  * Append-only: a migration, once shipped, never changes; a new schema
- * change is a new entry.  Each runs in its own transaction.
+ * change is a new entry at the end, with the next version.  The pending
+ * ones run in one transaction (deis_db_migrate), each recorded in
+ * schema_migrations.
  */
 static const struct {
 	int version;
@@ -167,8 +169,17 @@ static const struct {
 	  "  updated timestamptz NOT NULL DEFAULT clock_timestamp());" },
 };
 
-/* ---- migrations ---- */
+/* ---- the runner ---- */
 
+/* Whether migration version has been applied: 1, 0, or < 0. */
+static int applied(struct deis_db *db, const char *version, struct deis_error *err)
+{
+	return db_count(db_query(db, err, "SELECT 1 FROM schema_migrations WHERE version = $1",
+				 version), err);
+}
+
+/* Every pending migration in one transaction, after the migration lock:
+ * a migrator that waited for another finds nothing left to do. */
 int deis_db_migrate(struct deis_db *db, struct deis_error *err)
 {
 	char ver[16];
@@ -176,23 +187,21 @@ int deis_db_migrate(struct deis_db *db, struct deis_error *err)
 
 	if (r < 0)
 		return r;
-	/* One migrator at a time, platform-wide. */
-	r = db_exec(db, err, "SELECT pg_advisory_xact_lock(7306)");
+	r = db_lock(db, DB_LOCK_MIGRATE, err);
 	if (r == 0)
 		r = db_exec(db, err, "CREATE TABLE IF NOT EXISTS schema_migrations ("
 			    " version integer PRIMARY KEY,"
 			    " applied timestamptz NOT NULL DEFAULT now())");
 	for (size_t i = 0; r == 0 && i < sizeof(migrations) / sizeof(*migrations); i++) {
 		snprintf(ver, sizeof(ver), "%d", migrations[i].version);
-		PGresult *res = db_query(db, err, "SELECT 1 FROM schema_migrations WHERE version = $1", ver);
-		if (!res) {
-			r = -err->code;
+		r = applied(db, ver, err);
+		if (r < 0)
 			break;
-		}
-		int done = PQntuples(res) > 0;
-		PQclear(res);
-		if (done)
+		if (r == 1) {
+			r = 0;
 			continue;
+		}
+		/* Several statements: only the simple protocol runs them. */
 		PGresult *m = PQexec(db->conn, migrations[i].sql);
 		if (PQresultStatus(m) != PGRES_COMMAND_OK) {
 			r = db_result_error(db, m, err);
@@ -202,7 +211,5 @@ int deis_db_migrate(struct deis_db *db, struct deis_error *err)
 		if (r == 0)
 			r = db_exec(db, err, "INSERT INTO schema_migrations (version) VALUES ($1)", ver);
 	}
-	if (r < 0)
-		return db_rollback(db, r);
-	return db_commit(db, err);
+	return db_end(db, r, err);
 }
