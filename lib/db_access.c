@@ -187,28 +187,34 @@ int deis_db_perms_set(struct deis_db *db, const char *app,
  * sees what committed before it began).  A change that takes nothing more
  * skips all of it.
  */
-/* Per app: owner, current limits, formation, running one-offs. */
+/* Per app: owner, current limits, formation, running one-offs, name. */
 #define USAGE_Q "SELECT a.id, a.owner," \
 	" coalesce((SELECT r.limits::text FROM releases r WHERE r.app_id = a.id" \
 	" ORDER BY r.version DESC LIMIT 1), '{}')," \
 	" coalesce((SELECT jsonb_object_agg(f.type, f.quantity::text) FROM formation f" \
 	" WHERE f.app_id = a.id), '{}')::text," \
-	" (SELECT count(*) FROM containers c WHERE c.app_id = a.id AND c.type = 'run')" \
-	" FROM apps a"
+	" (SELECT count(*) FROM containers c WHERE c.app_id = a.id AND c.type = 'run')," \
+	" a.name FROM apps a"
 
 /* A node counts while its heartbeat is this recent (as platform/status). */
 #define NODE_LIVE "last_seen > clock_timestamp() - interval '30 seconds'"
 
-static void usage_row(PGresult *res, int i, struct deis_usage *u)
+/* Adds row i of a USAGE_Q result to u. */
+static int usage_row(PGresult *res, int i, struct deis_usage *u, struct deis_error *err)
 {
 	struct deis_kvlist limits = DEIS_KVLIST_INIT, formation = DEIS_KVLIST_INIT;
+	int r = db_json_to_kv(PQgetvalue(res, i, 2), 0, &limits, err);
 
-	db_json_to_kv(PQgetvalue(res, i, 2), &limits, NULL);
-	db_json_to_kv(PQgetvalue(res, i, 3), &formation, NULL);
-	deis_usage_add_app(u, &formation, &limits, col_long(res, i, 4),
-			   deis_quota_default_memory());
+	if (r == 0)
+		r = db_json_to_kv(PQgetvalue(res, i, 3), 0, &formation, err);
+	if (r == 0)
+		deis_usage_add_app(u, &formation, &limits, col_long(res, i, 4),
+				   deis_quota_default_memory());
+	else
+		deis_error_prefix(err, "usage of app '%s'", PQgetvalue(res, i, 5));
 	deis_kvlist_clear(&limits);
 	deis_kvlist_clear(&formation);
+	return r;
 }
 
 /* What the app takes now, in this transaction. */
@@ -217,13 +223,13 @@ int db_app_usage(struct deis_db *db, const char *appid, struct deis_usage *out,
 {
 	PGresult *res = db_query(db, err, USAGE_Q " WHERE a.id = $1", appid);
 
+	int r = res ? 0 : -err->code;
+
 	*out = (struct deis_usage){ 0, 0 };
-	if (!res)
-		return -err->code;
-	if (PQntuples(res))
-		usage_row(res, 0, out);
+	if (res && PQntuples(res))
+		r = usage_row(res, 0, out, err);
 	PQclear(res);
-	return 0;
+	return r;
 }
 
 static void quota_row(PGresult *res, int i, struct deis_quota *q)
@@ -255,9 +261,9 @@ int db_admit(struct deis_db *db, const char *appid, const struct deis_usage *bef
 	for (int i = 0; i < PQntuples(res); i++)
 		if (col_long(res, i, 0) == id)
 			snprintf(owner, sizeof(owner), "%s", PQgetvalue(res, i, 1));
-	for (int i = 0; i < PQntuples(res); i++) {
+	for (int i = 0; r == 0 && i < PQntuples(res); i++) {
 		struct deis_usage u = { 0, 0 };
-		usage_row(res, i, &u);
+		r = usage_row(res, i, &u, err);
 		a.committed_after += u.memory;
 		if (!strcmp(PQgetvalue(res, i, 1), owner)) {
 			a.after.containers += u.containers;
@@ -265,6 +271,8 @@ int db_admit(struct deis_db *db, const char *appid, const struct deis_usage *bef
 		}
 	}
 	PQclear(res);
+	if (r < 0)
+		return r;
 	a.user = owner;
 	a.before.containers = a.after.containers - app.containers + before->containers;
 	a.before.memory = a.after.memory - app.memory + before->memory;

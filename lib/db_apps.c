@@ -155,7 +155,9 @@ int deis_db_formation_set(struct deis_db *db, const char *app,
 		return db_end(db, -err->code, err);
 	if (PQntuples(res)) {
 		struct deis_kvlist types = DEIS_KVLIST_INIT;
-		db_json_to_kv(PQgetvalue(res, 0, 0), &types, NULL);
+		r = db_json_to_kv(PQgetvalue(res, 0, 0), 0, &types, err);
+		if (r < 0)
+			deis_error_prefix(err, "the current build's Procfile");
 		for (size_t i = 0; r == 0 && i < f->n; i++)
 			if (!deis_kvlist_get(&types, f->items[i].key))
 				r = deis_error_set(err, EINVAL, "formation: process type '%s' "

@@ -97,10 +97,14 @@ enum db_lock {
 int db_lock(struct deis_db *db, enum db_lock lock, struct deis_error *err);
 
 /* db_json.c */
-int db_json_to_kv(const char *text, struct deis_kvlist *out,
+
+/* A JSON object of strings (as_pairs 0), sorted, or an array of [key,
+ * value] pairs in their order (as_pairs 1), added to out; anything else
+ * is -EIO with err filled. */
+int db_json_to_kv(const char *text, int as_pairs, struct deis_kvlist *out,
 		  struct deis_error *err);
-int db_json_pairs_to_kv(const char *text, struct deis_kvlist *out,
-			struct deis_error *err);
+/* l as JSON text of that shape (the caller frees it), or NULL with err
+ * filled: EINVAL for text that is not UTF-8, ENOMEM if jansson fails. */
 char *db_kv_to_json(const struct deis_kvlist *l, int as_pairs,
 		    struct deis_error *err);
 

@@ -241,7 +241,7 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		a->serial = col_long(res, (int)i, 3);
 		a->created = col_us(res, (int)i, 4);
 		a->updated = col_us(res, (int)i, 5);
-		if (db_json_pairs_to_kv(PQgetvalue(res, (int)i, 6), &a->healthcheck, err) < 0) {
+		if (db_json_to_kv(PQgetvalue(res, (int)i, 6), 1, &a->healthcheck, err) < 0) {
 			PQclear(res);
 			goto fail;
 		}
@@ -275,9 +275,12 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		b->commit = col_str(res, i, 4);
 		b->status = col_str(res, i, 5);
 		b->image = col_str(res, i, 6);
-		db_json_to_kv(PQgetvalue(res, i, 7), &b->procfile, NULL);
 		b->created = col_us(res, i, 8);
 		b->finished = col_us(res, i, 9);
+		if (db_json_to_kv(PQgetvalue(res, i, 7), 0, &b->procfile, err) < 0) {
+			PQclear(res);
+			goto fail;
+		}
 	}
 	PQclear(res);
 
@@ -324,8 +327,8 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		rel->summary = col_str(res, i, 3);
 		rel->build_id = col_long(res, i, 4);
 		rel->build_number = (int)col_long(res, i, 5);
-		if (db_json_to_kv(PQgetvalue(res, i, 6), &rel->config, err) < 0 ||
-		    db_json_to_kv(PQgetvalue(res, i, 7), &rel->limits, err) < 0) {
+		if (db_json_to_kv(PQgetvalue(res, i, 6), 0, &rel->config, err) < 0 ||
+		    db_json_to_kv(PQgetvalue(res, i, 7), 0, &rel->limits, err) < 0) {
 			PQclear(res);
 			goto fail;
 		}

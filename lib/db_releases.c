@@ -16,15 +16,59 @@
 
 /* ---- releases ---- */
 
-/* Applies change to (config, limits, build) and writes the summary. */
+/* What a new release is made from: a release's row, then the change. */
+struct release_row {
+	int version;
+	struct deis_kvlist config;
+	struct deis_kvlist limits;
+	char *build_id;			/* NULL: no build yet */
+};
+
+static void release_row_clear(struct release_row *rel)
+{
+	deis_kvlist_clear(&rel->config);
+	deis_kvlist_clear(&rel->limits);
+	free(rel->build_id);
+	rel->build_id = NULL;
+}
+
+/* Replaces rel with release version of app appid ("0": the newest): 1,
+ * 0 when there is no such release, or < 0. */
+static int release_get(struct deis_db *db, const char *appid, const char *version,
+		       struct release_row *rel, struct deis_error *err)
+{
+	PGresult *res = db_query(db, err, "SELECT version, config::text, limits::text,"
+				 " build_id FROM releases WHERE app_id = $1 AND version ="
+				 " (CASE WHEN $2::int = 0 THEN (SELECT max(version) FROM releases"
+				 " WHERE app_id = $1) ELSE $2::int END)", appid, version);
+
+	if (!res)
+		return -err->code;
+	if (!PQntuples(res)) {
+		PQclear(res);
+		return 0;
+	}
+	release_row_clear(rel);
+	rel->version = (int)col_long(res, 0, 0);
+	int r = db_json_to_kv(PQgetvalue(res, 0, 1), 0, &rel->config, err);
+	if (r == 0)
+		r = db_json_to_kv(PQgetvalue(res, 0, 2), 0, &rel->limits, err);
+	if (r < 0)
+		deis_error_prefix(err, "release v%d", rel->version);
+	if (!PQgetisnull(res, 0, 3))
+		rel->build_id = col_str(res, 0, 3);
+	PQclear(res);
+	return r < 0 ? r : 1;
+}
+
+/* Applies change c to rel and writes the summary. */
 static int apply_release_change(struct deis_db *db, const char *appid,
-				const char *who,
-				const struct deis_release_change *c,
-				struct deis_kvlist *config,
-				struct deis_kvlist *limits, char **build_id,
-				struct deis_buf *summary, struct deis_error *err)
+				const char *who, const struct deis_release_change *c,
+				struct release_row *rel, struct deis_buf *summary,
+				struct deis_error *err)
 {
 	struct deis_kvlist before = DEIS_KVLIST_INIT;
+	struct deis_kvlist *config = &rel->config, *limits = &rel->limits;
 
 	switch (c->kind) {
 	case DEIS_RELEASE_SET:
@@ -80,8 +124,8 @@ static int apply_release_change(struct deis_db *db, const char *appid,
 			PQclear(res);
 			return deis_error_set(err, ENOENT, "no succeeded build %d", c->version);
 		}
-		free(*build_id);
-		*build_id = strdup(PQgetvalue(res, 0, 0));
+		free(rel->build_id);
+		rel->build_id = col_str(res, 0, 0);
 		PQclear(res);
 		deis_buf_addf(summary, "%s deployed %s", who, c->key ? c->key : num);
 		break;
@@ -89,21 +133,10 @@ static int apply_release_change(struct deis_db *db, const char *appid,
 	case DEIS_RELEASE_ROLLBACK: {
 		char ver[16];
 		snprintf(ver, sizeof(ver), "%d", c->version);
-		PGresult *res = db_query(db, err, "SELECT config::text, limits::text, build_id"
-					 " FROM releases WHERE app_id = $1 AND version = $2", appid, ver);
-		if (!res)
-			return -err->code;
-		if (!PQntuples(res)) {
-			PQclear(res);
-			return deis_error_set(err, ENOENT, "no release v%d", c->version);
-		}
-		deis_kvlist_clear(config);
-		deis_kvlist_clear(limits);
-		db_json_to_kv(PQgetvalue(res, 0, 0), config, NULL);
-		db_json_to_kv(PQgetvalue(res, 0, 1), limits, NULL);
-		free(*build_id);
-		*build_id = PQgetisnull(res, 0, 2) ? NULL : strdup(PQgetvalue(res, 0, 2));
-		PQclear(res);
+		int found = c->version > 0 ? release_get(db, appid, ver, rel, err) : 0;
+		if (found <= 0)
+			return found < 0 ? found :
+				deis_error_set(err, ENOENT, "no release v%d", c->version);
 		/* A rollback always makes a release, even to an equal one:
 		 * the user asked for it and it belongs in the audit trail. */
 		deis_buf_addf(summary, "%s rolled back to v%d", who, c->version);
@@ -135,61 +168,47 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 			   const struct deis_release_change *change,
 			   int *version, struct deis_error *err)
 {
-	struct deis_kvlist config = DEIS_KVLIST_INIT, limits = DEIS_KVLIST_INIT;
+	struct release_row rel = { 0 };
 	struct deis_buf summary = DEIS_BUF_INIT;
 	char appid[DB_ID_LEN], ver[16];
-	char *build_id = NULL;
-	int cur;
 	int r = db_app_begin(db, app, DB_ANY_USER, appid, err);
 
 	*version = 0;
 	if (r < 0)
 		return r;
-	PGresult *res = db_query(db, err, "SELECT version, config::text, limits::text, build_id"
-				 " FROM releases WHERE app_id = $1 ORDER BY version DESC LIMIT 1", appid);
-	if (!res)
-		return db_end(db, -err->code, err);
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		return db_end(db, deis_error_set(err, EIO, "app '%s' has no release", app), err);
-	}
-	cur = (int)col_long(res, 0, 0);
-	db_json_to_kv(PQgetvalue(res, 0, 1), &config, NULL);
-	db_json_to_kv(PQgetvalue(res, 0, 2), &limits, NULL);
-	if (!PQgetisnull(res, 0, 3))
-		build_id = strdup(PQgetvalue(res, 0, 3));
-	PQclear(res);
+	r = release_get(db, appid, "0", &rel, err);
+	if (r == 0)
+		r = deis_error_set(err, EIO, "app '%s' has no release", app);
+	int next = rel.version + 1;
 
 	/* Limits, a rollback and a deploy may take more memory or
 	 * containers: admitted below; config changes never do. */
 	struct deis_usage before = { 0, 0 };
 	bool weigh = change->kind == DEIS_RELEASE_LIMITS ||
 		     change->kind == DEIS_RELEASE_ROLLBACK || change->kind == DEIS_RELEASE_DEPLOY;
-	r = weigh ? db_app_usage(db, appid, &before, err) : 0;
+	if (r > 0)
+		r = weigh ? db_app_usage(db, appid, &before, err) : 0;
 	if (r == 0)
-		r = apply_release_change(db, appid, who, change, &config, &limits, &build_id,
-					 &summary, err);
+		r = apply_release_change(db, appid, who, change, &rel, &summary, err);
 	if (r == 0 && summary.len) {
-		char *cj = db_kv_to_json(&config, 0, err);
-		char *lj = cj ? db_kv_to_json(&limits, 0, err) : NULL;
-		snprintf(ver, sizeof(ver), "%d", cur + 1);
-		r = !cj || !lj ? -EINVAL :
+		char *cj = db_kv_to_json(&rel.config, 0, err);
+		char *lj = cj ? db_kv_to_json(&rel.limits, 0, err) : NULL;
+		snprintf(ver, sizeof(ver), "%d", next);
+		r = !lj ? -err->code :
 			db_exec(db, err, "INSERT INTO releases (app_id, version, owner, summary,"
 				" build_id, config, limits) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-				appid, ver, who, summary.data, build_id, cj, lj);
+				appid, ver, who, summary.data, rel.build_id, cj, lj);
 		free(cj);
 		free(lj);
 		if (r == 0 && change->kind == DEIS_RELEASE_DEPLOY)
-			r = deploy_formation(db, appid, build_id, err);
+			r = deploy_formation(db, appid, rel.build_id, err);
 		if (r == 0 && weigh)
 			r = db_admit(db, appid, &before, err);
 		if (r == 0)
-			*version = cur + 1;
+			*version = next;
 	}
-	deis_kvlist_clear(&config);
-	deis_kvlist_clear(&limits);
+	release_row_clear(&rel);
 	deis_buf_release(&summary);
-	free(build_id);
 	if (r == 0 && *version == 0)
 		return db_rollback(db, 0);	/* nothing changed: no release */
 	r = db_end(db, r, err);

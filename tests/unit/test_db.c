@@ -8,8 +8,8 @@
  *
  * Besides round trips of every loaded entity (so a loader that reads its
  * results out of order fails here), it provokes what a unit test of pure
- * code cannot: a COMMIT that fails (a deferred constraint trigger), and
- * checks it is reported.
+ * code cannot: a COMMIT that fails (a deferred constraint trigger) and
+ * JSON columns that do not decode, and checks both are reported.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -329,6 +329,88 @@ TEST(failed_commit_is_reported)
 	sql("DROP TRIGGER refuse_release ON releases");
 }
 
+/* A JSON column that does not decode is an error, whichever reads it:
+ * the loader, or a change that builds on what it reads. */
+TEST(bad_json_is_reported)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_kvlist procfile = DEIS_KVLIST_INIT, formation = DEIS_KVLIST_INIT;
+	int v = -1, build = 0;
+	size_t n = 0;
+	struct deis_app **apps;
+	char buf[64];
+
+	CHECK(deis_db_app_create(db, "bj", "alice", &err) == 0);
+	CHECK(set_var("bj", "KEEP", "me", &v, &err) == 0 && v == 2);
+	CHECK(deis_db_build_create(db, "bj", "alice", "abc", &build, &err) == 0);
+	deis_kvlist_set(&procfile, "web", "./serve");
+	CHECK(deis_db_build_finish(db, "bj", build, "succeeded", "img", &procfile, &err) == 0);
+	struct deis_release_change deploy = { .kind = DEIS_RELEASE_DEPLOY, .version = build };
+	CHECK(deis_db_release_create(db, "bj", "alice", &deploy, &v, &err) == 0 && v == 3);
+	deis_kvlist_set(&formation, "web", "1");
+
+	/* A build's Procfile that is not an object of strings. */
+	CHECK(sql("UPDATE builds SET procfile = '\"web\"'") == 0);
+	deis_error_clear(&err);
+	apps = load_all(&n, &err);
+	CHECK(apps == NULL && err.code != 0 && strstr(err.msg, "JSON"));
+	free_all(apps, n);
+	CHECK(load_one("bj", NULL, &err) == NULL);
+	deis_error_clear(&err);
+	CHECK(deis_db_formation_set(db, "bj", &formation, &err) == -EIO && strstr(err.msg, "JSON"));
+	CHECK(sql("UPDATE builds SET procfile = '{\"web\": 1}'") == 0);
+	deis_error_clear(&err);
+	CHECK(load_one("bj", NULL, &err) == NULL && strstr(err.msg, "JSON"));
+	CHECK(sql("UPDATE builds SET procfile = '{\"web\": \"./serve\"}'") == 0);
+	struct deis_app *a = load_one("bj", NULL, &err);
+	CHECK(a != NULL);
+	if (a)
+		deis_app_free(a);
+	CHECK(deis_db_formation_set(db, "bj", &formation, &err) == 0);
+
+	/* The current release's config: a change must not build on what
+	 * it cannot read (it would drop every var). */
+	CHECK(sql("UPDATE releases SET config = '[\"KEEP\"]' WHERE version = 3") == 0);
+	deis_error_clear(&err);
+	CHECK(set_var("bj", "MORE", "1", &v, &err) < 0 && v == 0);
+	CHECK(err.code != 0 && strstr(err.msg, "JSON"));
+	CHECK_STR(sql_value("SELECT count(*) FROM releases WHERE version > 3", buf, sizeof(buf)),
+		  "0");
+	deis_error_clear(&err);
+	CHECK(load_one("bj", NULL, &err) == NULL && strstr(err.msg, "JSON"));
+	CHECK(sql("UPDATE releases SET config = '{\"KEEP\": \"me\"}' WHERE version = 3") == 0);
+	/* ... nor the one a rollback copies. */
+	CHECK(sql("UPDATE releases SET limits = '{\"web\": [\"512M\"]}' WHERE version = 2") == 0);
+	struct deis_release_change back = { .kind = DEIS_RELEASE_ROLLBACK, .version = 2 };
+	deis_error_clear(&err);
+	CHECK(deis_db_release_create(db, "bj", "alice", &back, &v, &err) < 0 && v == 0);
+	CHECK(err.code != 0 && strstr(err.msg, "JSON"));
+	CHECK(sql("UPDATE releases SET limits = '{}' WHERE version = 2") == 0);
+
+	/* The healthcheck: an array of [key, value] pairs. */
+	CHECK(sql("UPDATE apps SET healthcheck = '{}' WHERE name = 'bj'") == 0);
+	deis_error_clear(&err);
+	CHECK(load_one("bj", NULL, &err) == NULL && strstr(err.msg, "JSON"));
+	CHECK(sql("UPDATE apps SET healthcheck = '[[\"path\"]]' WHERE name = 'bj'") == 0);
+	deis_error_clear(&err);
+	CHECK(load_one("bj", NULL, &err) == NULL && strstr(err.msg, "JSON"));
+	CHECK(sql("UPDATE apps SET healthcheck = '[]' WHERE name = 'bj'") == 0);
+
+	/* Encoding: a key that is not UTF-8 is refused, not dropped. */
+	deis_error_clear(&err);
+	CHECK(set_var("bj", "BAD\xff", "1", &v, &err) == -EINVAL && v == 0);
+	CHECK(set_var("bj", "MORE", "1", &v, &err) == 0 && v == 4);
+	CHECK(deis_db_release_create(db, "bj", "alice", &back, &v, &err) == 0 && v == 5);
+	a = load_one("bj", NULL, &err);
+	CHECK(a && a->nreleases == 5 && a->releases[3]->config.n == 2 &&
+	      a->releases[4]->config.n == 1);
+	if (a)
+		deis_app_free(a);
+	CHECK(deis_db_app_destroy(db, "bj", &err) == 0);
+	deis_kvlist_clear(&procfile);
+	deis_kvlist_clear(&formation);
+}
+
 int main(void)
 {
 	const char *base = database_conninfo();
@@ -363,5 +445,6 @@ int main(void)
 	RUN(load_round_trip);
 	RUN(users_and_keys);
 	RUN(failed_commit_is_reported);
+	RUN(bad_json_is_reported);
 	return unit_done();
 }
