@@ -96,6 +96,11 @@ enum db_lock {
 };
 int db_lock(struct deis_db *db, enum db_lock lock, struct deis_error *err);
 
+/* db_load.c: how one row of a load step fills its app (see load_steps[]);
+ * < 0 with err filled for a row that does not decode. */
+typedef int db_decode_fn(struct deis_app *a, PGresult *res, int row,
+			 struct deis_error *err);
+
 /* db_json.c */
 
 /* A JSON object of strings (as_pairs 0), sorted, or an array of [key,

@@ -3,7 +3,6 @@
  * rows in one round trip, the users with their keys, the serials.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -15,18 +14,6 @@
 #include "db_int.h"
 
 /* ---- pipelines: several statements in one round trip ---- */
-
-static void pl_send(struct deis_db *db, const char *sql, int nparams, ...)
-{
-	const char *params[4];
-	va_list ap;
-
-	va_start(ap, nparams);
-	for (int i = 0; i < nparams && i < 4; i++)
-		params[i] = va_arg(ap, const char *);
-	va_end(ap);
-	PQsendQueryParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-}
 
 /* The next statement's result (the caller PQclear()s it), or NULL with err
  * filled: the first failure aborts the rest of the pipeline. */
@@ -70,14 +57,201 @@ static void pl_end(struct deis_db *db)
 		PQclear(PQexec(db->conn, "ROLLBACK"));
 }
 
-/* ---- loading ---- */
+/* ---- what a load reads: one row per step, in the order it is read ---- */
+
+/* Appends a zeroed element to the array arr of n elements; returns it. */
+#define APPEND(arr, n) \
+	((arr) = grow((arr), (n) + 1, sizeof(*(arr))), \
+	 memset(&(arr)[n], 0, sizeof(*(arr))), &(arr)[(n)++])
+
+static void *grow(void *p, size_t n, size_t size)
+{
+	p = realloc(p, n * size);
+	if (!p)
+		abort();
+	return p;
+}
+
+static int decode_app(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
+{
+	a->name = col_str(res, i, 1);
+	a->owner = col_str(res, i, 2);
+	a->serial = col_long(res, i, 3);
+	a->created = col_us(res, i, 4);
+	a->updated = col_us(res, i, 5);
+	a->maintenance = PQgetvalue(res, i, 7)[0] == 't';
+	a->formation_mtime = col_us(res, i, 8);
+	a->domains_mtime = col_us(res, i, 9);
+	a->perms_mtime = col_us(res, i, 10);
+	a->healthcheck_mtime = col_us(res, i, 11);
+	a->maintenance_mtime = col_us(res, i, 12);
+	a->drains_mtime = col_us(res, i, 13);
+	return db_json_to_kv(PQgetvalue(res, i, 6), 1, &a->healthcheck, err);
+}
+
+static int decode_build(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
+{
+	struct deis_build *b = APPEND(a->builds, a->nbuilds);
+
+	b->id = col_long(res, i, 1);
+	b->number = (int)col_long(res, i, 2);
+	b->owner = col_str(res, i, 3);
+	b->commit = col_str(res, i, 4);
+	b->status = col_str(res, i, 5);
+	b->image = col_str(res, i, 6);
+	b->created = col_us(res, i, 8);
+	b->finished = col_us(res, i, 9);
+	if (db_json_to_kv(PQgetvalue(res, i, 7), 0, &b->procfile, err) < 0)
+		return deis_error_prefix(err, "build %d", b->number);
+	return 0;
+}
+
+static int decode_release(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
+{
+	struct deis_release *rel = calloc(1, sizeof(*rel));
+
+	if (!rel)
+		abort();
+	if (a->nreleases == a->releases_cap) {
+		/* grow geometrically: apps may have thousands */
+		a->releases_cap = a->releases_cap ? a->releases_cap * 2 : 4;
+		a->releases = grow(a->releases, a->releases_cap, sizeof(*a->releases));
+	}
+	a->releases[a->nreleases++] = rel;
+	rel->refs = 1;
+	rel->version = (int)col_long(res, i, 1);
+	rel->owner = col_str(res, i, 2);
+	rel->summary = col_str(res, i, 3);
+	rel->build_id = col_long(res, i, 4);
+	rel->build_number = (int)col_long(res, i, 5);
+	rel->created = col_us(res, i, 8);
+	if (db_json_to_kv(PQgetvalue(res, i, 6), 0, &rel->config, err) < 0 ||
+	    db_json_to_kv(PQgetvalue(res, i, 7), 0, &rel->limits, err) < 0)
+		return deis_error_prefix(err, "release v%d", rel->version);
+	return 0;
+}
+
+static int decode_formation(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
+{
+	deis_kvlist_set(&a->formation, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+	return 0;
+}
+
+static int decode_domain(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
+{
+	deis_strlist_add(&a->domains, PQgetvalue(res, i, 1));
+	return 0;
+}
+
+static int decode_perm(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
+{
+	deis_strlist_add(&a->perms, PQgetvalue(res, i, 1));
+	return 0;
+}
+
+static int decode_drain(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
+{
+	deis_strlist_add(&a->drains, PQgetvalue(res, i, 1));
+	return 0;
+}
+
+static int decode_container(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
+{
+	struct deis_container *ct = APPEND(a->containers, a->ncontainers);
+
+	ct->name = col_str(res, i, 1);
+	ct->type = col_str(res, i, 2);
+	ct->number = (int)col_long(res, i, 3);
+	ct->state = col_str(res, i, 4);
+	ct->release = (int)col_long(res, i, 5);
+	ct->node = col_str(res, i, 6);
+	ct->port = (int)col_long(res, i, 7);
+	ct->started = col_us(res, i, 8);
+	ct->restarts = (int)col_long(res, i, 9);
+	ct->updated = col_us(res, i, 10);
+	ct->instance = col_str(res, i, 11);
+	ct->seq = col_long(res, i, 12);
+	ct->command = col_str(res, i, 13);
+	ct->desired = col_str(res, i, 14);
+	ct->address = col_str(res, i, 15);
+	return 0;
+}
+
+static int decode_cert(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
+{
+	struct deis_cert *c = APPEND(a->certs, a->ncerts);
+
+	c->domain = col_str(res, i, 1);
+	c->pem = col_str(res, i, 2);
+	c->not_after = col_us(res, i, 3);
+	c->updated = col_us(res, i, 4);
+	return 0;
+}
+
+static int decode_rollout(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
+{
+	struct deis_rollout *ro = APPEND(a->rollouts, a->nrollouts);
+
+	ro->version = (int)col_long(res, i, 1);
+	ro->state = col_str(res, i, 2);
+	ro->reason = col_str(res, i, 3);
+	ro->updated = col_us(res, i, 4);
+	return 0;
+}
 
 /*
- * Loading one app and loading all of them are the same queries with an
- * optional filter ($1 NULL = all), so a reload after an event and the
- * start-up load can never disagree.  Child rows come ordered by app id and
- * are matched to their app by a binary search over the app array.
+ * The steps of a load, in the order their results are read; each its
+ * statement and how one of its rows fills an app, so the two cannot
+ * drift apart.  `one` reads one app ($1 its name; $2, where the text
+ * names it, the newest release already held) and is prepared once per
+ * connection; `all` reads every app.  The first column of every row is
+ * the app's id.  The first step reads the apps themselves: its rows make
+ * the array the rows of the others are matched against (ordered by app
+ * id, by a binary search).
+ *
+ * A new loaded entity is one STEP row here and its decode function.
  */
+static const struct load_step {
+	const char *one;
+	const char *all;
+	db_decode_fn *decode;
+} load_steps[] = {
+#define APPS_Q "SELECT id, name, owner, serial, " US("created") ", " US("updated") \
+	", healthcheck::text, maintenance, " US("formation_mtime") ", " \
+	US("domains_mtime") ", " US("perms_mtime") ", " US("healthcheck_mtime") \
+	", " US("maintenance_mtime") ", " US("drains_mtime") " FROM apps"
+	{ APPS_Q " WHERE name = $1", APPS_Q " ORDER BY id", decode_app },
+/* A child table's step: select reads table t (t.app_id first); filter
+ * narrows the one app's rows; order sorts the rows of an app. */
+#define STEP(select, filter, order, decode) \
+	{ select " JOIN apps a ON a.id = t.app_id WHERE a.name = $1" filter \
+	  " ORDER BY " order, select " ORDER BY t.app_id, " order, decode }
+	STEP("SELECT t.app_id, t.id, t.number, t.owner, t.commit, t.status, t.image,"
+	     " t.procfile::text, " US("t.created") ", " US("t.finished") " FROM builds t",
+	     "", "t.number", decode_build),
+	STEP("SELECT t.app_id, t.version, t.owner, t.summary, t.build_id,"
+	     " coalesce(b.number, 0), t.config::text, t.limits::text, " US("t.created")
+	     " FROM releases t LEFT JOIN builds b ON b.id = t.build_id",
+	     " AND t.version > $2::int", "t.version", decode_release),
+	STEP("SELECT t.app_id, t.type, t.quantity FROM formation t",
+	     "", "t.type", decode_formation),
+	STEP("SELECT t.app_id, t.domain FROM domains t", "", "t.position", decode_domain),
+	STEP("SELECT t.app_id, t.username FROM perms t", "", "t.username", decode_perm),
+	STEP("SELECT t.app_id, t.name, t.type, t.number, t.state, t.release, t.node,"
+	     " t.port, " US("t.started") ", t.restarts, " US("t.updated") ", t.instance,"
+	     " t.seq, t.command, t.desired, t.address FROM containers t",
+	     "", "t.type, t.number, t.seq DESC", decode_container),
+	STEP("SELECT t.app_id, t.url FROM drains t", "", "t.position", decode_drain),
+	STEP("SELECT t.app_id, t.domain, t.pem, " US("t.not_after") ", " US("t.updated")
+	     " FROM certs t", "", "t.domain", decode_cert),
+	STEP("SELECT t.app_id, t.version, t.state, t.reason, " US("t.updated")
+	     " FROM rollouts t", "", "t.version", decode_rollout),
+#undef STEP
+};
+#define NSTEPS (sizeof(load_steps) / sizeof(*load_steps))
+
+/* ---- loading ---- */
+
 static struct deis_app *find_app(struct deis_app **apps, size_t n, long id)
 {
 	size_t lo = 0, hi = n;
@@ -94,72 +268,109 @@ static struct deis_app *find_app(struct deis_app **apps, size_t n, long id)
 	return NULL;
 }
 
-/* The next result of a load pipeline: (app id, text) rows appended to the
- * string list at `field` of each app (domains, perms, drains). */
-static int load_strlist(struct deis_db *db, struct deis_app **apps, size_t n,
-			size_t field, struct deis_error *err)
+/* The parameters a step's `one` statement takes: those its text names. */
+static int step_nparams(const struct load_step *s)
 {
-	PGresult *res = pl_next(db, err);
+	return strstr(s->one, "$2") ? 2 : 1;
+}
 
-	if (!res)
-		return -err->code;
+/* Prepares the steps' `one` statements on this connection, once. */
+static int prepare_steps(struct deis_db *db, struct deis_error *err)
+{
+	char name[16];
+
+	for (size_t i = 0; !db->prepared && i < NSTEPS; i++) {
+		snprintf(name, sizeof(name), "load%zu", i);
+		PGresult *p = PQprepare(db->conn, name, load_steps[i].one,
+					step_nparams(&load_steps[i]), NULL);
+		int r = PQresultStatus(p) == PGRES_COMMAND_OK ? 0 : db_result_error(db, p, err);
+		PQclear(p);
+		if (r < 0)
+			return r;
+	}
+	db->prepared = true;
+	return 0;
+}
+
+/* Sends every step in one pipeline, in one repeatable-read snapshot so
+ * the rows of one app agree; params (NULL: every app) for `one`. */
+static int send_steps(struct deis_db *db, const char *const *params, struct deis_error *err)
+{
+	char name[16];
+
+	if (!PQenterPipelineMode(db->conn))
+		return deis_error_set(err, EIO, "database: cannot enter pipeline mode");
+	PQsendQueryParams(db->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+			  0, NULL, NULL, NULL, NULL, 0);
+	for (size_t i = 0; i < NSTEPS; i++) {
+		snprintf(name, sizeof(name), "load%zu", i);
+		if (params)
+			PQsendQueryPrepared(db->conn, name, step_nparams(&load_steps[i]),
+					    params, NULL, NULL, 0);
+		else
+			PQsendQueryParams(db->conn, load_steps[i].all, 0, NULL, NULL, NULL,
+					  NULL, 0);
+	}
+	PQsendQueryParams(db->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+	PQpipelineSync(db->conn);
+	return 0;
+}
+
+/* The apps of the first step's result, each with its id (and refs). */
+static struct deis_app **new_apps(PGresult *res, size_t *n)
+{
+	struct deis_app **apps;
+
+	*n = (size_t)PQntuples(res);
+	apps = calloc(*n ? *n : 1, sizeof(*apps));
+	if (!apps)
+		abort();
+	for (size_t i = 0; i < *n; i++) {
+		apps[i] = calloc(1, sizeof(**apps));
+		if (!apps[i])
+			abort();
+		apps[i]->refs = 1;
+		apps[i]->id = col_long(res, (int)i, 0);
+	}
+	return apps;
+}
+
+/* Each row of res into its app. */
+static int decode_rows(const struct load_step *step, PGresult *res,
+		       struct deis_app **apps, size_t n, struct deis_error *err)
+{
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
-		if (a)
-			deis_strlist_add((struct deis_strlist *)((char *)a + field),
-					 PQgetvalue(res, i, 1));
+		if (a && step->decode(a, res, i, err) < 0)
+			return deis_error_prefix(err, "loading app '%s'", a->name ? a->name : "?");
 	}
-	PQclear(res);
+	return 0;
+}
+
+/* Releases never change: a the same app as prev shares its releases (the
+ * load read only the newer ones).  1 when a is another app of that name
+ * (destroyed and made again): it must be read again, whole. */
+static int share_releases(struct deis_app *a, const struct deis_app *prev)
+{
+	if (a->id != prev->id)
+		return 1;
+	a->releases = grow(NULL, prev->nreleases * 2, sizeof(*a->releases));
+	for (size_t i = 0; i < prev->nreleases; i++) {
+		__atomic_add_fetch(&prev->releases[i]->refs, 1, __ATOMIC_ACQ_REL);
+		a->releases[i] = prev->releases[i];
+	}
+	a->nreleases = prev->nreleases;
+	a->releases_cap = prev->nreleases * 2;
 	return 0;
 }
 
 /*
- * The statements of a load, in the order their results are read: each
- * once for one app (prepared; $1 the name, and for releases $2 the newest
- * version already held) and once for all apps.
+ * Loading one app and loading all of them are the same steps with or
+ * without the filter, so a reload after an event and the start-up load
+ * can never disagree.  Every statement goes in one round trip; for one
+ * app they are prepared once per connection (planning them each time
+ * cost more than running them).
  */
-#define ONE " JOIN apps a ON a.id = t.app_id WHERE a.name = $1"
-
-static const struct {
-	const char *one;
-	const char *all;
-	int nparams;
-} load_stmts[] = {
-#define APPS_Q "SELECT id, name, owner, serial, " US("created") ", " US("updated") \
-	", healthcheck::text, maintenance, " US("formation_mtime") ", " \
-	US("domains_mtime") ", " US("perms_mtime") ", " US("healthcheck_mtime") \
-	", " US("maintenance_mtime") ", " US("drains_mtime") " FROM apps"
-	{ APPS_Q " WHERE name = $1", APPS_Q " ORDER BY id", 1 },
-#define BUILDS_Q "SELECT t.app_id, t.id, t.number, t.owner, t.commit, t.status, t.image," \
-	" t.procfile::text, " US("t.created") ", " US("t.finished") " FROM builds t"
-	{ BUILDS_Q ONE " ORDER BY t.number", BUILDS_Q " ORDER BY t.app_id, t.number", 1 },
-#define RELEASES_Q "SELECT t.app_id, t.version, t.owner, t.summary, t.build_id," \
-	" coalesce(b.number, 0), t.config::text, t.limits::text, " US("t.created") \
-	" FROM releases t LEFT JOIN builds b ON b.id = t.build_id"
-	{ RELEASES_Q ONE " AND t.version > $2::int ORDER BY t.version",
-	  RELEASES_Q " ORDER BY t.app_id, t.version", 2 },
-#define FORMATION_Q "SELECT t.app_id, t.type, t.quantity FROM formation t"
-	{ FORMATION_Q ONE " ORDER BY t.type", FORMATION_Q " ORDER BY t.app_id, t.type", 1 },
-#define DOMAINS_Q "SELECT t.app_id, t.domain FROM domains t"
-	{ DOMAINS_Q ONE " ORDER BY t.position", DOMAINS_Q " ORDER BY t.app_id, t.position", 1 },
-#define PERMS_Q "SELECT t.app_id, t.username FROM perms t"
-	{ PERMS_Q ONE " ORDER BY t.username", PERMS_Q " ORDER BY t.app_id, t.username", 1 },
-#define CONTAINERS_Q "SELECT t.app_id, t.name, t.type, t.number, t.state, t.release, t.node," \
-	" t.port, " US("t.started") ", t.restarts, " US("t.updated") ", t.instance, t.seq," \
-	" t.command, t.desired, t.address FROM containers t"
-	{ CONTAINERS_Q ONE " ORDER BY t.type, t.number, t.seq DESC",
-	  CONTAINERS_Q " ORDER BY t.app_id, t.type, t.number, t.seq DESC", 1 },
-#define DRAINS_Q "SELECT t.app_id, t.url FROM drains t"
-	{ DRAINS_Q ONE " ORDER BY t.position", DRAINS_Q " ORDER BY t.app_id, t.position", 1 },
-#define CERTS_Q "SELECT t.app_id, t.domain, t.pem, " US("t.not_after") ", " \
-	US("t.updated") " FROM certs t"
-	{ CERTS_Q ONE " ORDER BY t.domain", CERTS_Q " ORDER BY t.app_id, t.domain", 1 },
-#define ROLLOUTS_Q "SELECT t.app_id, t.version, t.state, t.reason, " US("t.updated") \
-	" FROM rollouts t"
-	{ ROLLOUTS_Q ONE " ORDER BY t.version", ROLLOUTS_Q " ORDER BY t.app_id, t.version", 1 },
-};
-#define NLOAD (sizeof(load_stmts) / sizeof(*load_stmts))
-
 int deis_db_load_apps(struct deis_db *db, const char *only,
 		      const struct deis_app *prev,
 		      struct deis_app ***out, size_t *nout,
@@ -167,296 +378,75 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 {
 	struct deis_app **apps = NULL;
 	size_t n = 0;
-	bool redo = false;
-	PGresult *res;
+	int redo = 0;
+	char after[16] = "0";
+	const char *params[2] = { only, after };
 	int r = db_connect(db, err);
 
+	if (!only || !prev || !prev->nreleases)
+		prev = NULL;
+	else
+		snprintf(after, sizeof(after), "%d", prev->releases[prev->nreleases - 1]->version);
+	if (r == 0 && only)
+		r = prepare_steps(db, err);
+	if (r == 0)
+		r = send_steps(db, only ? params : NULL, err);
 	if (r < 0)
 		return r;
-	/* Releases never change: with prev (the same app as loaded before),
-	 * share its releases and read only the newer ones. */
-	char after[16] = "0";
-	const char *after_p = NULL;
-	if (prev && only && prev->nreleases) {
-		snprintf(after, sizeof(after), "%d", prev->releases[prev->nreleases - 1]->version);
-		after_p = after;
-	}
-	/* Every query in one round trip, in a repeatable-read snapshot so
-	 * the rows of one app agree.  For one app the statements are
-	 * prepared once per connection: planning them each time cost more
-	 * than running them. */
-	if (only && !db->prepared) {
-		for (size_t i = 0; i < NLOAD; i++) {
-			char name[16];
-			snprintf(name, sizeof(name), "load%zu", i);
-			PGresult *p = PQprepare(db->conn, name, load_stmts[i].one,
-						load_stmts[i].nparams, NULL);
-			ExecStatusType st = PQresultStatus(p);
-			if (st != PGRES_COMMAND_OK) {
-				r = db_result_error(db, p, err);
-				PQclear(p);
-				return r;
-			}
-			PQclear(p);
+	PGresult *res = pl_next(db, err);	/* BEGIN */
+	r = res ? 0 : -err->code;
+	PQclear(res);
+	for (size_t i = 0; r == 0 && i < NSTEPS; i++) {
+		res = pl_next(db, err);
+		if (!res) {
+			r = -err->code;
+			break;
 		}
-		db->prepared = true;
+		if (i == 0)
+			apps = new_apps(res, &n);
+		r = decode_rows(&load_steps[i], res, apps, n, err);
+		PQclear(res);
+		if (r == 0 && i == 0 && prev && n == 1)
+			r = redo = share_releases(apps[0], prev);
 	}
-	if (!PQenterPipelineMode(db->conn))
-		return deis_error_set(err, EIO, "database: cannot enter pipeline mode");
-	pl_send(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0);
-	for (size_t i = 0; i < NLOAD; i++) {
-		if (only) {
-			const char *params[2] = { only, after_p ? after_p : "0" };
-			char name[16];
-			snprintf(name, sizeof(name), "load%zu", i);
-			PQsendQueryPrepared(db->conn, name, load_stmts[i].nparams, params,
-					    NULL, NULL, 0);
-		} else {
-			pl_send(db, load_stmts[i].all, 0);
-		}
+	if (r == 0) {
+		res = pl_next(db, err);		/* COMMIT */
+		r = res ? db_committed(res, err) : -err->code;
+		PQclear(res);
 	}
-	pl_send(db, "COMMIT", 0);
-	PQpipelineSync(db->conn);
-	res = pl_next(db, err);		/* BEGIN */
-	if (!res)
-		goto fail;
-	PQclear(res);
-
-	res = pl_next(db, err);
-	if (!res)
-		goto fail;
-	n = (size_t)PQntuples(res);
-	apps = calloc(n ? n : 1, sizeof(*apps));
-	if (!apps)
-		abort();
-	for (size_t i = 0; i < n; i++) {
-		struct deis_app *a = calloc(1, sizeof(*a));
-		if (!a)
-			abort();
-		apps[i] = a;
-		a->refs = 1;
-		a->id = col_long(res, (int)i, 0);
-		a->name = col_str(res, (int)i, 1);
-		a->owner = col_str(res, (int)i, 2);
-		a->serial = col_long(res, (int)i, 3);
-		a->created = col_us(res, (int)i, 4);
-		a->updated = col_us(res, (int)i, 5);
-		if (db_json_to_kv(PQgetvalue(res, (int)i, 6), 1, &a->healthcheck, err) < 0) {
-			PQclear(res);
-			goto fail;
-		}
-		a->maintenance = PQgetvalue(res, (int)i, 7)[0] == 't';
-		a->formation_mtime = col_us(res, (int)i, 8);
-		a->domains_mtime = col_us(res, (int)i, 9);
-		a->perms_mtime = col_us(res, (int)i, 10);
-		a->healthcheck_mtime = col_us(res, (int)i, 11);
-		a->maintenance_mtime = col_us(res, (int)i, 12);
-		a->drains_mtime = col_us(res, (int)i, 13);
-	}
-	PQclear(res);
-
-	/* Builds before releases: a release refers to its build's number. */
-	res = pl_next(db, err);
-	if (!res)
-		goto fail;
-	for (int i = 0; i < PQntuples(res); i++) {
-		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
-		if (!a)
-			continue;
-		struct deis_build *b = realloc(a->builds, (a->nbuilds + 1) * sizeof(*b));
-		if (!b)
-			abort();
-		a->builds = b;
-		b = &a->builds[a->nbuilds++];
-		memset(b, 0, sizeof(*b));
-		b->id = col_long(res, i, 1);
-		b->number = (int)col_long(res, i, 2);
-		b->owner = col_str(res, i, 3);
-		b->commit = col_str(res, i, 4);
-		b->status = col_str(res, i, 5);
-		b->image = col_str(res, i, 6);
-		b->created = col_us(res, i, 8);
-		b->finished = col_us(res, i, 9);
-		if (db_json_to_kv(PQgetvalue(res, i, 7), 0, &b->procfile, err) < 0) {
-			PQclear(res);
-			goto fail;
-		}
-	}
-	PQclear(res);
-
-	if (prev && n == 1 && apps[0]->id == prev->id && prev->nreleases) {
-		struct deis_app *a = apps[0];
-		a->releases = malloc(prev->nreleases * 2 * sizeof(*a->releases));
-		if (!a->releases)
-			abort();
-		for (size_t i = 0; i < prev->nreleases; i++) {
-			__atomic_add_fetch(&prev->releases[i]->refs, 1, __ATOMIC_ACQ_REL);
-			a->releases[i] = prev->releases[i];
-		}
-		a->nreleases = prev->nreleases;
-		a->releases_cap = prev->nreleases * 2;
-	} else if (after_p) {
-		/* Not the app prev was (destroyed and made again): read it
-		 * whole, without prev. */
-		redo = true;
-		goto fail;
-	}
-	res = pl_next(db, err);
-	if (!res)
-		goto fail;
-	for (int i = 0; i < PQntuples(res); i++) {
-		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
-		if (!a)
-			continue;
-		if (a->nreleases == a->releases_cap) {
-			/* grow geometrically: apps may have thousands */
-			a->releases_cap = a->releases_cap ? a->releases_cap * 2 : 4;
-			struct deis_release **rs = realloc(a->releases,
-							   a->releases_cap * sizeof(*rs));
-			if (!rs)
-				abort();
-			a->releases = rs;
-		}
-		struct deis_release *rel = calloc(1, sizeof(*rel));
-		if (!rel)
-			abort();
-		rel->refs = 1;
-		a->releases[a->nreleases++] = rel;
-		rel->version = (int)col_long(res, i, 1);
-		rel->owner = col_str(res, i, 2);
-		rel->summary = col_str(res, i, 3);
-		rel->build_id = col_long(res, i, 4);
-		rel->build_number = (int)col_long(res, i, 5);
-		if (db_json_to_kv(PQgetvalue(res, i, 6), 0, &rel->config, err) < 0 ||
-		    db_json_to_kv(PQgetvalue(res, i, 7), 0, &rel->limits, err) < 0) {
-			PQclear(res);
-			goto fail;
-		}
-		rel->created = col_us(res, i, 8);
-	}
-	PQclear(res);
-
-	res = pl_next(db, err);
-	if (!res)
-		goto fail;
-	for (int i = 0; i < PQntuples(res); i++) {
-		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
-		if (a)
-			deis_kvlist_set(&a->formation, PQgetvalue(res, i, 1),
-					PQgetvalue(res, i, 2));
-	}
-	PQclear(res);
-
-	if (load_strlist(db, apps, n, offsetof(struct deis_app, domains), err) < 0)
-		goto fail;
-
-	if (load_strlist(db, apps, n, offsetof(struct deis_app, perms), err) < 0)
-		goto fail;
-
-	res = pl_next(db, err);
-	if (!res)
-		goto fail;
-	for (int i = 0; i < PQntuples(res); i++) {
-		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
-		if (!a)
-			continue;
-		struct deis_container *ct = realloc(a->containers,
-						    (a->ncontainers + 1) * sizeof(*ct));
-		if (!ct)
-			abort();
-		a->containers = ct;
-		ct = &a->containers[a->ncontainers++];
-		ct->name = col_str(res, i, 1);
-		ct->type = col_str(res, i, 2);
-		ct->number = (int)col_long(res, i, 3);
-		ct->state = col_str(res, i, 4);
-		ct->release = (int)col_long(res, i, 5);
-		ct->node = col_str(res, i, 6);
-		ct->port = (int)col_long(res, i, 7);
-		ct->started = col_us(res, i, 8);
-		ct->restarts = (int)col_long(res, i, 9);
-		ct->updated = col_us(res, i, 10);
-		ct->instance = col_str(res, i, 11);
-		ct->seq = col_long(res, i, 12);
-		ct->command = col_str(res, i, 13);
-		ct->desired = col_str(res, i, 14);
-		ct->address = col_str(res, i, 15);
-	}
-	PQclear(res);
-
-	if (load_strlist(db, apps, n, offsetof(struct deis_app, drains), err) < 0)
-		goto fail;
-
-	res = pl_next(db, err);
-	if (!res)
-		goto fail;
-	for (int i = 0; i < PQntuples(res); i++) {
-		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
-		if (!a)
-			continue;
-		struct deis_cert *c = realloc(a->certs, (a->ncerts + 1) * sizeof(*c));
-		if (!c)
-			abort();
-		a->certs = c;
-		c = &a->certs[a->ncerts++];
-		c->domain = col_str(res, i, 1);
-		c->pem = col_str(res, i, 2);
-		c->not_after = col_us(res, i, 3);
-		c->updated = col_us(res, i, 4);
-	}
-	PQclear(res);
-
-	res = pl_next(db, err);
-	if (!res)
-		goto fail;
-	for (int i = 0; i < PQntuples(res); i++) {
-		struct deis_app *a = find_app(apps, n, col_long(res, i, 0));
-		if (!a)
-			continue;
-		struct deis_rollout *ro = realloc(a->rollouts,
-						  (a->nrollouts + 1) * sizeof(*ro));
-		if (!ro)
-			abort();
-		a->rollouts = ro;
-		ro = &a->rollouts[a->nrollouts++];
-		ro->version = (int)col_long(res, i, 1);
-		ro->state = col_str(res, i, 2);
-		ro->reason = col_str(res, i, 3);
-		ro->updated = col_us(res, i, 4);
-	}
-	PQclear(res);
-
-	res = pl_next(db, err);		/* COMMIT */
-	if (!res)
-		goto fail;
-	r = db_committed(res, err);
-	PQclear(res);
-	if (r < 0)
-		goto fail;
 	pl_end(db);
-	*out = apps;
-	*nout = n;
-	return 0;
-
-fail:
-	pl_end(db);
+	if (r == 0) {
+		*out = apps;
+		*nout = n;
+		return 0;
+	}
 	for (size_t i = 0; i < n; i++)
 		deis_app_free(apps[i]);
 	free(apps);
 	if (redo)
 		return deis_db_load_apps(db, only, NULL, out, nout, err);
-	return -err->code;
+	return r;
 }
 
+static void free_users(struct deis_user **users, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		deis_user_free(users[i]);
+	free(users);
+}
+
+/* The users, then their keys, both ordered by the user's id, in one
+ * repeatable-read snapshot. */
 int deis_db_load_users(struct deis_db *db, const char *only,
 		       struct deis_user ***out, size_t *nout,
 		       struct deis_error *err)
 {
+	struct deis_user **users = NULL;
+	size_t n = 0, u = 0;
 	int r = db_connect(db, err);
 
-	if (r < 0)
-		return r;
-	r = db_exec(db, err, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	if (r == 0)
+		r = db_exec(db, err, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 	if (r < 0)
 		return r;
 	PGresult *res = db_query(db, err, "SELECT id, name, uid, " US("created") ", "
@@ -464,57 +454,40 @@ int deis_db_load_users(struct deis_db *db, const char *only,
 				 " WHERE ($1::text IS NULL OR name = $1) ORDER BY id", only);
 	if (!res)
 		return db_rollback(db, -err->code);
-	size_t n = (size_t)PQntuples(res);
-	struct deis_user **users = calloc(n ? n : 1, sizeof(*users));
-	if (!users)
-		abort();
+	n = (size_t)PQntuples(res);
+	users = grow(NULL, n ? n : 1, sizeof(*users));
 	for (size_t i = 0; i < n; i++) {
-		struct deis_user *u = calloc(1, sizeof(*u));
-		if (!u)
+		users[i] = calloc(1, sizeof(**users));
+		if (!users[i])
 			abort();
-		users[i] = u;
-		u->id = col_long(res, (int)i, 0);
-		u->name = col_str(res, (int)i, 1);
-		u->uid = (int)col_long(res, (int)i, 2);
-		u->created = col_us(res, (int)i, 3);
-		u->updated = col_us(res, (int)i, 4);
-		u->serial = col_long(res, (int)i, 5);
+		users[i]->id = col_long(res, (int)i, 0);
+		users[i]->name = col_str(res, (int)i, 1);
+		users[i]->uid = (int)col_long(res, (int)i, 2);
+		users[i]->created = col_us(res, (int)i, 3);
+		users[i]->updated = col_us(res, (int)i, 4);
+		users[i]->serial = col_long(res, (int)i, 5);
 	}
 	PQclear(res);
 	res = db_query(db, err, "SELECT k.user_id, k.name, k.type, k.data, k.fingerprint, "
 		       US("k.created") " FROM keys k JOIN users u ON u.id = k.user_id"
 		       " WHERE ($1::text IS NULL OR u.name = $1) ORDER BY k.user_id, k.name", only);
-	if (!res) {
-		for (size_t i = 0; i < n; i++)
-			deis_user_free(users[i]);
-		free(users);
-		return db_rollback(db, -err->code);
-	}
-	for (int i = 0; i < PQntuples(res); i++) {
-		long uid = col_long(res, i, 0);
-		struct deis_user *u = NULL;
-		for (size_t j = 0; j < n && !u; j++)
-			if (users[j]->id == uid)
-				u = users[j];
-		if (!u)
+	for (int i = 0; res && i < PQntuples(res); i++) {
+		long id = col_long(res, i, 0);
+		while (u < n && users[u]->id < id)
+			u++;
+		if (u == n || users[u]->id != id)
 			continue;
-		struct deis_key *k = realloc(u->keys, (u->nkeys + 1) * sizeof(*k));
-		if (!k)
-			abort();
-		u->keys = k;
-		k = &u->keys[u->nkeys++];
+		struct deis_key *k = APPEND(users[u]->keys, users[u]->nkeys);
 		k->name = col_str(res, i, 1);
 		k->type = col_str(res, i, 2);
 		k->data = col_str(res, i, 3);
 		k->fingerprint = col_str(res, i, 4);
 		k->created = col_us(res, i, 5);
 	}
+	r = db_end(db, res ? 0 : -err->code, err);
 	PQclear(res);
-	r = db_commit(db, err);
 	if (r < 0) {
-		for (size_t i = 0; i < n; i++)
-			deis_user_free(users[i]);
-		free(users);
+		free_users(users, n);
 		return r;
 	}
 	*out = users;

@@ -275,6 +275,26 @@ TEST(users_and_keys)
 	for (size_t i = 0; i < n; i++)
 		deis_user_free(users[i]);
 	free(users);
+	/* Every user, each with their own keys. */
+	CHECK(deis_db_key_add(db, "erin", "a", "ssh-ed25519", "ssh-ed25519 AAAB erin",
+			      "SHA256:erin1", &err) == 0);
+	CHECK(deis_db_key_add(db, "erin", "b", "ssh-ed25519", "ssh-ed25519 AAAC erin",
+			      "SHA256:erin2", &err) == 0);
+	CHECK(deis_db_user_ensure(db, "frank", -1, &err) == 0);
+	CHECK(deis_db_load_users(db, NULL, &users, &n, &err) == 0);
+	size_t keys = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(users[i]->name, "dave"))
+			CHECK(users[i]->nkeys == 1 && !strcmp(users[i]->keys[0].name, "laptop"));
+		else if (!strcmp(users[i]->name, "erin"))
+			CHECK(users[i]->nkeys == 2 && !strcmp(users[i]->keys[1].name, "b"));
+		else
+			CHECK(users[i]->nkeys == 0);
+		keys += users[i]->nkeys;
+		deis_user_free(users[i]);
+	}
+	free(users);
+	CHECK(keys == 3);
 	CHECK(deis_db_key_remove(db, "dave", "laptop", &err) == 0);
 	CHECK(deis_db_key_remove(db, "dave", "laptop", &err) == -ENOENT);
 }
