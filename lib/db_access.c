@@ -165,11 +165,10 @@ int deis_db_key_remove(struct deis_db *db, const char *user, const char *name,
 int deis_db_perms_set(struct deis_db *db, const char *app,
 		      const struct deis_strlist *users, struct deis_error *err)
 {
-	return db_set_rows(db, app, DB_OWNER, "DELETE FROM perms WHERE app_id = $1",
-			   "INSERT INTO perms (app_id, username) VALUES ($1, $2)"
-			   " ON CONFLICT DO NOTHING", 2,
-			   "UPDATE apps SET perms_mtime = clock_timestamp() WHERE id = $1",
-			   users, err);
+	static const struct db_list_rows perms = DB_LIST_ROWS("perms",
+		"INSERT INTO perms (app_id, username) VALUES ($1, $2) ON CONFLICT DO NOTHING", 2);
+
+	return db_set_rows(db, app, DB_OWNER, &perms, users, err);
 }
 
 /* ---- admission: quotas and capacity (lib/quota.c decides) ---- */
@@ -302,29 +301,15 @@ int db_admit(struct deis_db *db, const char *appid, const struct deis_usage *bef
 int deis_db_quotas(struct deis_db *db, struct deis_quota_row **out, size_t *n,
 		   struct deis_error *err)
 {
-	int r = db_connect(db, err);
+	PGresult *res = db_select(db, err, "SELECT scope, containers, memory, overcommit"
+				  " FROM quotas ORDER BY scope");
 
-	*out = NULL;
-	*n = 0;
-	if (r < 0)
-		return r;
-	PGresult *res = db_query(db, err, "SELECT scope, containers, memory, overcommit FROM quotas"
-				 " ORDER BY scope");
-	if (!res)
-		return -err->code;
-	int rows = PQntuples(res);
-	if (rows) {
-		*out = calloc((size_t)rows, sizeof(**out));
-		if (!*out)
-			abort();
-	}
-	for (int i = 0; i < rows; i++) {
+	*out = db_rows_array(res, sizeof(**out), n);
+	for (int i = 0; i < (int)*n; i++) {
 		snprintf((*out)[i].scope, sizeof((*out)[i].scope), "%s", PQgetvalue(res, i, 0));
 		quota_row(res, i, &(*out)[i].q);
 	}
-	*n = (size_t)rows;
-	PQclear(res);
-	return 0;
+	return db_status(db_count(res, err));
 }
 
 int deis_db_quota_set(struct deis_db *db, const char *scope, const struct deis_quota *qt,

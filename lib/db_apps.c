@@ -110,51 +110,49 @@ int deis_db_app_destroy(struct deis_db *db, const char *name,
 
 /* ---- formation, domains, perms, drains ---- */
 
-/*
- * The child rows behind one control file (formation, domains, perms,
- * drains): in the caller's transaction, with the app row locked, delete
- * them all and insert one row per item, in order, then touch the file's
- * mtime.  ins takes $1 the app id, $2 the item, and $3 (when nparams is 3)
- * its value, or its position when there are no values.
- */
-static int replace_rows(struct deis_db *db, const char *appid, const char *del,
-			const char *ins, int nparams, const char *mtime,
-			const struct deis_strlist *items, const struct deis_kvlist *pairs,
-			struct deis_error *err)
+static const struct db_list_rows formation_rows = DB_LIST_ROWS("formation",
+	"INSERT INTO formation (app_id, type, quantity) VALUES ($1, $2, $3)", 3);
+static const struct db_list_rows domains_rows = DB_LIST_ROWS("domains",
+	"INSERT INTO domains (domain, app_id, position) VALUES ($2, $1, $3)", 3);
+static const struct db_list_rows drains_rows = DB_LIST_ROWS("drains",
+	"INSERT INTO drains (app_id, url, position) VALUES ($1, $2, $3)"
+	" ON CONFLICT DO NOTHING", 3);
+
+/* A list's rows (db_list_rows) replaced by items or pairs, in the
+ * caller's transaction with the app row locked. */
+static int replace_rows(struct deis_db *db, const char *appid,
+			const struct db_list_rows *rows, const struct deis_strlist *items,
+			const struct deis_kvlist *pairs, struct deis_error *err)
 {
 	size_t n = pairs ? pairs->n : items->n;
 	char pos[24];
-	int r = db_exec(db, err, del, appid);
+	int r = db_exec(db, err, rows->del, appid);
 
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		const char *item = pairs ? pairs->items[i].key : items->items[i];
 		snprintf(pos, sizeof(pos), "%zu", i);
 		const char *params[] = { appid, item, pairs ? pairs->items[i].value : pos };
-		r = db_status(db_count(db_run(db, ins, nparams, params, err), err));
+		r = db_status(db_count(db_run(db, rows->ins, rows->nparams, params, err), err));
 		if (r == -EEXIST)
 			deis_error_set(err, EEXIST, "'%s' is already used by another app", item);
 	}
 	if (r == 0)
-		r = db_exec(db, err, mtime, appid);
+		r = db_exec(db, err, rows->mtime, appid);
 	return r;
 }
 
-int deis_db_formation_set(struct deis_db *db, const char *app,
-			  const struct deis_kvlist *f, struct deis_error *err)
+/* Every type of f is one of the current build's process types (any,
+ * before the first build). */
+static int check_types(struct deis_db *db, const char *appid, const struct deis_kvlist *f,
+		       struct deis_error *err)
 {
-	char appid[DB_ID_LEN];
-	int r = db_app_begin(db, app, DB_ANY_USER, appid, err);
-
-	if (r < 0)
-		return r;
-	/* The current build's process types, if there is a build. */
+	struct deis_kvlist types = DEIS_KVLIST_INIT;
 	PGresult *res = db_query(db, err, "SELECT b.procfile::text FROM releases r JOIN builds b"
 				 " ON b.id = r.build_id WHERE r.app_id = $1"
 				 " ORDER BY r.version DESC LIMIT 1", appid);
-	if (!res)
-		return db_end(db, -err->code, err);
-	if (PQntuples(res)) {
-		struct deis_kvlist types = DEIS_KVLIST_INIT;
+	int r = res ? 0 : -err->code;
+
+	if (res && PQntuples(res)) {
 		r = db_json_to_kv(PQgetvalue(res, 0, 0), 0, &types, err);
 		if (r < 0)
 			deis_error_prefix(err, "the current build's Procfile");
@@ -163,33 +161,41 @@ int deis_db_formation_set(struct deis_db *db, const char *app,
 				r = deis_error_set(err, EINVAL, "formation: process type '%s' "
 						   "is not in the current build's Procfile",
 						   f->items[i].key);
-		deis_kvlist_clear(&types);
 	}
+	deis_kvlist_clear(&types);
 	PQclear(res);
+	return r;
+}
+
+int deis_db_formation_set(struct deis_db *db, const char *app,
+			  const struct deis_kvlist *f, struct deis_error *err)
+{
 	struct deis_usage before;
+	char appid[DB_ID_LEN];
+	int r = db_app_begin(db, app, DB_ANY_USER, appid, err);
+
+	if (r < 0)
+		return r;
+	r = check_types(db, appid, f, err);
 	if (r == 0)
 		r = db_app_usage(db, appid, &before, err);
 	if (r == 0)
-		r = replace_rows(db, appid, "DELETE FROM formation WHERE app_id = $1",
-				 "INSERT INTO formation (app_id, type, quantity) VALUES ($1, $2, $3)",
-				 3, "UPDATE apps SET formation_mtime = clock_timestamp() WHERE id = $1",
-				 NULL, f, err);
+		r = replace_rows(db, appid, &formation_rows, NULL, f, err);
 	if (r == 0)
 		r = db_admit(db, appid, &before, err);
 	return db_end(db, r, err);
 }
 
-/* One control file's rows, in one transaction that locks the app. */
 int db_set_rows(struct deis_db *db, const char *app, enum db_app_right right,
-		const char *del, const char *ins, int nparams, const char *mtime,
-		const struct deis_strlist *items, struct deis_error *err)
+		const struct db_list_rows *rows, const struct deis_strlist *items,
+		struct deis_error *err)
 {
 	char appid[DB_ID_LEN];
 	int r = db_app_begin(db, app, right, appid, err);
 
 	if (r < 0)
 		return r;
-	r = replace_rows(db, appid, del, ins, nparams, mtime, items, NULL, err);
+	r = replace_rows(db, appid, rows, items, NULL, err);
 	return db_end(db, r, err);
 }
 
@@ -229,10 +235,7 @@ int deis_db_domains_set(struct deis_db *db, const char *app,
 		return db_end(db, r, err);
 	}
 	PQclear(res);
-	r = replace_rows(db, appid, "DELETE FROM domains WHERE app_id = $1",
-			 "INSERT INTO domains (domain, app_id, position) VALUES ($2, $1, $3)", 3,
-			 "UPDATE apps SET domains_mtime = clock_timestamp() WHERE id = $1",
-			 d, NULL, err);
+	r = replace_rows(db, appid, &domains_rows, d, NULL, err);
 	if (r == -EEXIST)
 		deis_error_prefix(err, "domain");
 	return db_end(db, r, err);
@@ -241,45 +244,21 @@ int deis_db_domains_set(struct deis_db *db, const char *app,
 int deis_db_drains_set(struct deis_db *db, const char *app,
 		       const struct deis_strlist *urls, struct deis_error *err)
 {
-	return db_set_rows(db, app, DB_ANY_USER, "DELETE FROM drains WHERE app_id = $1",
-			   "INSERT INTO drains (app_id, url, position) VALUES ($1, $2, $3)"
-			   " ON CONFLICT DO NOTHING", 3,
-			   "UPDATE apps SET drains_mtime = clock_timestamp() WHERE id = $1",
-			   urls, err);
+	return db_set_rows(db, app, DB_ANY_USER, &drains_rows, urls, err);
 }
 
 int deis_db_load_drains(struct deis_db *db, struct deis_kvlist *out,
 			struct deis_error *err)
 {
-	int r = db_connect(db, err);
-
-	if (r < 0)
-		return r;
-	PGresult *res = db_query(db, err, "SELECT a.name, string_agg(d.url, E'\\n'"
-				 " ORDER BY d.position) FROM drains d JOIN apps a"
-				 " ON a.id = d.app_id GROUP BY a.name");
-	if (!res)
-		return -err->code;
-	for (int i = 0; i < PQntuples(res); i++)
-		deis_kvlist_set(out, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-	PQclear(res);
-	return 0;
+	return db_rows_kv(db_select(db, err, "SELECT a.name, string_agg(d.url, E'\\n'"
+				    " ORDER BY d.position) FROM drains d JOIN apps a"
+				    " ON a.id = d.app_id GROUP BY a.name"), out, err);
 }
 
 int deis_db_app_names(struct deis_db *db, struct deis_strlist *out,
 		      struct deis_error *err)
 {
-	int r = db_connect(db, err);
-
-	if (r < 0)
-		return r;
-	PGresult *res = db_query(db, err, "SELECT name FROM apps ORDER BY name");
-	if (!res)
-		return -err->code;
-	for (int i = 0; i < PQntuples(res); i++)
-		deis_strlist_add(out, PQgetvalue(res, i, 0));
-	PQclear(res);
-	return 0;
+	return db_rows_list(db_select(db, err, "SELECT name FROM apps ORDER BY name"), out, err);
 }
 
 /* ---- healthcheck, maintenance, certs: one statement each ---- */

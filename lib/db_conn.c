@@ -67,8 +67,7 @@ void deis_db_close(struct deis_db *db)
 {
 	if (!db)
 		return;
-	if (db->conn)
-		PQfinish(db->conn);
+	PQfinish(db->conn);	/* NULL is fine */
 	free(db->conninfo);
 	free(db);
 }
@@ -137,6 +136,30 @@ int db_count(PGresult *res, struct deis_error *err)
 	int n = PQntuples(res);
 	PQclear(res);
 	return n;
+}
+
+int db_rows_kv(PGresult *res, struct deis_kvlist *out, struct deis_error *err)
+{
+	for (int i = 0; res && i < PQntuples(res); i++)
+		deis_kvlist_set(out, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+	return db_status(db_count(res, err));
+}
+
+int db_rows_list(PGresult *res, struct deis_strlist *out, struct deis_error *err)
+{
+	for (int i = 0; res && i < PQntuples(res); i++)
+		deis_strlist_add(out, PQgetvalue(res, i, 0));
+	return db_status(db_count(res, err));
+}
+
+void *db_rows_array(PGresult *res, size_t size, size_t *n)
+{
+	void *rows = NULL;
+
+	*n = res ? (size_t)PQntuples(res) : 0;
+	if (*n && !(rows = calloc(*n, size)))
+		abort();
+	return rows;
 }
 
 int db_begin(struct deis_db *db, struct deis_error *err)

@@ -69,6 +69,17 @@ static inline int db_status(int rows)
 {
 	return rows < 0 ? rows : 0;
 }
+/* db_query for a statement on its own, outside a transaction: a
+ * connection lost since the last call is made again first. */
+#define db_select(db, err, sql, ...) \
+	(db_connect(db, err) < 0 ? NULL : db_query(db, err, sql, ##__VA_ARGS__))
+/* The rows of res (which they free; NULL: err is filled), as key (column
+ * 0) and value (1) added to out, or column 0 added to out; 0 or < 0. */
+int db_rows_kv(PGresult *res, struct deis_kvlist *out, struct deis_error *err);
+int db_rows_list(PGresult *res, struct deis_strlist *out, struct deis_error *err);
+/* A new zeroed array of one element of size bytes per row of res (NULL
+ * for none, or for no res) and their number in *n. */
+void *db_rows_array(PGresult *res, size_t size, size_t *n);
 /* Begins a transaction; a connection lost since the last call is made
  * again first. */
 int db_begin(struct deis_db *db, struct deis_error *err);
@@ -136,10 +147,25 @@ int db_app_stmt(struct deis_db *db, const char *app, enum db_app_right right,
 #define db_app_exec(db, err, app, right, missing, sql, ...) \
 	db_app_stmt(db, app, right, missing, sql, DB_NARGS(__VA_ARGS__), \
 		    DB_ARGS(__VA_ARGS__), err)
-/* One control file's rows (perms, drains): see replace_rows(). */
+/*
+ * The rows behind a control file that is a list (formation, domains,
+ * perms, drains): delete them all, insert one per item, touch the file's
+ * mtime.  ins takes $1 the app's id, $2 the item and, when nparams is 3,
+ * $3 its value or, for a list without values, its position.
+ */
+struct db_list_rows {
+	const char *del;
+	const char *ins;
+	int nparams;
+	const char *mtime;
+};
+#define DB_LIST_ROWS(table, ins, nparams) { \
+	"DELETE FROM " table " WHERE app_id = $1", ins, nparams, \
+	"UPDATE apps SET " table "_mtime = clock_timestamp() WHERE id = $1" }
+/* Replaces app's rows of a list with items, in a transaction of its own. */
 int db_set_rows(struct deis_db *db, const char *app, enum db_app_right right,
-		const char *del, const char *ins, int nparams, const char *mtime,
-		const struct deis_strlist *items, struct deis_error *err);
+		const struct db_list_rows *rows, const struct deis_strlist *items,
+		struct deis_error *err);
 
 /* db_access.c */
 int db_user_ensure(struct deis_db *db, const char *name, int uid,

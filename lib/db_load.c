@@ -59,10 +59,10 @@ static void pl_end(struct deis_db *db)
 
 /* ---- what a load reads: one row per step, in the order it is read ---- */
 
-/* Appends a zeroed element to the array arr of n elements; returns it. */
+/* Appends an element to the array arr of n elements; returns it (the
+ * caller sets it whole). */
 #define APPEND(arr, n) \
-	((arr) = grow((arr), (n) + 1, sizeof(*(arr))), \
-	 memset(&(arr)[n], 0, sizeof(*(arr))), &(arr)[(n)++])
+	((arr) = grow((arr), (n) + 1, sizeof(*(arr))), &(arr)[(n)++])
 
 static void *grow(void *p, size_t n, size_t size)
 {
@@ -93,14 +93,16 @@ static int decode_build(struct deis_app *a, PGresult *res, int i, struct deis_er
 {
 	struct deis_build *b = APPEND(a->builds, a->nbuilds);
 
-	b->id = col_long(res, i, 1);
-	b->number = (int)col_long(res, i, 2);
-	b->owner = col_str(res, i, 3);
-	b->commit = col_str(res, i, 4);
-	b->status = col_str(res, i, 5);
-	b->image = col_str(res, i, 6);
-	b->created = col_us(res, i, 8);
-	b->finished = col_us(res, i, 9);
+	*b = (struct deis_build){
+		.id = col_long(res, i, 1),
+		.number = (int)col_long(res, i, 2),
+		.owner = col_str(res, i, 3),
+		.commit = col_str(res, i, 4),
+		.status = col_str(res, i, 5),
+		.image = col_str(res, i, 6),
+		.created = col_us(res, i, 8),
+		.finished = col_us(res, i, 9),
+	};
 	if (db_json_to_kv(PQgetvalue(res, i, 7), 0, &b->procfile, err) < 0)
 		return deis_error_prefix(err, "build %d", b->number);
 	return 0;
@@ -137,65 +139,58 @@ static int decode_formation(struct deis_app *a, PGresult *res, int i, struct dei
 	return 0;
 }
 
-static int decode_domain(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
-{
-	deis_strlist_add(&a->domains, PQgetvalue(res, i, 1));
-	return 0;
-}
-
-static int decode_perm(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
-{
-	deis_strlist_add(&a->perms, PQgetvalue(res, i, 1));
-	return 0;
-}
-
-static int decode_drain(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
-{
-	deis_strlist_add(&a->drains, PQgetvalue(res, i, 1));
-	return 0;
-}
+/* domains, perms, drains: column 1 added to a string list of the app. */
+#define DECODE_STRLIST(name, list) \
+	static int name(struct deis_app *a, PGresult *res, int i, struct deis_error *err) \
+	{ \
+		deis_strlist_add(&a->list, PQgetvalue(res, i, 1)); \
+		return 0; \
+	}
+DECODE_STRLIST(decode_domain, domains)
+DECODE_STRLIST(decode_perm, perms)
+DECODE_STRLIST(decode_drain, drains)
 
 static int decode_container(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
 {
-	struct deis_container *ct = APPEND(a->containers, a->ncontainers);
-
-	ct->name = col_str(res, i, 1);
-	ct->type = col_str(res, i, 2);
-	ct->number = (int)col_long(res, i, 3);
-	ct->state = col_str(res, i, 4);
-	ct->release = (int)col_long(res, i, 5);
-	ct->node = col_str(res, i, 6);
-	ct->port = (int)col_long(res, i, 7);
-	ct->started = col_us(res, i, 8);
-	ct->restarts = (int)col_long(res, i, 9);
-	ct->updated = col_us(res, i, 10);
-	ct->instance = col_str(res, i, 11);
-	ct->seq = col_long(res, i, 12);
-	ct->command = col_str(res, i, 13);
-	ct->desired = col_str(res, i, 14);
-	ct->address = col_str(res, i, 15);
+	*APPEND(a->containers, a->ncontainers) = (struct deis_container){
+		.name = col_str(res, i, 1),
+		.type = col_str(res, i, 2),
+		.number = (int)col_long(res, i, 3),
+		.state = col_str(res, i, 4),
+		.release = (int)col_long(res, i, 5),
+		.node = col_str(res, i, 6),
+		.port = (int)col_long(res, i, 7),
+		.started = col_us(res, i, 8),
+		.restarts = (int)col_long(res, i, 9),
+		.updated = col_us(res, i, 10),
+		.instance = col_str(res, i, 11),
+		.seq = col_long(res, i, 12),
+		.command = col_str(res, i, 13),
+		.desired = col_str(res, i, 14),
+		.address = col_str(res, i, 15),
+	};
 	return 0;
 }
 
 static int decode_cert(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
 {
-	struct deis_cert *c = APPEND(a->certs, a->ncerts);
-
-	c->domain = col_str(res, i, 1);
-	c->pem = col_str(res, i, 2);
-	c->not_after = col_us(res, i, 3);
-	c->updated = col_us(res, i, 4);
+	*APPEND(a->certs, a->ncerts) = (struct deis_cert){
+		.domain = col_str(res, i, 1),
+		.pem = col_str(res, i, 2),
+		.not_after = col_us(res, i, 3),
+		.updated = col_us(res, i, 4),
+	};
 	return 0;
 }
 
 static int decode_rollout(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
 {
-	struct deis_rollout *ro = APPEND(a->rollouts, a->nrollouts);
-
-	ro->version = (int)col_long(res, i, 1);
-	ro->state = col_str(res, i, 2);
-	ro->reason = col_str(res, i, 3);
-	ro->updated = col_us(res, i, 4);
+	*APPEND(a->rollouts, a->nrollouts) = (struct deis_rollout){
+		.version = (int)col_long(res, i, 1),
+		.state = col_str(res, i, 2),
+		.reason = col_str(res, i, 3),
+		.updated = col_us(res, i, 4),
+	};
 	return 0;
 }
 
@@ -477,12 +472,13 @@ int deis_db_load_users(struct deis_db *db, const char *only,
 			u++;
 		if (u == n || users[u]->id != id)
 			continue;
-		struct deis_key *k = APPEND(users[u]->keys, users[u]->nkeys);
-		k->name = col_str(res, i, 1);
-		k->type = col_str(res, i, 2);
-		k->data = col_str(res, i, 3);
-		k->fingerprint = col_str(res, i, 4);
-		k->created = col_us(res, i, 5);
+		*APPEND(users[u]->keys, users[u]->nkeys) = (struct deis_key){
+			.name = col_str(res, i, 1),
+			.type = col_str(res, i, 2),
+			.data = col_str(res, i, 3),
+			.fingerprint = col_str(res, i, 4),
+			.created = col_us(res, i, 5),
+		};
 	}
 	r = db_end(db, res ? 0 : -err->code, err);
 	PQclear(res);
@@ -498,16 +494,6 @@ int deis_db_load_users(struct deis_db *db, const char *only,
 int deis_db_serials(struct deis_db *db, struct deis_kvlist *out,
 		    struct deis_error *err)
 {
-	int r = db_connect(db, err);
-
-	if (r < 0)
-		return r;
-	PGresult *res = db_query(db, err, "SELECT name, serial FROM apps UNION ALL"
-				 " SELECT '~' || name, serial FROM users");
-	if (!res)
-		return -err->code;
-	for (int i = 0; i < PQntuples(res); i++)
-		deis_kvlist_set(out, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-	PQclear(res);
-	return 0;
+	return db_rows_kv(db_select(db, err, "SELECT name, serial FROM apps UNION ALL"
+				    " SELECT '~' || name, serial FROM users"), out, err);
 }

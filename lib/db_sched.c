@@ -169,24 +169,12 @@ int deis_db_node_seen(struct deis_db *db, const char *name, const char *address,
 int deis_db_nodes(struct deis_db *db, struct deis_node **out, size_t *n,
 		  struct deis_error *err)
 {
-	int r = db_connect(db, err);
+	PGresult *res = db_select(db, err, "SELECT name, address, " US("last_seen") ","
+				  " coalesce((info->>'containers')::int, 0),"
+				  " coalesce((info->>'memory')::bigint, 0) FROM nodes ORDER BY name");
 
-	*out = NULL;
-	*n = 0;
-	if (r < 0)
-		return r;
-	PGresult *res = db_query(db, err, "SELECT name, address, " US("last_seen") ","
-				 " coalesce((info->>'containers')::int, 0),"
-				 " coalesce((info->>'memory')::bigint, 0) FROM nodes ORDER BY name");
-	if (!res)
-		return -err->code;
-	int rows = PQntuples(res);
-	if (rows) {
-		*out = calloc((size_t)rows, sizeof(**out));
-		if (!*out)
-			abort();
-	}
-	for (int i = 0; i < rows; i++) {
+	*out = db_rows_array(res, sizeof(**out), n);
+	for (int i = 0; i < (int)*n; i++) {
 		struct deis_node *nd = &(*out)[i];
 		snprintf(nd->name, sizeof(nd->name), "%s", PQgetvalue(res, i, 0));
 		snprintf(nd->address, sizeof(nd->address), "%s", PQgetvalue(res, i, 1));
@@ -194,7 +182,5 @@ int deis_db_nodes(struct deis_db *db, struct deis_node **out, size_t *n,
 		nd->containers = (int)col_long(res, i, 3);
 		nd->memory = col_ll(res, i, 4);
 	}
-	*n = (size_t)rows;
-	PQclear(res);
-	return 0;
+	return db_status(db_count(res, err));
 }

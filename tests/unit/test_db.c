@@ -431,6 +431,61 @@ TEST(bad_json_is_reported)
 	deis_kvlist_clear(&formation);
 }
 
+/* The scheduler's and the platform's small tables, and the readers of
+ * lists; last, as its live node changes what admission allows. */
+TEST(nodes_quotas_and_lists)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_node *nodes = NULL;
+	struct deis_quota_row *quotas = NULL;
+	struct deis_kvlist kv = DEIS_KVLIST_INIT, formation = DEIS_KVLIST_INIT;
+	struct deis_strlist names = DEIS_STRLIST_INIT, drains = DEIS_STRLIST_INIT;
+	long s1 = 0, s2 = 0;
+	size_t n = 9;
+
+	CHECK(deis_db_seq_next(db, &s1, &err) == 0 && deis_db_seq_next(db, &s2, &err) == 0);
+	CHECK(s2 > s1);
+
+	CHECK(deis_db_quotas(db, &quotas, &n, &err) == 0 && n == 0 && quotas == NULL);
+	struct deis_quota platform = { 10, -1, 1500 }, user = { 2, -1, 0 };
+	CHECK(deis_db_quota_set(db, "", &platform, &err) == 0);
+	CHECK(deis_db_quota_set(db, "lq", &user, &err) == 0);
+	CHECK(deis_db_quotas(db, &quotas, &n, &err) == 0 && n == 2);
+	CHECK(n == 2 && !strcmp(quotas[0].scope, "") && quotas[0].q.overcommit == 1500 &&
+	      !strcmp(quotas[1].scope, "lq") && quotas[1].q.containers == 2 &&
+	      quotas[1].q.memory == -1);
+	free(quotas);
+	CHECK(deis_db_quota_set(db, "lq", &DEIS_QUOTA_UNSET, &err) == 0);
+	CHECK(deis_db_quotas(db, &quotas, &n, &err) == 0 && n == 1);
+	free(quotas);
+
+	CHECK(deis_db_app_create(db, "lq", "lq", &err) == 0);
+	deis_strlist_add(&drains, "syslog://10.0.0.1:514");
+	deis_strlist_add(&drains, "syslog://10.0.0.2:514");
+	CHECK(deis_db_drains_set(db, "lq", &drains, &err) == 0);
+	CHECK(deis_db_load_drains(db, &kv, &err) == 0);
+	CHECK_STR(deis_kvlist_get(&kv, "lq"), "syslog://10.0.0.1:514\nsyslog://10.0.0.2:514");
+	deis_kvlist_clear(&kv);
+	CHECK(deis_db_serials(db, &kv, &err) == 0);
+	CHECK(deis_kvlist_get(&kv, "lq") && deis_kvlist_get(&kv, "~lq"));
+	CHECK(deis_db_app_names(db, &names, &err) == 0 && deis_strlist_has(&names, "lq"));
+
+	/* A node that reports 1 MB: no container of the default size fits. */
+	CHECK(deis_db_node_seen(db, "n1", "10.0.0.9", "{\"containers\": 3, \"memory\": 1048576}",
+				&err) == 0);
+	CHECK(deis_db_nodes(db, &nodes, &n, &err) == 0 && n == 1);
+	CHECK(n == 1 && !strcmp(nodes[0].name, "n1") && !strcmp(nodes[0].address, "10.0.0.9") &&
+	      nodes[0].containers == 3 && nodes[0].memory == 1048576 && nodes[0].last_seen > 0);
+	free(nodes);
+	deis_kvlist_set(&formation, "web", "1");
+	CHECK(deis_db_formation_set(db, "lq", &formation, &err) == -EDQUOT);
+	CHECK(deis_db_app_destroy(db, "lq", &err) == 0);
+	deis_kvlist_clear(&kv);
+	deis_kvlist_clear(&formation);
+	deis_strlist_clear(&names);
+	deis_strlist_clear(&drains);
+}
+
 int main(void)
 {
 	const char *base = database_conninfo();
@@ -466,5 +521,6 @@ int main(void)
 	RUN(users_and_keys);
 	RUN(failed_commit_is_reported);
 	RUN(bad_json_is_reported);
+	RUN(nodes_quotas_and_lists);
 	return unit_done();
 }
