@@ -19,12 +19,9 @@
 int deis_db_key_owner(struct deis_db *db, const char *fingerprint, char *user,
 		      size_t len, struct deis_error *err)
 {
-	int r = db_connect(db, err);
+	PGresult *res = db_select(db, err, "SELECT u.name FROM keys k JOIN users u"
+				  " ON u.id = k.user_id WHERE k.fingerprint = $1", fingerprint);
 
-	if (r < 0)
-		return r;
-	PGresult *res = db_query(db, err, "SELECT u.name FROM keys k JOIN users u ON u.id = k.user_id"
-				 " WHERE k.fingerprint = $1", fingerprint);
 	if (!res)
 		return -err->code;
 	if (PQntuples(res) == 0) {
@@ -39,14 +36,11 @@ int deis_db_key_owner(struct deis_db *db, const char *fingerprint, char *user,
 int deis_db_app_access(struct deis_db *db, const char *app, const char *user,
 		       bool *allowed, long *id, struct deis_error *err)
 {
-	int r = db_connect(db, err);
+	PGresult *res = db_select(db, err, "SELECT a.owner = $2 OR EXISTS (SELECT 1 FROM perms p"
+				  " WHERE p.app_id = a.id AND p.username = $2), a.id FROM apps a"
+				  " WHERE a.name = $1", app, user);
 
 	*allowed = false;
-	if (r < 0)
-		return r;
-	PGresult *res = db_query(db, err, "SELECT a.owner = $2 OR EXISTS (SELECT 1 FROM perms p"
-				 " WHERE p.app_id = a.id AND p.username = $2), a.id FROM apps a"
-				 " WHERE a.name = $1", app, user);
 	if (!res)
 		return -err->code;
 	if (PQntuples(res) == 0) {

@@ -108,7 +108,7 @@ int deis_db_app_destroy(struct deis_db *db, const char *name,
 	return db_end(db, r, err);
 }
 
-/* ---- formation, domains, perms, drains ---- */
+/* ---- formation, domains, drains: lists of rows ---- */
 
 static const struct db_list_rows formation_rows = DB_LIST_ROWS("formation",
 	"INSERT INTO formation (app_id, type, quantity) VALUES ($1, $2, $3)", 3);

@@ -14,7 +14,7 @@
 
 #include "db_int.h"
 
-/* ---- connection and statement helpers ---- */
+/* ---- the connection ---- */
 
 int db_connect(struct deis_db *db, struct deis_error *err)
 {
@@ -71,6 +71,8 @@ void deis_db_close(struct deis_db *db)
 	free(db->conninfo);
 	free(db);
 }
+
+/* ---- one statement ---- */
 
 /* Maps a failed result to an errno: unique violations are EEXIST, foreign
  * keys and checks EINVAL, a lost connection EIO. */
@@ -161,6 +163,8 @@ void *db_rows_array(PGresult *res, size_t size, size_t *n)
 		abort();
 	return rows;
 }
+
+/* ---- transactions ---- */
 
 int db_begin(struct deis_db *db, struct deis_error *err)
 {

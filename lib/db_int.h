@@ -43,7 +43,11 @@ struct deis_db {
 };
 
 /* db_conn.c */
+
+/* Connects when the connection is not up (a new session: nothing is
+ * prepared on it yet). */
 int db_connect(struct deis_db *db, struct deis_error *err);
+/* Fills err from a failed result (res may be NULL); returns -errno. */
 int db_result_error(struct deis_db *db, PGresult *res, struct deis_error *err);
 /*
  * Runs one statement, prepared once per connection, with n text
@@ -108,7 +112,9 @@ enum db_lock {
 int db_lock(struct deis_db *db, enum db_lock lock, struct deis_error *err);
 
 /* db_load.c: how one row of a load step fills its app (see load_steps[]);
- * < 0 with err filled for a row that does not decode. */
+ * < 0 with err filled for a row that does not decode.  A decoder that
+ * lives with its entity's other statements, outside db_load.c, is
+ * declared here as `db_decode_fn db_decode_<entity>;`. */
 typedef int db_decode_fn(struct deis_app *a, PGresult *res, int row,
 			 struct deis_error *err);
 

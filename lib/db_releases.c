@@ -32,15 +32,16 @@ static void release_row_clear(struct release_row *rel)
 	rel->build_id = NULL;
 }
 
-/* Replaces rel with release version of app appid ("0": the newest): 1,
- * 0 when there is no such release, or < 0. */
+/* Replaces rel with release version of app appid (NULL: the newest):
+ * 1, 0 when there is no such release, or < 0. */
 static int release_get(struct deis_db *db, const char *appid, const char *version,
 		       struct release_row *rel, struct deis_error *err)
 {
-	PGresult *res = db_query(db, err, "SELECT version, config::text, limits::text,"
-				 " build_id FROM releases WHERE app_id = $1 AND version ="
-				 " (CASE WHEN $2::int = 0 THEN (SELECT max(version) FROM releases"
-				 " WHERE app_id = $1) ELSE $2::int END)", appid, version);
+	PGresult *res = version ?
+		db_query(db, err, "SELECT version, config::text, limits::text, build_id"
+			 " FROM releases WHERE app_id = $1 AND version = $2", appid, version) :
+		db_query(db, err, "SELECT version, config::text, limits::text, build_id"
+			 " FROM releases WHERE app_id = $1 ORDER BY version DESC LIMIT 1", appid);
 
 	if (!res)
 		return -err->code;
@@ -133,7 +134,7 @@ static int apply_release_change(struct deis_db *db, const char *appid,
 	case DEIS_RELEASE_ROLLBACK: {
 		char ver[16];
 		snprintf(ver, sizeof(ver), "%d", c->version);
-		int found = c->version > 0 ? release_get(db, appid, ver, rel, err) : 0;
+		int found = release_get(db, appid, ver, rel, err);
 		if (found <= 0)
 			return found < 0 ? found :
 				deis_error_set(err, ENOENT, "no release v%d", c->version);
@@ -176,7 +177,7 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 	*version = 0;
 	if (r < 0)
 		return r;
-	r = release_get(db, appid, "0", &rel, err);
+	r = release_get(db, appid, NULL, &rel, err);
 	if (r == 0)
 		r = deis_error_set(err, EIO, "app '%s' has no release", app);
 	int next = rel.version + 1;
