@@ -21,6 +21,7 @@
 
 #include "deis/conf.h"
 #include "deis/db.h"
+#include "../../lib/db_int.h"	/* db_committed(), for a COMMIT no API call makes */
 #include "unit.h"
 
 static char conninfo[1024];
@@ -349,6 +350,27 @@ TEST(failed_commit_is_reported)
 	sql("DROP TRIGGER refuse_release ON releases");
 }
 
+/* The server answers COMMIT with ROLLBACK when the transaction had
+ * failed: an error too, however the failure went unnoticed. */
+TEST(rolled_back_commit_is_an_error)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	CHECK(sql("BEGIN") == 0);
+	PQclear(PQexec(raw, "SELECT 1/0"));
+	PGresult *res = PQexec(raw, "COMMIT");
+	CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+	CHECK(db_committed(res, &err) == -EIO && strstr(err.msg, "rolled back"));
+	PQclear(res);
+	res = PQexec(raw, "SELECT 1");
+	CHECK(db_committed(res, &err) == -EIO);
+	PQclear(res);
+	CHECK(sql("BEGIN") == 0);
+	res = PQexec(raw, "COMMIT");
+	CHECK(db_committed(res, &err) == 0);
+	PQclear(res);
+}
+
 /* A JSON column that does not decode is an error, whichever reads it:
  * the loader, or a change that builds on what it reads. */
 TEST(bad_json_is_reported)
@@ -520,6 +542,7 @@ int main(void)
 	RUN(load_round_trip);
 	RUN(users_and_keys);
 	RUN(failed_commit_is_reported);
+	RUN(rolled_back_commit_is_an_error);
 	RUN(bad_json_is_reported);
 	RUN(nodes_quotas_and_lists);
 	return unit_done();
