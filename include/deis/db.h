@@ -1,7 +1,7 @@
 /*
  * db.h - the Database module: every SQL statement of the platform.
  *
- * All SQL lives in lib/db.c; everything else calls these functions.
+ * All SQL lives in lib/db_*.c; everything else calls these functions.
  * Parameters are always bound (PQexecParams), never spliced into text.
  * Each change is exactly one transaction: it either commits whole or
  * changes nothing.  A change that makes a release makes exactly one.
