@@ -1,6 +1,11 @@
 /*
  * instances.c - deis-scheduler's instances: the containers of this node as
  * the scheduler follows them, and the apps they belong to.
+ *
+ * An instance is "<app>.<type>.<n>.<seq>": its container's id and the key
+ * of its row in containers.  Two instances of one name (web.1) run side
+ * by side during a rollout or a restart; seq, from the database, tells
+ * the newer.  The list is newest first.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,8 +18,6 @@
 #include "deis/log.h"
 #include "deis/logemit.h"
 #include "scheduler.h"
-
-const char *const state_names[] = { "starting", "up", "crashed", "stopping" };
 
 struct inst *insts;
 struct sapp *apps;
@@ -49,7 +52,7 @@ void applog(const char *app, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	deis_log(LOG_INFO, "%s: %s", app, msg);
-	if (logs && deis_logemit_send(logs, app, "deis", msg, &err) < 0)
+	if (sched.logs && deis_logemit_send(sched.logs, app, "deis", msg, &err) < 0)
 		deis_log(LOG_WARNING, "log server: %s", err.msg);
 }
 
@@ -71,20 +74,27 @@ struct sapp *app_find(const char *name, bool add)
 	return a;
 }
 
+/* Forgets the apps that are gone and have nothing left here. */
+void apps_forget_gone(void)
+{
+	for (size_t k = 0; k < napps;) {
+		bool any = false;
+		for (struct inst *i = insts; i && !any; i = i->next)
+			any = !strcmp(i->app, apps[k].name);
+		if (!apps[k].m && !any && !apps[k].reload) {
+			apps[k] = apps[--napps];
+			continue;
+		}
+		k++;
+	}
+}
+
 struct inst *inst_find(const char *id)
 {
 	for (struct inst *i = insts; i; i = i->next)
 		if (!strcmp(i->id, id))
 			return i;
 	return NULL;
-}
-
-void inst_dir(const struct inst *i, const char *file, char *out, size_t len)
-{
-	if (file)
-		snprintf(out, len, "%s/%s/%s", cont_dir, i->id, file);
-	else
-		snprintf(out, len, "%s/%s", cont_dir, i->id);
 }
 
 bool is_web(const struct inst *i)
@@ -103,42 +113,47 @@ void set_state(struct inst *i, enum istate s)
 void inst_free(struct inst *i)
 {
 	if (i->probe) {
-		curl_multi_remove_handle(multi, i->probe);
+		curl_multi_remove_handle(sched.multi, i->probe);
 		curl_easy_cleanup(i->probe);
 	}
-	if (i->pidfd >= 0)
-		close(i->pidfd);
+	if (i->proc.fd >= 0)
+		close(i->proc.fd);
 	free(i->command);
 	free(i);
 }
 
-/* Gives back a container's network (it has ended). */
-void net_release(const char *id, const char *app, const char *address)
+void insts_free_all(void)
 {
-	struct deis_error err = DEIS_ERROR_INIT;
-
-	if (net && deis_net_detach(net, id, app, address, &err) < 0)
-		deis_log(LOG_WARNING, "%s: %s", id, err.msg);
+	while (insts) {
+		struct inst *i = insts;
+		insts = i->next;
+		inst_free(i);
+	}
+	for (size_t k = 0; k < napps; k++)
+		deis_app_free(apps[k].m);
+	free(apps);
+	free(removed);
 }
 
-/* Forgets an instance: its row goes at the next write, its directory
- * now, its network too. */
+void removed_add(const char *app, const char *id)
+{
+	struct removed *r = realloc(removed, (nremoved + 1) * sizeof(*r));
+
+	if (!r)
+		abort();
+	removed = r;
+	r = &removed[nremoved++];
+	snprintf(r->app, sizeof(r->app), "%s", app);
+	snprintf(r->id, sizeof(r->id), "%s", id);
+}
+
+/* Forgets an instance: its row goes at the next write, its files and its
+ * address now. */
 void inst_remove(struct inst *i)
 {
-	char dir[4400];
-
-	if (!i->nodb) {
-		struct removed *r = realloc(removed, (nremoved + 1) * sizeof(*r));
-		if (!r)
-			abort();
-		removed = r;
-		r = &removed[nremoved++];
-		snprintf(r->app, sizeof(r->app), "%s", i->app);
-		snprintf(r->id, sizeof(r->id), "%s", i->id);
-	}
-	inst_dir(i, NULL, dir, sizeof(dir));
-	slug_rm_rf(dir);
-	net_release(i->id, i->app, i->address);
+	if (!i->nodb)
+		removed_add(i->app, i->id);
+	sched.backend->ops->remove(sched.backend, i->id, i->app, i->address);
 	for (struct inst **p = &insts; *p; p = &(*p)->next)
 		if (*p == i) {
 			*p = i->next;
@@ -147,24 +162,40 @@ void inst_remove(struct inst *i)
 	inst_free(i);
 }
 
-struct inst *inst_new(struct sapp *a, const char *type, int number,
-			     int release, enum kind kind, const char *command,
-			     long seq)
+static struct inst *inst_alloc(const char *app)
 {
-	struct deis_error err = DEIS_ERROR_INIT;
 	struct inst *i = calloc(1, sizeof(*i));
 
 	if (!i)
 		abort();
-	snprintf(i->app, sizeof(i->app), "%s", a->name);
+	snprintf(i->app, sizeof(i->app), "%s", app);
+	i->proc = (struct deis_backend_proc)DEIS_BACKEND_PROC_INIT;
+	return i;
+}
+
+static struct inst *inst_link(struct inst *i)
+{
+	i->next = insts;
+	insts = i;
+	return i;
+}
+
+/* A new instance of a's type.number on release (its row is written at
+ * the next write).  seq 0: a new one from the database. */
+struct inst *inst_new(struct sapp *a, const char *type, int number,
+		      int release, enum kind kind, const char *command,
+		      long seq)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct inst *i = inst_alloc(a->name);
+
 	snprintf(i->type, sizeof(i->type), "%s", type);
 	i->number = number;
 	snprintf(i->name, sizeof(i->name), "%s.%d", type, number);
 	i->release = release;
 	i->kind = kind;
 	i->command = command ? strdup(command) : NULL;
-	i->pidfd = -1;
-	if (!seq && deis_db_seq_next(db, &seq, &err) < 0) {
+	if (!seq && deis_db_seq_next(sched.db, &seq, &err) < 0) {
 		deis_log(LOG_WARNING, "%s: %s", a->name, err.msg);
 		inst_free(i);
 		return NULL;
@@ -178,16 +209,57 @@ struct inst *inst_new(struct sapp *a, const char *type, int number,
 	}
 	i->state = S_STARTING;
 	i->dirty = true;
-	i->next = insts;
-	insts = i;
-	return i;
+	return inst_link(i);
 }
 
-/* Whether id ended here and its row's deletion is not written yet. */
-bool removing(const char *id)
+/* The instance a row of app describes (a one-off the tree asked for, or
+ * one a previous scheduler left running): nothing of it runs yet. */
+struct inst *inst_from_row(const char *app, const struct deis_container *c)
 {
-	for (size_t k = 0; k < nremoved; k++)
-		if (!strcmp(removed[k].id, id))
-			return true;
-	return false;
+	struct inst *i = inst_alloc(app);
+
+	snprintf(i->name, sizeof(i->name), "%s", c->name);
+	snprintf(i->type, sizeof(i->type), "%s", c->type);
+	snprintf(i->id, sizeof(i->id), "%s", c->instance);
+	i->number = c->number;
+	i->seq = c->seq;
+	i->release = c->release;
+	i->port = c->port;
+	snprintf(i->address, sizeof(i->address), "%s", c->address);
+	i->started_us = c->started;
+	i->restarts = c->restarts;
+	i->command = c->command[0] ? strdup(c->command) : NULL;
+	i->kind = !strcmp(c->type, "run") ? K_ONEOFF :
+		!strcmp(c->type, "release") ? K_RELEASE : K_PROCESS;
+	i->run_since = mono();
+	i->boot_deadline = i->run_since + scheduler_conf.boot_timeout;
+	for (int s = 0; s < 4; s++)
+		if (!strcmp(c->state, state_names[s]))
+			i->state = (enum istate)s;
+	return inst_link(i);
+}
+
+struct policy_inst *inst_views(const char *app, size_t *n)
+{
+	struct policy_inst *v = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	for (struct inst *i = insts; i; i = i->next) {
+		if (strcmp(i->app, app))
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			v = realloc(v, cap * sizeof(*v));
+			if (!v)
+				abort();
+		}
+		v[(*n)++] = (struct policy_inst){
+			.id = i->id, .type = i->type, .number = i->number, .seq = i->seq,
+			.release = i->release, .kind = i->kind, .state = i->state,
+			.restart_req = i->restart_req, .running = i->proc.fd >= 0,
+			.gone = i->nodb, .boot_deadline = i->boot_deadline,
+		};
+	}
+	return v;
 }

@@ -1,6 +1,9 @@
 /*
- * record.c - deis-scheduler: the database side: loading apps, writing
- * instance rows and verdicts, the resync and the node's heartbeat.
+ * record.c - deis-scheduler's side of the database: loading apps, writing
+ * what runs (one transaction per app per pass, which bumps the app's
+ * serial and is followed by an "app <name>" event, so that the tree and
+ * the proxy see it), the deployed verdicts, the resync and the node's
+ * heartbeat.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,8 +15,16 @@
 #include "deis/db.h"
 #include "deis/log.h"
 #include "deis/quota.h"
-
 #include "scheduler.h"
+
+/* Announces a change of app: the tree and the proxy read it again. */
+static void publish(const char *app)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	if (sched.cache && deis_cache_publish(sched.cache, "app", app, &err) < 0)
+		deis_log(LOG_WARNING, "publishing: %s", err.msg);
+}
 
 /*
  * Records the target release "deployed" once it serves (releases/current
@@ -27,38 +38,48 @@
 void mark_deployed(struct sapp *a, double t)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
-	const struct deis_app *m = a->m;
-	const struct deis_release *T;
 	char who[64];
+	int v;
 
-	if (!m || a->reload || a->pass || t < a->mark_retry)
-		return;
-	T = undeployed_target(a);
-	if (!T)
+	if (!a->m || a->reload || a->pass || t < a->mark_retry ||
+	    !policy_undeployed(a->m, a->marked))
 		return;
 	for (struct inst *i = insts; i; i = i->next)
 		if (!strcmp(i->app, a->name) && i->dirty)
 			return;		/* rows not written yet */
-	if (!serves(m, T, who, sizeof(who)))
+	v = policy_deploy_alone(a->m, a->marked, who, sizeof(who));
+	if (!v)
 		return;
-	if (deis_db_rollout_set(db, a->name, T->version, "deployed", "", &err) < 0) {
+	if (deis_db_rollout_set(sched.db, a->name, v, "deployed", "", &err) < 0) {
 		deis_log(LOG_WARNING, "%s: recording v%d deployed: %s (retrying)", a->name,
-			 T->version, err.msg);
+			 v, err.msg);
 		a->mark_retry = t + 1;
 		return;
 	}
-	a->marked = T->version;
+	a->marked = v;
 	if (who[0])
-		applog(a->name, "v%d deployed: %s is up on it", T->version, who);
+		applog(a->name, "v%d deployed: %s is up on it", v, who);
 	else
-		applog(a->name, "v%d deployed: the formation runs none of its processes",
-		       T->version);
+		applog(a->name, "v%d deployed: the formation runs none of its processes", v);
 	a->reload = true;
-	if (cache && deis_cache_publish(cache, "app", a->name, &err) < 0)
-		deis_log(LOG_WARNING, "publishing: %s", err.msg);
+	publish(a->name);
 }
 
-/* ---- the record: rows, events ---- */
+/* ---- the rows ---- */
+
+/* The instance that the policy says carries the verdict (policy_deploy_with). */
+static const struct inst *deploys(const struct sapp *a)
+{
+	size_t n;
+	struct policy_inst *views = inst_views(a->name, &n);
+	int k = policy_deploy_with(a->m, a->marked, views, n);
+
+	free(views);
+	for (const struct inst *i = insts; k >= 0 && i; i = i->next)
+		if (!strcmp(i->app, a->name) && k-- == 0)
+			return i;
+	return NULL;
+}
 
 void write_rows(struct sapp *a, double t)
 {
@@ -101,7 +122,7 @@ void write_rows(struct sapp *a, double t)
 		c->seq = i->seq;
 		c->state = (char *)state_names[i->state];
 		c->release = i->release;
-		c->node = node_name;
+		c->node = scheduler_conf.node;
 		c->address = i->address;
 		c->port = i->port;
 		c->started = i->started_us;
@@ -114,17 +135,9 @@ void write_rows(struct sapp *a, double t)
 	/* The rows that make the target serve carry its verdict: one
 	 * transaction, one serial, one reload of the router (the verdict
 	 * alone would cost another). */
-	const struct deis_release *T = undeployed_target(a);
-	const struct inst *serving = NULL;
-	bool web;
-	if (T && runs_any(a->m, T, &web))
-		for (struct inst *i = insts; i && !serving; i = i->next)
-			if (!strcmp(i->app, a->name) && i->kind == K_PROCESS && !i->nodb &&
-			    i->state == S_UP && i->release == T->version &&
-			    (!web || is_web(i)))
-				serving = i;
-	int deployed = serving ? T->version : 0;
-	int r = deis_db_containers_write(db, a->name, rows, n, gone, ng, deployed, &serial,
+	const struct inst *serving = deploys(a);
+	int deployed = serving ? serving->release : 0;
+	int r = deis_db_containers_write(sched.db, a->name, rows, n, gone, ng, deployed, &serial,
 					 &err);
 	free(rows);
 	free(gone);
@@ -151,8 +164,7 @@ void write_rows(struct sapp *a, double t)
 		 * changed meanwhile (the serial includes it, and its event
 		 * may be lost). */
 		a->reload = true;
-		if (cache && deis_cache_publish(cache, "app", a->name, &err) < 0)
-			deis_log(LOG_WARNING, "publishing: %s", err.msg);
+		publish(a->name);
 	}
 forget:
 	for (size_t k = 0; k < nremoved;)
@@ -164,13 +176,14 @@ forget:
 
 /* ---- loading ---- */
 
+/* Reads a again (its pass follows). */
 void load_app(struct sapp *a)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 	struct deis_app **list = NULL;
 	size_t n = 0;
 
-	if (deis_db_load_apps(db, a->name, NULL, &list, &n, &err) < 0) {
+	if (deis_db_load_apps(sched.db, a->name, NULL, &list, &n, &err) < 0) {
 		deis_log(LOG_WARNING, "loading %s: %s", a->name, err.msg);
 		return;
 	}
@@ -182,15 +195,20 @@ void load_app(struct sapp *a)
 	a->pass = true;
 }
 
+/*
+ * Which apps changed (serials compared: a lost event costs at most one
+ * resync), and the node's heartbeat: its address, how many containers it
+ * runs, its memory.  Also where a Redis that was away is found again.
+ */
 void resync(void)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 	struct deis_kvlist serials = DEIS_KVLIST_INIT;
 
-	if (!cache && deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
-				      deis_conf.redis_password, &cache, &err) < 0)
+	if (!sched.cache && deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
+					    deis_conf.redis_password, &sched.cache, &err) < 0)
 		deis_error_clear(&err);	/* retried at the next resync */
-	if (deis_db_serials(db, &serials, &err) < 0) {
+	if (deis_db_serials(sched.db, &serials, &err) < 0) {
 		deis_log(LOG_WARNING, "resync: %s", err.msg);
 		return;
 	}
@@ -215,6 +233,6 @@ void resync(void)
 	 * (platform/nodes/<node>/memory). */
 	snprintf(info, sizeof(info), "{\"containers\": %d, \"memory\": %lld}", count,
 		 deis_quota_host_memory());
-	if (deis_db_node_seen(db, node_name, scheduler_conf.address, info, &err) < 0)
+	if (deis_db_node_seen(sched.db, scheduler_conf.node, scheduler_conf.address, info, &err) < 0)
 		deis_log(LOG_WARNING, "node heartbeat: %s", err.msg);
 }

@@ -1,21 +1,37 @@
 /*
  * scheduler.h - deis-scheduler's internals (docs/scheduler.md).
+ *
+ * The daemon in files of one concern each:
+ *
+ *   main.c       options, start-up, the subcommands
+ *   loop.c       the main loop: events, resync, timers, passes, waits
+ *   instances.c  the instances this node runs, and their apps
+ *   policy.c     the rollout policy: pure functions (policy.h)
+ *   pass.c       a pass over one app: carries the policy's plan out
+ *   launch.c     starting, stopping, crashes, exits
+ *   health.c     health checks of starting web instances
+ *   record.c     the database: loads, rows, verdicts, the heartbeat
+ *   adopt.c      at start: what a previous scheduler left running
+ *   run.c        `deis-scheduler run`: an attached one-off
+ *   backend.c    the runtime backends (include/deis/backend.h);
+ *   backend_runc.c, slug.c  the runc one, its slug cache;
+ *   shim.c       deis-shim, a container's parent (a program of its own)
  */
 #ifndef DEIS_SCHEDULER_H
 #define DEIS_SCHEDULER_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <curl/curl.h>
+
+#include "deis/backend.h"
 #include "deis/error.h"
 #include "deis/kv.h"
 #include "deis/model.h"
-#include "deis/runtime.h"
-#include "deis/net.h"
-
-#include <arpa/inet.h>
-#include <curl/curl.h>
+#include "policy.h"
 
 struct scheduler_conf {
 	char *node;		/* this node's name [the host name] */
@@ -27,30 +43,30 @@ struct scheduler_conf {
 	int pids;		/* processes, when limits say nothing */
 	int backoff_max;	/* s: the longest crash cool-off */
 	int proxy_wait;		/* s to wait for the proxy to drop a route */
-	char *shim;		/* the deis-shim binary */
-	char *init;		/* pid 1 of every container ("" for none) */
+	char *runtime;		/* the backend: "runc" */
+	char *shim;		/* runc: the deis-shim binary */
+	char *init;		/* runc: pid 1 of every container ("" for none) */
 };
 
 extern struct scheduler_conf scheduler_conf;
 
-/* slug.c: the node's slug cache.  *dir is the unpacked slug, *env the
- * image's env; both stay valid until slug_free_all(). */
-int slug_get(const char *ref, const char **dir, const struct deis_kvlist **env,
-	     struct deis_error *err);
-void slug_free_all(void);
-int slug_rm_rf(const char *path);
+/* What the daemon holds open (loop.c sets it up). */
+struct sched {
+	struct deis_db *db;
+	struct deis_cache *cache;	/* NULL while Redis is away */
+	struct deis_logemit *logs;	/* the log server */
+	struct deis_backend *backend;	/* runs the containers */
+	CURLM *multi;			/* the health checks in flight */
+};
 
-/* events.c: the Redis events thread.  It writes to wake_fd (an eventfd)
- * and queues the app names it saw; events_take() hands them over. */
-int events_start(int wake_fd, struct deis_error *err);
-void events_take(struct deis_strlist *out);
-void events_stop(void);
+extern struct sched sched;
+
+/* main.c: the options table over argv (argv[0] is not an option). */
+int scheduler_options(int argc, char **argv);
+/* main.c: the backend's settings, from the options. */
+struct deis_backend_conf scheduler_backend_conf(bool attached, bool setup);
 
 /* ---- instances (instances.c) ---- */
-
-enum kind { K_PROCESS, K_ONEOFF, K_RELEASE };
-enum istate { S_STARTING, S_UP, S_CRASHED, S_STOPPING };
-extern const char *const state_names[];
 
 struct inst {
 	struct inst *next;
@@ -58,17 +74,15 @@ struct inst {
 	char name[64];			/* web.1, run.3, release.7 */
 	char type[40];
 	int number;
-	char id[DEIS_RUNTIME_ID_MAX + 1];
+	char id[DEIS_BACKEND_ID_MAX + 1];
 	long seq;
 	int release;
 	int port;
-	char address[INET_ADDRSTRLEN];	/* its own, on the node's bridge */
+	char address[DEIS_BACKEND_ADDRESS_MAX];	/* its own on the node */
 	char *command;			/* one-offs */
 	enum kind kind;
 	enum istate state;
-	pid_t shim;			/* 0 when not running */
-	int pidfd;			/* the shim's, -1 when not running */
-	bool child;			/* the shim is our child (reap it) */
+	struct deis_backend_proc proc;	/* fd -1 when nothing runs */
 	int64_t started_us;
 	int restarts, crashes;
 	double run_since, boot_deadline, next_probe, backoff_until;
@@ -94,23 +108,19 @@ struct sapp {
 	double write_retry;
 };
 
+/* An instance that ended here; its row is deleted at the next write. */
 struct removed {
 	char app[64];
-	char id[DEIS_RUNTIME_ID_MAX + 1];
+	char id[DEIS_BACKEND_ID_MAX + 1];
 };
 
-extern struct inst *insts;
+extern struct inst *insts;		/* newest first */
 extern struct sapp *apps;
 extern size_t napps;
 extern struct removed *removed;
 extern size_t nremoved;
-extern struct deis_db *db;
-extern struct deis_cache *cache;
-extern struct deis_logemit *logs;
-extern struct deis_net *net;
-extern CURLM *multi;
-extern char run_dir[4096], runc_root[4200], cont_dir[4200], attached_root[4200];
-extern char node_name[256];
+
+#define for_each_inst(i, nx) for (struct inst *i = insts, *nx; i && ((nx = i->next), 1); i = nx)
 
 double mono(void);
 int64_t now_us(void);
@@ -118,43 +128,38 @@ int64_t now_us(void);
 void applog(const char *app, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 struct sapp *app_find(const char *name, bool add);
+void apps_forget_gone(void);
 struct inst *inst_find(const char *id);
-void inst_dir(const struct inst *i, const char *file, char *out, size_t len);
 bool is_web(const struct inst *i);
 void set_state(struct inst *i, enum istate s);
-void inst_free(struct inst *i);
-void net_release(const char *id, const char *app, const char *address);
-void inst_remove(struct inst *i);
 struct inst *inst_new(struct sapp *a, const char *type, int number,
 		      int release, enum kind kind, const char *command,
 		      long seq);
-bool removing(const char *id);
-
-/* ---- the model (policy.c) ---- */
-
-const struct deis_build *build_of(const struct deis_app *m,
-				  const struct deis_release *r);
-const struct deis_release *target(const struct deis_app *m,
-				  const struct deis_release **pending);
-const struct deis_release *release_of(const struct deis_app *m, int version);
-bool runs_any(const struct deis_app *m, const struct deis_release *T, bool *web);
-const struct deis_release *undeployed_target(const struct sapp *a);
-bool serves(const struct deis_app *m, const struct deis_release *T,
-	    char *who, size_t len);
+struct inst *inst_from_row(const char *app, const struct deis_container *c);
+void inst_free(struct inst *i);
+void inst_remove(struct inst *i);
+void removed_add(const char *app, const char *id);
+/* The policy's view of app's instances (list order); n gets the count.
+ * The caller frees the array. */
+struct policy_inst *inst_views(const char *app, size_t *n);
+void insts_free_all(void);
 
 /* ---- launching, stopping, exits (launch.c) ---- */
 
-int make_bundle(const struct deis_app *m, const struct deis_release *rel,
-		const char *type, const char *cmd, const char *id,
-		const char *name, const struct deis_net_endpoint *ep, int port,
-		const struct deis_kvlist *extra, int terminal, const char *dir,
-		struct deis_error *err);
+/*
+ * What a container of app m runs for cmd on release rel as type (its
+ * limits) and name: spec and *env (the release's config, $PORT, $DYNO ...,
+ * then extra; the caller clears it).
+ */
+int launch_spec(const struct deis_app *m, const struct deis_release *rel,
+		const char *type, const char *cmd, const char *id, const char *name,
+		int port, const struct deis_kvlist *extra, struct deis_kvlist *env,
+		struct deis_backend_spec *spec, struct deis_error *err);
 int inst_launch(struct inst *i, struct sapp *a);
 void inst_stop(struct inst *i);
-bool init_execd(const struct inst *i);
-void send_term(struct inst *i);
+void inst_timers(struct inst *i, struct sapp *a, double t);
 void crash(struct inst *i, const char *why);
-void fail_release(struct sapp *a, int version, const char *why);
+void release_failed(struct sapp *a, int version, const char *why);
 void inst_exited(struct inst *i);
 
 /* ---- health checks (health.c) ---- */
@@ -163,7 +168,7 @@ void set_up(struct inst *i);
 void probe(struct inst *i, const struct deis_app *m, double t);
 void probes_done(void);
 
-/* ---- the pass (pass.c) ---- */
+/* ---- a pass (pass.c) ---- */
 
 void reconcile(struct sapp *a);
 
@@ -178,9 +183,39 @@ void resync(void);
 
 void adopt(void);
 
+/* ---- the loop (loop.c) ---- */
+
+/* Opens what the daemon needs (the database, retried until stop is
+ * set), adopts, and serves until stop; then closes everything. */
+int scheduler_serve(volatile sig_atomic_t *stop);
+
 /* ---- attached one-offs (run.c) ---- */
 
-int run_attached(const char *app, const char *user, const char *term,
-		 const char *command);
+/* deis-scheduler run [--OPTION=VALUE ...] APP USER TERM COMMAND */
+int run_main(int argc, char **argv);
+
+/* ---- the runc backend (backend_runc.c, slug.c) ---- */
+
+extern const struct deis_backend_ops deis_backend_runc;
+
+/* Spawns argv (stdin /dev/null, no other fd but 1 and 2; session: in a
+ * session of its own) into *pid. */
+int sched_spawn(const char *const *argv, bool session, pid_t *pid, struct deis_error *err);
+
+
+/* *dir is the unpacked slug, *env the image's env; both stay valid until
+ * slug_free_all(). */
+int slug_get(const char *ref, const char **dir, const struct deis_kvlist **env,
+	     struct deis_error *err);
+void slug_free_all(void);
+int slug_rm_rf(const char *path);
+
+/* ---- events.c: the Redis events thread ---- */
+
+/* It writes to wake_fd (an eventfd) and queues the app names it saw;
+ * events_take() hands them over. */
+int events_start(int wake_fd, struct deis_error *err);
+void events_take(struct deis_strlist *out);
+void events_stop(void);
 
 #endif
