@@ -7,14 +7,15 @@
 #include "deis/backend.h"
 #include "scheduler.h"
 
-static const struct deis_backend_ops *const backends[] = {
+const struct deis_backend_ops *const deis_backends[] = {
 	&deis_backend_runc,
+	NULL,
 };
 
 const struct deis_backend_ops *deis_backend_find(const char *name)
 {
-	for (size_t k = 0; k < sizeof(backends) / sizeof(backends[0]); k++)
-		if (!strcmp(backends[k]->name, name))
-			return backends[k];
+	for (size_t k = 0; deis_backends[k]; k++)
+		if (!strcmp(deis_backends[k]->name, name))
+			return deis_backends[k];
 	return NULL;
 }

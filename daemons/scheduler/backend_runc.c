@@ -57,6 +57,17 @@ struct runc {
 
 #define RUNC(b) ((struct runc *)(b))
 
+static char *shim_opt, *init_opt;
+
+static const struct deis_conf_option runc_options[] = {
+	{ "scheduler_shim", DEIS_CONF_STR, &shim_opt, "",
+	  "runc: the deis-shim binary (default: beside deis-scheduler)" },
+	{ "scheduler_init", DEIS_CONF_STR, &init_opt, "/usr/bin/tini",
+	  "runc: pid 1 of every container, forwarding signals and reaping zombies "
+	  "(\"\" for none)" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
+
 int sched_spawn(const char *const *argv, bool session, pid_t *pid, struct deis_error *err)
 {
 	posix_spawn_file_actions_t fa;
@@ -400,7 +411,10 @@ struct net_gc {
 	struct runc *rc;
 	bool (*known)(void *ctx, const char *id);
 	void *ctx;
-	struct { char id[DEIS_BACKEND_ID_MAX + 1]; char address[DEIS_BACKEND_ADDRESS_MAX]; } *items;
+	struct gone {
+		char id[DEIS_BACKEND_ID_MAX + 1];
+		char address[DEIS_BACKEND_ADDRESS_MAX];
+	} *items;
 	size_t n;
 };
 
@@ -412,13 +426,9 @@ static void net_gc_one(void *ctx, const char *id, const char *address)
 	 * attached one-off that still runs keeps its own. */
 	if (gc->known(gc->ctx, id) || strstr(id, ".build-") || attached_running(gc->rc, id))
 		return;
-	void *p = realloc(gc->items, (gc->n + 1) * sizeof(*gc->items));
-	if (!p)
-		abort();
-	gc->items = p;
-	snprintf(gc->items[gc->n].id, sizeof(gc->items[gc->n].id), "%s", id);
-	snprintf(gc->items[gc->n].address, sizeof(gc->items[gc->n].address), "%s", address);
-	gc->n++;
+	struct gone *g = ARRAY_ADD(gc->items, gc->n);
+	snprintf(g->id, sizeof(g->id), "%s", id);
+	snprintf(g->address, sizeof(g->address), "%s", address);
 }
 
 /* runc containers with no directory of ours, and networks nothing runs in
@@ -500,7 +510,7 @@ static int runc_open(const struct deis_backend_conf *conf, struct deis_backend *
 	if (!rc)
 		abort();
 	rc->b.ops = &deis_backend_runc;
-	snprintf(rc->shim, sizeof(rc->shim), "%s", conf->shim);
+	snprintf(rc->shim, sizeof(rc->shim), "%s", shim_opt ? shim_opt : "");
 	if (!rc->shim[0]) {
 		/* Beside deis-scheduler. */
 		char exe[PATH_MAX];
@@ -512,7 +522,7 @@ static int runc_open(const struct deis_backend_conf *conf, struct deis_backend *
 		snprintf(rc->shim, sizeof(rc->shim), "%s%sdeis-shim", slash ? exe : "",
 			 slash ? "/" : "");
 	}
-	snprintf(rc->init, sizeof(rc->init), "%s", conf->init);
+	snprintf(rc->init, sizeof(rc->init), "%s", init_opt ? init_opt : "");
 	if (rc->init[0] && access(rc->init, X_OK) != 0) {
 		deis_log(LOG_WARNING, "%s is missing: containers run without an init "
 			 "(install tini)", rc->init);
@@ -540,22 +550,18 @@ static int runc_open(const struct deis_backend_conf *conf, struct deis_backend *
 		free(rc);
 		return r;
 	}
+	if (!conf->attached)
+		deis_log(LOG_INFO, "runc: state %s, containers in %s, init %s", rc->root, rc->dirs,
+			 rc->init[0] ? rc->init : "none");
 	*out = &rc->b;
 	return 0;
 }
 
 const struct deis_backend_ops deis_backend_runc = {
-	.name = "runc",
-	.open = runc_open,
-	.close = runc_close,
-	.teardown = runc_teardown,
-	.start = runc_start,
-	.inspect = runc_inspect,
-	.stop = runc_stop,
-	.ended = runc_ended,
-	.remove = runc_remove,
-	.list = runc_list,
-	.sweep = runc_sweep,
-	.attached_runs = runc_attached_runs,
+	.name = "runc", .options = runc_options,
+	.open = runc_open, .close = runc_close, .teardown = runc_teardown,
+	.start = runc_start, .inspect = runc_inspect, .stop = runc_stop,
+	.ended = runc_ended, .remove = runc_remove,
+	.list = runc_list, .sweep = runc_sweep, .attached_runs = runc_attached_runs,
 	.attach = runc_attach,
 };

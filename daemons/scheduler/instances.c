@@ -45,15 +45,25 @@ int64_t now_us(void)
 void applog(const char *app, const char *fmt, ...)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
-	char msg[2048];
+	char *msg = NULL;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		abort();
 	va_end(ap);
 	deis_log(LOG_INFO, "%s: %s", app, msg);
 	if (sched.logs && deis_logemit_send(sched.logs, app, "deis", msg, &err) < 0)
 		deis_log(LOG_WARNING, "log server: %s", err.msg);
+	free(msg);
+}
+
+void *xrealloc(void *p, size_t size)
+{
+	p = realloc(p, size);
+	if (!p)
+		abort();
+	return p;
 }
 
 struct sapp *app_find(const char *name, bool add)
@@ -63,12 +73,7 @@ struct sapp *app_find(const char *name, bool add)
 			return &apps[i];
 	if (!add)
 		return NULL;
-	struct sapp *a = realloc(apps, (napps + 1) * sizeof(*a));
-	if (!a)
-		abort();
-	apps = a;
-	a = &apps[napps++];
-	memset(a, 0, sizeof(*a));
+	struct sapp *a = ARRAY_ADD(apps, napps);
 	snprintf(a->name, sizeof(a->name), "%s", name);
 	a->reload = true;
 	return a;
@@ -137,12 +142,8 @@ void insts_free_all(void)
 
 void removed_add(const char *app, const char *id)
 {
-	struct removed *r = realloc(removed, (nremoved + 1) * sizeof(*r));
+	struct removed *r = ARRAY_ADD(removed, nremoved);
 
-	if (!r)
-		abort();
-	removed = r;
-	r = &removed[nremoved++];
 	snprintf(r->app, sizeof(r->app), "%s", app);
 	snprintf(r->id, sizeof(r->id), "%s", id);
 }
@@ -250,9 +251,7 @@ struct policy_inst *inst_views(const char *app, size_t *n)
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
-			v = realloc(v, cap * sizeof(*v));
-			if (!v)
-				abort();
+			v = xrealloc(v, cap * sizeof(*v));
 		}
 		v[(*n)++] = (struct policy_inst){
 			.id = i->id, .type = i->type, .number = i->number, .seq = i->seq,

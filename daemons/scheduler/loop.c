@@ -74,10 +74,10 @@ static int open_all(volatile sig_atomic_t *stop, int *wake)
 		deis_log(LOG_ERR, "events: %s", *wake < 0 ? strerror(errno) : err.msg);
 		return -1;
 	}
-	deis_log(LOG_NOTICE, "scheduling on node %s (%s backend, bridge %s %s%s, $PORT %d, "
-		 "init %s)", scheduler_conf.node, ops->name, deis_conf.network_bridge,
+	deis_log(LOG_NOTICE, "scheduling on node %s (%s backend, bridge %s %s%s, $PORT %d)",
+		 scheduler_conf.node, ops->name, deis_conf.network_bridge,
 		 deis_conf.network_subnet, deis_conf.network_nat ? " with NAT" : "",
-		 scheduler_conf.port, scheduler_conf.init[0] ? scheduler_conf.init : "none");
+		 scheduler_conf.port);
 	return 0;
 }
 
@@ -149,9 +149,7 @@ static void wait_add(struct waits *w, int fd)
 {
 	if (w->n == w->cap) {
 		w->cap = w->cap ? w->cap * 2 : 64;
-		w->fds = realloc(w->fds, w->cap * sizeof(*w->fds));
-		if (!w->fds)
-			abort();
+		w->fds = xrealloc(w->fds, w->cap * sizeof(*w->fds));
 	}
 	w->fds[w->n++] = (struct curl_waitfd){ .fd = fd, .events = CURL_WAIT_POLLIN };
 }

@@ -34,27 +34,39 @@ struct scheduler_conf scheduler_conf;
 #define OPT(type, name, def, help) \
 	{ "scheduler_" #name, DEIS_CONF_##type, &scheduler_conf.name, def, help }
 
-static const struct deis_conf_option options[] = {
+/* The common options, the scheduler's, then each backend's own
+ * (options_init()). */
+static struct deis_conf_option options[64] = {
 	DEIS_COMMON_OPTIONS,
 	OPT(STR, node, "", "this node's name (default: the host name)"),
-	OPT(STR, address, "127.0.0.1",
-	    "the address the proxy reaches this node's containers at"),
-	OPT(INT, port, "5000",
-	    "$PORT of every container (each has an address and ports of its own)"),
+	OPT(STR, address, "127.0.0.1", "the address the proxy reaches this node's containers at"),
+	OPT(INT, port, "5000", "$PORT of every container (each has an address of its own)"),
 	OPT(INT, grace, "30", "seconds a stopping container gets between SIGTERM and SIGKILL"),
 	OPT(INT, boot_timeout, "60", "seconds a web container has to answer its health check"),
 	OPT(INT, resync, "5", "seconds between full comparisons with the database"),
 	OPT(INT, pids, "512", "process limit of a container when `limits` sets none"),
-	OPT(INT, backoff_max, "300",
-	    "longest wait in seconds before restarting a crashing container"),
-	OPT(INT, proxy_wait, "10",
-	    "seconds to wait for the proxy to stop routing to a container before SIGTERM"),
+	OPT(INT, backoff_max, "300", "longest wait in seconds before restarting a crashed one"),
+	OPT(INT, proxy_wait, "10", "seconds to wait for the router to drop a container"),
 	OPT(STR, runtime, "runc", "the container runtime backend (runc)"),
-	OPT(STR, shim, "", "runc: the deis-shim binary (default: beside deis-scheduler)"),
-	OPT(STR, init, "/usr/bin/tini", "runc: pid 1 of every container, forwarding "
-	    "signals and reaping zombies (\"\" for none)"),
-	{ NULL, 0, NULL, NULL, NULL },
 };
+
+static void options_init(void)
+{
+	static bool done;
+	size_t n = 0;
+
+	if (done)
+		return;
+	done = true;
+	while (options[n].name)
+		n++;
+	for (size_t b = 0; deis_backends[b]; b++)
+		for (const struct deis_conf_option *o = deis_backends[b]->options; o && o->name; o++) {
+			if (n + 1 >= sizeof(options) / sizeof(options[0]))
+				abort();	/* a row more than the table holds */
+			options[n++] = *o;
+		}
+}
 
 static void usage(FILE *out)
 {
@@ -74,16 +86,8 @@ static void usage(FILE *out)
 
 int scheduler_options(int argc, char **argv)
 {
-	char **args = calloc((size_t)argc + 2, sizeof(*args));
-	int n = argc + 1;
-
-	if (!args)
-		return -1;
-	args[0] = (char *)"deis-scheduler";
-	for (int i = 0; i < argc; i++)
-		args[i + 1] = argv[i];
-	int r = deis_conf_cli(options, "deis-scheduler", usage, &n, args, 0);
-	free(args);
+	options_init();
+	int r = deis_conf_cli(options, "deis-scheduler", usage, &argc, argv, 0);
 	if (r == 0 && !scheduler_conf.node[0]) {
 		char h[256] = "";
 		gethostname(h, sizeof(h) - 1);
@@ -97,7 +101,6 @@ struct deis_backend_conf scheduler_backend_conf(bool attached, bool setup)
 {
 	return (struct deis_backend_conf){
 		.home = deis_conf.home, .syslog_socket = deis_conf.syslog_socket,
-		.shim = scheduler_conf.shim, .init = scheduler_conf.init,
 		.attached = attached, .setup = setup,
 	};
 }
@@ -111,7 +114,7 @@ static int network(int argc, char **argv)
 	struct deis_backend *b = NULL;
 	int r;
 
-	if (scheduler_options(argc - 3, argv + 3) < 0)
+	if (scheduler_options(argc - 2, argv + 2) < 0)
 		return 2;
 	deis_log_init("deis-scheduler network", LOG_WARNING, 0);
 	struct deis_backend_conf bc = scheduler_backend_conf(false, true);
@@ -141,7 +144,7 @@ static void on_term(int sig)
 
 static int start_up(int argc, char **argv)
 {
-	if (scheduler_options(argc - 1, argv + 1) < 0)
+	if (scheduler_options(argc, argv) < 0)
 		return -1;
 	int level = deis_log_level_parse(deis_conf.log_level);
 	deis_log_init("deis-scheduler", level < 0 ? LOG_INFO : level, 0);

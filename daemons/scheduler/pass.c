@@ -91,9 +91,7 @@ void reconcile(struct sapp *a)
 		const struct policy_action *act = &plan.v[p];
 		struct inst *made = NULL;
 		if (act->verb == P_RUN || act->verb == P_PHASE || act->verb == P_START) {
-			by = realloc(by, (act->inst + 1) * sizeof(*by));
-			if (!by)
-				abort();
+			by = xrealloc(by, (act->inst + 1) * sizeof(*by));
 		}
 		switch (act->verb) {
 		case P_RUN:

@@ -97,16 +97,23 @@ struct pass {
 	long seq;			/* the next started one's */
 };
 
+/* v (n used of *cap, each of size) with room for one more. */
+static void *room(void *v, size_t n, size_t *cap, size_t size)
+{
+	if (n < *cap)
+		return v;
+	*cap = *cap ? *cap * 2 : 16;
+	v = realloc(v, *cap * size);
+	if (!v)
+		abort();
+	return v;
+}
+
 static struct policy_action *act(struct pass *p, enum policy_verb verb, size_t inst)
 {
 	struct policy_plan *pl = p->plan;
 
-	if (pl->n == pl->cap) {
-		pl->cap = pl->cap ? pl->cap * 2 : 16;
-		pl->v = realloc(pl->v, pl->cap * sizeof(*pl->v));
-		if (!pl->v)
-			abort();
-	}
+	pl->v = room(pl->v, pl->n, &pl->cap, sizeof(*pl->v));
 	struct policy_action *a = &pl->v[pl->n++];
 	memset(a, 0, sizeof(*a));
 	a->verb = verb;
@@ -128,12 +135,7 @@ static size_t nth(const struct pass *p, size_t j)
 static size_t add(struct pass *p, enum kind kind, const char *type, int number,
 		  int release, enum istate state)
 {
-	if (p->n == p->cap) {
-		p->cap = p->cap ? p->cap * 2 : 16;
-		p->w = realloc(p->w, p->cap * sizeof(*p->w));
-		if (!p->w)
-			abort();
-	}
+	p->w = room(p->w, p->n, &p->cap, sizeof(*p->w));
 	p->w[p->n] = (struct policy_inst){
 		.type = type, .number = number, .seq = p->seq++, .release = release,
 		.kind = kind, .state = state, .running = true,

@@ -191,8 +191,8 @@ out:
 
 int run_main(int argc, char **argv)
 {
-	char *runv[4], *opts[64];
-	int nrun = 0, nopts = 0;
+	char *runv[4], *opts[65] = { argv[1] };
+	int nrun = 0, nopts = 1;
 
 	for (int k = 2; k < argc; k++) {
 		if (nrun < 4 && nopts < 64 && !strncmp(argv[k], "--", 2) && strchr(argv[k], '='))

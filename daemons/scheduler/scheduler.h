@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include <curl/curl.h>
@@ -44,11 +45,17 @@ struct scheduler_conf {
 	int backoff_max;	/* s: the longest crash cool-off */
 	int proxy_wait;		/* s to wait for the proxy to drop a route */
 	char *runtime;		/* the backend: "runc" */
-	char *shim;		/* runc: the deis-shim binary */
-	char *init;		/* runc: pid 1 of every container ("" for none) */
 };
 
 extern struct scheduler_conf scheduler_conf;
+
+/* realloc() that never fails: there is no way on without memory. */
+void *xrealloc(void *p, size_t size);
+/* Appends a zeroed element to the array arr of n elements (n is counted
+ * up); evaluates to the new element. */
+#define ARRAY_ADD(arr, n) \
+	((arr) = xrealloc((arr), ((n) + 1) * sizeof(*(arr))), \
+	 memset(&(arr)[n], 0, sizeof(*(arr))), &(arr)[(n)++])
 
 /* What the daemon holds open (loop.c sets it up). */
 struct sched {
@@ -61,7 +68,8 @@ struct sched {
 
 extern struct sched sched;
 
-/* main.c: the options table over argv (argv[0] is not an option). */
+/* main.c: the options table over argv (argv[0] is not an option: the
+ * program, or a subcommand's word). */
 int scheduler_options(int argc, char **argv);
 /* main.c: the backend's settings, from the options. */
 struct deis_backend_conf scheduler_backend_conf(bool attached, bool setup);

@@ -130,12 +130,7 @@ int slug_get(const char *ref, const char **dir, const struct deis_kvlist **env,
 		}
 		deis_log(LOG_INFO, "slug %.12s of %s unpacked in %s", hex, ref, final);
 	}
-	struct slug *s = realloc(slugs, (nslugs + 1) * sizeof(*s));
-	if (!s)
-		abort();
-	slugs = s;
-	s = &slugs[nslugs++];
-	memset(s, 0, sizeof(*s));
+	struct slug *s = ARRAY_ADD(slugs, nslugs);
 	s->ref = strdup(ref);
 	snprintf(s->dir, sizeof(s->dir), "%s", final);
 	deis_kvlist_copy(&s->env, &img.config.env);

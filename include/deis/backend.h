@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "deis/conf.h"
 #include "deis/error.h"
 #include "deis/kv.h"
 
@@ -35,8 +36,6 @@
 struct deis_backend_conf {
 	const char *home;	/* $DEIS_HOME: its state under home/scheduler */
 	const char *syslog_socket;	/* where containers' output goes */
-	const char *shim;	/* runc: the deis-shim binary ("": beside us) */
-	const char *init;	/* runc: pid 1 of every container ("": none) */
 	bool attached;		/* for `deis-scheduler run`: a state of its own,
 				 * which the daemon neither adopts nor removes */
 	bool setup;		/* make the node's network (the daemon, at start) */
@@ -95,6 +94,9 @@ struct deis_backend;
 
 struct deis_backend_ops {
 	const char *name;	/* what scheduler_runtime names it by */
+	/* Its own settings: rows of the scheduler's options table (read
+	 * from the same file and command line), NULL-terminated. */
+	const struct deis_conf_option *options;
 
 	int (*open)(const struct deis_backend_conf *conf, struct deis_backend **out,
 		    struct deis_error *err);
@@ -157,6 +159,9 @@ struct deis_backend_ops {
 struct deis_backend {
 	const struct deis_backend_ops *ops;
 };
+
+/* Every backend, NULL-terminated. */
+extern const struct deis_backend_ops *const deis_backends[];
 
 /* The backend called name ("runc"); NULL when there is none. */
 const struct deis_backend_ops *deis_backend_find(const char *name);

@@ -153,13 +153,30 @@ static const struct policy_action *find(const struct fx *f, enum policy_verb ver
 	return NULL;
 }
 
-/* One build, v1 deployed, and web.1 up on it. */
+/* One build, v1 deployed. */
 static void deployed_v1(struct fx *f, const char *formation)
 {
 	fx_init(f, formation);
 	build(f, 1, false);
 	release(f, 1, 1);
 	verdict(f, 1, "deployed");
+}
+
+/* Then a config change: v2 of the same build. */
+static void config_v2(struct fx *f, const char *formation)
+{
+	deployed_v1(f, formation);
+	release(f, 2, 1);
+}
+
+/* Or a push: build 2 (with a release phase or not) and v2 of it, with
+ * web.1 up on v1; returns that instance. */
+static size_t pushed_v2(struct fx *f, const char *formation, bool with_release)
+{
+	deployed_v1(f, formation);
+	build(f, 2, with_release);
+	release(f, 2, 2);
+	return inst(f, "web", 1, 1, S_UP);
 }
 
 TEST(steady_state_does_nothing)
@@ -232,8 +249,7 @@ TEST(config_change_rolls_out_new_first)
 {
 	struct fx f;
 
-	deployed_v1(&f, "web=1");
-	release(&f, 2, 1);
+	config_v2(&f, "web=1");
 	size_t old = inst(&f, "web", 1, 1, S_UP);
 	plan(&f, false);
 	CHECK(count(&f, P_START) == 1 && find(&f, P_START, 0)->release == 2);
@@ -277,10 +293,7 @@ TEST(crash_looping_release_fails_old_kept)
 {
 	struct fx f;
 
-	deployed_v1(&f, "web=1 worker=1");
-	build(&f, 2, false);
-	release(&f, 2, 2);
-	size_t old = inst(&f, "web", 1, 1, S_UP);
+	size_t old = pushed_v2(&f, "web=1 worker=1", false);
 	size_t bad = inst(&f, "web", 1, 2, S_CRASHED);
 	size_t wk = inst(&f, "worker", 1, 2, S_UP);
 	size_t run = inst(&f, "run", 1, 2, S_UP);
@@ -376,8 +389,7 @@ TEST(oneoffs_untouched)
 {
 	struct fx f;
 
-	deployed_v1(&f, "web=0");
-	release(&f, 2, 1);
+	config_v2(&f, "web=0");
 	size_t run = inst(&f, "run", 1, 1, S_UP);
 	size_t w = inst(&f, "web", 1, 1, S_UP);
 	struct deis_container *mine = row(&f, "hello.run.3.10", "run", "starting", "", "");
@@ -397,10 +409,7 @@ TEST(release_phase_runs_first)
 {
 	struct fx f;
 
-	deployed_v1(&f, "web=1");
-	build(&f, 2, true);
-	release(&f, 2, 2);
-	size_t old = inst(&f, "web", 1, 1, S_UP);
+	size_t old = pushed_v2(&f, "web=1", true);
 	plan(&f, false);
 	const struct policy_action *ph = find(&f, P_PHASE, 0);
 	CHECK(ph && ph->release == 2 && f.plan.n == 1);
@@ -443,13 +452,11 @@ TEST(deployed_verdict_from_rows)
 	struct fx f;
 	char who[64];
 
-	deployed_v1(&f, "web=0");
-	release(&f, 2, 1);
+	config_v2(&f, "web=0");
 	CHECK(policy_deploy_alone(&f.app, 0, who, sizeof(who)) == 2 && !who[0]);
 	fx_clear(&f);
 
-	deployed_v1(&f, "web=1 worker=1");
-	release(&f, 2, 1);
+	config_v2(&f, "web=1 worker=1");
 	struct deis_container *c = row(&f, "hello.worker.1.5", "worker", "up", "node1", "");
 	c->release = 2;
 	CHECK(policy_deploy_alone(&f.app, 0, who, sizeof(who)) == 0);	/* web first */
