@@ -16,7 +16,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +29,6 @@
 #include "deis/registry.h"
 #include "scheduler.h"
 
-extern char **environ;
-
 struct slug {
 	char *ref;
 	char dir[4096];
@@ -43,17 +40,11 @@ static size_t nslugs;
 
 static int run_argv(const char *const *argv, struct deis_error *err)
 {
-	posix_spawn_file_actions_t fa;
 	pid_t pid;
-	int st;
+	int st, r = sched_spawn(argv, false, &pid, err);
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	int r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (r)
-		return deis_error_set(err, r, "starting %s: %s", argv[0], strerror(r));
+	if (r < 0)
+		return r;
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return deis_error_set(err, errno, "waiting for %s", argv[0]);
@@ -139,12 +130,7 @@ int slug_get(const char *ref, const char **dir, const struct deis_kvlist **env,
 		}
 		deis_log(LOG_INFO, "slug %.12s of %s unpacked in %s", hex, ref, final);
 	}
-	struct slug *s = realloc(slugs, (nslugs + 1) * sizeof(*s));
-	if (!s)
-		abort();
-	slugs = s;
-	s = &slugs[nslugs++];
-	memset(s, 0, sizeof(*s));
+	struct slug *s = ARRAY_ADD(slugs, nslugs);
 	s->ref = strdup(ref);
 	snprintf(s->dir, sizeof(s->dir), "%s", final);
 	deis_kvlist_copy(&s->env, &img.config.env);

@@ -1,0 +1,156 @@
+/*
+ * policy.h - deis-scheduler's rollout policy: pure functions.
+ *
+ * Given what the database says an app should run (its releases, builds,
+ * formation, rollout verdicts and container rows: a struct deis_app) and
+ * the instances this node runs for it, as they are, the policy says what
+ * to do: start this, stop that, record that release failed or deployed.
+ * It does no I/O and keeps no state: pass.c and record.c carry its
+ * answers out, and tests/unit/test_sched_policy.c tests it as
+ * tests/unit/test_proxy_render.c tests the router's renderer.
+ */
+#ifndef DEIS_SCHED_POLICY_H
+#define DEIS_SCHED_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "deis/model.h"
+
+enum kind { K_PROCESS, K_ONEOFF, K_RELEASE };
+enum istate { S_STARTING, S_UP, S_CRASHED, S_STOPPING };
+
+extern const char *const state_names[];	/* "starting", "up", ... */
+
+/* An instance as the policy sees it. */
+struct policy_inst {
+	const char *id;		/* <app>.<name>.<seq> */
+	const char *type;	/* web; with number, its name web.1 */
+	int number;
+	long seq;		/* newer instances have larger ones */
+	int release;		/* the version it runs */
+	enum kind kind;
+	enum istate state;
+	bool restart_req;	/* asked to restart (rmdir), as last seen */
+	bool running;		/* something runs that a signal reaches */
+	bool gone;		/* its app was deleted: it has no row */
+	double boot_deadline;	/* when it must be up by (monotonic s) */
+};
+
+/* What a pass sees: one app, the instances of it on this node. */
+struct policy_in {
+	const struct deis_app *app;	/* NULL: the app is gone */
+	const struct policy_inst *insts;
+	size_t ninsts;
+	const char *const *removed;	/* ids that ended here, their rows */
+	size_t nremoved;		/* not deleted yet */
+	const char *node;		/* this node's name */
+	double now;			/* monotonic seconds */
+	int boot_timeout;		/* s for a web instance to answer */
+};
+
+enum policy_verb {
+	P_RUN,		/* start the one-off of row */
+	P_PHASE,	/* run the release phase of release */
+	P_START,	/* start type.number on release */
+	P_STOP,		/* stop inst (gone: its app went, it has no row) */
+	P_FAIL,		/* record release failed, for why */
+	P_BOOT_KILL,	/* inst missed its boot time with nothing else to
+			 * serve: kill it (it restarts) and give it another */
+};
+
+/*
+ * One thing to do.  inst numbers the instance it is about: 0 .. ninsts-1
+ * are the input's, and each P_RUN, P_PHASE and P_START adds the next
+ * number (a later action of the same plan may stop what one started).
+ */
+struct policy_action {
+	enum policy_verb verb;
+	size_t inst;
+	const struct deis_container *row;	/* P_RUN */
+	const char *type;			/* P_START */
+	int number;				/* P_START */
+	int release;		/* P_PHASE, P_START, P_FAIL */
+	bool gone;		/* P_STOP */
+	char why[300];		/* P_FAIL */
+};
+
+struct policy_plan {
+	struct policy_action *v;
+	size_t n, cap;
+};
+
+#define POLICY_PLAN_INIT { NULL, 0, 0 }
+
+/*
+ * A pass over one app (docs/scheduler.md, "A pass"): the actions, in the
+ * order to take them.  After a P_FAIL the plan ends: the next pass works
+ * from the new verdict.
+ */
+void policy_plan(const struct policy_in *in, struct policy_plan *out);
+void policy_plan_clear(struct policy_plan *p);
+
+/* Whether instance id was asked to restart: its row's `desired`, else
+ * what was seen last (was). */
+bool policy_restart_requested(const struct deis_app *m, const char *id, bool was);
+
+/* The build of release r (NULL when it has none). */
+const struct deis_build *policy_build_of(const struct deis_app *m,
+					 const struct deis_release *r);
+
+/*
+ * The release containers should run: the newest release with an image
+ * that did not fail, unless its release phase has not passed yet
+ * (*pending: run it), in which case the newest older one whose phase
+ * passed keeps running.  NULL when there is none.
+ */
+const struct deis_release *policy_target(const struct deis_app *m,
+					 const struct deis_release **pending);
+
+/* ---- the verdict: deployed ---- */
+
+/* The target of m when it is not recorded deployed (nor was by us:
+ * marked, the version we recorded last). */
+const struct deis_release *policy_undeployed(const struct deis_app *m, int marked);
+
+/*
+ * The instance among insts (one app's, in the order given) whose row,
+ * written up, makes the undeployed target serve: its write carries the
+ * verdict.  -1 when none does.
+ */
+int policy_deploy_with(const struct deis_app *m, int marked,
+		       const struct policy_inst *insts, size_t n);
+
+/*
+ * The undeployed target's version when the rows as loaded show it
+ * serving (*who: the instance's name, "" when the formation runs none of
+ * it), else 0.
+ */
+int policy_deploy_alone(const struct deis_app *m, int marked, char *who, size_t len);
+
+/* ---- stopping and crashes ---- */
+
+/* What deis-proxy reported (deis_cache_proxy_state). */
+struct policy_router {
+	bool known;		/* it answered */
+	bool alive;		/* a proxy runs */
+	long applied;		/* the serial its nginx applied */
+};
+
+/*
+ * Whether a stopping instance may get its SIGTERM: its row, marked
+ * stopping, was written with serial (0: it was never routed), and the
+ * router no longer routes to it (router: NULL when not asked), or no
+ * router runs, or the wait ended at deadline.
+ */
+bool policy_term_due(long serial, double deadline, double now,
+		     const struct policy_router *router);
+
+/*
+ * A crash: counts it in *crashes (the count starts again after a minute
+ * up: run_since is when it started) and returns the seconds to wait
+ * before the restart (Heroku's: at once, then 2, 4, 8 ... up to max).
+ */
+double policy_crash(int *crashes, double run_since, double now, int max);
+
+#endif
