@@ -1,0 +1,612 @@
+/*
+ * app_dirs.c - the subdirectories of an app: config/<KEY>,
+ * certs/<domain>.pem, releases/vN/, builds/<n>/, containers/<name>/.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "deis/validate.h"
+#include "tree.h"
+
+/* ---- config/ ---- */
+
+static int show_config_var(const struct node *n, struct deis_buf *out)
+{
+	if (n->scratch) {
+		deis_buf_add(out, n->scratch->data.data, n->scratch->data.len);
+		return 0;
+	}
+	const struct deis_release *rel = deis_app_current(n->app);
+	const char *v = rel ? deis_kvlist_get(&rel->config, n->name) : NULL;
+	if (v)
+		deis_buf_adds(out, v);
+	return 0;
+}
+
+static int store_config_var(struct req *r, const struct node *n, const char *data,
+			    size_t len)
+{
+	long vlen = deis_config_value_check(data, len, &r->err);
+
+	if (vlen < 0)
+		return deis_error_prefix(&r->err, "config var '%s'", n->name);
+	char *value = strndup(data, (size_t)vlen);
+	if (!value)
+		abort();
+	struct deis_release_change c = { .kind = DEIS_RELEASE_SET, .key = n->name,
+					 .value = value };
+	int rc = release_change(r, n, &c);
+	free(value);
+	if (rc == 0 && n->scratch) {
+		char dir[128];
+		snprintf(dir, sizeof(dir), "config:%s", n->app->name);
+		pthread_rwlock_wrlock(&state.lock);
+		struct scratch *s = scratch_find(dir, n->name);
+		if (s && s->pending)
+			scratch_remove(s);
+		pthread_rwlock_unlock(&state.lock);
+	}
+	return rc;
+}
+
+static int unlink_config_var(struct req *r, const struct node *n)
+{
+	struct deis_release_change c = { .kind = DEIS_RELEASE_UNSET, .key = n->name };
+
+	return release_change(r, n, &c);
+}
+
+/* A var's mtime is the time of the release that last changed it. */
+static int64_t mtime_config_var(const struct node *n)
+{
+	const struct deis_app *a = n->app;
+	const char *v = NULL;
+	size_t i;
+
+	if (n->scratch)
+		return n->scratch->mtime;
+	if (!a->nreleases)
+		return a->created;
+	v = deis_kvlist_get(&a->releases[a->nreleases - 1]->config, n->name);
+	for (i = a->nreleases - 1; i > 0; i--) {
+		const char *prev = deis_kvlist_get(&a->releases[i - 1]->config, n->name);
+		if (!prev || !v || strcmp(prev, v))
+			break;
+	}
+	return a->releases[i]->created;
+}
+
+const struct nodetype nt_config_var = {
+	.mode = RW_MODE, .commit = COMMIT_CONTROL, .max = DEIS_CONFIG_VALUE_MAX + 1,
+	.show = show_config_var, .store = store_config_var, .unlink = unlink_config_var,
+	.mtime = mtime_config_var,
+};
+
+static int config_lookup(const struct node *dir, const char *name, struct node *child)
+{
+	const struct deis_release *rel = deis_app_current(dir->app);
+
+	if (!rel || !deis_kvlist_get(&rel->config, name))
+		return -ENOENT;
+	child->t = &nt_config_var;
+	return 0;
+}
+
+static void config_list(const struct node *dir, struct req *r,
+			void (*add)(void *, const char *, const struct node *), void *ctx)
+{
+	const struct deis_release *rel = deis_app_current(dir->app);
+	struct node c = *dir;
+
+	for (size_t i = 0; rel && i < rel->config.n; i++) {
+		c.t = &nt_config_var;
+		snprintf(c.name, sizeof(c.name), "%s", rel->config.items[i].key);
+		add(ctx, c.name, &c);
+	}
+}
+
+static void config_scratch_dir(const struct node *dir, char *out, size_t len)
+{
+	snprintf(out, len, "config:%s", dir->app->name);
+}
+
+static bool config_creatable(const struct node *dir, const char *name, int flags)
+{
+	return deis_valid_config_key(name) && !temp_name(name, flags);
+}
+
+const struct nodetype nt_config = {
+	.name = "config", .mode = DIR_MODE, .lookup = config_lookup, .list = config_list,
+	.scratch_dir = config_scratch_dir, .creatable = config_creatable,
+	.rmdir = unlink_ignore, .mtime = mtime_release,
+};
+
+/* ---- certs/ ---- */
+
+static int show_cert(const struct node *n, struct deis_buf *out)
+{
+	if (n->scratch)
+		deis_buf_add(out, n->scratch->data.data, n->scratch->data.len);
+	else if (n->cert)
+		deis_buf_adds(out, n->cert->pem);
+	return 0;
+}
+
+/* "www.example.com.pem" -> "www.example.com" */
+static bool cert_domain(const char *name, char *out, size_t len)
+{
+	size_t n = strlen(name);
+
+	if (n <= 4 || strcmp(name + n - 4, ".pem") || n - 4 >= len)
+		return false;
+	memcpy(out, name, n - 4);
+	out[n - 4] = '\0';
+	return deis_valid_domain(out);
+}
+
+static int store_cert(struct req *r, const struct node *n, const char *data, size_t len)
+{
+	struct deis_cert_info info;
+	char domain[256], app[64];
+	struct tm tm = { 0 };
+
+	if (!cert_domain(n->name, domain, sizeof(domain)))
+		return deis_error_set(&r->err, EINVAL, "certs: '%s' is not <domain>.pem",
+				      n->name);
+	int rc = deis_cert_check(data, len, domain, time(NULL), &info, &r->err);
+	if (rc < 0)
+		return deis_error_prefix(&r->err, "certs/%s", n->name);
+	strptime(info.not_after, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	int64_t not_after = (int64_t)timegm(&tm) * 1000000;
+	char *pem = strndup(data, len);
+	app_name(n, app, sizeof(app));
+	rc = WITH_DB(r, db, deis_db_cert_set(db, app, domain, pem, not_after, &r->err));
+	free(pem);
+	if (rc == 0) {
+		if (n->scratch) {
+			char dir[128];
+			snprintf(dir, sizeof(dir), "certs:%s", app);
+			pthread_rwlock_wrlock(&state.lock);
+			struct scratch *s = scratch_find(dir, n->name);
+			if (s && s->pending)
+				scratch_remove(s);
+			pthread_rwlock_unlock(&state.lock);
+		}
+		app_changed(r, app);
+	}
+	return rc;
+}
+
+static int unlink_cert(struct req *r, const struct node *n)
+{
+	char domain[256], app[64];
+
+	if (!cert_domain(n->name, domain, sizeof(domain)))
+		return -ENOENT;
+	app_name(n, app, sizeof(app));
+	int rc = WITH_DB(r, db, deis_db_cert_remove(db, app, domain, &r->err));
+	if (rc == 0)
+		app_changed(r, app);
+	return rc;
+}
+
+static int64_t mtime_cert(const struct node *n)
+{
+	return n->cert ? n->cert->updated : n->scratch ? n->scratch->mtime : n->app->created;
+}
+
+const struct nodetype nt_cert = {
+	.mode = S_IFREG | 0600, .commit = COMMIT_DOCUMENT, .max = 256 * 1024,
+	.show = show_cert, .store = store_cert, .unlink = unlink_cert, .mtime = mtime_cert,
+};
+
+static int certs_lookup(const struct node *dir, const char *name, struct node *child)
+{
+	char domain[256];
+
+	if (!cert_domain(name, domain, sizeof(domain)))
+		return -ENOENT;
+	const struct deis_cert *c = deis_app_cert(dir->app, domain);
+	if (!c)
+		return -ENOENT;
+	child->t = &nt_cert;
+	child->cert = c;
+	return 0;
+}
+
+static void certs_list(const struct node *dir, struct req *r,
+		       void (*add)(void *, const char *, const struct node *), void *ctx)
+{
+	struct node c = *dir;
+
+	for (size_t i = 0; i < dir->app->ncerts; i++) {
+		c.t = &nt_cert;
+		c.cert = &dir->app->certs[i];
+		snprintf(c.name, sizeof(c.name), "%s.pem", c.cert->domain);
+		add(ctx, c.name, &c);
+	}
+}
+
+static void certs_scratch_dir(const struct node *dir, char *out, size_t len)
+{
+	snprintf(out, len, "certs:%s", dir->app->name);
+}
+
+static bool certs_creatable(const struct node *dir, const char *name, int flags)
+{
+	char domain[256];
+
+	return cert_domain(name, domain, sizeof(domain));
+}
+
+const struct nodetype nt_certs = {
+	.name = "certs", .mode = DIR_MODE, .lookup = certs_lookup, .list = certs_list,
+	.scratch_dir = certs_scratch_dir, .creatable = certs_creatable,
+	.rmdir = unlink_ignore, .mtime = mtime_app,
+};
+
+/* ---- releases/ ---- */
+
+static int64_t mtime_rel(const struct node *n)
+{
+	return n->rel->created;
+}
+
+/* A release's info changes with its status: its mtime is the last change
+ * (the scheduler's verdict, or the newer release that superseded it). */
+static int64_t mtime_rel_info(const struct node *n)
+{
+	const struct deis_rollout *ro = deis_app_rollout(n->app, n->rel->version);
+	int64_t t = n->rel->created;
+
+	if (ro && ro->updated > t)
+		t = ro->updated;
+	if (deis_release_status(n->app, n->rel, NULL) == DEIS_STATUS_SUPERSEDED) {
+		const struct deis_release *live = deis_app_live(n->app);
+		int64_t since = 0;
+		if (live)
+			deis_release_status(n->app, live, &since);
+		if (since > t)
+			t = since;
+	}
+	return t;
+}
+
+static int show_release_info(const struct node *n, struct deis_buf *out)
+{
+	const struct deis_release *rel = n->rel;
+	int64_t since = 0;
+	enum deis_release_status st = deis_release_status(n->app, rel, &since);
+	char t[32];
+
+	fmt_time(rel->created, t, sizeof(t));
+	deis_buf_addf(out, "version: v%d\ncreated: %s\nby: %s\nsummary: %s\n",
+		      rel->version, t, rel->owner, rel->summary);
+	const struct deis_build *b = rel->build_number ?
+		deis_app_build(n->app, rel->build_number) : NULL;
+	if (b)
+		build_line(b, out);
+	else
+		deis_buf_adds(out, "build: none\n");
+	if (st == DEIS_STATUS_FAILED) {
+		const struct deis_rollout *ro = deis_app_rollout(n->app, rel->version);
+		deis_buf_addf(out, "status: failed: %s\n",
+			      ro && ro->reason[0] ? ro->reason : "no reason recorded");
+	} else {
+		deis_buf_addf(out, "status: %s\n", deis_release_status_name(st));
+	}
+	if (since) {
+		fmt_time(since, t, sizeof(t));
+		deis_buf_addf(out, "deployed: %s\n", t);
+	}
+	return 0;
+}
+
+static int show_release_env(const struct node *n, struct deis_buf *out)
+{
+	deis_dotenv_format(&n->rel->config, out);
+	return 0;
+}
+
+static const struct nodetype nt_release_info = {
+	.name = "info", .mode = RO_MODE, .show = show_release_info, .mtime = mtime_rel_info,
+	.unlink = unlink_ignore,
+};
+static const struct nodetype nt_release_env = {
+	.name = "env", .mode = RO_MODE, .show = show_release_env, .mtime = mtime_rel,
+	.unlink = unlink_ignore,
+};
+static const struct nodetype *const release_children[] = {
+	&nt_release_info, &nt_release_env, NULL,
+};
+static const struct nodetype nt_release = {
+	.mode = DIR_MODE, .children = release_children, .mtime = mtime_rel,
+	.rmdir = unlink_ignore,
+};
+
+/* current -> the live release (what runs); latest -> the newest one,
+ * which may still be pending, or have failed. */
+static int show_current(const struct node *n, struct deis_buf *out)
+{
+	const struct deis_release *rel = deis_app_live(n->app);
+
+	deis_buf_addf(out, "v%d", rel ? rel->version : 0);
+	return 0;
+}
+
+static int64_t mtime_current(const struct node *n)
+{
+	const struct deis_release *rel = deis_app_live(n->app);
+	int64_t since = 0;
+
+	if (rel)
+		deis_release_status(n->app, rel, &since);
+	return since ? since : n->app->created;
+}
+
+static int show_latest(const struct node *n, struct deis_buf *out)
+{
+	const struct deis_release *rel = deis_app_current(n->app);
+
+	deis_buf_addf(out, "v%d", rel ? rel->version : 0);
+	return 0;
+}
+
+static const struct nodetype nt_current = {
+	.name = "current", .mode = S_IFLNK | 0777, .show = show_current,
+	.mtime = mtime_current, .unlink = unlink_ignore,
+};
+static const struct nodetype nt_latest = {
+	.name = "latest", .mode = S_IFLNK | 0777, .show = show_latest,
+	.mtime = mtime_release, .unlink = unlink_ignore,
+};
+
+static int releases_lookup(const struct node *dir, const char *name, struct node *child)
+{
+	char *end;
+
+	if (name[0] != 'v' || name[1] < '1' || name[1] > '9')
+		return -ENOENT;
+	long v = strtol(name + 1, &end, 10);
+	if (*end || v > 1000000000L)
+		return -ENOENT;
+	child->rel = deis_app_release(dir->app, (int)v);
+	if (!child->rel)
+		return -ENOENT;
+	child->t = &nt_release;
+	return 0;
+}
+
+static void releases_list(const struct node *dir, struct req *r,
+			  void (*add)(void *, const char *, const struct node *), void *ctx)
+{
+	struct node c = *dir;
+
+	for (size_t i = 0; i < dir->app->nreleases; i++) {
+		c.t = &nt_release;
+		c.rel = dir->app->releases[i];
+		snprintf(c.name, sizeof(c.name), "v%d", c.rel->version);
+		add(ctx, c.name, &c);
+	}
+}
+
+static const struct nodetype *const releases_children[] = { &nt_current, &nt_latest,
+							   NULL };
+const struct nodetype nt_releases = {
+	.name = "releases", .mode = DIR_MODE, .children = releases_children,
+	.lookup = releases_lookup, .list = releases_list, .mtime = mtime_release,
+	.rmdir = unlink_ignore,
+};
+
+/* ---- builds/ ---- */
+
+static int64_t mtime_build(const struct node *n)
+{
+	return n->build->finished ? n->build->finished : n->build->created;
+}
+
+static int show_build_info(const struct node *n, struct deis_buf *out)
+{
+	const struct deis_build *b = n->build;
+	char t[32];
+
+	fmt_time(b->created, t, sizeof(t));
+	deis_buf_addf(out, "number: %d\ncreated: %s\nby: %s\ncommit: %s\nstatus: %s\n"
+		      "image: %s\n", b->number, t, b->owner, b->commit, b->status, b->image);
+	return 0;
+}
+
+static int show_build_log(const struct node *n, struct deis_buf *out)
+{
+	if (n->build->log)
+		deis_buf_adds(out, n->build->log);
+	return 0;
+}
+
+static const struct nodetype nt_build_info = {
+	.name = "info", .mode = RO_MODE, .show = show_build_info, .mtime = mtime_build,
+	.unlink = unlink_ignore,
+};
+static void logsrc_build(const struct node *n, char *src, size_t len)
+{
+	snprintf(src, len, "build.%d", n->build->number);
+}
+
+static const struct nodetype nt_build_log = {
+	.name = "log", .mode = RO_MODE, .show = show_build_log, .mtime = mtime_log,
+	.unlink = unlink_ignore, .direct = true, .logsrc = logsrc_build,
+};
+static const struct nodetype *const build_children[] = {
+	&nt_build_info, &nt_build_log, NULL,
+};
+static const struct nodetype nt_build = {
+	.mode = DIR_MODE, .children = build_children, .mtime = mtime_build,
+	.rmdir = unlink_ignore,
+};
+
+static int builds_lookup(const struct node *dir, const char *name, struct node *child)
+{
+	char *end;
+
+	if (name[0] < '1' || name[0] > '9')
+		return -ENOENT;
+	long v = strtol(name, &end, 10);
+	if (*end || v > 1000000000L)
+		return -ENOENT;
+	child->build = deis_app_build(dir->app, (int)v);
+	if (!child->build)
+		return -ENOENT;
+	child->t = &nt_build;
+	return 0;
+}
+
+static void builds_list(const struct node *dir, struct req *r,
+			void (*add)(void *, const char *, const struct node *), void *ctx)
+{
+	struct node c = *dir;
+
+	for (size_t i = 0; i < dir->app->nbuilds; i++) {
+		c.t = &nt_build;
+		c.build = &dir->app->builds[i];
+		snprintf(c.name, sizeof(c.name), "%d", c.build->number);
+		add(ctx, c.name, &c);
+	}
+}
+
+const struct nodetype nt_builds = {
+	.name = "builds", .mode = DIR_MODE, .lookup = builds_lookup, .list = builds_list,
+	.mtime = mtime_app, .rmdir = unlink_ignore,
+};
+/* ---- containers/ (what the scheduler records) ---- */
+
+static int64_t mtime_container(const struct node *n)
+{
+	return n->container->updated;
+}
+
+static int show_ct_state(const struct node *n, struct deis_buf *out)
+{
+	deis_buf_addf(out, "%s\n", n->container->state);
+	return 0;
+}
+
+static int show_ct_release(const struct node *n, struct deis_buf *out)
+{
+	deis_buf_addf(out, "v%d\n", n->container->release);
+	return 0;
+}
+
+static int show_ct_node(const struct node *n, struct deis_buf *out)
+{
+	deis_buf_addf(out, "%s\n", n->container->node);
+	return 0;
+}
+
+static int show_ct_port(const struct node *n, struct deis_buf *out)
+{
+	deis_buf_addf(out, "%d\n", n->container->port);
+	return 0;
+}
+
+/* IP:PORT, where the router reaches it (empty until it has one). */
+static int show_ct_address(const struct node *n, struct deis_buf *out)
+{
+	if (n->container->address && n->container->address[0])
+		deis_buf_addf(out, "%s:%d\n", n->container->address, n->container->port);
+	return 0;
+}
+
+static int show_ct_started(const struct node *n, struct deis_buf *out)
+{
+	char t[32];
+
+	if (n->container->started) {
+		fmt_time(n->container->started, t, sizeof(t));
+		deis_buf_addf(out, "%s\n", t);
+	}
+	return 0;
+}
+
+static int show_ct_restarts(const struct node *n, struct deis_buf *out)
+{
+	deis_buf_addf(out, "%d\n", n->container->restarts);
+	return 0;
+}
+
+static void logsrc_container(const struct node *n, char *src, size_t len)
+{
+	snprintf(src, len, "%s", n->container->name);
+}
+
+#define CT_FILE(var, fname, fshow) \
+	static const struct nodetype var = { .name = fname, .mode = RO_MODE, \
+		.show = fshow, .mtime = mtime_container, .unlink = unlink_ignore }
+
+CT_FILE(nt_ct_state, "state", show_ct_state);
+CT_FILE(nt_ct_release, "release", show_ct_release);
+CT_FILE(nt_ct_node, "node", show_ct_node);
+CT_FILE(nt_ct_port, "port", show_ct_port);
+CT_FILE(nt_ct_address, "address", show_ct_address);
+CT_FILE(nt_ct_started, "started", show_ct_started);
+CT_FILE(nt_ct_restarts, "restarts", show_ct_restarts);
+static const struct nodetype nt_ct_log = {
+	.name = "log", .mode = RO_MODE, .show = show_empty, .mtime = mtime_log,
+	.unlink = unlink_ignore, .direct = true, .logsrc = logsrc_container,
+};
+static const struct nodetype *const container_children[] = {
+	&nt_ct_state, &nt_ct_release, &nt_ct_node, &nt_ct_address, &nt_ct_port,
+	&nt_ct_started, &nt_ct_restarts, &nt_ct_log, NULL,
+};
+/* rmdir containers/web.2 (or rm -r): the scheduler replaces it, a new
+ * instance first and the old one stopped once the new one is up. */
+static int container_rmdir(struct req *r, const struct node *n)
+{
+	char app[64];
+
+	app_name(n, app, sizeof(app));
+	int rc = WITH_DB(r, db, deis_db_container_restart(db, app, n->container->name,
+							  &r->err));
+	if (rc == 0) {
+		app_changed(r, app);
+		platform_line(app, "%s restarted %s", r->who.name, n->container->name);
+	}
+	return rc;
+}
+
+static const struct nodetype nt_container = {
+	.mode = DIR_MODE, .children = container_children, .mtime = mtime_container,
+	.rmdir = container_rmdir,
+};
+
+static int containers_lookup(const struct node *dir, const char *name, struct node *child)
+{
+	child->container = deis_app_container(dir->app, name);
+	if (!child->container)
+		return -ENOENT;
+	child->t = &nt_container;
+	return 0;
+}
+
+static void containers_list(const struct node *dir, struct req *r,
+			    void (*add)(void *, const char *, const struct node *), void *ctx)
+{
+	struct node c = *dir;
+
+	for (size_t i = 0; i < dir->app->ncontainers; i++) {
+		c.t = &nt_container;
+		/* Instances of one name are together: list the name once,
+		 * as deis_app_container() picks its instance. */
+		if (i && !strcmp(dir->app->containers[i].name, dir->app->containers[i - 1].name))
+			continue;
+		c.container = deis_app_container(dir->app, dir->app->containers[i].name);
+		add(ctx, c.container->name, &c);
+	}
+}
+
+const struct nodetype nt_containers = {
+	.name = "containers", .mode = DIR_MODE, .mtime = mtime_app,
+	.lookup = containers_lookup, .list = containers_list, .rmdir = unlink_ignore,
+};

@@ -1,0 +1,252 @@
+/*
+ * users.c - users/<name>/: info, keys/<key> (SSH public keys), and the
+ * directory of every platform user and local user.  users/<name>/quota is
+ * in quota.c.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "deis/log.h"
+#include "deis/validate.h"
+#include "tree.h"
+
+/* ---- users/<name>/ ---- */
+
+static int64_t mtime_user(const struct node *n)
+{
+	return n->user ? n->user->updated : state.started;
+}
+
+static int show_user_info(const struct node *n, struct deis_buf *out)
+{
+	char t[32];
+	bool admin = false;
+	int uid = n->user ? n->user->uid : -1;
+
+	uid_t u;
+	gid_t g;
+	if (local_user(n->owner, &u, &g)) {
+		struct caller c;
+		uid = (int)u;
+		caller_lookup(u, g, &c);
+		admin = c.admin;
+	}
+	deis_buf_addf(out, "name: %s\n", n->owner);
+	if (uid >= 0)
+		deis_buf_addf(out, "uid: %d\n", uid);
+	deis_buf_addf(out, "admin: %s\n", admin ? "yes" : "no");
+	if (n->user) {
+		fmt_time(n->user->created, t, sizeof(t));
+		deis_buf_addf(out, "created: %s\n", t);
+	}
+	/* Which apps a user owns is theirs to know (and the admins'), as a
+	 * home directory's listing is: others see the rest. */
+	const struct caller *v = n->viewer;
+	if (v && (v->admin || (v->name[0] && !strcmp(v->name, n->owner)))) {
+		deis_buf_adds(out, "apps:");
+		for (size_t i = 0; i < state.napps; i++)
+			if (!strcmp(state.apps[i]->owner, n->owner))
+				deis_buf_addf(out, " %s", state.apps[i]->name);
+		deis_buf_addch(out, '\n');
+	}
+	for (size_t i = 0; n->user && i < n->user->nkeys; i++) {
+		const struct deis_key *k = &n->user->keys[i];
+		deis_buf_addf(out, "key: %s %s %s\n", k->name, k->type, k->fingerprint);
+	}
+	return 0;
+}
+
+static int show_key(const struct node *n, struct deis_buf *out)
+{
+	if (n->scratch)
+		deis_buf_add(out, n->scratch->data.data, n->scratch->data.len);
+	else if (n->key)
+		deis_buf_adds(out, n->key->data);
+	return 0;
+}
+
+static int store_key(struct req *r, const struct node *n, const char *data, size_t len)
+{
+	struct deis_sshkey key = { 0 };
+	struct deis_buf line = DEIS_BUF_INIT;
+	char user[64], name[256];
+
+	if (!user_self(r, n->owner))
+		return deis_error_set(&r->err, EACCES, "only %s or an admin may change "
+				      "%s's keys", n->owner, n->owner);
+	int rc = deis_sshkey_parse(data, len, &key, &r->err);
+	if (rc < 0)
+		return deis_error_prefix(&r->err, "key '%s'", n->name);
+	deis_sshkey_format(&key, &line);
+	snprintf(user, sizeof(user), "%s", n->owner);
+	snprintf(name, sizeof(name), "%s", n->name);
+	for (size_t i = 0; r->dry_run && i < state.nusers; i++)
+		for (size_t j = 0; j < state.users[i]->nkeys; j++) {
+			const struct deis_key *k = &state.users[i]->keys[j];
+			if (!strcmp(k->fingerprint, key.fingerprint) &&
+			    (strcmp(state.users[i]->name, user) || strcmp(k->name, name)))
+				rc = deis_error_set(&r->err, EEXIST, "key %s is already "
+						    "registered as %s/%s", key.fingerprint,
+						    state.users[i]->name, k->name);
+		}
+	if (rc == 0)
+		rc = WITH_DB(r, db, deis_db_key_add(db, user, name, key.type, line.data,
+					     key.fingerprint, &r->err));
+	if (rc == 0) {
+		deis_log(LOG_INFO, "user %s: key %s added (%s) by %s", user, name,
+			 key.fingerprint, r->who.name);
+		if (n->scratch) {
+			char dir[128];
+			snprintf(dir, sizeof(dir), "keys:%s", user);
+			pthread_rwlock_wrlock(&state.lock);
+			struct scratch *s = scratch_find(dir, name);
+			if (s)
+				scratch_remove(s);
+			pthread_rwlock_unlock(&state.lock);
+		}
+		user_changed(user);
+	}
+	deis_sshkey_clear(&key);
+	deis_buf_release(&line);
+	return rc;
+}
+
+static int unlink_key(struct req *r, const struct node *n)
+{
+	char user[64], name[256];
+
+	if (!user_self(r, n->owner))
+		return deis_error_set(&r->err, EACCES, "only %s or an admin may change "
+				      "%s's keys", n->owner, n->owner);
+	snprintf(user, sizeof(user), "%s", n->owner);
+	snprintf(name, sizeof(name), "%s", n->name);
+	int rc = WITH_DB(r, db, deis_db_key_remove(db, user, name, &r->err));
+	if (rc == 0)
+		user_changed(user);
+	return rc;
+}
+
+static int64_t mtime_key(const struct node *n)
+{
+	return n->key ? n->key->created : n->scratch ? n->scratch->mtime : state.started;
+}
+
+const struct nodetype nt_key = {
+	.mode = RW_MODE, .commit = COMMIT_CONTROL, .max = 16384, .show = show_key,
+	.store = store_key, .unlink = unlink_key, .mtime = mtime_key,
+};
+
+static void keys_scratch_dir(const struct node *dir, char *out, size_t len)
+{
+	snprintf(out, len, "keys:%s", dir->owner);
+}
+
+static int keys_lookup(const struct node *dir, const char *name, struct node *child)
+{
+	if (!dir->user)
+		return -ENOENT;
+	const struct deis_key *k = deis_user_key(dir->user, name);
+	if (!k)
+		return -ENOENT;
+	child->t = &nt_key;
+	child->key = k;
+	return 0;
+}
+
+static void keys_list(const struct node *dir, struct req *r,
+		      void (*add)(void *, const char *, const struct node *), void *ctx)
+{
+	struct node c = *dir;
+
+	for (size_t i = 0; dir->user && i < dir->user->nkeys; i++) {
+		c.t = &nt_key;
+		c.key = &dir->user->keys[i];
+		snprintf(c.name, sizeof(c.name), "%s", c.key->name);
+		add(ctx, c.name, &c);
+	}
+}
+
+static bool keys_creatable(const struct node *dir, const char *name, int flags)
+{
+	return deis_valid_key_name(name) && !temp_name(name, flags);
+}
+
+static const struct nodetype nt_keys = {
+	.name = "keys", .mode = DIR_MODE, .lookup = keys_lookup, .list = keys_list,
+	.scratch_dir = keys_scratch_dir, .creatable = keys_creatable,
+	.mtime = mtime_user,
+};
+/* direct: its content depends on the reader, so the kernel's page cache
+ * (shared by every user of the mount) must not keep it. */
+static const struct nodetype nt_user_info = {
+	.name = "info", .mode = RO_MODE, .show = show_user_info, .mtime = mtime_user,
+	.direct = true,
+};
+static const struct nodetype *const user_children[] = {
+	&nt_user_info, &nt_keys, &nt_user_quota, NULL,
+};
+static const struct nodetype nt_user = {
+	.mode = DIR_MODE, .children = user_children, .mtime = mtime_user,
+};
+
+static int users_lookup(const struct node *dir, const char *name, struct node *child)
+{
+	const struct deis_user *u = state_user(name);
+
+	/* A local user who has done nothing yet still has a directory, so
+	 * the first `cp key.pub users/me/keys/laptop` works. */
+	if (!u && (!deis_valid_user_name(name) || !local_user(name, NULL, NULL)))
+		return -ENOENT;
+	child->t = &nt_user;
+	child->user = u;
+	snprintf(child->owner, sizeof(child->owner), "%s", name);
+	return 0;
+}
+
+static void users_list(const struct node *dir, struct req *r,
+		       void (*add)(void *, const char *, const struct node *), void *ctx)
+{
+	struct node c = *dir;
+	bool self_listed = false;
+
+	for (size_t i = 0; i < state.nusers; i++) {
+		c.t = &nt_user;
+		c.user = state.users[i];
+		snprintf(c.owner, sizeof(c.owner), "%s", c.user->name);
+		add(ctx, c.owner, &c);
+		if (!strcmp(c.owner, r->who.name))
+			self_listed = true;
+	}
+	if (!self_listed && r->who.name[0] && deis_valid_user_name(r->who.name)) {
+		c.t = &nt_user;
+		c.user = NULL;
+		snprintf(c.owner, sizeof(c.owner), "%s", r->who.name);
+		add(ctx, c.owner, &c);
+	}
+}
+
+static int users_mkdir(struct req *r, const struct node *dir, const char *name)
+{
+	struct passwd pw, *pwp = NULL;
+	char buf[4096];
+
+	if (!r->who.admin)
+		return deis_error_set(&r->err, EACCES, "only an admin may create users");
+	if (!deis_valid_user_name(name))
+		return deis_error_set(&r->err, EINVAL, "'%s' is not a valid user name", name);
+	int uid = getpwnam_r(name, &pw, buf, sizeof(buf), &pwp) == 0 && pwp ?
+		  (int)pwp->pw_uid : -1;
+	int rc = WITH_DB(r, db, deis_db_user_create(db, name, uid, &r->err));
+	if (rc == 0)
+		user_changed(name);
+	return rc;
+}
+
+const struct nodetype nt_users = {
+	.name = "users", .mode = DIR_MODE, .lookup = users_lookup, .list = users_list,
+	.mkdir = users_mkdir, .mtime = mtime_started,
+};
