@@ -174,6 +174,57 @@ static void inode_move(fuse_ino_t parent_ino, const char *name,
 	pthread_mutex_unlock(&itable_lock);
 }
 
+/* The parent and the name of ino, for invalidating its entry; false when
+ * it has none (the root, or an inode a rename replaced). */
+static bool inode_parent(fuse_ino_t ino, fuse_ino_t *parent, char *name, size_t len)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&itable_lock);
+	struct inode *in = inode_get(ino);
+	if (in && in->parent && in->name[0]) {
+		*parent = in->parent->ino;
+		snprintf(name, len, "%s", in->name);
+		found = true;
+	}
+	pthread_mutex_unlock(&itable_lock);
+	return found;
+}
+
+/* The inode of top (a child of the root) in *top_ino (0 when the kernel
+ * has not looked it up), and every inode at or under top/name in a new
+ * array *inos the caller frees; returns how many. */
+static size_t inode_subtree(const char *top, const char *name, fuse_ino_t *top_ino,
+			    fuse_ino_t **inos)
+{
+	size_t n = 0, cap = 0;
+
+	*top_ino = 0;
+	*inos = NULL;
+	pthread_mutex_lock(&itable_lock);
+	struct inode *topin = inode_child(&root_inode, top);
+	struct inode *base = topin ? inode_child(topin, name) : NULL;
+	if (topin)
+		*top_ino = topin->ino;
+	for (size_t h = 0; base && h < HASH_SIZE; h++)
+		for (struct inode *in = by_ino[h]; in; in = in->next_ino) {
+			struct inode *p = in;
+			while (p && p != base && p != &root_inode)
+				p = p->parent;
+			if (p != base)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				*inos = realloc(*inos, cap * sizeof(**inos));
+				if (!*inos)
+					abort();
+			}
+			(*inos)[n++] = in->ino;
+		}
+	pthread_mutex_unlock(&itable_lock);
+	return n;
+}
+
 #define MAX_DEPTH 12
 
 /* The names from the root down to ino; returns the depth or -ENOENT. */
@@ -1488,43 +1539,14 @@ static void inval_entry_queue(fuse_ino_t ino)
 	fuse_ino_t parent = 0;
 	char name[256] = "";
 
-	pthread_mutex_lock(&itable_lock);
-	struct inode *in = inode_get(ino);
-	if (in && in->parent && in->name[0]) {
-		parent = in->parent->ino;
-		snprintf(name, sizeof(name), "%s", in->name);
-	}
-	pthread_mutex_unlock(&itable_lock);
-	if (parent)
+	if (inode_parent(ino, &parent, name, sizeof(name)))
 		inval_push("entry", name, parent);
 }
 
 static void inval_subtree(const char *top, const char *name)
 {
 	fuse_ino_t top_ino = 0, *inos = NULL;
-	size_t n = 0, cap = 0;
-
-	pthread_mutex_lock(&itable_lock);
-	struct inode *topin = inode_child(&root_inode, top);
-	struct inode *base = topin ? inode_child(topin, name) : NULL;
-	if (topin)
-		top_ino = topin->ino;
-	for (size_t h = 0; base && h < HASH_SIZE; h++)
-		for (struct inode *in = by_ino[h]; in; in = in->next_ino) {
-			struct inode *p = in;
-			while (p && p != base && p != &root_inode)
-				p = p->parent;
-			if (p != base)
-				continue;
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				inos = realloc(inos, cap * sizeof(*inos));
-				if (!inos)
-					abort();
-			}
-			inos[n++] = in->ino;
-		}
-	pthread_mutex_unlock(&itable_lock);
+	size_t n = inode_subtree(top, name, &top_ino, &inos);
 
 	if (top_ino) {
 		fuse_lowlevel_notify_inval_entry(session, top_ino, name, strlen(name));
