@@ -182,13 +182,13 @@ static int store_formation(struct req *r, const struct node *n, const char *data
 	if (rc == 0 && r->dry_run)
 		rc = quota_admit(r, n->app, &f, NULL, 0);
 	if (rc == 0)
-		rc = WITH_DB(r, db, deis_db_formation_set(db, app, &f, &r->err));
+		rc = tree_commit(r, fs_store->formation_set,
+				 &(struct store_change){ .app = app, .kv = &f });
 	if (rc == 0) {
 		struct deis_buf line = DEIS_BUF_INIT;
 		for (size_t i = 0; i < f.n; i++)
 			deis_buf_addf(&line, " %s=%s", f.items[i].key, f.items[i].value);
 		deis_log(LOG_INFO, "app %s: formation set by %s", app, r->who.name);
-		app_changed(r, app);
 		platform_line(app, "%s scaled%s", r->who.name, f.n ? line.data : " to nothing");
 		deis_buf_release(&line);
 	}
@@ -279,11 +279,10 @@ static int store_domains(struct req *r, const struct node *n, const char *data,
 			pthread_rwlock_unlock(&state.lock);
 	}
 	if (rc == 0)
-		rc = WITH_DB(r, db, deis_db_domains_set(db, app, &d, &r->err));
-	if (rc == 0) {
-		app_changed(r, app);
+		rc = tree_commit(r, fs_store->domains_set,
+				 &(struct store_change){ .app = app, .list = &d });
+	if (rc == 0)
 		platform_line(app, "%s changed domains", r->who.name);
-	}
 	deis_strlist_clear(&d);
 	return rc;
 }
@@ -308,11 +307,10 @@ static int store_healthcheck(struct req *r, const struct node *n, const char *da
 
 	app_name(n, app, sizeof(app));
 	if (rc == 0)
-		rc = WITH_DB(r, db, deis_db_healthcheck_set(db, app, &hc, &r->err));
-	if (rc == 0) {
-		app_changed(r, app);
+		rc = tree_commit(r, fs_store->healthcheck_set,
+				 &(struct store_change){ .app = app, .kv = &hc });
+	if (rc == 0)
 		platform_line(app, "%s changed healthcheck", r->who.name);
-	}
 	deis_kvlist_clear(&hc);
 	return rc;
 }
@@ -337,11 +335,10 @@ static int store_maintenance(struct req *r, const struct node *n, const char *da
 
 	app_name(n, app, sizeof(app));
 	if (rc == 0)
-		rc = WITH_DB(r, db, deis_db_maintenance_set(db, app, on, &r->err));
-	if (rc == 0) {
-		app_changed(r, app);
+		rc = tree_commit(r, fs_store->maintenance_set,
+				 &(struct store_change){ .app = app, .on = on });
+	if (rc == 0)
 		platform_line(app, "%s turned maintenance %s", r->who.name, on ? "on" : "off");
-	}
 	return rc;
 }
 
@@ -379,11 +376,10 @@ static int store_perms(struct req *r, const struct node *n, const char *data, si
 	}
 	app_name(n, app, sizeof(app));
 	if (rc == 0)
-		rc = WITH_DB(r, db, deis_db_perms_set(db, app, &users, &r->err));
-	if (rc == 0) {
-		app_changed(r, app);
+		rc = tree_commit(r, fs_store->perms_set,
+				 &(struct store_change){ .app = app, .list = &users });
+	if (rc == 0)
 		platform_line(app, "%s changed perms", r->who.name);
-	}
 	deis_strlist_clear(&users);
 	return rc;
 }
@@ -440,11 +436,10 @@ static int store_drains(struct req *r, const struct node *n, const char *data, s
 		rc = drains_allowed(&urls, &r->err);
 	app_name(n, app, sizeof(app));
 	if (rc == 0)
-		rc = WITH_DB(r, db, deis_db_drains_set(db, app, &urls, &r->err));
-	if (rc == 0) {
-		app_changed(r, app);
+		rc = tree_commit(r, fs_store->drains_set,
+				 &(struct store_change){ .app = app, .list = &urls });
+	if (rc == 0)
 		platform_line(app, "%s changed drains", r->who.name);
-	}
 	deis_strlist_clear(&urls);
 	return rc;
 }
@@ -497,8 +492,7 @@ static int store_image(struct req *r, const struct node *n, const char *data, si
 	struct deis_image_ref ir;
 	struct deis_image img;
 	struct deis_registry *reg = NULL;
-	char ref[512], full[160], app[64];
-	int number = 0, version = 0;
+	char ref[512], full[160], app[64], shortd[16];
 
 	while (len && (data[len - 1] == '\n' || data[len - 1] == ' '))
 		len--;
@@ -534,25 +528,17 @@ static int store_image(struct req *r, const struct node *n, const char *data, si
 	if (other)
 		deis_log(LOG_INFO, "app %s: image %s@%s copied from %s for %s", app, app,
 			 img.digest, ir.name, r->who.name);
+	/* One change: the build row and the release that deploys it. */
 	snprintf(full, sizeof(full), "%s@%s", app, img.digest);
-	rc = WITH_DB(r, db, deis_db_build_create(db, app, r->who.name, "", &number, &r->err));
-	if (rc == 0)
-		rc = WITH_DB(r, db, deis_db_build_finish(db, app, number, "succeeded", full,
-							 &img.config.procfile, &r->err));
-	if (rc == 0) {
-		char shortd[16];
-		snprintf(shortd, sizeof(shortd), "%.7s", img.digest + 7);
-		struct deis_release_change c = { .kind = DEIS_RELEASE_DEPLOY,
-						 .version = number, .key = shortd };
-		rc = WITH_DB(r, db, deis_db_release_create(db, app, r->who.name, &c,
-							   &version, &r->err));
-	}
+	snprintf(shortd, sizeof(shortd), "%.7s", img.digest + 7);
+	struct store_change c = { .app = app, .text = full, .kv = &img.config.procfile,
+				  .name = shortd };
+	rc = tree_commit(r, fs_store->image_deploy, &c);
 	deis_image_clear(&img);
 	if (rc == 0) {
 		deis_log(LOG_INFO, "app %s: image %s deployed as v%d by %s", app, full,
-			 version, r->who.name);
-		app_changed(r, app);
-		platform_line(app, "%s deployed image %s (v%d)", r->who.name, full, version);
+			 c.version, r->who.name);
+		platform_line(app, "%s deployed image %s (v%d)", r->who.name, full, c.version);
 	}
 	return rc;
 }
@@ -565,7 +551,6 @@ static int store_run(struct req *r, const struct node *n, const char *data, size
 	const struct deis_release *rel = deis_app_current(n->app);
 	const struct deis_build *b = deis_app_current_build(n->app);
 	char app[64];
-	int number = 0;
 
 	while (len && (data[len - 1] == '\n' || data[len - 1] == ' ' || data[len - 1] == '\t'))
 		len--;
@@ -586,12 +571,11 @@ static int store_run(struct req *r, const struct node *n, const char *data, size
 	if (!cmd)
 		abort();
 	app_name(n, app, sizeof(app));
-	int rc = WITH_DB(r, db, deis_db_run_create(db, app, cmd, rel->version, NULL, 0,
-						   &number, NULL, 0, &r->err));
+	struct store_change c = { .app = app, .text = cmd, .release_version = rel->version };
+	int rc = tree_commit(r, fs_store->run_create, &c);
 	if (rc == 0) {
-		deis_log(LOG_INFO, "app %s: run.%d started by %s", app, number, r->who.name);
-		app_changed(r, app);
-		platform_line(app, "%s ran `%s` as run.%d", r->who.name, cmd, number);
+		deis_log(LOG_INFO, "app %s: run.%d started by %s", app, c.number, r->who.name);
+		platform_line(app, "%s ran `%s` as run.%d", r->who.name, cmd, c.number);
 	}
 	free(cmd);
 	return rc;
@@ -724,12 +708,11 @@ static int app_rmdir(struct req *r, const struct node *n)
 		return deis_error_set(&r->err, EACCES, "only the owner (%s) or an admin "
 				      "may destroy app '%s'", n->app->owner, n->app->name);
 	app_name(n, app, sizeof(app));
-	int rc = WITH_DB(r, db, deis_db_app_destroy(db, app, &r->err));
+	int rc = tree_commit(r, fs_store->app_destroy, &(struct store_change){ .app = app });
 	if (rc == 0) {
 		struct deis_error err = DEIS_ERROR_INIT;
 		struct deis_cache *c = cache_acquire();
 		deis_log(LOG_NOTICE, "app %s destroyed by %s", app, r->who.name);
-		app_changed(r, app);
 		/* The log server deletes its files when it sees the event. */
 		if (c && deis_cache_log_delete(c, app, &err) < 0)
 			deis_log(LOG_WARNING, "deleting the logs of %s: %s", app, err.msg);
@@ -783,11 +766,11 @@ static int apps_mkdir(struct req *r, const struct node *dir, const char *name)
 				      "a name is a DNS label, [a-z0-9] and '-', at most "
 				      "%d characters (its containers' names must fit a "
 				      "host name)", name, DEIS_APP_NAME_MAX);
-	int rc = WITH_DB(r, db, deis_db_app_create(db, name, r->who.name, &r->err));
+	/* The owner's users/<name>/info lists the app: both are reloaded. */
+	int rc = tree_commit(r, fs_store->app_create,
+			     &(struct store_change){ .app = name, .user = r->who.name });
 	if (rc == 0) {
 		deis_log(LOG_NOTICE, "app %s created by %s", name, r->who.name);
-		app_changed(r, name);
-		user_changed(r->who.name);
 		platform_line(name, "%s created %s", r->who.name, name);
 	}
 	return rc;

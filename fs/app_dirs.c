@@ -163,19 +163,17 @@ static int store_cert(struct req *r, const struct node *n, const char *data, siz
 	int64_t not_after = (int64_t)timegm(&tm) * 1000000;
 	char *pem = strndup(data, len);
 	app_name(n, app, sizeof(app));
-	rc = WITH_DB(r, db, deis_db_cert_set(db, app, domain, pem, not_after, &r->err));
+	rc = tree_commit(r, fs_store->cert_set, &(struct store_change){
+		.app = app, .name = domain, .text = pem, .not_after = not_after });
 	free(pem);
-	if (rc == 0) {
-		if (n->scratch) {
-			char dir[128];
-			snprintf(dir, sizeof(dir), "certs:%s", app);
-			pthread_rwlock_wrlock(&state.lock);
-			struct scratch *s = scratch_find(dir, n->name);
-			if (s && s->pending)
-				scratch_remove(s);
-			pthread_rwlock_unlock(&state.lock);
-		}
-		app_changed(r, app);
+	if (rc == 0 && n->scratch) {
+		char dir[128];
+		snprintf(dir, sizeof(dir), "certs:%s", app);
+		pthread_rwlock_wrlock(&state.lock);
+		struct scratch *s = scratch_find(dir, n->name);
+		if (s && s->pending)
+			scratch_remove(s);
+		pthread_rwlock_unlock(&state.lock);
 	}
 	return rc;
 }
@@ -187,10 +185,8 @@ static int unlink_cert(struct req *r, const struct node *n)
 	if (!cert_domain(n->name, domain, sizeof(domain)))
 		return -ENOENT;
 	app_name(n, app, sizeof(app));
-	int rc = WITH_DB(r, db, deis_db_cert_remove(db, app, domain, &r->err));
-	if (rc == 0)
-		app_changed(r, app);
-	return rc;
+	return tree_commit(r, fs_store->cert_remove,
+			   &(struct store_change){ .app = app, .name = domain });
 }
 
 static int64_t mtime_cert(const struct node *n)
@@ -567,12 +563,10 @@ static int container_rmdir(struct req *r, const struct node *n)
 	char app[64];
 
 	app_name(n, app, sizeof(app));
-	int rc = WITH_DB(r, db, deis_db_container_restart(db, app, n->container->name,
-							  &r->err));
-	if (rc == 0) {
-		app_changed(r, app);
+	int rc = tree_commit(r, fs_store->container_restart, &(struct store_change){
+		.app = app, .name = n->container->name });
+	if (rc == 0)
 		platform_line(app, "%s restarted %s", r->who.name, n->container->name);
-	}
 	return rc;
 }
 

@@ -21,9 +21,7 @@
 #include "deis/log.h"
 #include "deis/quota.h"
 #include "deis/validate.h"
-#include "deisfs.h"
-
-#define RW_MODE (S_IFREG | 0644)
+#include "tree.h"
 
 /* A node counts while its scheduler's heartbeat is this recent (as in
  * platform/status and lib/db.c's admission). */
@@ -38,12 +36,12 @@ int quota_reload(struct deis_error *err)
 {
 	struct deis_quota_row *fresh = NULL;
 	size_t n = 0;
-	struct deis_db *db = db_acquire();
+	struct store_conn *s = fs_store->acquire();
 
-	if (!db)
+	if (!s)
 		return deis_error_set(err, EIO, "the database is unreachable");
-	int r = deis_db_quotas(db, &fresh, &n, err);
-	db_release(db);
+	int r = fs_store->quotas(s, &fresh, &n, err);
+	fs_store->release(s);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&quota_lock);
@@ -208,15 +206,11 @@ static int store_platform_quotas(struct req *r, const struct node *n, const char
 	if (!r->who.admin)
 		return deis_error_set(&r->err, EACCES, "only an admin may change quotas");
 	int rc = deis_quota_parse(data, len, true, &q, &r->err);
-	if (rc < 0 || r->dry_run)
-		return rc;
-	struct deis_db *db = db_acquire();
-	if (!db)
-		return deis_error_set(&r->err, EIO, "the database is unreachable");
-	rc = deis_db_quota_set(db, "", &q, &r->err);
-	db_release(db);
-	if (rc < 0)
-		return rc;
+	if (rc == 0)
+		rc = tree_commit(r, fs_store->quota_set,
+				 &(struct store_change){ .name = "", .quota = &q });
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	deis_log(LOG_NOTICE, "platform quotas set by %s", r->who.name);
 	struct deis_error err = DEIS_ERROR_INIT;
 	if (quota_reload(&err) < 0)
@@ -262,16 +256,12 @@ static int store_user_quota(struct req *r, const struct node *n, const char *dat
 		return deis_error_set(&r->err, EACCES, "only an admin may change %s's quota",
 				      n->owner);
 	int rc = deis_quota_parse(data, len, false, &q, &r->err);
-	if (rc < 0 || r->dry_run)
-		return rc;
 	snprintf(user, sizeof(user), "%s", n->owner);
-	struct deis_db *db = db_acquire();
-	if (!db)
-		return deis_error_set(&r->err, EIO, "the database is unreachable");
-	rc = deis_db_quota_set(db, user, &q, &r->err);
-	db_release(db);
-	if (rc < 0)
-		return rc;
+	if (rc == 0)
+		rc = tree_commit(r, fs_store->quota_set,
+				 &(struct store_change){ .name = user, .quota = &q });
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	deis_log(LOG_NOTICE, "quota of %s set by %s", user, r->who.name);
 	struct deis_error err = DEIS_ERROR_INIT;
 	if (quota_reload(&err) < 0)

@@ -21,6 +21,7 @@
 #include "deis/logemit.h"
 #include "deis/log.h"
 #include "deisfs.h"
+#include "store.h"
 
 struct state state = { .lock = PTHREAD_RWLOCK_INITIALIZER,
 		      .nodes_lock = PTHREAD_MUTEX_INITIALIZER, .router_alive = -1 };
@@ -31,53 +32,6 @@ int64_t now_us(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* ---- the PostgreSQL pool ---- */
-
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
-static struct deis_db *pool_free[64];
-static int pool_nfree, pool_total;
-
-struct deis_db *db_acquire(void)
-{
-	struct deis_db *db = NULL;
-	struct deis_error err = DEIS_ERROR_INIT;
-
-	pthread_mutex_lock(&pool_lock);
-	for (;;) {
-		if (pool_nfree) {
-			db = pool_free[--pool_nfree];
-			break;
-		}
-		if (pool_total < fs_conf.db_pool && pool_total < 64) {
-			pool_total++;
-			pthread_mutex_unlock(&pool_lock);
-			if (deis_db_open(deis_conf.database, &db, &err) < 0) {
-				deis_log(LOG_ERR, "%s", err.msg);
-				pthread_mutex_lock(&pool_lock);
-				pool_total--;
-				pthread_mutex_unlock(&pool_lock);
-				return NULL;
-			}
-			return db;
-		}
-		pthread_cond_wait(&pool_cond, &pool_lock);
-	}
-	pthread_mutex_unlock(&pool_lock);
-	return db;
-}
-
-void db_release(struct deis_db *db)
-{
-	if (!db)
-		return;
-	deis_db_act_as(db, NULL);	/* the next holder acts as itself */
-	pthread_mutex_lock(&pool_lock);
-	pool_free[pool_nfree++] = db;
-	pthread_cond_signal(&pool_cond);
-	pthread_mutex_unlock(&pool_lock);
 }
 
 /* ---- the Redis pool (log reads) ---- */
@@ -367,22 +321,22 @@ int state_load_all(struct deis_error *err)
 	struct deis_app **apps;
 	struct deis_user **users;
 	size_t napps, nusers;
-	struct deis_db *db = db_acquire();
+	struct store_conn *db = fs_store->acquire();
 	int r;
 
 	if (!db)
 		return deis_error_set(err, EIO, "no database connection");
 	pthread_mutex_lock(&reload_lock);
-	r = deis_db_load_apps(db, NULL, NULL, &apps, &napps, err);
+	r = fs_store->load_apps(db, NULL, NULL, &apps, &napps, err);
 	if (r == 0) {
-		r = deis_db_load_users(db, NULL, &users, &nusers, err);
+		r = fs_store->load_users(db, NULL, &users, &nusers, err);
 		if (r < 0) {
 			for (size_t i = 0; i < napps; i++)
 				deis_app_free(apps[i]);
 			free(apps);
 		}
 	}
-	db_release(db);
+	fs_store->release(db);
 	if (r < 0) {
 		pthread_mutex_unlock(&reload_lock);
 		return r;
@@ -466,7 +420,7 @@ int state_reload_app(const char *name, struct deis_error *err)
 {
 	struct deis_app **apps = NULL;
 	size_t n = 0;
-	struct deis_db *db = db_acquire();
+	struct store_conn *db = fs_store->acquire();
 	int r, changed_ = 1;
 
 	if (!db)
@@ -478,9 +432,9 @@ int state_reload_app(const char *name, struct deis_error *err)
 	const struct deis_app *prev = state_app(name);
 	app_ref(prev);
 	pthread_rwlock_unlock(&state.lock);
-	r = deis_db_load_apps(db, name, prev, &apps, &n, err);
+	r = fs_store->load_apps(db, name, prev, &apps, &n, err);
 	app_unref(prev);
-	db_release(db);
+	fs_store->release(db);
 	if (r < 0) {
 		pthread_mutex_unlock(&reload_lock);
 		return r;
@@ -512,14 +466,14 @@ int state_reload_user(const char *name, struct deis_error *err)
 {
 	struct deis_user **users = NULL;
 	size_t n = 0;
-	struct deis_db *db = db_acquire();
+	struct store_conn *db = fs_store->acquire();
 	int r;
 
 	if (!db)
 		return deis_error_set(err, EIO, "no database connection");
 	pthread_mutex_lock(&reload_lock);
-	r = deis_db_load_users(db, name, &users, &n, err);
-	db_release(db);
+	r = fs_store->load_users(db, name, &users, &n, err);
+	fs_store->release(db);
 	if (r < 0) {
 		pthread_mutex_unlock(&reload_lock);
 		return r;
@@ -540,13 +494,13 @@ int state_resync(void (*cb)(const char *kind, const char *name),
 {
 	struct deis_kvlist serials = DEIS_KVLIST_INIT;
 	struct deis_strlist apps = DEIS_STRLIST_INIT, users = DEIS_STRLIST_INIT;
-	struct deis_db *db = db_acquire();
+	struct store_conn *db = fs_store->acquire();
 	int r;
 
 	if (!db)
 		return deis_error_set(err, EIO, "no database connection");
-	r = deis_db_serials(db, &serials, err);
-	db_release(db);
+	r = fs_store->serials(db, &serials, err);
+	fs_store->release(db);
 	if (r < 0)
 		return r;
 

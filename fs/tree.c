@@ -91,68 +91,11 @@ bool user_self(const struct req *r, const char *name)
 	return r->who.admin || (r->who.name[0] && !strcmp(r->who.name, name));
 }
 
-/* After a committed change to an app: reload it here, then tell the
- * kernel and every other mount. */
-void app_changed(struct req *r, const char *app)
-{
-	struct deis_error err = DEIS_ERROR_INIT;
-
-	if (state_reload_app(app, &err) < 0)
-		deis_log(LOG_WARNING, "reloading app '%s': %s", app, err.msg);
-	changed("app", app);
-}
-
-void user_changed(const char *user)
-{
-	struct deis_error err = DEIS_ERROR_INIT;
-
-	if (state_reload_user(user, &err) < 0)
-		deis_log(LOG_WARNING, "reloading user '%s': %s", user, err.msg);
-	changed("user", user);
-}
-
-/* Makes sure the acting user has a users/ row ("every user who has done
- * anything"). */
-void ensure_user(struct req *r, struct deis_db *db)
-{
-	bool known;
-
-	pthread_rwlock_rdlock(&state.lock);
-	known = state_user(r->who.name) != NULL;
-	pthread_rwlock_unlock(&state.lock);
-	if (known)
-		return;
-	if (deis_db_user_ensure(db, r->who.name, (int)r->who.uid, NULL) == 0)
-		user_changed(r->who.name);
-}
-
 /* Copies the app name out of the node: the node's pointers die with the
  * read lock, and stores run without it. */
 void app_name(const struct node *n, char *out, size_t len)
 {
 	snprintf(out, len, "%s", n->app ? n->app->name : "");
-}
-
-int release_change(struct req *r, const struct node *n,
-			  const struct deis_release_change *c)
-{
-	char app[64];
-	int version = 0;
-
-	app_name(n, app, sizeof(app));
-	int rc = WITH_DB(r, db, deis_db_release_create(db, app, r->who.name, c,
-							&version, &r->err));
-	if (rc == 0 && version) {
-		deis_log(LOG_INFO, "app %s: release v%d by %s", app, version, r->who.name);
-		app_changed(r, app);
-		pthread_rwlock_rdlock(&state.lock);
-		const struct deis_app *a = state_app(app);
-		const struct deis_release *rel = a ? deis_app_current(a) : NULL;
-		if (rel && rel->version == version)
-			platform_line(app, "%s (v%d)", rel->summary, version);
-		pthread_rwlock_unlock(&state.lock);
-	}
-	return rc;
 }
 
 /* ---- root, README, platform ---- */

@@ -5,6 +5,7 @@
  *
  *   tree.c      the generic operations (lookup, access, stat, store,
  *               rename), the root, README, scratch files, helpers
+ *   commit.c    tree_commit(): how every store function commits
  *   platform.c  platform/
  *   users.c     users/<name>/
  *   app.c       apps/ and the files of an app directory
@@ -15,6 +16,7 @@
 #define DEISFS_TREE_H
 
 #include "deisfs.h"
+#include "store.h"
 
 #define DIR_MODE (S_IFDIR | 0755)
 #define RO_MODE (S_IFREG | 0444)
@@ -27,33 +29,26 @@ bool app_user(const struct req *r, const struct deis_app *a);
 bool app_owner(const struct req *r, const struct deis_app *a);
 bool temp_name(const char *name, int flags);
 bool user_self(const struct req *r, const char *name);
-void app_changed(struct req *r, const char *app);
-void user_changed(const char *user);
-void ensure_user(struct req *r, struct deis_db *db);
 void app_name(const struct node *n, char *out, size_t len);
-int release_change(struct req *r, const struct node *n,
-		   const struct deis_release_change *c);
 int64_t mtime_started(const struct node *n);
 
-/* Runs one change against the database with a pooled connection, on
- * behalf of the request's user: the database checks their rights on the
- * app again, in the change's own transaction (deis_db_act_as).  In a dry
- * run it stops here and yields 1, which callers treat as "not done". */
-#define WITH_DB(r, db, body) ({						\
-	int rc_;							\
-	struct deis_db *db = (r)->dry_run ? NULL : db_acquire();	\
-	if ((r)->dry_run) {						\
-		rc_ = 1;						\
-	} else if (!db) {						\
-		rc_ = deis_error_set(&(r)->err, EIO, "the database is unreachable"); \
-	} else {							\
-		ensure_user((r), db);					\
-		deis_db_act_as(db, (r)->who.admin ? NULL : (r)->who.name); \
-		rc_ = (body);						\
-		db_release(db);						\
-	}								\
-	rc_;								\
-})
+/* ---- commits (commit.c) ---- */
+
+/*
+ * Commits one change of the store for request r: takes a connection,
+ * makes the acting user's users/ row if they have none, acts as them (the
+ * store checks their rights on the app again, in the change's own
+ * transaction), runs change with c, and gives the connection back.  On
+ * success it reloads what c names (c->app, c->user) and tells the kernel
+ * and the other mounts.  Returns 0, or < 0 with r->err filled.  In a dry
+ * run it does nothing and returns 1, which store functions take as "not
+ * done": they check everything before it, and follow up on 0 only.
+ */
+int tree_commit(struct req *r, store_fn *change, struct store_change *c);
+/* A change that makes a release (config, env, limits, rollback), with its
+ * summary as a platform line in the app's log. */
+int release_change(struct req *r, const struct node *n,
+		   const struct deis_release_change *c);
 
 /* ---- app files (app.c) ---- */
 

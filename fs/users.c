@@ -94,8 +94,9 @@ static int store_key(struct req *r, const struct node *n, const char *data, size
 						    state.users[i]->name, k->name);
 		}
 	if (rc == 0)
-		rc = WITH_DB(r, db, deis_db_key_add(db, user, name, key.type, line.data,
-					     key.fingerprint, &r->err));
+		rc = tree_commit(r, fs_store->key_add, &(struct store_change){
+			.user = user, .name = name, .key_type = key.type, .text = line.data,
+			.fingerprint = key.fingerprint });
 	if (rc == 0) {
 		deis_log(LOG_INFO, "user %s: key %s added (%s) by %s", user, name,
 			 key.fingerprint, r->who.name);
@@ -108,7 +109,6 @@ static int store_key(struct req *r, const struct node *n, const char *data, size
 				scratch_remove(s);
 			pthread_rwlock_unlock(&state.lock);
 		}
-		user_changed(user);
 	}
 	deis_sshkey_clear(&key);
 	deis_buf_release(&line);
@@ -124,10 +124,8 @@ static int unlink_key(struct req *r, const struct node *n)
 				      "%s's keys", n->owner, n->owner);
 	snprintf(user, sizeof(user), "%s", n->owner);
 	snprintf(name, sizeof(name), "%s", n->name);
-	int rc = WITH_DB(r, db, deis_db_key_remove(db, user, name, &r->err));
-	if (rc == 0)
-		user_changed(user);
-	return rc;
+	return tree_commit(r, fs_store->key_remove,
+			   &(struct store_change){ .user = user, .name = name });
 }
 
 static int64_t mtime_key(const struct node *n)
@@ -240,10 +238,8 @@ static int users_mkdir(struct req *r, const struct node *dir, const char *name)
 		return deis_error_set(&r->err, EINVAL, "'%s' is not a valid user name", name);
 	int uid = getpwnam_r(name, &pw, buf, sizeof(buf), &pwp) == 0 && pwp ?
 		  (int)pwp->pw_uid : -1;
-	int rc = WITH_DB(r, db, deis_db_user_create(db, name, uid, &r->err));
-	if (rc == 0)
-		user_changed(name);
-	return rc;
+	return tree_commit(r, fs_store->user_create,
+			   &(struct store_change){ .user = name, .uid = uid });
 }
 
 const struct nodetype nt_users = {
