@@ -695,11 +695,6 @@ static const struct nodetype *const app_children[] = {
 	&nt_containers, &nt_logs, &nt_drains, &nt_image, &nt_run, NULL,
 };
 
-static void app_scratch_dir(const struct node *dir, char *out, size_t len)
-{
-	snprintf(out, len, "app:%s", dir->app->name);
-}
-
 static int app_rmdir(struct req *r, const struct node *n)
 {
 	char app[64];
@@ -721,14 +716,17 @@ static int app_rmdir(struct req *r, const struct node *n)
 	return rc;
 }
 
+/* Rows added at start (tree_app_add): the per-app settings. */
+static struct tree_more app_more;
+
 static const struct nodetype nt_app = {
-	.mode = DIR_MODE, .children = app_children, .scratch_dir = app_scratch_dir,
-	.rmdir = app_rmdir, .mtime = mtime_app,
+	.pattern = "<app>", .mode = DIR_MODE, .gate = true, .children = app_children,
+	.more = &app_more, .scratch_ns = "app", .rmdir = app_rmdir, .mtime = mtime_app,
 };
 
-bool tree_is_gate(const struct node *n)
+int tree_app_add(const struct nodetype *row, struct deis_error *err)
 {
-	return n->t == &nt_app;
+	return tree_more_add(&nt_app, row, err);
 }
 
 static int apps_lookup(const struct node *dir, const char *name, struct node *child)
@@ -777,6 +775,6 @@ static int apps_mkdir(struct req *r, const struct node *dir, const char *name)
 }
 
 const struct nodetype nt_apps = {
-	.name = "apps", .mode = DIR_MODE, .lookup = apps_lookup, .list = apps_list,
-	.mkdir = apps_mkdir, .mtime = mtime_started,
+	.name = "apps", .mode = DIR_MODE, .entry = &nt_app, .lookup = apps_lookup,
+	.list = apps_list, .mkdir = apps_mkdir, .mtime = mtime_started, .event = "app",
 };

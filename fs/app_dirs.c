@@ -40,15 +40,8 @@ static int store_config_var(struct req *r, const struct node *n, const char *dat
 					 .value = value };
 	int rc = release_change(r, n, &c);
 	free(value);
-	if (rc == 0 && n->scratch) {
-		char dir[128];
-		snprintf(dir, sizeof(dir), "config:%s", n->app->name);
-		pthread_rwlock_wrlock(&state.lock);
-		struct scratch *s = scratch_find(dir, n->name);
-		if (s && s->pending)
-			scratch_remove(s);
-		pthread_rwlock_unlock(&state.lock);
-	}
+	if (rc == 0 && n->scratch)
+		tree_pending_stored(&nt_config, n->app->name, n->name);
 	return rc;
 }
 
@@ -56,6 +49,17 @@ static int unlink_config_var(struct req *r, const struct node *n)
 {
 	struct deis_release_change c = { .kind = DEIS_RELEASE_UNSET, .key = n->name };
 
+	return release_change(r, n, &c);
+}
+
+/* mv config/A config/B: one release ("alice renamed A to B"). */
+static int rename_config_var(struct req *r, const struct node *n, const char *toname)
+{
+	char key[256];
+
+	snprintf(key, sizeof(key), "%s", n->name);
+	struct deis_release_change c = { .kind = DEIS_RELEASE_RENAME, .key = key,
+					 .new_key = toname };
 	return release_change(r, n, &c);
 }
 
@@ -79,10 +83,10 @@ static int64_t mtime_config_var(const struct node *n)
 	return a->releases[i]->created;
 }
 
-const struct nodetype nt_config_var = {
-	.mode = RW_MODE, .commit = COMMIT_CONTROL, .max = DEIS_CONFIG_VALUE_MAX + 1,
-	.show = show_config_var, .store = store_config_var, .unlink = unlink_config_var,
-	.mtime = mtime_config_var,
+static const struct nodetype nt_config_var = {
+	.pattern = "<KEY>", .mode = RW_MODE, .commit = COMMIT_CONTROL,
+	.max = DEIS_CONFIG_VALUE_MAX + 1, .show = show_config_var, .store = store_config_var,
+	.unlink = unlink_config_var, .rename = rename_config_var, .mtime = mtime_config_var,
 };
 
 static int config_lookup(const struct node *dir, const char *name, struct node *child)
@@ -108,19 +112,14 @@ static void config_list(const struct node *dir, struct req *r,
 	}
 }
 
-static void config_scratch_dir(const struct node *dir, char *out, size_t len)
-{
-	snprintf(out, len, "config:%s", dir->app->name);
-}
-
 static bool config_creatable(const struct node *dir, const char *name, int flags)
 {
 	return deis_valid_config_key(name) && !temp_name(name, flags);
 }
 
 const struct nodetype nt_config = {
-	.name = "config", .mode = DIR_MODE, .lookup = config_lookup, .list = config_list,
-	.scratch_dir = config_scratch_dir, .creatable = config_creatable,
+	.name = "config", .mode = DIR_MODE, .entry = &nt_config_var, .lookup = config_lookup,
+	.list = config_list, .scratch_ns = "config", .creatable = config_creatable,
 	.rmdir = unlink_ignore, .mtime = mtime_release,
 };
 
@@ -166,15 +165,8 @@ static int store_cert(struct req *r, const struct node *n, const char *data, siz
 	rc = tree_commit(r, fs_store->cert_set, &(struct store_change){
 		.app = app, .name = domain, .text = pem, .not_after = not_after });
 	free(pem);
-	if (rc == 0 && n->scratch) {
-		char dir[128];
-		snprintf(dir, sizeof(dir), "certs:%s", app);
-		pthread_rwlock_wrlock(&state.lock);
-		struct scratch *s = scratch_find(dir, n->name);
-		if (s && s->pending)
-			scratch_remove(s);
-		pthread_rwlock_unlock(&state.lock);
-	}
+	if (rc == 0 && n->scratch)
+		tree_pending_stored(&nt_certs, app, n->name);
 	return rc;
 }
 
@@ -194,8 +186,8 @@ static int64_t mtime_cert(const struct node *n)
 	return n->cert ? n->cert->updated : n->scratch ? n->scratch->mtime : n->app->created;
 }
 
-const struct nodetype nt_cert = {
-	.mode = S_IFREG | 0600, .commit = COMMIT_DOCUMENT, .max = 256 * 1024,
+static const struct nodetype nt_cert = {
+	.pattern = "<domain>.pem", .mode = S_IFREG | 0600, .commit = COMMIT_DOCUMENT, .max = 256 * 1024,
 	.show = show_cert, .store = store_cert, .unlink = unlink_cert, .mtime = mtime_cert,
 };
 
@@ -226,11 +218,6 @@ static void certs_list(const struct node *dir, struct req *r,
 	}
 }
 
-static void certs_scratch_dir(const struct node *dir, char *out, size_t len)
-{
-	snprintf(out, len, "certs:%s", dir->app->name);
-}
-
 static bool certs_creatable(const struct node *dir, const char *name, int flags)
 {
 	char domain[256];
@@ -239,8 +226,8 @@ static bool certs_creatable(const struct node *dir, const char *name, int flags)
 }
 
 const struct nodetype nt_certs = {
-	.name = "certs", .mode = DIR_MODE, .lookup = certs_lookup, .list = certs_list,
-	.scratch_dir = certs_scratch_dir, .creatable = certs_creatable,
+	.name = "certs", .mode = DIR_MODE, .entry = &nt_cert, .lookup = certs_lookup,
+	.list = certs_list, .scratch_ns = "certs", .creatable = certs_creatable,
 	.rmdir = unlink_ignore, .mtime = mtime_app,
 };
 
@@ -319,7 +306,7 @@ static const struct nodetype *const release_children[] = {
 	&nt_release_info, &nt_release_env, NULL,
 };
 static const struct nodetype nt_release = {
-	.mode = DIR_MODE, .children = release_children, .mtime = mtime_rel,
+	.pattern = "vN", .mode = DIR_MODE, .children = release_children, .mtime = mtime_rel,
 	.rmdir = unlink_ignore,
 };
 
@@ -393,7 +380,7 @@ static const struct nodetype *const releases_children[] = { &nt_current, &nt_lat
 							   NULL };
 const struct nodetype nt_releases = {
 	.name = "releases", .mode = DIR_MODE, .children = releases_children,
-	.lookup = releases_lookup, .list = releases_list, .mtime = mtime_release,
+	.entry = &nt_release, .lookup = releases_lookup, .list = releases_list, .mtime = mtime_release,
 	.rmdir = unlink_ignore,
 };
 
@@ -439,7 +426,7 @@ static const struct nodetype *const build_children[] = {
 	&nt_build_info, &nt_build_log, NULL,
 };
 static const struct nodetype nt_build = {
-	.mode = DIR_MODE, .children = build_children, .mtime = mtime_build,
+	.pattern = "<n>", .mode = DIR_MODE, .children = build_children, .mtime = mtime_build,
 	.rmdir = unlink_ignore,
 };
 
@@ -473,7 +460,8 @@ static void builds_list(const struct node *dir, struct req *r,
 }
 
 const struct nodetype nt_builds = {
-	.name = "builds", .mode = DIR_MODE, .lookup = builds_lookup, .list = builds_list,
+	.name = "builds", .mode = DIR_MODE, .entry = &nt_build, .lookup = builds_lookup,
+	.list = builds_list,
 	.mtime = mtime_app, .rmdir = unlink_ignore,
 };
 /* ---- containers/ (what the scheduler records) ---- */
@@ -571,7 +559,7 @@ static int container_rmdir(struct req *r, const struct node *n)
 }
 
 static const struct nodetype nt_container = {
-	.mode = DIR_MODE, .children = container_children, .mtime = mtime_container,
+	.pattern = "<type>.<n>", .mode = DIR_MODE, .children = container_children, .mtime = mtime_container,
 	.rmdir = container_rmdir,
 };
 
@@ -601,6 +589,6 @@ static void containers_list(const struct node *dir, struct req *r,
 }
 
 const struct nodetype nt_containers = {
-	.name = "containers", .mode = DIR_MODE, .mtime = mtime_app,
+	.name = "containers", .mode = DIR_MODE, .mtime = mtime_app, .entry = &nt_container,
 	.lookup = containers_lookup, .list = containers_list, .rmdir = unlink_ignore,
 };

@@ -217,20 +217,6 @@ int buf_place(struct deis_buf *b, const char *data, size_t size, off_t off,
  * and make the kernel forget the name it was told about at create. */
 void drop_pending(struct handle *h)
 {
-	bool dropped = false;
-
-	if (!h->pending)
-		return;
-	pthread_rwlock_wrlock(&state.lock);
-	struct scratch *s = scratch_find(h->dir, h->name);
-	if (s && s->pending) {
-		scratch_remove(s);
-		dropped = true;
-	}
-	pthread_rwlock_unlock(&state.lock);
-	if (dropped) {
-		const char *colon = strchr(h->dir, ':');
+	if (h->pending && tree_drop_pending(h->dir, h->name))
 		inval_entry_queue(h->ino);
-		inval_queue(strncmp(h->dir, "keys:", 5) ? "app" : "user", colon + 1);
-	}
 }

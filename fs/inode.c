@@ -177,21 +177,21 @@ bool inode_parent(fuse_ino_t ino, fuse_ino_t *parent, char *name, size_t len)
 	return found;
 }
 
-/* The inode of top (a child of the root) in *top_ino (0 when the kernel
- * has not looked it up), and every inode at or under top/name in a new
- * array *inos the caller frees; returns how many. */
-size_t inode_subtree(const char *top, const char *name, fuse_ino_t *top_ino,
-			    fuse_ino_t **inos)
+size_t inode_subtree(const char *const *names, int depth, fuse_ino_t *parent_ino,
+		     fuse_ino_t **inos)
 {
 	size_t n = 0, cap = 0;
+	struct inode *parent = &root_inode, *base = NULL;
 
-	*top_ino = 0;
+	*parent_ino = 0;
 	*inos = NULL;
 	pthread_mutex_lock(&itable_lock);
-	struct inode *topin = inode_child(&root_inode, top);
-	struct inode *base = topin ? inode_child(topin, name) : NULL;
-	if (topin)
-		*top_ino = topin->ino;
+	for (int i = 0; parent && i < depth - 1; i++)
+		parent = inode_child(parent, names[i]);
+	if (parent && depth > 0) {
+		*parent_ino = parent->ino;
+		base = inode_child(parent, names[depth - 1]);
+	}
 	for (size_t h = 0; base && h < HASH_SIZE; h++)
 		for (struct inode *in = by_ino[h]; in; in = in->next_ino) {
 			struct inode *p = in;
@@ -245,19 +245,7 @@ int resolve(const struct req *r, fuse_ino_t ino, struct node *n)
 
 	if (depth < 0)
 		return depth;
-	memset(n, 0, sizeof(*n));
-	n->t = &nt_root;
-	n->viewer = &r->who;
-	for (int i = 0; i < depth; i++) {
-		struct node child;
-		int rc = tree_lookup(n, names[i], &child);
-		if (rc < 0)
-			return rc;
-		*n = child;
-		if (tree_is_gate(n) && tree_access(r, n, false) < 0)
-			return -EACCES;
-	}
-	return 0;
+	return tree_resolve(r, names, depth, n);
 }
 
 void path_string(fuse_ino_t ino, const char *leaf, char *out, size_t len)

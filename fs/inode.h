@@ -8,8 +8,7 @@
 #include "deisfs.h"
 #include "ops.h"
 
-/* The deepest path the tree has, in names below the root. */
-#define MAX_DEPTH 12
+#define MAX_DEPTH TREE_DEPTH_MAX
 
 /* Finds or makes the inode for (parent, name) and counts one lookup;
  * 0 when parent is unknown. */
@@ -20,7 +19,11 @@ void inode_forget(fuse_ino_t ino, uint64_t n);
 void inode_move(fuse_ino_t parent_ino, const char *name,
 		fuse_ino_t newparent_ino, const char *newname);
 bool inode_parent(fuse_ino_t ino, fuse_ino_t *parent, char *name, size_t len);
-size_t inode_subtree(const char *top, const char *name, fuse_ino_t *top_ino,
+/* The inode of the directory that holds path names[0..depth) in
+ * *parent_ino (0 when the kernel has not looked it up), and every inode
+ * at or under the path in a new array *inos the caller frees; returns how
+ * many. */
+size_t inode_subtree(const char *const *names, int depth, fuse_ino_t *parent_ino,
 		     fuse_ino_t **inos);
 /* The names from the root down to ino; returns the depth or -ENOENT. */
 int inode_path(fuse_ino_t ino, char names[MAX_DEPTH][256]);

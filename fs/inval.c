@@ -1,5 +1,10 @@
 /*
  * inval.c - the invalidation thread: tells the kernel what changed.
+ *
+ * An event (changed(kind, name): an app, a user) makes stale the paths
+ * the tree's rows say (tree_event_paths); a name created and never
+ * stored makes stale that one entry.  Both are queued here and sent in
+ * order by a thread of their own.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +21,9 @@
 static struct fuse_session *session;
 
 struct inval {
-	char kind[8];		/* "app", "user", or "entry": one name in parent */
-	char name[256];
-	fuse_ino_t parent;
+	char kind[16];		/* an event's kind; "" for one entry */
+	char name[256];		/* the event's name, or the entry's */
+	fuse_ino_t parent;	/* the entry's directory (0 for an event) */
 };
 
 static pthread_mutex_t inval_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -60,17 +65,20 @@ void inval_entry_queue(fuse_ino_t ino)
 	char name[256] = "";
 
 	if (inode_parent(ino, &parent, name, sizeof(name)))
-		inval_push("entry", name, parent);
+		inval_push("", name, parent);
 }
 
-static void inval_subtree(const char *top, const char *name)
+/* One stale path: its entry in its directory, the directory, and every
+ * inode at or under it. */
+static void inval_path(void *ctx, const char *const *names, int depth)
 {
-	fuse_ino_t top_ino = 0, *inos = NULL;
-	size_t n = inode_subtree(top, name, &top_ino, &inos);
+	fuse_ino_t parent_ino = 0, *inos = NULL;
+	size_t n = inode_subtree(names, depth, &parent_ino, &inos);
+	const char *leaf = names[depth - 1];
 
-	if (top_ino) {
-		fuse_lowlevel_notify_inval_entry(session, top_ino, name, strlen(name));
-		fuse_lowlevel_notify_inval_inode(session, top_ino, 0, 0);
+	if (parent_ino) {
+		fuse_lowlevel_notify_inval_entry(session, parent_ino, leaf, strlen(leaf));
+		fuse_lowlevel_notify_inval_inode(session, parent_ino, 0, 0);
 	}
 	for (size_t i = 0; i < n; i++)
 		fuse_lowlevel_notify_inval_inode(session, inos[i], 0, 0);
@@ -92,14 +100,11 @@ static void *inval_main(void *arg)
 		memmove(&inval_q[0], &inval_q[1], (inval_n - 1) * sizeof(*inval_q));
 		inval_n--;
 		pthread_mutex_unlock(&inval_lock);
-		if (!strcmp(item.kind, "entry")) {
+		if (item.parent)
 			fuse_lowlevel_notify_inval_entry(session, item.parent, item.name,
 							 strlen(item.name));
-			continue;
-		}
-		inval_subtree(!strcmp(item.kind, "app") ? "apps" : "users", item.name);
-		if (!strcmp(item.kind, "app"))
-			inval_subtree("platform", "status");
+		else
+			tree_event_paths(item.kind, item.name, inval_path, NULL);
 	}
 }
 

@@ -55,14 +55,14 @@ static void reply_err(fuse_req_t freq, struct req *r, int rc, const char *op,
 
 static double entry_timeout_of(const struct node *n)
 {
-	return tree_is_gate(n) ? 0 : fs_conf.entry_timeout;
+	return n->t->gate ? 0 : fs_conf.entry_timeout;
 }
 
 static double attr_timeout_of(const struct node *n)
 {
 	if (n->t->direct || n->scratch)
 		return 0;
-	return tree_is_gate(n) ? 0 : fs_conf.attr_timeout;
+	return n->t->gate ? 0 : fs_conf.attr_timeout;
 }
 
 /* Fills e for child `name` of parent (state lock held) and counts the
@@ -76,7 +76,7 @@ static int make_entry(const struct req *r, fuse_ino_t parent, const struct node 
 	memset(e, 0, sizeof(*e));
 	if (rc < 0)
 		return rc;
-	if (tree_is_gate(&child) && tree_access(r, &child, false) < 0)
+	if (child.t->gate && tree_access(r, &child, false) < 0)
 		return -EACCES;
 	e->ino = inode_lookup(parent, name);
 	if (!e->ino)
@@ -523,7 +523,6 @@ static void op_create(fuse_req_t freq, fuse_ino_t parent, const char *name,
 	struct node dir, child;
 	struct fuse_entry_param e;
 	struct handle *h = NULL;
-	char sdir[160];
 	int rc;
 
 	req_init(freq, &r);
@@ -537,32 +536,7 @@ static void op_create(fuse_req_t freq, fuse_ino_t parent, const char *name,
 		if (fi->flags & O_EXCL)
 			rc = -EEXIST;
 	} else if (rc == 0) {
-		if (!dir.t->scratch_dir) {
-			rc = deis_error_set(&r.err, EACCES, "files cannot be created here");
-		} else if (tree_access(&r, &dir, true) < 0) {
-			rc = -EACCES;
-		} else if (strlen(name) > 255) {
-			rc = -ENAMETOOLONG;
-		} else {
-			/* In config/, keys/ and certs/ a new name is a new entry;
-			 * one that cannot be (an invalid key) is refused, unless
-			 * it is an editor's or tool's temporary file. */
-			bool pending = dir.t->creatable &&
-				       dir.t->creatable(&dir, name, fi->flags);
-			if (dir.t->creatable && !pending &&
-			    !tree_editor_name(name, fi->flags)) {
-				rc = deis_error_set(&r.err, EINVAL, "'%s' is not a valid name "
-						    "here", name);
-			} else {
-				dir.t->scratch_dir(&dir, sdir, sizeof(sdir));
-				struct scratch *s = scratch_create(sdir, name, mode & 07777,
-								   r.who.uid, r.who.gid, &r.err);
-				if (s)
-					s->pending = pending;
-				else
-					rc = -r.err.code;
-			}
-		}
+		rc = tree_create(&r, &dir, name, mode, fi->flags);
 	}
 	if (rc == 0)
 		rc = make_entry(&r, parent, &dir, name, &e);
@@ -745,9 +719,8 @@ static void dir_add(void *ctx, const char *name, const struct node *n)
 static void op_opendir(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct req r;
-	struct node n, c;
+	struct node n;
 	int rc;
-	char sdir[160];
 
 	req_init(freq, &r);
 	struct dirhandle *d = calloc(1, sizeof(*d));
@@ -760,26 +733,9 @@ static void op_opendir(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *f
 	if (rc == 0 && !S_ISDIR(n.t->mode))
 		rc = -ENOTDIR;
 	if (rc == 0) {
-		c = n;
-		c.t = n.t;
-		dir_add(d, ".", &c);
-		dir_add(d, "..", &c);
-		for (const struct nodetype *const *ch = n.t->children; ch && *ch; ch++) {
-			c.t = *ch;
-			dir_add(d, (*ch)->name, &c);
-		}
-		if (n.t->list)
-			n.t->list(&n, &r, dir_add, d);
-		if (n.t->scratch_dir) {
-			n.t->scratch_dir(&n, sdir, sizeof(sdir));
-			for (size_t i = 0; i < state.nscratch; i++) {
-				struct scratch *s = state.scratch[i];
-				if (strcmp(s->dir, sdir))
-					continue;
-				c.t = &nt_scratch;
-				dir_add(d, s->name, &c);
-			}
-		}
+		dir_add(d, ".", &n);
+		dir_add(d, "..", &n);
+		tree_list(&n, &r, dir_add, d);
 	}
 	pthread_rwlock_unlock(&state.lock);
 	if (rc < 0) {

@@ -160,7 +160,8 @@ static const struct nodetype *const node_children[] = {
 	&nt_node_address, &nt_node_state, &nt_node_containers, &nt_node_memory, NULL,
 };
 static const struct nodetype nt_node = {
-	.mode = DIR_MODE, .children = node_children, .mtime = mtime_node,
+	.pattern = "<node>", .mode = DIR_MODE, .children = node_children,
+	.mtime = mtime_node,
 };
 
 static int nodes_lookup(const struct node *dir, const char *name, struct node *child)
@@ -204,13 +205,13 @@ static const struct nodetype nt_platform_domain = {
 };
 static const struct nodetype nt_platform_status = {
 	.name = "status", .mode = RO_MODE, .show = show_status, .direct = true,
-	.mtime = mtime_started,
+	.mtime = mtime_started, .event = "app",
 };
 static const struct nodetype nt_platform_version = {
 	.name = "version", .mode = RO_MODE, .show = show_version, .mtime = mtime_started,
 };
 static const struct nodetype nt_nodes = {
-	.name = "nodes", .mode = DIR_MODE, .mtime = mtime_started,
+	.name = "nodes", .mode = DIR_MODE, .mtime = mtime_started, .entry = &nt_node,
 	.lookup = nodes_lookup, .list = nodes_list,
 };
 static const struct nodetype *const platform_children[] = {

@@ -272,6 +272,6 @@ static int store_user_quota(struct req *r, const struct node *n, const char *dat
 
 const struct nodetype nt_user_quota = {
 	.name = "quota", .mode = RW_MODE, .commit = COMMIT_CONTROL,
-	.max = DEIS_CONTROL_MAX, .direct = true, .show = show_user_quota,
+	.max = DEIS_CONTROL_MAX, .direct = true, .self_only = true, .show = show_user_quota,
 	.store = store_user_quota, .mtime = quota_mtime,
 };

@@ -676,8 +676,9 @@ struct scratch *scratch_find(const char *dir, const char *name)
 	return NULL;
 }
 
-struct scratch *scratch_create(const char *dir, const char *name, mode_t mode,
-			       uid_t uid, gid_t gid, struct deis_error *err)
+struct scratch *scratch_create(const char *dir, const char *owner, bool of_user,
+			       const char *name, mode_t mode, uid_t uid, gid_t gid,
+			       struct deis_error *err)
 {
 	pthread_mutex_lock(&usage_lock);
 	int rc = usage_add(uid, MEM_SCRATCH, 1, 0, err);
@@ -691,6 +692,8 @@ struct scratch *scratch_create(const char *dir, const char *name, mode_t mode,
 		abort();
 	s->creator = uid;
 	s->dir = strdup(dir);
+	s->owner = strdup(owner);
+	s->of_user = of_user;
 	s->name = strdup(name);
 	s->mode = mode;
 	s->uid = uid;
@@ -714,6 +717,7 @@ void scratch_remove(struct scratch *s)
 		usage_add(s->creator, MEM_SCRATCH, -1, -(long long)mem_buf_size(&s->data), NULL);
 		pthread_mutex_unlock(&usage_lock);
 		free(s->dir);
+		free(s->owner);
 		free(s->name);
 		deis_buf_release(&s->data);
 		free(s);
@@ -724,9 +728,7 @@ void scratch_remove(struct scratch *s)
 void scratch_drop_app(const char *app)
 {
 	for (size_t i = 0; i < state.nscratch;) {
-		const char *colon = strchr(state.scratch[i]->dir, ':');
-		if (colon && !strcmp(colon + 1, app) &&
-		    strncmp(state.scratch[i]->dir, "keys:", 5))
+		if (!state.scratch[i]->of_user && !strcmp(state.scratch[i]->owner, app))
 			scratch_remove(state.scratch[i]);
 		else
 			i++;

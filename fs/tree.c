@@ -1,27 +1,26 @@
 /*
- * tree.c - the deisfs tree as a table of node types.
+ * tree.c - the deisfs tree as a table of node types: the generic
+ * operations.
  *
- * Each directory is a static array of entries; each file has a show
+ * Each directory is a static array of rows; each file has a show
  * function (render its content from the in-memory model) and, when
  * writable, a store function (validate, commit one transaction, reload).
  * Adding a file is one row and two small functions.  Dynamic directories
- * (apps/, config/, releases/ ...) add a lookup and a list function.
+ * (apps/, config/, releases/ ...) add a lookup and a list function and
+ * name the row of their entries.  Each family of directories has a file
+ * of its own (tree.h lists them); this file walks the rows, and only the
+ * rows know the layout.
  *
  * Names the tree does not define, in directories that allow it, are
  * scratch files held in memory, so editors and `sed -i` can write a
  * temporary file and rename it over the real one (which commits).
- *
- * This file holds the generic operations, the root and the helpers; each
- * family of directories has a file of its own (tree.h lists them).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "deis/log.h"
 #include "deis/validate.h"
@@ -98,7 +97,12 @@ void app_name(const struct node *n, char *out, size_t len)
 	snprintf(out, len, "%s", n->app ? n->app->name : "");
 }
 
-/* ---- root, README, platform ---- */
+/* ---- the root ---- */
+
+int64_t mtime_started(const struct node *n)
+{
+	return state.started;
+}
 
 void tree_readme(struct deis_buf *out)
 {
@@ -142,13 +146,9 @@ static int show_readme(const struct node *n, struct deis_buf *out)
 	return 0;
 }
 
-int64_t mtime_started(const struct node *n)
-{
-	return state.started;
-}
-
 static const struct nodetype nt_readme = {
 	.name = "README", .mode = RO_MODE, .show = show_readme, .mtime = mtime_started,
+	.help = "this help",
 };
 
 static const struct nodetype *const root_children[] = {
@@ -157,6 +157,27 @@ static const struct nodetype *const root_children[] = {
 const struct nodetype nt_root = {
 	.mode = DIR_MODE, .children = root_children, .mtime = mtime_started,
 };
+
+int tree_more_add(const struct nodetype *dir, const struct nodetype *row,
+		  struct deis_error *err)
+{
+	struct tree_more *m = dir->more;
+
+	if (!m || !row->name)
+		return deis_error_set(err, EINVAL, "rows can be added only to a directory "
+				      "that takes them, and only with a name");
+	for (const struct nodetype *const *c = dir->children; c && *c; c++)
+		if (!strcmp((*c)->name, row->name))
+			return deis_error_set(err, EEXIST, "'%s' is a row already", row->name);
+	for (size_t i = 0; i < m->n; i++)
+		if (!strcmp(m->rows[i]->name, row->name))
+			return deis_error_set(err, EEXIST, "'%s' was added already", row->name);
+	if (m->n == TREE_MORE_MAX)
+		return deis_error_set(err, ENOSPC, "at most %d rows can be added",
+				      TREE_MORE_MAX);
+	m->rows[m->n++] = row;
+	return 0;
+}
 
 /* ---- scratch files ---- */
 
@@ -175,7 +196,97 @@ const struct nodetype nt_scratch = {
 	.mode = S_IFREG, .show = show_scratch, .mtime = mtime_scratch,
 };
 
-/* ---- the generic operations ---- */
+/* The scratch namespace of dir: "config:<app>", "keys:<user>". */
+static void scratch_dir(const struct node *dir, char *out, size_t len)
+{
+	snprintf(out, len, "%s:%s", dir->t->scratch_ns, dir->app ? dir->app->name : dir->owner);
+}
+
+/* A new scratch file in dir, counted against the caller; NULL with
+ * r->err filled when they may hold no more.  State write lock held. */
+static struct scratch *scratch_new(struct req *r, const struct node *dir, const char *name,
+				   mode_t mode)
+{
+	char sdir[160];
+
+	scratch_dir(dir, sdir, sizeof(sdir));
+	return scratch_create(sdir, dir->app ? dir->app->name : dir->owner, !dir->app, name,
+			      mode, r->who.uid, r->who.gid, &r->err);
+}
+
+int tree_create(struct req *r, const struct node *dir, const char *name, mode_t mode,
+		int flags)
+{
+	if (!dir->t->scratch_ns)
+		return deis_error_set(&r->err, EACCES, "files cannot be created here");
+	if (tree_access(r, dir, true) < 0)
+		return -EACCES;
+	if (strlen(name) > 255)
+		return -ENAMETOOLONG;
+	/* In config/, keys/ and certs/ a new name is a new entry; one that
+	 * cannot be (an invalid key) is refused, unless it is an editor's or
+	 * tool's temporary file. */
+	bool pending = dir->t->creatable && dir->t->creatable(dir, name, flags);
+	if (dir->t->creatable && !pending && !tree_editor_name(name, flags))
+		return deis_error_set(&r->err, EINVAL, "'%s' is not a valid name here", name);
+	struct scratch *s = scratch_new(r, dir, name, mode & 07777);
+	if (!s)
+		return -r->err.code;
+	s->pending = pending;
+	return 0;
+}
+
+/* Drops pending scratch file name of namespace sdir; fills its owner. */
+static bool drop_pending(const char *sdir, const char *name, char *owner, size_t len,
+			 bool *of_user)
+{
+	bool dropped = false;
+
+	pthread_rwlock_wrlock(&state.lock);
+	struct scratch *s = scratch_find(sdir, name);
+	if (s && s->pending) {
+		snprintf(owner, len, "%s", s->owner);
+		*of_user = s->of_user;
+		scratch_remove(s);
+		dropped = true;
+	}
+	pthread_rwlock_unlock(&state.lock);
+	return dropped;
+}
+
+bool tree_drop_pending(const char *sdir, const char *name)
+{
+	char owner[256];
+	bool of_user = false;
+
+	if (!drop_pending(sdir, name, owner, sizeof(owner), &of_user))
+		return false;
+	inval_queue(of_user ? "user" : "app", owner);
+	return true;
+}
+
+void tree_pending_stored(const struct nodetype *dir, const char *owner, const char *name)
+{
+	char sdir[160], was[256];
+	bool of_user;
+
+	snprintf(sdir, sizeof(sdir), "%s:%s", dir->scratch_ns, owner);
+	drop_pending(sdir, name, was, sizeof(was), &of_user);
+}
+
+/* ---- lookups ---- */
+
+/* The row called name among dir's static and added rows, or NULL. */
+static const struct nodetype *row_named(const struct nodetype *dir, const char *name)
+{
+	for (const struct nodetype *const *c = dir->children; c && *c; c++)
+		if (!strcmp((*c)->name, name))
+			return *c;
+	for (size_t i = 0; dir->more && i < dir->more->n; i++)
+		if (!strcmp(dir->more->rows[i]->name, name))
+			return dir->more->rows[i];
+	return NULL;
+}
 
 int tree_lookup(const struct node *dir, const char *name, struct node *child)
 {
@@ -189,42 +300,74 @@ int tree_lookup(const struct node *dir, const char *name, struct node *child)
 	*child = *dir;
 	child->scratch = NULL;
 	snprintf(child->name, sizeof(child->name), "%s", name);
-	for (const struct nodetype *const *c = t->children; c && *c; c++) {
-		if (!strcmp((*c)->name, name)) {
-			child->t = *c;
-			return 0;
-		}
-	}
+	if ((child->t = row_named(t, name)))
+		return 0;
 	if (t->lookup && t->lookup(dir, name, child) == 0)
 		return 0;
-	if (t->scratch_dir) {
-		t->scratch_dir(dir, sdir, sizeof(sdir));
+	if (t->scratch_ns) {
+		scratch_dir(dir, sdir, sizeof(sdir));
 		struct scratch *s = scratch_find(sdir, name);
 		if (s) {
 			child->scratch = s;
-			if (!s->pending) {
-				child->t = &nt_scratch;
-				return 0;
-			}
 			/* A pending entry is the real type, not yet stored. */
-			if (!strncmp(sdir, "config:", 7))
-				child->t = &nt_config_var;
-			else if (!strncmp(sdir, "certs:", 6))
-				child->t = &nt_cert;
-			else
-				child->t = &nt_key;
+			child->t = s->pending ? t->entry : &nt_scratch;
 			return 0;
 		}
 	}
 	return -ENOENT;
 }
 
+int tree_resolve(const struct req *r, char names[][256], int depth, struct node *n)
+{
+	memset(n, 0, sizeof(*n));
+	n->t = &nt_root;
+	n->viewer = &r->who;
+	for (int i = 0; i < depth; i++) {
+		struct node child;
+		int rc = tree_lookup(n, names[i], &child);
+		if (rc < 0)
+			return rc;
+		*n = child;
+		if (n->t->gate && tree_access(r, n, false) < 0)
+			return -EACCES;
+	}
+	return 0;
+}
+
+void tree_list(const struct node *dir, struct req *r,
+	       void (*add)(void *ctx, const char *name, const struct node *n), void *ctx)
+{
+	const struct nodetype *t = dir->t;
+	struct node c = *dir;
+	char sdir[160];
+
+	for (const struct nodetype *const *ch = t->children; ch && *ch; ch++) {
+		c.t = *ch;
+		add(ctx, c.t->name, &c);
+	}
+	for (size_t i = 0; t->more && i < t->more->n; i++) {
+		c.t = t->more->rows[i];
+		add(ctx, c.t->name, &c);
+	}
+	if (t->list)
+		t->list(dir, r, add, ctx);
+	if (t->scratch_ns) {
+		scratch_dir(dir, sdir, sizeof(sdir));
+		c.t = &nt_scratch;
+		for (size_t i = 0; i < state.nscratch; i++)
+			if (!strcmp(state.scratch[i]->dir, sdir))
+				add(ctx, state.scratch[i]->name, &c);
+	}
+}
+
+/* ---- access, stat, content ---- */
+
 int tree_access(const struct req *r, const struct node *n, bool want_write)
 {
 	if (n->app && !app_user(r, n->app))
 		return -EACCES;
 	/* What a user uses is theirs and the admins' to read. */
-	if (n->t == &nt_user_quota && !user_self(r, n->owner))
+	if (n->t->self_only && !user_self(r, n->owner))
 		return -EACCES;
 	if (!want_write)
 		return 0;
@@ -331,7 +474,8 @@ int tree_store(struct req *r, const struct node *n, const char *data, size_t len
  *  - a scratch file onto a defined file commits its content there, whole
  *    (sed -i, vim, cp --atomic); the scratch file is gone after;
  *  - a scratch file onto another scratch name moves it;
- *  - config/A onto config/B renames the var (one release);
+ *  - an entry onto another name of its directory renames it (config/A
+ *    onto config/B renames the var, in one release);
  *  - a defined file onto a scratch name copies its content there and leaves
  *    the file as it is (an editor's backup copy);
  *  - across directories: EXDEV, so mv falls back to copy and unlink;
@@ -344,9 +488,9 @@ int tree_rename(struct req *r, const struct node *from, const struct node *todir
 
 	if (S_ISDIR(from->t->mode))
 		return deis_error_set(&r->err, EPERM, "directories cannot be renamed");
-	if (!todir->t->scratch_dir)
+	if (!todir->t->scratch_ns)
 		return deis_error_set(&r->err, EXDEV, "cannot rename into this directory");
-	todir->t->scratch_dir(todir, sdir, sizeof(sdir));
+	scratch_dir(todir, sdir, sizeof(sdir));
 	if (from->scratch)
 		snprintf(fdir, sizeof(fdir), "%s", from->scratch->dir);
 
@@ -362,12 +506,7 @@ int tree_rename(struct req *r, const struct node *from, const struct node *todir
 		target.scratch = NULL;
 		target.cert = NULL;
 		target.key = NULL;
-		if (!strncmp(sdir, "config:", 7))
-			target.t = &nt_config_var;
-		else if (!strncmp(sdir, "certs:", 6))
-			target.t = &nt_cert;
-		else
-			target.t = &nt_key;
+		target.t = todir->t->entry;
 		to = &target;
 		to_defined = true;
 	}
@@ -410,18 +549,14 @@ int tree_rename(struct req *r, const struct node *from, const struct node *todir
 		}
 		return 0;
 	}
-	/* config/A -> config/B */
-	if (from->t == &nt_config_var && todir->t == &nt_config &&
-	    deis_valid_config_key(toname) && (!to_exists || to->t == &nt_config_var)) {
+	/* An entry onto another name of its directory: config/A -> config/B */
+	if (from->t->rename && from->t == todir->t->entry && todir->t->creatable &&
+	    todir->t->creatable(todir, toname, 0) && (!to_exists || to->t == from->t)) {
 		if (from->app != todir->app)
 			return deis_error_set(&r->err, EXDEV, "cross-app rename");
-		char key[256];
-		snprintf(key, sizeof(key), "%s", from->name);
-		struct deis_release_change c = { .kind = DEIS_RELEASE_RENAME,
-						 .key = key, .new_key = toname };
 		struct node n = *from;
 		pthread_rwlock_unlock(&state.lock);
-		int rc = release_change(r, &n, &c);
+		int rc = n.t->rename(r, &n, toname);
 		pthread_rwlock_wrlock(&state.lock);
 		return rc;
 	}
@@ -431,8 +566,7 @@ int tree_rename(struct req *r, const struct node *from, const struct node *todir
 			return deis_error_set(&r->err, EXDEV, "cross-directory rename");
 		struct deis_buf data = DEIS_BUF_INIT;
 		tree_show(from, &data);
-		struct scratch *s = to_exists ? to->scratch :
-			scratch_create(sdir, toname, 0644, r->who.uid, r->who.gid, &r->err);
+		struct scratch *s = to_exists ? to->scratch : scratch_new(r, todir, toname, 0644);
 		int rc = s ? 0 : -r->err.code;
 		if (rc == 0) {
 			deis_buf_reset(&s->data);
@@ -449,6 +583,37 @@ int tree_rename(struct req *r, const struct node *from, const struct node *todir
 		return deis_error_set(&r->err, EXDEV, "'%s' cannot be renamed here; "
 				      "copy it instead", from->name);
 	return deis_error_set(&r->err, EPERM, "'%s' cannot be renamed", from->name);
+}
+
+/* ---- invalidation ---- */
+
+static void event_walk(const struct nodetype *dir, const char *kind, const char *name,
+		       const char **names, int depth,
+		       void (*fn)(void *ctx, const char *const *names, int depth), void *ctx)
+{
+	for (const struct nodetype *const *c = dir->children; c && *c; c++) {
+		const struct nodetype *t = *c;
+		names[depth] = t->name;
+		if (t->event && !strcmp(t->event, kind)) {
+			if (S_ISDIR(t->mode)) {
+				names[depth + 1] = name;
+				fn(ctx, names, depth + 2);
+			} else {
+				fn(ctx, names, depth + 1);
+			}
+		}
+		if (S_ISDIR(t->mode) && depth + 2 < TREE_DEPTH_MAX)
+			event_walk(t, kind, name, names, depth + 1, fn, ctx);
+	}
+}
+
+void tree_event_paths(const char *kind, const char *name,
+		      void (*fn)(void *ctx, const char *const *names, int depth),
+		      void *ctx)
+{
+	const char *names[TREE_DEPTH_MAX];
+
+	event_walk(&nt_root, kind, name, names, 0, fn, ctx);
 }
 
 void req_log_error(const struct req *r, const char *op, const char *path)

@@ -31,6 +31,16 @@ bool temp_name(const char *name, int flags);
 bool user_self(const struct req *r, const char *name);
 void app_name(const struct node *n, char *out, size_t len);
 int64_t mtime_started(const struct node *n);
+/* Adds row to directory dir's added rows (dir->more), before the mount
+ * serves: -EEXIST when dir has a row of that name. */
+int tree_more_add(const struct nodetype *dir, const struct nodetype *row,
+		  struct deis_error *err);
+/* Adds row to every app directory (app.c): rows built from a table, as
+ * the per-app settings are. */
+int tree_app_add(const struct nodetype *row, struct deis_error *err);
+/* A created entry (a config var, a key, a cert: a pending scratch file
+ * of dir's namespace for owner) was stored: the scratch file goes. */
+void tree_pending_stored(const struct nodetype *dir, const char *owner, const char *name);
 
 /* ---- commits (commit.c) ---- */
 
@@ -64,12 +74,9 @@ void build_line(const struct deis_build *b, struct deis_buf *out);
 
 extern const struct nodetype nt_platform;	/* platform.c */
 extern const struct nodetype nt_users;		/* users.c */
-extern const struct nodetype nt_key;
 extern const struct nodetype nt_apps;		/* app.c */
 extern const struct nodetype nt_config;		/* app_dirs.c */
-extern const struct nodetype nt_config_var;
 extern const struct nodetype nt_certs;
-extern const struct nodetype nt_cert;
 extern const struct nodetype nt_releases;
 extern const struct nodetype nt_builds;
 extern const struct nodetype nt_containers;

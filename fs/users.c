@@ -69,6 +69,8 @@ static int show_key(const struct node *n, struct deis_buf *out)
 	return 0;
 }
 
+static const struct nodetype nt_keys;
+
 static int store_key(struct req *r, const struct node *n, const char *data, size_t len)
 {
 	struct deis_sshkey key = { 0 };
@@ -100,15 +102,8 @@ static int store_key(struct req *r, const struct node *n, const char *data, size
 	if (rc == 0) {
 		deis_log(LOG_INFO, "user %s: key %s added (%s) by %s", user, name,
 			 key.fingerprint, r->who.name);
-		if (n->scratch) {
-			char dir[128];
-			snprintf(dir, sizeof(dir), "keys:%s", user);
-			pthread_rwlock_wrlock(&state.lock);
-			struct scratch *s = scratch_find(dir, name);
-			if (s)
-				scratch_remove(s);
-			pthread_rwlock_unlock(&state.lock);
-		}
+		if (n->scratch)
+			tree_pending_stored(&nt_keys, user, name);
 	}
 	deis_sshkey_clear(&key);
 	deis_buf_release(&line);
@@ -133,15 +128,10 @@ static int64_t mtime_key(const struct node *n)
 	return n->key ? n->key->created : n->scratch ? n->scratch->mtime : state.started;
 }
 
-const struct nodetype nt_key = {
-	.mode = RW_MODE, .commit = COMMIT_CONTROL, .max = 16384, .show = show_key,
+static const struct nodetype nt_key = {
+	.pattern = "<key>", .mode = RW_MODE, .commit = COMMIT_CONTROL, .max = 16384, .show = show_key,
 	.store = store_key, .unlink = unlink_key, .mtime = mtime_key,
 };
-
-static void keys_scratch_dir(const struct node *dir, char *out, size_t len)
-{
-	snprintf(out, len, "keys:%s", dir->owner);
-}
 
 static int keys_lookup(const struct node *dir, const char *name, struct node *child)
 {
@@ -174,8 +164,8 @@ static bool keys_creatable(const struct node *dir, const char *name, int flags)
 }
 
 static const struct nodetype nt_keys = {
-	.name = "keys", .mode = DIR_MODE, .lookup = keys_lookup, .list = keys_list,
-	.scratch_dir = keys_scratch_dir, .creatable = keys_creatable,
+	.name = "keys", .mode = DIR_MODE, .entry = &nt_key, .lookup = keys_lookup,
+	.list = keys_list, .scratch_ns = "keys", .creatable = keys_creatable,
 	.mtime = mtime_user,
 };
 /* direct: its content depends on the reader, so the kernel's page cache
@@ -188,7 +178,7 @@ static const struct nodetype *const user_children[] = {
 	&nt_user_info, &nt_keys, &nt_user_quota, NULL,
 };
 static const struct nodetype nt_user = {
-	.mode = DIR_MODE, .children = user_children, .mtime = mtime_user,
+	.pattern = "<name>", .mode = DIR_MODE, .children = user_children, .mtime = mtime_user,
 };
 
 static int users_lookup(const struct node *dir, const char *name, struct node *child)
@@ -243,6 +233,6 @@ static int users_mkdir(struct req *r, const struct node *dir, const char *name)
 }
 
 const struct nodetype nt_users = {
-	.name = "users", .mode = DIR_MODE, .lookup = users_lookup, .list = users_list,
-	.mkdir = users_mkdir, .mtime = mtime_started,
+	.name = "users", .mode = DIR_MODE, .entry = &nt_user, .lookup = users_lookup,
+	.list = users_list, .mkdir = users_mkdir, .mtime = mtime_started, .event = "user",
 };
