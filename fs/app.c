@@ -644,33 +644,95 @@ int unlink_ignore(struct req *r, const struct node *n)
 	static const struct nodetype var = { .name = fname, .mode = fmode, \
 		.show = fshow, .mtime = fmtime, .unlink = unlink_ignore, __VA_ARGS__ }
 
-APP_FILE(nt_info, "info", RO_MODE, show_info, mtime_app);
-APP_FILE(nt_url, "url", RO_MODE, show_url, mtime_created);
-APP_FILE(nt_git_url, "git_url", RO_MODE, show_git_url, mtime_created);
+APP_FILE(nt_info, "info", RO_MODE, show_info, mtime_app,
+	 .help = "about the app (read-only)",
+	 .doc_read = "name, owner, created, url, git_url, release and build (the live "
+		"release: what runs, as `releases/current`), formation, domains, maintenance",
+	 .doc_write = "read-only (EACCES)");
+APP_FILE(nt_url, "url", RO_MODE, show_url, mtime_created,
+	 .help = "the app's address, one line");
+APP_FILE(nt_git_url, "git_url", RO_MODE, show_git_url, mtime_created,
+	 .help = "where to git push, one line");
 APP_FILE(nt_env, "env", RW_MODE, show_env, mtime_release, .commit = COMMIT_CONTROL,
-	 .max = DEIS_ENV_MAX, .store = store_env);
+	 .max = DEIS_ENV_MAX, .store = store_env,
+	 .help = "every config var, KEY=value; writing replaces them",
+	 .doc_read = "every config var, `KEY=value`, sorted",
+	 .doc_write = "replaces the whole set: **one release**");
 APP_FILE(nt_formation, "formation", RW_MODE, show_formation, mtime_formation,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_formation);
+	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_formation,
+	 .help = "\"web=2 worker=1\": write to scale",
+	 .doc_read = "`type=N` one per line",
+	 .doc_write = "scales; no release (as in Heroku). `EDQUOT` past the owner's quota "
+		"or the nodes' capacity");
 APP_FILE(nt_limits, "limits", RW_MODE, show_limits, mtime_release,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_limits);
+	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_limits,
+	 .help = "\"web.memory=512M web.cpu=0.5\"",
+	 .doc_read = "`type.resource=value` one per line",
+	 .doc_write = "one release (\"alice changed limits\"). `EDQUOT` when its memory "
+		"would pass a quota or the capacity");
 APP_FILE(nt_domains, "domains", RW_MODE, show_domains, mtime_domains,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_domains);
+	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_domains,
+	 .help = "custom domains, one per line",
+	 .doc_read = "one host name per line",
+	 .doc_write = "replaces the list; a domain belongs to one app, and so does every "
+		"name a wildcard claims; names in the platform domain are refused");
 APP_FILE(nt_healthcheck, "healthcheck", RW_MODE, show_healthcheck, mtime_healthcheck,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_healthcheck);
+	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_healthcheck,
+	 .help = "\"path=/healthz timeout=5\"",
+	 .doc_read = "`path=/healthz`, `timeout=5`, `interval=N` lines",
+	 .doc_write = "replaces it");
 APP_FILE(nt_maintenance, "maintenance", RW_MODE, show_maintenance, mtime_maintenance,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_maintenance);
+	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_maintenance,
+	 .help = "on or off",
+	 .doc_read = "`on` or `off`",
+	 .doc_write = "`on`/`off` (also 1/0, yes/no, true/false)");
 APP_FILE(nt_perms, "perms", RW_MODE, show_perms, mtime_perms,
 	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_perms,
-	 .owner_only = true);
-APP_FILE(nt_procfile, "procfile", RO_MODE, show_procfile, mtime_release);
+	 .owner_only = true,
+	 .help = "users who may use the app, one per line",
+	 .doc_read = "user names, one per line",
+	 .doc_write = "owner and admins only (others: `EACCES` at open)");
+APP_FILE(nt_procfile, "procfile", RO_MODE, show_procfile, mtime_release,
+	 .help = "process types of the current build",
+	 .doc_read = "`type: command` of the current build");
 APP_FILE(nt_rollback, "rollback", S_IFREG | 0200, show_empty, mtime_release,
-	 .commit = COMMIT_CONTROL, .max = 64, .store = store_rollback);
+	 .commit = COMMIT_CONTROL, .max = 64, .store = store_rollback,
+	 .help = "write vN: a new release copying vN",
+	 .doc_read = "(empty)",
+	 .doc_write = "`vN` or `N`: a new release copying vN's build, config and limits. "
+		"`EINVAL` (reason in `logs`) for a failed release, and for a release from "
+		"before the first build once the app has one (it would have nothing to run)");
 APP_FILE(nt_image, "image", RW_MODE, show_image, mtime_release,
-	 .commit = COMMIT_CONTROL, .max = 1024, .store = store_image);
+	 .commit = COMMIT_CONTROL, .max = 1024, .store = store_image,
+	 .help = "write an image reference in the registry: deploy it",
+	 .doc_read = "the image of the current build (`hello@sha256:...`)",
+	 .doc_write = "an image reference already in the registry (`name:tag` or "
+		"`name@sha256:...`): deploys it without a build — a build row, then one "
+		"release \"alice deployed 1a2b3c4\" (Deis's builds:create).  An image of "
+		"another app only if the writer may use that app (else `EACCES` at `write()`, "
+		"the same for an app that does not exist; `ENOENT` for an admin); it is "
+		"copied into this app's repository first, so the release names "
+		"`hello@sha256:...`");
 APP_FILE(nt_run, "run", S_IFREG | 0200, show_empty, mtime_release,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_run);
+	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_run,
+	 .help = "write a command: a one-off container runs it",
+	 .doc_read = "(empty)",
+	 .doc_write = "a command: a one-off container `run.N` runs it (`bash -c`) on the "
+		"newest release (`releases/latest`), with its config; its output goes to "
+		"`logs` and `containers/run.N/log`, its exit status to `logs`; it shows in "
+		"`containers/` while it runs, and counts against the owner's quota. `EINVAL` "
+		"for an empty command or an app without a build, `EDQUOT` past the quota or "
+		"the capacity");
 APP_FILE(nt_drains, "drains", RW_MODE, show_drains, mtime_drains,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_drains);
+	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_drains,
+	 .help = "syslog:// log drains, one per line",
+	 .doc_read = "log drain URLs, one per line",
+	 .doc_write = "`syslog://host:port` or `syslog+tls://host:port`, at most 10; "
+		"`EINVAL` for a drain that points at the platform: a loopback or unspecified "
+		"address, `localhost` (and `*.localhost`), an address of this host or of a "
+		"platform node, or one in the containers' subnet (`network_subnet`). A name "
+		"is checked when deis-logd resolves it: one that resolves to such an address "
+		"is not connected to, and the app's `logs` says so");
 
 static void logsrc_app(const struct node *n, char *src, size_t len)
 {
@@ -684,7 +746,9 @@ int64_t mtime_log(const struct node *n)
 }
 
 APP_FILE(nt_logs, "logs", RO_MODE, show_empty, mtime_log, .direct = true,
-	 .logsrc = logsrc_app);
+	 .logsrc = logsrc_app, .help = "the app's log; tail -f works",
+	 .doc_read = "the app's log: every container, build, router and platform line",
+	 .doc_write = "read-only; `tail -f` works");
 
 /* ---- apps/ ---- */
 
@@ -722,6 +786,7 @@ static struct tree_more app_more;
 static const struct nodetype nt_app = {
 	.pattern = "<app>", .mode = DIR_MODE, .gate = true, .children = app_children,
 	.more = &app_more, .scratch_ns = "app", .rmdir = app_rmdir, .mtime = mtime_app,
+	.help = "an app: its files (rm -rf destroys it too)",
 };
 
 int tree_app_add(const struct nodetype *row, struct deis_error *err)
@@ -777,4 +842,5 @@ static int apps_mkdir(struct req *r, const struct node *dir, const char *name)
 const struct nodetype nt_apps = {
 	.name = "apps", .mode = DIR_MODE, .entry = &nt_app, .lookup = apps_lookup,
 	.list = apps_list, .mkdir = apps_mkdir, .mtime = mtime_started, .event = "app",
+	.help = "mkdir apps/<app> creates an app, rmdir destroys it",
 };

@@ -87,6 +87,9 @@ static const struct nodetype nt_config_var = {
 	.pattern = "<KEY>", .mode = RW_MODE, .commit = COMMIT_CONTROL,
 	.max = DEIS_CONFIG_VALUE_MAX + 1, .show = show_config_var, .store = store_config_var,
 	.unlink = unlink_config_var, .rename = rename_config_var, .mtime = mtime_config_var,
+	.help = "one file per var: write sets, rm unsets, mv renames",
+	.doc_read = "the value, byte for byte",
+	.doc_write = "sets (one release); `rm` unsets; `mv` renames",
 };
 
 static int config_lookup(const struct node *dir, const char *name, struct node *child)
@@ -120,7 +123,7 @@ static bool config_creatable(const struct node *dir, const char *name, int flags
 const struct nodetype nt_config = {
 	.name = "config", .mode = DIR_MODE, .entry = &nt_config_var, .lookup = config_lookup,
 	.list = config_list, .scratch_ns = "config", .creatable = config_creatable,
-	.rmdir = unlink_ignore, .mtime = mtime_release,
+	.rmdir = unlink_ignore, .mtime = mtime_release, .help = "the config vars",
 };
 
 /* ---- certs/ ---- */
@@ -187,8 +190,12 @@ static int64_t mtime_cert(const struct node *n)
 }
 
 static const struct nodetype nt_cert = {
-	.pattern = "<domain>.pem", .mode = S_IFREG | 0600, .commit = COMMIT_DOCUMENT, .max = 256 * 1024,
-	.show = show_cert, .store = store_cert, .unlink = unlink_cert, .mtime = mtime_cert,
+	.pattern = "<domain>.pem", .mode = S_IFREG | 0600, .commit = COMMIT_DOCUMENT,
+	.max = 256 * 1024, .show = show_cert, .store = store_cert, .unlink = unlink_cert,
+	.mtime = mtime_cert,
+	.help = "certificate chain and key for a domain",
+	.doc_read = "the chain and key as written (mode 0600)",
+	.doc_write = "checked and stored; `rm` removes",
 };
 
 static int certs_lookup(const struct node *dir, const char *name, struct node *child)
@@ -228,7 +235,7 @@ static bool certs_creatable(const struct node *dir, const char *name, int flags)
 const struct nodetype nt_certs = {
 	.name = "certs", .mode = DIR_MODE, .entry = &nt_cert, .lookup = certs_lookup,
 	.list = certs_list, .scratch_ns = "certs", .creatable = certs_creatable,
-	.rmdir = unlink_ignore, .mtime = mtime_app,
+	.rmdir = unlink_ignore, .mtime = mtime_app, .help = "TLS for custom domains",
 };
 
 /* ---- releases/ ---- */
@@ -297,17 +304,21 @@ static int show_release_env(const struct node *n, struct deis_buf *out)
 static const struct nodetype nt_release_info = {
 	.name = "info", .mode = RO_MODE, .show = show_release_info, .mtime = mtime_rel_info,
 	.unlink = unlink_ignore,
+	.help = "version, created, by, summary, build, status",
+	.doc_read = "version, created, by, summary, build, `status:` (see \"Deploys\" "
+		"below) and, once it went live, `deployed:` (the time, as `created:`)",
+	.doc_write = "read-only; all but the status and `deployed:` never change",
 };
 static const struct nodetype nt_release_env = {
 	.name = "env", .mode = RO_MODE, .show = show_release_env, .mtime = mtime_rel,
-	.unlink = unlink_ignore,
+	.unlink = unlink_ignore, .help = "the config of that release",
 };
 static const struct nodetype *const release_children[] = {
 	&nt_release_info, &nt_release_env, NULL,
 };
 static const struct nodetype nt_release = {
 	.pattern = "vN", .mode = DIR_MODE, .children = release_children, .mtime = mtime_rel,
-	.rmdir = unlink_ignore,
+	.rmdir = unlink_ignore, .help = "one release (they never change)",
 };
 
 /* current -> the live release (what runs); latest -> the newest one,
@@ -341,10 +352,14 @@ static int show_latest(const struct node *n, struct deis_buf *out)
 static const struct nodetype nt_current = {
 	.name = "current", .mode = S_IFLNK | 0777, .show = show_current,
 	.mtime = mtime_current, .unlink = unlink_ignore,
+	.help = "-> the live release: what runs",
+	.doc_read = "symlink to the live `vN`: what runs",
 };
 static const struct nodetype nt_latest = {
 	.name = "latest", .mode = S_IFLNK | 0777, .show = show_latest,
 	.mtime = mtime_release, .unlink = unlink_ignore,
+	.help = "-> the newest release, live or not",
+	.doc_read = "symlink to the newest `vN`, live or not",
 };
 
 static int releases_lookup(const struct node *dir, const char *name, struct node *child)
@@ -380,8 +395,8 @@ static const struct nodetype *const releases_children[] = { &nt_current, &nt_lat
 							   NULL };
 const struct nodetype nt_releases = {
 	.name = "releases", .mode = DIR_MODE, .children = releases_children,
-	.entry = &nt_release, .lookup = releases_lookup, .list = releases_list, .mtime = mtime_release,
-	.rmdir = unlink_ignore,
+	.entry = &nt_release, .lookup = releases_lookup, .list = releases_list,
+	.mtime = mtime_release, .rmdir = unlink_ignore, .help = "every release",
 };
 
 /* ---- builds/ ---- */
@@ -411,7 +426,7 @@ static int show_build_log(const struct node *n, struct deis_buf *out)
 
 static const struct nodetype nt_build_info = {
 	.name = "info", .mode = RO_MODE, .show = show_build_info, .mtime = mtime_build,
-	.unlink = unlink_ignore,
+	.unlink = unlink_ignore, .help = "number, created, by, commit, status, image",
 };
 static void logsrc_build(const struct node *n, char *src, size_t len)
 {
@@ -421,13 +436,14 @@ static void logsrc_build(const struct node *n, char *src, size_t len)
 static const struct nodetype nt_build_log = {
 	.name = "log", .mode = RO_MODE, .show = show_build_log, .mtime = mtime_log,
 	.unlink = unlink_ignore, .direct = true, .logsrc = logsrc_build,
+	.help = "the build's own log lines",
 };
 static const struct nodetype *const build_children[] = {
 	&nt_build_info, &nt_build_log, NULL,
 };
 static const struct nodetype nt_build = {
 	.pattern = "<n>", .mode = DIR_MODE, .children = build_children, .mtime = mtime_build,
-	.rmdir = unlink_ignore,
+	.rmdir = unlink_ignore, .help = "one build",
 };
 
 static int builds_lookup(const struct node *dir, const char *name, struct node *child)
@@ -461,8 +477,8 @@ static void builds_list(const struct node *dir, struct req *r,
 
 const struct nodetype nt_builds = {
 	.name = "builds", .mode = DIR_MODE, .entry = &nt_build, .lookup = builds_lookup,
-	.list = builds_list,
-	.mtime = mtime_app, .rmdir = unlink_ignore,
+	.list = builds_list, .mtime = mtime_app, .rmdir = unlink_ignore,
+	.help = "every build",
 };
 /* ---- containers/ (what the scheduler records) ---- */
 
@@ -559,8 +575,17 @@ static int container_rmdir(struct req *r, const struct node *n)
 }
 
 static const struct nodetype nt_container = {
-	.pattern = "<type>.<n>", .mode = DIR_MODE, .children = container_children, .mtime = mtime_container,
-	.rmdir = container_rmdir,
+	.pattern = "<type>.<n>", .mode = DIR_MODE, .children = container_children,
+	.mtime = mtime_container, .rmdir = container_rmdir,
+	.help = "state, release, node, address, started, log",
+	.doc_read = "`state` (`starting`, `up`, `crashed`, `stopping`), `release`, `node`, "
+		"`address` (`IP:PORT`: its own on the node's bridge, where the router "
+		"reaches it), `port` (`$PORT`), `started`, `restarts` as the scheduler "
+		"records them, and `log`: that container's lines alone. During a rollout or "
+		"a restart two instances of a name run side by side; the directory shows "
+		"the newest that is not stopping",
+	.doc_write = "`rmdir` (or `rm -r`): restart it — a new instance starts, and the "
+		"old one stops once the new one is up. `ENOENT` for a name that does not run",
 };
 
 static int containers_lookup(const struct node *dir, const char *name, struct node *child)
@@ -591,4 +616,5 @@ static void containers_list(const struct node *dir, struct req *r,
 const struct nodetype nt_containers = {
 	.name = "containers", .mode = DIR_MODE, .mtime = mtime_app, .entry = &nt_container,
 	.lookup = containers_lookup, .list = containers_list, .rmdir = unlink_ignore,
+	.help = "what runs; rmdir containers/web.2 restarts one",
 };

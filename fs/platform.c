@@ -162,6 +162,11 @@ static const struct nodetype *const node_children[] = {
 static const struct nodetype nt_node = {
 	.pattern = "<node>", .mode = DIR_MODE, .children = node_children,
 	.mtime = mtime_node,
+	.help = "its address, state, containers, memory",
+	.doc_read = "`address`, `state` (`ready`, or `unreachable` when its scheduler "
+		"has not been heard of for 30 s), `containers` (how many it runs), "
+		"`memory` (its MemTotal, `24683628K`; what the capacity check weighs), "
+		"from its scheduler's heartbeat",
 };
 
 static int nodes_lookup(const struct node *dir, const char *name, struct node *child)
@@ -202,17 +207,22 @@ static void nodes_list(const struct node *dir, struct req *r,
 
 static const struct nodetype nt_platform_domain = {
 	.name = "domain", .mode = RO_MODE, .show = show_domain, .mtime = mtime_started,
+	.help = "the platform domain (apps are <app>.<domain>)",
+	.doc_read = "the platform domain (apps are `<app>.<domain>`)",
 };
 static const struct nodetype nt_platform_status = {
 	.name = "status", .mode = RO_MODE, .show = show_status, .direct = true,
 	.mtime = mtime_started, .event = "app",
+	.help = "health of each module, with latency",
 };
 static const struct nodetype nt_platform_version = {
 	.name = "version", .mode = RO_MODE, .show = show_version, .mtime = mtime_started,
+	.help = "deisfs version",
 };
 static const struct nodetype nt_nodes = {
 	.name = "nodes", .mode = DIR_MODE, .mtime = mtime_started, .entry = &nt_node,
 	.lookup = nodes_lookup, .list = nodes_list,
+	.help = "the nodes that run containers, one directory each",
 };
 static const struct nodetype *const platform_children[] = {
 	&nt_platform_domain, &nt_platform_status, &nt_platform_version, &nt_nodes,
@@ -220,5 +230,5 @@ static const struct nodetype *const platform_children[] = {
 };
 const struct nodetype nt_platform = {
 	.name = "platform", .mode = DIR_MODE, .children = platform_children,
-	.mtime = mtime_started,
+	.mtime = mtime_started, .help = "the platform as a whole",
 };

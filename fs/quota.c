@@ -223,6 +223,12 @@ const struct nodetype nt_platform_quotas = {
 	.name = "quotas", .mode = RW_MODE, .commit = COMMIT_CONTROL,
 	.max = DEIS_CONTROL_MAX, .direct = true, .show = show_platform_quotas,
 	.store = store_platform_quotas, .mtime = quota_mtime,
+	.help = "every user's default quotas; the nodes' overcommit",
+	.doc_read = "`containers=N`, `memory=SIZE`, `overcommit=R`, then `#` lines: the "
+		"capacity (the nodes' memory x `overcommit`) and what every app commits",
+	.doc_write = "admins only (else `EACCES`): the defaults of every user without a "
+		"quota of their own, and the overcommit ratio. A key left out takes the "
+		"built-in default (`containers=20 memory=10G overcommit=1`)",
 };
 
 /* ---- users/<name>/quota ---- */
@@ -274,4 +280,10 @@ const struct nodetype nt_user_quota = {
 	.name = "quota", .mode = RW_MODE, .commit = COMMIT_CONTROL,
 	.max = DEIS_CONTROL_MAX, .direct = true, .self_only = true, .show = show_user_quota,
 	.store = store_user_quota, .mtime = quota_mtime,
+	.help = "that user's quotas, and what they use",
+	.doc_read = "`containers=N`, `memory=SIZE` in effect, then `#` lines: which come "
+		"from `platform/quotas`, and `# used: containers=N memory=SIZE`. That user "
+		"and admins only (else `EACCES`)",
+	.doc_write = "admins only (else `EACCES`, the user too): that user's own quotas; a "
+		"key left out (or `: > quota`) follows `platform/quotas`",
 };

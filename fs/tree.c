@@ -104,42 +104,6 @@ int64_t mtime_started(const struct node *n)
 	return state.started;
 }
 
-void tree_readme(struct deis_buf *out)
-{
-	deis_buf_adds(out,
-"deisfs - the platform as files\n"
-"\n"
-"  platform/            domain, status (health of each module), version, nodes/,\n"
-"                       quotas (every user's defaults; the nodes' overcommit)\n"
-"  users/<name>/        info, quota; keys/<keyname>: cp ~/.ssh/id_ed25519.pub here\n"
-"  apps/                mkdir apps/<app> creates an app, rmdir destroys it\n"
-"  apps/<app>/\n"
-"    info url git_url   about the app (read-only)\n"
-"    env                all config vars (KEY=value lines); writing replaces them\n"
-"    config/<KEY>       one file per var: write sets, rm unsets, mv renames\n"
-"    formation          \"web=2 worker=1\": write to scale\n"
-"    limits             \"web.memory=512M web.cpu=0.5\"\n"
-"    domains            custom domains, one per line\n"
-"    certs/<domain>.pem certificate chain and key for a domain\n"
-"    healthcheck        \"path=/healthz timeout=5\"\n"
-"    maintenance        on or off\n"
-"    perms              users who may use the app, one per line\n"
-"    procfile           process types of the current build\n"
-"    releases/vN/       info (status) and env of each release; current -> the\n"
-"                       live one, latest -> the newest\n"
-"    rollback           write vN: a new release copying vN\n"
-"    builds/<n>/        info and log of each build\n"
-"    containers/        the running containers; rmdir containers/web.2 restarts it\n"
-"    run                write a command: a one-off container runs it\n"
-"    image              write an image reference in the registry: deploy it\n"
-"    logs               the app's log; tail -f works\n"
-"    drains             syslog:// log drains, one per line\n"
-"\n"
-"Every change is one transaction; a config change makes one release.\n"
-"A bad write fails with EINVAL (EDQUOT past a quota or the nodes' capacity)\n"
-"and the reason is in the daemon log.\n");
-}
-
 static int show_readme(const struct node *n, struct deis_buf *out)
 {
 	tree_readme(out);

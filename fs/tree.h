@@ -6,6 +6,7 @@
  *   tree.c      the generic operations (lookup, access, stat, store,
  *               rename), the root, README, scratch files, helpers
  *   commit.c    tree_commit(): how every store function commits
+ *   tree_doc.c  README and docs/tree.md's tables, made from the rows
  *   platform.c  platform/
  *   users.c     users/<name>/
  *   app.c       apps/ and the files of an app directory
@@ -59,6 +60,17 @@ int tree_commit(struct req *r, store_fn *change, struct store_change *c);
  * summary as a platform line in the app's log. */
 int release_change(struct req *r, const struct node *n,
 		   const struct deis_release_change *c);
+
+/* ---- what the tree says about itself (tree_doc.c) ---- */
+
+/* A generated part of docs/tree.md: "listing" (the tree, as in README),
+ * "platform" (the file table of platform/ and users/), "apps" (of an app
+ * directory); -ENOENT for another name. */
+int tree_doc(const char *part, struct deis_buf *out);
+/* doc with each of its generated parts made again from the rows, into
+ * out: they stand between "<!-- tree:PART -->" and "<!-- /tree:PART -->"
+ * lines.  -EINVAL when a marker is malformed or names no part. */
+int tree_doc_update(const char *doc, struct deis_buf *out, struct deis_error *err);
 
 /* ---- app files (app.c) ---- */
 

@@ -129,8 +129,11 @@ static int64_t mtime_key(const struct node *n)
 }
 
 static const struct nodetype nt_key = {
-	.pattern = "<key>", .mode = RW_MODE, .commit = COMMIT_CONTROL, .max = 16384, .show = show_key,
-	.store = store_key, .unlink = unlink_key, .mtime = mtime_key,
+	.pattern = "<key>", .mode = RW_MODE, .commit = COMMIT_CONTROL, .max = 16384,
+	.show = show_key, .store = store_key, .unlink = unlink_key, .mtime = mtime_key,
+	.help = "an OpenSSH public key line",
+	.doc_write = "that user or an admin: adds the key (`EEXIST` when the same key is "
+		"registered under another name); `rm` removes it",
 };
 
 static int keys_lookup(const struct node *dir, const char *name, struct node *child)
@@ -166,19 +169,23 @@ static bool keys_creatable(const struct node *dir, const char *name, int flags)
 static const struct nodetype nt_keys = {
 	.name = "keys", .mode = DIR_MODE, .entry = &nt_key, .lookup = keys_lookup,
 	.list = keys_list, .scratch_ns = "keys", .creatable = keys_creatable,
-	.mtime = mtime_user,
+	.mtime = mtime_user, .help = "SSH keys: cp ~/.ssh/id_ed25519.pub keys/laptop",
 };
 /* direct: its content depends on the reader, so the kernel's page cache
  * (shared by every user of the mount) must not keep it. */
 static const struct nodetype nt_user_info = {
 	.name = "info", .mode = RO_MODE, .show = show_user_info, .mtime = mtime_user,
 	.direct = true,
+	.help = "name, uid, admin, created, apps, keys",
+	.doc_read = "name, uid, admin, created, apps (to that user and admins), keys with "
+		"SHA256 fingerprints",
 };
 static const struct nodetype *const user_children[] = {
 	&nt_user_info, &nt_keys, &nt_user_quota, NULL,
 };
 static const struct nodetype nt_user = {
 	.pattern = "<name>", .mode = DIR_MODE, .children = user_children, .mtime = mtime_user,
+	.help = "a user (every local user has one)",
 };
 
 static int users_lookup(const struct node *dir, const char *name, struct node *child)
@@ -235,4 +242,5 @@ static int users_mkdir(struct req *r, const struct node *dir, const char *name)
 const struct nodetype nt_users = {
 	.name = "users", .mode = DIR_MODE, .entry = &nt_user, .lookup = users_lookup,
 	.list = users_list, .mkdir = users_mkdir, .mtime = mtime_started, .event = "user",
+	.help = "the platform's users; an admin may mkdir one",
 };
