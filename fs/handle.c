@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deis/log.h"
 #include "handle.h"
 #include "inode.h"
 
@@ -211,6 +212,163 @@ int buf_place(struct deis_buf *b, const char *data, size_t size, off_t off,
 	if (size)
 		memcpy(b->data + off, data, size);
 	return 0;
+}
+
+/* Bytes [off, off + size) of data[0..len), into out. */
+static void copy_range(struct deis_buf *out, const char *data, size_t len, size_t size,
+		       off_t off)
+{
+	if (off >= 0 && (size_t)off < len)
+		deis_buf_add(out, data + off, len - (size_t)off < size ? len - (size_t)off : size);
+}
+
+/* A log's bytes from off: the stream's own offsets, shifted once up to
+ * the oldest line kept for a reader that starts below it. */
+static void read_log(struct handle *h, size_t size, off_t off, struct deis_buf *out)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_cache *c = cache_acquire();
+	const char *src = h->src[0] ? h->src : NULL;
+	long long start = 0;
+	int rc = c ? 0 : -EIO;
+
+	pthread_mutex_lock(&h->lock);
+	if (rc == 0 && h->delta < 0) {
+		rc = deis_cache_log_start(c, h->app, src, &start, &err);
+		h->delta = rc == 0 && off < start ? start - off : 0;
+	}
+	long long delta = h->delta < 0 ? 0 : h->delta;
+	pthread_mutex_unlock(&h->lock);
+	if (rc == 0)
+		rc = deis_cache_log_read(c, h->app, src, off + delta, size, out, &start, &err);
+	cache_release(c, rc < 0);
+	if (rc < 0)
+		deis_log(LOG_WARNING, "reading the log of %s: %s", h->app,
+			 c ? err.msg : "Redis is unreachable");
+}
+
+int handle_read(struct req *r, struct handle *h, size_t size, off_t off, struct deis_buf *out)
+{
+	struct node n;
+	int rc;
+
+	pthread_rwlock_rdlock(&state.lock);
+	/* A log grows after the open: its reader must still be one who may
+	 * read it, at every read (EACCES, so tail stops, rather than an end
+	 * of file it would wait on for ever); so must every other reader. */
+	rc = h->scratch ? handle_node(r, h, &n, false) : handle_app_access(r, h);
+	/* only the part asked for: a scratch file may be large */
+	if (rc == 0 && h->scratch && n.scratch)
+		copy_range(out, n.scratch->data.data, n.scratch->data.len, size, off);
+	pthread_rwlock_unlock(&state.lock);
+	if (rc < 0 || h->scratch)
+		return rc;
+	if (h->log) {
+		read_log(h, size, off, out);
+		return 0;
+	}
+	pthread_mutex_lock(&h->lock);
+	copy_range(out, h->buf.data, h->buf.len, size, off);
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
+
+/* A write to a scratch file goes straight to it. */
+static int write_scratch(struct req *r, struct handle *h, const char *data, size_t size,
+			 off_t off)
+{
+	struct node n;
+
+	pthread_rwlock_wrlock(&state.lock);
+	int rc = handle_node(r, h, &n, true);
+	if (rc == 0 && !n.scratch)
+		rc = -ENOENT;
+	if (rc == 0) {
+		if (h->append)
+			off = (off_t)n.scratch->data.len;
+		rc = buf_place(&n.scratch->data, data, size, off, SCRATCH_MAX,
+			       n.scratch->creator, MEM_SCRATCH, &r->err);
+		n.scratch->mtime = now_us();
+	}
+	pthread_rwlock_unlock(&state.lock);
+	return rc;
+}
+
+int handle_write(struct req *r, struct handle *h, const char *data, size_t size, off_t off)
+{
+	struct node n;
+	size_t max = 0;
+	int rc = 0;
+
+	if (h->scratch)
+		return write_scratch(r, h, data, size, off);
+	pthread_mutex_lock(&h->lock);
+	/* After a refusal the content is spoiled: a later write must not turn
+	 * what is left of it into something that commits (a shell's printf
+	 * writes what it still holds after an error). */
+	if (h->failed)
+		rc = deis_error_set(&r->err, h->fail_errno ? h->fail_errno : EIO,
+				    "an earlier write to this descriptor was refused; "
+				    "nothing written through it is committed");
+	pthread_rwlock_rdlock(&state.lock);
+	if (rc == 0)
+		rc = handle_node(r, h, &n, true);
+	if (rc == 0)
+		max = n.t->max;
+	pthread_rwlock_unlock(&state.lock);
+	if (rc == 0 && h->append)
+		off = (off_t)h->buf.len;
+	if (rc == 0 && off >= 0 && (size_t)off < h->checked_end)
+		h->checked = h->checked_lines = h->checked_end = 0;	/* rewritten */
+	if (rc == 0) {
+		rc = buf_place(&h->buf, data, size, off, max, h->uid, MEM_BUFFER, &r->err);
+		if (rc == -EFBIG)
+			deis_error_set(&r->err, EFBIG, "'%s' takes at most %zu bytes",
+				       h->name, max);
+	}
+	if (rc == 0) {
+		h->dirty = true;
+		h->written = true;
+		/* The complete lines are checked now, so the shell sees EINVAL
+		 * from write(); a last line without its newline may be cut
+		 * mid-line and waits for close. */
+		const char *nl = h->commit == COMMIT_CONTROL && h->buf.len ?
+			memrchr(h->buf.data, '\n', h->buf.len) : NULL;
+		size_t end = nl ? (size_t)(nl - h->buf.data) + 1 : 0;
+		if (end > h->checked_end)
+			rc = handle_check(r, h, end);
+	}
+	/* A refused write spoils the whole content: close commits nothing
+	 * (never a prefix of what the writer meant). */
+	if (rc < 0) {
+		h->failed = true;
+		if (!h->fail_errno)
+			h->fail_errno = -rc;
+		h->dirty = h->written = false;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+int handle_truncate(struct handle *h, size_t size)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&h->lock);
+	if (size <= h->buf.len) {
+		h->buf.len = size;
+		if (h->buf.data)
+			h->buf.data[h->buf.len] = '\0';
+		if (h->buf.len < h->checked_end)
+			h->checked = h->checked_lines = h->checked_end = 0;
+		/* an explicit change, like a write: close commits it */
+		h->dirty = true;
+		h->written = true;
+	} else {
+		rc = -EINVAL;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
 }
 
 /* A created entry whose content was never stored leaves nothing: drop it

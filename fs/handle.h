@@ -4,6 +4,7 @@
 #ifndef DEISFS_HANDLE_H
 #define DEISFS_HANDLE_H
 
+#include "deis/validate.h"
 #include "deisfs.h"
 #include "ops.h"
 
@@ -68,6 +69,14 @@ int handle_check(struct req *r, struct handle *h, size_t end);
 /* Sets up a handle for node n (state lock held). */
 int handle_open(struct req *r, fuse_ino_t ino, const struct node *n,
 		struct fuse_file_info *fi, struct handle **out);
+/* read(2): bytes [off, off + size) of what the descriptor reads (its
+ * buffer, the scratch file, or the log), into out; 0 or -errno. */
+int handle_read(struct req *r, struct handle *h, size_t size, off_t off, struct deis_buf *out);
+/* write(2): into the buffer (the complete lines checked) or the scratch
+ * file; 0 or -errno, after which the descriptor commits nothing. */
+int handle_write(struct req *r, struct handle *h, const char *data, size_t size, off_t off);
+/* ftruncate(2) of an open file: its buffer only (-EINVAL to grow it). */
+int handle_truncate(struct handle *h, size_t size);
 /* Places data at off in b, growing it (charged to uid as kind). */
 int buf_place(struct deis_buf *b, const char *data, size_t size, off_t off,
 	      size_t max, uid_t uid, enum mem_kind kind, struct deis_error *err);

@@ -36,6 +36,20 @@ static void req_init(fuse_req_t freq, struct req *r)
 	deis_error_clear(&r->err);
 }
 
+/* The start of most operations: the caller, the state lock (the write
+ * lock when the operation may change scratch files), and ino resolved
+ * into n.  The caller lets the lock go. */
+static int req_start(fuse_req_t freq, struct req *r, fuse_ino_t ino, struct node *n,
+		     bool write_lock)
+{
+	req_init(freq, r);
+	if (write_lock)
+		pthread_rwlock_wrlock(&state.lock);
+	else
+		pthread_rwlock_rdlock(&state.lock);
+	return resolve(r, ino, n);
+}
+
 /* Replies with an error and logs the reason in words. */
 static void reply_err(fuse_req_t freq, struct req *r, int rc, const char *op,
 		      fuse_ino_t ino, const char *leaf)
@@ -92,25 +106,21 @@ static void op_lookup(fuse_req_t freq, fuse_ino_t parent, const char *name)
 	struct req r;
 	struct node dir;
 	struct fuse_entry_param e;
-	int rc;
+	int rc = req_start(freq, &r, parent, &dir, false);
 
-	req_init(freq, &r);
-	pthread_rwlock_rdlock(&state.lock);
-	rc = resolve(&r, parent, &dir);
 	if (rc == 0)
 		rc = make_entry(&r, parent, &dir, name, &e);
 	pthread_rwlock_unlock(&state.lock);
+	/* A name that is not there is cached too, for negative_timeout. */
 	if (rc == -ENOENT && fs_conf.negative_timeout > 0) {
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = fs_conf.negative_timeout;
-		fuse_reply_entry(freq, &e);
-		return;
+		rc = 0;
 	}
-	if (rc < 0) {
+	if (rc < 0)
 		reply_err(freq, &r, rc, "lookup", parent, name);
-		return;
-	}
-	fuse_reply_entry(freq, &e);
+	else
+		fuse_reply_entry(freq, &e);
 }
 
 static void op_forget(fuse_req_t freq, fuse_ino_t ino, uint64_t n)
@@ -131,21 +141,17 @@ static void op_getattr(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *f
 	struct req r;
 	struct node n;
 	struct stat st;
-	int rc;
+	int rc = req_start(freq, &r, ino, &n, false);
 
-	req_init(freq, &r);
-	pthread_rwlock_rdlock(&state.lock);
-	rc = resolve(&r, ino, &n);
 	if (rc == 0)
 		rc = tree_access(&r, &n, false);
 	if (rc == 0)
 		tree_stat(&n, ino, &st);
 	pthread_rwlock_unlock(&state.lock);
-	if (rc < 0) {
+	if (rc < 0)
 		reply_err(freq, &r, rc, "stat", ino, NULL);
-		return;
-	}
-	fuse_reply_attr(freq, &st, attr_timeout_of(&n));
+	else
+		fuse_reply_attr(freq, &st, attr_timeout_of(&n));
 }
 
 static void op_readlink(fuse_req_t freq, fuse_ino_t ino)
@@ -153,11 +159,8 @@ static void op_readlink(fuse_req_t freq, fuse_ino_t ino)
 	struct req r;
 	struct node n;
 	struct deis_buf b = DEIS_BUF_INIT;
-	int rc;
+	int rc = req_start(freq, &r, ino, &n, false);
 
-	req_init(freq, &r);
-	pthread_rwlock_rdlock(&state.lock);
-	rc = resolve(&r, ino, &n);
 	if (rc == 0)
 		rc = S_ISLNK(n.t->mode) ? tree_show(&n, &b) : -EINVAL;
 	pthread_rwlock_unlock(&state.lock);
@@ -175,15 +178,10 @@ static void op_open(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct handle *h = NULL;
 	int rc;
 
-	req_init(freq, &r);
 	/* Only truncating a scratch file changes state: take the write lock
 	 * for opens that may, the read lock for the rest. */
 	bool may_truncate = (fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY;
-	if (may_truncate)
-		pthread_rwlock_wrlock(&state.lock);
-	else
-		pthread_rwlock_rdlock(&state.lock);
-	rc = resolve(&r, ino, &n);
+	rc = req_start(freq, &r, ino, &n, may_truncate);
 	if (rc == 0)
 		rc = handle_open(&r, ino, &n, fi, &h);
 	pthread_rwlock_unlock(&state.lock);
@@ -195,89 +193,20 @@ static void op_open(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 		handle_free(h);
 }
 
-/* Replies with bytes [off, off + size) of data[0..len). */
-static void reply_range(fuse_req_t freq, const char *data, size_t len, size_t size,
-			off_t off)
-{
-	if (off < 0 || (size_t)off >= len)
-		fuse_reply_buf(freq, NULL, 0);
-	else
-		fuse_reply_buf(freq, data + off,
-			       len - (size_t)off < size ? len - (size_t)off : size);
-}
-
 static void op_read(fuse_req_t freq, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
-	struct deis_buf copy = DEIS_BUF_INIT;
+	struct deis_buf out = DEIS_BUF_INIT;
 	struct req r;
-	struct node n;
-	int rc;
 
 	handle_req(freq, h, &r);
-	if (h->log) {
-		/* A log grows after the open: its reader must still be one who
-		 * may read it, at every read (EACCES, so tail stops, rather
-		 * than an end of file it would wait on for ever). */
-		pthread_rwlock_rdlock(&state.lock);
-		rc = handle_app_access(&r, h);
-		pthread_rwlock_unlock(&state.lock);
-		if (rc < 0) {
-			reply_err(freq, &r, rc, "read", ino, NULL);
-			return;
-		}
-		struct deis_error err = DEIS_ERROR_INIT;
-		struct deis_cache *c = cache_acquire();
-		const char *src = h->src[0] ? h->src : NULL;
-		long long start = 0;
-		rc = c ? 0 : -EIO;
-		pthread_mutex_lock(&h->lock);
-		if (rc == 0 && h->delta < 0) {
-			rc = deis_cache_log_start(c, h->app, src, &start, &err);
-			h->delta = rc == 0 && off < start ? start - off : 0;
-		}
-		long long delta = h->delta < 0 ? 0 : h->delta;
-		pthread_mutex_unlock(&h->lock);
-		if (rc == 0)
-			rc = deis_cache_log_read(c, h->app, src, off + delta, size, &copy,
-						 &start, &err);
-		cache_release(c, rc < 0);
-		if (rc < 0)
-			deis_log(LOG_WARNING, "reading the log of %s: %s", h->app,
-				 c ? err.msg : "Redis is unreachable");
-		fuse_reply_buf(freq, copy.data, copy.len);
-		deis_buf_release(&copy);
-		return;
-	}
-	if (h->scratch) {
-		pthread_rwlock_rdlock(&state.lock);
-		rc = handle_node(&r, h, &n, false);
-		if (rc == 0 && n.scratch) {
-			/* only the part asked for: a scratch file may be large */
-			const struct deis_buf *b = &n.scratch->data;
-			if (off >= 0 && (size_t)off < b->len)
-				deis_buf_add(&copy, b->data + off,
-					     b->len - (size_t)off < size ? b->len - (size_t)off : size);
-		}
-		pthread_rwlock_unlock(&state.lock);
-		if (rc < 0)
-			reply_err(freq, &r, rc, "read", ino, NULL);
-		else
-			fuse_reply_buf(freq, copy.data, copy.len);
-		deis_buf_release(&copy);
-		return;
-	}
-	pthread_rwlock_rdlock(&state.lock);
-	rc = handle_app_access(&r, h);
-	pthread_rwlock_unlock(&state.lock);
-	if (rc < 0) {
+	int rc = handle_read(&r, h, size, off, &out);
+	if (rc < 0)
 		reply_err(freq, &r, rc, "read", ino, NULL);
-		return;
-	}
-	pthread_mutex_lock(&h->lock);
-	reply_range(freq, h->buf.data, h->buf.len, size, off);
-	pthread_mutex_unlock(&h->lock);
+	else
+		fuse_reply_buf(freq, out.data, out.len);
+	deis_buf_release(&out);
 }
 
 static void op_write(fuse_req_t freq, fuse_ino_t ino, const char *data, size_t size,
@@ -285,71 +214,9 @@ static void op_write(fuse_req_t freq, fuse_ino_t ino, const char *data, size_t s
 {
 	struct handle *h = handle_of(fi);
 	struct req r;
-	struct node n;
-	int rc = 0;
 
 	handle_req(freq, h, &r);
-	if (h->scratch) {
-		pthread_rwlock_wrlock(&state.lock);
-		rc = handle_node(&r, h, &n, true);
-		if (rc == 0 && !n.scratch)
-			rc = -ENOENT;
-		if (rc == 0) {
-			if (h->append)
-				off = (off_t)n.scratch->data.len;
-			rc = buf_place(&n.scratch->data, data, size, off, SCRATCH_MAX,
-				       n.scratch->creator, MEM_SCRATCH, &r.err);
-			n.scratch->mtime = now_us();
-		}
-		pthread_rwlock_unlock(&state.lock);
-	} else {
-		pthread_mutex_lock(&h->lock);
-		size_t max = 0;
-		/* After a refusal the content is spoiled: a later write must not
-		 * turn what is left of it into something that commits (a
-		 * shell's printf writes what it still holds after an error). */
-		if (h->failed)
-			rc = deis_error_set(&r.err, h->fail_errno ? h->fail_errno : EIO,
-					    "an earlier write to this descriptor was refused; "
-					    "nothing written through it is committed");
-		pthread_rwlock_rdlock(&state.lock);
-		if (rc == 0)
-			rc = handle_node(&r, h, &n, true);
-		if (rc == 0)
-			max = n.t->max;
-		pthread_rwlock_unlock(&state.lock);
-		if (rc == 0 && h->append)
-			off = (off_t)h->buf.len;
-		if (rc == 0 && off >= 0 && (size_t)off < h->checked_end)
-			h->checked = h->checked_lines = h->checked_end = 0;	/* rewritten */
-		if (rc == 0) {
-			rc = buf_place(&h->buf, data, size, off, max, h->uid, MEM_BUFFER, &r.err);
-			if (rc == -EFBIG)
-				deis_error_set(&r.err, EFBIG, "'%s' takes at most %zu bytes",
-					       h->name, max);
-		}
-		if (rc == 0) {
-			h->dirty = true;
-			h->written = true;
-			/* The complete lines are checked now, so the shell sees
-			 * EINVAL from write(); a last line without its newline may
-			 * be cut mid-line and waits for close. */
-			const char *nl = h->commit == COMMIT_CONTROL && h->buf.len ?
-				memrchr(h->buf.data, '\n', h->buf.len) : NULL;
-			size_t end = nl ? (size_t)(nl - h->buf.data) + 1 : 0;
-			if (end > h->checked_end)
-				rc = handle_check(&r, h, end);
-		}
-		/* A refused write spoils the whole content: close commits
-		 * nothing (never a prefix of what the writer meant). */
-		if (rc < 0) {
-			h->failed = true;
-			if (!h->fail_errno)
-				h->fail_errno = -rc;
-			h->dirty = h->written = false;
-		}
-		pthread_mutex_unlock(&h->lock);
-	}
+	int rc = handle_write(&r, h, data, size, off);
 	if (rc < 0)
 		reply_err(freq, &r, rc, "write", ino, NULL);
 	else
@@ -431,23 +298,7 @@ static void op_setattr(fuse_req_t freq, fuse_ino_t ino, struct stat *attr, int t
 	else
 		req_init(freq, &r);
 	if ((to_set & FUSE_SET_ATTR_SIZE) && fi && !handle_of(fi)->scratch) {
-		/* ftruncate on an open file: only the handle's buffer */
-		struct handle *h = handle_of(fi);
-		pthread_mutex_lock(&h->lock);
-		if ((size_t)attr->st_size <= h->buf.len) {
-			h->buf.len = (size_t)attr->st_size;
-			if (h->buf.data)
-				h->buf.data[h->buf.len] = '\0';
-			if (h->buf.len < h->checked_end)
-				h->checked = h->checked_lines = h->checked_end = 0;
-			/* an explicit change, like a write: close commits it */
-			h->dirty = true;
-			h->written = true;
-			rc = 0;
-		} else {
-			rc = -EINVAL;
-		}
-		pthread_mutex_unlock(&h->lock);
+		rc = handle_truncate(handle_of(fi), (size_t)attr->st_size);
 		if (rc < 0) {
 			reply_err(freq, &r, rc, "truncate", ino, NULL);
 			return;
@@ -523,11 +374,8 @@ static void op_create(fuse_req_t freq, fuse_ino_t parent, const char *name,
 	struct node dir, child;
 	struct fuse_entry_param e;
 	struct handle *h = NULL;
-	int rc;
+	int rc = req_start(freq, &r, parent, &dir, true);
 
-	req_init(freq, &r);
-	pthread_rwlock_wrlock(&state.lock);
-	rc = resolve(&r, parent, &dir);
 	if (rc == 0)
 		rc = tree_access(&r, &dir, false);
 	if (rc == 0 && tree_lookup(&dir, name, &child) == 0) {
@@ -569,11 +417,8 @@ static void op_mkdir(fuse_req_t freq, fuse_ino_t parent, const char *name, mode_
 	struct req r;
 	struct node dir, child;
 	struct fuse_entry_param e;
-	int rc;
+	int rc = req_start(freq, &r, parent, &dir, false);
 
-	req_init(freq, &r);
-	pthread_rwlock_rdlock(&state.lock);
-	rc = resolve(&r, parent, &dir);
 	if (rc == 0 && tree_lookup(&dir, name, &child) == 0)
 		rc = -EEXIST;
 	else if (rc == 0 && !dir.t->mkdir)
@@ -600,11 +445,8 @@ static void remove_entry(fuse_req_t freq, fuse_ino_t parent, const char *name, b
 {
 	struct req r;
 	struct node dir, child;
-	int rc;
+	int rc = req_start(freq, &r, parent, &dir, true);
 
-	req_init(freq, &r);
-	pthread_rwlock_wrlock(&state.lock);
-	rc = resolve(&r, parent, &dir);
 	if (rc == 0)
 		rc = tree_lookup(&dir, name, &child);
 	if (rc == 0 && tree_access(&r, &child, false) < 0)
@@ -716,18 +558,24 @@ static void dir_add(void *ctx, const char *name, const struct node *n)
 	d->n++;
 }
 
+static void dirhandle_free(struct dirhandle *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->items[i].name);
+	free(d->items);
+	free(d);
+}
+
 static void op_opendir(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct req r;
 	struct node n;
 	int rc;
 
-	req_init(freq, &r);
 	struct dirhandle *d = calloc(1, sizeof(*d));
 	if (!d)
 		abort();
-	pthread_rwlock_rdlock(&state.lock);
-	rc = resolve(&r, ino, &n);
+	rc = req_start(freq, &r, ino, &n, false);
 	if (rc == 0)
 		rc = tree_access(&r, &n, false);
 	if (rc == 0 && !S_ISDIR(n.t->mode))
@@ -739,10 +587,7 @@ static void op_opendir(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *f
 	}
 	pthread_rwlock_unlock(&state.lock);
 	if (rc < 0) {
-		for (size_t i = 0; i < d->n; i++)
-			free(d->items[i].name);
-		free(d->items);
-		free(d);
+		dirhandle_free(d);
 		reply_err(freq, &r, rc, "opendir", ino, NULL);
 		return;
 	}
@@ -824,12 +669,7 @@ static void op_readdirplus(fuse_req_t freq, fuse_ino_t ino, size_t size, off_t o
 
 static void op_releasedir(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
-
-	for (size_t i = 0; i < d->n; i++)
-		free(d->items[i].name);
-	free(d->items);
-	free(d);
+	dirhandle_free((struct dirhandle *)(uintptr_t)fi->fh);
 	fuse_reply_err(freq, 0);
 }
 
@@ -837,11 +677,8 @@ static void op_access(fuse_req_t freq, fuse_ino_t ino, int mask)
 {
 	struct req r;
 	struct node n;
-	int rc;
+	int rc = req_start(freq, &r, ino, &n, false);
 
-	req_init(freq, &r);
-	pthread_rwlock_rdlock(&state.lock);
-	rc = resolve(&r, ino, &n);
 	if (rc == 0)
 		rc = tree_access(&r, &n, mask & W_OK);
 	if (rc == 0 && (mask & W_OK) && S_ISREG(n.t->mode) && !n.scratch && !n.t->store)
