@@ -6,6 +6,7 @@
  * app_dirs.c.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,10 +226,64 @@ static int store_limits(struct req *r, const struct node *n, const char *data, s
 	return rc;
 }
 
-static int show_domains(const struct node *n, struct deis_buf *out)
+/*
+ * domains, perms, drains: lists of lines, each kept in rows of its own (a
+ * domain belongs to one app, a drain must not point at the platform, a
+ * user must exist).  A write replaces the list: parsed, checked by the
+ * file's check, committed by its store operation.
+ */
+struct lines_file {
+	struct nodetype t;	/* first: the row the tree sees */
+	size_t lines;		/* offsetof(struct deis_app, the list) */
+	size_t mtime;		/* offsetof(struct deis_app, its mtime) */
+	int (*parse)(const char *text, size_t len, struct deis_strlist *out,
+		     struct deis_error *err);
+	/* checks the list of app (the state lock held); 0 or -errno */
+	int (*check)(struct req *r, const char *app, const struct deis_strlist *l);
+};
+
+static const struct lines_file *lines_file_of(const struct node *n)
 {
-	deis_lines_format(&n->app->domains, out);
+	return (const struct lines_file *)n->t;
+}
+
+static int show_lines(const struct node *n, struct deis_buf *out)
+{
+	const char *a = (const char *)n->app;
+
+	deis_lines_format((const struct deis_strlist *)(a + lines_file_of(n)->lines), out);
 	return 0;
+}
+
+static int64_t mtime_lines(const struct node *n)
+{
+	const char *a = (const char *)n->app;
+
+	return *(const int64_t *)(a + lines_file_of(n)->mtime);
+}
+
+static int store_lines(struct req *r, const struct node *n, const char *data, size_t len,
+		       store_fn *op)
+{
+	const struct lines_file *f = lines_file_of(n);
+	struct deis_strlist l = DEIS_STRLIST_INIT;
+	char app[64];
+	int rc = f->parse(data, len, &l, &r->err);
+
+	app_name(n, app, sizeof(app));
+	if (rc == 0) {
+		if (!r->dry_run)	/* a dry run already holds the lock */
+			pthread_rwlock_rdlock(&state.lock);
+		rc = f->check(r, app, &l);
+		if (!r->dry_run)
+			pthread_rwlock_unlock(&state.lock);
+	}
+	if (rc == 0)
+		rc = tree_commit(r, op, &(struct store_change){ .app = app, .list = &l });
+	if (rc == 0)
+		platform_line(app, "%s changed %s", r->who.name, f->t.name);
+	deis_strlist_clear(&l);
+	return rc;
 }
 
 /* A domain belongs to one app, and so does every name a wildcard claims:
@@ -255,41 +310,75 @@ static int domains_taken(struct req *r, const char *app, const struct deis_strli
 	return 0;
 }
 
-static int store_domains(struct req *r, const struct node *n, const char *data,
-			 size_t len)
+/* The router serves <app>.<platform_domain> itself; a custom domain there
+ * would take (or wait for) another app's name. */
+static int domains_check(struct req *r, const char *app, const struct deis_strlist *d)
 {
-	struct deis_strlist d = DEIS_STRLIST_INIT;
-	char app[64];
-	int rc = deis_domains_parse(data, len, &d, &r->err);
+	for (size_t j = 0; j < d->n; j++)
+		if (deis_domain_is_platform(d->items[j], deis_conf.platform_domain))
+			return deis_error_set(&r->err, EINVAL, "domains: '%s' is in the "
+					      "platform domain (%s), whose names are the "
+					      "apps' own: <app>.%s", d->items[j],
+					      deis_conf.platform_domain, deis_conf.platform_domain);
+	return domains_taken(r, app, d);
+}
 
-	app_name(n, app, sizeof(app));
-	/* The router serves <app>.<platform_domain> itself; a custom domain
-	 * there would take (or wait for) another app's name. */
-	for (size_t j = 0; rc == 0 && j < d.n; j++)
-		if (deis_domain_is_platform(d.items[j], deis_conf.platform_domain))
-			rc = deis_error_set(&r->err, EINVAL, "domains: '%s' is in the "
-					    "platform domain (%s), whose names are the "
-					    "apps' own: <app>.%s", d.items[j],
-					    deis_conf.platform_domain, deis_conf.platform_domain);
-	if (rc == 0) {
-		if (!r->dry_run)	/* a dry run already holds the lock */
-			pthread_rwlock_rdlock(&state.lock);
-		rc = domains_taken(r, app, &d);
-		if (!r->dry_run)
-			pthread_rwlock_unlock(&state.lock);
+static int store_domains(struct req *r, const struct node *n, const char *data, size_t len)
+{
+	return store_lines(r, n, data, len, fs_store->domains_set);
+}
+
+static int perms_check(struct req *r, const char *app, const struct deis_strlist *users)
+{
+	for (size_t i = 0; i < users->n; i++)
+		if (!state_user(users->items[i]) && !local_user(users->items[i], NULL, NULL))
+			return deis_error_set(&r->err, EINVAL, "perms: no user '%s'",
+					      users->items[i]);
+	return 0;
+}
+
+static int store_perms(struct req *r, const struct node *n, const char *data, size_t len)
+{
+	if (!app_owner(r, n->app))
+		return deis_error_set(&r->err, EACCES, "only the owner (%s) or an admin "
+				      "may change perms", n->app->owner);
+	return store_lines(r, n, data, len, fs_store->perms_set);
+}
+
+/* A drain is a connection deis-logd makes from this host for the app: it
+ * may not point at the platform (lib/drain.c says what that covers).
+ * Checked at every write, against the host's addresses of the moment and
+ * the platform's nodes; deis-logd checks again what a name resolves to. */
+static int drains_check(struct req *r, const char *app, const struct deis_strlist *urls)
+{
+	struct deis_drain_policy p = DEIS_DRAIN_POLICY_INIT;
+	struct deis_error e = DEIS_ERROR_INIT;
+	char what[320];
+	int rc = 0;
+
+	if (deis_drain_policy_host(&p, deis_conf.network_subnet, &e) < 0)
+		deis_log(LOG_WARNING, "drains: %s", e.msg);
+	deis_error_clear(&e);
+	pthread_mutex_lock(&state.nodes_lock);
+	for (size_t i = 0; i < state.nnodes; i++) {
+		snprintf(what, sizeof(what), "the address of platform node %s", state.nodes[i].name);
+		deis_drain_policy_add(&p, state.nodes[i].address, what, &e);	/* IPs only */
+		deis_error_clear(&e);
 	}
-	if (rc == 0)
-		rc = tree_commit(r, fs_store->domains_set,
-				 &(struct store_change){ .app = app, .list = &d });
-	if (rc == 0)
-		platform_line(app, "%s changed domains", r->who.name);
-	deis_strlist_clear(&d);
+	pthread_mutex_unlock(&state.nodes_lock);
+	for (size_t i = 0; rc == 0 && i < urls->n; i++) {
+		struct deis_drain d;
+		rc = deis_drain_parse(urls->items[i], &d, &r->err);
+		if (rc == 0)
+			rc = deis_drain_check_host(&p, &d, &r->err);
+	}
+	deis_drain_policy_release(&p);
 	return rc;
 }
 
-static int64_t mtime_domains(const struct node *n)
+static int store_drains(struct req *r, const struct node *n, const char *data, size_t len)
 {
-	return n->app->domains_mtime;
+	return store_lines(r, n, data, len, fs_store->drains_set);
 }
 
 static int show_healthcheck(const struct node *n, struct deis_buf *out)
@@ -345,108 +434,6 @@ static int store_maintenance(struct req *r, const struct node *n, const char *da
 static int64_t mtime_maintenance(const struct node *n)
 {
 	return n->app->maintenance_mtime;
-}
-
-static int show_perms(const struct node *n, struct deis_buf *out)
-{
-	deis_lines_format(&n->app->perms, out);
-	return 0;
-}
-
-static int store_perms(struct req *r, const struct node *n, const char *data, size_t len)
-{
-	struct deis_strlist users = DEIS_STRLIST_INIT;
-	char app[64];
-	int rc;
-
-	if (!app_owner(r, n->app))
-		return deis_error_set(&r->err, EACCES, "only the owner (%s) or an admin "
-				      "may change perms", n->app->owner);
-	rc = deis_perms_parse(data, len, &users, &r->err);
-	for (size_t i = 0; rc == 0 && i < users.n; i++) {
-		bool known;
-		if (!r->dry_run)	/* a dry run already holds it */
-			pthread_rwlock_rdlock(&state.lock);
-		known = state_user(users.items[i]) != NULL;
-		if (!r->dry_run)
-			pthread_rwlock_unlock(&state.lock);
-		if (!known && !local_user(users.items[i], NULL, NULL))
-			rc = deis_error_set(&r->err, EINVAL, "perms: no user '%s'",
-					    users.items[i]);
-	}
-	app_name(n, app, sizeof(app));
-	if (rc == 0)
-		rc = tree_commit(r, fs_store->perms_set,
-				 &(struct store_change){ .app = app, .list = &users });
-	if (rc == 0)
-		platform_line(app, "%s changed perms", r->who.name);
-	deis_strlist_clear(&users);
-	return rc;
-}
-
-static int64_t mtime_perms(const struct node *n)
-{
-	return n->app->perms_mtime;
-}
-
-static int show_drains(const struct node *n, struct deis_buf *out)
-{
-	deis_lines_format(&n->app->drains, out);
-	return 0;
-}
-
-/* A drain is a connection deis-logd makes from this host for the app: it
- * may not point at the platform (lib/drain.c says what that covers).
- * Checked at every write, against the host's addresses of the moment and
- * the platform's nodes; deis-logd checks again what a name resolves to. */
-static int drains_allowed(const struct deis_strlist *urls, struct deis_error *err)
-{
-	struct deis_drain_policy p = DEIS_DRAIN_POLICY_INIT;
-	struct deis_error e = DEIS_ERROR_INIT;
-	char what[320];
-	int rc = 0;
-
-	if (deis_drain_policy_host(&p, deis_conf.network_subnet, &e) < 0)
-		deis_log(LOG_WARNING, "drains: %s", e.msg);
-	deis_error_clear(&e);
-	pthread_mutex_lock(&state.nodes_lock);
-	for (size_t i = 0; i < state.nnodes; i++) {
-		snprintf(what, sizeof(what), "the address of platform node %s", state.nodes[i].name);
-		deis_drain_policy_add(&p, state.nodes[i].address, what, &e);	/* IPs only */
-		deis_error_clear(&e);
-	}
-	pthread_mutex_unlock(&state.nodes_lock);
-	for (size_t i = 0; rc == 0 && i < urls->n; i++) {
-		struct deis_drain d;
-		rc = deis_drain_parse(urls->items[i], &d, err);
-		if (rc == 0)
-			rc = deis_drain_check_host(&p, &d, err);
-	}
-	deis_drain_policy_release(&p);
-	return rc;
-}
-
-static int store_drains(struct req *r, const struct node *n, const char *data, size_t len)
-{
-	struct deis_strlist urls = DEIS_STRLIST_INIT;
-	char app[64];
-	int rc = deis_drains_parse(data, len, &urls, &r->err);
-
-	if (rc == 0)
-		rc = drains_allowed(&urls, &r->err);
-	app_name(n, app, sizeof(app));
-	if (rc == 0)
-		rc = tree_commit(r, fs_store->drains_set,
-				 &(struct store_change){ .app = app, .list = &urls });
-	if (rc == 0)
-		platform_line(app, "%s changed drains", r->who.name);
-	deis_strlist_clear(&urls);
-	return rc;
-}
-
-static int64_t mtime_drains(const struct node *n)
-{
-	return n->app->drains_mtime;
 }
 
 /* image: the image of the current build; writing an image reference that
@@ -643,6 +630,13 @@ int unlink_ignore(struct req *r, const struct node *n)
 #define APP_FILE(var, fname, fmode, fshow, fmtime, ...) \
 	static const struct nodetype var = { .name = fname, .mode = fmode, \
 		.show = fshow, .mtime = fmtime, .unlink = unlink_ignore, __VA_ARGS__ }
+#define LINES_FILE(var, fname, member, fstore, fcheck, fparse, ...) \
+	static const struct lines_file var = { .t = { .name = fname, .mode = RW_MODE, \
+		.commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .show = show_lines, \
+		.store = fstore, .mtime = mtime_lines, .unlink = unlink_ignore, __VA_ARGS__ }, \
+		.lines = offsetof(struct deis_app, member), \
+		.mtime = offsetof(struct deis_app, member##_mtime), \
+		.parse = fparse, .check = fcheck }
 
 APP_FILE(nt_info, "info", RO_MODE, show_info, mtime_app,
 	 .help = "about the app (read-only)",
@@ -670,11 +664,11 @@ APP_FILE(nt_limits, "limits", RW_MODE, show_limits, mtime_release,
 	 .doc_read = "`type.resource=value` one per line",
 	 .doc_write = "one release (\"alice changed limits\"). `EDQUOT` when its memory "
 		"would pass a quota or the capacity");
-APP_FILE(nt_domains, "domains", RW_MODE, show_domains, mtime_domains,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_domains,
-	 .help = "custom domains, one per line",
-	 .doc_read = "one host name per line",
-	 .doc_write = "replaces the list; a domain belongs to one app, and so does every "
+LINES_FILE(nt_domains, "domains", domains, store_domains, domains_check,
+	   deis_domains_parse,
+	   .help = "custom domains, one per line",
+	   .doc_read = "one host name per line",
+	   .doc_write = "replaces the list; a domain belongs to one app, and so does every "
 		"name a wildcard claims; names in the platform domain are refused");
 APP_FILE(nt_healthcheck, "healthcheck", RW_MODE, show_healthcheck, mtime_healthcheck,
 	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_healthcheck,
@@ -686,12 +680,11 @@ APP_FILE(nt_maintenance, "maintenance", RW_MODE, show_maintenance, mtime_mainten
 	 .help = "on or off",
 	 .doc_read = "`on` or `off`",
 	 .doc_write = "`on`/`off` (also 1/0, yes/no, true/false)");
-APP_FILE(nt_perms, "perms", RW_MODE, show_perms, mtime_perms,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_perms,
-	 .owner_only = true,
-	 .help = "users who may use the app, one per line",
-	 .doc_read = "user names, one per line",
-	 .doc_write = "owner and admins only (others: `EACCES` at open)");
+LINES_FILE(nt_perms, "perms", perms, store_perms, perms_check, deis_perms_parse,
+	   .owner_only = true,
+	   .help = "users who may use the app, one per line",
+	   .doc_read = "user names, one per line",
+	   .doc_write = "owner and admins only (others: `EACCES` at open)");
 APP_FILE(nt_procfile, "procfile", RO_MODE, show_procfile, mtime_release,
 	 .help = "process types of the current build",
 	 .doc_read = "`type: command` of the current build");
@@ -723,11 +716,10 @@ APP_FILE(nt_run, "run", S_IFREG | 0200, show_empty, mtime_release,
 		"`containers/` while it runs, and counts against the owner's quota. `EINVAL` "
 		"for an empty command or an app without a build, `EDQUOT` past the quota or "
 		"the capacity");
-APP_FILE(nt_drains, "drains", RW_MODE, show_drains, mtime_drains,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_drains,
-	 .help = "syslog:// log drains, one per line",
-	 .doc_read = "log drain URLs, one per line",
-	 .doc_write = "`syslog://host:port` or `syslog+tls://host:port`, at most 10; "
+LINES_FILE(nt_drains, "drains", drains, store_drains, drains_check, deis_drains_parse,
+	   .help = "syslog:// log drains, one per line",
+	   .doc_read = "log drain URLs, one per line",
+	   .doc_write = "`syslog://host:port` or `syslog+tls://host:port`, at most 10; "
 		"`EINVAL` for a drain that points at the platform: a loopback or unspecified "
 		"address, `localhost` (and `*.localhost`), an address of this host or of a "
 		"platform node, or one in the containers' subnet (`network_subnet`). A name "
@@ -754,9 +746,9 @@ APP_FILE(nt_logs, "logs", RO_MODE, show_empty, mtime_log, .direct = true,
 
 static const struct nodetype *const app_children[] = {
 	&nt_info, &nt_url, &nt_git_url, &nt_env, &nt_config, &nt_formation,
-	&nt_limits, &nt_domains, &nt_certs, &nt_healthcheck, &nt_maintenance,
-	&nt_perms, &nt_procfile, &nt_releases, &nt_rollback, &nt_builds,
-	&nt_containers, &nt_logs, &nt_drains, &nt_image, &nt_run, NULL,
+	&nt_limits, &nt_domains.t, &nt_certs, &nt_healthcheck, &nt_maintenance,
+	&nt_perms.t, &nt_procfile, &nt_releases, &nt_rollback, &nt_builds,
+	&nt_containers, &nt_logs, &nt_drains.t, &nt_image, &nt_run, NULL,
 };
 
 static int app_rmdir(struct req *r, const struct node *n)
@@ -796,26 +788,18 @@ int tree_app_add(const struct nodetype *row, struct deis_error *err)
 
 static int apps_lookup(const struct node *dir, const char *name, struct node *child)
 {
-	const struct deis_app *a = state_app(name);
-
-	if (!a)
-		return -ENOENT;
-	child->t = &nt_app;
-	child->app = a;
-	return 0;
+	child->app = state_app(name);
+	return child->app ? 0 : -ENOENT;
 }
 
-static void apps_list(const struct node *dir, struct req *r,
-		      void (*add)(void *, const char *, const struct node *), void *ctx)
+/* Only the apps the caller may use are listed. */
+static void apps_list(const struct node *dir, struct req *r, struct node *e,
+		      struct tree_lister *l)
 {
-	struct node c = *dir;
-
 	for (size_t i = 0; i < state.napps; i++) {
-		if (!app_user(r, state.apps[i]))
-			continue;
-		c.t = &nt_app;
-		c.app = state.apps[i];
-		add(ctx, c.app->name, &c);
+		e->app = state.apps[i];
+		if (app_user(r, e->app))
+			tree_add(l, e, "%s", e->app->name);
 	}
 }
 

@@ -15,12 +15,9 @@
 
 static int show_config_var(const struct node *n, struct deis_buf *out)
 {
-	if (n->scratch) {
-		deis_buf_add(out, n->scratch->data.data, n->scratch->data.len);
-		return 0;
-	}
 	const struct deis_release *rel = deis_app_current(n->app);
 	const char *v = rel ? deis_kvlist_get(&rel->config, n->name) : NULL;
+
 	if (v)
 		deis_buf_adds(out, v);
 	return 0;
@@ -70,8 +67,6 @@ static int64_t mtime_config_var(const struct node *n)
 	const char *v = NULL;
 	size_t i;
 
-	if (n->scratch)
-		return n->scratch->mtime;
 	if (!a->nreleases)
 		return a->created;
 	v = deis_kvlist_get(&a->releases[a->nreleases - 1]->config, n->name);
@@ -96,23 +91,16 @@ static int config_lookup(const struct node *dir, const char *name, struct node *
 {
 	const struct deis_release *rel = deis_app_current(dir->app);
 
-	if (!rel || !deis_kvlist_get(&rel->config, name))
-		return -ENOENT;
-	child->t = &nt_config_var;
-	return 0;
+	return rel && deis_kvlist_get(&rel->config, name) ? 0 : -ENOENT;
 }
 
-static void config_list(const struct node *dir, struct req *r,
-			void (*add)(void *, const char *, const struct node *), void *ctx)
+static void config_list(const struct node *dir, struct req *r, struct node *e,
+			struct tree_lister *l)
 {
 	const struct deis_release *rel = deis_app_current(dir->app);
-	struct node c = *dir;
 
-	for (size_t i = 0; rel && i < rel->config.n; i++) {
-		c.t = &nt_config_var;
-		snprintf(c.name, sizeof(c.name), "%s", rel->config.items[i].key);
-		add(ctx, c.name, &c);
-	}
+	for (size_t i = 0; rel && i < rel->config.n; i++)
+		tree_add(l, e, "%s", rel->config.items[i].key);
 }
 
 static bool config_creatable(const struct node *dir, const char *name, int flags)
@@ -130,9 +118,7 @@ const struct nodetype nt_config = {
 
 static int show_cert(const struct node *n, struct deis_buf *out)
 {
-	if (n->scratch)
-		deis_buf_add(out, n->scratch->data.data, n->scratch->data.len);
-	else if (n->cert)
+	if (n->cert)
 		deis_buf_adds(out, n->cert->pem);
 	return 0;
 }
@@ -186,7 +172,7 @@ static int unlink_cert(struct req *r, const struct node *n)
 
 static int64_t mtime_cert(const struct node *n)
 {
-	return n->cert ? n->cert->updated : n->scratch ? n->scratch->mtime : n->app->created;
+	return n->cert ? n->cert->updated : n->app->created;
 }
 
 static const struct nodetype nt_cert = {
@@ -202,26 +188,17 @@ static int certs_lookup(const struct node *dir, const char *name, struct node *c
 {
 	char domain[256];
 
-	if (!cert_domain(name, domain, sizeof(domain)))
-		return -ENOENT;
-	const struct deis_cert *c = deis_app_cert(dir->app, domain);
-	if (!c)
-		return -ENOENT;
-	child->t = &nt_cert;
-	child->cert = c;
-	return 0;
+	child->cert = cert_domain(name, domain, sizeof(domain)) ?
+		      deis_app_cert(dir->app, domain) : NULL;
+	return child->cert ? 0 : -ENOENT;
 }
 
-static void certs_list(const struct node *dir, struct req *r,
-		       void (*add)(void *, const char *, const struct node *), void *ctx)
+static void certs_list(const struct node *dir, struct req *r, struct node *e,
+		       struct tree_lister *l)
 {
-	struct node c = *dir;
-
 	for (size_t i = 0; i < dir->app->ncerts; i++) {
-		c.t = &nt_cert;
-		c.cert = &dir->app->certs[i];
-		snprintf(c.name, sizeof(c.name), "%s.pem", c.cert->domain);
-		add(ctx, c.name, &c);
+		e->cert = &dir->app->certs[i];
+		tree_add(l, e, "%s.pem", e->cert->domain);
 	}
 }
 
@@ -239,6 +216,18 @@ const struct nodetype nt_certs = {
 };
 
 /* ---- releases/ ---- */
+
+/* The number a release's (after its 'v') or a build's name is: digits
+ * without a leading zero, at most 10^9; -1 for anything else. */
+static int entry_number(const char *name)
+{
+	char *end;
+
+	if (name[0] < '1' || name[0] > '9')
+		return -1;
+	long v = strtol(name, &end, 10);
+	return *end || v > 1000000000L ? -1 : (int)v;
+}
 
 static int64_t mtime_rel(const struct node *n)
 {
@@ -364,30 +353,18 @@ static const struct nodetype nt_latest = {
 
 static int releases_lookup(const struct node *dir, const char *name, struct node *child)
 {
-	char *end;
+	int v = name[0] == 'v' ? entry_number(name + 1) : -1;
 
-	if (name[0] != 'v' || name[1] < '1' || name[1] > '9')
-		return -ENOENT;
-	long v = strtol(name + 1, &end, 10);
-	if (*end || v > 1000000000L)
-		return -ENOENT;
-	child->rel = deis_app_release(dir->app, (int)v);
-	if (!child->rel)
-		return -ENOENT;
-	child->t = &nt_release;
-	return 0;
+	child->rel = v > 0 ? deis_app_release(dir->app, v) : NULL;
+	return child->rel ? 0 : -ENOENT;
 }
 
-static void releases_list(const struct node *dir, struct req *r,
-			  void (*add)(void *, const char *, const struct node *), void *ctx)
+static void releases_list(const struct node *dir, struct req *r, struct node *e,
+			  struct tree_lister *l)
 {
-	struct node c = *dir;
-
 	for (size_t i = 0; i < dir->app->nreleases; i++) {
-		c.t = &nt_release;
-		c.rel = dir->app->releases[i];
-		snprintf(c.name, sizeof(c.name), "v%d", c.rel->version);
-		add(ctx, c.name, &c);
+		e->rel = dir->app->releases[i];
+		tree_add(l, e, "v%d", e->rel->version);
 	}
 }
 
@@ -448,30 +425,18 @@ static const struct nodetype nt_build = {
 
 static int builds_lookup(const struct node *dir, const char *name, struct node *child)
 {
-	char *end;
+	int v = entry_number(name);
 
-	if (name[0] < '1' || name[0] > '9')
-		return -ENOENT;
-	long v = strtol(name, &end, 10);
-	if (*end || v > 1000000000L)
-		return -ENOENT;
-	child->build = deis_app_build(dir->app, (int)v);
-	if (!child->build)
-		return -ENOENT;
-	child->t = &nt_build;
-	return 0;
+	child->build = v > 0 ? deis_app_build(dir->app, v) : NULL;
+	return child->build ? 0 : -ENOENT;
 }
 
-static void builds_list(const struct node *dir, struct req *r,
-			void (*add)(void *, const char *, const struct node *), void *ctx)
+static void builds_list(const struct node *dir, struct req *r, struct node *e,
+			struct tree_lister *l)
 {
-	struct node c = *dir;
-
 	for (size_t i = 0; i < dir->app->nbuilds; i++) {
-		c.t = &nt_build;
-		c.build = &dir->app->builds[i];
-		snprintf(c.name, sizeof(c.name), "%d", c.build->number);
-		add(ctx, c.name, &c);
+		e->build = &dir->app->builds[i];
+		tree_add(l, e, "%d", e->build->number);
 	}
 }
 
@@ -487,52 +452,30 @@ static int64_t mtime_container(const struct node *n)
 	return n->container->updated;
 }
 
-static int show_ct_state(const struct node *n, struct deis_buf *out)
+/* One fact of the container, as the scheduler records it; its address
+ * is IP:PORT, where the router reaches it (empty until it has one). */
+static int show_ct_fact(const struct node *n, struct deis_buf *out)
 {
-	deis_buf_addf(out, "%s\n", n->container->state);
-	return 0;
-}
-
-static int show_ct_release(const struct node *n, struct deis_buf *out)
-{
-	deis_buf_addf(out, "v%d\n", n->container->release);
-	return 0;
-}
-
-static int show_ct_node(const struct node *n, struct deis_buf *out)
-{
-	deis_buf_addf(out, "%s\n", n->container->node);
-	return 0;
-}
-
-static int show_ct_port(const struct node *n, struct deis_buf *out)
-{
-	deis_buf_addf(out, "%d\n", n->container->port);
-	return 0;
-}
-
-/* IP:PORT, where the router reaches it (empty until it has one). */
-static int show_ct_address(const struct node *n, struct deis_buf *out)
-{
-	if (n->container->address && n->container->address[0])
-		deis_buf_addf(out, "%s:%d\n", n->container->address, n->container->port);
-	return 0;
-}
-
-static int show_ct_started(const struct node *n, struct deis_buf *out)
-{
+	const struct deis_container *c = n->container;
+	const char *fact = n->t->name;
 	char t[32];
 
-	if (n->container->started) {
-		fmt_time(n->container->started, t, sizeof(t));
+	if (!strcmp(fact, "state"))
+		deis_buf_addf(out, "%s\n", c->state);
+	else if (!strcmp(fact, "release"))
+		deis_buf_addf(out, "v%d\n", c->release);
+	else if (!strcmp(fact, "node"))
+		deis_buf_addf(out, "%s\n", c->node);
+	else if (!strcmp(fact, "port"))
+		deis_buf_addf(out, "%d\n", c->port);
+	else if (!strcmp(fact, "restarts"))
+		deis_buf_addf(out, "%d\n", c->restarts);
+	else if (!strcmp(fact, "address") && c->address && c->address[0])
+		deis_buf_addf(out, "%s:%d\n", c->address, c->port);
+	else if (!strcmp(fact, "started") && c->started) {
+		fmt_time(c->started, t, sizeof(t));
 		deis_buf_addf(out, "%s\n", t);
 	}
-	return 0;
-}
-
-static int show_ct_restarts(const struct node *n, struct deis_buf *out)
-{
-	deis_buf_addf(out, "%d\n", n->container->restarts);
 	return 0;
 }
 
@@ -541,24 +484,22 @@ static void logsrc_container(const struct node *n, char *src, size_t len)
 	snprintf(src, len, "%s", n->container->name);
 }
 
-#define CT_FILE(var, fname, fshow) \
-	static const struct nodetype var = { .name = fname, .mode = RO_MODE, \
-		.show = fshow, .mtime = mtime_container, .unlink = unlink_ignore }
-
-CT_FILE(nt_ct_state, "state", show_ct_state);
-CT_FILE(nt_ct_release, "release", show_ct_release);
-CT_FILE(nt_ct_node, "node", show_ct_node);
-CT_FILE(nt_ct_port, "port", show_ct_port);
-CT_FILE(nt_ct_address, "address", show_ct_address);
-CT_FILE(nt_ct_started, "started", show_ct_started);
-CT_FILE(nt_ct_restarts, "restarts", show_ct_restarts);
+static const struct nodetype ct_facts[] = {
+	TREE_FACT("state", show_ct_fact, mtime_container, .unlink = unlink_ignore),
+	TREE_FACT("release", show_ct_fact, mtime_container, .unlink = unlink_ignore),
+	TREE_FACT("node", show_ct_fact, mtime_container, .unlink = unlink_ignore),
+	TREE_FACT("address", show_ct_fact, mtime_container, .unlink = unlink_ignore),
+	TREE_FACT("port", show_ct_fact, mtime_container, .unlink = unlink_ignore),
+	TREE_FACT("started", show_ct_fact, mtime_container, .unlink = unlink_ignore),
+	TREE_FACT("restarts", show_ct_fact, mtime_container, .unlink = unlink_ignore),
+};
 static const struct nodetype nt_ct_log = {
 	.name = "log", .mode = RO_MODE, .show = show_empty, .mtime = mtime_log,
 	.unlink = unlink_ignore, .direct = true, .logsrc = logsrc_container,
 };
 static const struct nodetype *const container_children[] = {
-	&nt_ct_state, &nt_ct_release, &nt_ct_node, &nt_ct_address, &nt_ct_port,
-	&nt_ct_started, &nt_ct_restarts, &nt_ct_log, NULL,
+	&ct_facts[0], &ct_facts[1], &ct_facts[2], &ct_facts[3], &ct_facts[4],
+	&ct_facts[5], &ct_facts[6], &nt_ct_log, NULL,
 };
 /* rmdir containers/web.2 (or rm -r): the scheduler replaces it, a new
  * instance first and the old one stopped once the new one is up. */
@@ -591,26 +532,21 @@ static const struct nodetype nt_container = {
 static int containers_lookup(const struct node *dir, const char *name, struct node *child)
 {
 	child->container = deis_app_container(dir->app, name);
-	if (!child->container)
-		return -ENOENT;
-	child->t = &nt_container;
-	return 0;
+	return child->container ? 0 : -ENOENT;
 }
 
-static void containers_list(const struct node *dir, struct req *r,
-			    void (*add)(void *, const char *, const struct node *), void *ctx)
+/* Instances of one name are together: the name is listed once, as
+ * deis_app_container() picks its instance. */
+static void containers_list(const struct node *dir, struct req *r, struct node *e,
+			    struct tree_lister *l)
 {
-	struct node c = *dir;
+	const struct deis_app *a = dir->app;
 
-	for (size_t i = 0; i < dir->app->ncontainers; i++) {
-		c.t = &nt_container;
-		/* Instances of one name are together: list the name once,
-		 * as deis_app_container() picks its instance. */
-		if (i && !strcmp(dir->app->containers[i].name, dir->app->containers[i - 1].name))
-			continue;
-		c.container = deis_app_container(dir->app, dir->app->containers[i].name);
-		add(ctx, c.container->name, &c);
-	}
+	for (size_t i = 0; i < a->ncontainers; i++)
+		if (!i || strcmp(a->containers[i].name, a->containers[i - 1].name)) {
+			e->container = deis_app_container(a, a->containers[i].name);
+			tree_add(l, e, "%s", e->container->name);
+		}
 }
 
 const struct nodetype nt_containers = {

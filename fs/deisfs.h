@@ -176,6 +176,7 @@ int64_t now_us(void);
 
 struct node;
 struct req;
+struct tree_lister;
 
 /*
  * When a write commits.  Every writable file commits when the writer is
@@ -254,12 +255,12 @@ struct nodetype {
 	/* the type of its dynamic entries (and of a created entry, a config
 	 * var or a key before it is stored) */
 	const struct nodetype *entry;
-	/* dynamic entries: fill child from a name; 0 or -ENOENT */
+	/* dynamic entries: fill child (a copy of dir, its type `entry`) from
+	 * a name; 0 or -ENOENT */
 	int (*lookup)(const struct node *dir, const char *name, struct node *child);
-	/* list dynamic entries */
-	void (*list)(const struct node *dir, struct req *r,
-		     void (*add)(void *ctx, const char *name, const struct node *n),
-		     void *ctx);
+	/* list them: fill e (as child above) for each, and tree_add() it */
+	void (*list)(const struct node *dir, struct req *r, struct node *e,
+		     struct tree_lister *l);
 	int (*mkdir)(struct req *r, const struct node *dir, const char *name);
 	/* the scratch namespace of this directory ("config" makes
 	 * "config:<app>"), NULL when it takes no scratch files */

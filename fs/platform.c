@@ -95,46 +95,24 @@ static bool node_live(const struct deis_node *nd)
 	return now_us() - nd->last_seen < NODE_STALE_US;
 }
 
-static int show_node_address(const struct node *n, struct deis_buf *out)
+/* One fact of the node's last heartbeat.  Its memory is what the
+ * capacity admission weighs (platform/quotas): empty until the node's
+ * scheduler has reported it. */
+static int show_node_fact(const struct node *n, struct deis_buf *out)
 {
-	struct deis_node nd;
-
-	if (!node_get(n->host, &nd))
-		return -ENOENT;
-	deis_buf_addf(out, "%s\n", nd.address);
-	return 0;
-}
-
-static int show_node_state(const struct node *n, struct deis_buf *out)
-{
-	struct deis_node nd;
-
-	if (!node_get(n->host, &nd))
-		return -ENOENT;
-	deis_buf_addf(out, "%s\n", node_live(&nd) ? "ready" : "unreachable");
-	return 0;
-}
-
-static int show_node_containers(const struct node *n, struct deis_buf *out)
-{
-	struct deis_node nd;
-
-	if (!node_get(n->host, &nd))
-		return -ENOENT;
-	deis_buf_addf(out, "%d\n", nd.containers);
-	return 0;
-}
-
-/* What the capacity admission weighs (platform/quotas); empty until the
- * node's scheduler has reported it. */
-static int show_node_memory(const struct node *n, struct deis_buf *out)
-{
+	const char *fact = n->t->name;
 	struct deis_node nd;
 	char m[32];
 
 	if (!node_get(n->host, &nd))
 		return -ENOENT;
-	if (nd.memory > 0) {
+	if (!strcmp(fact, "address"))
+		deis_buf_addf(out, "%s\n", nd.address);
+	else if (!strcmp(fact, "state"))
+		deis_buf_addf(out, "%s\n", node_live(&nd) ? "ready" : "unreachable");
+	else if (!strcmp(fact, "containers"))
+		deis_buf_addf(out, "%d\n", nd.containers);
+	else if (nd.memory > 0) {
 		deis_quota_memory_format(nd.memory, m, sizeof(m));
 		deis_buf_addf(out, "%s\n", m);
 	}
@@ -148,16 +126,14 @@ static int64_t mtime_node(const struct node *n)
 	return node_get(n->host, &nd) ? nd.last_seen : state.started;
 }
 
-#define NODE_FILE(var, fname, fshow) \
-	static const struct nodetype var = { .name = fname, .mode = RO_MODE, \
-		.show = fshow, .mtime = mtime_node, .direct = true }
-
-NODE_FILE(nt_node_address, "address", show_node_address);
-NODE_FILE(nt_node_state, "state", show_node_state);
-NODE_FILE(nt_node_containers, "containers", show_node_containers);
-NODE_FILE(nt_node_memory, "memory", show_node_memory);
+static const struct nodetype node_facts[] = {
+	TREE_FACT("address", show_node_fact, mtime_node, .direct = true),
+	TREE_FACT("state", show_node_fact, mtime_node, .direct = true),
+	TREE_FACT("containers", show_node_fact, mtime_node, .direct = true),
+	TREE_FACT("memory", show_node_fact, mtime_node, .direct = true),
+};
 static const struct nodetype *const node_children[] = {
-	&nt_node_address, &nt_node_state, &nt_node_containers, &nt_node_memory, NULL,
+	&node_facts[0], &node_facts[1], &node_facts[2], &node_facts[3], NULL,
 };
 static const struct nodetype nt_node = {
 	.pattern = "<node>", .mode = DIR_MODE, .children = node_children,
@@ -175,15 +151,13 @@ static int nodes_lookup(const struct node *dir, const char *name, struct node *c
 
 	if (!node_get(name, &nd))
 		return -ENOENT;
-	child->t = &nt_node;
 	snprintf(child->host, sizeof(child->host), "%s", name);
 	return 0;
 }
 
-static void nodes_list(const struct node *dir, struct req *r,
-		       void (*add)(void *, const char *, const struct node *), void *ctx)
+static void nodes_list(const struct node *dir, struct req *r, struct node *e,
+		       struct tree_lister *l)
 {
-	struct node c = *dir;
 	char (*names)[256] = NULL;
 	size_t n = 0;
 
@@ -197,10 +171,8 @@ static void nodes_list(const struct node *dir, struct req *r,
 	}
 	pthread_mutex_unlock(&state.nodes_lock);
 	for (size_t i = 0; i < n; i++) {
-		c.t = &nt_node;
-		snprintf(c.name, sizeof(c.name), "%s", names[i]);
-		snprintf(c.host, sizeof(c.host), "%s", names[i]);
-		add(ctx, names[i], &c);
+		snprintf(e->host, sizeof(e->host), "%s", names[i]);
+		tree_add(l, e, "%s", names[i]);
 	}
 	free(names);
 }

@@ -100,18 +100,14 @@ static struct deis_logemit *emitter;
 
 void platform_line(const char *app, const char *fmt, ...)
 {
-	struct deis_error err = DEIS_ERROR_INIT;
-	char msg[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	/* A change never waits on a log server that is down: after a failed
 	 * send, platform lines are dropped (and counted) for a few seconds. */
 	static int64_t down_until;
 	static unsigned long dropped;
+	struct deis_error err = DEIS_ERROR_INIT;
 	int64_t now = now_us();
+	char msg[2048];
+	va_list ap;
 
 	pthread_mutex_lock(&emit_lock);
 	if (now < down_until) {
@@ -119,6 +115,9 @@ void platform_line(const char *app, const char *fmt, ...)
 		pthread_mutex_unlock(&emit_lock);
 		return;
 	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	if (!emitter)
 		deis_logemit_open(deis_conf.syslog_socket, &emitter, &err);
 	if (emitter && deis_logemit_send(emitter, app, "deis", msg, &err) < 0) {
@@ -416,15 +415,33 @@ static const char *user_name_of(const void *p)
 	return ((const struct deis_user *)p)->name;
 }
 
-int state_reload_app(const char *name, struct deis_error *err)
+/* Loads one app (prev: the app as held now, whose releases are shared)
+ * or one user from the store: a fresh struct in *fresh, NULL when it is
+ * gone.  The caller holds reload_lock. */
+static int load_one(const char *name, bool user, const struct deis_app *prev, void **fresh,
+		    struct deis_error *err)
 {
-	struct deis_app **apps = NULL;
-	size_t n = 0;
 	struct store_conn *db = fs_store->acquire();
-	int r, changed_ = 1;
+	struct deis_app **apps = NULL;
+	struct deis_user **users = NULL;
+	size_t n = 0;
 
 	if (!db)
 		return deis_error_set(err, EIO, "no database connection");
+	int r = user ? fs_store->load_users(db, name, &users, &n, err) :
+		fs_store->load_apps(db, name, prev, &apps, &n, err);
+	fs_store->release(db);
+	*fresh = r < 0 || !n ? NULL : user ? (void *)users[0] : (void *)apps[0];
+	free(apps);
+	free(users);
+	return r;
+}
+
+int state_reload_app(const char *name, struct deis_error *err)
+{
+	void *loaded;
+	int changed_ = 1;
+
 	pthread_mutex_lock(&reload_lock);
 	/* The app as held now: only reloads replace it, and they are
 	 * serialised by reload_lock, so it stays alive during the load. */
@@ -432,15 +449,13 @@ int state_reload_app(const char *name, struct deis_error *err)
 	const struct deis_app *prev = state_app(name);
 	app_ref(prev);
 	pthread_rwlock_unlock(&state.lock);
-	r = fs_store->load_apps(db, name, prev, &apps, &n, err);
+	int r = load_one(name, false, prev, &loaded, err);
 	app_unref(prev);
-	fs_store->release(db);
 	if (r < 0) {
 		pthread_mutex_unlock(&reload_lock);
 		return r;
 	}
-	struct deis_app *fresh = n ? apps[0] : NULL;
-	free(apps);
+	struct deis_app *fresh = loaded;
 
 	pthread_rwlock_wrlock(&state.lock);
 	const struct deis_app *cur = state_app(name);
@@ -455,37 +470,25 @@ int state_reload_app(const char *name, struct deis_error *err)
 		scratch_drop_app(name);
 	pthread_rwlock_unlock(&state.lock);
 	pthread_mutex_unlock(&reload_lock);
-	if (changed_)
-		app_unref(old);
-	else
-		app_unref(fresh);
+	app_unref(changed_ ? old : fresh);
 	return changed_;
 }
 
 int state_reload_user(const char *name, struct deis_error *err)
 {
-	struct deis_user **users = NULL;
-	size_t n = 0;
-	struct store_conn *db = fs_store->acquire();
-	int r;
+	void *fresh;
 
-	if (!db)
-		return deis_error_set(err, EIO, "no database connection");
 	pthread_mutex_lock(&reload_lock);
-	r = fs_store->load_users(db, name, &users, &n, err);
-	fs_store->release(db);
-	if (r < 0) {
-		pthread_mutex_unlock(&reload_lock);
-		return r;
+	int r = load_one(name, true, NULL, &fresh, err);
+	if (r == 0) {
+		pthread_rwlock_wrlock(&state.lock);
+		fresh = swap_in((void ***)&state.users, &state.nusers, name, fresh, user_name_of);
+		pthread_rwlock_unlock(&state.lock);
 	}
-	struct deis_user *fresh = n ? users[0] : NULL;
-	free(users);
-	pthread_rwlock_wrlock(&state.lock);
-	struct deis_user *old = swap_in((void ***)&state.users, &state.nusers, name,
-					fresh, user_name_of);
-	pthread_rwlock_unlock(&state.lock);
 	pthread_mutex_unlock(&reload_lock);
-	deis_user_free(old);
+	if (r < 0)
+		return r;
+	deis_user_free(fresh);	/* the one it replaced */
 	return 1;
 }
 
@@ -561,14 +564,11 @@ static struct usage *usage_of(uid_t uid)
 	for (size_t i = 0; i < nusages; i++)
 		if (usages[i].uid == uid)
 			return &usages[i];
-	struct usage *u = realloc(usages, (nusages + 1) * sizeof(*u));
-	if (!u)
+	usages = realloc(usages, (nusages + 1) * sizeof(*usages));
+	if (!usages)
 		abort();
-	usages = u;
-	u = &usages[nusages++];
-	memset(u, 0, sizeof(*u));
-	u->uid = uid;
-	return u;
+	usages[nusages] = (struct usage){ .uid = uid };
+	return &usages[nusages++];
 }
 
 static void usage_trim(struct usage *u)

@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +267,7 @@ int tree_lookup(const struct node *dir, const char *name, struct node *child)
 	snprintf(child->name, sizeof(child->name), "%s", name);
 	if ((child->t = row_named(t, name)))
 		return 0;
+	child->t = t->entry;
 	if (t->lookup && t->lookup(dir, name, child) == 0)
 		return 0;
 	if (t->scratch_ns) {
@@ -298,10 +300,26 @@ int tree_resolve(const struct req *r, char names[][256], int depth, struct node 
 	return 0;
 }
 
+struct tree_lister {
+	void (*add)(void *ctx, const char *name, const struct node *n);
+	void *ctx;
+};
+
+void tree_add(struct tree_lister *l, struct node *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e->name, sizeof(e->name), fmt, ap);
+	va_end(ap);
+	l->add(l->ctx, e->name, e);
+}
+
 void tree_list(const struct node *dir, struct req *r,
 	       void (*add)(void *ctx, const char *name, const struct node *n), void *ctx)
 {
 	const struct nodetype *t = dir->t;
+	struct tree_lister l = { add, ctx };
 	struct node c = *dir;
 	char sdir[160];
 
@@ -313,8 +331,10 @@ void tree_list(const struct node *dir, struct req *r,
 		c.t = t->more->rows[i];
 		add(ctx, c.t->name, &c);
 	}
-	if (t->list)
-		t->list(dir, r, add, ctx);
+	if (t->list) {
+		c.t = t->entry;
+		t->list(dir, r, &c, &l);
+	}
 	if (t->scratch_ns) {
 		scratch_dir(dir, sdir, sizeof(sdir));
 		c.t = &nt_scratch;
@@ -355,7 +375,8 @@ int tree_access(const struct req *r, const struct node *n, bool want_write)
 void tree_stat(const struct node *n, ino_t ino, struct stat *st)
 {
 	struct deis_buf b = DEIS_BUF_INIT;
-	int64_t mt = n->t->mtime ? n->t->mtime(n) : state.started;
+	int64_t mt = n->scratch ? n->scratch->mtime : n->t->mtime ? n->t->mtime(n) :
+		     state.started;
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
@@ -402,6 +423,12 @@ int tree_show(const struct node *n, struct deis_buf *out)
 {
 	if (!n->t->show)
 		return -EISDIR;
+	/* A scratch file, or an entry created and not stored yet (a pending
+	 * config var, key or cert), shows what was written to it. */
+	if (n->scratch) {
+		deis_buf_add(out, n->scratch->data.data, n->scratch->data.len);
+		return 0;
+	}
 	return n->t->show(n, out);
 }
 

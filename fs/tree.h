@@ -23,7 +23,17 @@
 #define RO_MODE (S_IFREG | 0444)
 #define RW_MODE (S_IFREG | 0644)
 
+/* A file of a directory of facts (platform/nodes/<node>/,
+ * containers/<name>/): read-only, shown by a show function that tells the
+ * facts apart by the row's name. */
+#define TREE_FACT(fname, fshow, fmtime, ...) \
+	{ .name = fname, .mode = RO_MODE, .show = fshow, .mtime = fmtime, __VA_ARGS__ }
+
 /* ---- helpers (tree.c) ---- */
+
+/* A list function's entry e, named by fmt: handed to the lister. */
+void tree_add(struct tree_lister *l, struct node *e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 void fmt_time(int64_t us, char *out, size_t len);
 bool app_user(const struct req *r, const struct deis_app *a);

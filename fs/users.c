@@ -62,9 +62,7 @@ static int show_user_info(const struct node *n, struct deis_buf *out)
 
 static int show_key(const struct node *n, struct deis_buf *out)
 {
-	if (n->scratch)
-		deis_buf_add(out, n->scratch->data.data, n->scratch->data.len);
-	else if (n->key)
+	if (n->key)
 		deis_buf_adds(out, n->key->data);
 	return 0;
 }
@@ -125,7 +123,7 @@ static int unlink_key(struct req *r, const struct node *n)
 
 static int64_t mtime_key(const struct node *n)
 {
-	return n->key ? n->key->created : n->scratch ? n->scratch->mtime : state.started;
+	return n->key ? n->key->created : state.started;
 }
 
 static const struct nodetype nt_key = {
@@ -138,26 +136,16 @@ static const struct nodetype nt_key = {
 
 static int keys_lookup(const struct node *dir, const char *name, struct node *child)
 {
-	if (!dir->user)
-		return -ENOENT;
-	const struct deis_key *k = deis_user_key(dir->user, name);
-	if (!k)
-		return -ENOENT;
-	child->t = &nt_key;
-	child->key = k;
-	return 0;
+	child->key = dir->user ? deis_user_key(dir->user, name) : NULL;
+	return child->key ? 0 : -ENOENT;
 }
 
-static void keys_list(const struct node *dir, struct req *r,
-		      void (*add)(void *, const char *, const struct node *), void *ctx)
+static void keys_list(const struct node *dir, struct req *r, struct node *e,
+		      struct tree_lister *l)
 {
-	struct node c = *dir;
-
 	for (size_t i = 0; dir->user && i < dir->user->nkeys; i++) {
-		c.t = &nt_key;
-		c.key = &dir->user->keys[i];
-		snprintf(c.name, sizeof(c.name), "%s", c.key->name);
-		add(ctx, c.name, &c);
+		e->key = &dir->user->keys[i];
+		tree_add(l, e, "%s", e->key->name);
 	}
 }
 
@@ -196,31 +184,27 @@ static int users_lookup(const struct node *dir, const char *name, struct node *c
 	 * the first `cp key.pub users/me/keys/laptop` works. */
 	if (!u && (!deis_valid_user_name(name) || !local_user(name, NULL, NULL)))
 		return -ENOENT;
-	child->t = &nt_user;
 	child->user = u;
 	snprintf(child->owner, sizeof(child->owner), "%s", name);
 	return 0;
 }
 
-static void users_list(const struct node *dir, struct req *r,
-		       void (*add)(void *, const char *, const struct node *), void *ctx)
+static void users_list(const struct node *dir, struct req *r, struct node *e,
+		       struct tree_lister *l)
 {
-	struct node c = *dir;
 	bool self_listed = false;
 
 	for (size_t i = 0; i < state.nusers; i++) {
-		c.t = &nt_user;
-		c.user = state.users[i];
-		snprintf(c.owner, sizeof(c.owner), "%s", c.user->name);
-		add(ctx, c.owner, &c);
-		if (!strcmp(c.owner, r->who.name))
-			self_listed = true;
+		e->user = state.users[i];
+		snprintf(e->owner, sizeof(e->owner), "%s", e->user->name);
+		tree_add(l, e, "%s", e->owner);
+		self_listed |= !strcmp(e->owner, r->who.name);
 	}
+	/* and the caller, as users_lookup finds them */
 	if (!self_listed && r->who.name[0] && deis_valid_user_name(r->who.name)) {
-		c.t = &nt_user;
-		c.user = NULL;
-		snprintf(c.owner, sizeof(c.owner), "%s", r->who.name);
-		add(ctx, c.owner, &c);
+		e->user = NULL;
+		snprintf(e->owner, sizeof(e->owner), "%s", r->who.name);
+		tree_add(l, e, "%s", e->owner);
 	}
 }
 
