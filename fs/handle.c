@@ -61,7 +61,7 @@ int handle_app_access(struct req *r, const struct handle *h)
 /* Resolves a descriptor's node (state lock held) and checks that its
  * opener may still use it (and write it, for want_write). */
 int handle_node(struct req *r, const struct handle *h, struct node *n,
-		       bool want_write)
+		bool want_write)
 {
 	int rc = handle_app_access(r, h);
 
@@ -122,21 +122,12 @@ int handle_check(struct req *r, struct handle *h, size_t end)
 
 /* Sets up a handle for node n (state lock held, write lock when the open
  * may truncate a scratch file). */
-int handle_open(struct req *r, fuse_ino_t ino, const struct node *n,
-		       struct fuse_file_info *fi, struct handle **out)
+/* A handle of node n for its opener (who the request is). */
+static struct handle *handle_new(const struct req *r, fuse_ino_t ino, const struct node *n,
+				 const struct fuse_file_info *fi)
 {
-	int acc = fi->flags & O_ACCMODE;
-	bool want_write = acc != O_RDONLY;
-	int rc;
-
-	if (S_ISDIR(n->t->mode))
-		return -EISDIR;
-	rc = tree_access(r, n, want_write);
-	if (rc < 0)
-		return rc;
-	if (want_write && !n->scratch && !n->t->store)
-		return -EACCES;
 	struct handle *h = calloc(1, sizeof(*h));
+
 	if (!h)
 		abort();
 	pthread_mutex_init(&h->lock, NULL);
@@ -147,7 +138,7 @@ int handle_open(struct req *r, fuse_ino_t ino, const struct node *n,
 		h->app_id = n->app->id;
 		snprintf(h->app, sizeof(h->app), "%s", n->app->name);
 	}
-	h->writable = want_write;
+	h->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
 	h->append = fi->flags & O_APPEND;
 	h->commit = n->t->commit;
 	snprintf(h->name, sizeof(h->name), "%s", n->name);
@@ -155,6 +146,23 @@ int handle_open(struct req *r, fuse_ino_t ino, const struct node *n,
 		snprintf(h->dir, sizeof(h->dir), "%s", n->scratch->dir);
 		h->pending = n->scratch->pending;
 	}
+	return h;
+}
+
+int handle_open(struct req *r, fuse_ino_t ino, const struct node *n,
+		struct fuse_file_info *fi, struct handle **out)
+{
+	bool want_write = (fi->flags & O_ACCMODE) != O_RDONLY;
+	int rc;
+
+	if (S_ISDIR(n->t->mode))
+		return -EISDIR;
+	rc = tree_access(r, n, want_write);
+	if (rc < 0)
+		return rc;
+	if (want_write && !n->scratch && !n->t->store)
+		return -EACCES;
+	struct handle *h = handle_new(r, ino, n, fi);
 	if (n->t->logsrc) {
 		h->log = true;
 		h->delta = -1;
@@ -193,7 +201,7 @@ int handle_open(struct req *r, fuse_ino_t ino, const struct node *n,
 /* Places data at off in b, growing it (charged to uid as kind); refuses
  * to pass max. */
 int buf_place(struct deis_buf *b, const char *data, size_t size, off_t off,
-		     size_t max, uid_t uid, enum mem_kind kind, struct deis_error *err)
+	      size_t max, uid_t uid, enum mem_kind kind, struct deis_error *err)
 {
 	size_t end = (size_t)off + size;
 

@@ -132,7 +132,7 @@ void inode_forget(fuse_ino_t ino, uint64_t n)
 /* After rename: the kernel moved the dentry, so move the inode too.  An
  * inode already at the target is unhashed (the kernel will forget it). */
 void inode_move(fuse_ino_t parent_ino, const char *name,
-		       fuse_ino_t newparent_ino, const char *newname)
+		fuse_ino_t newparent_ino, const char *newname)
 {
 	pthread_mutex_lock(&itable_lock);
 	struct inode *parent = inode_get(parent_ino), *newparent = inode_get(newparent_ino);

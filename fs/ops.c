@@ -284,6 +284,58 @@ static void op_fsync(fuse_req_t freq, fuse_ino_t ino, int datasync,
 	fuse_reply_err(freq, 0);
 }
 
+/* A scratch file's attributes are its own: size, mode, owner. */
+static int setattr_scratch(struct req *r, struct scratch *s, const struct stat *attr,
+			   int to_set)
+{
+	int rc = 0;
+
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		struct deis_buf *b = &s->data;
+		if ((size_t)attr->st_size <= b->len) {
+			b->len = (size_t)attr->st_size;
+			if (b->data)
+				b->data[b->len] = '\0';
+		} else {
+			rc = buf_place(b, "", 0, attr->st_size, SCRATCH_MAX, s->creator,
+				       MEM_SCRATCH, &r->err);
+		}
+	}
+	if (to_set & FUSE_SET_ATTR_MODE)
+		s->mode = attr->st_mode & 07777;
+	if (to_set & FUSE_SET_ATTR_UID)
+		s->uid = attr->st_uid;
+	if (to_set & FUSE_SET_ATTR_GID)
+		s->gid = attr->st_gid;
+	s->mtime = now_us();
+	return rc;
+}
+
+/* truncate(2) by path on a control file: store the content cut to that
+ * size (only shrinking; a file cannot grow holes). */
+static int truncate_path(struct req *r, fuse_ino_t ino, size_t size)
+{
+	struct deis_buf b = DEIS_BUF_INIT;
+	struct node n;
+
+	pthread_rwlock_rdlock(&state.lock);
+	int rc = resolve(r, ino, &n);
+	if (rc == 0) {
+		tree_show(&n, &b);
+		app_ref(n.app);
+	}
+	pthread_rwlock_unlock(&state.lock);
+	if (rc == 0) {
+		if (size > b.len)
+			rc = deis_error_set(&r->err, EINVAL, "cannot extend '%s'", n.name);
+		else
+			rc = tree_store(r, &n, deis_buf_str(&b), size);
+		app_unref(n.app);
+	}
+	deis_buf_release(&b);
+	return rc;
+}
+
 static void op_setattr(fuse_req_t freq, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
@@ -310,47 +362,12 @@ static void op_setattr(fuse_req_t freq, fuse_ino_t ino, struct stat *attr, int t
 	if (rc == 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE)))
 		rc = tree_access(&r, &n, true);
 	if (rc == 0 && n.scratch && !n.scratch->pending) {
-		if (to_set & FUSE_SET_ATTR_SIZE) {
-			struct deis_buf *b = &n.scratch->data;
-			if ((size_t)attr->st_size <= b->len) {
-				b->len = (size_t)attr->st_size;
-				if (b->data)
-					b->data[b->len] = '\0';
-			} else {
-				rc = buf_place(b, "", 0, attr->st_size, SCRATCH_MAX,
-					       n.scratch->creator, MEM_SCRATCH, &r.err);
-			}
-		}
-		if (to_set & FUSE_SET_ATTR_MODE)
-			n.scratch->mode = attr->st_mode & 07777;
-		if (to_set & FUSE_SET_ATTR_UID)
-			n.scratch->uid = attr->st_uid;
-		if (to_set & FUSE_SET_ATTR_GID)
-			n.scratch->gid = attr->st_gid;
-		n.scratch->mtime = now_us();
+		rc = setattr_scratch(&r, n.scratch, attr, to_set);
 		to_set = 0;
 	}
 	pthread_rwlock_unlock(&state.lock);
-	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
-		/* truncate(2) by path on a control file: store the content cut
-		 * to that size (only shrinking; a file cannot grow holes). */
-		struct deis_buf b = DEIS_BUF_INIT;
-		pthread_rwlock_rdlock(&state.lock);
-		rc = resolve(&r, ino, &n);
-		if (rc == 0) {
-			tree_show(&n, &b);
-			app_ref(n.app);
-		}
-		pthread_rwlock_unlock(&state.lock);
-		if (rc == 0) {
-			if ((size_t)attr->st_size > b.len)
-				rc = deis_error_set(&r.err, EINVAL, "cannot extend '%s'", n.name);
-			else
-				rc = tree_store(&r, &n, deis_buf_str(&b), (size_t)attr->st_size);
-			app_unref(n.app);
-		}
-		deis_buf_release(&b);
-	}
+	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+		rc = truncate_path(&r, ino, (size_t)attr->st_size);
 	/* Mode, owner and times of defined files are the platform's: such
 	 * changes are accepted and ignored, as tools (sed -i, cp -p, touch)
 	 * set them routinely. */

@@ -472,18 +472,68 @@ int tree_store(struct req *r, const struct node *n, const char *data, size_t len
  *  - across directories: EXDEV, so mv falls back to copy and unlink;
  *  - anything else: EPERM.
  */
+/* Scratch (or pending) content onto a defined file or var: a commit of
+ * that content, with the renamer's rights on the file, as a write to it;
+ * the scratch file is gone after.  State write lock held (let go while
+ * the store commits). */
+static int rename_commit(struct req *r, const struct node *from, const struct node *to)
+{
+	struct deis_buf data = DEIS_BUF_INIT;
+	char fdir[160], fname[256];
+	struct node dst = *to;
+
+	if (tree_access(r, to, true) < 0)
+		return deis_error_set(&r->err, EACCES, "%s may not write '%s'",
+				      r->who.name[0] ? r->who.name : "this user", to->name);
+	deis_buf_add(&data, from->scratch->data.data, from->scratch->data.len);
+	snprintf(fdir, sizeof(fdir), "%s", from->scratch->dir);
+	snprintf(fname, sizeof(fname), "%s", from->scratch->name);
+	pthread_rwlock_unlock(&state.lock);
+	int rc = tree_store(r, &dst, deis_buf_str(&data), data.len);
+	pthread_rwlock_wrlock(&state.lock);
+	if (rc == 0) {
+		struct scratch *s = scratch_find(fdir, fname);
+		if (s)
+			scratch_remove(s);
+	}
+	deis_buf_release(&data);
+	return rc;
+}
+
+/* A defined file onto a scratch name (to, or a new one): an editor's
+ * backup copy of its content; the file stays as it is. */
+static int rename_copy(struct req *r, const struct node *from, const struct node *todir,
+		       const char *toname, const struct node *to)
+{
+	struct deis_buf data = DEIS_BUF_INIT;
+
+	tree_show(from, &data);
+	struct scratch *s = to ? to->scratch : scratch_new(r, todir, toname, 0644);
+	int rc = s ? 0 : -r->err.code;
+	if (rc == 0) {
+		deis_buf_reset(&s->data);
+		rc = mem_buf_reserve(&s->data, s->creator, MEM_SCRATCH, data.len, &r->err);
+	}
+	if (rc == 0) {
+		deis_buf_add(&s->data, deis_buf_str(&data), data.len);
+		s->mtime = now_us();
+	}
+	deis_buf_release(&data);
+	return rc;
+}
+
 int tree_rename(struct req *r, const struct node *from, const struct node *todir,
 		const char *toname, const struct node *to, bool to_exists)
 {
-	char sdir[160], fdir[160] = "";
+	char sdir[160];
 
 	if (S_ISDIR(from->t->mode))
 		return deis_error_set(&r->err, EPERM, "directories cannot be renamed");
 	if (!todir->t->scratch_ns)
 		return deis_error_set(&r->err, EXDEV, "cannot rename into this directory");
 	scratch_dir(todir, sdir, sizeof(sdir));
-	if (from->scratch)
-		snprintf(fdir, sizeof(fdir), "%s", from->scratch->dir);
+	if (from->scratch && strcmp(from->scratch->dir, sdir))
+		return deis_error_set(&r->err, EXDEV, "cross-directory rename");
 
 	/* A pending entry (created, not yet stored) counts as defined. */
 	bool to_defined = to_exists && to->t != &nt_scratch;
@@ -501,75 +551,30 @@ int tree_rename(struct req *r, const struct node *from, const struct node *todir
 		to = &target;
 		to_defined = true;
 	}
-	/* Scratch (or pending) content onto a defined file or var: commit,
-	 * with the caller's rights on that file, as a write to it. */
-	if (from->scratch && to_defined) {
-		if (strcmp(fdir, sdir))
-			return deis_error_set(&r->err, EXDEV, "cross-directory rename");
-		if (tree_access(r, to, true) < 0)
-			return deis_error_set(&r->err, EACCES, "%s may not write '%s'",
-					      r->who.name[0] ? r->who.name : "this user",
-					      to->name);
-		struct deis_buf data = DEIS_BUF_INIT;
-		deis_buf_add(&data, from->scratch->data.data, from->scratch->data.len);
-		char fname[256];
-		snprintf(fname, sizeof(fname), "%s", from->scratch->name);
-		struct node dst = *to;
-		pthread_rwlock_unlock(&state.lock);
-		int rc = tree_store(r, &dst, deis_buf_str(&data), data.len);
-		pthread_rwlock_wrlock(&state.lock);
-		if (rc == 0) {
-			struct scratch *s = scratch_find(fdir, fname);
-			if (s)
-				scratch_remove(s);
-		}
-		deis_buf_release(&data);
-		return rc;
-	}
+	if (from->scratch && to_defined)
+		return rename_commit(r, from, to);
 	/* Scratch onto another scratch name: move it. */
 	if (from->scratch) {
-		if (strcmp(fdir, sdir))
-			return deis_error_set(&r->err, EXDEV, "cross-directory rename");
-		if (to_exists && to->scratch)
+		if (to_exists && to->scratch && to->scratch != from->scratch)
 			scratch_remove(to->scratch);
-		struct scratch *s = scratch_find(fdir, from->scratch->name);
-		if (s) {
-			free(s->name);
-			s->name = strdup(toname);
-			s->pending = false;
-		}
+		free(from->scratch->name);
+		from->scratch->name = strdup(toname);
+		from->scratch->pending = false;
 		return 0;
 	}
+	if (from->app != todir->app)
+		return deis_error_set(&r->err, EXDEV, "cross-app rename");
 	/* An entry onto another name of its directory: config/A -> config/B */
 	if (from->t->rename && from->t == todir->t->entry && todir->t->creatable &&
 	    todir->t->creatable(todir, toname, 0) && (!to_exists || to->t == from->t)) {
-		if (from->app != todir->app)
-			return deis_error_set(&r->err, EXDEV, "cross-app rename");
 		struct node n = *from;
 		pthread_rwlock_unlock(&state.lock);
 		int rc = n.t->rename(r, &n, toname);
 		pthread_rwlock_wrlock(&state.lock);
 		return rc;
 	}
-	/* A defined file onto a scratch name: an editor's backup copy. */
-	if (!from->scratch && (!to_exists || to->t == &nt_scratch) && from->t->show) {
-		if (from->app != todir->app)
-			return deis_error_set(&r->err, EXDEV, "cross-directory rename");
-		struct deis_buf data = DEIS_BUF_INIT;
-		tree_show(from, &data);
-		struct scratch *s = to_exists ? to->scratch : scratch_new(r, todir, toname, 0644);
-		int rc = s ? 0 : -r->err.code;
-		if (rc == 0) {
-			deis_buf_reset(&s->data);
-			rc = mem_buf_reserve(&s->data, s->creator, MEM_SCRATCH, data.len, &r->err);
-		}
-		if (rc == 0) {
-			deis_buf_add(&s->data, deis_buf_str(&data), data.len);
-			s->mtime = now_us();
-		}
-		deis_buf_release(&data);
-		return rc;
-	}
+	if ((!to_exists || to->t == &nt_scratch) && from->t->show)
+		return rename_copy(r, from, todir, toname, to_exists ? to : NULL);
 	if (S_ISREG(from->t->mode))
 		return deis_error_set(&r->err, EXDEV, "'%s' cannot be renamed here; "
 				      "copy it instead", from->name);
