@@ -1,12 +1,16 @@
 /*
  * deisfs.h - what the parts of deisfs share.
  *
- *   state.c  the platform held in memory (apps, users) and kept fresh
- *            from PostgreSQL on events; scratch files; the callers' ids
- *   tree.c   the tree as a table of node types, each with show (read)
- *            and store (commit) functions, like Plan 9's Dirtab
- *   ops.c    the FUSE low-level glue: inodes, handles, one reply per call
- *   main.c   options, start-up order, the event thread
+ *   state.c    the platform held in memory (apps, users) and kept fresh
+ *              from the store on events; scratch files; the callers' ids
+ *   tree.c     the tree as a table of node types (rows), each with show
+ *              (read) and store (commit) functions, like Plan 9's Dirtab;
+ *              the rows of each family in files of their own (tree.h)
+ *   store.h    what the tree asks of PostgreSQL (store_db.c)
+ *   ops.c      the FUSE low-level operations, one reply per call, over
+ *              inode.c (the inode table), handle.c (open files) and
+ *              inval.c (the invalidation thread): they name no path
+ *   main.c     options, start-up order, the event thread
  *
  * Locking: the state lock (a rwlock) guards the model and the scratch
  * files.  A request resolves its node and renders or checks under the read
