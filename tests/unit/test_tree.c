@@ -505,7 +505,7 @@ static char *read_doc(const char *path)
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		deis_buf_add(&b, chunk, n);
 	fclose(f);
-	return strdup(deis_buf_str(&b));
+	return b.data ? b.data : strdup("");	/* the buffer's, to free */
 }
 
 TEST(doc_matches_the_rows)
@@ -585,6 +585,7 @@ static void init(void)
 	deis_log_init("test_tree", LOG_CRIT, 0);
 	deis_conf_defaults(options);
 	/* no log server, no Redis: platform lines and log sizes are left out */
+	free(deis_conf.syslog_socket);
 	deis_conf.syslog_socket = NULL;
 	deis_conf.redis_port = 1;
 	fs_store = &mem_store;
@@ -595,14 +596,19 @@ static int update_doc(const char *path)
 	struct deis_error err = DEIS_ERROR_INIT;
 	struct deis_buf b = DEIS_BUF_INIT;
 	char *doc = read_doc(path);
-	FILE *f;
+	FILE *f = NULL;
+	int rc = 1;
 
-	if (!doc || tree_doc_update(doc, &b, &err) < 0 || !(f = fopen(path, "w"))) {
-		fprintf(stderr, "test_tree: %s: %s\n", path, err.msg[0] ? err.msg : "cannot read or write");
-		return 1;
+	if (doc && tree_doc_update(doc, &b, &err) == 0 && (f = fopen(path, "w"))) {
+		fputs(deis_buf_str(&b), f);
+		rc = fclose(f) ? 1 : 0;
 	}
-	fputs(deis_buf_str(&b), f);
-	return fclose(f) ? 1 : 0;
+	if (rc)
+		fprintf(stderr, "test_tree: %s: %s\n", path,
+			err.msg[0] ? err.msg : "cannot read or write it");
+	free(doc);
+	deis_buf_release(&b);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -614,6 +620,7 @@ int main(int argc, char **argv)
 		struct deis_buf b = DEIS_BUF_INIT;
 		tree_readme(&b);
 		fputs(deis_buf_str(&b), stdout);
+		deis_buf_release(&b);
 		return 0;
 	}
 	RUN(resolve_paths);
