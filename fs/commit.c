@@ -69,12 +69,12 @@ int tree_commit(struct req *r, store_fn *change, struct store_change *c)
 }
 
 int release_change(struct req *r, const struct node *n,
-		   const struct deis_release_change *rc_change)
+		   const struct deis_release_change *release)
 {
 	char app[64];
 
 	app_name(n, app, sizeof(app));
-	struct store_change c = { .app = app, .release = rc_change };
+	struct store_change c = { .app = app, .release = release };
 	int rc = tree_commit(r, fs_store->release_create, &c);
 	if (rc == 0 && c.version) {
 		deis_log(LOG_INFO, "app %s: release v%d by %s", app, c.version, r->who.name);

@@ -104,7 +104,9 @@ struct state {
 };
 extern struct state state;
 
-/* The PostgreSQL pool: a connection for the calling thread's request. */
+/* The PostgreSQL pool (store_db.c): a connection for the calling
+ * thread's request; the tree's changes and loads go through fs_store
+ * (store.h), the health probe and start-up use these directly. */
 struct deis_db *db_acquire(void);
 void db_release(struct deis_db *db);
 /* The Redis pool, for reading logs; NULL when Redis is unreachable. */
