@@ -1,12 +1,16 @@
 /*
  * deisfs.h - what the parts of deisfs share.
  *
- *   state.c  the platform held in memory (apps, users) and kept fresh
- *            from PostgreSQL on events; scratch files; the callers' ids
- *   tree.c   the tree as a table of node types, each with show (read)
- *            and store (commit) functions, like Plan 9's Dirtab
- *   ops.c    the FUSE low-level glue: inodes, handles, one reply per call
- *   main.c   options, start-up order, the event thread
+ *   state.c    the platform held in memory (apps, users) and kept fresh
+ *              from the store on events; scratch files; the callers' ids
+ *   tree.c     the tree as a table of node types (rows), each with show
+ *              (read) and store (commit) functions, like Plan 9's Dirtab;
+ *              the rows of each family in files of their own (tree.h)
+ *   store.h    what the tree asks of PostgreSQL (store_db.c)
+ *   ops.c      the FUSE low-level operations, one reply per call, over
+ *              inode.c (the inode table), handle.c (open files) and
+ *              inval.c (the invalidation thread): they name no path
+ *   main.c     options, start-up order, the event thread
  *
  * Locking: the state lock (a rwlock) guards the model and the scratch
  * files.  A request resolves its node and renders or checks under the read
@@ -64,7 +68,10 @@ void caller_lookup(uid_t uid, gid_t gid, struct caller *who);
 /* ---- state (state.c) ---- */
 
 struct scratch {
-	char *dir;		/* "app:<app>", "config:<app>", ... */
+	char *dir;		/* its namespace, "config:<app>", "keys:<user>"
+				 * (tree.c makes them) */
+	char *owner;		/* the app it belongs to, or the user */
+	bool of_user;		/* owner is a user (keys/), not an app */
 	char *name;
 	struct deis_buf data;	/* counted against `creator` (mem_buf_size) */
 	mode_t mode;
@@ -97,7 +104,9 @@ struct state {
 };
 extern struct state state;
 
-/* The PostgreSQL pool: a connection for the calling thread's request. */
+/* The PostgreSQL pool (store_db.c): a connection for the calling
+ * thread's request; the tree's changes and loads go through fs_store
+ * (store.h), the health probe and start-up use these directly. */
 struct deis_db *db_acquire(void);
 void db_release(struct deis_db *db);
 /* The Redis pool, for reading logs; NULL when Redis is unreachable. */
@@ -154,8 +163,9 @@ int mem_buf_reserve(struct deis_buf *b, uid_t uid, enum mem_kind kind, size_t ne
 /* The scratch files: the caller holds the state write lock. */
 struct scratch *scratch_find(const char *dir, const char *name);
 /* NULL with err filled (EDQUOT, ENOSPC) when uid may hold no more. */
-struct scratch *scratch_create(const char *dir, const char *name, mode_t mode,
-			       uid_t uid, gid_t gid, struct deis_error *err);
+struct scratch *scratch_create(const char *dir, const char *owner, bool of_user,
+			       const char *name, mode_t mode, uid_t uid, gid_t gid,
+			       struct deis_error *err);
 void scratch_remove(struct scratch *s);
 /* Drops every scratch file of an app (it was destroyed). */
 void scratch_drop_app(const char *app);
@@ -172,6 +182,7 @@ int64_t now_us(void);
 
 struct node;
 struct req;
+struct tree_lister;
 
 /*
  * When a write commits.  Every writable file commits when the writer is
@@ -191,14 +202,49 @@ enum commit_when {
 	COMMIT_DOCUMENT,	/* committed (and checked) at close or rename */
 };
 
+/* The deepest path of the tree, in names below the root. */
+#define TREE_DEPTH_MAX 12
+
+/* Rows added to a directory at start, beside its static children: rows
+ * built from a table elsewhere (the per-app settings).  Filled before the
+ * mount serves and never changed after, so read without a lock. */
+#define TREE_MORE_MAX 32
+struct tree_more {
+	const struct nodetype *rows[TREE_MORE_MAX];
+	size_t n;
+};
+
+/*
+ * One row of the tree: a file, a symlink or a directory, with what it
+ * shows, what storing it does, and what it says about itself.  Only the
+ * rows know the layout: the FUSE side asks them (through tree_*()) and
+ * names no path.
+ */
 struct nodetype {
-	const char *name;	/* fixed name, or NULL for a dynamic child */
+	const char *name;	/* fixed name, or NULL for a dynamic entry */
+	const char *pattern;	/* a dynamic entry's name in help: "<app>" */
 	mode_t mode;		/* S_IFDIR|0755, S_IFREG|0644, S_IFLNK|0777 */
 	enum commit_when commit;
 	size_t max;		/* largest content a store accepts */
 	bool direct;		/* content changes without events, or with the
 				 * reader: direct_io, no page cache */
 	bool owner_only;	/* only the app's owner (or an admin) writes it */
+	bool self_only;		/* only that user (users/<name>) and admins
+				 * read it */
+	/* an app directory: its entry is never cached by the kernel, so every
+	 * path walk through it comes back to check the caller */
+	bool gate;
+	/* What it is, for README and docs/tree.md (tree_doc.c): help is one
+	 * line; doc_read and doc_write are the columns of docs/tree.md's file
+	 * tables (doc_read defaults to help, doc_write to "read-only").  A
+	 * row without help is left out of both: its directory's covers it. */
+	const char *help;
+	const char *doc_read;
+	const char *doc_write;
+	/* What the kernel must forget on an event (changed(kind, name)): a
+	 * directory whose entries are named by the events of this kind
+	 * (apps/ for "app"), or a file that changes with every one (status). */
+	const char *event;
 	/* files: render the content; symlinks: the target */
 	int (*show)(const struct node *n, struct deis_buf *out);
 	/* commit new content; returns 0 or -errno with err filled */
@@ -206,17 +252,25 @@ struct nodetype {
 		     size_t len);
 	int (*unlink)(struct req *r, const struct node *n);
 	int (*rmdir)(struct req *r, const struct node *n);
+	/* an entry renamed to another name of its directory (mv config/A
+	 * config/B), toname valid there (creatable) */
+	int (*rename)(struct req *r, const struct node *n, const char *toname);
 	/* directories */
 	const struct nodetype *const *children;	/* static entries */
-	/* dynamic entries: fill child from a name; 0 or -ENOENT */
+	struct tree_more *more;			/* entries added at start */
+	/* the type of its dynamic entries (and of a created entry, a config
+	 * var or a key before it is stored) */
+	const struct nodetype *entry;
+	/* dynamic entries: fill child (a copy of dir, its type `entry`) from
+	 * a name; 0 or -ENOENT */
 	int (*lookup)(const struct node *dir, const char *name, struct node *child);
-	/* list dynamic entries */
-	void (*list)(const struct node *dir, struct req *r,
-		     void (*add)(void *ctx, const char *name, const struct node *n),
-		     void *ctx);
+	/* list them: fill e (as child above) for each, and tree_add() it */
+	void (*list)(const struct node *dir, struct req *r, struct node *e,
+		     struct tree_lister *l);
 	int (*mkdir)(struct req *r, const struct node *dir, const char *name);
-	/* the scratch namespace of this directory, NULL when none */
-	void (*scratch_dir)(const struct node *dir, char *out, size_t outlen);
+	/* the scratch namespace of this directory ("config" makes
+	 * "config:<app>"), NULL when it takes no scratch files */
+	const char *scratch_ns;
 	/* may a created file of this name be a pending entry (config var,
 	 * key, cert) rather than a scratch file? */
 	bool (*creatable)(const struct node *dir, const char *name, int flags);
@@ -260,15 +314,21 @@ struct req {
 };
 
 extern const struct nodetype nt_root;
-/* An app directory: its entry is never cached by the kernel, so every
- * path walk through it comes back to check the caller. */
-bool tree_is_gate(const struct node *n);
 extern const struct nodetype nt_scratch;
 
 /* An editor's or tool's temporary file name (see tree.c). */
 bool tree_editor_name(const char *name, int flags);
-/* Finds child `name` of dir: static entries, dynamic entries, scratch. */
+/* Finds child `name` of dir: static entries, added ones, dynamic entries,
+ * scratch files. */
 int tree_lookup(const struct node *dir, const char *name, struct node *child);
+/* Walks names[0..depth) from the root into n, checking that the caller
+ * may pass every app directory on the way; the caller holds the state
+ * lock. */
+int tree_resolve(const struct req *r, char names[][256], int depth, struct node *n);
+/* Calls add for every entry of dir, in the order ls shows them ("." and
+ * ".." are the caller's); the caller holds the state lock. */
+void tree_list(const struct node *dir, struct req *r,
+	       void (*add)(void *ctx, const char *name, const struct node *n), void *ctx);
 /* May the caller see (want_write = false) or change this node? */
 int tree_access(const struct req *r, const struct node *n, bool want_write);
 /* stat of a node */
@@ -280,6 +340,23 @@ int tree_store(struct req *r, const struct node *n, const char *data, size_t len
 /* rename within the tree (see tree.c for the rules) */
 int tree_rename(struct req *r, const struct node *from, const struct node *todir,
 		const char *toname, const struct node *to, bool to_exists);
+/* Creates scratch file `name` in dir (pending: an entry not yet stored);
+ * the caller holds the state write lock.  0, or < 0 with r->err filled
+ * (EACCES where dir takes none, EINVAL for a name it cannot take, EDQUOT,
+ * ENOSPC). */
+int tree_create(struct req *r, const struct node *dir, const char *name, mode_t mode,
+		int flags);
+/* A created entry whose content was never stored leaves nothing: drops
+ * scratch file `name` of namespace dir when it is still pending, and
+ * queues the invalidation of its directory.  Returns whether it did.
+ * Takes the state lock itself. */
+bool tree_drop_pending(const char *dir, const char *name);
+/* Calls fn with each path (names from the root) whose kernel caches an
+ * event (kind, name) makes stale. */
+void tree_event_paths(const char *kind, const char *name,
+		      void (*fn)(void *ctx, const char *const *names, int depth),
+		      void *ctx);
+/* README: the tree, a line per row that has help (tree_doc.c). */
 void tree_readme(struct deis_buf *out);
 
 /* Logs an operation's failure once, in words, with the caller. */

@@ -1,11 +1,9 @@
 /*
- * ops.c - the FUSE low-level glue: inodes, open handles, one reply per
- * request.
+ * ops.c - the FUSE low-level operations: one reply per request.  The
+ * inode table is in inode.c, open files in handle.c, the invalidation
+ * thread in inval.c.
  *
- * An inode is a (parent, name) pair the kernel has looked up; what it
- * refers to is resolved against the model at every request, so a renamed,
- * reloaded or destroyed app can never leave a dangling pointer here.  The
- * caller is checked at every operation (the kernel's caches are shared by
+ * The caller is checked at every operation (the kernel's caches are shared by
  * all users of the mount), and app directories are never cached by the
  * kernel, so each path walk through one comes back here to be checked.
  */
@@ -23,288 +21,8 @@
 
 #include "deis/log.h"
 #include "deis/validate.h"
-#include "deisfs.h"
-#include "ops.h"
-
-/* ---- the inode table ---- */
-
-struct inode {
-	fuse_ino_t ino;
-	struct inode *parent;
-	char *name;
-	uint64_t nlookup;
-	unsigned children;	/* inodes whose parent this is */
-	struct inode *next_name, *next_ino;
-};
-
-#define HASH_SIZE 16384
-
-static pthread_mutex_t itable_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct inode *by_name[HASH_SIZE], *by_ino[HASH_SIZE];
-static struct inode root_inode = { .ino = FUSE_ROOT_ID, .name = (char *)"", .nlookup = 1 };
-static fuse_ino_t next_ino = FUSE_ROOT_ID + 1;
-static struct fuse_session *session;
-
-static unsigned name_hash(const struct inode *parent, const char *name)
-{
-	unsigned h = (unsigned)((uintptr_t)parent >> 4) * 2654435761u;
-
-	for (; *name; name++)
-		h = h * 31 + (unsigned char)*name;
-	return h % HASH_SIZE;
-}
-
-static void unhash_name(struct inode *in)
-{
-	struct inode **p = &by_name[name_hash(in->parent, in->name)];
-
-	for (; *p; p = &(*p)->next_name)
-		if (*p == in) {
-			*p = in->next_name;
-			break;
-		}
-	in->next_name = NULL;
-}
-
-static struct inode *inode_get(fuse_ino_t ino)
-{
-	if (ino == FUSE_ROOT_ID)
-		return &root_inode;
-	for (struct inode *in = by_ino[ino % HASH_SIZE]; in; in = in->next_ino)
-		if (in->ino == ino)
-			return in;
-	return NULL;
-}
-
-static struct inode *inode_child(struct inode *parent, const char *name)
-{
-	for (struct inode *in = by_name[name_hash(parent, name)]; in; in = in->next_name)
-		if (in->parent == parent && !strcmp(in->name, name))
-			return in;
-	return NULL;
-}
-
-/* Finds or makes the inode for (parent, name) and counts one lookup. */
-static fuse_ino_t inode_lookup(fuse_ino_t parent_ino, const char *name)
-{
-	fuse_ino_t ino = 0;
-
-	pthread_mutex_lock(&itable_lock);
-	struct inode *parent = inode_get(parent_ino);
-	if (parent) {
-		struct inode *in = inode_child(parent, name);
-		if (!in) {
-			in = calloc(1, sizeof(*in));
-			if (!in)
-				abort();
-			in->ino = next_ino++;
-			in->parent = parent;
-			parent->children++;
-			in->name = strdup(name);
-			unsigned h = name_hash(parent, name);
-			in->next_name = by_name[h];
-			by_name[h] = in;
-			in->next_ino = by_ino[in->ino % HASH_SIZE];
-			by_ino[in->ino % HASH_SIZE] = in;
-		}
-		in->nlookup++;
-		ino = in->ino;
-	}
-	pthread_mutex_unlock(&itable_lock);
-	return ino;
-}
-
-static void inode_maybe_free(struct inode *in)
-{
-	while (in && in != &root_inode && in->nlookup == 0 && in->children == 0) {
-		struct inode *parent = in->parent;
-		unhash_name(in);
-		struct inode **p = &by_ino[in->ino % HASH_SIZE];
-		for (; *p; p = &(*p)->next_ino)
-			if (*p == in) {
-				*p = in->next_ino;
-				break;
-			}
-		free(in->name);
-		free(in);
-		parent->children--;
-		in = parent;
-	}
-}
-
-static void inode_forget(fuse_ino_t ino, uint64_t n)
-{
-	pthread_mutex_lock(&itable_lock);
-	struct inode *in = inode_get(ino);
-	if (in && in != &root_inode) {
-		in->nlookup = in->nlookup > n ? in->nlookup - n : 0;
-		inode_maybe_free(in);
-	}
-	pthread_mutex_unlock(&itable_lock);
-}
-
-/* After rename: the kernel moved the dentry, so move the inode too.  An
- * inode already at the target is unhashed (the kernel will forget it). */
-static void inode_move(fuse_ino_t parent_ino, const char *name,
-		       fuse_ino_t newparent_ino, const char *newname)
-{
-	pthread_mutex_lock(&itable_lock);
-	struct inode *parent = inode_get(parent_ino), *newparent = inode_get(newparent_ino);
-	struct inode *in = parent ? inode_child(parent, name) : NULL;
-	if (in && newparent) {
-		struct inode *old = inode_child(newparent, newname);
-		if (old && old != in) {
-			unhash_name(old);
-			/* keep it findable by ino, with a name nobody can look up */
-			free(old->name);
-			old->name = strdup("");
-		}
-		unhash_name(in);
-		in->parent->children--;
-		struct inode *oldparent = in->parent;
-		in->parent = newparent;
-		newparent->children++;
-		free(in->name);
-		in->name = strdup(newname);
-		unsigned h = name_hash(newparent, newname);
-		in->next_name = by_name[h];
-		by_name[h] = in;
-		inode_maybe_free(oldparent);
-	}
-	pthread_mutex_unlock(&itable_lock);
-}
-
-#define MAX_DEPTH 12
-
-/* The names from the root down to ino; returns the depth or -ENOENT. */
-static int inode_path(fuse_ino_t ino, char names[MAX_DEPTH][256])
-{
-	const char *chain[MAX_DEPTH];
-	int depth = 0;
-
-	pthread_mutex_lock(&itable_lock);
-	struct inode *in = inode_get(ino);
-	if (!in) {
-		pthread_mutex_unlock(&itable_lock);
-		return -ENOENT;
-	}
-	for (; in && in != &root_inode; in = in->parent) {
-		if (depth == MAX_DEPTH || !in->name[0]) {
-			pthread_mutex_unlock(&itable_lock);
-			return -ENOENT;
-		}
-		chain[depth++] = in->name;
-	}
-	for (int i = 0; i < depth; i++)
-		snprintf(names[i], 256, "%s", chain[depth - 1 - i]);
-	pthread_mutex_unlock(&itable_lock);
-	return depth;
-}
-
-/* Resolves ino to a node; the caller holds the state lock.  Also checks
- * that the caller may see every directory on the way. */
-static int resolve(const struct req *r, fuse_ino_t ino, struct node *n)
-{
-	char names[MAX_DEPTH][256];
-	int depth = inode_path(ino, names);
-
-	if (depth < 0)
-		return depth;
-	memset(n, 0, sizeof(*n));
-	n->t = &nt_root;
-	n->viewer = &r->who;
-	for (int i = 0; i < depth; i++) {
-		struct node child;
-		int rc = tree_lookup(n, names[i], &child);
-		if (rc < 0)
-			return rc;
-		*n = child;
-		if (tree_is_gate(n) && tree_access(r, n, false) < 0)
-			return -EACCES;
-	}
-	return 0;
-}
-
-static void path_string(fuse_ino_t ino, const char *leaf, char *out, size_t len)
-{
-	char names[MAX_DEPTH][256];
-	int depth = inode_path(ino, names);
-	size_t n = 0;
-
-	out[0] = '\0';
-	for (int i = 0; i < depth && n < len; i++)
-		n += (size_t)snprintf(out + n, len - n, "/%s", names[i]);
-	if (leaf && n < len)
-		snprintf(out + n, len - n, "/%s", leaf);
-	if (!out[0])
-		snprintf(out, len, "/");
-}
-
-/* ---- open files ---- */
-
-/*
- * A descriptor acts as the user who opened it, whoever uses it later: the
- * kernel sends RELEASE (the last close, where `: > f` and `touch` commit)
- * as root, and a descriptor may be passed on or outlive a change of
- * identity.  Every operation on it (read, write, flush, release) looks
- * that user up again and checks their rights at that moment, so one who
- * lost access (removed from perms, the app destroyed, even if an app of
- * the same name was made since) can neither commit nor read any more.
- */
-struct handle {
-	pthread_mutex_t lock;
-	fuse_ino_t ino;
-	uid_t uid;		/* who opened it */
-	gid_t gid;
-	long app_id;		/* the app it belongs to (0: none) */
-	struct deis_buf buf;	/* content read at open, or being written;
-				 * counted against uid (MEM_BUFFER) */
-	/* control files: buf[0..checked_end) was checked at write; a store
-	 * that checks line by line (env) resumes at checked */
-	size_t checked, checked_lines, checked_end;
-	bool writable;
-	bool dirty;		/* written (or truncated), not yet committed */
-	bool written;		/* write() data arrived since the last commit */
-	bool failed;		/* a write or commit was refused: nothing more
-				 * is taken from this descriptor */
-	int fail_errno;
-	bool scratch;		/* reads and writes go to the scratch file */
-	bool append;
-	bool pending;		/* opened a created, not yet stored entry */
-	int commit;
-	char dir[160];		/* scratch namespace and name, for release */
-	char name[256];
-	/* a log: offsets are the stream's byte offsets, so the size only
-	 * grows; a reader that starts below the oldest retained line (cat
-	 * from 0) is shifted up to it once, at its first read, by delta */
-	bool log;
-	long long delta;		/* -1 until the first read */
-	char app[64];			/* the app's name ("" for none) */
-	char src[64];
-};
-
-/* A request made through a descriptor: acts as its opener (looked up
- * again, so a change to their groups counts within seconds). */
-static void handle_req(fuse_req_t freq, const struct handle *h, struct req *r)
-{
-	memset(r, 0, sizeof(*r));
-	caller_lookup(h->uid, h->gid, &r->who);
-	r->who.pid = fuse_req_ctx(freq)->pid;
-	deis_error_clear(&r->err);
-}
-
-static void handle_free(struct handle *h)
-{
-	mem_charge(h->uid, MEM_BUFFER, -(long long)mem_buf_size(&h->buf), NULL);
-	pthread_mutex_destroy(&h->lock);
-	deis_buf_release(&h->buf);
-	free(h);
-}
-
-static struct handle *handle_of(struct fuse_file_info *fi)
-{
-	return (struct handle *)(uintptr_t)fi->fh;
-}
+#include "handle.h"
+#include "inode.h"
 
 /* ---- requests ---- */
 
@@ -316,6 +34,20 @@ static void req_init(fuse_req_t freq, struct req *r)
 	caller_lookup(ctx->uid, ctx->gid, &r->who);
 	r->who.pid = ctx->pid;
 	deis_error_clear(&r->err);
+}
+
+/* The start of most operations: the caller, the state lock (the write
+ * lock when the operation may change scratch files), and ino resolved
+ * into n.  The caller lets the lock go. */
+static int req_start(fuse_req_t freq, struct req *r, fuse_ino_t ino, struct node *n,
+		     bool write_lock)
+{
+	req_init(freq, r);
+	if (write_lock)
+		pthread_rwlock_wrlock(&state.lock);
+	else
+		pthread_rwlock_rdlock(&state.lock);
+	return resolve(r, ino, n);
 }
 
 /* Replies with an error and logs the reason in words. */
@@ -337,14 +69,14 @@ static void reply_err(fuse_req_t freq, struct req *r, int rc, const char *op,
 
 static double entry_timeout_of(const struct node *n)
 {
-	return tree_is_gate(n) ? 0 : fs_conf.entry_timeout;
+	return n->t->gate ? 0 : fs_conf.entry_timeout;
 }
 
 static double attr_timeout_of(const struct node *n)
 {
 	if (n->t->direct || n->scratch)
 		return 0;
-	return tree_is_gate(n) ? 0 : fs_conf.attr_timeout;
+	return n->t->gate ? 0 : fs_conf.attr_timeout;
 }
 
 /* Fills e for child `name` of parent (state lock held) and counts the
@@ -358,7 +90,7 @@ static int make_entry(const struct req *r, fuse_ino_t parent, const struct node 
 	memset(e, 0, sizeof(*e));
 	if (rc < 0)
 		return rc;
-	if (tree_is_gate(&child) && tree_access(r, &child, false) < 0)
+	if (child.t->gate && tree_access(r, &child, false) < 0)
 		return -EACCES;
 	e->ino = inode_lookup(parent, name);
 	if (!e->ino)
@@ -374,25 +106,21 @@ static void op_lookup(fuse_req_t freq, fuse_ino_t parent, const char *name)
 	struct req r;
 	struct node dir;
 	struct fuse_entry_param e;
-	int rc;
+	int rc = req_start(freq, &r, parent, &dir, false);
 
-	req_init(freq, &r);
-	pthread_rwlock_rdlock(&state.lock);
-	rc = resolve(&r, parent, &dir);
 	if (rc == 0)
 		rc = make_entry(&r, parent, &dir, name, &e);
 	pthread_rwlock_unlock(&state.lock);
+	/* A name that is not there is cached too, for negative_timeout. */
 	if (rc == -ENOENT && fs_conf.negative_timeout > 0) {
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = fs_conf.negative_timeout;
-		fuse_reply_entry(freq, &e);
-		return;
+		rc = 0;
 	}
-	if (rc < 0) {
+	if (rc < 0)
 		reply_err(freq, &r, rc, "lookup", parent, name);
-		return;
-	}
-	fuse_reply_entry(freq, &e);
+	else
+		fuse_reply_entry(freq, &e);
 }
 
 static void op_forget(fuse_req_t freq, fuse_ino_t ino, uint64_t n)
@@ -413,21 +141,17 @@ static void op_getattr(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *f
 	struct req r;
 	struct node n;
 	struct stat st;
-	int rc;
+	int rc = req_start(freq, &r, ino, &n, false);
 
-	req_init(freq, &r);
-	pthread_rwlock_rdlock(&state.lock);
-	rc = resolve(&r, ino, &n);
 	if (rc == 0)
 		rc = tree_access(&r, &n, false);
 	if (rc == 0)
 		tree_stat(&n, ino, &st);
 	pthread_rwlock_unlock(&state.lock);
-	if (rc < 0) {
+	if (rc < 0)
 		reply_err(freq, &r, rc, "stat", ino, NULL);
-		return;
-	}
-	fuse_reply_attr(freq, &st, attr_timeout_of(&n));
+	else
+		fuse_reply_attr(freq, &st, attr_timeout_of(&n));
 }
 
 static void op_readlink(fuse_req_t freq, fuse_ino_t ino)
@@ -435,11 +159,8 @@ static void op_readlink(fuse_req_t freq, fuse_ino_t ino)
 	struct req r;
 	struct node n;
 	struct deis_buf b = DEIS_BUF_INIT;
-	int rc;
+	int rc = req_start(freq, &r, ino, &n, false);
 
-	req_init(freq, &r);
-	pthread_rwlock_rdlock(&state.lock);
-	rc = resolve(&r, ino, &n);
 	if (rc == 0)
 		rc = S_ISLNK(n.t->mode) ? tree_show(&n, &b) : -EINVAL;
 	pthread_rwlock_unlock(&state.lock);
@@ -450,161 +171,6 @@ static void op_readlink(fuse_req_t freq, fuse_ino_t ino)
 	deis_buf_release(&b);
 }
 
-/* ---- open files ---- */
-
-
-/* The opener's rights on the app of a descriptor (state lock held): the
- * app must be the one it was opened in, and still theirs to use. */
-static int handle_app_access(struct req *r, const struct handle *h)
-{
-	if (!h->app_id)
-		return 0;
-	const struct deis_app *a = state_app(h->app);
-	if (!a || a->id != h->app_id)
-		return deis_error_set(&r->err, EACCES, "app '%s' was destroyed after this "
-				      "file was opened", h->app);
-	struct node n;
-	memset(&n, 0, sizeof(n));
-	n.t = &nt_root;
-	n.app = a;
-	if (tree_access(r, &n, false) < 0)
-		return deis_error_set(&r->err, EACCES, "%s may no longer use app '%s'",
-				      r->who.name[0] ? r->who.name : "this user", h->app);
-	return 0;
-}
-
-/* Resolves a descriptor's node (state lock held) and checks that its
- * opener may still use it (and write it, for want_write). */
-static int handle_node(struct req *r, const struct handle *h, struct node *n,
-		       bool want_write)
-{
-	int rc = handle_app_access(r, h);
-
-	if (rc == 0)
-		rc = resolve(r, h->ino, n);
-	if (rc == 0 && tree_access(r, n, want_write) < 0)
-		rc = deis_error_set(&r->err, EACCES, "%s may no longer %s '%s'",
-				    r->who.name[0] ? r->who.name : "this user",
-				    want_write ? "change" : "read", h->name);
-	return rc;
-}
-
-/* Commits buffer content through the node's store, as the opener, without
- * the state lock (stores talk to PostgreSQL and reload the app). */
-static int handle_commit(struct req *r, struct handle *h)
-{
-	struct node n;
-	int rc;
-
-	pthread_rwlock_rdlock(&state.lock);
-	rc = handle_node(r, h, &n, true);
-	if (rc == 0)
-		app_ref(n.app);
-	pthread_rwlock_unlock(&state.lock);
-	if (rc < 0)
-		return rc;
-	rc = tree_store(r, &n, deis_buf_str(&h->buf), h->buf.len);
-	app_unref(n.app);
-	return rc;
-}
-
-/* Checks the complete lines buf[0..end) without committing (control
- * files, at write), resuming where the last check of h stopped. */
-static int handle_check(struct req *r, struct handle *h, size_t end)
-{
-	struct node n;
-	int rc;
-
-	pthread_rwlock_rdlock(&state.lock);
-	rc = handle_node(r, h, &n, true);
-	if (rc == 0) {
-		r->dry_run = true;
-		r->partial = true;
-		r->checked = h->checked;
-		r->checked_lines = h->checked_lines;
-		rc = tree_store(r, &n, deis_buf_str(&h->buf), end);
-		if (rc >= 0) {
-			h->checked = r->checked;
-			h->checked_lines = r->checked_lines;
-			h->checked_end = end;
-		}
-		r->dry_run = false;
-		r->partial = false;
-	}
-	pthread_rwlock_unlock(&state.lock);
-	return rc < 0 ? rc : 0;
-}
-
-/* Sets up a handle for node n (state lock held, write lock when the open
- * may truncate a scratch file). */
-static int handle_open(struct req *r, fuse_ino_t ino, const struct node *n,
-		       struct fuse_file_info *fi, struct handle **out)
-{
-	int acc = fi->flags & O_ACCMODE;
-	bool want_write = acc != O_RDONLY;
-	int rc;
-
-	if (S_ISDIR(n->t->mode))
-		return -EISDIR;
-	rc = tree_access(r, n, want_write);
-	if (rc < 0)
-		return rc;
-	if (want_write && !n->scratch && !n->t->store)
-		return -EACCES;
-	struct handle *h = calloc(1, sizeof(*h));
-	if (!h)
-		abort();
-	pthread_mutex_init(&h->lock, NULL);
-	h->ino = ino;
-	h->uid = r->who.uid;
-	h->gid = r->who.gid;
-	if (n->app) {
-		h->app_id = n->app->id;
-		snprintf(h->app, sizeof(h->app), "%s", n->app->name);
-	}
-	h->writable = want_write;
-	h->append = fi->flags & O_APPEND;
-	h->commit = n->t->commit;
-	snprintf(h->name, sizeof(h->name), "%s", n->name);
-	if (n->scratch) {
-		snprintf(h->dir, sizeof(h->dir), "%s", n->scratch->dir);
-		h->pending = n->scratch->pending;
-	}
-	if (n->t->logsrc) {
-		h->log = true;
-		h->delta = -1;
-		n->t->logsrc(n, h->src, sizeof(h->src));
-	} else if (n->scratch && !n->scratch->pending) {
-		h->scratch = true;
-		if (want_write && (fi->flags & O_TRUNC)) {
-			deis_buf_reset(&n->scratch->data);
-			n->scratch->mtime = now_us();
-		}
-	} else if (want_write && (fi->flags & O_TRUNC)) {
-		/* Never commit at O_TRUNC: the content comes with the writes,
-		 * and an empty file is committed only at close. */
-		h->dirty = true;
-	} else {
-		/* The content as it is now, held by this descriptor (and
-		 * counted against its opener) until the last close. */
-		tree_show(n, &h->buf);
-		rc = mem_charge(h->uid, MEM_BUFFER, (long long)mem_buf_size(&h->buf), &r->err);
-		if (rc < 0) {
-			pthread_mutex_destroy(&h->lock);
-			deis_buf_release(&h->buf);
-			free(h);
-			return rc;
-		}
-		if (h->pending)
-			h->dirty = true;	/* `touch config/NEW` sets NEW="" */
-	}
-	fi->direct_io = n->t->direct;
-	fi->keep_cache = 0;
-	fi->fh = (uint64_t)(uintptr_t)h;
-	*out = h;
-	return 0;
-}
-
 static void op_open(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct req r;
@@ -612,15 +178,10 @@ static void op_open(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct handle *h = NULL;
 	int rc;
 
-	req_init(freq, &r);
 	/* Only truncating a scratch file changes state: take the write lock
 	 * for opens that may, the read lock for the rest. */
 	bool may_truncate = (fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY;
-	if (may_truncate)
-		pthread_rwlock_wrlock(&state.lock);
-	else
-		pthread_rwlock_rdlock(&state.lock);
-	rc = resolve(&r, ino, &n);
+	rc = req_start(freq, &r, ino, &n, may_truncate);
 	if (rc == 0)
 		rc = handle_open(&r, ino, &n, fi, &h);
 	pthread_rwlock_unlock(&state.lock);
@@ -632,216 +193,34 @@ static void op_open(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 		handle_free(h);
 }
 
-/* Replies with bytes [off, off + size) of data[0..len). */
-static void reply_range(fuse_req_t freq, const char *data, size_t len, size_t size,
-			off_t off)
-{
-	if (off < 0 || (size_t)off >= len)
-		fuse_reply_buf(freq, NULL, 0);
-	else
-		fuse_reply_buf(freq, data + off,
-			       len - (size_t)off < size ? len - (size_t)off : size);
-}
-
 static void op_read(fuse_req_t freq, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
-	struct deis_buf copy = DEIS_BUF_INIT;
+	struct deis_buf out = DEIS_BUF_INIT;
 	struct req r;
-	struct node n;
-	int rc;
 
 	handle_req(freq, h, &r);
-	if (h->log) {
-		/* A log grows after the open: its reader must still be one who
-		 * may read it, at every read (EACCES, so tail stops, rather
-		 * than an end of file it would wait on for ever). */
-		pthread_rwlock_rdlock(&state.lock);
-		rc = handle_app_access(&r, h);
-		pthread_rwlock_unlock(&state.lock);
-		if (rc < 0) {
-			reply_err(freq, &r, rc, "read", ino, NULL);
-			return;
-		}
-		struct deis_error err = DEIS_ERROR_INIT;
-		struct deis_cache *c = cache_acquire();
-		const char *src = h->src[0] ? h->src : NULL;
-		long long start = 0;
-		rc = c ? 0 : -EIO;
-		pthread_mutex_lock(&h->lock);
-		if (rc == 0 && h->delta < 0) {
-			rc = deis_cache_log_start(c, h->app, src, &start, &err);
-			h->delta = rc == 0 && off < start ? start - off : 0;
-		}
-		long long delta = h->delta < 0 ? 0 : h->delta;
-		pthread_mutex_unlock(&h->lock);
-		if (rc == 0)
-			rc = deis_cache_log_read(c, h->app, src, off + delta, size, &copy,
-						 &start, &err);
-		cache_release(c, rc < 0);
-		if (rc < 0)
-			deis_log(LOG_WARNING, "reading the log of %s: %s", h->app,
-				 c ? err.msg : "Redis is unreachable");
-		fuse_reply_buf(freq, copy.data, copy.len);
-		deis_buf_release(&copy);
-		return;
-	}
-	if (h->scratch) {
-		pthread_rwlock_rdlock(&state.lock);
-		rc = handle_node(&r, h, &n, false);
-		if (rc == 0 && n.scratch) {
-			/* only the part asked for: a scratch file may be large */
-			const struct deis_buf *b = &n.scratch->data;
-			if (off >= 0 && (size_t)off < b->len)
-				deis_buf_add(&copy, b->data + off,
-					     b->len - (size_t)off < size ? b->len - (size_t)off : size);
-		}
-		pthread_rwlock_unlock(&state.lock);
-		if (rc < 0)
-			reply_err(freq, &r, rc, "read", ino, NULL);
-		else
-			fuse_reply_buf(freq, copy.data, copy.len);
-		deis_buf_release(&copy);
-		return;
-	}
-	pthread_rwlock_rdlock(&state.lock);
-	rc = handle_app_access(&r, h);
-	pthread_rwlock_unlock(&state.lock);
-	if (rc < 0) {
+	int rc = handle_read(&r, h, size, off, &out);
+	if (rc < 0)
 		reply_err(freq, &r, rc, "read", ino, NULL);
-		return;
-	}
-	pthread_mutex_lock(&h->lock);
-	reply_range(freq, h->buf.data, h->buf.len, size, off);
-	pthread_mutex_unlock(&h->lock);
+	else
+		fuse_reply_buf(freq, out.data, out.len);
+	deis_buf_release(&out);
 }
-
-/* Places data at off in b, growing it (charged to uid as kind); refuses
- * to pass max. */
-static int buf_place(struct deis_buf *b, const char *data, size_t size, off_t off,
-		     size_t max, uid_t uid, enum mem_kind kind, struct deis_error *err)
-{
-	size_t end = (size_t)off + size;
-
-	if (off < 0 || end > max)
-		return deis_error_set(err, EFBIG, "at most %zu bytes", max);
-	if (end > b->len) {
-		int rc = mem_buf_reserve(b, uid, kind, end, err);
-		if (rc < 0)
-			return rc;
-		size_t old = b->len;
-		deis_buf_grow(b, end - b->len);
-		memset(b->data + old, 0, end - old);
-		b->len = end;
-		b->data[end] = '\0';
-	}
-	if (size)
-		memcpy(b->data + off, data, size);
-	return 0;
-}
-
-/* The largest a scratch file may grow. */
-#define SCRATCH_MAX ((size_t)DEIS_ENV_MAX * 4)
 
 static void op_write(fuse_req_t freq, fuse_ino_t ino, const char *data, size_t size,
 		     off_t off, struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
 	struct req r;
-	struct node n;
-	int rc = 0;
 
 	handle_req(freq, h, &r);
-	if (h->scratch) {
-		pthread_rwlock_wrlock(&state.lock);
-		rc = handle_node(&r, h, &n, true);
-		if (rc == 0 && !n.scratch)
-			rc = -ENOENT;
-		if (rc == 0) {
-			if (h->append)
-				off = (off_t)n.scratch->data.len;
-			rc = buf_place(&n.scratch->data, data, size, off, SCRATCH_MAX,
-				       n.scratch->creator, MEM_SCRATCH, &r.err);
-			n.scratch->mtime = now_us();
-		}
-		pthread_rwlock_unlock(&state.lock);
-	} else {
-		pthread_mutex_lock(&h->lock);
-		size_t max = 0;
-		/* After a refusal the content is spoiled: a later write must not
-		 * turn what is left of it into something that commits (a
-		 * shell's printf writes what it still holds after an error). */
-		if (h->failed)
-			rc = deis_error_set(&r.err, h->fail_errno ? h->fail_errno : EIO,
-					    "an earlier write to this descriptor was refused; "
-					    "nothing written through it is committed");
-		pthread_rwlock_rdlock(&state.lock);
-		if (rc == 0)
-			rc = handle_node(&r, h, &n, true);
-		if (rc == 0)
-			max = n.t->max;
-		pthread_rwlock_unlock(&state.lock);
-		if (rc == 0 && h->append)
-			off = (off_t)h->buf.len;
-		if (rc == 0 && off >= 0 && (size_t)off < h->checked_end)
-			h->checked = h->checked_lines = h->checked_end = 0;	/* rewritten */
-		if (rc == 0) {
-			rc = buf_place(&h->buf, data, size, off, max, h->uid, MEM_BUFFER, &r.err);
-			if (rc == -EFBIG)
-				deis_error_set(&r.err, EFBIG, "'%s' takes at most %zu bytes",
-					       h->name, max);
-		}
-		if (rc == 0) {
-			h->dirty = true;
-			h->written = true;
-			/* The complete lines are checked now, so the shell sees
-			 * EINVAL from write(); a last line without its newline may
-			 * be cut mid-line and waits for close. */
-			const char *nl = h->commit == COMMIT_CONTROL && h->buf.len ?
-				memrchr(h->buf.data, '\n', h->buf.len) : NULL;
-			size_t end = nl ? (size_t)(nl - h->buf.data) + 1 : 0;
-			if (end > h->checked_end)
-				rc = handle_check(&r, h, end);
-		}
-		/* A refused write spoils the whole content: close commits
-		 * nothing (never a prefix of what the writer meant). */
-		if (rc < 0) {
-			h->failed = true;
-			if (!h->fail_errno)
-				h->fail_errno = -rc;
-			h->dirty = h->written = false;
-		}
-		pthread_mutex_unlock(&h->lock);
-	}
+	int rc = handle_write(&r, h, data, size, off);
 	if (rc < 0)
 		reply_err(freq, &r, rc, "write", ino, NULL);
 	else
 		fuse_reply_write(freq, size);
-}
-
-static void inval_entry_queue(fuse_ino_t ino);
-
-/* A created entry whose content was never stored leaves nothing: drop it
- * and make the kernel forget the name it was told about at create. */
-static void drop_pending(struct handle *h)
-{
-	bool dropped = false;
-
-	if (!h->pending)
-		return;
-	pthread_rwlock_wrlock(&state.lock);
-	struct scratch *s = scratch_find(h->dir, h->name);
-	if (s && s->pending) {
-		scratch_remove(s);
-		dropped = true;
-	}
-	pthread_rwlock_unlock(&state.lock);
-	if (dropped) {
-		const char *colon = strchr(h->dir, ':');
-		inval_entry_queue(h->ino);
-		inval_queue(strncmp(h->dir, "keys:", 5) ? "app" : "user", colon + 1);
-	}
 }
 
 /*
@@ -905,6 +284,58 @@ static void op_fsync(fuse_req_t freq, fuse_ino_t ino, int datasync,
 	fuse_reply_err(freq, 0);
 }
 
+/* A scratch file's attributes are its own: size, mode, owner. */
+static int setattr_scratch(struct req *r, struct scratch *s, const struct stat *attr,
+			   int to_set)
+{
+	int rc = 0;
+
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		struct deis_buf *b = &s->data;
+		if ((size_t)attr->st_size <= b->len) {
+			b->len = (size_t)attr->st_size;
+			if (b->data)
+				b->data[b->len] = '\0';
+		} else {
+			rc = buf_place(b, "", 0, attr->st_size, SCRATCH_MAX, s->creator,
+				       MEM_SCRATCH, &r->err);
+		}
+	}
+	if (to_set & FUSE_SET_ATTR_MODE)
+		s->mode = attr->st_mode & 07777;
+	if (to_set & FUSE_SET_ATTR_UID)
+		s->uid = attr->st_uid;
+	if (to_set & FUSE_SET_ATTR_GID)
+		s->gid = attr->st_gid;
+	s->mtime = now_us();
+	return rc;
+}
+
+/* truncate(2) by path on a control file: store the content cut to that
+ * size (only shrinking; a file cannot grow holes). */
+static int truncate_path(struct req *r, fuse_ino_t ino, size_t size)
+{
+	struct deis_buf b = DEIS_BUF_INIT;
+	struct node n;
+
+	pthread_rwlock_rdlock(&state.lock);
+	int rc = resolve(r, ino, &n);
+	if (rc == 0) {
+		tree_show(&n, &b);
+		app_ref(n.app);
+	}
+	pthread_rwlock_unlock(&state.lock);
+	if (rc == 0) {
+		if (size > b.len)
+			rc = deis_error_set(&r->err, EINVAL, "cannot extend '%s'", n.name);
+		else
+			rc = tree_store(r, &n, deis_buf_str(&b), size);
+		app_unref(n.app);
+	}
+	deis_buf_release(&b);
+	return rc;
+}
+
 static void op_setattr(fuse_req_t freq, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
@@ -919,23 +350,7 @@ static void op_setattr(fuse_req_t freq, fuse_ino_t ino, struct stat *attr, int t
 	else
 		req_init(freq, &r);
 	if ((to_set & FUSE_SET_ATTR_SIZE) && fi && !handle_of(fi)->scratch) {
-		/* ftruncate on an open file: only the handle's buffer */
-		struct handle *h = handle_of(fi);
-		pthread_mutex_lock(&h->lock);
-		if ((size_t)attr->st_size <= h->buf.len) {
-			h->buf.len = (size_t)attr->st_size;
-			if (h->buf.data)
-				h->buf.data[h->buf.len] = '\0';
-			if (h->buf.len < h->checked_end)
-				h->checked = h->checked_lines = h->checked_end = 0;
-			/* an explicit change, like a write: close commits it */
-			h->dirty = true;
-			h->written = true;
-			rc = 0;
-		} else {
-			rc = -EINVAL;
-		}
-		pthread_mutex_unlock(&h->lock);
+		rc = handle_truncate(handle_of(fi), (size_t)attr->st_size);
 		if (rc < 0) {
 			reply_err(freq, &r, rc, "truncate", ino, NULL);
 			return;
@@ -947,47 +362,12 @@ static void op_setattr(fuse_req_t freq, fuse_ino_t ino, struct stat *attr, int t
 	if (rc == 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE)))
 		rc = tree_access(&r, &n, true);
 	if (rc == 0 && n.scratch && !n.scratch->pending) {
-		if (to_set & FUSE_SET_ATTR_SIZE) {
-			struct deis_buf *b = &n.scratch->data;
-			if ((size_t)attr->st_size <= b->len) {
-				b->len = (size_t)attr->st_size;
-				if (b->data)
-					b->data[b->len] = '\0';
-			} else {
-				rc = buf_place(b, "", 0, attr->st_size, SCRATCH_MAX,
-					       n.scratch->creator, MEM_SCRATCH, &r.err);
-			}
-		}
-		if (to_set & FUSE_SET_ATTR_MODE)
-			n.scratch->mode = attr->st_mode & 07777;
-		if (to_set & FUSE_SET_ATTR_UID)
-			n.scratch->uid = attr->st_uid;
-		if (to_set & FUSE_SET_ATTR_GID)
-			n.scratch->gid = attr->st_gid;
-		n.scratch->mtime = now_us();
+		rc = setattr_scratch(&r, n.scratch, attr, to_set);
 		to_set = 0;
 	}
 	pthread_rwlock_unlock(&state.lock);
-	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
-		/* truncate(2) by path on a control file: store the content cut
-		 * to that size (only shrinking; a file cannot grow holes). */
-		struct deis_buf b = DEIS_BUF_INIT;
-		pthread_rwlock_rdlock(&state.lock);
-		rc = resolve(&r, ino, &n);
-		if (rc == 0) {
-			tree_show(&n, &b);
-			app_ref(n.app);
-		}
-		pthread_rwlock_unlock(&state.lock);
-		if (rc == 0) {
-			if ((size_t)attr->st_size > b.len)
-				rc = deis_error_set(&r.err, EINVAL, "cannot extend '%s'", n.name);
-			else
-				rc = tree_store(&r, &n, deis_buf_str(&b), (size_t)attr->st_size);
-			app_unref(n.app);
-		}
-		deis_buf_release(&b);
-	}
+	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+		rc = truncate_path(&r, ino, (size_t)attr->st_size);
 	/* Mode, owner and times of defined files are the platform's: such
 	 * changes are accepted and ignored, as tools (sed -i, cp -p, touch)
 	 * set them routinely. */
@@ -1011,12 +391,8 @@ static void op_create(fuse_req_t freq, fuse_ino_t parent, const char *name,
 	struct node dir, child;
 	struct fuse_entry_param e;
 	struct handle *h = NULL;
-	char sdir[160];
-	int rc;
+	int rc = req_start(freq, &r, parent, &dir, true);
 
-	req_init(freq, &r);
-	pthread_rwlock_wrlock(&state.lock);
-	rc = resolve(&r, parent, &dir);
 	if (rc == 0)
 		rc = tree_access(&r, &dir, false);
 	if (rc == 0 && tree_lookup(&dir, name, &child) == 0) {
@@ -1025,32 +401,7 @@ static void op_create(fuse_req_t freq, fuse_ino_t parent, const char *name,
 		if (fi->flags & O_EXCL)
 			rc = -EEXIST;
 	} else if (rc == 0) {
-		if (!dir.t->scratch_dir) {
-			rc = deis_error_set(&r.err, EACCES, "files cannot be created here");
-		} else if (tree_access(&r, &dir, true) < 0) {
-			rc = -EACCES;
-		} else if (strlen(name) > 255) {
-			rc = -ENAMETOOLONG;
-		} else {
-			/* In config/, keys/ and certs/ a new name is a new entry;
-			 * one that cannot be (an invalid key) is refused, unless
-			 * it is an editor's or tool's temporary file. */
-			bool pending = dir.t->creatable &&
-				       dir.t->creatable(&dir, name, fi->flags);
-			if (dir.t->creatable && !pending &&
-			    !tree_editor_name(name, fi->flags)) {
-				rc = deis_error_set(&r.err, EINVAL, "'%s' is not a valid name "
-						    "here", name);
-			} else {
-				dir.t->scratch_dir(&dir, sdir, sizeof(sdir));
-				struct scratch *s = scratch_create(sdir, name, mode & 07777,
-								   r.who.uid, r.who.gid, &r.err);
-				if (s)
-					s->pending = pending;
-				else
-					rc = -r.err.code;
-			}
-		}
+		rc = tree_create(&r, &dir, name, mode, fi->flags);
 	}
 	if (rc == 0)
 		rc = make_entry(&r, parent, &dir, name, &e);
@@ -1083,11 +434,8 @@ static void op_mkdir(fuse_req_t freq, fuse_ino_t parent, const char *name, mode_
 	struct req r;
 	struct node dir, child;
 	struct fuse_entry_param e;
-	int rc;
+	int rc = req_start(freq, &r, parent, &dir, false);
 
-	req_init(freq, &r);
-	pthread_rwlock_rdlock(&state.lock);
-	rc = resolve(&r, parent, &dir);
 	if (rc == 0 && tree_lookup(&dir, name, &child) == 0)
 		rc = -EEXIST;
 	else if (rc == 0 && !dir.t->mkdir)
@@ -1114,11 +462,8 @@ static void remove_entry(fuse_req_t freq, fuse_ino_t parent, const char *name, b
 {
 	struct req r;
 	struct node dir, child;
-	int rc;
+	int rc = req_start(freq, &r, parent, &dir, true);
 
-	req_init(freq, &r);
-	pthread_rwlock_wrlock(&state.lock);
-	rc = resolve(&r, parent, &dir);
 	if (rc == 0)
 		rc = tree_lookup(&dir, name, &child);
 	if (rc == 0 && tree_access(&r, &child, false) < 0)
@@ -1230,51 +575,36 @@ static void dir_add(void *ctx, const char *name, const struct node *n)
 	d->n++;
 }
 
+static void dirhandle_free(struct dirhandle *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->items[i].name);
+	free(d->items);
+	free(d);
+}
+
 static void op_opendir(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct req r;
-	struct node n, c;
+	struct node n;
 	int rc;
-	char sdir[160];
 
-	req_init(freq, &r);
 	struct dirhandle *d = calloc(1, sizeof(*d));
 	if (!d)
 		abort();
-	pthread_rwlock_rdlock(&state.lock);
-	rc = resolve(&r, ino, &n);
+	rc = req_start(freq, &r, ino, &n, false);
 	if (rc == 0)
 		rc = tree_access(&r, &n, false);
 	if (rc == 0 && !S_ISDIR(n.t->mode))
 		rc = -ENOTDIR;
 	if (rc == 0) {
-		c = n;
-		c.t = n.t;
-		dir_add(d, ".", &c);
-		dir_add(d, "..", &c);
-		for (const struct nodetype *const *ch = n.t->children; ch && *ch; ch++) {
-			c.t = *ch;
-			dir_add(d, (*ch)->name, &c);
-		}
-		if (n.t->list)
-			n.t->list(&n, &r, dir_add, d);
-		if (n.t->scratch_dir) {
-			n.t->scratch_dir(&n, sdir, sizeof(sdir));
-			for (size_t i = 0; i < state.nscratch; i++) {
-				struct scratch *s = state.scratch[i];
-				if (strcmp(s->dir, sdir))
-					continue;
-				c.t = &nt_scratch;
-				dir_add(d, s->name, &c);
-			}
-		}
+		dir_add(d, ".", &n);
+		dir_add(d, "..", &n);
+		tree_list(&n, &r, dir_add, d);
 	}
 	pthread_rwlock_unlock(&state.lock);
 	if (rc < 0) {
-		for (size_t i = 0; i < d->n; i++)
-			free(d->items[i].name);
-		free(d->items);
-		free(d);
+		dirhandle_free(d);
 		reply_err(freq, &r, rc, "opendir", ino, NULL);
 		return;
 	}
@@ -1356,12 +686,7 @@ static void op_readdirplus(fuse_req_t freq, fuse_ino_t ino, size_t size, off_t o
 
 static void op_releasedir(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
-
-	for (size_t i = 0; i < d->n; i++)
-		free(d->items[i].name);
-	free(d->items);
-	free(d);
+	dirhandle_free((struct dirhandle *)(uintptr_t)fi->fh);
 	fuse_reply_err(freq, 0);
 }
 
@@ -1369,11 +694,8 @@ static void op_access(fuse_req_t freq, fuse_ino_t ino, int mask)
 {
 	struct req r;
 	struct node n;
-	int rc;
+	int rc = req_start(freq, &r, ino, &n, false);
 
-	req_init(freq, &r);
-	pthread_rwlock_rdlock(&state.lock);
-	rc = resolve(&r, ino, &n);
 	if (rc == 0)
 		rc = tree_access(&r, &n, mask & W_OK);
 	if (rc == 0 && (mask & W_OK) && S_ISREG(n.t->mode) && !n.scratch && !n.t->store)
@@ -1436,144 +758,3 @@ const struct fuse_lowlevel_ops deisfs_ops = {
 	.access = op_access,
 	.create = op_create,
 };
-
-/* ---- invalidation ---- */
-
-/*
- * Kernel caches are invalidated from the event thread, never from a
- * request handler: an invalidation can wait for a lock the kernel holds
- * while it waits for our reply.
- */
-struct inval {
-	char kind[8];		/* "app", "user", or "entry": one name in parent */
-	char name[256];
-	fuse_ino_t parent;
-};
-
-static pthread_mutex_t inval_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t inval_cond = PTHREAD_COND_INITIALIZER;
-static struct inval inval_q[1024];
-static size_t inval_n;
-static bool inval_stop;
-
-static void inval_push(const char *kind, const char *name, fuse_ino_t parent)
-{
-	pthread_mutex_lock(&inval_lock);
-	for (size_t i = 0; i < inval_n; i++)
-		if (!strcmp(inval_q[i].kind, kind) && !strcmp(inval_q[i].name, name) &&
-		    inval_q[i].parent == parent) {
-			pthread_mutex_unlock(&inval_lock);
-			return;
-		}
-	if (inval_n < sizeof(inval_q) / sizeof(*inval_q)) {
-		snprintf(inval_q[inval_n].kind, sizeof(inval_q[0].kind), "%s", kind);
-		snprintf(inval_q[inval_n].name, sizeof(inval_q[0].name), "%s", name);
-		inval_q[inval_n].parent = parent;
-		inval_n++;
-	}
-	pthread_cond_signal(&inval_cond);
-	pthread_mutex_unlock(&inval_lock);
-}
-
-void inval_queue(const char *kind, const char *name)
-{
-	inval_push(kind, name, 0);
-}
-
-/* The kernel keeps a name it was told about at create: one that was never
- * stored (a refused new config var) must be forgotten by name, or the
- * next create of that name is an open of a file that is not there. */
-static void inval_entry_queue(fuse_ino_t ino)
-{
-	fuse_ino_t parent = 0;
-	char name[256] = "";
-
-	pthread_mutex_lock(&itable_lock);
-	struct inode *in = inode_get(ino);
-	if (in && in->parent && in->name[0]) {
-		parent = in->parent->ino;
-		snprintf(name, sizeof(name), "%s", in->name);
-	}
-	pthread_mutex_unlock(&itable_lock);
-	if (parent)
-		inval_push("entry", name, parent);
-}
-
-static void inval_subtree(const char *top, const char *name)
-{
-	fuse_ino_t top_ino = 0, *inos = NULL;
-	size_t n = 0, cap = 0;
-
-	pthread_mutex_lock(&itable_lock);
-	struct inode *topin = inode_child(&root_inode, top);
-	struct inode *base = topin ? inode_child(topin, name) : NULL;
-	if (topin)
-		top_ino = topin->ino;
-	for (size_t h = 0; base && h < HASH_SIZE; h++)
-		for (struct inode *in = by_ino[h]; in; in = in->next_ino) {
-			struct inode *p = in;
-			while (p && p != base && p != &root_inode)
-				p = p->parent;
-			if (p != base)
-				continue;
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				inos = realloc(inos, cap * sizeof(*inos));
-				if (!inos)
-					abort();
-			}
-			inos[n++] = in->ino;
-		}
-	pthread_mutex_unlock(&itable_lock);
-
-	if (top_ino) {
-		fuse_lowlevel_notify_inval_entry(session, top_ino, name, strlen(name));
-		fuse_lowlevel_notify_inval_inode(session, top_ino, 0, 0);
-	}
-	for (size_t i = 0; i < n; i++)
-		fuse_lowlevel_notify_inval_inode(session, inos[i], 0, 0);
-	free(inos);
-}
-
-static void *inval_main(void *arg)
-{
-	for (;;) {
-		struct inval item;
-		pthread_mutex_lock(&inval_lock);
-		while (!inval_n && !inval_stop)
-			pthread_cond_wait(&inval_cond, &inval_lock);
-		if (inval_stop) {
-			pthread_mutex_unlock(&inval_lock);
-			return NULL;
-		}
-		item = inval_q[0];
-		memmove(&inval_q[0], &inval_q[1], (inval_n - 1) * sizeof(*inval_q));
-		inval_n--;
-		pthread_mutex_unlock(&inval_lock);
-		if (!strcmp(item.kind, "entry")) {
-			fuse_lowlevel_notify_inval_entry(session, item.parent, item.name,
-							 strlen(item.name));
-			continue;
-		}
-		inval_subtree(!strcmp(item.kind, "app") ? "apps" : "users", item.name);
-		if (!strcmp(item.kind, "app"))
-			inval_subtree("platform", "status");
-	}
-}
-
-static pthread_t inval_thread;
-
-int ops_start(struct fuse_session *se)
-{
-	session = se;
-	return pthread_create(&inval_thread, NULL, inval_main, NULL);
-}
-
-void ops_stop(void)
-{
-	pthread_mutex_lock(&inval_lock);
-	inval_stop = true;
-	pthread_cond_signal(&inval_cond);
-	pthread_mutex_unlock(&inval_lock);
-	pthread_join(inval_thread, NULL);
-}

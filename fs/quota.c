@@ -21,9 +21,7 @@
 #include "deis/log.h"
 #include "deis/quota.h"
 #include "deis/validate.h"
-#include "deisfs.h"
-
-#define RW_MODE (S_IFREG | 0644)
+#include "tree.h"
 
 /* A node counts while its scheduler's heartbeat is this recent (as in
  * platform/status and lib/db.c's admission). */
@@ -38,12 +36,12 @@ int quota_reload(struct deis_error *err)
 {
 	struct deis_quota_row *fresh = NULL;
 	size_t n = 0;
-	struct deis_db *db = db_acquire();
+	struct store_conn *s = fs_store->acquire();
 
-	if (!db)
+	if (!s)
 		return deis_error_set(err, EIO, "the database is unreachable");
-	int r = deis_db_quotas(db, &fresh, &n, err);
-	db_release(db);
+	int r = fs_store->quotas(s, &fresh, &n, err);
+	fs_store->release(s);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&quota_lock);
@@ -208,15 +206,11 @@ static int store_platform_quotas(struct req *r, const struct node *n, const char
 	if (!r->who.admin)
 		return deis_error_set(&r->err, EACCES, "only an admin may change quotas");
 	int rc = deis_quota_parse(data, len, true, &q, &r->err);
-	if (rc < 0 || r->dry_run)
-		return rc;
-	struct deis_db *db = db_acquire();
-	if (!db)
-		return deis_error_set(&r->err, EIO, "the database is unreachable");
-	rc = deis_db_quota_set(db, "", &q, &r->err);
-	db_release(db);
-	if (rc < 0)
-		return rc;
+	if (rc == 0)
+		rc = tree_commit(r, fs_store->quota_set,
+				 &(struct store_change){ .name = "", .quota = &q });
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	deis_log(LOG_NOTICE, "platform quotas set by %s", r->who.name);
 	struct deis_error err = DEIS_ERROR_INIT;
 	if (quota_reload(&err) < 0)
@@ -229,6 +223,12 @@ const struct nodetype nt_platform_quotas = {
 	.name = "quotas", .mode = RW_MODE, .commit = COMMIT_CONTROL,
 	.max = DEIS_CONTROL_MAX, .direct = true, .show = show_platform_quotas,
 	.store = store_platform_quotas, .mtime = quota_mtime,
+	.help = "every user's default quotas; the nodes' overcommit",
+	.doc_read = "`containers=N`, `memory=SIZE`, `overcommit=R`, then `#` lines: the "
+		"capacity (the nodes' memory x `overcommit`) and what every app commits",
+	.doc_write = "admins only (else `EACCES`): the defaults of every user without a "
+		"quota of their own, and the overcommit ratio. A key left out takes the "
+		"built-in default (`containers=20 memory=10G overcommit=1`)",
 };
 
 /* ---- users/<name>/quota ---- */
@@ -262,16 +262,12 @@ static int store_user_quota(struct req *r, const struct node *n, const char *dat
 		return deis_error_set(&r->err, EACCES, "only an admin may change %s's quota",
 				      n->owner);
 	int rc = deis_quota_parse(data, len, false, &q, &r->err);
-	if (rc < 0 || r->dry_run)
-		return rc;
 	snprintf(user, sizeof(user), "%s", n->owner);
-	struct deis_db *db = db_acquire();
-	if (!db)
-		return deis_error_set(&r->err, EIO, "the database is unreachable");
-	rc = deis_db_quota_set(db, user, &q, &r->err);
-	db_release(db);
-	if (rc < 0)
-		return rc;
+	if (rc == 0)
+		rc = tree_commit(r, fs_store->quota_set,
+				 &(struct store_change){ .name = user, .quota = &q });
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	deis_log(LOG_NOTICE, "quota of %s set by %s", user, r->who.name);
 	struct deis_error err = DEIS_ERROR_INIT;
 	if (quota_reload(&err) < 0)
@@ -282,6 +278,12 @@ static int store_user_quota(struct req *r, const struct node *n, const char *dat
 
 const struct nodetype nt_user_quota = {
 	.name = "quota", .mode = RW_MODE, .commit = COMMIT_CONTROL,
-	.max = DEIS_CONTROL_MAX, .direct = true, .show = show_user_quota,
+	.max = DEIS_CONTROL_MAX, .direct = true, .self_only = true, .show = show_user_quota,
 	.store = store_user_quota, .mtime = quota_mtime,
+	.help = "that user's quotas, and what they use",
+	.doc_read = "`containers=N`, `memory=SIZE` in effect, then `#` lines: which come "
+		"from `platform/quotas`, and `# used: containers=N memory=SIZE`. That user "
+		"and admins only (else `EACCES`)",
+	.doc_write = "admins only (else `EACCES`, the user too): that user's own quotas; a "
+		"key left out (or `: > quota`) follows `platform/quotas`",
 };

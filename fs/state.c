@@ -21,6 +21,7 @@
 #include "deis/logemit.h"
 #include "deis/log.h"
 #include "deisfs.h"
+#include "store.h"
 
 struct state state = { .lock = PTHREAD_RWLOCK_INITIALIZER,
 		      .nodes_lock = PTHREAD_MUTEX_INITIALIZER, .router_alive = -1 };
@@ -31,53 +32,6 @@ int64_t now_us(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* ---- the PostgreSQL pool ---- */
-
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
-static struct deis_db *pool_free[64];
-static int pool_nfree, pool_total;
-
-struct deis_db *db_acquire(void)
-{
-	struct deis_db *db = NULL;
-	struct deis_error err = DEIS_ERROR_INIT;
-
-	pthread_mutex_lock(&pool_lock);
-	for (;;) {
-		if (pool_nfree) {
-			db = pool_free[--pool_nfree];
-			break;
-		}
-		if (pool_total < fs_conf.db_pool && pool_total < 64) {
-			pool_total++;
-			pthread_mutex_unlock(&pool_lock);
-			if (deis_db_open(deis_conf.database, &db, &err) < 0) {
-				deis_log(LOG_ERR, "%s", err.msg);
-				pthread_mutex_lock(&pool_lock);
-				pool_total--;
-				pthread_mutex_unlock(&pool_lock);
-				return NULL;
-			}
-			return db;
-		}
-		pthread_cond_wait(&pool_cond, &pool_lock);
-	}
-	pthread_mutex_unlock(&pool_lock);
-	return db;
-}
-
-void db_release(struct deis_db *db)
-{
-	if (!db)
-		return;
-	deis_db_act_as(db, NULL);	/* the next holder acts as itself */
-	pthread_mutex_lock(&pool_lock);
-	pool_free[pool_nfree++] = db;
-	pthread_cond_signal(&pool_cond);
-	pthread_mutex_unlock(&pool_lock);
 }
 
 /* ---- the Redis pool (log reads) ---- */
@@ -146,18 +100,14 @@ static struct deis_logemit *emitter;
 
 void platform_line(const char *app, const char *fmt, ...)
 {
-	struct deis_error err = DEIS_ERROR_INIT;
-	char msg[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	/* A change never waits on a log server that is down: after a failed
 	 * send, platform lines are dropped (and counted) for a few seconds. */
 	static int64_t down_until;
 	static unsigned long dropped;
+	struct deis_error err = DEIS_ERROR_INIT;
 	int64_t now = now_us();
+	char msg[2048];
+	va_list ap;
 
 	pthread_mutex_lock(&emit_lock);
 	if (now < down_until) {
@@ -165,6 +115,9 @@ void platform_line(const char *app, const char *fmt, ...)
 		pthread_mutex_unlock(&emit_lock);
 		return;
 	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	if (!emitter)
 		deis_logemit_open(deis_conf.syslog_socket, &emitter, &err);
 	if (emitter && deis_logemit_send(emitter, app, "deis", msg, &err) < 0) {
@@ -367,22 +320,22 @@ int state_load_all(struct deis_error *err)
 	struct deis_app **apps;
 	struct deis_user **users;
 	size_t napps, nusers;
-	struct deis_db *db = db_acquire();
+	struct store_conn *db = fs_store->acquire();
 	int r;
 
 	if (!db)
 		return deis_error_set(err, EIO, "no database connection");
 	pthread_mutex_lock(&reload_lock);
-	r = deis_db_load_apps(db, NULL, NULL, &apps, &napps, err);
+	r = fs_store->load_apps(db, NULL, NULL, &apps, &napps, err);
 	if (r == 0) {
-		r = deis_db_load_users(db, NULL, &users, &nusers, err);
+		r = fs_store->load_users(db, NULL, &users, &nusers, err);
 		if (r < 0) {
 			for (size_t i = 0; i < napps; i++)
 				deis_app_free(apps[i]);
 			free(apps);
 		}
 	}
-	db_release(db);
+	fs_store->release(db);
 	if (r < 0) {
 		pthread_mutex_unlock(&reload_lock);
 		return r;
@@ -462,15 +415,33 @@ static const char *user_name_of(const void *p)
 	return ((const struct deis_user *)p)->name;
 }
 
-int state_reload_app(const char *name, struct deis_error *err)
+/* Loads one app (prev: the app as held now, whose releases are shared)
+ * or one user from the store: a fresh struct in *fresh, NULL when it is
+ * gone.  The caller holds reload_lock. */
+static int load_one(const char *name, bool user, const struct deis_app *prev, void **fresh,
+		    struct deis_error *err)
 {
+	struct store_conn *db = fs_store->acquire();
 	struct deis_app **apps = NULL;
+	struct deis_user **users = NULL;
 	size_t n = 0;
-	struct deis_db *db = db_acquire();
-	int r, changed_ = 1;
 
 	if (!db)
 		return deis_error_set(err, EIO, "no database connection");
+	int r = user ? fs_store->load_users(db, name, &users, &n, err) :
+		fs_store->load_apps(db, name, prev, &apps, &n, err);
+	fs_store->release(db);
+	*fresh = r < 0 || !n ? NULL : user ? (void *)users[0] : (void *)apps[0];
+	free(apps);
+	free(users);
+	return r;
+}
+
+int state_reload_app(const char *name, struct deis_error *err)
+{
+	void *loaded;
+	int changed_ = 1;
+
 	pthread_mutex_lock(&reload_lock);
 	/* The app as held now: only reloads replace it, and they are
 	 * serialised by reload_lock, so it stays alive during the load. */
@@ -478,15 +449,13 @@ int state_reload_app(const char *name, struct deis_error *err)
 	const struct deis_app *prev = state_app(name);
 	app_ref(prev);
 	pthread_rwlock_unlock(&state.lock);
-	r = deis_db_load_apps(db, name, prev, &apps, &n, err);
+	int r = load_one(name, false, prev, &loaded, err);
 	app_unref(prev);
-	db_release(db);
 	if (r < 0) {
 		pthread_mutex_unlock(&reload_lock);
 		return r;
 	}
-	struct deis_app *fresh = n ? apps[0] : NULL;
-	free(apps);
+	struct deis_app *fresh = loaded;
 
 	pthread_rwlock_wrlock(&state.lock);
 	const struct deis_app *cur = state_app(name);
@@ -501,37 +470,25 @@ int state_reload_app(const char *name, struct deis_error *err)
 		scratch_drop_app(name);
 	pthread_rwlock_unlock(&state.lock);
 	pthread_mutex_unlock(&reload_lock);
-	if (changed_)
-		app_unref(old);
-	else
-		app_unref(fresh);
+	app_unref(changed_ ? old : fresh);
 	return changed_;
 }
 
 int state_reload_user(const char *name, struct deis_error *err)
 {
-	struct deis_user **users = NULL;
-	size_t n = 0;
-	struct deis_db *db = db_acquire();
-	int r;
+	void *fresh;
 
-	if (!db)
-		return deis_error_set(err, EIO, "no database connection");
 	pthread_mutex_lock(&reload_lock);
-	r = deis_db_load_users(db, name, &users, &n, err);
-	db_release(db);
-	if (r < 0) {
-		pthread_mutex_unlock(&reload_lock);
-		return r;
+	int r = load_one(name, true, NULL, &fresh, err);
+	if (r == 0) {
+		pthread_rwlock_wrlock(&state.lock);
+		fresh = swap_in((void ***)&state.users, &state.nusers, name, fresh, user_name_of);
+		pthread_rwlock_unlock(&state.lock);
 	}
-	struct deis_user *fresh = n ? users[0] : NULL;
-	free(users);
-	pthread_rwlock_wrlock(&state.lock);
-	struct deis_user *old = swap_in((void ***)&state.users, &state.nusers, name,
-					fresh, user_name_of);
-	pthread_rwlock_unlock(&state.lock);
 	pthread_mutex_unlock(&reload_lock);
-	deis_user_free(old);
+	if (r < 0)
+		return r;
+	deis_user_free(fresh);	/* the one it replaced */
 	return 1;
 }
 
@@ -540,13 +497,13 @@ int state_resync(void (*cb)(const char *kind, const char *name),
 {
 	struct deis_kvlist serials = DEIS_KVLIST_INIT;
 	struct deis_strlist apps = DEIS_STRLIST_INIT, users = DEIS_STRLIST_INIT;
-	struct deis_db *db = db_acquire();
+	struct store_conn *db = fs_store->acquire();
 	int r;
 
 	if (!db)
 		return deis_error_set(err, EIO, "no database connection");
-	r = deis_db_serials(db, &serials, err);
-	db_release(db);
+	r = fs_store->serials(db, &serials, err);
+	fs_store->release(db);
 	if (r < 0)
 		return r;
 
@@ -607,14 +564,11 @@ static struct usage *usage_of(uid_t uid)
 	for (size_t i = 0; i < nusages; i++)
 		if (usages[i].uid == uid)
 			return &usages[i];
-	struct usage *u = realloc(usages, (nusages + 1) * sizeof(*u));
-	if (!u)
+	usages = realloc(usages, (nusages + 1) * sizeof(*usages));
+	if (!usages)
 		abort();
-	usages = u;
-	u = &usages[nusages++];
-	memset(u, 0, sizeof(*u));
-	u->uid = uid;
-	return u;
+	usages[nusages] = (struct usage){ .uid = uid };
+	return &usages[nusages++];
 }
 
 static void usage_trim(struct usage *u)
@@ -722,8 +676,9 @@ struct scratch *scratch_find(const char *dir, const char *name)
 	return NULL;
 }
 
-struct scratch *scratch_create(const char *dir, const char *name, mode_t mode,
-			       uid_t uid, gid_t gid, struct deis_error *err)
+struct scratch *scratch_create(const char *dir, const char *owner, bool of_user,
+			       const char *name, mode_t mode, uid_t uid, gid_t gid,
+			       struct deis_error *err)
 {
 	pthread_mutex_lock(&usage_lock);
 	int rc = usage_add(uid, MEM_SCRATCH, 1, 0, err);
@@ -737,6 +692,8 @@ struct scratch *scratch_create(const char *dir, const char *name, mode_t mode,
 		abort();
 	s->creator = uid;
 	s->dir = strdup(dir);
+	s->owner = strdup(owner);
+	s->of_user = of_user;
 	s->name = strdup(name);
 	s->mode = mode;
 	s->uid = uid;
@@ -760,6 +717,7 @@ void scratch_remove(struct scratch *s)
 		usage_add(s->creator, MEM_SCRATCH, -1, -(long long)mem_buf_size(&s->data), NULL);
 		pthread_mutex_unlock(&usage_lock);
 		free(s->dir);
+		free(s->owner);
 		free(s->name);
 		deis_buf_release(&s->data);
 		free(s);
@@ -770,9 +728,7 @@ void scratch_remove(struct scratch *s)
 void scratch_drop_app(const char *app)
 {
 	for (size_t i = 0; i < state.nscratch;) {
-		const char *colon = strchr(state.scratch[i]->dir, ':');
-		if (colon && !strcmp(colon + 1, app) &&
-		    strncmp(state.scratch[i]->dir, "keys:", 5))
+		if (!state.scratch[i]->of_user && !strcmp(state.scratch[i]->owner, app))
 			scratch_remove(state.scratch[i]);
 		else
 			i++;
