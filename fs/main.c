@@ -37,8 +37,6 @@ static const struct deis_conf_option options[] = {
 	  "seconds the kernel caches attributes (changes invalidate at once)" },
 	{ "negative_timeout", DEIS_CONF_DOUBLE, &fs_conf.negative_timeout, "1",
 	  "seconds the kernel caches a name that does not exist" },
-	{ "resync_interval", DEIS_CONF_INT, &fs_conf.resync_interval, "5",
-	  "seconds between full comparisons with the database" },
 	{ "db_pool", DEIS_CONF_INT, &fs_conf.db_pool, "4",
 	  "PostgreSQL connections for requests" },
 	{ "scratch_files", DEIS_CONF_INT, &fs_conf.scratch_files, "64",
@@ -193,7 +191,7 @@ static void *event_main(void *arg)
 			last_probe = now;
 			health_probe();
 		}
-		if (now - last_resync >= fs_conf.resync_interval) {
+		if (now - last_resync >= deis_conf.resync_interval) {
 			last_resync = now;
 			if (state_resync(inval_queue, &err) < 0)
 				deis_log(LOG_WARNING, "resync: %s", err.msg);

@@ -188,11 +188,9 @@ int deis_cache_next_event(struct deis_cache *c, int timeout_ms, char *kind,
 			  size_t kindlen, char *name, size_t namelen,
 			  struct deis_error *err)
 {
-	struct timespec start, now;
-
 	if (!c->ctx || c->ctx->err)
 		return deis_error_set(err, EIO, "Redis subscriber connection is closed");
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	long long start = deis_mono_ms();
 	for (;;) {
 		void *reply = NULL;
 		if (redisGetReplyFromReader(c->ctx, &reply) != REDIS_OK)
@@ -221,9 +219,7 @@ int deis_cache_next_event(struct deis_cache *c, int timeout_ms, char *kind,
 				return 1;
 			continue;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long spent = (now.tv_sec - start.tv_sec) * 1000 +
-			     (now.tv_nsec - start.tv_nsec) / 1000000;
+		long long spent = deis_mono_ms() - start;
 		if (spent >= timeout_ms)
 			return 0;
 		struct pollfd p = { c->ctx->fd, POLLIN, 0 };
@@ -553,25 +549,69 @@ int deis_cache_proxy_state(struct deis_cache *c, const char *app, bool *alive,
 	return 0;
 }
 
+/* ---- a connection kept open ---- */
+
+struct deis_cache *deis_cache_keep(struct deis_cache_keeper *k, const char *host,
+				   int port, const char *password,
+				   struct deis_error *err)
+{
+	k->fresh = false;
+	if (k->c)
+		return k->c;
+	if (!deis_backoff_due(&k->backoff, deis_mono_ms()))
+		return NULL;
+	if (deis_cache_open(host, port, password, &k->c, err) < 0 ||
+	    (k->subscriber && deis_cache_subscribe(k->c, err) < 0)) {
+		deis_cache_keeper_drop(k);
+		return NULL;
+	}
+	deis_backoff_reset(&k->backoff);
+	k->fresh = true;
+	return k->c;
+}
+
+void deis_cache_keeper_drop(struct deis_cache_keeper *k)
+{
+	deis_cache_close(k->c);
+	k->c = NULL;
+	deis_backoff_failed(&k->backoff, deis_mono_ms());
+}
+
+bool deis_cache_keeper_failed(struct deis_cache_keeper *k)
+{
+	if (k->c && k->c->ctx && !k->c->ctx->err)
+		return false;	/* an error reply: the connection is fine */
+	deis_cache_keeper_drop(k);
+	return true;
+}
+
+void deis_cache_keeper_close(struct deis_cache_keeper *k)
+{
+	deis_cache_close(k->c);
+	k->c = NULL;
+}
+
 int deis_cache_follow(struct deis_cache **sub, const char *host, int port,
 		      const char *password, int timeout_ms, char *kind, size_t kindlen,
 		      char *name, size_t namelen)
 {
+	/* One subscriber per thread: its backoff is the thread's. */
+	static __thread struct deis_cache_keeper k = DEIS_CACHE_SUBSCRIBER_INIT;
 	struct deis_error err = DEIS_ERROR_INIT;
 
 	if (!*sub) {
-		if (deis_cache_open(host, port, password, sub, &err) < 0 ||
-		    deis_cache_subscribe(*sub, &err) < 0) {
-			deis_cache_close(*sub);
-			*sub = NULL;
-			usleep((useconds_t)timeout_ms * 1000);	/* Redis is down */
-			return 0;
-		}
-		return 2;
+		k.c = NULL;	/* the caller closed it */
+		*sub = deis_cache_keep(&k, host, port, password, &err);
+		if (*sub)
+			return 2;
+		long long wait = k.backoff.next_ms - deis_mono_ms();
+		usleep((useconds_t)(wait < 0 ? 0 : wait < timeout_ms ? wait : timeout_ms) * 1000);
+		return 0;
 	}
 	int r = deis_cache_next_event(*sub, timeout_ms, kind, kindlen, name, namelen, &err);
 	if (r < 0) {
-		deis_cache_close(*sub);
+		k.c = *sub;
+		deis_cache_keeper_drop(&k);
 		*sub = NULL;
 		return 0;
 	}
