@@ -57,6 +57,7 @@
 #include "deis/buf.h"
 #include "deis/cache.h"
 #include "deis/conf.h"
+#include "deis/daemon.h"
 #include "deis/db.h"
 #include "deis/logemit.h"
 #include "deis/registry.h"
@@ -674,14 +675,6 @@ static void child_main(struct bp_build *b, int out_w, int res_w)
 
 /* ---- the parent's side ---- */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Runs the child, relaying its output until it ends or the deadline;
  * digest gets the image's manifest digest. */
 static int run_child(struct bp_build *b, struct out *o, long long deadline,
@@ -719,7 +712,7 @@ static int run_child(struct bp_build *b, struct out *o, long long deadline,
 	close(outp[1]);
 	close(resp[1]);
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - deis_mono_ms();
 		struct pollfd p = { .fd = outp[0], .events = POLLIN };
 
 		if (left <= 0) {
@@ -851,7 +844,7 @@ int builder_build(const struct build_ctx *ctx, struct deis_error *err)
 	char *no_procfile = NULL;
 	struct deis_cache *cache = NULL;
 	char digest[DEIS_DIGEST_SIZE], image[160], sha7[8], tag[32];
-	long long deadline = now_ms() + (long long)builder_conf.build_timeout * 1000;
+	long long deadline = deis_mono_ms() + (long long)builder_conf.build_timeout * 1000;
 	int number = 0, version = 0, r;
 
 	signal(SIGPIPE, SIG_IGN);

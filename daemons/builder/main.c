@@ -57,6 +57,7 @@
 #include <libssh/server.h>
 
 #include "deis/conf.h"
+#include "deis/daemon.h"
 #include "deis/log.h"
 #include "builder.h"
 
@@ -319,21 +320,13 @@ struct child {
 	int notify;		/* read end of its pipe until it authenticates; -1 */
 	bool authed;		/* its client authenticated */
 	bool closing;		/* killed by us: no longer counted, being reaped */
-	long long started;	/* mono_ms() at accept */
+	long long started;	/* deis_mono_ms() at accept */
 	char peer[NI_MAXHOST + NI_MAXSERV + 2];
 	char source[NI_MAXHOST];	/* the peer's address */
 };
 
 static struct child *children;
 static int nchildren, children_cap;
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void child_forget_notify(struct child *c)
 {
@@ -401,7 +394,7 @@ static void close_startup(struct child *c, const char *why)
 	c->closing = true;
 	child_forget_notify(c);
 	deis_log(LOG_INFO, "%s: closed: not authenticated after %lld ms; %s", c->peer,
-		 mono_ms() - c->started, why);
+		 deis_mono_ms() - c->started, why);
 }
 
 /* Makes room for a new connection from source under the pre-authentication
@@ -451,7 +444,7 @@ static bool admit(const char *peer, const char *source)
  * or -1 when none waits. */
 static long long enforce_grace(void)
 {
-	long long now = mono_ms(), limit = (long long)builder_conf.login_grace * 1000 + 1000;
+	long long now = deis_mono_ms(), limit = (long long)builder_conf.login_grace * 1000 + 1000;
 	long long next = -1;
 
 	for (int i = 0; i < nchildren; i++) {
@@ -472,11 +465,11 @@ static long long enforce_grace(void)
 /* Waits for the sessions to end, up to ms, reaping them. */
 static void wait_children(long long ms, const sigset_t *mask)
 {
-	long long end = mono_ms() + ms;
+	long long end = deis_mono_ms() + ms;
 
 	reap();
-	while (nchildren > 0 && mono_ms() < end) {
-		long long left = end - mono_ms();
+	while (nchildren > 0 && deis_mono_ms() < end) {
+		long long left = end - deis_mono_ms();
 		struct timespec ts = { left / 1000, (left % 1000) * 1000000 };
 
 		ppoll(NULL, 0, &ts, mask);
@@ -643,7 +636,7 @@ int main(int argc, char **argv)
 				abort();
 		}
 		struct child *c = &children[nchildren++];
-		*c = (struct child){ .pid = pid, .notify = note[0], .started = mono_ms() };
+		*c = (struct child){ .pid = pid, .notify = note[0], .started = deis_mono_ms() };
 		snprintf(c->peer, sizeof(c->peer), "%s", peer);
 		snprintf(c->source, sizeof(c->source), "%s", source);
 		deis_log(LOG_DEBUG, "%s: session %d", peer, (int)pid);

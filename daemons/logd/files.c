@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "deis/buf.h"
+#include "deis/daemon.h"
 #include "deis/log.h"
 #include "logd.h"
 
@@ -62,14 +63,6 @@ static struct lfile **dirty;
 static size_t ndirty, capdirty;
 static int nopen;
 static long long lost_lines, lost_reported;
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static unsigned long hash_app(const char *a)
 {
@@ -130,10 +123,10 @@ static int file_open(struct lfile *f)
 	f->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (f->fd < 0) {
 		/* Once a minute per file: every message would try again. */
-		if (!f->warned_ms || mono_ms() - f->warned_ms > 60000) {
+		if (!f->warned_ms || deis_mono_ms() - f->warned_ms > 60000) {
 			deis_log(LOG_WARNING, "%s: %s (its lines are lost from the file)", path,
 				 strerror(errno));
-			f->warned_ms = mono_ms();
+			f->warned_ms = deis_mono_ms();
 		}
 		return -1;
 	}
@@ -151,7 +144,7 @@ static int file_open(struct lfile *f)
 				tail.len = (size_t)r;
 			close(rfd);
 		}
-		guard_begin(&f->guard, tail.data ? tail.data : "", tail.len, from > 0, mono_ms());
+		guard_begin(&f->guard, tail.data ? tail.data : "", tail.len, from > 0, deis_mono_ms());
 		deis_buf_release(&tail);
 		f->guarded = 1;
 	}
@@ -181,7 +174,7 @@ void files_add(const char *app, const char *lines, size_t len)
 {
 	struct lfile *f = file_get(app);
 
-	f->used_ms = mono_ms();
+	f->used_ms = deis_mono_ms();
 	if (file_open(f) < 0) {
 		for (size_t i = 0; i < len; i++)
 			lost_lines += lines[i] == '\n';
@@ -293,7 +286,7 @@ void files_flush(void)
 
 void files_tick(void)
 {
-	long long now = mono_ms();
+	long long now = deis_mono_ms();
 	struct stat st;
 
 	for (int h = 0; h < FILE_BUCKETS; h++)

@@ -43,6 +43,7 @@
 
 #include "deis/cache.h"
 #include "deis/conf.h"
+#include "deis/daemon.h"
 #include "deis/db.h"
 #include "deis/log.h"
 #include "deis/validate.h"
@@ -415,14 +416,6 @@ static int load_dirty(void)
 
 static bool ever_installed;
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool piece_changed(const struct entry *e)
 {
 	const char *a = e->gone ? NULL : e->piece, *b = e->good;
@@ -510,7 +503,7 @@ static void drop_gone(void)
 static int install(bool force)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
-	long long t0 = mono_ms();
+	long long t0 = deis_mono_ms();
 	size_t changed = 0, bytes = 0, napps = 0;
 	char names[200] = "";
 
@@ -538,7 +531,7 @@ static int install(bool force)
 	}
 
 	int r = build_and_test(BUILD_NEW, NULL, &bytes, &err);
-	long long t_test = mono_ms();
+	long long t_test = deis_mono_ms();
 	if (r < 0) {
 		deis_log(LOG_ERR, "config with the changes of %s refused: %s", names[0] ? names : "(none)", err.msg);
 		/* Not the apps' fault if the last good config fails too (our
@@ -582,7 +575,7 @@ static int install(bool force)
 		r = proxy_nginx_reload(&ngx, master, &err);
 	else
 		r = proxy_nginx_start(&ngx, &err);
-	long long t_done = mono_ms();
+	long long t_done = deis_mono_ms();
 	if (r < 0) {
 		deis_log(LOG_ERR, "%s", err.msg);
 		return r;
@@ -792,7 +785,7 @@ int main(int argc, char **argv)
 	bool need_install = true;	/* the first: always a reload (or start) */
 	bool synced = false;		/* a resync has listed every app */
 	while (!got_term) {
-		long long now = mono_ms();
+		long long now = deis_mono_ms();
 		if (got_hup) {
 			got_hup = 0;
 			next_resync = now;
@@ -833,7 +826,7 @@ int main(int argc, char **argv)
 					need_install = true;
 					retry_at = now + pc.resync_interval * 1000LL;
 				}
-				last_install = mono_ms();
+				last_install = deis_mono_ms();
 			} else {
 				retry_at = now + 1000;
 			}
@@ -872,7 +865,7 @@ int main(int argc, char **argv)
 				at = due;
 			if (retry_at > at)
 				at = retry_at;
-			wait = at - mono_ms();
+			wait = at - deis_mono_ms();
 			if (wait < 0)
 				wait = 0;
 			if (wait > 100)
@@ -888,7 +881,7 @@ int main(int argc, char **argv)
 			if (!strcmp(kind, "app")) {
 				mark_dirty(name);
 				if (!due)
-					due = mono_ms();
+					due = deis_mono_ms();
 			}
 			r = deis_cache_next_event(sub, 0, kind, sizeof(kind), name, sizeof(name),
 						  &err);
