@@ -237,6 +237,8 @@ void deis_conf_usage(const struct deis_conf_option *opts, FILE *out)
 		fprintf(out, "%*s%s", n < 28 ? 28 - n : 1, "", opts->help);
 		if (type_of(opts) != DEIS_CONF_ALIAS && opts->def && *opts->def)
 			fprintf(out, " (default: %s)", opts->def);
+		if (opts->type & DEIS_CONF_RELOAD)
+			fputs(" [SIGHUP]", out);
 		fputc('\n', out);
 	}
 }

@@ -53,7 +53,8 @@ int deis_conf_set(const struct deis_conf_option *opts, const char *name,
  * the table does not know are skipped (they are other binaries'). */
 int deis_conf_load(const struct deis_conf_option *opts, const char *path,
 		   int must_exist, struct deis_error *err);
-/* Prints "  --name=VALUE  help (default: x)" for each option. */
+/* Prints "  --name=VALUE  help (default: x)" for each option, with
+ * " [SIGHUP]" after those a reload puts in force. */
 void deis_conf_usage(const struct deis_conf_option *opts, FILE *out);
 /* Frees the options' strings (and those a reload retired). */
 void deis_conf_free(const struct deis_conf_option *opts);
