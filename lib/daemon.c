@@ -90,8 +90,10 @@ void deis_daemon_usage(FILE *out)
 "  --config=FILE             configuration file (default: $DEIS_HOME/deis.conf\n"
 "                            or /var/lib/deis/deis.conf)\n"
 "  --help, --version\n"
-"Options marked [SIGHUP] take a new value when the daemon reloads its\n"
-"configuration file (kill -HUP); the others at its next start.\n", d->about);
+"\n"
+"Options (in FILE as name = value; those marked [SIGHUP] take a new value\n"
+"when the daemon reloads FILE on SIGHUP, the others at its next start):\n",
+		d->about);
 	deis_conf_usage(d->options, out);
 	if (d->help_more)
 		d->help_more(out);
