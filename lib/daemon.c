@@ -198,8 +198,11 @@ void deis_daemon_stop(void)
 
 void deis_daemon_on_stop(void (*fn)(void *arg), void *arg)
 {
+	stop_fn = NULL;
 	stop_arg = arg;
 	stop_fn = fn;
+	if (fn && got_stop)
+		fn(arg);	/* the signal came first */
 }
 
 int deis_daemon_reload(struct deis_error *err)

@@ -114,8 +114,9 @@ bool deis_daemon_running(void);
 int deis_daemon_fd(void);
 /* Asks the daemon to stop, as SIGTERM does. */
 void deis_daemon_stop(void);
-/* fn(arg) is called from the handler of SIGTERM and SIGINT: it must be
- * async-signal-safe (deisfs: fuse_session_exit, which sets a flag). */
+/* fn(arg) is called from the handler of SIGTERM and SIGINT (at once when
+ * one came already): it must be async-signal-safe (deisfs:
+ * fuse_session_exit, which sets a flag).  NULL removes it. */
 void deis_daemon_on_stop(void (*fn)(void *arg), void *arg);
 /* Reads the configuration file again and puts it in force, as SIGHUP
  * does: < 0 with err (and the configuration in force unchanged) when it
