@@ -205,28 +205,26 @@ static int on_shell(ssh_session ssh, ssh_channel ch, void *userdata)
 	return 0;
 }
 
-static int on_exec(ssh_session ssh, ssh_channel ch, const char *command, void *userdata)
+/* A channel's one request with a text (a second one is refused). */
+static int take_request(struct session *s, enum request req, const char *text)
 {
-	struct session *s = userdata;
-
-	(void)ssh, (void)ch;
 	if (s->req != REQ_NONE)
 		return 1;
-	s->req = REQ_EXEC;
-	s->cmd = strdup(command ? command : "");
+	s->req = req;
+	s->cmd = strdup(text ? text : "");
 	return s->cmd ? 0 : 1;
+}
+
+static int on_exec(ssh_session ssh, ssh_channel ch, const char *command, void *userdata)
+{
+	(void)ssh, (void)ch;
+	return take_request(userdata, REQ_EXEC, command);
 }
 
 static int on_subsystem(ssh_session ssh, ssh_channel ch, const char *name, void *userdata)
 {
-	struct session *s = userdata;
-
 	(void)ssh, (void)ch;
-	if (s->req != REQ_NONE)
-		return 1;
-	s->req = REQ_SUBSYSTEM;
-	s->cmd = strdup(name ? name : "");
-	return s->cmd ? 0 : 1;
+	return take_request(userdata, REQ_SUBSYSTEM, name);
 }
 
 static int on_env(ssh_session ssh, ssh_channel ch, const char *name, const char *value,
