@@ -64,15 +64,6 @@ static size_t ndirty, capdirty;
 static int nopen;
 static long long lost_lines, lost_reported;
 
-static unsigned long hash_app(const char *a)
-{
-	unsigned long h = 1469598103934665603UL;
-
-	for (; *a; a++)
-		h = (h ^ (unsigned char)*a) * 1099511628211UL;
-	return h;
-}
-
 static void path_of(const char *app, int n, char *out, size_t len)
 {
 	if (n)
@@ -153,17 +144,13 @@ static int file_open(struct lfile *f)
 
 static struct lfile *file_get(const char *app)
 {
-	unsigned long h = hash_app(app) % FILE_BUCKETS;
+	unsigned long h = logd_hash(app, NULL) % FILE_BUCKETS;
 
 	for (struct lfile *f = files[h]; f; f = f->next)
 		if (!strcmp(f->app, app))
 			return f;
-	struct lfile *f = calloc(1, sizeof(*f));
-	if (!f)
-		abort();
-	f->app = strdup(app);
-	if (!f->app)
-		abort();
+	struct lfile *f = logd_alloc(sizeof(*f));
+	f->app = logd_strdup(app);
 	f->fd = -1;
 	f->next = files[h];
 	files[h] = f;
@@ -311,7 +298,7 @@ static void file_free(struct lfile *f)
 void files_delete(const char *app)
 {
 	char path[4400];
-	unsigned long h = hash_app(app) % FILE_BUCKETS;
+	unsigned long h = logd_hash(app, NULL) % FILE_BUCKETS;
 
 	for (struct lfile **fp = &files[h]; *fp; fp = &(*fp)->next)
 		if (!strcmp((*fp)->app, app)) {

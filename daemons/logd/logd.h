@@ -33,6 +33,11 @@ extern struct logd_conf logd_conf;
 
 /* Parses "8M", "512K", "1G", "1000" (bytes); -1 when malformed. */
 long long logd_parse_size(const char *s);
+/* FNV-1a of a, and of b after it when not NULL: the hash tables' buckets. */
+unsigned long logd_hash(const char *a, const char *b);
+/* calloc and strdup that abort when memory runs out. */
+void *logd_alloc(size_t n);
+char *logd_strdup(const char *s);
 
 /* ---- guard.c ---- */
 #define LOGD_GUARD_MS 60000

@@ -150,7 +150,7 @@ static long long now_us(void)
 	return (long long)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
-static unsigned long hash_str(const char *a, const char *b)
+unsigned long logd_hash(const char *a, const char *b)
 {
 	unsigned long h = 1469598103934665603UL;
 
@@ -160,6 +160,24 @@ static unsigned long hash_str(const char *a, const char *b)
 	for (; b && *b; b++)
 		h = (h ^ (unsigned char)*b) * 1099511628211UL;
 	return h;
+}
+
+void *logd_alloc(size_t n)
+{
+	void *p = calloc(1, n);
+
+	if (!p)
+		abort();
+	return p;
+}
+
+char *logd_strdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p)
+		abort();
+	return p;
 }
 
 /* ---- streams and apps ---- */
@@ -196,20 +214,16 @@ static int src_eq(const char *a, const char *b)
 
 static struct stream *stream_get(const char *app, const char *src, int create)
 {
-	unsigned long h = hash_str(app, src) % NBUCKETS;
+	unsigned long h = logd_hash(app, src) % NBUCKETS;
 
 	for (struct stream *s = streams[h]; s; s = s->next)
 		if (!strcmp(s->app, app) && src_eq(s->src, src))
 			return s;
 	if (!create)
 		return NULL;
-	struct stream *s = calloc(1, sizeof(*s));
-	if (!s)
-		abort();
-	s->app = strdup(app);
-	s->src = src ? strdup(src) : NULL;
-	if (!s->app || (src && !s->src))
-		abort();
+	struct stream *s = logd_alloc(sizeof(*s));
+	s->app = logd_strdup(app);
+	s->src = src ? logd_strdup(src) : NULL;
 	s->next = streams[h];
 	streams[h] = s;
 	return s;
@@ -225,17 +239,13 @@ static void stream_free(struct stream *s)
 
 static struct app *app_get(const char *name)
 {
-	unsigned long h = hash_str(name, NULL) % NBUCKETS;
+	unsigned long h = logd_hash(name, NULL) % NBUCKETS;
 
 	for (struct app *a = apps[h]; a; a = a->next)
 		if (!strcmp(a->name, name))
 			return a;
-	struct app *a = calloc(1, sizeof(*a));
-	if (!a)
-		abort();
-	a->name = strdup(name);
-	if (!a->name)
-		abort();
+	struct app *a = logd_alloc(sizeof(*a));
+	a->name = logd_strdup(name);
 	a->tokens = a->ptokens = logd_conf.burst;
 	a->last_us = now_us();
 	a->next = apps[h];
