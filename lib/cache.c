@@ -123,6 +123,17 @@ static redisReply *command(struct deis_cache *c, struct deis_error *err,
 	return NULL;
 }
 
+/* A command whose reply only says it worked: 0, or < 0 with err. */
+static int run(struct deis_cache *c, struct deis_error *err, int argc, const char **argv)
+{
+	redisReply *rep = command(c, err, argc, argv);
+
+	if (!rep)
+		return -err->code;
+	freeReplyObject(rep);
+	return 0;
+}
+
 long deis_cache_ping(struct deis_cache *c, struct deis_error *err)
 {
 	const char *argv[] = { "PING" };
@@ -176,12 +187,8 @@ int deis_cache_publish(struct deis_cache *c, const char *kind,
 int deis_cache_subscribe(struct deis_cache *c, struct deis_error *err)
 {
 	const char *argv[] = { "SUBSCRIBE", DEIS_EVENTS_CHANNEL };
-	redisReply *rep = command(c, err, 2, argv);
 
-	if (!rep)
-		return -err->code;
-	freeReplyObject(rep);
-	return 0;
+	return run(c, err, 2, argv);
 }
 
 int deis_cache_next_event(struct deis_cache *c, int timeout_ms, char *kind,
@@ -382,11 +389,7 @@ int deis_cache_log_trim(struct deis_cache *c, const char *app, const char *src,
 	log_key(key, sizeof(key), app, src);
 	snprintf(minid, sizeof(minid), "%lld-0", min_off);
 	const char *argv[] = { "XTRIM", key, "MINID", "~", minid };
-	redisReply *rep = command(c, err, 5, argv);
-	if (!rep)
-		return -err->code;
-	freeReplyObject(rep);
-	return 0;
+	return run(c, err, 5, argv);
 }
 
 int deis_cache_log_read(struct deis_cache *c, const char *app, const char *src,
@@ -460,10 +463,9 @@ int deis_cache_log_delete(struct deis_cache *c, const char *app,
 
 	log_key(key, sizeof(key), app, NULL);
 	const char *del[] = { "DEL", key };
-	redisReply *rep = command(c, err, 2, del);
-	if (!rep)
+	if (run(c, err, 2, del) < 0)
 		return -err->code;
-	freeReplyObject(rep);
+	redisReply *rep;
 	snprintf(pattern, sizeof(pattern), "deis:logs:%s:*", app);
 	do {
 		const char *scan[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
@@ -477,9 +479,7 @@ int deis_cache_log_delete(struct deis_cache *c, const char *app,
 		snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
 		for (size_t i = 0; i < rep->element[1]->elements; i++) {
 			const char *d[] = { "DEL", rep->element[1]->element[i]->str };
-			redisReply *r2 = command(c, err, 2, d);
-			if (r2)
-				freeReplyObject(r2);
+			run(c, err, 2, d);
 		}
 		freeReplyObject(rep);
 	} while (strcmp(cursor, "0"));
@@ -498,22 +498,15 @@ int deis_cache_proxy_applied(struct deis_cache *c, const char *app, long serial,
 
 	snprintf(v, sizeof(v), "%ld", serial);
 	const char *argv[] = { "HSET", PROXY_APPLIED, app, v };
-	redisReply *rep = command(c, err, 4, argv);
-	if (!rep)
-		return -err->code;
-	freeReplyObject(rep);
-	return 0;
+	return run(c, err, 4, argv);
 }
 
 int deis_cache_proxy_forget(struct deis_cache *c, const char *app,
 			    struct deis_error *err)
 {
 	const char *argv[] = { "HDEL", PROXY_APPLIED, app };
-	redisReply *rep = command(c, err, 3, argv);
-	if (!rep)
-		return -err->code;
-	freeReplyObject(rep);
-	return 0;
+
+	return run(c, err, 3, argv);
 }
 
 int deis_cache_proxy_alive(struct deis_cache *c, int ttl_s, struct deis_error *err)
@@ -523,11 +516,7 @@ int deis_cache_proxy_alive(struct deis_cache *c, int ttl_s, struct deis_error *e
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
 	const char *argv[] = { "SET", PROXY_ALIVE, now, "EX", ttl };
-	redisReply *rep = command(c, err, 5, argv);
-	if (!rep)
-		return -err->code;
-	freeReplyObject(rep);
-	return 0;
+	return run(c, err, 5, argv);
 }
 
 int deis_cache_proxy_state(struct deis_cache *c, const char *app, bool *alive,
