@@ -263,24 +263,13 @@ static const redisReply *entry_line(const redisReply *e)
 	return e->element[1]->element[1];
 }
 
+/* The end is log_info's (the time of the last line costs a strptime). */
 int deis_cache_log_end(struct deis_cache *c, const char *app, const char *src,
 		       long long *end, struct deis_error *err)
 {
-	char key[512];
+	int64_t mtime;
 
-	log_key(key, sizeof(key), app, src);
-	const char *argv[] = { "XREVRANGE", key, "+", "-", "COUNT", "1" };
-	redisReply *rep = command(c, err, 6, argv);
-	if (!rep)
-		return -err->code;
-	*end = 0;
-	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
-		const redisReply *e = rep->element[0];
-		const redisReply *l = entry_line(e);
-		*end = id_offset(e->element[0]->str) + (l ? (long long)l->len : 0);
-	}
-	freeReplyObject(rep);
-	return 0;
+	return deis_cache_log_info(c, app, src, end, &mtime, err);
 }
 
 /* "2026-11-26T12:00:00.123456+00:00 ..." -> microseconds since the epoch */
