@@ -123,6 +123,17 @@ static redisReply *command(struct deis_cache *c, struct deis_error *err,
 	return NULL;
 }
 
+/* A command whose reply only says it worked: 0, or < 0 with err. */
+static int run(struct deis_cache *c, struct deis_error *err, int argc, const char **argv)
+{
+	redisReply *rep = command(c, err, argc, argv);
+
+	if (!rep)
+		return -err->code;
+	freeReplyObject(rep);
+	return 0;
+}
+
 long deis_cache_ping(struct deis_cache *c, struct deis_error *err)
 {
 	const char *argv[] = { "PING" };
@@ -176,23 +187,17 @@ int deis_cache_publish(struct deis_cache *c, const char *kind,
 int deis_cache_subscribe(struct deis_cache *c, struct deis_error *err)
 {
 	const char *argv[] = { "SUBSCRIBE", DEIS_EVENTS_CHANNEL };
-	redisReply *rep = command(c, err, 2, argv);
 
-	if (!rep)
-		return -err->code;
-	freeReplyObject(rep);
-	return 0;
+	return run(c, err, 2, argv);
 }
 
 int deis_cache_next_event(struct deis_cache *c, int timeout_ms, char *kind,
 			  size_t kindlen, char *name, size_t namelen,
 			  struct deis_error *err)
 {
-	struct timespec start, now;
-
 	if (!c->ctx || c->ctx->err)
 		return deis_error_set(err, EIO, "Redis subscriber connection is closed");
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	long long start = deis_mono_ms();
 	for (;;) {
 		void *reply = NULL;
 		if (redisGetReplyFromReader(c->ctx, &reply) != REDIS_OK)
@@ -221,9 +226,7 @@ int deis_cache_next_event(struct deis_cache *c, int timeout_ms, char *kind,
 				return 1;
 			continue;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long spent = (now.tv_sec - start.tv_sec) * 1000 +
-			     (now.tv_nsec - start.tv_nsec) / 1000000;
+		long long spent = deis_mono_ms() - start;
 		if (spent >= timeout_ms)
 			return 0;
 		struct pollfd p = { c->ctx->fd, POLLIN, 0 };
@@ -260,24 +263,13 @@ static const redisReply *entry_line(const redisReply *e)
 	return e->element[1]->element[1];
 }
 
+/* The end is log_info's (the time of the last line costs a strptime). */
 int deis_cache_log_end(struct deis_cache *c, const char *app, const char *src,
 		       long long *end, struct deis_error *err)
 {
-	char key[512];
+	int64_t mtime;
 
-	log_key(key, sizeof(key), app, src);
-	const char *argv[] = { "XREVRANGE", key, "+", "-", "COUNT", "1" };
-	redisReply *rep = command(c, err, 6, argv);
-	if (!rep)
-		return -err->code;
-	*end = 0;
-	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
-		const redisReply *e = rep->element[0];
-		const redisReply *l = entry_line(e);
-		*end = id_offset(e->element[0]->str) + (l ? (long long)l->len : 0);
-	}
-	freeReplyObject(rep);
-	return 0;
+	return deis_cache_log_info(c, app, src, end, &mtime, err);
 }
 
 /* "2026-11-26T12:00:00.123456+00:00 ..." -> microseconds since the epoch */
@@ -386,11 +378,7 @@ int deis_cache_log_trim(struct deis_cache *c, const char *app, const char *src,
 	log_key(key, sizeof(key), app, src);
 	snprintf(minid, sizeof(minid), "%lld-0", min_off);
 	const char *argv[] = { "XTRIM", key, "MINID", "~", minid };
-	redisReply *rep = command(c, err, 5, argv);
-	if (!rep)
-		return -err->code;
-	freeReplyObject(rep);
-	return 0;
+	return run(c, err, 5, argv);
 }
 
 int deis_cache_log_read(struct deis_cache *c, const char *app, const char *src,
@@ -464,10 +452,9 @@ int deis_cache_log_delete(struct deis_cache *c, const char *app,
 
 	log_key(key, sizeof(key), app, NULL);
 	const char *del[] = { "DEL", key };
-	redisReply *rep = command(c, err, 2, del);
-	if (!rep)
+	if (run(c, err, 2, del) < 0)
 		return -err->code;
-	freeReplyObject(rep);
+	redisReply *rep;
 	snprintf(pattern, sizeof(pattern), "deis:logs:%s:*", app);
 	do {
 		const char *scan[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
@@ -481,9 +468,7 @@ int deis_cache_log_delete(struct deis_cache *c, const char *app,
 		snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
 		for (size_t i = 0; i < rep->element[1]->elements; i++) {
 			const char *d[] = { "DEL", rep->element[1]->element[i]->str };
-			redisReply *r2 = command(c, err, 2, d);
-			if (r2)
-				freeReplyObject(r2);
+			run(c, err, 2, d);
 		}
 		freeReplyObject(rep);
 	} while (strcmp(cursor, "0"));
@@ -502,22 +487,15 @@ int deis_cache_proxy_applied(struct deis_cache *c, const char *app, long serial,
 
 	snprintf(v, sizeof(v), "%ld", serial);
 	const char *argv[] = { "HSET", PROXY_APPLIED, app, v };
-	redisReply *rep = command(c, err, 4, argv);
-	if (!rep)
-		return -err->code;
-	freeReplyObject(rep);
-	return 0;
+	return run(c, err, 4, argv);
 }
 
 int deis_cache_proxy_forget(struct deis_cache *c, const char *app,
 			    struct deis_error *err)
 {
 	const char *argv[] = { "HDEL", PROXY_APPLIED, app };
-	redisReply *rep = command(c, err, 3, argv);
-	if (!rep)
-		return -err->code;
-	freeReplyObject(rep);
-	return 0;
+
+	return run(c, err, 3, argv);
 }
 
 int deis_cache_proxy_alive(struct deis_cache *c, int ttl_s, struct deis_error *err)
@@ -527,11 +505,7 @@ int deis_cache_proxy_alive(struct deis_cache *c, int ttl_s, struct deis_error *e
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
 	const char *argv[] = { "SET", PROXY_ALIVE, now, "EX", ttl };
-	redisReply *rep = command(c, err, 5, argv);
-	if (!rep)
-		return -err->code;
-	freeReplyObject(rep);
-	return 0;
+	return run(c, err, 5, argv);
 }
 
 int deis_cache_proxy_state(struct deis_cache *c, const char *app, bool *alive,
@@ -553,25 +527,69 @@ int deis_cache_proxy_state(struct deis_cache *c, const char *app, bool *alive,
 	return 0;
 }
 
+/* ---- a connection kept open ---- */
+
+struct deis_cache *deis_cache_keep(struct deis_cache_keeper *k, const char *host,
+				   int port, const char *password,
+				   struct deis_error *err)
+{
+	k->fresh = false;
+	if (k->c)
+		return k->c;
+	if (!deis_backoff_due(&k->backoff, deis_mono_ms()))
+		return NULL;
+	if (deis_cache_open(host, port, password, &k->c, err) < 0 ||
+	    (k->subscriber && deis_cache_subscribe(k->c, err) < 0)) {
+		deis_cache_keeper_drop(k);
+		return NULL;
+	}
+	deis_backoff_reset(&k->backoff);
+	k->fresh = true;
+	return k->c;
+}
+
+void deis_cache_keeper_drop(struct deis_cache_keeper *k)
+{
+	deis_cache_close(k->c);
+	k->c = NULL;
+	deis_backoff_failed(&k->backoff, deis_mono_ms());
+}
+
+bool deis_cache_keeper_failed(struct deis_cache_keeper *k)
+{
+	if (k->c && k->c->ctx && !k->c->ctx->err)
+		return false;	/* an error reply: the connection is fine */
+	deis_cache_keeper_drop(k);
+	return true;
+}
+
+void deis_cache_keeper_close(struct deis_cache_keeper *k)
+{
+	deis_cache_close(k->c);
+	k->c = NULL;
+}
+
 int deis_cache_follow(struct deis_cache **sub, const char *host, int port,
 		      const char *password, int timeout_ms, char *kind, size_t kindlen,
 		      char *name, size_t namelen)
 {
+	/* One subscriber per thread: its backoff is the thread's. */
+	static __thread struct deis_cache_keeper k = DEIS_CACHE_SUBSCRIBER_INIT;
 	struct deis_error err = DEIS_ERROR_INIT;
 
 	if (!*sub) {
-		if (deis_cache_open(host, port, password, sub, &err) < 0 ||
-		    deis_cache_subscribe(*sub, &err) < 0) {
-			deis_cache_close(*sub);
-			*sub = NULL;
-			usleep((useconds_t)timeout_ms * 1000);	/* Redis is down */
-			return 0;
-		}
-		return 2;
+		k.c = NULL;	/* the caller closed it */
+		*sub = deis_cache_keep(&k, host, port, password, &err);
+		if (*sub)
+			return 2;
+		long long wait = k.backoff.next_ms - deis_mono_ms();
+		usleep((useconds_t)(wait < 0 ? 0 : wait < timeout_ms ? wait : timeout_ms) * 1000);
+		return 0;
 	}
 	int r = deis_cache_next_event(*sub, timeout_ms, kind, kindlen, name, namelen, &err);
 	if (r < 0) {
-		deis_cache_close(*sub);
+		k.c = *sub;
+		deis_cache_keeper_drop(&k);
 		*sub = NULL;
 		return 0;
 	}

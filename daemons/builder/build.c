@@ -57,6 +57,7 @@
 #include "deis/buf.h"
 #include "deis/cache.h"
 #include "deis/conf.h"
+#include "deis/daemon.h"
 #include "deis/db.h"
 #include "deis/logemit.h"
 #include "deis/registry.h"
@@ -161,10 +162,9 @@ static void out_feed(struct out *o, const char *p, size_t n, bool eof)
 
 /* ---- the child's side ---- */
 
-/* A line from the child: its stdout is the pipe to the parent. */
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void say(const char *fmt, ...)
+/* The child's lines go to its stdout, the pipe to the parent; the
+ * hook's to the pusher. */
+void builder_say(const char *fmt, ...)
 {
 	struct deis_buf b = DEIS_BUF_INIT;
 	va_list ap;
@@ -443,7 +443,7 @@ static int custom_detect(struct bp_build *b, const char *url, struct bp_run *run
 	if ((size_t)snprintf(dir, sizeof(dir), "%s/buildpack", b->ctx->work_dir) >=
 	    sizeof(dir))
 		return deis_error_set(err, ENAMETOOLONG, "work directory path too long");
-	say("-----> Fetching buildpack %s", url);
+	builder_say("-----> Fetching buildpack %s", url);
 	if ((r = clone_buildpack(url, dir, err)) < 0)
 		return r;
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
@@ -555,7 +555,7 @@ static int run_buildpack(struct bp_build *b, const char **label, struct deis_err
 			in_container = true;
 		}
 	}
-	say("-----> %s app detected", b->name);
+	builder_say("-----> %s app detected", b->name);
 	if (in_container && (r = container_build(b, &run, &types, err)) < 0)
 		goto out;
 	if (b->procfile->n) {
@@ -584,7 +584,7 @@ static int run_buildpack(struct bp_build *b, const char **label, struct deis_err
 	deis_buf_reset(&path);
 	for (size_t i = 0; i < b->procs.n; i++)
 		deis_buf_addf(&path, "%s%s", i ? ", " : "", b->procs.items[i].key);
-	say("-----> Default process types for %s -> %s", b->name, path.data);
+	builder_say("-----> Default process types for %s -> %s", b->name, path.data);
 out:
 	deis_buf_release(&types);
 	deis_buf_release(&path);
@@ -621,7 +621,7 @@ static int child_build(struct bp_build *b, char digest[DEIS_DIGEST_SIZE],
 	if (r < 0)
 		goto out;
 	human_size(size, shown, sizeof(shown));
-	say("-----> Compressing... %s", shown);
+	builder_say("-----> Compressing... %s", shown);
 
 	c.created = time(NULL);
 	deis_kvlist_copy(&c.procfile, &b->procs);
@@ -674,14 +674,6 @@ static void child_main(struct bp_build *b, int out_w, int res_w)
 
 /* ---- the parent's side ---- */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Runs the child, relaying its output until it ends or the deadline;
  * digest gets the image's manifest digest. */
 static int run_child(struct bp_build *b, struct out *o, long long deadline,
@@ -719,7 +711,7 @@ static int run_child(struct bp_build *b, struct out *o, long long deadline,
 	close(outp[1]);
 	close(resp[1]);
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - deis_mono_ms();
 		struct pollfd p = { .fd = outp[0], .events = POLLIN };
 
 		if (left <= 0) {
@@ -851,7 +843,7 @@ int builder_build(const struct build_ctx *ctx, struct deis_error *err)
 	char *no_procfile = NULL;
 	struct deis_cache *cache = NULL;
 	char digest[DEIS_DIGEST_SIZE], image[160], sha7[8], tag[32];
-	long long deadline = now_ms() + (long long)builder_conf.build_timeout * 1000;
+	long long deadline = deis_mono_ms() + (long long)builder_conf.build_timeout * 1000;
 	int number = 0, version = 0, r;
 
 	signal(SIGPIPE, SIG_IGN);

@@ -23,6 +23,7 @@
 #ifndef DEIS_BUILDER_H
 #define DEIS_BUILDER_H
 
+#include <spawn.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -108,6 +109,18 @@ int builder_repo_check(const char *app, long app_id, struct deis_error *err);
 int builder_git_spawn(enum builder_service service, const char *app,
 		      const char *user, const char *git_protocol,
 		      pid_t *pid, int fds[3], struct deis_error *err);
+/* Three pipes (close-on-exec) for a child's stdin, stdout and stderr,
+ * which fa puts in place; p starts as { { -1, -1 }, ... }. */
+int builder_pipes_open(int p[3][2], posix_spawn_file_actions_t *fa,
+		       struct deis_error *err);
+/* The child runs: closes its ends; fds gets ours (its stdin to write, its
+ * stdout and stderr to read), non-blocking. */
+void builder_pipes_parent(int p[3][2], int fds[3]);
+/* Closes what is open of p (the child did not start). */
+void builder_pipes_close(int p[3][2]);
+/* One line ("-----> ...") on stdout: the pusher's (the hook), or the
+ * build child's pipe to its parent. */
+void builder_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- run.c: `ssh -t git@host run <app> <command>` ---- */
 

@@ -37,6 +37,7 @@
 #include "deis/buf.h"
 #include "deis/cache.h"
 #include "deis/conf.h"
+#include "deis/daemon.h"
 #include "deis/db.h"
 #include "deis/model.h"
 #include "builder.h"
@@ -46,14 +47,6 @@
 /* A node whose scheduler has not been heard of for this long is down (as
  * platform/status says; its heartbeat comes every scheduler_resync s). */
 #define NODE_STALE_US	(30LL * 1000000)
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sayf(const struct deploy_wait *w, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -134,7 +127,7 @@ int builder_deploy_wait(const struct deploy_wait *w, struct deis_error *err)
 	struct deis_cache *sub = NULL;
 	struct deis_app *m = NULL;
 	const long long limit = (long long)builder_conf.deploy_timeout * 1000;
-	long long stage_t0 = mono_ms(), last_load = 0;
+	long long stage_t0 = deis_mono_ms(), last_load = 0;
 	enum stage stage = BOOT;
 	bool first = true, load = true;
 	long serial = 0;
@@ -149,7 +142,7 @@ int builder_deploy_wait(const struct deploy_wait *w, struct deis_error *err)
 		return 0;
 	}
 	for (;;) {
-		long long now = mono_ms();
+		long long now = deis_mono_ms();
 
 		if (load) {
 			struct deis_app **list = NULL;
@@ -281,7 +274,7 @@ int builder_deploy_wait(const struct deploy_wait *w, struct deis_error *err)
 						 deis_conf.redis_password, wait, kind, sizeof(kind),
 						 name, sizeof(name)) : 0;
 		if (e == 2 || (e == 1 && !strcmp(kind, "app") && !strcmp(name, w->app)) ||
-		    mono_ms() - last_load >= POLL_MS)
+		    deis_mono_ms() - last_load >= POLL_MS)
 			load = true;
 	}
 	deis_cache_close(sub);

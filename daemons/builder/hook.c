@@ -32,30 +32,6 @@
 #include "deis/validate.h"
 #include "builder.h"
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* One line to the pusher (stdout; git relays it as "remote: ..."). */
-static void say(const char *fmt, ...)
-{
-	struct deis_buf b = DEIS_BUF_INIT;
-	va_list ap;
-
-	va_start(ap, fmt);
-	deis_buf_vaddf(&b, fmt, ap);
-	va_end(ap);
-	deis_buf_addch(&b, '\n');
-	for (size_t off = 0; off < b.len;) {
-		ssize_t w = write(1, b.data + off, b.len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	deis_buf_release(&b);
-}
-
 static bool is_hex(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -177,17 +153,17 @@ static int deploy(const char *app, const char *user, const char *branch,
 	int rc = 1;
 
 	if (make_temp(app, "src", dir, sizeof(dir)) < 0) {
-		say("-----> Build failed: cannot make a work directory: %s", strerror(errno));
+		builder_say("-----> Build failed: cannot make a work directory: %s", strerror(errno));
 		return 1;
 	}
 	if (make_temp(app, "work", work, sizeof(work)) < 0) {
-		say("-----> Build failed: cannot make a work directory: %s", strerror(errno));
+		builder_say("-----> Build failed: cannot make a work directory: %s", strerror(errno));
 		rm_tree(dir);
 		return 1;
 	}
 	if (checkout(app, commit, dir, &when, &err) < 0) {
-		say("-----> Build failed: %s", err.msg);
-		say(" !     Push rejected: %s was not deployed", branch);
+		builder_say("-----> Build failed: %s", err.msg);
+		builder_say(" !     Push rejected: %s was not deployed", branch);
 		goto out;
 	}
 	struct build_ctx ctx = {
@@ -195,7 +171,7 @@ static int deploy(const char *app, const char *user, const char *branch,
 		.commit_time = when, .src_dir = dir, .work_dir = work, .out_fd = 1,
 	};
 	if (builder_build(&ctx, &err) < 0)
-		say(" !     Push rejected: %s was not deployed", branch);
+		builder_say(" !     Push rejected: %s was not deployed", branch);
 	else
 		rc = 0;
 out:
@@ -211,7 +187,7 @@ int builder_hook_main(void)
 	int rc = 0;
 
 	if (!app || !deis_valid_app_name(app) || !user || !deis_valid_user_name(user)) {
-		say(" !     deis-builder hook: run by deis-builder only (no DEIS_APP or "
+		builder_say(" !     deis-builder hook: run by deis-builder only (no DEIS_APP or "
 		    "DEIS_PUSH_USER)");
 		return 1;
 	}
@@ -225,7 +201,7 @@ int builder_hook_main(void)
 		new = strchr(old, ' ');
 		ref = new ? strchr(new + 1, ' ') : NULL;
 		if (!new || !ref) {
-			say(" !     unexpected hook input '%s'",
+			builder_say(" !     unexpected hook input '%s'",
 			    deis_printable(shown, sizeof(shown), line, n));
 			rc = 1;
 			continue;
@@ -235,7 +211,7 @@ int builder_hook_main(void)
 		size_t hl = strlen(new);
 		if ((hl != 40 && hl != 64) || !is_hex(new, hl) || strlen(old) != hl ||
 		    !is_hex(old, hl)) {
-			say(" !     unexpected hook input for %s",
+			builder_say(" !     unexpected hook input for %s",
 			    deis_printable(shown, sizeof(shown), ref, strlen(ref)));
 			rc = 1;
 			continue;
@@ -244,12 +220,12 @@ int builder_hook_main(void)
 		deis_printable(shown, sizeof(shown), branch ? branch : ref,
 			       strlen(branch ? branch : ref));
 		if (is_zero(new)) {
-			say("-----> Deleted %s; nothing deployed", shown);
+			builder_say("-----> Deleted %s; nothing deployed", shown);
 		} else if (branch && (!strcmp(branch, "main") || !strcmp(branch, "master"))) {
 			if (deploy(app, user, branch, new))
 				rc = 1;
 		} else {
-			say("-----> Not deploying %s: only main or master deploy", shown);
+			builder_say("-----> Not deploying %s: only main or master deploy", shown);
 		}
 	}
 	git_libgit2_shutdown();

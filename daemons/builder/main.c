@@ -11,7 +11,8 @@
  * caps their number and, on SIGTERM or SIGINT, stops accepting, gives
  * running sessions builder_shutdown_timeout seconds to finish, then ends
  * them (SIGTERM to each session's process group, which holds its git,
- * then SIGKILL).
+ * then SIGKILL).  SIGHUP reloads the configuration (lib/daemon.c): the
+ * limits and timeouts apply to the sessions that start after it.
  *
  * Connections that have not authenticated yet are capped apart from the
  * sessions (as OpenSSH's MaxStartups and PerSourceMaxStartups), so that
@@ -57,6 +58,7 @@
 #include <libssh/server.h>
 
 #include "deis/conf.h"
+#include "deis/daemon.h"
 #include "deis/log.h"
 #include "builder.h"
 
@@ -69,47 +71,80 @@ static const struct deis_conf_option options[] = {
 	  "0.0.0.0 or :: for pushes from other hosts" },
 	{ "builder_git", DEIS_CONF_STR, &builder_conf.git, "/usr/bin/git",
 	  "the git binary that serves pushes and fetches (receive-pack, upload-pack)" },
-	{ "builder_max_sessions", DEIS_CONF_INT, &builder_conf.max_sessions, "64",
+	{ "builder_max_sessions", DEIS_CONF_INT | DEIS_CONF_RELOAD, &builder_conf.max_sessions, "64",
 	  "authenticated SSH sessions served at once; a connection that arrives "
 	  "when that many run is closed at once" },
-	{ "builder_max_startups", DEIS_CONF_INT, &builder_conf.max_startups, "32",
+	{ "builder_max_startups", DEIS_CONF_INT | DEIS_CONF_RELOAD, &builder_conf.max_startups, "32",
 	  "connections not yet authenticated, in all; past it the oldest such "
 	  "connection is closed to make room" },
-	{ "builder_max_startups_per_source", DEIS_CONF_INT,
+	{ "builder_max_startups_per_source", DEIS_CONF_INT | DEIS_CONF_RELOAD,
 	  &builder_conf.max_startups_per_source, "10",
 	  "connections not yet authenticated from one address; past it the oldest "
 	  "one from that address is closed to make room" },
-	{ "builder_login_grace", DEIS_CONF_INT, &builder_conf.login_grace, "20",
+	{ "builder_login_grace", DEIS_CONF_INT | DEIS_CONF_RELOAD, &builder_conf.login_grace, "20",
 	  "seconds a connection has to authenticate and ask for git (or run)" },
-	{ "builder_keepalive", DEIS_CONF_INT, &builder_conf.keepalive, "5",
+	{ "builder_keepalive", DEIS_CONF_INT | DEIS_CONF_RELOAD, &builder_conf.keepalive, "5",
 	  "seconds between TCP keepalive probes of a quiet client; after 3 "
 	  "unanswered (or data unacknowledged for 4 times this) the connection "
 	  "is dropped, and a `run` on it ended" },
-	{ "builder_run_grace", DEIS_CONF_INT, &builder_conf.run_grace, "5",
+	{ "builder_run_grace", DEIS_CONF_INT | DEIS_CONF_RELOAD, &builder_conf.run_grace, "5",
 	  "seconds the command of an `ssh ... run` whose client hung up gets "
 	  "between SIGHUP/SIGTERM and SIGKILL" },
-	{ "builder_shutdown_timeout", DEIS_CONF_INT, &builder_conf.shutdown_timeout, "20",
+	{ "builder_shutdown_timeout", DEIS_CONF_INT | DEIS_CONF_RELOAD, &builder_conf.shutdown_timeout, "20",
 	  "seconds running pushes get to finish after SIGTERM" },
-	{ "builder_build_timeout", DEIS_CONF_INT, &builder_conf.build_timeout, "900",
+	{ "builder_build_timeout", DEIS_CONF_INT | DEIS_CONF_RELOAD, &builder_conf.build_timeout, "900",
 	  "seconds a build may take; a build that runs longer is stopped and fails" },
-	{ "builder_build_memory", DEIS_CONF_INT, &builder_conf.build_memory, "2048",
+	{ "builder_build_memory", DEIS_CONF_INT | DEIS_CONF_RELOAD, &builder_conf.build_memory, "2048",
 	  "memory limit of a build container, in MB" },
-	{ "builder_build_pids", DEIS_CONF_INT, &builder_conf.build_pids, "4096",
+	{ "builder_build_pids", DEIS_CONF_INT | DEIS_CONF_RELOAD, &builder_conf.build_pids, "4096",
 	  "most processes a build container may have" },
-	{ "builder_slug_limit", DEIS_CONF_INT, &builder_conf.slug_limit, "500",
+	{ "builder_slug_limit", DEIS_CONF_INT | DEIS_CONF_RELOAD, &builder_conf.slug_limit, "500",
 	  "largest slug (compressed) in MB; a bigger one fails the build" },
-	{ "builder_deploy_timeout", DEIS_CONF_INT, &builder_conf.deploy_timeout, "60",
+	{ "builder_deploy_timeout", DEIS_CONF_INT | DEIS_CONF_RELOAD, &builder_conf.deploy_timeout, "60",
 	  "seconds a push waits for its release phase, then for its release to go "
 	  "live (Heroku's boot limit); 0: the push does not wait" },
 	{ NULL, 0, NULL, NULL, NULL },
 };
 
-static void usage(FILE *out)
+static char config_buf[PATH_MAX];
+static char self_buf[PATH_MAX];
+
+static int check(struct deis_error *err)
 {
-	fprintf(out,
-"usage: deis-builder [--config=FILE] [--OPTION=VALUE ...]\n"
-"       deis-builder hook --config=FILE\n"
-"\n"
+	if (deis_conf.ssh_port < 1 || deis_conf.ssh_port > 65535 ||
+	    builder_conf.max_sessions < 1 || builder_conf.login_grace < 1 ||
+	    builder_conf.max_startups < 1 || builder_conf.max_startups_per_source < 1 ||
+	    builder_conf.keepalive < 1 || builder_conf.run_grace < 0 ||
+	    builder_conf.shutdown_timeout < 0 || builder_conf.build_timeout < 1 ||
+	    builder_conf.slug_limit < 1 || builder_conf.slug_limit > 1024 * 1024 ||
+	    builder_conf.build_memory < 16 || builder_conf.build_pids < 16 ||
+	    builder_conf.deploy_timeout < 0)
+		return deis_error_set(err, EINVAL, "ssh_port must be 1..65535; "
+			"builder_max_sessions, builder_max_startups, "
+			"builder_max_startups_per_source, builder_login_grace, "
+			"builder_keepalive and builder_build_timeout positive; "
+			"builder_shutdown_timeout, builder_run_grace and builder_deploy_timeout "
+			">= 0; builder_slug_limit 1..1048576 (MB); builder_build_memory (MB) "
+			"and builder_build_pids at least 16");
+	if (builder_conf.git[0] != '/')
+		return deis_error_set(err, EINVAL, "builder_git must be an absolute path");
+	/* The hook is started with this path: make it absolute. */
+	if (!realpath(deis_conf_path(), config_buf))
+		return deis_error_set(err, errno, "%s: %s", deis_conf_path(), strerror(errno));
+	builder_conf.config_path = config_buf;
+	ssize_t len = readlink("/proc/self/exe", self_buf, sizeof(self_buf) - 1);
+	if (len > 0) {
+		self_buf[len] = '\0';
+		builder_conf.self = self_buf;
+	}
+	return 0;
+}
+
+static const struct deis_daemon builder = {
+	.name = "deis-builder",
+	.synopsis = "deis-builder [--config=FILE] [--OPTION=VALUE ...]\n"
+		    "deis-builder hook --config=FILE",
+	.about =
 "The Builder: an SSH server for git push.  Users push to\n"
 "ssh://git@<ssh_host>:<ssh_port>/<app>.git (the app's git_url file) with a key\n"
 "registered in users/<name>/keys/; the app must be theirs, shared with them\n"
@@ -118,66 +153,9 @@ static void usage(FILE *out)
 "no shell, no port forwarding.  See docs/builder.md.\n"
 "\n"
 "\"hook\" is the pre-receive hook that deis-builder installs in every app's\n"
-"repository; it is not meant to be run by hand.\n"
-"\n"
-"  --config=FILE             configuration file (default: $DEIS_HOME/deis.conf\n"
-"                            or /var/lib/deis/deis.conf)\n"
-"  --help, --version\n");
-	deis_conf_usage(options, out);
-}
-
-static char config_buf[PATH_MAX];
-static char self_buf[PATH_MAX];
-
-/* Options (argv holds only options here: no program name). */
-static int parse_options(int argc, char **argv)
-{
-	char **args = calloc((size_t)argc + 2, sizeof(*args));
-	int n = argc + 1;
-
-	if (!args)
-		abort();
-	args[0] = (char *)"deis-builder";
-	for (int i = 0; i < argc; i++)
-		args[i + 1] = argv[i];
-	int r = deis_conf_cli(options, "deis-builder", usage, &n, args, 0);
-	free(args);
-	if (r < 0)
-		return -1;
-	/* The hook is started with this path: make it absolute. */
-	if (!realpath(deis_conf_path(), config_buf)) {
-		fprintf(stderr, "deis-builder: %s: %s\n", deis_conf_path(), strerror(errno));
-		return -1;
-	}
-	builder_conf.config_path = config_buf;
-	if (deis_conf.ssh_port < 1 || deis_conf.ssh_port > 65535 ||
-	    builder_conf.max_sessions < 1 || builder_conf.login_grace < 1 ||
-	    builder_conf.max_startups < 1 || builder_conf.max_startups_per_source < 1 ||
-	    builder_conf.keepalive < 1 || builder_conf.run_grace < 0 ||
-	    builder_conf.shutdown_timeout < 0 || builder_conf.build_timeout < 1 ||
-	    builder_conf.slug_limit < 1 || builder_conf.slug_limit > 1024 * 1024 ||
-	    builder_conf.build_memory < 16 || builder_conf.build_pids < 16 ||
-	    builder_conf.deploy_timeout < 0) {
-		fprintf(stderr, "deis-builder: ssh_port must be 1..65535; builder_max_sessions, "
-			"builder_max_startups, builder_max_startups_per_source, "
-			"builder_login_grace, builder_keepalive and builder_build_timeout "
-			"positive; builder_shutdown_timeout, builder_run_grace and "
-			"builder_deploy_timeout >= 0; "
-			"builder_slug_limit 1..1048576 (MB); "
-			"builder_build_memory (MB) and builder_build_pids at least 16\n");
-		return -1;
-	}
-	if (builder_conf.git[0] != '/') {
-		fprintf(stderr, "deis-builder: builder_git must be an absolute path\n");
-		return -1;
-	}
-	ssize_t len = readlink("/proc/self/exe", self_buf, sizeof(self_buf) - 1);
-	if (len > 0) {
-		self_buf[len] = '\0';
-		builder_conf.self = self_buf;
-	}
-	return 0;
-}
+"repository; it is not meant to be run by hand.",
+	.options = options, .check = check,
+};
 
 /* ---- host key ---- */
 
@@ -303,14 +281,11 @@ static void keepalive(int fd, int every)
 
 /* ---- the main loop ---- */
 
-static volatile sig_atomic_t got_term, got_chld;
+static volatile sig_atomic_t got_chld;
 
-static void on_signal(int sig)
+static void on_chld(int sig)
 {
-	if (sig == SIGCHLD)
-		got_chld = 1;
-	else
-		got_term = 1;
+	got_chld = 1;
 }
 
 /* One forked session. */
@@ -319,21 +294,13 @@ struct child {
 	int notify;		/* read end of its pipe until it authenticates; -1 */
 	bool authed;		/* its client authenticated */
 	bool closing;		/* killed by us: no longer counted, being reaped */
-	long long started;	/* mono_ms() at accept */
+	long long started;	/* deis_mono_ms() at accept */
 	char peer[NI_MAXHOST + NI_MAXSERV + 2];
 	char source[NI_MAXHOST];	/* the peer's address */
 };
 
 static struct child *children;
 static int nchildren, children_cap;
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void child_forget_notify(struct child *c)
 {
@@ -401,7 +368,7 @@ static void close_startup(struct child *c, const char *why)
 	c->closing = true;
 	child_forget_notify(c);
 	deis_log(LOG_INFO, "%s: closed: not authenticated after %lld ms; %s", c->peer,
-		 mono_ms() - c->started, why);
+		 deis_mono_ms() - c->started, why);
 }
 
 /* Makes room for a new connection from source under the pre-authentication
@@ -451,7 +418,7 @@ static bool admit(const char *peer, const char *source)
  * or -1 when none waits. */
 static long long enforce_grace(void)
 {
-	long long now = mono_ms(), limit = (long long)builder_conf.login_grace * 1000 + 1000;
+	long long now = deis_mono_ms(), limit = (long long)builder_conf.login_grace * 1000 + 1000;
 	long long next = -1;
 
 	for (int i = 0; i < nchildren; i++) {
@@ -472,11 +439,11 @@ static long long enforce_grace(void)
 /* Waits for the sessions to end, up to ms, reaping them. */
 static void wait_children(long long ms, const sigset_t *mask)
 {
-	long long end = mono_ms() + ms;
+	long long end = deis_mono_ms() + ms;
 
 	reap();
-	while (nchildren > 0 && mono_ms() < end) {
-		long long left = end - mono_ms();
+	while (nchildren > 0 && deis_mono_ms() < end) {
+		long long left = end - deis_mono_ms();
 		struct timespec ts = { left / 1000, (left % 1000) * 1000000 };
 
 		ppoll(NULL, 0, &ts, mask);
@@ -504,170 +471,183 @@ static void session_child(ssh_bind bind, int lfd, int fd, const char *peer, int 
 	ssh_finalize();
 	git_libgit2_shutdown();
 	free(children);
-	deis_conf_free(options);
-	exit(rc);
+	exit(deis_daemon_exit(rc));
+}
+
+/* Takes one connection: makes room for it under the limits and forks its
+ * session. */
+static void accept_one(int lfd, ssh_bind bind)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char peer[NI_MAXHOST + NI_MAXSERV + 2], source[NI_MAXHOST];
+	int note[2];
+	int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			deis_log(LOG_WARNING, "accept: %s", strerror(errno));
+		return;
+	}
+	peer_name(&ss, sl, peer, sizeof(peer), source, sizeof(source));
+	reap();
+	if (!admit(peer, source)) {
+		close(fd);
+		return;
+	}
+	if (pipe2(note, O_CLOEXEC) < 0) {
+		deis_log(LOG_ERR, "pipe: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	keepalive(fd, builder_conf.keepalive);
+	pid_t pid = fork();
+	if (pid < 0) {
+		deis_log(LOG_ERR, "fork: %s", strerror(errno));
+		close(fd);
+		close(note[0]);
+		close(note[1]);
+		return;
+	}
+	if (pid == 0) {
+		close(note[0]);
+		session_child(bind, lfd, fd, peer, note[1]);
+	}
+	setpgid(pid, pid);
+	close(note[1]);
+	close(fd);
+	if (nchildren == children_cap) {
+		children_cap = children_cap ? children_cap * 2 : 64;
+		children = realloc(children, (size_t)children_cap * sizeof(*children));
+		if (!children)
+			abort();
+	}
+	struct child *c = &children[nchildren++];
+	*c = (struct child){ .pid = pid, .notify = note[0], .started = deis_mono_ms() };
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	snprintf(c->source, sizeof(c->source), "%s", source);
+	deis_log(LOG_DEBUG, "%s: session %d", peer, (int)pid);
+}
+
+/* Waits for the listening socket, the sessions' pipes, a signal (SIGCHLD
+ * only inside ppoll: mask) or the next login grace to end; returns the
+ * listening socket's readiness. */
+static bool wait_for_work(int lfd, const sigset_t *mask)
+{
+	static struct pollfd *pfds;
+	static int pfds_cap;
+	long long wait_ms = enforce_grace();
+	int np = 0;
+
+	if (pfds_cap < nchildren + 2) {
+		pfds_cap = (nchildren + 2) * 2;
+		pfds = realloc(pfds, (size_t)pfds_cap * sizeof(*pfds));
+		if (!pfds)
+			abort();
+	}
+	pfds[np++] = (struct pollfd){ lfd, POLLIN, 0 };
+	pfds[np++] = (struct pollfd){ deis_daemon_fd(), POLLIN, 0 };
+	for (int i = 0; i < nchildren; i++)
+		if (children[i].notify >= 0)
+			pfds[np++] = (struct pollfd){ children[i].notify, POLLIN, 0 };
+	struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000 };
+	if (ppoll(pfds, (nfds_t)np, wait_ms >= 0 ? &ts : NULL, mask) < 0) {
+		if (errno != EINTR)
+			deis_log(LOG_ERR, "poll: %s", strerror(errno));
+		return false;
+	}
+	read_notifications(pfds + 2, np - 2);
+	return pfds[0].revents & POLLIN;
+}
+
+/* Stopping: the sessions get builder_shutdown_timeout seconds, then
+ * SIGTERM, then SIGKILL. */
+static void end_sessions(const sigset_t *mask)
+{
+	deis_log(LOG_NOTICE, "stopping: no new connections; %d session(s) running", nchildren);
+	wait_children((long long)builder_conf.shutdown_timeout * 1000, mask);
+	if (nchildren == 0)
+		return;
+	deis_log(LOG_WARNING, "ending %d session(s) still running after %d s", nchildren,
+		 builder_conf.shutdown_timeout);
+	for (int i = 0; i < nchildren; i++)
+		kill(-children[i].pid, SIGTERM);
+	wait_children(3000, mask);
+	for (int i = 0; i < nchildren; i++)
+		kill(-children[i].pid, SIGKILL);
+	wait_children(2000, mask);
+}
+
+/* "deis-builder hook --config=F", also as a #! line, which the kernel
+ * hands over as one argument ("hook --config=F") before the path of the
+ * hook script.  Its stdout and stderr go to the pusher. */
+static int hook_main(int argc, char **argv)
+{
+	char *hargv[8] = { (char *)"deis-builder" };
+	int hargc = 1;
+
+	for (char *save = NULL, *w = strtok_r(argv[1], " ", &save); w;
+	     w = strtok_r(NULL, " ", &save))
+		if (strcmp(w, "hook") && hargc < 7)
+			hargv[hargc++] = w;
+	for (int i = 2; i < argc && hargc < 7; i++)
+		if (!strncmp(argv[i], "--", 2))
+			hargv[hargc++] = argv[i];
+	deis_daemon_configure(&builder, "deis-builder hook", &hargc, hargv);
+	return deis_daemon_exit(builder_hook_main());
 }
 
 int main(int argc, char **argv)
 {
-	bool hook = false;
-	char *hargv[8];
-	int hargc = 0;
+	if (argc >= 2 && (!strcmp(argv[1], "hook") || !strncmp(argv[1], "hook ", 5)))
+		return hook_main(argc, argv);
+	deis_daemon_start(&builder, &argc, argv);
 
-	/* "deis-builder hook --config=F", also as a #! line, which the kernel
-	 * hands over as one argument ("hook --config=F") before the path of
-	 * the hook script. */
-	if (argc >= 2 && (!strcmp(argv[1], "hook") || !strncmp(argv[1], "hook ", 5))) {
-		hook = true;
-		for (char *save = NULL, *w = strtok_r(argv[1], " ", &save); w;
-		     w = strtok_r(NULL, " ", &save))
-			if (strcmp(w, "hook") && hargc < 7)
-				hargv[hargc++] = w;
-		for (int i = 2; i < argc && hargc < 7; i++)
-			if (!strncmp(argv[i], "--", 2))
-				hargv[hargc++] = argv[i];
-		hargv[hargc] = NULL;
-	}
-	if (hook ? parse_options(hargc, hargv) < 0 : parse_options(argc - 1, argv + 1) < 0)
-		return 2;
-	int level = deis_log_level_parse(deis_conf.log_level);
-	if (hook) {
-		/* Its stdout and stderr go to the pusher. */
-		deis_log_init("deis-builder hook", level < 0 ? LOG_INFO : level, 0);
-		int rc = builder_hook_main();
-		deis_conf_free(options);
-		return rc;
-	}
-	deis_log_init("deis-builder", level < 0 ? LOG_INFO : level, 0);
-
-	signal(SIGPIPE, SIG_IGN);
-	sigset_t block, none;
-	sigemptyset(&block);
-	sigaddset(&block, SIGCHLD);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigprocmask(SIG_BLOCK, &block, NULL);
+	/* 1. SIGCHLD: blocked but inside ppoll(), so no exit goes unseen */
+	sigset_t chld, none;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
 	sigemptyset(&none);
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = { .sa_handler = on_chld };
 	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGHUP, SIG_IGN);
 
+	/* 2. libssh, libgit2 (before fork: sessions create repositories),
+	 * the host key */
 	ssh_init();
-	git_libgit2_init();	/* before fork: sessions create repositories */
+	git_libgit2_init();
 	ssh_key key = NULL;
 	if (host_key(&key) < 0)
-		return 1;
+		return deis_daemon_exit(1);
 	ssh_bind bind = ssh_bind_new();
 	bool no = false;
 	if (!bind || ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PROCESS_CONFIG, &no) < 0 ||
 	    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_IMPORT_KEY, key) < 0) {
 		deis_log(LOG_ERR, "libssh: %s", bind ? ssh_get_error(bind) : "out of memory");
-		return 1;
+		return deis_daemon_exit(1);
 	}
+	/* 3. what a killed predecessor's builds left; the socket */
 	builder_net_gc();
 	int lfd = listen_on(builder_conf.listen, deis_conf.ssh_port);
 	if (lfd < 0)
-		return 1;
+		return deis_daemon_exit(1);
 	deis_log(LOG_NOTICE, "listening on %s port %d (git %s, repositories in %s/git)",
 		 builder_conf.listen, deis_conf.ssh_port, builder_conf.git, deis_conf.home);
 
-	struct pollfd *pfds = NULL;
-	int pfds_cap = 0;
-	while (!got_term) {
+	/* 4. connections, each a forked session */
+	while (deis_daemon_running()) {
 		if (got_chld)
 			reap();
-		long long wait_ms = enforce_grace();
-		if (pfds_cap < nchildren + 1) {
-			pfds_cap = (nchildren + 1) * 2;
-			pfds = realloc(pfds, (size_t)pfds_cap * sizeof(*pfds));
-			if (!pfds)
-				abort();
-		}
-		int np = 0;
-		pfds[np++] = (struct pollfd){ lfd, POLLIN, 0 };
-		for (int i = 0; i < nchildren; i++)
-			if (children[i].notify >= 0)
-				pfds[np++] = (struct pollfd){ children[i].notify, POLLIN, 0 };
-		struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000 };
-		if (ppoll(pfds, (nfds_t)np, wait_ms >= 0 ? &ts : NULL, &none) < 0) {
-			if (errno != EINTR)
-				deis_log(LOG_ERR, "poll: %s", strerror(errno));
-			continue;
-		}
-		read_notifications(pfds + 1, np - 1);
-		if (!(pfds[0].revents & POLLIN))
-			continue;
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				deis_log(LOG_WARNING, "accept: %s", strerror(errno));
-			continue;
-		}
-		char peer[NI_MAXHOST + NI_MAXSERV + 2], source[NI_MAXHOST];
-		peer_name(&ss, sl, peer, sizeof(peer), source, sizeof(source));
-		reap();
-		if (!admit(peer, source)) {
-			close(fd);
-			continue;
-		}
-		int note[2];
-		if (pipe2(note, O_CLOEXEC) < 0) {
-			deis_log(LOG_ERR, "pipe: %s", strerror(errno));
-			close(fd);
-			continue;
-		}
-		keepalive(fd, builder_conf.keepalive);
-		pid_t pid = fork();
-		if (pid < 0) {
-			deis_log(LOG_ERR, "fork: %s", strerror(errno));
-			close(fd);
-			close(note[0]);
-			close(note[1]);
-			continue;
-		}
-		if (pid == 0) {
-			close(note[0]);
-			session_child(bind, lfd, fd, peer, note[1]);
-		}
-		setpgid(pid, pid);
-		close(note[1]);
-		close(fd);
-		if (nchildren == children_cap) {
-			children_cap = children_cap ? children_cap * 2 : 64;
-			children = realloc(children, (size_t)children_cap * sizeof(*children));
-			if (!children)
-				abort();
-		}
-		struct child *c = &children[nchildren++];
-		*c = (struct child){ .pid = pid, .notify = note[0], .started = mono_ms() };
-		snprintf(c->peer, sizeof(c->peer), "%s", peer);
-		snprintf(c->source, sizeof(c->source), "%s", source);
-		deis_log(LOG_DEBUG, "%s: session %d", peer, (int)pid);
+		if (wait_for_work(lfd, &none))
+			accept_one(lfd, bind);
 	}
-	free(pfds);
 
 	close(lfd);
-	deis_log(LOG_NOTICE, "stopping: no new connections; %d session(s) running", nchildren);
-	wait_children((long long)builder_conf.shutdown_timeout * 1000, &none);
-	if (nchildren > 0) {
-		deis_log(LOG_WARNING, "ending %d session(s) still running after %d s", nchildren,
-			 builder_conf.shutdown_timeout);
-		for (int i = 0; i < nchildren; i++)
-			kill(-children[i].pid, SIGTERM);
-		wait_children(3000, &none);
-		for (int i = 0; i < nchildren; i++)
-			kill(-children[i].pid, SIGKILL);
-		wait_children(2000, &none);
-	}
+	end_sessions(&none);
 	ssh_bind_free(bind);
 	ssh_finalize();
 	git_libgit2_shutdown();
 	free(children);
-	deis_conf_free(options);
 	deis_log(LOG_NOTICE, "stopped");
-	return 0;
+	return deis_daemon_exit(0);
 }

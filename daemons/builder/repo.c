@@ -269,24 +269,39 @@ int builder_git_spawn(enum builder_service service, const char *app,
 	argv[a++] = repo;
 	argv[a] = NULL;
 
-	for (int i = 0; i < 3; i++)
-		if (pipe2(p[i], O_CLOEXEC) < 0) {
-			r = deis_error_set(err, errno, "pipe: %s", strerror(errno));
-			goto fail;
-		}
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[0][0], 0);
-	posix_spawn_file_actions_adddup2(&fa, p[1][1], 1);
-	posix_spawn_file_actions_adddup2(&fa, p[2][1], 2);
+	if (builder_pipes_open(p, &fa, err) < 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		builder_pipes_close(p);
+		return -err->code;
+	}
 	posix_spawn_file_actions_addchdir_np(&fa, dir);
 	deis_spawnattr_init(&attr, 0);
 	r = posix_spawn(pid, builder_conf.git, &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (r) {
-		r = deis_error_set(err, r, "%s: %s", builder_conf.git, strerror(r));
-		goto fail;
+		builder_pipes_close(p);
+		return deis_error_set(err, r, "%s: %s", builder_conf.git, strerror(r));
 	}
+	builder_pipes_parent(p, fds);
+	return 0;
+}
+
+int builder_pipes_open(int p[3][2], posix_spawn_file_actions_t *fa,
+		       struct deis_error *err)
+{
+	for (int i = 0; i < 3; i++)
+		if (pipe2(p[i], O_CLOEXEC) < 0)
+			return deis_error_set(err, errno, "pipe: %s", strerror(errno));
+	posix_spawn_file_actions_adddup2(fa, p[0][0], 0);
+	posix_spawn_file_actions_adddup2(fa, p[1][1], 1);
+	posix_spawn_file_actions_adddup2(fa, p[2][1], 2);
+	return 0;
+}
+
+void builder_pipes_parent(int p[3][2], int fds[3])
+{
 	close(p[0][0]);
 	close(p[1][1]);
 	close(p[2][1]);
@@ -295,11 +310,14 @@ int builder_git_spawn(enum builder_service service, const char *app,
 	fds[2] = p[2][0];
 	for (int i = 0; i < 3; i++)
 		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
-	return 0;
-fail:
+}
+
+void builder_pipes_close(int p[3][2])
+{
 	for (int i = 0; i < 3; i++)
 		for (int j = 0; j < 2; j++)
-			if (p[i][j] >= 0)
+			if (p[i][j] >= 0) {
 				close(p[i][j]);
-	return r;
+				p[i][j] = -1;
+			}
 }

@@ -124,15 +124,9 @@ int builder_run_spawn(const char *app, const char *user, const char *command,
 		posix_spawn_file_actions_addopen(&fa, 0, name, O_RDWR, 0);
 		posix_spawn_file_actions_adddup2(&fa, 0, 1);
 		posix_spawn_file_actions_adddup2(&fa, 0, 2);
-	} else {
-		for (int i = 0; i < 3; i++)
-			if (pipe2(p[i], O_CLOEXEC) < 0) {
-				r = deis_error_set(err, errno, "pipe: %s", strerror(errno));
-				goto fail;
-			}
-		posix_spawn_file_actions_adddup2(&fa, p[0][0], 0);
-		posix_spawn_file_actions_adddup2(&fa, p[1][1], 1);
-		posix_spawn_file_actions_adddup2(&fa, p[2][1], 2);
+	} else if (builder_pipes_open(p, &fa, err) < 0) {
+		r = -err->code;
+		goto fail;
 	}
 	r = posix_spawn(pid, bin, &fa, &attr, argv, envp);
 	if (r) {
@@ -141,23 +135,17 @@ int builder_run_spawn(const char *app, const char *user, const char *command,
 	}
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	if (term) {
-		close(slave);
-		fds[0] = dup(master);
-		fds[1] = master;
-		fds[2] = -1;
-		fcntl(fds[0], F_SETFD, FD_CLOEXEC);
-	} else {
-		close(p[0][0]);
-		close(p[1][1]);
-		close(p[2][1]);
-		fds[0] = p[0][1];
-		fds[1] = p[1][0];
-		fds[2] = p[2][0];
+	if (!term) {
+		builder_pipes_parent(p, fds);
+		return 0;
 	}
-	for (int i = 0; i < 3; i++)
-		if (fds[i] >= 0)
-			fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+	close(slave);
+	fds[0] = dup(master);
+	fds[1] = master;
+	fds[2] = -1;
+	fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+	for (int i = 0; i < 2; i++)
+		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
 	return 0;
 fail:
 	posix_spawn_file_actions_destroy(&fa);
@@ -166,10 +154,7 @@ fail:
 		close(master);
 	if (slave >= 0)
 		close(slave);
-	for (int i = 0; i < 3; i++)
-		for (int j = 0; j < 2; j++)
-			if (p[i][j] >= 0)
-				close(p[i][j]);
+	builder_pipes_close(p);
 	return r;
 }
 

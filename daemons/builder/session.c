@@ -47,6 +47,7 @@
 
 #include "deis/buf.h"
 #include "deis/conf.h"
+#include "deis/daemon.h"
 #include "deis/db.h"
 #include "deis/log.h"
 #include "deis/validate.h"
@@ -88,14 +89,6 @@ struct session {
 	bool lost;		/* the connection broke */
 	int notify;		/* told the daemon "authenticated"; -1 after */
 };
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct deis_db *db_get(struct session *s, struct deis_error *err)
 {
@@ -212,28 +205,26 @@ static int on_shell(ssh_session ssh, ssh_channel ch, void *userdata)
 	return 0;
 }
 
-static int on_exec(ssh_session ssh, ssh_channel ch, const char *command, void *userdata)
+/* A channel's one request with a text (a second one is refused). */
+static int take_request(struct session *s, enum request req, const char *text)
 {
-	struct session *s = userdata;
-
-	(void)ssh, (void)ch;
 	if (s->req != REQ_NONE)
 		return 1;
-	s->req = REQ_EXEC;
-	s->cmd = strdup(command ? command : "");
+	s->req = req;
+	s->cmd = strdup(text ? text : "");
 	return s->cmd ? 0 : 1;
+}
+
+static int on_exec(ssh_session ssh, ssh_channel ch, const char *command, void *userdata)
+{
+	(void)ssh, (void)ch;
+	return take_request(userdata, REQ_EXEC, command);
 }
 
 static int on_subsystem(ssh_session ssh, ssh_channel ch, const char *name, void *userdata)
 {
-	struct session *s = userdata;
-
 	(void)ssh, (void)ch;
-	if (s->req != REQ_NONE)
-		return 1;
-	s->req = REQ_SUBSYSTEM;
-	s->cmd = strdup(name ? name : "");
-	return s->cmd ? 0 : 1;
+	return take_request(userdata, REQ_SUBSYSTEM, name);
 }
 
 static int on_env(ssh_session ssh, ssh_channel ch, const char *name, const char *value,
@@ -441,10 +432,10 @@ static int pump(struct session *s)
 			s->lost = true;
 		if (status < 0 && waitpid(s->pid, &st, WNOHANG) == s->pid) {
 			status = st;
-			exited_at = mono_ms();
+			exited_at = deis_mono_ms();
 		}
 		/* git is gone but something it started keeps its pipes open. */
-		if (status >= 0 && mono_ms() - exited_at > 2000)
+		if (status >= 0 && deis_mono_ms() - exited_at > 2000)
 			break;
 	}
 	close_git_stdin(s);
@@ -463,13 +454,13 @@ static int pump(struct session *s)
 		/* git, or `deis-scheduler run` (which passes the signal on to its
 		 * container and SIGKILLs it builder_run_grace seconds later):
 		 * SIGKILL if it outlasts 60 s. */
-		long long until = mono_ms() + 60000;
+		long long until = deis_mono_ms() + 60000;
 		pid_t w;
 		st = 0;
 		while ((w = waitpid(s->pid, &st, WNOHANG)) != s->pid) {
 			if (w < 0 && errno != EINTR)
 				break;
-			if (s->lost && mono_ms() > until) {
+			if (s->lost && deis_mono_ms() > until) {
 				kill(s->pid, SIGKILL);
 				while (waitpid(s->pid, &st, 0) < 0 && errno == EINTR)
 					;
@@ -660,7 +651,7 @@ int builder_session(ssh_bind bind, int fd, const char *peer, int notify)
 	run_request(&s);
 	rc = 0;
 	/* Let the client see the end of the channel and go. */
-	for (long long end = mono_ms() + 2000; !s.lost && mono_ms() < end;) {
+	for (long long end = deis_mono_ms() + 2000; !s.lost && deis_mono_ms() < end;) {
 		if (!ssh_is_connected(s.ssh) || ssh_event_dopoll(s.event, 100) == SSH_ERROR)
 			break;
 	}

@@ -9,8 +9,10 @@
  * MESSAGE, sends each line of stdin as a message, or all of stdin as one
  * message with --whole (a multi-line message).  The log server's socket
  * comes from the configuration (syslog_socket); only root may connect to
- * it.  Uses lib/logemit.c, like every producer of the platform.
+ * it.  Uses lib/logemit.c, like every producer of the platform, and the
+ * daemons' command line (lib/daemon.c: --help, --version, --config).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,97 +20,68 @@
 
 #include "deis/buf.h"
 #include "deis/conf.h"
+#include "deis/daemon.h"
 #include "deis/logemit.h"
 #include "deis/validate.h"
 
+static int count, whole;
+
 static const struct deis_conf_option options[] = {
 	DEIS_COMMON_OPTIONS,
+	{ "count", DEIS_CONF_INT, &count, "0",
+	  "send MESSAGE N times, each followed by \" <i>\" (1..N)" },
+	{ "whole", DEIS_CONF_BOOL, &whole, "no",
+	  "without MESSAGE: all of stdin is one message (--whole alone works too)" },
 	{ NULL, 0, NULL, NULL, NULL },
 };
 
-static void usage(FILE *out)
+static int check(struct deis_error *err)
 {
-	fprintf(out,
-"usage: deis-log-send [--config=FILE] [--OPTION=VALUE ...] [--count=N] [--whole]\n"
-"                     APP SOURCE [MESSAGE...]\n"
-"\n"
+	return count < 0 ? deis_error_set(err, EINVAL, "--count needs a positive number") : 0;
+}
+
+static const struct deis_daemon tool = {
+	.name = "deis-log-send",
+	.synopsis = "deis-log-send [--config=FILE] [--OPTION=VALUE ...] [--count=N] [--whole] "
+		    "APP SOURCE [MESSAGE...]",
+	.about =
 "Sends MESSAGE (or each line of stdin; all of stdin with --whole) to the log\n"
 "server as APP[SOURCE]: SOURCE is web.1, worker.2, run.3, build.4, router,\n"
-"builder or deis.  --count=N sends MESSAGE N times, numbered.\n");
-}
+"builder or deis.  --count=N sends MESSAGE N times, numbered.",
+	.options = options, .check = check, .takes_args = true,
+};
 
 int main(int argc, char **argv)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
-	const char *config = NULL;
-	long count = 0;
-	int whole = 0, argi = 1;
+	int argi = 1;
 
-	deis_conf_defaults(options);
+	deis_daemon_configure(&tool, "deis-log-send", &argc, argv);
 	for (; argi < argc && !strncmp(argv[argi], "--", 2); argi++) {
-		if (!strncmp(argv[argi], "--config=", 9))
-			config = argv[argi] + 9;
-	}
-	if (!config) {
-		const char *home = getenv("DEIS_HOME");
-		static char def[4096];
-		snprintf(def, sizeof(def), "%s/deis.conf", home && *home ? home : "/var/lib/deis");
-		config = def;
-	}
-	if (deis_conf_load(options, config, 0, &err) < 0) {
-		fprintf(stderr, "deis-log-send: %s\n", err.msg);
-		return 2;
-	}
-	for (argi = 1; argi < argc && !strncmp(argv[argi], "--", 2); argi++) {
-		char *a = argv[argi];
-		if (!strcmp(a, "--")) {
+		if (!strcmp(argv[argi], "--")) {
 			argi++;
 			break;
 		}
-		if (!strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
+		if (strcmp(argv[argi], "--whole")) {
+			fprintf(stderr, "deis-log-send: %s needs =VALUE\n", argv[argi]);
+			return deis_daemon_exit(2);
 		}
-		if (!strcmp(a, "--whole")) {
-			whole = 1;
-			continue;
-		}
-		if (!strncmp(a, "--count=", 8)) {
-			char *end;
-			count = strtol(a + 8, &end, 10);
-			if (*end || count < 1) {
-				fprintf(stderr, "deis-log-send: --count needs a positive number\n");
-				return 2;
-			}
-			continue;
-		}
-		if (!strncmp(a, "--config=", 9))
-			continue;
-		char *eq = strchr(a, '=');
-		if (!eq) {
-			fprintf(stderr, "deis-log-send: %s needs =VALUE\n", a);
-			return 2;
-		}
-		*eq = '\0';
-		if (deis_conf_set(options, a + 2, eq + 1, &err) < 0) {
-			fprintf(stderr, "deis-log-send: --%s: %s\n", a + 2, err.msg);
-			return 2;
-		}
+		whole = 1;
 	}
 	if (argc - argi < 2) {
-		usage(stderr);
-		return 2;
+		deis_daemon_usage(stderr);
+		return deis_daemon_exit(2);
 	}
 	const char *app = argv[argi], *src = argv[argi + 1];
 	if (!deis_valid_app_name(app) || !deis_log_source_valid(src)) {
 		fprintf(stderr, "deis-log-send: '%s' is not an app name or '%s' not a source\n",
 			app, src);
-		return 2;
+		return deis_daemon_exit(2);
 	}
 	struct deis_logemit *l;
 	if (deis_logemit_open(deis_conf.syslog_socket, &l, &err) < 0) {
 		fprintf(stderr, "deis-log-send: %s\n", err.msg);
-		return 1;
+		return deis_daemon_exit(1);
 	}
 	int rc = 0;
 	struct deis_buf msg = DEIS_BUF_INIT;
@@ -154,6 +127,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "deis-log-send: %s\n", err.msg);
 	deis_buf_release(&msg);
 	deis_logemit_close(l);
-	deis_conf_free(options);
-	return rc;
+	return deis_daemon_exit(rc);
 }

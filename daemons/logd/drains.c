@@ -41,6 +41,7 @@
 
 #include "deis/buf.h"
 #include "deis/conf.h"
+#include "deis/daemon.h"
 #include "deis/drain.h"
 #include "deis/log.h"
 #include "logd.h"
@@ -78,14 +79,6 @@ static char hostname[256];
 static struct deis_kvlist node_addrs = DEIS_KVLIST_INIT;
 /* Refusals to tell the apps: "app\ttext" lines. */
 static struct deis_strlist notices = DEIS_STRLIST_INIT;
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void poke(void)
 {
@@ -217,7 +210,7 @@ static void drain_close(struct drain *d, const char *why)
 		d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : 1000;
 		if (d->backoff_ms > 30000)
 			d->backoff_ms = 30000;
-		d->retry_ms = mono_ms() + d->backoff_ms;
+		d->retry_ms = deis_mono_ms() + d->backoff_ms;
 		/* A partly sent frame cannot be finished on a new connection. */
 		d->q.len = 0;
 		d->qoff = 0;
@@ -471,12 +464,12 @@ static void *drains_main(void *arg)
 	struct pollfd *p = NULL;
 	struct drain **who = NULL;
 	size_t cap = 0;
-	long long last_report = mono_ms();
+	long long last_report = deis_mono_ms();
 
 	while (!stopping) {
 		size_t n = 1;
 		int timeout = 1000;
-		long long now = mono_ms();
+		long long now = deis_mono_ms();
 
 		pthread_mutex_lock(&lock);
 		for (struct drain **dp = &drains; *dp;) {
@@ -562,8 +555,8 @@ static void *drains_main(void *arg)
 		for (struct drain *d = drains; d; d = d->next)
 			if (!d->dead && d->state == D_UP && d->qoff < d->q.len && !d->want_write)
 				drain_io(d, 0);
-		if (mono_ms() - last_report >= 10000) {
-			last_report = mono_ms();
+		if (deis_mono_ms() - last_report >= 10000) {
+			last_report = deis_mono_ms();
 			for (struct drain *d = drains; d; d = d->next)
 				if (d->dropped) {
 					deis_log(LOG_WARNING, "app %s: drain %s: %lld lines dropped "

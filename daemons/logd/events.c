@@ -1,9 +1,8 @@
 /*
- * events.c - deis-logd's event thread.
+ * events.c - what deis-logd's event thread (lib/daemon.c) does.
  *
- * Follows the platform's change events ("app <name>" on the Redis events
- * channel) and, every drain_refresh seconds, the database itself (events
- * may be lost: Redis is a cache):
+ * At each change event "app <name>", and at every resync (every
+ * resync_interval seconds: events may be lost, Redis is a cache), it
  *   - reloads the drains of every app (deis_db_load_drains) and hands them
  *     to the drain thread;
  *   - when an app no longer exists (an event for an app that is gone, or an
@@ -11,25 +10,20 @@
  *     main loop to delete its logs ("delete <app>\n" on the command pipe).
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "deis/cache.h"
 #include "deis/conf.h"
+#include "deis/daemon.h"
 #include "deis/db.h"
 #include "deis/log.h"
 #include "deis/validate.h"
 #include "logd.h"
 
-static pthread_t thread;
-static int started;
-static volatile int stopping;
 static int cmd_fd = -1;
-static struct deis_db *db;
+static struct deis_daemon_db db = DEIS_DAEMON_DB_INIT;
 static struct deis_strlist known;	/* the apps at the last listing */
 static int known_valid;
 
@@ -51,12 +45,13 @@ static int refresh(const char *gone)
 	struct deis_strlist names = DEIS_STRLIST_INIT;
 	struct deis_node *nodes = NULL;
 	size_t nnodes = 0;
+	struct deis_db *d = deis_daemon_db(&db);
 
-	if (!db && deis_db_open(deis_conf.database, &db, &err) < 0)
-		goto fail;
-	if (deis_db_load_drains(db, &drains, &err) < 0 ||
-	    deis_db_app_names(db, &names, &err) < 0 ||
-	    deis_db_nodes(db, &nodes, &nnodes, &err) < 0)
+	if (!d)
+		return -1;	/* logged by the keeper; drains keep their settings */
+	if (deis_db_load_drains(d, &drains, &err) < 0 ||
+	    deis_db_app_names(d, &names, &err) < 0 ||
+	    deis_db_nodes(d, &nodes, &nnodes, &err) < 0)
 		goto fail;
 	for (size_t i = 0; i < nnodes; i++)
 		deis_kvlist_set(&addrs, nodes[i].name, nodes[i].address);
@@ -83,47 +78,28 @@ fail:
 	return -1;
 }
 
-static void *events_main(void *arg)
+static void on_event(const char *kind, const char *name)
 {
-	struct deis_cache *sub = NULL;
-	time_t last_refresh = 0;
-	char kind[16], name[256];
+	if (!strcmp(kind, "app"))
+		refresh(name);
+}
 
-	while (!stopping) {
-		time_t now = time(NULL);
-		if (now - last_refresh >= logd_conf.drain_refresh) {
-			last_refresh = now;
-			refresh(NULL);
-		}
-		int r = deis_cache_follow(&sub, deis_conf.redis_host, deis_conf.redis_port,
-					  deis_conf.redis_password, 500, kind, sizeof(kind),
-					  name, sizeof(name));
-		if (r == 2)
-			last_refresh = 0;	/* catch up */
-		else if (r == 1 && !strcmp(kind, "app"))
-			refresh(name);
-	}
-	deis_cache_close(sub);
-	return NULL;
+static void on_resync(void)
+{
+	refresh(NULL);
 }
 
 int events_start(int fd, struct deis_error *err)
 {
+	static const struct deis_daemon_events callbacks = { on_event, on_resync, NULL };
+
 	cmd_fd = fd;
-	if (pthread_create(&thread, NULL, events_main, NULL) != 0)
-		return deis_error_set(err, EAGAIN, "cannot start the event thread");
-	started = 1;
-	return 0;
+	return deis_daemon_events_start(&callbacks, err);
 }
 
 void events_stop(void)
 {
-	if (!started)
-		return;
-	stopping = 1;
-	pthread_join(thread, NULL);
-	started = 0;
-	deis_db_close(db);
-	db = NULL;
+	deis_daemon_events_stop();
+	deis_daemon_db_close(&db);
 	deis_strlist_clear(&known);
 }

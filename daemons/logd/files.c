@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "deis/buf.h"
+#include "deis/daemon.h"
 #include "deis/log.h"
 #include "logd.h"
 
@@ -62,23 +63,6 @@ static struct lfile **dirty;
 static size_t ndirty, capdirty;
 static int nopen;
 static long long lost_lines, lost_reported;
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static unsigned long hash_app(const char *a)
-{
-	unsigned long h = 1469598103934665603UL;
-
-	for (; *a; a++)
-		h = (h ^ (unsigned char)*a) * 1099511628211UL;
-	return h;
-}
 
 static void path_of(const char *app, int n, char *out, size_t len)
 {
@@ -130,10 +114,10 @@ static int file_open(struct lfile *f)
 	f->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (f->fd < 0) {
 		/* Once a minute per file: every message would try again. */
-		if (!f->warned_ms || mono_ms() - f->warned_ms > 60000) {
+		if (!f->warned_ms || deis_mono_ms() - f->warned_ms > 60000) {
 			deis_log(LOG_WARNING, "%s: %s (its lines are lost from the file)", path,
 				 strerror(errno));
-			f->warned_ms = mono_ms();
+			f->warned_ms = deis_mono_ms();
 		}
 		return -1;
 	}
@@ -151,7 +135,7 @@ static int file_open(struct lfile *f)
 				tail.len = (size_t)r;
 			close(rfd);
 		}
-		guard_begin(&f->guard, tail.data ? tail.data : "", tail.len, from > 0, mono_ms());
+		guard_begin(&f->guard, tail.data ? tail.data : "", tail.len, from > 0, deis_mono_ms());
 		deis_buf_release(&tail);
 		f->guarded = 1;
 	}
@@ -160,17 +144,13 @@ static int file_open(struct lfile *f)
 
 static struct lfile *file_get(const char *app)
 {
-	unsigned long h = hash_app(app) % FILE_BUCKETS;
+	unsigned long h = logd_hash(app, NULL) % FILE_BUCKETS;
 
 	for (struct lfile *f = files[h]; f; f = f->next)
 		if (!strcmp(f->app, app))
 			return f;
-	struct lfile *f = calloc(1, sizeof(*f));
-	if (!f)
-		abort();
-	f->app = strdup(app);
-	if (!f->app)
-		abort();
+	struct lfile *f = logd_alloc(sizeof(*f));
+	f->app = logd_strdup(app);
 	f->fd = -1;
 	f->next = files[h];
 	files[h] = f;
@@ -181,7 +161,7 @@ void files_add(const char *app, const char *lines, size_t len)
 {
 	struct lfile *f = file_get(app);
 
-	f->used_ms = mono_ms();
+	f->used_ms = deis_mono_ms();
 	if (file_open(f) < 0) {
 		for (size_t i = 0; i < len; i++)
 			lost_lines += lines[i] == '\n';
@@ -293,7 +273,7 @@ void files_flush(void)
 
 void files_tick(void)
 {
-	long long now = mono_ms();
+	long long now = deis_mono_ms();
 	struct stat st;
 
 	for (int h = 0; h < FILE_BUCKETS; h++)
@@ -318,7 +298,7 @@ static void file_free(struct lfile *f)
 void files_delete(const char *app)
 {
 	char path[4400];
-	unsigned long h = hash_app(app) % FILE_BUCKETS;
+	unsigned long h = logd_hash(app, NULL) % FILE_BUCKETS;
 
 	for (struct lfile **fp = &files[h]; *fp; fp = &(*fp)->next)
 		if (!strcmp((*fp)->app, app)) {

@@ -3,8 +3,9 @@
  * messages, rate-limits them and writes Redis; files.c writes the durable
  * per-app files (capped, rotated); guard.c keeps a restart from storing a
  * line twice; the drain thread (drains.c) forwards lines to per-app syslog
- * drains; the event thread (events.c) follows PostgreSQL and Redis events
- * to refresh the drains and delete destroyed apps' logs.
+ * drains; the event thread (lib/daemon.c, with events.c's callbacks)
+ * follows PostgreSQL and Redis events to refresh the drains and delete
+ * destroyed apps' logs.
  */
 #ifndef DEIS_LOGD_H
 #define DEIS_LOGD_H
@@ -23,7 +24,6 @@ struct logd_conf {
 	char *drain_ca_file;		/* extra CA for syslog+tls drains */
 	char *drain_queue_s;
 	long long drain_queue;		/* bytes queued per drain before dropping */
-	int drain_refresh;		/* seconds between drain reloads */
 	char *file_max_s;
 	long long file_max;		/* bytes of a durable file before it is rotated */
 	int file_keep;			/* rotated files kept per app */
@@ -33,6 +33,11 @@ extern struct logd_conf logd_conf;
 
 /* Parses "8M", "512K", "1G", "1000" (bytes); -1 when malformed. */
 long long logd_parse_size(const char *s);
+/* FNV-1a of a, and of b after it when not NULL: the hash tables' buckets. */
+unsigned long logd_hash(const char *a, const char *b);
+/* calloc and strdup that abort when memory runs out. */
+void *logd_alloc(size_t n);
+char *logd_strdup(const char *s);
 
 /* ---- guard.c ---- */
 #define LOGD_GUARD_MS 60000
@@ -89,8 +94,8 @@ void drains_set_nodes(const struct deis_kvlist *nodes);
 void drains_notices(void (*tell)(const char *app, const char *text));
 
 /* ---- events.c ---- */
-/* Starts the thread; it writes "delete <app>\n" to cmd_fd when an app's
- * logs must go. */
+/* Starts the event thread (lib/daemon.c) with deis-logd's callbacks; they
+ * write "delete <app>\n" to cmd_fd when an app's logs must go. */
 int events_start(int cmd_fd, struct deis_error *err);
 void events_stop(void);
 

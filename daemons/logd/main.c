@@ -52,6 +52,7 @@
 #include "deis/buf.h"
 #include "deis/cache.h"
 #include "deis/conf.h"
+#include "deis/daemon.h"
 #include "deis/log.h"
 #include "deis/logemit.h"
 #include "deis/validate.h"
@@ -61,41 +62,60 @@ struct logd_conf logd_conf;
 
 static const struct deis_conf_option options[] = {
 	DEIS_COMMON_OPTIONS,
-	{ "log_retention_lines", DEIS_CONF_INT, &logd_conf.retention_lines, "10000",
-	  "lines kept in Redis per log stream (app, container, build)" },
-	{ "log_retention_bytes", DEIS_CONF_STR, &logd_conf.retention_bytes_s, "8M",
-	  "bytes kept in Redis per log stream (K, M, G suffixes)" },
-	{ "log_rate", DEIS_CONF_INT, &logd_conf.rate, "2000",
+	{ "log_retention_lines", DEIS_CONF_INT | DEIS_CONF_RELOAD, &logd_conf.retention_lines,
+	  "10000", "lines kept in Redis per log stream (app, container, build)" },
+	{ "log_retention_bytes", DEIS_CONF_STR | DEIS_CONF_RELOAD, &logd_conf.retention_bytes_s,
+	  "8M", "bytes kept in Redis per log stream (K, M, G suffixes)" },
+	{ "log_rate", DEIS_CONF_INT | DEIS_CONF_RELOAD, &logd_conf.rate, "2000",
 	  "lines per second an app may log (sustained); more are dropped and counted" },
-	{ "log_burst", DEIS_CONF_INT, &logd_conf.burst, "20000",
+	{ "log_burst", DEIS_CONF_INT | DEIS_CONF_RELOAD, &logd_conf.burst, "20000",
 	  "lines an app may log at once above log_rate" },
 	{ "drain_ca_file", DEIS_CONF_STR, &logd_conf.drain_ca_file, "",
 	  "PEM file of CAs trusted for syslog+tls drains, besides the system's" },
-	{ "drain_queue", DEIS_CONF_STR, &logd_conf.drain_queue_s, "4M",
+	{ "drain_queue", DEIS_CONF_STR | DEIS_CONF_RELOAD, &logd_conf.drain_queue_s, "4M",
 	  "bytes queued per drain while it is slow or down; more are dropped" },
-	{ "drain_refresh", DEIS_CONF_INT, &logd_conf.drain_refresh, "5",
-	  "seconds between reloads of the drains from the database" },
-	{ "log_file_max", DEIS_CONF_STR, &logd_conf.file_max_s, "64M",
+	DEIS_CONF_DEPRECATED("drain_refresh", "resync_interval"),
+	{ "log_file_max", DEIS_CONF_STR | DEIS_CONF_RELOAD, &logd_conf.file_max_s, "64M",
 	  "bytes of an app's durable log file (<home>/logs/<app>.log) before it is rotated" },
-	{ "log_file_keep", DEIS_CONF_INT, &logd_conf.file_keep, "3",
+	{ "log_file_keep", DEIS_CONF_INT | DEIS_CONF_RELOAD, &logd_conf.file_keep, "3",
 	  "rotated durable log files kept per app (<app>.log.1 ...)" },
 	{ NULL, 0, NULL, NULL, NULL },
 };
 
-static void usage(FILE *out)
+/* The sizes, checked whole before any is put in force: the drain thread
+ * reads drain_queue as it goes. */
+static int check(struct deis_error *err)
 {
-	fprintf(out,
-"usage: deis-logd [--config=FILE] [--OPTION=VALUE ...]\n"
-"\n"
+	long long retention = logd_parse_size(logd_conf.retention_bytes_s);
+	long long queue = logd_parse_size(logd_conf.drain_queue_s);
+	long long file_max = logd_parse_size(logd_conf.file_max_s);
+
+	if (retention < 0 || queue < 0 || file_max < 0)
+		return deis_error_set(err, EINVAL, "log_retention_bytes, drain_queue and "
+				      "log_file_max are sizes (bytes, or with K, M, G)");
+	/* A file holds at least a few of the longest lines (10,000 bytes of
+	 * text and a prefix). */
+	if (file_max < 16 * 1024 || logd_conf.file_keep < 0 || logd_conf.file_keep > 1000)
+		return deis_error_set(err, EINVAL, "log_file_max must be at least 16K and "
+				      "log_file_keep from 0 to 1000");
+	if (logd_conf.retention_lines < 1 || logd_conf.rate < 1 || logd_conf.burst < 1)
+		return deis_error_set(err, EINVAL, "log_retention_lines, log_rate and log_burst "
+				      "must be positive");
+	logd_conf.retention_bytes = retention;
+	logd_conf.drain_queue = queue;
+	logd_conf.file_max = file_max;
+	return 0;
+}
+
+static const struct deis_daemon logd = {
+	.name = "deis-logd",
+	.synopsis = "deis-logd [--config=FILE] [--OPTION=VALUE ...]",
+	.about =
 "The log server's writer: run by rsyslog (omprog, see packaging/rsyslog.conf),\n"
 "reads one JSON message per line on stdin, writes the apps' Redis log streams\n"
-"and forwards lines to log drains.  See docs/logs.md.\n"
-"\n"
-"  --config=FILE             configuration file (default: $DEIS_HOME/deis.conf\n"
-"                            or /var/lib/deis/deis.conf)\n"
-"  --help, --version\n");
-	deis_conf_usage(options, out);
-}
+"and forwards lines to log drains.  See docs/logs.md.",
+	.options = options, .check = check,
+};
 
 long long logd_parse_size(const char *s)
 {
@@ -130,15 +150,7 @@ static long long now_us(void)
 	return (long long)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static unsigned long hash_str(const char *a, const char *b)
+unsigned long logd_hash(const char *a, const char *b)
 {
 	unsigned long h = 1469598103934665603UL;
 
@@ -148,6 +160,24 @@ static unsigned long hash_str(const char *a, const char *b)
 	for (; b && *b; b++)
 		h = (h ^ (unsigned char)*b) * 1099511628211UL;
 	return h;
+}
+
+void *logd_alloc(size_t n)
+{
+	void *p = calloc(1, n);
+
+	if (!p)
+		abort();
+	return p;
+}
+
+char *logd_strdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p)
+		abort();
+	return p;
 }
 
 /* ---- streams and apps ---- */
@@ -184,20 +214,16 @@ static int src_eq(const char *a, const char *b)
 
 static struct stream *stream_get(const char *app, const char *src, int create)
 {
-	unsigned long h = hash_str(app, src) % NBUCKETS;
+	unsigned long h = logd_hash(app, src) % NBUCKETS;
 
 	for (struct stream *s = streams[h]; s; s = s->next)
 		if (!strcmp(s->app, app) && src_eq(s->src, src))
 			return s;
 	if (!create)
 		return NULL;
-	struct stream *s = calloc(1, sizeof(*s));
-	if (!s)
-		abort();
-	s->app = strdup(app);
-	s->src = src ? strdup(src) : NULL;
-	if (!s->app || (src && !s->src))
-		abort();
+	struct stream *s = logd_alloc(sizeof(*s));
+	s->app = logd_strdup(app);
+	s->src = src ? logd_strdup(src) : NULL;
 	s->next = streams[h];
 	streams[h] = s;
 	return s;
@@ -213,17 +239,13 @@ static void stream_free(struct stream *s)
 
 static struct app *app_get(const char *name)
 {
-	unsigned long h = hash_str(name, NULL) % NBUCKETS;
+	unsigned long h = logd_hash(name, NULL) % NBUCKETS;
 
 	for (struct app *a = apps[h]; a; a = a->next)
 		if (!strcmp(a->name, name))
 			return a;
-	struct app *a = calloc(1, sizeof(*a));
-	if (!a)
-		abort();
-	a->name = strdup(name);
-	if (!a->name)
-		abort();
+	struct app *a = logd_alloc(sizeof(*a));
+	a->name = logd_strdup(name);
 	a->tokens = a->ptokens = logd_conf.burst;
 	a->last_us = now_us();
 	a->next = apps[h];
@@ -233,38 +255,22 @@ static struct app *app_get(const char *name)
 
 /* ---- Redis ---- */
 
-static struct deis_cache *cache;
-static long long cache_retry_ms;
+static struct deis_cache_keeper redis = DEIS_CACHE_KEEPER_INIT;
 
 static struct deis_cache *cache_get(void)
 {
-	struct deis_error err = DEIS_ERROR_INIT;
-
-	if (cache)
-		return cache;
-	if (mono_ms() < cache_retry_ms)
-		return NULL;
-	if (deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
-			    deis_conf.redis_password, &cache, &err) < 0) {
-		if (!cache_retry_ms)
-			deis_log(LOG_WARNING, "Redis: %s (retrying every second; "
-				 "lines are kept in memory meanwhile)", err.msg);
-		cache = NULL;
-		cache_retry_ms = mono_ms() + 1000;
-		return NULL;
-	}
-	if (cache_retry_ms)
-		deis_log(LOG_NOTICE, "Redis: connected again");
-	cache_retry_ms = 0;
-	return cache;
+	return deis_daemon_cache(&redis, "Redis");
 }
 
-static void cache_failed(const struct deis_error *err)
+/* An operation failed: true when the connection broke (the lines wait in
+ * memory for the next try), false for an error reply. */
+static bool cache_failed(const struct deis_error *err)
 {
-	deis_log(LOG_WARNING, "Redis: %s (retrying every second)", err->msg);
-	deis_cache_close(cache);
-	cache = NULL;
-	cache_retry_ms = mono_ms() + 1000;
+	bool broken = deis_cache_keeper_failed(&redis);
+
+	deis_log(LOG_WARNING, "Redis: %s%s", err->msg,
+		 broken ? " (lines are kept in memory meanwhile)" : "");
+	return broken;
 }
 
 #define REPLAY_TAIL (512 * 1024)
@@ -294,9 +300,9 @@ static int stream_init(struct stream *s)
 			cache_failed(&err);
 			return -1;
 		}
-		guard_begin(&s->guard, tail.data, tail.len, start < from, mono_ms());
+		guard_begin(&s->guard, tail.data, tail.len, start < from, deis_mono_ms());
 	} else {
-		guard_begin(&s->guard, "", 0, 0, mono_ms());
+		guard_begin(&s->guard, "", 0, 0, deis_mono_ms());
 	}
 	deis_buf_release(&tail);
 	s->end = end > s->saved ? end : s->saved;
@@ -395,14 +401,12 @@ static int flush(void)
 	for (size_t i = 0; i < npend; i += 8192) {
 		size_t n = npend - i < 8192 ? npend - i : 8192;
 		if (deis_cache_log_append(c, ent + i, n, logd_conf.retention_lines, &err) < 0) {
-			if (err.code == EIO && cache && !strstr(err.msg, "XADD")) {
-				cache_failed(&err);
+			if (cache_failed(&err)) {
 				pending_bound();
 				return -1;
 			}
 			/* An error reply for one entry (not the connection):
-			 * log it and go on, or the batch would block forever. */
-			deis_log(LOG_WARNING, "Redis: %s", err.msg);
+			 * logged, and on, or the batch would block forever. */
 			deis_error_clear(&err);
 		}
 	}
@@ -500,7 +504,7 @@ static void handle_message(const char *raw, size_t rawlen)
 			continue;
 		if (!s->init)
 			stream_init(s);	/* for the replay guard; retried at flush */
-		if (guard_replayed(&s->guard, lines.data, lines.len, mono_ms())) {
+		if (guard_replayed(&s->guard, lines.data, lines.len, deis_mono_ms())) {
 			stat_replayed++;
 			continue;
 		}
@@ -689,9 +693,6 @@ static void journal_done(int flushed)
 		journal_clear();
 }
 
-static void handle_message(const char *raw, size_t rawlen);
-static int flush(void);
-
 /* What a killed predecessor answered but did not store. */
 static void journal_replay(void)
 {
@@ -722,60 +723,120 @@ static void journal_replay(void)
 	journal_done(flush());
 }
 
-/* ---- the loop ---- */
+/* ---- rsyslog's protocol ---- */
 
-static volatile sig_atomic_t stop_signal;
+static struct deis_buf in, out, jbuf;
+static int in_tx;
 
-static void on_signal(int sig)
+/*
+ * Reads what rsyslog sent and answers each whole line: BEGIN TRANSACTION
+ * -> OK; a message -> DEFER_COMMIT inside a transaction (once it is in
+ * the journal), else OK once stored; COMMIT TRANSACTION -> OK once the
+ * batch is in the files and in Redis (or queued for it).  -1 at the end
+ * of the input.
+ */
+static int read_input(void)
 {
-	stop_signal = sig;
+	int eof = 0, plain = 0;
+	size_t done = 0;
+
+	deis_buf_grow(&in, 65536);
+	ssize_t r = read(0, in.data + in.len, in.cap - in.len - 1);
+	if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
+		eof = 1;
+	if (r > 0) {
+		in.len += (size_t)r;
+		in.data[in.len] = '\0';
+	}
+	deis_buf_reset(&out);
+	deis_buf_reset(&jbuf);
+	for (char *nl; (nl = memchr(in.data + done, '\n', in.len - done));) {
+		char *line = in.data + done;
+		size_t len = (size_t)(nl - line);
+		done += len + 1;
+		if (len == 17 && !memcmp(line, "BEGIN TRANSACTION", 17)) {
+			in_tx = 1;
+			deis_buf_adds(&out, "OK\n");
+		} else if (len == 18 && !memcmp(line, "COMMIT TRANSACTION", 18)) {
+			in_tx = 0;
+			files_flush();
+			journal_done(flush());
+			deis_buf_adds(&out, "OK\n");
+		} else {
+			handle_message(line, len);
+			if (in_tx) {
+				deis_buf_add(&jbuf, line, len + 1);
+				deis_buf_adds(&out, "DEFER_COMMIT\n");
+			} else {
+				plain = 1;
+				deis_buf_adds(&out, "OK\n");
+			}
+		}
+	}
+	if (plain) {
+		files_flush();
+		flush();
+	}
+	memmove(in.data, in.data + done, in.len - done);
+	in.len -= done;
+	/* The journal first, then the answers. */
+	if (jbuf.len && journal_fd >= 0) {
+		if (files_write_all(journal_fd, jbuf.data, jbuf.len) < 0)
+			deis_log(LOG_WARNING, "%s: %s", journal_path, strerror(errno));
+		journal_size += (long long)jbuf.len;
+	}
+	if (out.len && files_write_all(1, out.data, out.len) < 0)
+		eof = 1;
+	return eof ? -1 : 0;
 }
 
-static int parse_options(int argc, char **argv)
+/* What the event thread asks on the command pipe: "delete <app>" lines. */
+static void read_commands(int fd)
 {
-	if (deis_conf_cli(options, "deis-logd", usage, &argc, argv, 0) < 0)
-		return -1;
-	logd_conf.retention_bytes = logd_parse_size(logd_conf.retention_bytes_s);
-	logd_conf.drain_queue = logd_parse_size(logd_conf.drain_queue_s);
-	logd_conf.file_max = logd_parse_size(logd_conf.file_max_s);
-	if (logd_conf.retention_bytes < 0 || logd_conf.drain_queue < 0 ||
-	    logd_conf.file_max < 0) {
-		fprintf(stderr, "deis-logd: log_retention_bytes, drain_queue and log_file_max "
-			"are sizes (bytes, or with K, M, G)\n");
-		return -1;
-	}
-	/* A file holds at least a few of the longest lines (10,000 bytes of
-	 * text and a prefix). */
-	if (logd_conf.file_max < 16 * 1024 || logd_conf.file_keep < 0 ||
-	    logd_conf.file_keep > 1000) {
-		fprintf(stderr, "deis-logd: log_file_max must be at least 16K and "
-			"log_file_keep from 0 to 1000\n");
-		return -1;
-	}
-	if (logd_conf.retention_lines < 1 || logd_conf.rate < 1 || logd_conf.burst < 1 ||
-	    logd_conf.drain_refresh < 1) {
-		fprintf(stderr, "deis-logd: log_retention_lines, log_rate, log_burst and "
-			"drain_refresh must be positive\n");
-		return -1;
-	}
-	return 0;
+	char cbuf[4096];
+	ssize_t r = read(fd, cbuf, sizeof(cbuf) - 1);
+
+	if (r <= 0)
+		return;
+	cbuf[r] = '\0';
+	for (char *save = NULL, *line = strtok_r(cbuf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		if (!strncmp(line, "delete ", 7))
+			delete_app(line + 7);
 }
 
-int main(int argc, char **argv)
+/* Every second: drop reports, offsets; every 5 s: byte trims, idle
+ * files; every minute: the counters. */
+static void timers(void)
 {
-	struct deis_error err = DEIS_ERROR_INIT;
-	struct deis_buf in = DEIS_BUF_INIT, out = DEIS_BUF_INIT;
-	int cmd[2];
+	static long long last_second, last_trim, last_stats;
+	long long now = deis_mono_ms();
+
+	if (!last_second)
+		last_second = last_trim = last_stats = now;
+	if (now - last_second >= 1000) {
+		last_second = now;
+		report_drops();
+		offsets_save();
+	}
+	if (now - last_trim >= 5000) {
+		last_trim = now;
+		trim_bytes();
+		files_tick();
+	}
+	if (now - last_stats >= 60000) {
+		last_stats = now;
+		deis_log(LOG_INFO, "%lld messages, %lld lines stored, %lld dropped by the "
+			 "rate limit, %lld replays skipped, %lld malformed", stat_msgs,
+			 stat_lines, stat_dropped, stat_replayed, stat_bad);
+	}
+}
+
+/* The state of the last run: the offsets, the durable files, the journal
+ * (replayed once the threads run). */
+static void state_open(void)
+{
 	char dir[4096];
-
-	if (parse_options(argc, argv) < 0)
-		return 2;
-	int level = deis_log_level_parse(deis_conf.log_level);
-	deis_log_init("deis-logd", level < 0 ? LOG_INFO : level, 0);
-	signal(SIGPIPE, SIG_IGN);
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
 
 	snprintf(dir, sizeof(dir), "%s/logd", deis_conf.home);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
@@ -784,137 +845,14 @@ int main(int argc, char **argv)
 	offsets_load();
 	snprintf(dir, sizeof(dir), "%s/logs", deis_conf.home);
 	files_init(dir);
-	cache_get();
 	journal_open();
+}
 
-	if (pipe2(cmd, O_CLOEXEC | O_NONBLOCK) < 0 || drains_start(&err) < 0 ||
-	    events_start(cmd[1], &err) < 0) {
-		deis_log(LOG_ERR, "start-up: %s", err.code ? err.msg : strerror(errno));
-		return 1;
-	}
-	deis_log(LOG_NOTICE, "started (retention %d lines, %lld bytes; rate %d/s, burst %d; "
-		 "files of %lld bytes, %d rotated kept)", logd_conf.retention_lines,
-		 logd_conf.retention_bytes, logd_conf.rate, logd_conf.burst, logd_conf.file_max,
-		 logd_conf.file_keep);
-	journal_replay();
-	/* rsyslog (confirmMessages) waits for this before the first message. */
-	if (files_write_all(1, "OK\n", 3) < 0)
-		return 1;
-
-	int in_tx = 0, eof = 0;
-	struct deis_buf jbuf = DEIS_BUF_INIT;
-	long long last_second = mono_ms(), last_trim = mono_ms(), last_stats = mono_ms();
-	while (!eof && !stop_signal) {
-		struct pollfd p[2] = { { 0, POLLIN, 0 }, { cmd[0], POLLIN, 0 } };
-		int timeout = npend ? 200 : 250;
-		if (poll(p, 2, timeout) < 0 && errno != EINTR)
-			break;
-		if (p[1].revents & POLLIN) {
-			char cbuf[4096];
-			ssize_t r = read(cmd[0], cbuf, sizeof(cbuf) - 1);
-			if (r > 0) {
-				cbuf[r] = '\0';
-				for (char *save = NULL, *line = strtok_r(cbuf, "\n", &save); line;
-				     line = strtok_r(NULL, "\n", &save))
-					if (!strncmp(line, "delete ", 7))
-						delete_app(line + 7);
-			}
-		}
-		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			deis_buf_grow(&in, 65536);
-			ssize_t r = read(0, in.data + in.len, in.cap - in.len - 1);
-			if (r < 0 && errno != EINTR && errno != EAGAIN)
-				eof = 1;
-			if (r == 0)
-				eof = 1;
-			if (r > 0) {
-				in.len += (size_t)r;
-				in.data[in.len] = '\0';
-			}
-			size_t done = 0;
-			deis_buf_reset(&out);
-			deis_buf_reset(&jbuf);
-			int plain = 0;
-			for (;;) {
-				char *nl = memchr(in.data + done, '\n', in.len - done);
-				if (!nl)
-					break;
-				char *line = in.data + done;
-				size_t len = (size_t)(nl - line);
-				done += len + 1;
-				if (len == 17 && !memcmp(line, "BEGIN TRANSACTION", 17)) {
-					in_tx = 1;
-					deis_buf_adds(&out, "OK\n");
-				} else if (len == 18 && !memcmp(line, "COMMIT TRANSACTION", 18)) {
-					in_tx = 0;
-					files_flush();
-					journal_done(flush());
-					deis_buf_adds(&out, "OK\n");
-				} else {
-					handle_message(line, len);
-					if (in_tx) {
-						deis_buf_add(&jbuf, line, len + 1);
-						deis_buf_adds(&out, "DEFER_COMMIT\n");
-					} else {
-						plain = 1;
-						deis_buf_adds(&out, "OK\n");
-					}
-				}
-			}
-			if (plain) {
-				files_flush();
-				flush();
-			}
-			memmove(in.data, in.data + done, in.len - done);
-			in.len -= done;
-			/* The journal first, then the answers. */
-			if (jbuf.len && journal_fd >= 0) {
-				if (files_write_all(journal_fd, jbuf.data, jbuf.len) < 0)
-					deis_log(LOG_WARNING, "%s: %s", journal_path, strerror(errno));
-				journal_size += (long long)jbuf.len;
-			}
-			if (out.len && files_write_all(1, out.data, out.len) < 0)
-				eof = 1;
-		}
-		long long now = mono_ms();
-		if (npend && !in_tx)
-			flush();	/* a retry while Redis was down */
-		if (now - last_second >= 1000) {
-			last_second = now;
-			report_drops();
-			offsets_save();
-		}
-		if (now - last_trim >= 5000) {
-			last_trim = now;
-			trim_bytes();
-			files_tick();
-		}
-		if (now - last_stats >= 60000) {
-			last_stats = now;
-			deis_log(LOG_INFO, "%lld messages, %lld lines stored, %lld dropped by the "
-				 "rate limit, %lld replays skipped, %lld malformed", stat_msgs,
-				 stat_lines, stat_dropped, stat_replayed, stat_bad);
-		}
-	}
-	/* EOF: rsyslog is stopping (or restarting us).  What was not
-	 * committed is sent again by rsyslog. */
-	if (!in_tx) {
-		files_flush();
-		journal_done(flush());
-	}
+static void state_close(void)
+{
 	offsets_changed = 1;
 	offsets_save();
-	events_stop();
-	drains_stop();
-	deis_log(LOG_NOTICE, "exiting (%s): %lld messages, %lld lines stored, %lld dropped "
-		 "by the rate limit", stop_signal ? "signal" : "end of input", stat_msgs,
-		 stat_lines, stat_dropped);
 	files_close_all();
-	deis_cache_close(cache);
-	deis_logemit_close(emitter);
-	deis_buf_release(&in);
-	deis_buf_release(&out);
-	deis_buf_release(&jbuf);
 	if (journal_fd >= 0)
 		close(journal_fd);
 	for (int h = 0; h < NBUCKETS; h++) {
@@ -933,6 +871,63 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < npend; i++)
 		free(pend[i].line);
 	free(pend);
-	deis_conf_free(options);
-	return 0;
+	deis_buf_release(&in);
+	deis_buf_release(&out);
+	deis_buf_release(&jbuf);
+}
+
+int main(int argc, char **argv)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	int cmd[2], eof = 0;
+
+	deis_daemon_start(&logd, &argc, argv);
+	/* 1. what the last run left: offsets, files, journal; Redis */
+	state_open();
+	cache_get();
+	/* 2. the drain thread; the event thread (drains, destroyed apps) */
+	if (pipe2(cmd, O_CLOEXEC | O_NONBLOCK) < 0 || drains_start(&err) < 0 ||
+	    events_start(cmd[1], &err) < 0) {
+		deis_log(LOG_ERR, "start-up: %s", err.code ? err.msg : strerror(errno));
+		return deis_daemon_exit(1);
+	}
+	deis_log(LOG_NOTICE, "started (retention %d lines, %lld bytes; rate %d/s, burst %d; "
+		 "files of %lld bytes, %d rotated kept)", logd_conf.retention_lines,
+		 logd_conf.retention_bytes, logd_conf.rate, logd_conf.burst, logd_conf.file_max,
+		 logd_conf.file_keep);
+	/* 3. what a killed predecessor answered but did not store; then
+	 * "OK", which rsyslog (confirmMessages) waits for */
+	journal_replay();
+	if (files_write_all(1, "OK\n", 3) < 0)
+		return deis_daemon_exit(1);
+
+	/* 4. messages until rsyslog closes our input (or a signal) */
+	while (!eof && deis_daemon_running()) {
+		struct pollfd p[3] = { { 0, POLLIN, 0 }, { cmd[0], POLLIN, 0 },
+				       { deis_daemon_fd(), POLLIN, 0 } };
+		if (poll(p, 3, npend ? 200 : 250) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents & POLLIN)
+			read_commands(cmd[0]);
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
+			eof = read_input() < 0;
+		if (npend && !in_tx)
+			flush();	/* a retry while Redis was down */
+		timers();
+	}
+
+	/* What was not committed rsyslog sends again. */
+	if (!in_tx) {
+		files_flush();
+		journal_done(flush());
+	}
+	events_stop();
+	drains_stop();
+	deis_log(LOG_NOTICE, "exiting (%s): %lld messages, %lld lines stored, %lld dropped "
+		 "by the rate limit", eof ? "end of input" : "signal", stat_msgs, stat_lines,
+		 stat_dropped);
+	state_close();
+	deis_cache_keeper_close(&redis);
+	deis_logemit_close(emitter);
+	return deis_daemon_exit(0);
 }

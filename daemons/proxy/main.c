@@ -5,10 +5,10 @@
  *   deis-proxy [--config=FILE] [--OPTION=VALUE ...]
  *
  * Level-triggered, like every daemon of the platform: an "app <name>"
- * event (Redis) only marks the app to be read again; every
- * proxy_resync_interval seconds the apps' serials in PostgreSQL are
- * compared with the serials rendered, so a lost event, or a deis-proxy
- * that was down, is made up.  Changes are batched (at most one install
+ * event (Redis, queued by the event thread of lib/daemon.c) only marks
+ * the app to be read again; every resync_interval seconds the apps'
+ * serials in PostgreSQL are compared with the serials rendered, so a lost
+ * event, or a deis-proxy that was down, is made up.  Changes are batched (at most one install
  * every proxy_batch_ms), then:
  *
  *   1. each changed app is loaded (deis_db_load_apps) and rendered to its
@@ -33,6 +33,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,7 @@
 
 #include "deis/cache.h"
 #include "deis/conf.h"
+#include "deis/daemon.h"
 #include "deis/db.h"
 #include "deis/log.h"
 #include "deis/validate.h"
@@ -57,11 +59,11 @@ static struct {
 	int workers;
 	int worker_connections;
 	int batch_ms;
-	int resync_interval;
 	int reload_timeout;
 	int log_rotate_mb;
 } pc;
 
+/* What nginx's main config holds needs a restart; the rest reloads. */
 static const struct deis_conf_option options[] = {
 	DEIS_COMMON_OPTIONS,
 	{ "proxy_listen", DEIS_CONF_STR, &pc.listen, "",
@@ -74,32 +76,28 @@ static const struct deis_conf_option options[] = {
 	  "nginx worker processes; 0: one per CPU" },
 	{ "proxy_worker_connections", DEIS_CONF_INT, &pc.worker_connections, "4096",
 	  "connections each nginx worker may hold" },
-	{ "proxy_batch_ms", DEIS_CONF_INT, &pc.batch_ms, "50",
+	{ "proxy_batch_ms", DEIS_CONF_INT | DEIS_CONF_RELOAD, &pc.batch_ms, "50",
 	  "least time between two installs of the config (changes are batched)" },
-	{ "proxy_resync_interval", DEIS_CONF_INT, &pc.resync_interval, "5",
-	  "seconds between comparisons of the apps' serials with the database" },
-	{ "proxy_reload_timeout", DEIS_CONF_INT, &pc.reload_timeout, "30",
+	DEIS_CONF_DEPRECATED("proxy_resync_interval", "resync_interval"),
+	{ "proxy_reload_timeout", DEIS_CONF_INT | DEIS_CONF_RELOAD, &pc.reload_timeout, "30",
 	  "seconds nginx gets to take a new config" },
-	{ "proxy_log_rotate", DEIS_CONF_INT, &pc.log_rotate_mb, "64",
+	{ "proxy_log_rotate", DEIS_CONF_INT | DEIS_CONF_RELOAD, &pc.log_rotate_mb, "64",
 	  "MB of nginx's access log (read by deis-proxy) before it is rotated" },
 	{ NULL, 0, NULL, NULL, NULL },
 };
 
-static void usage(FILE *out)
-{
-	fprintf(out,
-"usage: deis-proxy [--config=FILE] [--OPTION=VALUE ...]\n"
-"\n"
+static int check(struct deis_error *err);
+
+static const struct deis_daemon proxy = {
+	.name = "deis-proxy",
+	.synopsis = "deis-proxy [--config=FILE] [--OPTION=VALUE ...]",
+	.about =
 "The Proxy: keeps a private nginx (config, pid and logs under $DEIS_HOME)\n"
 "routing http://<app>.<platform_domain>/ and the apps' domains to their web\n"
 "containers, with TLS from the apps' certs/, maintenance pages and a router\n"
-"line in the app's log for every request.  See docs/proxy.md.\n"
-"\n"
-"  --config=FILE             configuration file (default: $DEIS_HOME/deis.conf\n"
-"                            or /var/lib/deis/deis.conf)\n"
-"  --help, --version\n");
-	deis_conf_usage(options, out);
-}
+"line in the app's log for every request.  See docs/proxy.md.",
+	.options = options, .check = check,
+};
 
 static struct proxy_render_opts ropts;
 static struct proxy_nginx ngx;
@@ -268,33 +266,12 @@ static void certs_gc(void)
 
 /* ---- connections ---- */
 
-static struct deis_db *db;
-static struct deis_cache *cache, *sub;
-
-static void cache_lost(void)
-{
-	deis_cache_close(cache);
-	cache = NULL;
-}
+static struct deis_daemon_db db = DEIS_DAEMON_DB_INIT;
+static struct deis_cache_keeper redis = DEIS_CACHE_KEEPER_INIT;
 
 static struct deis_cache *cache_get(void)
 {
-	struct deis_error err = DEIS_ERROR_INIT;
-	static time_t last_try, last_warn;
-
-	if (cache || time(NULL) == last_try)
-		return cache;
-	last_try = time(NULL);
-	if (deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
-			    deis_conf.redis_password, &cache, &err) < 0) {
-		cache = NULL;
-		if (time(NULL) - last_warn >= 60) {
-			last_warn = time(NULL);
-			deis_log(LOG_WARNING, "redis: %s (applied routes are recorded later)",
-				 err.msg);
-		}
-	}
-	return cache;
+	return deis_daemon_cache(&redis, "Redis");
 }
 
 /* ---- loading and rendering ---- */
@@ -348,15 +325,13 @@ static int load_dirty(void)
 
 	for (size_t i = 0; i < nentries; i++)
 		ndirty += entries[i].dirty;
-	if (!db && deis_db_open(deis_conf.database, &db, &err) < 0) {
-		deis_log(LOG_WARNING, "database: %s (routes unchanged)", err.msg);
-		db = NULL;
-		return -1;
-	}
+	struct deis_db *d = deis_daemon_db(&db);
+	if (!d)
+		return -1;	/* logged by the keeper; routes unchanged */
 	if (ndirty > 32) {
 		struct deis_app **apps = NULL;
 		size_t n = 0;
-		if (deis_db_load_apps(db, NULL, NULL, &apps, &n, &err) < 0) {
+		if (deis_db_load_apps(d, NULL, NULL, &apps, &n, &err) < 0) {
 			deis_log(LOG_WARNING, "database: loading apps: %s", err.msg);
 			return -1;
 		}
@@ -390,7 +365,7 @@ static int load_dirty(void)
 			continue;
 		struct deis_app **apps = NULL;
 		size_t n = 0;
-		if (deis_db_load_apps(db, e->name, NULL, &apps, &n, &err) < 0) {
+		if (deis_db_load_apps(d, e->name, NULL, &apps, &n, &err) < 0) {
 			deis_log(LOG_WARNING, "database: loading app %s: %s", e->name, err.msg);
 			return -1;
 		}
@@ -414,14 +389,6 @@ static int load_dirty(void)
 /* ---- installing ---- */
 
 static bool ever_installed;
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool piece_changed(const struct entry *e)
 {
@@ -474,12 +441,13 @@ static void record_applied(void)
 		struct entry *e = &entries[i];
 		if (e->gone || !e->good_serial || e->applied == e->good_serial)
 			continue;
-		if (!cache_get())
+		struct deis_cache *c = cache_get();
+		if (!c)
 			return;
-		if (deis_cache_proxy_applied(cache, e->name, e->good_serial, &err) < 0) {
+		if (deis_cache_proxy_applied(c, e->name, e->good_serial, &err) < 0) {
 			deis_log(LOG_WARNING, "redis: recording the routes of %s: %s", e->name,
 				 err.msg);
-			cache_lost();
+			deis_cache_keeper_failed(&redis);
 			return;
 		}
 		e->applied = e->good_serial;
@@ -495,8 +463,9 @@ static void drop_gone(void)
 	for (size_t i = 0; i < nentries; i++) {
 		struct entry *e = &entries[i];
 		if (e->gone && !e->good) {
-			if (cache_get() && deis_cache_proxy_forget(cache, e->name, &err) < 0)
-				cache_lost();
+			struct deis_cache *c = cache_get();
+			if (c && deis_cache_proxy_forget(c, e->name, &err) < 0)
+				deis_cache_keeper_failed(&redis);
 			deis_log(LOG_INFO, "app %s: gone; no longer routed", e->name);
 			entry_clear(e);
 			continue;
@@ -510,7 +479,7 @@ static void drop_gone(void)
 static int install(bool force)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
-	long long t0 = mono_ms();
+	long long t0 = deis_mono_ms();
 	size_t changed = 0, bytes = 0, napps = 0;
 	char names[200] = "";
 
@@ -538,7 +507,7 @@ static int install(bool force)
 	}
 
 	int r = build_and_test(BUILD_NEW, NULL, &bytes, &err);
-	long long t_test = mono_ms();
+	long long t_test = deis_mono_ms();
 	if (r < 0) {
 		deis_log(LOG_ERR, "config with the changes of %s refused: %s", names[0] ? names : "(none)", err.msg);
 		/* Not the apps' fault if the last good config fails too (our
@@ -582,7 +551,7 @@ static int install(bool force)
 		r = proxy_nginx_reload(&ngx, master, &err);
 	else
 		r = proxy_nginx_start(&ngx, &err);
-	long long t_done = mono_ms();
+	long long t_done = deis_mono_ms();
 	if (r < 0) {
 		deis_log(LOG_ERR, "%s", err.msg);
 		return r;
@@ -617,12 +586,11 @@ static int resync(void)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 	struct deis_kvlist serials = DEIS_KVLIST_INIT;
+	struct deis_db *d = deis_daemon_db(&db);
 
-	if (!db && deis_db_open(deis_conf.database, &db, &err) < 0) {
-		db = NULL;
+	if (!d)
 		return -1;
-	}
-	if (deis_db_serials(db, &serials, &err) < 0) {
+	if (deis_db_serials(d, &serials, &err) < 0) {
 		static time_t last;
 		if (time(NULL) - last >= 60) {
 			last = time(NULL);
@@ -647,7 +615,7 @@ static int resync(void)
 }
 
 /* Redis lost what we recorded (flushed, restarted): record it again. */
-static void check_recorded(void)
+static void check_recorded(struct deis_cache *c)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 	bool alive;
@@ -657,8 +625,8 @@ static void check_recorded(void)
 		struct entry *e = &entries[i];
 		if (!e->applied)
 			continue;
-		if (deis_cache_proxy_state(cache, e->name, &alive, &serial, &err) < 0) {
-			cache_lost();
+		if (deis_cache_proxy_state(c, e->name, &alive, &serial, &err) < 0) {
+			deis_cache_keeper_failed(&redis);
 			return;
 		}
 		if (serial == 0) {
@@ -672,22 +640,9 @@ static void check_recorded(void)
 
 /* ---- main ---- */
 
-static volatile sig_atomic_t got_term, got_hup;
-
-static void on_signal(int sig)
+/* The options as a whole, and what is derived from them. */
+static int check(struct deis_error *err)
 {
-	if (sig == SIGHUP)
-		got_hup = 1;
-	else
-		got_term = 1;
-}
-
-static int parse_options(int argc, char **argv)
-{
-	struct deis_error err = DEIS_ERROR_INIT;
-
-	if (deis_conf_cli(options, "deis-proxy", usage, &argc, argv, 0) < 0)
-		return -1;
 	ropts = (struct proxy_render_opts){
 		.platform_domain = deis_conf.platform_domain, .listen = pc.listen,
 		.http_port = deis_conf.http_port, .https_port = deis_conf.https_port,
@@ -695,23 +650,17 @@ static int parse_options(int argc, char **argv)
 		.worker_connections = pc.worker_connections, .worker_user = pc.user,
 		.cert_ok = cert_ok,
 	};
-	if (proxy_render_check(&ropts, &err) < 0) {
-		fprintf(stderr, "deis-proxy: %s\n", err.msg);
-		return -1;
-	}
-	if (pc.batch_ms < 0 || pc.batch_ms > 60000 || pc.resync_interval < 1 ||
-	    pc.reload_timeout < 1 || pc.log_rotate_mb < 1) {
-		fprintf(stderr, "deis-proxy: proxy_batch_ms must be 0..60000; "
-			"proxy_resync_interval, proxy_reload_timeout and proxy_log_rotate "
-			"positive\n");
-		return -1;
-	}
-	if (!proxy_path_ok(pc.nginx) || access(pc.nginx, X_OK) < 0) {
-		fprintf(stderr, "deis-proxy: proxy_nginx '%s' is not an executable at an "
-			"absolute path (is nginx installed?)\n", pc.nginx);
-		return -1;
-	}
+	if (proxy_render_check(&ropts, err) < 0)
+		return -err->code;
+	if (pc.batch_ms < 0 || pc.batch_ms > 60000 || pc.reload_timeout < 1 ||
+	    pc.log_rotate_mb < 1)
+		return deis_error_set(err, EINVAL, "proxy_batch_ms must be 0..60000; "
+				      "proxy_reload_timeout and proxy_log_rotate positive");
+	if (!proxy_path_ok(pc.nginx) || access(pc.nginx, X_OK) < 0)
+		return deis_error_set(err, EINVAL, "proxy_nginx '%s' is not an executable at "
+				      "an absolute path (is nginx installed?)", pc.nginx);
 	router_rotate_bytes = (long long)pc.log_rotate_mb * 1024 * 1024;
+	ngx.reload_timeout_ms = pc.reload_timeout * 1000;
 	return 0;
 }
 
@@ -749,7 +698,6 @@ static int setup_dirs(void)
 	chmod(ngx.errlog, 0600);
 	snprintf(p, sizeof(p), "%s/proxy/access.log", h);
 	chmod(p, 0600);
-	ngx.reload_timeout_ms = pc.reload_timeout * 1000;
 
 	struct deis_buf b = DEIS_BUF_INIT;
 	proxy_render_errors(&b);
@@ -763,154 +711,154 @@ static int setup_dirs(void)
 	return 0;
 }
 
+/* The loop's timers (deis_mono_ms()). */
+static struct {
+	long long last_install, due, retry_at, last_beat, last_tick;
+	bool need_install;	/* the first: always a reload (or start) */
+	bool synced;		/* a resync has listed every app */
+} t = { .need_install = true };
+
+/* What the event thread queued: apps to read again, a resync. */
+static void take_events(long long now)
+{
+	struct deis_strlist names = DEIS_STRLIST_INIT;
+
+	if (deis_daemon_events_take(&names)) {
+		int rs = resync();
+		if (rs == 0)
+			t.synced = true;
+		if (rs == 0 && any_dirty && !t.due)
+			t.due = now;
+	}
+	for (size_t i = 0; i < names.n; i++) {
+		mark_dirty(names.items[i]);
+		if (!t.due)
+			t.due = now;
+	}
+	deis_strlist_clear(&names);
+}
+
+/* Loads, renders and installs what changed, batched.  Never before the
+ * first full listing: a config rendered from no apps would take every
+ * route away. */
+static void install_due(long long now)
+{
+	if (!t.synced || !(any_dirty || t.need_install) || now < t.retry_at ||
+	    now < t.last_install + pc.batch_ms || (t.due && now < t.due))
+		return;
+	if (load_dirty() < 0) {
+		t.retry_at = now + 1000;
+		t.due = 0;
+		return;
+	}
+	any_dirty = false;
+	for (size_t i = 0; i < nentries; i++)
+		any_dirty |= entries[i].dirty;
+	if (install(t.need_install) == 0) {
+		t.need_install = false;
+		t.retry_at = 0;
+	} else {
+		/* Tried again at the next resync, not in a loop. */
+		t.need_install = true;
+		t.retry_at = now + deis_conf.resync_interval * 1000LL;
+	}
+	t.last_install = deis_mono_ms();
+	t.due = 0;
+}
+
+/* Once a second: nginx runs (started again if it died behind our back),
+ * the router log's bookkeeping, and every 5 s the heartbeat the
+ * scheduler waits for. */
+static void tick(long long now)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	if (now - t.last_tick < 1000)
+		return;
+	t.last_tick = now;
+	pid_t master = proxy_nginx_pid(&ngx);
+	if (ever_installed && master == 0) {
+		deis_log(LOG_WARNING, "nginx is not running; starting it");
+		proxy_nginx_end_orphans();
+		if (proxy_nginx_start(&ngx, &err) < 0)
+			deis_log(LOG_ERR, "%s", err.msg);
+		master = proxy_nginx_pid(&ngx);
+	}
+	proxy_nginx_remember_workers(master);
+	router_tick(master);
+	if (!ever_installed || master <= 0 || now - t.last_beat < 5000)
+		return;
+	struct deis_cache *c = cache_get();
+	if (!c)
+		return;
+	t.last_beat = now;
+	if (deis_cache_proxy_alive(c, 15, &err) < 0) {
+		deis_log(LOG_WARNING, "redis: heartbeat: %s", err.msg);
+		deis_cache_keeper_failed(&redis);
+	} else {
+		check_recorded(c);
+		record_applied();
+	}
+}
+
+/* Until something is due: at most 100 ms (the router log). */
+static int wait_ms(void)
+{
+	if (!any_dirty)
+		return 100;
+	long long at = t.last_install + pc.batch_ms;
+	if (t.due > at)
+		at = t.due;
+	if (t.retry_at > at)
+		at = t.retry_at;
+	long long wait = at - deis_mono_ms();
+	return wait < 0 ? 0 : wait > 100 ? 100 : (int)wait;
+}
+
 int main(int argc, char **argv)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
-	char kind[16], name[256];
+	static const struct deis_daemon_events queued = { NULL, NULL, NULL };
 
-	if (parse_options(argc, argv) < 0)
-		return 2;
-	int level = deis_log_level_parse(deis_conf.log_level);
-	deis_log_init("deis-proxy", level < 0 ? LOG_INFO : level, 0);
-	signal(SIGPIPE, SIG_IGN);
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	deis_daemon_start(&proxy, &argc, argv);
+	/* 1. our directories and nginx's paths */
 	if (setup_dirs() < 0)
-		return 1;
+		return deis_daemon_exit(1);
+	/* 2. the router log, read from nginx's access log */
 	if (router_open(deis_conf.home, deis_conf.syslog_socket, &err) < 0) {
 		deis_log(LOG_ERR, "router log: %s", err.msg);
-		return 1;
+		return deis_daemon_exit(1);
+	}
+	/* 3. events and resyncs, queued for this loop */
+	if (deis_daemon_events_start(&queued, &err) < 0) {
+		deis_log(LOG_ERR, "%s", err.msg);
+		return deis_daemon_exit(1);
 	}
 	deis_log(LOG_NOTICE, "routing http://<app>.%s:%d/%s (nginx %s, config %s)",
-		 deis_conf.platform_domain, deis_conf.http_port, deis_conf.https_port ? " and https" : "",
-		 pc.nginx, ngx.conf);
+		 deis_conf.platform_domain, deis_conf.http_port,
+		 deis_conf.https_port ? " and https" : "", pc.nginx, ngx.conf);
 
-	long long last_install = 0, due = 0, next_resync = 0, last_beat = 0, last_tick = 0;
-	long long last_sub_try = 0, retry_at = 0;
-	bool need_install = true;	/* the first: always a reload (or start) */
-	bool synced = false;		/* a resync has listed every app */
-	while (!got_term) {
-		long long now = mono_ms();
-		if (got_hup) {
-			got_hup = 0;
-			next_resync = now;
-		}
-		if (!sub && now - last_sub_try >= 1000) {
-			last_sub_try = now;
-			if (deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
-					    deis_conf.redis_password, &sub, &err) == 0 &&
-			    deis_cache_subscribe(sub, &err) == 0) {
-				next_resync = now;	/* whatever was missed */
-			} else {
-				deis_cache_close(sub);
-				sub = NULL;
-			}
-		}
-		if (now >= next_resync) {
-			next_resync = now + pc.resync_interval * 1000LL;
-			int rs = resync();
-			if (rs == 0)
-				synced = true;
-			if (rs == 0 && any_dirty && !due)
-				due = now;
-		}
-		/* Never before the first full listing: a config rendered from
-		 * no apps would take every route away. */
-		if (synced && (any_dirty || need_install) && now >= retry_at &&
-		    now >= last_install + pc.batch_ms && (!due || now >= due)) {
-			int rendered = load_dirty();
-			if (rendered >= 0) {
-				any_dirty = false;
-				for (size_t i = 0; i < nentries; i++)
-					any_dirty |= entries[i].dirty;
-				if (install(need_install) == 0) {
-					need_install = false;
-					retry_at = 0;
-				} else {
-					/* Tried again at the next resync, not in a loop. */
-					need_install = true;
-					retry_at = now + pc.resync_interval * 1000LL;
-				}
-				last_install = mono_ms();
-			} else {
-				retry_at = now + 1000;
-			}
-			due = 0;
-		}
-		if (now - last_tick >= 1000) {
-			last_tick = now;
-			pid_t master = proxy_nginx_pid(&ngx);
-			if (ever_installed && master == 0) {
-				deis_log(LOG_WARNING, "nginx is not running; starting it");
-				proxy_nginx_end_orphans();
-				if (proxy_nginx_start(&ngx, &err) < 0)
-					deis_log(LOG_ERR, "%s", err.msg);
-				master = proxy_nginx_pid(&ngx);
-			}
-			proxy_nginx_remember_workers(master);
-			router_tick(master);
-			if (ever_installed && master > 0 && now - last_beat >= 5000 && cache_get()) {
-				last_beat = now;
-				if (deis_cache_proxy_alive(cache, 15, &err) < 0) {
-					deis_log(LOG_WARNING, "redis: heartbeat: %s", err.msg);
-					cache_lost();
-				} else {
-					check_recorded();
-					record_applied();
-				}
-			}
-		}
+	/* 4. the loop: events, installs, nginx, the router log */
+	while (deis_daemon_running()) {
+		long long now = deis_mono_ms();
+		take_events(now);
+		install_due(now);
+		tick(now);
 		router_poll(dyno_of);
-
-		/* Wait for an event, or until something is due. */
-		long long wait = 100;
-		if (any_dirty) {
-			long long at = last_install + pc.batch_ms;
-			if (due > at)
-				at = due;
-			if (retry_at > at)
-				at = retry_at;
-			wait = at - mono_ms();
-			if (wait < 0)
-				wait = 0;
-			if (wait > 100)
-				wait = 100;
-		}
-		if (!sub) {
-			usleep((useconds_t)wait * 1000);
-			continue;
-		}
-		int r = deis_cache_next_event(sub, (int)wait, kind, sizeof(kind), name,
-					      sizeof(name), &err);
-		while (r > 0) {
-			if (!strcmp(kind, "app")) {
-				mark_dirty(name);
-				if (!due)
-					due = mono_ms();
-			}
-			r = deis_cache_next_event(sub, 0, kind, sizeof(kind), name, sizeof(name),
-						  &err);
-		}
-		if (r < 0) {
-			deis_log(LOG_WARNING, "redis events: %s; resubscribing", err.msg);
-			deis_cache_close(sub);
-			sub = NULL;
-		}
+		struct pollfd p = { deis_daemon_fd(), POLLIN, 0 };
+		poll(&p, 1, wait_ms());
 	}
 
 	deis_log(LOG_NOTICE, "stopping; nginx (pid %d) keeps serving the last routes",
 		 (int)proxy_nginx_pid(&ngx));
+	deis_daemon_events_stop();
 	router_poll(dyno_of);
 	router_close();
-	deis_cache_close(sub);
-	deis_cache_close(cache);
-	deis_db_close(db);
+	deis_cache_keeper_close(&redis);
+	deis_daemon_db_close(&db);
 	for (size_t i = 0; i < nentries; i++)
 		entry_clear(&entries[i]);
 	free(entries);
 	deis_kvlist_clear(&cert_checks);
-	deis_conf_free(options);
-	return 0;
+	return deis_daemon_exit(0);
 }

@@ -36,20 +36,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deis/daemon.h"
 #include "deis/spawn.h"
 #include "deis/log.h"
 #include "deis/validate.h"
 #include "proxy.h"
 
 extern char **environ;
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int proxy_write_file(const char *path, const char *data, size_t len, mode_t mode,
 		     struct deis_error *err)
@@ -266,8 +259,8 @@ int proxy_nginx_start(const struct proxy_nginx *n, struct deis_error *err)
 				      line[0] ? line : "(see its error log)");
 	}
 	deis_buf_release(&out);
-	long long end = mono_ms() + 5000;
-	while (mono_ms() < end) {
+	long long end = deis_mono_ms() + 5000;
+	while (deis_mono_ms() < end) {
 		pid_t pid = proxy_nginx_pid(n);
 		if (pid > 0) {
 			deis_log(LOG_NOTICE, "started nginx (master pid %d, %s)", (int)pid, n->conf);
@@ -353,7 +346,7 @@ void proxy_nginx_end_orphans(void)
 			kill(known_workers[i], SIGQUIT);
 			left++;
 		}
-	for (long long end = mono_ms() + 3000; left && mono_ms() < end;) {
+	for (long long end = deis_mono_ms() + 3000; left && deis_mono_ms() < end;) {
 		usleep(20000);
 		left = 0;
 		for (size_t i = 0; i < nknown; i++)
@@ -416,9 +409,9 @@ int proxy_nginx_reload(const struct proxy_nginx *n, pid_t master, struct deis_er
 	if (kill(master, SIGHUP) < 0)
 		return deis_error_set(err, errno, "SIGHUP to nginx (pid %d): %s", (int)master,
 				      strerror(errno));
-	long long start = mono_ms(), end = start + n->reload_timeout_ms;
+	long long start = deis_mono_ms(), end = start + n->reload_timeout_ms;
 	int sleep_us = 1000;
-	while (mono_ms() < end) {
+	while (deis_mono_ms() < end) {
 		size_t nnow = children(master, now, MAX_WORKERS);
 		bool fresh = false, stale = false;
 		for (size_t i = 0; i < nnow; i++) {

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deis/daemon.h"
 #include "deis/log.h"
 #include "deis/logemit.h"
 #include "deis/validate.h"
@@ -45,14 +46,6 @@ static int pos_fd = -1;
 static off_t saved_off = -1;
 static ino_t saved_ino;
 static time_t last_err;
-
-static long long mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
 
 static void save_pos(void)
 {
@@ -218,14 +211,14 @@ long router_poll(proxy_dyno_fn dyno)
 	struct deis_error err = DEIS_ERROR_INIT;
 	long sent = 0;
 	static time_t failed_at;
-	struct timespec t0, t1;
+	long long t0;
 
 	/* The log server failed a moment ago: give it a second before the
 	 * next try, so that route changes are never held up behind it. */
 	if (failed_at && time(NULL) - failed_at < 1)
 		return 0;
 	failed_at = 0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = deis_mono_ms();
 	if (fd < 0 && !draining) {
 		if (!open_at(path, 0))
 			return 0;
@@ -263,9 +256,7 @@ long router_poll(proxy_dyno_fn dyno)
 			/* A budget of 30 ms per poll: the rest waits for the
 			 * next one (every 100 ms at most), after events. */
 			if (sent % 64 == 0) {
-				clock_gettime(CLOCK_MONOTONIC, &t1);
-				if ((t1.tv_sec - t0.tv_sec) * 1000 +
-				    (t1.tv_nsec - t0.tv_nsec) / 1000000 > 30) {
+				if (deis_mono_ms() - t0 > 30) {
 					out_of_time = true;
 					break;
 				}
@@ -289,7 +280,7 @@ void router_tick(pid_t master)
 		 * after the last byte before leaving it. */
 		if (fd >= 0 && fstat(fd, &cur) == 0 && off < cur.st_size)
 			return;
-		if (drain_since && mono_s() - drain_since < 3)
+		if (drain_since && deis_mono_ms() / 1000 - drain_since < 3)
 			return;
 		draining = 0;
 		unlink(path1);
@@ -305,7 +296,7 @@ void router_tick(pid_t master)
 	if (stat(path, &st) < 0 || st.st_ino != ino) {
 		/* Moved or deleted under us: read it out, then the new one. */
 		draining = 1;
-		drain_since = mono_s();
+		drain_since = deis_mono_ms() / 1000;
 		return;
 	}
 	if (master > 0 && off >= cur.st_size && cur.st_size > router_rotate_bytes) {
@@ -315,7 +306,7 @@ void router_tick(pid_t master)
 		}
 		kill(master, SIGUSR1);
 		draining = 1;
-		drain_since = mono_s();
+		drain_since = deis_mono_ms() / 1000;
 		deis_log(LOG_INFO, "router log: rotated %s (%lld bytes)", path,
 			 (long long)cur.st_size);
 	}

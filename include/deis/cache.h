@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "deis/buf.h"
+#include "deis/daemon.h"
 #include "deis/error.h"
 
 #define DEIS_EVENTS_CHANNEL	"deis:events"
@@ -43,17 +44,51 @@ int deis_cache_publish(struct deis_cache *c, const char *kind,
 int deis_cache_subscribe(struct deis_cache *c, struct deis_error *err);
 /* Waits up to timeout_ms for the next event: 1 and kind/name filled, 0 on
  * timeout, < 0 when the connection broke (open a new one and resync). */
-/* A subscriber that keeps itself connected (*sub starts NULL; close it
- * with deis_cache_close()): 2 when it has just (re)subscribed (events may
- * have been missed meanwhile: resync), 1 with an event, 0 after up to
- * timeout_ms without one (or with Redis down: then it waited that long,
- * and tries again at the next call). */
-int deis_cache_follow(struct deis_cache **sub, const char *host, int port,
-		      const char *password, int timeout_ms, char *kind, size_t kindlen,
-		      char *name, size_t namelen);
 int deis_cache_next_event(struct deis_cache *c, int timeout_ms, char *kind,
 			  size_t kindlen, char *name, size_t namelen,
 			  struct deis_error *err);
+
+/* ---- a connection kept open ----
+ *
+ * The one way a process keeps a connection to Redis: opened at first
+ * use, dropped when it breaks, opened again when the backoff
+ * (include/deis/daemon.h) allows, so a Redis that is down costs one try
+ * per backoff step, not one per call.  Not thread-safe: one keeper per
+ * thread, or a lock around it.  (include/deis/daemon.h logs its
+ * failures: deis_daemon_cache().)
+ */
+struct deis_cache_keeper {
+	struct deis_cache *c;		/* NULL while Redis is down */
+	struct deis_backoff backoff;
+	bool subscriber;		/* subscribes to the events channel */
+	bool fresh;			/* the last deis_cache_keep() connected: a
+					 * subscriber may have missed events */
+};
+
+#define DEIS_CACHE_KEEPER_INIT { NULL, DEIS_BACKOFF_INIT, false, false }
+#define DEIS_CACHE_SUBSCRIBER_INIT { NULL, DEIS_BACKOFF_INIT, true, false }
+
+/* The connection, opened when there is none and the backoff allows.
+ * NULL while Redis is down: err says why when this call tried (err->code
+ * stays 0 while the backoff runs). */
+struct deis_cache *deis_cache_keep(struct deis_cache_keeper *k, const char *host,
+				   int port, const char *password,
+				   struct deis_error *err);
+/* The connection broke: closed; the next try waits for the backoff. */
+void deis_cache_keeper_drop(struct deis_cache_keeper *k);
+/* An operation on k's connection failed: when the connection is broken
+ * (not a mere error reply), drops it and returns true. */
+bool deis_cache_keeper_failed(struct deis_cache_keeper *k);
+void deis_cache_keeper_close(struct deis_cache_keeper *k);
+
+/* A subscriber that keeps itself connected (*sub starts NULL; close it
+ * with deis_cache_close()): 2 when it has just (re)subscribed (events may
+ * have been missed meanwhile: resync), 1 with an event, 0 after up to
+ * timeout_ms without one (or with Redis down).  Kept for daemons/scheduler
+ * until it moves onto the event thread of include/deis/daemon.h. */
+int deis_cache_follow(struct deis_cache **sub, const char *host, int port,
+		      const char *password, int timeout_ms, char *kind, size_t kindlen,
+		      char *name, size_t namelen);
 
 /* ---- log streams ----
  *

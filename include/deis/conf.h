@@ -4,7 +4,10 @@
  * Every binary reads the same file format: "name = value" lines, '#'
  * comments, blank lines ignored, values optionally "double quoted".  The
  * same names work on the command line as --name=value, which wins over the
- * file.  Every option has a default that works on one machine.
+ * file.  Every option has a default that works on one machine.  A daemon
+ * reads the file again on SIGHUP (include/deis/daemon.h): the options
+ * marked DEIS_CONF_RELOAD take the new value, the others wait for a
+ * restart.
  */
 #ifndef DEIS_CONF_H
 #define DEIS_CONF_H
@@ -12,13 +15,20 @@
 #include <stdio.h>
 
 #include "deis/error.h"
+#include "deis/kv.h"
 
 enum deis_conf_type {
 	DEIS_CONF_STR,		/* char ** (strdup'd; the default is copied) */
 	DEIS_CONF_INT,		/* int * */
 	DEIS_CONF_DOUBLE,	/* double * */
 	DEIS_CONF_BOOL,		/* int *: yes/no, on/off, true/false, 1/0 */
+	DEIS_CONF_ALIAS,	/* a deprecated name: def is the option's name */
 };
+
+/* Or'ed into the type: a reload (SIGHUP) puts a new value in force (the
+ * daemon reads it where it uses it).  Without it a new value waits for
+ * the next start. */
+#define DEIS_CONF_RELOAD 0x100
 
 struct deis_conf_option {
 	const char *name;
@@ -27,6 +37,11 @@ struct deis_conf_option {
 	const char *def;
 	const char *help;
 };
+
+/* An old name kept so that existing files still work; using it adds a
+ * deprecation note (see deis_conf_read). */
+#define DEIS_CONF_DEPRECATED(old, name) \
+	{ old, DEIS_CONF_ALIAS, NULL, name, "deprecated: the old name of " name }
 
 /* Sets every option to its default. */
 void deis_conf_defaults(const struct deis_conf_option *opts);
@@ -38,21 +53,72 @@ int deis_conf_set(const struct deis_conf_option *opts, const char *name,
  * the table does not know are skipped (they are other binaries'). */
 int deis_conf_load(const struct deis_conf_option *opts, const char *path,
 		   int must_exist, struct deis_error *err);
-/* Prints "  --name=VALUE  help (default: x)" for each option. */
+/* Prints "  --name=VALUE  help (default: x)" for each option, with
+ * " [SIGHUP]" after those a reload puts in force. */
 void deis_conf_usage(const struct deis_conf_option *opts, FILE *out);
+/* Frees the options' strings (and those a reload retired). */
 void deis_conf_free(const struct deis_conf_option *opts);
-/* Defaults, then the file named by --config=FILE (default
- * $DEIS_HOME/deis.conf), then --name=value arguments; what is left of argv
+
+/*
+ * The command line of every binary, split: --help (or -h), --version,
+ * --config=FILE (or --config FILE), the --name=value arguments (kept in
+ * order: they win over the file), and the rest, compacted in argv after
+ * argv[0] for the caller (deisfs: FUSE's).  A "--" ends the options; it
+ * and what follows are the rest.
+ */
+struct deis_conf_cmdline {
+	const char *config;	/* the file: --config, else $DEIS_HOME/deis.conf,
+				 * else /var/lib/deis/deis.conf */
+	int help, version;
+	char **sets;		/* the --name=value arguments (into argv) */
+	int nsets;
+};
+void deis_conf_cmdline(int *argc, char **argv, struct deis_conf_cmdline *out);
+void deis_conf_cmdline_free(struct deis_conf_cmdline *cl);
+
+/*
+ * Values read apart from the options' variables, one per row: what a
+ * reload reads before it decides to put it in force.
+ */
+struct deis_conf_values;
+/* Defaults, then the file (a missing one is an error only when
+ * must_exist), then the --name=value arguments.  Each deprecated name
+ * used adds a line to notes ("FILE:3: drain_refresh is deprecated: use
+ * resync_interval").  NULL with err on a bad value or an unknown
+ * --name. */
+struct deis_conf_values *deis_conf_read(const struct deis_conf_option *opts,
+					const char *path, int must_exist,
+					char *const *sets, int nsets,
+					struct deis_strlist *notes,
+					struct deis_error *err);
+/*
+ * Puts v in force, and frees it.  The options whose value differs are
+ * swapped in, then check (when not NULL) is asked; when it refuses a
+ * reload, every option is put back, check is asked again (so that what it
+ * derives from the options matches what is in force) and -1 returned.
+ * On a reload (reload set), options without DEIS_CONF_RELOAD keep the
+ * value in force: a note says the new one waits for a restart; notes also
+ * say what changed ("resync_interval: 5 -> 2").  Strings that were once
+ * in force are kept until deis_conf_free(), never freed before: another
+ * thread may still be reading one.
+ */
+int deis_conf_apply(struct deis_conf_values *v, int reload,
+		    int (*check)(struct deis_error *err), struct deis_strlist *notes,
+		    struct deis_error *err);
+void deis_conf_values_free(struct deis_conf_values *v);
+
+/* Kept for the binaries that do not use the daemon skeleton yet
+ * (include/deis/daemon.h): */
+/* Defaults, the file, then --name=value arguments; what is left of argv
  * (anything else) is compacted for the caller. */
 int deis_conf_args(const struct deis_conf_option *opts, int *argc, char **argv,
 		   struct deis_error *err);
-/* A daemon's command line: --help (usage(stdout)) and --version exit at
- * once; then deis_conf_args(); arguments left over are refused unless
- * allow_args (the caller reads them in argv[1..*argc-1]).  On an error
- * prints "program: why" on stderr and returns -1. */
+/* --help (usage(stdout)) and --version exit at once; then
+ * deis_conf_args(); arguments left over are refused unless allow_args.
+ * On an error prints "program: why" on stderr and returns -1. */
 int deis_conf_cli(const struct deis_conf_option *opts, const char *program,
 		  void (*usage)(FILE *out), int *argc, char **argv, int allow_args);
-/* The file deis_conf_args() read (or would have: it may not exist). */
+/* The file the command line named (or the default; it may not exist). */
 const char *deis_conf_path(void);
 
 /* Options every binary shares (database, redis, platform naming, logging);
@@ -67,6 +133,7 @@ struct deis_common_conf {
 	int ssh_port;
 	char *admin_group;	/* members of this Unix group are admins */
 	char *log_level;
+	int resync_interval;	/* s between comparisons with the database */
 	char *home;		/* $DEIS_HOME: state directory */
 	char *syslog_socket;	/* the log server's producer socket (rsyslog) */
 	char *registry_url;	/* the image registry (OCI distribution API) */
@@ -102,8 +169,10 @@ extern struct deis_common_conf deis_conf;
 	  "builder SSH port (in git_url)" }, \
 	{ "admin_group", DEIS_CONF_STR, &deis_conf.admin_group, "deis-admin", \
 	  "members of this Unix group are platform admins (root always is)" }, \
-	{ "log_level", DEIS_CONF_STR, &deis_conf.log_level, "info", \
+	{ "log_level", DEIS_CONF_STR | DEIS_CONF_RELOAD, &deis_conf.log_level, "info", \
 	  "error, warning, notice, info or debug" }, \
+	{ "resync_interval", DEIS_CONF_INT | DEIS_CONF_RELOAD, &deis_conf.resync_interval, \
+	  "5", "seconds between comparisons with the database (events may be lost)" }, \
 	{ "home", DEIS_CONF_STR, &deis_conf.home, "/var/lib/deis", \
 	  "state directory ($DEIS_HOME)" }, \
 	{ "syslog_socket", DEIS_CONF_STR, &deis_conf.syslog_socket, \

@@ -1,0 +1,137 @@
+#!/bin/bash
+test_description='the daemon skeleton: --help and --version of every daemon; SIGHUP reloads the configuration (and keeps the one in force, saying why, when the new one is bad); the database is waited for at start'
+. "$(dirname "$0")/../lib.sh"
+
+# A deisfs of this script's own, with a configuration file of its own, so
+# that no other script sees its limits change.
+M=$TRASH_DIRECTORY/t0100-mnt
+CONF=$TRASH_DIRECTORY/t0100.conf
+MLOG=$DEIS_LOGDIR/deisfs.extra.t0100-mnt.log
+APP=t0100-app
+S=$M/apps/$APP
+
+mlog_mark() { stat -c %s "$MLOG" >"$TRASH_DIRECTORY/.mlog-mark"; }
+mlog_since() {	# PATTERN
+	local off
+	read -r off <"$TRASH_DIRECTORY/.mlog-mark"
+	tail -c +"$((off + 1))" "$MLOG" | grep -E -- "$1"
+}
+# Creates scratch files .s1 .. .sN (editors' temporary files) in the app.
+scratch() {	# N
+	local i
+	for i in $(seq 1 "$1"); do : >"$S/.s$i" || return 1; done
+}
+scratch_refused() {	# NAME
+	test_must_fail sh -c ": >\"$S/$1\"" 2>err &&
+	grep "Disk quota exceeded" err
+}
+hup() {
+	mlog_mark &&
+	kill -HUP "$(deis_mount_pid "$M")"
+}
+
+for d in deisfs:"$DEISFS" deis-logd:"$DEIS_LOGD" deis-proxy:"$DEIS_BUILD/daemons/proxy/deis-proxy" \
+	deis-builder:"$DEIS_BUILD/daemons/builder/deis-builder" \
+	deis-scheduler:"$DEIS_BUILD/daemons/scheduler/deis-scheduler"; do
+	name=${d%%:*} bin=${d#*:}
+	test_expect_success "$name: --version, --help, and a bad option exits 2 saying why" '
+		"$bin" --version >out &&
+		grep -Ex "$name [0-9]+\.[0-9]+\.[0-9]+" out &&
+		"$bin" --help >out &&
+		grep "^usage: $name \[--config=FILE\]" out &&
+		grep -e "--log_level=VALUE" out &&
+		grep -e "--database=VALUE" out &&
+		test_expect_code 2 "$bin" --config="$DEIS_CONF" --no_such_option=1 2>err &&
+		grep -x "$name: --no_such_option=1: unknown option .no_such_option." err
+	'
+done
+
+test_expect_success 'the options a reload puts in force are marked in --help' '
+	"$DEISFS" --help >out &&
+	grep -e "--scratch_files=VALUE .*\[SIGHUP\]$" out &&
+	grep -e "--db_pool=VALUE" out >db_pool &&
+	! grep SIGHUP db_pool
+'
+
+test_expect_success 'setup: a deisfs of its own with scratch_files = 1, and an app' '
+	{ cat "$DEIS_CONF" && echo "scratch_files = 1"; } >"$CONF" &&
+	deis_mount_extra "$M" --config="$CONF" &&
+	mkdir "$S"
+'
+
+test_expect_success 'SIGHUP with a changed valid configuration: the new limit is in force' '
+	test_when_finished "rm -f \"$S\"/.s*" &&
+	scratch 1 &&
+	scratch_refused .s2 &&
+	sed -i "s/^scratch_files = 1\$/scratch_files = 3/" "$CONF" &&
+	echo "db_pool = 2" >>"$CONF" &&
+	hup &&
+	test_wait_for 10 mlog_since "configuration reloaded" &&
+	mlog_since "notice: scratch_files: 1 -> 3" &&
+	mlog_since "db_pool changed: the new value takes effect at the next start" &&
+	scratch 3 &&
+	scratch_refused .s4
+'
+
+test_expect_success 'SIGHUP with a broken configuration: the one in force is kept, the reason logged' '
+	test_when_finished "rm -f \"$S\"/.s*" &&
+	pid=$(deis_mount_pid "$M") &&
+	echo "scratch_files = lots" >>"$CONF" &&
+	hup &&
+	test_wait_for 10 mlog_since "reload refused, the configuration in force is kept: .*t0100.conf:[0-9]+: scratch_files: .lots. is not an integer" &&
+	! mlog_since "configuration reloaded" &&
+	proc_alive "$pid" &&
+	mount_responsive "$M" &&
+	scratch 3 &&
+	scratch_refused .s4
+'
+
+test_expect_success 'SIGHUP with the file gone: refused too, not a return to the defaults' '
+	test_when_finished "rm -f \"$S\"/.s*" &&
+	mv "$CONF" "$CONF.away" &&
+	test_when_finished "mv \"$CONF.away\" \"$CONF\"" &&
+	hup &&
+	test_wait_for 10 mlog_since "reload refused.*t0100.conf: No such file" &&
+	scratch 3 &&
+	scratch_refused .s4
+'
+
+# deisfs with a database nobody listens on.
+nodb_start() {
+	local port
+	port=$(free_port) &&
+	{ cat "$DEIS_CONF" &&
+	  echo "database = \"host=127.0.0.1 port=$port dbname=deis user=deis connect_timeout=2\""; } >nodb.conf &&
+	mkdir -p nodb &&
+	{ setsid "$DEISFS" --config="$PWD/nodb.conf" -f "$PWD/nodb" </dev/null >nodb.log 2>&1 &
+	  echo $! >nodb.pid; }
+}
+
+test_expect_success 'a daemon waits for a database that is down, saying why at each try, and stops on SIGTERM' '
+	nodb_start &&
+	pid=$(cat nodb.pid) &&
+	test_when_finished "kill -KILL $pid 2>/dev/null; true" &&
+	test_wait_for 10 grep -q "database: cannot connect to PostgreSQL: .* (try 3 failed; the next in 1.00 s)" nodb.log &&
+	grep "(try 1 failed; the next in 0.25 s)" nodb.log &&
+	grep "(try 2 failed; the next in 0.50 s)" nodb.log &&
+	proc_alive $pid &&
+	! is_mounted nodb &&
+	kill -TERM $pid &&
+	wait_pid_gone $pid 5
+'
+
+test_expect_success 'deis-logd: an old option name still works, with a deprecation warning' '
+	mkdir -p logd-home &&
+	"$DEIS_LOGD" --config="$DEIS_CONF" --home="$PWD/logd-home" --drain_refresh=7 \
+		</dev/null >out 2>log &&
+	grep -x OK out &&
+	grep "warning: --drain_refresh=7: drain_refresh is deprecated: use resync_interval" log &&
+	grep "exiting (end of input)" log
+'
+
+test_expect_success 'cleanup' '
+	rmdir "$S" &&
+	deis_unmount "$M"
+'
+
+test_done
