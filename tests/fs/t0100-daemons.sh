@@ -96,6 +96,29 @@ test_expect_success 'SIGHUP with the file gone: refused too, not a return to the
 	scratch_refused .s4
 '
 
+# SIGHUP to a daemon of the platform, with its file unchanged: it reads it
+# again and goes on.
+reloaded_since_mark() {	# NAME
+	local off
+	read -r off <"mark.$1"
+	tail -c +"$((off + 1))" "$DEIS_LOGDIR/$1.log" | grep -q "configuration reloaded"
+}
+hup_daemon() {	# NAME PID
+	stat -c %s "$DEIS_LOGDIR/$1.log" >"mark.$1" &&
+	kill -HUP "$2" &&
+	test_wait_for 10 reloaded_since_mark "$1" &&
+	proc_alive "$2"
+}
+
+test_expect_success 'deis-proxy, deis-builder and deis-logd of the platform reload on SIGHUP and go on' '
+	hup_daemon deis-proxy "$(cat "$DEIS_RUNDIR/deis-proxy.pid")" &&
+	hup_daemon deis-builder "$(cat "$DEIS_RUNDIR/deis-builder.pid")" &&
+	pid=$(logd_pids | head -n 1) &&
+	test -n "$pid" &&
+	hup_daemon deis-logd "$pid" &&
+	test "$(logd_pids | head -n 1)" = "$pid"
+'
+
 # deisfs with a database nobody listens on.
 nodb_start() {
 	local port
