@@ -27,6 +27,7 @@
 #include "deis/registry.h"
 #include "deis/validate.h"
 #include "deisfs.h"
+#include "settings.h"
 
 #define DIR_MODE (S_IFDIR | 0755)
 #define RO_MODE (S_IFREG | 0444)
@@ -151,6 +152,18 @@ static void ensure_user(struct req *r, struct deis_db *db)
 	rc_;								\
 })
 
+/* WITH_DB and app_changed for fs/settings.c (see settings.h). */
+int tree_app_change(struct req *r, const char *app,
+		    int (*fn)(struct deis_db *db, void *arg, struct deis_error *err),
+		    void *arg)
+{
+	int rc = WITH_DB(r, db, fn(db, arg, &r->err));
+
+	if (rc == 0)
+		app_changed(r, app);
+	return rc;
+}
+
 /* Copies the app name out of the node: the node's pointers die with the
  * read lock, and stores run without it. */
 static void app_name(const struct node *n, char *out, size_t len)
@@ -198,9 +211,9 @@ void tree_readme(struct deis_buf *out)
 "    formation          \"web=2 worker=1\": write to scale\n"
 "    limits             \"web.memory=512M web.cpu=0.5\"\n"
 "    domains            custom domains, one per line\n"
-"    certs/<domain>.pem certificate chain and key for a domain\n"
-"    healthcheck        \"path=/healthz timeout=5\"\n"
-"    maintenance        on or off\n"
+"    certs/<domain>.pem certificate chain and key for a domain\n");
+	settings_readme(out);
+	deis_buf_adds(out,
 "    perms              users who may use the app, one per line\n"
 "    procfile           process types of the current build\n"
 "    releases/vN/       info (status) and env of each release; current -> the\n"
@@ -762,7 +775,7 @@ static int show_info(const struct node *n, struct deis_buf *out)
 	deis_buf_adds(out, "\ndomains:");
 	for (size_t i = 0; i < a->domains.n; i++)
 		deis_buf_addf(out, " %s", a->domains.items[i]);
-	deis_buf_addf(out, "\nmaintenance: %s\n", a->maintenance ? "on" : "off");
+	deis_buf_addf(out, "\nmaintenance: %s\n", deis_app_setting(a, "maintenance"));
 	return 0;
 }
 
@@ -953,63 +966,6 @@ static int store_domains(struct req *r, const struct node *n, const char *data,
 static int64_t mtime_domains(const struct node *n)
 {
 	return n->app->domains_mtime;
-}
-
-static int show_healthcheck(const struct node *n, struct deis_buf *out)
-{
-	deis_keyvalue_lines_format(&n->app->healthcheck, out);
-	return 0;
-}
-
-static int store_healthcheck(struct req *r, const struct node *n, const char *data,
-			     size_t len)
-{
-	struct deis_kvlist hc = DEIS_KVLIST_INIT;
-	char app[64];
-	int rc = deis_healthcheck_parse(data, len, &hc, &r->err);
-
-	app_name(n, app, sizeof(app));
-	if (rc == 0)
-		rc = WITH_DB(r, db, deis_db_healthcheck_set(db, app, &hc, &r->err));
-	if (rc == 0) {
-		app_changed(r, app);
-		platform_line(app, "%s changed healthcheck", r->who.name);
-	}
-	deis_kvlist_clear(&hc);
-	return rc;
-}
-
-static int64_t mtime_healthcheck(const struct node *n)
-{
-	return n->app->healthcheck_mtime;
-}
-
-static int show_maintenance(const struct node *n, struct deis_buf *out)
-{
-	deis_buf_adds(out, n->app->maintenance ? "on\n" : "off\n");
-	return 0;
-}
-
-static int store_maintenance(struct req *r, const struct node *n, const char *data,
-			     size_t len)
-{
-	bool on;
-	char app[64];
-	int rc = deis_onoff_parse(data, len, &on, &r->err);
-
-	app_name(n, app, sizeof(app));
-	if (rc == 0)
-		rc = WITH_DB(r, db, deis_db_maintenance_set(db, app, on, &r->err));
-	if (rc == 0) {
-		app_changed(r, app);
-		platform_line(app, "%s turned maintenance %s", r->who.name, on ? "on" : "off");
-	}
-	return rc;
-}
-
-static int64_t mtime_maintenance(const struct node *n)
-{
-	return n->app->maintenance_mtime;
 }
 
 static int show_perms(const struct node *n, struct deis_buf *out)
@@ -1333,10 +1289,6 @@ APP_FILE(nt_limits, "limits", RW_MODE, show_limits, mtime_release,
 	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_limits);
 APP_FILE(nt_domains, "domains", RW_MODE, show_domains, mtime_domains,
 	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_domains);
-APP_FILE(nt_healthcheck, "healthcheck", RW_MODE, show_healthcheck, mtime_healthcheck,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_healthcheck);
-APP_FILE(nt_maintenance, "maintenance", RW_MODE, show_maintenance, mtime_maintenance,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_maintenance);
 APP_FILE(nt_perms, "perms", RW_MODE, show_perms, mtime_perms,
 	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_perms,
 	 .owner_only = true);
@@ -1968,9 +1920,8 @@ static const struct nodetype nt_containers = {
 
 static const struct nodetype *const app_children[] = {
 	&nt_info, &nt_url, &nt_git_url, &nt_env, &nt_config, &nt_formation,
-	&nt_limits, &nt_domains, &nt_certs, &nt_healthcheck, &nt_maintenance,
-	&nt_perms, &nt_procfile, &nt_releases, &nt_rollback, &nt_builds,
-	&nt_containers, &nt_logs, &nt_drains, &nt_image, &nt_run, NULL,
+	&nt_limits, &nt_domains, &nt_certs, &nt_perms, &nt_procfile, &nt_releases,
+	&nt_rollback, &nt_builds, &nt_containers, &nt_logs, &nt_drains, &nt_image, &nt_run, NULL,
 };
 
 static void app_scratch_dir(const struct node *dir, char *out, size_t len)
@@ -2000,9 +1951,11 @@ static int app_rmdir(struct req *r, const struct node *n)
 	return rc;
 }
 
+/* Its settings (healthcheck, maintenance ...) are the dynamic entries. */
 static const struct nodetype nt_app = {
-	.mode = DIR_MODE, .children = app_children, .scratch_dir = app_scratch_dir,
-	.rmdir = app_rmdir, .mtime = mtime_app,
+	.mode = DIR_MODE, .children = app_children, .lookup = settings_lookup,
+	.list = settings_list, .scratch_dir = app_scratch_dir, .rmdir = app_rmdir,
+	.mtime = mtime_app,
 };
 
 bool tree_is_gate(const struct node *n)

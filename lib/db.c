@@ -23,6 +23,7 @@
 #include "deis/buf.h"
 #include "deis/db.h"
 #include "deis/validate.h"
+#include "db_settings.h"
 
 struct deis_db {
 	PGconn *conn;
@@ -188,6 +189,25 @@ static const struct {
 	  "  memory bigint CHECK (memory >= 0),"
 	  "  overcommit integer CHECK (overcommit > 0),"
 	  "  updated timestamptz NOT NULL DEFAULT clock_timestamp());" },
+	{ 7,
+	  /* Settings as data (lib/settings.c, lib/db_settings.c): a row per
+	   * app and setting it has set, the canonical value as text.  The
+	   * healthcheck and maintenance columns move here. */
+	  "CREATE TABLE app_settings ("
+	  "  app_id bigint NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+	  "  name text NOT NULL,"
+	  "  value text NOT NULL,"
+	  "  mtime timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	  "  PRIMARY KEY (app_id, name));"
+	  "INSERT INTO app_settings (app_id, name, value, mtime)"
+	  "  SELECT id, 'healthcheck', coalesce((SELECT string_agg((p->>0) || '=' || (p->>1),"
+	  "    E'\\n' ORDER BY i) FROM jsonb_array_elements(healthcheck)"
+	  "    WITH ORDINALITY AS e(p, i)), ''), healthcheck_mtime FROM apps;"
+	  "INSERT INTO app_settings (app_id, name, value, mtime)"
+	  "  SELECT id, 'maintenance', CASE WHEN maintenance THEN 'on' ELSE 'off' END,"
+	  "  maintenance_mtime FROM apps;"
+	  "ALTER TABLE apps DROP COLUMN healthcheck, DROP COLUMN maintenance,"
+	  "  DROP COLUMN healthcheck_mtime, DROP COLUMN maintenance_mtime;" },
 };
 
 /* ---- connection and statement helpers ---- */
@@ -424,28 +444,6 @@ static int json_to_kv(const char *text, struct deis_kvlist *out,
 	return 0;
 }
 
-/* A JSON array of [key, value] pairs (keeps order: healthcheck). */
-static int json_pairs_to_kv(const char *text, struct deis_kvlist *out,
-			    struct deis_error *err)
-{
-	json_error_t je;
-	json_t *a = json_loads(text, 0, &je);
-	size_t i;
-	json_t *p;
-
-	if (!a || !json_is_array(a)) {
-		json_decref(a);
-		return deis_error_set(err, EIO, "database: malformed JSON: %s", je.text);
-	}
-	json_array_foreach(a, i, p) {
-		json_t *k = json_array_get(p, 0), *v = json_array_get(p, 1);
-		if (json_is_string(k) && json_is_string(v))
-			deis_kvlist_set(out, json_string_value(k), json_string_value(v));
-	}
-	json_decref(a);
-	return 0;
-}
-
 /* A kvlist as JSON text (the caller frees it), or NULL with err filled
  * when a key or value is not UTF-8: jansson would leave that item out, and
  * a config var must be stored byte for byte or refused, never dropped. */
@@ -651,9 +649,8 @@ static const struct {
 	int nparams;
 } load_stmts[] = {
 #define APPS_Q "SELECT id, name, owner, serial, " US("created") ", " US("updated") \
-	", healthcheck::text, maintenance, " US("formation_mtime") ", " \
-	US("domains_mtime") ", " US("perms_mtime") ", " US("healthcheck_mtime") \
-	", " US("maintenance_mtime") ", " US("drains_mtime") " FROM apps"
+	", " US("formation_mtime") ", " US("domains_mtime") ", " US("perms_mtime") \
+	", " US("drains_mtime") " FROM apps"
 	{ APPS_Q " WHERE name = $1", APPS_Q " ORDER BY id", 1 },
 #define BUILDS_Q "SELECT t.app_id, t.id, t.number, t.owner, t.commit, t.status, t.image," \
 	" t.procfile::text, " US("t.created") ", " US("t.finished") " FROM builds t"
@@ -682,6 +679,8 @@ static const struct {
 #define ROLLOUTS_Q "SELECT t.app_id, t.version, t.state, t.reason, " US("t.updated") \
 	" FROM rollouts t"
 	{ ROLLOUTS_Q ONE " ORDER BY t.version", ROLLOUTS_Q " ORDER BY t.app_id, t.version", 1 },
+#define SETTINGS_Q "SELECT t.app_id, t.name, t.value, " US("t.mtime") " FROM app_settings t"
+	{ SETTINGS_Q ONE " ORDER BY t.name", SETTINGS_Q " ORDER BY t.app_id, t.name", 1 },
 };
 #define NLOAD (sizeof(load_stmts) / sizeof(*load_stmts))
 
@@ -766,17 +765,10 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		a->serial = col_long(res, (int)i, 3);
 		a->created = col_us(res, (int)i, 4);
 		a->updated = col_us(res, (int)i, 5);
-		if (json_pairs_to_kv(PQgetvalue(res, (int)i, 6), &a->healthcheck, err) < 0) {
-			PQclear(res);
-			goto fail;
-		}
-		a->maintenance = PQgetvalue(res, (int)i, 7)[0] == 't';
-		a->formation_mtime = col_us(res, (int)i, 8);
-		a->domains_mtime = col_us(res, (int)i, 9);
-		a->perms_mtime = col_us(res, (int)i, 10);
-		a->healthcheck_mtime = col_us(res, (int)i, 11);
-		a->maintenance_mtime = col_us(res, (int)i, 12);
-		a->drains_mtime = col_us(res, (int)i, 13);
+		a->formation_mtime = col_us(res, (int)i, 6);
+		a->domains_mtime = col_us(res, (int)i, 7);
+		a->perms_mtime = col_us(res, (int)i, 8);
+		a->drains_mtime = col_us(res, (int)i, 9);
 	}
 	PQclear(res);
 
@@ -947,6 +939,14 @@ int deis_db_load_apps(struct deis_db *db, const char *only,
 		ro->updated = col_us(res, i, 4);
 	}
 	PQclear(res);
+
+	res = pl_next(db, err);
+	if (!res)
+		goto fail;
+	r = deis_db_settings_decode(res, apps, n, err);
+	PQclear(res);
+	if (r < 0)
+		goto fail;
 
 	res = pl_next(db, err);		/* COMMIT */
 	if (!res)
@@ -1652,7 +1652,7 @@ int deis_db_build_finish(struct deis_db *db, const char *app, int number,
 	return commit(db, err);
 }
 
-/* ---- formation, domains, perms, healthcheck, maintenance, certs ---- */
+/* ---- formation, domains, perms, certs ---- */
 
 /*
  * The child rows behind one control file (formation, domains, perms,
@@ -1849,40 +1849,20 @@ int deis_db_app_names(struct deis_db *db, struct deis_strlist *out,
 	return 0;
 }
 
-int deis_db_healthcheck_set(struct deis_db *db, const char *app,
-			    const struct deis_kvlist *hc, struct deis_error *err)
+/* For lib/db_settings.c (db_settings.h). */
+int deis_db_app_exec(struct deis_db *db, const char *app, const char *sql,
+		     int nparams, const char *const *params, struct deis_error *err)
 {
 	char appid[32];
-	char *j = kv_to_json(hc, 1, err);
-	int r = j ? begin(db, err) : -EINVAL;
-
-	if (r < 0) {
-		free(j);
-		return r;
-	}
-	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
-	if (r == 0)
-		r = x(db, err, "UPDATE apps SET healthcheck = $2,"
-		      " healthcheck_mtime = clock_timestamp() WHERE id = $1", 2, appid, j);
-	free(j);
-	if (r < 0)
-		return rollback(db, r);
-	return commit(db, err);
-}
-
-int deis_db_maintenance_set(struct deis_db *db, const char *app, bool on,
-			    struct deis_error *err)
-{
-	char appid[32];
-	int r = begin(db, err);
+	int r = nparams <= 3 ? begin(db, err) :
+		deis_error_set(err, EINVAL, "database: too many parameters");
 
 	if (r < 0)
 		return r;
 	r = lock_app(db, app, ANY_USER, appid, sizeof(appid), err);
 	if (r == 0)
-		r = x(db, err, "UPDATE apps SET maintenance = $2,"
-		      " maintenance_mtime = clock_timestamp() WHERE id = $1", 2, appid,
-		      on ? "true" : "false");
+		r = x(db, err, sql, nparams + 1, appid, nparams > 0 ? params[0] : NULL,
+		      nparams > 1 ? params[1] : NULL, nparams > 2 ? params[2] : NULL);
 	if (r < 0)
 		return rollback(db, r);
 	return commit(db, err);
