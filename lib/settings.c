@@ -76,10 +76,11 @@ const struct deis_setting *deis_setting_find(const char *name)
 
 static struct deis_app_setting *stored(const struct deis_app *app, const char *name)
 {
-	for (size_t i = 0; i < app->nsettings; i++)
-		if (!strcmp(app->settings[i].name, name))
-			return &app->settings[i];
-	return NULL;
+	size_t i = 0;
+
+	while (i < app->nsettings && strcmp(app->settings[i].name, name))
+		i++;
+	return i < app->nsettings ? &app->settings[i] : NULL;
 }
 
 const char *deis_app_setting(const struct deis_app *app, const char *name)
