@@ -2,7 +2,7 @@
  * settings.h - an app's settings as data.
  *
  * A setting is a small control file under apps/<app>/ whose value is one
- * piece of text: healthcheck, maintenance.  Each is one row of
+ * piece of text: healthcheck, maintenance, autoscale.  Each is one row of
  * deis_settings[] (lib/settings.c): its name, a parser (the text a user
  * writes -> the canonical value, or EINVAL with the reason), a formatter
  * (canonical value -> file content), a line of help and a default.  They
@@ -66,5 +66,46 @@ const struct deis_setting *deis_setting_find(const char *name);
  */
 int deis_db_app_setting_set(struct deis_db *db, const char *app, const char *name,
 			    const char *value, struct deis_error *err);
+
+/* ---- autoscale: "web=2..10 cpu=70" ---- */
+
+/*
+ * One process type's rule: run between min and max containers, as many
+ * as keep their average CPU near cpu percent (of the type's `limits` cpu,
+ * else of one core).
+ */
+struct deis_autoscale {
+	char type[32];
+	int min, max;		/* 1 <= min <= max <= DEIS_FORMATION_MAX_QTY */
+	int cpu;		/* target, percent: 1..100 */
+};
+
+/* The app's rule for type: 1 and *out filled when it autoscales type, 0
+ * when not (no rule for it, or none at all). */
+int deis_autoscale_rule(const struct deis_app *app, const char *type,
+			struct deis_autoscale *out);
+
+/*
+ * The policy (pure): how many containers of a type to run, given its rule,
+ * how many run now and their average CPU (percent, as the rule's target;
+ * negative when unknown: then only the range is enforced).
+ *
+ *  - above the target by more than 10% (cpu > 1.1 x target): up at once
+ *    to as many as bring the average to the target, ceil(n x cpu / target);
+ *  - below it by more than 10%: down to as many as keep the average at
+ *    most 90% of the target, ceil(n x cpu / (0.9 x target)), if fewer;
+ *  - otherwise n;
+ *  - and always within min..max (none running, or the CPU unknown: the
+ *    nearest bound).
+ *
+ * The band is the hysteresis: after a step up the average is at most the
+ * target, after a step down at most 90% of it, so neither undoes the
+ * other unless the load itself moves by more than 10%.  A measured CPU
+ * that wanders within +-5% of a level never makes the count go back and
+ * forth (tests/unit/test_settings.c checks it).  The caller averages the
+ * CPU over a window (a minute, say) and calls this once per window.
+ */
+int deis_autoscale_count(const struct deis_autoscale *rule, int current,
+			 double cpu);
 
 #endif

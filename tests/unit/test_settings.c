@@ -1,9 +1,11 @@
 /*
  * test_settings.c - unit tests of an app's settings as data
  * (lib/settings.c): each row's parser and formatter, the model's stored
- * values and their defaults, and docs/tree.md naming every setting.
+ * values and their defaults, docs/tree.md naming every setting, and
+ * autoscale's policy.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +63,7 @@ TEST(table)
 	CHECK(deis_nsettings >= 2);
 	CHECK(deis_setting_find("healthcheck") != NULL);
 	CHECK(deis_setting_find("maintenance") != NULL);
+	CHECK(deis_setting_find("autoscale") != NULL);
 	CHECK(deis_setting_find("formation") == NULL);
 	CHECK(deis_setting_find("") == NULL);
 	for (size_t i = 0; i < deis_nsettings; i++) {
@@ -180,6 +183,162 @@ TEST(model_defaults_and_stored)
 	CHECK_STR(deis_app_setting(&a, "maintenance"), "off");
 }
 
+/* ---- autoscale ---- */
+
+TEST(autoscale_parse)
+{
+	CHECK_STR(as_file("autoscale", "web=2..10 cpu=70"), "web=2..10 cpu=70\n");
+	CHECK_STR(as_file("autoscale", "web=2..10\n"), "web=2..10 cpu=70\n");
+	CHECK_STR(as_file("autoscale", "worker=1..4 cpu=80%\nweb=02..010"),
+		  "web=2..10 cpu=70\nworker=1..4 cpu=80\n");
+	CHECK_STR(as_file("autoscale", "web=3..3 cpu=100 clock=1..1000 cpu=1"),
+		  "clock=1..1000 cpu=1\nweb=3..3 cpu=100\n");
+	CHECK_STR(as_file("autoscale", ""), "");
+	CHECK_STR(as_file("autoscale", " \n\t"), "");
+	/* An item with ".." is a rule: a type named cpu can have one. */
+	CHECK_STR(as_file("autoscale", "cpu=1..4 cpu=50"), "cpu=1..4 cpu=50\n");
+	CHECK_STR(value("autoscale", "b=1..2\ta=1..2"), "a=1..2 cpu=70\nb=1..2 cpu=70");
+	/* What a read gives back, written back, is the same. */
+	CHECK_STR(as_file("autoscale", as_file("autoscale", "worker=1..4 cpu=80 web=2..10")),
+		  "web=2..10 cpu=70\nworker=1..4 cpu=80\n");
+}
+
+TEST(autoscale_refusals)
+{
+	static const char *const range[] = {
+		"web=0..3", "web=5..2", "web=1..1001", "web=..3", "web=1..", "web=a..3",
+		"web=1...3", "web=-1..3", "web=1..2..3", "web=1 ..3", "web=1..9999999",
+	};
+	for (size_t i = 0; i < sizeof(range) / sizeof(*range); i++)
+		CHECK(strstr(as_file("autoscale", range[i]),
+			     "expected TYPE=MIN..MAX with 1 <= MIN <= MAX <= 1000") ||
+		      strstr(as_file("autoscale", range[i]), "expected TYPE=MIN..MAX, then"));
+	CHECK_STR(as_file("autoscale", "web=5..2"),
+		  "ERR: autoscale: 'web=5..2': expected TYPE=MIN..MAX with 1 <= MIN <= MAX <= 1000");
+	CHECK_STR(as_file("autoscale", "web=2"),
+		  "ERR: autoscale: 'web=2': expected TYPE=MIN..MAX, then cpu=PERCENT "
+		  "(web=2..10 cpu=70)");
+	CHECK(strstr(as_file("autoscale", "web"), "'web': expected TYPE=MIN..MAX"));
+	CHECK(strstr(as_file("autoscale", "memory=512M"), "expected TYPE=MIN..MAX"));
+	CHECK_STR(as_file("autoscale", "Web=1..2"), "ERR: autoscale: 'Web=1..2': not a process type");
+	CHECK(strstr(as_file("autoscale", "run=1..2"), "not a process type"));
+	CHECK(strstr(as_file("autoscale", "=1..2"), "not a process type"));
+	CHECK_STR(as_file("autoscale", "cpu=70 web=1..2"),
+		  "ERR: autoscale: 'cpu=70': cpu= follows the TYPE=MIN..MAX it is for");
+	CHECK_STR(as_file("autoscale", "web=1..2 cpu=70 cpu=80"),
+		  "ERR: autoscale: 'cpu=80': cpu is given twice for 'web'");
+	static const char *const cpu[] = {
+		"cpu=0", "cpu=101", "cpu=abc", "cpu=%", "cpu=70%%", "cpu=", "cpu=-5", "cpu=7 0",
+	};
+	for (size_t i = 0; i < sizeof(cpu) / sizeof(*cpu); i++) {
+		char t[64];
+		snprintf(t, sizeof(t), "web=1..2 %s", cpu[i]);
+		CHECK(strstr(as_file("autoscale", t), "cpu must be a percentage from 1 to 100") ||
+		      strstr(as_file("autoscale", t), "expected TYPE=MIN..MAX, then"));
+	}
+	CHECK_STR(as_file("autoscale", "web=1..2 cpu=0"),
+		  "ERR: autoscale: 'cpu=0': cpu must be a percentage from 1 to 100");
+	CHECK_STR(as_file("autoscale", "web=1..2 worker=1..3 web=3..4"),
+		  "ERR: autoscale: 'web' is given twice");
+	CHECK(strstr(as_file("autoscale", "web=1..2 \x01"), "'\\x01'"));
+}
+
+TEST(autoscale_rule_of_app)
+{
+	struct deis_app a;
+	struct deis_autoscale r;
+
+	memset(&a, 0, sizeof(a));
+	CHECK(deis_autoscale_rule(&a, "web", &r) == 0);
+	deis_app_setting_put(&a, "autoscale", value("autoscale", "worker=1..4 cpu=80 web=2..10"),
+			     1);
+	CHECK(deis_autoscale_rule(&a, "web", &r) == 1);
+	CHECK_STR(r.type, "web");
+	CHECK(r.min == 2 && r.max == 10 && r.cpu == 70);
+	CHECK(deis_autoscale_rule(&a, "worker", &r) == 1);
+	CHECK(r.min == 1 && r.max == 4 && r.cpu == 80);
+	CHECK(deis_autoscale_rule(&a, "clock", &r) == 0);
+	deis_app_settings_clear(&a);
+}
+
+TEST(autoscale_policy)
+{
+	struct deis_autoscale r = { "web", 2, 10, 70 };
+	struct deis_autoscale fixed = { "web", 3, 3, 50 };
+
+	/* Within 10% of the target: as it is. */
+	CHECK(deis_autoscale_count(&r, 4, 70) == 4);
+	CHECK(deis_autoscale_count(&r, 4, 76.9) == 4);
+	CHECK(deis_autoscale_count(&r, 4, 63.1) == 4);
+	/* Above: at once to as many as bring the average to the target. */
+	CHECK(deis_autoscale_count(&r, 2, 140) == 4);
+	CHECK(deis_autoscale_count(&r, 2, 78) == 3);
+	CHECK(deis_autoscale_count(&r, 4, 71 * 1.1) == 5);
+	CHECK(deis_autoscale_count(&r, 8, 200) == 10);
+	CHECK(deis_autoscale_count(&r, 3, 1e12) == 10);
+	/* Below: down to as many as keep it at most 90% of the target. */
+	CHECK(deis_autoscale_count(&r, 4, 30) == 2);
+	CHECK(deis_autoscale_count(&r, 10, 30) == 5);
+	CHECK(deis_autoscale_count(&r, 4, 60) == 4);	/* three would be at 80 */
+	CHECK(deis_autoscale_count(&r, 4, 0) == 2);
+	/* The range holds whatever the CPU, and when it is unknown. */
+	CHECK(deis_autoscale_count(&r, 0, -1) == 2);
+	CHECK(deis_autoscale_count(&r, 0, 500) == 2);
+	CHECK(deis_autoscale_count(&r, 1, 300) == 5);
+	CHECK(deis_autoscale_count(&r, 20, 70) == 10);
+	CHECK(deis_autoscale_count(&r, 20, 1) == 2);	/* the load of two */
+	CHECK(deis_autoscale_count(&r, -3, 70) == 2);
+	CHECK(deis_autoscale_count(&r, 5, -1) == 5);
+	CHECK(deis_autoscale_count(&r, 5, NAN) == 5);
+	CHECK(deis_autoscale_count(&fixed, 3, 100) == 3);
+	CHECK(deis_autoscale_count(&fixed, 3, 1) == 3);
+	CHECK(deis_autoscale_count(&fixed, 9, 50) == 3);
+}
+
+/*
+ * The hysteresis: for every level of load, target, range and starting
+ * count, a measured CPU that wanders within +-5% of the level moves the
+ * count one way only (never up after down, nor down after up), and a
+ * steady load is settled after the first step.
+ */
+TEST(autoscale_does_not_flap)
+{
+	static const int targets[] = { 20, 50, 70, 90, 100 };
+	static const int mins[] = { 1, 3 };
+	unsigned seed = 12345;
+	int failures = 0;
+
+	for (size_t ti = 0; ti < sizeof(targets) / sizeof(*targets); ti++)
+	for (size_t mi = 0; mi < sizeof(mins) / sizeof(*mins); mi++)
+	for (int load = 1; load <= 6000; load += 7)
+	for (int start = 0; start <= 120; start += 17) {
+		struct deis_autoscale r = { "web", mins[mi], 100, targets[ti] };
+		int n = start, dir = 0, steady = -1;
+
+		for (int step = 0; step < 60; step++) {
+			seed = seed * 1103515245 + 12345;
+			double noise = 0.95 + 0.1 * ((seed >> 8) % 10001) / 10000.0;
+			double cpu = n > 0 ? load * noise / n : -1;
+			int next = deis_autoscale_count(&r, n, cpu);
+			int d = next > n ? 1 : next < n ? -1 : 0;
+			if (d && dir && d != dir && failures++ < 5)
+				printf("# flaps: target %d, min %d, load %d, from %d: %d -> %d\n",
+				       r.cpu, r.min, load, start, n, next);
+			if (d)
+				dir = d;
+			n = next;
+		}
+		/* Steady load: one step, then nothing. */
+		n = deis_autoscale_count(&r, start, start ? (double)load / start : -1);
+		n = deis_autoscale_count(&r, n, (double)load / n);
+		steady = deis_autoscale_count(&r, n, (double)load / n);
+		if (steady != n && failures++ < 5)
+			printf("# not settled: target %d, load %d, from %d: %d -> %d\n",
+			       r.cpu, load, start, n, steady);
+	}
+	CHECK(failures == 0);
+}
+
 /* docs/tree.md has a row for every setting that shows its help text, as
  * the README does: a new row of the table without its documentation
  * fails here. */
@@ -216,5 +375,10 @@ int main(void)
 	RUN(every_row_refuses_nul_and_size);
 	RUN(model_defaults_and_stored);
 	RUN(documented);
+	RUN(autoscale_parse);
+	RUN(autoscale_refusals);
+	RUN(autoscale_rule_of_app);
+	RUN(autoscale_policy);
+	RUN(autoscale_does_not_flap);
 	return unit_done();
 }
