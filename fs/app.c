@@ -1,7 +1,8 @@
 /*
  * app.c - apps/ and the files of an app directory: info, url, git_url,
- * env, formation, limits, domains, healthcheck, maintenance, perms,
- * drains, procfile, rollback, image, run, logs.  The app's
+ * env, formation, limits, domains, perms, drains, procfile, rollback,
+ * image, run, logs.  The settings (healthcheck, maintenance ...) are
+ * settings.c's rows, added to every app directory at start.  The app's
  * subdirectories (config/, certs/, releases/, builds/, containers/) are in
  * app_dirs.c.
  */
@@ -101,7 +102,7 @@ static int show_info(const struct node *n, struct deis_buf *out)
 	deis_buf_adds(out, "\ndomains:");
 	for (size_t i = 0; i < a->domains.n; i++)
 		deis_buf_addf(out, " %s", a->domains.items[i]);
-	deis_buf_addf(out, "\nmaintenance: %s\n", a->maintenance ? "on" : "off");
+	deis_buf_addf(out, "\nmaintenance: %s\n", deis_app_setting(a, "maintenance"));
 	return 0;
 }
 
@@ -381,61 +382,6 @@ static int store_drains(struct req *r, const struct node *n, const char *data, s
 	return store_lines(r, n, data, len, fs_store->drains_set);
 }
 
-static int show_healthcheck(const struct node *n, struct deis_buf *out)
-{
-	deis_keyvalue_lines_format(&n->app->healthcheck, out);
-	return 0;
-}
-
-static int store_healthcheck(struct req *r, const struct node *n, const char *data,
-			     size_t len)
-{
-	struct deis_kvlist hc = DEIS_KVLIST_INIT;
-	char app[64];
-	int rc = deis_healthcheck_parse(data, len, &hc, &r->err);
-
-	app_name(n, app, sizeof(app));
-	if (rc == 0)
-		rc = tree_commit(r, fs_store->healthcheck_set,
-				 &(struct store_change){ .app = app, .kv = &hc });
-	if (rc == 0)
-		platform_line(app, "%s changed healthcheck", r->who.name);
-	deis_kvlist_clear(&hc);
-	return rc;
-}
-
-static int64_t mtime_healthcheck(const struct node *n)
-{
-	return n->app->healthcheck_mtime;
-}
-
-static int show_maintenance(const struct node *n, struct deis_buf *out)
-{
-	deis_buf_adds(out, n->app->maintenance ? "on\n" : "off\n");
-	return 0;
-}
-
-static int store_maintenance(struct req *r, const struct node *n, const char *data,
-			     size_t len)
-{
-	bool on;
-	char app[64];
-	int rc = deis_onoff_parse(data, len, &on, &r->err);
-
-	app_name(n, app, sizeof(app));
-	if (rc == 0)
-		rc = tree_commit(r, fs_store->maintenance_set,
-				 &(struct store_change){ .app = app, .on = on });
-	if (rc == 0)
-		platform_line(app, "%s turned maintenance %s", r->who.name, on ? "on" : "off");
-	return rc;
-}
-
-static int64_t mtime_maintenance(const struct node *n)
-{
-	return n->app->maintenance_mtime;
-}
-
 /* image: the image of the current build; writing an image reference that
  * is in the registry deploys it without a build (Deis's builds:create).
  * An image of another app is taken only from an app the writer may use
@@ -670,16 +616,6 @@ LINES_FILE(nt_domains, "domains", domains, store_domains, domains_check,
 	   .doc_read = "one host name per line",
 	   .doc_write = "replaces the list; a domain belongs to one app, and so does every "
 		"name a wildcard claims; names in the platform domain are refused");
-APP_FILE(nt_healthcheck, "healthcheck", RW_MODE, show_healthcheck, mtime_healthcheck,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_healthcheck,
-	 .help = "\"path=/healthz timeout=5\"",
-	 .doc_read = "`path=/healthz`, `timeout=5`, `interval=N` lines",
-	 .doc_write = "replaces it");
-APP_FILE(nt_maintenance, "maintenance", RW_MODE, show_maintenance, mtime_maintenance,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_maintenance,
-	 .help = "on or off",
-	 .doc_read = "`on` or `off`",
-	 .doc_write = "`on`/`off` (also 1/0, yes/no, true/false)");
 LINES_FILE(nt_perms, "perms", perms, store_perms, perms_check, deis_perms_parse,
 	   .owner_only = true,
 	   .help = "users who may use the app, one per line",
@@ -746,9 +682,9 @@ APP_FILE(nt_logs, "logs", RO_MODE, show_empty, mtime_log, .direct = true,
 
 static const struct nodetype *const app_children[] = {
 	&nt_info, &nt_url, &nt_git_url, &nt_env, &nt_config, &nt_formation,
-	&nt_limits, &nt_domains.t, &nt_certs, &nt_healthcheck, &nt_maintenance,
-	&nt_perms.t, &nt_procfile, &nt_releases, &nt_rollback, &nt_builds,
-	&nt_containers, &nt_logs, &nt_drains.t, &nt_image, &nt_run, NULL,
+	&nt_limits, &nt_domains.t, &nt_certs, &nt_perms.t, &nt_procfile, &nt_releases,
+	&nt_rollback, &nt_builds, &nt_containers, &nt_logs, &nt_drains.t, &nt_image,
+	&nt_run, NULL,
 };
 
 static int app_rmdir(struct req *r, const struct node *n)

@@ -53,7 +53,6 @@ struct store_change {
 	int64_t not_after;		/* cert_set */
 	int uid;			/* user_create: -1 when not local */
 	int release_version;		/* run_create: the release it runs */
-	bool on;			/* maintenance_set */
 	/* results */
 	int version;			/* the release made (0: none) */
 	int number;			/* the build or the one-off made */
@@ -103,8 +102,7 @@ struct store_ops {
 	store_fn *domains_set;		/* app, list */
 	store_fn *perms_set;		/* app, list */
 	store_fn *drains_set;		/* app, list */
-	store_fn *healthcheck_set;	/* app, kv */
-	store_fn *maintenance_set;	/* app, on */
+	store_fn *setting_set;		/* app, name (a setting), text (its value) */
 	store_fn *cert_set;		/* app, name (domain), text (PEM), not_after */
 	store_fn *cert_remove;		/* app, name */
 	store_fn *container_restart;	/* app, name */

@@ -12,6 +12,7 @@
 #include "deis/conf.h"
 #include "deis/log.h"
 #include "deisfs.h"
+#include "deis/settings.h"
 #include "store.h"
 
 /* ---- the PostgreSQL pool ---- */
@@ -134,8 +135,7 @@ CHANGE(formation_set, deis_db_formation_set(db, c->app, c->kv, err))
 CHANGE(domains_set, deis_db_domains_set(db, c->app, c->list, err))
 CHANGE(perms_set, deis_db_perms_set(db, c->app, c->list, err))
 CHANGE(drains_set, deis_db_drains_set(db, c->app, c->list, err))
-CHANGE(healthcheck_set, deis_db_healthcheck_set(db, c->app, c->kv, err))
-CHANGE(maintenance_set, deis_db_maintenance_set(db, c->app, c->on, err))
+CHANGE(setting_set, deis_db_app_setting_set(db, c->app, c->name, c->text, err))
 CHANGE(cert_set, deis_db_cert_set(db, c->app, c->name, c->text, c->not_after, err))
 CHANGE(cert_remove, deis_db_cert_remove(db, c->app, c->name, err))
 CHANGE(container_restart, deis_db_container_restart(db, c->app, c->name, err))
@@ -180,7 +180,7 @@ const struct store_ops store_db = {
 	.release_create = pg_release_create, .image_deploy = pg_image_deploy,
 	.formation_set = pg_formation_set, .domains_set = pg_domains_set,
 	.perms_set = pg_perms_set, .drains_set = pg_drains_set,
-	.healthcheck_set = pg_healthcheck_set, .maintenance_set = pg_maintenance_set,
+	.setting_set = pg_setting_set,
 	.cert_set = pg_cert_set, .cert_remove = pg_cert_remove,
 	.container_restart = pg_container_restart, .run_create = pg_run_create,
 	.quota_set = pg_quota_set,

@@ -196,10 +196,10 @@ int deis_db_perms_set(struct deis_db *db, const char *app,
 static int usage_row(PGresult *res, int i, struct deis_usage *u, struct deis_error *err)
 {
 	struct deis_kvlist limits = DEIS_KVLIST_INIT, formation = DEIS_KVLIST_INIT;
-	int r = db_json_to_kv(PQgetvalue(res, i, 2), 0, &limits, err);
+	int r = db_json_to_kv(PQgetvalue(res, i, 2), &limits, err);
 
 	if (r == 0)
-		r = db_json_to_kv(PQgetvalue(res, i, 3), 0, &formation, err);
+		r = db_json_to_kv(PQgetvalue(res, i, 3), &formation, err);
 	if (r == 0)
 		deis_usage_add_app(u, &formation, &limits, col_long(res, i, 4),
 				   deis_quota_default_memory());

@@ -1,6 +1,6 @@
 /*
  * db_apps.c - apps and the rows behind their control files: create,
- * destroy, formation, domains, drains, healthcheck, maintenance, certs.
+ * destroy, formation, domains, drains, certs (settings: db_settings.c).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -153,7 +153,7 @@ static int check_types(struct deis_db *db, const char *appid, const struct deis_
 	int r = res ? 0 : -err->code;
 
 	if (res && PQntuples(res)) {
-		r = db_json_to_kv(PQgetvalue(res, 0, 0), 0, &types, err);
+		r = db_json_to_kv(PQgetvalue(res, 0, 0), &types, err);
 		if (r < 0)
 			deis_error_prefix(err, "the current build's Procfile");
 		for (size_t i = 0; r == 0 && i < f->n; i++)
@@ -261,30 +261,7 @@ int deis_db_app_names(struct deis_db *db, struct deis_strlist *out,
 	return db_rows_list(db_select(db, err, "SELECT name FROM apps ORDER BY name"), out, err);
 }
 
-/* ---- healthcheck, maintenance, certs: one statement each ---- */
-
-int deis_db_healthcheck_set(struct deis_db *db, const char *app,
-			    const struct deis_kvlist *hc, struct deis_error *err)
-{
-	char *j = db_kv_to_json(hc, 1, err);
-
-	if (!j)
-		return -EINVAL;
-	int r = db_app_exec(db, err, app, DB_ANY_USER, NULL,
-			    "UPDATE apps SET healthcheck = $2,"
-			    " healthcheck_mtime = clock_timestamp() WHERE id = $1", j);
-	free(j);
-	return r;
-}
-
-int deis_db_maintenance_set(struct deis_db *db, const char *app, bool on,
-			    struct deis_error *err)
-{
-	return db_app_exec(db, err, app, DB_ANY_USER, NULL,
-			   "UPDATE apps SET maintenance = $2,"
-			   " maintenance_mtime = clock_timestamp() WHERE id = $1",
-			   on ? "true" : "false");
-}
+/* ---- certs: one statement each ---- */
 
 int deis_db_cert_set(struct deis_db *db, const char *app, const char *domain,
 		     const char *pem, int64_t not_after, struct deis_error *err)

@@ -120,15 +120,12 @@ typedef int db_decode_fn(struct deis_app *a, PGresult *res, int row,
 
 /* db_json.c */
 
-/* A JSON object of strings (as_pairs 0), sorted, or an array of [key,
- * value] pairs in their order (as_pairs 1), added to out; anything else
- * is -EIO with err filled. */
-int db_json_to_kv(const char *text, int as_pairs, struct deis_kvlist *out,
-		  struct deis_error *err);
-/* l as JSON text of that shape (the caller frees it), or NULL with err
- * filled: EINVAL for text that is not UTF-8, ENOMEM if jansson fails. */
-char *db_kv_to_json(const struct deis_kvlist *l, int as_pairs,
-		    struct deis_error *err);
+/* A JSON object of strings, sorted, added to out; anything else is -EIO
+ * with err filled. */
+int db_json_to_kv(const char *text, struct deis_kvlist *out, struct deis_error *err);
+/* l as a JSON object (the caller frees it), or NULL with err filled:
+ * EINVAL for text that is not UTF-8, ENOMEM if jansson fails. */
+char *db_kv_to_json(const struct deis_kvlist *l, struct deis_error *err);
 
 /* db_apps.c */
 

@@ -79,14 +79,11 @@ static int decode_app(struct deis_app *a, PGresult *res, int i, struct deis_erro
 	a->serial = col_long(res, i, 3);
 	a->created = col_us(res, i, 4);
 	a->updated = col_us(res, i, 5);
-	a->maintenance = PQgetvalue(res, i, 7)[0] == 't';
-	a->formation_mtime = col_us(res, i, 8);
-	a->domains_mtime = col_us(res, i, 9);
-	a->perms_mtime = col_us(res, i, 10);
-	a->healthcheck_mtime = col_us(res, i, 11);
-	a->maintenance_mtime = col_us(res, i, 12);
-	a->drains_mtime = col_us(res, i, 13);
-	return db_json_to_kv(PQgetvalue(res, i, 6), 1, &a->healthcheck, err);
+	a->formation_mtime = col_us(res, i, 6);
+	a->domains_mtime = col_us(res, i, 7);
+	a->perms_mtime = col_us(res, i, 8);
+	a->drains_mtime = col_us(res, i, 9);
+	return 0;
 }
 
 static int decode_build(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
@@ -103,7 +100,7 @@ static int decode_build(struct deis_app *a, PGresult *res, int i, struct deis_er
 		.created = col_us(res, i, 8),
 		.finished = col_us(res, i, 9),
 	};
-	if (db_json_to_kv(PQgetvalue(res, i, 7), 0, &b->procfile, err) < 0)
+	if (db_json_to_kv(PQgetvalue(res, i, 7), &b->procfile, err) < 0)
 		return deis_error_prefix(err, "build %d", b->number);
 	return 0;
 }
@@ -127,8 +124,8 @@ static int decode_release(struct deis_app *a, PGresult *res, int i, struct deis_
 	rel->build_id = col_long(res, i, 4);
 	rel->build_number = (int)col_long(res, i, 5);
 	rel->created = col_us(res, i, 8);
-	if (db_json_to_kv(PQgetvalue(res, i, 6), 0, &rel->config, err) < 0 ||
-	    db_json_to_kv(PQgetvalue(res, i, 7), 0, &rel->limits, err) < 0)
+	if (db_json_to_kv(PQgetvalue(res, i, 6), &rel->config, err) < 0 ||
+	    db_json_to_kv(PQgetvalue(res, i, 7), &rel->limits, err) < 0)
 		return deis_error_prefix(err, "release v%d", rel->version);
 	return 0;
 }
@@ -194,6 +191,13 @@ static int decode_rollout(struct deis_app *a, PGresult *res, int i, struct deis_
 	return 0;
 }
 
+/* An app_settings row (lib/settings.c's table names the settings). */
+static int decode_setting(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
+{
+	deis_app_setting_put(a, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), col_us(res, i, 3));
+	return 0;
+}
+
 /*
  * The steps of a load, in the order their results are read; each its
  * statement and how one of its rows fills an app, so the two cannot
@@ -212,9 +216,8 @@ static const struct load_step {
 	db_decode_fn *decode;
 } load_steps[] = {
 #define APPS_Q "SELECT id, name, owner, serial, " US("created") ", " US("updated") \
-	", healthcheck::text, maintenance, " US("formation_mtime") ", " \
-	US("domains_mtime") ", " US("perms_mtime") ", " US("healthcheck_mtime") \
-	", " US("maintenance_mtime") ", " US("drains_mtime") " FROM apps"
+	", " US("formation_mtime") ", " US("domains_mtime") ", " US("perms_mtime") \
+	", " US("drains_mtime") " FROM apps"
 	{ APPS_Q " WHERE name = $1", APPS_Q " ORDER BY id", decode_app },
 /* A child table's step: select reads table t (t.app_id first); filter
  * narrows the one app's rows; order sorts the rows of an app. */
@@ -241,6 +244,8 @@ static const struct load_step {
 	     " FROM certs t", "", "t.domain", decode_cert),
 	STEP("SELECT t.app_id, t.version, t.state, t.reason, " US("t.updated")
 	     " FROM rollouts t", "", "t.version", decode_rollout),
+	STEP("SELECT t.app_id, t.name, t.value, " US("t.mtime") " FROM app_settings t",
+	     "", "t.name", decode_setting),
 #undef STEP
 };
 #define NSTEPS (sizeof(load_steps) / sizeof(*load_steps))

@@ -51,9 +51,9 @@ static int release_get(struct deis_db *db, const char *appid, const char *versio
 	}
 	release_row_clear(rel);
 	rel->version = (int)col_long(res, 0, 0);
-	int r = db_json_to_kv(PQgetvalue(res, 0, 1), 0, &rel->config, err);
+	int r = db_json_to_kv(PQgetvalue(res, 0, 1), &rel->config, err);
 	if (r == 0)
-		r = db_json_to_kv(PQgetvalue(res, 0, 2), 0, &rel->limits, err);
+		r = db_json_to_kv(PQgetvalue(res, 0, 2), &rel->limits, err);
 	if (r < 0)
 		deis_error_prefix(err, "release v%d", rel->version);
 	if (!PQgetisnull(res, 0, 3))
@@ -192,8 +192,8 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 	if (r == 0)
 		r = apply_release_change(db, appid, who, change, &rel, &summary, err);
 	if (r == 0 && summary.len) {
-		char *cj = db_kv_to_json(&rel.config, 0, err);
-		char *lj = cj ? db_kv_to_json(&rel.limits, 0, err) : NULL;
+		char *cj = db_kv_to_json(&rel.config, err);
+		char *lj = cj ? db_kv_to_json(&rel.limits, err) : NULL;
 		snprintf(ver, sizeof(ver), "%d", next);
 		r = !lj ? -err->code :
 			db_exec(db, err, "INSERT INTO releases (app_id, version, owner, summary,"
@@ -243,7 +243,7 @@ int deis_db_build_finish(struct deis_db *db, const char *app, int number,
 			 const struct deis_kvlist *procfile, struct deis_error *err)
 {
 	char num[16];
-	char *pj = db_kv_to_json(procfile, 0, err);
+	char *pj = db_kv_to_json(procfile, err);
 
 	if (!pj)
 		return -EINVAL;

@@ -167,6 +167,25 @@ static const struct {
 	  "  memory bigint CHECK (memory >= 0),"
 	  "  overcommit integer CHECK (overcommit > 0),"
 	  "  updated timestamptz NOT NULL DEFAULT clock_timestamp());" },
+	{ 7,
+	  /* Settings as data (lib/settings.c, lib/db_settings.c): a row per
+	   * app and setting it has set, the canonical value as text.  The
+	   * healthcheck and maintenance columns move here. */
+	  "CREATE TABLE app_settings ("
+	  "  app_id bigint NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+	  "  name text NOT NULL,"
+	  "  value text NOT NULL,"
+	  "  mtime timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	  "  PRIMARY KEY (app_id, name));"
+	  "INSERT INTO app_settings (app_id, name, value, mtime)"
+	  "  SELECT id, 'healthcheck', coalesce((SELECT string_agg((p->>0) || '=' || (p->>1),"
+	  "    E'\\n' ORDER BY i) FROM jsonb_array_elements(healthcheck)"
+	  "    WITH ORDINALITY AS e(p, i)), ''), healthcheck_mtime FROM apps;"
+	  "INSERT INTO app_settings (app_id, name, value, mtime)"
+	  "  SELECT id, 'maintenance', CASE WHEN maintenance THEN 'on' ELSE 'off' END,"
+	  "  maintenance_mtime FROM apps;"
+	  "ALTER TABLE apps DROP COLUMN healthcheck, DROP COLUMN maintenance,"
+	  "  DROP COLUMN healthcheck_mtime, DROP COLUMN maintenance_mtime;" },
 };
 
 /* ---- the runner ---- */

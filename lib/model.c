@@ -218,7 +218,7 @@ void deis_app_free(struct deis_app *app)
 	deis_strlist_clear(&app->domains);
 	deis_strlist_clear(&app->perms);
 	deis_strlist_clear(&app->drains);
-	deis_kvlist_clear(&app->healthcheck);
+	deis_app_settings_clear(app);
 	for (size_t i = 0; i < app->ncerts; i++) {
 		free(app->certs[i].domain);
 		free(app->certs[i].pem);

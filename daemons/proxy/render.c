@@ -244,8 +244,8 @@ int proxy_render_app(const struct deis_app *app, const struct proxy_render_opts 
 	bool routed = out->nroutes > 0;
 
 	deis_buf_addf(b, "\t# app %s (serial %ld): %d route(s)%s\n", app->name, app->serial,
-		      out->nroutes, app->maintenance ? ", maintenance" : "");
-	if (routed && !app->maintenance)
+		      out->nroutes, deis_app_setting_on(app, "maintenance") ? ", maintenance" : "");
+	if (routed && !deis_app_setting_on(app, "maintenance"))
 		/* No keepalive to the containers: a fresh loopback connection
 		 * costs little, while on a kept connection an app that writes
 		 * its headers and body separately (Python's http.server, many
@@ -261,7 +261,7 @@ int proxy_render_app(const struct deis_app *app, const struct proxy_render_opts 
 		for (size_t i = 0; i < hosts.n; i++)
 			deis_buf_addf(b, " %s", hosts.items[i]);
 		deis_buf_adds(b, ";\n");
-		server_body(b, app->name, o, app->maintenance, routed);
+		server_body(b, app->name, o, deis_app_setting_on(app, "maintenance"), routed);
 		deis_buf_adds(b, "\t}\n");
 	}
 
@@ -306,7 +306,7 @@ int proxy_render_app(const struct deis_app *app, const struct proxy_render_opts 
 			      "\t\tssl_certificate %s/proxy/certs/%s;\n"
 			      "\t\tssl_certificate_key %s/proxy/certs/%s;\n",
 			      lp, o->https_port, h, o->home, name, o->home, name);
-		server_body(b, app->name, o, app->maintenance, routed);
+		server_body(b, app->name, o, deis_app_setting_on(app, "maintenance"), routed);
 		deis_buf_adds(b, "\t}\n");
 	}
 	deis_strlist_clear(&hosts);

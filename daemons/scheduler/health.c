@@ -70,7 +70,7 @@ static size_t discard(char *p, size_t s, size_t n, void *u)
 
 void probe(struct inst *i, const struct deis_app *m, double t)
 {
-	const char *path = m ? deis_kvlist_get(&m->healthcheck, "path") : NULL;
+	const char *path = m ? deis_app_setting_kv(m, "healthcheck", "path") : NULL;
 
 	if (!is_web(i)) {
 		struct deis_backend_state st = { 0 };
@@ -95,7 +95,7 @@ void probe(struct inst *i, const struct deis_app *m, double t)
 		i->next_probe = t + (t - i->run_since < 2 ? 0.01 : 0.1);
 		return;
 	}
-	const char *tmo = deis_kvlist_get(&m->healthcheck, "timeout");
+	const char *tmo = deis_app_setting_kv(m, "healthcheck", "timeout");
 	char url[1200];
 	snprintf(url, sizeof(url), "http://%s:%d%s", i->address, i->port, path);
 	i->probe = curl_easy_init();

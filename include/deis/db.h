@@ -156,11 +156,6 @@ int deis_db_load_drains(struct deis_db *db, struct deis_kvlist *out,
 /* The names of every app, sorted. */
 int deis_db_app_names(struct deis_db *db, struct deis_strlist *out,
 		      struct deis_error *err);
-int deis_db_healthcheck_set(struct deis_db *db, const char *app,
-			    const struct deis_kvlist *hc,
-			    struct deis_error *err);
-int deis_db_maintenance_set(struct deis_db *db, const char *app, bool on,
-			    struct deis_error *err);
 int deis_db_cert_set(struct deis_db *db, const char *app, const char *domain,
 		     const char *pem, int64_t not_after,
 		     struct deis_error *err);

@@ -95,6 +95,16 @@ enum deis_release_status {
 	DEIS_STATUS_SUPERSEDED,		/* a newer release went live */
 };
 
+/* A setting the app has set (deis/settings.h: healthcheck, maintenance
+ * ...).  One it never set is not here: it has its default. */
+struct deis_app_setting {
+	char *name;
+	char *value;			/* canonical */
+	int64_t mtime;			/* when it was last written */
+	struct deis_kvlist lines;	/* its "key=rest" lines, by key (healthcheck:
+					 * path=/healthz) */
+};
+
 struct deis_app {
 	int refs;			/* holders; freed at 0 (deisfs) */
 	long id;
@@ -110,12 +120,11 @@ struct deis_app {
 	int64_t domains_mtime;
 	struct deis_strlist perms;
 	int64_t perms_mtime;
-	struct deis_kvlist healthcheck;	/* path, timeout, interval */
-	int64_t healthcheck_mtime;
-	bool maintenance;
-	int64_t maintenance_mtime;
 	struct deis_strlist drains;	/* log drain URLs */
 	int64_t drains_mtime;
+	struct deis_app_setting *settings;	/* the stored ones, by name: read
+						 * with deis_app_setting() */
+	size_t nsettings;
 
 	struct deis_cert *certs;	/* sorted by domain */
 	size_t ncerts;
@@ -183,6 +192,26 @@ const struct deis_container *deis_app_container(const struct deis_app *app,
 					       const char *name);
 const struct deis_cert *deis_app_cert(const struct deis_app *app, const char *domain);
 const struct deis_key *deis_user_key(const struct deis_user *u, const char *name);
+
+/*
+ * An app's settings (defined in lib/settings.c, which knows their
+ * defaults).  deis_app_setting: the value, or the setting's default when
+ * the app never set it; NULL for a name that is no setting.
+ * deis_app_setting_kv: the rest of the stored value's line "key=rest"
+ * (healthcheck "path" -> "/healthz"), or NULL.  deis_app_setting_on: is
+ * the value "on" (maintenance)?  deis_app_setting_mtime: when it was last
+ * written, the app's creation when never.
+ */
+const char *deis_app_setting(const struct deis_app *app, const char *name);
+const char *deis_app_setting_kv(const struct deis_app *app, const char *name,
+				const char *key);
+bool deis_app_setting_on(const struct deis_app *app, const char *name);
+int64_t deis_app_setting_mtime(const struct deis_app *app, const char *name);
+/* Sets a stored value (the loader, tests): copies name and value. */
+void deis_app_setting_put(struct deis_app *app, const char *name, const char *value,
+			  int64_t mtime);
+/* Frees the stored settings (deis_app_free). */
+void deis_app_settings_clear(struct deis_app *app);
 
 /* Deis-style audit line for a config change, appended to out:
  * "alice added A, B, changed C, removed D"; nothing appended when the two

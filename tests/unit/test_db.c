@@ -21,6 +21,7 @@
 
 #include "deis/conf.h"
 #include "deis/db.h"
+#include "deis/settings.h"
 #include "../../lib/db_int.h"	/* db_committed(), for a COMMIT no API call makes */
 #include "unit.h"
 
@@ -149,7 +150,6 @@ TEST(load_round_trip)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 	struct deis_kvlist procfile = DEIS_KVLIST_INIT, formation = DEIS_KVLIST_INIT;
-	struct deis_kvlist hc = DEIS_KVLIST_INIT;
 	struct deis_strlist domains = DEIS_STRLIST_INIT, perms = DEIS_STRLIST_INIT;
 	struct deis_strlist drains = DEIS_STRLIST_INIT;
 	int v = 0, build = 0;
@@ -176,10 +176,10 @@ TEST(load_round_trip)
 	CHECK(deis_db_perms_set(db, "rt", &perms, &err) == 0);
 	deis_strlist_add(&drains, "syslog://10.0.0.1:514");
 	CHECK(deis_db_drains_set(db, "rt", &drains, &err) == 0);
-	deis_kvlist_set(&hc, "path", "/health");
-	deis_kvlist_set(&hc, "timeout", "3");
-	CHECK(deis_db_healthcheck_set(db, "rt", &hc, &err) == 0);
-	CHECK(deis_db_maintenance_set(db, "rt", true, &err) == 0);
+	CHECK(deis_db_app_setting_set(db, "rt", "healthcheck", "path=/health\ntimeout=3",
+				      &err) == 0);
+	CHECK(deis_db_app_setting_set(db, "rt", "maintenance", "on", &err) == 0);
+	CHECK(deis_db_app_setting_set(db, "rt", "no-such-setting", "1", &err) == -EINVAL);
 	CHECK(deis_db_cert_set(db, "rt", "rt.example.com", "PEM", 1700000000000000LL, &err) == 0);
 	struct deis_container ct = { .name = (char *)"web.1", .instance = (char *)"rt.web.1.7",
 				     .seq = 7, .type = (char *)"web", .number = 1,
@@ -216,8 +216,9 @@ TEST(load_round_trip)
 		      !strcmp(a->domains.items[1], "a.example.com"));
 		CHECK(a->perms.n == 1 && !strcmp(a->perms.items[0], "bob"));
 		CHECK(a->drains.n == 1 && !strcmp(a->drains.items[0], "syslog://10.0.0.1:514"));
-		CHECK(a->healthcheck.n == 2 && !strcmp(a->healthcheck.items[0].key, "path"));
-		CHECK(a->maintenance);
+		CHECK(!strcmp(deis_app_setting_kv(a, "healthcheck", "path") ?: "", "/health"));
+		CHECK(deis_app_setting_on(a, "maintenance"));
+		CHECK(a->nsettings == 2);
 		CHECK(a->ncerts == 1 && !strcmp(a->certs[0].pem, "PEM") &&
 		      a->certs[0].not_after == 1700000000000000LL);
 		CHECK(a->ncontainers == 1 && !strcmp(a->containers[0].instance, "rt.web.1.7") &&
@@ -249,7 +250,6 @@ TEST(load_round_trip)
 	CHECK(deis_db_app_destroy(db, "rt", &err) == 0);
 	deis_kvlist_clear(&procfile);
 	deis_kvlist_clear(&formation);
-	deis_kvlist_clear(&hc);
 	deis_strlist_clear(&domains);
 	deis_strlist_clear(&perms);
 	deis_strlist_clear(&drains);
@@ -428,15 +428,6 @@ TEST(bad_json_is_reported)
 	CHECK(deis_db_release_create(db, "bj", "alice", &back, &v, &err) < 0 && v == 0);
 	CHECK(err.code != 0 && strstr(err.msg, "JSON"));
 	CHECK(sql("UPDATE releases SET limits = '{}' WHERE version = 2") == 0);
-
-	/* The healthcheck: an array of [key, value] pairs. */
-	CHECK(sql("UPDATE apps SET healthcheck = '{}' WHERE name = 'bj'") == 0);
-	deis_error_clear(&err);
-	CHECK(load_one("bj", NULL, &err) == NULL && strstr(err.msg, "JSON"));
-	CHECK(sql("UPDATE apps SET healthcheck = '[[\"path\"]]' WHERE name = 'bj'") == 0);
-	deis_error_clear(&err);
-	CHECK(load_one("bj", NULL, &err) == NULL && strstr(err.msg, "JSON"));
-	CHECK(sql("UPDATE apps SET healthcheck = '[]' WHERE name = 'bj'") == 0);
 
 	/* Encoding: a key that is not UTF-8 is refused, not dropped. */
 	deis_error_clear(&err);

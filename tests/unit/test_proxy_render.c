@@ -142,12 +142,13 @@ TEST(maintenance_and_no_web)
 	struct deis_error err = DEIS_ERROR_INIT;
 
 	app_init(&a, "hello");
-	a.maintenance = true;
+	deis_app_setting_put(&a, "maintenance", "on", 0);
 	CHECK(proxy_render_app(&a, &ro, &o, &err) == 0);
 	CHECK(has(&o, "error_page 503 @deis_maintenance;"));
 	CHECK(!has(&o, "upstream"));
 	CHECK(!has(&o, "proxy_pass"));
 	proxy_app_out_clear(&o);
+	deis_app_settings_clear(&a);
 
 	app_init(&a, "hello");
 	a.ncontainers = 3;

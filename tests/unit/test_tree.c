@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deis/settings.h"
 #include "deis/conf.h"
 #include "deis/log.h"
 #include "deisfs.h"
@@ -550,7 +551,7 @@ static int show_added(const struct node *n, struct deis_buf *out)
 }
 
 static const struct nodetype nt_added = {
-	.name = "autoscale", .mode = S_IFREG | 0444, .show = show_added,
+	.name = "example", .mode = S_IFREG | 0444, .show = show_added,
 	.help = "a row added at start",
 };
 static const struct nodetype nt_added_env = {
@@ -567,16 +568,49 @@ TEST(rows_added_at_start)
 	CHECK(tree_app_add(&nt_added, &err) == 0);
 	CHECK(tree_app_add(&nt_added, &err) == -EEXIST);
 	CHECK(tree_app_add(&nt_added_env, &err) == -EEXIST);
-	CHECK(cat(&alice, "apps/hello/autoscale", &b) == 0);
+	CHECK(cat(&alice, "apps/hello/example", &b) == 0);
 	CHECK_STR(deis_buf_str(&b), "added\n");
-	CHECK(cat(&bob, "apps/hello/autoscale", &b) == -EACCES);
+	CHECK(cat(&bob, "apps/hello/example", &b) == -EACCES);
 	CHECK(ls(&alice, "apps/hello", &l) == 0);
-	CHECK(listed(&l, "autoscale"));
+	CHECK(listed(&l, "example"));
 	CHECK(cat(&alice, "README", &b) == 0);
-	CHECK(strstr(deis_buf_str(&b), "\n      autoscale ") != NULL);
+	CHECK(strstr(deis_buf_str(&b), "\n      example ") != NULL);
 	deis_buf_reset(&b);
 	CHECK(tree_doc("apps", &b) == 0);
-	CHECK(strstr(deis_buf_str(&b), "| `autoscale` | a row added at start | read-only |"));
+	CHECK(strstr(deis_buf_str(&b), "| `example` | a row added at start | read-only |"));
+	deis_buf_release(&b);
+}
+
+/* The settings (lib/settings.c's table, fs/settings.c's rows): every
+ * row is a file of every app, stored through the store, with its
+ * default until written; a bad value changes nothing. */
+TEST(settings_are_rows_of_a_table)
+{
+	struct deis_buf b = DEIS_BUF_INIT;
+	char why[WHY_LEN];
+	struct names l;
+
+	setup();
+	CHECK(ls(&alice, "apps/hello", &l) == 0);
+	for (size_t i = 0; i < deis_nsettings; i++)
+		CHECK(listed(&l, deis_settings[i].name));
+	CHECK(cat(&alice, "apps/hello/maintenance", &b) == 0);
+	CHECK_STR(deis_buf_str(&b), "off\n");
+	CHECK(put(&carol, "apps/hello/maintenance", "yes\n", why) == 0);
+	CHECK(cat(&alice, "apps/hello/maintenance", &b) == 0);
+	CHECK_STR(deis_buf_str(&b), "on\n");
+	CHECK(put(&alice, "apps/hello/autoscale", "web=2..4 cpu=60\n", why) == 0);
+	CHECK(cat(&alice, "apps/hello/autoscale", &b) == 0);
+	CHECK_STR(deis_buf_str(&b), "web=2..4 cpu=60\n");
+	int commits = mem_commits;
+	CHECK(put(&alice, "apps/hello/autoscale", "web=4..2\n", why) == -EINVAL);
+	CHECK(why[0] != '\0');
+	CHECK(mem_commits == commits);
+	CHECK(cat(&alice, "apps/hello/autoscale", &b) == 0);
+	CHECK_STR(deis_buf_str(&b), "web=2..4 cpu=60\n");
+	CHECK(put(&bob, "apps/hello/maintenance", "off\n", why) == -EACCES);
+	CHECK(cat(&alice, "README", &b) == 0);
+	CHECK(strstr(deis_buf_str(&b), "\n      healthcheck ") != NULL);
 	deis_buf_release(&b);
 }
 
@@ -635,6 +669,7 @@ int main(int argc, char **argv)
 	RUN(event_paths);
 	RUN(readme_from_the_rows);
 	RUN(doc_matches_the_rows);
+	RUN(settings_are_rows_of_a_table);
 	RUN(rows_added_at_start);	/* last: the added row stays */
 	return unit_done();
 }

@@ -28,6 +28,7 @@ struct mem_app {
 	char name[64], owner[64];
 	int64_t created, updated;
 	struct deis_kvlist formation;
+	struct deis_kvlist settings;	/* name -> canonical value */
 	struct deis_strlist domains, perms, drains;
 	struct mem_release rel[MAX_RELEASES];
 	int nrel;
@@ -74,6 +75,7 @@ static struct mem_user *user_of(const char *name)
 static void app_clear(struct mem_app *a)
 {
 	deis_kvlist_clear(&a->formation);
+	deis_kvlist_clear(&a->settings);
 	deis_strlist_clear(&a->domains);
 	deis_strlist_clear(&a->perms);
 	deis_strlist_clear(&a->drains);
@@ -175,6 +177,9 @@ static struct deis_app *app_model(const struct mem_app *m)
 	a->updated = m->updated;
 	a->serial = m->serial;
 	deis_kvlist_copy(&a->formation, &m->formation);
+	for (size_t i = 0; i < m->settings.n; i++)
+		deis_app_setting_put(a, m->settings.items[i].key, m->settings.items[i].value,
+				     m->updated);
 	deis_strlist_copy(&a->domains, &m->domains);
 	deis_strlist_copy(&a->perms, &m->perms);
 	deis_strlist_copy(&a->drains, &m->drains);
@@ -455,6 +460,17 @@ static int mem_formation_set(struct store_conn *s, struct store_change *c,
 	return changed_app(a);
 }
 
+static int mem_setting_set(struct store_conn *s, struct store_change *c,
+			   struct deis_error *err)
+{
+	struct mem_app *a = app_for(c->app, false, err);
+
+	if (!a)
+		return -err->code;
+	deis_kvlist_set(&a->settings, c->name, c->text);
+	return changed_app(a);
+}
+
 static int mem_domains_set(struct store_conn *s, struct store_change *c,
 			   struct deis_error *err)
 {
@@ -497,10 +513,10 @@ const struct store_ops mem_store = {
 	.app_create = mem_app_create, .app_destroy = mem_app_destroy,
 	.release_create = mem_release_create, .formation_set = mem_formation_set,
 	.domains_set = mem_domains_set, .perms_set = mem_perms_set,
+	.setting_set = mem_setting_set,
 	/* what it does not keep */
 	.key_remove = mem_unsupported, .image_deploy = mem_unsupported,
-	.drains_set = mem_unsupported, .healthcheck_set = mem_unsupported,
-	.maintenance_set = mem_unsupported, .cert_set = mem_unsupported,
+	.drains_set = mem_unsupported, .cert_set = mem_unsupported,
 	.cert_remove = mem_unsupported, .container_restart = mem_unsupported,
 	.run_create = mem_unsupported, .quota_set = mem_unsupported,
 };
