@@ -16,6 +16,7 @@ test_expect_success 'mkdir apps/hello creates an app with release v1' '
 
 test_expect_success 'an app directory has every file of the tree' '
 	cat >expect <<-\EOF &&
+	autoscale
 	builds
 	certs
 	config

@@ -16,8 +16,8 @@ test_expect_success 'every setting is a file of the app, and a line of the READM
 	grep -x autoscale files &&
 	grep -x healthcheck files &&
 	grep -x maintenance files &&
-	grep "^    autoscale  *\"web=2..10 cpu=70\"" "$DEIS_MOUNT/README" &&
-	grep "^    maintenance  *on or off" "$DEIS_MOUNT/README"
+	grep "^ *autoscale  *\"web=2..10 cpu=70\"" "$DEIS_MOUNT/README" &&
+	grep "^ *maintenance  *on or off" "$DEIS_MOUNT/README"
 '
 
 test_expect_success 'an app that never wrote one has its default and no row, mtime its creation' '
