@@ -256,21 +256,23 @@ stop_pid() {	# PID NAME [SECONDS]
 }
 
 # Stops the process PIDFILE names if it is alive and its command line
-# holds WORD: first SIGNAL (if given) and up to GRACE seconds (default 0)
-# to exit by itself, then SIGTERM, SIGKILL after SECONDS.  The pid file
-# goes either way.  Says which; fails if the process survived.
-pidfile_stop() {	# PIDFILE WORD NAME SECONDS [GRACE [SIGNAL]]
-	local pid='' st=0
-	if pid_alive "$1" "$2"; then
-		read -r pid <"$1"
-		[ -z "${6:-}" ] || kill -"$6" "$pid" 2>/dev/null || true
-		wait_pid_gone "$pid" "${5:-0}" || stop_pid "$pid" "$3" "$4"
-		info "$3 stopped (pid $pid)"
+# holds WORD: first `ACTION... PID` (if given: what asks it to end) and up
+# to GRACE seconds to exit by itself, then SIGTERM, SIGKILL after SECONDS.
+# The pid file goes either way.  Says which; fails if the process
+# survived or ACTION failed.
+pidfile_stop() {	# PIDFILE WORD NAME SECONDS [GRACE ACTION...]
+	local pidf=$1 word=$2 name=$3 secs=$4 grace=${5:-0} pid='' st=0
+	shift $(($# < 5 ? $# : 5))
+	if pid_alive "$pidf" "$word"; then
+		read -r pid <"$pidf"
+		[ $# = 0 ] || "$@" "$pid" || st=1
+		wait_pid_gone "$pid" "$grace" || stop_pid "$pid" "$name" "$secs"
+		info "$name stopped (pid $pid)"
 		! proc_alive "$pid" || st=1
 	else
-		info "$3 not running"
+		info "$name not running"
 	fi
-	rm -f "$1"
+	rm -f "$pidf"
 	return $st
 }
 
@@ -802,14 +804,17 @@ deisfs_start() {	# [--restart]
 	info "mounted (pid $(daemon_pid deisfs))"
 }
 
+_deisfs_unmount() {
+	unmount_fuse "$DEIS_MOUNT" && info "unmounted $DEIS_MOUNT"
+}
+
 # Unmounting ends the FUSE session, so deisfs normally exits by itself;
-# it gets 3 s before SIGTERM (and SIGKILL 10 s later).
+# it gets 3 s before SIGTERM (and SIGKILL 10 s later).  A mount left by a
+# dead deisfs goes too.
 deisfs_stop() {
 	local st=0
-	if is_mounted "$DEIS_MOUNT"; then
-		if unmount_fuse "$DEIS_MOUNT"; then info "unmounted $DEIS_MOUNT"; else st=1; fi
-	fi
-	pidfile_stop "$DEIS_RUNDIR/deisfs.pid" "$DEIS_CONF" deisfs 10 3 || st=1
+	pidfile_stop "$DEIS_RUNDIR/deisfs.pid" "$DEIS_CONF" deisfs 10 3 _deisfs_unmount || st=1
+	! is_mounted "$DEIS_MOUNT" || _deisfs_unmount || st=1
 	return $st
 }
 
@@ -907,7 +912,7 @@ proxy_start() {	# [--restart]
 proxy_stop() {
 	local st=0
 	daemon_stop deis-proxy 10 || st=1
-	pidfile_stop "$DEIS_NGINX_PID" "$DEIS_HOME/proxy/nginx.conf" nginx 10 20 QUIT || st=1
+	pidfile_stop "$DEIS_NGINX_PID" "$DEIS_HOME/proxy/nginx.conf" nginx 10 20 kill -QUIT || st=1
 	return $st
 }
 
