@@ -26,8 +26,9 @@
 # exits 1 if any test failed.  test_expect_failure marks a known breakage,
 # as git's does: a body that fails is "not ok N - title # TODO known
 # breakage" (neither a pass nor a failure), one that passes "ok N - title
-# # TODO known breakage vanished" (time to make it test_expect_success).  Everything (every body, its output and
-# result) also goes to $DEIS_HOME/test-logs/<script name>.log.
+# # TODO known breakage vanished" (time to make it test_expect_success).
+# Everything (every body, its output and result) also goes to
+# $DEIS_HOME/test-logs/<script name>.log.
 #
 # Options (to the script): -v/--verbose shows every body's output,
 # -x traces bodies with set -x, -i/--immediate stops at the first failure,
@@ -42,17 +43,27 @@
 # again with the start and stop functions of packaging/lib.sh.
 #
 # Variables: every DEIS_* of deis_env_init (packaging/lib.sh), from the
-# platform's deis.conf; TEST_NAME TRASH_DIRECTORY.  Helpers:
-# test_expect_success test_expect_failure test_must_fail test_might_fail
-# test_expect_code test_cmp test_must_be_empty test_line_count
-# test_path_is_file test_path_is_dir test_path_is_missing
-# test_when_finished test_set_prereq test_have_prereq test_wait_for
-# deis_psql deis_redis deis_log_has deis_log_mark deis_log_has_since_mark
-# deis_mount_extra deis_unmount deis_useradd deis_as deis_peer_ns_add
-# deis_peer_exec deis_git_user deis_keys_remove deis_hello_app
-# deis_git_push deis_git_commit deis_ssh deis_containers deis_app_destroy
-# deis_run_in deis_container_probe deis_bridge_address deis_platform_ports
-# deis_scheduler_resyncs.
+# platform's deis.conf; TEST_NAME TRASH_DIRECTORY; HOME (the script's
+# own).  Helpers:
+#   the library   test_expect_success test_expect_failure test_must_fail
+#                 test_might_fail test_expect_code test_cmp
+#                 test_must_be_empty test_line_count test_path_is_file
+#                 test_path_is_dir test_path_is_missing test_when_finished
+#                 test_set_prereq test_have_prereq test_wait_for
+#   the platform  deis_psql deis_redis deis_release_count
+#                 deis_release_summary deis_conf_add deis_conf_restore
+#                 deis_log_has deis_log_mark deis_log_has_since_mark
+#                 deis_mount_extra deis_unmount deis_write_close
+#   logs          deis_log_send deis_log_stream deis_log_stream_has
+#                 deis_logd_restart deis_listen
+#   users, git    deis_useradd deis_as deis_git_user deis_keys_remove
+#                 deis_hello_app deis_git_push deis_git_commit deis_ssh
+#                 deis_make_cert deis_registry_tool deis_registry_delete
+#   what runs     deis_ct deis_containers deis_nothing_runs
+#                 deis_app_destroy deis_scheduler_resyncs deis_load_start
+#                 deis_load_check
+#   containers    deis_run_in deis_container_probe deis_bridge_address
+#                 deis_platform_ports deis_peer_ns_add deis_peer_exec
 
 # shellcheck source=packaging/lib.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/packaging/lib.sh"
