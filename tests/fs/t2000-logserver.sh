@@ -259,7 +259,7 @@ test_expect_success 'a syslog:// drain receives the app lines as RFC 5424' '
 	lp=$(listen "$port" drained) &&
 	echo "$lp" >listener.pid &&
 	test_when_finished "kill \$(cat listener.pid)" &&
-	test_wait_for 5 test -e drained.ready &&
+	test_wait_for 20 test -e drained.ready &&
 	echo "syslog://$DEIS_PEER_ADDR:$port" >"$DEIS_MOUNT/apps/logx/drains" &&
 	test_wait_for 10 grep -q "app logx: drain syslog://$DEIS_PEER_ADDR:$port added" "$LOGD_LOG" &&
 	deis_log_send logx web.1 "to the drain" &&
@@ -286,7 +286,7 @@ test_expect_success 'a syslog+tls:// drain receives the lines over verified TLS'
 	port=$(free_port) &&
 	lp=$(listen "$port" tlsdrained "$CA" "$CAKEY") &&
 	test_when_finished "kill $lp" &&
-	test_wait_for 5 test -e tlsdrained.ready &&
+	test_wait_for 20 test -e tlsdrained.ready &&
 	echo "syslog+tls://$DEIS_PEER_ADDR:$port" >"$DEIS_MOUNT/apps/logz/drains" &&
 	test_wait_for 10 grep -q "app logz: drain syslog+tls://$DEIS_PEER_ADDR:$port added" "$LOGD_LOG" &&
 	deis_log_send logz web.1 "secret over tls" &&
@@ -300,7 +300,7 @@ test_expect_success 'a drain whose certificate does not verify gets nothing' '
 		-subj "/CN=$DEIS_PEER_ADDR" -addext "subjectAltName=IP:$DEIS_PEER_ADDR" 2>/dev/null &&
 	lp=$(listen "$port" untrusted cert2.pem key2.pem) &&
 	test_when_finished "kill $lp" &&
-	test_wait_for 5 test -e untrusted.ready &&
+	test_wait_for 20 test -e untrusted.ready &&
 	cat "$DEIS_MOUNT/apps/logz/drains" >drains &&
 	echo "syslog+tls://$DEIS_PEER_ADDR:$port" >>drains &&
 	cp drains "$DEIS_MOUNT/apps/logz/drains" &&

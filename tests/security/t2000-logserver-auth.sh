@@ -254,7 +254,7 @@ test_expect_success 'a drain whose name resolves to a forbidden address is not c
 	: >received &&
 	lp=$(deis_listen 127.0.0.1 "$port" received) &&
 	test_when_finished "kill $lp; : >\"$DEIS_MOUNT/apps/$VICTIM/drains\"" &&
-	test_wait_for 10 test -e received.ready &&
+	test_wait_for 20 test -e received.ready &&
 	deis_psql "INSERT INTO drains (app_id, url, position) SELECT id, '"'"'syslog://$name:$port'"'"', 0 FROM apps WHERE name = '"'"'$VICTIM'"'"'" &&
 	deis_redis publish deis:events "app $VICTIM" >/dev/null &&
 	test_wait_for 15 eval "grep -q \"drain syslog://$name:$port: refused\" \"$LOGD_LOG\" || test -e received.connections" &&
@@ -271,7 +271,7 @@ test_expect_success 'a drain to a peer host still works' '
 	: >peer-received &&
 	lp=$(deis_listen --peer "$DEIS_PEER_ADDR" "$port" peer-received) &&
 	test_when_finished "kill $lp; : >\"$DEIS_MOUNT/apps/$VICTIM/drains\"" &&
-	test_wait_for 10 test -e peer-received.ready &&
+	test_wait_for 20 test -e peer-received.ready &&
 	echo "syslog://$DEIS_PEER_ADDR:$port" >"$DEIS_MOUNT/apps/$VICTIM/drains" &&
 	test_wait_for 10 grep -q "app $VICTIM: drain syslog://$DEIS_PEER_ADDR:$port added" "$LOGD_LOG" &&
 	deis_log_send "$VICTIM" web.1 "to the peer" &&
