@@ -1,27 +1,29 @@
-# packaging/lib.sh - shell functions shared by packaging/up, packaging/down,
-# packaging/test and tests/lib.sh.  Source it; it sets no shell options, so
-# it works both under `set -euo pipefail` and in git-style test scripts.
+# packaging/lib.sh - the platform's processes as shell functions, shared by
+# packaging/up, packaging/down, packaging/test, tests/lib.sh and the
+# benchmarks.  Source it; it sets no shell options, so it works both under
+# `set -euo pipefail` and in git-style test scripts.
 #
-# deis_env_init fills in every variable below from the environment, the
-# existing $DEIS_HOME/deis.conf (so `packaging/down` finds the ports that
-# `packaging/up` used) and the defaults:
+# deis_env_init sets every DEIS_* variable the others use.  Each component
+# then has one start and one stop function, listed here in the order
+# packaging/up starts them (packaging/down stops them the other way round):
 #
-#   DEIS_SRC         repo root (absolute)
-#   DEIS_HOME        state directory            (default /var/lib/deis)
-#   DEIS_MOUNT       where the tree is mounted  (default /deis)
-#   DEIS_CONF        $DEIS_HOME/deis.conf
-#   DEIS_BUILD       meson build dir, absolute  (default $DEIS_SRC/build, or
-#                    $DEIS_SRC/build-asan when DEIS_MESON_ARGS asks for a
-#                    sanitizer, $DEIS_SRC/build-custom for other args)
-#   DEISFS           the deisfs binary          (DEIS_DEISFS overrides)
-#   DEIS_PG_PORT     private PostgreSQL port    (default 5433)
-#   DEIS_REDIS_PORT  private Redis port         (default 6380)
-#   DEIS_SYSLOG_SOCKET the log server's producer socket (root only),
-#                    $DEIS_HOME/run/log/syslog.sock
-#   DEIS_LOGD        the deis-logd binary       ($DEIS_BUILD/daemons/logd/deis-logd)
-#   DEIS_DOMAIN      platform_domain            (default localhost)
-#   DEIS_LOG_LEVEL   log_level                  (default info)
-#   DEIS_PGDATA DEIS_PG_SOCKDIR DEIS_REDIS_DIR DEIS_LOGDIR DEIS_RUNDIR
+#   postgres_start   postgres_stop    PostgreSQL 15, as its own user
+#   redis_start      redis_stop       Redis (a cache: no persistence)
+#   logserver_start  logserver_stop   rsyslogd and the deis-logd it runs
+#   registry_start   registry_stop    docker-registry
+#   deisfs_start     deisfs_stop      deisfs, mounted at $DEIS_MOUNT
+#   builder_start    builder_stop     deis-builder (git push over SSH)
+#   proxy_start      proxy_stop       deis-proxy and its nginx
+#   scheduler_start  scheduler_stop   deis-scheduler; the apps' containers
+#                                     outlive it (containers_stop)
+#
+# A start function expects the configuration packaging/up writes.  It
+# starts what does not run, and restarts what runs a binary rebuilt since
+# it started or does not answer; with --restart (its configuration
+# changed) it restarts what runs.  A stop function is quiet about what
+# does not run.  Both say what they do on stdout and fail (status 1) with
+# the reason on stderr, so that packaging/up can stop at the first error
+# and a test can restart a component it stopped or killed.
 
 DEIS_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEIS_PGBIN=/usr/lib/postgresql/15/bin
@@ -37,7 +39,9 @@ fi
 step() { printf '%s==> %s%s\n' "$_c_bold" "$*" "$_c_off"; }
 info() { printf '    %s\n' "$*"; }
 warn() { printf '%swarning:%s %s\n' "$_c_yellow" "$_c_off" "$*" >&2; }
-die()  { printf '%serror:%s %s\n' "$_c_red" "$_c_off" "$*" >&2; exit 1; }
+# An error that the caller returns: `... || { err "why"; return 1; }`.
+err()  { printf '%serror:%s %s\n' "$_c_red" "$_c_off" "$*" >&2; return 1; }
+die()  { err "$@"; exit 1; }
 
 # Shows the last lines of a log file, indented, on stderr.
 show_log_tail() {	# FILE [LINES]
@@ -91,10 +95,55 @@ abspath() {
 	printf '%s/%s\n' "$parent" "$base"
 }
 
-deis_env_init() {
+# ---------------------------------------------------------------- environment
+
+# The settings packaging/up writes into deis.conf from the environment:
+# the variable, its name in deis.conf, its default.  DEIS_PG_PORT (the
+# port of `database`) and DEIS_REGISTRY_PORT (of `registry_url`) are read
+# apart.
+_deis_env_settings='
+DEIS_REDIS_PORT  redis_port       6380
+DEIS_DOMAIN      platform_domain  localhost
+DEIS_SSH_PORT    ssh_port         2222
+DEIS_HTTP_PORT   http_port        80
+DEIS_HTTPS_PORT  https_port       443
+DEIS_BRIDGE      network_bridge   deis0
+DEIS_SUBNET      network_subnet   10.223.0.0/16
+'
+
+# Sets (and exports) every variable of the platform:
+#
+#   DEIS_SRC          repo root (absolute)
+#   DEIS_HOME         state directory            (default /var/lib/deis)
+#   DEIS_MOUNT        where the tree is mounted  (default /deis)
+#   DEIS_CONF         $DEIS_HOME/deis.conf
+#   DEIS_BUILD        meson build dir, absolute  (default $DEIS_SRC/build, or
+#                     $DEIS_SRC/build-asan when DEIS_MESON_ARGS asks for a
+#                     sanitizer, $DEIS_SRC/build-custom for other args)
+#   DEISFS DEIS_LOGD DEIS_BUILDER DEIS_PROXY DEIS_SCHEDULER   the binaries
+#                     (DEIS_DEISFS overrides DEISFS)
+#   DEIS_PG_PORT DEIS_REDIS_PORT DEIS_REGISTRY_PORT DEIS_SSH_PORT
+#   DEIS_HTTP_PORT DEIS_HTTPS_PORT DEIS_DOMAIN DEIS_BRIDGE DEIS_SUBNET
+#                     the environment, else the existing deis.conf (so that
+#                     packaging/down finds what packaging/up used), else the
+#                     defaults; with --conf-first, deis.conf before the
+#                     environment (the truth about a running platform)
+#   DEIS_LOG_LEVEL    log_level                  (default info)
+#   DEIS_REGISTRY_URL DEIS_REGISTRY_USER DEIS_SYSLOG_SOCKET DEIS_RUNC_ROOT
+#   DEIS_NGINX_PID and the directories: DEIS_LOGDIR DEIS_RUNDIR
+#   DEIS_PGDATA DEIS_PG_SOCKDIR DEIS_REDIS_DIR DEIS_SECRETS
+#   DEIS_RSYSLOG_DIR DEIS_LOGS_DIR DEIS_REGISTRY_DIR
+deis_env_init() {	# [--conf-first]
+	local var name dflt v
 	DEIS_HOME=$(abspath "${DEIS_HOME:-/var/lib/deis}")
 	DEIS_MOUNT=$(abspath "${DEIS_MOUNT:-/deis}")
 	DEIS_CONF=$DEIS_HOME/deis.conf
+	if [ "${1:-}" = --conf-first ] && [ -r "$DEIS_CONF" ]; then
+		unset DEIS_PG_PORT DEIS_REGISTRY_PORT
+		while read -r var name dflt; do
+			[ -z "$var" ] || unset "$var"
+		done <<<"$_deis_env_settings"
+	fi
 	if [ -z "${DEIS_BUILD:-}" ]; then
 		case ${DEIS_MESON_ARGS:-} in
 		'') DEIS_BUILD=build ;;
@@ -105,25 +154,35 @@ deis_env_init() {
 	case $DEIS_BUILD in /*) ;; *) DEIS_BUILD=$DEIS_SRC/$DEIS_BUILD ;; esac
 	DEISFS=${DEIS_DEISFS:-$DEIS_BUILD/fs/deisfs}
 	DEIS_LOGD=$DEIS_BUILD/daemons/logd/deis-logd
+	DEIS_BUILDER=$DEIS_BUILD/daemons/builder/deis-builder
+	DEIS_PROXY=$DEIS_BUILD/daemons/proxy/deis-proxy
+	DEIS_SCHEDULER=$DEIS_BUILD/daemons/scheduler/deis-scheduler
 
-	# Ports: environment, else what the existing config says, else default.
-	local db=''
-	db=$(conf_get "$DEIS_CONF" database 2>/dev/null) || db=''
+	while read -r var name dflt; do
+		[ -n "$var" ] && [ -z "${!var:-}" ] || continue
+		v=$(conf_get "$DEIS_CONF" "$name" 2>/dev/null) || v=$dflt
+		printf -v "$var" '%s' "$v"
+	done <<<"$_deis_env_settings"
 	if [ -z "${DEIS_PG_PORT:-}" ]; then
-		DEIS_PG_PORT=$(conninfo_get "$db" port 2>/dev/null) || DEIS_PG_PORT=5433
+		v=$(conf_get "$DEIS_CONF" database 2>/dev/null) || v=''
+		DEIS_PG_PORT=$(conninfo_get "$v" port) || DEIS_PG_PORT=5433
 	fi
-	if [ -z "${DEIS_REDIS_PORT:-}" ]; then
-		DEIS_REDIS_PORT=$(conf_get "$DEIS_CONF" redis_port 2>/dev/null) || DEIS_REDIS_PORT=6380
-	fi
-	if [ -z "${DEIS_DOMAIN:-}" ]; then
-		DEIS_DOMAIN=$(conf_get "$DEIS_CONF" platform_domain 2>/dev/null) || DEIS_DOMAIN=localhost
+	if [ -z "${DEIS_REGISTRY_PORT:-}" ]; then
+		v=$(conf_get "$DEIS_CONF" registry_url 2>/dev/null) || v=''
+		DEIS_REGISTRY_PORT=${v##*:}
+		case $DEIS_REGISTRY_PORT in ''|*[!0-9]*) DEIS_REGISTRY_PORT=5000 ;; esac
 	fi
 	: "${DEIS_LOG_LEVEL:=info}"
-	local p
-	for p in "$DEIS_PG_PORT" "$DEIS_REDIS_PORT"; do
-		case $p in ''|*[!0-9]*) die "bad port number '$p'" ;; esac
-		[ "$p" -ge 1 ] && [ "$p" -le 65535 ] || die "bad port number '$p'"
+	for v in "$DEIS_PG_PORT" "$DEIS_REDIS_PORT" "$DEIS_REGISTRY_PORT" "$DEIS_SSH_PORT" \
+		"$DEIS_HTTP_PORT" "$DEIS_HTTPS_PORT"; do
+		case $v in ''|*[!0-9]*) die "bad port number '$v'" ;; esac
+		[ "$v" -ge 1 ] && [ "$v" -le 65535 ] || die "bad port number '$v'"
 	done
+	case $DEIS_BRIDGE in
+	[a-z]*) [ ${#DEIS_BRIDGE} -le 15 ] && [ -z "${DEIS_BRIDGE//[a-z0-9_]/}" ] ||
+		die "bad bridge name '$DEIS_BRIDGE' ([a-z][a-z0-9_]{0,14})" ;;
+	*) die "bad bridge name '$DEIS_BRIDGE' ([a-z][a-z0-9_]{0,14})" ;;
+	esac
 
 	DEIS_LOGDIR=$DEIS_HOME/log
 	DEIS_RUNDIR=$DEIS_HOME/run
@@ -134,9 +193,17 @@ deis_env_init() {
 	DEIS_RSYSLOG_DIR=$DEIS_HOME/rsyslog
 	DEIS_LOGS_DIR=$DEIS_HOME/logs
 	DEIS_SYSLOG_SOCKET=$DEIS_RUNDIR/log/syslog.sock
-	export DEIS_SRC DEIS_HOME DEIS_MOUNT DEIS_CONF DEIS_BUILD DEISFS \
-		DEIS_PG_PORT DEIS_REDIS_PORT DEIS_DOMAIN DEIS_LOG_LEVEL \
-		DEIS_SYSLOG_SOCKET DEIS_LOGD
+	DEIS_REGISTRY_URL=http://127.0.0.1:$DEIS_REGISTRY_PORT
+	DEIS_REGISTRY_DIR=$DEIS_HOME/registry
+	DEIS_REGISTRY_USER=deis
+	DEIS_RUNC_ROOT=$DEIS_HOME/scheduler/runc
+	DEIS_NGINX_PID=$DEIS_RUNDIR/nginx.pid
+	export DEIS_SRC DEIS_HOME DEIS_MOUNT DEIS_CONF DEIS_BUILD DEISFS DEIS_LOGD \
+		DEIS_BUILDER DEIS_PROXY DEIS_SCHEDULER DEIS_PG_PORT DEIS_REDIS_PORT \
+		DEIS_REGISTRY_PORT DEIS_SSH_PORT DEIS_HTTP_PORT DEIS_HTTPS_PORT \
+		DEIS_DOMAIN DEIS_BRIDGE DEIS_SUBNET DEIS_LOG_LEVEL DEIS_SYSLOG_SOCKET \
+		DEIS_REGISTRY_URL DEIS_REGISTRY_DIR DEIS_REGISTRY_USER DEIS_RUNC_ROOT \
+		DEIS_NGINX_PID
 }
 
 # Secrets file: "name=value" lines, 0600 root.
@@ -186,6 +253,188 @@ stop_pid() {	# PID NAME [SECONDS]
 		kill -KILL "$pid" 2>/dev/null || true
 		wait_pid_gone "$pid" 5 || warn "$name (pid $pid) survived SIGKILL"
 	fi
+}
+
+# Stops the process PIDFILE names if it is alive and its command line
+# holds WORD: first `ACTION... PID` (if given: what asks it to end) and up
+# to GRACE seconds to exit by itself, then SIGTERM, SIGKILL after SECONDS.
+# The pid file goes either way.  Says which; fails if the process
+# survived or ACTION failed.
+pidfile_stop() {	# PIDFILE WORD NAME SECONDS [GRACE ACTION...]
+	local pidf=$1 word=$2 name=$3 secs=$4 grace=${5:-0} pid='' st=0
+	shift $(($# < 5 ? $# : 5))
+	if pid_alive "$pidf" "$word"; then
+		read -r pid <"$pidf"
+		[ $# = 0 ] || "$@" "$pid" || st=1
+		wait_pid_gone "$pid" "$grace" || stop_pid "$pid" "$name" "$secs"
+		info "$name stopped (pid $pid)"
+		! proc_alive "$pid" || st=1
+	else
+		info "$name not running"
+	fi
+	rm -f "$pidf"
+	return $st
+}
+
+# Succeeds if process PID does not run the current BINARY: another file,
+# a deleted one, or one rebuilt since the process started.
+binary_changed() {	# PID BINARY
+	local exe btime ticks start
+	exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+	case $exe in *" (deleted)") return 0 ;; esac
+	[ "$exe" = "$(readlink -f "$2")" ] || return 0
+	# Process start, in seconds since the epoch: btime + field 22 of stat.
+	btime=$(awk '/^btime/ { print $2 }' /proc/stat)
+	ticks=$(awk '{ sub(/^.*\) /, ""); print $20 }' "/proc/$1/stat") || return 1
+	start=$((btime + ticks / $(getconf CLK_TCK)))
+	[ "$(stat -c %Y "$2")" -le "$start" ] || return 0
+	return 1
+}
+
+# ---------------------------------------------------------------- daemons
+
+# The platform's daemons (deisfs, docker-registry, deis-builder,
+# deis-proxy, deis-scheduler) run in a session of their own, with their
+# exact pid in $DEIS_RUNDIR/NAME.pid and their output appended to
+# $DEIS_LOGDIR/NAME.log.  All but the registry are recognised by the path
+# of deis.conf in their command line (deisfs rewrites its argv:
+# "--config=X" shows as "--config X").
+
+daemon_running() {	# NAME
+	pid_alive "$DEIS_RUNDIR/$1.pid" "$DEIS_CONF"
+}
+
+daemon_pid() {	# NAME
+	cat "$DEIS_RUNDIR/$1.pid" 2>/dev/null
+}
+
+# SIGTERM, then SIGKILL after SECONDS.
+daemon_stop() {	# NAME SECONDS
+	pidfile_stop "$DEIS_RUNDIR/$1.pid" "$DEIS_CONF" "$1" "$2"
+}
+
+# Succeeds if the daemon NAME runs and may go on running: not when
+# RESTART is --restart (its configuration changed), when BINARY was
+# rebuilt since it started, or when CHECK (a command, given the pid)
+# fails, WHY saying what that means.  Says which.  When this fails and
+# NAME runs, the caller stops it before it starts it again.
+daemon_keep() {	# NAME BINARY RESTART [CHECK WHY]
+	local pid
+	daemon_running "$1" || return 1
+	pid=$(daemon_pid "$1")
+	if [ "$3" = --restart ]; then
+		info "configuration changed; restarting $1 (pid $pid)"
+	elif binary_changed "$pid" "$2"; then
+		info "$2 was rebuilt; restarting $1 (pid $pid)"
+	elif [ -n "${4:-}" ] && ! "$4" "$pid"; then
+		info "$1 (pid $pid) $5; restarting it"
+	else
+		info "already running (pid $pid)"
+		return 0
+	fi
+	return 1
+}
+
+# Starts CMD... as the daemon NAME: in a session of its own (no
+# controlling terminal), stdin from /dev/null, its output appended to its
+# log, its exact pid in its pid file (the inner shell writes its own pid,
+# which exec hands on to CMD).  Then waits up to SECONDS for `READY PID`
+# to succeed.  Fails, with the log's tail, if CMD exits first or time runs
+# out (CMD is then stopped).
+daemon_spawn() {	# NAME SECONDS READY CMD...
+	local name=$1 secs=$2 ready=$3 pid='' job st
+	local pidf=$DEIS_RUNDIR/$1.pid log=$DEIS_LOGDIR/$1.log
+	shift 3
+	touch "$log" && chmod 0640 "$log" || return 1
+	rm -f "$pidf"
+	setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' "$name" "$pidf" "$@" \
+		</dev/null >>"$log" 2>&1 &
+	job=$!
+	for _ in $(seq 1 $((secs * 10))); do
+		[ -n "$pid" ] || { [ -s "$pidf" ] && read -r pid <"$pidf"; } || true
+		if [ -n "$pid" ] && ! proc_alive "$pid"; then
+			wait "$job" 2>/dev/null && st=0 || st=$?
+			show_log_tail "$log"
+			err "$name exited during start-up (status $st)"
+			return
+		fi
+		if [ -n "$pid" ] && "$ready" "$pid"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	show_log_tail "$log"
+	[ -z "$pid" ] || stop_pid "$pid" "$name" 5
+	rm -f "$pidf"
+	err "$name was not ready within ${secs}s"
+}
+
+# ---------------------------------------------------------------- ports
+
+# Succeeds if something accepts TCP connections on 127.0.0.1:PORT.
+port_in_use() {	# PORT
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Fails, naming VARIABLE (that sets it), if PORT is taken.
+port_free() {	# PORT VARIABLE
+	! port_in_use "$1" || err "port $1 is taken by another program; set $2"
+}
+
+# Prints a free port below the kernel's ephemeral range, other than those
+# given.
+free_port() {	# [EXCLUDED...]
+	local p i x bad
+	for i in $(seq 1 200); do
+		p=$((20000 + RANDOM % 12000))
+		bad=0
+		for x in "$@"; do [ "$p" = "$x" ] && bad=1; done
+		[ $bad = 0 ] || continue
+		port_in_use "$p" && continue
+		# Also refuse ports bound (in any state) on any address.
+		if awk -v p="$(printf '%04X' "$p")" 'NR > 1 { split($2, a, ":"); if (a[2] == p) f = 1 } END { exit !f }' \
+			/proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+			continue
+		fi
+		echo "$p"
+		return 0
+	done
+	die "no free TCP port found"
+}
+
+# Sets each VARIABLE to a free port, no two the same, and exports it: the
+# ports of a throwaway platform.
+free_ports() {	# VARIABLE...
+	local v used=()
+	for v; do
+		printf -v "$v" '%s' "$(free_port "${used[@]}")"
+		used+=("${!v}")
+		export "${v?}"
+	done
+}
+
+# A bridge name of PREFIX and six random hex digits, for a throwaway
+# platform's containers.
+free_bridge() {	# PREFIX
+	printf '%s%s\n' "$1" "$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
+}
+
+# A /24 of 10.200.0.0-10.254.255.0 that no route of this host touches,
+# for a throwaway platform's containers (packaging/test).
+free_subnet() {
+	local a b dflt via
+	# Free: the kernel would send it where it sends what it has no route
+	# for (the default route, or nowhere).
+	dflt=$(ip -4 route show default 2>/dev/null | awk 'NR == 1 { print $3, $5 }')
+	for _ in $(seq 1 200); do
+		a=$((200 + RANDOM % 55)) b=$((RANDOM % 256))
+		via=$(ip -4 route get "10.$a.$b.1" 2>/dev/null |
+			awk 'NR == 1 { for (i = 1; i < NF; i++) { if ($i == "via") v = $(i + 1); if ($i == "dev") d = $(i + 1) } print v, d }') || via=''
+		[ -z "$via" ] || [ "$via" = "$dflt" ] || continue
+		echo "10.$a.$b.0/24"
+		return 0
+	done
+	die "no free /24 in 10.200.0.0/16-10.254.0.0/16 for the containers"
 }
 
 # ---------------------------------------------------------------- mounts
@@ -285,6 +534,39 @@ pg_superuser_psql() {
 		-p "$DEIS_PG_PORT" -d postgres "$@"
 }
 
+# pg_ctl ACTION on the cluster, waiting for it (up to 60 s).
+_pg_ctl() {	# ACTION [ARGS...]
+	pg_as "$DEIS_PGBIN/pg_ctl" "$1" -D "$DEIS_PGDATA" -w -t 60 "${@:2}" >/dev/null
+}
+
+postgres_start() {	# [--restart]
+	local log=$DEIS_LOGDIR/postgres.log
+	if pg_running; then
+		[ "${1:-}" = --restart ] || { info "already running"; return 0; }
+		info "settings changed; restarting"
+		_pg_ctl restart -m fast -l "$log" ||
+			{ show_log_tail "$log"; err "PostgreSQL restart failed"; return 1; }
+		return 0
+	fi
+	port_free "$DEIS_PG_PORT" DEIS_PG_PORT || return 1
+	info "starting (log: $log)"
+	_pg_ctl start -l "$log" || { show_log_tail "$log"; err "PostgreSQL did not start"; }
+}
+
+# A fast shutdown (sessions end, nothing is lost), else an immediate one.
+postgres_stop() {
+	if [ ! -f "$DEIS_PGDATA/PG_VERSION" ]; then
+		info "no cluster in $DEIS_PGDATA"
+	elif ! pg_running; then
+		info "PostgreSQL not running"
+	elif _pg_ctl stop -m fast; then
+		info "PostgreSQL stopped"
+	else
+		warn "fast shutdown failed; trying immediate"
+		pg_as "$DEIS_PGBIN/pg_ctl" stop -D "$DEIS_PGDATA" -m immediate -w -t 30 >/dev/null
+	fi
+}
+
 # ---------------------------------------------------------------- Redis
 
 # redis-cli against the private instance; the password goes through the
@@ -301,7 +583,49 @@ redis_running() {
 	[ "$(redis_cli ping 2>/dev/null)" = PONG ]
 }
 
-# ---------------------------------------------------------------- rsyslog
+redis_start() {	# [--restart]
+	local pidf=$DEIS_RUNDIR/redis.pid log=$DEIS_LOGDIR/redis.log
+	if redis_running; then
+		[ "${1:-}" = --restart ] || { info "already running"; return 0; }
+		info "settings changed; restarting"
+		redis_stop || return 1
+	elif pid_alive "$pidf" redis-server; then
+		info "redis-server (pid $(cat "$pidf")) does not answer; restarting it"
+		redis_stop || return 1
+	fi
+	port_free "$DEIS_REDIS_PORT" DEIS_REDIS_PORT || return 1
+	info "starting (log: $log)"
+	touch "$log" && chmod 0640 "$log" || return 1
+	redis-server "$DEIS_REDIS_DIR/redis.conf" </dev/null >/dev/null ||
+		{ show_log_tail "$log"; err "redis-server failed"; return 1; }
+	for _ in $(seq 1 100); do
+		redis_running && { info "password accepted: ok"; return 0; }
+		sleep 0.1
+	done
+	show_log_tail "$log"
+	err "Redis did not answer PING within 10s"
+}
+
+# SHUTDOWN NOSAVE (Redis is a cache), SIGTERM if it does not answer.
+redis_stop() {
+	local pidf=$DEIS_RUNDIR/redis.pid pid='' was=0
+	if pid_alive "$pidf" redis-server; then
+		read -r pid <"$pidf"
+		was=1
+	fi
+	if redis_running; then
+		redis_cli shutdown nosave >/dev/null 2>&1 || true
+		was=1
+	fi
+	if [ -n "$pid" ] && ! wait_pid_gone "$pid" 10; then
+		stop_pid "$pid" redis-server 5
+	fi
+	rm -f "$pidf"
+	if [ $was = 1 ]; then info "Redis stopped"; else info "Redis not running"; fi
+	[ -z "$pid" ] || ! proc_alive "$pid"
+}
+
+# ---------------------------------------------------------------- log server
 
 # The private rsyslogd (the log server), by its pid file and its config
 # path on the command line.
@@ -331,27 +655,64 @@ logd_pids() {
 	done
 }
 
+# rsyslogd listening on the producers' socket; it runs deis-logd itself.
+logserver_start() {	# [--restart]
+	local log=$DEIS_LOGDIR/rsyslog.log pid
+	if rsyslog_running; then
+		if [ "${1:-}" = --restart ]; then
+			info "settings changed; restarting"
+			logserver_stop || return 1
+		else
+			# A rebuilt deis-logd: end the old one, rsyslog starts the
+			# new binary and sends again what was not confirmed.
+			for pid in $(logd_pids); do
+				if binary_changed "$pid" "$DEIS_LOGD"; then
+					info "$DEIS_LOGD was rebuilt; restarting deis-logd (pid $pid)"
+					kill -TERM "$pid" 2>/dev/null || true
+				fi
+			done
+			info "already running (pid $(rsyslog_pid))"
+			return 0
+		fi
+	fi
+	info "starting (log: $log, deis-logd: $DEIS_LOGDIR/deis-logd.log)"
+	rm -f "$DEIS_RUNDIR/rsyslog.pid" "$DEIS_SYSLOG_SOCKET"
+	rsyslogd -f "$DEIS_RSYSLOG_DIR/rsyslog.conf" -i "$DEIS_RUNDIR/rsyslog.pid" \
+		</dev/null >>"$log" 2>&1 ||
+		{ show_log_tail "$log"; err "rsyslogd failed to start"; return 1; }
+	for _ in $(seq 1 100); do
+		[ -S "$DEIS_SYSLOG_SOCKET" ] && rsyslog_running && break
+		sleep 0.1
+	done
+	[ -S "$DEIS_SYSLOG_SOCKET" ] ||
+		{ show_log_tail "$log"; err "rsyslogd does not listen on $DEIS_SYSLOG_SOCKET after 10s"; return 1; }
+	info "listening (pid $(rsyslog_pid))"
+}
+
+# rsyslogd closes deis-logd's stdin on the way out; deis-logd flushes and
+# exits.  A deis-logd left over (its rsyslogd was killed) is stopped too.
+logserver_stop() {
+	local pid st=0
+	if rsyslog_running; then
+		pid=$(rsyslog_pid)
+		stop_pid "$pid" rsyslogd 20
+		info "rsyslogd stopped (pid $pid)"
+		! proc_alive "$pid" || st=1
+	else
+		info "rsyslogd not running"
+	fi
+	rm -f "$DEIS_RUNDIR/rsyslog.pid"
+	for pid in $(logd_pids); do
+		warn "stopping stray deis-logd pid $pid"
+		stop_pid "$pid" deis-logd 10
+	done
+	return $st
+}
+
 # ---------------------------------------------------------------- registry
 
-# The private registry (Distribution 2.8, Debian's docker-registry).  Sets
-# DEIS_REGISTRY_PORT (the environment, else the port of registry_url in
-# deis.conf, else 5000), DEIS_REGISTRY_URL and DEIS_REGISTRY_DIR.  Call it
-# after deis_env_init.
-registry_env_init() {
-	local url=''
-	if [ -z "${DEIS_REGISTRY_PORT:-}" ]; then
-		url=$(conf_get "$DEIS_CONF" registry_url 2>/dev/null) || url=''
-		DEIS_REGISTRY_PORT=${url##*:}
-		case $DEIS_REGISTRY_PORT in ''|*[!0-9]*) DEIS_REGISTRY_PORT=5000 ;; esac
-	fi
-	case $DEIS_REGISTRY_PORT in ''|*[!0-9]*) die "bad port number '$DEIS_REGISTRY_PORT'" ;; esac
-	[ "$DEIS_REGISTRY_PORT" -ge 1 ] && [ "$DEIS_REGISTRY_PORT" -le 65535 ] ||
-		die "bad port number '$DEIS_REGISTRY_PORT'"
-	DEIS_REGISTRY_URL=http://127.0.0.1:$DEIS_REGISTRY_PORT
-	DEIS_REGISTRY_DIR=$DEIS_HOME/registry
-	DEIS_REGISTRY_USER=deis
-	export DEIS_REGISTRY_PORT DEIS_REGISTRY_URL DEIS_REGISTRY_DIR DEIS_REGISTRY_USER
-}
+# The private registry (Distribution 2.8, Debian's docker-registry) on
+# $DEIS_REGISTRY_URL (127.0.0.1 only), blobs under $DEIS_REGISTRY_DIR.
 
 # The user the registry runs as: Debian's docker-registry, else root.
 registry_user() {
@@ -377,202 +738,118 @@ registry_answers() {
 		curl -K - -fsS -o /dev/null --max-time 2 "$DEIS_REGISTRY_URL/v2/" 2>/dev/null
 }
 
-# ---------------------------------------------------------------- ports
-
-# Succeeds if something accepts TCP connections on 127.0.0.1:PORT.
-port_in_use() {	# PORT
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# Prints a free port below the kernel's ephemeral range, other than those
-# given.
-free_port() {	# [EXCLUDED...]
-	local p i x bad
-	for i in $(seq 1 200); do
-		p=$((20000 + RANDOM % 12000))
-		bad=0
-		for x in "$@"; do [ "$p" = "$x" ] && bad=1; done
-		[ $bad = 0 ] || continue
-		port_in_use "$p" && continue
-		# Also refuse ports bound (in any state) on any address.
-		if awk -v p="$(printf '%04X' "$p")" 'NR > 1 { split($2, a, ":"); if (a[2] == p) f = 1 } END { exit !f }' \
-			/proc/net/tcp /proc/net/tcp6 2>/dev/null; then
-			continue
+# Run as the docker-registry user, in a clean environment (REGISTRY_*
+# variables would override the config).
+registry_start() {	# [--restart]
+	local user group
+	if registry_running; then
+		if [ "${1:-}" = --restart ]; then
+			info "settings changed; restarting"
+		elif registry_answers; then
+			info "already running (pid $(daemon_pid registry))"
+			return 0
+		else
+			info "docker-registry (pid $(daemon_pid registry)) does not answer; restarting it"
 		fi
-		echo "$p"
-		return 0
-	done
-	die "no free TCP port found"
+		registry_stop || return 1
+	fi
+	port_free "$DEIS_REGISTRY_PORT" DEIS_REGISTRY_PORT || return 1
+	user=$(registry_user)
+	group=$(id -gn "$user")
+	info "starting as $user (log: $DEIS_LOGDIR/registry.log)"
+	daemon_spawn registry 20 registry_answers \
+		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+		setpriv --reuid="$user" --regid="$group" --init-groups -- \
+		docker-registry serve "$DEIS_REGISTRY_DIR/config.yml" || return 1
+	info "answering GET /v2/ (pid $(daemon_pid registry))"
 }
 
-# Succeeds if process PID does not run the current BINARY: another file,
-# a deleted one, or one rebuilt since the process started.
-binary_changed() {	# PID BINARY
-	local exe btime ticks start
-	exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
-	case $exe in *" (deleted)") return 0 ;; esac
-	[ "$exe" = "$(readlink -f "$2")" ] || return 0
-	# Process start, in seconds since the epoch: btime + field 22 of stat.
-	btime=$(awk '/^btime/ { print $2 }' /proc/stat)
-	ticks=$(awk '{ sub(/^.*\) /, ""); print $20 }' "/proc/$1/stat") || return 1
-	start=$((btime + ticks / $(getconf CLK_TCK)))
-	[ "$(stat -c %Y "$2")" -le "$start" ] || return 0
-	return 1
+registry_stop() {
+	pidfile_stop "$DEIS_RUNDIR/registry.pid" "$DEIS_REGISTRY_DIR/config.yml" docker-registry 10
+}
+
+# ---------------------------------------------------------------- deisfs
+
+deisfs_running() { daemon_running deisfs; }
+
+_deisfs_mounted() { mount_responsive "$DEIS_MOUNT" 2; }
+
+# deisfs -f -o allow_other on $DEIS_MOUNT.  A mount left by a dead deisfs
+# ("Transport endpoint is not connected"), or made by another, goes first.
+deisfs_start() {	# [--restart]
+	[ -x "$DEISFS" ] || { err "$DEISFS not found or not executable (did the build produce fs/deisfs?)"; return 1; }
+	[ -e /dev/fuse ] || modprobe fuse 2>/dev/null || true
+	[ -e /dev/fuse ] || { err "/dev/fuse is missing: this machine cannot mount FUSE filesystems"; return 1; }
+	daemon_keep deisfs "$DEISFS" "${1:-}" _deisfs_mounted "runs but $DEIS_MOUNT is not usable" &&
+		return 0
+	! deisfs_running || deisfs_stop || return 1
+	if is_mounted "$DEIS_MOUNT"; then
+		if mount_responsive "$DEIS_MOUNT"; then
+			info "$DEIS_MOUNT is mounted by a process we did not start; unmounting it"
+			unmount_fuse "$DEIS_MOUNT" || { err "cannot unmount $DEIS_MOUNT"; return 1; }
+		else
+			info "removing stale mount on $DEIS_MOUNT (transport endpoint not connected)"
+			umount -l "$DEIS_MOUNT" 2>/dev/null || fusermount3 -uz "$DEIS_MOUNT" 2>/dev/null || true
+			! is_mounted "$DEIS_MOUNT" || { err "cannot remove the stale mount on $DEIS_MOUNT"; return 1; }
+		fi
+	fi
+	mkdir -p "$DEIS_MOUNT" || return 1
+	info "starting $DEISFS (log: $DEIS_LOGDIR/deisfs.log)"
+	printf '%s packaging: starting %s\n' "$(date -Is)" "$DEISFS" >>"$DEIS_LOGDIR/deisfs.log"
+	if ! daemon_spawn deisfs 20 _deisfs_mounted \
+		"$DEISFS" "--config=$DEIS_CONF" -f -o allow_other "$DEIS_MOUNT"; then
+		unmount_fuse "$DEIS_MOUNT" || true
+		return 1
+	fi
+	info "mounted (pid $(daemon_pid deisfs))"
+}
+
+_deisfs_unmount() {
+	unmount_fuse "$DEIS_MOUNT" && info "unmounted $DEIS_MOUNT"
+}
+
+# Unmounting ends the FUSE session, so deisfs normally exits by itself;
+# it gets 3 s before SIGTERM (and SIGKILL 10 s later).  A mount left by a
+# dead deisfs goes too.
+deisfs_stop() {
+	local st=0
+	pidfile_stop "$DEIS_RUNDIR/deisfs.pid" "$DEIS_CONF" deisfs 10 3 _deisfs_unmount || st=1
+	! is_mounted "$DEIS_MOUNT" || _deisfs_unmount || st=1
+	return $st
 }
 
 # ---------------------------------------------------------------- builder
 
-# deis-builder, the SSH server for git push (docs/builder.md).  Sets
-# DEIS_SSH_PORT (the environment, else ssh_port in deis.conf, else 2222)
-# and DEIS_BUILDER (the binary).  Call it after deis_env_init.
-builder_env_init() {
-	if [ -z "${DEIS_SSH_PORT:-}" ]; then
-		DEIS_SSH_PORT=$(conf_get "$DEIS_CONF" ssh_port 2>/dev/null) || DEIS_SSH_PORT=2222
-	fi
-	case $DEIS_SSH_PORT in ''|*[!0-9]*) die "bad port number '$DEIS_SSH_PORT'" ;; esac
-	[ "$DEIS_SSH_PORT" -ge 1 ] && [ "$DEIS_SSH_PORT" -le 65535 ] ||
-		die "bad port number '$DEIS_SSH_PORT'"
-	DEIS_BUILDER=$DEIS_BUILD/daemons/builder/deis-builder
-	export DEIS_SSH_PORT DEIS_BUILDER
-}
-
-# A platform daemon NAME started with --config=$DEIS_CONF, its pid in
-# $DEIS_RUNDIR/NAME.pid: whether it runs, and stopping it (SIGTERM, then
-# SIGKILL after SECONDS); the pid file goes either way.
-daemon_running() {	# NAME
-	pid_alive "$DEIS_RUNDIR/$1.pid" "--config=$DEIS_CONF"
-}
-daemon_stop() {	# NAME SECONDS
-	local pid=''
-	if daemon_running "$1"; then
-		read -r pid <"$DEIS_RUNDIR/$1.pid"
-		stop_pid "$pid" "$1" "$2"
-	fi
-	rm -f "$DEIS_RUNDIR/$1.pid"
-}
+# deis-builder: git push over SSH on $DEIS_SSH_PORT (docs/builder.md).
 
 builder_running() { daemon_running deis-builder; }
+
+_builder_listening() {	# PID
+	grep -q "deis-builder\[$1\]: .*listening on" "$DEIS_LOGDIR/deis-builder.log"
+}
+
+builder_start() {	# [--restart]
+	[ -x "$DEIS_BUILDER" ] || { err "$DEIS_BUILDER not found (did the build produce daemons/builder/deis-builder?)"; return 1; }
+	daemon_keep deis-builder "$DEIS_BUILDER" "${1:-}" && return 0
+	! builder_running || builder_stop || return 1
+	port_free "$DEIS_SSH_PORT" DEIS_SSH_PORT || return 1
+	info "starting (log: $DEIS_LOGDIR/deis-builder.log)"
+	daemon_spawn deis-builder 10 _builder_listening "$DEIS_BUILDER" "--config=$DEIS_CONF" ||
+		return 1
+	info "listening (pid $(daemon_pid deis-builder))"
+}
+
 # SIGTERM lets running pushes finish (up to its builder_shutdown_timeout,
 # 20 s by default), SIGKILL after 30 s.
 builder_stop() { daemon_stop deis-builder 30; }
 
-# ---------------------------------------------------------------- scheduler
+# ---------------------------------------------------------------- proxy
 
-# deis-scheduler runs the apps' containers (docs/scheduler.md); each
-# container has a deis-shim parent.  Sets DEIS_SCHEDULER, DEIS_RUNC_ROOT.
-# Also DEIS_BRIDGE and DEIS_SUBNET, the containers' network (the
-# environment, else network_bridge / network_subnet in deis.conf, else
-# deis0 and 10.223.0.0/16).
-scheduler_env_init() {
-	DEIS_SCHEDULER=$DEIS_BUILD/daemons/scheduler/deis-scheduler
-	DEIS_RUNC_ROOT=$DEIS_HOME/scheduler/runc
-	if [ -z "${DEIS_BRIDGE:-}" ]; then
-		DEIS_BRIDGE=$(conf_get "$DEIS_CONF" network_bridge 2>/dev/null) || DEIS_BRIDGE=deis0
-	fi
-	if [ -z "${DEIS_SUBNET:-}" ]; then
-		DEIS_SUBNET=$(conf_get "$DEIS_CONF" network_subnet 2>/dev/null) ||
-			DEIS_SUBNET=10.223.0.0/16
-	fi
-	case $DEIS_BRIDGE in
-	[a-z]*) [ ${#DEIS_BRIDGE} -le 15 ] && [ -z "${DEIS_BRIDGE//[a-z0-9_]/}" ] ||
-		die "bad bridge name '$DEIS_BRIDGE' ([a-z][a-z0-9_]{0,14})" ;;
-	*) die "bad bridge name '$DEIS_BRIDGE' ([a-z][a-z0-9_]{0,14})" ;;
-	esac
-	export DEIS_SCHEDULER DEIS_RUNC_ROOT DEIS_BRIDGE DEIS_SUBNET
-}
-
-# A /24 of 10.200.0.0-10.254.255.0 that no route of this host touches,
-# for a throwaway platform's containers (packaging/test).
-free_subnet() {
-	local a b dflt via
-	# Free: the kernel would send it where it sends what it has no route
-	# for (the default route, or nowhere).
-	dflt=$(ip -4 route show default 2>/dev/null | awk 'NR == 1 { print $3, $5 }')
-	for _ in $(seq 1 200); do
-		a=$((200 + RANDOM % 55)) b=$((RANDOM % 256))
-		via=$(ip -4 route get "10.$a.$b.1" 2>/dev/null |
-			awk 'NR == 1 { for (i = 1; i < NF; i++) { if ($i == "via") v = $(i + 1); if ($i == "dev") d = $(i + 1) } print v, d }') || via=''
-		[ -z "$via" ] || [ "$via" = "$dflt" ] || continue
-		echo "10.$a.$b.0/24"
-		return 0
-	done
-	die "no free /24 in 10.200.0.0/16-10.254.0.0/16 for the containers"
-}
-
-# Removes this platform's containers' network: the firewall, the
-# namespaces, the bridge (deis-scheduler network down).
-network_down() {
-	[ -x "$DEIS_SCHEDULER" ] || return 0
-	"$DEIS_SCHEDULER" network down "--config=$DEIS_CONF"
-}
-
-scheduler_running() { daemon_running deis-scheduler; }
-# Its containers keep running: a new scheduler adopts them.
-scheduler_stop() { daemon_stop deis-scheduler 10; }
-
-# Stops every app container of this platform: SIGTERM to each, SIGKILL
-# after 10 s, then runc delete.  Their shims exit with them.
-containers_stop_all() {
-	local ids id n=0
-	[ -d "$DEIS_RUNC_ROOT" ] || return 0
-	ids=$(runc --root "$DEIS_RUNC_ROOT" list -q 2>/dev/null) || return 0
-	[ -n "$ids" ] || return 0
-	for id in $ids; do
-		runc --root "$DEIS_RUNC_ROOT" kill --all "$id" TERM >/dev/null 2>&1 || :
-		n=$((n + 1))
-	done
-	for _ in $(seq 1 100); do
-		[ -z "$(runc --root "$DEIS_RUNC_ROOT" list -q 2>/dev/null |
-			while read -r id; do
-				st=$(runc --root "$DEIS_RUNC_ROOT" state "$id" 2>/dev/null |
-					sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p')
-				[ "$st" = stopped ] || echo "$id"
-			done)" ] && break
-		sleep 0.1
-	done
-	for id in $ids; do
-		runc --root "$DEIS_RUNC_ROOT" kill --all "$id" KILL >/dev/null 2>&1 || :
-		runc --root "$DEIS_RUNC_ROOT" delete --force "$id" >/dev/null 2>&1 || :
-	done
-	rm -rf "$DEIS_HOME/scheduler/containers"
-	echo "$n"
-}
-
-# Ends every attached one-off (`ssh ... run`, under its own runc root) that
-# outlived its session: SIGKILL and delete (they have no shim to wait for).
-attached_stop_all() {
-	local root=$DEIS_HOME/scheduler/attached/runc id n=0
-	[ -d "$root" ] || { echo 0; return 0; }
-	for id in $(runc --root "$root" list -q 2>/dev/null); do
-		runc --root "$root" kill --all "$id" KILL >/dev/null 2>&1 || :
-		runc --root "$root" delete --force "$id" >/dev/null 2>&1 || :
-		n=$((n + 1))
-	done
-	echo "$n"
-}
-
-# ---------------------------------------------------------------- 10. proxy
-
-# deis-proxy and its private nginx (docs/proxy.md).  Sets DEIS_HTTP_PORT
-# and DEIS_HTTPS_PORT (the environment, else http_port / https_port in
-# deis.conf, else 80 and 443), DEIS_PROXY (the binary) and DEIS_NGINX_PID
-# (nginx's pid file).  Call it after deis_env_init.
-proxy_env_init() {
-	local p
-	if [ -z "${DEIS_HTTP_PORT:-}" ]; then
-		DEIS_HTTP_PORT=$(conf_get "$DEIS_CONF" http_port 2>/dev/null) || DEIS_HTTP_PORT=80
-	fi
-	if [ -z "${DEIS_HTTPS_PORT:-}" ]; then
-		DEIS_HTTPS_PORT=$(conf_get "$DEIS_CONF" https_port 2>/dev/null) || DEIS_HTTPS_PORT=443
-	fi
-	for p in "$DEIS_HTTP_PORT" "$DEIS_HTTPS_PORT"; do
-		case $p in ''|*[!0-9]*) die "bad port number '$p'" ;; esac
-		[ "$p" -ge 1 ] && [ "$p" -le 65535 ] || die "bad port number '$p'"
-	done
-	DEIS_PROXY=$DEIS_BUILD/daemons/proxy/deis-proxy
-	DEIS_NGINX_PID=$DEIS_RUNDIR/nginx.pid
-	export DEIS_HTTP_PORT DEIS_HTTPS_PORT DEIS_PROXY DEIS_NGINX_PID
-}
+# deis-proxy renders nginx's config from the routes and runs a private
+# nginx (config and certificates in $DEIS_HOME/proxy, pid in
+# $DEIS_NGINX_PID, error log in log/nginx.log).  nginx outlives deis-proxy
+# on purpose: a new deis-proxy adopts it, so restarting deis-proxy drops no
+# request.
 
 proxy_running() { daemon_running deis-proxy; }
 
@@ -581,20 +858,133 @@ nginx_running() {
 	pid_alive "$DEIS_NGINX_PID" "$DEIS_HOME/proxy/nginx.conf"
 }
 
-# nginx keeps serving: it outlives deis-proxy on purpose.
-proxy_stop() { daemon_stop deis-proxy 10; }
+# Debian's nginx package starts its own service when it is installed: the
+# "Welcome to nginx" site on port 80.  Only that untouched default is taken
+# down, so that the platform can have port 80; a system nginx someone has
+# configured is left alone (then set DEIS_HTTP_PORT).
+debian_nginx_is_default() {
+	pid_alive /run/nginx.pid nginx || return 1
+	[ "$(ls -A /etc/nginx/sites-enabled 2>/dev/null)" = default ] || return 1
+	[ -z "$(ls -A /etc/nginx/conf.d 2>/dev/null)" ] || return 1
+	! dpkg --verify nginx-common 2>/dev/null | grep -q sites-available/default
+}
 
-# Stops the private nginx: SIGQUIT lets requests in flight finish (up to
-# 20 s), then SIGTERM (stop_pid), then SIGKILL.
-nginx_stop() {
-	local pid='' end
-	nginx_running || return 0
-	read -r pid <"$DEIS_NGINX_PID"
-	kill -QUIT "$pid" 2>/dev/null || return 0
-	end=$((SECONDS + 20))
-	while proc_alive "$pid" && [ "$SECONDS" -lt "$end" ]; do
-		sleep 0.1
+# Where the log of the deis-proxy being started began.
+_proxy_log_mark=0
+
+_proxy_routing() {	# PID
+	nginx_running &&
+	tail -c +"$((_proxy_log_mark + 1))" "$DEIS_LOGDIR/deis-proxy.log" |
+		grep -q "deis-proxy\[$1\]: .*nginx \(started\|reloaded\)"
+}
+
+# A restart (rebuilt, reconfigured, or running without its nginx)
+# restarts deis-proxy alone; nginx keeps serving.
+proxy_start() {	# [--restart]
+	local p
+	[ -x "$DEIS_PROXY" ] || { err "$DEIS_PROXY not found (did the build produce daemons/proxy/deis-proxy?)"; return 1; }
+	[ -x /usr/sbin/nginx ] || { err "/usr/sbin/nginx not found (is nginx installed?)"; return 1; }
+	daemon_keep deis-proxy "$DEIS_PROXY" "${1:-}" nginx_running "runs without nginx" &&
+		return 0
+	! proxy_running || daemon_stop deis-proxy 10 || return 1
+	if ! nginx_running; then
+		for p in "$DEIS_HTTP_PORT" "$DEIS_HTTPS_PORT"; do
+			port_in_use "$p" || continue
+			if [ "$p" = 80 ] || [ "$p" = 443 ] && debian_nginx_is_default; then
+				info "stopping Debian's default nginx service (its welcome page holds port $p)"
+				systemctl disable --now nginx >/dev/null 2>&1 ||
+					stop_pid "$(cat /run/nginx.pid)" nginx 10
+			fi
+			port_free "$p" "DEIS_HTTP_PORT / DEIS_HTTPS_PORT" || return 1
+		done
+	fi
+	info "starting (log: $DEIS_LOGDIR/deis-proxy.log; nginx: $DEIS_LOGDIR/nginx.log)"
+	_proxy_log_mark=$(stat -c %s "$DEIS_LOGDIR/deis-proxy.log" 2>/dev/null) || _proxy_log_mark=0
+	if ! daemon_spawn deis-proxy 30 _proxy_routing "$DEIS_PROXY" "--config=$DEIS_CONF"; then
+		show_log_tail "$DEIS_LOGDIR/nginx.log" 10
+		return 1
+	fi
+	info "routing (pid $(daemon_pid deis-proxy), nginx pid $(cat "$DEIS_NGINX_PID"))"
+}
+
+# deis-proxy, then nginx: SIGQUIT lets requests in flight finish (up to
+# 20 s), then SIGTERM, then SIGKILL.
+proxy_stop() {
+	local st=0
+	daemon_stop deis-proxy 10 || st=1
+	pidfile_stop "$DEIS_NGINX_PID" "$DEIS_HOME/proxy/nginx.conf" nginx 10 20 kill -QUIT || st=1
+	return $st
+}
+
+# ---------------------------------------------------------------- scheduler
+
+# deis-scheduler runs the apps' containers (docs/scheduler.md): runc
+# containers under $DEIS_RUNC_ROOT, each with a deis-shim parent, on the
+# bridge $DEIS_BRIDGE in $DEIS_SUBNET.  They outlive it: a new scheduler
+# adopts them.
+
+scheduler_running() { daemon_running deis-scheduler; }
+
+_scheduler_running_on_node() {	# PID
+	grep -q "deis-scheduler\[$1\]: .*scheduling on node" "$DEIS_LOGDIR/deis-scheduler.log"
+}
+
+# OPTIONs (--name=value) go to deis-scheduler, over deis.conf.
+scheduler_start() {	# [--restart] [OPTION...]
+	local restart=''
+	[ "${1:-}" != --restart ] || { restart=--restart; shift; }
+	[ -x "$DEIS_SCHEDULER" ] || { err "$DEIS_SCHEDULER not found (did the build produce daemons/scheduler/deis-scheduler?)"; return 1; }
+	daemon_keep deis-scheduler "$DEIS_SCHEDULER" "$restart" && return 0
+	! scheduler_running || scheduler_stop || return 1
+	info "starting (log: $DEIS_LOGDIR/deis-scheduler.log)"
+	daemon_spawn deis-scheduler 10 _scheduler_running_on_node \
+		"$DEIS_SCHEDULER" "--config=$DEIS_CONF" "$@" || return 1
+	info "running (pid $(daemon_pid deis-scheduler))"
+}
+
+# Its containers keep running.
+scheduler_stop() { daemon_stop deis-scheduler 10; }
+
+# Every app container of this platform: SIGTERM to each, SIGKILL after
+# 10 s, then runc delete (their shims exit with them); every attached
+# one-off (`ssh ... run`, under its own runc root, with no shim to wait
+# for): SIGKILL and delete; then the containers' network (the firewall,
+# the namespaces, the bridge).
+containers_stop() {
+	local root id ids n=0 st=0
+	if [ -d "$DEIS_RUNC_ROOT" ] && ids=$(runc --root "$DEIS_RUNC_ROOT" list -q 2>/dev/null); then
+		for id in $ids; do
+			runc --root "$DEIS_RUNC_ROOT" kill --all "$id" TERM >/dev/null 2>&1 || :
+			n=$((n + 1))
+		done
+		for _ in $(seq 1 100); do
+			[ -z "$(runc --root "$DEIS_RUNC_ROOT" list -q 2>/dev/null |
+				while read -r id; do
+					runc --root "$DEIS_RUNC_ROOT" state "$id" 2>/dev/null |
+						grep -q '"status": *"stopped"' || echo "$id"
+				done)" ] && break
+			sleep 0.1
+		done
+		for id in $ids; do
+			runc --root "$DEIS_RUNC_ROOT" kill --all "$id" KILL >/dev/null 2>&1 || :
+			runc --root "$DEIS_RUNC_ROOT" delete --force "$id" >/dev/null 2>&1 || :
+		done
+		rm -rf "$DEIS_HOME/scheduler/containers"
+	fi
+	info "$n container(s) stopped"
+	root=$DEIS_HOME/scheduler/attached/runc n=0
+	for id in $(runc --root "$root" list -q 2>/dev/null); do
+		runc --root "$root" kill --all "$id" KILL >/dev/null 2>&1 || :
+		runc --root "$root" delete --force "$id" >/dev/null 2>&1 || :
+		n=$((n + 1))
 	done
-	stop_pid "$pid" nginx 10
-	rm -f "$DEIS_NGINX_PID"
+	[ $n = 0 ] || info "$n attached one-off(s) (ssh ... run) ended"
+	if [ -f "$DEIS_CONF" ] && [ -x "$DEIS_SCHEDULER" ]; then
+		if "$DEIS_SCHEDULER" network down "--config=$DEIS_CONF"; then
+			info "network $DEIS_BRIDGE ($DEIS_SUBNET) removed"
+		else
+			st=1
+		fi
+	fi
+	return $st
 }

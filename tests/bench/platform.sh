@@ -1,6 +1,7 @@
-# platform.sh - a private platform for a benchmark.  Source it after
-# packaging/lib.sh, then:
+# platform.sh - a private platform for a benchmark.  Source it (it
+# sources packaging/lib.sh), then:
 #
+#   N=$(bench_count "${1:-5}")    the number of repetitions, checked
 #   bench_platform_up NAME USER
 #
 # brings a platform up with packaging/up in a fresh /tmp/deis-NAME.XXXXXX
@@ -11,6 +12,14 @@
 # SSH key ($WORK/key) in the tree, as_user to run a command as it, and
 # git's identity and GIT_SSH_COMMAND for pushes to the builder.  Sets TMP,
 # WORK (the current directory afterwards) and every DEIS_* variable.
+
+# shellcheck source=packaging/lib.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../packaging/lib.sh"
+
+bench_count() {	# N
+	case $1 in ''|*[!0-9]*|0) die "N must be a positive integer" ;; esac
+	echo "$1"
+}
 
 bench_cleanup() {
 	local st=$?
@@ -33,21 +42,13 @@ bench_platform_up() {	# NAME USER
 	DEIS_MOUNT=$TMP/mnt
 	DEIS_FAST=1
 	DEIS_BUILD=${DEIS_BUILD:-build}
-	local used=()
-	for v in DEIS_PG_PORT DEIS_REDIS_PORT DEIS_REGISTRY_PORT \
-		DEIS_SSH_PORT DEIS_HTTP_PORT DEIS_HTTPS_PORT; do
-		printf -v "$v" '%s' "$(free_port "${used[@]}")"
-		used+=("${!v}")
-		export "${v?}"
-	done
+	free_ports DEIS_PG_PORT DEIS_REDIS_PORT DEIS_REGISTRY_PORT \
+		DEIS_SSH_PORT DEIS_HTTP_PORT DEIS_HTTPS_PORT
 	# A bridge and a subnet of its own, beside any other platform.
-	DEIS_BRIDGE=db$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+	DEIS_BRIDGE=$(free_bridge db)
 	DEIS_SUBNET=$(free_subnet)
 	export DEIS_HOME DEIS_MOUNT DEIS_FAST DEIS_BUILD DEIS_BRIDGE DEIS_SUBNET
 	deis_env_init
-	registry_env_init
-	builder_env_init
-	scheduler_env_init
 	WORK=$TMP/work
 	mkdir -p "$WORK"
 	trap bench_cleanup EXIT

@@ -22,7 +22,6 @@ export DEIS_TEST_NO_MOUNT=0
 # shellcheck source=packaging/lib.sh
 . "$SRC/packaging/lib.sh"
 deis_env_init
-proxy_env_init
 ROUNDS=${BENCH_ROUNDS:-5}
 NAPPS=${BENCH_APPS:-1000}
 REQS=${BENCH_REQUESTS:-5000}

@@ -12,13 +12,9 @@
 # directory (random free ports, DEIS_FAST=1, DEIS_BUILD default build),
 # and always brings it down again (packaging/down --purge).
 set -euo pipefail
-SRC=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)
-# shellcheck source=packaging/lib.sh
-. "$SRC/packaging/lib.sh"
-N=${1:-5}
-case $N in ''|*[!0-9]*|0) die "N must be a positive integer" ;; esac
 # shellcheck source=tests/bench/platform.sh
-. "$SRC/tests/bench/platform.sh"
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/platform.sh"
+N=$(bench_count "${1:-5}")
 bench_platform_up pushbench deis-pushbench
 USER_=$BENCH_USER
 

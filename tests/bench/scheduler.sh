@@ -23,13 +23,9 @@
 # Brings a platform up with packaging/up in a fresh temporary directory
 # (random free ports, DEIS_FAST=1) and always brings it down again.
 set -euo pipefail
-SRC=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)
-# shellcheck source=packaging/lib.sh
-. "$SRC/packaging/lib.sh"
-N=${1:-5}
-case $N in ''|*[!0-9]*|0) die "N must be a positive integer" ;; esac
 # shellcheck source=tests/bench/platform.sh
-. "$SRC/tests/bench/platform.sh"
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/platform.sh"
+N=$(bench_count "${1:-5}")
 bench_platform_up schedbench deis-schedbench
 APP=sb-hello
 A=$DEIS_MOUNT/apps/$APP
@@ -57,22 +53,17 @@ median_ms() {
 routed() {
 	curl -fsS --max-time 2 -H "Host: $APP.$DEIS_DOMAIN" "http://127.0.0.1:$DEIS_HTTP_PORT/" 2>/dev/null
 }
-# Polls (every 5 ms) until CMD succeeds; fails after 60 s.
-until_ok() {
-	local end=$(($(now_us) + 60000000))
+# Polls every INTERVAL seconds until CMD succeeds; fails after 60 s.
+until_every() {	# INTERVAL CMD...
+	local interval=$1 end=$(($(now_us) + 60000000))
+	shift
 	until "$@"; do
 		[ "$(now_us)" -lt "$end" ] || { echo "timed out: $*" >&2; return 1; }
-		sleep 0.005
+		sleep "$interval"
 	done
 }
-# Polls every 100 ms until CMD succeeds; fails after 60 s.
-until_slow() {
-	local end=$(($(now_us) + 60000000))
-	until "$@"; do
-		[ "$(now_us)" -lt "$end" ] || { echo "timed out: $*" >&2; return 1; }
-		sleep 0.1
-	done
-}
+until_ok() { until_every 0.005 "$@"; }		# every 5 ms
+until_slow() { until_every 0.1 "$@"; }		# every 100 ms
 answers_on() {	# ADDRESS:PORT
 	curl -fsS --max-time 1 "http://$1/" >/dev/null 2>&1
 }

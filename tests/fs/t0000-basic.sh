@@ -116,4 +116,45 @@ test_expect_success 'a script reports passes, failures, skips and broken chains'
 	test_line_count = 1 <(grep "^# bug in the test script: broken &&-chain" out)
 '
 
+test_expect_success 'test_expect_failure: a known breakage is reported, neither a pass nor a failure' '
+	test_when_finished "rm -rf \"\$DEIS_HOME/trash.t9998-known\" \"\$DEIS_HOME/test-logs/t9998-known.log\"" &&
+	mkdir -p selftest &&
+	cat >selftest/t9998-known.sh <<-\SCRIPT &&
+	. "$DEIS_SRC/tests/lib.sh"
+	test_expect_success "passes" "true"
+	test_expect_failure "still broken" "echo output-of-broken && false"
+	test_expect_failure "fixed since" "true"
+	test_expect_failure NOSUCHPREREQ "skipped" "true"
+	test_done
+	SCRIPT
+	env DEIS_TEST_NO_MOUNT=1 bash selftest/t9998-known.sh >out &&
+	grep "^ok\|^not ok\|^1\.\." out >actual &&
+	cat >expect <<-\EXPECT &&
+	ok 1 - passes
+	not ok 2 - still broken # TODO known breakage
+	ok 3 - fixed since # TODO known breakage vanished
+	ok 4 # skip skipped (missing NOSUCHPREREQ)
+	1..4
+	EXPECT
+	test_cmp expect actual &&
+	! grep "^# output-of-broken" out &&
+	grep "^# still have 1 known breakage(s)$" out &&
+	grep "^# 1 known breakage(s) vanished; please update test(s)$" out &&
+	grep "^# passed all remaining 2 test(s) (1 skipped)$" out
+'
+
+test_expect_success 'test_expect_failure: a broken &&-chain is still a failure' '
+	test_when_finished "rm -rf \"\$DEIS_HOME/trash.t9997-chain\" \"\$DEIS_HOME/test-logs/t9997-chain.log\"" &&
+	mkdir -p selftest &&
+	cat >selftest/t9997-chain.sh <<-\SCRIPT &&
+	. "$DEIS_SRC/tests/lib.sh"
+	test_expect_failure "broken chain" "false
+		true"
+	test_done
+	SCRIPT
+	test_expect_code 1 env DEIS_TEST_NO_MOUNT=1 bash selftest/t9997-chain.sh >out &&
+	grep -x "not ok 1 - broken chain" out &&
+	grep "^# bug in the test script: broken &&-chain" out
+'
+
 test_done

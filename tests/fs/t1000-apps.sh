@@ -119,4 +119,8 @@ test_expect_success 'rmdir of an unknown app fails with ENOENT' '
 	grep "No such file" err
 '
 
+test_expect_success 'cleanup' '
+	deis_app_destroy hello doomed gone
+'
+
 test_done

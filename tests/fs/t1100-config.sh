@@ -4,13 +4,22 @@ test_description='config/<KEY>: one file per var; write sets, rm unsets, mv rena
 
 APP="$DEIS_MOUNT/apps/cfg"
 
-# summary of the newest release
-latest_summary() {
-	sed -n "s/^summary: //p" "$APP/releases/current/info"
-}
+latest_summary() { deis_release_summary cfg; }
+release_count() { deis_release_count cfg; }
 
-release_count() {
-	deis_psql "SELECT count(*) FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'cfg'"
+# Runs CMD... on config/BAR (an editor): BAR then holds VALUE, in exactly
+# one new release, and no stray var is left (an editor's temporary file).
+edited_in_one_release() {	# VALUE CMD...
+	local n value=$1
+	shift
+	n=$(release_count) &&
+	"$@" "$APP/config/BAR" &&
+	printf %s "$value" >expect &&
+	test_cmp expect "$APP/config/BAR" &&
+	test "$(release_count)" = $((n + 1)) &&
+	ls "$APP/config" >actual &&
+	printf "%s\n" BAR MULTI TLS_KEY >expect &&
+	test_cmp expect actual
 }
 
 test_expect_success 'setup' '
@@ -81,25 +90,11 @@ test_expect_success 'mv renames a var in one release' '
 '
 
 test_expect_success 'sed -i on a config file changes it in one release, no stray var' '
-	n=$(release_count) &&
-	sed -i "s/bar/baz/" "$APP/config/BAR" &&
-	printf baz >expect &&
-	test_cmp expect "$APP/config/BAR" &&
-	test "$(release_count)" = $((n + 1)) &&
-	ls "$APP/config" >actual &&
-	printf "%s\n" BAR MULTI TLS_KEY >expect &&
-	test_cmp expect actual
+	edited_in_one_release baz sed -i "s/bar/baz/"
 '
 
 test_expect_success 'vim on a config file: one release, no stray var' '
-	n=$(release_count) &&
-	vim -es -u NONE -c "s/baz/qux/" -c wq "$APP/config/BAR" &&
-	printf qux >expect &&
-	test_cmp expect "$APP/config/BAR" &&
-	test "$(release_count)" = $((n + 1)) &&
-	ls "$APP/config" >actual &&
-	printf "%s\n" BAR MULTI TLS_KEY >expect &&
-	test_cmp expect actual
+	edited_in_one_release qux vim -es -u NONE -c "s/baz/qux/" -c wq
 '
 
 test_expect_success 'touch creates an empty var' '
@@ -143,17 +138,28 @@ test_expect_success 'rm of a var that does not exist fails with ENOENT' '
 	grep "No such file" err
 '
 
+# A new deisfs process knows only what the database holds: what it reads
+# back through its own mount was committed before the first one ended.
 test_expect_success 'config survives a restart of deisfs (it is in PostgreSQL)' '
+	test_when_finished deisfs_start &&
+	pid=$(daemon_pid deisfs) &&
+	kill "$pid" &&
+	wait_pid_gone "$pid" 20 &&
+	! mount_responsive "$DEIS_MOUNT" 1 &&
+	deisfs_start &&
+	test "$(daemon_pid deisfs)" != "$pid" &&
+	mount_responsive "$DEIS_MOUNT" &&
 	printf qux >expect &&
-	deis_psql "SELECT config->>'"'"'BAR'"'"' FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = '"'"'cfg'"'"' ORDER BY version DESC LIMIT 1" >actual.raw &&
-	printf "%s" "$(cat actual.raw)" >actual &&
-	printf "qux\n" >expect &&
-	printf "%s" "$(cat expect)" >expect2 &&
-	test_cmp expect2 actual
+	test_cmp expect "$APP/config/BAR" &&
+	cmp multi "$APP/config/MULTI" &&
+	cmp key.pem "$APP/config/TLS_KEY" &&
+	ls "$APP/config" >actual &&
+	printf "%s\n" BAR EMPTY MULTI TLS_KEY >expect &&
+	test_cmp expect actual
 '
 
 test_expect_success 'cleanup' '
-	rmdir "$APP"
+	deis_app_destroy cfg
 '
 
 test_done

@@ -4,13 +4,8 @@ test_description='env: the whole config as a dotenv document; every way of editi
 
 APP="$DEIS_MOUNT/apps/envy"
 
-latest_summary() {
-	sed -n "s/^summary: //p" "$APP/releases/current/info"
-}
-
-release_count() {
-	deis_psql "SELECT count(*) FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'envy'"
-}
+latest_summary() { deis_release_summary envy; }
+release_count() { deis_release_count envy; }
 
 config_keys() {
 	ls "$APP/config"
@@ -149,7 +144,7 @@ test_expect_success 'env and config/ agree' '
 '
 
 test_expect_success 'cleanup' '
-	rmdir "$APP"
+	deis_app_destroy envy
 '
 
 test_done

@@ -100,7 +100,7 @@ test_expect_success 'limits are part of a release and are rolled back with it' '
 '
 
 test_expect_success 'cleanup' '
-	rmdir "$APP"
+	deis_app_destroy rel
 '
 
 test_done

@@ -4,9 +4,7 @@ test_description='control files: formation, limits, domains, healthcheck, mainte
 
 APP="$DEIS_MOUNT/apps/ctl"
 
-release_count() {
-	deis_psql "SELECT count(*) FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'ctl'"
-}
+release_count() { deis_release_count ctl; }
 
 test_expect_success 'setup' '
 	mkdir "$APP" &&
@@ -201,7 +199,7 @@ test_expect_success 'truncate and O_TRUNC work; a control file is never committe
 '
 
 test_expect_success 'cleanup' '
-	rmdir "$APP" "$DEIS_MOUNT/apps/ctl-other"
+	deis_app_destroy ctl ctl-other
 '
 
 test_done

@@ -4,21 +4,13 @@ test_description='certs/<domain>.pem: a chain and key for TLS on a domain, check
 
 APP="$DEIS_MOUNT/apps/tls"
 
-# make_cert NAME SUBJECT_ALT_NAMES DAYS
-make_cert() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-		-keyout "$1.key" -out "$1.crt" -days "$3" -subj "/CN=${2%%,*}" \
-		-addext "subjectAltName=DNS:${2//,/,DNS:}" 2>/dev/null &&
-	cat "$1.crt" "$1.key" >"$1.pem"
-}
-
 test_expect_success 'setup' '
 	mkdir "$APP" &&
 	echo www.example.com >"$APP/domains" &&
-	make_cert good www.example.com 30 &&
-	make_cert wild "*.example.com" 30 &&
-	make_cert other www.other.org 30 &&
-	make_cert good2 www.example.com 30 &&
+	deis_make_cert good www.example.com 30 &&
+	deis_make_cert wild "*.example.com" 30 &&
+	deis_make_cert other www.other.org 30 &&
+	deis_make_cert good2 www.example.com 30 &&
 	cat good.crt good2.key >mismatch.pem &&
 	mkdir -p ca/newcerts && : >ca/index.txt && echo 01 >ca/serial &&
 	printf "[ca]\ndefault_ca = d\n[d]\ndir = ./ca\ndatabase = ./ca/index.txt\nnew_certs_dir = ./ca/newcerts\nserial = ./ca/serial\ndefault_md = sha256\npolicy = p\ncopy_extensions = copy\n[p]\ncommonName = supplied\n" >ca.cnf &&
@@ -93,7 +85,7 @@ test_expect_success 'rm removes a cert' '
 '
 
 test_expect_success 'cleanup' '
-	rmdir "$APP"
+	deis_app_destroy tls
 '
 
 test_done

@@ -97,4 +97,10 @@ test_expect_success 'a local user always has a directory; an admin can mkdir a p
 	grep "Invalid argument" err
 '
 
+test_expect_success 'cleanup: the keys' '
+	deis_keys_remove deis-kalice deis-kbob &&
+	test -z "$(ls "$U/deis-kalice/keys")" &&
+	test -z "$(ls "$U/deis-kbob/keys")"
+'
+
 test_done

@@ -101,4 +101,8 @@ test_expect_success 'owners destroy their own apps' '
 	test_path_is_missing "$A/ubob-app"
 '
 
+test_expect_success 'cleanup' '
+	deis_app_destroy ualice-app ubob-app ualice-app-staging
+'
+
 test_done

@@ -69,7 +69,7 @@ test_expect_success 'killing deisfs loses no committed change' '
 '
 
 test_expect_success 'cleanup' '
-	rmdir "$M1/apps/quiet" &&
+	deis_app_destroy twin quiet &&
 	deis_unmount "$M2"
 '
 

@@ -107,7 +107,7 @@ test_expect_success 'scratch files in an app directory are private and vanish wi
 '
 
 test_expect_success 'cleanup' '
-	rm -rf "$APP"
+	deis_app_destroy px
 '
 
 test_done

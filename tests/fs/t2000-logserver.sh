@@ -7,17 +7,6 @@ LOGS=$DEIS_HOME/logs
 LOGD_LOG=$DEIS_LOGDIR/deis-logd.log
 TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\+00:00'
 
-send() {	# APP SOURCE [ARGS...]
-	"$SEND" "--config=$DEIS_CONF" "$@"
-}
-
-# The lines of a stream, one per line, in order.
-stream() {	# APP [SOURCE]
-	local key=deis:logs:$1
-	[ -z "${2:-}" ] || key=$key:$2
-	deis_redis --raw xrange "$key" - + | awk 'NR % 4 == 3'
-}
-
 # The entry IDs of a stream.
 stream_ids() {	# APP [SOURCE]
 	local key=deis:logs:$1
@@ -28,11 +17,11 @@ stream_ids() {	# APP [SOURCE]
 # The lines of the app stream from SOURCE alone (deisfs adds its own
 # "deis" lines, "root created x").
 from() {	# APP SOURCE
-	stream "$1" | grep -F " $1[$2]: "
+	deis_log_stream "$1" | grep -F " $1[$2]: "
 }
 
 stream_count() {	# APP [SOURCE]
-	stream "$@" | wc -l
+	deis_log_stream "$@" | wc -l
 }
 
 # Succeeds once the stream has at least N lines.
@@ -40,12 +29,6 @@ stream_has_at_least() {	# N APP [SOURCE]
 	local n=$1
 	shift
 	[ "$(stream_count "$@")" -ge "$n" ]
-}
-
-stream_has() {	# ERE APP [SOURCE]
-	local re=$1
-	shift
-	stream "$@" | grep -Eq -- "$re"
 }
 
 logd_pid() {
@@ -58,39 +41,8 @@ deis_peer_ns_add || echo "# could not make a network namespace: the drain tests 
 
 # A syslog drain for the tests, in the peer namespace: appends what it
 # receives to FILE; with a certificate and key, over TLS.  Prints its pid.
-cat >"$TRASH_DIRECTORY/listen.py" <<-\EOF
-	import socket, ssl, sys
-	addr, port, out = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "ab", buffering=0)
-	s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-	s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-	s.bind((addr, port))
-	s.listen(5)
-	if len(sys.argv) > 4:
-	    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-	    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
-	    s = ctx.wrap_socket(s, server_side=True)
-	while True:
-	    try:
-	        c, _ = s.accept()
-	    except (ssl.SSLError, OSError) as e:
-	        print("accept:", e, file=sys.stderr, flush=True)
-	        continue
-	    while True:
-	        d = c.recv(65536)
-	        if not d:
-	            break
-	        out.write(d)
-	EOF
-
 listen() {	# PORT FILE [CERT KEY]
-	deis_peer_exec python3 "$TRASH_DIRECTORY/listen.py" "$DEIS_PEER_ADDR" "$@" \
-		>/dev/null 2>>"$TRASH_DIRECTORY/listen.err" &
-	echo $!
-}
-
-# Succeeds once the peer listens on PORT.
-peer_listens() {	# PORT
-	deis_peer_exec bash -c "exec 3<>/dev/tcp/$DEIS_PEER_ADDR/$1" 2>/dev/null
+	deis_listen --peer "$DEIS_PEER_ADDR" "$@"
 }
 
 test_expect_success 'rsyslog and deis-logd are running, on a root-only socket' '
@@ -106,39 +58,30 @@ test_expect_success 'rsyslog and deis-logd are running, on a root-only socket' '
 CA=$DEIS_HOME/t2000-ca.pem
 CAKEY=$DEIS_HOME/t2000-ca.key
 
-restart_logd() {
-	local pid
-	pid=$(logd_pid) &&
-	kill "$pid" &&
-	wait_pid_gone "$pid" 10 &&
-	send logz deis "restarting deis-logd" &&
-	test_wait_for 10 eval "test -n \"\$(logd_pid)\""
-}
-
 test_expect_success 'setup: apps, settings' '
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$CAKEY" -out "$CA" -days 1 \
 		-subj "/CN=$DEIS_PEER_ADDR" -addext "subjectAltName=IP:$DEIS_PEER_ADDR" 2>/dev/null &&
 	mkdir "$DEIS_MOUNT/apps/logx" "$DEIS_MOUNT/apps/logy" "$DEIS_MOUNT/apps/logz" &&
-	printf "log_retention_lines = 100000\ndrain_ca_file = %s\n" "$CA" >>"$DEIS_CONF" &&
-	restart_logd
+	deis_conf_add "log_retention_lines = 100000" "drain_ca_file = $CA" &&
+	deis_logd_restart logz
 '
 
 test_expect_success 'a line reaches the app stream in the exact format' '
-	send logx web.1 "hello world" &&
-	test_wait_for 5 stream_has "hello world" logx &&
+	deis_log_send logx web.1 "hello world" &&
+	test_wait_for 5 deis_log_stream_has "hello world" logx &&
 	from logx web.1 >actual &&
 	test_line_count = 1 actual &&
 	grep -Ex "$TS logx\[web\.1\]: hello world" actual
 '
 
 test_expect_success 'lines arrive in order, once each, with byte-offset IDs' '
-	send --count=300 logx web.1 "line" &&
-	test_wait_for 10 stream_has "line 300\$" logx &&
+	deis_log_send --count=300 logx web.1 "line" &&
+	test_wait_for 10 deis_log_stream_has "line 300\$" logx &&
 	sleep 0.5 &&
 	from logx web.1 | sed -n "2,\$p" | sed -E "s/^$TS logx\[web\.1\]: //" >actual &&
 	seq 1 300 | sed "s/^/line /" >expect &&
 	test_cmp expect actual &&
-	stream logx >lines &&
+	deis_log_stream logx >lines &&
 	stream_ids logx >ids &&
 	awk "{ print length(\$0) + 1 }" lines >sizes &&
 	awk -F- "NR == 1 { off = \$1; if (off != 0) exit 1; next } { print \$1 }" ids >got &&
@@ -154,13 +97,13 @@ test_expect_success 'the durable per-app file has every line' '
 '
 
 test_expect_success 'container and build lines also go to their own streams' '
-	send logy web.1 "from web" &&
-	send logy worker.2 "from worker" &&
-	send logy build.3 "compiling" &&
-	send logy router "GET / 200" &&
-	send logy deis "alice deployed v2" &&
-	test_wait_for 5 stream_has "alice deployed v2" logy &&
-	stream logy | grep -v "root created" | sed -E "s/^$TS //" >actual &&
+	deis_log_send logy web.1 "from web" &&
+	deis_log_send logy worker.2 "from worker" &&
+	deis_log_send logy build.3 "compiling" &&
+	deis_log_send logy router "GET / 200" &&
+	deis_log_send logy deis "alice deployed v2" &&
+	test_wait_for 5 deis_log_stream_has "alice deployed v2" logy &&
+	deis_log_stream logy | grep -v "root created" | sed -E "s/^$TS //" >actual &&
 	cat >expect <<-\EOF &&
 	logy[web.1]: from web
 	logy[worker.2]: from worker
@@ -169,10 +112,10 @@ test_expect_success 'container and build lines also go to their own streams' '
 	logy[deis]: alice deployed v2
 	EOF
 	test_cmp expect actual &&
-	stream logy web.1 | sed -E "s/^$TS //" >actual &&
+	deis_log_stream logy web.1 | sed -E "s/^$TS //" >actual &&
 	echo "logy[web.1]: from web" >expect &&
 	test_cmp expect actual &&
-	stream logy build.3 | sed -E "s/^$TS //" >actual &&
+	deis_log_stream logy build.3 | sed -E "s/^$TS //" >actual &&
 	echo "logy[builder]: compiling" >expect &&
 	test_cmp expect actual &&
 	test "$(stream_count logy router)" = 0 &&
@@ -180,7 +123,7 @@ test_expect_success 'container and build lines also go to their own streams' '
 '
 
 test_expect_success 'bad app or source names are refused everywhere' '
-	test_must_fail send Bad web.1 x 2>err &&
+	test_must_fail deis_log_send Bad web.1 x 2>err &&
 	python3 -c "
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -189,17 +132,17 @@ for app, src in ((b\"../etc\", b\"web.1\"), (b\"logz\", b\"../x\"), (b\"Logz\", 
     m = b\"<14>1 - h \" + app + b\" \" + src + b\" - - injected\"
     s.sendall(str(len(m)).encode() + b\" \" + m)
 " "$DEIS_SYSLOG_SOCKET" &&
-	send logz web.1 "after bad" &&
-	test_wait_for 5 stream_has "after bad" logz &&
+	deis_log_send logz web.1 "after bad" &&
+	test_wait_for 5 deis_log_stream_has "after bad" logz &&
 	test_path_is_missing "$LOGS/../etc.log" &&
-	! stream logz | grep -q injected &&
+	! deis_log_stream logz | grep -q injected &&
 	test -z "$(deis_redis --raw keys "deis:logs:../*")" &&
 	grep -q "injected" "$DEIS_LOGDIR/rsyslog-rejected.log"
 '
 
 test_expect_success 'a 25,000-byte line is split into 10,000-byte pieces' '
 	head -c 25000 /dev/zero | tr "\0" "x" >big &&
-	send logz web.1 <big &&
+	deis_log_send logz web.1 <big &&
 	test_wait_for 5 stream_has_at_least 3 logz web.1 &&
 	sleep 0.5 &&
 	from logz web.1 | grep -v "after bad" | sed -E "s/^$TS logz\[web\.1\]: //" >pieces &&
@@ -209,9 +152,9 @@ test_expect_success 'a 25,000-byte line is split into 10,000-byte pieces' '
 '
 
 test_expect_success 'invalid UTF-8 and control characters are neutralised' '
-	printf "bad \377\376 utf8 \033[2J\033]0;title\007 esc\r end\n" | send --whole logz web.2 &&
+	printf "bad \377\376 utf8 \033[2J\033]0;title\007 esc\r end\n" | deis_log_send --whole logz web.2 &&
 	test_wait_for 5 stream_has_at_least 1 logz web.2 &&
-	stream logz web.2 >actual &&
+	deis_log_stream logz web.2 >actual &&
 	test_line_count = 1 actual &&
 	iconv -f UTF-8 -t UTF-8 actual >/dev/null &&
 	! grep -q "$(printf "\033")" actual &&
@@ -226,21 +169,21 @@ test_expect_success 'invalid UTF-8 and control characters are neutralised' '
 '
 
 test_expect_success 'a message that looks like a frame is text of its producer' '
-	printf "58 <14>1 - h logx deis - - forged\nlogx[deis]: forged too\n" | send --whole logz web.4 &&
-	test_wait_for 5 stream_has "forged too" logz web.4 &&
-	stream logz web.4 | sed -E "s/^$TS //" >actual &&
+	printf "58 <14>1 - h logx deis - - forged\nlogx[deis]: forged too\n" | deis_log_send --whole logz web.4 &&
+	test_wait_for 5 deis_log_stream_has "forged too" logz web.4 &&
+	deis_log_stream logz web.4 | sed -E "s/^$TS //" >actual &&
 	cat >expect <<-\EOF &&
 	logz[web.4]: 58 <14>1 - h logx deis - - forged
 	logz[web.4]: logx[deis]: forged too
 	EOF
 	test_cmp expect actual &&
-	! stream logx | grep forged
+	! deis_log_stream logx | grep forged
 '
 
 test_expect_success 'a multi-line message becomes one line each' '
-	printf "Traceback:\n  File x\n\nError: boom\n" | send --whole logz worker.1 &&
+	printf "Traceback:\n  File x\n\nError: boom\n" | deis_log_send --whole logz worker.1 &&
 	test_wait_for 5 stream_has_at_least 4 logz worker.1 &&
-	stream logz worker.1 | sed -E "s/^$TS //" >actual &&
+	deis_log_stream logz worker.1 | sed -E "s/^$TS //" >actual &&
 	cat >expect <<-\EOF &&
 	logz[worker.1]: Traceback:
 	logz[worker.1]:   File x
@@ -255,19 +198,19 @@ test_expect_success 'a multi-line message becomes one line each' '
 
 test_expect_success 'a flooding app is rate-limited, counted, and does not hold up others' '
 	mkdir "$DEIS_MOUNT/apps/logflood" &&
-	{ send --count=50000 logflood web.1 "flood" & } &&
+	{ deis_log_send --count=50000 logflood web.1 "flood" & } &&
 	sleep 0.3 &&
 	t0=${EPOCHREALTIME/./} &&
-	send logx web.1 "not delayed" &&
-	test_wait_for 10 stream_has "not delayed" logx &&
+	deis_log_send logx web.1 "not delayed" &&
+	test_wait_for 10 deis_log_stream_has "not delayed" logx &&
 	t1=${EPOCHREALTIME/./} &&
 	wait &&
 	echo "other app line after $(( (t1 - t0) / 1000 )) ms" &&
 	test $((t1 - t0)) -lt 5000000 &&
-	test_wait_for 15 stream_has "logflood\[deis\]: dropped [0-9]+ lines \(rate limit\)" logflood &&
+	test_wait_for 15 deis_log_stream_has "logflood\[deis\]: dropped [0-9]+ lines \(rate limit\)" logflood &&
 	sleep 2 &&
-	stored=$(stream logflood | grep -c "logflood\[web.1\]: flood") &&
-	dropped=$(stream logflood | sed -nE "s/.*\[deis\]: dropped ([0-9]+) lines \(rate limit\)\$/\1/p" | awk "{ n += \$1 } END { print n + 0 }") &&
+	stored=$(deis_log_stream logflood | grep -c "logflood\[web.1\]: flood") &&
+	dropped=$(deis_log_stream logflood | sed -nE "s/.*\[deis\]: dropped ([0-9]+) lines \(rate limit\)\$/\1/p" | awk "{ n += \$1 } END { print n + 0 }") &&
 	echo "stored $stored dropped $dropped" &&
 	test "$stored" -lt 50000 &&
 	test "$dropped" -gt 0 &&
@@ -281,14 +224,14 @@ test_expect_success 'a flooding app is rate-limited, counted, and does not hold 
 test_expect_success 'killing deis-logd loses nothing and stores nothing twice' '
 	pid=$(logd_pid) &&
 	test -n "$pid" &&
-	{ send --count=4000 logy web.3 "survive" & } &&
+	{ deis_log_send --count=4000 logy web.3 "survive" & } &&
 	sleep 0.05 &&
 	kill -9 "$pid" &&
 	wait &&
 	{ test_wait_for 60 stream_has_at_least 4000 logy web.3 ||
 	  { echo "only $(stream_count logy web.3) lines; in the file: $(grep -c "survive" "$LOGS/logy.log")"; false; }; } &&
 	sleep 1 &&
-	stream logy web.3 | sed -E "s/^$TS logy\[web\.3\]: //" >actual &&
+	deis_log_stream logy web.3 | sed -E "s/^$TS logy\[web\.3\]: //" >actual &&
 	seq 1 4000 | sed "s/^/survive /" >expect &&
 	test_cmp expect actual &&
 	test_wait_for 10 grep -q "logy\[web.3\]: survive 4000\$" "$LOGS/logy.log" &&
@@ -301,11 +244,11 @@ test_expect_success 'killing deis-logd loses nothing and stores nothing twice' '
 
 test_expect_success 'after FLUSHALL, offsets continue above the old end' '
 	last=$(stream_ids logx | tail -n 1) &&
-	lastline=$(stream logx | tail -n 1) &&
+	lastline=$(deis_log_stream logx | tail -n 1) &&
 	old_end=$(( ${last%-*} + ${#lastline} + 1 )) &&
 	deis_redis flushall >/dev/null &&
-	send logx web.1 "after flush" &&
-	test_wait_for 5 stream_has "after flush" logx &&
+	deis_log_send logx web.1 "after flush" &&
+	test_wait_for 5 deis_log_stream_has "after flush" logx &&
 	id=$(stream_ids logx | head -n 1) &&
 	echo "old end $old_end, new id $id" &&
 	test "${id%-*}" -ge "$old_end"
@@ -316,11 +259,11 @@ test_expect_success 'a syslog:// drain receives the app lines as RFC 5424' '
 	lp=$(listen "$port" drained) &&
 	echo "$lp" >listener.pid &&
 	test_when_finished "kill \$(cat listener.pid)" &&
-	test_wait_for 5 peer_listens "$port" &&
+	test_wait_for 20 test -e drained.ready &&
 	echo "syslog://$DEIS_PEER_ADDR:$port" >"$DEIS_MOUNT/apps/logx/drains" &&
 	test_wait_for 10 grep -q "app logx: drain syslog://$DEIS_PEER_ADDR:$port added" "$LOGD_LOG" &&
-	send logx web.1 "to the drain" &&
-	send logx router "GET /drain 200" &&
+	deis_log_send logx web.1 "to the drain" &&
+	deis_log_send logx router "GET /drain 200" &&
 	test_wait_for 10 grep -q "GET /drain 200" drained &&
 	cat drained &&
 	grep -aEq "[0-9]+ <14>1 $TS [^ ]+ logx web\.1 - - to the drain" drained &&
@@ -343,10 +286,10 @@ test_expect_success 'a syslog+tls:// drain receives the lines over verified TLS'
 	port=$(free_port) &&
 	lp=$(listen "$port" tlsdrained "$CA" "$CAKEY") &&
 	test_when_finished "kill $lp" &&
-	test_wait_for 5 peer_listens "$port" &&
+	test_wait_for 20 test -e tlsdrained.ready &&
 	echo "syslog+tls://$DEIS_PEER_ADDR:$port" >"$DEIS_MOUNT/apps/logz/drains" &&
 	test_wait_for 10 grep -q "app logz: drain syslog+tls://$DEIS_PEER_ADDR:$port added" "$LOGD_LOG" &&
-	send logz web.1 "secret over tls" &&
+	deis_log_send logz web.1 "secret over tls" &&
 	test_wait_for 10 grep -q "secret over tls" tlsdrained &&
 	grep -aEq "[0-9]+ <14>1 $TS [^ ]+ logz web\.1 - - secret over tls" tlsdrained
 '
@@ -357,19 +300,19 @@ test_expect_success 'a drain whose certificate does not verify gets nothing' '
 		-subj "/CN=$DEIS_PEER_ADDR" -addext "subjectAltName=IP:$DEIS_PEER_ADDR" 2>/dev/null &&
 	lp=$(listen "$port" untrusted cert2.pem key2.pem) &&
 	test_when_finished "kill $lp" &&
-	test_wait_for 5 peer_listens "$port" &&
+	test_wait_for 20 test -e untrusted.ready &&
 	cat "$DEIS_MOUNT/apps/logz/drains" >drains &&
 	echo "syslog+tls://$DEIS_PEER_ADDR:$port" >>drains &&
 	cp drains "$DEIS_MOUNT/apps/logz/drains" &&
 	test_wait_for 10 grep -q "drain syslog+tls://$DEIS_PEER_ADDR:$port: TLS handshake: certificate" "$LOGD_LOG" &&
-	send logz web.1 "not for strangers" &&
+	deis_log_send logz web.1 "not for strangers" &&
 	sleep 2 &&
 	test_must_be_empty untrusted
 '
 
 test_expect_success 'rmdir deletes the app streams and its files, rotated ones too' '
-	send logy web.1 "last words" &&
-	test_wait_for 5 stream_has "last words" logy web.1 &&
+	deis_log_send logy web.1 "last words" &&
+	test_wait_for 5 deis_log_stream_has "last words" logy web.1 &&
 	test -n "$(deis_redis --raw keys "deis:logs:logy*")" &&
 	test_path_is_file "$LOGS/logy.log" &&
 	echo "an older file" >"$LOGS/logy.log.1" &&
@@ -384,19 +327,16 @@ test_expect_success 'rmdir deletes the app streams and its files, rotated ones t
 
 test_expect_success 'a new app of the same name starts a new file' '
 	mkdir "$DEIS_MOUNT/apps/logy" &&
-	send logy web.1 "reborn" &&
+	deis_log_send logy web.1 "reborn" &&
 	test_wait_for 5 grep -q "reborn" "$LOGS/logy.log" &&
 	! grep -q "from web" "$LOGS/logy.log"
 '
 
 test_expect_success 'cleanup' '
-	deis_psql "DELETE FROM drains" &&
-	deis_redis publish deis:events "app logx" >/dev/null &&
-	sed -i -e "/^log_retention_lines = 100000\$/d" -e "/^drain_ca_file = /d" "$DEIS_CONF" &&
-	restart_logd &&
-	rm -f "$CA" "$CAKEY" &&
-	rmdir "$DEIS_MOUNT/apps/logx" "$DEIS_MOUNT/apps/logy" "$DEIS_MOUNT/apps/logz" \
-		"$DEIS_MOUNT/apps/logflood"
+	deis_conf_restore &&
+	deis_logd_restart logz &&
+	deis_app_destroy logx logy logz logflood &&
+	rm -f "$CA" "$CAKEY"
 '
 
 test_done

@@ -16,8 +16,16 @@ ts() {
 	date -u +%Y-%m-%dT%H:%M:%S.%6N+00:00
 }
 
+# The platform's own first line ("root created lgs") comes through the log
+# server: it is waited for (in Redis: the tree must not have read the file
+# yet), then dropped, so that the stream is the test's alone.
+stream_has_created() {
+	deis_redis --raw XRANGE deis:logs:lgs - + | grep -q "lgs\[deis\]: root created lgs"
+}
+
 test_expect_success 'setup' '
 	mkdir "$APP" &&
+	test_wait_for 10 stream_has_created &&
 	deis_redis DEL deis:logs:lgs >/dev/null
 '
 
@@ -153,6 +161,10 @@ test_expect_success 'every change and every refusal is a platform line in the ap
 	grep -E "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\+00:00 lgp\[deis\]: " "$P/logs" >lines &&
 	test "$(wc -l <lines)" = "$(wc -l <"$P/logs")" &&
 	rmdir "$P"
+'
+
+test_expect_success 'cleanup' '
+	deis_app_destroy lgs lgp
 '
 
 test_done

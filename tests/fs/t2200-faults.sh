@@ -4,18 +4,14 @@ test_description='faults: PostgreSQL or Redis down; reads keep working, changes 
 
 APP="$DEIS_MOUNT/apps/flt"
 
-restart_services() {
-	DEIS_SKIP_PACKAGES=1 "$DEIS_SRC/packaging/up" >up.log 2>&1
-}
-
 test_expect_success 'setup' '
 	mkdir "$APP" &&
 	echo -n one >"$APP/config/A"
 '
 
 test_expect_success 'PostgreSQL down: reads are served from memory' '
-	test_when_finished "restart_services" &&
-	pg_as "$DEIS_PGBIN/pg_ctl" stop -D "$DEIS_PGDATA" -m fast -w >/dev/null &&
+	test_when_finished postgres_start &&
+	postgres_stop &&
 	printf one >expect &&
 	test_cmp expect "$APP/config/A" &&
 	grep -x "A=one" "$APP/env" &&
@@ -24,8 +20,8 @@ test_expect_success 'PostgreSQL down: reads are served from memory' '
 '
 
 test_expect_success 'PostgreSQL down: a change fails with EIO, then works again once it is back' '
-	test_when_finished "restart_services" &&
-	pg_as "$DEIS_PGBIN/pg_ctl" stop -D "$DEIS_PGDATA" -m fast -w >/dev/null &&
+	test_when_finished postgres_start &&
+	postgres_stop &&
 	deis_log_mark &&
 	printf two >v &&
 	test_must_fail cp v "$APP/config/A" 2>err &&
@@ -33,7 +29,7 @@ test_expect_success 'PostgreSQL down: a change fails with EIO, then works again 
 	echo web=2 >f &&
 	test_must_fail cp f "$APP/formation" &&
 	deis_log_has_since_mark "PostgreSQL" &&
-	restart_services &&
+	postgres_start &&
 	printf one >expect &&
 	test_cmp expect "$APP/config/A" &&
 	echo -n two >"$APP/config/A" &&
@@ -42,8 +38,8 @@ test_expect_success 'PostgreSQL down: a change fails with EIO, then works again 
 '
 
 test_expect_success 'Redis down: changes still commit; logs read as empty' '
-	test_when_finished "restart_services" &&
-	{ deis_redis shutdown nosave >/dev/null 2>&1 || true; } &&
+	test_when_finished redis_start &&
+	redis_stop &&
 	test_wait_for 5 eval "! deis_redis ping >/dev/null 2>&1" &&
 	echo -n three >"$APP/config/A" &&
 	printf three >expect &&
@@ -62,7 +58,7 @@ test_expect_success 'after Redis is back, events flow again between mounts' '
 '
 
 test_expect_success 'cleanup' '
-	rmdir "$APP"
+	deis_app_destroy flt
 '
 
 test_done

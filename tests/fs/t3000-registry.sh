@@ -1,7 +1,6 @@
 #!/bin/bash
 test_description='registry: the private docker-registry and the OCI client of lib/registry.c (push, pull by tag and digest, re-push, corruption, refusals)'
 . "$(dirname "$0")/../lib.sh"
-registry_env_init
 
 TOOL=$DEIS_BUILD/tests/unit/registry_tool
 REGLOG=$DEIS_LOGDIR/registry.log
@@ -50,8 +49,12 @@ blob_path() {	# DIGEST
 	printf '%s/docker/registry/v2/blobs/sha256/%s/%s/data\n' "$STORAGE" "${hex:0:2}" "$hex"
 }
 
-reglog_lines() {
-	wc -l <"$REGLOG"
+# The registry's log since reglog_mark.
+reglog_mark() {
+	wc -l <"$REGLOG" >reglog.mark
+}
+reglog_since() {
+	tail -n +"$(($(cat reglog.mark) + 1))" "$REGLOG"
 }
 
 test_expect_success 'the registry answers GET /v2/ on 127.0.0.1 only, to the platform credentials' '
@@ -120,12 +123,12 @@ test_expect_success 'push and pull 20 MB (monolithic upload)' '
 '
 
 test_expect_success 'a 20 MB push in 4 MB PATCH chunks, pulled back' '
-	mark=$(reglog_lines) &&
+	reglog_mark &&
 	make_slug slug20c.tar.gz 20971520 &&
 	tool config slug20c.tar.gz web=./run >cfg20c.json &&
 	timed "push 20 MB (4 MB chunks)" --chunk=4194304 push slug20c.tar.gz cfg20c.json chunked:v1 >pushc.out &&
 	test "$(stat_of pushc.out uploaded)" = 2 &&
-	tail -n +"$((mark + 1))" "$REGLOG" | grep -c "\"PATCH /v2/chunked/blobs/uploads/" >patches &&
+	reglog_since | grep -c "\"PATCH /v2/chunked/blobs/uploads/" >patches &&
 	test "$(cat patches)" -ge 5 &&
 	mkdir chunked &&
 	tool pull chunked:v1 chunked >/dev/null &&
@@ -133,13 +136,13 @@ test_expect_success 'a 20 MB push in 4 MB PATCH chunks, pulled back' '
 '
 
 test_expect_success 'a second push of the same slug uploads no blob' '
-	mark=$(reglog_lines) &&
+	reglog_mark &&
 	timed "second push 20 MB" push slug20.tar.gz cfg20.json big:v1 >again.out &&
 	test "$(stat_of again.out uploaded)" = 0 &&
 	test "$(stat_of again.out skipped)" = 2 &&
 	test "$(stat_of again.out bytes_up)" = 0 &&
 	test "$(digest_of again.out)" = "$(digest_of push20.out)" &&
-	tail -n +"$((mark + 1))" "$REGLOG" >since &&
+	reglog_since >since &&
 	! grep -q "blobs/uploads" since &&
 	timed "second push 1 MB" push slug1.tar.gz cfg1.json hello:v2 >again1.out &&
 	test "$(stat_of again1.out uploaded)" = 0
@@ -154,11 +157,11 @@ test_expect_success 'the same slug under another app is uploaded there (reposito
 '
 
 test_expect_success 'copy: an image copied into another repository sends no blob and outlives its source' '
-	mark=$(reglog_lines) &&
+	reglog_mark &&
 	tool copy "big@$(digest_of push20.out)" bigcopy >copy.out &&
 	test "$(digest_of copy.out)" = "$(digest_of push20.out)" &&
 	test "$(stat_of copy.out bytes_up)" = 0 &&
-	tail -n +"$((mark + 1))" "$REGLOG" >since &&
+	reglog_since >since &&
 	grep -q "blobs/uploads/?mount=" since &&
 	! grep -q "PATCH\|PUT /v2/bigcopy/blobs" since &&
 	tool copy "big@$(digest_of push20.out)" bigcopy >again.out &&
@@ -203,7 +206,7 @@ test_expect_success 'an unknown tag or app is ENOENT' '
 '
 
 test_expect_success 'bad names, tags and digests are refused with EINVAL before any request' '
-	mark=$(reglog_lines) &&
+	reglog_mark &&
 	mkdir bad &&
 	for ref in "../x:v1" "X:v1" "a;b:v1" "X" "a;b" "../x" "hello:../v1" \
 		"hello:v1;rm" "hello@sha256:abc" "127.0.0.1:5000/hello:v1" "hello:v1@$(cat d1)"
@@ -215,7 +218,7 @@ test_expect_success 'bad names, tags and digests are refused with EINVAL before 
 	done &&
 	test_expect_code 22 tool exists "../x" "$(cat d1)" 2>/dev/null &&
 	test_expect_code 22 tool exists hello "sha256:../../x" 2>/dev/null &&
-	test "$(reglog_lines)" = "$mark" &&
+	test -z "$(reglog_since)" &&
 	test -z "$(ls -A bad)"
 '
 
@@ -225,6 +228,13 @@ test_expect_success 'a push of a file that is not gzip, or of a config without d
 	echo "{}" >empty.json &&
 	test_expect_code 22 tool push slug1.tar.gz empty.json hello:v9 >out 2>/dev/null &&
 	grep -q "requests=0" out
+'
+
+test_expect_success 'cleanup: the images this script pushed' '
+	deis_registry_delete hello:v1 hello:v2 big:v1 chunked:v1 other:v1 corrupt:v1 \
+		"bigcopy@$(digest_of push20.out)" &&
+	test_expect_code 2 tool manifest hello:v1 &&
+	test_expect_code 2 tool manifest chunked:v1
 '
 
 sed 's/^/# /' "$TIMES"

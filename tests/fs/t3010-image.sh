@@ -56,7 +56,8 @@ test_expect_success 'a malformed reference fails at write' '
 '
 
 test_expect_success 'cleanup' '
-	rmdir "$APP"
+	deis_app_destroy imgapp &&
+	deis_registry_delete imgapp:prebuilt
 '
 
 test_done

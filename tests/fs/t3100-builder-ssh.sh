@@ -4,17 +4,15 @@ test_description='deis-builder: git push over SSH, key authentication, per-app a
 
 A=$DEIS_MOUNT/apps
 U=$DEIS_MOUNT/users
-PORT=$(conf_get "$DEIS_CONF" ssh_port) || PORT=2222
+PORT=$DEIS_SSH_PORT
 APP=bld-hello
 REPO=$DEIS_HOME/git/$APP.git
 BLOG=$DEIS_LOGDIR/deis-builder.log
 CANARY=$TRASH_DIRECTORY/canary
 
-# A git of our own: no user or system config, fixed identity.
-export HOME=$TRASH_DIRECTORY/home GIT_CONFIG_NOSYSTEM=1
+# A fixed identity for git.
 export GIT_AUTHOR_NAME=Alice GIT_AUTHOR_EMAIL=alice@example.com
 export GIT_COMMITTER_NAME=Alice GIT_COMMITTER_EMAIL=alice@example.com
-mkdir -p "$HOME"
 
 # ssh with only the given key, no questions, no known_hosts.
 sshk() {	# KEY ARGS...
@@ -253,6 +251,11 @@ test_expect_success 'the builder logs who pushed where' '
 	grep -q "deis-balice: push to $APP: git exited with status 0" "$BLOG" &&
 	grep -q "deis-balice: fetch from $APP: git exited with status 0" "$BLOG" &&
 	test_path_is_missing "$CANARY"
+'
+
+test_expect_success 'cleanup: the apps and their containers, the keys' '
+	deis_app_destroy $APP $APP-staging &&
+	deis_keys_remove deis-balice deis-bbob deis-badmin
 '
 
 test_done

@@ -1,47 +1,18 @@
 #!/bin/bash
 test_description='deis-builder: the build stage (Procfile-only buildpack): build row, slug, image in the registry, release, logs, failures, force-push'
 . "$(dirname "$0")/../lib.sh"
-registry_env_init
 
 A=$DEIS_MOUNT/apps
-U=$DEIS_MOUNT/users
-PORT=$(conf_get "$DEIS_CONF" ssh_port) || PORT=2222
 APP=bb-hello
 USER_=deis-bcarol
-TOOL=$DEIS_BUILD/tests/unit/registry_tool
-CONF_SAVED=$TRASH_DIRECTORY/deis.conf.saved
-export DEIS_REGISTRY_URL
 
-export HOME=$TRASH_DIRECTORY/home GIT_CONFIG_NOSYSTEM=1
 export GIT_AUTHOR_NAME=Carol GIT_AUTHOR_EMAIL=carol@example.com
 export GIT_COMMITTER_NAME=Carol GIT_COMMITTER_EMAIL=carol@example.com
-mkdir -p "$HOME"
 
-gitk() {	# GIT-ARGS...
-	GIT_SSH_COMMAND="ssh -i $TRASH_DIRECTORY/carol -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p $PORT" \
-		git "$@"
-}
+# git push of src to the app as its user; the output in push.out.
+push() { deis_git_push $USER_ $APP src "$@"; }
 
-url() {
-	echo "ssh://git@127.0.0.1:$PORT/$APP.git"
-}
-
-push() {	# GIT-PUSH-ARGS...
-	gitk -C src push "$(url)" "$@" >out 2>&1
-	local st=$?
-	cat out
-	! grep -E "Sanitizer|runtime error" out || return 1
-	return $st
-}
-
-tool() {
-	"$TOOL" "--config=$DEIS_CONF" "--url=$DEIS_REGISTRY_URL" "$@"
-}
-
-# A deis.conf line for the hook (read at every push); undone by conf_restore.
-conf_add() {	# LINE...
-	cp "$DEIS_CONF" "$CONF_SAVED" && printf '%s\n' "$@" >>"$DEIS_CONF"
-}
+tool() { deis_registry_tool "$@"; }
 
 # A TCP server that accepts and never answers (a hung registry); its port
 # in hang.port, its pid in hang.pid.
@@ -56,15 +27,9 @@ time.sleep(120)
 ' >hang.port &
 	echo $! >hang.pid
 }
-conf_restore() {
-	cp "$CONF_SAVED" "$DEIS_CONF"
-}
 
 test_expect_success 'setup: a user with a key, an app, a Procfile app in git' '
-	deis_useradd $USER_ &&
-	ssh-keygen -q -t ed25519 -N "" -f carol &&
-	chmod 644 carol.pub &&
-	deis_as $USER_ cp "$PWD/carol.pub" "$U/$USER_/keys/laptop" &&
+	deis_git_user $USER_ &&
 	deis_as $USER_ mkdir "$A/$APP" &&
 	git init -q -b main src &&
 	printf "web: ./server --port \$PORT\nworker: bin/worker\n" >src/Procfile &&
@@ -85,12 +50,12 @@ test_expect_success 'setup: a user with a key, an app, a Procfile app in git' '
 test_expect_success 'a push builds and releases v2; the pusher sees the build' '
 	push main &&
 	sha7=$(cat first7) &&
-	grep "^remote: -----> Building $APP from main ($sha7), pushed by $USER_" out &&
-	grep "^remote: -----> Procfile declares types -> web, worker" out &&
-	grep "^remote: -----> Procfile-only app detected" out &&
-	grep -E "^remote: -----> Compressing\.\.\. [0-9.]+[KM]" out &&
-	grep "^remote: -----> Launching v2" out &&
-	grep "^remote: -----> http://$APP\." out
+	grep "^remote: -----> Building $APP from main ($sha7), pushed by $USER_" push.out &&
+	grep "^remote: -----> Procfile declares types -> web, worker" push.out &&
+	grep "^remote: -----> Procfile-only app detected" push.out &&
+	grep -E "^remote: -----> Compressing\.\.\. [0-9.]+[KM]" push.out &&
+	grep "^remote: -----> Launching v2" push.out &&
+	grep "^remote: -----> http://$APP\." push.out
 '
 
 test_expect_success 'builds/1 succeeded with the commit and the image' '
@@ -149,7 +114,7 @@ test_expect_success 'the build lines are in builds/1/log and in the app logs as 
 
 test_expect_success 'the same commit again: Everything up-to-date, no build' '
 	push main &&
-	grep "Everything up-to-date" out &&
+	grep "Everything up-to-date" push.out &&
 	test_path_is_missing "$A/$APP/builds/2"
 '
 
@@ -159,7 +124,7 @@ test_expect_success 'a Procfile without worker: v3, worker leaves the formation'
 	printf "web: ./server --port \$PORT\n" >src/Procfile &&
 	git -C src commit -q -am "no worker" &&
 	push main &&
-	grep "^remote: -----> Launching v3" out &&
+	grep "^remote: -----> Launching v3" push.out &&
 	grep "build: 2 (" "$A/$APP/releases/v3/info" &&
 	cat "$A/$APP/formation" &&
 	grep -qw "web=2" "$A/$APP/formation" &&
@@ -172,22 +137,22 @@ test_expect_success 'a broken Procfile: push rejected, build failed, no release'
 	printf "web: ./server\nWeb Server: x\n" >src/Procfile &&
 	git -C src commit -q -am "broken" &&
 	test_must_fail push main &&
-	grep "^remote: -----> Build failed: Procfile line 2" out &&
-	grep "pre-receive hook declined" out &&
+	grep "^remote: -----> Build failed: Procfile line 2" push.out &&
+	grep "pre-receive hook declined" push.out &&
 	grep -x "status: failed" "$A/$APP/builds/3/info" &&
 	test_path_is_missing "$A/$APP/releases/v4" &&
 	test_wait_for 10 grep -q "Build failed: Procfile line 2" "$A/$APP/builds/3/log"
 '
 
 test_expect_success 'a slug over builder_slug_limit fails the build with a clear message' '
-	test_when_finished conf_restore &&
-	conf_add "builder_slug_limit = 1" &&
+	test_when_finished deis_conf_restore &&
+	deis_conf_add "builder_slug_limit = 1" &&
 	printf "web: ./server\n" >src/Procfile &&
 	head -c 3000000 /dev/urandom >src/big &&
 	git -C src add big Procfile &&
 	git -C src commit -q -m "big" &&
 	test_must_fail push main &&
-	grep "^remote: -----> Build failed: the slug is larger than the limit of 1 MB (builder_slug_limit)" out &&
+	grep "^remote: -----> Build failed: the slug is larger than the limit of 1 MB (builder_slug_limit)" push.out &&
 	grep -x "status: failed" "$A/$APP/builds/4/info" &&
 	test_path_is_missing "$A/$APP/releases/v4" &&
 	git -C src reset -q --hard HEAD~2
@@ -200,7 +165,7 @@ layer_of() {	# MANIFEST-FILE
 
 test_expect_success 'a force-push of the first commit deploys it as v4' '
 	push -f "$(cat first):refs/heads/main" &&
-	grep "^remote: -----> Launching v4" out &&
+	grep "^remote: -----> Launching v4" push.out &&
 	grep "$USER_ deployed $(cat first7)" "$A/$APP/releases/v4/info" &&
 	grep -x "build: 5 ($(cat first7))" "$A/$APP/releases/v4/info" &&
 	grep -x "worker: bin/worker" "$A/$APP/procfile" &&
@@ -212,29 +177,34 @@ test_expect_success 'a force-push of the first commit deploys it as v4' '
 '
 
 test_expect_success 'a registry that is down fails the build, no release' '
-	test_when_finished conf_restore &&
-	conf_add "registry_url = http://127.0.0.1:1" &&
+	test_when_finished deis_conf_restore &&
+	deis_conf_add "registry_url = http://127.0.0.1:1" &&
 	echo change >>src/README &&
 	git -C src commit -q -am "registry down" &&
 	test_must_fail push main &&
-	grep "^remote: -----> Build failed: pushing the image" out &&
+	grep "^remote: -----> Build failed: pushing the image" push.out &&
 	grep -x "status: failed" "$A/$APP/builds/6/info" &&
 	test_path_is_missing "$A/$APP/releases/v5"
 '
 
 test_expect_success 'a build over builder_build_timeout is stopped and fails' '
-	test_when_finished "conf_restore; kill \$(cat hang.pid)" &&
+	test_when_finished "deis_conf_restore; kill \$(cat hang.pid)" &&
 	hang_server &&
 	test_wait_for 5 test -s hang.port &&
-	conf_add "builder_build_timeout = 1" "registry_url = http://127.0.0.1:$(cat hang.port)" &&
+	deis_conf_add "builder_build_timeout = 1" "registry_url = http://127.0.0.1:$(cat hang.port)" &&
 	echo again >>src/README &&
 	git -C src commit -q -am "hung registry" &&
 	t0=$(date +%s) &&
 	test_must_fail push main &&
 	test $(($(date +%s) - t0)) -lt 10 &&
-	grep "^remote: -----> Build failed: the build took longer than 1 s (builder_build_timeout) and was stopped" out &&
+	grep "^remote: -----> Build failed: the build took longer than 1 s (builder_build_timeout) and was stopped" push.out &&
 	grep -x "status: failed" "$A/$APP/builds/7/info" &&
 	test_path_is_missing "$A/$APP/releases/v5"
+'
+
+test_expect_success 'cleanup: the app and its containers, the key' '
+	deis_app_destroy $APP &&
+	deis_keys_remove $USER_
 '
 
 test_done

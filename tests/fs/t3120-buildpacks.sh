@@ -1,45 +1,26 @@
 #!/bin/bash
 test_description='deis-builder: buildpacks run in a runc container (static, Makefile, Node.js, BUILDPACK_URL): compile, release, ENV_DIR, cache, failures'
 . "$(dirname "$0")/../lib.sh"
-registry_env_init
 
 A=$DEIS_MOUNT/apps
-U=$DEIS_MOUNT/users
-PORT=$(conf_get "$DEIS_CONF" ssh_port) || PORT=2222
 USER_=deis-bdave
-TOOL=$DEIS_BUILD/tests/unit/registry_tool
 BP=$DEIS_HOME/t3120-buildpacks
 GITD_PID=$TRASH_DIRECTORY/git-daemon.pid
-export DEIS_REGISTRY_URL
+APPS="bp-static bp-make bp-make2 bp-custom bp-node"
 
-export HOME=$TRASH_DIRECTORY/home GIT_CONFIG_NOSYSTEM=1
 export GIT_AUTHOR_NAME=Dave GIT_AUTHOR_EMAIL=dave@example.com
 export GIT_COMMITTER_NAME=Dave GIT_COMMITTER_EMAIL=dave@example.com
-mkdir -p "$HOME"
 
 command -v make >/dev/null && test_set_prereq MAKE
 command -v npm >/dev/null && command -v node >/dev/null && test_set_prereq NODE
 
-gitk() {	# GIT-ARGS...
-	GIT_SSH_COMMAND="ssh -i $TRASH_DIRECTORY/dave -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p $PORT" \
-		git "$@"
+# Pushes the repository APP (a directory) to the app APP; the output is
+# in push.out.
+push() {	# APP [GIT-PUSH-ARGS...]
+	deis_git_push $USER_ "$1" "$@"
 }
 
-# push APP [GIT-PUSH-ARGS...]: pushes the repository APP (a directory)
-# to the app APP; the output is in out.
-push() {
-	local app=$1
-	shift
-	gitk -C "$app" push "ssh://git@127.0.0.1:$PORT/$app.git" "$@" >out 2>&1
-	local st=$?
-	cat out
-	! grep -E "Sanitizer|runtime error" out || return 1
-	return $st
-}
-
-tool() {
-	"$TOOL" "--config=$DEIS_CONF" "--url=$DEIS_REGISTRY_URL" "$@"
-}
+tool() { deis_registry_tool "$@"; }
 
 # new_app APP: the app, and a git repository of that name.
 new_app() {
@@ -94,15 +75,25 @@ start_git_daemon() {
 	test_wait_for 10 port_in_use "$port"
 }
 
+# A new commit of bp-custom, built by the test buildpack NAME (COMPILE its
+# compile step) with the deis.conf LINE in force until the test ends: the
+# push fails, its output in push.out.
+push_fails_with() {	# LINE NAME COMPILE
+	test_when_finished deis_conf_restore &&
+	deis_conf_add "$1" &&
+	make_bp "$2" "echo $2" "$3" "echo ---" &&
+	set_var bp-custom BUILDPACK_URL "$(bp_url "$2")" &&
+	echo "$2" >>bp-custom/README &&
+	commit bp-custom "$2" &&
+	test_must_fail push bp-custom main
+}
+
 set_var() {	# APP KEY VALUE
 	deis_as $USER_ sh -c "printf %s '$3' >'$A/$1/config/$2'"
 }
 
 test_expect_success 'setup: a user with a key' '
-	deis_useradd $USER_ &&
-	ssh-keygen -q -t ed25519 -N "" -f dave &&
-	chmod 644 dave.pub &&
-	deis_as $USER_ cp "$PWD/dave.pub" "$U/$USER_/keys/laptop"
+	deis_git_user $USER_
 '
 
 test_expect_success 'a static site (index.html, no Procfile) deploys with a web process' '
@@ -111,10 +102,10 @@ test_expect_success 'a static site (index.html, no Procfile) deploys with a web 
 	mkdir bp-static/css && echo "h1{}" >bp-static/css/site.css &&
 	commit bp-static first &&
 	push bp-static main &&
-	grep "^remote: -----> static app detected" out &&
-	grep "^remote: -----> Static site: nothing to compile" out &&
-	grep "^remote: -----> Default process types for static -> web" out &&
-	grep "^remote: -----> Launching v2" out &&
+	grep "^remote: -----> static app detected" push.out &&
+	grep "^remote: -----> Static site: nothing to compile" push.out &&
+	grep "^remote: -----> Default process types for static -> web" push.out &&
+	grep "^remote: -----> Launching v2" push.out &&
 	grep -x "web: python3 -m http.server \$PORT --directory /app/." "$A/bp-static/procfile" &&
 	grep -qw "web=1" "$A/bp-static/formation" &&
 	slug_list bp-static &&
@@ -130,9 +121,9 @@ test_expect_success 'static with public/ and a Procfile: the Procfile wins' '
 	chmod 755 bp-static/serve &&
 	commit bp-static procfile &&
 	push bp-static main &&
-	grep "^remote: -----> Procfile declares types -> web" out &&
-	grep "^remote: -----> static app detected" out &&
-	! grep "Default process types" out &&
+	grep "^remote: -----> Procfile declares types -> web" push.out &&
+	grep "^remote: -----> static app detected" push.out &&
+	! grep "Default process types" push.out &&
 	grep -x "web: ./serve" "$A/bp-static/procfile"
 '
 
@@ -142,10 +133,10 @@ test_expect_success MAKE 'a Makefile app: make runs in the container, its output
 	printf "web: cat built.txt; exec python3 -m http.server \$PORT\n" >bp-make/Procfile &&
 	commit bp-make first &&
 	push bp-make main &&
-	grep "^remote: -----> Makefile app detected" out &&
-	grep "^remote: -----> Running make" out &&
-	grep "^remote: echo built by" out &&
-	grep "^remote: -----> Launching v2" out &&
+	grep "^remote: -----> Makefile app detected" push.out &&
+	grep "^remote: -----> Running make" push.out &&
+	grep "^remote: echo built by" push.out &&
+	grep "^remote: -----> Launching v2" push.out &&
 	slug_list bp-make &&
 	grep -x "built.txt" slug.list &&
 	mkdir x && tar -C x -xzf img/layer-0 built.txt &&
@@ -157,7 +148,7 @@ test_expect_success MAKE 'a Makefile app without a Procfile fails: no process ty
 	printf "all:\n\ttrue\n" >bp-make2/Makefile &&
 	commit bp-make2 first &&
 	test_must_fail push bp-make2 main &&
-	grep "^remote: -----> Build failed: no Procfile in the root of the repository.*the Makefile buildpack declares no default process types" out &&
+	grep "^remote: -----> Build failed: no Procfile in the root of the repository.*the Makefile buildpack declares no default process types" push.out &&
 	test_path_is_missing "$A/bp-make2/releases/v2"
 '
 
@@ -179,14 +170,14 @@ test_expect_success 'BUILDPACK_URL: compile runs as uid 10000 and sees config va
 	chmod 755 bp-custom/run-web &&
 	commit bp-custom first &&
 	push bp-custom main &&
-	grep "^remote: -----> EnvTest app detected" out &&
-	grep "^remote: uid=10000 gid=10000" out &&
-	grep "^remote: env GREETING=hello world" out &&
-	grep "^remote: env BUILDPACK_URL=$(bp_url envbp)" out &&
-	grep "^remote: bp-readonly" out &&
-	grep "^remote: cache counter 1" out &&
-	grep "^remote: -----> Default process types for EnvTest -> web, clock" out &&
-	grep "^remote: -----> Launching v4" out &&
+	grep "^remote: -----> EnvTest app detected" push.out &&
+	grep "^remote: uid=10000 gid=10000" push.out &&
+	grep "^remote: env GREETING=hello world" push.out &&
+	grep "^remote: env BUILDPACK_URL=$(bp_url envbp)" push.out &&
+	grep "^remote: bp-readonly" push.out &&
+	grep "^remote: cache counter 1" push.out &&
+	grep "^remote: -----> Default process types for EnvTest -> web, clock" push.out &&
+	grep "^remote: -----> Launching v4" push.out &&
 	grep -x "web: ./run-web" "$A/bp-custom/procfile" &&
 	grep -x "clock: ./clock" "$A/bp-custom/procfile" &&
 	slug_list bp-custom &&
@@ -199,7 +190,7 @@ test_expect_success 'the cache dir persists between builds' '
 	echo again >>bp-custom/README &&
 	commit bp-custom second &&
 	push bp-custom main &&
-	grep "^remote: cache counter 2" out &&
+	grep "^remote: cache counter 2" push.out &&
 	test "$(cat "$DEIS_HOME/cache/bp-custom/counter")" = 2 &&
 	test "$(stat -c %u "$DEIS_HOME/cache/bp-custom")" = 10000
 '
@@ -211,10 +202,10 @@ test_expect_success 'a compile that fails rejects the push, shows its output, no
 	echo third >>bp-custom/README &&
 	commit bp-custom third &&
 	test_must_fail push bp-custom main &&
-	grep "^remote: compiling\.\.\." out &&
-	grep "^remote: broken" out &&
-	grep "^remote: -----> Build failed: compile exited with status 3" out &&
-	grep "pre-receive hook declined" out &&
+	grep "^remote: compiling\.\.\." push.out &&
+	grep "^remote: broken" push.out &&
+	grep "^remote: -----> Build failed: compile exited with status 3" push.out &&
+	grep "pre-receive hook declined" push.out &&
 	grep -x "status: failed" "$A/bp-custom/builds/3/info" &&
 	ls "$A/bp-custom/releases" | tail -1 >after &&
 	test_cmp last after
@@ -223,41 +214,34 @@ test_expect_success 'a compile that fails rejects the push, shows its output, no
 test_expect_success 'a BUILDPACK_URL whose detect says no, that cannot be cloned, or that is no URL, fails' '
 	set_var bp-custom BUILDPACK_URL "$(bp_url nodetect)" &&
 	test_must_fail push bp-custom main &&
-	grep "^remote: -----> Build failed: the buildpack of BUILDPACK_URL does not build this app: detect exited with status 1" out &&
+	grep "^remote: -----> Build failed: the buildpack of BUILDPACK_URL does not build this app: detect exited with status 1" push.out &&
 	set_var bp-custom BUILDPACK_URL "$(bp_url missing)" &&
 	test_must_fail push bp-custom main &&
-	grep "^remote: -----> Build failed: BUILDPACK_URL $(bp_url missing): git clone failed" out &&
+	grep "^remote: -----> Build failed: BUILDPACK_URL $(bp_url missing): git clone failed" push.out &&
 	set_var bp-custom BUILDPACK_URL "not-a-path-or-url" &&
 	test_must_fail push bp-custom main &&
-	grep "^remote: -----> Build failed: BUILDPACK_URL not-a-path-or-url: only https://, http:// or git:// URLs or a built-in buildpack" out &&
+	grep "^remote: -----> Build failed: BUILDPACK_URL not-a-path-or-url: only https://, http:// or git:// URLs or a built-in buildpack" push.out &&
 	set_var bp-custom BUILDPACK_URL "$BP/envbp" &&
 	test_must_fail push bp-custom main &&
-	grep "^remote: -----> Build failed: BUILDPACK_URL $BP/envbp: only https://, http:// or git:// URLs" out
+	grep "^remote: -----> Build failed: BUILDPACK_URL $BP/envbp: only https://, http:// or git:// URLs" push.out
 '
 
 test_expect_success 'a BUILDPACK_URL that is a git URL is cloned for the build (with #ref)' '
 	git -C "$BP/envbp" tag v1 &&
 	set_var bp-custom BUILDPACK_URL "$(bp_url envbp)#v1" &&
 	push bp-custom main &&
-	grep "^remote: -----> Fetching buildpack $(bp_url envbp)#v1" out &&
-	grep "^remote: -----> EnvTest app detected" out &&
-	grep "^remote: uid=10000 gid=10000" out &&
-	grep "^remote: -----> Launching v" out
+	grep "^remote: -----> Fetching buildpack $(bp_url envbp)#v1" push.out &&
+	grep "^remote: -----> EnvTest app detected" push.out &&
+	grep "^remote: uid=10000 gid=10000" push.out &&
+	grep "^remote: -----> Launching v" push.out
 '
 
 test_expect_success 'a compile over builder_build_timeout is stopped; its container is gone' '
-	cp "$DEIS_CONF" conf.saved &&
-	test_when_finished "cp conf.saved \"$DEIS_CONF\"" &&
-	echo "builder_build_timeout = 3" >>"$DEIS_CONF" &&
-	make_bp slowbp "echo Slow" "echo sleeping; sleep 60" "echo ---" &&
-	set_var bp-custom BUILDPACK_URL "$(bp_url slowbp)" &&
-	echo slow >>bp-custom/README &&
-	commit bp-custom slow &&
 	t0=$(date +%s) &&
-	test_must_fail push bp-custom main &&
+	push_fails_with "builder_build_timeout = 3" slowbp "echo sleeping; sleep 60" &&
 	test $(($(date +%s) - t0)) -lt 20 &&
-	grep "^remote: sleeping" out &&
-	grep "^remote: -----> Build failed: the build took longer than 3 s" out &&
+	grep "^remote: sleeping" push.out &&
+	grep "^remote: -----> Build failed: the build took longer than 3 s" push.out &&
 	! runc --root "$DEIS_HOME/builder/runc" list -q | grep -x "bp-custom.build-[0-9]*"
 '
 
@@ -270,9 +254,9 @@ test_expect_success NODE 'a Node.js app (package.json, no dependencies): npm ins
 	echo "require(\"http\").createServer((q, s) => s.end(\"ok\")).listen(process.env.PORT)" >bp-node/server.js &&
 	commit bp-node first &&
 	push bp-node main &&
-	grep "^remote: -----> Node.js app detected" out &&
-	grep "^remote: -----> Installing dependencies: npm install --omit=dev" out &&
-	grep "^remote: -----> Default process types for Node.js -> web" out &&
+	grep "^remote: -----> Node.js app detected" push.out &&
+	grep "^remote: -----> Installing dependencies: npm install --omit=dev" push.out &&
+	grep "^remote: -----> Default process types for Node.js -> web" push.out &&
 	grep -x "web: npm start" "$A/bp-node/procfile" &&
 	slug_list bp-node &&
 	grep -x "package.json" slug.list &&
@@ -280,22 +264,18 @@ test_expect_success NODE 'a Node.js app (package.json, no dependencies): npm ins
 '
 
 test_expect_success 'a build over builder_build_memory is killed and rejected' '
-	cp "$DEIS_CONF" conf.saved2 &&
-	test_when_finished "cp conf.saved2 \"$DEIS_CONF\"" &&
-	echo "builder_build_memory = 64" >>"$DEIS_CONF" &&
-	make_bp hogbp "echo Hog" "echo allocating; python3 -c \"b = bytearray(400 * 1024 * 1024); print(len(b))\"" "echo ---" &&
-	set_var bp-custom BUILDPACK_URL "$(bp_url hogbp)" &&
-	echo hog >>bp-custom/README &&
-	commit bp-custom hog &&
-	test_must_fail push bp-custom main &&
-	grep "^remote: allocating" out &&
-	grep -E "^remote: -----> Build failed: compile (was killed by signal 9|exited with status 137)" out &&
-	! grep "^remote: 419430400" out
+	push_fails_with "builder_build_memory = 64" hogbp \
+		"echo allocating; python3 -c \"b = bytearray(400 * 1024 * 1024); print(len(b))\"" &&
+	grep "^remote: allocating" push.out &&
+	grep -E "^remote: -----> Build failed: compile (was killed by signal 9|exited with status 137)" push.out &&
+	! grep "^remote: 419430400" push.out
 '
 
-test_expect_success 'cleanup: the git daemon and the test buildpacks' '
-	kill "$(cat "$GITD_PID")" &&
-	rm -rf "$BP"
+test_expect_success 'cleanup: the git daemon, the test buildpacks, the apps and their containers, the key' '
+	{ test ! -s "$GITD_PID" || kill "$(cat "$GITD_PID")"; } &&
+	rm -rf "$BP" &&
+	deis_app_destroy $APPS &&
+	deis_keys_remove $USER_
 '
 
 test_done

@@ -7,7 +7,7 @@ export DEIS_TEST_NO_MOUNT=${DEIS_TEST_NO_MOUNT:-1}
 
 TOOL=$DEIS_BUILD/tests/unit/runtime_tool
 # A network of this script's own: a bridge and a /24 no route uses.
-NETBR=tr$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+NETBR=$(free_bridge tr)
 NETSUB=$(free_subnet)
 TIMES=$TEST_LOG_DIR/t3200-runtime.times
 RT=$(mktemp -d /tmp/deis-t3200.XXXXXX)

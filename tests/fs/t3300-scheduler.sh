@@ -1,7 +1,6 @@
 #!/bin/bash
 test_description='deis-scheduler: the formation runs as runc containers; scale, rolling config changes, restart, crash backoff, run, release phase, limits, health checks, adoption after a restart, app removal'
 . "$(dirname "$0")/../lib.sh"
-scheduler_env_init
 
 A=$DEIS_MOUNT/apps
 APP=sch-hello
@@ -37,31 +36,23 @@ _answers() {
 
 # runc ids of APP's containers on this node.
 runc_ids() {	# [APP]
-	local out i
-	# runc list fails when a container (another app's, crash-looping) is
-	# deleted while it lists: ask again.
-	for i in 1 2 3 4 5; do
-		out=$(runc --root "$DEIS_RUNC_ROOT" list -q 2>/dev/null) && break
-		sleep 0.1
-	done
-	printf '%s\n' "$out" | grep "^${1:-$APP}\." | sort
+	deis_containers "${1:-$APP}"
 }
 
 app_log_has() {	# PATTERN [APP]
 	grep -Eq -- "$1" "$A/${2:-$APP}/logs"
 }
 
-
-# Stops the platform's deis-scheduler and starts it again with extra
-# options; its containers keep running and are adopted.
+# Stops the platform's deis-scheduler and starts it again, with extra
+# options if given; its containers keep running and are adopted.
 sched_restart() {	# [--OPTION=VALUE...]
-	local before
-	scheduler_stop || return 1
-	before=$(grep -c "scheduling on node" "$SLOG")
-	setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' deis-scheduler-start \
-		"$DEIS_RUNDIR/deis-scheduler.pid" "$DEIS_SCHEDULER" "--config=$DEIS_CONF" "$@" \
-		</dev/null >>"$SLOG" 2>&1 &
-	test_wait_for 10 eval '[ "$(grep -c "scheduling on node" "$SLOG")" -gt "$before" ]'
+	scheduler_stop && scheduler_start "$@"
+}
+
+# The number of lines of deis-scheduler's log matching PATTERN since the
+# mark (slog.mark): its own record of what it did for the app.
+slog_count_since_mark() {	# PATTERN
+	tail -c +"$(($(cat slog.mark) + 1))" "$SLOG" | grep -c -- "$1"
 }
 
 test_expect_success 'setup: a user, an app, the hello app in git' '
@@ -149,14 +140,19 @@ test_expect_success 'a killed process is restarted (restarts counts it)' '
 '
 
 test_expect_success 'run: a one-off container runs the command; its output and status in logs' '
+	stat -c %s "$SLOG" >slog.mark &&
 	echo "echo one-off says \$DYNO \$DEBUG; exit 3" >"$A/$APP/run" &&
 	test_wait_for 20 app_log_has "$APP\[run\.1\]: one-off says run.1 1" &&
 	test_wait_for 20 app_log_has "$APP\[deis\]: run.1: exited with status 3" &&
 	test_wait_for 10 eval "! test -e \"$A/$APP/containers/run.1\""
 '
 
+# At every resync the scheduler reloads what changed behind its back and
+# looks at every app again: the finished one-off must not start again.
+# Two resyncs from now, the one after the first has had its pass.
 test_expect_success 'run: a one-off runs once (not again at the next resync)' '
-	sleep 6 &&
+	deis_scheduler_resyncs 2 &&
+	test "$(slog_count_since_mark "$APP: run\.1: starting")" = 1 &&
 	test "$(grep -c "\[run\.[0-9]*\]: one-off says" "$A/$APP/logs")" = 1 &&
 	test "$(grep -c "run\.1: starting" "$A/$APP/logs")" = 1
 '
@@ -279,6 +275,8 @@ test_expect_success 'pids limit: a fork bomb stays inside its container' '
 	echo "web=1" >"$A/$LAB/formation"
 '
 
+# The health check tests run deis-scheduler with a short boot window; the
+# kill -9 test below restarts it as the platform runs it.
 test_expect_success 'health check: a release whose web never answers is not rolled out' '
 	sched_restart --scheduler_boot_timeout=3 &&
 	echo "web=1" >"$A/$LAB/formation" &&
@@ -318,6 +316,7 @@ test_expect_success 'kill -9 of the scheduler: containers keep serving; a new on
 	ids=$(runc_ids) &&
 	addrs="$(ct web.1 address) $(ct web.2 address)" &&
 	pid=$(cat "$DEIS_RUNDIR/deis-scheduler.pid") &&
+	test_when_finished "scheduler_running || scheduler_start" &&
 	kill -9 "$pid" &&
 	answers web.1 "hello from web.1 v3" &&
 	sched_restart &&
@@ -353,14 +352,14 @@ test_expect_success 'platform/nodes/<node> and platform/status show the schedule
 
 test_expect_success 'rmdir of an app stops every one of its containers' '
 	test -n "$(runc_ids $LAB)" &&
-	rm -rf "$A/$LAB" &&
-	test_wait_for 20 eval "test -z \"\$(runc_ids $LAB)\"" &&
-	test_wait_for 5 eval "! ls \"$DEIS_HOME/scheduler/containers\" | grep -q \"^$LAB\\.\""
+	deis_app_destroy $LAB &&
+	test_path_is_missing "$A/$LAB"
 '
 
-test_expect_success 'cleanup: destroy the app; nothing of it runs' '
-	rm -rf "$A/$APP" &&
-	test_wait_for 20 eval "test -z \"\$(runc_ids)\""
+test_expect_success 'cleanup: destroy the app; nothing of it runs; the keys; the scheduler as the platform runs it' '
+	deis_app_destroy $APP &&
+	deis_keys_remove $USER_ deis-seve &&
+	{ ! pid_alive "$DEIS_RUNDIR/deis-scheduler.pid" --scheduler_ || sched_restart; }
 '
 
 test_done

@@ -1,19 +1,12 @@
 #!/bin/bash
 test_description='the tree tells the truth about deploys: releases/current is the live release, latest the newest, each release its status; git push returns when the release is live and routed, and fails with the reason when it does not go live'
 . "$(dirname "$0")/../lib.sh"
-scheduler_env_init
-proxy_env_init
 
 A=$DEIS_MOUNT/apps
 APP=ds-hello
 USER_=deis-dsue
-HTTP=$DEIS_HTTP_PORT
-SLOG=$DEIS_LOGDIR/deis-scheduler.log
-CONF_SAVED=$TRASH_DIRECTORY/deis.conf.saved
 
-ct() {	# NAME FILE
-	cat "$A/$APP/containers/$1/$2"
-}
+ct() { deis_ct $APP "$@"; }	# NAME FILE
 
 rel() {	# current|latest
 	readlink "$A/$APP/releases/$1"
@@ -26,26 +19,7 @@ status() {	# VERSION: its status line, without "status: "
 # The HTTP status of a request to the app through the router.
 routed_code() {
 	curl -s -o routed.body -w "%{http_code}" --max-time 5 -H "Host: $APP.localhost" \
-		"http://127.0.0.1:$HTTP/"
-}
-
-# A deis.conf line for the hook (read at every push); undone by conf_restore.
-conf_add() {	# LINE...
-	cp "$DEIS_CONF" "$CONF_SAVED" && printf '%s\n' "$@" >>"$DEIS_CONF"
-}
-conf_restore() {
-	cp "$CONF_SAVED" "$DEIS_CONF"
-}
-
-# Starts the platform's deis-scheduler again (stopped by scheduler_stop);
-# its containers kept running and are adopted.
-sched_start() {
-	local before
-	before=$(grep -c "scheduling on node" "$SLOG")
-	setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' deis-scheduler-start \
-		"$DEIS_RUNDIR/deis-scheduler.pid" "$DEIS_SCHEDULER" "--config=$DEIS_CONF" \
-		</dev/null >>"$SLOG" 2>&1 &
-	test_wait_for 10 eval '[ "$(grep -c "scheduling on node" "$SLOG")" -gt "$before" ]'
+		"http://127.0.0.1:$DEIS_HTTP_PORT/"
 }
 
 # deis_git_push in the background (its output in push.out as it comes).
@@ -94,7 +68,7 @@ test_expect_success 'current and latest name v2; v2 is deployed, with the time; 
 '
 
 test_expect_success 'a config change leaves current on the live release until the new one is up' '
-	test_when_finished "scheduler_running || sched_start" &&
+	test_when_finished "scheduler_running || scheduler_start" &&
 	scheduler_stop &&
 	echo 1 >"$A/$APP/config/DEBUG" &&
 	test "$(rel latest)" = v3 &&
@@ -103,7 +77,7 @@ test_expect_success 'a config change leaves current on the live release until th
 	test "$(status v3)" = pending &&
 	! grep -q "^deployed:" "$A/$APP/releases/v3/info" &&
 	test "$(status v2)" = deployed &&
-	sched_start &&
+	scheduler_start &&
 	test_wait_for 30 eval "test \"\$(rel current)\" = v3" &&
 	test "$(ct web.1 release)" = v3 &&
 	test "$(ct web.1 state)" = up &&
@@ -164,8 +138,8 @@ test_expect_success 'a web process that crashes at boot: the push says so, point
 '
 
 test_expect_success 'a web that never answers: the push ends after builder_deploy_timeout, saying so' '
-	test_when_finished conf_restore &&
-	conf_add "builder_deploy_timeout = 2" &&
+	test_when_finished deis_conf_restore &&
+	deis_conf_add "builder_deploy_timeout = 2" &&
 	sed -i "s/^web: .*/web: echo not listening; sleep 1000/" src/Procfile &&
 	deis_git_commit src "web never listens" &&
 	start=$(date +%s) &&
@@ -189,7 +163,7 @@ test_expect_success 'a pusher that hangs up while the push waits: the hook ends 
 '
 
 test_expect_success 'no scheduler running: the push says so and returns; the release goes live when one runs' '
-	test_when_finished "scheduler_running || sched_start" &&
+	test_when_finished "scheduler_running || scheduler_start" &&
 	scheduler_stop &&
 	deis_psql "UPDATE nodes SET last_seen = now() - interval '"'"'1 minute'"'"'" &&
 	cp "$DEIS_SRC/tests/apps/hello/Procfile" src/Procfile &&
@@ -200,14 +174,14 @@ test_expect_success 'no scheduler running: the push says so and returns; the rel
 	test "$(rel current)" = v3 &&
 	test "$(rel latest)" = v8 &&
 	test "$(status v8)" = pending &&
-	sched_start &&
+	scheduler_start &&
 	test_wait_for 30 eval "test \"\$(rel current)\" = v8" &&
 	test_wait_for 10 eval "routed_code >/dev/null; grep -q \"hello from web.1 v8\" routed.body"
 '
 
-test_expect_success 'cleanup: destroy the app; nothing of it runs' '
-	rm -rf "$A/$APP" &&
-	test_wait_for 20 eval "test -z \"\$(runc --root \"\$DEIS_RUNC_ROOT\" list -q | grep \"^$APP\\.\")\""
+test_expect_success 'cleanup: destroy the app; nothing of it runs; the key' '
+	deis_app_destroy $APP &&
+	deis_keys_remove $USER_
 '
 
 test_done

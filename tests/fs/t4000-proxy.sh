@@ -1,7 +1,6 @@
 #!/bin/bash
 test_description='deis-proxy: routes, domains, TLS, maintenance, router log lines, validation, resync'
 . "$(dirname "$0")/../lib.sh"
-proxy_env_init
 
 # Until the scheduler runs containers, the tests do what it does: a web
 # process is a small HTTP server on a port of its own, recorded as a
@@ -67,14 +66,6 @@ get() {
 }
 code_is() {	# CODE HOST
 	[ "$(curl -s -o /dev/null --max-time 5 -H "Host: $2" -w '%{http_code}' "http://127.0.0.1:$HTTP/")" = "$1" ]
-}
-
-# Starts deis-proxy as packaging/up does (own session, exact pid file).
-proxy_start() {
-	setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' deis-proxy-start \
-		"$DEIS_RUNDIR/deis-proxy.pid" "$DEIS_PROXY" "--config=$DEIS_CONF" \
-		</dev/null >>"$PLOG" 2>&1 &
-	test_wait_for 10 proxy_running
 }
 
 proxy_log_mark() { stat -c %s "$PLOG" >"$TRASH_DIRECTORY/.plog-mark"; }
@@ -176,16 +167,8 @@ test_expect_success 'each request is a router line in the app log' '
 	test_wait_for 10 grep -q "$APP\[router\]: GET /router-probe?x=1 200 bytes=[0-9]* time=[0-9]*ms dyno=web\.[12] host=$APP.localhost" "$A/logs"
 '
 
-# make_cert NAME SUBJECT_ALT_NAMES DAYS (as in t1500)
-make_cert() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-		-keyout "$1.key" -out "$1.crt" -days "$3" -subj "/CN=${2%%,*}" \
-		-addext "subjectAltName=DNS:${2//,/,DNS:}" 2>/dev/null &&
-	cat "$1.crt" "$1.key" >"$1.pem"
-}
-
 test_expect_success 'certs/<domain>.pem serves TLS for that domain' '
-	make_cert good www.example.com 30 &&
+	deis_make_cert good www.example.com 30 &&
 	echo www.example.com >"$A/domains" &&
 	cp good.pem "$A/certs/www.example.com.pem" &&
 	wait_applied $APP &&
@@ -205,7 +188,7 @@ test_expect_success 'TLS for a name with no certificate is refused at the handsh
 
 test_expect_success 'another app'"'"'s wildcard certificate never answers for a host without one' '
 	mkdir "$DEIS_MOUNT/apps/pxw" &&
-	make_cert wild "*.example.net" 30 &&
+	deis_make_cert wild "*.example.net" 30 &&
 	echo "*.example.net" >"$DEIS_MOUNT/apps/pxw/domains" &&
 	cp wild.pem "$DEIS_MOUNT/apps/pxw/certs/*.example.net.pem" &&
 	# The tree refuses a name under another app'"'"'s wildcard; a platform
@@ -234,8 +217,8 @@ test_expect_success 'a certificate a TLS server would refuse (1024-bit RSA) is r
 '
 
 test_expect_success 'bad certificates are refused at write with EINVAL and a reason' '
-	make_cert other www.other.org 30 &&
-	make_cert good2 www.example.com 30 &&
+	deis_make_cert other www.other.org 30 &&
+	deis_make_cert good2 www.example.com 30 &&
 	cat good.crt good2.key >mismatch.pem &&
 	deis_log_mark &&
 	test_must_fail cp mismatch.pem "$A/certs/www.example.com.pem" 2>err &&
@@ -332,6 +315,7 @@ test_expect_success 'nginx stopped behind its back is started again' '
 
 test_expect_success 'a restarted deis-proxy converges; nginx serves all along' '
 	read -r ppid <"$DEIS_RUNDIR/deis-proxy.pid" &&
+	test_when_finished proxy_start &&
 	kill -TERM "$ppid" &&
 	test_wait_for 10 eval "! proc_alive $ppid" &&
 	code_is 200 $APP.localhost &&
@@ -354,7 +338,8 @@ test_expect_success 'destroying the app removes its routes and its applied seria
 
 test_expect_success 'cleanup' '
 	backend_stop w1 &&
-	backend_stop w2
+	backend_stop w2 &&
+	deis_app_destroy $APP pxw
 '
 
 test_done

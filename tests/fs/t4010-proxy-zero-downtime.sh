@@ -1,7 +1,6 @@
 #!/bin/bash
 test_description='deis-proxy: no request fails during a deploy, a scale-down, a restart or a crash, under load'
 . "$(dirname "$0")/../lib.sh"
-proxy_env_init
 
 # The scheduler's side is played by the test, as the contract says
 # (docs/proxy.md): a new instance is recorded "up" only once it serves;
@@ -62,20 +61,14 @@ is_applied() {
 # What the scheduler does after each change it records.
 commit() { changed && test_wait_for 10 is_applied; }
 
-load_start() {	# SECONDS
-	ab -q -t "$1" -n 1000000 -c 4 -s 10 -H "Host: $APP.localhost" \
-		"http://127.0.0.1:$HTTP/" >ab.out 2>&1 &
-	echo $! >ab.pid
-}
-
-load_check() {
-	local pid
-	read -r pid <ab.pid &&
-	wait "$pid" 2>/dev/null
-	cat ab.out &&
-	grep -E "^Complete requests: +[1-9][0-9]*$" ab.out &&
-	grep -E "^Failed requests: +0$" ab.out &&
-	! grep -E "^Non-2xx responses" ab.out
+# What the scheduler does to retire an instance: record it stopping, wait
+# until deis-proxy has applied that, stop its process, remove its row.
+retire() {	# INSTANCE NAME PORT BACKEND
+	row "$1" "$2" stopping "$3" &&
+	commit &&
+	backend_kill "$4" &&
+	unrow "$1" &&
+	commit
 }
 
 P=()
@@ -92,7 +85,7 @@ test_expect_success 'setup: an app with web.1 and web.2 up' '
 '
 
 test_expect_success 'a deploy, a scale-down, a restart and a crash under load: no request fails' '
-	load_start 12 &&
+	deis_load_start 12 $APP &&
 	sleep 1 &&
 
 	: deploy: new instances start, get routed, then the old ones go &&
@@ -115,22 +108,14 @@ test_expect_success 'a deploy, a scale-down, a restart and a crash under load: n
 	sleep 1 &&
 
 	: scale down to web=1 &&
-	row $APP.web.2.4 web.2 stopping "${P[4]}" &&
-	commit &&
-	backend_kill b2 &&
-	unrow $APP.web.2.4 &&
-	commit &&
+	retire $APP.web.2.4 web.2 "${P[4]}" b2 &&
 	sleep 1 &&
 
 	: restart web.1: a new instance beside the old one, then the old one goes &&
 	backend "${P[5]}" c1 &&
 	row $APP.web.1.5 web.1 up "${P[5]}" &&
 	commit &&
-	row $APP.web.1.3 web.1 stopping "${P[3]}" &&
-	commit &&
-	backend_kill b1 &&
-	unrow $APP.web.1.3 &&
-	commit &&
+	retire $APP.web.1.3 web.1 "${P[3]}" b1 &&
 	sleep 1 &&
 
 	: a routed container dies without warning: retried on the other &&
@@ -143,7 +128,7 @@ test_expect_success 'a deploy, a scale-down, a restart and a crash under load: n
 	row $APP.web.1.5 web.1 crashed "${P[5]}" &&
 	commit &&
 
-	load_check
+	deis_load_check
 '
 
 test_expect_success 'the router logged the requests, retries included' '
@@ -151,8 +136,8 @@ test_expect_success 'the router logged the requests, retries included' '
 '
 
 test_expect_success 'cleanup' '
-	backend_kill d2 &&
-	rmdir "$DEIS_MOUNT/apps/$APP"
+	for b in a1 a2 b1 b2 c1 d2; do backend_kill $b || return 1; done &&
+	deis_app_destroy $APP
 '
 
 test_done

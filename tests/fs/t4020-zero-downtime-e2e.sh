@@ -1,20 +1,15 @@
 #!/bin/bash
 test_description='end to end: a pushed app under load through the router while it is pushed again, its config changed, scaled down and up, and a container restarted: not one request fails'
 . "$(dirname "$0")/../lib.sh"
-scheduler_env_init
-proxy_env_init
 
 A=$DEIS_MOUNT/apps
 APP=zd-hello
 USER_=deis-zfay
-HTTP=$DEIS_HTTP_PORT
 
-ct() {	# NAME FILE
-	cat "$A/$APP/containers/$1/$2"
-}
+ct() { deis_ct $APP "$@"; }	# NAME FILE
 
 routed() {
-	curl -fsS --max-time 5 -H "Host: $APP.localhost" "http://127.0.0.1:$HTTP/"
+	curl -fsS --max-time 5 -H "Host: $APP.localhost" "http://127.0.0.1:$DEIS_HTTP_PORT/"
 }
 
 # Every web container up on the newest release (live), and only those
@@ -28,23 +23,7 @@ settled() {	# COUNT
 		n=$((n + 1))
 	done
 	[ "$n" = "$1" ] &&
-	[ "$(runc --root "$DEIS_RUNC_ROOT" list -q | grep -c "^$APP\.web\.")" = "$1" ]
-}
-
-load_start() {	# SECONDS
-	ab -q -t "$1" -n 1000000 -c 4 -s 10 -H "Host: $APP.localhost" \
-		"http://127.0.0.1:$HTTP/ping" >ab.out 2>&1 &
-	echo $! >ab.pid
-}
-
-load_check() {
-	local pid
-	read -r pid <ab.pid &&
-	wait "$pid"
-	cat ab.out &&
-	grep -E "^Complete requests: +[1-9][0-9]*$" ab.out &&
-	grep -E "^Failed requests: +0$" ab.out &&
-	! grep -E "^Non-2xx responses" ab.out
+	[ "$(deis_containers $APP | grep -c "^$APP\.web\.")" = "$1" ]
 }
 
 test_expect_success 'setup: the hello app pushed, two web containers routed' '
@@ -57,7 +36,7 @@ test_expect_success 'setup: the hello app pushed, two web containers routed' '
 '
 
 test_expect_success 'under load: config change, push, scale down, scale up, restart: no request fails' '
-	load_start 25 &&
+	deis_load_start 25 $APP /ping &&
 	sleep 1 &&
 	echo 1 >"$A/$APP/config/DEBUG" &&
 	test_wait_for 20 settled 2 &&
@@ -73,16 +52,16 @@ test_expect_success 'under load: config change, push, scale down, scale up, rest
 	rmdir "$A/$APP/containers/web.1" &&
 	sleep 1 &&
 	test_wait_for 20 settled 3 &&
-	load_check
+	deis_load_check
 '
 
 test_expect_success 'the router logged the requests in the app log' '
 	test_wait_for 10 grep -qE "$APP\[router\]: GET /ping 200 " "$A/$APP/logs"
 '
 
-test_expect_success 'cleanup' '
-	rm -rf "$A/$APP" &&
-	test_wait_for 20 eval "! runc --root \"$DEIS_RUNC_ROOT\" list -q | grep -q \"^$APP\\.\""
+test_expect_success 'cleanup: destroy the app; nothing of it runs; the key' '
+	deis_app_destroy $APP &&
+	deis_keys_remove $USER_
 '
 
 test_done

@@ -6,14 +6,6 @@ A="$DEIS_MOUNT/apps"
 ALICE=deis-fsa
 BOB=deis-fsb
 
-summary() {	# APP
-	sed -n "s/^summary: //p" "$A/$1/releases/current/info"
-}
-
-release_count() {	# APP
-	deis_psql "SELECT count(*) FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = '$1'"
-}
-
 # A directory both users may write, for the handshakes below.
 SHARED=$TRASH_DIRECTORY/shared
 # Debian's python3, which every user can run.
@@ -65,7 +57,7 @@ test_expect_success 'a collaborator cannot replace perms by renaming a file onto
 '
 
 test_expect_success 'a descriptor opened (O_TRUNC) before a revocation commits nothing at its close' '
-	n=$(release_count fsid) &&
+	n=$(deis_release_count fsid) &&
 	rm -f "$SHARED/go" "$SHARED/opened" && mkfifo -m 666 "$SHARED/go" &&
 	bg_as $BOB trunc "exec 3>$A/fsid/env && echo yes >$SHARED/opened && read x <$SHARED/go; exec 3>&-; echo closed" &&
 	test_wait_for 10 test -s "$SHARED/opened" &&
@@ -77,13 +69,13 @@ test_expect_success 'a descriptor opened (O_TRUNC) before a revocation commits n
 	wait_release_handled $BOB fsid &&
 	echo A=1 >expect &&
 	test_cmp expect "$A/fsid/env" &&
-	test "$(release_count fsid)" = "$n" &&
+	test "$(deis_release_count fsid)" = "$n" &&
 	! deis_log_has_since_mark "release v[0-9]+ by root"
 '
 
 test_expect_success 'a descriptor opened before a revocation can neither write nor commit after it' '
 	deis_as $ALICE sh -c "echo $BOB >$A/fsid/perms" &&
-	n=$(release_count fsid) &&
+	n=$(deis_release_count fsid) &&
 	rm -f "$SHARED/go" "$SHARED/opened" && mkfifo -m 666 "$SHARED/go" &&
 	bg_as $BOB write "exec 3>$A/fsid/config/B && echo yes >$SHARED/opened && read x <$SHARED/go; echo -n 2 >&3; echo write=\$?; exec 3>&-; echo closed" &&
 	test_wait_for 10 test -s "$SHARED/opened" &&
@@ -95,7 +87,7 @@ test_expect_success 'a descriptor opened before a revocation can neither write n
 	grep "write=1" "$SHARED/write.out" &&
 	grep "Permission denied" "$SHARED/write.out" &&
 	test_wait_for 10 test_path_is_missing "$A/fsid/config/B" &&
-	test "$(release_count fsid)" = "$n"
+	test "$(deis_release_count fsid)" = "$n"
 '
 
 test_expect_success 'a descriptor of a destroyed app commits nothing into an app of the same name made after' '
@@ -105,14 +97,14 @@ test_expect_success 'a descriptor of a destroyed app commits nothing into an app
 	deis_as $ALICE rmdir "$A/fsid2" &&
 	deis_as $ALICE mkdir "$A/fsid2" &&
 	deis_as $ALICE sh -c "printf \"C=3\\n\" >$A/fsid2/env" &&
-	n=$(release_count fsid2) &&
+	n=$(deis_release_count fsid2) &&
 	deis_log_mark &&
 	echo go >"$SHARED/go" &&
 	wait "$(cat destroyed.pid)" &&
 	wait_release_handled $BOB fsid2 &&
 	echo C=3 >expect &&
 	test_cmp expect "$A/fsid2/env" &&
-	test "$(release_count fsid2)" = "$n"
+	test "$(deis_release_count fsid2)" = "$n"
 '
 
 test_expect_success 'a log descriptor held open streams nothing after its reader lost access' '
@@ -155,13 +147,13 @@ test_expect_success 'a release summary names the user who opened the file, not r
 	deis_as $ALICE sh -c "printf \"A=1\\nD=4\\n\" >$A/fsid/env" &&
 	deis_log_mark &&
 	deis_as $ALICE sh -c ": >$A/fsid/env" &&
-	test_wait_for 10 eval "test \"\$(summary fsid)\" != \"$ALICE added D\"" &&
-	test "$(summary fsid)" = "$ALICE removed A, D" &&
+	test_wait_for 10 eval "test \"\$(deis_release_summary fsid)\" != \"$ALICE added D\"" &&
+	test "$(deis_release_summary fsid)" = "$ALICE removed A, D" &&
 	deis_log_has_since_mark "app fsid: release v[0-9]+ by $ALICE" &&
 	deis_as $BOB touch "$A/fsid/config/NEWVAR" &&
 	test_wait_for 10 test -e "$A/fsid/config/NEWVAR" &&
-	test_wait_for 10 eval "test \"\$(summary fsid)\" != \"$ALICE removed A, D\"" &&
-	test "$(summary fsid)" = "$BOB added NEWVAR"
+	test_wait_for 10 eval "test \"\$(deis_release_summary fsid)\" != \"$ALICE removed A, D\"" &&
+	test "$(deis_release_summary fsid)" = "$BOB added NEWVAR"
 '
 
 # A process may change its identity between open and close (a descriptor
@@ -183,13 +175,13 @@ test_expect_success 'a descriptor opened by one user and written and closed by a
 	PY
 	$PY swap.py "$A/fsid/env" $ALICE root "E=5
 " &&
-	test "$(summary fsid)" = "$ALICE added E, removed NEWVAR" &&
+	test "$(deis_release_summary fsid)" = "$ALICE added E, removed NEWVAR" &&
 	$PY swap.py "$A/fsid/env" root $BOB "E=6
 " &&
-	test "$(summary fsid)" = "root changed E" &&
+	test "$(deis_release_summary fsid)" = "root changed E" &&
 	$PY swap.py "$A/fsid/env" $BOB $ALICE "E=7
 " &&
-	test "$(summary fsid)" = "$BOB changed E"
+	test "$(deis_release_summary fsid)" = "$BOB changed E"
 '
 
 # A right revoked through another mount is in force at once, whatever
@@ -198,33 +190,22 @@ test_expect_success 'a descriptor opened by one user and written and closed by a
 # mount cannot have heard of it.)
 test_expect_success 'a revocation this mount has not heard of yet still stops the next commit' '
 	deis_as $ALICE sh -c "echo $BOB >$A/fsid/perms" &&
-	n=$(release_count fsid) &&
+	n=$(deis_release_count fsid) &&
 	deis_psql "DELETE FROM perms p USING apps a WHERE a.id = p.app_id AND a.name = '"'"'fsid'"'"'" &&
 	deis_as $BOB cat "$A/fsid/perms" >actual &&
 	echo $BOB >expect &&
 	test_cmp expect actual &&
-	cat >close.py <<-\PY &&
-	import errno, os, sys
-	fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-	os.write(fd, b"stale\n")
-	try:
-	    os.close(fd)
-	    print("close=0")
-	except OSError as e:
-	    print("close=" + errno.errorcode[e.errno])
-	PY
-	chmod 644 close.py &&
-	deis_as $BOB $PY "$TRASH_DIRECTORY/close.py" "$A/fsid/config/STALE" >out &&
-	echo close=EACCES >expect &&
+	deis_write_close --as $BOB "$A/fsid/config/STALE" "stale\n" >out &&
+	echo "write=0 close=EACCES" >expect &&
 	test_cmp expect out &&
-	test "$(release_count fsid)" = "$n" &&
+	test "$(deis_release_count fsid)" = "$n" &&
 	deis_log_has "fsid.*$BOB may not change app .fsid." &&
 	deis_as $ALICE sh -c "echo $BOB >$A/fsid/perms" &&
 	test_wait_for 10 test_path_is_missing "$A/fsid/config/STALE"
 '
 
 test_expect_success 'cleanup' '
-	deis_as $ALICE rmdir "$A/fsid" "$A/fsid2"
+	deis_app_destroy fsid fsid2
 '
 
 test_done

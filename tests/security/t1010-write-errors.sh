@@ -3,30 +3,19 @@ test_description='line-oriented files check every complete line at write(), so t
 . "$(dirname "$0")/../lib.sh"
 
 APP="$DEIS_MOUNT/apps/fserr"
-PY=/usr/bin/python3
 
-release_count() {
-	deis_psql "SELECT count(*) FROM releases r JOIN apps a ON a.id = r.app_id WHERE a.name = 'fserr'"
-}
+release_count() { deis_release_count fserr; }
 
-# Writes TEXT (printf format) into FILE with one write() and closes it;
-# prints "write=ERRNO close=ERRNO" (0 for success).
-write_close() {	# FILE TEXT
-	$PY - "$1" "$2" <<-\PY
-	import errno, os, sys
-	path, text = sys.argv[1], sys.argv[2].encode().decode("unicode_escape").encode("latin-1")
-	fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o644)
-	w = c = "0"
-	try:
-	    os.write(fd, text)
-	except OSError as e:
-	    w = errno.errorcode[e.errno]
-	try:
-	    os.close(fd)
-	except OSError as e:
-	    c = errno.errorcode[e.errno]
-	print("write=%s close=%s" % (w, c))
-	PY
+# The shell command CMD, a write into env, fails with EINVAL; env and the
+# releases are as they were.
+env_write_refused() {	# CMD
+	local n
+	n=$(release_count) &&
+	test_must_fail bash -c "$1" 2>err &&
+	cat err &&
+	grep "Invalid argument" err &&
+	test_cmp env.before "$APP/env" &&
+	test "$(release_count)" = "$n"
 }
 
 test_expect_success 'setup' '
@@ -42,29 +31,23 @@ test_expect_success 'setup' '
 '
 
 test_expect_success 'echo "FOO BAR" > env fails in the shell (EINVAL) and changes nothing' '
-	n=$(release_count) &&
-	test_must_fail bash -c "echo \"FOO BAR\" >\"$APP/env\"" 2>err &&
-	cat err &&
-	grep "Invalid argument" err &&
-	test_cmp env.before "$APP/env" &&
-	test "$(release_count)" = "$n"
+	env_write_refused "echo \"FOO BAR\" >\"$APP/env\""
 '
 
 test_expect_success 'a bad complete line fails at write even when an incomplete line follows it' '
 	n=$(release_count) &&
-	test_must_fail bash -c "printf \"B=2\\nFOO BAR\\nC=\" >\"$APP/env\"" 2>err &&
-	grep "Invalid argument" err &&
-	test "$(write_close "$APP/env" "B=2\\nFOO BAR\\nC=")" = "write=EINVAL close=0" &&
+	env_write_refused "printf \"B=2\\nFOO BAR\\nC=\" >\"$APP/env\"" &&
+	test "$(deis_write_close "$APP/env" "B=2\\nFOO BAR\\nC=")" = "write=EINVAL close=0" &&
 	test_cmp env.before "$APP/env" &&
 	test "$(release_count)" = "$n"
 '
 
 test_expect_success 'a final incomplete line is checked at close only' '
 	n=$(release_count) &&
-	test "$(write_close "$APP/env" "B=2\\nFOO BAR")" = "write=0 close=EINVAL" &&
+	test "$(deis_write_close "$APP/env" "B=2\\nFOO BAR")" = "write=0 close=EINVAL" &&
 	test_cmp env.before "$APP/env" &&
 	test "$(release_count)" = "$n" &&
-	test "$(write_close "$APP/env" "A=1\\nB=2")" = "write=0 close=0" &&
+	test "$(deis_write_close "$APP/env" "A=1\\nB=2")" = "write=0 close=0" &&
 	printf "A=1\nB=2\n" >expect &&
 	test_cmp expect "$APP/env" &&
 	printf "A=1\n" >"$APP/env"
@@ -88,17 +71,13 @@ for f in formation:web=abc domains:not_a_domain perms:No-Such-User \
 	test_expect_success "a bad line in $file fails at write even when an incomplete line follows" '
 		test_must_fail bash -c "printf \"$bad\\nx\" >\"$APP/$file\"" 2>err &&
 		grep "Invalid argument" err &&
-		test "$(write_close "$APP/$file" "$bad\\nx")" = "write=EINVAL close=0" &&
+		test "$(deis_write_close "$APP/$file" "$bad\\nx")" = "write=EINVAL close=0" &&
 		test_cmp $file.before "$APP/$file"
 	'
 done
 
 test_expect_success 'a bad line in env, written one line per write(), fails at that write' '
-	n=$(release_count) &&
-	test_must_fail bash -c "{ echo A=1; echo B=2; echo FOO BAR; echo C=3; } >\"$APP/env\"" 2>err &&
-	grep "Invalid argument" err &&
-	test_cmp env.before "$APP/env" &&
-	test "$(release_count)" = "$n"
+	env_write_refused "{ echo A=1; echo B=2; echo FOO BAR; echo C=3; } >\"$APP/env\""
 '
 
 test_expect_success 'a config value that is not UTF-8 is refused at write (EINVAL), never dropped' '
@@ -106,7 +85,7 @@ test_expect_success 'a config value that is not UTF-8 is refused at write (EINVA
 	test_must_fail bash -c "printf \"\\377\\376bin\\n\" >\"$APP/config/BIN\"" 2>err &&
 	grep "Invalid argument" err &&
 	test_path_is_missing "$APP/config/BIN" &&
-	test "$(write_close "$APP/config/BIN" "\\xff\\xfe")" = "write=0 close=EINVAL" &&
+	test "$(deis_write_close "$APP/config/BIN" "\\xff\\xfe")" = "write=0 close=EINVAL" &&
 	test_path_is_missing "$APP/config/BIN" &&
 	test_must_fail bash -c "printf \"BIN=\\377\\376\\n\" >\"$APP/env\"" 2>err &&
 	grep "Invalid argument" err &&
@@ -124,7 +103,7 @@ test_expect_success 'UTF-8 values round-trip byte for byte' '
 '
 
 test_expect_success 'cleanup' '
-	rmdir "$APP"
+	deis_app_destroy fserr
 '
 
 test_done

@@ -119,8 +119,7 @@ test_expect_success 'all users together are bounded too (ENOSPC past memory_mb)'
 '
 
 test_expect_success 'cleanup' '
-	deis_as $ALICE rmdir "$A/fsscratch" &&
-	deis_as $BOB rmdir "$A/fsscratch2" &&
+	deis_app_destroy fsscratch fsscratch2 &&
 	echo "# deisfs VmRSS at end: $(rss_kib) KiB"
 '
 

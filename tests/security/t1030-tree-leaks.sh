@@ -80,27 +80,15 @@ test_expect_success 'a domain under another app'"'"'s wildcard is refused (EEXIS
 # behind every mount's back, so this one cannot know) is refused at commit.
 test_expect_success 'a wildcard over a name this mount has not heard of is refused at commit' '
 	deis_psql "INSERT INTO domains (domain, app_id, position) SELECT '"'"'api.fsleak-db.com'"'"', id, 9 FROM apps WHERE name = '"'"'fsleak-bob'"'"'" &&
-	cat >close.py <<-\PY &&
-	import errno, os, sys
-	fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
-	os.write(fd, sys.argv[2].encode() + b"\n")
-	try:
-	    os.close(fd)
-	    print("close=0")
-	except OSError as e:
-	    print("close=" + errno.errorcode[e.errno])
-	PY
-	chmod 644 close.py &&
-	deis_as $ALICE /usr/bin/python3 "$TRASH_DIRECTORY/close.py" "$A/fsleak-alice/domains" "*.fsleak-db.com" >out &&
-	echo close=EEXIST >expect &&
+	deis_write_close --as $ALICE "$A/fsleak-alice/domains" "*.fsleak-db.com\n" >out &&
+	echo "write=0 close=EEXIST" >expect &&
 	test_cmp expect out &&
 	echo fsleak-wild.com >expect &&
 	test_cmp expect "$A/fsleak-alice/domains"
 '
 
 test_expect_success 'cleanup' '
-	deis_as $ALICE rmdir "$A/fsleak-alice" &&
-	deis_as $BOB rmdir "$A/fsleak-bob"
+	deis_app_destroy fsleak-alice fsleak-bob
 '
 
 test_done

@@ -10,35 +10,6 @@ LOGS=$DEIS_HOME/logs
 LOGD_LOG=$DEIS_LOGDIR/deis-logd.log
 SOCK=$DEIS_HOME/run/log/syslog.sock
 
-send() {	# APP SOURCE [ARGS...]
-	"$SEND" "--config=$DEIS_CONF" "$@"
-}
-
-stream() {	# APP [SOURCE]
-	local key=deis:logs:$1
-	[ -z "${2:-}" ] || key=$key:$2
-	deis_redis --raw xrange "$key" - + | awk 'NR % 4 == 3'
-}
-
-stream_has() {	# ERE APP [SOURCE]
-	local re=$1
-	shift
-	stream "$@" | grep -Eq -- "$re"
-}
-
-logd_pid() {
-	logd_pids | head -n 1
-}
-
-restart_logd() {
-	local pid
-	pid=$(logd_pid) &&
-	kill "$pid" &&
-	wait_pid_gone "$pid" 10 &&
-	send "$VICTIM" deis "restarting deis-logd" &&
-	test_wait_for 10 eval "test -n \"\$(logd_pid)\""
-}
-
 # What the log server (rsyslogd) listens on: "tcp ADDR:PORT", "udp
 # ADDR:PORT" or "unix PATH", one per line.
 rsyslog_listeners() {
@@ -98,8 +69,8 @@ chmod 0644 "$TRASH_DIRECTORY/forge.py"
 # Sends a line as root and waits for it: what was sent before it has been
 # read by then.
 root_marker() {	# TEXT
-	send "$VICTIM" web.9 "$1" &&
-	test_wait_for 15 stream_has "$1\$" "$VICTIM"
+	deis_log_send "$VICTIM" web.9 "$1" &&
+	test_wait_for 15 deis_log_stream_has "$1\$" "$VICTIM"
 }
 
 # No forged line anywhere: the victim's streams, any stream, any file.
@@ -124,9 +95,9 @@ test_expect_success 'setup: a local user, a victim app with real lines' '
 	mkdir "$DEIS_MOUNT/apps/$VICTIM" &&
 	deis_as "$EVIL" mkdir "$DEIS_MOUNT/apps/lsevil" &&
 	for i in 1 2 3; do
-		send "$VICTIM" web.1 "real line $i" || return 1
+		deis_log_send "$VICTIM" web.1 "real line $i" || return 1
 	done &&
-	test_wait_for 10 stream_has "real line 3\$" "$VICTIM"
+	test_wait_for 10 deis_log_stream_has "real line 3\$" "$VICTIM"
 '
 
 test_expect_success 'rsyslogd listens on no TCP or UDP port' '
@@ -168,15 +139,15 @@ test_expect_success '10,000 forged lines evict no real line' '
 	deis_as "$EVIL" python3 "$TRASH_DIRECTORY/forge.py" "$VICTIM" 10000 $(cat targets) >out &&
 	cat out &&
 	root_marker "after the flood of forgeries" &&
-	stream "$VICTIM" >lines &&
+	deis_log_stream "$VICTIM" >lines &&
 	grep -E "$VICTIM\[web\.1\]: real line 1\$" lines &&
 	grep -E "$VICTIM\[web\.1\]: real line 3\$" lines &&
 	nothing_forged
 '
 
 test_expect_success 'a root producer still works, with the app and source it names' '
-	send "$VICTIM" router "GET / 200 from root" &&
-	test_wait_for 10 stream_has "$VICTIM\[router\]: GET / 200 from root\$" "$VICTIM" &&
+	deis_log_send "$VICTIM" router "GET / 200 from root" &&
+	test_wait_for 10 deis_log_stream_has "$VICTIM\[router\]: GET / 200 from root\$" "$VICTIM" &&
 	test_wait_for 10 grep -q "$VICTIM\[router\]: GET / 200 from root\$" "$LOGS/$VICTIM.log"
 '
 
@@ -198,8 +169,8 @@ flood_accounted() {
 
 test_expect_success 'a flood is rate-limited in the durable file too, with a line saying so' '
 	mkdir "$DEIS_MOUNT/apps/lsflood" &&
-	send --count=50000 lsflood web.1 "flood" &&
-	test_wait_for 20 stream_has "lsflood\[deis\]: dropped [0-9]+ lines \(rate limit\)" lsflood &&
+	deis_log_send --count=50000 lsflood web.1 "flood" &&
+	test_wait_for 20 deis_log_stream_has "lsflood\[deis\]: dropped [0-9]+ lines \(rate limit\)" lsflood &&
 	{ test_wait_for 30 flood_accounted || { flood_in_file; false; }; } &&
 	set -- $(flood_in_file) &&
 	echo "in the file $1, dropped $2, of 50000" &&
@@ -208,12 +179,12 @@ test_expect_success 'a flood is rate-limited in the durable file too, with a lin
 '
 
 test_expect_success 'the durable file is capped per app and rotated' '
-	test_when_finished "sed -i -e \"/^log_file_max = 64K\\\$/d\" -e \"/^log_file_keep = 2\\\$/d\" \"$DEIS_CONF\" && restart_logd" &&
-	printf "log_file_max = 64K\nlog_file_keep = 2\n" >>"$DEIS_CONF" &&
-	restart_logd &&
+	test_when_finished "deis_conf_restore && deis_logd_restart $VICTIM" &&
+	deis_conf_add "log_file_max = 64K" "log_file_keep = 2" &&
+	deis_logd_restart "$VICTIM" &&
 	mkdir "$DEIS_MOUNT/apps/lsrot" &&
-	send --count=3000 lsrot web.1 "a line of about a hundred bytes, to fill the durable file of the app quickly" &&
-	test_wait_for 20 stream_has "quickly 3000\$" lsrot &&
+	deis_log_send --count=3000 lsrot web.1 "a line of about a hundred bytes, to fill the durable file of the app quickly" &&
+	test_wait_for 20 deis_log_stream_has "quickly 3000\$" lsrot &&
 	test_wait_for 10 grep -q "quickly 3000\$" "$LOGS/lsrot.log" &&
 	ls -l "$LOGS" | grep lsrot &&
 	test_path_is_file "$LOGS/lsrot.log.1" &&
@@ -228,34 +199,6 @@ test_expect_success 'the durable file is capped per app and rotated' '
 '
 
 # ---- drains
-
-# A TCP listener that appends what it receives to FILE ("connected" at
-# each connection), and makes FILE.ready once it listens; run under
-# PREFIX (e.g. deis_peer_exec).  Prints its pid.
-cat >"$TRASH_DIRECTORY/listen.py" <<-\EOF
-	import socket, sys
-	addr, port, out = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "ab", buffering=0)
-	s = socket.socket()
-	s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-	s.bind((addr, port))
-	s.listen(5)
-	open(sys.argv[3] + ".ready", "w").close()
-	while True:
-	    c, _ = s.accept()
-	    out.write(b"connected\n")
-	    while True:
-	        d = c.recv(65536)
-	        if not d:
-	            break
-	        out.write(d)
-	EOF
-
-listen() {	# ADDR PORT FILE [PREFIX...]
-	local addr=$1 port=$2 file=$3
-	shift 3
-	"$@" python3 "$TRASH_DIRECTORY/listen.py" "$addr" "$port" "$file" >/dev/null 2>&1 &
-	echo $!
-}
 
 deis_peer_ns_add || echo "# could not make a network namespace: the drain tests will fail"
 
@@ -309,34 +252,34 @@ test_expect_success 'a drain whose name resolves to a forbidden address is not c
 	grep -q "^127\." resolved &&
 	port=$(free_port) &&
 	: >received &&
-	lp=$(listen 127.0.0.1 "$port" received) &&
-	test_when_finished "kill $lp; deis_psql \"DELETE FROM drains\"" &&
-	test_wait_for 10 test -e received.ready &&
+	lp=$(deis_listen 127.0.0.1 "$port" received) &&
+	test_when_finished "kill $lp; : >\"$DEIS_MOUNT/apps/$VICTIM/drains\"" &&
+	test_wait_for 20 test -e received.ready &&
 	deis_psql "INSERT INTO drains (app_id, url, position) SELECT id, '"'"'syslog://$name:$port'"'"', 0 FROM apps WHERE name = '"'"'$VICTIM'"'"'" &&
 	deis_redis publish deis:events "app $VICTIM" >/dev/null &&
-	test_wait_for 15 eval "grep -q \"drain syslog://$name:$port: refused\" \"$LOGD_LOG\" || test -s received" &&
-	send "$VICTIM" web.1 "for the drain" &&
+	test_wait_for 15 eval "grep -q \"drain syslog://$name:$port: refused\" \"$LOGD_LOG\" || test -e received.connections" &&
+	deis_log_send "$VICTIM" web.1 "for the drain" &&
 	root_marker "after the drain" &&
 	test_must_be_empty received &&
+	test_path_is_missing received.connections &&
 	grep "app $VICTIM: drain syslog://$name:$port: refused: $name resolves to 127\.[0-9.]*, a loopback address" "$LOGD_LOG" &&
-	test_wait_for 10 stream_has "$VICTIM\[deis\]: drain syslog://$name:$port refused: $name resolves to 127\.[0-9.]*, a loopback address; a drain may not point at the platform\$" "$VICTIM"
+	test_wait_for 10 deis_log_stream_has "$VICTIM\[deis\]: drain syslog://$name:$port refused: $name resolves to 127\.[0-9.]*, a loopback address; a drain may not point at the platform\$" "$VICTIM"
 '
 
 test_expect_success 'a drain to a peer host still works' '
 	port=$(free_port) &&
 	: >peer-received &&
-	lp=$(listen "$DEIS_PEER_ADDR" "$port" peer-received deis_peer_exec) &&
+	lp=$(deis_listen --peer "$DEIS_PEER_ADDR" "$port" peer-received) &&
 	test_when_finished "kill $lp; : >\"$DEIS_MOUNT/apps/$VICTIM/drains\"" &&
-	test_wait_for 10 test -e peer-received.ready &&
+	test_wait_for 20 test -e peer-received.ready &&
 	echo "syslog://$DEIS_PEER_ADDR:$port" >"$DEIS_MOUNT/apps/$VICTIM/drains" &&
 	test_wait_for 10 grep -q "app $VICTIM: drain syslog://$DEIS_PEER_ADDR:$port added" "$LOGD_LOG" &&
-	send "$VICTIM" web.1 "to the peer" &&
+	deis_log_send "$VICTIM" web.1 "to the peer" &&
 	test_wait_for 10 grep -q "to the peer" peer-received
 '
 
 test_expect_success 'cleanup' '
-	rmdir "$DEIS_MOUNT/apps/$VICTIM" "$DEIS_MOUNT/apps/lsevil" "$DEIS_MOUNT/apps/lsflood" \
-		"$DEIS_MOUNT/apps/lsrot"
+	deis_app_destroy "$VICTIM" lsevil lsflood lsrot
 '
 
 test_done

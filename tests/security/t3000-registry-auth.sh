@@ -1,8 +1,6 @@
 #!/bin/bash
 test_description='registry: only the platform holds credentials; anonymous and wrong-credential reads, writes and deletes get 401 and change nothing; the builder, the scheduler and deisfs still push and pull'
 . "$(dirname "$0")/../lib.sh"
-registry_env_init
-scheduler_env_init
 
 A=$DEIS_MOUNT/apps
 APP=sec-reg
@@ -136,7 +134,8 @@ test_expect_success 'the registry log names the platform user on what it served,
 '
 
 test_expect_success 'cleanup' '
-	deis_as $USER_ rmdir "$A/$APP"
+	deis_app_destroy $APP &&
+	deis_keys_remove $USER_
 '
 
 test_done

@@ -1,7 +1,6 @@
 #!/bin/bash
 test_description='apps/<app>/image: another app'\''s image is refused at write() for a user without rights to that app, and copied into the app'\''s own repository for one with them'
 . "$(dirname "$0")/../lib.sh"
-registry_env_init
 
 A=$DEIS_MOUNT/apps
 TOOL=$DEIS_BUILD/tests/unit/registry_tool
@@ -109,7 +108,8 @@ test_expect_success 'an admin may deploy any app'\''s image; an unknown app is E
 '
 
 test_expect_success 'cleanup' '
-	rmdir "$A/sec-img-a" "$A/sec-img-b" "$A/sec-img-c"
+	deis_app_destroy sec-img-a sec-img-b sec-img-c &&
+	deis_registry_delete sec-img-a:again
 '
 
 test_done

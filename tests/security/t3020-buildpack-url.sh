@@ -28,12 +28,8 @@ refused() {	# URL: the push failed naming the rule, and nothing of SECRET ran
 	! grep "app detected" push.out
 }
 
-test_expect_success 'setup: a user, an app with a Procfile, a root-only buildpack on the host' '
-	deis_git_user $USER_ &&
-	deis_as $USER_ mkdir "$A/$APP" &&
-	git init -q -b main src &&
-	printf "web: exec python3 -m http.server \$PORT\n" >src/Procfile &&
-	echo hi >src/README &&
+test_expect_success 'setup: a user, the hello app (a Procfile), a root-only buildpack on the host' '
+	deis_hello_app $USER_ $APP src &&
 	deis_git_commit src first &&
 	install -d -m 0700 "$SECRET" &&
 	install -d -m 0755 "$SECRET/bp" "$SECRET/bp/bin" &&
@@ -98,7 +94,8 @@ test_expect_success 'a network git URL is still accepted (it is cloned; here it 
 
 test_expect_success 'cleanup' '
 	rm -rf "$SECRET" &&
-	deis_as $USER_ rmdir "$A/$APP"
+	deis_app_destroy $APP &&
+	deis_keys_remove $USER_
 '
 
 test_done

@@ -5,7 +5,7 @@ test_description='builder SSH port: idle unauthenticated connections (80 and mor
 A=$DEIS_MOUNT/apps
 USER_=deis-sshfrank
 APP=sec-ssh
-PORT=$(conf_get "$DEIS_CONF" ssh_port) || PORT=2222
+PORT=$DEIS_SSH_PORT
 BLOG=$DEIS_LOGDIR/deis-builder.log
 
 # hold NAME SOURCES COUNT SECONDS: COUNT TCP connections to the SSH port,
@@ -76,11 +76,7 @@ push_new() {
 }
 
 test_expect_success 'setup: a user with a key, an app with a first push' '
-	deis_git_user $USER_ &&
-	deis_as $USER_ mkdir "$A/$APP" &&
-	git init -q -b main src &&
-	printf "web: exec python3 -m http.server \$PORT\n" >src/Procfile &&
-	echo hi >src/README &&
+	deis_hello_app $USER_ $APP src &&
 	deis_git_commit src first &&
 	deis_git_push $USER_ $APP src
 '
@@ -156,7 +152,8 @@ test_expect_success 'the builder log says why connections were closed' '
 '
 
 test_expect_success 'cleanup' '
-	deis_as $USER_ rmdir "$A/$APP"
+	deis_app_destroy $APP &&
+	deis_keys_remove $USER_
 '
 
 test_done

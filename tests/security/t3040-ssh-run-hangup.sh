@@ -1,12 +1,11 @@
 #!/bin/bash
 test_description='ssh ... run: a client that hangs up (killed, no clean close) leaves no container behind within seconds, with a terminal and without'
 . "$(dirname "$0")/../lib.sh"
-scheduler_env_init
 
 A=$DEIS_MOUNT/apps
 USER_=deis-shgina
 APP=sec-hup
-PORT=$(conf_get "$DEIS_CONF" ssh_port) || PORT=2222
+PORT=$DEIS_SSH_PORT
 AROOT=$DEIS_HOME/scheduler/attached/runc
 BLOG=$DEIS_LOGDIR/deis-builder.log
 
@@ -127,7 +126,8 @@ test_expect_success 'a run whose client stays connected keeps running' '
 '
 
 test_expect_success 'cleanup' '
-	deis_as $USER_ rmdir "$A/$APP"
+	deis_app_destroy $APP &&
+	deis_keys_remove $USER_
 '
 
 test_done

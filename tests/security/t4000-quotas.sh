@@ -235,8 +235,7 @@ test_expect_success 'concurrent scale-ups of several apps cannot pass the quota 
 '
 
 test_expect_success 'cleanup' '
-	deis_as $ALICE rmdir "$A/qa-one" "$A/qa-two" &&
-	for i in 1 2 3 4 5; do deis_as $BOB rmdir "$A/qb-$i" || return 1; done
+	deis_app_destroy qa-one qa-two qb-1 qb-2 qb-3 qb-4 qb-5
 '
 
 test_done

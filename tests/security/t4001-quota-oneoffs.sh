@@ -56,7 +56,8 @@ test_expect_success 'ssh ... run past the quota is refused with the reason' '
 '
 
 test_expect_success 'cleanup' '
-	deis_as $USER_ rm -rf "$A/$APP"
+	deis_app_destroy $APP &&
+	deis_keys_remove $USER_
 '
 
 test_done

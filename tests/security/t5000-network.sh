@@ -143,9 +143,10 @@ test_expect_success ROOT 'a network made and removed leaves no namespace, bridge
 	test_path_is_missing "$st"
 '
 
-test_expect_success 'cleanup: the apps go, and with them their namespaces' '
-	rm -rf "$A/$APP" "$A/$OTHER" &&
-	test_wait_for 30 eval "! ls /run/netns | grep -q \"^$BR-secnet-\""
+test_expect_success 'cleanup: the apps go, and with them their namespaces; the key' '
+	deis_app_destroy $APP $OTHER &&
+	test_wait_for 30 eval "! ls /run/netns | grep -q \"^$BR-secnet-\"" &&
+	deis_keys_remove $U
 '
 
 test_done

@@ -75,7 +75,8 @@ test_expect_success 'the app still runs and serves under the profile' '
 '
 
 test_expect_success 'cleanup' '
-	rm -rf "$A/$APP"
+	deis_app_destroy $APP &&
+	deis_keys_remove $U
 '
 
 test_done

@@ -52,7 +52,8 @@ test_expect_success 'no file of the platform'"'"'s state is readable by another 
 '
 
 test_expect_success 'cleanup' '
-	rm -rf "$A/$APP"
+	deis_app_destroy $APP &&
+	deis_keys_remove $U
 '
 
 test_done
