@@ -43,7 +43,7 @@ test_expect_success 'sed -i changes one var: one release, no stray var' '
 	config_keys >actual &&
 	test_cmp expect actual &&
 	ls "$APP" >files &&
-	! grep -v -x -e builds -e certs -e config -e containers -e domains -e drains -e env \
+	! grep -v -x -e autoscale -e builds -e certs -e config -e containers -e domains -e drains -e env \
 		-e formation -e git_url -e healthcheck -e image -e info -e limits -e logs \
 		-e maintenance -e perms -e procfile -e releases -e rollback -e run -e url files
 '

@@ -46,7 +46,7 @@ test_expect_success 'removals show too' '
 test_expect_success 'a change made behind deisfs (no event) is picked up by the resync' '
 	mkdir "$M1/apps/quiet" &&
 	test_wait_for 1 test -d "$M2/apps/quiet" &&
-	deis_psql "UPDATE apps SET maintenance = true, serial = serial + 1 WHERE name = '"'"'quiet'"'"'" &&
+	deis_psql "INSERT INTO app_settings (app_id, name, value) SELECT id, '"'"'maintenance'"'"', '"'"'on'"'"' FROM apps WHERE name = '"'"'quiet'"'"'; UPDATE apps SET serial = serial + 1 WHERE name = '"'"'quiet'"'"'" &&
 	test_wait_for 15 grep -qx on "$M1/apps/quiet/maintenance" &&
 	test_wait_for 15 grep -qx on "$M2/apps/quiet/maintenance"
 '
