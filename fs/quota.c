@@ -10,7 +10,7 @@
  *
  * The check at write() (a dry run, under the state lock) weighs the
  * change against this mount's model, so the shell sees EDQUOT where it
- * looks; lib/db.c checks again in the transaction that commits, against
+ * looks; lib/db_*.c checks again in the transaction that commits, against
  * the rows, which is what two racing writers cannot both pass.
  */
 #include <errno.h>
@@ -24,7 +24,7 @@
 #include "tree.h"
 
 /* A node counts while its scheduler's heartbeat is this recent (as in
- * platform/status and lib/db.c's admission). */
+ * platform/status and lib/db_*.c's admission). */
 #define NODE_LIVE_US (30LL * 1000000)
 
 static pthread_mutex_t quota_lock = PTHREAD_MUTEX_INITIALIZER;

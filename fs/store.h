@@ -3,7 +3,7 @@
  * that fill the model, and one operation per kind of change.
  *
  * deisfs runs over PostgreSQL through store_db.c, a thin adapter over
- * lib/db.c (deis_db_*); the unit tests run the whole tree over an
+ * lib/db_*.c (deis_db_*); the unit tests run the whole tree over an
  * in-memory store (tests/unit/test_tree_store.c).  Like the data source
  * of fuse-overlayfs, the table is the seam: the tree never names the
  * database, and what it stores can be read back without one.

@@ -1,5 +1,5 @@
 /*
- * store_db.c - the tree's store over PostgreSQL: a pool of lib/db.c
+ * store_db.c - the tree's store over PostgreSQL: a pool of lib/db_*.c
  * connections and one line per operation of store.h.
  *
  * A store connection is a struct deis_db from the pool.  The operations
@@ -143,31 +143,9 @@ CHANGE(run_create, deis_db_run_create(db, c->app, c->text, c->release_version, N
 				      &c->number, NULL, 0, err))
 CHANGE(quota_set, deis_db_quota_set(db, c->name, c->quota, err))
 
-/*
- * An image deployed without a build: a build row that is already
- * finished, then the release that deploys it.  lib/db.c has no one
- * transaction for the three yet (deis_db_build_create, _finish and
- * deis_db_release_create are one each): until it has, a release refused
- * at the last step (EDQUOT, EACCES) leaves a finished build that no
- * release names, as it always has.  The tree sees one operation, so the
- * day lib/db.c has it, this function is one call.
- */
-static int pg_image_deploy(struct store_conn *s, struct store_change *c,
-			   struct deis_error *err)
-{
-	struct deis_db *db = db_of(s);
-	int rc = deis_db_build_create(db, c->app, c->who, "", &c->number, err);
-
-	if (rc == 0)
-		rc = deis_db_build_finish(db, c->app, c->number, "succeeded", c->text, c->kv,
-					  err);
-	if (rc == 0) {
-		struct deis_release_change deploy = { .kind = DEIS_RELEASE_DEPLOY,
-						      .version = c->number, .key = c->name };
-		rc = deis_db_release_create(db, c->app, c->who, &deploy, &c->version, err);
-	}
-	return rc;
-}
+/* An image deployed without a build: one transaction (lib/db_releases.c). */
+CHANGE(image_deploy, deis_db_image_deploy(db, c->app, c->who, c->text, c->kv, c->name,
+					  &c->number, &c->version, err))
 
 const struct store_ops store_db = {
 	/* connections and loads */

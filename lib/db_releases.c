@@ -165,19 +165,21 @@ static int deploy_formation(struct deis_db *db, const char *appid,
 		       " (SELECT count(*) FROM jsonb_object_keys(b.procfile)) = 1))", appid, build_id);
 }
 
-int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
-			   const struct deis_release_change *change,
-			   int *version, struct deis_error *err)
+/*
+ * Makes the release of change in the open transaction of app (appid, its
+ * row locked): *version is the new release, or 0 when the change changes
+ * nothing.  The caller ends the transaction.
+ */
+static int release_in(struct deis_db *db, const char *app, const char *appid,
+		      const char *who, const struct deis_release_change *change,
+		      int *version, struct deis_error *err)
 {
 	struct release_row rel = { 0 };
 	struct deis_buf summary = DEIS_BUF_INIT;
-	char appid[DB_ID_LEN], ver[16];
-	int r = db_app_begin(db, app, DB_ANY_USER, appid, err);
+	char ver[16];
+	int r = release_get(db, appid, NULL, &rel, err);
 
 	*version = 0;
-	if (r < 0)
-		return r;
-	r = release_get(db, appid, NULL, &rel, err);
 	if (r == 0)
 		r = deis_error_set(err, EIO, "app '%s' has no release", app);
 	int next = rel.version + 1;
@@ -210,11 +212,66 @@ int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
 	}
 	release_row_clear(&rel);
 	deis_buf_release(&summary);
+	return r;
+}
+
+int deis_db_release_create(struct deis_db *db, const char *app, const char *who,
+			   const struct deis_release_change *change,
+			   int *version, struct deis_error *err)
+{
+	char appid[DB_ID_LEN];
+	int r = db_app_begin(db, app, DB_ANY_USER, appid, err);
+
+	*version = 0;
+	if (r < 0)
+		return r;
+	r = release_in(db, app, appid, who, change, version, err);
 	if (r == 0 && *version == 0)
 		return db_rollback(db, 0);	/* nothing changed: no release */
 	r = db_end(db, r, err);
 	if (r < 0)
 		*version = 0;
+	return r;
+}
+
+int deis_db_image_deploy(struct deis_db *db, const char *app, const char *who,
+			 const char *image, const struct deis_kvlist *procfile,
+			 const char *key, int *number, int *version,
+			 struct deis_error *err)
+{
+	char appid[DB_ID_LEN];
+	char *pj = db_kv_to_json(procfile, err);
+	int r;
+
+	*number = *version = 0;
+	if (!pj)
+		return -err->code;
+	r = db_app_begin(db, app, DB_ANY_USER, appid, err);
+	if (r < 0) {
+		free(pj);
+		return r;
+	}
+	PGresult *res = db_query(db, err, "INSERT INTO builds (app_id, number, owner, commit,"
+				 " status, image, procfile, finished)"
+				 " SELECT $1, coalesce(max(number), 0) + 1, $2, '', 'succeeded',"
+				 " $3, $4, clock_timestamp() FROM builds WHERE app_id = $1"
+				 " RETURNING number", appid, who, image, pj);
+	free(pj);
+	r = res ? 0 : -err->code;
+	if (res) {
+		*number = (int)col_long(res, 0, 0);
+		PQclear(res);
+	}
+	if (r == 0) {
+		struct deis_release_change deploy = { .kind = DEIS_RELEASE_DEPLOY,
+						      .version = *number, .key = key };
+		r = release_in(db, app, appid, who, &deploy, version, err);
+	}
+	if (r == 0 && *version == 0)
+		r = deis_error_set(err, EIO, "deploying %s made no release", image);
+	r = db_end(db, r, err);
+	if (r < 0)
+		*number = *version = 0;
 	return r;
 }
 

@@ -2,7 +2,7 @@
  * quota.c - quotas and host capacity: the admission policy (see quota.h).
  *
  * Pure functions over numbers the callers gather: the tree from its
- * in-memory model at write(), lib/db.c from the rows in the transaction
+ * in-memory model at write(), lib/db_*.c from the rows in the transaction
  * that commits.  Both therefore decide the same way, and the policy is
  * unit-tested on its own (tests/unit/test_quota.c).
  */

@@ -139,7 +139,7 @@ struct deis_daemon_db {
 #define DEIS_DAEMON_DB_INIT { NULL, DEIS_BACKOFF_INIT }
 
 /* The connection; while there is none, one try when the backoff allows;
- * NULL while the database cannot be reached.  (Once open, lib/db.c
+ * NULL while the database cannot be reached.  (Once open, lib/db_*.c
  * re-establishes a broken connection itself.) */
 struct deis_db *deis_daemon_db(struct deis_daemon_db *k);
 /*

@@ -126,6 +126,16 @@ int deis_db_release_create(struct deis_db *db, const char *app,
 			   int *version, struct deis_error *err);
 
 /* Records a new build of app (status "running"); its number in *number. */
+/*
+ * An image deployed without a build (apps/<app>/image), in one
+ * transaction: a finished build row of image with procfile (*number), then
+ * the release that deploys it (*version; summary "<who> deployed <key>").
+ * A release refused (EDQUOT, EACCES) leaves no build behind.
+ */
+int deis_db_image_deploy(struct deis_db *db, const char *app, const char *who,
+			 const char *image, const struct deis_kvlist *procfile,
+			 const char *key, int *number, int *version,
+			 struct deis_error *err);
 int deis_db_build_create(struct deis_db *db, const char *app, const char *owner,
 			 const char *sha, int *number, struct deis_error *err);
 /* Ends a build: status "succeeded" or "failed", the image reference (may be

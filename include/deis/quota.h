@@ -8,7 +8,7 @@
  * scheduler starts it.
  *
  * Two bounds, checked by deis_admit(), a pure function (the tree calls
- * it at write() against its model, and lib/db.c again in the transaction
+ * it at write() against its model, and lib/db_*.c again in the transaction
  * that commits the change, against the rows):
  *   - the owner's quota: containers and memory over all their apps
  *     (users/<name>/quota, else the platform's defaults, platform/quotas,

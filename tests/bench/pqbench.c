@@ -8,7 +8,7 @@
  * deis.conf, so no password is on the command line), runs two untimed
  * warm-up transactions, then ITERATIONS timed ones, and prints the mean
  * cost of one in nanoseconds.  Each transaction writes the same rows as
- * deis_db_release_create() in lib/db.c for a DEIS_RELEASE_SET: it bumps
+ * deis_db_release_create() in lib/db_releases.c for a DEIS_RELEASE_SET: it bumps
  * the app's serial, reads the latest release, sets KEY to a new value in
  * its config (with jansson, as deisfs does) and inserts the next release
  * with the summary "root changed KEY".  It does none of what deisfs does

@@ -499,6 +499,46 @@ TEST(nodes_quotas_and_lists)
 	deis_strlist_clear(&drains);
 }
 
+/* An image deployed without a build is one transaction: the build row
+ * and its release, or neither. */
+TEST(image_deploy_is_one_transaction)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_kvlist procfile = DEIS_KVLIST_INIT;
+	int number = -1, version = -1;
+	struct deis_app *a;
+
+	deis_kvlist_set(&procfile, "web", "./serve");
+	CHECK(sql("DELETE FROM nodes") == 0);
+	CHECK(deis_db_app_create(db, "im", "alice", &err) == 0);
+
+	/* No room on the only node for the web=1 a first deploy scales to:
+	 * the release is refused, and no build row is left behind. */
+	CHECK(deis_db_node_seen(db, "tiny", "10.0.0.9", "{\"containers\": 0, \"memory\": 1048576}",
+				&err) == 0);
+	CHECK(deis_db_image_deploy(db, "im", "alice", "im@sha256:aa", &procfile, "aa",
+				   &number, &version, &err) == -EDQUOT);
+	CHECK(number == 0 && version == 0);
+	a = load_one("im", NULL, &err);
+	CHECK(a && a->nbuilds == 0 && a->nreleases == 1);
+	if (a)
+		deis_app_free(a);
+
+	CHECK(sql("DELETE FROM nodes") == 0);
+	deis_error_clear(&err);
+	CHECK(deis_db_image_deploy(db, "im", "alice", "im@sha256:aa", &procfile, "aa",
+				   &number, &version, &err) == 0);
+	CHECK(number == 1 && version == 2);
+	a = load_one("im", NULL, &err);
+	CHECK(a && a->nbuilds == 1 && !strcmp(a->builds[0].status, "succeeded") &&
+	      !strcmp(a->builds[0].image, "im@sha256:aa") && a->nreleases == 2 &&
+	      strstr(a->releases[1]->summary, "deployed aa"));
+	if (a)
+		deis_app_free(a);
+	CHECK(deis_db_app_destroy(db, "im", &err) == 0);
+	deis_kvlist_clear(&procfile);
+}
+
 int main(void)
 {
 	const char *base = database_conninfo();
@@ -536,5 +576,6 @@ int main(void)
 	RUN(rolled_back_commit_is_an_error);
 	RUN(bad_json_is_reported);
 	RUN(nodes_quotas_and_lists);
+	RUN(image_deploy_is_one_transaction);
 	return unit_done();
 }

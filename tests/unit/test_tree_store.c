@@ -301,7 +301,7 @@ static int mem_user_ensure(struct store_conn *s, const char *name, int uid,
 /* ---- changes ---- */
 
 /* The app a change is to, with the acting user's rights on it checked
- * as lib/db.c checks them (owner_only: perms and destroying). */
+ * as lib/db_*.c checks them (owner_only: perms and destroying). */
 static struct mem_app *app_for(const char *name, bool owner_only, struct deis_error *err)
 {
 	struct mem_app *a = app_of(name);
@@ -385,7 +385,7 @@ static int mem_app_destroy(struct store_conn *s, struct store_change *c,
 	return 0;
 }
 
-/* The config part of lib/db.c's release making: set, unset, rename,
+/* The config part of lib/db_*.c's release making: set, unset, rename,
  * env, limits.  No change, no release (version 0). */
 static int mem_release_create(struct store_conn *s, struct store_change *c,
 			      struct deis_error *err)
