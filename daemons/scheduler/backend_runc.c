@@ -260,16 +260,54 @@ static void runc_inspect(struct deis_backend *b, const char *id,
 	st->signalable = strncmp(comm, "runc:", 5) != 0;
 }
 
+/*
+ * Is pid the init of container id: in its cgroup ("deis/<id>", as
+ * lib/runtime_spec.c names it)?  So a pid file left by a container that
+ * ended never makes us signal whatever process reused its pid.
+ */
+static bool is_init_of(long pid, const char *id)
+{
+	char path[64], line[512], want[DEIS_BACKEND_ID_MAX + 16];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/cgroup", pid);
+	snprintf(want, sizeof(want), "/deis/%s\n", id);
+	if (!(f = fopen(path, "r")))
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		size_t n = strlen(line), w = strlen(want);
+		found = n >= w && !strcmp(line + n - w, want);
+	}
+	fclose(f);
+	return found;
+}
+
 static int runc_stop(struct deis_backend *b, const char *id, bool force,
 		     struct deis_error *err)
 {
 	struct runc *rc = RUNC(b);
+	int sig = force ? SIGKILL : SIGTERM, r;
+	char path[PATH_MAX + 300];
 
 	/* Without an init, pid 1 is the command, which ignores a SIGTERM
 	 * it has no handler for: the whole container gets it. */
 	if (!force && rc->init[0])
-		return deis_runtime_kill(rc->root, id, SIGTERM, err);
-	return deis_runtime_kill_all(rc->root, id, force ? SIGKILL : SIGTERM, err);
+		r = deis_runtime_kill(rc->root, id, sig, err);
+	else
+		r = deis_runtime_kill_all(rc->root, id, sig, err);
+	if (r != -ENOENT)
+		return r;
+	/* runc does not know it (yet, or any more) while its init, which
+	 * inspect() found running its own program, is there: a busy
+	 * machine showed it, and the signal was lost.  To the init then. */
+	path_of(rc, id, "init.pid", path, sizeof(path));
+	long pid = read_number(path);
+	if (pid > 1 && is_init_of(pid, id) && kill((pid_t)pid, sig) == 0) {
+		deis_error_clear(err);
+		return 0;
+	}
+	return r;
 }
 
 /* Reads its end (the shim's exit file), and the cgroup's OOM count before
