@@ -18,7 +18,6 @@
  * This file holds the options, the start-up and the subcommands.
  */
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

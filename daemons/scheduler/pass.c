@@ -58,26 +58,59 @@ static void boot_kill(struct inst *i, double t)
 	sched.backend->ops->stop(sched.backend, i->id, true, &err);
 }
 
+/* Carries one action out.  by numbers the instances as the plan does
+ * (NULL: gone); it grows with what the action starts. */
+static struct inst **apply(struct sapp *a, const struct policy_action *act,
+			   struct inst **by, double now)
+{
+	struct inst *made = NULL;
+
+	switch (act->verb) {
+	case P_RUN:
+		start_oneoff(a, act->row, &made);
+		break;
+	case P_PHASE:
+		start_phase(a, act->release, &made);
+		break;
+	case P_START:
+		made = inst_new(a, act->type, act->number, act->release, K_PROCESS, NULL, 0);
+		if (made)
+			inst_launch(made, a);
+		break;
+	case P_STOP:
+		if (by[act->inst]) {
+			by[act->inst]->nodb |= act->gone;
+			inst_stop(by[act->inst]);	/* may free it */
+			by[act->inst] = NULL;
+		}
+		return by;
+	case P_FAIL:
+		release_failed(a, act->release, act->why);
+		return by;
+	case P_BOOT_KILL:
+		if (by[act->inst])
+			boot_kill(by[act->inst], now);
+		return by;
+	}
+	by = xrealloc(by, (act->inst + 1) * sizeof(*by));
+	by[act->inst] = made;
+	return by;
+}
+
 void reconcile(struct sapp *a)
 {
 	struct policy_plan plan = POLICY_PLAN_INIT;
-	const char **gone = calloc(nremoved + 1, sizeof(*gone));
-	size_t n;
+	const char **gone = xrealloc(NULL, (nremoved + 1) * sizeof(*gone));
+	size_t n, k = 0;
 
-	if (!gone)
-		abort();
-	for (size_t k = 0; k < nremoved; k++)
-		gone[k] = removed[k].id;
+	for (size_t r = 0; r < nremoved; r++)
+		gone[r] = removed[r].id;
 	/* Keep what the rows say of restarts: a row may lag its instance. */
 	for (struct inst *i = insts; a->m && i; i = i->next)
 		if (!strcmp(i->app, a->name))
 			i->restart_req = policy_restart_requested(a->m, i->id, i->restart_req);
 	struct policy_inst *views = inst_views(a->name, &n);
-	/* The instances the plan numbers: the views', then what it starts. */
-	struct inst **by = calloc(n + 1, sizeof(*by));
-	if (!by)
-		abort();
-	size_t k = 0;
+	struct inst **by = xrealloc(NULL, (n + 1) * sizeof(*by));
 	for (struct inst *i = insts; i; i = i->next)
 		if (!strcmp(i->app, a->name))
 			by[k++] = i;
@@ -87,44 +120,8 @@ void reconcile(struct sapp *a)
 		.boot_timeout = scheduler_conf.boot_timeout,
 	};
 	policy_plan(&in, &plan);
-	for (size_t p = 0; p < plan.n; p++) {
-		const struct policy_action *act = &plan.v[p];
-		struct inst *made = NULL;
-		if (act->verb == P_RUN || act->verb == P_PHASE || act->verb == P_START) {
-			by = xrealloc(by, (act->inst + 1) * sizeof(*by));
-		}
-		switch (act->verb) {
-		case P_RUN:
-			start_oneoff(a, act->row, &made);
-			by[act->inst] = made;
-			break;
-		case P_PHASE:
-			start_phase(a, act->release, &made);
-			by[act->inst] = made;
-			break;
-		case P_START:
-			made = inst_new(a, act->type, act->number, act->release, K_PROCESS,
-					NULL, 0);
-			if (made)
-				inst_launch(made, a);
-			by[act->inst] = made;
-			break;
-		case P_STOP:
-			if (!by[act->inst])
-				break;
-			by[act->inst]->nodb |= act->gone;
-			inst_stop(by[act->inst]);	/* may free it */
-			by[act->inst] = NULL;
-			break;
-		case P_FAIL:
-			release_failed(a, act->release, act->why);
-			break;
-		case P_BOOT_KILL:
-			if (by[act->inst])
-				boot_kill(by[act->inst], in.now);
-			break;
-		}
-	}
+	for (size_t p = 0; p < plan.n; p++)
+		by = apply(a, &plan.v[p], by, in.now);
 	policy_plan_clear(&plan);
 	free(by);
 	free(views);

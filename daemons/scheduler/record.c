@@ -67,6 +67,18 @@ void mark_deployed(struct sapp *a, double t)
 
 /* ---- the rows ---- */
 
+/* Its row: what containers/<name>/ shows (strings borrowed from i). */
+static void inst_row(struct inst *i, struct deis_container *c)
+{
+	*c = (struct deis_container){
+		.name = i->name, .type = i->type, .number = i->number,
+		.instance = i->id, .seq = i->seq, .state = (char *)state_names[i->state],
+		.release = i->release, .node = scheduler_conf.node, .address = i->address,
+		.port = i->port, .started = i->started_us, .restarts = i->restarts,
+		.command = i->command,
+	};
+}
+
 /* The instance that the policy says carries the verdict (policy_deploy_with). */
 static const struct inst *deploys(const struct sapp *a)
 {
@@ -111,24 +123,9 @@ void write_rows(struct sapp *a, double t)
 	if (!rows || !gone)
 		abort();
 	n = ng = 0;
-	for (struct inst *i = insts; i; i = i->next) {
-		if (strcmp(i->app, a->name) || !i->dirty || i->nodb)
-			continue;
-		struct deis_container *c = &rows[n++];
-		c->name = i->name;
-		c->type = i->type;
-		c->number = i->number;
-		c->instance = i->id;
-		c->seq = i->seq;
-		c->state = (char *)state_names[i->state];
-		c->release = i->release;
-		c->node = scheduler_conf.node;
-		c->address = i->address;
-		c->port = i->port;
-		c->started = i->started_us;
-		c->restarts = i->restarts;
-		c->command = i->command;
-	}
+	for (struct inst *i = insts; i; i = i->next)
+		if (!strcmp(i->app, a->name) && i->dirty && !i->nodb)
+			inst_row(i, &rows[n++]);
 	for (size_t k = 0; k < nremoved; k++)
 		if (!strcmp(removed[k].app, a->name))
 			gone[ng++] = removed[k].id;
