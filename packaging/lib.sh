@@ -21,10 +21,10 @@
 # A start function expects the configuration packaging/up writes.  It
 # starts what does not run, and restarts what runs a binary rebuilt since
 # it started or does not answer; with --restart (its configuration
-# changed) it restarts what runs.  A stop function is quiet about what
-# does not run.  Both say what they do on stdout and fail (status 1) with
-# the reason on stderr, so that packaging/up can stop at the first error
-# and a test can restart a component it stopped or killed.
+# changed) it restarts what runs.  A stop function stops what runs, and
+# nothing running is no error.  Both say what they do on stdout and fail
+# (status 1) with the reason on stderr, so that packaging/up can stop at
+# the first error and a test can restart a component it stopped or killed.
 
 DEIS_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEIS_PGBIN=/usr/lib/postgresql/15/bin
