@@ -39,6 +39,11 @@ runc_ids() {	# [APP]
 	deis_containers "${1:-$APP}"
 }
 
+# The number of bash prompts a terminal's output FILE shows.
+prompts() {	# FILE
+	tr -d "\r" <"$1" | grep -o "bash-[0-9.]*\\$ " | wc -l
+}
+
 app_log_has() {	# PATTERN [APP]
 	grep -Eq -- "$1" "$A/${2:-$APP}/logs"
 }
@@ -62,7 +67,7 @@ test_expect_success 'setup: a user, an app, the hello app in git' '
 
 test_expect_success 'a push runs web.1 on v2: state, release, node, address, port, started, restarts, log' '
 	deis_git_push $USER_ $APP src &&
-	test_wait_for 20 all_up_on v2 web.1 &&
+	test_wait_for 60 all_up_on v2 web.1 &&
 	test "$(ct web.1 node)" = "$(hostname)" &&
 	ct web.1 port | grep -Ex "[0-9]+" &&
 	ct web.1 address | grep -Ex "([0-9]+\.){3}[0-9]+:$(ct web.1 port)" &&
@@ -86,7 +91,7 @@ test_expect_success 'each container runs as the unprivileged app user with its o
 
 test_expect_success 'web=3 worker=1 converges to exactly that' '
 	echo "web=3 worker=1" >"$A/$APP/formation" &&
-	test_wait_for 20 all_up_on v2 web.1 web.2 web.3 worker.1 &&
+	test_wait_for 60 all_up_on v2 web.1 web.2 web.3 worker.1 &&
 	for n in web.1 web.2 web.3; do answers $n "hello from $n v2" || return 1; done &&
 	test "$(runc_ids | wc -l)" = 4 &&
 	test_wait_for 10 grep -q tick "$A/$APP/containers/worker.1/log"
@@ -94,14 +99,14 @@ test_expect_success 'web=3 worker=1 converges to exactly that' '
 
 test_expect_success 'one type per line scales down: worker=0 stops it' '
 	printf "web=2\nworker=0\n" >"$A/$APP/formation" &&
-	test_wait_for 20 all_up_on v2 web.1 web.2 &&
+	test_wait_for 60 all_up_on v2 web.1 web.2 &&
 	test_wait_for 10 eval "test \"\$(runc_ids | wc -l)\" = 2" &&
 	app_log_has "worker.1: stopped \(v2"
 '
 
 test_expect_success 'a config change replaces every container, new ones up before old ones stop' '
 	echo 1 >"$A/$APP/config/DEBUG" &&
-	test_wait_for 20 all_up_on v3 web.1 web.2 &&
+	test_wait_for 60 all_up_on v3 web.1 web.2 &&
 	answers web.1 "hello from web.1 v3 DEBUG=1" &&
 	answers web.2 "hello from web.2 v3 DEBUG=1" &&
 	test_wait_for 10 eval "test \"\$(runc_ids | wc -l)\" = 2" &&
@@ -114,7 +119,7 @@ test_expect_success 'a config change replaces every container, new ones up befor
 test_expect_success 'rmdir containers/web.2 replaces it; a missing one is ENOENT' '
 	old=$(ct web.2 address) &&
 	rmdir "$A/$APP/containers/web.2" &&
-	test_wait_for 20 eval "all_up_on v3 web.1 web.2 && test \"\$(ct web.2 address)\" != $old" &&
+	test_wait_for 60 eval "all_up_on v3 web.1 web.2 && test \"\$(ct web.2 address)\" != $old" &&
 	answers web.2 "hello from web.2 v3" &&
 	app_log_has "restarted web.2" &&
 	test_must_fail rmdir "$A/$APP/containers/web.9" 2>err &&
@@ -124,7 +129,7 @@ test_expect_success 'rmdir containers/web.2 replaces it; a missing one is ENOENT
 test_expect_success 'rm -r of a container directory restarts it too' '
 	old=$(ct web.1 address) &&
 	rm -r "$A/$APP/containers/web.1" &&
-	test_wait_for 20 eval "all_up_on v3 web.1 web.2 && test \"\$(ct web.1 address)\" != $old" &&
+	test_wait_for 60 eval "all_up_on v3 web.1 web.2 && test \"\$(ct web.1 address)\" != $old" &&
 	test_wait_for 10 eval "test \"\$(runc_ids | wc -l)\" = 2"
 '
 
@@ -134,7 +139,7 @@ test_expect_success 'a killed process is restarted (restarts counts it)' '
 	test_wait_for 40 eval "test \$(runc_ids | grep -c \"\\.web\\.1\\.\") = 1" &&
 	id=$(runc_ids | grep "\.web\.1\.") &&
 	runc --root "$DEIS_RUNC_ROOT" kill --all "$id" KILL &&
-	test_wait_for 20 eval "test \"\$(ct web.1 restarts)\" = 1 && test \"\$(ct web.1 state)\" = up" &&
+	test_wait_for 60 eval "test \"\$(ct web.1 restarts)\" = 1 && test \"\$(ct web.1 state)\" = up" &&
 	answers web.1 "hello from web.1" &&
 	app_log_has "web.1: crashed: exited on signal 9"
 '
@@ -142,8 +147,8 @@ test_expect_success 'a killed process is restarted (restarts counts it)' '
 test_expect_success 'run: a one-off container runs the command; its output and status in logs' '
 	stat -c %s "$SLOG" >slog.mark &&
 	echo "echo one-off says \$DYNO \$DEBUG; exit 3" >"$A/$APP/run" &&
-	test_wait_for 20 app_log_has "$APP\[run\.1\]: one-off says run.1 1" &&
-	test_wait_for 20 app_log_has "$APP\[deis\]: run.1: exited with status 3" &&
+	test_wait_for 60 app_log_has "$APP\[run\.1\]: one-off says run.1 1" &&
+	test_wait_for 60 app_log_has "$APP\[deis\]: run.1: exited with status 3" &&
 	test_wait_for 10 eval "! test -e \"$A/$APP/containers/run.1\""
 '
 
@@ -165,7 +170,7 @@ test_expect_success 'run: an empty command is EINVAL and runs nothing' '
 
 test_expect_success 'run: a long one-off shows as containers/run.N while it runs' '
 	echo "echo started; sleep 30" >"$A/$APP/run" &&
-	test_wait_for 20 eval "test \"\$(ct run.2 state)\" = up" &&
+	test_wait_for 60 eval "test \"\$(ct run.2 state)\" = up" &&
 	test_wait_for 10 grep -q started "$A/$APP/containers/run.2/log"
 '
 
@@ -184,9 +189,19 @@ test_expect_success 'ssh -t run: the command gets a terminal (bash with job cont
 	test_expect_code 3 deis_ssh $USER_ -tt git@127.0.0.1 run $APP "test -t 0 && test -t 1 && echo on a terminal TERM=\$TERM \$(tty); exit 3" </dev/null >out 2>&1 &&
 	tr -d "\r" <out >out2 &&
 	grep -E "^on a terminal TERM=.+ /dev/pts/[0-9]+$" out2 &&
-	{ sleep 2; echo "sleep 30; echo not-interrupted"; sleep 1; printf "\003"; sleep 1; echo "echo still-here; exit 6"; } |
-		test_expect_code 6 deis_ssh $USER_ -tt git@127.0.0.1 run $APP bash >out 2>&1 &&
-	tr -d "\r" <out >out2 &&
+	rm -f tty.in && mkfifo tty.in &&
+	{ { deis_ssh $USER_ -tt git@127.0.0.1 run $APP bash <tty.in >tty.out 2>&1; echo $? >tty.st; } & } &&
+	exec 8>tty.in &&
+	test_wait_for 60 eval "test \$(prompts tty.out) -ge 1" &&
+	echo "sleep 30; echo not-interrupted" >&8 &&
+	test_wait_for 60 grep -q "sleep 30; echo not-interrupted" tty.out &&
+	printf "\003" >&8 &&
+	test_wait_for 60 eval "test \$(prompts tty.out) -ge 2" &&
+	echo "echo still-here; exit 6" >&8 &&
+	exec 8>&- &&
+	test_wait_for 60 test -s tty.st &&
+	test "$(cat tty.st)" = 6 &&
+	tr -d "\r" <tty.out >out2 &&
 	cat out2 &&
 	test "$(grep -c still-here out2)" = 2 &&
 	test "$(grep -c not-interrupted out2)" = 1 &&
@@ -217,14 +232,14 @@ test_expect_success 'setup: the lab app (release phase, crash, memory hog, fork 
 	EOF
 	deis_git_commit lab first &&
 	deis_git_push $USER_ $LAB lab &&
-	test_wait_for 20 eval "test \"\$(ct web.1 state $LAB)\" = up" &&
+	test_wait_for 60 eval "test \"\$(ct web.1 state $LAB)\" = up" &&
 	app_log_has "$LAB\[release\.2\]: migrating" $LAB &&
 	app_log_has "release phase of v2 succeeded" $LAB
 '
 
 test_expect_success 'a failing release phase: the release does not go live, the old one serves' '
 	echo 1 >"$A/$LAB/config/FAIL_RELEASE" &&
-	test_wait_for 20 app_log_has "v3 not deployed: its release command exited with status 1" $LAB &&
+	test_wait_for 60 app_log_has "v3 not deployed: its release command exited with status 1" $LAB &&
 	sleep 1 &&
 	test "$(ct web.1 release $LAB)" = v2 &&
 	answers web.1 "hello from web.1 v2" $LAB &&
@@ -236,28 +251,30 @@ test_expect_success 'a failing release phase: the release does not go live, the 
 
 test_expect_success 'fixing the config runs the release phase again and deploys' '
 	rm "$A/$LAB/config/FAIL_RELEASE" &&
-	test_wait_for 20 eval "test \"\$(ct web.1 release $LAB)\" = v4 && test \"\$(ct web.1 state $LAB)\" = up" &&
+	test_wait_for 60 eval "test \"\$(ct web.1 release $LAB)\" = v4 && test \"\$(ct web.1 state $LAB)\" = up" &&
 	answers web.1 "hello from web.1 v4" $LAB
 '
 
 test_expect_success 'a crash loop backs off: few restarts, growing delays' '
 	echo "web=1 crash=1" >"$A/$LAB/formation" &&
-	test_wait_for 20 app_log_has "crash.1: crashed: exited with status 1; restarting in 2 s" $LAB &&
-	sleep 4 &&
+	test_wait_for 60 app_log_has "crash.1: crashed: exited with status 1; restarting in 2 s" $LAB &&
+	test_wait_for 60 app_log_has "crash.1: crashed: exited with status 1; restarting in 4 s" $LAB &&
 	r=$(ct crash.1 restarts $LAB) &&
-	echo "restarts after ~5 s: $r" &&
-	test "$r" -ge 2 &&
+	echo "restarts when the delay reached 4 s: $r" &&
+	test "$r" -ge 1 &&
 	test "$r" -le 5 &&
-	app_log_has "restarting in 4 s" $LAB
+	grep -n "crash.1: crashed: .*restarting in [24] s" "$A/$LAB/logs" | head -2 >delays &&
+	grep -q "restarting in 2 s" <(head -1 delays) &&
+	grep -q "restarting in 4 s" <(tail -1 delays)
 '
 
 test_expect_success 'memory limit: the hog is killed (R14) and restarted; its neighbour is untouched' '
 	web_restarts=$(ct web.1 restarts $LAB) &&
 	echo "hog.memory=64M" >"$A/$LAB/limits" &&
 	echo "web=1 hog=1" >"$A/$LAB/formation" &&
-	test_wait_for 30 app_log_has "hog.1: crashed: Error R14 \(Memory quota exceeded\)" $LAB &&
-	test_wait_for 20 eval "test \"\$(ct web.1 state $LAB)\" = up" &&
-	test_wait_for 20 eval "test \"\$(ct hog.1 restarts $LAB)\" -ge 1" &&
+	test_wait_for 60 app_log_has "hog.1: crashed: Error R14 \(Memory quota exceeded\)" $LAB &&
+	test_wait_for 60 eval "test \"\$(ct web.1 state $LAB)\" = up" &&
+	test_wait_for 60 eval "test \"\$(ct hog.1 restarts $LAB)\" -ge 1" &&
 	answers web.1 "hello from web.1" $LAB &&
 	test "$(ct web.1 restarts $LAB)" = "$web_restarts"
 '
@@ -266,8 +283,8 @@ test_expect_success 'pids limit: a fork bomb stays inside its container' '
 	before=$(ps -e --no-headers | wc -l) &&
 	printf "bomb.pids=32\n" >"$A/$LAB/limits" &&
 	echo "web=1 bomb=1" >"$A/$LAB/formation" &&
-	test_wait_for 30 grep -q "Cannot fork\|fork: Resource temporarily unavailable\|can.t fork" "$A/$LAB/logs" &&
-	test_wait_for 20 eval "test \"\$(ct web.1 state $LAB)\" = up" &&
+	test_wait_for 60 grep -q "Cannot fork\|fork: Resource temporarily unavailable\|can.t fork" "$A/$LAB/logs" &&
+	test_wait_for 60 eval "test \"\$(ct web.1 state $LAB)\" = up" &&
 	after=$(ps -e --no-headers | wc -l) &&
 	echo "processes: $before before, $after during" &&
 	test "$after" -lt $((before + 40)) &&
@@ -280,11 +297,11 @@ test_expect_success 'pids limit: a fork bomb stays inside its container' '
 test_expect_success 'health check: a release whose web never answers is not rolled out' '
 	sched_restart --scheduler_boot_timeout=3 &&
 	echo "web=1" >"$A/$LAB/formation" &&
-	test_wait_for 20 eval "test \"\$(ct web.1 state $LAB)\" = up" &&
+	test_wait_for 60 eval "test \"\$(ct web.1 state $LAB)\" = up" &&
 	good=$(ct web.1 release $LAB) &&
 	echo 1 >"$A/$LAB/config/BROKEN" &&
 	bad=$(readlink "$A/$LAB/releases/latest") &&
-	test_wait_for 30 app_log_has "$bad not deployed: web.1 did not answer its health check within 3 s" $LAB &&
+	test_wait_for 60 app_log_has "$bad not deployed: web.1 did not answer its health check within 3 s" $LAB &&
 	test_wait_for 10 eval "test \"\$(ct web.1 release $LAB)\" = $good" &&
 	answers web.1 "hello from web.1 $good" $LAB
 '
@@ -293,7 +310,7 @@ test_expect_success 'a release whose web crashes at boot is not rolled out eithe
 	good=$(ct web.1 release $LAB) &&
 	echo 1 >"$A/$LAB/config/CRASH" &&
 	bad=$(readlink "$A/$LAB/releases/latest") &&
-	test_wait_for 30 app_log_has "$bad not deployed: web.1 did not answer" $LAB &&
+	test_wait_for 60 app_log_has "$bad not deployed: web.1 did not answer" $LAB &&
 	test_wait_for 10 eval "test \"\$(ct web.1 release $LAB)\" = $good" &&
 	answers web.1 "hello from web.1 $good" $LAB &&
 	rm "$A/$LAB/config/CRASH"
@@ -301,15 +318,15 @@ test_expect_success 'a release whose web crashes at boot is not rolled out eithe
 
 test_expect_success 'health check path: a 503 on the healthcheck path blocks the rollout' '
 	rm "$A/$LAB/config/BROKEN" &&
-	test_wait_for 20 eval "test \"\$(ct web.1 release $LAB)\" = \"\$(readlink $A/$LAB/releases/latest)\" && test \"\$(readlink $A/$LAB/releases/current)\" = \"\$(readlink $A/$LAB/releases/latest)\" && test \"\$(ct web.1 state $LAB)\" = up" &&
+	test_wait_for 60 eval "test \"\$(ct web.1 release $LAB)\" = \"\$(readlink $A/$LAB/releases/latest)\" && test \"\$(readlink $A/$LAB/releases/current)\" = \"\$(readlink $A/$LAB/releases/latest)\" && test \"\$(ct web.1 state $LAB)\" = up" &&
 	echo "path=/healthz" >"$A/$LAB/healthcheck" &&
 	good=$(ct web.1 release $LAB) &&
 	echo 1 >"$A/$LAB/config/UNHEALTHY" &&
 	bad=$(readlink "$A/$LAB/releases/latest") &&
-	test_wait_for 30 app_log_has "$bad not deployed" $LAB &&
+	test_wait_for 60 app_log_has "$bad not deployed" $LAB &&
 	test_wait_for 10 eval "test \"\$(ct web.1 release $LAB)\" = $good" &&
 	rm "$A/$LAB/config/UNHEALTHY" &&
-	test_wait_for 20 eval "test \"\$(ct web.1 release $LAB)\" = \"\$(readlink $A/$LAB/releases/latest)\" && test \"\$(readlink $A/$LAB/releases/current)\" = \"\$(readlink $A/$LAB/releases/latest)\" && test \"\$(ct web.1 state $LAB)\" = up"
+	test_wait_for 60 eval "test \"\$(ct web.1 release $LAB)\" = \"\$(readlink $A/$LAB/releases/latest)\" && test \"\$(readlink $A/$LAB/releases/current)\" = \"\$(readlink $A/$LAB/releases/latest)\" && test \"\$(ct web.1 state $LAB)\" = up"
 '
 
 test_expect_success 'kill -9 of the scheduler: containers keep serving; a new one adopts them, starts nothing twice' '
@@ -321,17 +338,17 @@ test_expect_success 'kill -9 of the scheduler: containers keep serving; a new on
 	answers web.1 "hello from web.1 v3" &&
 	sched_restart &&
 	test_wait_for 10 grep -q "adopted [1-9][0-9]* running container" "$SLOG" &&
-	sleep 2 &&
+	deis_scheduler_resyncs 2 &&
 	test "$(runc_ids)" = "$ids" &&
 	test "$(ct web.1 address) $(ct web.2 address)" = "$addrs" &&
 	answers web.2 "hello from web.2 v3" &&
 	echo "echo after-adoption" >"$A/$APP/run" &&
-	test_wait_for 20 app_log_has "$APP\[run\.[0-9]+\]: after-adoption"
+	test_wait_for 60 app_log_has "$APP\[run\.[0-9]+\]: after-adoption"
 '
 
 test_expect_success 'container output survives a scheduler restart (the shim forwards it)' '
 	echo "worker=1 web=2" >"$A/$APP/formation" &&
-	test_wait_for 20 grep -q tick "$A/$APP/containers/worker.1/log" &&
+	test_wait_for 60 grep -q tick "$A/$APP/containers/worker.1/log" &&
 	sched_restart &&
 	n=$(grep -c tick "$A/$APP/containers/worker.1/log") &&
 	test_wait_for 10 eval "test \$(grep -c tick \"$A/$APP/containers/worker.1/log\") -gt $n"
