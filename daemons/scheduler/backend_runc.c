@@ -351,6 +351,24 @@ static void runc_ended(struct deis_backend *b, const char *id, struct deis_backe
 	deis_runtime_delete(rc->root, id, 1, &err);
 }
 
+/* cgroup v1's cpuacct.usage: the ns of CPU every task of the cgroup used. */
+static int runc_cpu_usage(struct deis_backend *b, const char *id, uint64_t *ns,
+			  struct deis_error *err)
+{
+	char buf[64], *end;
+	int r = deis_runtime_cgroup_read(RUNC(b)->root, id, "cpuacct", "cpuacct.usage", buf,
+					 sizeof(buf), err);
+
+	if (r < 0)
+		return r;
+	errno = 0;
+	unsigned long long v = strtoull(buf, &end, 10);
+	if (end == buf || errno)
+		return deis_error_set(err, EIO, "container %s: cpuacct.usage is '%.20s'", id, buf);
+	*ns = v;
+	return 0;
+}
+
 static void runc_remove(struct deis_backend *b, const char *id, const char *app,
 			const char *address)
 {
@@ -599,7 +617,7 @@ const struct deis_backend_ops deis_backend_runc = {
 	.name = "runc", .options = runc_options,
 	.open = runc_open, .close = runc_close, .teardown = runc_teardown,
 	.start = runc_start, .inspect = runc_inspect, .stop = runc_stop,
-	.ended = runc_ended, .remove = runc_remove,
+	.ended = runc_ended, .remove = runc_remove, .cpu_usage = runc_cpu_usage,
 	.list = runc_list, .sweep = runc_sweep, .attached_runs = runc_attached_runs,
 	.attach = runc_attach,
 };

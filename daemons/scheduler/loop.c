@@ -207,6 +207,7 @@ int scheduler_serve(volatile sig_atomic_t *stop)
 				apps[k].pass = false;
 				reconcile(&apps[k]);
 			}
+		autoscale(t);
 		for (size_t k = 0; k < napps; k++)
 			write_rows(&apps[k], t);
 		for (size_t k = 0; k < napps; k++)

@@ -47,6 +47,7 @@ static struct deis_conf_option options[64] = {
 	OPT(INT, backoff_max, "300", "longest wait in seconds before restarting a crashed one"),
 	OPT(INT, proxy_wait, "10", "seconds to wait for the router to drop a container"),
 	OPT(STR, runtime, "runc", "the container runtime backend (runc)"),
+	OPT(INT, autoscale_window, "60", "seconds over which autoscale averages a process type's CPU"),
 };
 
 static void options_init(void)

@@ -441,3 +441,20 @@ double policy_crash(int *crashes, double run_since, double now, int max)
 		delay *= 2;
 	return delay < max ? delay : max;
 }
+
+/* ---- autoscale ---- */
+
+double policy_cpu_percent(const struct policy_cpu_sample *s, size_t n,
+			  unsigned millicores)
+{
+	double cores = millicores ? millicores / 1000.0 : 1.0, sum = 0;
+	size_t used = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		if (s[k].ns1 < s[k].ns0 || !(s[k].seconds > 0))
+			continue;
+		sum += (double)(s[k].ns1 - s[k].ns0) / (s[k].seconds * 1e9 * cores) * 100;
+		used++;
+	}
+	return used ? sum / (double)used : -1;
+}

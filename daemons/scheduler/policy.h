@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "deis/model.h"
 
@@ -106,6 +107,27 @@ const struct deis_build *policy_build_of(const struct deis_app *m,
  */
 const struct deis_release *policy_target(const struct deis_app *m,
 					 const struct deis_release **pending);
+
+/* ---- autoscale: a type's CPU over a window ---- */
+
+/* One container's CPU over a window: its cumulative CPU time (ns) at the
+ * window's start and at its end, and the seconds between. */
+struct policy_cpu_sample {
+	uint64_t ns0, ns1;
+	double seconds;
+};
+
+/*
+ * The average CPU of a process type's containers over a window, in
+ * percent of millicores each (their `limits` cpu; 0: of one core), as
+ * deis_autoscale_count() takes it: each container's CPU time over the
+ * time it had, averaged.  A sample whose counter went back (a container
+ * started again in place has a new cgroup) or that spans no time is left
+ * out; -1 when none is left (unknown).  A container may use more than
+ * its share (no limit, or a burst): over 100 is kept, as it is load.
+ */
+double policy_cpu_percent(const struct policy_cpu_sample *s, size_t n,
+			  unsigned millicores);
 
 /* ---- the verdict: deployed ---- */
 

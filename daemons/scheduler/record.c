@@ -17,8 +17,7 @@
 #include "deis/quota.h"
 #include "scheduler.h"
 
-/* Announces a change of app: the tree and the proxy read it again. */
-static void publish(const char *app)
+void publish(const char *app)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 

@@ -11,6 +11,7 @@
  *   launch.c     starting, stopping, crashes, exits
  *   health.c     health checks of starting web instances
  *   record.c     the database: loads, rows, verdicts, the heartbeat
+ *   autoscale.c  the apps' autoscale rules: CPU measured, formation written
  *   adopt.c      at start: what a previous scheduler left running
  *   run.c        `deis-scheduler run`: an attached one-off
  *   backend.c    the runtime backends (include/deis/backend.h);
@@ -45,6 +46,7 @@ struct scheduler_conf {
 	int backoff_max;	/* s: the longest crash cool-off */
 	int proxy_wait;		/* s to wait for the proxy to drop a route */
 	char *runtime;		/* the backend: "runc" */
+	int autoscale_window;	/* s over which autoscale averages the CPU */
 };
 
 extern struct scheduler_conf scheduler_conf;
@@ -182,10 +184,18 @@ void reconcile(struct sapp *a);
 
 /* ---- the record (record.c) ---- */
 
+/* Announces a change of app: the tree and the proxy read it again. */
+void publish(const char *app);
 void mark_deployed(struct sapp *a, double t);
 void write_rows(struct sapp *a, double t);
 void load_app(struct sapp *a);
 void resync(void);
+
+/* ---- autoscale (autoscale.c) ---- */
+
+/* Each turn of the loop: keeps autoscaled formations in their rules'
+ * ranges; once per window, scales them on their CPU. */
+void autoscale(double t);
 
 /* ---- adoption (adopt.c) ---- */
 

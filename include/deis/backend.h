@@ -5,7 +5,8 @@
  * deis-scheduler decides what runs (daemons/scheduler/policy.c); a
  * backend runs it.  It starts a container of a release's image with a
  * command, an environment and limits, on this node's network; tells
- * whether its process runs; signals it; says how it ended; finds what a
+ * whether its process runs; signals it; says how it ended; how much CPU
+ * it used (for autoscale); finds what a
  * scheduler that was restarted left running; and runs the attached
  * one-offs of `ssh ... run`.  The scheduler calls nothing else to run a
  * container.
@@ -129,6 +130,14 @@ struct deis_backend_ops {
 	 * address may be NULL) go. */
 	void (*remove)(struct deis_backend *b, const char *id, const char *app,
 		       const char *address);
+
+	/*
+	 * The CPU time its processes have used since it started, in ns
+	 * (cumulative: the autoscaler takes differences).  ENOENT when it
+	 * does not run; NULL: the backend cannot tell (nothing autoscales).
+	 */
+	int (*cpu_usage)(struct deis_backend *b, const char *id, uint64_t *ns,
+			 struct deis_error *err);
 
 	/* At start: every container a previous scheduler left on this node. */
 	int (*list)(struct deis_backend *b,

@@ -470,6 +470,46 @@ TEST(deployed_verdict_from_rows)
 	fx_clear(&f);
 }
 
+/* ---- autoscale: the average CPU of a window ---- */
+
+#define NS 1000000000ULL
+
+TEST(cpu_average_of_one_core_or_of_the_limit)
+{
+	/* Two containers over 60 s: 54 s and 30 s of CPU, 90% and 50%. */
+	struct policy_cpu_sample s[] = {
+		{ 100 * NS, 154 * NS, 60 }, { 7 * NS, 37 * NS, 60 },
+	};
+	double p = policy_cpu_percent(s, 2, 0);
+	CHECK(p > 69.99 && p < 70.01);
+	/* Of a half core each (web.cpu=0.5): twice as much. */
+	p = policy_cpu_percent(s, 2, 500);
+	CHECK(p > 139.99 && p < 140.01);
+	/* Two cores each: half. */
+	p = policy_cpu_percent(s, 2, 2000);
+	CHECK(p > 34.99 && p < 35.01);
+	/* Each over the time it had: a container seen for 10 s of the
+	 * window, busy all of it, is at 100%. */
+	struct policy_cpu_sample late[] = { { 0, 10 * NS, 10 }, { 0, 0, 60 } };
+	p = policy_cpu_percent(late, 2, 0);
+	CHECK(p > 49.99 && p < 50.01);
+}
+
+TEST(cpu_average_leaves_out_what_cannot_be_measured)
+{
+	/* Restarted in place (the counter went back), no time between. */
+	struct policy_cpu_sample s[] = {
+		{ 50 * NS, 2 * NS, 60 }, { 0, NS, 0 }, { 0, 30 * NS, 60 },
+	};
+	double p = policy_cpu_percent(s, 3, 0);
+	CHECK(p > 49.99 && p < 50.01);
+	CHECK(policy_cpu_percent(s, 2, 0) < 0);
+	CHECK(policy_cpu_percent(NULL, 0, 0) < 0);
+	/* Idle: 0, known (scale down), not unknown. */
+	struct policy_cpu_sample idle[] = { { 5 * NS, 5 * NS, 60 } };
+	CHECK(policy_cpu_percent(idle, 1, 0) == 0);
+}
+
 int main(void)
 {
 	RUN(steady_state_does_nothing);
@@ -483,5 +523,7 @@ int main(void)
 	RUN(release_phase_runs_first);
 	RUN(app_gone_stops_everything);
 	RUN(deployed_verdict_from_rows);
+	RUN(cpu_average_of_one_core_or_of_the_limit);
+	RUN(cpu_average_leaves_out_what_cannot_be_measured);
 	return unit_done();
 }
