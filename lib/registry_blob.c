@@ -21,6 +21,7 @@
 
 #include <openssl/evp.h>
 
+#include "deis/file.h"
 #include "deis/validate.h"
 #include "registry_internal.h"
 
@@ -248,14 +249,7 @@ int deis_registry_blob_fetch(struct deis_registry *reg, const char *name,
 				"registry %s: blob %s: %lld bytes received, %lld expected",
 				reg->url, digest, r.got, size);
 	}
-	if (rc == 0 && fchmod(fd, 0644) < 0)
-		rc = deis_error_set(err, errno, "%s: %s", tmp.data, strerror(errno));
-	if (close(fd) < 0 && rc == 0)
-		rc = deis_error_set(err, errno, "%s: %s", tmp.data, strerror(errno));
-	if (rc == 0 && rename(tmp.data, path) < 0)
-		rc = deis_error_set(err, errno, "%s: %s", path, strerror(errno));
-	if (rc < 0)
-		unlink(tmp.data);
+	rc = deis_file_install(fd, tmp.data, path, 0644, rc, err);
 	EVP_MD_CTX_free(r.out_md);
 	registry_req_free(&r);
 	deis_buf_release(&tmp);
