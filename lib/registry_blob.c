@@ -260,7 +260,7 @@ int deis_registry_blob_get(struct deis_registry *reg, const char *name,
 			   const char *digest, size_t max,
 			   struct deis_buf *out, struct deis_error *err)
 {
-	char got[DEIS_DIGEST_SIZE];
+	char got[DEIS_DIGEST_SIZE], what[DEIS_DIGEST_SIZE + 8];
 	struct http_req r;
 	int rc;
 
@@ -268,13 +268,8 @@ int deis_registry_blob_get(struct deis_registry *reg, const char *name,
 		return rc;
 	registry_req_v2(&r, reg, "GET", "/v2/%s/blobs/%s", name, digest);
 	r.follow = true;
-	rc = registry_get_buf(reg, &r, out, max, got, err);
-	if (rc == 0 && strcmp(got, digest))
-		rc = deis_error_set(err, EIO,
-			"registry %s: blob %s: the bytes received have digest %s",
-			reg->url, digest, got);
-	if (rc < 0)
-		deis_buf_reset(out);
+	snprintf(what, sizeof(what), "blob %s", digest);
+	rc = registry_get_buf(reg, &r, out, max, digest, what, got, err);
 	registry_req_free(&r);
 	return rc;
 }
