@@ -576,6 +576,11 @@ int unlink_ignore(struct req *r, const struct node *n)
 #define APP_FILE(var, fname, fmode, fshow, fmtime, ...) \
 	static const struct nodetype var = { .name = fname, .mode = fmode, \
 		.show = fshow, .mtime = fmtime, .unlink = unlink_ignore, __VA_ARGS__ }
+/* A file written to act: its lines (at most fmax bytes) are checked at
+ * each write and fstore runs at close (COMMIT_CONTROL). */
+#define CONTROL_FILE(var, fname, fmode, fshow, fmtime, fstore, fmax, ...) \
+	APP_FILE(var, fname, fmode, fshow, fmtime, .commit = COMMIT_CONTROL, \
+		 .max = fmax, .store = fstore, __VA_ARGS__)
 #define LINES_FILE(var, fname, member, fstore, fcheck, fparse, ...) \
 	static const struct lines_file var = { .t = { .name = fname, .mode = RW_MODE, \
 		.commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .show = show_lines, \
@@ -593,22 +598,21 @@ APP_FILE(nt_url, "url", RO_MODE, show_url, mtime_created,
 	 .help = "the app's address, one line");
 APP_FILE(nt_git_url, "git_url", RO_MODE, show_git_url, mtime_created,
 	 .help = "where to git push, one line");
-APP_FILE(nt_env, "env", RW_MODE, show_env, mtime_release, .commit = COMMIT_CONTROL,
-	 .max = DEIS_ENV_MAX, .store = store_env,
-	 .help = "every config var, KEY=value; writing replaces them",
-	 .doc_read = "every config var, `KEY=value`, sorted",
-	 .doc_write = "replaces the whole set: **one release**");
-APP_FILE(nt_formation, "formation", RW_MODE, show_formation, mtime_formation,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_formation,
-	 .help = "\"web=2 worker=1\": write to scale",
-	 .doc_read = "`type=N` one per line",
-	 .doc_write = "scales; no release (as in Heroku). `EDQUOT` past the owner's quota "
+CONTROL_FILE(nt_env, "env", RW_MODE, show_env, mtime_release, store_env, DEIS_ENV_MAX,
+	     .help = "every config var, KEY=value; writing replaces them",
+	     .doc_read = "every config var, `KEY=value`, sorted",
+	     .doc_write = "replaces the whole set: **one release**");
+CONTROL_FILE(nt_formation, "formation", RW_MODE, show_formation, mtime_formation,
+	     store_formation, DEIS_CONTROL_MAX,
+	     .help = "\"web=2 worker=1\": write to scale",
+	     .doc_read = "`type=N` one per line",
+	     .doc_write = "scales; no release (as in Heroku). `EDQUOT` past the owner's quota "
 		"or the nodes' capacity");
-APP_FILE(nt_limits, "limits", RW_MODE, show_limits, mtime_release,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_limits,
-	 .help = "\"web.memory=512M web.cpu=0.5\"",
-	 .doc_read = "`type.resource=value` one per line",
-	 .doc_write = "one release (\"alice changed limits\"). `EDQUOT` when its memory "
+CONTROL_FILE(nt_limits, "limits", RW_MODE, show_limits, mtime_release, store_limits,
+	     DEIS_CONTROL_MAX,
+	     .help = "\"web.memory=512M web.cpu=0.5\"",
+	     .doc_read = "`type.resource=value` one per line",
+	     .doc_write = "one release (\"alice changed limits\"). `EDQUOT` when its memory "
 		"would pass a quota or the capacity");
 LINES_FILE(nt_domains, "domains", domains, store_domains, domains_check,
 	   deis_domains_parse,
@@ -624,29 +628,28 @@ LINES_FILE(nt_perms, "perms", perms, store_perms, perms_check, deis_perms_parse,
 APP_FILE(nt_procfile, "procfile", RO_MODE, show_procfile, mtime_release,
 	 .help = "process types of the current build",
 	 .doc_read = "`type: command` of the current build");
-APP_FILE(nt_rollback, "rollback", S_IFREG | 0200, show_empty, mtime_release,
-	 .commit = COMMIT_CONTROL, .max = 64, .store = store_rollback,
-	 .help = "write vN: a new release copying vN",
-	 .doc_read = "(empty)",
-	 .doc_write = "`vN` or `N`: a new release copying vN's build, config and limits. "
+CONTROL_FILE(nt_rollback, "rollback", S_IFREG | 0200, show_empty, mtime_release,
+	     store_rollback, 64,
+	     .help = "write vN: a new release copying vN",
+	     .doc_read = "(empty)",
+	     .doc_write = "`vN` or `N`: a new release copying vN's build, config and limits. "
 		"`EINVAL` (reason in `logs`) for a failed release, and for a release from "
 		"before the first build once the app has one (it would have nothing to run)");
-APP_FILE(nt_image, "image", RW_MODE, show_image, mtime_release,
-	 .commit = COMMIT_CONTROL, .max = 1024, .store = store_image,
-	 .help = "write an image reference in the registry: deploy it",
-	 .doc_read = "the image of the current build (`hello@sha256:...`)",
-	 .doc_write = "an image reference already in the registry (`name:tag` or "
+CONTROL_FILE(nt_image, "image", RW_MODE, show_image, mtime_release, store_image, 1024,
+	     .help = "write an image reference in the registry: deploy it",
+	     .doc_read = "the image of the current build (`hello@sha256:...`)",
+	     .doc_write = "an image reference already in the registry (`name:tag` or "
 		"`name@sha256:...`): deploys it without a build — a build row, then one "
 		"release \"alice deployed 1a2b3c4\" (Deis's builds:create).  An image of "
 		"another app only if the writer may use that app (else `EACCES` at `write()`, "
 		"the same for an app that does not exist; `ENOENT` for an admin); it is "
 		"copied into this app's repository first, so the release names "
 		"`hello@sha256:...`");
-APP_FILE(nt_run, "run", S_IFREG | 0200, show_empty, mtime_release,
-	 .commit = COMMIT_CONTROL, .max = DEIS_CONTROL_MAX, .store = store_run,
-	 .help = "write a command: a one-off container runs it",
-	 .doc_read = "(empty)",
-	 .doc_write = "a command: a one-off container `run.N` runs it (`bash -c`) on the "
+CONTROL_FILE(nt_run, "run", S_IFREG | 0200, show_empty, mtime_release, store_run,
+	     DEIS_CONTROL_MAX,
+	     .help = "write a command: a one-off container runs it",
+	     .doc_read = "(empty)",
+	     .doc_write = "a command: a one-off container `run.N` runs it (`bash -c`) on the "
 		"newest release (`releases/latest`), with its config; its output goes to "
 		"`logs` and `containers/run.N/log`, its exit status to `logs`; it shows in "
 		"`containers/` while it runs, and counts against the owner's quota. `EINVAL` "

@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <stdarg.h>
-#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,27 +141,6 @@ struct caller_cache {
 static pthread_mutex_t callers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct caller_cache callers[64];
 
-static bool in_admin_group(const char *user, gid_t gid)
-{
-	char buf[16384];
-	struct group gr, *grp = NULL;
-	gid_t groups[256];
-	int ngroups = 256;
-
-	if (!deis_conf.admin_group || !*deis_conf.admin_group)
-		return false;
-	if (getgrnam_r(deis_conf.admin_group, &gr, buf, sizeof(buf), &grp) || !grp)
-		return false;
-	if (gid == grp->gr_gid)
-		return true;
-	if (getgrouplist(user, gid, groups, &ngroups) < 0)
-		return false;
-	for (int i = 0; i < ngroups; i++)
-		if (groups[i] == grp->gr_gid)
-			return true;
-	return false;
-}
-
 void caller_lookup(uid_t uid, gid_t gid, struct caller *who)
 {
 	int64_t now = now_us();
@@ -186,7 +164,8 @@ void caller_lookup(uid_t uid, gid_t gid, struct caller *who)
 	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) == 0 && pwp &&
 	    strlen(pwp->pw_name) < sizeof(who->name))
 		snprintf(who->name, sizeof(who->name), "%s", pwp->pw_name);
-	who->admin = uid == 0 || (who->name[0] && in_admin_group(who->name, pwp ? pwp->pw_gid : gid));
+	who->admin = uid == 0 || (who->name[0] &&
+		deis_conf_in_admin_group(who->name, pwp ? pwp->pw_gid : gid));
 
 	pthread_mutex_lock(&callers_lock);
 	slot->uid = uid;

@@ -295,45 +295,52 @@ static int64_t line_time(const char *line, size_t len)
 	return (int64_t)timegm(&tm) * 1000000 + usec;
 }
 
-int deis_cache_log_info(struct deis_cache *c, const char *app, const char *src,
-			long long *end, int64_t *mtime, struct deis_error *err)
+/* One edge of a log stream, in the offsets deis_cache_log_* speak of:
+ * where its first line starts, or where its last line ends (and, when
+ * mtime is given, that line's time).  Returns 1, or 0 for an empty stream. */
+static int log_edge(struct deis_cache *c, const char *app, const char *src, bool last,
+		    long long *off, int64_t *mtime, struct deis_error *err)
 {
 	char key[512];
 
-	*end = 0;
-	*mtime = 0;
 	log_key(key, sizeof(key), app, src);
-	const char *rev[] = { "XREVRANGE", key, "+", "-", "COUNT", "1" };
-	redisReply *rep = command(c, err, 6, rev);
+	const char *argv[] = { last ? "XREVRANGE" : "XRANGE", key, last ? "+" : "-",
+			       last ? "-" : "+", "COUNT", "1" };
+	redisReply *rep = command(c, err, 6, argv);
 	if (!rep)
 		return -err->code;
-	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
+	int found = rep->type == REDIS_REPLY_ARRAY && rep->elements == 1;
+	if (found) {
 		const redisReply *l = entry_line(rep->element[0]);
-		*end = id_offset(rep->element[0]->element[0]->str) + (l ? (long long)l->len : 0);
-		if (l)
-			*mtime = line_time(l->str, l->len);
+
+		*off = id_offset(rep->element[0]->element[0]->str);
+		if (last && l) {
+			*off += (long long)l->len;
+			if (mtime)
+				*mtime = line_time(l->str, l->len);
+		}
 	}
 	freeReplyObject(rep);
-	return 0;
+	return found;
+}
+
+int deis_cache_log_info(struct deis_cache *c, const char *app, const char *src,
+			long long *end, int64_t *mtime, struct deis_error *err)
+{
+	*end = 0;
+	*mtime = 0;
+	int rc = log_edge(c, app, src, true, end, mtime, err);
+	return rc < 0 ? rc : 0;
 }
 
 int deis_cache_log_start(struct deis_cache *c, const char *app, const char *src,
 			 long long *start, struct deis_error *err)
 {
-	char key[512];
+	int rc = log_edge(c, app, src, false, start, NULL, err);
 
-	log_key(key, sizeof(key), app, src);
-	const char *argv[] = { "XRANGE", key, "-", "+", "COUNT", "1" };
-	redisReply *rep = command(c, err, 6, argv);
-	if (!rep)
-		return -err->code;
-	int empty = !(rep->type == REDIS_REPLY_ARRAY && rep->elements == 1);
-	if (!empty)
-		*start = id_offset(rep->element[0]->element[0]->str);
-	freeReplyObject(rep);
-	if (empty)
+	if (rc == 0)	/* empty: it starts where it ends */
 		return deis_cache_log_end(c, app, src, start, err);
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 int deis_cache_log_append(struct deis_cache *c, const struct deis_log_entry *e,

@@ -8,10 +8,12 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "deis/conf.h"
 
@@ -512,4 +514,25 @@ int deis_conf_cli(const struct deis_conf_option *opts, const char *program,
 		return -1;
 	}
 	return 0;
+}
+
+bool deis_conf_in_admin_group(const char *user, gid_t gid)
+{
+	char buf[16384];
+	struct group gr, *grp = NULL;
+	gid_t groups[256];
+	int ngroups = 256;
+
+	if (!deis_conf.admin_group || !*deis_conf.admin_group)
+		return false;
+	if (getgrnam_r(deis_conf.admin_group, &gr, buf, sizeof(buf), &grp) || !grp)
+		return false;
+	if (gid == grp->gr_gid)
+		return true;
+	if (getgrouplist(user, gid, groups, &ngroups) < 0)
+		return false;
+	for (int i = 0; i < ngroups; i++)
+		if (groups[i] == grp->gr_gid)
+			return true;
+	return false;
 }

@@ -9,7 +9,9 @@
  *
  * Allocation failure aborts, as in buf.c.
  */
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,6 +208,20 @@ void deis_strlist_add(struct deis_strlist *l, const char *s)
 {
 	str_reserve(l, l->n + 1);
 	l->items[l->n++] = xstrndup(s, strlen(s));
+}
+
+void deis_strlist_addf(struct deis_strlist *l, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		abort();	/* as xrealloc: no memory */
+	str_reserve(l, l->n + 1);
+	l->items[l->n++] = s;
 }
 
 int deis_strlist_has(const struct deis_strlist *l, const char *s)

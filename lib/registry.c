@@ -408,8 +408,9 @@ int registry_http_do(struct deis_registry *reg, struct http_req *r,
 }
 
 int registry_get_buf(struct deis_registry *reg, struct http_req *r,
-		     struct deis_buf *out, size_t max,
-		     char got[DEIS_DIGEST_SIZE], struct deis_error *err)
+		     struct deis_buf *out, size_t max, const char *want,
+		     const char *what, char got[DEIS_DIGEST_SIZE],
+		     struct deis_error *err)
 {
 	int rc;
 
@@ -417,10 +418,20 @@ int registry_get_buf(struct deis_registry *reg, struct http_req *r,
 	r->resp = out;
 	r->resp_max = max;
 	rc = registry_http_do(reg, r, err);
-	if (rc == 0) {
-		reg->stats.bytes_downloaded += r->got;
-		deis_digest_buf(deis_buf_str(out), out->len, got);
-	}
+	if (rc < 0)
+		goto out;
+	reg->stats.bytes_downloaded += r->got;
+	deis_digest_buf(deis_buf_str(out), out->len, got);
+	if (r->digest[0] && strcmp(r->digest, got))
+		rc = deis_error_set(err, EIO, "registry %s: %s: the bytes received have "
+				    "digest %s, the registry says %s", reg->url, what, got,
+				    r->digest);
+	else if (want && deis_valid_digest(want) && strcmp(want, got))
+		rc = deis_error_set(err, EIO, "registry %s: %s: the bytes received have "
+				    "digest %s", reg->url, what, got);
+out:
+	if (rc < 0)
+		deis_buf_reset(out);
 	return rc;
 }
 

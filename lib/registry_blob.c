@@ -21,6 +21,7 @@
 
 #include <openssl/evp.h>
 
+#include "deis/file.h"
 #include "deis/validate.h"
 #include "registry_internal.h"
 
@@ -248,14 +249,7 @@ int deis_registry_blob_fetch(struct deis_registry *reg, const char *name,
 				"registry %s: blob %s: %lld bytes received, %lld expected",
 				reg->url, digest, r.got, size);
 	}
-	if (rc == 0 && fchmod(fd, 0644) < 0)
-		rc = deis_error_set(err, errno, "%s: %s", tmp.data, strerror(errno));
-	if (close(fd) < 0 && rc == 0)
-		rc = deis_error_set(err, errno, "%s: %s", tmp.data, strerror(errno));
-	if (rc == 0 && rename(tmp.data, path) < 0)
-		rc = deis_error_set(err, errno, "%s: %s", path, strerror(errno));
-	if (rc < 0)
-		unlink(tmp.data);
+	rc = deis_file_install(fd, tmp.data, path, 0644, rc, err);
 	EVP_MD_CTX_free(r.out_md);
 	registry_req_free(&r);
 	deis_buf_release(&tmp);
@@ -266,7 +260,7 @@ int deis_registry_blob_get(struct deis_registry *reg, const char *name,
 			   const char *digest, size_t max,
 			   struct deis_buf *out, struct deis_error *err)
 {
-	char got[DEIS_DIGEST_SIZE];
+	char got[DEIS_DIGEST_SIZE], what[DEIS_DIGEST_SIZE + 8];
 	struct http_req r;
 	int rc;
 
@@ -274,13 +268,8 @@ int deis_registry_blob_get(struct deis_registry *reg, const char *name,
 		return rc;
 	registry_req_v2(&r, reg, "GET", "/v2/%s/blobs/%s", name, digest);
 	r.follow = true;
-	rc = registry_get_buf(reg, &r, out, max, got, err);
-	if (rc == 0 && strcmp(got, digest))
-		rc = deis_error_set(err, EIO,
-			"registry %s: blob %s: the bytes received have digest %s",
-			reg->url, digest, got);
-	if (rc < 0)
-		deis_buf_reset(out);
+	snprintf(what, sizeof(what), "blob %s", digest);
+	rc = registry_get_buf(reg, &r, out, max, digest, what, got, err);
 	registry_req_free(&r);
 	return rc;
 }

@@ -68,6 +68,7 @@ int deis_registry_manifest_get(struct deis_registry *reg, const char *name,
 			       char digest[DEIS_DIGEST_SIZE],
 			       struct deis_error *err)
 {
+	struct deis_buf what = DEIS_BUF_INIT;
 	char got[DEIS_DIGEST_SIZE];
 	struct http_req r;
 	int rc;
@@ -76,19 +77,12 @@ int deis_registry_manifest_get(struct deis_registry *reg, const char *name,
 		return rc;
 	registry_req_v2(&r, reg, "GET", "/v2/%s/manifests/%s", name, reference);
 	r.accept = DEIS_OCI_MANIFEST_TYPE;
-	rc = registry_get_buf(reg, &r, out, DEIS_MANIFEST_MAX, got, err);
-	if (rc == 0 && r.digest[0] && strcmp(r.digest, got))
-		rc = deis_error_set(err, EIO,
-			"registry %s: manifest %s:%s: the bytes received have digest %s, the registry says %s",
-			reg->url, name, reference, got, r.digest);
-	else if (rc == 0 && deis_valid_digest(reference) && strcmp(reference, got))
-		rc = deis_error_set(err, EIO,
-			"registry %s: manifest %s@%s: the bytes received have digest %s",
-			reg->url, name, reference, got);
+	deis_buf_addf(&what, "manifest %s%c%s", name,
+		      deis_valid_digest(reference) ? '@' : ':', reference);
+	rc = registry_get_buf(reg, &r, out, DEIS_MANIFEST_MAX, reference, what.data, got, err);
 	if (rc == 0 && digest)
 		memcpy(digest, got, sizeof(got));
-	if (rc < 0)
-		deis_buf_reset(out);
+	deis_buf_release(&what);
 	registry_req_free(&r);
 	return rc;
 }

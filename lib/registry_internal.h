@@ -95,11 +95,14 @@ const char *registry_url_path(const char *url);
  * ("registry URL: METHOD /path: reason"). */
 int registry_http_do(struct deis_registry *reg, struct http_req *r,
 		     struct deis_error *err);
-/* Sends r (a GET) with the answer into out (replaced; at most max bytes)
- * and counts it as downloaded; got gets the digest of the bytes received,
- * which the caller checks against what it asked for. */
+/* Sends r (a GET) with the answer into out (replaced; at most max bytes),
+ * counts it as downloaded and checks the bytes: their digest (into got)
+ * must be the one the registry names (Docker-Content-Digest) when it names
+ * one, and want when want is a digest; what names the object in the error
+ * ("blob sha256:...").  On failure out is left empty. */
 int registry_get_buf(struct deis_registry *reg, struct http_req *r,
-		     struct deis_buf *out, size_t max,
-		     char got[DEIS_DIGEST_SIZE], struct deis_error *err);
+		     struct deis_buf *out, size_t max, const char *want,
+		     const char *what, char got[DEIS_DIGEST_SIZE],
+		     struct deis_error *err);
 
 #endif

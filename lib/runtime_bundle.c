@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "deis/buf.h"
+#include "deis/file.h"
 #include "runtime_internal.h"
 
 /* Host files copied into the bundle's /etc when they exist: none secret. */
@@ -50,50 +51,6 @@ static int mkdir_p(const char *path, mode_t mode, struct deis_error *err)
 	return 0;
 }
 
-static int write_file(const char *path, const char *data, size_t len,
-		      mode_t mode, struct deis_error *err)
-{
-	char tmp[PATH_MAX];
-	int fd, n;
-	size_t off = 0;
-
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return deis_error_set(err, ENAMETOOLONG, "path too long");
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0)
-		return deis_error_set(err, errno, "creating %s: %s", tmp,
-				      strerror(errno));
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			int e = errno;
-
-			close(fd);
-			unlink(tmp);
-			return deis_error_set(err, e, "writing %s: %s", tmp,
-					      strerror(e));
-		}
-		off += (size_t)w;
-	}
-	if (fchmod(fd, mode) < 0 || close(fd) < 0) {
-		int e = errno;
-
-		unlink(tmp);
-		return deis_error_set(err, e, "writing %s: %s", tmp, strerror(e));
-	}
-	if (rename(tmp, path) < 0) {
-		int e = errno;
-
-		unlink(tmp);
-		return deis_error_set(err, e, "renaming %s: %s", tmp, strerror(e));
-	}
-	return 0;
-}
-
 /* Copies a small regular host file (following symlinks); absent is fine. */
 static int copy_host_file(const char *src, const char *dst,
 			  struct deis_error *err)
@@ -122,7 +79,7 @@ static int copy_host_file(const char *src, const char *dst,
 		deis_buf_add(&b, block, (size_t)n);
 	}
 	close(fd);
-	r = write_file(dst, deis_buf_str(&b), b.len, 0644, err);
+	r = deis_file_write(dst, deis_buf_str(&b), b.len, 0644, err);
 	deis_buf_release(&b);
 	return r;
 }
@@ -164,13 +121,13 @@ static int write_etc(const struct deis_container_spec *spec, const char *etc,
 		"%s:x:%u:%u:%s:/app:/bin/sh\n",
 		user, (unsigned)spec_uid(spec), (unsigned)spec_gid(spec), user);
 	if ((r = join(path, sizeof(path), etc, "passwd", err)) < 0 ||
-	    (r = write_file(path, b.data, b.len, 0644, err)) < 0)
+	    (r = deis_file_write(path, b.data, b.len, 0644, err)) < 0)
 		goto out;
 	deis_buf_reset(&b);
 	deis_buf_addf(&b, "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n%s:x:%u:\n",
 		      user, (unsigned)spec_gid(spec));
 	if ((r = join(path, sizeof(path), etc, "group", err)) < 0 ||
-	    (r = write_file(path, b.data, b.len, 0644, err)) < 0)
+	    (r = deis_file_write(path, b.data, b.len, 0644, err)) < 0)
 		goto out;
 	deis_buf_reset(&b);
 	if (spec->address)
@@ -180,19 +137,19 @@ static int write_etc(const struct deis_container_spec *spec, const char *etc,
 		deis_buf_addf(&b, "127.0.0.1\tlocalhost %s\n"
 			      "::1\tlocalhost ip6-localhost ip6-loopback\n", host);
 	if ((r = join(path, sizeof(path), etc, "hosts", err)) < 0 ||
-	    (r = write_file(path, b.data, b.len, 0644, err)) < 0)
+	    (r = deis_file_write(path, b.data, b.len, 0644, err)) < 0)
 		goto out;
 	deis_buf_reset(&b);
 	deis_buf_adds(&b, "passwd: files\ngroup: files\nshadow: files\n"
 		      "hosts: files dns\nnetworks: files\nprotocols: files\n"
 		      "services: files\n");
 	if ((r = join(path, sizeof(path), etc, "nsswitch.conf", err)) < 0 ||
-	    (r = write_file(path, b.data, b.len, 0644, err)) < 0)
+	    (r = deis_file_write(path, b.data, b.len, 0644, err)) < 0)
 		goto out;
 	deis_buf_reset(&b);
 	deis_buf_addf(&b, "%s\n", host);
 	if ((r = join(path, sizeof(path), etc, "hostname", err)) < 0 ||
-	    (r = write_file(path, b.data, b.len, 0644, err)) < 0)
+	    (r = deis_file_write(path, b.data, b.len, 0644, err)) < 0)
 		goto out;
 	for (i = 0; host_etc_files[i]; i++) {
 		if ((r = join(path, sizeof(path), etc, host_etc_files[i], err)) < 0 ||
@@ -253,7 +210,7 @@ int deis_runtime_bundle(const struct deis_container_spec *spec,
 			*slash = '\0';
 			r = mkdir_p(path, 0755, err);
 			*slash = '/';
-			if (r < 0 || (r = write_file(path, "", 0, 0644, err)) < 0)
+			if (r < 0 || (r = deis_file_write(path, "", 0, 0644, err)) < 0)
 				goto out;
 		} else if ((r = mkdir_p(path, 0755, err)) < 0) {
 			goto out;
@@ -275,7 +232,7 @@ int deis_runtime_bundle(const struct deis_container_spec *spec,
 	    (r = write_etc(spec, path, err)) < 0)
 		goto out;
 	if ((r = join(path, sizeof(path), dir, "config.json", err)) < 0 ||
-	    (r = write_file(path, json, strlen(json), 0644, err)) < 0)
+	    (r = deis_file_write(path, json, strlen(json), 0644, err)) < 0)
 		goto out;
 	r = 0;
 out:

@@ -7,10 +7,9 @@
  * An app may be used by its owner, the users in its perms
  * (deis_db_app_access) and admins: root, and members of the admin_group
  * Unix group when the platform user is a local user (the same rule deisfs
- * applies to callers of the mount, see fs/state.c).
+ * applies to callers of the mount: deis_conf_in_admin_group()).
  */
 #include <errno.h>
-#include <grp.h>
 #include <pwd.h>
 #include <string.h>
 #include <unistd.h>
@@ -51,27 +50,12 @@ bool builder_is_admin(const char *user)
 {
 	char buf[16384];
 	struct passwd pw, *pwp = NULL;
-	struct group gr, *grp = NULL;
-	gid_t groups[256];
-	int ngroups = 256;
 
 	if (!strcmp(user, "root"))
 		return true;
-	if (!deis_conf.admin_group || !*deis_conf.admin_group)
-		return false;
 	if (getpwnam_r(user, &pw, buf, sizeof(buf), &pwp) || !pwp)
 		return false;	/* not a local user */
-	gid_t gid = pwp->pw_gid;
-	if (getgrnam_r(deis_conf.admin_group, &gr, buf, sizeof(buf), &grp) || !grp)
-		return false;
-	if (gid == grp->gr_gid)
-		return true;
-	if (getgrouplist(user, gid, groups, &ngroups) < 0)
-		return false;
-	for (int i = 0; i < ngroups; i++)
-		if (groups[i] == grp->gr_gid)
-			return true;
-	return false;
+	return deis_conf_in_admin_group(user, pwp->pw_gid);
 }
 
 int builder_app_allowed(struct deis_db *db, const char *app, const char *user,

@@ -30,6 +30,7 @@
 
 #include "deis/buf.h"
 #include "deis/conf.h"
+#include "deis/file.h"
 #include "deis/log.h"
 #include "deis/net.h"
 #include "deis/runtime.h"
@@ -97,44 +98,6 @@ static int mkdir_one(const char *path, mode_t mode, struct deis_error *err)
 	return 0;
 }
 
-static int write_file(const char *path, const char *text, mode_t mode,
-		      struct deis_error *err)
-{
-	struct deis_buf tmp = DEIS_BUF_INIT;
-	size_t len = strlen(text), off = 0;
-	int r = 0;
-
-	deis_buf_addf(&tmp, "%s.tmp.%ld", path, (long)getpid());
-	int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd < 0) {
-		r = deis_error_set(err, errno, "%s: %s", tmp.data, strerror(errno));
-		goto out;
-	}
-	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			r = deis_error_set(err, errno ? errno : EIO, "%s: %s", tmp.data,
-					   strerror(errno ? errno : EIO));
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (fchmod(fd, mode) < 0 && r == 0)
-		r = deis_error_set(err, errno, "%s: %s", tmp.data, strerror(errno));
-	if (close(fd) < 0 && r == 0)
-		r = deis_error_set(err, errno, "%s: %s", tmp.data, strerror(errno));
-	if (r == 0 && rename(tmp.data, path) < 0)
-		r = deis_error_set(err, errno, "%s: %s", path, strerror(errno));
-	if (r < 0)
-		unlink(tmp.data);
-out:
-	deis_buf_release(&tmp);
-	return r;
-}
-
 int builder_buildpacks_install(char *dir, size_t size, struct deis_error *err)
 {
 	struct deis_buf p = DEIS_BUF_INIT;
@@ -156,7 +119,7 @@ int builder_buildpacks_install(char *dir, size_t size, struct deis_error *err)
 		if ((r = mkdir_one(p.data, 0755, err)) < 0)
 			goto out;
 		deis_buf_addf(&p, "/%s", f->name);
-		if ((r = write_file(p.data, f->text, 0755, err)) < 0)
+		if ((r = deis_file_write(p.data, f->text, strlen(f->text), 0755, err)) < 0)
 			goto out;
 	}
 out:

@@ -28,6 +28,7 @@
 
 #include "deis/spawn.h"
 #include "deis/conf.h"
+#include "deis/file.h"
 #include "deis/log.h"
 #include "deis/validate.h"
 #include "builder.h"
@@ -81,7 +82,7 @@ int builder_repo_lock(const char *app, struct deis_error *err)
 /* Writes the hook to a temporary file beside it and renames it over. */
 static int install_hook(const char *repo, struct deis_error *err)
 {
-	char line[512], path[4096], tmp[4096];
+	char line[512], path[4096];
 	const char *self = builder_conf.self, *conf = builder_conf.config_path;
 
 	if (!self || self[0] != '/' || !conf || conf[0] != '/' ||
@@ -98,27 +99,9 @@ static int install_hook(const char *repo, struct deis_error *err)
 		return deis_error_set(err, ENAMETOOLONG, "path too long");
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
 		return deis_error_set(err, errno, "%s: %s", path, strerror(errno));
-	if ((size_t)snprintf(path, sizeof(path), "%s/hooks/pre-receive", repo) >= sizeof(path) ||
-	    (size_t)snprintf(tmp, sizeof(tmp), "%s/hooks/.pre-receive.tmp", repo) >= sizeof(tmp))
+	if ((size_t)snprintf(path, sizeof(path), "%s/hooks/pre-receive", repo) >= sizeof(path))
 		return deis_error_set(err, ENAMETOOLONG, "path too long");
-	unlink(tmp);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0755);
-	if (fd < 0)
-		return deis_error_set(err, errno, "%s: %s", tmp, strerror(errno));
-	if (write(fd, line, (size_t)n) != n || fchmod(fd, 0755) < 0 || close(fd) < 0) {
-		int e = errno ? errno : EIO;
-
-		close(fd);
-		unlink(tmp);
-		return deis_error_set(err, e, "%s: %s", tmp, strerror(e));
-	}
-	if (rename(tmp, path) < 0) {
-		int e = errno;
-
-		unlink(tmp);
-		return deis_error_set(err, e, "%s: %s", path, strerror(e));
-	}
-	return 0;
+	return deis_file_write(path, line, (size_t)n, 0755, err);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -45,6 +45,7 @@
 #include "deis/conf.h"
 #include "deis/daemon.h"
 #include "deis/db.h"
+#include "deis/file.h"
 #include "deis/log.h"
 #include "deis/validate.h"
 #include "proxy.h"
@@ -236,7 +237,7 @@ static int write_certs(const struct proxy_app_out *out, struct deis_error *err)
 		 * again). */
 		if (stat(p, &st) == 0 && (size_t)st.st_size == strlen(out->certs[i].pem))
 			continue;
-		if (proxy_write_file(p, out->certs[i].pem, strlen(out->certs[i].pem), 0600,
+		if (deis_file_write(p, out->certs[i].pem, strlen(out->certs[i].pem), 0600,
 				     err) < 0)
 			return -err->code;
 	}
@@ -425,7 +426,7 @@ static int build_and_test(enum build how, const struct entry *one, size_t *bytes
 	proxy_render_main(&ropts, pieces, n, &conf);
 	free(pieces);
 	*bytes = conf.len;
-	int r = proxy_write_file(conf_new, conf.data, conf.len, 0600, err);
+	int r = deis_file_write(conf_new, conf.data, conf.len, 0600, err);
 	deis_buf_release(&conf);
 	if (r < 0)
 		return r;
@@ -701,7 +702,7 @@ static int setup_dirs(void)
 	struct deis_buf b = DEIS_BUF_INIT;
 	proxy_render_errors(&b);
 	snprintf(p, sizeof(p), "%s/proxy/errors.conf", h);
-	int r = proxy_write_file(p, b.data, b.len, 0644, &err);
+	int r = deis_file_write(p, b.data, b.len, 0644, &err);
 	deis_buf_release(&b);
 	if (r < 0) {
 		deis_log(LOG_ERR, "%s", err.msg);

@@ -44,39 +44,6 @@
 
 extern char **environ;
 
-int proxy_write_file(const char *path, const char *data, size_t len, mode_t mode,
-		     struct deis_error *err)
-{
-	char tmp[4200];
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid()) >= sizeof(tmp))
-		return deis_error_set(err, ENAMETOOLONG, "%s: path too long", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0)
-		return deis_error_set(err, errno, "%s: %s", tmp, strerror(errno));
-	size_t done = 0;
-	while (done < len) {
-		ssize_t w = write(fd, data + done, len - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			int e = w < 0 ? errno : EIO;
-			close(fd);
-			unlink(tmp);
-			return deis_error_set(err, e, "writing %s: %s", tmp, strerror(e));
-		}
-		done += (size_t)w;
-	}
-	/* No fsync: everything written here is derived state, rendered
-	 * again from the database at every start. */
-	if (fchmod(fd, mode) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
-		int e = errno;
-		unlink(tmp);
-		return deis_error_set(err, e, "installing %s: %s", path, strerror(e));
-	}
-	return 0;
-}
-
 /* Runs argv with stdout and stderr into out (at most 64 KiB kept);
  * returns the wait status, or -errno when it could not start. */
 static int run(const char *bin, char *const argv[], struct deis_buf *out,

@@ -118,10 +118,6 @@ int proxy_nginx_start(const struct proxy_nginx *n, struct deis_error *err);
 int proxy_nginx_reload(const struct proxy_nginx *n, pid_t master,
 		       struct deis_error *err);
 
-/* Writes len bytes to path atomically (temporary file, fsync, rename). */
-int proxy_write_file(const char *path, const char *data, size_t len, mode_t mode,
-		     struct deis_error *err);
-
 /* ---- router.c ---- */
 
 /* dynos: "addr:port" -> container name, per app, for the log lines. */

@@ -103,21 +103,6 @@ int proxy_render_check(const struct proxy_render_opts *o, struct deis_error *err
 	return 0;
 }
 
-static void warn(struct proxy_app_out *out, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void warn(struct proxy_app_out *out, const char *fmt, ...)
-{
-	struct deis_buf b = DEIS_BUF_INIT;
-	va_list ap;
-
-	va_start(ap, fmt);
-	deis_buf_vaddf(&b, fmt, ap);
-	va_end(ap);
-	deis_strlist_add(&out->warnings, deis_buf_str(&b));
-	deis_buf_release(&b);
-}
-
 /* A certificate for host among the app's: the exact domain, else a
  * wildcard one level up ("*.example.com" for "www.example.com"). */
 static const struct deis_cert *cert_for(const struct deis_app *app, const char *host)
@@ -180,21 +165,24 @@ int proxy_render_app(const struct deis_app *app, const struct proxy_render_opts 
 	if (platform_host(app->name, o->platform_domain, host, sizeof(host)))
 		deis_strlist_add(&hosts, host);
 	else
-		warn(out, "platform host name of %s is not valid; not routed by it", app->name);
+		deis_strlist_addf(&out->warnings,
+				  "platform host name of %s is not valid; not routed by it", app->name);
 	size_t pdlen = strlen(o->platform_domain);
 	for (size_t i = 0; i < app->domains.n; i++) {
 		const char *d = app->domains.items[i];
 		size_t dl = strlen(d);
 		char shown[80];
 		if (!deis_valid_domain(d)) {
-			warn(out, "domain '%s' is not a valid host name; skipped",
-			     deis_printable(shown, sizeof(shown), d, dl));
+			deis_strlist_addf(&out->warnings,
+					  "domain '%s' is not a valid host name; skipped",
+					  deis_printable(shown, sizeof(shown), d, dl));
 			continue;
 		}
 		if (!strcmp(d, o->platform_domain) ||
 		    (dl > pdlen && d[dl - pdlen - 1] == '.' &&
 		     !strcmp(d + dl - pdlen, o->platform_domain))) {
-			warn(out, "domain '%s' is under the platform domain; skipped", d);
+			deis_strlist_addf(&out->warnings,
+					  "domain '%s' is under the platform domain; skipped", d);
 			continue;
 		}
 		if (!deis_strlist_has(&hosts, d))
@@ -213,8 +201,9 @@ int proxy_render_app(const struct deis_app *app, const struct proxy_render_opts 
 			continue;
 		if (c->port < 1 || c->port > 65535) {
 			char shown[80];
-			warn(out, "container %s is up with no valid port (%d); not routed",
-			     c->instance ? deis_printable(shown, sizeof(shown), c->instance,
+			deis_strlist_addf(&out->warnings,
+					  "container %s is up with no valid port (%d); not routed",
+					  c->instance ? deis_printable(shown, sizeof(shown), c->instance,
 							  strlen(c->instance)) : "?", c->port);
 			continue;
 		}
@@ -225,8 +214,9 @@ int proxy_render_app(const struct deis_app *app, const struct proxy_render_opts 
 		const char *ip = c->address && c->address[0] ? c->address : "127.0.0.1";
 		if (inet_pton(AF_INET, ip, &in) != 1) {
 			char shown[80];
-			warn(out, "container %s is up with an invalid address; not routed",
-			     c->instance ? deis_printable(shown, sizeof(shown), c->instance,
+			deis_strlist_addf(&out->warnings,
+					  "container %s is up with an invalid address; not routed",
+					  c->instance ? deis_printable(shown, sizeof(shown), c->instance,
 							  strlen(c->instance)) : "?");
 			continue;
 		}
@@ -276,10 +266,12 @@ int proxy_render_app(const struct deis_app *app, const struct proxy_render_opts 
 		char why[256] = "", name[72];
 		bool usable = c != NULL;
 		if (c && (!c->pem || !c->pem[0] || !deis_valid_domain(c->domain))) {
-			warn(out, "certificate for %s is empty; %s served without TLS", h, h);
+			deis_strlist_addf(&out->warnings,
+					  "certificate for %s is empty; %s served without TLS", h, h);
 			usable = false;
 		} else if (c && o->cert_ok && !o->cert_ok(o->cert_ctx, c, h, why, sizeof(why))) {
-			warn(out, "certificate %s.pem not served for %s: %s", c->domain, h, why);
+			deis_strlist_addf(&out->warnings,
+					  "certificate %s.pem not served for %s: %s", c->domain, h, why);
 			usable = false;
 		}
 		if (!usable) {

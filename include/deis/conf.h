@@ -12,7 +12,9 @@
 #ifndef DEIS_CONF_H
 #define DEIS_CONF_H
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "deis/error.h"
 #include "deis/kv.h"
@@ -120,6 +122,11 @@ int deis_conf_cli(const struct deis_conf_option *opts, const char *program,
 		  void (*usage)(FILE *out), int *argc, char **argv, int allow_args);
 /* The file the command line named (or the default; it may not exist). */
 const char *deis_conf_path(void);
+
+/* Whether the local user `user`, whose primary group is `gid`, is a member
+ * of deis_conf.admin_group (false when that option is empty).  The one rule
+ * deisfs and the builder both apply to name a platform admin. */
+bool deis_conf_in_admin_group(const char *user, gid_t gid);
 
 /* Options every binary shares (database, redis, platform naming, logging);
  * defined in conf.c, listed first in each binary's table. */

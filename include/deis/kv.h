@@ -41,6 +41,9 @@ int deis_kvlist_equal(const struct deis_kvlist *a, const struct deis_kvlist *b);
 void deis_kvlist_clear(struct deis_kvlist *l);	/* frees contents */
 
 void deis_strlist_add(struct deis_strlist *l, const char *s);
+/* Adds the formatted string (warnings and other messages built as lists). */
+void deis_strlist_addf(struct deis_strlist *l, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 int deis_strlist_has(const struct deis_strlist *l, const char *s);
 void deis_strlist_sort(struct deis_strlist *l);
 void deis_strlist_copy(struct deis_strlist *dst, const struct deis_strlist *src);

@@ -1,0 +1,28 @@
+/*
+ * file.h - writing a file whole: into a temporary file beside it, then
+ * renamed over it, so that a reader sees the old contents or the new ones,
+ * never a part (and a crash leaves at most a stray *.tmp.XXXXXX file).
+ *
+ * No fsync: what the platform writes this way (bundles, rendered configs,
+ * hooks, cached blobs) is made again from the database or the registry.
+ */
+#ifndef DEIS_FILE_H
+#define DEIS_FILE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "deis/error.h"
+
+/* Replaces path with len bytes of data, with exactly the given mode. */
+int deis_file_write(const char *path, const void *data, size_t len, mode_t mode,
+		    struct deis_error *err);
+
+/* Ends a file written through fd at tmp (made by the caller, e.g. with
+ * mkostemp): when rc is 0, gives it mode, closes it and renames it over
+ * path; otherwise, or when one of those fails, closes fd and removes tmp.
+ * Returns rc, or the first error of its own. */
+int deis_file_install(int fd, const char *tmp, const char *path, mode_t mode,
+		      int rc, struct deis_error *err);
+
+#endif
