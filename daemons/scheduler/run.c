@@ -60,7 +60,7 @@ static int placed(void *ctx, const char *address, struct deis_error *err)
 		.name = (char *)s->name, .type = (char *)"run", .number = s->number,
 		.instance = (char *)s->instance, .state = (char *)"up",
 		.release = s->release, .node = scheduler_conf.node,
-		.address = (char *)address, .port = s->port, .started = now_us(),
+		.address = (char *)address, .port = s->port, .started = deis_wall_us(),
 		.command = (char *)s->command, .seq = dot ? strtol(dot + 1, NULL, 10) : 0,
 	};
 	struct deis_error e = DEIS_ERROR_INIT;

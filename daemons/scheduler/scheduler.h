@@ -29,6 +29,7 @@
 #include <curl/curl.h>
 
 #include "deis/backend.h"
+#include "deis/daemon.h"
 #include "deis/error.h"
 #include "deis/kv.h"
 #include "deis/model.h"
@@ -130,8 +131,12 @@ extern size_t nremoved;
 
 #define for_each_inst(i, nx) for (struct inst *i = insts, *nx; i && ((nx = i->next), 1); i = nx)
 
-double mono(void);
-int64_t now_us(void);
+/* Seconds of the daemons' one monotonic clock (deis_mono_ms()): the
+ * scheduler's timers are seconds as doubles, as policy.h takes them. */
+static inline double mono(void)
+{
+	return deis_mono_ms() / 1000.0;
+}
 /* A line in the app's log (source "deis") and in ours. */
 void applog(const char *app, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
