@@ -3,8 +3,9 @@
  *
  * The daemon in files of one concern each:
  *
- *   main.c       options, start-up, the subcommands
- *   loop.c       the main loop: events, resync, timers, passes, waits
+ *   main.c       options, main, the subcommands
+ *   loop.c       start-up, the main loop: events, resync, timers, passes,
+ *                waits (the event thread is lib/daemon.c's)
  *   instances.c  the instances this node runs, and their apps
  *   policy.c     the rollout policy: pure functions (policy.h)
  *   pass.c       a pass over one app: carries the policy's plan out
@@ -20,7 +21,6 @@
 #ifndef DEIS_SCHEDULER_H
 #define DEIS_SCHEDULER_H
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -35,16 +35,16 @@
 #include "deis/model.h"
 #include "policy.h"
 
+/* The options (main.c); [SIGHUP]: a reload puts a new value in force. */
 struct scheduler_conf {
 	char *node;		/* this node's name [the host name] */
 	char *address;		/* where the proxy reaches its containers */
 	int port;		/* every container's $PORT */
-	int grace;		/* s from SIGTERM to SIGKILL */
-	int boot_timeout;	/* s for a web container to answer */
-	int resync;		/* s between full comparisons */
-	int pids;		/* processes, when limits say nothing */
-	int backoff_max;	/* s: the longest crash cool-off */
-	int proxy_wait;		/* s to wait for the proxy to drop a route */
+	int grace;		/* s from SIGTERM to SIGKILL [SIGHUP] */
+	int boot_timeout;	/* s for a web container to answer [SIGHUP] */
+	int pids;		/* processes, when limits say nothing [SIGHUP] */
+	int backoff_max;	/* s: the longest crash cool-off [SIGHUP] */
+	int proxy_wait;		/* s to wait for the proxy to drop a route [SIGHUP] */
 	char *runtime;		/* the backend: "runc" */
 };
 
@@ -69,9 +69,10 @@ struct sched {
 
 extern struct sched sched;
 
-/* main.c: the options table over argv (argv[0] is not an option: the
- * program, or a subcommand's word). */
-int scheduler_options(int argc, char **argv);
+/* main.c: a subcommand's start: the daemon's options over argv (argv[0]
+ * is the subcommand's word), logging warnings only as log_name; --help,
+ * --version and a bad option exit. */
+void scheduler_subcommand_start(const char *log_name, int *argc, char **argv);
 /* main.c: the backend's settings, from the options. */
 struct deis_backend_conf scheduler_backend_conf(bool attached, bool setup);
 
@@ -198,9 +199,10 @@ void adopt(void);
 
 /* ---- the loop (loop.c) ---- */
 
-/* Opens what the daemon needs (the database, retried until stop is
- * set), adopts, and serves until stop; then closes everything. */
-int scheduler_serve(volatile sig_atomic_t *stop);
+/* Opens what the daemon needs (the database waited for with the backoff),
+ * adopts, and serves until deis_daemon_running() says stop; then closes
+ * everything.  The exit code. */
+int scheduler_serve(void);
 
 /* ---- attached one-offs (run.c) ---- */
 
@@ -222,13 +224,5 @@ int slug_get(const char *ref, const char **dir, const struct deis_kvlist **env,
 	     struct deis_error *err);
 void slug_free_all(void);
 int slug_rm_rf(const char *path);
-
-/* ---- events.c: the Redis events thread ---- */
-
-/* It writes to wake_fd (an eventfd) and queues the app names it saw;
- * events_take() hands them over. */
-int events_start(int wake_fd, struct deis_error *err);
-void events_take(struct deis_strlist *out);
-void events_stop(void);
 
 #endif
