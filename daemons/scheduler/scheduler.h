@@ -60,8 +60,9 @@ void *xrealloc(void *p, size_t size);
 
 /* What the daemon holds open (loop.c sets it up). */
 struct sched {
-	struct deis_db *db;
-	struct deis_cache *cache;	/* NULL while Redis is away */
+	struct deis_db *db;		/* waited for at start (lib/daemon.c) */
+	struct deis_cache *cache;	/* NULL while Redis is away (the keeper's,
+					 * taken again at every turn) */
 	struct deis_logemit *logs;	/* the log server */
 	struct deis_backend *backend;	/* runs the containers */
 	CURLM *multi;			/* the health checks in flight */
