@@ -24,7 +24,7 @@
 #include "deis/db.h"
 #include "deis/log.h"
 
-/* ---- the clock and the backoff ---- */
+/* ---- the clocks and the backoff ---- */
 
 long long deis_mono_ms(void)
 {
@@ -32,6 +32,14 @@ long long deis_mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t deis_wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 bool deis_backoff_due(const struct deis_backoff *b, long long now_ms)

@@ -119,7 +119,7 @@ int inst_launch(struct inst *i, struct sapp *a)
 		crash(i, err.msg);
 		return r;
 	}
-	i->started_us = now_us();
+	i->started_us = deis_wall_us();
 	i->run_since = mono();
 	/* The boot window opens at the first start, and again once it had
 	 * been up: a crash loop before ever answering does not reopen it. */

@@ -1,11 +1,13 @@
 /*
  * loop.c - deis-scheduler's main loop.
  *
- * Subsystems start in a fixed order: the database (retried until it
- * answers), Redis (optional: events are sent once it is back), the log
- * server, the backend (the node's network before any container: without
- * it no container may start), adoption, the event thread.  Then each turn
- * of the loop:
+ * Subsystems start in a fixed order: the database (waited for with the
+ * backoff of every daemon, each try logged: lib/daemon.c), Redis (its
+ * keeper: optional, events are sent once it is back), the log server, the
+ * backend (the node's network before any container: without it no
+ * container may start), adoption, the event thread (lib/daemon.c's, which
+ * queues app names and resyncs for this loop).  Then each turn of the
+ * loop, while deis_daemon_running() (a SIGHUP is a reload and a resync):
  *
  *   1. events and the resync say which apps to load again;
  *   2. the instances' timers run (health checks, restarts after their
@@ -15,16 +17,14 @@
  *   4. it waits for an event, a container's end, a health check's answer
  *      or the next timer, whichever comes first.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "deis/cache.h"
 #include "deis/conf.h"
+#include "deis/daemon.h"
 #include "deis/db.h"
 #include "deis/log.h"
 #include "deis/logemit.h"
@@ -32,16 +32,19 @@
 #include "scheduler.h"
 
 struct sched sched;
+static struct deis_daemon_db db = DEIS_DAEMON_DB_INIT;
+static struct deis_cache_keeper redis = DEIS_CACHE_KEEPER_INIT;
 
-/* The fds the loop waits on: the wake-up eventfd, then each running
- * instance's. */
+/* The fds the loop waits on: the skeleton's (signals, events), then each
+ * running instance's. */
 struct waits {
 	struct curl_waitfd *fds;
 	size_t n, cap;
 };
 
-static int open_all(volatile sig_atomic_t *stop, int *wake)
+static int open_all(void)
 {
+	static const struct deis_daemon_events queued = { NULL, NULL, NULL };
 	struct deis_error err = DEIS_ERROR_INIT;
 	struct deis_backend_conf bc = scheduler_backend_conf(false, true);
 	const struct deis_backend_ops *ops = deis_backend_find(scheduler_conf.runtime);
@@ -49,29 +52,18 @@ static int open_all(volatile sig_atomic_t *stop, int *wake)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	sched.multi = curl_multi_init();
 	deis_cache_set_origin("scheduler");
-	if (!ops) {
-		deis_log(LOG_ERR, "scheduler_runtime: no backend '%s' (runc)",
-			 scheduler_conf.runtime);
-		return -1;
-	}
-	while (deis_db_open(deis_conf.database, &sched.db, &err) < 0 && !*stop) {
-		deis_log(LOG_WARNING, "%s (retrying)", err.msg);
-		sleep(1);
-	}
-	if (*stop)
-		return 1;
-	if (deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
-			    deis_conf.redis_password, &sched.cache, &err) < 0)
-		deis_log(LOG_WARNING, "Redis: %s (events are sent when it is back)", err.msg);
+	sched.db = deis_daemon_db_wait(&db);
+	if (!sched.db)
+		return 1;	/* asked to stop meanwhile */
+	sched.cache = deis_daemon_cache(&redis, "Redis");
 	deis_logemit_open(deis_conf.syslog_socket, &sched.logs, &err);
 	if (ops->open(&bc, &sched.backend, &err) < 0) {
 		deis_log(LOG_ERR, "the containers' network: %s", err.msg);
 		return -1;
 	}
 	adopt();
-	*wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (*wake < 0 || events_start(*wake, &err) < 0) {
-		deis_log(LOG_ERR, "events: %s", *wake < 0 ? strerror(errno) : err.msg);
+	if (deis_daemon_events_start(&queued, &err) < 0) {
+		deis_log(LOG_ERR, "%s", err.msg);
 		return -1;
 	}
 	deis_log(LOG_NOTICE, "scheduling on node %s (%s backend, bridge %s %s%s, $PORT %d)",
@@ -81,9 +73,9 @@ static int open_all(volatile sig_atomic_t *stop, int *wake)
 	return 0;
 }
 
-static void close_all(int wake)
+static void close_all(void)
 {
-	events_stop();
+	deis_daemon_events_stop();
 	insts_free_all();
 	if (sched.backend)
 		sched.backend->ops->close(sched.backend);
@@ -91,40 +83,36 @@ static void close_all(int wake)
 		curl_multi_cleanup(sched.multi);
 	curl_global_cleanup();
 	deis_logemit_close(sched.logs);
-	deis_cache_close(sched.cache);
-	deis_db_close(sched.db);
-	if (wake >= 0)
-		close(wake);
+	deis_cache_keeper_close(&redis);
+	sched.cache = NULL;
+	deis_daemon_db_close(&db);
+	sched.db = NULL;
 }
 
-/* Events and the resync: which apps to load again. */
-static void take_events(double t, double *next_resync)
+/* Events and the resync (queued by the event thread: every
+ * resync_interval s, after a SIGHUP, when the subscription is made
+ * again): which apps to load again.  Also where a Redis that was away
+ * is found again. */
+static void take_events(void)
 {
-	struct deis_strlist names;
+	struct deis_strlist names = DEIS_STRLIST_INIT;
 
-	events_take(&names);
-	for (size_t k = 0; k < names.n; k++) {
-		if (!strcmp(names.items[k], "*")) {
-			*next_resync = t;
-			continue;
-		}
+	sched.cache = deis_daemon_cache(&redis, "Redis");
+	if (deis_daemon_events_take(&names))
+		resync();
+	for (size_t k = 0; k < names.n; k++)
 		if (deis_valid_app_name(names.items[k]))
 			app_find(names.items[k], true)->reload = true;
-	}
 	deis_strlist_clear(&names);
-	if (t >= *next_resync) {
-		resync();
-		*next_resync = t + scheduler_conf.resync;
-	}
 	for (size_t k = 0; k < napps; k++)
 		if (apps[k].reload)
 			load_app(&apps[k]);
 }
 
-/* When the loop must turn next at the latest. */
-static double next_timer(double t, double next_resync)
+/* When the loop must turn next at the latest (a second at the most). */
+static double next_timer(double t)
 {
-	double next = next_resync;
+	double next = t + 1;
 
 	for (struct inst *i = insts; i; i = i->next) {
 		if (i->state == S_STARTING && i->proc.fd >= 0 && !i->probe)
@@ -156,12 +144,12 @@ static void wait_add(struct waits *w, int fd)
 
 /* Waits for an event, a container's end, a health check, or the next
  * timer; then takes what came. */
-static void wait_and_collect(struct waits *w, int wake, double next)
+static void wait_and_collect(struct waits *w, double next)
 {
 	int running;
 
 	w->n = 0;
-	wait_add(w, wake);
+	wait_add(w, deis_daemon_fd());	/* read by deis_daemon_running() */
 	for (struct inst *i = insts; i; i = i->next)
 		if (i->proc.fd >= 0)
 			wait_add(w, i->proc.fd);
@@ -170,11 +158,6 @@ static void wait_and_collect(struct waits *w, int wake, double next)
 	curl_multi_wait(sched.multi, w->fds, (unsigned)w->n, ms, NULL);
 	curl_multi_perform(sched.multi, &running);
 	probes_done();
-	if (w->fds[0].revents) {
-		uint64_t v;
-		if (read(wake, &v, sizeof(v)) < 0 && errno != EAGAIN)
-			deis_log(LOG_WARNING, "wake: %s", strerror(errno));
-	}
 	/* Ended containers: collected after the wait (the list changes as
 	 * they go). */
 	for (size_t k = 1; k < w->n; k++) {
@@ -188,18 +171,17 @@ static void wait_and_collect(struct waits *w, int wake, double next)
 	}
 }
 
-int scheduler_serve(volatile sig_atomic_t *stop)
+int scheduler_serve(void)
 {
 	struct waits w = { NULL, 0, 0 };
-	int wake = -1;
-	int r = open_all(stop, &wake);
+	int r = open_all();
 
-	/* At once: the node's heartbeat (platform/status) and the serials. */
-	double next_resync = mono();
-	while (r == 0 && !*stop) {
+	/* The event thread asks for a resync at once: the node's heartbeat
+	 * (platform/status) and the serials. */
+	while (r == 0 && deis_daemon_running()) {
 		double t = mono();
 
-		take_events(t, &next_resync);
+		take_events();
 		for_each_inst(i, nx)
 			inst_timers(i, app_find(i->app, false), t);
 		for (size_t k = 0; k < napps; k++)
@@ -213,12 +195,12 @@ int scheduler_serve(volatile sig_atomic_t *stop)
 		for (size_t k = 0; k < napps; k++)
 			mark_deployed(&apps[k], t);
 		apps_forget_gone();
-		wait_and_collect(&w, wake, next_timer(t, next_resync));
+		wait_and_collect(&w, next_timer(t));
 	}
 	if (r == 0)
 		deis_log(LOG_NOTICE, "stopping; the containers keep running and are adopted "
 			 "at the next start");
 	free(w.fds);
-	close_all(wake);
+	close_all();
 	return r < 0 ? 1 : 0;
 }

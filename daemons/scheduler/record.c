@@ -194,16 +194,13 @@ void load_app(struct sapp *a)
 /*
  * Which apps changed (serials compared: a lost event costs at most one
  * resync), and the node's heartbeat: its address, how many containers it
- * runs, its memory.  Also where a Redis that was away is found again.
+ * runs, its memory.
  */
 void resync(void)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 	struct deis_kvlist serials = DEIS_KVLIST_INIT;
 
-	if (!sched.cache && deis_cache_open(deis_conf.redis_host, deis_conf.redis_port,
-					    deis_conf.redis_password, &sched.cache, &err) < 0)
-		deis_error_clear(&err);	/* retried at the next resync */
 	if (deis_db_serials(sched.db, &serials, &err) < 0) {
 		deis_log(LOG_WARNING, "resync: %s", err.msg);
 		return;

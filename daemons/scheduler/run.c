@@ -60,7 +60,7 @@ static int placed(void *ctx, const char *address, struct deis_error *err)
 		.name = (char *)s->name, .type = (char *)"run", .number = s->number,
 		.instance = (char *)s->instance, .state = (char *)"up",
 		.release = s->release, .node = scheduler_conf.node,
-		.address = (char *)address, .port = s->port, .started = now_us(),
+		.address = (char *)address, .port = s->port, .started = deis_wall_us(),
 		.command = (char *)s->command, .seq = dot ? strtol(dot + 1, NULL, 10) : 0,
 	};
 	struct deis_error e = DEIS_ERROR_INIT;
@@ -136,10 +136,6 @@ static int run_attached(const char *app, const char *user, const char *term,
 	};
 	struct deis_backend_conf bc = scheduler_backend_conf(true, false);
 	const struct deis_backend_ops *ops = deis_backend_find(scheduler_conf.runtime);
-	if (!ops) {
-		fprintf(stderr, "deis: no runtime backend '%s'\n", scheduler_conf.runtime);
-		goto out;
-	}
 	if (ops->open(&bc, &sched.backend, &err) < 0 ||
 	    deis_db_run_create(sched.db, app, command, T->version, scheduler_conf.node,
 			       s.port, &s.number, instance, sizeof(instance), &err) < 0) {
@@ -205,9 +201,7 @@ int run_main(int argc, char **argv)
 			"COMMAND\n");
 		return 2;
 	}
-	if (scheduler_options(nopts, opts) < 0)
-		return 2;
 	/* Its stderr is the user's terminal: warnings only. */
-	deis_log_init("deis-scheduler run", LOG_WARNING, 0);
+	scheduler_subcommand_start("deis-scheduler run", &nopts, opts);
 	return run_attached(runv[0], runv[1], runv[2], runv[3]);
 }

@@ -3,8 +3,9 @@
  *
  * The daemon in files of one concern each:
  *
- *   main.c       options, start-up, the subcommands
- *   loop.c       the main loop: events, resync, timers, passes, waits
+ *   main.c       options, main, the subcommands
+ *   loop.c       start-up, the main loop: events, resync, timers, passes,
+ *                waits (the event thread is lib/daemon.c's)
  *   instances.c  the instances this node runs, and their apps
  *   policy.c     the rollout policy: pure functions (policy.h)
  *   pass.c       a pass over one app: carries the policy's plan out
@@ -21,7 +22,6 @@
 #ifndef DEIS_SCHEDULER_H
 #define DEIS_SCHEDULER_H
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -30,21 +30,22 @@
 #include <curl/curl.h>
 
 #include "deis/backend.h"
+#include "deis/daemon.h"
 #include "deis/error.h"
 #include "deis/kv.h"
 #include "deis/model.h"
 #include "policy.h"
 
+/* The options (main.c); [SIGHUP]: a reload puts a new value in force. */
 struct scheduler_conf {
 	char *node;		/* this node's name [the host name] */
 	char *address;		/* where the proxy reaches its containers */
 	int port;		/* every container's $PORT */
-	int grace;		/* s from SIGTERM to SIGKILL */
-	int boot_timeout;	/* s for a web container to answer */
-	int resync;		/* s between full comparisons */
-	int pids;		/* processes, when limits say nothing */
-	int backoff_max;	/* s: the longest crash cool-off */
-	int proxy_wait;		/* s to wait for the proxy to drop a route */
+	int grace;		/* s from SIGTERM to SIGKILL [SIGHUP] */
+	int boot_timeout;	/* s for a web container to answer [SIGHUP] */
+	int pids;		/* processes, when limits say nothing [SIGHUP] */
+	int backoff_max;	/* s: the longest crash cool-off [SIGHUP] */
+	int proxy_wait;		/* s to wait for the proxy to drop a route [SIGHUP] */
 	char *runtime;		/* the backend: "runc" */
 	int autoscale_window;	/* s over which autoscale averages the CPU */
 };
@@ -61,8 +62,9 @@ void *xrealloc(void *p, size_t size);
 
 /* What the daemon holds open (loop.c sets it up). */
 struct sched {
-	struct deis_db *db;
-	struct deis_cache *cache;	/* NULL while Redis is away */
+	struct deis_db *db;		/* waited for at start (lib/daemon.c) */
+	struct deis_cache *cache;	/* NULL while Redis is away (the keeper's,
+					 * taken again at every turn) */
 	struct deis_logemit *logs;	/* the log server */
 	struct deis_backend *backend;	/* runs the containers */
 	CURLM *multi;			/* the health checks in flight */
@@ -70,9 +72,10 @@ struct sched {
 
 extern struct sched sched;
 
-/* main.c: the options table over argv (argv[0] is not an option: the
- * program, or a subcommand's word). */
-int scheduler_options(int argc, char **argv);
+/* main.c: a subcommand's start: the daemon's options over argv (argv[0]
+ * is the subcommand's word), logging warnings only as log_name; --help,
+ * --version and a bad option exit. */
+void scheduler_subcommand_start(const char *log_name, int *argc, char **argv);
 /* main.c: the backend's settings, from the options. */
 struct deis_backend_conf scheduler_backend_conf(bool attached, bool setup);
 
@@ -132,8 +135,12 @@ extern size_t nremoved;
 
 #define for_each_inst(i, nx) for (struct inst *i = insts, *nx; i && ((nx = i->next), 1); i = nx)
 
-double mono(void);
-int64_t now_us(void);
+/* Seconds of the daemons' one monotonic clock (deis_mono_ms()): the
+ * scheduler's timers are seconds as doubles, as policy.h takes them. */
+static inline double mono(void)
+{
+	return deis_mono_ms() / 1000.0;
+}
 /* A line in the app's log (source "deis") and in ours. */
 void applog(const char *app, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -203,9 +210,10 @@ void adopt(void);
 
 /* ---- the loop (loop.c) ---- */
 
-/* Opens what the daemon needs (the database, retried until stop is
- * set), adopts, and serves until stop; then closes everything. */
-int scheduler_serve(volatile sig_atomic_t *stop);
+/* Opens what the daemon needs (the database waited for with the backoff),
+ * adopts, and serves until deis_daemon_running() says stop; then closes
+ * everything.  The exit code. */
+int scheduler_serve(void);
 
 /* ---- attached one-offs (run.c) ---- */
 
@@ -227,13 +235,5 @@ int slug_get(const char *ref, const char **dir, const struct deis_kvlist **env,
 	     struct deis_error *err);
 void slug_free_all(void);
 int slug_rm_rf(const char *path);
-
-/* ---- events.c: the Redis events thread ---- */
-
-/* It writes to wake_fd (an eventfd) and queues the app names it saw;
- * events_take() hands them over. */
-int events_start(int wake_fd, struct deis_error *err);
-void events_take(struct deis_strlist *out);
-void events_stop(void);
 
 #endif

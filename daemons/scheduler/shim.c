@@ -39,9 +39,9 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "deis/daemon.h"
 #include "deis/logemit.h"
 #include "deis/runtime.h"
 
@@ -101,14 +101,6 @@ static void send_lines(char *buf, size_t *len, int flush)
 	*len -= start;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int main(int argc, char **argv)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
@@ -156,7 +148,7 @@ int main(int argc, char **argv)
 	char *buf = malloc(LINE_MAX_BYTES + 65536);
 	size_t len = 0;
 	int status = 0, ended = 0, eof = 0;
-	double deadline = 0;
+	long long deadline = 0;	/* deis_mono_ms() */
 
 	if (!buf)
 		abort();
@@ -170,21 +162,21 @@ int main(int argc, char **argv)
 			/* Processes outside the pid namespace's kill (none
 			 * should exist) could hold the pipe: bound the wait
 			 * for more, but read whatever is there. */
-			double left = deadline - now();
-			timeout = left > 0 ? (int)(left * 1000) + 1 : 0;
+			long long left = deadline - deis_mono_ms();
+			timeout = left > 0 ? (int)left : 0;
 		}
 		if (pfd < 0 && !ended)
 			timeout = 200;	/* no pidfd: poll waitpid */
 		int n = poll(fds, 2, timeout);
 		if (n < 0 && errno != EINTR)
 			break;
-		if (n == 0 && ended && now() >= deadline)
+		if (n == 0 && ended && deis_mono_ms() >= deadline)
 			break;
 		if (!ended && (pfd < 0 || (fds[1].revents & POLLIN))) {
 			pid_t w = waitpid(init, &status, WNOHANG);
 			if (w == init || (w < 0 && errno == ECHILD)) {
 				ended = 1;
-				deadline = now() + 2;
+				deadline = deis_mono_ms() + 2000;
 			}
 		}
 		if (!eof && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {

@@ -25,24 +25,28 @@
  * reload).  SIGPIPE is ignored.
  *
  * Also here, because every daemon needs them and needs them alike: the
- * monotonic clock, the one backoff of every reconnection, the database
+ * clocks, the one backoff of every reconnection, the database
  * at start, and the event thread (Redis events and the periodic resync).
  */
 #ifndef DEIS_DAEMON_H
 #define DEIS_DAEMON_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "deis/conf.h"
 #include "deis/error.h"
 #include "deis/kv.h"
 
-/* ---- the clock ---- */
+/* ---- the clocks ---- */
 
 /* Milliseconds of CLOCK_MONOTONIC: for timers and timeouts (never goes
  * back when the wall clock is set). */
 long long deis_mono_ms(void);
+/* Microseconds since the epoch (CLOCK_REALTIME): for times that are
+ * stored or shown (a container's start), never for timeouts. */
+int64_t deis_wall_us(void);
 
 /* ---- the backoff of every reconnection (Redis, PostgreSQL) ---- */
 

@@ -50,7 +50,11 @@ test_expect_success 'the options a reload puts in force are marked in --help' '
 	"$DEISFS" --help >out &&
 	grep -e "--scratch_files=VALUE .*\[SIGHUP\]$" out &&
 	grep -e "--db_pool=VALUE" out >db_pool &&
-	! grep SIGHUP db_pool
+	! grep SIGHUP db_pool &&
+	"$DEIS_SCHEDULER" --help >out &&
+	grep -e "--scheduler_grace=VALUE .*\[SIGHUP\]$" out &&
+	grep -e "--scheduler_port=VALUE" out >port &&
+	! grep SIGHUP port
 '
 
 test_expect_success 'setup: a deisfs of its own with scratch_files = 1, and an app' '
@@ -110,21 +114,26 @@ hup_daemon() {	# NAME PID
 	proc_alive "$2"
 }
 
-test_expect_success 'deis-proxy, deis-builder and deis-logd of the platform reload on SIGHUP and go on' '
+test_expect_success 'deis-proxy, deis-builder, deis-scheduler and deis-logd of the platform reload on SIGHUP and go on' '
 	hup_daemon deis-proxy "$(cat "$DEIS_RUNDIR/deis-proxy.pid")" &&
 	hup_daemon deis-builder "$(cat "$DEIS_RUNDIR/deis-builder.pid")" &&
+	hup_daemon deis-scheduler "$(cat "$DEIS_RUNDIR/deis-scheduler.pid")" &&
 	pid=$(logd_pids | head -n 1) &&
 	test -n "$pid" &&
 	hup_daemon deis-logd "$pid" &&
 	test "$(logd_pids | head -n 1)" = "$pid"
 '
 
-# deisfs with a database nobody listens on.
-nodb_start() {
+# A configuration whose database nobody listens on.
+nodb_conf() {	# FILE
 	local port
 	port=$(free_port) &&
 	{ cat "$DEIS_CONF" &&
-	  echo "database = \"host=127.0.0.1 port=$port dbname=deis user=deis connect_timeout=2\""; } >nodb.conf &&
+	  echo "database = \"host=127.0.0.1 port=$port dbname=deis user=deis connect_timeout=2\""; } >"$1"
+}
+# deisfs with it.
+nodb_start() {
+	nodb_conf nodb.conf &&
 	mkdir -p nodb &&
 	{ setsid "$DEISFS" --config="$PWD/nodb.conf" -f "$PWD/nodb" </dev/null >nodb.log 2>&1 &
 	  echo $! >nodb.pid; }
@@ -139,6 +148,30 @@ test_expect_success 'a daemon waits for a database that is down, saying why at e
 	grep "(try 2 failed; the next in 0.50 s)" nodb.log &&
 	proc_alive $pid &&
 	! is_mounted nodb &&
+	kill -TERM $pid &&
+	wait_pid_gone $pid 5
+'
+
+# deis-scheduler with it: it waits for the database before it touches the
+# node's network or any container, and meanwhile answers signals.
+test_expect_success 'deis-scheduler: waits for the database, reloads on SIGHUP (keeping the configuration in force when the new one is bad), stops on SIGTERM' '
+	nodb_conf sched.conf &&
+	{ setsid "$DEIS_SCHEDULER" --config="$PWD/sched.conf" --home="$PWD/sched-home" \
+		--scheduler_resync=7 </dev/null >sched.log 2>&1 &
+	  echo $! >sched.pid; } &&
+	pid=$(cat sched.pid) &&
+	test_when_finished "kill -KILL $pid 2>/dev/null; true" &&
+	test_wait_for 10 grep -q "database: cannot connect to PostgreSQL: .* (try 2 failed; the next in 0.50 s)" sched.log &&
+	grep "warning: --scheduler_resync=7: scheduler_resync is deprecated: use resync_interval" sched.log &&
+	echo "scheduler_grace = 5" >>sched.conf &&
+	kill -HUP $pid &&
+	test_wait_for 10 grep -q "configuration reloaded" sched.log &&
+	grep "notice: scheduler_grace: 30 -> 5" sched.log &&
+	echo "scheduler_grace = -1" >>sched.conf &&
+	kill -HUP $pid &&
+	test_wait_for 10 grep -q "reload refused, the configuration in force is kept: scheduler_grace: seconds or a count, at least 0" sched.log &&
+	test $(grep -c "configuration reloaded" sched.log) = 1 &&
+	proc_alive $pid &&
 	kill -TERM $pid &&
 	wait_pid_gone $pid 5
 '
