@@ -474,48 +474,6 @@ int deis_conf_apply(struct deis_conf_values *v, int reload,
 	return r;
 }
 
-/* ---- kept for the binaries that do not use the daemon skeleton yet ---- */
-
-int deis_conf_args(const struct deis_conf_option *opts, int *argc, char **argv,
-		   struct deis_error *err)
-{
-	struct deis_conf_cmdline cl;
-
-	deis_conf_cmdline(argc, argv, &cl);
-	struct deis_conf_values *v = deis_conf_read(opts, cl.config, 0, cl.sets, cl.nsets,
-						    NULL, err);
-	deis_conf_cmdline_free(&cl);
-	if (!v)
-		return -err->code;
-	return deis_conf_apply(v, 0, NULL, NULL, err);
-}
-
-int deis_conf_cli(const struct deis_conf_option *opts, const char *program,
-		  void (*usage)(FILE *out), int *argc, char **argv, int allow_args)
-{
-	struct deis_error err = DEIS_ERROR_INIT;
-
-	for (int i = 1; i < *argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			exit(0);
-		}
-		if (!strcmp(argv[i], "--version")) {
-			printf("%s %s\n", program, DEIS_VERSION);
-			exit(0);
-		}
-	}
-	if (deis_conf_args(opts, argc, argv, &err) < 0) {
-		fprintf(stderr, "%s: %s\n", program, err.msg);
-		return -1;
-	}
-	if (!allow_args && *argc > 1) {
-		fprintf(stderr, "%s: unknown argument '%s' (see --help)\n", program, argv[1]);
-		return -1;
-	}
-	return 0;
-}
-
 bool deis_conf_in_admin_group(const char *user, gid_t gid)
 {
 	char buf[16384];

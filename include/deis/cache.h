@@ -84,8 +84,10 @@ void deis_cache_keeper_close(struct deis_cache_keeper *k);
 /* A subscriber that keeps itself connected (*sub starts NULL; close it
  * with deis_cache_close()): 2 when it has just (re)subscribed (events may
  * have been missed meanwhile: resync), 1 with an event, 0 after up to
- * timeout_ms without one (or with Redis down).  Kept for daemons/scheduler
- * until it moves onto the event thread of include/deis/daemon.h. */
+ * timeout_ms without one (or with Redis down).  On the keeper above, with
+ * the thread's own backoff: for a process that waits for an event in
+ * its own loop (a push waiting for its release, daemons/builder/deploy.c);
+ * a daemon follows events with the event thread of include/deis/daemon.h. */
 int deis_cache_follow(struct deis_cache **sub, const char *host, int port,
 		      const char *password, int timeout_ms, char *kind, size_t kindlen,
 		      char *name, size_t namelen);

@@ -109,17 +109,6 @@ int deis_conf_apply(struct deis_conf_values *v, int reload,
 		    struct deis_error *err);
 void deis_conf_values_free(struct deis_conf_values *v);
 
-/* Kept for the binaries that do not use the daemon skeleton yet
- * (include/deis/daemon.h): */
-/* Defaults, the file, then --name=value arguments; what is left of argv
- * (anything else) is compacted for the caller. */
-int deis_conf_args(const struct deis_conf_option *opts, int *argc, char **argv,
-		   struct deis_error *err);
-/* --help (usage(stdout)) and --version exit at once; then
- * deis_conf_args(); arguments left over are refused unless allow_args.
- * On an error prints "program: why" on stderr and returns -1. */
-int deis_conf_cli(const struct deis_conf_option *opts, const char *program,
-		  void (*usage)(FILE *out), int *argc, char **argv, int allow_args);
 /* The file the command line named (or the default; it may not exist). */
 const char *deis_conf_path(void);
 
