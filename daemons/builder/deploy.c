@@ -45,7 +45,7 @@
 #define POLL_MS		100	/* the app's rows, even without an event */
 #define ROUTER_POLL_MS	20	/* the router's applied serial */
 /* A node whose scheduler has not been heard of for this long is down (as
- * platform/status says; its heartbeat comes every scheduler_resync s). */
+ * platform/status says; its heartbeat comes every resync_interval s). */
 #define NODE_STALE_US	(30LL * 1000000)
 
 static void sayf(const struct deploy_wait *w, const char *fmt, ...)
