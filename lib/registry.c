@@ -414,10 +414,24 @@ int registry_get_buf(struct deis_registry *reg, struct http_req *r,
 {
 	int rc;
 
-	deis_buf_reset(out);
 	r->resp = out;
 	r->resp_max = max;
-	rc = registry_http_do(reg, r, err);
+	/* A GET is safe to repeat: the registry's filesystem storage answers
+	 * 500 ("invalid checksum digest format") to a read of a manifest
+	 * whose link a push of the same manifest is rewriting, for a few
+	 * milliseconds; a scheduler pulling the release just made saw it. */
+	for (int attempt = 0;; attempt++) {
+		deis_buf_reset(out);
+		deis_buf_reset(&r->errbody);
+		r->got = 0;
+		r->too_big = false;
+		r->digest[0] = '\0';
+		rc = registry_http_do(reg, r, err);
+		if (rc == 0 || r->status < 500 || attempt == 2)
+			break;
+		deis_error_clear(err);
+		usleep(attempt ? 200000 : 50000);
+	}
 	if (rc < 0)
 		goto out;
 	reg->stats.bytes_downloaded += r->got;
