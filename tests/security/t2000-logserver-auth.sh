@@ -207,6 +207,15 @@ host_addrs() {
 	ip -o addr show | awk "{ print \$4 }" | sed "s|/.*||" | grep -v "^fe80:"
 }
 
+# Succeeds if the drain URL points at an address this host no longer has:
+# other platforms on the host (other test runs) add and remove bridges
+# while this runs, and a drain to an address that went away is allowed.
+not_this_host_now() {	# URL
+	local h=${1#*://}
+	h=${h%:*} h=${h#[} h=${h%]}
+	! host_addrs | grep -qxF -- "$h"
+}
+
 test_expect_success 'drains to loopback, this host, its ports and the containers subnet are refused at write' '
 	test_when_finished ": >\"$DEIS_MOUNT/apps/$VICTIM/drains\"" &&
 	subnet=$(conf_get "$DEIS_CONF" network_subnet 2>/dev/null || echo 10.223.0.0/16) &&
@@ -226,17 +235,22 @@ test_expect_success 'drains to loopback, this host, its ports and the containers
 		echo "syslog://[::]:514"
 		echo "syslog://$in_subnet:514"
 		echo "syslog://$DEIS_PEER_HOST_ADDR:$ssh_port"
-		for a in $(host_addrs); do
-			case $a in *:*) echo "syslog://[$a]:$ssh_port" ;; *) echo "syslog://$a:$ssh_port" ;; esac
-		done
 	} >bad &&
+	for a in $(host_addrs); do
+		case $a in *:*) echo "syslog://[$a]:$ssh_port" ;; *) echo "syslog://$a:$ssh_port" ;; esac
+	done >hostbad &&
+	cat hostbad >>bad &&
 	cat bad &&
 	echo "syslog://$DEIS_PEER_ADDR:514" >expect &&
 	cp expect "$DEIS_MOUNT/apps/$VICTIM/drains" &&
 	while read -r url; do
-		test_must_fail bash -c "echo \"$url\" >\"$DEIS_MOUNT/apps/$VICTIM/drains\"" 2>err &&
-		grep "Invalid argument" err &&
-		test_cmp expect "$DEIS_MOUNT/apps/$VICTIM/drains" || { echo "accepted: $url"; return 1; }
+		if ! { test_must_fail bash -c "echo \"$url\" >\"$DEIS_MOUNT/apps/$VICTIM/drains\"" 2>err &&
+			grep "Invalid argument" err; }; then
+			grep -qxF "$url" hostbad && not_this_host_now "$url" || { echo "accepted: $url"; return 1; }
+			echo "accepted: $url, no longer an address of this host" &&
+			cp expect "$DEIS_MOUNT/apps/$VICTIM/drains" || return 1
+		fi
+		test_cmp expect "$DEIS_MOUNT/apps/$VICTIM/drains" || return 1
 	done <bad &&
 	deis_log_has "drain .syslog://127.0.0.1:514.: .*loopback" &&
 	test_must_fail deis_as "$EVIL" bash -c "echo syslog://127.0.0.1:514 >\"$DEIS_MOUNT/apps/lsevil/drains\"" 2>err &&
