@@ -39,7 +39,6 @@ struct fs_conf {
 	double entry_timeout;	/* seconds the kernel may cache names */
 	double attr_timeout;
 	double negative_timeout;
-	int resync_interval;	/* seconds between full resyncs */
 	int db_pool;		/* PostgreSQL connections for requests */
 	/* What one user may hold in deisfs's memory, and all users together
 	 * (state.c: mem_charge) */
