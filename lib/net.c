@@ -406,6 +406,25 @@ static int write_proc(const char *path, const char *value)
 	return e;
 }
 
+/* The first line of a small /proc or /sys file, without its newline. */
+static int read_proc(const char *path, char *out, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	ssize_t r = read(fd, out, len - 1);
+	int e = errno;
+	close(fd);
+	if (r < 0) {
+		errno = e;
+		return -1;
+	}
+	out[r] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+	return 0;
+}
+
 /* ------------------------------------------------------------ set-up */
 
 /* /run/netns as a shared mount point, as `ip netns add` makes it: a
@@ -428,6 +447,34 @@ static int netns_dir_ready(struct deis_error *err)
 			      strerror(errno));
 }
 
+/* The bridge's MAC address, set rather than taken from its ports.  A
+ * bridge whose address the kernel chose takes its lowest port's address,
+ * and takes another when that port leaves: every container's ARP entry for
+ * the host then names an address nobody answers to, and its replies to the
+ * router are lost until the entry goes stale (seconds of hung requests
+ * after any container stops).  Setting the address it has now (random at
+ * creation) pins it for good. */
+static int bridge_mac_pin(struct deis_net *n, int idx, struct deis_error *err)
+{
+	char path[128], type[8] = "", text[32] = "", buf[NL_BUF];
+	unsigned char mac[6];
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/addr_assign_type", n->bridge);
+	if (read_proc(path, type, sizeof(type)) < 0)
+		return deis_error_set(err, errno, "%s: %s", path, strerror(errno));
+	if (atoi(type) == 3)	/* NET_ADDR_SET */
+		return 0;
+	snprintf(path, sizeof(path), "/sys/class/net/%s/address", n->bridge);
+	if (read_proc(path, text, sizeof(text)) < 0)
+		return deis_error_set(err, errno, "%s: %s", path, strerror(errno));
+	if (sscanf(text, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2],
+		   &mac[3], &mac[4], &mac[5]) != 6)
+		return deis_error_set(err, EIO, "%s: '%s' is not a MAC address", path, text);
+	struct nlmsghdr *nlh = link_msg(buf, RTM_NEWLINK, 0, idx, 0);
+	mnl_attr_put(nlh, IFLA_ADDRESS, sizeof(mac), mac);
+	return rtnl_talk(n->rtnl, &n->seq, nlh, "setting the bridge's MAC address", err);
+}
+
 static int bridge_ready(struct deis_net *n, struct deis_error *err)
 {
 	char buf[NL_BUF], path[128];
@@ -447,6 +494,8 @@ static int bridge_ready(struct deis_net *n, struct deis_error *err)
 			return deis_error_set(err, ENODEV, "bridge %s: not there after creating "
 					      "it", n->bridge);
 	}
+	if (bridge_mac_pin(n, idx, err) < 0)
+		return deis_error_prefix(err, "bridge %s", n->bridge);
 	/* No IPv6 on the bridge: containers have none, and a link-local
 	 * address would be one more address of the host to reach. */
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", n->bridge);

@@ -143,6 +143,26 @@ test_expect_success ROOT 'a network made and removed leaves no namespace, bridge
 	test_path_is_missing "$st"
 '
 
+# The kernel gives a bridge whose address nobody set the lowest address of
+# its ports, and another when that port leaves: the containers' ARP entries
+# for the host then name an address nobody answers, and their replies to the
+# router are lost for seconds (requests hung after a container stopped).
+test_expect_success ROOT 'the bridge keeps its MAC address while containers come and go' '
+	br=dtm$$ && st=$TRASH_DIRECTORY/netm &&
+	net() { "$DEIS_BUILD/tests/unit/net_tool" --bridge=$br --subnet=$(cat sub) --state=$st "$@"; } &&
+	free_subnet >sub &&
+	test_when_finished "net teardown >/dev/null 2>&1 || :" &&
+	net setup &&
+	mac=$(cat /sys/class/net/$br/address) &&
+	for i in 1 2 3 4; do net attach m.web.$i.$i m >/dev/null || return 1; done &&
+	test "$(cat /sys/class/net/$br/address)" = "$mac" &&
+	for i in 1 2 3 4; do
+		net detach m.web.$i.$i m &&
+		test "$(cat /sys/class/net/$br/address)" = "$mac" || return 1
+	done &&
+	test "$(cat /sys/class/net/$br/addr_assign_type)" = 3
+'
+
 test_expect_success 'cleanup: the apps go, and with them their namespaces; the key' '
 	deis_app_destroy $APP $OTHER &&
 	test_wait_for 30 eval "! ls /run/netns | grep -q \"^$BR-secnet-\"" &&
