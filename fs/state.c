@@ -130,10 +130,111 @@ void platform_line(const char *app, const char *fmt, ...)
 
 /* ---- callers ---- */
 
+/*
+ * Platform users who have no local account act with a uid of the reserved
+ * range (user_uid_min..user_uid_max, lib/db_users.c), which no
+ * /etc/passwd names: the users' records do.  This table, rebuilt from
+ * the loaded users at every load and user reload, maps those uids back
+ * to names, and is asked before the local accounts.  Under its own
+ * mutex: requests ask it before they take the state lock.  Each rebuild
+ * bumps the generation, which retires what the caches below hold.
+ */
+struct platform_uid {
+	uid_t uid;
+	char name[64];
+};
+
+static pthread_mutex_t puids_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct platform_uid *puids;	/* sorted by uid */
+static size_t npuids;
+static unsigned puids_gen;
+
+static bool reserved_uid(long uid)
+{
+	return uid >= deis_conf.user_uid_min && uid <= deis_conf.user_uid_max &&
+	       deis_conf.user_uid_min > 0;
+}
+
+static int cmp_puid(const void *a, const void *b)
+{
+	const struct platform_uid *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* Rebuilds the table from state.users; the caller holds the state lock. */
+static void platform_uids_rebuild(void)
+{
+	struct platform_uid *t = calloc(state.nusers ? state.nusers : 1, sizeof(*t));
+	size_t n = 0;
+
+	if (!t)
+		abort();
+	for (size_t i = 0; i < state.nusers; i++) {
+		const struct deis_user *u = state.users[i];
+
+		if (!reserved_uid(u->uid) || strlen(u->name) >= sizeof(t[n].name))
+			continue;
+		t[n].uid = (uid_t)u->uid;
+		snprintf(t[n].name, sizeof(t[n].name), "%s", u->name);
+		n++;
+	}
+	qsort(t, n, sizeof(*t), cmp_puid);
+	pthread_mutex_lock(&puids_lock);
+	free(puids);
+	puids = t;
+	npuids = n;
+	puids_gen++;
+	pthread_mutex_unlock(&puids_lock);
+}
+
+/* The platform user whose reserved uid is uid, into name (size 64). */
+static bool platform_uid_name(uid_t uid, char *name)
+{
+	struct platform_uid key = { .uid = uid }, *hit;
+	bool found = false;
+
+	if (!reserved_uid((long)uid))
+		return false;
+	pthread_mutex_lock(&puids_lock);
+	hit = bsearch(&key, puids, npuids, sizeof(*puids), cmp_puid);
+	if (hit) {
+		snprintf(name, 64, "%s", hit->name);
+		found = true;
+	}
+	pthread_mutex_unlock(&puids_lock);
+	return found;
+}
+
+/* The reserved uid of the platform user name. */
+static bool platform_name_uid(const char *name, uid_t *uid)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&puids_lock);
+	for (size_t i = 0; i < npuids && !found; i++) {
+		if (!strcmp(puids[i].name, name)) {
+			*uid = puids[i].uid;
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&puids_lock);
+	return found;
+}
+
+static unsigned platform_uids_gen(void)
+{
+	pthread_mutex_lock(&puids_lock);
+	unsigned gen = puids_gen;
+	pthread_mutex_unlock(&puids_lock);
+	return gen;
+}
+
 struct caller_cache {
 	uid_t uid;
 	gid_t gid;
 	int64_t when;
+	unsigned gen;
 	char name[64];
 	bool admin;
 };
@@ -141,16 +242,30 @@ struct caller_cache {
 static pthread_mutex_t callers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct caller_cache callers[64];
 
+/* A local account's entry by name, uncached. */
+static bool passwd_name(const char *name, uid_t *uid, gid_t *gid)
+{
+	char buf[16384];
+	struct passwd pw, *pwp = NULL;
+
+	if (getpwnam_r(name, &pw, buf, sizeof(buf), &pwp) || !pwp)
+		return false;
+	*uid = pwp->pw_uid;
+	*gid = pwp->pw_gid;
+	return true;
+}
+
 void caller_lookup(uid_t uid, gid_t gid, struct caller *who)
 {
 	int64_t now = now_us();
+	unsigned gen = platform_uids_gen();
 	struct caller_cache *slot = &callers[uid % 64];
 
 	memset(who, 0, sizeof(*who));
 	who->uid = uid;
 	who->gid = gid;
 	pthread_mutex_lock(&callers_lock);
-	if (slot->when && slot->uid == uid && slot->gid == gid &&
+	if (slot->when && slot->uid == uid && slot->gid == gid && slot->gen == gen &&
 	    now - slot->when < 5000000) {
 		snprintf(who->name, sizeof(who->name), "%s", slot->name);
 		who->admin = slot->admin;
@@ -161,27 +276,38 @@ void caller_lookup(uid_t uid, gid_t gid, struct caller *who)
 
 	char buf[16384];
 	struct passwd pw, *pwp = NULL;
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) == 0 && pwp &&
-	    strlen(pwp->pw_name) < sizeof(who->name))
-		snprintf(who->name, sizeof(who->name), "%s", pwp->pw_name);
-	who->admin = uid == 0 || (who->name[0] &&
-		deis_conf_in_admin_group(who->name, pwp ? pwp->pw_gid : gid));
+	if (platform_uid_name(uid, who->name)) {
+		/* A platform user is an admin as the local account of the
+		 * same name would be, if there is one (the builder's rule). */
+		uid_t lu;
+		gid_t lg;
+		who->admin = passwd_name(who->name, &lu, &lg) &&
+			     deis_conf_in_admin_group(who->name, lg);
+	} else {
+		if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) == 0 && pwp &&
+		    strlen(pwp->pw_name) < sizeof(who->name))
+			snprintf(who->name, sizeof(who->name), "%s", pwp->pw_name);
+		who->admin = uid == 0 || (who->name[0] &&
+			deis_conf_in_admin_group(who->name, pwp ? pwp->pw_gid : gid));
+	}
 
 	pthread_mutex_lock(&callers_lock);
 	slot->uid = uid;
 	slot->gid = gid;
 	slot->when = now;
+	slot->gen = gen;
 	snprintf(slot->name, sizeof(slot->name), "%s", who->name);
 	slot->admin = who->admin;
 	pthread_mutex_unlock(&callers_lock);
 }
 
-/* Local users by name, for st_uid of every app file: NSS reads
- * /etc/passwd per call, too slow for the stat path.  Kept 5 seconds;
- * misses are kept too. */
+/* Users by name, for st_uid of every app file: NSS reads /etc/passwd per
+ * call, too slow for the stat path.  Kept 5 seconds; misses are kept
+ * too. */
 struct name_cache {
 	char name[64];
 	int64_t when;
+	unsigned gen;
 	bool found;
 	uid_t uid;
 	gid_t gid;
@@ -192,14 +318,15 @@ static struct name_cache names[256];
 
 bool local_user(const char *name, uid_t *uid, gid_t *gid)
 {
-	unsigned h = 5381;
+	unsigned h = 5381, gen = platform_uids_gen();
 	int64_t now = now_us();
 
 	for (const char *p = name; *p; p++)
 		h = h * 33 + (unsigned char)*p;
 	struct name_cache *slot = &names[h % 256];
 	pthread_mutex_lock(&names_lock);
-	if (slot->when && now - slot->when < 5000000 && !strcmp(slot->name, name)) {
+	if (slot->when && now - slot->when < 5000000 && slot->gen == gen &&
+	    !strcmp(slot->name, name)) {
 		bool found = slot->found;
 		if (uid)
 			*uid = slot->uid;
@@ -210,16 +337,20 @@ bool local_user(const char *name, uid_t *uid, gid_t *gid)
 	}
 	pthread_mutex_unlock(&names_lock);
 
-	char buf[16384];
-	struct passwd pw, *pwp = NULL;
-	bool found = strlen(name) < sizeof(slot->name) &&
-		     getpwnam_r(name, &pw, buf, sizeof(buf), &pwp) == 0 && pwp;
+	uid_t u = 0;
+	gid_t g = 0;
+	bool found = strlen(name) < sizeof(slot->name) && passwd_name(name, &u, &g);
+	if (!found && strlen(name) < sizeof(slot->name) && platform_name_uid(name, &u)) {
+		g = (gid_t)u;	/* a group of its own, as the builder gives it */
+		found = true;
+	}
 	pthread_mutex_lock(&names_lock);
 	snprintf(slot->name, sizeof(slot->name), "%s", name);
 	slot->when = now;
+	slot->gen = gen;
 	slot->found = found;
-	slot->uid = found ? pwp->pw_uid : 0;
-	slot->gid = found ? pwp->pw_gid : 0;
+	slot->uid = u;
+	slot->gid = g;
 	if (uid)
 		*uid = slot->uid;
 	if (gid)
@@ -330,6 +461,7 @@ int state_load_all(struct deis_error *err)
 	state.napps = napps;
 	state.users = users;
 	state.nusers = nusers;
+	platform_uids_rebuild();
 	pthread_rwlock_unlock(&state.lock);
 	pthread_mutex_unlock(&reload_lock);
 
@@ -462,6 +594,7 @@ int state_reload_user(const char *name, struct deis_error *err)
 	if (r == 0) {
 		pthread_rwlock_wrlock(&state.lock);
 		fresh = swap_in((void ***)&state.users, &state.nusers, name, fresh, user_name_of);
+		platform_uids_rebuild();
 		pthread_rwlock_unlock(&state.lock);
 	}
 	pthread_mutex_unlock(&reload_lock);

@@ -1,7 +1,7 @@
 /*
  * db_access.c - who may do what: users and their keys, an app's perms,
  * access checks for the builder, quotas and the admission of changes that
- * take more of the platform.
+ * take more of the platform.  Creating a user and its uid: db_users.c.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -74,21 +74,6 @@ int deis_db_user_ensure(struct deis_db *db, const char *name, int uid,
 	if (r < 0)
 		return r;
 	return db_user_ensure(db, name, uid, err);
-}
-
-int deis_db_user_create(struct deis_db *db, const char *name, int uid,
-			struct deis_error *err)
-{
-	char uidbuf[16];
-	int r = db_connect(db, err);
-
-	if (r < 0)
-		return r;
-	snprintf(uidbuf, sizeof(uidbuf), "%d", uid);
-	r = db_exec(db, err, "INSERT INTO users (name, uid) VALUES ($1, $2)", name, uidbuf);
-	if (r == -EEXIST)
-		deis_error_set(err, EEXIST, "user '%s' already exists", name);
-	return r;
 }
 
 /* Begins a change to user's keys: with an actor, only their own. */

@@ -186,6 +186,12 @@ static const struct {
 	  "  maintenance_mtime FROM apps;"
 	  "ALTER TABLE apps DROP COLUMN healthcheck, DROP COLUMN maintenance,"
 	  "  DROP COLUMN healthcheck_mtime, DROP COLUMN maintenance_mtime;" },
+	{ 8,
+	  /* Users with no local account get a uid of their own from the
+	   * reserved range (lib/db_users.c): kept in users.uid, marked, and
+	   * never given to two users. */
+	  "ALTER TABLE users ADD COLUMN uid_reserved boolean NOT NULL DEFAULT false;"
+	  "CREATE UNIQUE INDEX users_reserved_uid ON users (uid) WHERE uid_reserved;" },
 };
 
 /* ---- the runner ---- */

@@ -6,7 +6,8 @@
  *               connection, SIGTERM and SIGCHLD; "deis-builder hook"
  *   session.c   one SSH connection (libssh server, single-threaded event
  *               loop): key exchange, public-key authentication, the one
- *               exec request, copying between the channel and git
+ *               exec or subsystem request, copying between the channel
+ *               and git (or `run`, or sftp-server)
  *   command.c   the only commands accepted, parsed and validated
  *   access.c    key fingerprints, the key's user, who may use an app
  *   repo.c      bare repositories, the per-app push lock, the pre-receive
@@ -19,6 +20,9 @@
  *   buildpack.c buildpacks that run programs (bin/detect, compile,
  *               release in a runc container); the built-in ones
  *   slug.c      the slug: a streaming tar.gz writer (ustar + pax)
+ *   run.c       `ssh ... run <app> <command>`: a one-off container
+ *   sftp.c      the sftp subsystem: sftp-server as the key's user, in a
+ *               mount namespace that holds the tree and what exec needs
  */
 #ifndef DEIS_BUILDER_H
 #define DEIS_BUILDER_H
@@ -51,6 +55,8 @@ struct builder_conf {
 	int build_pids;		/* pids limit of a build container */
 	int deploy_timeout;	/* seconds a push waits for its release to go
 				 * live, per stage (0: it does not wait) */
+	char *sftp_mount;	/* the tree the sftp subsystem serves */
+	char *sftp_server;	/* OpenSSH's sftp-server binary */
 	char *config_path;	/* the config file read (baked into hooks) */
 	char *self;		/* absolute path of this binary (for hooks) */
 };
@@ -135,6 +141,36 @@ int builder_run_spawn(const char *app, const char *user, const char *command,
 		      const char *term, int cols, int rows, pid_t *pid, int fds[3],
 		      struct deis_error *err);
 void builder_run_resize(int master, int cols, int rows);
+
+/* ---- sftp.c: `sshfs -p 2222 git@host: ~/deis`, `sftp`, `scp` ---- */
+
+#define SFTP_GROUPS_MAX	64
+
+/* Whom sftp-server runs as. */
+struct sftp_ident {
+	char name[64];		/* the platform user */
+	char group[64];		/* its primary group's name (or the user's) */
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[SFTP_GROUPS_MAX];	/* supplementary (local accounts) */
+	int ngroups;
+};
+
+/* Whether builder_sftp_mount is a FUSE mount (deisfs) that answers:
+ * 0, or < 0 with the reason for the user. */
+int builder_sftp_tree_check(struct deis_error *err);
+/* The identity of platform user `user`: their local account (uid, group,
+ * supplementary groups), else their reserved uid (allocated now if they
+ * have none; the mount is told and waited for), with a group of the same
+ * number.  -EPERM for uid or gid 0. */
+int builder_sftp_identity(struct deis_db *db, const char *user, struct sftp_ident *id,
+			  struct deis_error *err);
+/* Starts sftp-server as id, rooted at the tree (see sftp.c), on pipes as
+ * git's (fds: its stdin, stdout, stderr); peer ("address:port") names the
+ * client in its log.  < 0 with the reason when it could not be started
+ * (nothing runs then). */
+int builder_sftp_spawn(const struct sftp_ident *id, const char *peer, pid_t *pid,
+		       int fds[3], struct deis_error *err);
 
 /* ---- session.c ---- */
 

@@ -6,8 +6,8 @@
  *
  * The daemon listens on builder_listen:ssh_port, accepts connections and
  * forks one child per connection (session.c), which does the key
- * exchange, the authentication, the one git command and the copying, and
- * exits.  The parent does nothing else: it reaps its children (SIGCHLD),
+ * exchange, the authentication, the one git command (or `run`, or the
+ * sftp subsystem: sftp.c) and the copying, and exits.  The parent does nothing else: it reaps its children (SIGCHLD),
  * caps their number and, on SIGTERM or SIGINT, stops accepting, gives
  * running sessions builder_shutdown_timeout seconds to finish, then ends
  * them (SIGTERM to each session's process group, which holds its git,
@@ -103,6 +103,12 @@ static const struct deis_conf_option options[] = {
 	{ "builder_deploy_timeout", DEIS_CONF_INT | DEIS_CONF_RELOAD, &builder_conf.deploy_timeout, "60",
 	  "seconds a push waits for its release phase, then for its release to go "
 	  "live (Heroku's boot limit); 0: the push does not wait" },
+	{ "builder_sftp_mount", DEIS_CONF_STR | DEIS_CONF_RELOAD, &builder_conf.sftp_mount, "/deis",
+	  "the tree the sftp subsystem serves: deisfs's mount point on this host "
+	  "(mounted with allow_other); while nothing is mounted there, sftp is refused" },
+	{ "builder_sftp_server", DEIS_CONF_STR | DEIS_CONF_RELOAD, &builder_conf.sftp_server,
+	  "/usr/lib/openssh/sftp-server",
+	  "OpenSSH's sftp-server (Debian openssh-sftp-server), run as the key's user" },
 	{ NULL, 0, NULL, NULL, NULL },
 };
 
@@ -126,8 +132,10 @@ static int check(struct deis_error *err)
 			"builder_shutdown_timeout, builder_run_grace and builder_deploy_timeout "
 			">= 0; builder_slug_limit 1..1048576 (MB); builder_build_memory (MB) "
 			"and builder_build_pids at least 16");
-	if (builder_conf.git[0] != '/')
-		return deis_error_set(err, EINVAL, "builder_git must be an absolute path");
+	if (builder_conf.git[0] != '/' || builder_conf.sftp_mount[0] != '/' ||
+	    builder_conf.sftp_server[0] != '/')
+		return deis_error_set(err, EINVAL, "builder_git, builder_sftp_mount and "
+				      "builder_sftp_server must be absolute paths");
 	/* The hook is started with this path: make it absolute. */
 	if (!realpath(deis_conf_path(), config_buf))
 		return deis_error_set(err, errno, "%s: %s", deis_conf_path(), strerror(errno));
@@ -149,8 +157,10 @@ static const struct deis_daemon builder = {
 "ssh://git@<ssh_host>:<ssh_port>/<app>.git (the app's git_url file) with a key\n"
 "registered in users/<name>/keys/; the app must be theirs, shared with them\n"
 "(perms) or they must be an admin.  Each app has a bare repository in\n"
-"$DEIS_HOME/git/<app>.git.  Only git-receive-pack and git-upload-pack run;\n"
-"no shell, no port forwarding.  See docs/builder.md.\n"
+"$DEIS_HOME/git/<app>.git.  Only git-receive-pack and git-upload-pack run,\n"
+"`run <app> <command>` (a one-off container), and the sftp subsystem\n"
+"(the tree at builder_sftp_mount, as the key's user: sshfs -p <ssh_port>\n"
+"git@<ssh_host>: ~/deis); no shell, no port forwarding.  See docs/builder.md.\n"
 "\n"
 "\"hook\" is the pre-receive hook that deis-builder installs in every app's\n"
 "repository; it is not meant to be run by hand.",

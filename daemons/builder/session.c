@@ -16,12 +16,15 @@
  *               user may use (command.c, access.c), or of
  *               "run <app> <command>": a one-off container of the app on
  *               the channel, with a pty when one was requested (run.c);
- *               a shell, any other
- *               command, a subsystem (sftp) get "deis: only git push is
+ *               the "sftp" subsystem: sftp-server as the key's user,
+ *               rooted at the tree (sftp.c); a shell, any other command,
+ *               any other subsystem get "deis: only git push ... is
  *               supported ..." on the channel's stderr and exit status 1
  *   git         the real git (repo.c) with stdin fed from the channel and
  *               stdout / stderr copied to the channel's data / extended
- *               data; its exit status is the channel's
+ *               data; its exit status is the channel's; sftp-server's the
+ *               same, but its stderr (its log, -e) goes to ours, a line
+ *               at a time, never to the client
  *   other       port forwarding, agent and X11 forwarding, other channel
  *               types are refused by libssh's default replies, and logged
  *
@@ -87,6 +90,7 @@ struct session {
 	struct deis_buf pending;	/* channel data not yet written to git */
 	size_t pending_off;
 	bool lost;		/* the connection broke */
+	struct deis_buf errline;	/* sftp-server's log line being read */
 	int notify;		/* told the daemon "authenticated"; -1 after */
 };
 
@@ -302,10 +306,39 @@ static void refuse(struct session *s, const char *fmt, ...)
 
 /* ---- copying ---- */
 
+/* sftp-server's log (its stderr): our log, a line at a time, prefixed
+ * with the connection and the user; a line too long is cut. */
+static void log_lines(struct session *s, const char *buf, size_t n, bool eof)
+{
+	for (size_t i = 0; i <= n; i++) {
+		bool end = i == n ? eof && s->errline.len : buf[i] == '\n';
+
+		if (!end) {
+			if (i < n && buf[i] != '\r' && s->errline.len < 1024)
+				deis_buf_addch(&s->errline, buf[i]);
+			continue;
+		}
+		char shown[1100];
+		deis_log(LOG_INFO, "%s: %s: sftp-server: %s", s->peer, s->user,
+			 deis_printable(shown, sizeof(shown), s->errline.data,
+					s->errline.len));
+		deis_buf_reset(&s->errline);
+	}
+}
+
 static int copy_out(int fd, struct session *s, bool is_err)
 {
 	char buf[IO_CHUNK];
 	ssize_t n = read(fd, buf, sizeof(buf));
+
+	if (is_err && s->req == REQ_SUBSYSTEM && !(n < 0 && (errno == EAGAIN || errno == EINTR))) {
+		log_lines(s, buf, n > 0 ? (size_t)n : 0, n <= 0);
+		if (n <= 0) {
+			s->err_eof = true;
+			ssh_event_remove_fd(s->event, fd);
+		}
+		return 0;
+	}
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
@@ -501,6 +534,39 @@ static bool may_use(struct session *s, const char *app, long *app_id)
 	return true;
 }
 
+/* The sftp subsystem: sftp-server as the user, rooted at the tree. */
+static void run_sftp(struct session *s)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct sftp_ident id;
+	struct deis_db *db = db_get(s, &err);
+
+	if (builder_sftp_tree_check(&err) < 0) {
+		deis_log(LOG_WARNING, "%s: %s: sftp: %s", s->peer, s->user, err.msg);
+		refuse(s, "sftp is not available: %s", err.msg);
+		return;
+	}
+	if (!db || builder_sftp_identity(db, s->user, &id, &err) < 0) {
+		deis_log(LOG_ERR, "%s: %s: sftp: %s", s->peer, s->user, err.msg);
+		refuse(s, "%s", err.code == EPERM ? err.msg :
+		       "sftp cannot find who you are right now (see the builder's log)");
+		return;
+	}
+	if (builder_sftp_spawn(&id, s->peer, &s->pid, s->fds, &err) < 0) {
+		deis_log(LOG_ERR, "%s: %s: starting sftp-server: %s", s->peer, s->user, err.msg);
+		refuse(s, "cannot start sftp (see the builder's log)");
+		return;
+	}
+	alarm(0);	/* a mount stays as long as its user likes */
+	deis_log(LOG_INFO, "%s: %s: sftp started (pid %d, uid %u, gid %u)", s->peer, s->user,
+		 (int)s->pid, (unsigned)id.uid, (unsigned)id.gid);
+	int status = pump(s);
+	deis_log(LOG_INFO, "%s: %s: sftp ended with status %d%s", s->peer, s->user, status,
+		 s->lost ? " (connection lost)" : "");
+	if (!s->lost)
+		finish(s, status);
+}
+
 /* `run <app> <command>`: a one-off container on the channel (run.c). */
 static void run_oneoff(struct session *s)
 {
@@ -536,7 +602,8 @@ static void run_request(struct session *s)
 	enum builder_service service;
 	char app[BUILDER_APP_MAX], shown[200];
 	const char *how = "git push ssh://git@HOST:PORT/<app>.git (or git fetch / git clone), "
-			  "or ssh -t git@HOST -p PORT run <app> <command>";
+			  "ssh -t git@HOST -p PORT run <app> <command>, "
+			  "or the tree: sshfs -p PORT git@HOST: DIR (sftp)";
 	int lock = -1;
 
 	if (s->req == REQ_SHELL) {
@@ -544,8 +611,12 @@ static void run_request(struct session *s)
 		       " (interactive)" : "", how);
 		return;
 	}
+	if (s->req == REQ_SUBSYSTEM && !strcmp(s->cmd, "sftp")) {
+		run_sftp(s);
+		return;
+	}
 	if (s->req == REQ_SUBSYSTEM) {
-		refuse(s, "only git push is supported here, no subsystem ('%s'): %s",
+		refuse(s, "only git push is supported here, no subsystem but sftp ('%s'): %s",
 		       deis_printable(shown, sizeof(shown), s->cmd, strlen(s->cmd)), how);
 		return;
 	}
@@ -669,6 +740,7 @@ out:
 	if (s.notify >= 0)
 		close(s.notify);
 	deis_buf_release(&s.pending);
+	deis_buf_release(&s.errline);
 	free(s.cmd);
 	return rc;
 }

@@ -143,6 +143,8 @@ struct deis_common_conf {
 	int scheduler_memory;	/* MB of a container whose type has no limit:
 				 * the scheduler's cgroup and the tree's
 				 * quota and capacity admission agree on it */
+	int user_uid_min;	/* the uids of platform users who have no */
+	int user_uid_max;	/* local account (lib/db_users.c) */
 };
 
 extern struct deis_common_conf deis_conf;
@@ -191,6 +193,11 @@ extern struct deis_common_conf deis_conf;
 	{ "network_nat", DEIS_CONF_BOOL, &deis_conf.network_nat, "yes", \
 	  "containers reach the outside world through NAT (no: they reach nothing off the node)" }, \
 	{ "scheduler_memory", DEIS_CONF_INT, &deis_conf.scheduler_memory, "512", \
-	  "memory limit of a container in MB when `limits` sets none" }
+	  "memory limit of a container in MB when `limits` sets none" }, \
+	{ "user_uid_min", DEIS_CONF_INT, &deis_conf.user_uid_min, "2000000000", \
+	  "lowest uid given to a platform user who has no local account (no local " \
+	  "account should use the range; keep it once uids are given)" }, \
+	{ "user_uid_max", DEIS_CONF_INT, &deis_conf.user_uid_max, "2099999999", \
+	  "highest uid given to a platform user who has no local account" }
 
 #endif

@@ -75,9 +75,20 @@ int deis_db_app_access(struct deis_db *db, const char *app, const char *user,
 /* Creates the user row if missing (uid may be -1); never fails on exist. */
 int deis_db_user_ensure(struct deis_db *db, const char *name, int uid,
 			struct deis_error *err);
-/* -EEXIST when the user exists. */
+/* -EEXIST when the user exists.  uid < 0: a user with no local account,
+ * given a uid of the reserved range (user_uid_min..user_uid_max) that no
+ * other user and no local account has (lib/db_users.c). */
 int deis_db_user_create(struct deis_db *db, const char *name, int uid,
 			struct deis_error *err);
+/* The reserved uid of user name, into *uid; a user who has none (a row
+ * made before uids were reserved, or whose local account is gone) is
+ * given one now (*allocated; the user's serial is bumped).  -ENOENT for
+ * no such user.  For a user who has a local account, look that up first:
+ * this gives them a reserved uid too. */
+int deis_db_user_uid(struct deis_db *db, const char *name, int *uid, bool *allocated,
+		     struct deis_error *err);
+/* deis_conf.user_uid_min and _max, checked: -EINVAL for a bad range. */
+int deis_db_uid_range(int *min, int *max, struct deis_error *err);
 int deis_db_key_add(struct deis_db *db, const char *user, const char *name,
 		    const char *type, const char *data,
 		    const char *fingerprint, struct deis_error *err);
