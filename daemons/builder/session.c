@@ -25,8 +25,10 @@
  *               data; its exit status is the channel's; sftp-server's the
  *               same, but its stderr (its log, -e) goes to ours, a line
  *               at a time, never to the client
- *   other       port forwarding, agent and X11 forwarding, other channel
- *               types are refused by libssh's default replies, and logged
+ *   other       port forwarding, X11 forwarding, a second channel, other
+ *               channel types are refused by libssh's default replies, and
+ *               logged; an agent forwarding request is logged and nothing
+ *               done (no agent channel is ever opened)
  *
  * The connection has login_grace seconds (alarm) from accept to a git
  * command; a push itself has no time limit.  A receive-pack holds the app's
@@ -160,9 +162,22 @@ static int on_message(ssh_session ssh, ssh_message msg, void *userdata)
 			 s->authed ? s->user : "(not authenticated)",
 			 type == SSH_REQUEST_GLOBAL ? "global request (port forwarding?)" :
 			 type == SSH_REQUEST_CHANNEL_OPEN ? "channel (forwarding?)" :
+			 type == SSH_REQUEST_CHANNEL && sub == SSH_CHANNEL_REQUEST_X11 ?
+			 "channel request (X11 forwarding)" :
 			 type == SSH_REQUEST_CHANNEL ? "channel request" : "request",
 			 type, sub);
 	return 1;
+}
+
+/* Agent forwarding: libssh neither replies to the request (OpenSSH wants
+ * no reply) nor opens anything without a callback; this one says so. */
+static void on_agent(ssh_session ssh, ssh_channel ch, void *userdata)
+{
+	struct session *s = userdata;
+
+	(void)ssh, (void)ch;
+	deis_log(LOG_NOTICE, "%s: %s: refused channel request (agent forwarding)", s->peer,
+		 s->user);
 }
 
 /* ---- channel requests: only recorded here, acted on in the loop ---- */
@@ -268,6 +283,7 @@ static ssh_channel on_channel_open(ssh_session ssh, void *userdata)
 	s->channel_cb.channel_exec_request_function = on_exec;
 	s->channel_cb.channel_subsystem_request_function = on_subsystem;
 	s->channel_cb.channel_env_request_function = on_env;
+	s->channel_cb.channel_auth_agent_req_function = on_agent;
 	ssh_callbacks_init(&s->channel_cb);
 	ssh_set_channel_callbacks(s->channel, &s->channel_cb);
 	return s->channel;

@@ -184,7 +184,7 @@ test_expect_success 'bad repository names are refused before anything runs' '
 	grep -q "refused: .* is not a repository of an app" "$BLOG"
 '
 
-test_expect_success 'other commands, a shell, sftp and forwarding are refused; nothing runs' '
+test_expect_success 'other commands, a shell, subsystems but sftp and forwarding are refused; nothing runs' '
 	for cmd in id sh "touch $CANARY" "bash -c touch\ $CANARY" "git-receive-pack" \
 		"git receive-pack $APP.git" "scp -t /tmp" "git-upload-archive $APP.git"
 	do
@@ -195,8 +195,8 @@ test_expect_success 'other commands, a shell, sftp and forwarding are refused; n
 	grep "^deis: only git push is supported here, no shell" err &&
 	test_expect_code 1 sshk alice -tt git@127.0.0.1 </dev/null >out 2>&1 &&
 	grep "deis: only git push is supported here, no shell (interactive)" out &&
-	test_expect_code 1 sshk alice -s git@127.0.0.1 sftp </dev/null >out 2>err &&
-	grep "^deis: only git push is supported here, no subsystem" err &&
+	test_expect_code 1 sshk alice -s git@127.0.0.1 netconf </dev/null >out 2>err &&
+	grep "^deis: only git push is supported here, no subsystem but sftp" err &&
 	test_expect_code 255 sshk alice -N -o ExitOnForwardFailure=yes -R 0:127.0.0.1:22 \
 		git@127.0.0.1 </dev/null >out 2>err &&
 	cat err &&
