@@ -12,6 +12,7 @@
  * JSON columns that do not decode, and checks both are reported.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +301,54 @@ TEST(users_and_keys)
 	CHECK(deis_db_key_remove(db, "dave", "laptop", &err) == -ENOENT);
 }
 
+/* The first uid from `from` on that no local account holds. */
+static int free_local_uid(int from)
+{
+	while (getpwuid((uid_t)from))
+		from++;
+	return from;
+}
+
+/*
+ * Users with no local account get a uid of the reserved range: the lowest
+ * free one, never one a local account holds (the range starts at nobody's
+ * 65534 here), never one twice; a user made without one gets one when
+ * asked; a full range and a bad range are errors.
+ */
+TEST(reserved_uids)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	int min = deis_conf.user_uid_min, max = deis_conf.user_uid_max;
+	int u1 = free_local_uid(65534), u2 = free_local_uid(u1 + 1), u3 = free_local_uid(u2 + 1);
+	int uid = 0;
+	bool allocated = true;
+	char q[128], buf[32];
+
+	deis_conf.user_uid_min = 65534;
+	deis_conf.user_uid_max = u3;
+	CHECK(deis_db_user_create(db, "ru1", -1, &err) == 0);
+	CHECK(deis_db_user_create(db, "ru2", -1, &err) == 0);
+	CHECK(deis_db_user_create(db, "ru1", -1, &err) == -EEXIST);
+	CHECK(deis_db_user_uid(db, "ru1", &uid, &allocated, &err) == 0);
+	CHECK(uid == u1 && !allocated);
+	CHECK(deis_db_user_uid(db, "ru2", &uid, &allocated, &err) == 0);
+	CHECK(uid == u2 && !allocated);
+	/* a row made before uids were reserved */
+	CHECK(deis_db_user_ensure(db, "ru3", -1, &err) == 0);
+	CHECK(deis_db_user_uid(db, "ru3", &uid, &allocated, &err) == 0);
+	CHECK(uid == u3 && allocated);
+	snprintf(q, sizeof(q), "SELECT serial FROM users WHERE name = 'ru3'");
+	CHECK_STR(sql_value(q, buf, sizeof(buf)), "2");
+	CHECK(deis_db_user_uid(db, "ru3", &uid, &allocated, &err) == 0);
+	CHECK(uid == u3 && !allocated);
+	CHECK(deis_db_user_create(db, "ru4", -1, &err) == -ENOSPC);
+	CHECK(deis_db_user_uid(db, "nobody-here", &uid, &allocated, &err) == -ENOENT);
+	deis_conf.user_uid_min = 10;
+	CHECK(deis_db_user_create(db, "ru5", -1, &err) == -EINVAL);
+	deis_conf.user_uid_min = min;
+	deis_conf.user_uid_max = max;
+}
+
 /*
  * A COMMIT that fails (here a deferred constraint trigger, checked only at
  * COMMIT; a serialization failure or a lost connection look the same to
@@ -572,6 +621,7 @@ int main(void)
 	RUN(migrate_twice);
 	RUN(load_round_trip);
 	RUN(users_and_keys);
+	RUN(reserved_uids);
 	RUN(failed_commit_is_reported);
 	RUN(rolled_back_commit_is_an_error);
 	RUN(bad_json_is_reported);
