@@ -7,7 +7,8 @@ U=$DEIS_MOUNT/users
 BLOG=$DEIS_LOGDIR/deis-builder.log
 ALICE=deis-sftpalice	# local accounts with keys (deis_git_user)
 BOB=deis-sftpbob
-CAROL=sftpcarol		# a platform user with no local account
+CAROL=sftpcarol		# platform users with no local account
+OLD=sftpolduser		# (this one made before uids were reserved)
 DEV=deis-sftpdev	# the developer's own account, which runs sshfs
 KEYS=$TRASH_DIRECTORY/dev	# what DEV owns: keys, mount points
 # The options docs/builder.md gives for sshfs (measured there).
@@ -205,7 +206,7 @@ test_expect_success 'alice adds a key of her own over sshfs; not one to bob' '
 	ssh-keygen -q -t ed25519 -N "" -f alice2 &&
 	chmod 644 alice2.pub &&
 	dev_as cp "$TRASH_DIRECTORY/alice2.pub" "$S/users/$ALICE/keys/second" &&
-	grep -q "^key: second ssh-ed25519" "$U/$ALICE/info" &&
+	test_wait_for 5 grep -q "^key: second ssh-ed25519" "$U/$ALICE/info" &&
 	ssh-keygen -q -t ed25519 -N "" -f evil &&
 	chmod 644 evil.pub &&
 	test_must_fail dev_as cp "$TRASH_DIRECTORY/evil.pub" "$S/users/$BOB/keys/evil" &&
@@ -240,6 +241,7 @@ test_expect_success 'with only the key, that user works over sshfs: creates an a
 	dev_as sh -c "echo web=1 >$S/sftp-c/formation" &&
 	test_wait_for 5 grep -qx web=1 "$A/sftp-c/formation" &&
 	dev_as sh -c "echo C=1 >$S/sftp-c/env" &&
+	test_wait_for 5 grep -qx C=1 "$A/sftp-c/env" &&
 	n=$(deis_release_count sftp-c) &&
 	dev_as sed -i "s/^C=.*/C=2/" "$S/sftp-c/env" &&
 	test_wait_for 5 eval "test \"\$(deis_release_count sftp-c)\" = $((n + 1))" &&
@@ -256,7 +258,7 @@ test_expect_success 'that user adds a second key and uses it; other users'"'"' a
 	ssh-keygen -q -t ed25519 -N "" -f carol2.key &&
 	chmod 644 carol2.key.pub &&
 	dev_as cp "$TRASH_DIRECTORY/carol2.key.pub" "$S/users/$CAROL/keys/desktop" &&
-	grep -q "^key: desktop " "$U/$CAROL/info" &&
+	test_wait_for 5 grep -q "^key: desktop " "$U/$CAROL/info" &&
 	install -o $DEV -m 600 carol2.key "$KEYS/carol2.key" &&
 	sshfs_mount "$KEYS/carol2" carol2.key &&
 	dev_as cat "$KEYS/carol2/apps/sftp-c/formation" >actual &&
@@ -268,6 +270,27 @@ test_expect_success 'that user adds a second key and uses it; other users'"'"' a
 	test_path_is_missing "$U/$ALICE/keys/evil" &&
 	echo web=2 >expect &&
 	test_cmp expect "$A/sftp-a/formation"
+'
+
+test_expect_success 'a user made before uids were reserved gets one at the first sftp, and the session works at once' '
+	deis_psql "INSERT INTO users (name) VALUES ('"'$OLD'"') ON CONFLICT (name) DO UPDATE
+		SET uid = -1, uid_reserved = false, serial = users.serial + 1" &&
+	test "$(deis_psql "SELECT uid FROM users WHERE name = '"'$OLD'"'")" = -1 &&
+	test_wait_for 10 test -d "$U/$OLD" &&
+	rm -f old.key old.key.pub &&
+	ssh-keygen -q -t ed25519 -N "" -f old.key &&
+	cp old.key.pub "$U/$OLD/keys/laptop" &&
+	install -o $DEV -m 600 old.key "$KEYS/old.key" &&
+	sshfs_mount "$KEYS/old" old.key &&
+	uid=$(deis_psql "SELECT uid FROM users WHERE name = '"'$OLD'"' AND uid_reserved") &&
+	test "$uid" -ge 2000000000 &&
+	grep -q "sftp: user $OLD has no local account: given uid $uid" "$BLOG" &&
+	dev_as mkdir "$KEYS/old/apps/sftp-old" &&
+	grep -x "owner: $OLD" "$A/sftp-old/info" &&
+	grep -x "uid: $uid" "$U/$OLD/info" &&
+	sshfs_umount "$KEYS/old" &&
+	deis_app_destroy sftp-old &&
+	deis_keys_remove $OLD
 '
 
 test_expect_success 'with the tree not mounted where the builder looks, sftp is refused and says why' '
