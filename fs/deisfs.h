@@ -59,9 +59,11 @@ struct caller {
 	bool admin;
 };
 
-/* Looks a local user up by name (cached for a few seconds). */
+/* Looks a user's ids up by name (cached for a few seconds): a local
+ * account's, else a platform user's reserved uid (gid: the same number). */
 bool local_user(const char *name, uid_t *uid, gid_t *gid);
-/* Fills who from a uid (cached for a few seconds). */
+/* Fills who from a uid (cached for a few seconds): a reserved uid names
+ * its platform user, any other a local account. */
 void caller_lookup(uid_t uid, gid_t gid, struct caller *who);
 
 /* ---- state (state.c) ---- */

@@ -1,7 +1,8 @@
 /*
  * users.c - users/<name>/: info, keys/<key> (SSH public keys), and the
  * directory of every platform user and local user.  users/<name>/quota is
- * in quota.c.
+ * in quota.c.  A platform user with no local account has a uid of the
+ * reserved range (state.c maps it back; the builder's sftp runs as it).
  */
 #include <errno.h>
 #include <pwd.h>
@@ -217,6 +218,9 @@ static int users_mkdir(struct req *r, const struct node *dir, const char *name)
 		return deis_error_set(&r->err, EACCES, "only an admin may create users");
 	if (!deis_valid_user_name(name))
 		return deis_error_set(&r->err, EINVAL, "'%s' is not a valid user name", name);
+	/* A local account keeps its uid; anyone else gets one of the reserved
+	 * range from the store (-1: lib/db_users.c), which the builder's sftp
+	 * runs them as and caller_lookup() maps back to them. */
 	int uid = getpwnam_r(name, &pw, buf, sizeof(buf), &pwp) == 0 && pwp ?
 		  (int)pwp->pw_uid : -1;
 	return tree_commit(r, fs_store->user_create,
