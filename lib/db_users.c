@@ -154,13 +154,12 @@ int deis_db_user_uid(struct deis_db *db, const char *name, int *uid, bool *alloc
 	*allocated = false;
 	if (!res)
 		return -err->code;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		return deis_error_set(err, ENOENT, "no user '%s'", name);
-	}
-	bool reserved = PQgetvalue(res, 0, 1)[0] == 't';
-	*uid = (int)col_long(res, 0, 0);
+	int rows = PQntuples(res);
+	bool reserved = rows && PQgetvalue(res, 0, 1)[0] == 't';
+	*uid = rows ? (int)col_long(res, 0, 0) : -1;
 	PQclear(res);
+	if (!rows)
+		return deis_error_set(err, ENOENT, "no user '%s'", name);
 	if (reserved)
 		return 0;
 	/* A row made before uids were reserved, or of a local account that
