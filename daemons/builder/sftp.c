@@ -77,25 +77,81 @@
 
 /* ---- the tree ---- */
 
+/* Undoes mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/* The file system type and super options of the mount on path (the
+ * last one listed: the one on top), from /proc/self/mountinfo; false
+ * when nothing is mounted there. */
+static bool mount_on(const char *path, char *fstype, size_t ftlen, char *opts, size_t olen)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		/* id parent dev root MOUNTPOINT opts [tags] - TYPE source SUPEROPTS */
+		char *save = NULL, *tok = strtok_r(line, " \n", &save);
+		for (int i = 0; tok && i < 4; i++)
+			tok = strtok_r(NULL, " \n", &save);
+		if (!tok)
+			continue;
+		unescape(tok);
+		if (strcmp(tok, path))
+			continue;
+		while ((tok = strtok_r(NULL, " \n", &save)) && strcmp(tok, "-"))
+			;
+		char *type = strtok_r(NULL, " \n", &save);
+		char *source = type ? strtok_r(NULL, " \n", &save) : NULL;
+		char *super = source ? strtok_r(NULL, " \n", &save) : NULL;
+		if (!super)
+			continue;
+		snprintf(fstype, ftlen, "%s", type);
+		snprintf(opts, olen, ",%s,", super);
+		found = true;
+	}
+	fclose(f);
+	return found;
+}
+
 int builder_sftp_tree_check(struct deis_error *err)
 {
 	const char *m = builder_conf.sftp_mount;
-	char parent[PATH_MAX];
+	char real[PATH_MAX], type[64], opts[1024];
 	struct statfs sf;
-	struct stat st, pst;
 
-	if (!m || m[0] != '/' || strlen(m) >= sizeof(parent))
+	if (!m || m[0] != '/')
 		return deis_error_set(err, EINVAL, "builder_sftp_mount ('%s') is not an "
 				      "absolute path", m ? m : "");
-	if ((size_t)snprintf(parent, sizeof(parent), "%s/..", m) >= sizeof(parent))
-		return deis_error_set(err, ENAMETOOLONG, "builder_sftp_mount is too long");
-	if (statfs(m, &sf) < 0 || stat(m, &st) < 0)
-		return deis_error_set(err, errno == ENOTCONN ? ENOTCONN : EIO,
-				      "the tree is not available: %s: %s%s", m, strerror(errno),
-				      errno == ENOTCONN ? " (deisfs is not running)" : "");
-	if (sf.f_type != FUSE_SUPER_MAGIC || stat(parent, &pst) < 0 || pst.st_dev == st.st_dev)
+	if (statfs(m, &sf) < 0 || !realpath(m, real)) {
+		int e = errno;
+		return deis_error_set(err, e == ENOTCONN ? ENOTCONN : EIO,
+				      "the tree is not available: %s: %s%s", m, strerror(e),
+				      e == ENOTCONN ? " (its deisfs is gone)" : "");
+	}
+	if (sf.f_type != FUSE_SUPER_MAGIC || !mount_on(real, type, sizeof(type), opts, sizeof(opts)) ||
+	    strncmp(type, "fuse", 4))
 		return deis_error_set(err, ENOENT, "the tree is not mounted on this host "
-				      "(nothing is mounted on %s, builder_sftp_mount)", m);
+				      "(no FUSE file system is mounted on %s, builder_sftp_mount)", m);
+	if (!strstr(opts, ",allow_other,"))
+		return deis_error_set(err, EACCES, "the tree on %s is mounted without "
+				      "allow_other: only its owner could use it", m);
 	return 0;
 }
 

@@ -16,22 +16,13 @@ SSHFS_OPTS=dir_cache=no,attr_timeout=0,direct_io,sshfs_sync
 
 # ---- helpers of this script (candidates for tests/lib-deis.sh) ----
 
-# The builder serves this platform's tree over sftp (builder_sftp_mount,
+# The builder's sftp serves the tree mounted on DIR (builder_sftp_mount,
 # which packaging/up does not write yet): set it and reload the builder.
-sftp_serve_tree() {
+sftp_mount_set() {	# DIR
 	local n
-	[ "$(conf_get "$DEIS_CONF" builder_sftp_mount 2>/dev/null)" != "$DEIS_MOUNT" ] || return 0
+	[ "$(conf_get "$DEIS_CONF" builder_sftp_mount 2>/dev/null)" != "$1" ] || return 0
 	n=$(grep -c "configuration reloaded" "$BLOG" || true)
-	deis_conf_add "builder_sftp_mount = $DEIS_MOUNT" &&
-	kill -HUP "$(daemon_pid deis-builder)" &&
-	test_wait_for 10 eval 'test "$(grep -c "configuration reloaded" "$BLOG")" -gt "$n"'
-}
-
-# Puts deis.conf back and has the builder read it.
-sftp_conf_restore() {
-	local n
-	n=$(grep -c "configuration reloaded" "$BLOG" || true)
-	deis_conf_restore &&
+	deis_conf_add "builder_sftp_mount = $1" &&
 	kill -HUP "$(daemon_pid deis-builder)" &&
 	test_wait_for 10 eval 'test "$(grep -c "configuration reloaded" "$BLOG")" -gt "$n"'
 }
@@ -107,7 +98,7 @@ test_expect_success 'setup: two local users with an app each, the developer acco
 		--shell /usr/sbin/nologin $DEV; } &&
 	install -d -o $DEV -m 755 "$KEYS" &&
 	dev_key $ALICE &&
-	sftp_serve_tree
+	sftp_mount_set "$DEIS_MOUNT"
 '
 
 test_expect_success 'sshfs as another local account with alice'"'"'s key: the tree as alice sees it' '
@@ -293,18 +284,23 @@ test_expect_success 'a user made before uids were reserved gets one at the first
 	deis_keys_remove $OLD
 '
 
-test_expect_success 'with the tree not mounted where the builder looks, sftp is refused and says why' '
+test_expect_success 'with no tree where the builder looks, or one without allow_other, sftp is refused and says why' '
 	sshfs_umount "$KEYS/carol2" &&
+	test_when_finished "sftp_mount_set \"$DEIS_MOUNT\"" &&
 	mkdir -p notmounted &&
-	n=$(grep -c "configuration reloaded" "$BLOG" || true) &&
-	deis_conf_add "builder_sftp_mount = $PWD/notmounted" &&
-	kill -HUP "$(daemon_pid deis-builder)" &&
-	test_wait_for 10 eval "test \$(grep -c \"configuration reloaded\" \"$BLOG\") -gt $n" &&
+	sftp_mount_set "$PWD/notmounted" &&
 	test_must_fail deis_ssh $ALICE -s git@127.0.0.1 sftp </dev/null >out 2>err &&
 	cat err &&
 	grep "^deis: sftp is not available: the tree is not mounted on this host" err &&
-	sftp_conf_restore &&
-	sftp_serve_tree
+	mkdir -p private &&
+	{ setsid bash -c "echo \$\$ >private.pid; exec \"$DEISFS\" --config=\"$DEIS_CONF\" -f \"$PWD/private\"" \
+		</dev/null >private.log 2>&1 & } &&
+	test_when_finished "unmount_fuse \"$PWD/private\"; wait_pid_gone \$(cat private.pid) 10" &&
+	test_wait_for 20 mount_responsive "$PWD/private" 1 &&
+	sftp_mount_set "$PWD/private" &&
+	test_must_fail deis_ssh $ALICE -s git@127.0.0.1 sftp </dev/null >out 2>err &&
+	cat err &&
+	grep "^deis: sftp is not available: the tree on .*/private is mounted without allow_other" err
 '
 
 test_expect_success 'cleanup' '
@@ -313,7 +309,8 @@ test_expect_success 'cleanup' '
 	sshfs_umount "$KEYS/carol2" &&
 	deis_app_destroy sftp-a sftp-b sftp-c &&
 	deis_keys_remove $ALICE $BOB $CAROL &&
-	sftp_conf_restore &&
+	deis_conf_restore &&
+	kill -HUP "$(daemon_pid deis-builder)" &&
 	userdel $DEV
 '
 
