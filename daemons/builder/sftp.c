@@ -60,6 +60,7 @@
 #include <unistd.h>
 
 #include <linux/capability.h>
+#include <linux/close_range.h>
 
 #include "deis/cache.h"
 #include "deis/conf.h"
@@ -416,17 +417,20 @@ static void child(const struct sftp_ident *id, const char *peer, int p[3][2], in
 		sigaction(sig, &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* the session gone, so is this (set again once the credentials
+	 * changed, which clear it) */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+		child_fail(errfd, "parent death signal");
 	if (dup2(p[0][0], 0) < 0 || dup2(p[1][1], 1) < 0 || dup2(p[2][1], 2) < 0)
 		child_fail(errfd, "dup2");
 	if ((size_t)snprintf(root, sizeof(root), "%s/builder/sftp-root", deis_conf.home) >=
 	    sizeof(root))
 		child_fail(errfd, "the home directory's path is too long");
 	make_root(errfd, root, id);
-	/* nothing of the session's past stdin, stdout, stderr reaches it */
-	if (syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */) < 0)
+	/* nothing of the session's but stdin, stdout, stderr reaches it */
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		for (int fd = 3; fd < 1024; fd++)
-			if (fd != errfd)
-				fcntl(fd, F_SETFD, FD_CLOEXEC);
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
 	drop_privileges(errfd, id, parent);
 	if (chdir(TREE_DIR) < 0)
 		child_fail(errfd, "entering the tree as %s", id->name);
