@@ -165,6 +165,7 @@ static int cmp_puid(const void *a, const void *b)
 /* Rebuilds the table from state.users; the caller holds the state lock. */
 static void platform_uids_rebuild(void)
 {
+	/* zeroed: the tables are compared whole, padding included */
 	struct platform_uid *t = calloc(state.nusers ? state.nusers : 1, sizeof(*t));
 	size_t n = 0;
 
@@ -181,10 +182,11 @@ static void platform_uids_rebuild(void)
 	}
 	qsort(t, n, sizeof(*t), cmp_puid);
 	pthread_mutex_lock(&puids_lock);
+	if (n != npuids || (n && memcmp(t, puids, n * sizeof(*t))))
+		puids_gen++;	/* only a change retires the caches */
 	free(puids);
 	puids = t;
 	npuids = n;
-	puids_gen++;
 	pthread_mutex_unlock(&puids_lock);
 }
 
