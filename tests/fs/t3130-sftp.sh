@@ -263,6 +263,36 @@ test_expect_success 'that user adds a second key and uses it; other users'"'"' a
 	test_cmp expect "$A/sftp-a/formation"
 '
 
+test_expect_success 'perms name that user: the app is theirs to use over sshfs, until removed' '
+	S=$KEYS/carol/apps &&
+	deis_as $ALICE sh -c "echo $CAROL >$A/sftp-a/perms" &&
+	test_wait_for 5 eval "dev_as cat \"$S/sftp-a/formation\" >actual" &&
+	echo web=2 >expect &&
+	test_cmp expect actual &&
+	dev_as sh -c "echo web=3 >$S/sftp-a/formation" &&
+	test_wait_for 5 grep -qx web=3 "$A/sftp-a/formation" &&
+	test_must_fail dev_as sh -c "echo $CAROL >$S/sftp-a/perms" &&
+	deis_as $ALICE sh -c ": >$A/sftp-a/perms" &&
+	test_wait_for 5 eval "test \"\$(errno_of cat \"$S/sftp-a/formation\")\" = \"Permission denied\""
+'
+
+test_expect_success 'an admin (a local account in admin_group) sees and changes every app over sshfs' '
+	getent group deis-admin >/dev/null &&
+	deis_useradd deis-sftpadmin -G deis-admin &&
+	deis_git_user deis-sftpadmin &&
+	dev_key deis-sftpadmin &&
+	sshfs_mount "$KEYS/admin" deis-sftpadmin.key &&
+	S=$KEYS/admin/apps &&
+	dev_as ls "$S" >actual &&
+	grep -x sftp-a actual &&
+	grep -x sftp-b actual &&
+	grep -x sftp-c actual &&
+	dev_as sh -c "echo web=0 >$S/sftp-b/formation" &&
+	test_wait_for 5 grep -qx web=0 "$A/sftp-b/formation" &&
+	sshfs_umount "$KEYS/admin" &&
+	deis_keys_remove deis-sftpadmin
+'
+
 test_expect_success 'a user made before uids were reserved gets one at the first sftp, and the session works at once' '
 	deis_psql "INSERT INTO users (name) VALUES ('"'$OLD'"') ON CONFLICT (name) DO UPDATE
 		SET uid = -1, uid_reserved = false, serial = users.serial + 1" &&
@@ -307,6 +337,7 @@ test_expect_success 'cleanup' '
 	sshfs_umount "$KEYS/alice" &&
 	sshfs_umount "$KEYS/carol" &&
 	sshfs_umount "$KEYS/carol2" &&
+	sshfs_umount "$KEYS/admin" &&
 	deis_app_destroy sftp-a sftp-b sftp-c &&
 	deis_keys_remove $ALICE $BOB $CAROL &&
 	deis_conf_restore &&
