@@ -342,7 +342,9 @@ test_expect_success 'cleanup' '
 	deis_keys_remove $ALICE $BOB $CAROL &&
 	deis_conf_restore &&
 	kill -HUP "$(daemon_pid deis-builder)" &&
-	userdel $DEV
+	for u in $DEV $ALICE $BOB deis-sftpadmin; do
+		userdel $u || return 1
+	done
 '
 
 test_done

@@ -217,7 +217,9 @@ test_expect_success 'cleanup' '
 	deis_app_destroy $APP $OTHER &&
 	deis_keys_remove $ALICE $BOB &&
 	deis_conf_restore &&
-	kill -HUP "$(daemon_pid deis-builder)"
+	kill -HUP "$(daemon_pid deis-builder)" &&
+	userdel $ALICE &&
+	userdel $BOB
 '
 
 test_done
