@@ -73,11 +73,10 @@ static void *grow(void *p, size_t n, size_t size)
 }
 
 /*
- * An entity's plain columns, in the order its statement selects them
+ * An entity's plain columns (its DEIS_*_FIELDS list, include/deis/model.h)
  * after the app's id: each names its field (and column of table t) and
  * how it decodes, so that the SELECT list and the decoder are made from
- * one list and cannot drift apart.  STR: text (copied); INT, LONG: a
- * number; US: a timestamptz, in microseconds.
+ * one list and cannot drift apart.
  */
 #define COL_SQL(field, kind) ", " COL_SQL_##kind("t." #field)
 #define COL_SQL_STR(c) c
@@ -100,15 +99,11 @@ static void *grow(void *p, size_t n, size_t size)
 		return 0; \
 	}
 
-#define APP_COLS(X) \
-	X(name, STR) X(owner, STR) X(serial, LONG) X(created, US) X(updated, US) \
-	X(formation_mtime, US) X(domains_mtime, US) X(perms_mtime, US) X(drains_mtime, US)
-
 static int decode_app(struct deis_app *e, PGresult *res, int i, struct deis_error *err)
 {
 	int col = 0;
 
-	APP_COLS(COL_DECODE)
+	DEIS_APP_FIELDS(COL_DECODE)
 	return 0;
 }
 
@@ -173,17 +168,10 @@ DECODE_STRLIST(decode_domain, domains)
 DECODE_STRLIST(decode_perm, perms)
 DECODE_STRLIST(decode_drain, drains)
 
-#define CONTAINER_COLS(X) \
-	X(name, STR) X(type, STR) X(number, INT) X(state, STR) X(release, INT) \
-	X(node, STR) X(port, INT) X(started, US) X(restarts, INT) X(updated, US) \
-	X(instance, STR) X(seq, LONG) X(command, STR) X(desired, STR) X(address, STR)
-DECODE_ROWS(decode_container, struct deis_container, containers, ncontainers, CONTAINER_COLS)
-
-#define CERT_COLS(X) X(domain, STR) X(pem, STR) X(not_after, US) X(updated, US)
-DECODE_ROWS(decode_cert, struct deis_cert, certs, ncerts, CERT_COLS)
-
-#define ROLLOUT_COLS(X) X(version, INT) X(state, STR) X(reason, STR) X(updated, US)
-DECODE_ROWS(decode_rollout, struct deis_rollout, rollouts, nrollouts, ROLLOUT_COLS)
+DECODE_ROWS(decode_container, struct deis_container, containers, ncontainers,
+	    DEIS_CONTAINER_FIELDS)
+DECODE_ROWS(decode_cert, struct deis_cert, certs, ncerts, DEIS_CERT_FIELDS)
+DECODE_ROWS(decode_rollout, struct deis_rollout, rollouts, nrollouts, DEIS_ROLLOUT_FIELDS)
 
 /* An app_settings row (lib/settings.c's table names the settings). */
 static int decode_setting(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
@@ -210,7 +198,7 @@ static const struct load_step {
 	const char *all;
 	db_decode_fn *decode;
 } load_steps[] = {
-#define APPS_Q "SELECT t.id" APP_COLS(COL_SQL) " FROM apps t"
+#define APPS_Q "SELECT t.id" DEIS_APP_FIELDS(COL_SQL) " FROM apps t"
 	{ APPS_Q " WHERE t.name = $1", APPS_Q " ORDER BY t.id", decode_app },
 /* A child table's step: select reads table t (t.app_id first); filter
  * narrows the one app's rows; order sorts the rows of an app. */
@@ -228,11 +216,12 @@ static const struct load_step {
 	     "", "t.type", decode_formation),
 	STEP("SELECT t.app_id, t.domain FROM domains t", "", "t.position", decode_domain),
 	STEP("SELECT t.app_id, t.username FROM perms t", "", "t.username", decode_perm),
-	STEP("SELECT t.app_id" CONTAINER_COLS(COL_SQL) " FROM containers t",
+	STEP("SELECT t.app_id" DEIS_CONTAINER_FIELDS(COL_SQL) " FROM containers t",
 	     "", "t.type, t.number, t.seq DESC", decode_container),
 	STEP("SELECT t.app_id, t.url FROM drains t", "", "t.position", decode_drain),
-	STEP("SELECT t.app_id" CERT_COLS(COL_SQL) " FROM certs t", "", "t.domain", decode_cert),
-	STEP("SELECT t.app_id" ROLLOUT_COLS(COL_SQL) " FROM rollouts t", "", "t.version",
+	STEP("SELECT t.app_id" DEIS_CERT_FIELDS(COL_SQL) " FROM certs t", "", "t.domain",
+	     decode_cert),
+	STEP("SELECT t.app_id" DEIS_ROLLOUT_FIELDS(COL_SQL) " FROM rollouts t", "", "t.version",
 	     decode_rollout),
 	STEP("SELECT t.app_id, t.name, t.value, " US("t.mtime") " FROM app_settings t",
 	     "", "t.name", decode_setting),
