@@ -122,8 +122,7 @@ static double next_timer(double t)
 		if (i->state == S_CRASHED)
 			next = fmin(next, i->backoff_until);
 		if (i->state == S_STOPPING && !i->termed)
-			next = fmin(next, i->term_serial < 0 ? t + 0.05 :
-				    fmin(i->term_at, t + 0.02));
+			next = fmin(next, i->term_serial < 0 ? t + 0.05 : i->term_at);
 		if (i->state == S_STOPPING && i->termed)
 			next = fmin(next, i->kill_at);
 	}
