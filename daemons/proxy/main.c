@@ -853,7 +853,9 @@ static void install_due(long long now)
 }
 
 /* Once a second: nginx runs (started again if it died behind our back),
- * the router log's bookkeeping, and every 5 s the heartbeat the
+ * the router log's bookkeeping, whether Redis answers (while it does not,
+ * no event tells of a change: the serials are compared every second
+ * rather than every resync_interval), and every 5 s the heartbeat the
  * scheduler reads, in PostgreSQL and in Redis. */
 static void tick(long long now)
 {
@@ -872,11 +874,19 @@ static void tick(long long now)
 	}
 	proxy_nginx_remember_workers(master);
 	router_tick(master);
+	struct deis_cache *c = cache_get();
+	if (c && deis_cache_ping(c, &err) < 0) {
+		deis_log(LOG_WARNING, "Redis: %s; comparing serials every second until it "
+			 "answers", err.msg);
+		deis_cache_keeper_failed(&redis);
+		c = NULL;
+	}
+	if (!c)
+		deis_daemon_events_resync();
 	if (!ever_installed || master <= 0 || now - t.last_beat < HEARTBEAT_EVERY)
 		return;
 	t.last_beat = now;
 	record_db();
-	struct deis_cache *c = cache_get();
 	if (!c)
 		return;
 	if (deis_cache_proxy_alive(c, HEARTBEAT_TTL, &err) < 0) {

@@ -22,8 +22,11 @@ void publish(const char *app)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 
-	if (sched.cache && deis_cache_publish(sched.cache, "app", app, &err) < 0)
+	if (sched.cache && deis_cache_publish(sched.cache, "app", app, &err) < 0) {
+		/* The others learn of it at their resyncs. */
 		deis_log(LOG_WARNING, "publishing: %s", err.msg);
+		cache_failed();
+	}
 }
 
 /*
@@ -252,11 +255,14 @@ void router_state(const char *app, struct policy_router *r, char *trouble, size_
 	}
 	/* Redis may only confirm: without a heartbeat there it may have
 	 * been flushed, which is no news of the routers. */
-	if (routers_seen == 1 && sched.cache &&
-	    deis_cache_proxy_state(sched.cache, app, &alive, &applied, &cerr) == 0 && alive) {
-		*r = (struct policy_router){ .known = true, .alive = true, .applied = applied,
-					     .lagging = "(in Redis)" };
-		return;
+	if (routers_seen == 1 && sched.cache) {
+		if (deis_cache_proxy_state(sched.cache, app, &alive, &applied, &cerr) < 0)
+			cache_failed();
+		else if (alive) {
+			*r = (struct policy_router){ .known = true, .alive = true,
+						     .applied = applied, .lagging = "(in Redis)" };
+			return;
+		}
 	}
 	snprintf(trouble, len, "PostgreSQL: %s; Redis: %s", err.msg,
 		 routers_seen != 1 ? "not asked: it speaks for one router only" :

@@ -217,6 +217,11 @@ void adopt(void);
 
 /* ---- the loop (loop.c) ---- */
 
+/* An operation on sched.cache failed: the connection is dropped (taken
+ * again after the backoff) and, meanwhile, changes are looked for every
+ * second. */
+void cache_failed(void);
+
 /* Opens what the daemon needs (the database waited for with the backoff),
  * adopts, and serves until deis_daemon_running() says stop; then closes
  * everything.  The exit code. */

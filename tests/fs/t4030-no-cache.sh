@@ -113,11 +113,11 @@ load_kill() {
 	return 0
 }
 
-test_expect_success 'setup: the hello app pushed, two web containers routed' '
+test_expect_success 'setup: the hello app pushed with web=2, both containers routed' '
 	deis_hello_app $USER_ $APP src &&
+	echo web=2 >"$A/$APP/formation" &&
 	deis_git_commit src first &&
 	deis_git_push $USER_ $APP src &&
-	echo web=2 >"$A/$APP/formation" &&
 	test_wait_for 30 mount_shows 2 &&
 	test_wait_for 10 served "" 2
 '
