@@ -447,7 +447,10 @@ static int build_and_test(enum build how, const struct entry *one, size_t *bytes
 }
 
 /* This router's heartbeat: written every HEARTBEAT_EVERY ms while nginx
- * runs, current for HEARTBEAT_TTL s (PostgreSQL and Redis alike). */
+ * runs, current for HEARTBEAT_TTL s in Redis.  In PostgreSQL, where the
+ * scheduler takes a router without a current one for no router at all,
+ * for proxy_reload_timeout s more: no heartbeat is written while a
+ * reload is waited for, and meanwhile nginx serves the old routes. */
 #define HEARTBEAT_EVERY 5000
 #define HEARTBEAT_TTL 15
 
@@ -461,10 +464,11 @@ static bool unrecorded(const struct entry *e)
 /*
  * PostgreSQL's record, what the scheduler trusts: the heartbeat and every
  * app whose routes changed since the last record, in one transaction
- * (after each reload, and with each heartbeat, which also records what a
- * failed try left).  0 when written.
+ * (after each install that changed a serial; and with each heartbeat,
+ * beat, which also writes what a failed try left).  0 when written, or
+ * when there was nothing to write.
  */
-static int record_db(void)
+static int record_db(bool beat)
 {
 	static bool failing;
 	struct deis_error err = DEIS_ERROR_INIT;
@@ -479,8 +483,13 @@ static int record_db(void)
 		if (unrecorded(&entries[i]))
 			v[n++] = (struct deis_router_applied){ entries[i].good_app_id,
 							       entries[i].good_serial };
+	if (!n && !beat) {
+		free(v);
+		return 0;
+	}
 	if (d)
-		r = deis_db_router_applied(d, router_name, HEARTBEAT_TTL, v, n, &err);
+		r = deis_db_router_applied(d, router_name, HEARTBEAT_TTL + pc.reload_timeout,
+					   v, n, &err);
 	free(v);
 	if (r < 0) {
 		/* The scheduler keeps what would go until this is written. */
@@ -578,7 +587,7 @@ static int install(bool force)
 		for (size_t i = 0; i < nentries; i++)
 			if (!entries[i].gone)
 				set_good_serial(&entries[i]);
-		record_db();
+		record_db(false);
 		record_applied();
 		return 0;
 	}
@@ -649,7 +658,7 @@ static int install(bool force)
 	}
 	drop_gone();
 	certs_gc();
-	record_db();
+	record_db(false);
 	record_applied();
 	deis_log(LOG_INFO, "nginx %s: %zu app(s), %zu KB of config; changed: %s "
 		 "(render and nginx -t %lld ms, %s %lld ms)", master > 0 ? "reloaded" : "started",
@@ -886,7 +895,7 @@ static void tick(long long now)
 	if (!ever_installed || master <= 0 || now - t.last_beat < HEARTBEAT_EVERY)
 		return;
 	t.last_beat = now;
-	record_db();
+	record_db(true);
 	if (!c)
 		return;
 	if (deis_cache_proxy_alive(c, HEARTBEAT_TTL, &err) < 0) {
