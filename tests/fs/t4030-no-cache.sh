@@ -103,6 +103,12 @@ applied_is_current() {
 	test "$(deis_psql "SELECT bool_and(ra.serial = a.serial) FROM router_applied ra
 		JOIN apps a ON a.id = ra.app_id WHERE a.name = '$APP'")" = t
 }
+# Router NAME records the app's routes at its current serial.
+applied_by() {	# NAME
+	deis_psql "INSERT INTO router_applied (router, app_id, serial)
+		SELECT '$1', id, serial FROM apps WHERE name = '$APP'
+		ON CONFLICT (router, app_id) DO UPDATE SET serial = EXCLUDED.serial"
+}
 live_routers() {
 	deis_psql "SELECT count(*) FROM routers WHERE seen > clock_timestamp() - ttl * interval '1 second'"
 }
@@ -187,6 +193,33 @@ test_expect_success 'Redis killed, the router behind: a container it may send to
 	test_wait_for 30 served 3 1 &&
 	tail -c +$((mark + 1)) "$SLOG" | grep "web.2: the routers no longer send to it" &&
 	deis_service_start redis &&
+	load_done
+'
+
+# Routers on other nodes, as rows of their own: one whose heartbeat is
+# current and that has applied nothing of the app yet, one whose
+# heartbeat is an hour old (gone: it counts no more).
+test_expect_success 'several routers: a container goes once every live router has applied the change' '
+	test_when_finished "deis_psql \"DELETE FROM routers WHERE name IN ('"'other', 'gone'"')\"" &&
+	test_when_finished "deis_conf_restore; kill -HUP \$(daemon_pid deis-scheduler)" &&
+	test_when_finished load_kill &&
+	echo web=2 >"$A/$APP/formation" &&
+	test_wait_for 30 served 3 2 &&
+	deis_conf_add "scheduler_proxy_wait = 1" &&
+	kill -HUP "$(daemon_pid deis-scheduler)" &&
+	deis_psql "INSERT INTO routers (name, ttl) VALUES ('"'other'"', 300);
+		INSERT INTO routers (name, ttl, seen) VALUES ('"'gone'"', 15, now() - interval '"'1 hour'"')" &&
+	deis_load_start 300 $APP /ping &&
+	sleep 1 &&
+	web2=$(instance web.2) &&
+	mark=$(stat -c %s "$SLOG") &&
+	echo web=1 >"$A/$APP/formation" &&
+	test_wait_for 20 eval "tail -c +$((mark + 1)) \"\$SLOG\" |
+		grep -q \"web.2: kept running .*router other has applied serial 0 \"" &&
+	deis_containers $APP | grep -x "$web2" &&
+	applied_by other &&
+	test_wait_for 30 served 3 1 &&
+	tail -c +$((mark + 1)) "$SLOG" | grep "web.2: the routers no longer send to it" &&
 	load_done
 '
 
