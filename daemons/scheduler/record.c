@@ -267,5 +267,9 @@ void router_state(const char *app, struct policy_router *r, char *trouble, size_
 	snprintf(trouble, len, "PostgreSQL: %s; Redis: %s", err.msg,
 		 routers_seen != 1 ? "not asked: it speaks for one router only" :
 		 !sched.cache ? "not connected" : cerr.code ? cerr.msg : "no router's heartbeat");
+	/* One line in the log: libpq's messages run over several. */
+	for (char *p = trouble; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
 	*r = (struct policy_router){ .known = false, .trouble = trouble };
 }

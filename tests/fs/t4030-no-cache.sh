@@ -196,6 +196,32 @@ test_expect_success 'Redis killed, the router behind: a container it may send to
 	load_done
 '
 
+# Neither record answers: PostgreSQL stopped (Redis killed) while the
+# container waits for a router that lags.  Not known is not "go".
+test_expect_success 'Redis and PostgreSQL down while a container waits for the router: it keeps running, and the log says why' '
+	test_when_finished "deis_service_start redis" &&
+	test_when_finished "postgres_start >/dev/null" &&
+	test_when_finished "kill -CONT \$(daemon_pid deis-proxy)" &&
+	echo web=2 >"$A/$APP/formation" &&
+	test_wait_for 30 served 3 2 &&
+	deis_service_stop redis &&
+	web2=$(instance web.2) &&
+	mark=$(stat -c %s "$SLOG") &&
+	kill -STOP "$(daemon_pid deis-proxy)" &&
+	echo web=1 >"$A/$APP/formation" &&
+	: a reload resyncs at once &&
+	kill -HUP "$(daemon_pid deis-scheduler)" &&
+	test_wait_for 20 eval "test \"\$(row_state $web2)\" = stopping" &&
+	postgres_stop >/dev/null &&
+	test_wait_for 20 eval "tail -c +$((mark + 1)) \"\$SLOG\" |
+		grep -q \"web.2: kept running .*the routers. state is not known (PostgreSQL: \"" &&
+	deis_containers $APP | grep -x "$web2" &&
+	postgres_start >/dev/null &&
+	kill -CONT "$(daemon_pid deis-proxy)" &&
+	test_wait_for 60 served 3 1 &&
+	tail -c +$((mark + 1)) "$SLOG" | grep "web.2: the routers no longer send to it"
+'
+
 # Routers on other nodes, as rows of their own: one whose heartbeat is
 # current and that has applied nothing of the app yet, one whose
 # heartbeat is an hour old (gone: it counts no more).
