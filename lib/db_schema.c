@@ -192,6 +192,23 @@ static const struct {
 	   * never given to two users. */
 	  "ALTER TABLE users ADD COLUMN uid_reserved boolean NOT NULL DEFAULT false;"
 	  "CREATE UNIQUE INDEX users_reserved_uid ON users (uid) WHERE uid_reserved;" },
+	{ 9,
+	  /* The routers' side of the handshake with the scheduler
+	   * (lib/db_proxy.c): each router (a deis-proxy, by its name) and
+	   * its heartbeat, good for ttl seconds; per app, the serial whose
+	   * routes its nginx serves.  Written after each reload, so that a
+	   * container is stopped only once no router sends to it, with or
+	   * without Redis. */
+	  "CREATE TABLE routers ("
+	  "  name text PRIMARY KEY,"
+	  "  ttl integer NOT NULL CHECK (ttl > 0),"
+	  "  seen timestamptz NOT NULL DEFAULT clock_timestamp());"
+	  "CREATE TABLE router_applied ("
+	  "  router text NOT NULL REFERENCES routers(name) ON DELETE CASCADE,"
+	  "  app_id bigint NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+	  "  serial bigint NOT NULL,"
+	  "  PRIMARY KEY (router, app_id));"
+	  "CREATE INDEX router_applied_app ON router_applied (app_id);" },
 };
 
 /* ---- the runner ---- */

@@ -22,9 +22,12 @@
  *      the changed apps are tried again at their last good piece, so one
  *      app's bad piece holds back only that app, and the reason is
  *      logged;
- *   4. after the reload has taken effect, each app's serial is recorded
- *      with deis_cache_proxy_applied(): the scheduler waits for it before
- *      it stops a container that was taken out of the routes.
+ *   4. after the reload has taken effect, the serials of the apps whose
+ *      routes changed are recorded in PostgreSQL, in one transaction with
+ *      this router's heartbeat (deis_db_router_applied: the scheduler
+ *      waits for it before it stops a container that was taken out of the
+ *      routes, with Redis or without), and in Redis
+ *      (deis_cache_proxy_applied), for those who read them there.
  *
  * The router log (router.c) is read in the same loop.  nginx outlives
  * deis-proxy (packaging/down stops it), so restarting deis-proxy never
@@ -45,6 +48,7 @@
 #include "deis/conf.h"
 #include "deis/daemon.h"
 #include "deis/db.h"
+#include "deis/db_proxy.h"
 #include "deis/file.h"
 #include "deis/log.h"
 #include "deis/validate.h"
@@ -53,6 +57,7 @@
 extern long long router_rotate_bytes;
 
 static struct {
+	char *name;
 	char *listen;
 	char *nginx;
 	char *user;
@@ -66,6 +71,9 @@ static struct {
 /* What nginx's main config holds needs a restart; the rest reloads. */
 static const struct deis_conf_option options[] = {
 	DEIS_COMMON_OPTIONS,
+	{ "proxy_name", DEIS_CONF_STR, &pc.name, "",
+	  "this router's name in the routers' record the scheduler reads (one per "
+	  "deis-proxy; default: the host name)" },
 	{ "proxy_listen", DEIS_CONF_STR, &pc.listen, "",
 	  "address the router listens on (an IP address); empty for every address" },
 	{ "proxy_nginx", DEIS_CONF_STR, &pc.nginx, "/usr/sbin/nginx",
@@ -100,6 +108,7 @@ static const struct deis_daemon proxy = {
 };
 
 static struct proxy_render_opts ropts;
+static char router_name[256];	/* proxy_name, or the host name */
 static struct proxy_nginx ngx;
 static char dir_proxy[PATH_MAX], dir_certs[PATH_MAX], conf_new[PATH_MAX];
 
@@ -114,7 +123,10 @@ struct entry {
 	char *good;		/* the piece nginx serves */
 	struct deis_strlist good_certs;
 	long good_serial;	/* serial of the routes nginx serves */
+	long app_id, good_app_id;	/* the app's id (apps.id): of the piece,
+					 * of the piece nginx serves */
 	long applied;		/* serial recorded in Redis */
+	long recorded;		/* serial recorded in PostgreSQL */
 	long refused;		/* serial whose piece nginx refused: held
 				 * back (at good) until the app changes */
 	struct deis_kvlist dynos;	/* of the piece nginx serves */
@@ -310,6 +322,7 @@ static int render_one(struct entry *e, const struct deis_app *app)
 	out.dynos = (struct deis_kvlist)DEIS_KVLIST_INIT;
 	e->serial = app->serial;
 	e->db_serial = app->serial;
+	e->app_id = app->id;
 	proxy_app_out_clear(&out);
 	return 0;
 }
@@ -433,6 +446,69 @@ static int build_and_test(enum build how, const struct entry *one, size_t *bytes
 	return proxy_nginx_test(&ngx, conf_new, err);
 }
 
+/* This router's heartbeat: written every HEARTBEAT_EVERY ms while nginx
+ * runs, current for HEARTBEAT_TTL s in Redis.  In PostgreSQL, where the
+ * scheduler takes a router without a current one for no router at all,
+ * for proxy_reload_timeout s more: no heartbeat is written while a
+ * reload is waited for, and meanwhile nginx serves the old routes. */
+#define HEARTBEAT_EVERY 5000
+#define HEARTBEAT_TTL 15
+
+/* Whether e's routes, as nginx serves them, are still to be recorded in
+ * PostgreSQL. */
+static bool unrecorded(const struct entry *e)
+{
+	return !e->gone && e->good_serial && e->good_app_id && e->recorded != e->good_serial;
+}
+
+/*
+ * PostgreSQL's record, what the scheduler trusts: the heartbeat and every
+ * app whose routes changed since the last record, in one transaction
+ * (after each install that changed a serial; and with each heartbeat,
+ * beat, which also writes what a failed try left).  0 when written, or
+ * when there was nothing to write.
+ */
+static int record_db(bool beat)
+{
+	static bool failing;
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_router_applied *v = calloc(nentries + 1, sizeof(*v));
+	struct deis_db *d = deis_daemon_db(&db);
+	size_t n = 0;
+	int r = -1;
+
+	if (!v)
+		abort();
+	for (size_t i = 0; d && i < nentries; i++)
+		if (unrecorded(&entries[i]))
+			v[n++] = (struct deis_router_applied){ entries[i].good_app_id,
+							       entries[i].good_serial };
+	if (!n && !beat) {
+		free(v);
+		return 0;
+	}
+	if (d)
+		r = deis_db_router_applied(d, router_name, HEARTBEAT_TTL + pc.reload_timeout,
+					   v, n, &err);
+	free(v);
+	if (r < 0) {
+		/* The scheduler keeps what would go until this is written. */
+		if (d && !failing)
+			deis_log(LOG_WARNING, "database: recording the applied routes: %s "
+				 "(retried with each heartbeat)", err.msg);
+		failing = true;
+		return -1;
+	}
+	if (failing)
+		deis_log(LOG_NOTICE, "database: the applied routes are recorded again");
+	failing = false;
+	for (size_t i = 0; i < nentries; i++)
+		if (unrecorded(&entries[i]))
+			entries[i].recorded = entries[i].good_serial;
+	return 0;
+}
+
+/* The same in Redis, for those who read it there. */
 static void record_applied(void)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
@@ -475,6 +551,15 @@ static void drop_gone(void)
 	nentries = j;
 }
 
+/* nginx serves e's piece: the serial (and the app) its routes are of. */
+static void set_good_serial(struct entry *e)
+{
+	e->good_serial = e->gone ? 0 : e->serial;
+	if (e->good_app_id != e->app_id)
+		e->recorded = 0;	/* another app of that name */
+	e->good_app_id = e->app_id;
+}
+
 /* Returns 0 when nginx serves the current pieces (or all it could). */
 static int install(bool force)
 {
@@ -501,7 +586,8 @@ static int install(bool force)
 		/* The same routes: nothing for nginx to do. */
 		for (size_t i = 0; i < nentries; i++)
 			if (!entries[i].gone)
-				entries[i].good_serial = entries[i].serial;
+				set_good_serial(&entries[i]);
+		record_db(false);
 		record_applied();
 		return 0;
 	}
@@ -568,10 +654,11 @@ static int install(bool force)
 		e->good = e->gone || !e->piece ? NULL : strdup(e->piece);
 		deis_strlist_clear(&e->good_certs);
 		deis_strlist_copy(&e->good_certs, &e->certs);
-		e->good_serial = e->gone ? 0 : e->serial;
+		set_good_serial(e);
 	}
 	drop_gone();
 	certs_gc();
+	record_db(false);
 	record_applied();
 	deis_log(LOG_INFO, "nginx %s: %zu app(s), %zu KB of config; changed: %s "
 		 "(render and nginx -t %lld ms, %s %lld ms)", master > 0 ? "reloaded" : "started",
@@ -659,6 +746,14 @@ static int check(struct deis_error *err)
 	if (!proxy_path_ok(pc.nginx) || access(pc.nginx, X_OK) < 0)
 		return deis_error_set(err, EINVAL, "proxy_nginx '%s' is not an executable at "
 				      "an absolute path (is nginx installed?)", pc.nginx);
+	if (pc.name[0])
+		snprintf(router_name, sizeof(router_name), "%s", pc.name);
+	else if (gethostname(router_name, sizeof(router_name) - 1) < 0 || !router_name[0])
+		snprintf(router_name, sizeof(router_name), "router");
+	if (strlen(router_name) > 63 || strspn(router_name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		"abcdefghijklmnopqrstuvwxyz0123456789.-_") != strlen(router_name))
+		return deis_error_set(err, EINVAL, "proxy_name '%s': up to 63 letters, digits, "
+				      "'.', '-' and '_'", router_name);
 	router_rotate_bytes = (long long)pc.log_rotate_mb * 1024 * 1024;
 	ngx.reload_timeout_ms = pc.reload_timeout * 1000;
 	return 0;
@@ -767,8 +862,10 @@ static void install_due(long long now)
 }
 
 /* Once a second: nginx runs (started again if it died behind our back),
- * the router log's bookkeeping, and every 5 s the heartbeat the
- * scheduler waits for. */
+ * the router log's bookkeeping, whether Redis answers (while it does not,
+ * no event tells of a change: the serials are compared every second
+ * rather than every resync_interval), and every 5 s the heartbeat the
+ * scheduler reads, in PostgreSQL and in Redis. */
 static void tick(long long now)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
@@ -786,13 +883,22 @@ static void tick(long long now)
 	}
 	proxy_nginx_remember_workers(master);
 	router_tick(master);
-	if (!ever_installed || master <= 0 || now - t.last_beat < 5000)
-		return;
 	struct deis_cache *c = cache_get();
+	if (c && deis_cache_ping(c, &err) < 0) {
+		deis_log(LOG_WARNING, "Redis: %s; comparing serials every second until it "
+			 "answers", err.msg);
+		deis_cache_keeper_failed(&redis);
+		c = NULL;
+	}
 	if (!c)
+		deis_daemon_events_resync();
+	if (!ever_installed || master <= 0 || now - t.last_beat < HEARTBEAT_EVERY)
 		return;
 	t.last_beat = now;
-	if (deis_cache_proxy_alive(c, 15, &err) < 0) {
+	record_db(true);
+	if (!c)
+		return;
+	if (deis_cache_proxy_alive(c, HEARTBEAT_TTL, &err) < 0) {
 		deis_log(LOG_WARNING, "redis: heartbeat: %s", err.msg);
 		deis_cache_keeper_failed(&redis);
 	} else {
@@ -834,9 +940,9 @@ int main(int argc, char **argv)
 		deis_log(LOG_ERR, "%s", err.msg);
 		return deis_daemon_exit(1);
 	}
-	deis_log(LOG_NOTICE, "routing http://<app>.%s:%d/%s (nginx %s, config %s)",
+	deis_log(LOG_NOTICE, "routing http://<app>.%s:%d/%s as router %s (nginx %s, config %s)",
 		 deis_conf.platform_domain, deis_conf.http_port,
-		 deis_conf.https_port ? " and https" : "", pc.nginx, ngx.conf);
+		 deis_conf.https_port ? " and https" : "", router_name, pc.nginx, ngx.conf);
 
 	/* 4. the loop: events, installs, nginx, the router log */
 	while (deis_daemon_running()) {

@@ -4,7 +4,8 @@
  * scheduler touches no container.  For each container the backend finds:
  *
  *  - a row and something still following it (runc: a live shim): adopted;
- *    starting ones are probed again, stopping ones get their SIGTERM;
+ *    starting ones are probed again, stopping ones get their SIGTERM
+ *    once the routers let them go;
  *  - a row and a known end: it ended while we were away: handled as an
  *    exit (a crash restarts it);
  *  - a row, nothing following it, no known end: it may run unwatched (its
@@ -76,9 +77,13 @@ static void found(void *ctx, const struct deis_backend_found *f)
 	if (i->proc.fd >= 0) {
 		ad->adopted++;
 		if (i->state == S_STOPPING) {
+			/* Its row says stopping: the app's serial now is at
+			 * least that of the write that said so, and the
+			 * routers are asked again (the one before us may have
+			 * been killed while it waited for them). */
 			i->termed = false;
-			i->term_serial = 0;
-			i->term_at = mono();
+			i->term_serial = is_web(i) && a->m ? a->m->serial : 0;
+			i->term_at = i->term_since = mono();
 		} else if (i->state == S_CRASHED) {
 			set_state(i, S_STARTING);
 		}

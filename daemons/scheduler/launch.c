@@ -4,12 +4,15 @@
  * checks, the crash cool-off, the stop sequence), stopping it, and what
  * happens when it ends.
  *
- * Stopping an instance that was routed waits for the router: it is marked
- * stopping (which takes it out of nginx's upstreams), and gets SIGTERM
- * only once deis-proxy applied a serial at least that of the write (or no
- * proxy is alive, or scheduler_proxy_wait passed); SIGKILL follows after
- * scheduler_grace.  This ordering is what makes a deploy, a scale-down
- * and a restart lose no request (tests/fs/t4010).
+ * Stopping an instance that was routed waits for the routers: it is
+ * marked stopping (which takes it out of nginx's upstreams), and gets
+ * SIGTERM only once every live router recorded a serial at least that of
+ * the write (or no router is alive): PostgreSQL's record, or Redis's when
+ * PostgreSQL does not answer (record.c, router_state).  While neither
+ * answers it keeps running, however long; the wait is logged once.
+ * SIGKILL follows after scheduler_grace.  This ordering is what makes a
+ * deploy, a scale-down and a restart lose no request, with Redis or
+ * without (tests/fs/t4010, t4030).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,7 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "deis/cache.h"
 #include "deis/db.h"
 #include "deis/log.h"
 #include "deis/quota.h"
@@ -152,14 +154,11 @@ void inst_stop(struct inst *i)
 		return;
 	}
 	i->termed = false;
-	if (i->routed && !i->nodb) {
-		/* SIGTERM once the proxy routes no more to it. */
-		i->term_serial = -1;
-		i->term_at = mono() + scheduler_conf.proxy_wait;
-	} else {
-		i->term_serial = 0;
-		i->term_at = mono();
-	}
+	i->term_told = false;
+	i->term_at = i->term_since = mono();
+	/* SIGTERM once the routers send no more to it: the serial of the
+	 * write that marks it stopping, once written. */
+	i->term_serial = i->routed && !i->nodb ? -1 : 0;
 }
 
 static void send_term(struct inst *i)
@@ -175,28 +174,56 @@ static void send_term(struct inst *i)
 		deis_log(LOG_WARNING, "%s: %s", i->id, err.msg);
 }
 
-/* A stopping instance: SIGTERM once the router let it go, SIGKILL after
+/* Seconds between two questions to the routers' record while a stopping
+ * instance waits: often while it answers (a reload is confirmed within
+ * a turn of the loop), seldom while it does not. */
+#define TERM_ASK 0.02
+#define TERM_ASK_UNKNOWN 0.5
+
+/* Whether a stopping instance may get its SIGTERM: the routers' word
+ * (policy_term_due).  Why it may not is logged once while no record
+ * answers, and once more if a live router lags past
+ * scheduler_proxy_wait; it keeps running either way. */
+static bool term_due(struct inst *i, double t)
+{
+	struct policy_router r = { 0 };
+	char trouble[700], why[900];
+
+	if (i->term_serial > 0)
+		router_state(i->app, &r, trouble, sizeof(trouble));
+	bool go = policy_term_due(i->term_serial, &r);
+	i->term_at = t + (r.known || !i->term_serial ? TERM_ASK : TERM_ASK_UNKNOWN);
+	if (go) {
+		if (i->term_told)
+			applog(i->app, "%s: the routers no longer send to it (after %.1f s)",
+			       i->name, t - i->term_since);
+		i->term_told = false;
+		return true;
+	}
+	if (!i->term_told && (!r.known || t - i->term_since >= scheduler_conf.proxy_wait)) {
+		policy_term_why(i->term_serial, &r, why, sizeof(why));
+		applog(i->app, "%s: kept running (v%d at %s:%d): %s; SIGTERM once the routers "
+		       "confirm they no longer send to it", i->name, i->release, i->address,
+		       i->port, why);
+		i->term_told = true;
+	}
+	return false;
+}
+
+/* A stopping instance: SIGTERM once the routers let it go, SIGKILL after
  * the grace. */
 static void stop_timers(struct inst *i, double t)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 	struct deis_backend *be = sched.backend;
 
-	if (!i->termed && i->term_serial >= 0) {
-		bool go = policy_term_due(i->term_serial, i->term_at, t, NULL);
-		if (!go && sched.cache) {
-			struct policy_router r = { 0 };
-			r.known = deis_cache_proxy_state(sched.cache, i->app, &r.alive,
-							 &r.applied, &err) == 0;
-			go = policy_term_due(i->term_serial, i->term_at, t, &r);
-		}
+	if (!i->termed && i->term_serial >= 0 && t >= i->term_at && term_due(i, t)) {
 		/* Not before the container's init runs its own program: a
 		 * signal to a container still being created, or to runc's
 		 * init before its exec, is lost.  (Its end also ends this.) */
 		struct deis_backend_state st = { 0 };
-		if (go)
-			be->ops->inspect(be, i->id, &st);
-		if (go && st.signalable)
+		be->ops->inspect(be, i->id, &st);
+		if (st.signalable)
 			send_term(i);
 	}
 	if (i->termed && t >= i->kill_at) {

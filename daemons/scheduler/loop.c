@@ -9,7 +9,9 @@
  * queues app names and resyncs for this loop).  Then each turn of the
  * loop, while deis_daemon_running() (a SIGHUP is a reload and a resync):
  *
- *   1. events and the resync say which apps to load again;
+ *   1. events and the resync say which apps to load again (while Redis
+ *      does not answer, no event comes: the serials are compared every
+ *      second instead);
  *   2. the instances' timers run (health checks, restarts after their
  *      cool-off, the stop sequence);
  *   3. each app whose state changed gets a pass (pass.c), then its rows
@@ -89,6 +91,36 @@ static void close_all(void)
 	sched.db = NULL;
 }
 
+void cache_failed(void)
+{
+	deis_cache_keeper_failed(&redis);
+	sched.cache = NULL;
+}
+
+/*
+ * Once a second, whether Redis answers.  While it does not, no event
+ * tells of a change: the event thread is asked for a resync every second
+ * rather than every resync_interval, so that a change made during the
+ * outage is acted on within about a second (one query of the apps'
+ * serials each time, and the node's heartbeat).
+ */
+static void cache_watch(double t)
+{
+	static double next;
+	struct deis_error err = DEIS_ERROR_INIT;
+
+	if (t < next)
+		return;
+	next = t + 1;
+	if (sched.cache && deis_cache_ping(sched.cache, &err) < 0) {
+		deis_log(LOG_WARNING, "Redis: %s; comparing serials every second until it "
+			 "answers", err.msg);
+		cache_failed();
+	}
+	if (!sched.cache)
+		deis_daemon_events_resync();
+}
+
 /* Events and the resync (queued by the event thread: every
  * resync_interval s, after a SIGHUP, when the subscription is made
  * again): which apps to load again.  Also where a Redis that was away
@@ -122,8 +154,7 @@ static double next_timer(double t)
 		if (i->state == S_CRASHED)
 			next = fmin(next, i->backoff_until);
 		if (i->state == S_STOPPING && !i->termed)
-			next = fmin(next, i->term_serial < 0 ? t + 0.05 :
-				    fmin(i->term_at, t + 0.02));
+			next = fmin(next, i->term_serial < 0 ? t + 0.05 : i->term_at);
 		if (i->state == S_STOPPING && i->termed)
 			next = fmin(next, i->kill_at);
 	}
@@ -182,6 +213,7 @@ int scheduler_serve(void)
 		double t = mono();
 
 		take_events();
+		cache_watch(t);
 		for_each_inst(i, nx)
 			inst_timers(i, app_find(i->app, false), t);
 		for (size_t k = 0; k < napps; k++)

@@ -57,7 +57,8 @@ static struct deis_conf_option options[64] = {
 	OPT(INT | DEIS_CONF_RELOAD, backoff_max, "300",
 	    "longest wait in seconds before restarting a crashed one"),
 	OPT(INT | DEIS_CONF_RELOAD, proxy_wait, "10",
-	    "seconds to wait for the router to drop a container"),
+	    "seconds a stopping container waits for the routers to drop it before the "
+	    "wait is logged (it waits on: it is never stopped while routed)"),
 	OPT(STR, runtime, "runc", "the container runtime backend (runc)"),
 	OPT(INT, autoscale_window, "60", "seconds over which autoscale averages a process type's CPU"),
 };

@@ -421,12 +421,25 @@ int policy_deploy_alone(const struct deis_app *m, int marked, char *who, size_t 
 
 /* ---- stopping and crashes ---- */
 
-bool policy_term_due(long serial, double deadline, double now,
-		     const struct policy_router *router)
+bool policy_term_due(long serial, const struct policy_router *router)
 {
-	if (serial == 0 || now >= deadline)
+	if (serial == 0)
 		return true;
-	return router && (!router->known || !router->alive || router->applied >= serial);
+	return router && router->known && (!router->alive || router->applied >= serial);
+}
+
+void policy_term_why(long serial, const struct policy_router *router, char *buf,
+		     size_t len)
+{
+	if (!router || !router->known)
+		snprintf(buf, len, "the routers' state is not known (%s)",
+			 router && router->trouble ? router->trouble : "not asked");
+	else if (router->alive && router->applied < serial)
+		snprintf(buf, len, "router %s has applied serial %ld of the app, not yet %ld",
+			 router->lagging && router->lagging[0] ? router->lagging : "(unnamed)",
+			 router->applied, serial);
+	else
+		snprintf(buf, len, "nothing: the routers no longer send to it");
 }
 
 double policy_crash(int *crashes, double run_since, double now, int max)

@@ -152,21 +152,34 @@ int policy_deploy_alone(const struct deis_app *m, int marked, char *who, size_t 
 
 /* ---- stopping and crashes ---- */
 
-/* What deis-proxy reported (deis_cache_proxy_state). */
+/*
+ * What the routers say of an app: every router's record of the serial
+ * whose routes its nginx serves (record.c: PostgreSQL's router_applied;
+ * Redis's deis:proxy:applied only when PostgreSQL does not answer).
+ */
 struct policy_router {
-	bool known;		/* it answered */
-	bool alive;		/* a proxy runs */
-	long applied;		/* the serial its nginx applied */
+	bool known;		/* a record answered */
+	bool alive;		/* a router's heartbeat is current */
+	long applied;		/* the least serial of the app the live
+				 * routers applied */
+	const char *lagging;	/* the router that applied it ("": unnamed) */
+	const char *trouble;	/* !known: why neither record answered */
 };
 
 /*
  * Whether a stopping instance may get its SIGTERM: its row, marked
- * stopping, was written with serial (0: it was never routed), and the
- * router no longer routes to it (router: NULL when not asked), or no
- * router runs, or the wait ended at deadline.
+ * stopping, was written with serial (0: it was never routed), and every
+ * live router applied that serial or a later one (from then on nginx
+ * sends it nothing), or no router is alive.  A router state not known
+ * (router NULL, or !known) is never a yes, nor is any length of wait: a
+ * router may still send to it, so it keeps running until one answers.
  */
-bool policy_term_due(long serial, double deadline, double now,
-		     const struct policy_router *router);
+bool policy_term_due(long serial, const struct policy_router *router);
+
+/* Why a stopping instance keeps running (policy_term_due() said no), in
+ * words for the logs. */
+void policy_term_why(long serial, const struct policy_router *router, char *buf,
+		     size_t len);
 
 /*
  * A crash: counts it in *crashes (the count starts again after a minute

@@ -3,7 +3,7 @@
  * what runs (one transaction per app per pass, which bumps the app's
  * serial and is followed by an "app <name>" event, so that the tree and
  * the proxy see it), the deployed verdicts, the resync and the node's
- * heartbeat.
+ * heartbeat; and what the routers recorded they apply.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include "deis/cache.h"
 #include "deis/conf.h"
 #include "deis/db.h"
+#include "deis/db_proxy.h"
 #include "deis/log.h"
 #include "deis/quota.h"
 #include "scheduler.h"
@@ -21,8 +22,11 @@ void publish(const char *app)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 
-	if (sched.cache && deis_cache_publish(sched.cache, "app", app, &err) < 0)
+	if (sched.cache && deis_cache_publish(sched.cache, "app", app, &err) < 0) {
+		/* The others learn of it at their resyncs. */
 		deis_log(LOG_WARNING, "publishing: %s", err.msg);
+		cache_failed();
+	}
 }
 
 /*
@@ -228,4 +232,44 @@ void resync(void)
 		 deis_quota_host_memory());
 	if (deis_db_node_seen(sched.db, scheduler_conf.node, scheduler_conf.address, info, &err) < 0)
 		deis_log(LOG_WARNING, "node heartbeat: %s", err.msg);
+}
+
+/* ---- the routers ---- */
+
+/* Live routers in PostgreSQL's last answer: Redis's record (one hash,
+ * the last writer's) speaks for one router only. */
+static int routers_seen = -1;
+
+void router_state(const char *app, struct policy_router *r, char *trouble, size_t len)
+{
+	static struct deis_router_state st;	/* r->lagging points into it */
+	struct deis_error err = DEIS_ERROR_INIT, cerr = DEIS_ERROR_INIT;
+	bool alive = false;
+	long applied = 0;
+
+	if (deis_db_router_state(sched.db, app, &st, &err) == 0) {
+		routers_seen = st.live;
+		*r = (struct policy_router){ .known = true, .alive = st.live > 0,
+					     .applied = st.applied, .lagging = st.lagging };
+		return;
+	}
+	/* Redis may only confirm: without a heartbeat there it may have
+	 * been flushed, which is no news of the routers. */
+	if (routers_seen == 1 && sched.cache) {
+		if (deis_cache_proxy_state(sched.cache, app, &alive, &applied, &cerr) < 0)
+			cache_failed();
+		else if (alive) {
+			*r = (struct policy_router){ .known = true, .alive = true,
+						     .applied = applied, .lagging = "(in Redis)" };
+			return;
+		}
+	}
+	snprintf(trouble, len, "PostgreSQL: %s; Redis: %s", err.msg,
+		 routers_seen != 1 ? "not asked: it speaks for one router only" :
+		 !sched.cache ? "not connected" : cerr.code ? cerr.msg : "no router's heartbeat");
+	/* One line in the log: libpq's messages run over several. */
+	for (char *p = trouble; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+	*r = (struct policy_router){ .known = false, .trouble = trouble };
 }

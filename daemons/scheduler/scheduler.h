@@ -45,7 +45,8 @@ struct scheduler_conf {
 	int boot_timeout;	/* s for a web container to answer [SIGHUP] */
 	int pids;		/* processes, when limits say nothing [SIGHUP] */
 	int backoff_max;	/* s: the longest crash cool-off [SIGHUP] */
-	int proxy_wait;		/* s to wait for the proxy to drop a route [SIGHUP] */
+	int proxy_wait;		/* s a stopping container waits for the routers
+				 * before the wait is logged [SIGHUP] */
 	char *runtime;		/* the backend: "runc" */
 	int autoscale_window;	/* s over which autoscale averages the CPU */
 };
@@ -104,9 +105,11 @@ struct inst {
 	bool restart_req;		/* the user asked (rmdir) */
 	bool routed;			/* was up: the proxy may route to it */
 	bool termed;
-	long term_serial;		/* SIGTERM once the proxy applied it;
+	long term_serial;		/* SIGTERM once the routers applied it;
 					 * -1 until the row is written */
-	double term_at, kill_at;
+	double term_since;		/* when it began to wait for them */
+	double term_at, kill_at;	/* when to ask them next; SIGKILL */
+	bool term_told;			/* why it waits is in the log */
 	bool dirty;			/* its row must be written */
 	bool nodb;			/* its app is gone: no row */
 };
@@ -197,6 +200,10 @@ void mark_deployed(struct sapp *a, double t);
 void write_rows(struct sapp *a, double t);
 void load_app(struct sapp *a);
 void resync(void);
+/* What the routers say of app (policy.h): PostgreSQL's record, or
+ * Redis's when PostgreSQL does not answer; when neither does, not known,
+ * and trouble (of len bytes) says why. */
+void router_state(const char *app, struct policy_router *r, char *trouble, size_t len);
 
 /* ---- autoscale (autoscale.c) ---- */
 
@@ -209,6 +216,11 @@ void autoscale(double t);
 void adopt(void);
 
 /* ---- the loop (loop.c) ---- */
+
+/* An operation on sched.cache failed: the connection is dropped (taken
+ * again after the backoff) and, meanwhile, changes are looked for every
+ * second. */
+void cache_failed(void);
 
 /* Opens what the daemon needs (the database waited for with the backoff),
  * adopts, and serves until deis_daemon_running() says stop; then closes

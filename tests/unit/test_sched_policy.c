@@ -271,19 +271,53 @@ TEST(config_change_rolls_out_new_first)
 	CHECK(policy_deploy_with(&f.app, 2, f.insts, f.n) == -1);	/* marked */
 
 	/* SIGTERM waits for the router to apply serial 7 (the write that
-	 * marked it stopping), for at most the proxy wait. */
+	 * marked it stopping). */
 	struct policy_router r = { .known = true, .alive = true, .applied = 6 };
-	CHECK(!policy_term_due(7, NOW + 10, NOW, NULL));
-	CHECK(!policy_term_due(7, NOW + 10, NOW, &r));
+	CHECK(!policy_term_due(7, &r));
 	r.applied = 7;
-	CHECK(policy_term_due(7, NOW + 10, NOW, &r));
-	r = (struct policy_router){ .known = true, .alive = false };
-	CHECK(policy_term_due(7, NOW + 10, NOW, &r));	/* no proxy runs */
-	r = (struct policy_router){ .known = false };
-	CHECK(policy_term_due(7, NOW + 10, NOW, &r));	/* Redis failed */
-	CHECK(policy_term_due(7, NOW + 10, NOW + 10, NULL));	/* waited enough */
-	CHECK(policy_term_due(0, NOW + 10, NOW, NULL));	/* never routed */
+	CHECK(policy_term_due(7, &r));
 	fx_clear(&f);
+}
+
+/* Unknown is not "go": with neither record answering (Redis and
+ * PostgreSQL down, or not asked), a router may still send to it. */
+TEST(term_waits_while_the_router_state_is_unknown)
+{
+	struct policy_router r = { .known = false, .trouble = "PostgreSQL: down; Redis: down" };
+	char why[300];
+
+	CHECK(!policy_term_due(7, NULL));
+	CHECK(!policy_term_due(7, &r));
+	/* Even what an old answer said is not taken once it is unknown. */
+	r.alive = true;
+	r.applied = 9;
+	CHECK(!policy_term_due(7, &r));
+	policy_term_why(7, &r, why, sizeof(why));
+	CHECK(strstr(why, "not known") && strstr(why, "PostgreSQL: down"));
+	policy_term_why(7, NULL, why, sizeof(why));
+	CHECK(strstr(why, "not known"));
+	/* A container that was never routed needs no router. */
+	CHECK(policy_term_due(0, NULL));
+	CHECK(policy_term_due(0, &r));
+}
+
+/* Known: every live router must have applied the serial (the least of
+ * them is what the record gives); no live router routes anything. */
+TEST(term_due_once_every_live_router_applied)
+{
+	struct policy_router r = { .known = true, .alive = true, .applied = 6,
+				   .lagging = "node2" };
+	char why[300];
+
+	CHECK(!policy_term_due(7, &r));
+	policy_term_why(7, &r, why, sizeof(why));
+	CHECK_STR(why, "router node2 has applied serial 6 of the app, not yet 7");
+	r.applied = 0;			/* a live router that never applied it */
+	CHECK(!policy_term_due(7, &r));
+	r.applied = 8;			/* a later serial includes it */
+	CHECK(policy_term_due(7, &r));
+	r = (struct policy_router){ .known = true, .alive = false };
+	CHECK(policy_term_due(7, &r));	/* no router runs: none sends to it */
 }
 
 /* A new release whose web instance crashes without ever answering: once
@@ -516,6 +550,8 @@ int main(void)
 	RUN(scale_up_starts_the_new_names);
 	RUN(scale_down_stops_the_names_not_asked_for);
 	RUN(config_change_rolls_out_new_first);
+	RUN(term_waits_while_the_router_state_is_unknown);
+	RUN(term_due_once_every_live_router_applied);
 	RUN(crash_looping_release_fails_old_kept);
 	RUN(boot_timeout_alone_kills_and_retries);
 	RUN(restart_by_rmdir_replaces_new_first);
