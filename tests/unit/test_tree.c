@@ -3,10 +3,12 @@
  * PostgreSQL: paths resolved, directories listed, files written through
  * the store and read back, who may do what, and refusals that change
  * nothing, all over the in-memory store of test_tree_store.c.  It also
- * checks that docs/tree.md's generated parts are what the rows make.
+ * checks that the generated parts of docs/tree.md and of the manual page
+ * docs/man/deisfs.5 are what the rows make.
  *
  *   test_tree                          the tests (TAP)
  *   test_tree --update-doc FILE        rewrites FILE's generated parts
+ *                                      (docs/tree.md, docs/man/deisfs.5)
  *   test_tree --readme                 prints README
  *
  * Requests are made as the FUSE side makes them: resolve and check under
@@ -542,6 +544,49 @@ TEST(doc_matches_the_rows)
 	free(doc);
 }
 
+static const char *man_path = DEIS_SOURCE_ROOT "/docs/man/deisfs.5";
+
+/* The manual page deisfs(5) has the same generated parts, in roff. */
+TEST(man_page_matches_the_rows)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_buf b = DEIS_BUF_INIT;
+	char *doc = read_doc(man_path);
+
+	CHECK(doc != NULL);
+	if (!doc)
+		return;
+	CHECK(strstr(doc, ".\\\" tree:listing\n") && strstr(doc, ".\\\" tree:apps\n") &&
+	      strstr(doc, ".\\\" tree:platform\n"));
+	CHECK(tree_doc_update(doc, &b, &err) == 0);
+	if (strcmp(doc, deis_buf_str(&b))) {
+		printf("# docs/man/deisfs.5 differs from the tree's rows: run\n"
+		       "#   build/tests/unit/test_tree --update-doc docs/man/deisfs.5\n");
+		CHECK(!"docs/man/deisfs.5 is what the rows make");
+	}
+	/* the rows, in roff: a tagged paragraph per file */
+	CHECK(strstr(doc, ".TP\n\\fB\\&formation\\fR\n\\fIread:\\fR\n") != NULL);
+	/* a change to a row shows as a difference */
+	struct deis_buf changed_doc = DEIS_BUF_INIT;
+	deis_buf_adds(&changed_doc, doc);
+	char *at = strstr(changed_doc.data, "\\&formation\\fR\n");
+	CHECK(at != NULL);
+	if (at)
+		at[2] = 'F';
+	deis_buf_reset(&b);
+	CHECK(tree_doc_update(deis_buf_str(&changed_doc), &b, &err) == 0);
+	CHECK(!strcmp(doc, deis_buf_str(&b)));
+	/* markers that name no part, are not on a line of their own, or
+	 * are never closed */
+	deis_buf_reset(&b);
+	CHECK(tree_doc_update(".\\\" tree:nope\n.\\\" /tree:nope\n", &b, &err) == -EINVAL);
+	CHECK(tree_doc_update("x .\\\" tree:apps\n.\\\" /tree:apps\n", &b, &err) == -EINVAL);
+	CHECK(tree_doc_update(".\\\" tree:apps\n", &b, &err) == -EINVAL);
+	deis_buf_release(&changed_doc);
+	deis_buf_release(&b);
+	free(doc);
+}
+
 /* A row added at start (as the per-app settings are) is looked up,
  * listed, stored through and documented like a static one. */
 static int show_added(const struct node *n, struct deis_buf *out)
@@ -553,6 +598,12 @@ static int show_added(const struct node *n, struct deis_buf *out)
 static const struct nodetype nt_added = {
 	.name = "example", .mode = S_IFREG | 0444, .show = show_added,
 	.help = "a row added at start",
+};
+/* Help with what roff must escape: a control character at the start of
+ * a line, a backslash, dashes that are not hyphens, markdown, UTF-8. */
+static const struct nodetype nt_added_roff = {
+	.name = "example2", .mode = S_IFREG | 0444, .show = show_added,
+	.help = ".x \\ --o a-b -> `c-d` **b** \xc3\xa9\xe2\x80\x94",
 };
 static const struct nodetype nt_added_env = {
 	.name = "env", .mode = S_IFREG | 0444, .show = show_added,
@@ -578,6 +629,18 @@ TEST(rows_added_at_start)
 	deis_buf_reset(&b);
 	CHECK(tree_doc("apps", &b) == 0);
 	CHECK(strstr(deis_buf_str(&b), "| `example` | a row added at start | read-only |"));
+	/* and in the manual page's roff */
+	CHECK(tree_app_add(&nt_added_roff, &err) == 0);
+	deis_buf_reset(&b);
+	CHECK(tree_doc_update(".\\\" tree:apps\n.\\\" /tree:apps\n", &b, &err) == 0);
+	CHECK(strstr(deis_buf_str(&b), ".TP\n\\fB\\&example\\fR\n\\fIread:\\fR\n"
+		     "\\&a row added at start\n.br\n\\fIwrite:\\fR\n\\&read-only\n"));
+	CHECK(strstr(deis_buf_str(&b), "\n\\&.x \\e \\-\\-o a-b \\-> \\fBc\\-d\\fR "
+		     "\\fBb\\fR \\[u00E9]\\[u2014]\n"));
+	deis_buf_reset(&b);
+	CHECK(tree_doc_update(".\\\" tree:listing\n.\\\" /tree:listing\n", &b, &err) == 0);
+	CHECK(strstr(deis_buf_str(&b), "\n\\ \\ \\ \\ \\fB\\&example\\fR\n"
+		     "\\&a row added at start\n"));
 	deis_buf_release(&b);
 }
 
@@ -669,6 +732,7 @@ int main(int argc, char **argv)
 	RUN(event_paths);
 	RUN(readme_from_the_rows);
 	RUN(doc_matches_the_rows);
+	RUN(man_page_matches_the_rows);
 	RUN(settings_are_rows_of_a_table);
 	RUN(rows_added_at_start);	/* last: the added row stays */
 	return unit_done();
