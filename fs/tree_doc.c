@@ -48,34 +48,6 @@ static void label(struct deis_buf *out, const struct nodetype *t)
 		deis_buf_addch(out, '/');
 }
 
-static void listing(struct deis_buf *out, const struct nodetype *dir, int depth)
-{
-	const struct nodetype *t;
-
-	for (size_t i = 0; (t = row_at(dir, i)); i++) {
-		if (!t->help)
-			continue;
-		struct deis_buf l = DEIS_BUF_INIT;
-		deis_buf_addf(&l, "%*s", 2 * depth + 2, "");
-		label(&l, t);
-		deis_buf_addf(out, "%-*s %s\n", HELP_COLUMN - 1, deis_buf_str(&l), t->help);
-		deis_buf_release(&l);
-		if (S_ISDIR(t->mode))
-			listing(out, t, depth + 1);
-	}
-}
-
-void tree_readme(struct deis_buf *out)
-{
-	deis_buf_adds(out, "deisfs - the platform as files\n\n");
-	listing(out, &nt_root, 0);
-	deis_buf_adds(out,
-"\n"
-"Every change is one transaction; a config change makes one release.\n"
-"A bad write fails with EINVAL (EDQUOT past a quota or the nodes' capacity)\n"
-"and the reason is in the daemon log.\n");
-}
-
 /* The two languages of the generated parts: docs/tree.md's and the
  * manual page's. */
 enum doc_format { DOC_MARKDOWN, DOC_ROFF };
@@ -137,10 +109,34 @@ static void roff_text(struct deis_buf *out, const char *md)
 		deis_buf_adds(out, "\\fR");
 }
 
-/* The listing as tagged paragraphs (.TP) without space between them:
- * the name, indented by its depth, and its help, which wraps beside it.
- * (tbl would do, but puts a blank line where a page would end.) */
-static void listing_roff(struct deis_buf *out, const struct nodetype *dir, int depth)
+/* A row of the listing: its name, indented by its depth, and its help
+ * beside it.  In roff a tagged paragraph (.TP, no space between them: see
+ * doc_part), where the help wraps beside the name (tbl would do, but puts
+ * a blank line where a page would end). */
+static void listing_entry(struct deis_buf *out, enum doc_format f, const char *name,
+			  const char *help, int depth)
+{
+	if (f == DOC_MARKDOWN) {
+		struct deis_buf l = DEIS_BUF_INIT;
+		deis_buf_addf(&l, "%*s%s", 2 * depth + 2, "", name);
+		deis_buf_addf(out, "%-*s %s\n", HELP_COLUMN - 1, deis_buf_str(&l), help);
+		deis_buf_release(&l);
+		return;
+	}
+	deis_buf_addf(out, ".TP %dn\n", HELP_COLUMN - 4);
+	for (int d = 0; d < depth; d++)
+		deis_buf_adds(out, "\\ \\ ");
+	deis_buf_adds(out, "\\fB");
+	roff_text(out, name);
+	deis_buf_adds(out, "\\fR\n");
+	roff_text(out, help);
+	deis_buf_addch(out, '\n');
+}
+
+/* The tree under dir, a line per row that has help (README's, and the
+ * listing of docs/tree.md and deisfs(5)). */
+static void listing(struct deis_buf *out, enum doc_format f, const struct nodetype *dir,
+		    int depth)
 {
 	const struct nodetype *t;
 
@@ -149,18 +145,22 @@ static void listing_roff(struct deis_buf *out, const struct nodetype *dir, int d
 			continue;
 		struct deis_buf l = DEIS_BUF_INIT;
 		label(&l, t);
-		deis_buf_addf(out, ".TP %dn\n", HELP_COLUMN - 4);
-		for (int d = 0; d < depth; d++)
-			deis_buf_adds(out, "\\ \\ ");
-		deis_buf_adds(out, "\\fB");
-		roff_text(out, deis_buf_str(&l));
-		deis_buf_adds(out, "\\fR\n");
-		roff_text(out, t->help);
-		deis_buf_addch(out, '\n');
+		listing_entry(out, f, deis_buf_str(&l), t->help, depth);
 		deis_buf_release(&l);
 		if (S_ISDIR(t->mode))
-			listing_roff(out, t, depth + 1);
+			listing(out, f, t, depth + 1);
 	}
+}
+
+void tree_readme(struct deis_buf *out)
+{
+	deis_buf_adds(out, "deisfs - the platform as files\n\n");
+	listing(out, DOC_MARKDOWN, &nt_root, 0);
+	deis_buf_adds(out,
+"\n"
+"Every change is one transaction; a config change makes one release.\n"
+"A bad write fails with EINVAL (EDQUOT past a quota or the nodes' capacity)\n"
+"and the reason is in the daemon log.\n");
 }
 
 /* A file of a table: a row of docs/tree.md's, or a tagged paragraph of
@@ -211,11 +211,11 @@ static int doc_part(enum doc_format f, const char *part, struct deis_buf *out)
 	if (!strcmp(part, "listing")) {
 		if (f == DOC_MARKDOWN) {
 			deis_buf_adds(out, "```\n");
-			listing(out, &nt_root, 0);
+			listing(out, f, &nt_root, 0);
 			deis_buf_adds(out, "```\n");
 		} else {
 			deis_buf_adds(out, ".PD 0\n");
-			listing_roff(out, &nt_root, 0);
+			listing(out, f, &nt_root, 0);
 			deis_buf_adds(out, ".PD\n");
 		}
 	} else if (!strcmp(part, "platform")) {

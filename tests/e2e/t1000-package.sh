@@ -1,36 +1,16 @@
 #!/bin/bash
 test_description='the Debian package: packaging/deb builds deisfs_<version>_<arch>.deb, with the daemons, helpers, conffile, units and manual pages where they belong'
-# Needs no platform (DEIS_TEST_NO_MOUNT).  t1010-package-install.sh then
+# Needs no platform (lib-package.sh).  t1010-package-install.sh then
 # installs the package into a clean Debian 12 chroot: two scripts, so that
 # building the package and making the chroot (each a few minutes the first
 # time) have a time limit each.  packaging/deb installs its tools with
 # apt-get when missing, and so does this script (man-db).
-DEIS_TEST_NO_MOUNT=1
-. "$(dirname "$0")/../lib.sh"
-
-export DEBIAN_FRONTEND=noninteractive
-VERSION=$(meson introspect "$DEIS_SRC/meson.build" --projectinfo |
-	sed -n 's/.*"version": "\([^"]*\)".*/\1/p')
-
-# Installs the host packages named that are missing, saying so.
-need_host_packages() {	# PACKAGE...
-	local p missing=()
-	for p; do
-		[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] ||
-			missing+=("$p")
-	done
-	[ ${#missing[@]} != 0 ] || return 0
-	echo "# installing with apt-get: ${missing[*]}"
-	apt-get update -q >/dev/null &&
-	apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null >/dev/null
-}
+. "$(dirname "$0")/lib-package.sh"
 
 test_expect_success 'packaging/deb builds deisfs_<version>_<arch>.deb into the build directory' '
 	test -n "$VERSION" &&
-	"$DEIS_SRC/packaging/deb" >deb.log 2>&1 &&
-	tail -n 1 deb.log >deb &&
+	package_build &&
 	test "$(cat deb)" = "$DEIS_BUILD/deisfs_${VERSION}_$(dpkg-architecture -qDEB_HOST_ARCH).deb" &&
-	test_path_is_file "$(cat deb)" &&
 	test "$(dpkg-deb -f "$(cat deb)" Version)" = "$VERSION" &&
 	test "$("$DEISFS" --version)" = "deisfs $VERSION"
 '

@@ -1,34 +1,17 @@
 #!/bin/bash
 test_description='the Debian package installs with apt into a clean Debian 12 chroot (mmdebstrap), runs, shows its manual pages, and purges'
-# Needs no platform: it sets DEIS_TEST_NO_MOUNT.  The package is
-# packaging/deb's (t1000-package.sh built it; it is built here if not).  The chroot is made with
-# mmdebstrap (minbase) from the mirrors apt uses on this host, with the
-# package's dependencies, and kept as a tarball in $DEIS_BUILD/deb/ keyed
-# by the mirrors and that package list, so that the next run only
-# unpacks it.  The chroot tests are skipped (prerequisite MIRROR) only
-# when no mirror answers.  packaging/deb and this script install their
-# tools (mmdebstrap, man-db, ...) with apt-get when missing.
-DEIS_TEST_NO_MOUNT=1
-. "$(dirname "$0")/../lib.sh"
+# Needs no platform (lib-package.sh).  The package is packaging/deb's
+# (t1000-package.sh built it; it is built here if not).  The chroot is
+# made with mmdebstrap (minbase) from the mirrors apt uses on this host,
+# with the package's dependencies, and kept as a tarball in
+# $DEIS_BUILD/deb/ keyed by the mirrors and that package list, so that the
+# next run only unpacks it.  The chroot tests are skipped (prerequisite
+# MIRROR) only when no mirror answers.  packaging/deb and this script
+# install their tools (mmdebstrap, ...) with apt-get when missing.
+. "$(dirname "$0")/lib-package.sh"
 
-export DEBIAN_FRONTEND=noninteractive
 CACHE=$DEIS_BUILD/deb
 ROOT=$TRASH_DIRECTORY/chroot
-VERSION=$(meson introspect "$DEIS_SRC/meson.build" --projectinfo |
-	sed -n 's/.*"version": "\([^"]*\)".*/\1/p')
-
-# Installs the host packages named that are missing, saying so.
-need_host_packages() {	# PACKAGE...
-	local p missing=()
-	for p; do
-		[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] ||
-			missing+=("$p")
-	done
-	[ ${#missing[@]} != 0 ] || return 0
-	echo "# installing with apt-get: ${missing[*]}"
-	apt-get update -q >/dev/null &&
-	apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null >/dev/null
-}
 
 # The sources of this host's apt for Debian 12 ("deb URI SUITE COMPONENT..."
 # lines): the chroot is made from the mirrors the host uses.
@@ -78,9 +61,7 @@ else
 fi
 
 test_expect_success 'the package (packaging/deb)' '
-	"$DEIS_SRC/packaging/deb" >deb.log 2>&1 &&
-	tail -n 1 deb.log >deb &&
-	test_path_is_file "$(cat deb)"
+	package_build
 '
 
 test_expect_success MIRROR 'a clean Debian 12 chroot (mmdebstrap minbase) with the dependencies' '
