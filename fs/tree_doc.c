@@ -48,8 +48,8 @@ static void label(struct deis_buf *out, const struct nodetype *t)
 		deis_buf_addch(out, '/');
 }
 
-/* The two languages of the generated parts: docs/tree.md's and the
- * manual page's. */
+/* The two languages of what this makes: plain text and markdown (README,
+ * docs/tree.md), and roff (the manual page). */
 enum doc_format { DOC_MARKDOWN, DOC_ROFF };
 
 /* The UTF-8 character at p as a roff escape (troff reads bytes, not

@@ -21,12 +21,14 @@ bookworm_sources() {
 		     END { for (k in c) print "deb " k c[k] }' | sort
 }
 
-# Runs CMD in the chroot, in a mount namespace of its own (its /proc goes
-# with it), with a clean environment.
+# Runs CMD in the chroot, in a mount namespace of its own (its /proc and
+# pseudo-terminals go with it), with a clean environment.
 in_chroot() {	# CMD...
 	unshare --mount --propagation private -- sh -c '
 		root=$1; shift
-		mount -t proc proc "$root/proc" && exec chroot "$root" "$@"' sh "$ROOT" \
+		mount -t proc proc "$root/proc" &&
+		mount -t devpts -o newinstance,ptmxmode=0666 devpts "$root/dev/pts" &&
+		exec chroot "$root" "$@"' sh "$ROOT" \
 		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 TERM=dumb "$@"
 }
 
