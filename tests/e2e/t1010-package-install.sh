@@ -145,6 +145,18 @@ test_expect_success MIRROR 'man 5 deisfs shows the tree, man 8 deisfs the option
 	grep -q "deisfs $VERSION" man8
 '
 
+test_expect_success MIRROR 'every program the units run is installed' '
+	for u in "$ROOT"/lib/systemd/system/deis*.service; do
+		[ -f "$u" ] || continue
+		sed -n "s/^Exec[A-Za-z]*=[-@:+!]*\([^ ]*\).*/\1/p" "$u" >programs &&
+		test -s programs || { echo "${u##*/} runs nothing"; return 1; }
+		while read -r prog; do
+			test -x "$ROOT$prog" ||
+				{ echo "${u##*/}: $prog is not installed"; return 1; }
+		done <programs
+	done
+'
+
 test_expect_success MIRROR 'dpkg lists /etc/deis/deis.conf as a conffile' '
 	in_chroot dpkg-query -W -f="\${Conffiles}\n" deisfs >conffiles &&
 	grep -E "^ /etc/deis/deis.conf [0-9a-f]{32}$" conffiles
