@@ -72,17 +72,38 @@ static void *grow(void *p, size_t n, size_t size)
 	return p;
 }
 
-static int decode_app(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
+/*
+ * An entity's plain columns (its DEIS_*_FIELDS list, include/deis/model.h)
+ * after the app's id: each names its field (and column of table t) and
+ * how it decodes, so that the SELECT list and the decoder are made from
+ * one list and cannot drift apart.
+ */
+#define COL_SQL(field, kind) ", " COL_SQL_##kind("t." #field)
+#define COL_SQL_STR(c) c
+#define COL_SQL_INT(c) c
+#define COL_SQL_LONG(c) c
+#define COL_SQL_US(c) US(c)
+#define COL_DECODE(field, kind) e->field = COL_##kind(res, i, ++col);
+#define COL_STR col_str
+#define COL_INT (int)col_long
+#define COL_LONG col_long
+#define COL_US col_us
+
+/* The decoder of rows that are an array of the app, one element a row. */
+#define DECODE_ROWS(name, type, arr, n, COLS) \
+	static int name(struct deis_app *a, PGresult *res, int i, struct deis_error *err) \
+	{ \
+		type *e = memset(APPEND(a->arr, a->n), 0, sizeof(type)); \
+		int col = 0; \
+		COLS(COL_DECODE) \
+		return 0; \
+	}
+
+static int decode_app(struct deis_app *e, PGresult *res, int i, struct deis_error *err)
 {
-	a->name = col_str(res, i, 1);
-	a->owner = col_str(res, i, 2);
-	a->serial = col_long(res, i, 3);
-	a->created = col_us(res, i, 4);
-	a->updated = col_us(res, i, 5);
-	a->formation_mtime = col_us(res, i, 6);
-	a->domains_mtime = col_us(res, i, 7);
-	a->perms_mtime = col_us(res, i, 8);
-	a->drains_mtime = col_us(res, i, 9);
+	int col = 0;
+
+	DEIS_APP_FIELDS(COL_DECODE)
 	return 0;
 }
 
@@ -147,49 +168,10 @@ DECODE_STRLIST(decode_domain, domains)
 DECODE_STRLIST(decode_perm, perms)
 DECODE_STRLIST(decode_drain, drains)
 
-static int decode_container(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
-{
-	*APPEND(a->containers, a->ncontainers) = (struct deis_container){
-		.name = col_str(res, i, 1),
-		.type = col_str(res, i, 2),
-		.number = (int)col_long(res, i, 3),
-		.state = col_str(res, i, 4),
-		.release = (int)col_long(res, i, 5),
-		.node = col_str(res, i, 6),
-		.port = (int)col_long(res, i, 7),
-		.started = col_us(res, i, 8),
-		.restarts = (int)col_long(res, i, 9),
-		.updated = col_us(res, i, 10),
-		.instance = col_str(res, i, 11),
-		.seq = col_long(res, i, 12),
-		.command = col_str(res, i, 13),
-		.desired = col_str(res, i, 14),
-		.address = col_str(res, i, 15),
-	};
-	return 0;
-}
-
-static int decode_cert(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
-{
-	*APPEND(a->certs, a->ncerts) = (struct deis_cert){
-		.domain = col_str(res, i, 1),
-		.pem = col_str(res, i, 2),
-		.not_after = col_us(res, i, 3),
-		.updated = col_us(res, i, 4),
-	};
-	return 0;
-}
-
-static int decode_rollout(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
-{
-	*APPEND(a->rollouts, a->nrollouts) = (struct deis_rollout){
-		.version = (int)col_long(res, i, 1),
-		.state = col_str(res, i, 2),
-		.reason = col_str(res, i, 3),
-		.updated = col_us(res, i, 4),
-	};
-	return 0;
-}
+DECODE_ROWS(decode_container, struct deis_container, containers, ncontainers,
+	    DEIS_CONTAINER_FIELDS)
+DECODE_ROWS(decode_cert, struct deis_cert, certs, ncerts, DEIS_CERT_FIELDS)
+DECODE_ROWS(decode_rollout, struct deis_rollout, rollouts, nrollouts, DEIS_ROLLOUT_FIELDS)
 
 /* An app_settings row (lib/settings.c's table names the settings). */
 static int decode_setting(struct deis_app *a, PGresult *res, int i, struct deis_error *err)
@@ -208,17 +190,16 @@ static int decode_setting(struct deis_app *a, PGresult *res, int i, struct deis_
  * the array the rows of the others are matched against (ordered by app
  * id, by a binary search).
  *
- * A new loaded entity is one STEP row here and its decode function.
+ * A new loaded entity is one STEP row here and its decode function (for
+ * plain columns, a column list and DECODE_ROWS).
  */
 static const struct load_step {
 	const char *one;
 	const char *all;
 	db_decode_fn *decode;
 } load_steps[] = {
-#define APPS_Q "SELECT id, name, owner, serial, " US("created") ", " US("updated") \
-	", " US("formation_mtime") ", " US("domains_mtime") ", " US("perms_mtime") \
-	", " US("drains_mtime") " FROM apps"
-	{ APPS_Q " WHERE name = $1", APPS_Q " ORDER BY id", decode_app },
+#define APPS_Q "SELECT t.id" DEIS_APP_FIELDS(COL_SQL) " FROM apps t"
+	{ APPS_Q " WHERE t.name = $1", APPS_Q " ORDER BY t.id", decode_app },
 /* A child table's step: select reads table t (t.app_id first); filter
  * narrows the one app's rows; order sorts the rows of an app. */
 #define STEP(select, filter, order, decode) \
@@ -235,15 +216,13 @@ static const struct load_step {
 	     "", "t.type", decode_formation),
 	STEP("SELECT t.app_id, t.domain FROM domains t", "", "t.position", decode_domain),
 	STEP("SELECT t.app_id, t.username FROM perms t", "", "t.username", decode_perm),
-	STEP("SELECT t.app_id, t.name, t.type, t.number, t.state, t.release, t.node,"
-	     " t.port, " US("t.started") ", t.restarts, " US("t.updated") ", t.instance,"
-	     " t.seq, t.command, t.desired, t.address FROM containers t",
+	STEP("SELECT t.app_id" DEIS_CONTAINER_FIELDS(COL_SQL) " FROM containers t",
 	     "", "t.type, t.number, t.seq DESC", decode_container),
 	STEP("SELECT t.app_id, t.url FROM drains t", "", "t.position", decode_drain),
-	STEP("SELECT t.app_id, t.domain, t.pem, " US("t.not_after") ", " US("t.updated")
-	     " FROM certs t", "", "t.domain", decode_cert),
-	STEP("SELECT t.app_id, t.version, t.state, t.reason, " US("t.updated")
-	     " FROM rollouts t", "", "t.version", decode_rollout),
+	STEP("SELECT t.app_id" DEIS_CERT_FIELDS(COL_SQL) " FROM certs t", "", "t.domain",
+	     decode_cert),
+	STEP("SELECT t.app_id" DEIS_ROLLOUT_FIELDS(COL_SQL) " FROM rollouts t", "", "t.version",
+	     decode_rollout),
 	STEP("SELECT t.app_id, t.name, t.value, " US("t.mtime") " FROM app_settings t",
 	     "", "t.name", decode_setting),
 #undef STEP

@@ -128,15 +128,6 @@ struct kvrec {
 	char value[24];		/* canonical number */
 };
 
-static void rec_add(struct deis_buf *recs, const char *key, const char *value)
-{
-	struct kvrec r;
-
-	snprintf(r.key, sizeof(r.key), "%s", key);
-	snprintf(r.value, sizeof(r.value), "%s", value);
-	deis_buf_add(recs, &r, sizeof(r));
-}
-
 static int kvrec_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct kvrec *)a)->key,
@@ -177,6 +168,40 @@ out:
 	return rc;
 }
 
+/* One item of a key/value list into its record (key and canonical
+ * value); -EINVAL naming the item otherwise. */
+typedef int kv_item_fn(const struct item *it, struct kvrec *r, struct deis_error *err);
+
+/* A key/value list: each item into a record by item(), then the records
+ * sorted and checked for a key given twice into out. */
+static int kv_parse(const char *what, kv_item_fn *item, const char *text, size_t len,
+		    struct deis_kvlist *out, struct deis_error *err)
+{
+	struct deis_buf recs = DEIS_BUF_INIT;
+	size_t pos = 0;
+	struct kvrec r;
+	struct item it;
+	int rc = check_input(what, text, len, err);
+
+	while (rc == 0 && next_item(text, len, &pos, &it)) {
+		rc = item(&it, &r, err);
+		if (rc == 0)
+			deis_buf_add(&recs, &r, sizeof(r));
+	}
+	return rec_finish(&recs, rc, what, out, err);
+}
+
+/* The process type an item names in tok[0..n), into type[32]. */
+static int item_type(const char *what, const struct item *it, size_t n, char type[32],
+		     struct deis_error *err)
+{
+	if (copy_str(type, 32, it->tok, n) == 0 && deis_valid_proc_type(type))
+		return 0;
+	return deis_error_set(err, EINVAL,
+			      "%s: '%s': not a valid process type: [a-z][a-z0-9_-]{0,29}, not \"run\"",
+			      what, it->show);
+}
+
 void deis_keyvalue_lines_format(const struct deis_kvlist *l, struct deis_buf *out)
 {
 	for (size_t i = 0; i < l->n; i++)
@@ -185,43 +210,30 @@ void deis_keyvalue_lines_format(const struct deis_kvlist *l, struct deis_buf *ou
 
 /* ---- formation ---- */
 
+/* type=N */
+static int formation_item(const struct item *it, struct kvrec *r, struct deis_error *err)
+{
+	unsigned long long qty;
+	int rc;
+
+	if (!it->eq)
+		return deis_error_set(err, EINVAL,
+				      "formation: '%s': expected type=N, such as web=2", it->show);
+	rc = item_type("formation", it, (size_t)(it->eq - it->tok), r->key, err);
+	if (rc < 0)
+		return rc;
+	if (number_uint(it->val, it->vlen, DEIS_FORMATION_MAX_QTY, &qty) < 0)
+		return deis_error_set(err, EINVAL,
+				      "formation: '%s': quantity must be a number from 0 to %d",
+				      it->show, DEIS_FORMATION_MAX_QTY);
+	snprintf(r->value, sizeof(r->value), "%llu", qty);
+	return 0;
+}
+
 int deis_formation_parse(const char *text, size_t len,
 			 struct deis_kvlist *out, struct deis_error *err)
 {
-	struct deis_buf recs = DEIS_BUF_INIT;
-	size_t pos = 0;
-	char type[32], num[24];
-	unsigned long long qty;
-	struct item it;
-	int rc;
-
-	rc = check_input("formation", text, len, err);
-	if (rc < 0)
-		return rc;
-	while (next_item(text, len, &pos, &it)) {
-		if (!it.eq) {
-			rc = deis_error_set(err, EINVAL,
-					    "formation: '%s': expected type=N, such as web=2",
-					    it.show);
-			break;
-		}
-		if (copy_str(type, sizeof(type), it.tok, (size_t)(it.eq - it.tok)) < 0 ||
-		    !deis_valid_proc_type(type)) {
-			rc = deis_error_set(err, EINVAL,
-					    "formation: '%s': not a valid process type: [a-z][a-z0-9_-]{0,29}, not \"run\"",
-					    it.show);
-			break;
-		}
-		if (number_uint(it.val, it.vlen, DEIS_FORMATION_MAX_QTY, &qty) < 0) {
-			rc = deis_error_set(err, EINVAL,
-					    "formation: '%s': quantity must be a number from 0 to %d",
-					    it.show, DEIS_FORMATION_MAX_QTY);
-			break;
-		}
-		snprintf(num, sizeof(num), "%llu", qty);
-		rec_add(&recs, type, num);
-	}
-	return rec_finish(&recs, rc, "formation", out, err);
+	return kv_parse("formation", formation_item, text, len, out, err);
 }
 
 void deis_formation_format(const struct deis_kvlist *f, struct deis_buf *out)
@@ -258,77 +270,57 @@ long deis_limits_cpu_millis(const char *value)
 	return value ? cpu_parse(value, strlen(value)) : -1;
 }
 
+/* type.resource=value */
+static int limits_item(const struct item *it, struct kvrec *r, struct deis_error *err)
+{
+	const char *dot = it->eq ? memchr(it->tok, '.', (size_t)(it->eq - it->tok)) : NULL;
+	char type[32], res[8];
+	unsigned long long pids;
+	int rc;
+
+	if (!dot)
+		return deis_error_set(err, EINVAL,
+				      "limits: '%s': expected type.resource=value, such as web.memory=512M (resources: memory, cpu, pids)",
+				      it->show);
+	rc = item_type("limits", it, (size_t)(dot - it->tok), type, err);
+	if (rc < 0)
+		return rc;
+	if (copy_str(res, sizeof(res), dot + 1, (size_t)(it->eq - dot - 1)) < 0 ||
+	    (strcmp(res, "memory") && strcmp(res, "cpu") && strcmp(res, "pids")))
+		return deis_error_set(err, EINVAL,
+				      "limits: '%s': unknown resource (resources: memory, cpu, pids)",
+				      it->show);
+	snprintf(r->key, sizeof(r->key), "%s.%s", type, res);
+	if (!strcmp(res, "memory")) {
+		long long b = memory_parse(it->val, it->vlen);
+
+		if (b < 0)
+			return deis_error_set(err, EINVAL,
+					      "limits: '%s': memory must be bytes with an optional K, M or G suffix, from 4M to 1024G",
+					      it->show);
+		number_bytes_format(b, "KMG", r->value, sizeof(r->value));
+	} else if (!strcmp(res, "cpu")) {
+		long m = cpu_parse(it->val, it->vlen);
+
+		if (m < 0)
+			return deis_error_set(err, EINVAL,
+					      "limits: '%s': cpu must be cores from 0.01 to 256, with at most 3 decimals",
+					      it->show);
+		number_thousandths_format(m, r->value, sizeof(r->value));
+	} else {
+		if (number_uint(it->val, it->vlen, PIDS_MAX, &pids) < 0 || pids < PIDS_MIN)
+			return deis_error_set(err, EINVAL,
+					      "limits: '%s': pids must be a whole number from %d to %d",
+					      it->show, PIDS_MIN, PIDS_MAX);
+		snprintf(r->value, sizeof(r->value), "%llu", pids);
+	}
+	return 0;
+}
+
 int deis_limits_parse(const char *text, size_t len, struct deis_kvlist *out,
 		      struct deis_error *err)
 {
-	struct deis_buf recs = DEIS_BUF_INIT;
-	const char *dot;
-	size_t pos = 0;
-	char type[32], res[8], key[40], canon[24];
-	unsigned long long pids;
-	struct item it;
-	int rc;
-
-	rc = check_input("limits", text, len, err);
-	if (rc < 0)
-		return rc;
-	while (next_item(text, len, &pos, &it)) {
-		dot = it.eq ? memchr(it.tok, '.', (size_t)(it.eq - it.tok)) : NULL;
-		if (!dot) {
-			rc = deis_error_set(err, EINVAL,
-					    "limits: '%s': expected type.resource=value, such as web.memory=512M (resources: memory, cpu, pids)",
-					    it.show);
-			break;
-		}
-		if (copy_str(type, sizeof(type), it.tok, (size_t)(dot - it.tok)) < 0 ||
-		    !deis_valid_proc_type(type)) {
-			rc = deis_error_set(err, EINVAL,
-					    "limits: '%s': not a valid process type: [a-z][a-z0-9_-]{0,29}, not \"run\"",
-					    it.show);
-			break;
-		}
-		if (copy_str(res, sizeof(res), dot + 1, (size_t)(it.eq - dot - 1)) < 0 ||
-		    (strcmp(res, "memory") && strcmp(res, "cpu") &&
-		     strcmp(res, "pids"))) {
-			rc = deis_error_set(err, EINVAL,
-					    "limits: '%s': unknown resource (resources: memory, cpu, pids)",
-					    it.show);
-			break;
-		}
-		if (!strcmp(res, "memory")) {
-			long long b = memory_parse(it.val, it.vlen);
-
-			if (b < 0) {
-				rc = deis_error_set(err, EINVAL,
-						    "limits: '%s': memory must be bytes with an optional K, M or G suffix, from 4M to 1024G",
-						    it.show);
-				break;
-			}
-			number_bytes_format(b, "KMG", canon, sizeof(canon));
-		} else if (!strcmp(res, "cpu")) {
-			long m = cpu_parse(it.val, it.vlen);
-
-			if (m < 0) {
-				rc = deis_error_set(err, EINVAL,
-						    "limits: '%s': cpu must be cores from 0.01 to 256, with at most 3 decimals",
-						    it.show);
-				break;
-			}
-			number_thousandths_format(m, canon, sizeof(canon));
-		} else {
-			if (number_uint(it.val, it.vlen, PIDS_MAX, &pids) < 0 ||
-			    pids < PIDS_MIN) {
-				rc = deis_error_set(err, EINVAL,
-						    "limits: '%s': pids must be a whole number from %d to %d",
-						    it.show, PIDS_MIN, PIDS_MAX);
-				break;
-			}
-			snprintf(canon, sizeof(canon), "%llu", pids);
-		}
-		snprintf(key, sizeof(key), "%s.%s", type, res);
-		rec_add(&recs, key, canon);
-	}
-	return rec_finish(&recs, rc, "limits", out, err);
+	return kv_parse("limits", limits_item, text, len, out, err);
 }
 
 void deis_limits_format(const struct deis_kvlist *l, struct deis_buf *out)
@@ -523,11 +515,14 @@ int deis_healthcheck_parse(const char *text, size_t len,
 
 /* ---- maintenance, rollback ---- */
 
-/* text without surrounding white space. */
-static void trim(const char **text, size_t *len)
+/* A one-word file: its text checked, then without surrounding white
+ * space. */
+static int word_input(const char *what, const char **text, size_t *len,
+		      struct deis_error *err)
 {
 	const char *s = *text;
 	size_t n = *len;
+	int rc = check_input(what, s, n, err);
 
 	while (n && is_space(*s)) {
 		s++;
@@ -537,6 +532,7 @@ static void trim(const char **text, size_t *len)
 		n--;
 	*text = s;
 	*len = n;
+	return rc;
 }
 
 /* ASCII case-insensitive equality of s[0..n) and the lower-case word w. */
@@ -561,12 +557,10 @@ int deis_onoff_parse(const char *text, size_t len, bool *out,
 	static const char *const on[] = { "on", "1", "true", "yes" };
 	static const char *const off[] = { "off", "0", "false", "no" };
 	char show[SHOW];
-	int rc;
+	int rc = word_input("maintenance", &text, &len, err);
 
-	rc = check_input("maintenance", text, len, err);
 	if (rc < 0)
 		return rc;
-	trim(&text, &len);
 	for (size_t i = 0; i < 4; i++) {
 		if (word_is(text, len, on[i])) {
 			*out = true;
@@ -589,12 +583,10 @@ int deis_version_parse(const char *text, size_t len, int *out,
 	size_t n;
 	unsigned long long v;
 	char show[SHOW];
-	int rc;
+	int rc = word_input("rollback", &text, &len, err);
 
-	rc = check_input("rollback", text, len, err);
 	if (rc < 0)
 		return rc;
-	trim(&text, &len);
 	s = text;
 	n = len;
 	if (n && (*s == 'v' || *s == 'V')) {

@@ -208,21 +208,34 @@ void deis_release_summary(const char *who, const struct deis_kvlist *before,
 	deis_strlist_clear(&removed);
 }
 
+/* The strings an entity owns, by its field list (include/deis/model.h). */
+#define FREE_FIELD(field, kind) FREE_##kind(e->field)
+#define FREE_STR(p) free(p);
+#define FREE_INT(p)
+#define FREE_LONG(p)
+#define FREE_US(p)
+#define FREE_FIELDS(name, type, FIELDS) \
+	static void name(type *e) \
+	{ \
+		FIELDS(FREE_FIELD) \
+	}
+FREE_FIELDS(free_app_fields, struct deis_app, DEIS_APP_FIELDS)
+FREE_FIELDS(free_cert, struct deis_cert, DEIS_CERT_FIELDS)
+FREE_FIELDS(free_container, struct deis_container, DEIS_CONTAINER_FIELDS)
+FREE_FIELDS(free_rollout, struct deis_rollout, DEIS_ROLLOUT_FIELDS)
+
 void deis_app_free(struct deis_app *app)
 {
 	if (!app)
 		return;
-	free(app->name);
-	free(app->owner);
+	free_app_fields(app);
 	deis_kvlist_clear(&app->formation);
 	deis_strlist_clear(&app->domains);
 	deis_strlist_clear(&app->perms);
 	deis_strlist_clear(&app->drains);
 	deis_app_settings_clear(app);
-	for (size_t i = 0; i < app->ncerts; i++) {
-		free(app->certs[i].domain);
-		free(app->certs[i].pem);
-	}
+	for (size_t i = 0; i < app->ncerts; i++)
+		free_cert(&app->certs[i]);
 	free(app->certs);
 	for (size_t i = 0; i < app->nreleases; i++) {
 		struct deis_release *r = app->releases[i];
@@ -245,22 +258,12 @@ void deis_app_free(struct deis_app *app)
 		deis_kvlist_clear(&b->procfile);
 	}
 	free(app->builds);
-	for (size_t i = 0; i < app->ncontainers; i++) {
-		free(app->containers[i].name);
-		free(app->containers[i].type);
-		free(app->containers[i].state);
-		free(app->containers[i].node);
-		free(app->containers[i].address);
-		free(app->containers[i].instance);
-		free(app->containers[i].command);
-		free(app->containers[i].desired);
-	}
-	for (size_t i = 0; i < app->nrollouts; i++) {
-		free(app->rollouts[i].state);
-		free(app->rollouts[i].reason);
-	}
-	free(app->rollouts);
+	for (size_t i = 0; i < app->ncontainers; i++)
+		free_container(&app->containers[i]);
 	free(app->containers);
+	for (size_t i = 0; i < app->nrollouts; i++)
+		free_rollout(&app->rollouts[i]);
+	free(app->rollouts);
 	free(app);
 }
 

@@ -82,6 +82,34 @@ static bool json_str_is(json_t *j, const char *key, const char *value)
 	return json_is_string(v) && !strcmp(json_string_value(v), value);
 }
 
+/* A document: what messages call it, its largest size, how its JSON
+ * object is read into the struct (of size bytes) and how what a read
+ * left there is freed. */
+struct doc {
+	const char *what;
+	int max;
+	size_t size;
+	int (*read)(json_t *j, void *out, struct deis_error *err);
+	void (*clear)(void *out);
+};
+
+/* Every document's parse: out zeroed, the text loaded and read into it;
+ * on any failure out is cleared again, so it is never left half read. */
+static int doc_parse(const struct doc *d, const char *text, size_t len, void *out,
+		     struct deis_error *err)
+{
+	json_t *j;
+	int rc;
+
+	memset(out, 0, d->size);
+	j = json_load(text, len, d->max, d->what, err);
+	rc = j ? d->read(j, out, err) : -EINVAL;
+	json_decref(j);
+	if (rc < 0)
+		d->clear(out);
+	return rc;
+}
+
 /* ------------------------------------------------------------ manifests */
 
 static bool is_layer_type(const char *t)
@@ -168,55 +196,36 @@ void deis_oci_manifest_clear(struct deis_oci_manifest *m)
 	memset(m, 0, sizeof(*m));
 }
 
-int deis_oci_manifest_parse(const char *json, size_t len,
-			    struct deis_oci_manifest *out,
-			    struct deis_error *err)
+static int read_manifest(json_t *j, void *p, struct deis_error *err)
 {
-	json_t *j, *v, *layers;
+	struct deis_oci_manifest *out = p;
+	json_t *v = json_object_get(j, "schemaVersion");
+	json_t *layers = json_object_get(j, "layers");
 	char what[48];
-	size_t i;
-	int rc = -EINVAL;
+	int rc;
 
-	memset(out, 0, sizeof(*out));
-	j = json_load(json, len, DEIS_MANIFEST_MAX, "manifest", err);
-	if (!j)
-		return -EINVAL;
-	v = json_object_get(j, "schemaVersion");
-	if (!json_is_integer(v) || json_integer_value(v) != 2) {
-		json_bad(err, "manifest", "schemaVersion is not 2");
-		goto out;
-	}
-	if (!json_str_is(j, "mediaType", DEIS_OCI_MANIFEST_TYPE)) {
-		json_bad(err, "manifest", "mediaType is not %s",
-			 DEIS_OCI_MANIFEST_TYPE);
-		goto out;
-	}
+	if (!json_is_integer(v) || json_integer_value(v) != 2)
+		return json_bad(err, "manifest", "schemaVersion is not 2");
+	if (!json_str_is(j, "mediaType", DEIS_OCI_MANIFEST_TYPE))
+		return json_bad(err, "manifest", "mediaType is not %s", DEIS_OCI_MANIFEST_TYPE);
 	if ((rc = parse_descriptor(json_object_get(j, "config"), &out->config,
 				   true, "manifest config", err)) < 0)
-		goto out;
-	layers = json_object_get(j, "layers");
+		return rc;
 	if (!json_is_array(layers) || json_array_size(layers) == 0 ||
-	    json_array_size(layers) > DEIS_IMAGE_MAX_LAYERS) {
-		rc = json_bad(err, "manifest", "layers must be an array of 1 to %d",
-			      DEIS_IMAGE_MAX_LAYERS);
-		goto out;
-	}
+	    json_array_size(layers) > DEIS_IMAGE_MAX_LAYERS)
+		return json_bad(err, "manifest", "layers must be an array of 1 to %d",
+				DEIS_IMAGE_MAX_LAYERS);
 	out->layers = calloc(json_array_size(layers), sizeof(*out->layers));
 	if (!out->layers)
 		abort();
 	out->n_layers = json_array_size(layers);
-	for (i = 0; i < out->n_layers; i++) {
+	for (size_t i = 0; i < out->n_layers; i++) {
 		snprintf(what, sizeof(what), "manifest layer %zu", i);
 		if ((rc = parse_descriptor(json_array_get(layers, i),
 					   &out->layers[i], false, what, err)) < 0)
-			goto out;
+			return rc;
 	}
-	rc = 0;
-out:
-	json_decref(j);
-	if (rc < 0)
-		deis_oci_manifest_clear(out);
-	return rc;
+	return 0;
 }
 
 /* ------------------------------------------------------------ image config */
@@ -297,41 +306,57 @@ static int check_text(const char *v, const char *what, const char *key,
 	return 0;
 }
 
+/* A label name: not one of the Procfile's (those are the procfile list). */
+static bool valid_label_name(const char *k)
+{
+	return valid_label_key(k) &&
+	       strncmp(k, DEIS_PROCFILE_LABEL, strlen(DEIS_PROCFILE_LABEL));
+}
+
+/* The grammar of a key/value list of the config: what its keys are, and
+ * what its values are called (a process type's must not be empty). */
+struct kv_grammar {
+	bool (*valid_key)(const char *key);
+	const char *key_is;
+	const char *value_is;
+	bool non_empty;
+};
+
+static const struct kv_grammar procfile_grammar = {
+	deis_valid_proc_type, "a process type", "process type", true,
+}, env_grammar = {
+	deis_valid_config_key, "a config key", "config var", false,
+}, labels_grammar = {
+	valid_label_name, "a label name", "label", false,
+};
+
+static int check_kv(const struct deis_kvlist *l, const struct kv_grammar *g,
+		    struct deis_error *err)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const char *k = l->items[i].key, *v = l->items[i].value;
+
+		if (!g->valid_key(k))
+			return json_bad(err, "image config", "'%.64s' is not %s", k, g->key_is);
+		if (g->non_empty && !v[0])
+			return json_bad(err, "image config", "%s '%s' has no command",
+					g->value_is, k);
+		if (check_text(v, g->value_is, k, err) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
 /* What _build refuses: each member against its grammar (registry.h). */
 static int check_config(const struct deis_image_config *c,
 			struct deis_error *err)
 {
 	size_t i;
-	int rc;
 
-	for (i = 0; i < c->procfile.n; i++) {
-		if (!deis_valid_proc_type(c->procfile.items[i].key))
-			return json_bad(err, "image config", "'%.64s' is not a process type",
-					c->procfile.items[i].key);
-		if (!c->procfile.items[i].value[0])
-			return json_bad(err, "image config", "process type '%s' has no command",
-					c->procfile.items[i].key);
-		if ((rc = check_text(c->procfile.items[i].value, "process type",
-				     c->procfile.items[i].key, err)) < 0)
-			return rc;
-	}
-	for (i = 0; i < c->env.n; i++) {
-		if (!deis_valid_config_key(c->env.items[i].key))
-			return json_bad(err, "image config", "'%.64s' is not a config key",
-					c->env.items[i].key);
-		if ((rc = check_text(c->env.items[i].value, "config var",
-				     c->env.items[i].key, err)) < 0)
-			return rc;
-	}
-	for (i = 0; i < c->labels.n; i++) {
-		const char *k = c->labels.items[i].key;
-
-		if (!valid_label_key(k) || !strncmp(k, DEIS_PROCFILE_LABEL,
-						    strlen(DEIS_PROCFILE_LABEL)))
-			return json_bad(err, "image config", "'%.64s' is not a label name", k);
-		if ((rc = check_text(c->labels.items[i].value, "label", k, err)) < 0)
-			return rc;
-	}
+	if (check_kv(&c->procfile, &procfile_grammar, err) < 0 ||
+	    check_kv(&c->env, &env_grammar, err) < 0 ||
+	    check_kv(&c->labels, &labels_grammar, err) < 0)
+		return -EINVAL;
 	for (i = 0; i < c->diff_ids.n; i++)
 		if (!deis_valid_digest(c->diff_ids.items[i]))
 			return json_bad(err, "image config", "bad diff ID");
@@ -453,55 +478,71 @@ static int parse_labels(json_t *cfg, struct deis_image_config *out,
 	return 0;
 }
 
+static int read_config(json_t *j, void *p, struct deis_error *err)
+{
+	struct deis_image_config *out = p;
+	json_t *v = json_object_get(j, "created");
+	json_t *cfg = json_object_get(j, "config");
+	json_t *rootfs = json_object_get(j, "rootfs");
+	json_t *item;
+	size_t i;
+	int rc;
+
+	if (!json_str_is(j, "os", "linux"))
+		return json_bad(err, "image config", "os is not linux");
+	if (v && (!json_is_string(v) ||
+		  parse_time(json_string_value(v), &out->created) < 0))
+		return json_bad(err, "image config", "created is not an RFC 3339 UTC time");
+	if (cfg && !json_is_object(cfg))
+		return json_bad(err, "image config", "config is not an object");
+	if ((rc = parse_env(cfg, &out->env, err)) < 0 ||
+	    (rc = parse_labels(cfg, out, err)) < 0)
+		return rc;
+	v = json_object_get(rootfs, "diff_ids");
+	if (!json_str_is(rootfs, "type", "layers") || !json_is_array(v) ||
+	    json_array_size(v) == 0 || json_array_size(v) > DEIS_IMAGE_MAX_LAYERS)
+		return json_bad(err, "image config",
+				"rootfs must be type layers with 1 to %d diff_ids",
+				DEIS_IMAGE_MAX_LAYERS);
+	json_array_foreach(v, i, item) {
+		if (!deis_valid_digest(json_string_value(item)))
+			return json_bad(err, "image config",
+					"rootfs.diff_ids[%zu] is not a digest", i);
+		deis_strlist_add(&out->diff_ids, json_string_value(item));
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ parsing */
+
+static void clear_manifest(void *m)
+{
+	deis_oci_manifest_clear(m);
+}
+
+static void clear_config(void *c)
+{
+	deis_image_config_clear(c);
+}
+
+static const struct doc manifest_doc = {
+	"manifest", DEIS_MANIFEST_MAX, sizeof(struct deis_oci_manifest),
+	read_manifest, clear_manifest,
+}, config_doc = {
+	"image config", DEIS_IMAGE_CONFIG_MAX, sizeof(struct deis_image_config),
+	read_config, clear_config,
+};
+
+int deis_oci_manifest_parse(const char *json, size_t len,
+			    struct deis_oci_manifest *out,
+			    struct deis_error *err)
+{
+	return doc_parse(&manifest_doc, json, len, out, err);
+}
+
 int deis_image_config_parse(const char *json, size_t len,
 			    struct deis_image_config *out,
 			    struct deis_error *err)
 {
-	json_t *j, *v, *cfg, *rootfs, *item;
-	size_t i;
-	int rc = -EINVAL;
-
-	memset(out, 0, sizeof(*out));
-	j = json_load(json, len, DEIS_IMAGE_CONFIG_MAX, "image config", err);
-	if (!j)
-		return -EINVAL;
-	if (!json_str_is(j, "os", "linux")) {
-		json_bad(err, "image config", "os is not linux");
-		goto out;
-	}
-	v = json_object_get(j, "created");
-	if (v && (!json_is_string(v) ||
-		  parse_time(json_string_value(v), &out->created) < 0)) {
-		json_bad(err, "image config", "created is not an RFC 3339 UTC time");
-		goto out;
-	}
-	cfg = json_object_get(j, "config");
-	if (cfg && !json_is_object(cfg)) {
-		json_bad(err, "image config", "config is not an object");
-		goto out;
-	}
-	if (parse_env(cfg, &out->env, err) < 0 ||
-	    parse_labels(cfg, out, err) < 0)
-		goto out;
-	rootfs = json_object_get(j, "rootfs");
-	v = json_object_get(rootfs, "diff_ids");
-	if (!json_str_is(rootfs, "type", "layers") || !json_is_array(v) ||
-	    json_array_size(v) == 0 || json_array_size(v) > DEIS_IMAGE_MAX_LAYERS) {
-		json_bad(err, "image config", "rootfs must be type layers with 1 to %d diff_ids",
-			 DEIS_IMAGE_MAX_LAYERS);
-		goto out;
-	}
-	json_array_foreach(v, i, item) {
-		if (!deis_valid_digest(json_string_value(item))) {
-			json_bad(err, "image config", "rootfs.diff_ids[%zu] is not a digest", i);
-			goto out;
-		}
-		deis_strlist_add(&out->diff_ids, json_string_value(item));
-	}
-	rc = 0;
-out:
-	json_decref(j);
-	if (rc < 0)
-		deis_image_config_clear(out);
-	return rc;
+	return doc_parse(&config_doc, json, len, out, err);
 }

@@ -86,6 +86,17 @@ void registry_req_v2(struct http_req *r, const struct deis_registry *reg,
 	va_end(ap);
 }
 
+int registry_req_object(struct http_req *r, const struct deis_registry *reg,
+			const char *method, const char *kind, const char *name,
+			const char *digest, struct deis_error *err)
+{
+	int rc = oci_check_blob(name, digest, err);
+
+	if (rc == 0)
+		registry_req_v2(r, reg, method, "/v2/%s/%s/%s", name, kind, digest);
+	return rc;
+}
+
 /* The path part of a URL, for messages. */
 const char *registry_url_path(const char *url)
 {

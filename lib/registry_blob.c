@@ -34,9 +34,8 @@ int deis_registry_blob_exists(struct deis_registry *reg, const char *name,
 	struct http_req r;
 	int rc;
 
-	if ((rc = oci_check_blob(name, digest, err)) < 0)
+	if ((rc = registry_req_object(&r, reg, "HEAD", "blobs", name, digest, err)) < 0)
 		return rc;
-	registry_req_v2(&r, reg, "HEAD", "/v2/%s/blobs/%s", name, digest);
 	rc = registry_http_do(reg, &r, err);
 	if (rc == -ENOENT) {
 		deis_error_clear(err);
@@ -218,16 +217,16 @@ int deis_registry_blob_fetch(struct deis_registry *reg, const char *name,
 	struct http_req r;
 	int fd, rc;
 
-	if ((rc = oci_check_blob(name, digest, err)) < 0)
+	if ((rc = registry_req_object(&r, reg, "GET", "blobs", name, digest, err)) < 0)
 		return rc;
 	deis_buf_addf(&tmp, "%s.tmp.XXXXXX", path);
 	fd = mkostemp(tmp.data, O_CLOEXEC);
 	if (fd < 0) {
 		rc = deis_error_set(err, errno, "%s: %s", tmp.data, strerror(errno));
+		registry_req_free(&r);
 		deis_buf_release(&tmp);
 		return rc;
 	}
-	registry_req_v2(&r, reg, "GET", "/v2/%s/blobs/%s", name, digest);
 	r.blob = true;
 	r.follow = true;
 	r.out_fd = fd;
@@ -264,9 +263,8 @@ int deis_registry_blob_get(struct deis_registry *reg, const char *name,
 	struct http_req r;
 	int rc;
 
-	if ((rc = oci_check_blob(name, digest, err)) < 0)
+	if ((rc = registry_req_object(&r, reg, "GET", "blobs", name, digest, err)) < 0)
 		return rc;
-	registry_req_v2(&r, reg, "GET", "/v2/%s/blobs/%s", name, digest);
 	r.follow = true;
 	snprintf(what, sizeof(what), "blob %s", digest);
 	rc = registry_get_buf(reg, &r, out, max, digest, what, got, err);

@@ -93,9 +93,8 @@ int deis_registry_manifest_delete(struct deis_registry *reg, const char *name,
 	struct http_req r;
 	int rc;
 
-	if ((rc = oci_check_blob(name, digest, err)) < 0)
+	if ((rc = registry_req_object(&r, reg, "DELETE", "manifests", name, digest, err)) < 0)
 		return rc;
-	registry_req_v2(&r, reg, "DELETE", "/v2/%s/manifests/%s", name, digest);
 	rc = registry_http_do(reg, &r, err);
 	registry_req_free(&r);
 	return rc;

@@ -84,6 +84,12 @@ void registry_req_init(struct http_req *r, const char *method, char *url);
 void registry_req_v2(struct http_req *r, const struct deis_registry *reg,
 		     const char *method, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* Starts r: method on name's blob or manifest (kind "blobs" or
+ * "manifests") of that digest, once both are checked (oci_check_blob);
+ * else -EINVAL with err set, and r is not started. */
+int registry_req_object(struct http_req *r, const struct deis_registry *reg,
+			const char *method, const char *kind, const char *name,
+			const char *digest, struct deis_error *err);
 /* Frees r->url and the error body. */
 void registry_req_free(struct http_req *r);
 /* reg->url followed by fmt: a new string the caller frees. */

@@ -39,13 +39,13 @@
 #include "deis/log.h"
 #include "logd.h"
 
-#define FILE_BUCKETS 4096
 #define FILE_IDLE_MS 30000
 #define FILE_OPEN_MAX 256
 #define FILE_TAIL (512 * 1024)
 
+/* An app's file (src NULL). */
 struct lfile {
-	char *app;
+	struct logd_entry e;
 	int fd;			/* -1 when closed */
 	long long size;		/* of the open file */
 	long long used_ms;
@@ -54,11 +54,11 @@ struct lfile {
 	struct logd_guard guard;
 	struct deis_buf q;	/* lines waiting for files_flush */
 	int queued;		/* on the dirty list */
-	struct lfile *next;
 };
 
 static char dir[4096];
-static struct lfile *files[FILE_BUCKETS];
+static void file_release(void *entry);
+static struct logd_table files = LOGD_TABLE_INIT(struct lfile, file_release);
 static struct lfile **dirty;
 static size_t ndirty, capdirty;
 static int nopen;
@@ -93,10 +93,9 @@ static void close_lru(void)
 {
 	struct lfile *old = NULL;
 
-	for (int h = 0; h < FILE_BUCKETS; h++)
-		for (struct lfile *f = files[h]; f; f = f->next)
-			if (f->fd >= 0 && (!old || f->used_ms < old->used_ms))
-				old = f;
+	for (struct lfile *f = NULL; (f = logd_table_next(&files, f));)
+		if (f->fd >= 0 && (!old || f->used_ms < old->used_ms))
+			old = f;
 	if (old)
 		file_close(old);
 }
@@ -110,7 +109,7 @@ static int file_open(struct lfile *f)
 		return 0;
 	if (nopen >= FILE_OPEN_MAX)
 		close_lru();
-	path_of(f->app, 0, path, sizeof(path));
+	path_of(f->e.app, 0, path, sizeof(path));
 	f->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (f->fd < 0) {
 		/* Once a minute per file: every message would try again. */
@@ -144,17 +143,19 @@ static int file_open(struct lfile *f)
 
 static struct lfile *file_get(const char *app)
 {
-	unsigned long h = logd_hash(app, NULL) % FILE_BUCKETS;
+	struct lfile *f = logd_table_find(&files, app, NULL);
 
-	for (struct lfile *f = files[h]; f; f = f->next)
-		if (!strcmp(f->app, app))
-			return f;
-	struct lfile *f = logd_alloc(sizeof(*f));
-	f->app = logd_strdup(app);
-	f->fd = -1;
-	f->next = files[h];
-	files[h] = f;
+	if (!f) {
+		f = logd_table_add(&files, app, NULL);
+		f->fd = -1;
+	}
 	return f;
+}
+
+static void count_lost(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		lost_lines += p[i] == '\n';
 }
 
 void files_add(const char *app, const char *lines, size_t len)
@@ -163,8 +164,7 @@ void files_add(const char *app, const char *lines, size_t len)
 
 	f->used_ms = deis_mono_ms();
 	if (file_open(f) < 0) {
-		for (size_t i = 0; i < len; i++)
-			lost_lines += lines[i] == '\n';
+		count_lost(lines, len);
 		return;
 	}
 	if (guard_replayed(&f->guard, lines, len, f->used_ms))
@@ -188,12 +188,12 @@ static int file_rotate(struct lfile *f)
 	char from[4200], to[4200];
 
 	file_close(f);
-	path_of(f->app, logd_conf.file_keep, to, sizeof(to));
+	path_of(f->e.app, logd_conf.file_keep, to, sizeof(to));
 	if (logd_conf.file_keep == 0 && unlink(to) < 0 && errno != ENOENT)
 		deis_log(LOG_WARNING, "%s: %s", to, strerror(errno));
 	for (int n = logd_conf.file_keep; n >= 1; n--) {
-		path_of(f->app, n - 1, from, sizeof(from));
-		path_of(f->app, n, to, sizeof(to));
+		path_of(f->e.app, n - 1, from, sizeof(from));
+		path_of(f->e.app, n, to, sizeof(to));
 		if (rename(from, to) < 0 && errno != ENOENT)
 			deis_log(LOG_WARNING, "rotating %s: %s", from, strerror(errno));
 	}
@@ -213,12 +213,6 @@ int files_write_all(int fd, const char *p, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
-}
-
-static void count_lost(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		lost_lines += p[i] == '\n';
 }
 
 /* Writes f's queue: as many whole lines as fit under log_file_max at a
@@ -243,7 +237,7 @@ static void file_flush(struct lfile *f)
 		if (p > chunk) {
 			if (files_write_all(f->fd, chunk, (size_t)(p - chunk)) < 0) {
 				char path[4200];
-				path_of(f->app, 0, path, sizeof(path));
+				path_of(f->e.app, 0, path, sizeof(path));
 				deis_log(LOG_WARNING, "%s: %s", path, strerror(errno));
 				p = chunk;
 				break;
@@ -276,40 +270,30 @@ void files_tick(void)
 	long long now = deis_mono_ms();
 	struct stat st;
 
-	for (int h = 0; h < FILE_BUCKETS; h++)
-		for (struct lfile *f = files[h]; f; f = f->next) {
-			if (f->fd < 0)
-				continue;
-			if (now - f->used_ms > FILE_IDLE_MS ||
-			    (fstat(f->fd, &st) == 0 && st.st_nlink == 0))
-				file_close(f);
-		}
+	for (struct lfile *f = NULL; (f = logd_table_next(&files, f));)
+		if (f->fd >= 0 && (now - f->used_ms > FILE_IDLE_MS ||
+				   (fstat(f->fd, &st) == 0 && st.st_nlink == 0)))
+			file_close(f);
 }
 
-static void file_free(struct lfile *f)
+/* What a file holds besides its name; it leaves the dirty list too. */
+static void file_release(void *entry)
 {
+	struct lfile *f = entry;
+
+	for (size_t i = 0; i < ndirty; i++)
+		if (dirty[i] == f)
+			dirty[i] = dirty[--ndirty];
 	file_close(f);
 	guard_release(&f->guard);
 	deis_buf_release(&f->q);
-	free(f->app);
-	free(f);
 }
 
 void files_delete(const char *app)
 {
 	char path[4400];
-	unsigned long h = logd_hash(app, NULL) % FILE_BUCKETS;
 
-	for (struct lfile **fp = &files[h]; *fp; fp = &(*fp)->next)
-		if (!strcmp((*fp)->app, app)) {
-			struct lfile *f = *fp;
-			for (size_t i = 0; i < ndirty; i++)
-				if (dirty[i] == f)
-					dirty[i] = dirty[--ndirty];
-			*fp = f->next;
-			file_free(f);
-			break;
-		}
+	logd_table_remove(&files, app);
 	/* Its rotated files too, those above a log_file_keep lowered since
 	 * included: every "<app>.log.<n>". */
 	path_of(app, 0, path, sizeof(path));
@@ -335,12 +319,7 @@ void files_delete(const char *app)
 
 void files_close_all(void)
 {
-	for (int h = 0; h < FILE_BUCKETS; h++)
-		while (files[h]) {
-			struct lfile *f = files[h];
-			files[h] = f->next;
-			file_free(f);
-		}
+	logd_table_remove(&files, NULL);
 	free(dirty);
 	dirty = NULL;
 	ndirty = capdirty = 0;

@@ -5,11 +5,12 @@
  * line twice; the drain thread (drains.c) forwards lines to per-app syslog
  * drains; the event thread (lib/daemon.c, with events.c's callbacks)
  * follows PostgreSQL and Redis events to refresh the drains and delete
- * destroyed apps' logs.
+ * destroyed apps' logs; table.c is the hash table of the per-app state.
  */
 #ifndef DEIS_LOGD_H
 #define DEIS_LOGD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "deis/error.h"
@@ -33,11 +34,43 @@ extern struct logd_conf logd_conf;
 
 /* Parses "8M", "512K", "1G", "1000" (bytes); -1 when malformed. */
 long long logd_parse_size(const char *s);
-/* FNV-1a of a, and of b after it when not NULL: the hash tables' buckets. */
-unsigned long logd_hash(const char *a, const char *b);
-/* calloc and strdup that abort when memory runs out. */
-void *logd_alloc(size_t n);
-char *logd_strdup(const char *s);
+
+/* ---- table.c ---- */
+/*
+ * A hash table of per-app state: entries named by an app and, for the
+ * streams, a source (NULL: none).  Each entry's struct starts with a
+ * struct logd_entry; the table owns the entries and their names, and
+ * release (when not NULL) frees what else an entry holds.
+ */
+#define LOGD_BUCKETS 4096
+
+struct logd_entry {
+	char *app;
+	char *src;
+	size_t bucket;
+	struct logd_entry *next;
+};
+
+struct logd_table {
+	size_t size;			/* of the struct an entry starts */
+	void (*release)(void *entry);
+	struct logd_entry *buckets[LOGD_BUCKETS];
+};
+
+#define LOGD_TABLE_INIT(type, release) { sizeof(type), (release), { NULL } }
+
+/* The entry of app and src, or NULL. */
+void *logd_table_find(const struct logd_table *t, const char *app, const char *src);
+/* A new entry of app and src, zeroed but for its names (one must not be
+ * there already).  Allocation failure aborts. */
+void *logd_table_add(struct logd_table *t, const char *app, const char *src);
+/* The entry after prev (NULL: the first), NULL after the last:
+ * for (e = NULL; (e = logd_table_next(t, e));).  Nothing may be added or
+ * removed meanwhile. */
+void *logd_table_next(const struct logd_table *t, const void *prev);
+/* Removes the entries of app, whatever their source; every entry when app
+ * is NULL. */
+void logd_table_remove(struct logd_table *t, const char *app);
 
 /* ---- guard.c ---- */
 #define LOGD_GUARD_MS 60000

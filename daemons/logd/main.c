@@ -149,106 +149,51 @@ static long long now_us(void)
 	return (long long)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
-unsigned long logd_hash(const char *a, const char *b)
-{
-	unsigned long h = 1469598103934665603UL;
-
-	for (; *a; a++)
-		h = (h ^ (unsigned char)*a) * 1099511628211UL;
-	h = (h ^ 0xff) * 1099511628211UL;
-	for (; b && *b; b++)
-		h = (h ^ (unsigned char)*b) * 1099511628211UL;
-	return h;
-}
-
-void *logd_alloc(size_t n)
-{
-	void *p = calloc(1, n);
-
-	if (!p)
-		abort();
-	return p;
-}
-
-char *logd_strdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (!p)
-		abort();
-	return p;
-}
-
 /* ---- streams and apps ---- */
 
-#define NBUCKETS 4096
-
+/* A Redis stream: the app's (src NULL) or a source's own. */
 struct stream {
-	char *app;
-	char *src;		/* NULL: the app's stream */
+	struct logd_entry e;
 	long long end;		/* next offset (valid when init) */
 	long long saved;	/* end from the offsets file (0 when none) */
 	int init;
 	int dirty;		/* appended since the last byte trim */
 	struct logd_guard guard;	/* its last lines when first seen (guard.c) */
-	struct stream *next;
 };
 
+/* An app's rate limit (src NULL). */
 struct app {
-	char *name;
+	struct logd_entry e;
 	double tokens, ptokens;	/* app sources; platform ("deis") */
 	long long last_us;
 	long dropped;
-	struct app *next;
 };
 
-static struct stream *streams[NBUCKETS];
-static struct app *apps[NBUCKETS];
+static void stream_release(void *entry)
+{
+	guard_release(&((struct stream *)entry)->guard);
+}
+
+static struct logd_table streams = LOGD_TABLE_INIT(struct stream, stream_release);
+static struct logd_table apps = LOGD_TABLE_INIT(struct app, NULL);
 static int offsets_changed;
 
-static int src_eq(const char *a, const char *b)
+static struct stream *stream_get(const char *app, const char *src)
 {
-	return (!a && !b) || (a && b && !strcmp(a, b));
-}
+	struct stream *s = logd_table_find(&streams, app, src);
 
-static struct stream *stream_get(const char *app, const char *src, int create)
-{
-	unsigned long h = logd_hash(app, src) % NBUCKETS;
-
-	for (struct stream *s = streams[h]; s; s = s->next)
-		if (!strcmp(s->app, app) && src_eq(s->src, src))
-			return s;
-	if (!create)
-		return NULL;
-	struct stream *s = logd_alloc(sizeof(*s));
-	s->app = logd_strdup(app);
-	s->src = src ? logd_strdup(src) : NULL;
-	s->next = streams[h];
-	streams[h] = s;
-	return s;
-}
-
-static void stream_free(struct stream *s)
-{
-	free(s->app);
-	free(s->src);
-	guard_release(&s->guard);
-	free(s);
+	return s ? s : logd_table_add(&streams, app, src);
 }
 
 static struct app *app_get(const char *name)
 {
-	unsigned long h = logd_hash(name, NULL) % NBUCKETS;
+	struct app *a = logd_table_find(&apps, name, NULL);
 
-	for (struct app *a = apps[h]; a; a = a->next)
-		if (!strcmp(a->name, name))
-			return a;
-	struct app *a = logd_alloc(sizeof(*a));
-	a->name = logd_strdup(name);
-	a->tokens = a->ptokens = logd_conf.burst;
-	a->last_us = now_us();
-	a->next = apps[h];
-	apps[h] = a;
+	if (!a) {
+		a = logd_table_add(&apps, name, NULL);
+		a->tokens = a->ptokens = logd_conf.burst;
+		a->last_us = now_us();
+	}
 	return a;
 }
 
@@ -287,13 +232,13 @@ static int stream_init(struct stream *s)
 		return 0;
 	if (!c)
 		return -1;
-	if (deis_cache_log_end(c, s->app, s->src, &end, &err) < 0) {
+	if (deis_cache_log_end(c, s->e.app, s->e.src, &end, &err) < 0) {
 		cache_failed(&err);
 		return -1;
 	}
 	if (end > 0) {
 		long long from = end > REPLAY_TAIL ? end - REPLAY_TAIL : 0;
-		if (deis_cache_log_read(c, s->app, s->src, from, REPLAY_TAIL, &tail,
+		if (deis_cache_log_read(c, s->e.app, s->e.src, from, REPLAY_TAIL, &tail,
 					&start, &err) < 0) {
 			deis_buf_release(&tail);
 			cache_failed(&err);
@@ -395,7 +340,7 @@ static int flush(void)
 			abort();
 	}
 	for (size_t i = 0; i < npend; i++)
-		ent[i] = (struct deis_log_entry){ pend[i].s->app, pend[i].s->src,
+		ent[i] = (struct deis_log_entry){ pend[i].s->e.app, pend[i].s->e.src,
 						  pend[i].off, pend[i].line, pend[i].len };
 	for (size_t i = 0; i < npend; i += 8192) {
 		size_t n = npend - i < 8192 ? npend - i : 8192;
@@ -495,8 +440,8 @@ static void handle_message(const char *raw, size_t rawlen)
 	stat_lines += (long long)n;
 	files_add(app, lines.data, lines.len);
 
-	struct stream *targets[2] = { stream_get(app, NULL, 1),
-				      own_stream(src) ? stream_get(app, src, 1) : NULL };
+	struct stream *targets[2] = { stream_get(app, NULL),
+				      own_stream(src) ? stream_get(app, src) : NULL };
 	for (int t = 0; t < 2; t++) {
 		struct stream *s = targets[t];
 		if (!s)
@@ -542,15 +487,14 @@ static void report_drops(void)
 {
 	char text[128];
 
-	for (int h = 0; h < NBUCKETS; h++)
-		for (struct app *a = apps[h]; a; a = a->next) {
-			if (!a->dropped)
-				continue;
-			snprintf(text, sizeof(text), "dropped %ld lines (rate limit)", a->dropped);
-			deis_log(LOG_NOTICE, "%s: %s", a->name, text);
-			tell_app(a->name, text);
-			a->dropped = 0;
-		}
+	for (struct app *a = NULL; (a = logd_table_next(&apps, a));) {
+		if (!a->dropped)
+			continue;
+		snprintf(text, sizeof(text), "dropped %ld lines (rate limit)", a->dropped);
+		deis_log(LOG_NOTICE, "%s: %s", a->e.app, text);
+		tell_app(a->e.app, text);
+		a->dropped = 0;
+	}
 	drains_notices(tell_app);
 }
 
@@ -562,20 +506,19 @@ static void trim_bytes(void)
 
 	if (logd_conf.retention_bytes <= 0)
 		return;
-	for (int h = 0; h < NBUCKETS; h++)
-		for (struct stream *s = streams[h]; s; s = s->next) {
-			if (!s->dirty || s->end <= logd_conf.retention_bytes)
-				continue;
-			struct deis_cache *c = cache_get();
-			if (!c)
-				return;
-			if (deis_cache_log_trim(c, s->app, s->src,
-						s->end - logd_conf.retention_bytes, &err) < 0) {
-				cache_failed(&err);
-				return;
-			}
-			s->dirty = 0;
+	for (struct stream *s = NULL; (s = logd_table_next(&streams, s));) {
+		if (!s->dirty || s->end <= logd_conf.retention_bytes)
+			continue;
+		struct deis_cache *c = cache_get();
+		if (!c)
+			return;
+		if (deis_cache_log_trim(c, s->e.app, s->e.src,
+					s->end - logd_conf.retention_bytes, &err) < 0) {
+			cache_failed(&err);
+			return;
 		}
+		s->dirty = 0;
+	}
 }
 
 static char offsets_path[4200];
@@ -593,7 +536,7 @@ static void offsets_load(void)
 		if (!deis_valid_app_name(app) || (!is_app && !deis_log_source_valid(src)) ||
 		    end < 0)
 			continue;
-		struct stream *s = stream_get(app, is_app ? NULL : src, 1);
+		struct stream *s = stream_get(app, is_app ? NULL : src);
 		s->saved = end;
 	}
 	fclose(f);
@@ -611,12 +554,11 @@ static void offsets_save(void)
 		deis_log(LOG_WARNING, "%s: %s", tmp, strerror(errno));
 		return;
 	}
-	for (int h = 0; h < NBUCKETS; h++)
-		for (struct stream *s = streams[h]; s; s = s->next) {
-			long long e = s->init ? s->end : s->saved;
-			if (e > 0)
-				fprintf(f, "%s %s %lld\n", s->app, s->src ? s->src : "-", e);
-		}
+	for (struct stream *s = NULL; (s = logd_table_next(&streams, s));) {
+		long long e = s->init ? s->end : s->saved;
+		if (e > 0)
+			fprintf(f, "%s %s %lld\n", s->e.app, s->e.src ? s->e.src : "-", e);
+	}
 	if (fclose(f) != 0 || rename(tmp, offsets_path) < 0) {
 		deis_log(LOG_WARNING, "%s: %s", offsets_path, strerror(errno));
 		unlink(tmp);
@@ -635,7 +577,7 @@ static void delete_app(const char *name)
 		return;
 	size_t keep = 0;
 	for (size_t i = 0; i < npend; i++) {
-		if (!strcmp(pend[i].s->app, name)) {
+		if (!strcmp(pend[i].s->e.app, name)) {
 			pend_bytes -= pend[i].len;
 			free(pend[i].line);
 		} else {
@@ -643,16 +585,7 @@ static void delete_app(const char *name)
 		}
 	}
 	npend = keep;
-	for (int h = 0; h < NBUCKETS; h++)
-		for (struct stream **sp = &streams[h]; *sp;) {
-			if (!strcmp((*sp)->app, name)) {
-				struct stream *s = *sp;
-				*sp = s->next;
-				stream_free(s);
-			} else {
-				sp = &(*sp)->next;
-			}
-		}
+	logd_table_remove(&streams, name);
 	offsets_changed = 1;
 	struct deis_cache *c = cache_get();
 	if (c && deis_cache_log_delete(c, name, &err) < 0)
@@ -854,19 +787,8 @@ static void state_close(void)
 	files_close_all();
 	if (journal_fd >= 0)
 		close(journal_fd);
-	for (int h = 0; h < NBUCKETS; h++) {
-		while (streams[h]) {
-			struct stream *s = streams[h];
-			streams[h] = s->next;
-			stream_free(s);
-		}
-		while (apps[h]) {
-			struct app *a = apps[h];
-			apps[h] = a->next;
-			free(a->name);
-			free(a);
-		}
-	}
+	logd_table_remove(&streams, NULL);
+	logd_table_remove(&apps, NULL);
 	for (size_t i = 0; i < npend; i++)
 		free(pend[i].line);
 	free(pend);

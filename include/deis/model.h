@@ -16,6 +16,14 @@
 
 #include "deis/kv.h"
 
+/*
+ * The plain fields an entity's database row fills, in column order, as a
+ * list of X(field, kind): STR a string the entity owns, INT an int, LONG
+ * a long, US a time in microseconds.  lib/db_load.c makes the SELECT list
+ * and the decoder from the list, and deis_app_free() frees its STR
+ * fields, so a new column of these is one entry here (and a migration).
+ */
+
 struct deis_release {
 	int refs;			/* apps sharing it (releases never change) */
 	int version;			/* 1, 2, ... */
@@ -48,6 +56,8 @@ struct deis_cert {
 	int64_t updated;
 };
 
+#define DEIS_CERT_FIELDS(X) X(domain, STR) X(pem, STR) X(not_after, US) X(updated, US)
+
 /*
  * One container instance, as the scheduler records it.  Two instances of
  * one name run side by side during a rollout or a restart (the new one
@@ -72,6 +82,11 @@ struct deis_container {
 	int64_t updated;
 };
 
+#define DEIS_CONTAINER_FIELDS(X) \
+	X(name, STR) X(type, STR) X(number, INT) X(state, STR) X(release, INT) \
+	X(node, STR) X(port, INT) X(started, US) X(restarts, INT) X(updated, US) \
+	X(instance, STR) X(seq, LONG) X(command, STR) X(desired, STR) X(address, STR)
+
 /*
  * The scheduler's verdict on a release (its rollouts row).  A release has
  * at most one: "released" (its release phase passed; not live yet),
@@ -86,6 +101,8 @@ struct deis_rollout {
 	int64_t updated;		/* when state was set: for deployed,
 					 * when the release went live */
 };
+
+#define DEIS_ROLLOUT_FIELDS(X) X(version, INT) X(state, STR) X(reason, STR) X(updated, US)
 
 /* What a release is to the user (releases/vN/info `status:`). */
 enum deis_release_status {
@@ -139,6 +156,11 @@ struct deis_app {
 	struct deis_rollout *rollouts;	/* ascending by version */
 	size_t nrollouts;
 };
+
+/* The apps row (its id first, apart). */
+#define DEIS_APP_FIELDS(X) \
+	X(name, STR) X(owner, STR) X(serial, LONG) X(created, US) X(updated, US) \
+	X(formation_mtime, US) X(domains_mtime, US) X(perms_mtime, US) X(drains_mtime, US)
 
 struct deis_key {
 	char *name;
