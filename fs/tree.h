@@ -78,8 +78,10 @@ int release_change(struct req *r, const struct node *n,
  * directory); -ENOENT for another name. */
 int tree_doc(const char *part, struct deis_buf *out);
 /* doc with each of its generated parts made again from the rows, into
- * out: they stand between "<!-- tree:PART -->" and "<!-- /tree:PART -->"
- * lines.  -EINVAL when a marker is malformed or names no part. */
+ * out: in markdown between "<!-- tree:PART -->" and "<!-- /tree:PART -->"
+ * lines (docs/tree.md), in roff between '.\" tree:PART' and
+ * '.\" /tree:PART' lines (docs/man/deisfs.5).  -EINVAL when a marker is
+ * malformed or names no part. */
 int tree_doc_update(const char *doc, struct deis_buf *out, struct deis_error *err);
 
 /* ---- app files (app.c) ---- */

@@ -3,10 +3,12 @@
  * PostgreSQL: paths resolved, directories listed, files written through
  * the store and read back, who may do what, and refusals that change
  * nothing, all over the in-memory store of test_tree_store.c.  It also
- * checks that docs/tree.md's generated parts are what the rows make.
+ * checks that the generated parts of docs/tree.md and of the manual page
+ * docs/man/deisfs.5 are what the rows make.
  *
  *   test_tree                          the tests (TAP)
  *   test_tree --update-doc FILE        rewrites FILE's generated parts
+ *                                      (docs/tree.md, docs/man/deisfs.5)
  *   test_tree --readme                 prints README
  *
  * Requests are made as the FUSE side makes them: resolve and check under
@@ -492,8 +494,6 @@ TEST(readme_from_the_rows)
 	deis_buf_release(&b);
 }
 
-static const char *doc_path = DEIS_SOURCE_ROOT "/docs/tree.md";
-
 static char *read_doc(const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -509,35 +509,75 @@ static char *read_doc(const char *path)
 	return b.data ? b.data : strdup("");	/* the buffer's, to free */
 }
 
+/*
+ * The document at rel (from the source root) is what the rows make: the
+ * listing and both tables are in it (marker is the format of a part's
+ * opening marker), and they are up to date.  A byte of a row's entry
+ * changed (row, at off) is a difference that tree_doc_update makes good.
+ * Returns the document, to free, or NULL.
+ */
+static char *doc_is_what_the_rows_make(const char *rel, const char *marker,
+				       const char *row, size_t off)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_buf b = DEIS_BUF_INIT, changed = DEIS_BUF_INIT;
+	char path[4096], open[64];
+	static const char *const parts[] = { "listing", "platform", "apps" };
+
+	snprintf(path, sizeof(path), "%s/%s", DEIS_SOURCE_ROOT, rel);
+	char *doc = read_doc(path);
+	CHECK(doc != NULL);
+	if (!doc)
+		return NULL;
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		snprintf(open, sizeof(open), marker, parts[i]);
+		CHECK(strstr(doc, open) != NULL);
+	}
+	CHECK(tree_doc_update(doc, &b, &err) == 0);
+	if (strcmp(doc, deis_buf_str(&b))) {
+		printf("# %s differs from the tree's rows: run\n"
+		       "#   build/tests/unit/test_tree --update-doc %s\n", rel, rel);
+		CHECK(!"the document is what the rows make");
+	}
+	deis_buf_adds(&changed, doc);
+	char *at = strstr(changed.data, row);
+	CHECK(at != NULL);
+	if (at)
+		at[off] = 'F';
+	deis_buf_reset(&b);
+	CHECK(tree_doc_update(deis_buf_str(&changed), &b, &err) == 0);
+	CHECK(!strcmp(doc, deis_buf_str(&b)));
+	deis_buf_release(&changed);
+	deis_buf_release(&b);
+	return doc;
+}
+
 TEST(doc_matches_the_rows)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 	struct deis_buf b = DEIS_BUF_INIT;
-	char *doc = read_doc(doc_path);
 
-	CHECK(doc != NULL);
-	if (!doc)
-		return;
-	CHECK(strstr(doc, "<!-- tree:listing -->") && strstr(doc, "<!-- tree:apps -->") &&
-	      strstr(doc, "<!-- tree:platform -->"));
-	CHECK(tree_doc_update(doc, &b, &err) == 0);
-	if (strcmp(doc, deis_buf_str(&b))) {
-		printf("# docs/tree.md differs from the tree's rows: run\n"
-		       "#   build/tests/unit/test_tree --update-doc docs/tree.md\n");
-		CHECK(!"docs/tree.md is what the rows make");
-	}
-	/* a change to a row shows as a difference */
-	struct deis_buf changed_doc = DEIS_BUF_INIT;
-	deis_buf_adds(&changed_doc, doc);
-	char *at = strstr(changed_doc.data, "| `formation` |");
-	CHECK(at != NULL);
-	if (at)
-		at[3] = 'F';
-	deis_buf_reset(&b);
-	CHECK(tree_doc_update(deis_buf_str(&changed_doc), &b, &err) == 0);
-	CHECK(!strcmp(doc, deis_buf_str(&b)));
+	free(doc_is_what_the_rows_make("docs/tree.md", "<!-- tree:%s -->",
+				       "| `formation` |", 3));
 	CHECK(tree_doc_update("<!-- tree:nope -->\n<!-- /tree:nope -->\n", &b, &err) == -EINVAL);
-	deis_buf_release(&changed_doc);
+	deis_buf_release(&b);
+}
+
+/* The manual page deisfs(5) has the same generated parts, in roff. */
+TEST(man_page_matches_the_rows)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_buf b = DEIS_BUF_INIT;
+	char *doc = doc_is_what_the_rows_make("docs/man/deisfs.5", ".\\\" tree:%s\n",
+					      "\\&formation\\fR\n", 2);
+
+	/* the rows, in roff: a tagged paragraph per file */
+	CHECK(doc && strstr(doc, ".TP\n\\fB\\&formation\\fR\n\\fIread:\\fR\n") != NULL);
+	/* markers that name no part, are not on a line of their own, or
+	 * are never closed */
+	CHECK(tree_doc_update(".\\\" tree:nope\n.\\\" /tree:nope\n", &b, &err) == -EINVAL);
+	CHECK(tree_doc_update("x .\\\" tree:apps\n.\\\" /tree:apps\n", &b, &err) == -EINVAL);
+	CHECK(tree_doc_update(".\\\" tree:apps\n", &b, &err) == -EINVAL);
 	deis_buf_release(&b);
 	free(doc);
 }
@@ -553,6 +593,12 @@ static int show_added(const struct node *n, struct deis_buf *out)
 static const struct nodetype nt_added = {
 	.name = "example", .mode = S_IFREG | 0444, .show = show_added,
 	.help = "a row added at start",
+};
+/* Help with what roff must escape: a control character at the start of
+ * a line, a backslash, dashes that are not hyphens, markdown, UTF-8. */
+static const struct nodetype nt_added_roff = {
+	.name = "example2", .mode = S_IFREG | 0444, .show = show_added,
+	.help = ".x \\ --o a-b -> `c-d` **b** \xc3\xa9\xe2\x80\x94",
 };
 static const struct nodetype nt_added_env = {
 	.name = "env", .mode = S_IFREG | 0444, .show = show_added,
@@ -578,6 +624,18 @@ TEST(rows_added_at_start)
 	deis_buf_reset(&b);
 	CHECK(tree_doc("apps", &b) == 0);
 	CHECK(strstr(deis_buf_str(&b), "| `example` | a row added at start | read-only |"));
+	/* and in the manual page's roff */
+	CHECK(tree_app_add(&nt_added_roff, &err) == 0);
+	deis_buf_reset(&b);
+	CHECK(tree_doc_update(".\\\" tree:apps\n.\\\" /tree:apps\n", &b, &err) == 0);
+	CHECK(strstr(deis_buf_str(&b), ".TP\n\\fB\\&example\\fR\n\\fIread:\\fR\n"
+		     "\\&a row added at start\n.br\n\\fIwrite:\\fR\n\\&read-only\n"));
+	CHECK(strstr(deis_buf_str(&b), "\n\\&.x \\e \\-\\-o a-b \\-> \\fBc\\-d\\fR "
+		     "\\fBb\\fR \\[u00E9]\\[u2014]\n"));
+	deis_buf_reset(&b);
+	CHECK(tree_doc_update(".\\\" tree:listing\n.\\\" /tree:listing\n", &b, &err) == 0);
+	CHECK(strstr(deis_buf_str(&b), "\n\\ \\ \\ \\ \\fB\\&example\\fR\n"
+		     "\\&a row added at start\n"));
 	deis_buf_release(&b);
 }
 
@@ -669,6 +727,7 @@ int main(int argc, char **argv)
 	RUN(event_paths);
 	RUN(readme_from_the_rows);
 	RUN(doc_matches_the_rows);
+	RUN(man_page_matches_the_rows);
 	RUN(settings_are_rows_of_a_table);
 	RUN(rows_added_at_start);	/* last: the added row stays */
 	return unit_done();
