@@ -57,6 +57,22 @@ service_stop() {	# NAME SECS [LEGACY]
 	fi
 }
 
+# Whether the service NAME, running as PID, answers: the check its start
+# function waits for.
+service_ready() {	# NAME PID
+	case $1 in
+	postgres) _pg_ready "$2" ;;
+	redis) _redis_ready "$2" ;;
+	rsyslog) _rsyslog_ready "$2" ;;
+	registry) _registry_ready "$2" ;;
+	deisfs) _deisfs_mounted "$2" ;;
+	deis-builder) _builder_listening "$2" ;;
+	deis-proxy) _proxy_routing "$2" ;;
+	deis-scheduler) _scheduler_running_on_node "$2" ;;
+	*) return 1 ;;
+	esac
+}
+
 # The first start of NAME (not a restart after a crash, which holds the
 # port itself): PORT must be free.
 _service_port_free() {	# NAME PORT VARIABLE

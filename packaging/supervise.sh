@@ -23,9 +23,9 @@
 #              execs the program in the foreground
 #   finish     writes an "exit" line to history (the exit status, the
 #              signal, whether it was asked for) and, after repeated quick
-#              exits, sleeps: 0, 1, 2, then 3 s (runsv adds 1 s when the run
-#              lasted less than one), so that a crashing service does not
-#              spin and a killed one is back within 5 s
+#              exits, sleeps: 0, 2, 3, then 4 s (runsv itself waits 1 s when
+#              run and finish took less), so that a crashing service does
+#              not spin and a killed one is back within 5 s
 #   history    "EPOCH start PID" and "EPOCH exit CODE SIGNAL WANT" lines,
 #              what platform/status counts restarts from
 #   logfile    a symbolic link to the service's log in $DEIS_LOGDIR
@@ -122,8 +122,9 @@ _svc_run() {	# NAME
 # runsv runs finish with the exit code (-1 when killed) and the signal.
 # WANT is runsv's (byte 17 of supervise/status): "d" when `sv down` asked
 # for the exit, "u" when the service is to run again.  The first exit
-# after a run of 10 s or more restarts at once; each quick exit after
-# another waits a second longer, up to 3.
+# after a run of 10 s or more restarts at once (runsv waits 1 s when run
+# and finish together took less); each quick exit after another waits a
+# second longer, up to 4.
 _svc_finish() {	# NAME
 	cat <<-EOF
 	#!/bin/sh
@@ -143,7 +144,7 @@ _svc_finish() {	# NAME
 	  n=\$((n + 1))
 	fi
 	echo \$n >backoff
-	[ \$n -le 1 ] || sleep \$((n > 4 ? 3 : n - 1))
+	[ \$n -le 1 ] || sleep \$((n > 4 ? 4 : n))
 	if [ "\$(wc -l <history)" -gt 2000 ]; then
 	  tail -n 1000 history >history.new && mv -f history.new history
 	fi
