@@ -325,7 +325,7 @@ binary_changed() {	# PID BINARY
 # (deisfs rewrites its argv: "--config=X" shows as "--config X").
 
 daemon_running() {	# NAME
-	pid_alive "$DEIS_RUNDIR/$1.pid" "$DEIS_CONF"
+	svc_pid "$1" >/dev/null 2>&1 || pid_alive "$DEIS_RUNDIR/$1.pid" "$DEIS_CONF"
 }
 
 # The supervisor's pid of NAME, else its pid file's.

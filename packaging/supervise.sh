@@ -222,65 +222,64 @@ _svdir_start() {
 # ---------------------------------------------------------------- systemd
 
 # Units of a platform in another DEIS_HOME than /var/lib/deis get a
-# prefix of their own, so that several run on one host.
-_svc_unit_prefix() {
-	if [ "$DEIS_HOME" = /var/lib/deis ]; then
-		echo deis
-	else
-		echo "deis-$(printf '%s' "$DEIS_HOME" | md5sum | cut -c1-8)"
-	fi
+# suffix of their own (deisfs-1a2b3c4d.service), so that several run on
+# one host.
+_svc_unit_suffix() {
+	[ "$DEIS_HOME" = /var/lib/deis ] ||
+		echo "-$(printf '%s' "$DEIS_HOME" | md5sum | cut -c1-8)"
 }
 
+# The unit of the service NAME, and the platform's target.
 svc_unit() {	# NAME
-	local p
-	p=$(_svc_unit_prefix)
+	local f
+	f=$(_svc_unit_file "$1")
+	echo "${f%.service}$(_svc_unit_suffix).service"
+}
+
+svc_target() {
+	echo "deis$(_svc_unit_suffix).target"
+}
+
+# The file of packaging/systemd/ that holds NAME's unit.
+_svc_unit_file() {	# NAME
 	case $1 in
-	deisfs) echo "${p}fs.service" ;;
-	deis-*) echo "$p-${1#deis-}.service" ;;
-	*) echo "$p-$1.service" ;;
+	deisfs|deis-*) echo "$1.service" ;;
+	*) echo "deis-$1.service" ;;
 	esac
 }
 
-# The unit of NAME for this platform, from packaging/systemd/: the paths
-# of the Debian package replaced by this platform's.
-_svc_unit_text() {	# NAME
-	local f p
-	p=$(_svc_unit_prefix)
-	case $1 in
-	deisfs) f=deisfs.service ;;
-	deis-*) f=$1.service ;;
-	*) f=deis-$1.service ;;
-	esac
+# A unit of packaging/systemd/ (FILE) for this platform: the paths of the
+# Debian package replaced by this platform's, the units' names by its
+# own.  PrivateTmp and ProtectHome go: a checkout may be in /home, a
+# throwaway platform in /tmp.
+svc_unit_text() {	# FILE
+	local x
+	x=$(_svc_unit_suffix)
 	sed -e "s|/etc/deis/deis.conf|$DEIS_CONF|g" \
-		-e "s|/etc/deis/postgres|$DEIS_PGDATA|g" \
-		-e "s|/etc/deis/redis.conf|$DEIS_REDIS_DIR/redis.conf|g" \
-		-e "s|/etc/deis/rsyslog.conf|$DEIS_RSYSLOG_DIR/rsyslog.conf|g" \
-		-e "s|/etc/deis/registry.yml|$DEIS_REGISTRY_DIR/config.yml|g" \
 		-e "s|/usr/bin/deisfs|$DEISFS|g" \
 		-e "s|/usr/sbin/deis-builder|$DEIS_BUILDER|g" \
 		-e "s|/usr/sbin/deis-proxy|$DEIS_PROXY|g" \
 		-e "s|/usr/sbin/deis-scheduler|$DEIS_SCHEDULER|g" \
 		-e "s|/var/lib/deis/postgres|$DEIS_PGDATA|g" \
 		-e "s|/var/lib/deis|$DEIS_HOME|g" \
-		-e "s|/run/deis|$DEIS_RUNDIR|g" \
-		-e "s|^\(ExecStart=.*\) /deis\$|\1 $DEIS_MOUNT|" \
-		-e "s|\bdeisfs\.service|${p}fs.service|g" \
-		-e "s|\bdeis-\([a-z]*\)\.service|$p-\1.service|g" \
-		-e "s|\bdeis\.target|$p.target|g" \
+		-e "s| /deis\$| $DEIS_MOUNT|" \
+		-e "s/\b\(deisfs\|deis-[a-z]*\)\.service/\1$x.service/g" \
+		-e "s/\bdeis\.target/deis$x.target/g" \
 		-e "s|^User=postgres\$|User=$(pg_user)|" \
-		"$DEIS_SRC/packaging/systemd/$f"
+		-e '/^PrivateTmp=/d' -e '/^ProtectHome=/d' \
+		"$DEIS_SRC/packaging/systemd/$1"
 }
 
 _svc_systemd_write() {
-	local n st=unchanged p
-	p=$(_svc_unit_prefix)
+	local n st=unchanged
 	for n in "${DEIS_SERVICES[@]}"; do
-		[ "$(_svc_unit_text "$n" | write_if_changed "/run/systemd/system/$(svc_unit "$n")" 0644)" = unchanged ] ||
+		[ "$(svc_unit_text "$(_svc_unit_file "$n")" |
+			write_if_changed "/run/systemd/system/$(svc_unit "$n")" 0644)" = unchanged ] ||
 			{ st=changed; SVC_CHANGED[$n]=1; }
 	done
-	[ "$(sed "s|\bdeis-\([a-z]*\)\.service|$p-\1.service|g; s|\bdeisfs\.service|${p}fs.service|g" \
-		"$DEIS_SRC/packaging/systemd/deis.target" |
-		write_if_changed "/run/systemd/system/$p.target" 0644)" = unchanged ] || st=changed
+	[ "$(svc_unit_text deis.target |
+		write_if_changed "/run/systemd/system/$(svc_target)" 0644)" = unchanged ] ||
+		st=changed
 	[ $st = unchanged ] || systemctl daemon-reload
 }
 
@@ -297,7 +296,7 @@ svc_setup() {
 	local n
 	case $(supervisor_kind) in
 	systemd)
-		info "systemd is PID 1: units $(svc_unit deisfs) ... in /run/systemd/system, $(_svc_unit_prefix).target"
+		info "systemd (PID 1): units $(svc_unit deisfs) ... in /run/systemd/system, $(svc_target)"
 		_svc_systemd_write ;;
 	runit)
 		command -v runsvdir >/dev/null || { err "runsvdir not found (is runit installed?)"; return 1; }
@@ -443,7 +442,7 @@ svc_teardown() {
 	local pid n left
 	case $(supervisor_kind) in
 	systemd)
-		systemctl stop "$(_svc_unit_prefix).target" 2>/dev/null || true
+		systemctl stop "$(svc_target)" 2>/dev/null || true
 		return 0 ;;
 	esac
 	if pid=$(svdir_pid); then
