@@ -238,7 +238,6 @@ static pid_t nginx_master(void)
 	return pid > 1 && kill(pid, 0) == 0 ? pid : 0;
 }
 
-#define SVC_INDENT "             "
 
 /* A process a service runs itself, below it. */
 static void show_child(struct deis_buf *out, const char *name, const struct sv_state *parent)
@@ -299,7 +298,7 @@ static void show_service(struct deis_buf *out, int root, const struct service_ro
 	}
 	deis_buf_adds(out, "\n");
 	if (err[0])
-		deis_buf_addf(out, SVC_INDENT "  last error: %s\n", err);
+		deis_buf_addf(out, "%17slast error: %s\n", "", err);
 }
 
 /* The services' lines of platform/status, after the modules'. */

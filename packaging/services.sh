@@ -114,9 +114,12 @@ _pg_ctl() {	# ACTION [ARGS...]
 	pg_as "$DEIS_PGBIN/pg_ctl" "$1" -D "$DEIS_PGDATA" -w -t 60 "${@:2}" >/dev/null
 }
 
-# Accepts connections on its socket.
+# The postmaster PID accepts connections: it says so in its pid file, as
+# pg_ctl -w reads it (a connection to ask would log a FATAL line while it
+# starts).
 _pg_ready() {	# PID
-	pg_as "$DEIS_PGBIN/pg_isready" -q -h "$DEIS_PG_SOCKDIR" -p "$DEIS_PG_PORT" -d postgres
+	[ "$(sed -n '1p' "$DEIS_PGDATA/postmaster.pid" 2>/dev/null)" = "$1" ] &&
+	[ "$(sed -n '8p' "$DEIS_PGDATA/postmaster.pid" 2>/dev/null | tr -d ' ')" = ready ]
 }
 
 postgres_start() {	# [--restart]
@@ -211,15 +214,16 @@ rsyslog_running() {
 	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DEIS_RSYSLOG_DIR/rsyslog.conf"
 }
 
-# The pids of deis-logd processes that this platform's rsyslogd runs.
+# The pids of deis-logd processes that this platform's rsyslogd runs (its
+# command line read with a builtin: no process per process).
 logd_pids() {
-	local p cmd
+	local p argv
 	for p in /proc/[0-9]*; do
-		cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
-		case $cmd in
-		*"deis-logd --config=$DEIS_CONF"*) echo "${p#/proc/}" ;;
-		esac
+		mapfile -d '' -t argv 2>/dev/null <"$p/cmdline" || continue
+		[ "${argv[0]##*/}" = deis-logd ] && [ "${argv[1]:-}" = "--config=$DEIS_CONF" ] &&
+			echo "${p#/proc/}"
 	done
+	return 0
 }
 
 # It listens on the producers' socket.

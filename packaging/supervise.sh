@@ -467,12 +467,12 @@ svc_teardown() {
 # The runsv processes of this platform's services: runsvdir runs
 # "runsv NAME" from $DEIS_SV, and runsv works in $DEIS_SV/NAME.
 runsv_pids() {
-	local p cmd
+	local p argv
 	for p in /proc/[0-9]*; do
-		cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
-		case $cmd in "runsv "*) ;; *) continue ;; esac
-		cmd=${cmd#runsv }
-		[ "$(readlink "$p/cwd" 2>/dev/null)" = "$DEIS_SV/${cmd% }" ] || continue
+		mapfile -d '' -t argv 2>/dev/null <"$p/cmdline" || continue
+		[ "${argv[0]:-}" = runsv ] && [ ${#argv[@]} = 2 ] || continue
+		[ "$(readlink "$p/cwd" 2>/dev/null)" = "$DEIS_SV/${argv[1]}" ] || continue
 		echo "${p#/proc/}"
 	done
+	return 0
 }
