@@ -99,6 +99,15 @@ static ssize_t read_at(int dirfd, const char *path, char *buf, size_t len)
 	return r;
 }
 
+/* A small text file (a pid, a process name), NUL-terminated; "" when
+ * it cannot be read. */
+static void read_text(int dirfd, const char *path, char *buf, size_t len)
+{
+	ssize_t r = read_at(dirfd, path, buf, len - 1);
+
+	buf[r > 0 ? r : 0] = '\0';
+}
+
 static void sv_history(int dirfd, struct sv_state *sv)
 {
 	FILE *f = NULL;
@@ -201,20 +210,10 @@ static pid_t child_named(pid_t parent, const char *name)
 	char path[64], buf[4096], comm[32];
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)parent, (int)parent);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
+	read_text(AT_FDCWD, path, buf, sizeof(buf));
 	for (char *save = NULL, *w = strtok_r(buf, " \n", &save); w; w = strtok_r(NULL, " \n", &save)) {
 		snprintf(path, sizeof(path), "/proc/%s/comm", w);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t r = read(fd, comm, sizeof(comm) - 1);
-		close(fd);
-		comm[r > 0 ? r : 0] = '\0';
+		read_text(AT_FDCWD, path, comm, sizeof(comm));
 		comm[strcspn(comm, "\n")] = '\0';
 		if (!strcmp(comm, name))
 			return (pid_t)atoi(w);
@@ -228,12 +227,7 @@ static pid_t nginx_master(void)
 	char path[4096], buf[32];
 
 	snprintf(path, sizeof(path), "%s/run/nginx.pid", deis_conf.home);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
+	read_text(AT_FDCWD, path, buf, sizeof(buf));
 	pid_t pid = (pid_t)atoi(buf);
 	return pid > 1 && kill(pid, 0) == 0 ? pid : 0;
 }

@@ -14,9 +14,10 @@
 # Starts the service NAME, or keeps it running: not when RESTART is
 # --restart (its configuration changed), when BINARY was rebuilt since it
 # started, or when it is not ready (`READY PID`) within SECS.  Says which.
-# LEGACY, when given, stops what runs NAME outside the supervisor.
-service_start() {	# NAME SECS READY RESTART [BINARY [LEGACY]]
-	local name=$1 secs=$2 ready=$3 restart=$4 bin=${5:-} legacy=${6:-} pid
+# LEGACY..., when given, stops what runs NAME outside the supervisor.
+service_start() {	# NAME SECS READY RESTART [BINARY [LEGACY...]]
+	local name=$1 secs=$2 ready=$3 restart=$4 bin=${5:-} pid
+	shift $(($# < 5 ? $# : 5))
 	if pid=$(svc_pid "$name"); then
 		if [ "$restart" = --restart ]; then
 			info "configuration changed; restarting $name (pid $pid)"
@@ -30,7 +31,7 @@ service_start() {	# NAME SECS READY RESTART [BINARY [LEGACY]]
 		fi
 		svc_restart "$name" "$secs" "$ready" || return 1
 	else
-		[ -z "$legacy" ] || "$legacy" || return 1
+		[ $# = 0 ] || "$@" || return 1
 		svc_up "$name" "$secs" "$ready" || return 1
 	fi
 }
@@ -46,15 +47,23 @@ _svc_ready_within() {	# NAME SECS READY
 }
 
 # Stops the service NAME (SIGTERM, SIGKILL after SECS) and keeps it down;
-# LEGACY stops what runs NAME outside the supervisor.
-service_stop() {	# NAME SECS [LEGACY]
-	if svc_supervised "$1"; then
-		svc_down "$1" "$2"
-	elif [ -n "${3:-}" ]; then
-		"$3"
+# LEGACY... stops what runs NAME outside the supervisor.
+service_stop() {	# NAME SECS [LEGACY...]
+	local name=$1 secs=$2
+	shift 2
+	if svc_supervised "$name"; then
+		svc_down "$name" "$secs"
+	elif [ $# != 0 ]; then
+		"$@"
 	else
-		info "$1 not running"
+		info "$name not running"
 	fi
+}
+
+# A daemon a platform started before it had a supervisor: SIGTERM by its
+# pid file, SIGKILL after SECS.
+daemon_stop_legacy() {	# NAME SECS
+	! pid_alive "$DEIS_RUNDIR/$1.pid" "$DEIS_CONF" || daemon_stop "$1" "$2"
 }
 
 # Whether the service NAME, running as PID, answers: the check its start
@@ -379,14 +388,13 @@ builder_start() {	# [--restart]
 		_service_port_free deis-builder "$DEIS_SSH_PORT" DEIS_SSH_PORT || return 1
 	info "log: $DEIS_LOGDIR/deis-builder.log"
 	service_start deis-builder 10 _builder_listening "${1:-}" "$DEIS_BUILDER" \
-		_builder_stop_legacy || return 1
+		daemon_stop_legacy deis-builder 30 || return 1
 	info "listening (pid $(svc_pid deis-builder))"
 }
 
 # SIGTERM lets running pushes finish (up to its builder_shutdown_timeout,
 # 20 s by default), SIGKILL after 30 s.
-builder_stop() { service_stop deis-builder 30 _builder_stop_legacy; }
-_builder_stop_legacy() { ! builder_running || daemon_stop deis-builder 30; }
+builder_stop() { service_stop deis-builder 30 daemon_stop_legacy deis-builder 30; }
 
 # ---------------------------------------------------------------- proxy
 
@@ -443,7 +451,8 @@ proxy_start() {	# [--restart]
 	info "log: $DEIS_LOGDIR/deis-proxy.log; nginx: $DEIS_LOGDIR/nginx.log"
 	svc_pid deis-proxy >/dev/null ||
 		_proxy_log_mark=$(stat -c %s "$DEIS_LOGDIR/deis-proxy.log" 2>/dev/null) || _proxy_log_mark=0
-	if ! service_start deis-proxy 30 _proxy_routing "${1:-}" "$DEIS_PROXY" _proxy_stop_legacy; then
+	if ! service_start deis-proxy 30 _proxy_routing "${1:-}" "$DEIS_PROXY" \
+		daemon_stop_legacy deis-proxy 10; then
 		show_log_tail "$DEIS_LOGDIR/nginx.log" 10
 		return 1
 	fi
@@ -454,12 +463,11 @@ proxy_start() {	# [--restart]
 # 20 s), then SIGTERM, then SIGKILL.
 proxy_stop() {
 	local st=0
-	service_stop deis-proxy 10 _proxy_stop_legacy || st=1
+	service_stop deis-proxy 10 daemon_stop_legacy deis-proxy 10 || st=1
 	pidfile_stop "$DEIS_NGINX_PID" "$DEIS_HOME/proxy/nginx.conf" nginx 10 20 kill -QUIT || st=1
 	return $st
 }
 
-_proxy_stop_legacy() { ! proxy_running || daemon_stop deis-proxy 10; }
 
 # ---------------------------------------------------------------- scheduler
 
@@ -490,13 +498,12 @@ scheduler_start() {	# [--restart] [OPTION...]
 	fi
 	info "log: $DEIS_LOGDIR/deis-scheduler.log"
 	service_start deis-scheduler 10 _scheduler_running_on_node "$restart" "$DEIS_SCHEDULER" \
-		_scheduler_stop_legacy || return 1
+		daemon_stop_legacy deis-scheduler 10 || return 1
 	info "running (pid $(svc_pid deis-scheduler))"
 }
 
 # Its containers keep running.
-scheduler_stop() { service_stop deis-scheduler 10 _scheduler_stop_legacy; }
-_scheduler_stop_legacy() { ! scheduler_running || daemon_stop deis-scheduler 10; }
+scheduler_stop() { service_stop deis-scheduler 10 daemon_stop_legacy deis-scheduler 10; }
 
 # Every app container of this platform: SIGTERM to each, SIGKILL after
 # 10 s, then runc delete (their shims exit with them); every attached

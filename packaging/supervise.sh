@@ -307,8 +307,10 @@ svc_setup() {
 		fi
 		install -d -m 0700 "$DEIS_SV"
 		if ! svdir_running; then
+			# (A runsv left by a runsvdir that was killed still
+			# watches its service: that one runs on.)
 			for n in "${DEIS_SERVICES[@]}"; do
-				[ ! -d "$DEIS_SV/$n" ] || : >"$DEIS_SV/$n/down"
+				[ ! -d "$DEIS_SV/$n" ] || svc_supervised "$n" || : >"$DEIS_SV/$n/down"
 			done
 		fi
 		for n in "${DEIS_SERVICES[@]}"; do
