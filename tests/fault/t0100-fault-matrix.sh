@@ -15,12 +15,13 @@ TABLE=$TEST_LOG_DIR/fault-matrix.md
 PROCESSES="postgres redis rsyslog deis-logd registry deis-builder deis-proxy deis-scheduler deisfs nginx"
 
 # HTTP GET / to the app through the router, 4 at a time, each on a new
-# connection, until the file STOP exists; then prints "requests failed
-# longest-outage-ms" (the longest time between a success and the next
-# one during which every request failed).
+# connection, until the file STOP exists (FIRST is made at the first
+# answer); then prints "requests failed longest-outage-ms" (the longest
+# time between a success and the next one during which every request
+# failed).
 _load='
 import http.client, os, sys, threading, time
-port, host, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+port, host, stop, first = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 ev, lock = [], threading.Lock()
 def worker():
     while not os.path.exists(stop):
@@ -36,6 +37,8 @@ def worker():
             pass
         with lock:
             ev.append((time.time(), ok))
+            if ok and not os.path.exists(first):
+                open(first, "w").close()
         time.sleep(0.02)
 ts = [threading.Thread(target=worker) for _ in range(4)]
 for t in ts: t.start()
@@ -98,7 +101,8 @@ committed() {	# FILE VALUE
 load_start() {	# ROW
 	local row=$1
 	mkdir -p "$row" && rm -f "$row/stop" && : >"$row/w.ok" && : >"$row/w.silent" &&
-	{ python3 -c "$_load" "$DEIS_HTTP_PORT" "$APP.localhost" "$row/stop" >"$row/http.out" 2>&1 & } &&
+	{ python3 -c "$_load" "$DEIS_HTTP_PORT" "$APP.localhost" "$row/stop" "$row/http.first" \
+		>"$row/http.out" 2>&1 & } &&
 	{ python3 -c "$_writer" "$A/$DATA/config/W" "$row" "$row/stop" 2>"$row/w.err" & } &&
 	{ (i=0
 	   while [ ! -e "$row/stop" ]; do
@@ -174,14 +178,16 @@ ms_since() {	# T0 (EPOCHREALTIME without the dot)
 	echo $(( (${EPOCHREALTIME/./} - $1) / 1000 ))
 }
 
-# One row: the load for 2 s, kill -9 of PROCESS, a change to the app at
-# once (retried until it commits: PostgreSQL or deisfs may be down), the
-# load until 3 s after PROCESS is back and the push has ended; then the
-# change goes live.  Writes ROW/result: "back_ms requests failed
+# One row: the load for 2 s once requests and writes go through; kill -9
+# of PROCESS; a change to the app at once (retried until it commits:
+# PostgreSQL or deisfs may be down); the load until 3 s after PROCESS is
+# back and the push has ended; then the change goes live.  Writes ROW/result: "back_ms requests failed
 # outage_ms writes_ok writes_lost writes_silent log_lost push change".
 row() {	# PROCESS
 	local p=$1 pid t0 back_ms=- change=- lost db stored sent
 	load_start "$p" &&
+	test_wait_for 30 test -e "$p/http.first" &&
+	test_wait_for 30 test -s "$p/w.ok" &&
 	sleep 2 &&
 	pid=$(pid_of "$p") && test -n "$pid" || { load_stop "$p"; return 1; }
 	t0=${EPOCHREALTIME/./}
