@@ -260,7 +260,6 @@ svc_unit_text() {	# FILE
 		-e "s|/usr/sbin/deis-builder|$DEIS_BUILDER|g" \
 		-e "s|/usr/sbin/deis-proxy|$DEIS_PROXY|g" \
 		-e "s|/usr/sbin/deis-scheduler|$DEIS_SCHEDULER|g" \
-		-e "s|/var/lib/deis/postgres|$DEIS_PGDATA|g" \
 		-e "s|/var/lib/deis|$DEIS_HOME|g" \
 		-e "s| /deis\$| $DEIS_MOUNT|" \
 		-e "s/\b\(deisfs\|deis-[a-z]*\)\.service/\1$x.service/g" \
