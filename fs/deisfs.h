@@ -46,6 +46,8 @@ struct fs_conf {
 	int scratch_mb;		/* MiB of scratch file content */
 	int buffers_mb;		/* MiB held by the user's open files */
 	int memory_mb;		/* MiB of scratch files and buffers of everyone */
+	char *supervise_dir;	/* runit's service directories, for
+				 * platform/status; "" when none */
 };
 extern struct fs_conf fs_conf;
 

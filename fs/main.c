@@ -5,11 +5,12 @@
  *
  * Start-up order (lib/daemon.c first: options, configuration, logging,
  * signals): PostgreSQL (waited for with the backoff, then migrated); the
- * whole state loaded into memory; the FUSE session and mount; the
- * invalidation thread and the event thread (lib/daemon.c: Redis events,
- * the periodic resync; here also health probes and SIGHUP reloads, since
- * FUSE's request loop owns the main thread); then requests until
- * unmounted or signalled.
+ * whole state loaded into memory; the FUSE session and mount (a dead
+ * mount a killed deisfs left there removed first, so that a supervisor's
+ * restart brings the tree back by itself); the invalidation thread and
+ * the event thread (lib/daemon.c: Redis events, the periodic resync; here
+ * also health probes and SIGHUP reloads, since FUSE's request loop owns
+ * the main thread); then requests until unmounted or signalled.
  */
 #define FUSE_USE_VERSION 312
 
@@ -19,6 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fuse_lowlevel.h>
@@ -26,6 +30,7 @@
 #include "deis/conf.h"
 #include "deis/daemon.h"
 #include "deis/log.h"
+#include "deis/spawn.h"
 #include "deisfs.h"
 #include "ops.h"
 
@@ -51,6 +56,9 @@ static const struct deis_conf_option options[] = {
 	  "MiB one user's open files may hold in deisfs's memory; 0: no limit" },
 	{ "memory_mb", DEIS_CONF_INT | DEIS_CONF_RELOAD, &fs_conf.memory_mb, "512",
 	  "MiB of scratch files and open files of all users together; 0: no limit" },
+	{ "supervise_dir", DEIS_CONF_STR | DEIS_CONF_RELOAD, &fs_conf.supervise_dir, "",
+	  "runit's service directories of the platform (<home>/sv), which platform/status "
+	  "reads; empty: the services are not under runit" },
 	{ NULL, 0, NULL, NULL, NULL },
 };
 
@@ -195,6 +203,48 @@ static void on_tick(void)
 
 /* ---- start-up ---- */
 
+extern char **environ;
+
+/*
+ * A deisfs that died (kill -9, a crash) leaves its mount behind: the
+ * kernel answers every access with ENOTCONN ("Transport endpoint is not
+ * connected") until someone unmounts it, and a new mount over it fails
+ * the same way.  Detach it (lazily: a process may still have its working
+ * directory in it), as root with umount2, else through fusermount3 as
+ * FUSE's unprivileged users do.  A mount that answers is left alone: the
+ * mount below then fails and says why.
+ */
+static void clear_dead_mount(const char *mountpoint)
+{
+	struct stat st;
+
+	if (stat(mountpoint, &st) == 0 || errno != ENOTCONN)
+		return;
+	if (umount2(mountpoint, MNT_DETACH) == 0) {
+		deis_log(LOG_NOTICE, "removed the dead mount on %s (a deisfs before this one "
+			 "ended without unmounting)", mountpoint);
+		return;
+	}
+	int uerr = errno;
+	char *const argv[] = { (char *)"fusermount3", (char *)"-u", (char *)"-z",
+			       (char *)mountpoint, NULL };
+	posix_spawnattr_t attr;
+	pid_t pid;
+	int status = -1;
+
+	deis_spawnattr_init(&attr, 0);
+	int r = posix_spawnp(&pid, "fusermount3", NULL, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	if (r == 0)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	if (r == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		deis_log(LOG_NOTICE, "removed the dead mount on %s (fusermount3 -u -z)", mountpoint);
+	else
+		deis_log(LOG_WARNING, "%s is a dead mount that cannot be removed (umount2: %s; "
+			 "fusermount3 -u -z failed): unmount it by hand", mountpoint, strerror(uerr));
+}
+
 static void fuse_log_to_deis(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	deis_vlog((int)level, fmt, ap);
@@ -278,6 +328,7 @@ int main(int argc, char **argv)
 	if (!se)
 		goto out;
 	deis_daemon_on_stop(exit_session, se);
+	clear_dead_mount(opts.mountpoint);
 	if (fuse_session_mount(se, opts.mountpoint) != 0)
 		goto out_session;
 	fuse_daemonize(opts.foreground);

@@ -1,15 +1,20 @@
 /*
- * platform.c - platform/: domain, status, version and nodes/<node>/ (the
- * scheduler's heartbeats).  platform/quotas is in quota.c.
+ * platform.c - platform/: domain, status (the modules' health, and each
+ * service's state as its supervisor sees it), version and nodes/<node>/
+ * (the scheduler's heartbeats).  platform/quotas is in quota.c.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "deis/conf.h"
 #include "deis/quota.h"
+#include "deis/validate.h"
 #include "tree.h"
 
 static int show_domain(const struct node *n, struct deis_buf *out)
@@ -22,6 +27,298 @@ static int show_version(const struct node *n, struct deis_buf *out)
 {
 	deis_buf_addf(out, "deisfs %s\n", DEIS_VERSION);
 	return 0;
+}
+
+/* ---- the services, as their supervisor (runit) sees them ----
+ *
+ * packaging/supervise.sh writes one runit service directory per service
+ * under supervise_dir; runsv keeps its state in supervise/ (stat, pid,
+ * and status: daemontools' 20 bytes), the run and finish scripts a
+ * history ("EPOCH start PID", "EPOCH exit CODE SIGNAL WANT": WANT "u"
+ * when nobody asked for the exit), and logfile links to the service's
+ * log.  What is read is small and local: no request waits on a network.
+ */
+
+/* The services in start order; what one runs itself (rsyslog runs
+ * deis-logd, deis-proxy its nginx) is shown below it. */
+static const struct service_row {
+	const char *name;
+	const char *child;
+} services[] = {
+	{ "postgres", NULL }, { "redis", NULL }, { "rsyslog", "deis-logd" },
+	{ "registry", NULL }, { "deisfs", NULL }, { "deis-builder", NULL },
+	{ "deis-proxy", "nginx" }, { "deis-scheduler", NULL },
+};
+
+/* What a log line that reports an error holds, per program. */
+static const char *const error_marks[] = {
+	": error: ", ": crit: ", ": alert: ", ": emerg: ",	/* lib/log.c, finish */
+	"ERROR:", "FATAL:", "PANIC:",				/* PostgreSQL */
+	"[error]", "[crit]", "[alert]", "[emerg]",		/* nginx */
+	"level=error", "level=fatal", "level=panic",		/* docker-registry */
+	"rsyslog.com/e/",					/* rsyslogd */
+};
+
+/* runsv's status file: TAI64N of the last change (TAI64: 2^62 + 10 +
+ * Unix seconds), the pid (little endian), paused, want ('u' or 'd'),
+ * term, state (0 down, 1 run, 2 finish). */
+#define SV_STATUS_LEN 20
+#define TAI64_UNIX 4611686018427387914ULL
+
+struct sv_state {
+	bool supervised;	/* runsv runs (it reads supervise/ok) */
+	int state;		/* 0 down, 1 run, 2 finish */
+	char want;
+	pid_t pid;
+	int64_t since_us;
+	int restarts;		/* exits nobody asked for, in the last hour */
+	int64_t last_exit_us;
+	char last_exit[48];	/* "killed by signal 9", "exit status 1" */
+};
+
+/* runsv holds supervise/ok open for reading while it runs: sv(8)'s own
+ * test (a FIFO without a reader refuses a non-blocking writer). */
+static bool runsv_alive(int dirfd)
+{
+	int fd = openat(dirfd, "supervise/ok", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static ssize_t read_at(int dirfd, const char *path, char *buf, size_t len)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	ssize_t r = read(fd, buf, len);
+	close(fd);
+	return r;
+}
+
+/* A small text file (a pid, a process name), NUL-terminated; "" when
+ * it cannot be read. */
+static void read_text(int dirfd, const char *path, char *buf, size_t len)
+{
+	ssize_t r = read_at(dirfd, path, buf, len - 1);
+
+	buf[r > 0 ? r : 0] = '\0';
+}
+
+static void sv_history(int dirfd, struct sv_state *sv)
+{
+	FILE *f = NULL;
+	int fd = openat(dirfd, "history", O_RDONLY | O_CLOEXEC);
+	int64_t hour_ago = now_us() / 1000000 - 3600;
+	char line[128];
+
+	if (fd < 0 || !(f = fdopen(fd, "r"))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		long long t;
+		int code, sig;
+		char want;
+		if (sscanf(line, "%lld exit %d %d %c", &t, &code, &sig, &want) != 4 || want != 'u')
+			continue;
+		if (t >= hour_ago)
+			sv->restarts++;
+		sv->last_exit_us = t * 1000000;
+		if (code < 0)
+			snprintf(sv->last_exit, sizeof(sv->last_exit), "killed by signal %d", sig);
+		else
+			snprintf(sv->last_exit, sizeof(sv->last_exit), "exit status %d", code);
+	}
+	fclose(f);
+}
+
+static void sv_read(int dirfd, struct sv_state *sv)
+{
+	unsigned char st[SV_STATUS_LEN];
+
+	memset(sv, 0, sizeof(*sv));
+	sv->supervised = runsv_alive(dirfd);
+	if (read_at(dirfd, "supervise/status", (char *)st, sizeof(st)) == SV_STATUS_LEN) {
+		uint64_t tai = 0;
+		for (int i = 0; i < 8; i++)
+			tai = tai << 8 | st[i];
+		sv->since_us = tai > TAI64_UNIX ? (int64_t)(tai - TAI64_UNIX) * 1000000 : 0;
+		sv->pid = (pid_t)(st[12] | st[13] << 8 | st[14] << 16 | (uint32_t)st[15] << 24);
+		sv->want = (char)st[17];
+		sv->state = st[19];
+	}
+	sv_history(dirfd, sv);
+}
+
+/* The last line of the log (its last 64 KiB) that reports an error,
+ * printable, or "". */
+static void last_error(int dirfd, char *out, size_t len)
+{
+	enum { TAIL = 65536 };
+	char *buf = malloc(TAIL + 1);
+	int fd = openat(dirfd, "logfile", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+
+	out[0] = '\0';
+	if (!buf || fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	off_t from = st.st_size > TAIL ? st.st_size - TAIL : 0;
+	ssize_t n = pread(fd, buf, TAIL, from);
+	close(fd);
+	if (n <= 0) {
+		free(buf);
+		return;
+	}
+	buf[n] = '\0';
+	/* The first line may be cut: it starts after the first newline. */
+	char *line = from ? strchr(buf, '\n') : buf, *found = NULL;
+	size_t found_len = 0;
+	while (line && *line) {
+		if (*line == '\n')
+			line++;
+		char *nl = strchr(line, '\n');
+		size_t l = nl ? (size_t)(nl - line) : strlen(line);
+		if (nl)
+			*nl = '\0';
+		for (size_t i = 0; i < sizeof(error_marks) / sizeof(error_marks[0]); i++)
+			if (strstr(line, error_marks[i])) {
+				found = line;
+				found_len = l;
+				break;
+			}
+		if (nl)
+			*nl = '\n';
+		line = nl;
+	}
+	if (found)
+		deis_printable(out, len, found, found_len);
+	free(buf);
+}
+
+/* The pid of the child of parent whose name (comm) is name, or 0. */
+static pid_t child_named(pid_t parent, const char *name)
+{
+	char path[64], buf[4096], comm[32];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)parent, (int)parent);
+	read_text(AT_FDCWD, path, buf, sizeof(buf));
+	for (char *save = NULL, *w = strtok_r(buf, " \n", &save); w; w = strtok_r(NULL, " \n", &save)) {
+		snprintf(path, sizeof(path), "/proc/%s/comm", w);
+		read_text(AT_FDCWD, path, comm, sizeof(comm));
+		comm[strcspn(comm, "\n")] = '\0';
+		if (!strcmp(comm, name))
+			return (pid_t)atoi(w);
+	}
+	return 0;
+}
+
+/* nginx's master: the pid in <home>/run/nginx.pid, when it runs. */
+static pid_t nginx_master(void)
+{
+	char path[4096], buf[32];
+
+	snprintf(path, sizeof(path), "%s/run/nginx.pid", deis_conf.home);
+	read_text(AT_FDCWD, path, buf, sizeof(buf));
+	pid_t pid = (pid_t)atoi(buf);
+	return pid > 1 && kill(pid, 0) == 0 ? pid : 0;
+}
+
+
+/* A process a service runs itself, below it. */
+static void show_child(struct deis_buf *out, const char *name, const struct sv_state *parent)
+{
+	bool nginx = !strcmp(name, "nginx");
+	pid_t pid = nginx ? nginx_master() :
+		parent->state == 1 ? child_named(parent->pid, name) : 0;
+
+	if (pid > 0)
+		deis_buf_addf(out, "  %-14s up (pid %d), run by %s\n", name, (int)pid,
+			      nginx ? "deis-proxy, which starts it again within a second" : "rsyslog");
+	else if (nginx)
+		deis_buf_addf(out, "  %-14s down: deis-proxy starts it again within a second; "
+			      "if it does not, see deis-proxy's log\n", name);
+	else
+		deis_buf_addf(out, "  %-14s idle: rsyslog starts it at the next log line\n", name);
+}
+
+/* One service: its state, what to do about it, its last error. */
+static void show_service(struct deis_buf *out, int root, const struct service_row *row,
+			 struct sv_state *sv)
+{
+	const char *dir = fs_conf.supervise_dir, *name = row->name;
+	char since[32], when[32], err[256];
+	int fd = openat(root, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	memset(sv, 0, sizeof(*sv));
+	if (fd < 0) {
+		deis_buf_addf(out, "  %-14s unsupervised: no %s/%s (packaging/up writes it)\n",
+			      name, dir, name);
+		return;
+	}
+	sv_read(fd, sv);
+	last_error(fd, err, sizeof(err));
+	close(fd);
+	fmt_time(sv->since_us, since, sizeof(since));
+	fmt_time(sv->last_exit_us, when, sizeof(when));
+	deis_buf_addf(out, "  %-14s ", name);
+	if (!sv->supervised)
+		deis_buf_addf(out, "unsupervised: runsv does not run for %s/%s (packaging/up "
+			      "starts the supervisor)", dir, name);
+	else if (sv->state == 1 && sv->want == 'u')
+		deis_buf_addf(out, "up (pid %d, since %s)", (int)sv->pid, since);
+	else if (sv->state == 1)
+		deis_buf_addf(out, "stopping (pid %d): sv down was asked", (int)sv->pid);
+	else if (sv->want == 'u')
+		deis_buf_addf(out, "restarting (down since %s): see %s's log", since, name);
+	else
+		deis_buf_addf(out, "down since %s (sv down): start it with `sv up %s/%s`",
+			      since, dir, name);
+	if (sv->supervised) {
+		deis_buf_addf(out, "; %d restart%s in the last hour", sv->restarts,
+			      sv->restarts == 1 ? "" : "s");
+		if (sv->restarts)
+			deis_buf_addf(out, ", the last at %s (%s)", when, sv->last_exit);
+		if (sv->restarts >= 5 && sv->state == 1)
+			deis_buf_adds(out, ": it keeps failing, see its log");
+	}
+	deis_buf_adds(out, "\n");
+	if (err[0])
+		deis_buf_addf(out, "%17slast error: %s\n", "", err);
+}
+
+/* The services' lines of platform/status, after the modules'. */
+static void show_services(struct deis_buf *out)
+{
+	const char *dir = fs_conf.supervise_dir;
+
+	if (!dir || !*dir) {
+		deis_buf_addf(out, "%-12s unsupervised: supervise_dir is not set%s\n", "services",
+			      access("/run/systemd/system", F_OK) == 0 ?
+			      " (under systemd: systemctl status deis.target)" : "");
+		return;
+	}
+	int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0) {
+		deis_buf_addf(out, "%-12s unsupervised: %s: %s\n", "services", dir, strerror(errno));
+		return;
+	}
+	deis_buf_addf(out, "%-12s runit (%s)\n", "services", dir);
+	for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+		struct sv_state sv;
+		show_service(out, root, &services[i], &sv);
+		if (services[i].child)
+			show_child(out, services[i].child, &sv);
+	}
+	close(root);
 }
 
 /* A node whose scheduler has not been heard of for this long is down. */
@@ -69,6 +366,7 @@ static int show_status(const struct node *n, struct deis_buf *out)
 		deis_buf_addf(out, "%-12s %s\n", "router", state.router_alive < 0 ?
 			      "unknown: the cache is down" : "down: no heartbeat from deis-proxy");
 	pthread_mutex_unlock(&state.nodes_lock);
+	show_services(out);
 	return 0;
 }
 

@@ -18,11 +18,15 @@
 #   scheduler_start  scheduler_stop   deis-scheduler; the apps' containers
 #                                     outlive it (containers_stop)
 #
-# A start function expects the configuration packaging/up writes.  It
-# starts what does not run, and restarts what runs a binary rebuilt since
-# it started or does not answer; with --restart (its configuration
-# changed) it restarts what runs.  A stop function stops what runs, and
-# nothing running is no error.  Both say what they do on stdout and fail
+# Each is a service of a supervisor (packaging/supervise.sh: runit, or
+# systemd where it is PID 1) that restarts it when it exits.  A start
+# function expects the configuration packaging/up writes and the
+# services it wrote (svc_setup).  It asks the supervisor to run what does
+# not run, and restarts what runs a binary rebuilt since it started or
+# does not answer; with --restart (its configuration changed) it
+# restarts what runs.  A stop function asks the supervisor to stop what
+# runs and keep it down (a start brings it back), and nothing running is
+# no error.  Both say what they do on stdout and fail
 # (status 1) with the reason on stderr, so that packaging/up can stop at
 # the first error and a test can restart a component it stopped or killed.
 
@@ -131,7 +135,7 @@ DEIS_SUBNET      network_subnet   10.223.0.0/16
 #                     environment (the truth about a running platform)
 #   DEIS_LOG_LEVEL    log_level                  (default info)
 #   DEIS_REGISTRY_URL DEIS_REGISTRY_USER DEIS_SYSLOG_SOCKET DEIS_RUNC_ROOT
-#   DEIS_NGINX_PID and the directories: DEIS_LOGDIR DEIS_RUNDIR
+#   DEIS_NGINX_PID and the directories: DEIS_LOGDIR DEIS_RUNDIR DEIS_SV
 #   DEIS_PGDATA DEIS_PG_SOCKDIR DEIS_REDIS_DIR DEIS_SECRETS
 #   DEIS_RSYSLOG_DIR DEIS_LOGS_DIR DEIS_REGISTRY_DIR
 deis_env_init() {	# [--conf-first]
@@ -199,12 +203,31 @@ deis_env_init() {	# [--conf-first]
 	DEIS_REGISTRY_USER=deis
 	DEIS_RUNC_ROOT=$DEIS_HOME/scheduler/runc
 	DEIS_NGINX_PID=$DEIS_RUNDIR/nginx.pid
+	DEIS_SV=$DEIS_HOME/sv
 	export DEIS_SRC DEIS_HOME DEIS_MOUNT DEIS_CONF DEIS_BUILD DEISFS DEIS_LOGD \
 		DEIS_BUILDER DEIS_PROXY DEIS_SCHEDULER DEIS_PG_PORT DEIS_REDIS_PORT \
 		DEIS_REGISTRY_PORT DEIS_SSH_PORT DEIS_HTTP_PORT DEIS_HTTPS_PORT \
 		DEIS_DOMAIN DEIS_BRIDGE DEIS_SUBNET DEIS_LOG_LEVEL DEIS_SYSLOG_SOCKET \
 		DEIS_REGISTRY_URL DEIS_REGISTRY_DIR DEIS_REGISTRY_USER DEIS_RUNC_ROOT \
-		DEIS_NGINX_PID
+		DEIS_NGINX_PID DEIS_SV
+}
+
+# Writes CONTENT (stdin) to FILE with MODE only if it differs; prints
+# "changed" or "unchanged".
+write_if_changed() {	# FILE MODE [OWNER]
+	local f=$1 mode=$2 owner=${3:-root:root} tmp
+	tmp=$(mktemp "$f.XXXXXX")
+	chmod "$mode" "$tmp"
+	cat >"$tmp"
+	chown "$owner" "$tmp"
+	if [ -f "$f" ] && cmp -s "$tmp" "$f"; then
+		rm -f "$tmp"
+		chmod "$mode" "$f"
+		echo unchanged
+	else
+		mv -f "$tmp" "$f"
+		echo changed
+	fi
 }
 
 # Secrets file: "name=value" lines, 0600 root.
@@ -295,79 +318,25 @@ binary_changed() {	# PID BINARY
 # ---------------------------------------------------------------- daemons
 
 # The platform's daemons (deisfs, docker-registry, deis-builder,
-# deis-proxy, deis-scheduler) run in a session of their own, with their
-# exact pid in $DEIS_RUNDIR/NAME.pid and their output appended to
-# $DEIS_LOGDIR/NAME.log.  All but the registry are recognised by the path
-# of deis.conf in their command line (deisfs rewrites its argv:
-# "--config=X" shows as "--config X").
+# deis-proxy, deis-scheduler) are services of the supervisor
+# (supervise.sh), which writes their exact pid in $DEIS_RUNDIR/NAME.pid
+# and appends their output to $DEIS_LOGDIR/NAME.log.  All but the
+# registry are recognised by the path of deis.conf in their command line
+# (deisfs rewrites its argv: "--config=X" shows as "--config X").
 
 daemon_running() {	# NAME
-	pid_alive "$DEIS_RUNDIR/$1.pid" "$DEIS_CONF"
+	svc_pid "$1" >/dev/null 2>&1 || pid_alive "$DEIS_RUNDIR/$1.pid" "$DEIS_CONF"
 }
 
+# The supervisor's pid of NAME, else its pid file's.
 daemon_pid() {	# NAME
-	cat "$DEIS_RUNDIR/$1.pid" 2>/dev/null
+	svc_pid "$1" 2>/dev/null || cat "$DEIS_RUNDIR/$1.pid" 2>/dev/null
 }
 
-# SIGTERM, then SIGKILL after SECONDS.
+# SIGTERM, then SIGKILL after SECONDS, to a daemon that runs without the
+# supervisor.
 daemon_stop() {	# NAME SECONDS
 	pidfile_stop "$DEIS_RUNDIR/$1.pid" "$DEIS_CONF" "$1" "$2"
-}
-
-# Succeeds if the daemon NAME runs and may go on running: not when
-# RESTART is --restart (its configuration changed), when BINARY was
-# rebuilt since it started, or when CHECK (a command, given the pid)
-# fails, WHY saying what that means.  Says which.  When this fails and
-# NAME runs, the caller stops it before it starts it again.
-daemon_keep() {	# NAME BINARY RESTART [CHECK WHY]
-	local pid
-	daemon_running "$1" || return 1
-	pid=$(daemon_pid "$1")
-	if [ "$3" = --restart ]; then
-		info "configuration changed; restarting $1 (pid $pid)"
-	elif binary_changed "$pid" "$2"; then
-		info "$2 was rebuilt; restarting $1 (pid $pid)"
-	elif [ -n "${4:-}" ] && ! "$4" "$pid"; then
-		info "$1 (pid $pid) $5; restarting it"
-	else
-		info "already running (pid $pid)"
-		return 0
-	fi
-	return 1
-}
-
-# Starts CMD... as the daemon NAME: in a session of its own (no
-# controlling terminal), stdin from /dev/null, its output appended to its
-# log, its exact pid in its pid file (the inner shell writes its own pid,
-# which exec hands on to CMD).  Then waits up to SECONDS for `READY PID`
-# to succeed.  Fails, with the log's tail, if CMD exits first or time runs
-# out (CMD is then stopped).
-daemon_spawn() {	# NAME SECONDS READY CMD...
-	local name=$1 secs=$2 ready=$3 pid='' job st
-	local pidf=$DEIS_RUNDIR/$1.pid log=$DEIS_LOGDIR/$1.log
-	shift 3
-	touch "$log" && chmod 0640 "$log" || return 1
-	rm -f "$pidf"
-	setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' "$name" "$pidf" "$@" \
-		</dev/null >>"$log" 2>&1 &
-	job=$!
-	for _ in $(seq 1 $((secs * 10))); do
-		[ -n "$pid" ] || { [ -s "$pidf" ] && read -r pid <"$pidf"; } || true
-		if [ -n "$pid" ] && ! proc_alive "$pid"; then
-			wait "$job" 2>/dev/null && st=0 || st=$?
-			show_log_tail "$log"
-			err "$name exited during start-up (status $st)"
-			return
-		fi
-		if [ -n "$pid" ] && "$ready" "$pid"; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	show_log_tail "$log"
-	[ -z "$pid" ] || stop_pid "$pid" "$name" 5
-	rm -f "$pidf"
-	err "$name was not ready within ${secs}s"
 }
 
 # ---------------------------------------------------------------- ports
@@ -505,6 +474,9 @@ safe_rm_rf() {	# DIR
 	rm -rf --one-file-system -- "$d"
 }
 
-# The start and stop functions of the components.
+# The start and stop functions of the components, and the supervisor
+# they go through.
 # shellcheck source=packaging/services.sh
 . "$DEIS_SRC/packaging/services.sh"
+# shellcheck source=packaging/supervise.sh
+. "$DEIS_SRC/packaging/supervise.sh"

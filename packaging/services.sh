@@ -3,7 +3,90 @@
 # Redis, the log server, the registry, deisfs, the builder, the proxy, the
 # scheduler (and the apps' containers).  packaging/lib.sh sources it (what
 # a start and a stop function do is in its header); not meant to be
-# sourced alone.
+# sourced alone.  Each component is a service of the supervisor
+# (packaging/supervise.sh): a start function asks it to run the service
+# and waits until it answers, a stop function asks it to keep it down.
+# What a platform started before it had a supervisor still runs is
+# stopped by its pid file first.
+
+# ---------------------------------------------------------------- any service
+
+# Starts the service NAME, or keeps it running: not when RESTART is
+# --restart (its configuration changed), when BINARY was rebuilt since it
+# started, or when it is not ready (`READY PID`) within SECS.  Says which.
+# LEGACY..., when given, stops what runs NAME outside the supervisor.
+service_start() {	# NAME SECS READY RESTART [BINARY [LEGACY...]]
+	local name=$1 secs=$2 ready=$3 restart=$4 bin=${5:-} pid
+	shift $(($# < 5 ? $# : 5))
+	if pid=$(svc_pid "$name"); then
+		if [ "$restart" = --restart ]; then
+			info "configuration changed; restarting $name (pid $pid)"
+		elif [ -n "$bin" ] && binary_changed "$pid" "$bin"; then
+			info "$bin was rebuilt; restarting $name (pid $pid)"
+		elif _svc_ready_within "$name" "$secs" "$ready"; then
+			info "already running (pid $(svc_pid "$name"))"
+			return 0
+		else
+			info "$name (pid $pid) is not ready after ${secs}s; restarting it"
+		fi
+		svc_restart "$name" "$secs" "$ready" || return 1
+	else
+		[ $# = 0 ] || "$@" || return 1
+		svc_up "$name" "$secs" "$ready" || return 1
+	fi
+}
+
+# Whether NAME runs a process that `READY PID` accepts within SECS.
+_svc_ready_within() {	# NAME SECS READY
+	local pid
+	for _ in $(seq 1 $(($2 * 10))); do
+		pid=$(svc_pid "$1") && "$3" "$pid" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Stops the service NAME (SIGTERM, SIGKILL after SECS) and keeps it down;
+# LEGACY... stops what runs NAME outside the supervisor.
+service_stop() {	# NAME SECS [LEGACY...]
+	local name=$1 secs=$2
+	shift 2
+	if svc_supervised "$name"; then
+		svc_down "$name" "$secs"
+	elif [ $# != 0 ]; then
+		"$@"
+	else
+		info "$name not running"
+	fi
+}
+
+# A daemon a platform started before it had a supervisor: SIGTERM by its
+# pid file, SIGKILL after SECS.
+daemon_stop_legacy() {	# NAME SECS
+	! pid_alive "$DEIS_RUNDIR/$1.pid" "$DEIS_CONF" || daemon_stop "$1" "$2"
+}
+
+# Whether the service NAME, running as PID, answers: the check its start
+# function waits for.
+service_ready() {	# NAME PID
+	case $1 in
+	postgres) _pg_ready "$2" ;;
+	redis) _redis_ready "$2" ;;
+	rsyslog) _rsyslog_ready "$2" ;;
+	registry) _registry_ready "$2" ;;
+	deisfs) _deisfs_mounted "$2" ;;
+	deis-builder) _builder_listening "$2" ;;
+	deis-proxy) _proxy_routing "$2" ;;
+	deis-scheduler) _scheduler_running_on_node "$2" ;;
+	*) return 1 ;;
+	esac
+}
+
+# The first start of NAME (not a restart after a crash, which holds the
+# port itself): PORT must be free.
+_service_port_free() {	# NAME PORT VARIABLE
+	svc_pid "$1" >/dev/null || svc_wants_up "$1" || port_free "$2" "$3"
+}
 
 # ---------------------------------------------------------------- PostgreSQL
 
@@ -40,28 +123,33 @@ _pg_ctl() {	# ACTION [ARGS...]
 	pg_as "$DEIS_PGBIN/pg_ctl" "$1" -D "$DEIS_PGDATA" -w -t 60 "${@:2}" >/dev/null
 }
 
-postgres_start() {	# [--restart]
-	local log=$DEIS_LOGDIR/postgres.log
-	if pg_running; then
-		[ "${1:-}" = --restart ] || { info "already running"; return 0; }
-		info "settings changed; restarting"
-		_pg_ctl restart -m fast -l "$log" ||
-			{ show_log_tail "$log"; err "PostgreSQL restart failed"; return 1; }
-		return 0
-	fi
-	port_free "$DEIS_PG_PORT" DEIS_PG_PORT || return 1
-	info "starting (log: $log)"
-	_pg_ctl start -l "$log" || { show_log_tail "$log"; err "PostgreSQL did not start"; }
+# The postmaster PID accepts connections: it says so in its pid file, as
+# pg_ctl -w reads it (a connection to ask would log a FATAL line while it
+# starts).
+_pg_ready() {	# PID
+	[ "$(sed -n '1p' "$DEIS_PGDATA/postmaster.pid" 2>/dev/null)" = "$1" ] &&
+	[ "$(sed -n '8p' "$DEIS_PGDATA/postmaster.pid" 2>/dev/null | tr -d ' ')" = ready ]
 }
 
-# A fast shutdown (sessions end, nothing is lost), else an immediate one.
+postgres_start() {	# [--restart]
+	svc_pid postgres >/dev/null || pg_running ||
+		_service_port_free postgres "$DEIS_PG_PORT" DEIS_PG_PORT || return 1
+	info "log: $DEIS_LOGDIR/postgres.log"
+	service_start postgres 60 _pg_ready "${1:-}" "" _postgres_stop_legacy
+}
+
+# A fast shutdown (sessions end, nothing is lost: the supervisor sends
+# SIGINT, packaging/supervise.sh's control/t), SIGKILL after 60 s.
 postgres_stop() {
-	if [ ! -f "$DEIS_PGDATA/PG_VERSION" ]; then
-		info "no cluster in $DEIS_PGDATA"
-	elif ! pg_running; then
-		info "PostgreSQL not running"
+	service_stop postgres 60 _postgres_stop_legacy
+}
+
+# A cluster started with pg_ctl: a fast shutdown, else an immediate one.
+_postgres_stop_legacy() {
+	if [ ! -f "$DEIS_PGDATA/PG_VERSION" ] || ! pg_running; then
+		return 0
 	elif _pg_ctl stop -m fast; then
-		info "PostgreSQL stopped"
+		info "PostgreSQL (started without the supervisor) stopped"
 	else
 		warn "fast shutdown failed; trying immediate"
 		pg_as "$DEIS_PGBIN/pg_ctl" stop -D "$DEIS_PGDATA" -m immediate -w -t 30 >/dev/null
@@ -84,45 +172,35 @@ redis_running() {
 	[ "$(redis_cli ping 2>/dev/null)" = PONG ]
 }
 
+# It answers PING with our password.
+_redis_ready() { redis_running; }
+
 redis_start() {	# [--restart]
-	local pidf=$DEIS_RUNDIR/redis.pid log=$DEIS_LOGDIR/redis.log
-	if redis_running; then
-		[ "${1:-}" = --restart ] || { info "already running"; return 0; }
-		info "settings changed; restarting"
-		redis_stop || return 1
-	elif pid_alive "$pidf" redis-server; then
-		info "redis-server (pid $(cat "$pidf")) does not answer; restarting it"
-		redis_stop || return 1
-	fi
-	port_free "$DEIS_REDIS_PORT" DEIS_REDIS_PORT || return 1
-	info "starting (log: $log)"
-	touch "$log" && chmod 0640 "$log" || return 1
-	redis-server "$DEIS_REDIS_DIR/redis.conf" </dev/null >/dev/null ||
-		{ show_log_tail "$log"; err "redis-server failed"; return 1; }
-	for _ in $(seq 1 100); do
-		redis_running && { info "password accepted: ok"; return 0; }
-		sleep 0.1
-	done
-	show_log_tail "$log"
-	err "Redis did not answer PING within 10s"
+	svc_pid redis >/dev/null || redis_running ||
+		_service_port_free redis "$DEIS_REDIS_PORT" DEIS_REDIS_PORT || return 1
+	info "log: $DEIS_LOGDIR/redis.log"
+	service_start redis 10 _redis_ready "${1:-}" "" _redis_stop_legacy || return 1
+	info "password accepted: ok"
 }
 
-# SHUTDOWN NOSAVE (Redis is a cache), SIGTERM if it does not answer.
+# SIGTERM: Redis saves nothing (a cache), SIGKILL after 10 s.
 redis_stop() {
-	local pidf=$DEIS_RUNDIR/redis.pid pid='' was=0
+	service_stop redis 10 _redis_stop_legacy
+}
+
+# A redis-server that daemonized itself: SHUTDOWN NOSAVE, SIGTERM if it
+# does not answer.
+_redis_stop_legacy() {
+	local pidf=$DEIS_RUNDIR/redis.pid pid=''
 	if pid_alive "$pidf" redis-server; then
 		read -r pid <"$pidf"
-		was=1
 	fi
-	if redis_running; then
-		redis_cli shutdown nosave >/dev/null 2>&1 || true
-		was=1
-	fi
+	redis_running || [ -n "$pid" ] || return 0
+	redis_cli shutdown nosave >/dev/null 2>&1 || true
 	if [ -n "$pid" ] && ! wait_pid_gone "$pid" 10; then
 		stop_pid "$pid" redis-server 5
 	fi
-	rm -f "$pidf"
-	if [ $was = 1 ]; then info "Redis stopped"; else info "Redis not running"; fi
+	info "Redis (started without the supervisor) stopped"
 	[ -z "$pid" ] || ! proc_alive "$pid"
 }
 
@@ -145,48 +223,38 @@ rsyslog_running() {
 	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DEIS_RSYSLOG_DIR/rsyslog.conf"
 }
 
-# The pids of deis-logd processes that this platform's rsyslogd runs.
+# The pids of deis-logd processes that this platform's rsyslogd runs (its
+# command line read with a builtin: no process per process).
 logd_pids() {
-	local p cmd
+	local p argv
 	for p in /proc/[0-9]*; do
-		cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
-		case $cmd in
-		*"deis-logd --config=$DEIS_CONF"*) echo "${p#/proc/}" ;;
-		esac
+		mapfile -d '' -t argv 2>/dev/null <"$p/cmdline" || continue
+		[ "${argv[0]##*/}" = deis-logd ] && [ "${argv[1]:-}" = "--config=$DEIS_CONF" ] &&
+			echo "${p#/proc/}"
 	done
+	return 0
+}
+
+# It listens on the producers' socket.
+_rsyslog_ready() {	# PID
+	[ -S "$DEIS_SYSLOG_SOCKET" ] && rsyslog_running
 }
 
 # rsyslogd listening on the producers' socket; it runs deis-logd itself.
 logserver_start() {	# [--restart]
-	local log=$DEIS_LOGDIR/rsyslog.log pid
-	if rsyslog_running; then
-		if [ "${1:-}" = --restart ]; then
-			info "settings changed; restarting"
-			logserver_stop || return 1
-		else
-			# A rebuilt deis-logd: end the old one, rsyslog starts the
-			# new binary and sends again what was not confirmed.
-			for pid in $(logd_pids); do
-				if binary_changed "$pid" "$DEIS_LOGD"; then
-					info "$DEIS_LOGD was rebuilt; restarting deis-logd (pid $pid)"
-					kill -TERM "$pid" 2>/dev/null || true
-				fi
-			done
-			info "already running (pid $(rsyslog_pid))"
-			return 0
-		fi
+	local pid
+	info "log: $DEIS_LOGDIR/rsyslog.log, deis-logd: $DEIS_LOGDIR/deis-logd.log"
+	if svc_pid rsyslog >/dev/null && [ "${1:-}" != --restart ]; then
+		# A rebuilt deis-logd: end the old one, rsyslog starts the
+		# new binary and sends again what was not confirmed.
+		for pid in $(logd_pids); do
+			if binary_changed "$pid" "$DEIS_LOGD"; then
+				info "$DEIS_LOGD was rebuilt; restarting deis-logd (pid $pid)"
+				kill -TERM "$pid" 2>/dev/null || true
+			fi
+		done
 	fi
-	info "starting (log: $log, deis-logd: $DEIS_LOGDIR/deis-logd.log)"
-	rm -f "$DEIS_RUNDIR/rsyslog.pid" "$DEIS_SYSLOG_SOCKET"
-	rsyslogd -f "$DEIS_RSYSLOG_DIR/rsyslog.conf" -i "$DEIS_RUNDIR/rsyslog.pid" \
-		</dev/null >>"$log" 2>&1 ||
-		{ show_log_tail "$log"; err "rsyslogd failed to start"; return 1; }
-	for _ in $(seq 1 100); do
-		[ -S "$DEIS_SYSLOG_SOCKET" ] && rsyslog_running && break
-		sleep 0.1
-	done
-	[ -S "$DEIS_SYSLOG_SOCKET" ] ||
-		{ show_log_tail "$log"; err "rsyslogd does not listen on $DEIS_SYSLOG_SOCKET after 10s"; return 1; }
+	service_start rsyslog 10 _rsyslog_ready "${1:-}" "" _logserver_stop_legacy || return 1
 	info "listening (pid $(rsyslog_pid))"
 }
 
@@ -194,20 +262,22 @@ logserver_start() {	# [--restart]
 # exits.  A deis-logd left over (its rsyslogd was killed) is stopped too.
 logserver_stop() {
 	local pid st=0
-	if rsyslog_running; then
-		pid=$(rsyslog_pid)
-		stop_pid "$pid" rsyslogd 20
-		info "rsyslogd stopped (pid $pid)"
-		! proc_alive "$pid" || st=1
-	else
-		info "rsyslogd not running"
-	fi
-	rm -f "$DEIS_RUNDIR/rsyslog.pid"
+	service_stop rsyslog 20 _logserver_stop_legacy || st=1
 	for pid in $(logd_pids); do
 		warn "stopping stray deis-logd pid $pid"
 		stop_pid "$pid" deis-logd 10
 	done
 	return $st
+}
+
+_logserver_stop_legacy() {
+	local pid
+	rsyslog_running || return 0
+	pid=$(rsyslog_pid)
+	stop_pid "$pid" rsyslogd 20
+	info "rsyslogd (started without the supervisor) stopped (pid $pid)"
+	rm -f "$DEIS_RUNDIR/rsyslog.pid"
+	! proc_alive "$pid"
 }
 
 # ---------------------------------------------------------------- registry
@@ -239,33 +309,24 @@ registry_answers() {
 		curl -K - -fsS -o /dev/null --max-time 2 "$DEIS_REGISTRY_URL/v2/" 2>/dev/null
 }
 
+_registry_ready() { registry_answers; }
+
 # Run as the docker-registry user, in a clean environment (REGISTRY_*
 # variables would override the config).
 registry_start() {	# [--restart]
-	local user group
-	if registry_running; then
-		if [ "${1:-}" = --restart ]; then
-			info "settings changed; restarting"
-		elif registry_answers; then
-			info "already running (pid $(daemon_pid registry))"
-			return 0
-		else
-			info "docker-registry (pid $(daemon_pid registry)) does not answer; restarting it"
-		fi
-		registry_stop || return 1
-	fi
-	port_free "$DEIS_REGISTRY_PORT" DEIS_REGISTRY_PORT || return 1
-	user=$(registry_user)
-	group=$(id -gn "$user")
-	info "starting as $user (log: $DEIS_LOGDIR/registry.log)"
-	daemon_spawn registry 20 registry_answers \
-		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-		setpriv --reuid="$user" --regid="$group" --init-groups -- \
-		docker-registry serve "$DEIS_REGISTRY_DIR/config.yml" || return 1
-	info "answering GET /v2/ (pid $(daemon_pid registry))"
+	svc_pid registry >/dev/null || registry_running ||
+		_service_port_free registry "$DEIS_REGISTRY_PORT" DEIS_REGISTRY_PORT || return 1
+	info "as $(registry_user) (log: $DEIS_LOGDIR/registry.log)"
+	service_start registry 20 _registry_ready "${1:-}" "" _registry_stop_legacy || return 1
+	info "answering GET /v2/ (pid $(svc_pid registry))"
 }
 
 registry_stop() {
+	service_stop registry 10 _registry_stop_legacy
+}
+
+_registry_stop_legacy() {
+	registry_running || return 0
 	pidfile_stop "$DEIS_RUNDIR/registry.pid" "$DEIS_REGISTRY_DIR/config.yml" docker-registry 10
 }
 
@@ -276,47 +337,39 @@ deisfs_running() { daemon_running deisfs; }
 _deisfs_mounted() { mount_responsive "$DEIS_MOUNT" 2; }
 
 # deisfs -f -o allow_other on $DEIS_MOUNT.  A mount left by a dead deisfs
-# ("Transport endpoint is not connected"), or made by another, goes first.
+# ("Transport endpoint is not connected") deisfs removes itself at start;
+# a live one that another process made goes first.
 deisfs_start() {	# [--restart]
 	[ -x "$DEISFS" ] || { err "$DEISFS not found or not executable (did the build produce fs/deisfs?)"; return 1; }
 	[ -e /dev/fuse ] || modprobe fuse 2>/dev/null || true
 	[ -e /dev/fuse ] || { err "/dev/fuse is missing: this machine cannot mount FUSE filesystems"; return 1; }
-	daemon_keep deisfs "$DEISFS" "${1:-}" _deisfs_mounted "runs but $DEIS_MOUNT is not usable" &&
-		return 0
-	! deisfs_running || deisfs_stop || return 1
-	if is_mounted "$DEIS_MOUNT"; then
-		if mount_responsive "$DEIS_MOUNT"; then
-			info "$DEIS_MOUNT is mounted by a process we did not start; unmounting it"
-			unmount_fuse "$DEIS_MOUNT" || { err "cannot unmount $DEIS_MOUNT"; return 1; }
-		else
-			info "removing stale mount on $DEIS_MOUNT (transport endpoint not connected)"
-			umount -l "$DEIS_MOUNT" 2>/dev/null || fusermount3 -uz "$DEIS_MOUNT" 2>/dev/null || true
-			! is_mounted "$DEIS_MOUNT" || { err "cannot remove the stale mount on $DEIS_MOUNT"; return 1; }
-		fi
+	if ! svc_pid deisfs >/dev/null && ! deisfs_running && mount_responsive "$DEIS_MOUNT"; then
+		info "$DEIS_MOUNT is mounted by a process we did not start; unmounting it"
+		unmount_fuse "$DEIS_MOUNT" || { err "cannot unmount $DEIS_MOUNT"; return 1; }
 	fi
-	mkdir -p "$DEIS_MOUNT" || return 1
-	info "starting $DEISFS (log: $DEIS_LOGDIR/deisfs.log)"
-	printf '%s packaging: starting %s\n' "$(date -Is)" "$DEISFS" >>"$DEIS_LOGDIR/deisfs.log"
-	if ! daemon_spawn deisfs 20 _deisfs_mounted \
-		"$DEISFS" "--config=$DEIS_CONF" -f -o allow_other "$DEIS_MOUNT"; then
-		unmount_fuse "$DEIS_MOUNT" || true
-		return 1
-	fi
-	info "mounted (pid $(daemon_pid deisfs))"
+	info "$DEISFS (log: $DEIS_LOGDIR/deisfs.log)"
+	service_start deisfs 20 _deisfs_mounted "${1:-}" "$DEISFS" _deisfs_stop_legacy || return 1
+	info "mounted (pid $(svc_pid deisfs))"
 }
 
 _deisfs_unmount() {
 	unmount_fuse "$DEIS_MOUNT" && info "unmounted $DEIS_MOUNT"
 }
 
-# Unmounting ends the FUSE session, so deisfs normally exits by itself;
-# it gets 3 s before SIGTERM (and SIGKILL 10 s later).  A mount left by a
-# dead deisfs goes too.
+# SIGTERM ends the FUSE session: deisfs unmounts and exits (SIGKILL after
+# 10 s).  A mount left by a dead deisfs goes too.
 deisfs_stop() {
 	local st=0
-	pidfile_stop "$DEIS_RUNDIR/deisfs.pid" "$DEIS_CONF" deisfs 10 3 _deisfs_unmount || st=1
+	service_stop deisfs 10 _deisfs_stop_legacy || st=1
 	! is_mounted "$DEIS_MOUNT" || _deisfs_unmount || st=1
 	return $st
+}
+
+# Unmounting ends the FUSE session, so deisfs normally exits by itself;
+# it gets 3 s before SIGTERM.
+_deisfs_stop_legacy() {
+	deisfs_running || return 0
+	pidfile_stop "$DEIS_RUNDIR/deisfs.pid" "$DEIS_CONF" deisfs 10 3 _deisfs_unmount
 }
 
 # ---------------------------------------------------------------- builder
@@ -331,18 +384,17 @@ _builder_listening() {	# PID
 
 builder_start() {	# [--restart]
 	[ -x "$DEIS_BUILDER" ] || { err "$DEIS_BUILDER not found (did the build produce daemons/builder/deis-builder?)"; return 1; }
-	daemon_keep deis-builder "$DEIS_BUILDER" "${1:-}" && return 0
-	! builder_running || builder_stop || return 1
-	port_free "$DEIS_SSH_PORT" DEIS_SSH_PORT || return 1
-	info "starting (log: $DEIS_LOGDIR/deis-builder.log)"
-	daemon_spawn deis-builder 10 _builder_listening "$DEIS_BUILDER" "--config=$DEIS_CONF" ||
-		return 1
-	info "listening (pid $(daemon_pid deis-builder))"
+	svc_pid deis-builder >/dev/null || builder_running ||
+		_service_port_free deis-builder "$DEIS_SSH_PORT" DEIS_SSH_PORT || return 1
+	info "log: $DEIS_LOGDIR/deis-builder.log"
+	service_start deis-builder 10 _builder_listening "${1:-}" "$DEIS_BUILDER" \
+		daemon_stop_legacy deis-builder 30 || return 1
+	info "listening (pid $(svc_pid deis-builder))"
 }
 
 # SIGTERM lets running pushes finish (up to its builder_shutdown_timeout,
 # 20 s by default), SIGKILL after 30 s.
-builder_stop() { daemon_stop deis-builder 30; }
+builder_stop() { service_stop deis-builder 30 daemon_stop_legacy deis-builder 30; }
 
 # ---------------------------------------------------------------- proxy
 
@@ -385,10 +437,7 @@ proxy_start() {	# [--restart]
 	local p
 	[ -x "$DEIS_PROXY" ] || { err "$DEIS_PROXY not found (did the build produce daemons/proxy/deis-proxy?)"; return 1; }
 	[ -x /usr/sbin/nginx ] || { err "/usr/sbin/nginx not found (is nginx installed?)"; return 1; }
-	daemon_keep deis-proxy "$DEIS_PROXY" "${1:-}" nginx_running "runs without nginx" &&
-		return 0
-	! proxy_running || daemon_stop deis-proxy 10 || return 1
-	if ! nginx_running; then
+	if ! svc_pid deis-proxy >/dev/null && ! nginx_running; then
 		for p in "$DEIS_HTTP_PORT" "$DEIS_HTTPS_PORT"; do
 			port_in_use "$p" || continue
 			if [ "$p" = 80 ] || [ "$p" = 443 ] && debian_nginx_is_default; then
@@ -399,23 +448,26 @@ proxy_start() {	# [--restart]
 			port_free "$p" "DEIS_HTTP_PORT / DEIS_HTTPS_PORT" || return 1
 		done
 	fi
-	info "starting (log: $DEIS_LOGDIR/deis-proxy.log; nginx: $DEIS_LOGDIR/nginx.log)"
-	_proxy_log_mark=$(stat -c %s "$DEIS_LOGDIR/deis-proxy.log" 2>/dev/null) || _proxy_log_mark=0
-	if ! daemon_spawn deis-proxy 30 _proxy_routing "$DEIS_PROXY" "--config=$DEIS_CONF"; then
+	info "log: $DEIS_LOGDIR/deis-proxy.log; nginx: $DEIS_LOGDIR/nginx.log"
+	svc_pid deis-proxy >/dev/null ||
+		_proxy_log_mark=$(stat -c %s "$DEIS_LOGDIR/deis-proxy.log" 2>/dev/null) || _proxy_log_mark=0
+	if ! service_start deis-proxy 30 _proxy_routing "${1:-}" "$DEIS_PROXY" \
+		daemon_stop_legacy deis-proxy 10; then
 		show_log_tail "$DEIS_LOGDIR/nginx.log" 10
 		return 1
 	fi
-	info "routing (pid $(daemon_pid deis-proxy), nginx pid $(cat "$DEIS_NGINX_PID"))"
+	info "routing (pid $(svc_pid deis-proxy), nginx pid $(cat "$DEIS_NGINX_PID"))"
 }
 
 # deis-proxy, then nginx: SIGQUIT lets requests in flight finish (up to
 # 20 s), then SIGTERM, then SIGKILL.
 proxy_stop() {
 	local st=0
-	daemon_stop deis-proxy 10 || st=1
+	service_stop deis-proxy 10 daemon_stop_legacy deis-proxy 10 || st=1
 	pidfile_stop "$DEIS_NGINX_PID" "$DEIS_HOME/proxy/nginx.conf" nginx 10 20 kill -QUIT || st=1
 	return $st
 }
+
 
 # ---------------------------------------------------------------- scheduler
 
@@ -430,21 +482,28 @@ _scheduler_running_on_node() {	# PID
 	grep -q "deis-scheduler\[$1\]: .*scheduling on node" "$DEIS_LOGDIR/deis-scheduler.log"
 }
 
-# OPTIONs (--name=value) go to deis-scheduler, over deis.conf.
+# OPTIONs (--name=value) go to deis-scheduler, over deis.conf, when this
+# starts it (they stay in force for the restarts after a crash, until the
+# next start without them).
 scheduler_start() {	# [--restart] [OPTION...]
-	local restart=''
+	local restart='' args=$DEIS_SV/deis-scheduler/args
 	[ "${1:-}" != --restart ] || { restart=--restart; shift; }
 	[ -x "$DEIS_SCHEDULER" ] || { err "$DEIS_SCHEDULER not found (did the build produce daemons/scheduler/deis-scheduler?)"; return 1; }
-	daemon_keep deis-scheduler "$DEIS_SCHEDULER" "$restart" && return 0
-	! scheduler_running || scheduler_stop || return 1
-	info "starting (log: $DEIS_LOGDIR/deis-scheduler.log)"
-	daemon_spawn deis-scheduler 10 _scheduler_running_on_node \
-		"$DEIS_SCHEDULER" "--config=$DEIS_CONF" "$@" || return 1
-	info "running (pid $(daemon_pid deis-scheduler))"
+	if [ -n "$*" ] && svc_pid deis-scheduler >/dev/null &&
+		[ "$(printf '%s\n' "$@")" != "$(cat "$args" 2>/dev/null)" ]; then
+		restart=--restart
+	fi
+	if [ "$restart" = --restart ] || ! svc_pid deis-scheduler >/dev/null; then
+		if [ $# = 0 ]; then : >"$args"; else printf '%s\n' "$@" >"$args"; fi
+	fi
+	info "log: $DEIS_LOGDIR/deis-scheduler.log"
+	service_start deis-scheduler 10 _scheduler_running_on_node "$restart" "$DEIS_SCHEDULER" \
+		daemon_stop_legacy deis-scheduler 10 || return 1
+	info "running (pid $(svc_pid deis-scheduler))"
 }
 
 # Its containers keep running.
-scheduler_stop() { daemon_stop deis-scheduler 10; }
+scheduler_stop() { service_stop deis-scheduler 10 daemon_stop_legacy deis-scheduler 10; }
 
 # Every app container of this platform: SIGTERM to each, SIGKILL after
 # 10 s, then runc delete (their shims exit with them); every attached

@@ -69,6 +69,49 @@ deis_log_has_since_mark() {	# PATTERN
 	tail -c +"$((off + 1))" "$DEIS_LOG" | grep -Eq -- "$1"
 }
 
+# ---------------------------------------------------------------- services
+
+# The platform's services run under a supervisor (packaging/supervise.sh)
+# that restarts whatever exits: postgres redis rsyslog registry deisfs
+# deis-builder deis-proxy deis-scheduler.  A test that needs one down on
+# purpose stops it with deis_service_stop (a kill would see it back within
+# seconds), and starts it again with deis_service_start, which waits until
+# it answers.
+
+# The pid of the service NAME, as its supervisor knows it; fails when it
+# does not run.
+deis_service_pid() {	# NAME
+	svc_pid "$1"
+}
+
+# Stops NAME and keeps it down (SIGKILL after 60 s).  deis-proxy's nginx
+# keeps serving; deis-scheduler's containers keep running.
+deis_service_stop() {	# NAME
+	svc_down "$1" 60 >/dev/null
+}
+
+# Starts NAME again and waits until it answers (its start function).
+deis_service_start() {	# NAME
+	case $1 in
+	postgres) postgres_start ;;
+	redis) redis_start ;;
+	rsyslog) logserver_start ;;
+	registry) registry_start ;;
+	deisfs) deisfs_start ;;
+	deis-builder) builder_start ;;
+	deis-proxy) proxy_start ;;
+	deis-scheduler) scheduler_start ;;
+	*) echo "deis_service_start: no service '$1'" >&2; return 1 ;;
+	esac >/dev/null
+}
+
+# Succeeds once NAME runs a process other than OLD and answers: what
+# test_wait_for waits for after a kill.
+deis_service_back() {	# NAME OLD
+	local pid
+	pid=$(svc_pid "$1") && [ "$pid" != "$2" ] && service_ready "$1" "$pid"
+}
+
 # ---------------------------------------------------------------- the log server
 
 # Sends a line (or, with --count or --whole, more) to the log server as

@@ -39,8 +39,10 @@
 # with test_when_finished or in a last 'cleanup' test, so that it passes
 # alone (packaging/test tNNNN) and leaves nothing that another script's
 # check could count.  Every script runs on the same platform, one after
-# the other; the platform's own processes may be stopped and started
-# again with the start and stop functions of packaging/lib.sh.
+# the other; the platform's own processes run under a supervisor that
+# restarts them when they exit: a script stops one on purpose with
+# deis_service_stop (or the stop functions of packaging/services.sh) and
+# starts it again with deis_service_start.
 #
 # Variables: every DEIS_* of deis_env_init (packaging/lib.sh), from the
 # platform's deis.conf; TEST_NAME TRASH_DIRECTORY; HOME (the script's
@@ -50,6 +52,8 @@
 #                 test_must_be_empty test_line_count test_path_is_file
 #                 test_path_is_dir test_path_is_missing test_when_finished
 #                 test_set_prereq test_have_prereq test_wait_for
+#   services      deis_service_pid deis_service_stop deis_service_start
+#                 deis_service_back
 #   the platform  deis_psql deis_redis deis_release_count
 #                 deis_release_summary deis_conf_add deis_conf_restore
 #                 deis_log_has deis_log_mark deis_log_has_since_mark

@@ -141,13 +141,13 @@ test_expect_success 'rm of a var that does not exist fails with ENOENT' '
 # A new deisfs process knows only what the database holds: what it reads
 # back through its own mount was committed before the first one ended.
 test_expect_success 'config survives a restart of deisfs (it is in PostgreSQL)' '
-	test_when_finished deisfs_start &&
-	pid=$(daemon_pid deisfs) &&
-	kill "$pid" &&
-	wait_pid_gone "$pid" 20 &&
+	test_when_finished "deis_service_start deisfs" &&
+	pid=$(deis_service_pid deisfs) &&
+	deis_service_stop deisfs &&
+	! proc_alive "$pid" &&
 	! mount_responsive "$DEIS_MOUNT" 1 &&
-	deisfs_start &&
-	test "$(daemon_pid deisfs)" != "$pid" &&
+	deis_service_start deisfs &&
+	test "$(deis_service_pid deisfs)" != "$pid" &&
 	mount_responsive "$DEIS_MOUNT" &&
 	printf qux >expect &&
 	test_cmp expect "$APP/config/BAR" &&

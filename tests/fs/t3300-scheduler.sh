@@ -292,8 +292,9 @@ test_expect_success 'pids limit: a fork bomb stays inside its container' '
 	echo "web=1" >"$A/$LAB/formation"
 '
 
-# The health check tests run deis-scheduler with a short boot window; the
-# kill -9 test below restarts it as the platform runs it.
+# The health check tests run deis-scheduler with a short boot window (an
+# option its supervisor keeps for the restarts after a crash); the kill -9
+# test below starts it again as the platform runs it.
 test_expect_success 'health check: a release whose web never answers is not rolled out' '
 	sched_restart --scheduler_boot_timeout=3 &&
 	echo "web=1" >"$A/$LAB/formation" &&
@@ -329,15 +330,17 @@ test_expect_success 'health check path: a 503 on the healthcheck path blocks the
 	test_wait_for 60 eval "test \"\$(ct web.1 release $LAB)\" = \"\$(readlink $A/$LAB/releases/latest)\" && test \"\$(readlink $A/$LAB/releases/current)\" = \"\$(readlink $A/$LAB/releases/latest)\" && test \"\$(ct web.1 state $LAB)\" = up"
 '
 
-test_expect_success 'kill -9 of the scheduler: containers keep serving; a new one adopts them, starts nothing twice' '
+test_expect_success 'kill -9 of the scheduler: containers keep serving; the one its supervisor starts adopts them, starts nothing twice' '
 	ids=$(runc_ids) &&
 	addrs="$(ct web.1 address) $(ct web.2 address)" &&
-	pid=$(cat "$DEIS_RUNDIR/deis-scheduler.pid") &&
+	pid=$(deis_service_pid deis-scheduler) &&
 	test_when_finished "scheduler_running || scheduler_start" &&
+	stat -c %s "$SLOG" >slog.mark &&
 	kill -9 "$pid" &&
 	answers web.1 "hello from web.1 v3" &&
+	test_wait_for 5 deis_service_back deis-scheduler "$pid" &&
+	test_wait_for 10 eval "test \$(slog_count_since_mark \"adopted [1-9][0-9]* running container\") -ge 1" &&
 	sched_restart &&
-	test_wait_for 10 grep -q "adopted [1-9][0-9]* running container" "$SLOG" &&
 	deis_scheduler_resyncs 2 &&
 	test "$(runc_ids)" = "$ids" &&
 	test "$(ct web.1 address) $(ct web.2 address)" = "$addrs" &&

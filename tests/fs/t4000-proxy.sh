@@ -314,10 +314,10 @@ test_expect_success 'nginx stopped behind its back is started again' '
 '
 
 test_expect_success 'a restarted deis-proxy converges; nginx serves all along' '
-	read -r ppid <"$DEIS_RUNDIR/deis-proxy.pid" &&
-	test_when_finished proxy_start &&
-	kill -TERM "$ppid" &&
-	test_wait_for 10 eval "! proc_alive $ppid" &&
+	ppid=$(deis_service_pid deis-proxy) &&
+	test_when_finished "deis_service_start deis-proxy" &&
+	deis_service_stop deis-proxy &&
+	! proc_alive "$ppid" &&
 	code_is 200 $APP.localhost &&
 	row $APP $APP.web.2.2 web.2 up "$P2" &&
 	echo api.example.com >>"$A/domains" &&
