@@ -642,9 +642,6 @@ static int install(bool force)
 		deis_log(LOG_ERR, "%s", err.msg);
 		return r;
 	}
-	/* The new workers, at once: were the master killed before the next
-	 * tick, these are the ones left behind. */
-	proxy_nginx_remember_workers(proxy_nginx_pid(&ngx));
 	ever_installed = true;
 	for (size_t i = 0; i < nentries; i++) {
 		struct entry *e = &entries[i];
@@ -876,12 +873,10 @@ static void tick(long long now)
 	pid_t master = proxy_nginx_pid(&ngx);
 	if (ever_installed && master == 0) {
 		deis_log(LOG_WARNING, "nginx is not running; starting it");
-		proxy_nginx_end_orphans();
 		if (proxy_nginx_start(&ngx, &err) < 0)
 			deis_log(LOG_ERR, "%s", err.msg);
 		master = proxy_nginx_pid(&ngx);
 	}
-	proxy_nginx_remember_workers(master);
 	router_tick(master);
 	struct deis_cache *c = cache_get();
 	if (c && deis_cache_ping(c, &err) < 0) {

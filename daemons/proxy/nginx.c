@@ -5,7 +5,10 @@
  * nginx runs as a daemon of its own (its master forks away from us), so
  * a restarting deis-proxy never takes the routes down: the next one finds
  * the master by its pid file, checked against /proc (a stale pid file
- * naming some other process is never signalled).  Every program is
+ * naming some other process is never signalled).  A master that died
+ * without its workers (SIGKILL, the OOM killer) leaves them holding the
+ * ports: they are in its session, and ended before a new master starts
+ * (end_dead_session()).  Every program is
  * started with posix_spawn, never through a shell, and gets none of our
  * descriptors (the Redis and PostgreSQL sockets would otherwise live on
  * in the nginx master).
@@ -181,9 +184,10 @@ static bool cmdline(pid_t pid, char *out, size_t len)
 	return true;
 }
 
-pid_t proxy_nginx_pid(const struct proxy_nginx *n)
+/* The pid in the pid file, whoever runs under it now (0: none). */
+static pid_t pidfile_pid(const struct proxy_nginx *n)
 {
-	char buf[32], cmd[8192];
+	char buf[32];
 	int fd = open(n->pidfile, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
@@ -195,14 +199,107 @@ pid_t proxy_nginx_pid(const struct proxy_nginx *n)
 	buf[r] = '\0';
 	char *end;
 	long pid = strtol(buf, &end, 10);
-	if (pid <= 1 || (*end && *end != '\n'))
-		return 0;
+	return pid > 1 && (!*end || *end == '\n') ? (pid_t)pid : 0;
+}
+
+pid_t proxy_nginx_pid(const struct proxy_nginx *n)
+{
+	char cmd[8192];
+	pid_t pid = pidfile_pid(n);
+
 	/* Our master's title is "nginx: master process <bin> -p <prefix> -c
 	 * <conf>": the config path tells it from any other nginx. */
-	if (!cmdline((pid_t)pid, cmd, sizeof(cmd)) ||
+	if (pid <= 0 || !cmdline(pid, cmd, sizeof(cmd)) ||
 	    strncmp(cmd, "nginx: master process", 21) || !strstr(cmd, n->conf))
 		return 0;
-	return (pid_t)pid;
+	return pid;
+}
+
+/* ---- the processes a dead master left behind ---- */
+
+#define MAX_WORKERS 1024
+
+/* The state and session of pid from /proc/<pid>/stat; false when it is
+ * gone. */
+static bool proc_session(pid_t pid, char *state, pid_t *sid)
+{
+	char path[64], buf[1024];
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t r = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (r <= 0)
+		return false;
+	buf[r] = '\0';
+	char *rp = strrchr(buf, ')');
+	int ppid, pgrp, session;
+	if (!rp || sscanf(rp + 1, " %c %d %d %d", state, &ppid, &pgrp, &session) != 4)
+		return false;
+	*sid = (pid_t)session;
+	return true;
+}
+
+/* Every live process of session sid that nginx titled ("nginx: ..."). */
+static size_t session_members(pid_t sid, pid_t *out, size_t max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	size_t n = 0;
+	char cmd[64];
+
+	while (d && (e = readdir(d)) && n < max) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		pid_t pid = (pid_t)atoi(e->d_name), s;
+		char state;
+		if (proc_session(pid, &state, &s) && s == sid && state != 'Z' &&
+		    cmdline(pid, cmd, sizeof(cmd)) && !strncmp(cmd, "nginx: ", 7))
+			out[n++] = pid;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* The master's workers outlive a master killed by SIGKILL (or the OOM
+ * killer), holding the listening sockets and serving the old routes: no
+ * new master could bind.  Remembering them is not enough (a reload since
+ * the last look makes new ones), but all of them are in the master's
+ * session, which nginx made with setsid() when it daemonized and which
+ * no other process can join; its id is the dead master's pid, still in
+ * the pid file (only a clean exit removes it).  While any member lives,
+ * the kernel hands that number to no new process; so a live, non-zombie
+ * process under that pid means the master and its session are long gone
+ * and the number was reused: nothing is ours to end.  The members get
+ * SIGKILL (their master is gone: nothing would ever tell them to stop),
+ * and the start waits (at most 2 s) until they have exited, so the new
+ * master binds at its first try.  Works just the same for a deis-proxy
+ * that restarted meanwhile: it needs to have seen nothing. */
+static void end_dead_session(const struct proxy_nginx *n)
+{
+	pid_t sid = pidfile_pid(n), left[MAX_WORKERS], s;
+	char state;
+
+	if (sid <= 0 || (proc_session(sid, &state, &s) && state != 'Z'))
+		return;
+	size_t nleft = session_members(sid, left, MAX_WORKERS);
+	if (!nleft)
+		return;
+	deis_log(LOG_WARNING, "nginx master (pid %d) is gone; ending the %zu processes it "
+		 "left behind (they hold the listening sockets)", (int)sid, nleft);
+	long long end = deis_mono_ms() + 2000;
+	while (nleft && deis_mono_ms() < end) {
+		for (size_t i = 0; i < nleft; i++)
+			kill(left[i], SIGKILL);
+		usleep(5000);
+		nleft = session_members(sid, left, MAX_WORKERS);
+	}
+	if (nleft)
+		deis_log(LOG_ERR, "%zu processes of the dead nginx master (pid %d) did not exit "
+			 "on SIGKILL within 2 s", nleft, (int)sid);
 }
 
 int proxy_nginx_start(const struct proxy_nginx *n, struct deis_error *err)
@@ -212,6 +309,7 @@ int proxy_nginx_start(const struct proxy_nginx *n, struct deis_error *err)
 			       (char *)"-c", (char *)n->conf, NULL };
 	/* With "daemon on" (nginx's default) the program we start forks the
 	 * master and exits once the listening sockets are bound. */
+	end_dead_session(n);
 	int st = run(n->bin, argv, &out, err);
 
 	if (st < 0) {
@@ -284,48 +382,6 @@ static size_t children(pid_t master, pid_t *out, size_t max)
 	if (d)
 		closedir(d);
 	return n;
-}
-
-/* ---- orphaned workers ---- */
-
-#define MAX_WORKERS 1024
-
-static pid_t known_workers[MAX_WORKERS];
-static size_t nknown;
-
-void proxy_nginx_remember_workers(pid_t master)
-{
-	nknown = master > 0 ? children(master, known_workers, MAX_WORKERS) : 0;
-}
-
-/* Workers outlive a master killed by SIGKILL (or the OOM killer) and keep
- * the listening sockets and the old routes: a new master could not bind,
- * and the orphans would go on serving stale upstreams.  End them (SIGQUIT:
- * requests in flight finish; SIGKILL after 3 s). */
-void proxy_nginx_end_orphans(void)
-{
-	char cmd[256];
-	size_t left = 0;
-
-	for (size_t i = 0; i < nknown; i++)
-		if (cmdline(known_workers[i], cmd, sizeof(cmd)) &&
-		    !strncmp(cmd, "nginx: worker process", 21)) {
-			kill(known_workers[i], SIGQUIT);
-			left++;
-		}
-	for (long long end = deis_mono_ms() + 3000; left && deis_mono_ms() < end;) {
-		usleep(20000);
-		left = 0;
-		for (size_t i = 0; i < nknown; i++)
-			if (cmdline(known_workers[i], cmd, sizeof(cmd)) &&
-			    !strncmp(cmd, "nginx: worker process", 21))
-				left++;
-	}
-	for (size_t i = 0; left && i < nknown; i++)
-		if (cmdline(known_workers[i], cmd, sizeof(cmd)) &&
-		    !strncmp(cmd, "nginx: worker process", 21))
-			kill(known_workers[i], SIGKILL);
-	nknown = 0;
 }
 
 /* A worker that accepts connections (not one that is shutting down). */

@@ -106,11 +106,9 @@ int proxy_nginx_test(const struct proxy_nginx *n, const char *path,
 		     struct deis_error *err);
 /* The pid of our nginx master (pid file, checked against /proc), or 0. */
 pid_t proxy_nginx_pid(const struct proxy_nginx *n);
-/* Remembers the master's workers (at each tick); when the master is gone,
- * ends the workers it left behind before a new master starts. */
-void proxy_nginx_remember_workers(pid_t master);
-void proxy_nginx_end_orphans(void);
-/* Starts nginx on the installed config; waits until its master runs. */
+/* Starts nginx on the installed config; waits until its master runs.
+ * Whatever a master killed with SIGKILL left behind (its workers, which
+ * hold the listening sockets) is ended first. */
 int proxy_nginx_start(const struct proxy_nginx *n, struct deis_error *err);
 /* SIGHUP, then waits until the new workers run and no old worker accepts
  * any more (they finish their requests on their own): from then on, no

@@ -156,24 +156,6 @@ back() {	# PROCESS OLD
 	esac
 }
 
-# Known breakage (daemons/proxy/nginx.c): deis-proxy ends the workers of
-# a killed nginx master that it saw at its last once-a-second look; the
-# workers of a reload made since (the config writes make one every few
-# tenths of a second) go on holding the ports, so that no new master can
-# bind them and the router stays down.  They are still in the dead
-# master's session (nginx's workers keep it): end them, so that the rows
-# after this one measure their own process.
-nginx_end_orphans() {	# OLD_MASTER
-	local p argv
-	for p in /proc/[0-9]*; do
-		mapfile -d '' -t argv 2>/dev/null <"$p/cmdline" || continue
-		[ "${argv[0]:-}" = "nginx: worker process" ] || continue
-		[ "$(awk '{ sub(/^.*\) /, ""); print $4 }' "$p/stat" 2>/dev/null)" = "$1" ] || continue
-		echo "ending orphaned nginx worker ${p#/proc/} (session $1)"
-		kill -KILL "${p#/proc/}"
-	done
-}
-
 ms_since() {	# T0 (EPOCHREALTIME without the dot)
 	echo $(( (${EPOCHREALTIME/./} - $1) / 1000 ))
 }
@@ -197,9 +179,6 @@ row() {	# PROCESS
 	fi
 	if test_wait_for 5 back "$p" "$pid"; then
 		back_ms=$(ms_since "$t0")
-	elif [ "$p" = nginx ]; then
-		nginx_end_orphans "$pid"
-		test_wait_for 10 back "$p" "$pid"
 	fi
 	[ "$change" = during ] ||
 		{ test_wait_for 30 committed "$A/$APP/config/CHANGE" "$p" && change=after; }
@@ -233,7 +212,6 @@ test_expect_success 'setup: the app running web.1 behind the router, the data ap
 
 for p in $PROCESSES; do
 	t=test_expect_success
-	[ $p != nginx ] || t=test_expect_failure	# see nginx_end_orphans
 	$t "kill -9 of $p under load: back within 5 s, no write that returned success lost, the mount answers" '
 		row '$p' &&
 		read -r back total failed outage wok lost rest <'$p'/result &&
