@@ -33,11 +33,15 @@
 	" ON CONFLICT (router, app_id) DO UPDATE SET serial = EXCLUDED.serial" \
 	" WHERE router_applied.serial <> EXCLUDED.serial"
 
-/* The live routers of $1's app, the one that applied the least first. */
+/* The live routers of $1's app, the one that applied the least first.
+ * None for an app that no longer exists: a destroyed app is routed
+ * nowhere, and its rows of router_applied went with it (a container of it
+ * that waited for them would wait for ever). */
 #define ROUTER_STATE "SELECT count(*) OVER (), r.name, coalesce(ra.serial, 0)" \
 	" FROM routers r LEFT JOIN router_applied ra ON ra.router = r.name" \
 	" AND ra.app_id = (SELECT id FROM apps WHERE name = $1)" \
 	" WHERE r.seen > clock_timestamp() - r.ttl * interval '1 second'" \
+	" AND EXISTS (SELECT 1 FROM apps WHERE name = $1)" \
 	" ORDER BY 3, 2 LIMIT 1"
 
 int deis_db_router_applied(struct deis_db *db, const char *name, int ttl_s,

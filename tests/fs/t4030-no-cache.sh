@@ -249,10 +249,28 @@ test_expect_success 'several routers: a container goes once every live router ha
 	load_done
 '
 
-test_expect_success 'cleanup: destroy the app; nothing of it runs; the key' '
+# A destroyed app is routed nowhere: a container of it that waits for a
+# router to apply its last change goes with the app, without waiting for
+# a record that will never come (the app's rows are gone with it).
+test_expect_success 'destroying the app while a router lags: its containers go at once' '
+	test_when_finished "deis_psql \"DELETE FROM routers WHERE name = '"'other'"'\"" &&
+	test_when_finished "deis_conf_restore; kill -HUP \$(daemon_pid deis-scheduler)" &&
+	echo web=2 >"$A/$APP/formation" &&
+	test_wait_for 30 served 3 2 &&
+	deis_conf_add "scheduler_proxy_wait = 1" &&
+	kill -HUP "$(daemon_pid deis-scheduler)" &&
+	deis_psql "INSERT INTO routers (name, ttl) VALUES ('"'other'"', 300)" &&
+	mark=$(stat -c %s "$SLOG") &&
+	echo web=1 >"$A/$APP/formation" &&
+	test_wait_for 20 eval "tail -c +$((mark + 1)) \"\$SLOG\" |
+		grep -q \"web.2: kept running .*router other has applied serial 0 \"" &&
 	cat timings &&
-	deis_app_destroy $APP &&
+	deis_app_destroy $APP
+'
+
+test_expect_success 'cleanup: the key' '
 	deis_keys_remove $USER_
 '
+
 
 test_done
