@@ -45,6 +45,7 @@ test_expect_success 'a config change made while the registry is down goes live o
 	sched_restart &&
 	test_wait_for 30 live v2 &&
 	deis_service_stop registry &&
+	test_when_finished "deis_service_start registry" &&
 	echo 1 >"$A/$APP/config/DEBUG" &&
 	test_wait_for 30 app_log_has "web.1: cannot start v3 yet \(try 2\)" &&
 	serves v2 &&
