@@ -412,6 +412,10 @@ int registry_http_do(struct deis_registry *reg, struct http_req *r,
 	curl_slist_free_all(hdrs);
 	curl_easy_getinfo(reg->curl, CURLINFO_RESPONSE_CODE, &r->status);
 	code = answer(reg, r, cc, err);
+	/* No answer, or a 5xx: the registry's outage, which passes; a 4xx,
+	 * a write that failed here or an answer too large would not. */
+	reg->unreachable = code < 0 && !r->write_failed && !r->too_big &&
+			   (cc != CURLE_OK || r->status >= 500);
 	if (code < 0)
 		deis_error_prefix(err, "registry %s: %s %s", reg->url, r->method,
 				  registry_url_path(r->url));
@@ -556,6 +560,11 @@ int deis_registry_open_platform(struct deis_registry **out, struct deis_error *e
 		deis_registry_set_credentials(*out, deis_conf.registry_user,
 					      deis_conf.registry_password);
 	return r;
+}
+
+bool deis_registry_unreachable(const struct deis_registry *reg)
+{
+	return reg && reg->unreachable;
 }
 
 const struct deis_registry_stats *

@@ -23,6 +23,8 @@ struct deis_registry {
 	long long chunk;
 	struct deis_registry_stats stats;
 	char curl_err[CURL_ERROR_SIZE];
+	bool unreachable;	/* the last request failed for the registry's
+				 * own trouble (deis_registry_unreachable) */
 };
 
 /* One request and what came back (registry_http_do()). */

@@ -82,6 +82,37 @@ int launch_spec(const struct deis_app *m, const struct deis_release *rel,
 	return 0;
 }
 
+/*
+ * Seconds between two starts while the registry does not answer: from
+ * the first, doubling, at most the last, so that a registry restarted by
+ * its supervisor is seen within seconds of its return.
+ */
+#define PULL_WAIT_FIRST 0.5
+#define PULL_WAIT_MAX 8.0
+
+/*
+ * Its slug could not be had: the registry does not answer.  The
+ * platform's outage, not the release's fault: it is no crash (no
+ * restart counted, no crash cool-off), and its boot window has not
+ * begun, since nothing ran; it moves on with every try, so that the
+ * rollout waits (the old release keeps serving) rather than fail.
+ */
+static void pull_wait(struct inst *i, const char *why)
+{
+	double delay = PULL_WAIT_FIRST;
+
+	for (int k = 0; k < i->pull_tries && delay < PULL_WAIT_MAX; k++)
+		delay *= 2;
+	if (delay > PULL_WAIT_MAX)
+		delay = PULL_WAIT_MAX;
+	i->pull_tries++;
+	i->backoff_until = mono() + delay;
+	i->boot_deadline = i->backoff_until + scheduler_conf.boot_timeout;
+	set_state(i, S_CRASHED);	/* the timer that starts it again */
+	applog(i->app, "%s: cannot start v%d yet (try %d): %s; trying again in %.1f s",
+	       i->name, i->release, i->pull_tries, why, delay);
+}
+
 /* Starts (or restarts in place) an instance on its release. */
 int inst_launch(struct inst *i, struct sapp *a)
 {
@@ -117,18 +148,24 @@ int inst_launch(struct inst *i, struct sapp *a)
 	deis_kvlist_clear(&env);
 	if (i->address[0])
 		i->port = scheduler_conf.port;
+	if (r == -EAGAIN && i->kind == K_PROCESS) {
+		pull_wait(i, err.msg);
+		return r;
+	}
 	if (r < 0) {
 		crash(i, err.msg);
 		return r;
 	}
 	i->started_us = deis_wall_us();
 	i->run_since = mono();
-	/* The boot window opens at the first start, and again once it had
-	 * been up: a crash loop before ever answering does not reopen it. */
-	if (!i->boot_deadline || i->was_up) {
+	/* The boot window opens at the first start (the first that ran),
+	 * and again once it had been up: a crash loop before ever
+	 * answering does not reopen it. */
+	if (!i->boot_deadline || i->was_up || i->pull_tries) {
 		i->boot_deadline = i->run_since + scheduler_conf.boot_timeout;
 		i->was_up = false;
 	}
+	i->pull_tries = 0;
 	i->next_probe = i->run_since + 0.005;
 	i->routed = false;
 	set_state(i, S_STARTING);

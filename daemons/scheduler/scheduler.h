@@ -99,6 +99,7 @@ struct inst {
 	struct deis_backend_proc proc;	/* fd -1 when nothing runs */
 	int64_t started_us;
 	int restarts, crashes;
+	int pull_tries;			/* starts that found the registry away */
 	double run_since, boot_deadline, next_probe, backoff_until;
 	bool was_up;			/* up since its boot window opened */
 	CURL *probe;			/* an HTTP health check in flight */

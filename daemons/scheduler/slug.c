@@ -13,6 +13,12 @@
  *
  * The image's config (its env and Procfile) is kept in memory per image
  * reference, so later containers cost no registry round trip.
+ *
+ * A registry that does not answer (no connection, a time-out, a 5xx) is
+ * the platform's outage, not the release's fault: slug_get() then fails
+ * with -EAGAIN, and the scheduler tries again later (launch.c).  Any
+ * other failure (an unknown manifest, a digest that does not match) is
+ * the image's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -137,6 +143,8 @@ int slug_get(const char *ref, const char **dir, const struct deis_kvlist **env,
 	*dir = s->dir;
 	*env = &s->env;
 out:
+	if (r < 0 && deis_registry_unreachable(reg))
+		r = -(err->code = EAGAIN);
 	if (lock >= 0)
 		close(lock);
 	deis_image_clear(&img);

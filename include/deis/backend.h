@@ -109,7 +109,9 @@ struct deis_backend_ops {
 	 * Starts spec's container (or again, in place, after it ended).
 	 * address: its address from an earlier start ("" for none), which
 	 * it keeps; set to its address on this node's network, or "" when
-	 * it has none.  On success *proc follows it.
+	 * it has none.  On success *proc follows it.  -EAGAIN: its image
+	 * cannot be had for now (its registry does not answer); the same
+	 * start may succeed later.
 	 */
 	int (*start)(struct deis_backend *b, const struct deis_backend_spec *spec,
 		     char address[DEIS_BACKEND_ADDRESS_MAX], struct deis_backend_proc *proc,

@@ -175,6 +175,10 @@ int deis_registry_open_platform(struct deis_registry **out,
 void deis_registry_close(struct deis_registry *reg);
 /* GET /v2/: 0 when the registry answers as a v2 registry. */
 int deis_registry_ping(struct deis_registry *reg, struct deis_error *err);
+/* Whether the last request failed for the registry's own trouble, which
+ * passes: no connection, a time-out, an HTTP 5xx (all -EIO).  False after
+ * a success, a 4xx, or a digest that does not match (a bad image). */
+bool deis_registry_unreachable(const struct deis_registry *reg);
 const struct deis_registry_stats *
 deis_registry_stats(const struct deis_registry *reg);
 /* Blobs larger than bytes go in PATCH chunks of bytes (default
