@@ -233,3 +233,29 @@ long deis_db_ping(struct deis_db *db, struct deis_error *err)
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	return (b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000;
 }
+
+/* A server that ended the session (shut down, crashed: its backends exit
+ * with the postmaster) closed the socket; reading it finds the end and
+ * libpq marks the connection bad, with no round trip.  Only an idle
+ * connection is read: nothing is in flight to consume. */
+int deis_db_check(struct deis_db *db, bool round_trip, struct deis_error *err)
+{
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(db->conn) == PQTRANS_IDLE)
+		PQconsumeInput(db->conn);
+	int r = db_connect(db, err);	/* reconnects a lost connection */
+	if (r < 0 || !round_trip)
+		return r;
+	r = db_exec(db, err, "SELECT 1");
+	if (r < 0 && PQstatus(db->conn) != CONNECTION_OK) {
+		r = db_connect(db, err);
+		if (r == 0)
+			r = db_exec(db, err, "SELECT 1");
+	}
+	return r < 0 ? -EIO : 0;
+}
+
+bool deis_db_lost(const struct deis_db *db)
+{
+	return !db->conn || PQstatus(db->conn) != CONNECTION_OK;
+}
