@@ -3,6 +3,7 @@
  * running one statement, transactions.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -234,15 +235,22 @@ long deis_db_ping(struct deis_db *db, struct deis_error *err)
 	return (b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000;
 }
 
-/* A server that ended the session (shut down, crashed: its backends exit
- * with the postmaster) closed the socket; reading it finds the end and
- * libpq marks the connection bad, with no round trip.  Only an idle
- * connection is read: nothing is in flight to consume. */
+/* An idle connection has nothing to read unless the server said
+ * something on its own: most often that it ended the session (a shutdown,
+ * or the backends exiting with a killed postmaster: a FATAL message, then
+ * the end of the socket).  So a readable idle socket, found with no round
+ * trip, asks for one; reading it first lets libpq see an end already
+ * there and mark the connection bad. */
 int deis_db_check(struct deis_db *db, bool round_trip, struct deis_error *err)
 {
 	if (db->conn && PQstatus(db->conn) == CONNECTION_OK &&
-	    PQtransactionStatus(db->conn) == PQTRANS_IDLE)
-		PQconsumeInput(db->conn);
+	    PQtransactionStatus(db->conn) == PQTRANS_IDLE) {
+		struct pollfd p = { .fd = PQsocket(db->conn), .events = POLLIN };
+		if (poll(&p, 1, 0) != 0) {
+			round_trip = true;
+			PQconsumeInput(db->conn);
+		}
+	}
 	int r = db_connect(db, err);	/* reconnects a lost connection */
 	if (r < 0 || !round_trip)
 		return r;
