@@ -258,8 +258,8 @@ done
 
 # A control file commits at close (fs/handle.c), and a shell ignores
 # close's error.  While PostgreSQL is down every open for writing now
-# fails instead (fs/ops.c, store_ready: in one run 18 refused at open,
-# none opened after the kill slipped through); the write in flight at the kill (opened before it,
+# fails instead (fs/ops.c, store_ready: none opened after the kill
+# slipped through); the write in flight at the kill (opened before it,
 # closed after) still fails only at its close: 1 silent write per kill.
 # Known breakage until a close whose transaction never began waits for
 # the restarted server and retries.
