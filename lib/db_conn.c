@@ -167,20 +167,27 @@ void *db_rows_array(PGresult *res, size_t size, size_t *n)
 
 /* ---- transactions ---- */
 
+/* Runs sql (nothing that could apply twice); when the server went away
+ * since the last call, connects again and tries once more. */
+static int exec_reconnecting(struct deis_db *db, const char *sql, struct deis_error *err)
+{
+	int r = db_exec(db, err, sql);
+
+	if (r < 0 && PQstatus(db->conn) != CONNECTION_OK) {
+		r = db_connect(db, err);
+		if (r == 0)
+			r = db_exec(db, err, sql);
+	}
+	return r;
+}
+
 int db_begin(struct deis_db *db, struct deis_error *err)
 {
 	int r = db_connect(db, err);
 
 	if (r < 0)
 		return r;
-	r = db_exec(db, err, "BEGIN");
-	if (r < 0 && PQstatus(db->conn) != CONNECTION_OK) {
-		/* The server went away since the last call: one fresh try. */
-		r = db_connect(db, err);
-		if (r == 0)
-			r = db_exec(db, err, "BEGIN");
-	}
-	return r;
+	return exec_reconnecting(db, "BEGIN", err);
 }
 
 int db_commit(struct deis_db *db, struct deis_error *err)
@@ -254,13 +261,7 @@ int deis_db_check(struct deis_db *db, bool round_trip, struct deis_error *err)
 	int r = db_connect(db, err);	/* reconnects a lost connection */
 	if (r < 0 || !round_trip)
 		return r;
-	r = db_exec(db, err, "SELECT 1");
-	if (r < 0 && PQstatus(db->conn) != CONNECTION_OK) {
-		r = db_connect(db, err);
-		if (r == 0)
-			r = db_exec(db, err, "SELECT 1");
-	}
-	return r < 0 ? -EIO : 0;
+	return exec_reconnecting(db, "SELECT 1", err) < 0 ? -EIO : 0;
 }
 
 bool deis_db_lost(const struct deis_db *db)
