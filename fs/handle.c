@@ -11,6 +11,7 @@
 #include "deis/log.h"
 #include "handle.h"
 #include "inode.h"
+#include "store.h"
 
 /* A request made through a descriptor: acts as its opener (looked up
  * again, so a change to their groups counts within seconds). */
@@ -318,6 +319,10 @@ int handle_write(struct req *r, struct handle *h, const char *data, size_t size,
 		rc = deis_error_set(&r->err, h->fail_errno ? h->fail_errno : EIO,
 				    "an earlier write to this descriptor was refused; "
 				    "nothing written through it is committed");
+	/* The database known down (since the open): the close could not
+	 * commit, and a shell ignores close's error; it sees write's. */
+	if (rc == 0 && fs_store->check)
+		rc = fs_store->check(true, &r->err);
 	pthread_rwlock_rdlock(&state.lock);
 	if (rc == 0)
 		rc = handle_node(r, h, &n, true);

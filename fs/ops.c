@@ -23,6 +23,7 @@
 #include "deis/validate.h"
 #include "handle.h"
 #include "inode.h"
+#include "store.h"
 
 /* ---- requests ---- */
 
@@ -48,6 +49,21 @@ static int req_start(fuse_req_t freq, struct req *r, fuse_ino_t ino, struct node
 	else
 		pthread_rwlock_rdlock(&state.lock);
 	return resolve(r, ino, n);
+}
+
+/*
+ * Every change is accepted only while the store can commit it (PostgreSQL
+ * answers): refused here, at open(2), mkdir(2), rename(2) ..., the error
+ * reaches the caller where a shell shows it ("bash: config/K: Input/output
+ * error") rather than at close(2), whose error shells ignore.  EIO, as
+ * for every other failure to reach the database.  Called without the
+ * state lock (it may talk to the server).  A server lost between a good
+ * open and the close still fails only the close.
+ */
+static int store_ready(fuse_req_t freq, struct req *r)
+{
+	req_init(freq, r);
+	return fs_store->check ? fs_store->check(false, &r->err) : 0;
 }
 
 /* Replies with an error and logs the reason in words. */
@@ -181,6 +197,10 @@ static void op_open(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Only truncating a scratch file changes state: take the write lock
 	 * for opens that may, the read lock for the rest. */
 	bool may_truncate = (fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && (rc = store_ready(freq, &r)) < 0) {
+		reply_err(freq, &r, rc, "open", ino, NULL);
+		return;
+	}
 	rc = req_start(freq, &r, ino, &n, may_truncate);
 	if (rc == 0)
 		rc = handle_open(&r, ino, &n, fi, &h);
@@ -344,6 +364,10 @@ static void op_setattr(fuse_req_t freq, fuse_ino_t ino, struct stat *attr, int t
 	struct stat st;
 	int rc;
 
+	if ((to_set & FUSE_SET_ATTR_SIZE) && (rc = store_ready(freq, &r)) < 0) {
+		reply_err(freq, &r, rc, "truncate", ino, NULL);
+		return;
+	}
 	/* ftruncate(fd) acts as the descriptor's opener, like its writes. */
 	if ((to_set & FUSE_SET_ATTR_SIZE) && fi)
 		handle_req(freq, handle_of(fi), &r);
@@ -391,8 +415,13 @@ static void op_create(fuse_req_t freq, fuse_ino_t parent, const char *name,
 	struct node dir, child;
 	struct fuse_entry_param e;
 	struct handle *h = NULL;
-	int rc = req_start(freq, &r, parent, &dir, true);
+	int rc = store_ready(freq, &r);
 
+	if (rc < 0) {
+		reply_err(freq, &r, rc, "create", parent, name);
+		return;
+	}
+	rc = req_start(freq, &r, parent, &dir, true);
 	if (rc == 0)
 		rc = tree_access(&r, &dir, false);
 	if (rc == 0 && tree_lookup(&dir, name, &child) == 0) {
@@ -434,8 +463,13 @@ static void op_mkdir(fuse_req_t freq, fuse_ino_t parent, const char *name, mode_
 	struct req r;
 	struct node dir, child;
 	struct fuse_entry_param e;
-	int rc = req_start(freq, &r, parent, &dir, false);
+	int rc = store_ready(freq, &r);
 
+	if (rc < 0) {
+		reply_err(freq, &r, rc, "mkdir", parent, name);
+		return;
+	}
+	rc = req_start(freq, &r, parent, &dir, false);
 	if (rc == 0 && tree_lookup(&dir, name, &child) == 0)
 		rc = -EEXIST;
 	else if (rc == 0 && !dir.t->mkdir)
@@ -462,8 +496,13 @@ static void remove_entry(fuse_req_t freq, fuse_ino_t parent, const char *name, b
 {
 	struct req r;
 	struct node dir, child;
-	int rc = req_start(freq, &r, parent, &dir, true);
+	int rc = store_ready(freq, &r);
 
+	if (rc < 0) {
+		reply_err(freq, &r, rc, dir_op ? "rmdir" : "unlink", parent, name);
+		return;
+	}
+	rc = req_start(freq, &r, parent, &dir, true);
 	if (rc == 0)
 		rc = tree_lookup(&dir, name, &child);
 	if (rc == 0 && tree_access(&r, &child, false) < 0)
@@ -517,9 +556,13 @@ static void op_rename(fuse_req_t freq, fuse_ino_t parent, const char *name,
 	bool to_exists = false;
 	int rc;
 
-	req_init(freq, &r);
 	if (flags & RENAME_EXCHANGE) {
 		fuse_reply_err(freq, EINVAL);
+		return;
+	}
+	rc = store_ready(freq, &r);
+	if (rc < 0) {
+		reply_err(freq, &r, rc, "rename", parent, name);
 		return;
 	}
 	pthread_rwlock_wrlock(&state.lock);

@@ -70,6 +70,12 @@ struct store_ops {
 	/* The user the changes that follow act as (NULL: the platform
 	 * or an admin, nothing checked). */
 	void (*act_as)(struct store_conn *s, const char *user);
+	/* Whether a change can commit now: 0, or -EIO with the reason
+	 * (NULL: always).  Called before every change is accepted (open
+	 * for writing, mkdir, rename, unlink, rmdir, truncate) so that the
+	 * error reaches the caller where a shell shows it, not at close;
+	 * known_only answers from what is known, with no I/O (at write). */
+	int (*check)(bool known_only, struct deis_error *err);
 	/* A users row for name, when it has none (uid may be -1). */
 	int (*user_ensure)(struct store_conn *s, const char *name, int uid,
 			   struct deis_error *err);

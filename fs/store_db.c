@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "deis/conf.h"
 #include "deis/log.h"
@@ -20,27 +21,35 @@
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
 static struct deis_db *pool_free[64];
+static int64_t pool_idle[64];		/* when each free one was given back */
 static int pool_nfree, pool_total;
 
-struct deis_db *db_acquire(void)
+/* Known to be down: a check failed, or a connection came back lost,
+ * and no check has succeeded since.  Writes fail at once meanwhile. */
+static atomic_bool pool_down;
+
+/* A connection, and since when it was idle (now for a new one). */
+static struct deis_db *pool_take(int64_t *since, struct deis_error *err)
 {
 	struct deis_db *db = NULL;
-	struct deis_error err = DEIS_ERROR_INIT;
 
 	pthread_mutex_lock(&pool_lock);
 	for (;;) {
 		if (pool_nfree) {
-			db = pool_free[--pool_nfree];
+			pool_nfree--;
+			db = pool_free[pool_nfree];
+			*since = pool_idle[pool_nfree];
 			break;
 		}
 		if (pool_total < fs_conf.db_pool && pool_total < 64) {
 			pool_total++;
 			pthread_mutex_unlock(&pool_lock);
-			if (deis_db_open(deis_conf.database, &db, &err) < 0) {
-				deis_log(LOG_ERR, "%s", err.msg);
+			*since = now_us();
+			if (deis_db_open(deis_conf.database, &db, err) < 0) {
 				pthread_mutex_lock(&pool_lock);
 				pool_total--;
 				pthread_mutex_unlock(&pool_lock);
+				atomic_store(&pool_down, true);
 				return NULL;
 			}
 			return db;
@@ -51,15 +60,62 @@ struct deis_db *db_acquire(void)
 	return db;
 }
 
+struct deis_db *db_acquire(void)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	int64_t since;
+	struct deis_db *db = pool_take(&since, &err);
+
+	if (!db)
+		deis_log(LOG_ERR, "%s", err.msg);
+	return db;
+}
+
 void db_release(struct deis_db *db)
 {
 	if (!db)
 		return;
 	deis_db_act_as(db, NULL);	/* the next holder acts as itself */
+	if (deis_db_lost(db))
+		atomic_store(&pool_down, true);
 	pthread_mutex_lock(&pool_lock);
+	pool_idle[pool_nfree] = now_us();
 	pool_free[pool_nfree++] = db;
 	pthread_cond_signal(&pool_cond);
 	pthread_mutex_unlock(&pool_lock);
+}
+
+/*
+ * Before a change is accepted: a connection of the pool must answer.
+ * Cheap on the hot path: the connection's status, and a read of what
+ * the server may have sent (a server that went away closed the socket);
+ * a round trip only when the connection sat idle longer than
+ * CHECK_IDLE_US or the database was known down.  A failed connection is
+ * made again here, so the first open after PostgreSQL is back succeeds.
+ */
+#define CHECK_IDLE_US 1000000
+
+static int pg_check(bool known_only, struct deis_error *err)
+{
+	if (known_only)
+		return atomic_load(&pool_down) ?
+			deis_error_set(err, EIO, "the database is unreachable (PostgreSQL is "
+				       "down); nothing written through this file commits") : 0;
+	int64_t since;
+	struct deis_db *db = pool_take(&since, err);
+	if (!db) {
+		err->code = EIO;
+		return deis_error_prefix(err, "the database is unreachable");
+	}
+	bool trip = atomic_load(&pool_down) || now_us() - since > CHECK_IDLE_US;
+	int r = deis_db_check(db, trip, err);
+	if (r < 0) {
+		err->code = EIO;
+		deis_error_prefix(err, "the database is unreachable");
+	}
+	atomic_store(&pool_down, r < 0);
+	db_release(db);
+	return r;
 }
 
 /* ---- the operations ---- */
@@ -150,6 +206,7 @@ CHANGE(image_deploy, deis_db_image_deploy(db, c->app, c->who, c->text, c->kv, c-
 const struct store_ops store_db = {
 	/* connections and loads */
 	.acquire = pg_acquire, .release = pg_release, .act_as = pg_act_as,
+	.check = pg_check,
 	.user_ensure = pg_user_ensure, .load_apps = pg_load_apps, .load_users = pg_load_users,
 	.serials = pg_serials, .quotas = pg_quotas,
 	/* changes */

@@ -3,6 +3,7 @@
  * running one statement, transactions.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -166,20 +167,27 @@ void *db_rows_array(PGresult *res, size_t size, size_t *n)
 
 /* ---- transactions ---- */
 
+/* Runs sql (nothing that could apply twice); when the server went away
+ * since the last call, connects again and tries once more. */
+static int exec_reconnecting(struct deis_db *db, const char *sql, struct deis_error *err)
+{
+	int r = db_exec(db, err, sql);
+
+	if (r < 0 && PQstatus(db->conn) != CONNECTION_OK) {
+		r = db_connect(db, err);
+		if (r == 0)
+			r = db_exec(db, err, sql);
+	}
+	return r;
+}
+
 int db_begin(struct deis_db *db, struct deis_error *err)
 {
 	int r = db_connect(db, err);
 
 	if (r < 0)
 		return r;
-	r = db_exec(db, err, "BEGIN");
-	if (r < 0 && PQstatus(db->conn) != CONNECTION_OK) {
-		/* The server went away since the last call: one fresh try. */
-		r = db_connect(db, err);
-		if (r == 0)
-			r = db_exec(db, err, "BEGIN");
-	}
-	return r;
+	return exec_reconnecting(db, "BEGIN", err);
 }
 
 int db_commit(struct deis_db *db, struct deis_error *err)
@@ -232,4 +240,31 @@ long deis_db_ping(struct deis_db *db, struct deis_error *err)
 		return r;
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	return (b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000;
+}
+
+/* An idle connection has nothing to read unless the server said
+ * something on its own: most often that it ended the session (a shutdown,
+ * or the backends exiting with a killed postmaster: a FATAL message, then
+ * the end of the socket).  So a readable idle socket, found with no round
+ * trip, asks for one; reading it first lets libpq see an end already
+ * there and mark the connection bad. */
+int deis_db_check(struct deis_db *db, bool round_trip, struct deis_error *err)
+{
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(db->conn) == PQTRANS_IDLE) {
+		struct pollfd p = { .fd = PQsocket(db->conn), .events = POLLIN };
+		if (poll(&p, 1, 0) != 0) {
+			round_trip = true;
+			PQconsumeInput(db->conn);
+		}
+	}
+	int r = db_connect(db, err);	/* reconnects a lost connection */
+	if (r < 0 || !round_trip)
+		return r;
+	return exec_reconnecting(db, "SELECT 1", err) < 0 ? -EIO : 0;
+}
+
+bool deis_db_lost(const struct deis_db *db)
+{
+	return !db->conn || PQstatus(db->conn) != CONNECTION_OK;
 }

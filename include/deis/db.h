@@ -42,6 +42,12 @@ void deis_db_act_as(struct deis_db *db, const char *user);
 int deis_db_migrate(struct deis_db *db, struct deis_error *err);
 /* Round trip to the server; returns its latency in microseconds. */
 long deis_db_ping(struct deis_db *db, struct deis_error *err);
+/* Whether the connection answers, cheaply: a session the server ended
+ * is seen by reading what it sent (no round trip); round_trip adds a
+ * SELECT 1.  A lost connection is made again, once.  0, or -EIO. */
+int deis_db_check(struct deis_db *db, bool round_trip, struct deis_error *err);
+/* The connection was lost (its last statement found the server gone). */
+bool deis_db_lost(const struct deis_db *db);
 
 /* ---- loading (fills fresh structs the caller frees) ---- */
 
