@@ -256,7 +256,7 @@ svc_unit_text() {	# FILE
 	local x
 	x=$(_svc_unit_suffix)
 	sed -e "s|/etc/deis/deis.conf|$DEIS_CONF|g" \
-		-e "s|/usr/bin/deisfs|$DEISFS|g" \
+		-e "s|/usr/sbin/deisfs|$DEISFS|g" \
 		-e "s|/usr/sbin/deis-builder|$DEIS_BUILDER|g" \
 		-e "s|/usr/sbin/deis-proxy|$DEIS_PROXY|g" \
 		-e "s|/usr/sbin/deis-scheduler|$DEIS_SCHEDULER|g" \

@@ -68,7 +68,7 @@ test_expect_success 'the daemons and PostgreSQL and rsyslog reload on SIGHUP' '
 '
 
 test_expect_success 'the paths are the Debian package'"'"'s' '
-	grep -qx "ExecStart=/usr/bin/deisfs --config=/etc/deis/deis.conf -f -o allow_other /deis" "$UNITS/deisfs.service" &&
+	grep -qx "ExecStart=/usr/sbin/deisfs --config=/etc/deis/deis.conf -f -o allow_other /deis" "$UNITS/deisfs.service" &&
 	for d in builder proxy scheduler; do
 		grep -qx "ExecStart=/usr/sbin/deis-$d --config=/etc/deis/deis.conf" "$UNITS/deis-$d.service" || return 1
 	done
