@@ -58,3 +58,23 @@ int deis_file_write(const char *path, const void *data, size_t len, mode_t mode,
 	deis_buf_release(&tmp);
 	return rc;
 }
+
+ssize_t deis_file_read_small(const char *path, char *buf, size_t len)
+{
+	if (len == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t r = read(fd, buf, len - 1);
+	int e = errno;
+	close(fd);
+	if (r < 0) {
+		errno = e;
+		return -1;
+	}
+	buf[r] = '\0';
+	return r;
+}

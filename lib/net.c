@@ -33,6 +33,7 @@
 #include <nftables/libnftables.h>
 
 #include "deis/conf.h"
+#include "deis/file.h"
 #include "deis/net.h"
 
 /* An address file holds its owner's id and a newline. */
@@ -409,18 +410,8 @@ static int write_proc(const char *path, const char *value)
 /* The first line of a small /proc or /sys file, without its newline. */
 static int read_proc(const char *path, char *out, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
+	if (deis_file_read_small(path, out, len) < 0)
 		return -1;
-	ssize_t r = read(fd, out, len - 1);
-	int e = errno;
-	close(fd);
-	if (r < 0) {
-		errno = e;
-		return -1;
-	}
-	out[r] = '\0';
 	out[strcspn(out, "\n")] = '\0';
 	return 0;
 }

@@ -41,6 +41,7 @@
 
 #include "deis/daemon.h"
 #include "deis/spawn.h"
+#include "deis/file.h"
 #include "deis/log.h"
 #include "deis/validate.h"
 #include "proxy.h"
@@ -226,14 +227,8 @@ static bool proc_session(pid_t pid, char *state, pid_t *sid)
 	char path[64], buf[1024];
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (deis_file_read_small(path, buf, sizeof(buf)) <= 0)
 		return false;
-	ssize_t r = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (r <= 0)
-		return false;
-	buf[r] = '\0';
 	char *rp = strrchr(buf, ')');
 	int ppid, pgrp, session;
 	if (!rp || sscanf(rp + 1, " %c %d %d %d", state, &ppid, &pgrp, &session) != 4)

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "deis/conf.h"
+#include "deis/file.h"
 #include "deis/log.h"
 #include "deis/net.h"
 #include "deis/runtime.h"
@@ -392,14 +393,9 @@ static bool shim_alive(pid_t pid, const char *id)
 	char path[64], cmd[4096], want[NAME_MAX + 3];
 
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t r = read(fd, cmd, sizeof(cmd) - 1);
-	close(fd);
+	ssize_t r = deis_file_read_small(path, cmd, sizeof(cmd));
 	if (r <= 0)
 		return false;
-	cmd[r] = '\0';
 	if (!strstr(cmd, "deis-shim"))
 		return false;
 	for (ssize_t k = 0; k < r; k++)

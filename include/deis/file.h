@@ -1,5 +1,5 @@
 /*
- * file.h - writing a file whole: into a temporary file beside it, then
+ * file.h - reading a small file whole (/proc, /sys); writing a file whole: into a temporary file beside it, then
  * renamed over it, so that a reader sees the old contents or the new ones,
  * never a part (and a crash leaves at most a stray *.tmp.XXXXXX file).
  *
@@ -24,5 +24,10 @@ int deis_file_write(const char *path, const void *data, size_t len, mode_t mode,
  * Returns rc, or the first error of its own. */
 int deis_file_install(int fd, const char *tmp, const char *path, mode_t mode,
 		      int rc, struct deis_error *err);
+
+/* Reads at most len - 1 bytes of a small file (a /proc or /sys entry) in
+ * one read(2) into buf, NUL-terminated.  Returns the bytes read, or -1
+ * with errno set (an empty file reads as 0). */
+ssize_t deis_file_read_small(const char *path, char *buf, size_t len);
 
 #endif
