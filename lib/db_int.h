@@ -10,6 +10,10 @@
  *   db_releases.c  releases and builds
  *   db_sched.c     containers, runs, rollouts, nodes (the scheduler's)
  *   db_access.c    users, keys, perms, quotas and admission
+ *   db_users.c     creating users; reserved uids for users with no local
+ *                  account
+ *   db_settings.c  an app's settings (app_settings rows)
+ *   db_proxy.c     the routers' heartbeats and applied serials
  *
  * Every SQL statement of the platform is in these files.  Parameters are
  * always bound, never spliced, and each statement is prepared once per
