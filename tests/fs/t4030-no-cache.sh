@@ -14,28 +14,6 @@ APP=nc-hello
 USER_=deis-ncfay
 SLOG=$DEIS_LOGDIR/deis-scheduler.log
 
-# Stopping and starting one of the platform's services.  tests/lib-deis.sh
-# is to provide these once the services run supervised; until then, on
-# the platform as packaging/up starts it: Redis is killed by the pid its
-# state directory records (packaging/services.sh), and started again
-# (empty: it keeps nothing, as after a crash).
-declare -F deis_service_stop >/dev/null || deis_service_stop() {	# SERVICE
-	local pid
-	case $1 in
-	redis)
-		read -r pid <"$DEIS_RUNDIR/redis.pid" &&
-		kill -9 "$pid" &&
-		wait_pid_gone "$pid" 10 ;;
-	*)	echo "deis_service_stop: $1: not known here" >&2; return 1 ;;
-	esac
-}
-declare -F deis_service_start >/dev/null || deis_service_start() {	# SERVICE
-	case $1 in
-	redis) redis_start >/dev/null ;;
-	*)	echo "deis_service_start: $1: not known here" >&2; return 1 ;;
-	esac
-}
-
 redis_down() { ! deis_redis ping >/dev/null 2>&1; }
 
 routed() {
