@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "deis/conf.h"
+#include "deis/file.h"
 #include "deis/quota.h"
 #include "deis/validate.h"
 #include "tree.h"
@@ -88,26 +89,6 @@ static bool runsv_alive(int dirfd)
 	return true;
 }
 
-static ssize_t read_at(int dirfd, const char *path, char *buf, size_t len)
-{
-	int fd = openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	ssize_t r = read(fd, buf, len);
-	close(fd);
-	return r;
-}
-
-/* A small text file (a pid, a process name), NUL-terminated; "" when
- * it cannot be read. */
-static void read_text(int dirfd, const char *path, char *buf, size_t len)
-{
-	ssize_t r = read_at(dirfd, path, buf, len - 1);
-
-	buf[r > 0 ? r : 0] = '\0';
-}
-
 static void sv_history(int dirfd, struct sv_state *sv)
 {
 	FILE *f = NULL;
@@ -143,7 +124,7 @@ static void sv_read(int dirfd, struct sv_state *sv)
 
 	memset(sv, 0, sizeof(*sv));
 	sv->supervised = runsv_alive(dirfd);
-	if (read_at(dirfd, "supervise/status", (char *)st, sizeof(st)) == SV_STATUS_LEN) {
+	if (deis_file_read_at(dirfd, "supervise/status", st, sizeof(st)) == SV_STATUS_LEN) {
 		uint64_t tai = 0;
 		for (int i = 0; i < 8; i++)
 			tai = tai << 8 | st[i];
@@ -210,10 +191,10 @@ static pid_t child_named(pid_t parent, const char *name)
 	char path[64], buf[4096], comm[32];
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)parent, (int)parent);
-	read_text(AT_FDCWD, path, buf, sizeof(buf));
+	deis_file_read_small(path, buf, sizeof(buf));
 	for (char *save = NULL, *w = strtok_r(buf, " \n", &save); w; w = strtok_r(NULL, " \n", &save)) {
 		snprintf(path, sizeof(path), "/proc/%s/comm", w);
-		read_text(AT_FDCWD, path, comm, sizeof(comm));
+		deis_file_read_small(path, comm, sizeof(comm));
 		comm[strcspn(comm, "\n")] = '\0';
 		if (!strcmp(comm, name))
 			return (pid_t)atoi(w);
@@ -227,7 +208,7 @@ static pid_t nginx_master(void)
 	char path[4096], buf[32];
 
 	snprintf(path, sizeof(path), "%s/run/nginx.pid", deis_conf.home);
-	read_text(AT_FDCWD, path, buf, sizeof(buf));
+	deis_file_read_small(path, buf, sizeof(buf));
 	pid_t pid = (pid_t)atoi(buf);
 	return pid > 1 && kill(pid, 0) == 0 ? pid : 0;
 }

@@ -59,22 +59,26 @@ int deis_file_write(const char *path, const void *data, size_t len, mode_t mode,
 	return rc;
 }
 
+ssize_t deis_file_read_at(int dirfd, const char *path, void *buf, size_t len)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	ssize_t r = read(fd, buf, len);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return r;
+}
+
 ssize_t deis_file_read_small(const char *path, char *buf, size_t len)
 {
 	if (len == 0) {
 		errno = EINVAL;
 		return -1;
 	}
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t r = read(fd, buf, len - 1);
-	int e = errno;
-	close(fd);
-	if (r < 0) {
-		errno = e;
-		return -1;
-	}
-	buf[r] = '\0';
+	ssize_t r = deis_file_read_at(AT_FDCWD, path, buf, len - 1);
+	buf[r > 0 ? r : 0] = '\0';
 	return r;
 }

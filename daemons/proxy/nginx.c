@@ -169,11 +169,7 @@ static bool cmdline(pid_t pid, char *out, size_t len)
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t r = read(fd, out, len - 1);
-	close(fd);
+	ssize_t r = deis_file_read_small(path, out, len);
 	if (r <= 0)
 		return false;
 	for (ssize_t i = 0; i < r; i++)
@@ -189,15 +185,9 @@ static bool cmdline(pid_t pid, char *out, size_t len)
 static pid_t pidfile_pid(const struct proxy_nginx *n)
 {
 	char buf[32];
-	int fd = open(n->pidfile, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
+	if (deis_file_read_small(n->pidfile, buf, sizeof(buf)) <= 0)
 		return 0;
-	ssize_t r = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (r <= 0)
-		return 0;
-	buf[r] = '\0';
 	char *end;
 	long pid = strtol(buf, &end, 10);
 	return pid > 1 && (!*end || *end == '\n') ? (pid_t)pid : 0;
@@ -340,35 +330,21 @@ static size_t children(pid_t master, pid_t *out, size_t max)
 	size_t n = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)master, (int)master);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t r = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (r >= 0) {
-			buf[r] = '\0';
-			for (char *save = NULL, *w = strtok_r(buf, " \n", &save); w && n < max;
-			     w = strtok_r(NULL, " \n", &save))
-				out[n++] = (pid_t)atoi(w);
-			return n;
-		}
+	if (deis_file_read_small(path, buf, sizeof(buf)) >= 0) {
+		for (char *save = NULL, *w = strtok_r(buf, " \n", &save); w && n < max;
+		     w = strtok_r(NULL, " \n", &save))
+			out[n++] = (pid_t)atoi(w);
+		return n;
 	}
 	DIR *d = opendir("/proc");
 	struct dirent *e;
 	while (d && (e = readdir(d)) && n < max) {
 		if (e->d_name[0] < '1' || e->d_name[0] > '9')
 			continue;
-		fd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		int sfd = fd < 0 ? -1 : openat(fd, "stat", O_RDONLY | O_CLOEXEC);
-		if (fd >= 0)
-			close(fd);
-		fd = sfd;
-		if (fd < 0)
+		char stat_path[sizeof(e->d_name) + 16];
+		snprintf(stat_path, sizeof(stat_path), "/proc/%s/stat", e->d_name);
+		if (deis_file_read_small(stat_path, buf, sizeof(buf)) <= 0)
 			continue;
-		ssize_t r = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (r <= 0)
-			continue;
-		buf[r] = '\0';
 		char *rp = strrchr(buf, ')');
 		int ppid = 0;
 		if (rp && sscanf(rp + 1, " %*c %d", &ppid) == 1 && ppid == master)

@@ -25,9 +25,14 @@ int deis_file_write(const char *path, const void *data, size_t len, mode_t mode,
 int deis_file_install(int fd, const char *tmp, const char *path, mode_t mode,
 		      int rc, struct deis_error *err);
 
-/* Reads at most len - 1 bytes of a small file (a /proc or /sys entry) in
- * one read(2) into buf, NUL-terminated.  Returns the bytes read, or -1
- * with errno set (an empty file reads as 0). */
+/* One read(2) of at most len bytes of path (relative to dirfd, or
+ * AT_FDCWD), opened non-blocking: a small /proc, /sys or state file read
+ * whole.  Returns the bytes read, or -1 with errno set. */
+ssize_t deis_file_read_at(int dirfd, const char *path, void *buf, size_t len);
+
+/* The same for text: at most len - 1 bytes into buf, NUL-terminated, and
+ * buf "" when it cannot be read.  Returns the bytes read, or -1 with
+ * errno set (an empty file reads as 0). */
 ssize_t deis_file_read_small(const char *path, char *buf, size_t len);
 
 #endif
