@@ -37,18 +37,24 @@ static void req_init(fuse_req_t freq, struct req *r)
 	deis_error_clear(&r->err);
 }
 
-/* The start of most operations: the caller, the state lock (the write
- * lock when the operation may change scratch files), and ino resolved
- * into n.  The caller lets the lock go. */
-static int req_start(fuse_req_t freq, struct req *r, fuse_ino_t ino, struct node *n,
-		     bool write_lock)
+/* The state lock (the write lock when the operation may change scratch
+ * files), and ino resolved into n, for a request whose caller is known.
+ * The caller lets the lock go. */
+static int req_lock(struct req *r, fuse_ino_t ino, struct node *n, bool write_lock)
 {
-	req_init(freq, r);
 	if (write_lock)
 		pthread_rwlock_wrlock(&state.lock);
 	else
 		pthread_rwlock_rdlock(&state.lock);
 	return resolve(r, ino, n);
+}
+
+/* The start of most operations: the caller, then req_lock. */
+static int req_start(fuse_req_t freq, struct req *r, fuse_ino_t ino, struct node *n,
+		     bool write_lock)
+{
+	req_init(freq, r);
+	return req_lock(r, ino, n, write_lock);
 }
 
 /*
@@ -57,12 +63,12 @@ static int req_start(fuse_req_t freq, struct req *r, fuse_ino_t ino, struct node
  * reaches the caller where a shell shows it ("bash: config/K: Input/output
  * error") rather than at close(2), whose error shells ignore.  EIO, as
  * for every other failure to reach the database.  Called without the
- * state lock (it may talk to the server).  A server lost between a good
- * open and the close still fails only the close.
+ * state lock (it may talk to the server), on a request whose caller is
+ * known.  A server lost between a good open and the close still fails
+ * only the close.
  */
-static int store_ready(fuse_req_t freq, struct req *r)
+static int store_ready(struct req *r)
 {
-	req_init(freq, r);
 	return fs_store->check ? fs_store->check(false, &r->err) : 0;
 }
 
@@ -197,11 +203,12 @@ static void op_open(fuse_req_t freq, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Only truncating a scratch file changes state: take the write lock
 	 * for opens that may, the read lock for the rest. */
 	bool may_truncate = (fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY;
-	if ((fi->flags & O_ACCMODE) != O_RDONLY && (rc = store_ready(freq, &r)) < 0) {
+	req_init(freq, &r);
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && (rc = store_ready(&r)) < 0) {
 		reply_err(freq, &r, rc, "open", ino, NULL);
 		return;
 	}
-	rc = req_start(freq, &r, ino, &n, may_truncate);
+	rc = req_lock(&r, ino, &n, may_truncate);
 	if (rc == 0)
 		rc = handle_open(&r, ino, &n, fi, &h);
 	pthread_rwlock_unlock(&state.lock);
@@ -364,15 +371,15 @@ static void op_setattr(fuse_req_t freq, fuse_ino_t ino, struct stat *attr, int t
 	struct stat st;
 	int rc;
 
-	if ((to_set & FUSE_SET_ATTR_SIZE) && (rc = store_ready(freq, &r)) < 0) {
-		reply_err(freq, &r, rc, "truncate", ino, NULL);
-		return;
-	}
 	/* ftruncate(fd) acts as the descriptor's opener, like its writes. */
 	if ((to_set & FUSE_SET_ATTR_SIZE) && fi)
 		handle_req(freq, handle_of(fi), &r);
 	else
 		req_init(freq, &r);
+	if ((to_set & FUSE_SET_ATTR_SIZE) && (rc = store_ready(&r)) < 0) {
+		reply_err(freq, &r, rc, "truncate", ino, NULL);
+		return;
+	}
 	if ((to_set & FUSE_SET_ATTR_SIZE) && fi && !handle_of(fi)->scratch) {
 		rc = handle_truncate(handle_of(fi), (size_t)attr->st_size);
 		if (rc < 0) {
@@ -415,13 +422,15 @@ static void op_create(fuse_req_t freq, fuse_ino_t parent, const char *name,
 	struct node dir, child;
 	struct fuse_entry_param e;
 	struct handle *h = NULL;
-	int rc = store_ready(freq, &r);
+	int rc;
 
+	req_init(freq, &r);
+	rc = store_ready(&r);
 	if (rc < 0) {
 		reply_err(freq, &r, rc, "create", parent, name);
 		return;
 	}
-	rc = req_start(freq, &r, parent, &dir, true);
+	rc = req_lock(&r, parent, &dir, true);
 	if (rc == 0)
 		rc = tree_access(&r, &dir, false);
 	if (rc == 0 && tree_lookup(&dir, name, &child) == 0) {
@@ -463,13 +472,15 @@ static void op_mkdir(fuse_req_t freq, fuse_ino_t parent, const char *name, mode_
 	struct req r;
 	struct node dir, child;
 	struct fuse_entry_param e;
-	int rc = store_ready(freq, &r);
+	int rc;
 
+	req_init(freq, &r);
+	rc = store_ready(&r);
 	if (rc < 0) {
 		reply_err(freq, &r, rc, "mkdir", parent, name);
 		return;
 	}
-	rc = req_start(freq, &r, parent, &dir, false);
+	rc = req_lock(&r, parent, &dir, false);
 	if (rc == 0 && tree_lookup(&dir, name, &child) == 0)
 		rc = -EEXIST;
 	else if (rc == 0 && !dir.t->mkdir)
@@ -496,13 +507,15 @@ static void remove_entry(fuse_req_t freq, fuse_ino_t parent, const char *name, b
 {
 	struct req r;
 	struct node dir, child;
-	int rc = store_ready(freq, &r);
+	int rc;
 
+	req_init(freq, &r);
+	rc = store_ready(&r);
 	if (rc < 0) {
 		reply_err(freq, &r, rc, dir_op ? "rmdir" : "unlink", parent, name);
 		return;
 	}
-	rc = req_start(freq, &r, parent, &dir, true);
+	rc = req_lock(&r, parent, &dir, true);
 	if (rc == 0)
 		rc = tree_lookup(&dir, name, &child);
 	if (rc == 0 && tree_access(&r, &child, false) < 0)
@@ -560,7 +573,8 @@ static void op_rename(fuse_req_t freq, fuse_ino_t parent, const char *name,
 		fuse_reply_err(freq, EINVAL);
 		return;
 	}
-	rc = store_ready(freq, &r);
+	req_init(freq, &r);
+	rc = store_ready(&r);
 	if (rc < 0) {
 		reply_err(freq, &r, rc, "rename", parent, name);
 		return;
