@@ -99,12 +99,8 @@ int launch_spec(const struct deis_app *m, const struct deis_release *rel,
  */
 static void pull_wait(struct inst *i, const char *why)
 {
-	double delay = PULL_WAIT_FIRST;
+	double delay = policy_backoff(PULL_WAIT_FIRST, i->pull_tries, PULL_WAIT_MAX);
 
-	for (int k = 0; k < i->pull_tries && delay < PULL_WAIT_MAX; k++)
-		delay *= 2;
-	if (delay > PULL_WAIT_MAX)
-		delay = PULL_WAIT_MAX;
 	i->pull_tries++;
 	i->backoff_until = mono() + delay;
 	i->boot_deadline = i->backoff_until + scheduler_conf.boot_timeout;

@@ -442,17 +442,22 @@ void policy_term_why(long serial, const struct policy_router *router, char *buf,
 		snprintf(buf, len, "nothing: the routers no longer send to it");
 }
 
+double policy_backoff(double first, int step, double max)
+{
+	double delay = first;
+
+	for (int k = 0; k < step && delay < max; k++)
+		delay *= 2;
+	return delay < max ? delay : max;
+}
+
 double policy_crash(int *crashes, double run_since, double now, int max)
 {
-	double delay = 1;
-
 	if (run_since && now - run_since > 60)
 		*crashes = 0;
 	if (++*crashes <= 1)
 		return 0;
-	for (int k = 1; k < *crashes && delay < max; k++)
-		delay *= 2;
-	return delay < max ? delay : max;
+	return policy_backoff(1, *crashes - 1, max);
 }
 
 /* ---- autoscale ---- */

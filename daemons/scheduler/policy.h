@@ -181,6 +181,10 @@ bool policy_term_due(long serial, const struct policy_router *router);
 void policy_term_why(long serial, const struct policy_router *router, char *buf,
 		     size_t len);
 
+/* The delay before try step + 1 of a doubling backoff: first, then twice
+ * as long at each step, at most max. */
+double policy_backoff(double first, int step, double max);
+
 /*
  * A crash: counts it in *crashes (the count starts again after a minute
  * up: run_since is when it started) and returns the seconds to wait

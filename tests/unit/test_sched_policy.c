@@ -369,6 +369,13 @@ TEST(crash_looping_release_fails_old_kept)
 	crashes = 20;
 	CHECK(policy_crash(&crashes, NOW, NOW + 1, 300) == 300);
 	CHECK(policy_crash(&crashes, NOW, NOW + 61, 300) == 0 && crashes == 1);
+
+	/* The waits for a registry that does not answer: 0.5 s, doubling,
+	 * at most 8 s. */
+	CHECK(policy_backoff(0.5, 0, 8) == 0.5);
+	CHECK(policy_backoff(0.5, 1, 8) == 1);
+	CHECK(policy_backoff(0.5, 4, 8) == 8);
+	CHECK(policy_backoff(0.5, 40, 8) == 8);
 }
 
 /* With nothing else to serve, a web instance that does not answer in
