@@ -116,7 +116,8 @@ int builder_git_spawn(enum builder_service service, const char *app,
 		      const char *user, const char *git_protocol,
 		      pid_t *pid, int fds[3], struct deis_error *err);
 /* Three pipes (close-on-exec) for a child's stdin, stdout and stderr,
- * which fa puts in place; p starts as { { -1, -1 }, ... }. */
+ * which fa puts in place (NULL: a forked child dup2()s them itself); p
+ * starts as { { -1, -1 }, ... }. */
 int builder_pipes_open(int p[3][2], posix_spawn_file_actions_t *fa,
 		       struct deis_error *err);
 /* The child runs: closes its ends; fds gets ours (its stdin to write, its

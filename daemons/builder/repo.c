@@ -277,6 +277,8 @@ int builder_pipes_open(int p[3][2], posix_spawn_file_actions_t *fa,
 	for (int i = 0; i < 3; i++)
 		if (pipe2(p[i], O_CLOEXEC) < 0)
 			return deis_error_set(err, errno, "pipe: %s", strerror(errno));
+	if (!fa)
+		return 0;
 	posix_spawn_file_actions_adddup2(fa, p[0][0], 0);
 	posix_spawn_file_actions_adddup2(fa, p[1][1], 1);
 	posix_spawn_file_actions_adddup2(fa, p[2][1], 2);

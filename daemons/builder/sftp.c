@@ -459,11 +459,10 @@ int builder_sftp_spawn(const struct sftp_ident *id, const char *peer, pid_t *pid
 
 	if (builder_conf.sftp_server[0] != '/')
 		return deis_error_set(err, EINVAL, "builder_sftp_server must be an absolute path");
-	for (int i = 0; i < 3; i++)
-		if (pipe2(p[i], O_CLOEXEC) < 0) {
-			builder_pipes_close(p);
-			return deis_error_set(err, errno, "pipe: %s", strerror(errno));
-		}
+	if (builder_pipes_open(p, NULL, err) < 0) {
+		builder_pipes_close(p);
+		return -err->code;
+	}
 	if (pipe2(e, O_CLOEXEC) < 0) {
 		builder_pipes_close(p);
 		return deis_error_set(err, errno, "pipe: %s", strerror(errno));
