@@ -54,6 +54,10 @@ struct deis_backend_spec {
 	unsigned cpu_millicores;
 	int64_t pids_max;
 	bool terminal;		/* attach(): a pty of its own */
+	const char *release;	/* "v7": a label for the cluster's tools; may be NULL */
+	unsigned seq;		/* the instance's sequence number (unique on the
+				 * platform): a cluster backend's name for it */
+	int port;		/* $PORT it listens on (the scheduler's `port`) */
 };
 
 /* A started container, as the scheduler follows it. */
@@ -73,10 +77,31 @@ struct deis_backend_exit {
 	char error[1024];	/* it never ran: why ("" when it ran) */
 };
 
+#define DEIS_BACKEND_NODE_MAX 64	/* a node's name and its NUL */
+
 struct deis_backend_state {
 	bool started;		/* its process was started */
 	bool signalable;	/* its own program runs: a signal reaches it
 				 * (not a runtime's init about to exec it) */
+	/* Where it runs, once placed (a cluster backend fills them: the
+	 * scheduler copies them into the instance and its row, and routes
+	 * to address:port).  node "": this node; port 0: spec->port on
+	 * address. */
+	char node[DEIS_BACKEND_NODE_MAX];
+	char address[DEIS_BACKEND_ADDRESS_MAX];
+	int port;
+};
+
+/* A node of the backend's cluster (nodes()). */
+struct deis_backend_node {
+	const char *name;	/* its hostname: platform/nodes/<name> */
+	const char *address;	/* its cluster address */
+	const char *role;	/* "manager" or "worker" ("node" for runc) */
+	const char *state;	/* "ready" or "down" */
+	const char *availability;	/* "active", "pause" or "drain" */
+	int containers;		/* the platform's containers running there */
+	long long memory_total;	/* bytes, 0 unknown */
+	long long memory_reserved;	/* bytes the platform's limits take there */
 };
 
 /* A container a backend found (list()). */
@@ -95,6 +120,11 @@ struct deis_backend;
 
 struct deis_backend_ops {
 	const char *name;	/* what scheduler_runtime names it by */
+	/* It places containers on the nodes of a cluster itself (swarm):
+	 * one scheduler serves every node, list() returns every node's
+	 * containers and inspect() says where each runs.  false: this
+	 * node's containers only (runc, one scheduler per node). */
+	bool cluster;
 	/* Its own settings: rows of the scheduler's options table (read
 	 * from the same file and command line), NULL-terminated. */
 	const struct deis_conf_option *options;
@@ -164,6 +194,16 @@ struct deis_backend_ops {
 		      int (*placed)(void *ctx, const char *address, struct deis_error *err),
 		      void *ctx, char address[DEIS_BACKEND_ADDRESS_MAX], pid_t *pid,
 		      struct deis_error *err);
+
+	/* The cluster's nodes, each once to fn (NULL: the backend has no
+	 * cluster; the scheduler reports its own node as today). */
+	int (*nodes)(struct deis_backend *b,
+		     void (*fn)(void *ctx, const struct deis_backend_node *n), void *ctx,
+		     struct deis_error *err);
+	/* Sets a node's availability: "active", "pause" (nothing new is
+	 * placed there) or "drain" (NULL: not supported). */
+	int (*node_availability)(struct deis_backend *b, const char *node,
+				 const char *availability, struct deis_error *err);
 };
 
 /* An open backend: its operations and its own state. */
