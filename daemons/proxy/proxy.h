@@ -35,6 +35,7 @@ struct proxy_render_opts {
 	int workers;			/* worker_processes; 0 = auto */
 	int worker_connections;
 	const char *worker_user;	/* "" : nginx's default */
+	int connect_timeout;		/* s a container gets to accept (1..75) */
 	/* Whether a certificate can be served for host (which it covers):
 	 * NULL trusts the tree's check at write.  why gets the reason when
 	 * not. */

@@ -100,6 +100,9 @@ int proxy_render_check(const struct proxy_render_opts *o, struct deis_error *err
 	if (o->worker_user && o->worker_user[0] && !deis_valid_user_name(o->worker_user))
 		return deis_error_set(err, EINVAL, "proxy_user '%s' is not a user name",
 				      o->worker_user);
+	/* nginx takes no connect timeout past 75 s. */
+	if (o->connect_timeout < 1 || o->connect_timeout > 75)
+		return deis_error_set(err, EINVAL, "proxy_connect_timeout must be 1..75 seconds");
 	return 0;
 }
 
@@ -411,9 +414,12 @@ void proxy_render_main(const struct proxy_render_opts *o, const char *const *pie
 		      /* A connection refused by a container that is going away
 		       * (or a 502 from it) is tried again on another one. */
 		      "\tproxy_next_upstream error timeout http_502;\n"
-		      "\tproxy_next_upstream_tries 0;\n"
-		      "\tproxy_connect_timeout 5s;\n"
-		      "\tproxy_send_timeout 60s;\n"
+		      "\tproxy_next_upstream_tries 0;\n");
+	/* A container that does not accept (its node lost, a SYN into the
+	 * void) is given up after this, and the request goes to the next:
+	 * nothing was sent, so even a POST is retried. */
+	deis_buf_addf(b, "\tproxy_connect_timeout %ds;\n", o->connect_timeout);
+	deis_buf_adds(b, "\tproxy_send_timeout 60s;\n"
 		      "\tproxy_read_timeout 60s;\n"
 		      "\tproxy_redirect off;\n"
 		      "\tssl_protocols TLSv1.2 TLSv1.3;\n"

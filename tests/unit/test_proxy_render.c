@@ -19,7 +19,7 @@ static struct proxy_render_opts opts(void)
 	return (struct proxy_render_opts){
 		.platform_domain = "localhost", .listen = "", .http_port = 8080,
 		.https_port = 8443, .home = "/var/lib/deis", .workers = 0,
-		.worker_connections = 1024, .worker_user = "",
+		.worker_connections = 1024, .worker_user = "", .connect_timeout = 5,
 	};
 }
 
@@ -90,6 +90,41 @@ TEST(routes_up_web_rows_only)
 	CHECK(has(&o, "server_name hello.localhost;\n\t\tssl_reject_handshake on;"));
 	CHECK_STR(deis_kvlist_get(&o.dynos, "127.0.0.1:5001"), "web.1");
 	CHECK(o.warnings.n == 2);	/* web.5 and web.6: bad ports */
+	proxy_app_out_clear(&o);
+}
+
+/* A cluster: instances on other nodes are reached at their node's
+ * address and the port published there (any port), each its own server
+ * even when two nodes publish the same port. */
+TEST(routes_instances_on_other_nodes)
+{
+	struct deis_app a;
+	struct proxy_app_out o = out_init();
+	struct proxy_render_opts ro = opts();
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_container r[4] = {
+		ct("web.1", "web", "up", 31234), ct("web.2", "web", "up", 31234),
+		ct("web.3", "web", "up", 5000), ct("web.4", "web", "up", 40000),
+	};
+
+	r[0].address = (char *)"10.20.0.3";
+	r[1].address = (char *)"10.20.0.2";
+	r[2].address = (char *)"172.16.5.9";
+	r[3].address = (char *)"10.20.0.3:1; server evil";
+	memset(&a, 0, sizeof(a));
+	a.name = (char *)"hello";
+	a.serial = 3;
+	a.containers = r;
+	a.ncontainers = 4;
+	CHECK(proxy_render_app(&a, &ro, &o, &err) == 0);
+	CHECK(o.nroutes == 3);
+	CHECK(has(&o, "server 10.20.0.3:31234 max_fails=1"));
+	CHECK(has(&o, "server 10.20.0.2:31234 max_fails=1"));
+	CHECK(has(&o, "server 172.16.5.9:5000 max_fails=1"));
+	CHECK(!has(&o, "evil") && !has(&o, "40000"));
+	CHECK(o.warnings.n == 1);
+	CHECK_STR(deis_kvlist_get(&o.dynos, "10.20.0.3:31234"), "web.1");
+	CHECK_STR(deis_kvlist_get(&o.dynos, "10.20.0.2:31234"), "web.2");
 	proxy_app_out_clear(&o);
 }
 
@@ -259,6 +294,13 @@ TEST(settings_checked)
 	ro = opts();
 	ro.worker_user = "www-data; x";
 	CHECK(proxy_render_check(&ro, &err) == -EINVAL);
+	ro = opts();
+	ro.connect_timeout = 0;
+	CHECK(proxy_render_check(&ro, &err) == -EINVAL);
+	ro.connect_timeout = 76;
+	CHECK(proxy_render_check(&ro, &err) == -EINVAL);
+	ro.connect_timeout = 1;
+	CHECK(proxy_render_check(&ro, &err) == 0);
 }
 
 TEST(main_config)
@@ -275,6 +317,15 @@ TEST(main_config)
 	CHECK(strstr(s, "ssl_reject_handshake on;"));
 	CHECK(strstr(s, "pid /var/lib/deis/run/nginx.pid;"));
 	CHECK(strstr(s, "access_log /var/lib/deis/proxy/access.log deis_router"));
+	CHECK(strstr(s, "proxy_next_upstream error timeout http_502;"));
+	CHECK(strstr(s, "proxy_connect_timeout 5s;"));
+	deis_buf_release(&b);
+	/* A cluster's: a node lost stalls a request 1 s, then the next
+	 * container gets it. */
+	ro.connect_timeout = 1;
+	proxy_render_main(&ro, pieces, 2, &b);
+	s = deis_buf_str(&b);
+	CHECK(strstr(s, "proxy_connect_timeout 1s;"));
 	CHECK(strstr(s, "proxy_next_upstream error timeout http_502;"));
 	CHECK(strstr(s, "PIECE-ONE") && strstr(s, "PIECE-ONE") < strstr(s, "PIECE-TWO"));
 	CHECK(b.len > 0 && s[b.len - 2] == '}');
@@ -321,6 +372,7 @@ TEST(router_records)
 int main(void)
 {
 	RUN(routes_up_web_rows_only);
+	RUN(routes_instances_on_other_nodes);
 	RUN(domains_validated_again);
 	RUN(bad_app_name_renders_nothing);
 	RUN(maintenance_and_no_web);
