@@ -482,56 +482,124 @@ int deis_cache_log_delete(struct deis_cache *c, const char *app,
 	return 0;
 }
 
-/* ---- the proxy's applied routes ---- */
+/* ---- the proxy's applied routes ----
+ *
+ * One record per router (a deis-proxy, one per node), keyed by its name:
+ * the hash PROXY_APPLIED:<name> (app -> serial its nginx serves), the
+ * heartbeat PROXY_ALIVE:<name> (a key with a TTL), and the set
+ * PROXY_ROUTERS of every name that ever beat, so that a reader finds them
+ * without a SCAN.  A router whose heartbeat expired counts no more: a
+ * node lost stops holding the platform back after its TTL. */
 
-#define PROXY_APPLIED "deis:proxy:applied"
-#define PROXY_ALIVE "deis:proxy:alive"
+#define PROXY_APPLIED "deis:proxy:applied:"
+#define PROXY_ALIVE "deis:proxy:alive:"
+#define PROXY_ROUTERS "deis:proxy:routers"
 
-int deis_cache_proxy_applied(struct deis_cache *c, const char *app, long serial,
-			     struct deis_error *err)
+/* KEYS[1] the set of routers; ARGV: the app, the two prefixes.  Returns
+ * {live routers, the least serial of the app among them (0 when one has
+ * none), that router's name}: one round trip, one consistent view. */
+static const char proxy_state_lua[] =
+	"local live, least, lag = 0, nil, ''\n"
+	"for _, p in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
+	"  if redis.call('EXISTS', ARGV[3] .. p) == 1 then\n"
+	"    live = live + 1\n"
+	"    local s = tonumber(redis.call('HGET', ARGV[2] .. p, ARGV[1]) or '0') or 0\n"
+	"    if least == nil or s < least or (s == least and p < lag) then\n"
+	"      least, lag = s, p\n"
+	"    end\n"
+	"  end\n"
+	"end\n"
+	"return {live, least or 0, lag}\n";
+
+static void proxy_key(char *out, size_t len, const char *prefix, const char *proxy)
 {
-	char v[32];
+	snprintf(out, len, "%s%s", prefix, proxy);
+}
+
+int deis_cache_proxy_applied(struct deis_cache *c, const char *proxy, const char *app,
+			     long serial, struct deis_error *err)
+{
+	char v[32], key[128];
 
 	snprintf(v, sizeof(v), "%ld", serial);
-	const char *argv[] = { "HSET", PROXY_APPLIED, app, v };
+	proxy_key(key, sizeof(key), PROXY_APPLIED, proxy);
+	const char *argv[] = { "HSET", key, app, v };
 	return run(c, err, 4, argv);
 }
 
-int deis_cache_proxy_forget(struct deis_cache *c, const char *app,
+int deis_cache_proxy_forget(struct deis_cache *c, const char *proxy, const char *app,
 			    struct deis_error *err)
 {
-	const char *argv[] = { "HDEL", PROXY_APPLIED, app };
+	char key[128];
 
+	proxy_key(key, sizeof(key), PROXY_APPLIED, proxy);
+	const char *argv[] = { "HDEL", key, app };
 	return run(c, err, 3, argv);
 }
 
-int deis_cache_proxy_alive(struct deis_cache *c, int ttl_s, struct deis_error *err)
+int deis_cache_proxy_alive(struct deis_cache *c, const char *proxy, int ttl_s,
+			   struct deis_error *err)
 {
-	char ttl[16], now[32];
+	char ttl[16], now[32], key[128];
 
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	const char *argv[] = { "SET", PROXY_ALIVE, now, "EX", ttl };
-	return run(c, err, 5, argv);
+	proxy_key(key, sizeof(key), PROXY_ALIVE, proxy);
+	const char *set[] = { "SET", key, now, "EX", ttl };
+	const char *add[] = { "SADD", PROXY_ROUTERS, proxy };
+	int r = run(c, err, 5, set);
+	return r < 0 ? r : run(c, err, 3, add);
 }
 
-int deis_cache_proxy_state(struct deis_cache *c, const char *app, bool *alive,
-			   long *serial, struct deis_error *err)
+int deis_cache_proxy_recorded(struct deis_cache *c, const char *proxy, const char *app,
+			      long *serial, struct deis_error *err)
 {
-	const char *ex[] = { "EXISTS", PROXY_ALIVE };
-	const char *hg[] = { "HGET", PROXY_APPLIED, app };
-	redisReply *rep = command(c, err, 2, ex);
+	char key[128];
 
-	if (!rep)
-		return -err->code;
-	*alive = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0;
-	freeReplyObject(rep);
-	rep = command(c, err, 3, hg);
+	proxy_key(key, sizeof(key), PROXY_APPLIED, proxy);
+	const char *argv[] = { "HGET", key, app };
+	redisReply *rep = command(c, err, 3, argv);
+
 	if (!rep)
 		return -err->code;
 	*serial = rep->type == REDIS_REPLY_STRING ? strtol(rep->str, NULL, 10) : 0;
 	freeReplyObject(rep);
 	return 0;
+}
+
+int deis_cache_proxy_routers(struct deis_cache *c, const char *app,
+			     struct deis_cache_routers *out, struct deis_error *err)
+{
+	const char *argv[] = { "EVAL", proxy_state_lua, "1", PROXY_ROUTERS, app,
+			       PROXY_APPLIED, PROXY_ALIVE };
+	redisReply *rep = command(c, err, 7, argv);
+
+	*out = (struct deis_cache_routers){ 0 };
+	if (!rep)
+		return -err->code;
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+	    rep->element[0]->type != REDIS_REPLY_INTEGER ||
+	    rep->element[1]->type != REDIS_REPLY_INTEGER ||
+	    rep->element[2]->type != REDIS_REPLY_STRING) {
+		freeReplyObject(rep);
+		return deis_error_set(err, EIO, "Redis: unexpected reply to the routers' state");
+	}
+	out->live = (int)rep->element[0]->integer;
+	out->applied = (long)rep->element[1]->integer;
+	snprintf(out->lagging, sizeof(out->lagging), "%s", rep->element[2]->str);
+	freeReplyObject(rep);
+	return 0;
+}
+
+int deis_cache_proxy_state(struct deis_cache *c, const char *app, bool *alive,
+			   long *serial, struct deis_error *err)
+{
+	struct deis_cache_routers st;
+	int r = deis_cache_proxy_routers(c, app, &st, err);
+
+	*alive = st.live > 0;
+	*serial = st.applied;
+	return r;
 }
 
 /* ---- a connection kept open ---- */

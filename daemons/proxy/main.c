@@ -66,6 +66,8 @@ static struct {
 	int batch_ms;
 	int reload_timeout;
 	int log_rotate_mb;
+	int heartbeat_ttl;
+	int connect_timeout;
 } pc;
 
 /* What nginx's main config holds needs a restart; the rest reloads. */
@@ -91,6 +93,12 @@ static const struct deis_conf_option options[] = {
 	  "seconds nginx gets to take a new config" },
 	{ "proxy_log_rotate", DEIS_CONF_INT | DEIS_CONF_RELOAD, &pc.log_rotate_mb, "64",
 	  "MB of nginx's access log (read by deis-proxy) before it is rotated" },
+	{ "proxy_heartbeat_ttl", DEIS_CONF_INT | DEIS_CONF_RELOAD, &pc.heartbeat_ttl, "15",
+	  "seconds this router counts as alive after its last heartbeat (a router "
+	  "lost is waited for that long, plus proxy_reload_timeout in PostgreSQL)" },
+	{ "proxy_connect_timeout", DEIS_CONF_INT, &pc.connect_timeout, "5",
+	  "seconds nginx waits for a container to accept before it tries the next "
+	  "(1 in a cluster: a node lost costs that much on a few requests)" },
 	{ NULL, 0, NULL, NULL, NULL },
 };
 
@@ -446,13 +454,21 @@ static int build_and_test(enum build how, const struct entry *one, size_t *bytes
 	return proxy_nginx_test(&ngx, conf_new, err);
 }
 
-/* This router's heartbeat: written every HEARTBEAT_EVERY ms while nginx
- * runs, current for HEARTBEAT_TTL s in Redis.  In PostgreSQL, where the
- * scheduler takes a router without a current one for no router at all,
- * for proxy_reload_timeout s more: no heartbeat is written while a
- * reload is waited for, and meanwhile nginx serves the old routes. */
-#define HEARTBEAT_EVERY 5000
-#define HEARTBEAT_TTL 15
+/* This router's heartbeat: written every heartbeat_every() ms while
+ * nginx runs, current for proxy_heartbeat_ttl s in Redis.  In PostgreSQL,
+ * where the scheduler takes a router without a current one for no router
+ * at all, for proxy_reload_timeout s more: no heartbeat is written while
+ * a reload is waited for, and meanwhile nginx serves the old routes.
+ * Three beats per TTL, at most one every 5 s: one late beat (a loaded
+ * machine) does not make a live router look dead. */
+#define HEARTBEAT_EVERY_MAX 5000
+
+static long long heartbeat_every(void)
+{
+	long long every = pc.heartbeat_ttl * 1000LL / 3;
+
+	return every < HEARTBEAT_EVERY_MAX ? every : HEARTBEAT_EVERY_MAX;
+}
 
 /* Whether e's routes, as nginx serves them, are still to be recorded in
  * PostgreSQL. */
@@ -488,7 +504,7 @@ static int record_db(bool beat)
 		return 0;
 	}
 	if (d)
-		r = deis_db_router_applied(d, router_name, HEARTBEAT_TTL + pc.reload_timeout,
+		r = deis_db_router_applied(d, router_name, pc.heartbeat_ttl + pc.reload_timeout,
 					   v, n, &err);
 	free(v);
 	if (r < 0) {
@@ -520,7 +536,7 @@ static void record_applied(void)
 		struct deis_cache *c = cache_get();
 		if (!c)
 			return;
-		if (deis_cache_proxy_applied(c, e->name, e->good_serial, &err) < 0) {
+		if (deis_cache_proxy_applied(c, router_name, e->name, e->good_serial, &err) < 0) {
 			deis_log(LOG_WARNING, "redis: recording the routes of %s: %s", e->name,
 				 err.msg);
 			deis_cache_keeper_failed(&redis);
@@ -540,7 +556,7 @@ static void drop_gone(void)
 		struct entry *e = &entries[i];
 		if (e->gone && !e->good) {
 			struct deis_cache *c = cache_get();
-			if (c && deis_cache_proxy_forget(c, e->name, &err) < 0)
+			if (c && deis_cache_proxy_forget(c, router_name, e->name, &err) < 0)
 				deis_cache_keeper_failed(&redis);
 			deis_log(LOG_INFO, "app %s: gone; no longer routed", e->name);
 			entry_clear(e);
@@ -702,14 +718,13 @@ static int resync(void)
 static void check_recorded(struct deis_cache *c)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
-	bool alive;
 	long serial;
 
 	for (size_t i = 0; i < nentries; i++) {
 		struct entry *e = &entries[i];
 		if (!e->applied)
 			continue;
-		if (deis_cache_proxy_state(c, e->name, &alive, &serial, &err) < 0) {
+		if (deis_cache_proxy_recorded(c, router_name, e->name, &serial, &err) < 0) {
 			deis_cache_keeper_failed(&redis);
 			return;
 		}
@@ -732,7 +747,7 @@ static int check(struct deis_error *err)
 		.http_port = deis_conf.http_port, .https_port = deis_conf.https_port,
 		.home = deis_conf.home, .workers = pc.workers,
 		.worker_connections = pc.worker_connections, .worker_user = pc.user,
-		.cert_ok = cert_ok,
+		.connect_timeout = pc.connect_timeout, .cert_ok = cert_ok,
 	};
 	if (proxy_render_check(&ropts, err) < 0)
 		return -err->code;
@@ -740,6 +755,9 @@ static int check(struct deis_error *err)
 	    pc.log_rotate_mb < 1)
 		return deis_error_set(err, EINVAL, "proxy_batch_ms must be 0..60000; "
 				      "proxy_reload_timeout and proxy_log_rotate positive");
+	if (pc.heartbeat_ttl < 3 || pc.heartbeat_ttl > 3600)
+		return deis_error_set(err, EINVAL, "proxy_heartbeat_ttl must be 3..3600 "
+				      "seconds (a heartbeat every third of it)");
 	if (!proxy_path_ok(pc.nginx) || access(pc.nginx, X_OK) < 0)
 		return deis_error_set(err, EINVAL, "proxy_nginx '%s' is not an executable at "
 				      "an absolute path (is nginx installed?)", pc.nginx);
@@ -887,13 +905,13 @@ static void tick(long long now)
 	}
 	if (!c)
 		deis_daemon_events_resync();
-	if (!ever_installed || master <= 0 || now - t.last_beat < HEARTBEAT_EVERY)
+	if (!ever_installed || master <= 0 || now - t.last_beat < heartbeat_every())
 		return;
 	t.last_beat = now;
 	record_db(true);
 	if (!c)
 		return;
-	if (deis_cache_proxy_alive(c, HEARTBEAT_TTL, &err) < 0) {
+	if (deis_cache_proxy_alive(c, router_name, pc.heartbeat_ttl, &err) < 0) {
 		deis_log(LOG_WARNING, "redis: heartbeat: %s", err.msg);
 		deis_cache_keeper_failed(&redis);
 	} else {

@@ -143,18 +143,39 @@ int deis_cache_log_delete(struct deis_cache *c, const char *app,
 
 /* ---- the proxy's applied routes ----
  *
- * The proxy records, per app, the app serial whose routes nginx serves
- * (after a successful reload), and refreshes a heartbeat while it runs.
- * The scheduler stops an old container only once the proxy has applied
- * a serial that no longer routes to it (or no proxy is alive): that is
- * what makes a rollout lose no request. */
-int deis_cache_proxy_applied(struct deis_cache *c, const char *app, long serial,
-			     struct deis_error *err);
-int deis_cache_proxy_forget(struct deis_cache *c, const char *app,
+ * Each router (a deis-proxy and its nginx, one per node, named by
+ * proxy_name) records, per app, the app serial whose routes its nginx
+ * serves (after a successful reload), and refreshes a heartbeat with a
+ * TTL while it runs.  A container taken out of the routes is stopped only
+ * once every live router has applied a serial that no longer routes to
+ * it: that is what makes a rollout lose no request.  A router whose
+ * heartbeat expired (its node lost) is waited for no more; a live one
+ * that lags is.  PostgreSQL keeps the same record (include/deis/
+ * db_proxy.h), the one the scheduler trusts; this one may be lost.
+ */
+int deis_cache_proxy_applied(struct deis_cache *c, const char *proxy, const char *app,
+			     long serial, struct deis_error *err);
+int deis_cache_proxy_forget(struct deis_cache *c, const char *proxy, const char *app,
 			    struct deis_error *err);
-int deis_cache_proxy_alive(struct deis_cache *c, int ttl_s, struct deis_error *err);
-/* *alive: a proxy's heartbeat is current; *serial: the app's applied
- * serial, 0 when none. */
+/* proxy's heartbeat, current for ttl_s seconds. */
+int deis_cache_proxy_alive(struct deis_cache *c, const char *proxy, int ttl_s,
+			   struct deis_error *err);
+/* What proxy itself recorded for app (0: nothing), so that a router sees
+ * whether Redis lost its record. */
+int deis_cache_proxy_recorded(struct deis_cache *c, const char *proxy, const char *app,
+			      long *serial, struct deis_error *err);
+
+/* What the live routers say of an app (one atomic read). */
+struct deis_cache_routers {
+	int live;		/* routers whose heartbeat is current */
+	long applied;		/* the least serial of the app they applied
+				 * (0: one of them has applied none) */
+	char lagging[64];	/* the router with that least serial */
+};
+int deis_cache_proxy_routers(struct deis_cache *c, const char *app,
+			     struct deis_cache_routers *out, struct deis_error *err);
+/* The same, shortly: *alive when any router's heartbeat is current;
+ * *serial the least applied serial of app among the live ones. */
 int deis_cache_proxy_state(struct deis_cache *c, const char *app, bool *alive,
 			   long *serial, struct deis_error *err);
 
