@@ -11,10 +11,14 @@
  *   - the launch: the scheduler records vN "deployed" once its first web
  *     instance answers (for a formation without web, its first instance
  *     of any type; at once when the formation runs none);
- *   - the router: deis-proxy records the app serial whose routes nginx
- *     serves; once it is at least the serial at which vN was seen
- *     deployed, a request through the router reaches vN's instance.  With
- *     no proxy alive (or Redis down) there is nothing to wait for.
+ *   - the routers: every deis-proxy (one per node) records the app
+ *     serial whose routes its nginx serves; once the least of them among
+ *     the live routers is at least the serial at which vN was seen
+ *     deployed, a request through any node's router reaches vN's
+ *     instance.  PostgreSQL's record first, as the scheduler reads it
+ *     (include/deis/db_proxy.h), Redis's when PostgreSQL does not answer;
+ *     with no router alive, or neither record answering, there is nothing
+ *     to wait for.
  *
  * The app is reloaded at each of its change events (Redis) and at least
  * every POLL_MS; the router's state is read every ROUTER_POLL_MS.  The
@@ -39,11 +43,12 @@
 #include "deis/conf.h"
 #include "deis/daemon.h"
 #include "deis/db.h"
+#include "deis/db_proxy.h"
 #include "deis/model.h"
 #include "builder.h"
 
 #define POLL_MS		100	/* the app's rows, even without an event */
-#define ROUTER_POLL_MS	20	/* the router's applied serial */
+#define ROUTER_POLL_MS	20	/* the routers' applied serials */
 /* A node whose scheduler has not been heard of for this long is down (as
  * platform/status says; its heartbeat comes every resync_interval s). */
 #define NODE_STALE_US	(30LL * 1000000)
@@ -118,6 +123,22 @@ static const struct deis_container *instance_of(const struct deis_app *m, int ve
 			return c;
 	}
 	return NULL;
+}
+
+/* Whether every live router routes the app at serial or later (or no
+ * router is alive, or no record answers: nothing to wait for). */
+static bool routed(const struct deploy_wait *w, long serial)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_router_state st;
+	bool alive = false;
+	long applied = 0;
+
+	if (deis_db_router_state(w->db, w->app, &st, &err) == 0)
+		return st.live == 0 || st.applied >= serial;
+	return !w->cache ||
+	       deis_cache_proxy_state(w->cache, w->app, &alive, &applied, &err) < 0 ||
+	       !alive || applied >= serial;
 }
 
 enum stage { PHASE, BOOT, ROUTER };
@@ -215,12 +236,7 @@ int builder_deploy_wait(const struct deploy_wait *w, struct deis_error *err)
 			stage = ROUTER;
 		}
 		if (stage == ROUTER) {
-			struct deis_error cerr = DEIS_ERROR_INIT;
-			bool alive = false;
-			long applied = 0;
-			if (!w->cache ||
-			    deis_cache_proxy_state(w->cache, w->app, &alive, &applied, &cerr) < 0 ||
-			    !alive || applied >= serial) {
+			if (routed(w, serial)) {
 				const struct deis_container *c =
 					instance_of(m, live_version, runs_web(m, live), "up", false);
 				char later[64] = "";
