@@ -20,10 +20,10 @@
  * new worker runs and every old worker has either gone or renamed itself
  * "worker process is shutting down", which nginx does just before it
  * closes its listening sockets.  From then on no new request is routed
- * by the old config: that is the moment the scheduler waits for
- * (deis_cache_proxy_applied) before it stops a container.  A master that
- * refuses the new config says so in its error log ("[emerg]"), which is
- * read back as the reason.
+ * by the old config: that is the moment the scheduler waits for, from
+ * every live router (deis_db_router_applied), before it stops a
+ * container.  A master that refuses the new config says so in its error
+ * log ("[emerg]"), which is read back as the reason.
  */
 #include <dirent.h>
 #include <errno.h>

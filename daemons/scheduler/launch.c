@@ -6,9 +6,11 @@
  *
  * Stopping an instance that was routed waits for the routers: it is
  * marked stopping (which takes it out of nginx's upstreams), and gets
- * SIGTERM only once every live router recorded a serial at least that of
- * the write (or no router is alive): PostgreSQL's record, or Redis's when
- * PostgreSQL does not answer (record.c, router_state).  While neither
+ * SIGTERM only once every live router (one per node) recorded a serial at
+ * least that of the write (or no router is alive): PostgreSQL's record,
+ * or Redis's when PostgreSQL does not answer (record.c, router_state).
+ * A router that lags is waited for; one lost with its node counts no
+ * more once its heartbeat expires (docs/proxy.md).  While neither
  * answers it keeps running, however long; the wait is logged once.
  * SIGKILL follows after scheduler_grace.  This ordering is what makes a
  * deploy, a scale-down and a restart lose no request, with Redis or
