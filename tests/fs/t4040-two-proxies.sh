@@ -4,19 +4,15 @@ test_description='two routers (deis-proxy + nginx each, as on two nodes): a cont
 
 # Router a is the platform's own deis-proxy (its heartbeat lasts
 # proxy_heartbeat_ttl + proxy_reload_timeout = 45 s in PostgreSQL by
-# default); router b is a second deis-proxy with a home, a port and a name
-# of its own, and a short heartbeat (4 + 2 s), started here.  Both read the
-# same PostgreSQL and Redis, as the routers of two nodes do.  The
-# scheduler stops a container taken out of the routes once every live
-# router has applied the change (docs/proxy.md): ab runs through both
-# routers, and not one request may fail or get anything but a 200.
-
-A=$DEIS_MOUNT/apps
-APP=tp-hello
-USER_=deis-tpfay
-SLOG=$DEIS_LOGDIR/deis-scheduler.log
-BHOME=$TRASH_DIRECTORY/b
-BNAME=tp-b
+# default); router b is a second deis-proxy with a home (BHOME), a port
+# and a name (BNAME) of its own, and a short heartbeat (4 + 2 s), started
+# here.
+BHOME=$TRASH_DIRECTORY/b BNAME=tp-b
+# Both read the same PostgreSQL and Redis, as the routers of two nodes
+# do.  The scheduler stops a container taken out of the routes once every
+# live router has applied the change (docs/proxy.md): ab runs through
+# both routers, and not one request may fail or get anything but a 200.
+A=$DEIS_MOUNT/apps APP=tp-hello USER_=deis-tpfay SLOG=$DEIS_LOGDIR/deis-scheduler.log
 
 a_name() { conf_get "$DEIS_CONF" proxy_name 2>/dev/null | grep . || hostname; }
 
@@ -112,9 +108,10 @@ test_expect_success 'setup: router b, and the hello app with web=2 served by bot
 	b_start &&
 	test_wait_for 30 b_routing &&
 	deis_hello_app $USER_ $APP src &&
-	echo web=2 >"$A/$APP/formation" &&
 	deis_git_commit src first &&
 	deis_git_push $USER_ $APP src &&
+	: a scale-up, routed by both &&
+	echo web=2 >"$A/$APP/formation" &&
 	test_wait_for 30 mount_shows 2 &&
 	test_wait_for 20 served "" 2
 '

@@ -98,24 +98,20 @@ TEST(routes_up_web_rows_only)
  * even when two nodes publish the same port. */
 TEST(routes_instances_on_other_nodes)
 {
-	struct deis_app a;
-	struct proxy_app_out o = out_init();
-	struct proxy_render_opts ro = opts();
-	struct deis_error err = DEIS_ERROR_INIT;
 	struct deis_container r[4] = {
 		ct("web.1", "web", "up", 31234), ct("web.2", "web", "up", 31234),
 		ct("web.3", "web", "up", 5000), ct("web.4", "web", "up", 40000),
 	};
+	const char *addrs[4] = { "10.20.0.3", "10.20.0.2", "172.16.5.9",
+				 "10.20.0.3:1; server evil" };
+	struct deis_app a = { .name = (char *)"hello", .serial = 3, .containers = r,
+			      .ncontainers = 4 };
+	struct proxy_render_opts ro = opts();
+	struct proxy_app_out o = out_init();
+	struct deis_error err = DEIS_ERROR_INIT;
 
-	r[0].address = (char *)"10.20.0.3";
-	r[1].address = (char *)"10.20.0.2";
-	r[2].address = (char *)"172.16.5.9";
-	r[3].address = (char *)"10.20.0.3:1; server evil";
-	memset(&a, 0, sizeof(a));
-	a.name = (char *)"hello";
-	a.serial = 3;
-	a.containers = r;
-	a.ncontainers = 4;
+	for (int k = 0; k < 4; k++)
+		r[k].address = (char *)addrs[k];
 	CHECK(proxy_render_app(&a, &ro, &o, &err) == 0);
 	CHECK(o.nroutes == 3);
 	CHECK(has(&o, "server 10.20.0.3:31234 max_fails=1"));
