@@ -49,6 +49,7 @@
 
 #define POLL_MS		100	/* the app's rows, even without an event */
 #define ROUTER_POLL_MS	20	/* the routers' applied serials */
+#define ROUTER_SAY_MS	2000	/* a router lags this long: say which */
 /* A node whose scheduler has not been heard of for this long is down (as
  * platform/status says; its heartbeat comes every resync_interval s). */
 #define NODE_STALE_US	(30LL * 1000000)
@@ -126,19 +127,25 @@ static const struct deis_container *instance_of(const struct deis_app *m, int ve
 }
 
 /* Whether every live router routes the app at serial or later (or no
- * router is alive, or no record answers: nothing to wait for). */
-static bool routed(const struct deploy_wait *w, long serial)
+ * router is alive, or no record answers: nothing to wait for); when not,
+ * the router that lags and what it applied. */
+static bool routed(const struct deploy_wait *w, long serial, char *lagging, size_t len,
+		   long *applied)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
 	struct deis_router_state st;
-	bool alive = false;
-	long applied = 0;
+	struct deis_cache_routers cr;
 
-	if (deis_db_router_state(w->db, w->app, &st, &err) == 0)
+	if (deis_db_router_state(w->db, w->app, &st, &err) == 0) {
+		snprintf(lagging, len, "%s", st.lagging);
+		*applied = st.applied;
 		return st.live == 0 || st.applied >= serial;
-	return !w->cache ||
-	       deis_cache_proxy_state(w->cache, w->app, &alive, &applied, &err) < 0 ||
-	       !alive || applied >= serial;
+	}
+	if (!w->cache || deis_cache_proxy_routers(w->cache, w->app, &cr, &err) < 0)
+		return true;
+	snprintf(lagging, len, "%s", cr.lagging);
+	*applied = cr.applied;
+	return cr.live == 0 || cr.applied >= serial;
 }
 
 enum stage { PHASE, BOOT, ROUTER };
@@ -148,9 +155,9 @@ int builder_deploy_wait(const struct deploy_wait *w, struct deis_error *err)
 	struct deis_cache *sub = NULL;
 	struct deis_app *m = NULL;
 	const long long limit = (long long)builder_conf.deploy_timeout * 1000;
-	long long stage_t0 = deis_mono_ms(), last_load = 0;
+	long long stage_t0 = deis_mono_ms(), last_load = 0, router_t0 = 0;
 	enum stage stage = BOOT;
-	bool first = true, load = true;
+	bool first = true, load = true, router_told = false;
 	long serial = 0;
 	int live_version = 0, r = 0;
 
@@ -234,9 +241,18 @@ int builder_deploy_wait(const struct deploy_wait *w, struct deis_error *err)
 			live_version = live->version;
 			serial = m->serial;
 			stage = ROUTER;
+			router_t0 = now;
 		}
 		if (stage == ROUTER) {
-			if (routed(w, serial)) {
+			char lagging[64] = "";
+			long applied = 0;
+			bool done = routed(w, serial, lagging, sizeof(lagging), &applied);
+			if (!done && !router_told && now - router_t0 >= ROUTER_SAY_MS) {
+				sayf(w, "-----> Waiting for router %s (it routes serial %ld of "
+				     "the app, not yet %ld)", lagging, applied, serial);
+				router_told = true;
+			}
+			if (done) {
 				const struct deis_container *c =
 					instance_of(m, live_version, runs_web(m, live), "up", false);
 				char later[64] = "";

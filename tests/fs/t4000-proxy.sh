@@ -56,7 +56,9 @@ changed() {
 }
 
 serial_of() { deis_psql "SELECT serial FROM apps WHERE name = '$1'"; }
-applied_of() { deis_redis HGET deis:proxy:applied "$1"; }
+# This router's record in Redis: deis-proxy's proxy_name, or the host name.
+ROUTER=$(conf_get "$DEIS_CONF" proxy_name 2>/dev/null | grep . || hostname)
+applied_of() { deis_redis HGET "deis:proxy:applied:$ROUTER" "$1"; }
 is_applied() { [ "$(applied_of "$1")" -ge "$(serial_of "$1")" ] 2>/dev/null; }
 wait_applied() { test_wait_for "${2:-5}" is_applied "$1"; }
 

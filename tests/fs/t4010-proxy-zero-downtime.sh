@@ -6,7 +6,7 @@ test_description='deis-proxy: no request fails during a deploy, a scale-down, a 
 # (docs/proxy.md): a new instance is recorded "up" only once it serves;
 # an old one is first recorded "stopping" (the app's serial bumped, the
 # event published), and only once deis-proxy has applied that serial
-# (deis:proxy:applied) is it sent SIGTERM.  ab runs all along; not one of
+# (deis:proxy:applied:<router>) is it sent SIGTERM.  ab runs all along; not one of
 # its requests may fail or get anything but a 200.
 
 APP=pxz
@@ -53,8 +53,11 @@ changed() {
 	deis_redis PUBLISH deis:events "app $APP" >/dev/null
 }
 
+# This router's record in Redis: deis-proxy's proxy_name, or the host name.
+ROUTER=$(conf_get "$DEIS_CONF" proxy_name 2>/dev/null | grep . || hostname)
+
 is_applied() {
-	[ "$(deis_redis HGET deis:proxy:applied $APP)" -ge \
+	[ "$(deis_redis HGET "deis:proxy:applied:$ROUTER" $APP)" -ge \
 	  "$(deis_psql "SELECT serial FROM apps WHERE name = '$APP'")" ] 2>/dev/null
 }
 

@@ -71,6 +71,11 @@ load_kill() {
 	return 0
 }
 
+# git push in the background; its status in push.st when it returns.
+push_start() {
+	{ deis_git_push $USER_ $APP src >/dev/null; echo $? >push.st; } &
+}
+
 # Router b: started in the background; its pid in b.pid, nginx's in
 # $BHOME/run/nginx.pid.
 b_start() {
@@ -174,6 +179,30 @@ test_expect_success 'a scale-down waits for the slower router: web.2 runs until 
 		sed "s/^/# /" | tee -a numbers &&
 	load_done ab-a &&
 	load_done ab-b
+'
+
+# The same for a push: it returns once every live router routes the new
+# release, and says which one it waits for.  Router a's heartbeat is made
+# to outlast the build (proxy_heartbeat_ttl takes effect at SIGHUP).
+test_expect_success 'a push waits for the slower router, says so, and returns once it routes the release' '
+	test_when_finished "kill -CONT \$(daemon_pid deis-proxy)" &&
+	test_when_finished "deis_conf_restore; kill -HUP \$(daemon_pid deis-proxy)" &&
+	deis_conf_add "proxy_heartbeat_ttl = 300" &&
+	kill -HUP "$(daemon_pid deis-proxy)" &&
+	test_wait_for 20 eval "test \"\$(deis_psql \"SELECT ttl FROM routers
+		WHERE name = '"'$(a_name)'"'\")\" -gt 300" &&
+	echo "# two" >>src/app.py &&
+	deis_git_commit src second &&
+	rm -f push.out push.st &&
+	kill -STOP "$(daemon_pid deis-proxy)" &&
+	push_start &&
+	test_wait_for 120 grep -q "Waiting for router $(a_name) " push.out &&
+	test_path_is_missing push.st &&
+	kill -CONT "$(daemon_pid deis-proxy)" &&
+	test_wait_for 60 test -e push.st &&
+	cat push.out &&
+	test "$(cat push.st)" = 0 &&
+	grep -- "-----> web\.[0-9]* up" push.out
 '
 
 # Router b lost with its node (deis-proxy SIGKILLed, its nginx gone): its
