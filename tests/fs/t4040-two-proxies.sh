@@ -5,9 +5,10 @@ test_description='two routers (deis-proxy + nginx each, as on two nodes): a cont
 # Router a is the platform's own deis-proxy (its heartbeat lasts
 # proxy_heartbeat_ttl + proxy_reload_timeout = 45 s in PostgreSQL by
 # default); router b is a second deis-proxy with a home (BHOME), a port
-# and a name (BNAME) of its own, and a short heartbeat (4 + 2 s), started
-# here.
-BHOME=$TRASH_DIRECTORY/b BNAME=tp-b
+# and a name (BNAME) of its own, and a shorter heartbeat (10 + 2 s),
+# started here.  Of two routers at the same serial the scheduler names the
+# first by name: b's sorts before any host name.
+BHOME=$TRASH_DIRECTORY/b BNAME=0-tp-b
 # Both read the same PostgreSQL and Redis, as the routers of two nodes
 # do.  The scheduler stops a container taken out of the routes once every
 # live router has applied the change (docs/proxy.md): ab runs through
@@ -38,6 +39,14 @@ mount_shows() {	# COUNT
 }
 
 instance() { deis_containers $APP | grep "^$APP\.$1\."; }
+# Router b's record in PostgreSQL is at the app's current serial.
+b_routes_current() {
+	local serial
+	serial=$(deis_psql "SELECT serial FROM apps WHERE name = '$APP'") &&
+	test "$(deis_psql "SELECT ra.serial >= $serial FROM router_applied ra
+		JOIN apps a ON a.id = ra.app_id
+		WHERE a.name = '$APP' AND ra.router = '$BNAME'")" = t
+}
 row_state() { deis_psql "SELECT state FROM containers WHERE instance = '$1'"; }
 live_routers() {
 	deis_psql "SELECT string_agg(name, ' ' ORDER BY name) FROM routers
@@ -81,7 +90,7 @@ push_start() {
 b_start() {
 	mkdir -p "$BHOME" && chmod 711 "$TRASH_DIRECTORY" "$BHOME" || return 1
 	"$DEIS_PROXY" "--config=$DEIS_CONF" "--home=$BHOME" "--proxy_name=$BNAME" \
-		"--http_port=$BPORT" --https_port=0 --proxy_heartbeat_ttl=4 \
+		"--http_port=$BPORT" --https_port=0 --proxy_heartbeat_ttl=10 \
 		--proxy_reload_timeout=2 >>b.log 2>&1 &
 	echo $! >b.pid
 }
@@ -130,7 +139,7 @@ test_expect_success 'both routers keep their own record, in PostgreSQL and in Re
 	serial=$(deis_psql "SELECT serial FROM apps WHERE name = '"'$APP'"'") &&
 	test_wait_for 10 eval "test \"\$(deis_redis hget deis:proxy:applied:$BNAME $APP)\" = $serial" &&
 	test_wait_for 10 eval "test \"\$(deis_redis hget deis:proxy:applied:$(a_name) $APP)\" = $serial" &&
-	test "$(deis_redis ttl "deis:proxy:alive:$BNAME")" -le 4
+	test "$(deis_redis ttl "deis:proxy:alive:$BNAME")" -le 10
 '
 
 test_expect_success 'a deploy under ab through both routers: not one request fails' '
@@ -165,12 +174,11 @@ test_expect_success 'a scale-down waits for the slower router: web.2 runs until 
 	kill -STOP "$(daemon_pid deis-proxy)" &&
 	echo web=1 >"$A/$APP/formation" &&
 	test_wait_for 20 eval "tail -c +$((mark + 1)) \"\$SLOG\" |
-		grep -q \"web.2: kept running .*router $(a_name) has applied serial\"" &&
-	: router b applied it: only a holds it back &&
-	serial=$(deis_psql "SELECT serial FROM apps WHERE name = '"'$APP'"'") &&
-	test "$(deis_psql "SELECT ra.serial >= $serial FROM router_applied ra
-		JOIN apps a ON a.id = ra.app_id
-		WHERE a.name = '"'$APP'"' AND ra.router = '"'$BNAME'"'")" = t &&
+		grep -q \"web.2: kept running .*router .* has applied serial\"" &&
+	: router b applies it: then only a holds it back &&
+	test_wait_for 20 b_routes_current &&
+	: the scheduler asks every 20 ms: a second for it to go wrongly &&
+	sleep 1 &&
 	deis_containers $APP | grep -x "$web2" &&
 	test "$(row_state "$web2")" = stopping &&
 	kill -CONT "$(daemon_pid deis-proxy)" &&
@@ -196,7 +204,11 @@ test_expect_success 'a push waits for the slower router, says so, and returns on
 	rm -f push.out push.st &&
 	kill -STOP "$(daemon_pid deis-proxy)" &&
 	push_start &&
-	test_wait_for 120 grep -q "Waiting for router $(a_name) " push.out &&
+	test_wait_for 120 grep -q "Waiting for router " push.out &&
+	: router b routes the release: then only a holds the push back &&
+	test_wait_for 20 b_routes_current &&
+	: the builder asks every 20 ms: a second for it to go wrongly &&
+	sleep 1 &&
 	test_path_is_missing push.st &&
 	kill -CONT "$(daemon_pid deis-proxy)" &&
 	test_wait_for 60 test -e push.st &&
@@ -205,9 +217,9 @@ test_expect_success 'a push waits for the slower router, says so, and returns on
 	grep -- "-----> web\.[0-9]* up" push.out
 '
 
-# Router b lost with its node (deis-proxy SIGKILLed, its nginx gone): its
-# record says nothing any more, and it is waited for until its heartbeat
-# expires (4 + 2 s), not for ever.
+# Router b behind (frozen), then lost with its node (deis-proxy
+# SIGKILLed, its nginx gone): it is waited for until its heartbeat
+# expires (10 + 2 s), not for ever.
 test_expect_success 'a router lost is waited for until its heartbeat expires, then no more' '
 	test_when_finished "deis_conf_restore; kill -HUP \$(daemon_pid deis-scheduler)" &&
 	test_when_finished "load_kill ab-a" &&
@@ -219,13 +231,15 @@ test_expect_success 'a router lost is waited for until its heartbeat expires, th
 	sleep 1 &&
 	web2=$(instance web.2) &&
 	mark=$(stat -c %s "$SLOG") &&
-	read -r pid <b.pid && kill -KILL "$pid" && rm -f b.pid &&
-	npid=$(b_nginx) && kill -QUIT "$npid" &&
-	test_wait_for 20 eval "! kill -0 $npid 2>/dev/null" &&
+	read -r pid <b.pid && kill -STOP "$pid" &&
 	echo web=1 >"$A/$APP/formation" &&
 	test_wait_for 20 eval "tail -c +$((mark + 1)) \"\$SLOG\" |
 		grep -q \"web.2: kept running .*router $BNAME has applied serial\"" &&
-	test_wait_for 20 eval "! deis_containers $APP | grep -qx \"$web2\"" &&
+	kill -KILL "$pid" && rm -f b.pid &&
+	npid=$(b_nginx) && kill -QUIT "$npid" &&
+	test_wait_for 20 eval "! kill -0 $npid 2>/dev/null" &&
+	deis_containers $APP | grep -x "$web2" &&
+	test_wait_for 30 eval "! deis_containers $APP | grep -qx \"$web2\"" &&
 	tail -c +$((mark + 1)) "$SLOG" | grep "web.2: the routers no longer send to it" |
 		sed "s/^/# /" | tee -a numbers &&
 	test "$(live_routers)" = "$(a_name)" &&
