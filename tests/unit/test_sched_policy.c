@@ -115,13 +115,17 @@ static struct deis_container *row(struct fx *f, const char *instance, const char
 	return c;
 }
 
+/* The nodes being drained in the passes of plan() (none by default). */
+static const char *const *draining;
+static size_t ndraining;
+
 static void plan(struct fx *f, bool gone)
 {
 	const char *removed[] = { "hello.run.2.9" };
 	struct policy_in in = {
 		.app = gone ? NULL : &f->app, .insts = f->insts, .ninsts = f->n,
 		.removed = removed, .nremoved = 1, .node = "node1", .now = NOW,
-		.boot_timeout = BOOT,
+		.boot_timeout = BOOT, .draining = draining, .ndraining = ndraining,
 	};
 
 	policy_plan_clear(&f->plan);
@@ -424,6 +428,116 @@ TEST(restart_by_rmdir_replaces_new_first)
 	fx_clear(&f);
 }
 
+/* The instances serving name type.number in f: up, not stopped by the
+ * last plan. */
+static int serving(const struct fx *f, const char *type, int number)
+{
+	int n = 0;
+
+	for (size_t k = 0; k < f->n; k++)
+		if (!strcmp(f->insts[k].type, type) && f->insts[k].number == number &&
+		    f->insts[k].state == S_UP && !stops(f, k))
+			n++;
+	return n;
+}
+
+/* A drain of node2 with web=2 worker=1 over node1 and node2: each
+ * instance there is replaced as a restart is, new first; no name is ever
+ * left with nothing serving; what runs elsewhere, one-offs included, is
+ * left alone. */
+TEST(drain_replaces_new_first_never_below_the_formation)
+{
+	static const char *const node2[] = { "node2" };
+	struct fx f;
+
+	deployed_v1(&f, "web=2 worker=1");
+	size_t w1 = inst(&f, "web", 1, 1, S_UP);
+	size_t w2 = inst(&f, "web", 2, 1, S_UP);
+	size_t wk = inst(&f, "worker", 1, 1, S_UP);
+	size_t run = inst(&f, "run", 1, 1, S_UP);
+	f.insts[w1].node = "node1";
+	f.insts[w2].node = "node2";
+	row(&f, ids[wk], "worker", "up", "node2", "");	/* where its row says */
+	row(&f, ids[run], "run", "up", "node2", "");
+	plan(&f, false);
+	CHECK(f.plan.n == 0);		/* nothing drains: nothing to do */
+
+	draining = node2;
+	ndraining = 1;
+	CHECK(!policy_draining(&(struct policy_in){ .app = &f.app, .draining = node2,
+						   .ndraining = 1 }, &f.insts[w1]));
+	CHECK(policy_draining(&(struct policy_in){ .app = &f.app, .draining = node2,
+						  .ndraining = 1 }, &f.insts[wk]));
+	plan(&f, false);
+	/* web.2 and worker.1 get a new one each, on the same release; nothing
+	 * stops yet, the one-off runs on */
+	CHECK(count(&f, P_START) == 2 && count(&f, P_STOP) == 0);
+	CHECK(find(&f, P_START, 0) && find(&f, P_START, 0)->release == 1);
+	CHECK(serving(&f, "web", 1) == 1 && serving(&f, "web", 2) == 1 &&
+	      serving(&f, "worker", 1) == 1);
+
+	/* The new ones start elsewhere (node3, as the runtime placed them):
+	 * the old ones serve until they are up. */
+	size_t n2 = inst(&f, "web", 2, 1, S_STARTING);
+	size_t nk = inst(&f, "worker", 1, 1, S_STARTING);
+	f.insts[n2].node = "node3";
+	f.insts[nk].node = "node3";
+	plan(&f, false);
+	CHECK(f.plan.n == 0);
+	CHECK(serving(&f, "web", 2) == 1 && serving(&f, "worker", 1) == 1);
+
+	/* web.2's new one answers: the old one stops (then waits for the
+	 * routers, as every stop does); worker.1's old one still serves. */
+	f.insts[n2].state = S_UP;
+	plan(&f, false);
+	CHECK(f.plan.n == 1 && stops(&f, w2));
+	CHECK(serving(&f, "web", 2) == 1 && serving(&f, "worker", 1) == 1);
+	f.insts[w2].state = S_STOPPING;
+
+	/* A new one that misses its boot time while the old one serves:
+	 * R10, and the old one keeps serving (never below the formation). */
+	f.insts[nk].boot_deadline = NOW - 1;
+	plan(&f, false);
+	CHECK(count(&f, P_FAIL) == 0 && !stops(&f, wk));
+	CHECK(find(&f, P_BOOT_KILL, 0) && find(&f, P_BOOT_KILL, 0)->inst == nk);
+
+	f.insts[nk].state = S_UP;
+	plan(&f, false);
+	CHECK(f.plan.n == 1 && stops(&f, wk) && !stops(&f, run));
+	CHECK(serving(&f, "worker", 1) == 1 && serving(&f, "web", 1) == 1);
+	f.insts[wk].state = S_STOPPING;
+
+	/* Once drained, the next passes do nothing more. */
+	plan(&f, false);
+	CHECK(f.plan.n == 0);
+	draining = NULL;
+	ndraining = 0;
+	fx_clear(&f);
+}
+
+/* A new instance the runtime placed on the draining node after all (the
+ * pause not applied yet): replaced too, new first; the old one serves
+ * meanwhile. */
+TEST(drain_replaces_what_lands_on_the_node)
+{
+	static const char *const node2[] = { "node2" };
+	struct fx f;
+
+	deployed_v1(&f, "web=1");
+	size_t old = inst(&f, "web", 1, 1, S_UP);
+	size_t neu = inst(&f, "web", 1, 1, S_STARTING);
+	f.insts[old].node = "node2";
+	f.insts[neu].node = "node2";
+	draining = node2;
+	ndraining = 1;
+	plan(&f, false);
+	CHECK(count(&f, P_START) == 1 && !stops(&f, old));
+	CHECK(serving(&f, "web", 1) == 1);
+	draining = NULL;
+	ndraining = 0;
+	fx_clear(&f);
+}
+
 /* One-offs (run.N) run to their end whatever the formation does; the
  * tree's new run rows start, on this node only, once. */
 TEST(oneoffs_untouched)
@@ -562,6 +676,8 @@ int main(void)
 	RUN(crash_looping_release_fails_old_kept);
 	RUN(boot_timeout_alone_kills_and_retries);
 	RUN(restart_by_rmdir_replaces_new_first);
+	RUN(drain_replaces_new_first_never_below_the_formation);
+	RUN(drain_replaces_what_lands_on_the_node);
 	RUN(oneoffs_untouched);
 	RUN(release_phase_runs_first);
 	RUN(app_gone_stops_everything);
