@@ -170,7 +170,8 @@ int deis_db_node_seen(struct deis_db *db, const char *name, const char *address,
 
 #define NODE_COLUMNS "name, address, " US("last_seen") ", role, state, availability," \
 	" desired_availability, movable, coalesce((info->>'containers')::int, 0)," \
-	" coalesce((info->>'memory')::bigint, 0), memory_used"
+	" coalesce((info->>'memory')::bigint, 0)," \
+	" coalesce((info->>'memory_used')::bigint, 0)"
 
 /* res's rows (NODE_COLUMNS) as a new array *out; res freed. */
 static int node_rows(PGresult *res, struct deis_node **out, size_t *n,
@@ -212,23 +213,21 @@ int deis_db_nodes_report(struct deis_db *db, const struct deis_node *rows, size_
 	}
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		const struct deis_node *nd = &rows[i];
-		char containers[16], memory[32], used[32];
-		snprintf(containers, sizeof(containers), "%d", nd->containers);
-		snprintf(memory, sizeof(memory), "%lld", nd->memory);
-		snprintf(used, sizeof(used), "%lld", nd->memory_used);
-		/* info keeps what the capacity admission reads (db_access.c). */
+		char info[128];
+		/* The figures in info, where the capacity admission reads the
+		 * memory (db_access.c). */
+		snprintf(info, sizeof(info), "{\"containers\": %d, \"memory\": %lld,"
+			 " \"memory_used\": %lld}", nd->containers, nd->memory, nd->memory_used);
 		r = db_exec(db, err, "INSERT INTO nodes (name, address, info, role, state,"
-			    " availability, movable, memory_used) VALUES ($1, $2,"
-			    " jsonb_build_object('containers', $3::int, 'memory', $4::bigint),"
-			    " $5, $6, $7, $8::boolean, $9::bigint)"
+			    " availability, movable) VALUES ($1, $2, $3, $4, $5, $6, $7::boolean)"
 			    " ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address,"
 			    " info = EXCLUDED.info, role = EXCLUDED.role, state = EXCLUDED.state,"
 			    " availability = EXCLUDED.availability, movable = EXCLUDED.movable,"
-			    " memory_used = EXCLUDED.memory_used, last_seen = clock_timestamp()",
-			    nd->name, nd->address, containers, memory,
+			    " last_seen = clock_timestamp()",
+			    nd->name, nd->address, info,
 			    nd->role[0] ? nd->role : "node", nd->state[0] ? nd->state : "ready",
 			    nd->availability[0] ? nd->availability : "active",
-			    nd->movable ? "true" : "false", used);
+			    nd->movable ? "true" : "false");
 	}
 	if (r == 0 && out)
 		r = node_rows(db_query(db, err, "SELECT " NODE_COLUMNS " FROM nodes ORDER BY name"),

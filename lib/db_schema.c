@@ -213,10 +213,10 @@ static const struct {
 	  /* Nodes of a cluster (platform/nodes/<node>/, lib/db_sched.c): what
 	   * the scheduler's heartbeat reports of each (its role, its state
 	   * and availability as the runtime says them, whether that runtime
-	   * can move containers to another node, the memory its containers'
-	   * limits reserve) and the availability an admin asked for, which
-	   * only a write of the tree changes.  Memory as before stays in
-	   * info, which the capacity admission reads. */
+	   * can move containers to another node) and the availability an
+	   * admin asked for, which only a write of the tree changes.  The
+	   * figures (containers, memory, memory_used) stay in info, which the
+	   * capacity admission reads. */
 	  "ALTER TABLE nodes"
 	  "  ADD COLUMN role text NOT NULL DEFAULT 'node',"
 	  "  ADD COLUMN state text NOT NULL DEFAULT 'ready'"
@@ -224,7 +224,6 @@ static const struct {
 	  "  ADD COLUMN availability text NOT NULL DEFAULT 'active'"
 	  "    CHECK (availability IN ('active', 'pause', 'drain')),"
 	  "  ADD COLUMN movable boolean NOT NULL DEFAULT false,"
-	  "  ADD COLUMN memory_used bigint NOT NULL DEFAULT 0 CHECK (memory_used >= 0),"
 	  "  ADD COLUMN desired_availability text NOT NULL DEFAULT 'active'"
 	  "    CHECK (desired_availability IN ('active', 'pause', 'drain')),"
 	  "  ADD COLUMN desired_by text NOT NULL DEFAULT '',"

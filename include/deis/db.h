@@ -251,8 +251,9 @@ int deis_db_node_seen(struct deis_db *db, const char *name, const char *address,
 		      const char *info_json, struct deis_error *err);
 /*
  * The heartbeat of a scheduler: each of rows (name, address, role,
- * state, availability, movable, containers, memory, memory_used; the
- * rest is ignored) inserted or updated, seen now, in one transaction.
+ * state, availability, movable, and in info containers, memory,
+ * memory_used; the rest is ignored) inserted or updated, seen now, in
+ * one transaction.
  * The desired availability is left as it is.  Then *out (when not NULL)
  * gets every row, as deis_db_nodes() gives them.
  */

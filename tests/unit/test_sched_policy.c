@@ -118,6 +118,23 @@ static struct deis_container *row(struct fx *f, const char *instance, const char
 /* The nodes being drained in the passes of plan() (none by default). */
 static const char *const *draining;
 static size_t ndraining;
+static const char *const node2[] = { "node2" };
+
+/* Instance number f->n, type.number up on v1 on node. */
+static size_t inst_on(struct fx *f, const char *type, int number, const char *node)
+{
+	size_t k = inst(f, type, number, 1, S_UP);
+
+	f->insts[k].node = node;
+	return k;
+}
+
+/* From now on node2 drains (on: true), or nothing does. */
+static void drain_node2(bool on)
+{
+	draining = on ? node2 : NULL;
+	ndraining = on ? 1 : 0;
+}
 
 static void plan(struct fx *f, bool gone)
 {
@@ -400,6 +417,21 @@ TEST(boot_timeout_alone_kills_and_retries)
 
 /* rmdir containers/web.1: its row asks for a restart.  A new instance of
  * the same release starts; the old one serves until the new one is up. */
+/* The new instance neu misses its boot time while old (same release)
+ * serves: R10, not a failed release, and old keeps serving; once neu
+ * answers, old stops. */
+static void r10_then_up(struct fx *f, size_t neu, size_t old)
+{
+	f->insts[neu].boot_deadline = NOW - 1;
+	plan(f, false);
+	CHECK(count(f, P_FAIL) == 0 && !stops(f, old));
+	CHECK(find(f, P_BOOT_KILL, 0) && find(f, P_BOOT_KILL, 0)->inst == neu);
+
+	f->insts[neu].state = S_UP;
+	plan(f, false);
+	CHECK(f->plan.n == 1 && stops(f, old) && !stops(f, neu));
+}
+
 TEST(restart_by_rmdir_replaces_new_first)
 {
 	struct fx f;
@@ -416,15 +448,7 @@ TEST(restart_by_rmdir_replaces_new_first)
 
 	/* The new one misses its boot time while the old one (same
 	 * release) serves: R10, not a failed release. */
-	size_t neu = inst(&f, "web", 1, 1, S_STARTING);
-	f.insts[neu].boot_deadline = NOW - 1;
-	plan(&f, false);
-	CHECK(count(&f, P_FAIL) == 0 && !stops(&f, old));
-	CHECK(find(&f, P_BOOT_KILL, 0) && find(&f, P_BOOT_KILL, 0)->inst == neu);
-
-	f.insts[neu].state = S_UP;
-	plan(&f, false);
-	CHECK(f.plan.n == 1 && stops(&f, old) && !stops(&f, neu));
+	r10_then_up(&f, inst(&f, "web", 1, 1, S_STARTING), old);
 	fx_clear(&f);
 }
 
@@ -447,23 +471,19 @@ static int serving(const struct fx *f, const char *type, int number)
  * left alone. */
 TEST(drain_replaces_new_first_never_below_the_formation)
 {
-	static const char *const node2[] = { "node2" };
 	struct fx f;
 
 	deployed_v1(&f, "web=2 worker=1");
-	size_t w1 = inst(&f, "web", 1, 1, S_UP);
-	size_t w2 = inst(&f, "web", 2, 1, S_UP);
-	size_t wk = inst(&f, "worker", 1, 1, S_UP);
-	size_t run = inst(&f, "run", 1, 1, S_UP);
-	f.insts[w1].node = "node1";
-	f.insts[w2].node = "node2";
+	size_t w1 = inst_on(&f, "web", 1, "node1");
+	size_t w2 = inst_on(&f, "web", 2, "node2");
+	size_t wk = inst_on(&f, "worker", 1, NULL);
+	size_t run = inst_on(&f, "run", 1, NULL);
 	row(&f, ids[wk], "worker", "up", "node2", "");	/* where its row says */
 	row(&f, ids[run], "run", "up", "node2", "");
 	plan(&f, false);
 	CHECK(f.plan.n == 0);		/* nothing drains: nothing to do */
 
-	draining = node2;
-	ndraining = 1;
+	drain_node2(true);
 	CHECK(!policy_draining(&(struct policy_in){ .app = &f.app, .draining = node2,
 						   .ndraining = 1 }, &f.insts[w1]));
 	CHECK(policy_draining(&(struct policy_in){ .app = &f.app, .draining = node2,
@@ -496,22 +516,15 @@ TEST(drain_replaces_new_first_never_below_the_formation)
 
 	/* A new one that misses its boot time while the old one serves:
 	 * R10, and the old one keeps serving (never below the formation). */
-	f.insts[nk].boot_deadline = NOW - 1;
-	plan(&f, false);
-	CHECK(count(&f, P_FAIL) == 0 && !stops(&f, wk));
-	CHECK(find(&f, P_BOOT_KILL, 0) && find(&f, P_BOOT_KILL, 0)->inst == nk);
-
-	f.insts[nk].state = S_UP;
-	plan(&f, false);
-	CHECK(f.plan.n == 1 && stops(&f, wk) && !stops(&f, run));
+	r10_then_up(&f, nk, wk);
+	CHECK(!stops(&f, run));
 	CHECK(serving(&f, "worker", 1) == 1 && serving(&f, "web", 1) == 1);
 	f.insts[wk].state = S_STOPPING;
 
 	/* Once drained, the next passes do nothing more. */
 	plan(&f, false);
 	CHECK(f.plan.n == 0);
-	draining = NULL;
-	ndraining = 0;
+	drain_node2(false);
 	fx_clear(&f);
 }
 
@@ -520,21 +533,16 @@ TEST(drain_replaces_new_first_never_below_the_formation)
  * meanwhile. */
 TEST(drain_replaces_what_lands_on_the_node)
 {
-	static const char *const node2[] = { "node2" };
 	struct fx f;
 
+	drain_node2(true);
 	deployed_v1(&f, "web=1");
-	size_t old = inst(&f, "web", 1, 1, S_UP);
-	size_t neu = inst(&f, "web", 1, 1, S_STARTING);
-	f.insts[old].node = "node2";
-	f.insts[neu].node = "node2";
-	draining = node2;
-	ndraining = 1;
+	inst_on(&f, "web", 1, "node2");
+	f.insts[inst_on(&f, "web", 1, "node2")].state = S_STARTING;
 	plan(&f, false);
-	CHECK(count(&f, P_START) == 1 && !stops(&f, old));
+	CHECK(count(&f, P_START) == 1 && !stops(&f, 0));
 	CHECK(serving(&f, "web", 1) == 1);
-	draining = NULL;
-	ndraining = 0;
+	drain_node2(false);
 	fx_clear(&f);
 }
 

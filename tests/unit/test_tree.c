@@ -122,6 +122,23 @@ static int cat(const struct caller *who, const char *path, struct deis_buf *out)
 	return rc;
 }
 
+/* printf data > path as far as write(), for r: the open's check and
+ * the dry run, nothing committed; the caller holds the state lock. */
+static int write_check(struct req *r, const char *path, const char *data, size_t len,
+		       struct node *n)
+{
+	int rc = resolve(r, path, n);
+
+	if (rc == 0)
+		rc = tree_access(r, n, true);
+	if (rc == 0) {
+		r->dry_run = true;
+		rc = tree_store(r, n, data, len);
+		r->dry_run = false;
+	}
+	return rc;
+}
+
 /* printf data > path: checked at write() (a dry run), committed at
  * close; 0 or -errno, with the reason in why. */
 static int putn(const struct caller *who, const char *path, const char *data, size_t len,
@@ -132,14 +149,7 @@ static int putn(const struct caller *who, const char *path, const char *data, si
 
 	why[0] = '\0';
 	pthread_rwlock_rdlock(&state.lock);
-	int rc = resolve(&r, path, &n);
-	if (rc == 0)
-		rc = tree_access(&r, &n, true);
-	if (rc == 0) {
-		r.dry_run = true;
-		rc = tree_store(&r, &n, data, len);
-		r.dry_run = false;
-	}
+	int rc = write_check(&r, path, data, len, &n);
 	if (rc >= 0)
 		app_ref(n.app);
 	pthread_rwlock_unlock(&state.lock);
@@ -165,13 +175,7 @@ static int wcheck(const struct caller *who, const char *path, const char *data, 
 
 	why[0] = '\0';
 	pthread_rwlock_rdlock(&state.lock);
-	int rc = resolve(&r, path, &n);
-	if (rc == 0)
-		rc = tree_access(&r, &n, true);
-	if (rc == 0) {
-		r.dry_run = true;
-		rc = tree_store(&r, &n, data, strlen(data));
-	}
+	int rc = write_check(&r, path, data, strlen(data), &n);
 	pthread_rwlock_unlock(&state.lock);
 	snprintf(why, WHY_LEN, "%s", r.err.msg);
 	return rc;
@@ -515,25 +519,25 @@ TEST(nodes_facts_and_availability)
 	CHECK(ls(&bob, "platform/nodes/n1", &l) == 0);
 	CHECK_STR(l.all, "address role state availability containers memory memory_used "
 		  "memory_free ");
-	CHECK(cat(&bob, "platform/nodes/n1/role", &b) == 0);
-	CHECK_STR(deis_buf_str(&b), "node\n");
-	CHECK(cat(&bob, "platform/nodes/n1/state", &b) == 0);
-	CHECK_STR(deis_buf_str(&b), "ready\n");
-	CHECK(cat(&bob, "platform/nodes/n1/memory", &b) == 0);
-	CHECK_STR(deis_buf_str(&b), "8G\n");
-	CHECK(cat(&bob, "platform/nodes/n1/memory_used", &b) == 0);
-	CHECK_STR(deis_buf_str(&b), "1G\n");
-	CHECK(cat(&bob, "platform/nodes/n1/memory_free", &b) == 0);
-	CHECK_STR(deis_buf_str(&b), "7G\n");
-	CHECK(cat(&bob, "platform/nodes/n1/availability", &b) == 0);
-	CHECK_STR(deis_buf_str(&b), "active\n# its runtime cannot move containers to another "
-		  "node: active only\n");
-	/* overcommitted: nothing free, never below 0 */
-	CHECK(cat(&bob, "platform/nodes/n2/memory_free", &b) == 0);
-	CHECK_STR(deis_buf_str(&b), "0\n");
-	CHECK(cat(&bob, "platform/nodes/n2/availability", &b) == 0);
-	CHECK_STR(deis_buf_str(&b), "drain\n# draining: nothing new is placed here, 3 "
-		  "containers left to replace elsewhere\n");
+	static const struct { const char *path, *want; } facts[] = {
+		{ "n1/role", "node\n" },
+		{ "n1/state", "ready\n" },
+		{ "n1/memory", "8G\n" },
+		{ "n1/memory_used", "1G\n" },
+		{ "n1/memory_free", "7G\n" },
+		{ "n1/availability", "active\n# its runtime cannot move containers to another "
+		  "node: active only\n" },
+		/* overcommitted: nothing free, never below 0 */
+		{ "n2/memory_free", "0\n" },
+		{ "n2/availability", "drain\n# draining: nothing new is placed here, 3 "
+		  "containers left to replace elsewhere\n" },
+	};
+	for (size_t k = 0; k < sizeof(facts) / sizeof(*facts); k++) {
+		char path[64];
+		snprintf(path, sizeof(path), "platform/nodes/%s", facts[k].path);
+		CHECK(cat(&bob, path, &b) == 0);
+		CHECK_STR(deis_buf_str(&b), facts[k].want);
+	}
 	/* a node its scheduler no longer reports is down */
 	nodes[1].last_seen = now_us() - 31LL * 1000000;
 	CHECK(cat(&bob, "platform/nodes/n2/state", &b) == 0);
