@@ -327,13 +327,15 @@ static int show_status(const struct node *n, struct deis_buf *out)
 	status_line(out, "cache", state.cache_latency_us, state.cache_error);
 
 	/* A node is live while its scheduler's heartbeat (every resync,
-	 * 5 s by default) is recent. */
+	 * 5 s by default) is recent and its runtime does not say it is
+	 * down. */
 	int64_t now = now_us();
 	size_t live = 0;
 	int containers = 0;
 	pthread_mutex_lock(&state.nodes_lock);
 	for (size_t i = 0; i < state.nnodes; i++)
-		if (now - state.nodes[i].last_seen < NODE_STALE_US) {
+		if (now - state.nodes[i].last_seen < NODE_STALE_US &&
+		    strcmp(state.nodes[i].state, "down")) {
 			live++;
 			containers += state.nodes[i].containers;
 		}
@@ -472,10 +474,18 @@ static int availability_parse(const char *data, size_t len, char *word, size_t w
 		if (words++ == 0)
 			snprintf(word, wlen, "%.*s", (int)(i - start), data + start);
 	}
-	if (words != 1 || (strcmp(word, "active") && strcmp(word, "pause") &&
-			   strcmp(word, "drain")))
-		return deis_error_set(err, EINVAL, "availability: one word, active, pause or "
-				      "drain (not %s)", words ? "that" : "nothing");
+	if (words == 0)
+		return deis_error_set(err, EINVAL, "availability: empty; write active, pause or "
+				      "drain");
+	if (words > 1)
+		return deis_error_set(err, EINVAL, "availability: %zu words; write one, active, "
+				      "pause or drain", words);
+	if (strcmp(word, "active") && strcmp(word, "pause") && strcmp(word, "drain")) {
+		char shown[40];
+		deis_printable(shown, sizeof(shown), word, strlen(word));
+		return deis_error_set(err, EINVAL, "availability: '%s' is not active, pause or "
+				      "drain", shown);
+	}
 	return 0;
 }
 
@@ -485,7 +495,7 @@ static int availability_parse(const char *data, size_t len, char *word, size_t w
  * <node>").  A node whose runtime cannot move containers (one runc node)
  * takes only active: pause would hold every start (deploys, restarts)
  * with nowhere else to go, drain would stop every app.  Refusals come at
- * write() and go to the log.
+ * write(); deisfs logs them with who asked.
  */
 static int store_availability(struct req *r, const struct node *n, const char *data,
 			      size_t len)
@@ -507,13 +517,8 @@ static int store_availability(struct req *r, const struct node *n, const char *d
 				    "would %s; only active is taken", n->host, word,
 				    !strcmp(word, "drain") ? "stop every app" :
 				    "hold every start, with nowhere else to place it");
-	if (rc < 0) {
-		deis_log(LOG_WARNING, "platform/nodes/%s/availability: %s refused: %s",
-			 n->host, r->who.name, r->err.msg);
-		return rc;
-	}
-	if (r->dry_run)
-		return 0;
+	if (rc < 0 || r->dry_run)
+		return rc;	/* deisfs logs a refusal with its caller */
 	/* Not through the store's table (store.h has no node operation): the
 	 * pool's connection, as the health probe reads the nodes. */
 	struct deis_db *db = db_acquire();
@@ -522,11 +527,8 @@ static int store_availability(struct req *r, const struct node *n, const char *d
 		return deis_error_set(&r->err, EIO, "the database is unreachable");
 	rc = deis_db_node_availability_set(db, n->host, word, r->who.name, &differs, &r->err);
 	db_release(db);
-	if (rc < 0) {
-		deis_log(LOG_WARNING, "platform/nodes/%s/availability: %s refused: %s",
-			 n->host, r->who.name, r->err.msg);
+	if (rc < 0)
 		return rc;
-	}
 	pthread_mutex_lock(&state.nodes_lock);
 	for (size_t i = 0; i < state.nnodes; i++)
 		if (!strcmp(state.nodes[i].name, n->host))

@@ -160,9 +160,11 @@ int deis_db_node_seen(struct deis_db *db, const char *name, const char *address,
 
 	if (r < 0)
 		return r;
+	/* info merged: the figures it does not give (memory_used, from
+	 * deis_db_nodes_report) stay. */
 	return db_exec(db, err, "INSERT INTO nodes (name, address, info) VALUES ($1, $2, $3)"
 		       " ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address,"
-		       " info = EXCLUDED.info, last_seen = clock_timestamp()",
+		       " info = nodes.info || EXCLUDED.info, last_seen = clock_timestamp()",
 		       name, address, info_json ? info_json : "{}");
 }
 

@@ -11,10 +11,12 @@
  *
  *   1. events and the resync say which apps to load again (while Redis
  *      does not answer, no event comes: the serials are compared every
- *      second instead);
+ *      second instead); each resync ends with the nodes' heartbeat, which
+ *      also applies the availability admins asked for (drains);
  *   2. the instances' timers run (health checks, restarts after their
  *      cool-off, the stop sequence);
- *   3. each app whose state changed gets a pass (pass.c), then its rows
+ *   3. each app whose state changed gets a pass (pass.c; its instances
+ *      on a draining node marked restart-requested first), then its rows
  *      and verdicts are written (record.c);
  *   4. it waits for an event, a container's end, a health check's answer
  *      or the next timer, whichever comes first.

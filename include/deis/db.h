@@ -246,7 +246,7 @@ struct deis_node {
 int deis_db_nodes(struct deis_db *db, struct deis_node **out, size_t *n,
 		  struct deis_error *err);
 /* A node's heartbeat: its row in nodes (platform/nodes/), the facts in
- * info (JSON: containers, memory). */
+ * info (JSON: containers, memory) merged over what it held. */
 int deis_db_node_seen(struct deis_db *db, const char *name, const char *address,
 		      const char *info_json, struct deis_error *err);
 /*

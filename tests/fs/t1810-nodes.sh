@@ -104,7 +104,7 @@ test_expect_success 'a word other than active, pause or drain: EINVAL at write, 
 		deis_write_close "$N/availability" "$w\n" >out &&
 		grep -q "^write=EINVAL" out || { cat out; return 1; }
 	done &&
-	deis_log_has "platform/nodes/$NODE/availability: root refused: availability: one word" &&
+	deis_log_has "write /platform/nodes/$NODE/availability by root \(uid 0\): availability: .bogus. is not active, pause or drain" &&
 	test "$(desired "$NODE")" = active
 '
 
@@ -112,11 +112,11 @@ test_expect_success 'drain and pause on a runc node: EOPNOTSUPP at write, the re
 	ids=$(deis_containers $APP) &&
 	deis_write_close "$N/availability" "drain\n" >out &&
 	grep -Eq "^write=E(OPNOTSUPP|NOTSUP) " out &&
-	deis_log_has "platform/nodes/$NODE/availability: root refused: node $NODE runs its containers with a runtime that cannot move them" &&
+	deis_log_has "write /platform/nodes/$NODE/availability by root \(uid 0\): node $NODE runs its containers with a runtime that cannot move them" &&
 	deis_write_close "$N/availability" "pause\n" >out &&
 	grep -Eq "^write=E(OPNOTSUPP|NOTSUP) " out &&
-	test_must_fail sh -c "echo drain >\"$N/availability\"" 2>err &&
-	grep -q "Operation not supported" err &&
+	test_must_fail bash -c "echo drain >\"$N/availability\"" 2>err &&
+	grep -q "write error: Operation not supported" err &&
 	test "$(desired "$NODE")" = active &&
 	head -1 "$N/availability" | grep -qx active &&
 	deis_scheduler_resyncs 1 &&
