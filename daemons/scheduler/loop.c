@@ -151,7 +151,6 @@ static void cache_watch(double t)
  * it (EOPNOTSUPP), and the database checks again (its row's movable).
  */
 
-
 static char *xstrdup(const char *s)
 {
 	char *d = strdup(s);
@@ -291,9 +290,10 @@ static void nodes_heartbeat(void)
 	draining = now;
 	ndraining = nnow;
 	/* Every app's instances on a node that starts or stops draining
-	 * are looked at again. */
+	 * are looked at again, from rows loaded afresh: a drain called off
+	 * leaves no restart request behind (mark_draining()). */
 	for (size_t k = 0; !same && k < napps; k++)
-		apps[k].pass = true;
+		apps[k].reload = apps[k].pass = true;
 	free(rows);
 	free(l.v);
 }
