@@ -228,28 +228,27 @@ static bool set_availability(struct deis_node *nd, const char *want)
 }
 
 /* What admins asked of a node we report (rep: as reported; row: as read
- * back); true when it is being drained (paused, or drained already). */
+ * back), one step (policy_node_next()); true when it is being drained. */
 static bool apply_availability(const struct deis_node *rep, struct deis_node *row)
 {
-	const char *want = row->desired;
-
 	snprintf(row->availability, sizeof(row->availability), "%s", rep->availability);
 	if (!rep->movable || !sched.backend->ops->node_availability)
 		return false;
-	if (strcmp(want, "drain")) {
-		if (strcmp(row->availability, want) && set_availability(row, want))
-			deis_log(LOG_NOTICE, "node %s: availability %s", row->name, want);
-		return false;
+	const char *next = policy_node_next(row->desired, row->availability, rep->containers);
+	bool drain = !strcmp(row->desired, "drain");
+
+	if (next && set_availability(row, next)) {
+		if (!drain)
+			deis_log(LOG_NOTICE, "node %s: availability %s", row->name, next);
+		else if (!strcmp(next, "pause"))
+			deis_log(LOG_NOTICE, "node %s: draining: paused (nothing new is placed "
+				 "there); its %d container%s are replaced elsewhere, each new one "
+				 "first", row->name, rep->containers, rep->containers == 1 ? "" : "s");
+		else
+			deis_log(LOG_NOTICE, "node %s: drained: no container of the platform is "
+				 "left there", row->name);
 	}
-	if (!strcmp(row->availability, "active") && set_availability(row, "pause"))
-		deis_log(LOG_NOTICE, "node %s: draining: paused (nothing new is placed there); "
-			 "its %d container%s are replaced elsewhere, each new one first",
-			 row->name, rep->containers, rep->containers == 1 ? "" : "s");
-	else if (!strcmp(row->availability, "pause") && rep->containers == 0 &&
-		 set_availability(row, "drain"))
-		deis_log(LOG_NOTICE, "node %s: drained: no container of the platform is "
-			 "left there", row->name);
-	return strcmp(row->availability, "active") != 0;
+	return policy_node_draining(row->desired, row->availability);
 }
 
 /* The heartbeat: the nodes reported, what admins asked applied, and the

@@ -107,6 +107,22 @@ bool policy_draining(const struct policy_in *in, const struct policy_inst *inst)
 	return false;
 }
 
+const char *policy_node_next(const char *desired, const char *is, int containers)
+{
+	if (strcmp(desired, "drain"))
+		return strcmp(is, desired) ? desired : NULL;
+	if (!strcmp(is, "active"))
+		return "pause";
+	if (!strcmp(is, "pause") && containers == 0)
+		return "drain";
+	return NULL;
+}
+
+bool policy_node_draining(const char *desired, const char *is)
+{
+	return !strcmp(desired, "drain") && strcmp(is, "active");
+}
+
 /* ---- a pass ---- */
 
 struct pass {

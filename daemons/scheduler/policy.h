@@ -112,6 +112,19 @@ bool policy_restart_requested(const struct deis_app *m, const char *id, bool was
  */
 bool policy_draining(const struct policy_in *in, const struct policy_inst *inst);
 
+/*
+ * A node's availability, one heartbeat at a time (loop.c): what its
+ * runtime should be set to now (NULL: nothing), given what an admin asked
+ * (desired), what the runtime says (is) and how many of the platform's
+ * containers it counts there.  active and pause are set as they are; a
+ * drain pauses first, and sets drain only once nothing of ours is left
+ * (the passes replace it meanwhile: policy_node_draining()).
+ */
+const char *policy_node_next(const char *desired, const char *is, int containers);
+/* Whether a node's process instances are to be replaced elsewhere: a
+ * drain was asked and the runtime places nothing new there. */
+bool policy_node_draining(const char *desired, const char *is);
+
 /* The build of release r (NULL when it has none). */
 const struct deis_build *policy_build_of(const struct deis_app *m,
 					 const struct deis_release *r);

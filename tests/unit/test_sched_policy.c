@@ -546,6 +546,44 @@ TEST(drain_replaces_what_lands_on_the_node)
 	fx_clear(&f);
 }
 
+/* A node's availability, heartbeat after heartbeat: a drain pauses
+ * first, drains once nothing is left; active and pause are set as asked;
+ * its instances are replaced only while the runtime places nothing new
+ * there. */
+TEST(node_availability_steps)
+{
+	static const struct {
+		const char *desired, *is;
+		int containers;
+		const char *next;	/* NULL: nothing to set */
+		bool draining;		/* before the step is taken */
+	} steps[] = {
+		{ "active", "active", 3, NULL, false },
+		{ "drain", "active", 3, "pause", false },
+		{ "drain", "pause", 3, NULL, true },
+		{ "drain", "pause", 1, NULL, true },
+		{ "drain", "pause", 0, "drain", true },
+		{ "drain", "drain", 0, NULL, true },
+		{ "active", "drain", 0, "active", false },
+		{ "pause", "active", 2, "pause", false },
+		{ "pause", "pause", 2, NULL, false },
+		{ "active", "pause", 2, "active", false },
+		{ "pause", "drain", 0, "pause", false },
+	};
+
+	for (size_t k = 0; k < sizeof(steps) / sizeof(*steps); k++) {
+		const char *next = policy_node_next(steps[k].desired, steps[k].is,
+						    steps[k].containers);
+		bool ok = next && steps[k].next ? !strcmp(next, steps[k].next) :
+			  next == steps[k].next;
+		if (!ok)
+			printf("# step %zu: %s, %s, %d: got %s\n", k, steps[k].desired,
+			       steps[k].is, steps[k].containers, next ? next : "nothing");
+		CHECK(ok);
+		CHECK(policy_node_draining(steps[k].desired, steps[k].is) == steps[k].draining);
+	}
+}
+
 /* One-offs (run.N) run to their end whatever the formation does; the
  * tree's new run rows start, on this node only, once. */
 TEST(oneoffs_untouched)
@@ -686,6 +724,7 @@ int main(void)
 	RUN(restart_by_rmdir_replaces_new_first);
 	RUN(drain_replaces_new_first_never_below_the_formation);
 	RUN(drain_replaces_what_lands_on_the_node);
+	RUN(node_availability_steps);
 	RUN(oneoffs_untouched);
 	RUN(release_phase_runs_first);
 	RUN(app_gone_stops_everything);
