@@ -10,7 +10,7 @@ if [ -z "${B:-}" ] && [ -r "${DEIS_LAB_DIR:-}/lab.env" ]; then
 	. "$DEIS_LAB_DIR/lab.env"
 fi
 : "${B:?the lab's B (tests/cluster/run exports DEIS_LAB_DIR)}" "${NET:?the lab's NET}"
-export DEIS_HOME=$B/n1/deis DEIS_MOUNT=$B/n1/mnt DEIS_TEST_NO_MOUNT=
+export DEIS_HOME=$B/n1/deis DEIS_MOUNT=$B/n1/mnt DEIS_TEST_NO_MOUNT=0
 . "$(dirname "$0")/lib.sh"
 
 APP=dr-hello
