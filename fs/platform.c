@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "deis/conf.h"
+#include "deis/db.h"
+#include "deis/log.h"
 #include "deis/file.h"
 #include "deis/quota.h"
 #include "deis/validate.h"
@@ -325,13 +327,15 @@ static int show_status(const struct node *n, struct deis_buf *out)
 	status_line(out, "cache", state.cache_latency_us, state.cache_error);
 
 	/* A node is live while its scheduler's heartbeat (every resync,
-	 * 5 s by default) is recent. */
+	 * 5 s by default) is recent and its runtime does not say it is
+	 * down. */
 	int64_t now = now_us();
 	size_t live = 0;
 	int containers = 0;
 	pthread_mutex_lock(&state.nodes_lock);
 	for (size_t i = 0; i < state.nnodes; i++)
-		if (now - state.nodes[i].last_seen < NODE_STALE_US) {
+		if (now - state.nodes[i].last_seen < NODE_STALE_US &&
+		    strcmp(state.nodes[i].state, "down")) {
 			live++;
 			containers += state.nodes[i].containers;
 		}
@@ -351,7 +355,21 @@ static int show_status(const struct node *n, struct deis_buf *out)
 	return 0;
 }
 
-/* ---- platform/nodes/<name> ---- */
+/* ---- platform/nodes/<name> ----
+ *
+ * One directory per node, from the rows its scheduler's heartbeat writes
+ * (lib/db_sched.c; read again at every health probe, main.c): the swarm
+ * scheduler reports every node of its cluster, a runc one its own.  The
+ * availability an admin writes is the one fact that goes the other way:
+ * the scheduler reads it at its next heartbeat and acts (drain: its
+ * containers are replaced elsewhere, new first, docs/scheduler.md).
+ */
+
+/* Not a user's name (':' cannot be in one): set as the owner of a node's
+ * files, it makes tree_access() refuse their opening for writing to
+ * everyone but admins, at open (where a shell shows it) rather than at
+ * the close that commits. */
+#define NODE_OWNER ":admins"
 
 static bool node_get(const char *name, struct deis_node *out)
 {
@@ -367,34 +385,159 @@ static bool node_get(const char *name, struct deis_node *out)
 	return found;
 }
 
-/* platform/nodes/<node>/: one file per fact, as the scheduler's last
- * heartbeat recorded it. */
+/* Its scheduler reported it lately (a dead scheduler reports nothing). */
 static bool node_live(const struct deis_node *nd)
 {
 	return now_us() - nd->last_seen < NODE_STALE_US;
 }
 
-/* One fact of the node's last heartbeat.  Its memory is what the
- * capacity admission weighs (platform/quotas): empty until the node's
- * scheduler has reported it. */
+static void show_memory(struct deis_buf *out, long long bytes)
+{
+	char m[32];
+
+	deis_quota_memory_format(bytes, m, sizeof(m));
+	deis_buf_addf(out, "%s\n", m);
+}
+
+/* What the availability file says below the availability asked for:
+ * where the runtime is on the way to it. */
+static void availability_note(const struct deis_node *nd, struct deis_buf *out)
+{
+	const char *want = nd->desired, *is = nd->availability;
+
+	if (!nd->movable)
+		deis_buf_adds(out, "# its runtime cannot move containers to another node: "
+			      "active only\n");
+	else if (!strcmp(want, "drain") && !strcmp(is, "pause"))
+		deis_buf_addf(out, "# draining: nothing new is placed here, %d container%s "
+			      "left to replace elsewhere\n", nd->containers,
+			      nd->containers == 1 ? "" : "s");
+	else if (strcmp(want, is))
+		deis_buf_addf(out, "# the runtime says %s: the scheduler applies %s at its "
+			      "next heartbeat\n", is, want);
+}
+
+/* One fact of the node's last heartbeat (the rows' doc strings say what
+ * each means). */
 static int show_node_fact(const struct node *n, struct deis_buf *out)
 {
 	const char *fact = n->t->name;
 	struct deis_node nd;
-	char m[32];
 
 	if (!node_get(n->host, &nd))
 		return -ENOENT;
 	if (!strcmp(fact, "address"))
 		deis_buf_addf(out, "%s\n", nd.address);
+	else if (!strcmp(fact, "role"))
+		deis_buf_addf(out, "%s\n", nd.role);
 	else if (!strcmp(fact, "state"))
-		deis_buf_addf(out, "%s\n", node_live(&nd) ? "ready" : "unreachable");
-	else if (!strcmp(fact, "containers"))
+		deis_buf_addf(out, "%s\n", node_live(&nd) && strcmp(nd.state, "down") ?
+			      "ready" : "down");
+	else if (!strcmp(fact, "availability")) {
+		deis_buf_addf(out, "%s\n", nd.desired);
+		availability_note(&nd, out);
+	} else if (!strcmp(fact, "containers"))
 		deis_buf_addf(out, "%d\n", nd.containers);
-	else if (nd.memory > 0) {
-		deis_quota_memory_format(nd.memory, m, sizeof(m));
-		deis_buf_addf(out, "%s\n", m);
+	else if (nd.memory <= 0)
+		;	/* not reported: empty */
+	else if (!strcmp(fact, "memory"))
+		show_memory(out, nd.memory);
+	else if (!strcmp(fact, "memory_used"))
+		show_memory(out, nd.memory_used);
+	else
+		show_memory(out, nd.memory > nd.memory_used ? nd.memory - nd.memory_used : 0);
+	return 0;
+}
+
+/* The one word of an availability file: active, pause or drain ('#'
+ * starts a comment, as in what it shows).  0 or -EINVAL. */
+static int availability_parse(const char *data, size_t len, char *word, size_t wlen,
+			      struct deis_error *err)
+{
+	size_t words = 0, i = 0;
+
+	word[0] = '\0';
+	while (i < len) {
+		if (data[i] == '#') {
+			while (i < len && data[i] != '\n')
+				i++;
+			continue;
+		}
+		if (data[i] == ' ' || data[i] == '\t' || data[i] == '\n') {
+			i++;
+			continue;
+		}
+		size_t start = i;
+		while (i < len && data[i] != ' ' && data[i] != '\t' && data[i] != '\n' &&
+		       data[i] != '#')
+			i++;
+		if (words++ == 0)
+			snprintf(word, wlen, "%.*s", (int)(i - start), data + start);
 	}
+	if (words == 0)
+		return deis_error_set(err, EINVAL, "availability: empty; write active, pause or "
+				      "drain");
+	if (words > 1)
+		return deis_error_set(err, EINVAL, "availability: %zu words; write one, active, "
+				      "pause or drain", words);
+	if (strcmp(word, "active") && strcmp(word, "pause") && strcmp(word, "drain")) {
+		char shown[40];
+		deis_printable(shown, sizeof(shown), word, strlen(word));
+		return deis_error_set(err, EINVAL, "availability: '%s' is not active, pause or "
+				      "drain", shown);
+	}
+	return 0;
+}
+
+/*
+ * echo drain > platform/nodes/<node>/availability (admins only): the
+ * availability asked for, in one transaction, then an event ("node
+ * <node>").  A node whose runtime cannot move containers (one runc node)
+ * takes only active: pause would hold every start (deploys, restarts)
+ * with nowhere else to go, drain would stop every app.  Refusals come at
+ * write(); deisfs logs them with who asked.
+ */
+static int store_availability(struct req *r, const struct node *n, const char *data,
+			      size_t len)
+{
+	struct deis_node nd;
+	char word[16];
+	int rc = 0;
+
+	if (!r->who.admin)
+		rc = deis_error_set(&r->err, EACCES, "only an admin may change a node's "
+				    "availability");
+	else if (!node_get(n->host, &nd))
+		rc = deis_error_set(&r->err, ENOENT, "no node '%s'", n->host);
+	else if ((rc = availability_parse(data, len, word, sizeof(word), &r->err)) < 0)
+		;
+	else if (!nd.movable && strcmp(word, "active"))
+		rc = deis_error_set(&r->err, EOPNOTSUPP, "node %s runs its containers with a "
+				    "runtime that cannot move them to another node (runc): %s "
+				    "would %s; only active is taken", n->host, word,
+				    !strcmp(word, "drain") ? "stop every app" :
+				    "hold every start, with nowhere else to place it");
+	if (rc < 0 || r->dry_run)
+		return rc;	/* deisfs logs a refusal with its caller */
+	/* Not through the store's table (store.h has no node operation): the
+	 * pool's connection, as the health probe reads the nodes. */
+	struct deis_db *db = db_acquire();
+	bool differs = false;
+	if (!db)
+		return deis_error_set(&r->err, EIO, "the database is unreachable");
+	rc = deis_db_node_availability_set(db, n->host, word, r->who.name, &differs, &r->err);
+	db_release(db);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&state.nodes_lock);
+	for (size_t i = 0; i < state.nnodes; i++)
+		if (!strcmp(state.nodes[i].name, n->host))
+			snprintf(state.nodes[i].desired, sizeof(state.nodes[i].desired), "%s", word);
+	pthread_mutex_unlock(&state.nodes_lock);
+	if (differs)
+		deis_log(LOG_NOTICE, "node %s: availability %s, set by %s", n->host, word,
+			 r->who.name);
+	changed("node", n->host);
 	return 0;
 }
 
@@ -405,23 +548,53 @@ static int64_t mtime_node(const struct node *n)
 	return node_get(n->host, &nd) ? nd.last_seen : state.started;
 }
 
+#define NODE_FACT(fname, fhelp, fdoc) \
+	TREE_FACT(fname, show_node_fact, mtime_node, .direct = true, .help = fhelp, \
+		  .doc_read = fdoc)
+
 static const struct nodetype node_facts[] = {
-	TREE_FACT("address", show_node_fact, mtime_node, .direct = true),
-	TREE_FACT("state", show_node_fact, mtime_node, .direct = true),
-	TREE_FACT("containers", show_node_fact, mtime_node, .direct = true),
-	TREE_FACT("memory", show_node_fact, mtime_node, .direct = true),
+	NODE_FACT("address", "its address", "the address its containers are reached at "
+		  "(the cluster address of a swarm node; `scheduler_address` of a runc one)"),
+	NODE_FACT("role", "manager, worker or node", "`manager` or `worker` (a swarm "
+		  "node's role), or `node` (a runc node: it runs its own containers only)"),
+	NODE_FACT("state", "ready or down", "`ready`, or `down`: its runtime reports it "
+		  "down, or no scheduler has reported it for 30 s (then every fact is its last)"),
+	{ .name = "availability", .mode = RW_MODE, .commit = COMMIT_CONTROL,
+	  .max = DEIS_CONTROL_MAX, .direct = true, .show = show_node_fact,
+	  .store = store_availability, .mtime = mtime_node,
+	  .help = "active, pause or drain",
+	  .doc_read = "the availability an admin asked for (`active` until one writes): "
+		"`active` (containers are placed there), `pause` (nothing new is), `drain` "
+		"(nothing new is, and each container there is replaced elsewhere, the new one "
+		"first, then stopped once no router sends to it). Then `#` lines: where the "
+		"runtime is on the way (`# draining: ... 3 containers left`)",
+	  .doc_write = "admins only (else `EACCES` at open): `active`, `pause` or `drain` "
+		"(else `EINVAL`), in one transaction, then an event; the scheduler applies it "
+		"at its next heartbeat. A node whose runtime cannot move containers (runc: one "
+		"node) takes only `active`: `EOPNOTSUPP`, and nothing changes" },
+	NODE_FACT("containers", "how many of the platform's containers run there",
+		  "how many of the platform's containers run there (every app's processes, "
+		  "one-offs and release phases; attached `run` sessions aside), as its "
+		  "scheduler last counted them"),
+	NODE_FACT("memory", "its memory", "its memory (`24683628K`: MemTotal of a runc "
+		  "node, the engine's figure of a swarm node); what the capacity check weighs"),
+	NODE_FACT("memory_used", "the memory its containers' limits reserve",
+		  "the memory the limits of the containers running there reserve: each one's "
+		  "`limits` memory, else `scheduler_memory` (what they may take, not what "
+		  "they touch now)"),
+	NODE_FACT("memory_free", "memory less memory_used",
+		  "`memory` less `memory_used`, `0` when the limits there overcommit it"),
 };
 static const struct nodetype *const node_children[] = {
-	&node_facts[0], &node_facts[1], &node_facts[2], &node_facts[3], NULL,
+	&node_facts[0], &node_facts[1], &node_facts[2], &node_facts[3], &node_facts[4],
+	&node_facts[5], &node_facts[6], &node_facts[7], NULL,
 };
 static const struct nodetype nt_node = {
 	.pattern = "<node>", .mode = DIR_MODE, .children = node_children,
 	.mtime = mtime_node,
-	.help = "its address, state, containers, memory",
-	.doc_read = "`address`, `state` (`ready`, or `unreachable` when its scheduler "
-		"has not been heard of for 30 s), `containers` (how many it runs), "
-		"`memory` (its MemTotal, `24683628K`; what the capacity check weighs), "
-		"from its scheduler's heartbeat",
+	.help = "one node: what its scheduler reports, its availability",
+	.doc_read = "one directory per node, from its scheduler's heartbeat (the swarm "
+		"scheduler reports every node of its cluster; a runc one its own)",
 };
 
 static int nodes_lookup(const struct node *dir, const char *name, struct node *child)
@@ -431,6 +604,7 @@ static int nodes_lookup(const struct node *dir, const char *name, struct node *c
 	if (!node_get(name, &nd))
 		return -ENOENT;
 	snprintf(child->host, sizeof(child->host), "%s", name);
+	snprintf(child->owner, sizeof(child->owner), "%s", NODE_OWNER);
 	return 0;
 }
 
@@ -449,6 +623,7 @@ static void nodes_list(const struct node *dir, struct req *r, struct node *e,
 			snprintf(names[n], sizeof(names[n]), "%s", state.nodes[n].name);
 	}
 	pthread_mutex_unlock(&state.nodes_lock);
+	snprintf(e->owner, sizeof(e->owner), "%s", NODE_OWNER);
 	for (size_t i = 0; i < n; i++) {
 		snprintf(e->host, sizeof(e->host), "%s", names[i]);
 		tree_add(l, e, "%s", names[i]);
@@ -472,7 +647,7 @@ static const struct nodetype nt_platform_version = {
 };
 static const struct nodetype nt_nodes = {
 	.name = "nodes", .mode = DIR_MODE, .mtime = mtime_started, .entry = &nt_node,
-	.lookup = nodes_lookup, .list = nodes_list,
+	.lookup = nodes_lookup, .list = nodes_list, .event = "node",
 	.help = "the nodes that run containers, one directory each",
 };
 static const struct nodetype *const platform_children[] = {

@@ -160,27 +160,117 @@ int deis_db_node_seen(struct deis_db *db, const char *name, const char *address,
 
 	if (r < 0)
 		return r;
+	/* info merged: the figures it does not give (memory_used, from
+	 * deis_db_nodes_report) stay. */
 	return db_exec(db, err, "INSERT INTO nodes (name, address, info) VALUES ($1, $2, $3)"
 		       " ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address,"
-		       " info = EXCLUDED.info, last_seen = clock_timestamp()",
+		       " info = nodes.info || EXCLUDED.info, last_seen = clock_timestamp()",
 		       name, address, info_json ? info_json : "{}");
 }
 
-int deis_db_nodes(struct deis_db *db, struct deis_node **out, size_t *n,
-		  struct deis_error *err)
-{
-	PGresult *res = db_select(db, err, "SELECT name, address, " US("last_seen") ","
-				  " coalesce((info->>'containers')::int, 0),"
-				  " coalesce((info->>'memory')::bigint, 0) FROM nodes ORDER BY name");
+/* ---- nodes (platform/nodes/<node>/) ---- */
 
+#define NODE_COLUMNS "name, address, " US("last_seen") ", role, state, availability," \
+	" desired_availability, movable, coalesce((info->>'containers')::int, 0)," \
+	" coalesce((info->>'memory')::bigint, 0)," \
+	" coalesce((info->>'memory_used')::bigint, 0)"
+
+/* res's rows (NODE_COLUMNS) as a new array *out; res freed. */
+static int node_rows(PGresult *res, struct deis_node **out, size_t *n,
+		     struct deis_error *err)
+{
 	*out = db_rows_array(res, sizeof(**out), n);
 	for (int i = 0; i < (int)*n; i++) {
 		struct deis_node *nd = &(*out)[i];
 		snprintf(nd->name, sizeof(nd->name), "%s", PQgetvalue(res, i, 0));
 		snprintf(nd->address, sizeof(nd->address), "%s", PQgetvalue(res, i, 1));
 		nd->last_seen = col_us(res, i, 2);
-		nd->containers = (int)col_long(res, i, 3);
-		nd->memory = col_ll(res, i, 4);
+		snprintf(nd->role, sizeof(nd->role), "%s", PQgetvalue(res, i, 3));
+		snprintf(nd->state, sizeof(nd->state), "%s", PQgetvalue(res, i, 4));
+		snprintf(nd->availability, sizeof(nd->availability), "%s", PQgetvalue(res, i, 5));
+		snprintf(nd->desired, sizeof(nd->desired), "%s", PQgetvalue(res, i, 6));
+		nd->movable = PQgetvalue(res, i, 7)[0] == 't';
+		nd->containers = (int)col_long(res, i, 8);
+		nd->memory = col_ll(res, i, 9);
+		nd->memory_used = col_ll(res, i, 10);
 	}
 	return db_status(db_count(res, err));
+}
+
+int deis_db_nodes(struct deis_db *db, struct deis_node **out, size_t *n,
+		  struct deis_error *err)
+{
+	return node_rows(db_select(db, err, "SELECT " NODE_COLUMNS " FROM nodes ORDER BY name"),
+			 out, n, err);
+}
+
+int deis_db_nodes_report(struct deis_db *db, const struct deis_node *rows, size_t n,
+			 struct deis_node **out, size_t *nout, struct deis_error *err)
+{
+	int r = db_begin(db, err);
+
+	if (out) {
+		*out = NULL;
+		*nout = 0;
+	}
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const struct deis_node *nd = &rows[i];
+		char info[128];
+		/* The figures in info, where the capacity admission reads the
+		 * memory (db_access.c). */
+		snprintf(info, sizeof(info), "{\"containers\": %d, \"memory\": %lld,"
+			 " \"memory_used\": %lld}", nd->containers, nd->memory, nd->memory_used);
+		r = db_exec(db, err, "INSERT INTO nodes (name, address, info, role, state,"
+			    " availability, movable) VALUES ($1, $2, $3, $4, $5, $6, $7::boolean)"
+			    " ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address,"
+			    " info = EXCLUDED.info, role = EXCLUDED.role, state = EXCLUDED.state,"
+			    " availability = EXCLUDED.availability, movable = EXCLUDED.movable,"
+			    " last_seen = clock_timestamp()",
+			    nd->name, nd->address, info,
+			    nd->role[0] ? nd->role : "node", nd->state[0] ? nd->state : "ready",
+			    nd->availability[0] ? nd->availability : "active",
+			    nd->movable ? "true" : "false");
+	}
+	if (r == 0 && out)
+		r = node_rows(db_query(db, err, "SELECT " NODE_COLUMNS " FROM nodes ORDER BY name"),
+			      out, nout, err);
+	r = db_end(db, r, err);
+	if (r < 0 && out) {
+		free(*out);
+		*out = NULL;
+		*nout = 0;
+	}
+	return r;
+}
+
+int deis_db_node_availability_set(struct deis_db *db, const char *node,
+				  const char *availability, const char *who,
+				  bool *changed, struct deis_error *err)
+{
+	if (strcmp(availability, "active") && strcmp(availability, "pause") &&
+	    strcmp(availability, "drain"))
+		return deis_error_set(err, EINVAL, "availability '%s': active, pause or drain",
+				      availability);
+	int r = db_begin(db, err);
+	if (r < 0)
+		return r;
+	/* The row locked, then checked: a heartbeat that changes movable
+	 * meanwhile waits for this transaction. */
+	PGresult *res = db_query(db, err, "SELECT movable, desired_availability FROM nodes"
+				 " WHERE name = $1 FOR UPDATE", node);
+	if (!res)
+		return db_end(db, -err->code, err);
+	if (PQntuples(res) == 0)
+		r = deis_error_set(err, ENOENT, "no node '%s'", node);
+	else if (PQgetvalue(res, 0, 0)[0] != 't' && strcmp(availability, "active"))
+		r = deis_error_set(err, EOPNOTSUPP, "node %s cannot %s: its runtime cannot "
+				   "move containers to another node", node, availability);
+	else if (changed)
+		*changed = strcmp(PQgetvalue(res, 0, 1), availability) != 0;
+	PQclear(res);
+	if (r == 0)
+		r = db_exec(db, err, "UPDATE nodes SET desired_availability = $2, desired_by = $3,"
+			    " desired_at = clock_timestamp() WHERE name = $1",
+			    node, availability, who ? who : "");
+	return db_end(db, r, err);
 }

@@ -209,6 +209,25 @@ static const struct {
 	  "  serial bigint NOT NULL,"
 	  "  PRIMARY KEY (router, app_id));"
 	  "CREATE INDEX router_applied_app ON router_applied (app_id);" },
+	{ 10,
+	  /* Nodes of a cluster (platform/nodes/<node>/, lib/db_sched.c): what
+	   * the scheduler's heartbeat reports of each (its role, its state
+	   * and availability as the runtime says them, whether that runtime
+	   * can move containers to another node) and the availability an
+	   * admin asked for, which only a write of the tree changes.  The
+	   * figures (containers, memory, memory_used) stay in info, which the
+	   * capacity admission reads. */
+	  "ALTER TABLE nodes"
+	  "  ADD COLUMN role text NOT NULL DEFAULT 'node',"
+	  "  ADD COLUMN state text NOT NULL DEFAULT 'ready'"
+	  "    CHECK (state IN ('ready', 'down')),"
+	  "  ADD COLUMN availability text NOT NULL DEFAULT 'active'"
+	  "    CHECK (availability IN ('active', 'pause', 'drain')),"
+	  "  ADD COLUMN movable boolean NOT NULL DEFAULT false,"
+	  "  ADD COLUMN desired_availability text NOT NULL DEFAULT 'active'"
+	  "    CHECK (desired_availability IN ('active', 'pause', 'drain')),"
+	  "  ADD COLUMN desired_by text NOT NULL DEFAULT '',"
+	  "  ADD COLUMN desired_at timestamptz;" },
 };
 
 /* ---- the runner ---- */

@@ -8,6 +8,10 @@
  * for them, as if each action had been taken at once.  The copy is kept
  * in the order of the scheduler's list (newest first), so the actions
  * come in the order the scheduler always took them.
+ *
+ * A node drained is no verb of its own: its process instances are
+ * restart-requested (policy_draining), so a drain replaces them as a
+ * restart does, new first, never leaving a name with nothing serving.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +89,38 @@ bool policy_restart_requested(const struct deis_app *m, const char *id, bool was
 		if (!strcmp(m->containers[k].instance, id))
 			return !strcmp(m->containers[k].desired, "restart");
 	return was;
+}
+
+bool policy_draining(const struct policy_in *in, const struct policy_inst *inst)
+{
+	const char *node = inst->node && inst->node[0] ? inst->node : NULL;
+	const struct deis_app *m = in->app;
+
+	if (inst->kind != K_PROCESS || !in->ndraining)
+		return false;
+	for (size_t k = 0; !node && m && inst->id && k < m->ncontainers; k++)
+		if (!strcmp(m->containers[k].instance, inst->id))
+			node = m->containers[k].node;
+	for (size_t k = 0; node && node[0] && k < in->ndraining; k++)
+		if (!strcmp(in->draining[k], node))
+			return true;
+	return false;
+}
+
+const char *policy_node_next(const char *desired, const char *is, int containers)
+{
+	if (strcmp(desired, "drain"))
+		return strcmp(is, desired) ? desired : NULL;
+	if (!strcmp(is, "active"))
+		return "pause";
+	if (!strcmp(is, "pause") && containers == 0)
+		return "drain";
+	return NULL;
+}
+
+bool policy_node_draining(const char *desired, const char *is)
+{
+	return !strcmp(desired, "drain") && strcmp(is, "active");
 }
 
 /* ---- a pass ---- */
@@ -299,7 +335,9 @@ void policy_plan(const struct policy_in *in, struct policy_plan *out)
 		abort();
 	for (size_t k = 0; k < in->ninsts; k++) {
 		p.w[k] = in->insts[k];
-		p.w[k].restart_req = policy_restart_requested(m, p.w[k].id, p.w[k].restart_req);
+		/* A drain is a restart of every process there (policy.h). */
+		p.w[k].restart_req = policy_restart_requested(m, p.w[k].id, p.w[k].restart_req) ||
+				     policy_draining(in, &in->insts[k]);
 		if (p.w[k].seq >= p.seq)
 			p.seq = p.w[k].seq + 1;
 	}

@@ -36,6 +36,8 @@ struct policy_inst {
 	bool running;		/* something runs that a signal reaches */
 	bool gone;		/* its app was deleted: it has no row */
 	double boot_deadline;	/* when it must be up by (monotonic s) */
+	const char *node;	/* the node it runs on, once placed (NULL or
+				 * "": its row's node, if it has one) */
 };
 
 /* What a pass sees: one app, the instances of it on this node. */
@@ -48,6 +50,11 @@ struct policy_in {
 	const char *node;		/* this node's name */
 	double now;			/* monotonic seconds */
 	int boot_timeout;		/* s for a web instance to answer */
+	/* The nodes being drained: an admin asked for drain and the runtime
+	 * places nothing new there (paused).  Every process instance on one
+	 * is replaced as a restart is (policy_draining()). */
+	const char *const *draining;
+	size_t ndraining;
 };
 
 enum policy_verb {
@@ -94,6 +101,29 @@ void policy_plan_clear(struct policy_plan *p);
 /* Whether instance id was asked to restart: its row's `desired`, else
  * what was seen last (was). */
 bool policy_restart_requested(const struct deis_app *m, const char *id, bool was);
+
+/*
+ * Whether inst is a process instance on a draining node of in (its own
+ * node, else its row's): a drain is a restart of each one there, so that
+ * no name ever has fewer instances serving than the formation asks.  Its
+ * replacement starts first (the runtime places it elsewhere: the node is
+ * paused), the old one serves until the new one is up, then stops as any
+ * other (`stopping`, the routers' wait, SIGTERM).
+ */
+bool policy_draining(const struct policy_in *in, const struct policy_inst *inst);
+
+/*
+ * A node's availability, one heartbeat at a time (loop.c): what its
+ * runtime should be set to now (NULL: nothing), given what an admin asked
+ * (desired), what the runtime says (is) and how many of the platform's
+ * containers it counts there.  active and pause are set as they are; a
+ * drain pauses first, and sets drain only once nothing of ours is left
+ * (the passes replace it meanwhile: policy_node_draining()).
+ */
+const char *policy_node_next(const char *desired, const char *is, int containers);
+/* Whether a node's process instances are to be replaced elsewhere: a
+ * drain was asked and the runtime places nothing new there. */
+bool policy_node_draining(const char *desired, const char *is);
 
 /* The build of release r (NULL when it has none). */
 const struct deis_build *policy_build_of(const struct deis_app *m,

@@ -224,19 +224,51 @@ int deis_db_run_create(struct deis_db *db, const char *app, const char *command,
 int deis_db_rollout_set(struct deis_db *db, const char *app, int version,
 			const char *state, const char *reason,
 			struct deis_error *err);
-/* The nodes (platform/nodes/), by name. */
+/* ---- nodes (platform/nodes/<node>/, docs/scheduler.md) ---- */
+
+/* A node as its scheduler's heartbeat reports it, and the availability
+ * an admin asked for.  Strings are NUL-terminated. */
 struct deis_node {
 	char name[256];
 	char address[256];
-	int64_t last_seen;	/* µs since the epoch */
-	int containers;
-	long long memory;	/* bytes (MemTotal), 0 when not reported */
+	int64_t last_seen;	/* µs since the epoch of the last heartbeat */
+	char role[16];		/* "manager", "worker"; "node" (runc) */
+	char state[8];		/* "ready" or "down", as the runtime said */
+	char availability[8];	/* "active", "pause", "drain": the runtime's */
+	char desired[8];	/* the same words: what an admin asked for */
+	bool movable;		/* its runtime can move its containers to
+				 * another node (drain and pause possible) */
+	int containers;		/* the platform's containers running there */
+	long long memory;	/* bytes (its total), 0 when not reported */
+	long long memory_used;	/* bytes the limits of its containers reserve */
 };
+/* Every node row, by name, in a new array *out the caller frees. */
 int deis_db_nodes(struct deis_db *db, struct deis_node **out, size_t *n,
 		  struct deis_error *err);
-/* A node's heartbeat: its row in nodes (platform/nodes/). */
+/* A node's heartbeat: its row in nodes (platform/nodes/), the facts in
+ * info (JSON: containers, memory) merged over what it held. */
 int deis_db_node_seen(struct deis_db *db, const char *name, const char *address,
 		      const char *info_json, struct deis_error *err);
+/*
+ * The heartbeat of a scheduler: each of rows (name, address, role,
+ * state, availability, movable, and in info containers, memory,
+ * memory_used; the rest is ignored) inserted or updated, seen now, in
+ * one transaction.
+ * The desired availability is left as it is.  Then *out (when not NULL)
+ * gets every row, as deis_db_nodes() gives them.
+ */
+int deis_db_nodes_report(struct deis_db *db, const struct deis_node *rows, size_t n,
+			 struct deis_node **out, size_t *nout, struct deis_error *err);
+/*
+ * An admin's availability for node (active, pause, drain), by who, in one
+ * transaction: -ENOENT for no such node, -EINVAL for another word,
+ * -EOPNOTSUPP for pause or drain on a node whose runtime cannot move its
+ * containers (its row's movable: one runc node).  *changed (may be NULL):
+ * whether it differed.
+ */
+int deis_db_node_availability_set(struct deis_db *db, const char *node,
+				  const char *availability, const char *who,
+				  bool *changed, struct deis_error *err);
 
 /* ---- quotas (platform/quotas, users/<name>/quota; quota.h) ---- */
 

@@ -115,13 +115,34 @@ static struct deis_container *row(struct fx *f, const char *instance, const char
 	return c;
 }
 
+/* The nodes being drained in the passes of plan() (none by default). */
+static const char *const *draining;
+static size_t ndraining;
+static const char *const node2[] = { "node2" };
+
+/* Instance number f->n, type.number up on v1 on node. */
+static size_t inst_on(struct fx *f, const char *type, int number, const char *node)
+{
+	size_t k = inst(f, type, number, 1, S_UP);
+
+	f->insts[k].node = node;
+	return k;
+}
+
+/* From now on node2 drains (on: true), or nothing does. */
+static void drain_node2(bool on)
+{
+	draining = on ? node2 : NULL;
+	ndraining = on ? 1 : 0;
+}
+
 static void plan(struct fx *f, bool gone)
 {
 	const char *removed[] = { "hello.run.2.9" };
 	struct policy_in in = {
 		.app = gone ? NULL : &f->app, .insts = f->insts, .ninsts = f->n,
 		.removed = removed, .nremoved = 1, .node = "node1", .now = NOW,
-		.boot_timeout = BOOT,
+		.boot_timeout = BOOT, .draining = draining, .ndraining = ndraining,
 	};
 
 	policy_plan_clear(&f->plan);
@@ -396,6 +417,21 @@ TEST(boot_timeout_alone_kills_and_retries)
 
 /* rmdir containers/web.1: its row asks for a restart.  A new instance of
  * the same release starts; the old one serves until the new one is up. */
+/* The new instance neu misses its boot time while old (same release)
+ * serves: R10, not a failed release, and old keeps serving; once neu
+ * answers, old stops. */
+static void r10_then_up(struct fx *f, size_t neu, size_t old)
+{
+	f->insts[neu].boot_deadline = NOW - 1;
+	plan(f, false);
+	CHECK(count(f, P_FAIL) == 0 && !stops(f, old));
+	CHECK(find(f, P_BOOT_KILL, 0) && find(f, P_BOOT_KILL, 0)->inst == neu);
+
+	f->insts[neu].state = S_UP;
+	plan(f, false);
+	CHECK(f->plan.n == 1 && stops(f, old) && !stops(f, neu));
+}
+
 TEST(restart_by_rmdir_replaces_new_first)
 {
 	struct fx f;
@@ -412,16 +448,140 @@ TEST(restart_by_rmdir_replaces_new_first)
 
 	/* The new one misses its boot time while the old one (same
 	 * release) serves: R10, not a failed release. */
-	size_t neu = inst(&f, "web", 1, 1, S_STARTING);
-	f.insts[neu].boot_deadline = NOW - 1;
-	plan(&f, false);
-	CHECK(count(&f, P_FAIL) == 0 && !stops(&f, old));
-	CHECK(find(&f, P_BOOT_KILL, 0) && find(&f, P_BOOT_KILL, 0)->inst == neu);
-
-	f.insts[neu].state = S_UP;
-	plan(&f, false);
-	CHECK(f.plan.n == 1 && stops(&f, old) && !stops(&f, neu));
+	r10_then_up(&f, inst(&f, "web", 1, 1, S_STARTING), old);
 	fx_clear(&f);
+}
+
+/* The instances serving name type.number in f: up, not stopped by the
+ * last plan. */
+static int serving(const struct fx *f, const char *type, int number)
+{
+	int n = 0;
+
+	for (size_t k = 0; k < f->n; k++)
+		if (!strcmp(f->insts[k].type, type) && f->insts[k].number == number &&
+		    f->insts[k].state == S_UP && !stops(f, k))
+			n++;
+	return n;
+}
+
+/* A drain of node2 with web=2 worker=1 over node1 and node2: each
+ * instance there is replaced as a restart is, new first; no name is ever
+ * left with nothing serving; what runs elsewhere, one-offs included, is
+ * left alone. */
+TEST(drain_replaces_new_first_never_below_the_formation)
+{
+	struct fx f;
+
+	deployed_v1(&f, "web=2 worker=1");
+	size_t w1 = inst_on(&f, "web", 1, "node1");
+	size_t w2 = inst_on(&f, "web", 2, "node2");
+	size_t wk = inst_on(&f, "worker", 1, NULL);
+	size_t run = inst_on(&f, "run", 1, NULL);
+	row(&f, ids[wk], "worker", "up", "node2", "");	/* where its row says */
+	row(&f, ids[run], "run", "up", "node2", "");
+	plan(&f, false);
+	CHECK(f.plan.n == 0);		/* nothing drains: nothing to do */
+
+	drain_node2(true);
+	CHECK(!policy_draining(&(struct policy_in){ .app = &f.app, .draining = node2,
+						   .ndraining = 1 }, &f.insts[w1]));
+	CHECK(policy_draining(&(struct policy_in){ .app = &f.app, .draining = node2,
+						  .ndraining = 1 }, &f.insts[wk]));
+	plan(&f, false);
+	/* web.2 and worker.1 get a new one each, on the same release; nothing
+	 * stops yet, the one-off runs on */
+	CHECK(count(&f, P_START) == 2 && count(&f, P_STOP) == 0);
+	CHECK(find(&f, P_START, 0) && find(&f, P_START, 0)->release == 1);
+	CHECK(serving(&f, "web", 1) == 1 && serving(&f, "web", 2) == 1 &&
+	      serving(&f, "worker", 1) == 1);
+
+	/* The new ones start elsewhere (node3, as the runtime placed them):
+	 * the old ones serve until they are up. */
+	size_t n2 = inst(&f, "web", 2, 1, S_STARTING);
+	size_t nk = inst(&f, "worker", 1, 1, S_STARTING);
+	f.insts[n2].node = "node3";
+	f.insts[nk].node = "node3";
+	plan(&f, false);
+	CHECK(f.plan.n == 0);
+	CHECK(serving(&f, "web", 2) == 1 && serving(&f, "worker", 1) == 1);
+
+	/* web.2's new one answers: the old one stops (then waits for the
+	 * routers, as every stop does); worker.1's old one still serves. */
+	f.insts[n2].state = S_UP;
+	plan(&f, false);
+	CHECK(f.plan.n == 1 && stops(&f, w2));
+	CHECK(serving(&f, "web", 2) == 1 && serving(&f, "worker", 1) == 1);
+	f.insts[w2].state = S_STOPPING;
+
+	/* A new one that misses its boot time while the old one serves:
+	 * R10, and the old one keeps serving (never below the formation). */
+	r10_then_up(&f, nk, wk);
+	CHECK(!stops(&f, run));
+	CHECK(serving(&f, "worker", 1) == 1 && serving(&f, "web", 1) == 1);
+	f.insts[wk].state = S_STOPPING;
+
+	/* Once drained, the next passes do nothing more. */
+	plan(&f, false);
+	CHECK(f.plan.n == 0);
+	drain_node2(false);
+	fx_clear(&f);
+}
+
+/* A new instance the runtime placed on the draining node after all (the
+ * pause not applied yet): replaced too, new first; the old one serves
+ * meanwhile. */
+TEST(drain_replaces_what_lands_on_the_node)
+{
+	struct fx f;
+
+	drain_node2(true);
+	deployed_v1(&f, "web=1");
+	inst_on(&f, "web", 1, "node2");
+	f.insts[inst_on(&f, "web", 1, "node2")].state = S_STARTING;
+	plan(&f, false);
+	CHECK(count(&f, P_START) == 1 && !stops(&f, 0));
+	CHECK(serving(&f, "web", 1) == 1);
+	drain_node2(false);
+	fx_clear(&f);
+}
+
+/* A node's availability, heartbeat after heartbeat: a drain pauses
+ * first, drains once nothing is left; active and pause are set as asked;
+ * its instances are replaced only while the runtime places nothing new
+ * there. */
+TEST(node_availability_steps)
+{
+	static const struct {
+		const char *desired, *is;
+		int containers;
+		const char *next;	/* NULL: nothing to set */
+		bool draining;		/* before the step is taken */
+	} steps[] = {
+		{ "active", "active", 3, NULL, false },
+		{ "drain", "active", 3, "pause", false },
+		{ "drain", "pause", 3, NULL, true },
+		{ "drain", "pause", 1, NULL, true },
+		{ "drain", "pause", 0, "drain", true },
+		{ "drain", "drain", 0, NULL, true },
+		{ "active", "drain", 0, "active", false },
+		{ "pause", "active", 2, "pause", false },
+		{ "pause", "pause", 2, NULL, false },
+		{ "active", "pause", 2, "active", false },
+		{ "pause", "drain", 0, "pause", false },
+	};
+
+	for (size_t k = 0; k < sizeof(steps) / sizeof(*steps); k++) {
+		const char *next = policy_node_next(steps[k].desired, steps[k].is,
+						    steps[k].containers);
+		bool ok = next && steps[k].next ? !strcmp(next, steps[k].next) :
+			  next == steps[k].next;
+		if (!ok)
+			printf("# step %zu: %s, %s, %d: got %s\n", k, steps[k].desired,
+			       steps[k].is, steps[k].containers, next ? next : "nothing");
+		CHECK(ok);
+		CHECK(policy_node_draining(steps[k].desired, steps[k].is) == steps[k].draining);
+	}
 }
 
 /* One-offs (run.N) run to their end whatever the formation does; the
@@ -562,6 +722,9 @@ int main(void)
 	RUN(crash_looping_release_fails_old_kept);
 	RUN(boot_timeout_alone_kills_and_retries);
 	RUN(restart_by_rmdir_replaces_new_first);
+	RUN(drain_replaces_new_first_never_below_the_formation);
+	RUN(drain_replaces_what_lands_on_the_node);
+	RUN(node_availability_steps);
 	RUN(oneoffs_untouched);
 	RUN(release_phase_runs_first);
 	RUN(app_gone_stops_everything);

@@ -122,6 +122,23 @@ static int cat(const struct caller *who, const char *path, struct deis_buf *out)
 	return rc;
 }
 
+/* printf data > path as far as write(), for r: the open's check and
+ * the dry run, nothing committed; the caller holds the state lock. */
+static int write_check(struct req *r, const char *path, const char *data, size_t len,
+		       struct node *n)
+{
+	int rc = resolve(r, path, n);
+
+	if (rc == 0)
+		rc = tree_access(r, n, true);
+	if (rc == 0) {
+		r->dry_run = true;
+		rc = tree_store(r, n, data, len);
+		r->dry_run = false;
+	}
+	return rc;
+}
+
 /* printf data > path: checked at write() (a dry run), committed at
  * close; 0 or -errno, with the reason in why. */
 static int putn(const struct caller *who, const char *path, const char *data, size_t len,
@@ -132,14 +149,7 @@ static int putn(const struct caller *who, const char *path, const char *data, si
 
 	why[0] = '\0';
 	pthread_rwlock_rdlock(&state.lock);
-	int rc = resolve(&r, path, &n);
-	if (rc == 0)
-		rc = tree_access(&r, &n, true);
-	if (rc == 0) {
-		r.dry_run = true;
-		rc = tree_store(&r, &n, data, len);
-		r.dry_run = false;
-	}
+	int rc = write_check(&r, path, data, len, &n);
 	if (rc >= 0)
 		app_ref(n.app);
 	pthread_rwlock_unlock(&state.lock);
@@ -154,6 +164,21 @@ static int putn(const struct caller *who, const char *path, const char *data, si
 static int put(const struct caller *who, const char *path, const char *data, char *why)
 {
 	return putn(who, path, data, strlen(data), why);
+}
+
+/* printf data > path as far as write(): the open's check and the dry
+ * run, nothing committed; 0 or -errno, with the reason in why. */
+static int wcheck(const struct caller *who, const char *path, const char *data, char *why)
+{
+	struct req r = { .who = *who };
+	struct node n;
+
+	why[0] = '\0';
+	pthread_rwlock_rdlock(&state.lock);
+	int rc = write_check(&r, path, data, strlen(data), &n);
+	pthread_rwlock_unlock(&state.lock);
+	snprintf(why, WHY_LEN, "%s", r.err.msg);
+	return rc;
 }
 
 struct names {
@@ -471,6 +496,96 @@ TEST(event_paths)
 	CHECK_STR(paths, "");
 }
 
+TEST(nodes_facts_and_availability)
+{
+	struct deis_buf b = DEIS_BUF_INIT;
+	struct names l;
+	char why[WHY_LEN];
+	/* n1: one runc node; n2: a swarm worker draining (the runtime has
+	 * paused it), 3 containers left, its limits over its memory. */
+	static struct deis_node nodes[2] = {
+		{ .name = "n1", .address = "10.0.0.1", .role = "node", .state = "ready",
+		  .availability = "active", .desired = "active", .containers = 2,
+		  .memory = 8LL << 30, .memory_used = 1LL << 30 },
+		{ .name = "n2", .address = "10.0.0.2", .role = "worker", .state = "ready",
+		  .availability = "pause", .desired = "drain", .movable = true,
+		  .containers = 3, .memory = 1LL << 30, .memory_used = 2LL << 30 },
+	};
+
+	setup();
+	nodes[0].last_seen = nodes[1].last_seen = now_us();
+	state.nodes = nodes;
+	state.nnodes = 2;
+	CHECK(ls(&bob, "platform/nodes/n1", &l) == 0);
+	CHECK_STR(l.all, "address role state availability containers memory memory_used "
+		  "memory_free ");
+	static const struct { const char *path, *want; } facts[] = {
+		{ "n1/role", "node\n" },
+		{ "n1/state", "ready\n" },
+		{ "n1/memory", "8G\n" },
+		{ "n1/memory_used", "1G\n" },
+		{ "n1/memory_free", "7G\n" },
+		{ "n1/availability", "active\n# its runtime cannot move containers to another "
+		  "node: active only\n" },
+		/* overcommitted: nothing free, never below 0 */
+		{ "n2/memory_free", "0\n" },
+		{ "n2/availability", "drain\n# draining: nothing new is placed here, 3 "
+		  "containers left to replace elsewhere\n" },
+	};
+	for (size_t k = 0; k < sizeof(facts) / sizeof(*facts); k++) {
+		char path[64];
+		snprintf(path, sizeof(path), "platform/nodes/%s", facts[k].path);
+		CHECK(cat(&bob, path, &b) == 0);
+		CHECK_STR(deis_buf_str(&b), facts[k].want);
+	}
+	/* a node its scheduler no longer reports is down */
+	nodes[1].last_seen = now_us() - 31LL * 1000000;
+	CHECK(cat(&bob, "platform/nodes/n2/state", &b) == 0);
+	CHECK_STR(deis_buf_str(&b), "down\n");
+	snprintf(nodes[1].state, sizeof(nodes[1].state), "down");
+	nodes[1].last_seen = now_us();
+	CHECK(cat(&bob, "platform/nodes/n2/state", &b) == 0);
+	CHECK_STR(deis_buf_str(&b), "down\n");
+
+	/* Who: admins only, refused at open; the other facts are read-only
+	 * to everyone. */
+	CHECK(wcheck(&alice, "platform/nodes/n2/availability", "drain\n", why) == -EACCES);
+	CHECK(wcheck(&bob, "platform/nodes/n2/availability", "active\n", why) == -EACCES);
+	CHECK(wcheck(&root, "platform/nodes/n2/state", "ready\n", why) == -EACCES);
+	CHECK(wcheck(&root, "platform/nodes/n2/availability", "drain\n", why) == 0);
+	/* The grammar: one word; '#' lines are comments (what it shows
+	 * writes back). */
+	CHECK(wcheck(&root, "platform/nodes/n2/availability", "pause", why) == 0);
+	CHECK(wcheck(&root, "platform/nodes/n2/availability",
+		     "drain\n# draining: nothing new\n", why) == 0);
+	static const char *const bad[] = { "", "\n", "Drain\n", "drained\n", "drain pause\n",
+					   "active\nactive\n", "# only a comment\n", "dr ain\n" };
+	for (size_t k = 0; k < sizeof(bad) / sizeof(*bad); k++) {
+		if (wcheck(&root, "platform/nodes/n2/availability", bad[k], why) != -EINVAL)
+			printf("# not refused: \"%s\"\n", bad[k]);
+		CHECK(wcheck(&root, "platform/nodes/n2/availability", bad[k], why) == -EINVAL);
+		CHECK(strstr(why, "active, pause or drain") != NULL);
+	}
+	/* A runc node takes active only: nowhere to move its containers. */
+	CHECK(wcheck(&root, "platform/nodes/n1/availability", "drain\n", why) == -EOPNOTSUPP);
+	CHECK(strstr(why, "cannot move them to another node") != NULL);
+	CHECK(wcheck(&root, "platform/nodes/n1/availability", "pause\n", why) == -EOPNOTSUPP);
+	CHECK(wcheck(&root, "platform/nodes/n1/availability", "active\n", why) == 0);
+	/* refusals and checks changed nothing */
+	CHECK(mem_commits == 0);
+	CHECK_STR(events, "");
+	CHECK(cat(&bob, "platform/nodes/n1/availability", &b) == 0);
+	CHECK(strncmp(deis_buf_str(&b), "active\n", 7) == 0);
+	/* the event of a node names its directory */
+	char paths[256] = "";
+	tree_event_paths("node", "n2", add_path, paths);
+	CHECK_STR(paths, "platform/nodes/n2 ");
+	deis_buf_release(&b);
+	state.nodes = NULL;
+	state.nnodes = 0;
+	setup();
+}
+
 TEST(readme_from_the_rows)
 {
 	struct deis_buf b = DEIS_BUF_INIT;
@@ -480,8 +595,10 @@ TEST(readme_from_the_rows)
 	CHECK(strstr(deis_buf_str(&b), "\n  apps/ ") != NULL);
 	CHECK(strstr(deis_buf_str(&b), "\n      formation ") != NULL);
 	CHECK(strstr(deis_buf_str(&b), "\n        <KEY> ") != NULL);
-	/* a row without help (containers/<name>/state) is left out */
-	CHECK(strstr(deis_buf_str(&b), " state ") == NULL);
+	/* a row without help (containers/<name>/state) is left out; one with
+	 * help (platform/nodes/<node>/state) is in */
+	CHECK(strstr(deis_buf_str(&b), "\n          state ") == NULL);
+	CHECK(strstr(deis_buf_str(&b), "\n        state ") != NULL);
 	/* it reads on a terminal of 80 columns */
 	for (const char *l = deis_buf_str(&b); *l;) {
 		const char *nl = strchr(l, '\n');
@@ -725,6 +842,7 @@ int main(int argc, char **argv)
 	RUN(bad_input_changes_nothing);
 	RUN(apps_made_and_destroyed);
 	RUN(event_paths);
+	RUN(nodes_facts_and_availability);
 	RUN(readme_from_the_rows);
 	RUN(doc_matches_the_rows);
 	RUN(man_page_matches_the_rows);
