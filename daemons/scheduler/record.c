@@ -76,7 +76,8 @@ static void inst_row(struct inst *i, struct deis_container *c)
 	*c = (struct deis_container){
 		.name = i->name, .type = i->type, .number = i->number,
 		.instance = i->id, .seq = i->seq, .state = (char *)state_names[i->state],
-		.release = i->release, .node = scheduler_conf.node, .address = i->address,
+		.release = i->release, .node = i->node[0] ? i->node : scheduler_conf.node,
+		.address = i->address,
 		.port = i->port, .started = i->started_us, .restarts = i->restarts,
 		.command = i->command,
 	};
