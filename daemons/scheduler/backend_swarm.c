@@ -181,7 +181,8 @@ static void task_read(json_t *j, struct task *t)
 	copy(t->node, sizeof(t->node), jstr(j, "NodeID"));
 	copy(t->created, sizeof(t->created), jstr(j, "CreatedAt"));
 	copy(t->error, sizeof(t->error), jstr(j, "Status.Err"));
-	t->container = jstr(j, "Status.ContainerStatus.ContainerID") != NULL;
+	const char *cid = jstr(j, "Status.ContainerStatus.ContainerID");
+	t->container = cid && cid[0];
 	t->code = (int)json_integer_value(jget(j, "Status.ContainerStatus.ExitCode"));
 	t->port = 0;
 	json_t *ports = jget(j, "Status.PortStatus.Ports");

@@ -139,12 +139,11 @@ json_t *swarm_service_json(const struct deis_backend_spec *spec,
 	swarm_network_name(spec->app, net);
 	type_of(spec->name, type, sizeof(type));
 	json_t *task = json_pack(
-		"{s:o, s:o, s:{s:s}, s:[{s:s, s:[s]}], s:i}",
+		"{s:o, s:o, s:{s:s}, s:[{s:s, s:[s]}]}",
 		"ContainerSpec", container_spec(spec, o), "Resources", resources(spec),
 		"RestartPolicy", "Condition", "none",
 		/* The alias: in the app, "web" resolves to every web task. */
-		"Networks", "Target", net, "Aliases", type,
-		"ForceUpdate", 0);
+		"Networks", "Target", net, "Aliases", type);
 	if (o->log_socket && o->log_socket[0]) {
 		char addr[300], tag[64];
 		snprintf(addr, sizeof(addr), "unixgram://%s", o->log_socket);
