@@ -764,7 +764,7 @@ static void registry_of(char *out, size_t len)
 {
 	const char *u = registry_opt && registry_opt[0] ? registry_opt : deis_conf.registry_url;
 
-	if (!strcmp(u, "none")) {
+	if (!u || !strcmp(u, "none")) {
 		out[0] = '\0';
 		return;
 	}

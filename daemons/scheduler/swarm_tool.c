@@ -52,7 +52,7 @@ static long long ms(void)
 {
 	struct timespec t;
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
+	clock_gettime(CLOCK_REALTIME, &t);	/* the tests compare it with theirs */
 	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
 }
 
