@@ -1,25 +1,11 @@
 #!/bin/bash
 test_description='swarm backend: web=6 spreads over the 3 nodes; every instance answers on its node address and published port'
 . "$(dirname "$0")/lib.sh"
+. "$DEIS_SRC/tests/cluster/swarm-lib.sh"
 
-# The swarm backend alone (daemons/scheduler/swarm_tool: what deis-scheduler
-# does with it, the policy's first restart at once), against node1, the
-# manager, on the lab's test image.  Run through the platform once the
-# nodes have one: `echo web=6 > formation` and the routers' answers.
-TOOL=${DEIS_BUILD:-$DEIS_SRC/build}/daemons/scheduler/swarm_tool
+# The backend alone (swarm-lib.sh); through the platform once the nodes
+# have one: `echo web=6 > formation` and the routers' answers.
 APP=spread$$
-
-ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
-
-keep_stop() {
-	[ -s "$TRASH_DIRECTORY/keep.pid" ] || return 0
-	kill "$(cat "$TRASH_DIRECTORY/keep.pid")" 2>/dev/null
-	test_wait_for 60 eval '! kill -0 "$(cat "$TRASH_DIRECTORY/keep.pid")" 2>/dev/null'
-	rm -f "$TRASH_DIRECTORY/keep.pid"
-}
-trap '_lab_st=$?; keep_stop; _lab_own_down; (exit $_lab_st); _test_on_exit' EXIT
-
-up_count() { [ -s state ] && [ "$(awk '$5 == "up"' state | wc -l)" = "$1" ]; }
 
 test_expect_success 'the lab and the tool are there' '
 	test -n "$B" && test -S "$B/n1/d.sock" && test -x "$TOOL" &&
@@ -29,10 +15,7 @@ test_expect_success 'the lab and the tool are there' '
 
 test_expect_success 'web=6: six instances up within 120 s' '
 	t0=$(ms) &&
-	{ "$TOOL" --swarm_socket="$B/n1/d.sock" --swarm_registry=none --swarm_user= \
-		--scheduler_grace=5 keep "$APP" web 6 "$IMAGE" \
-		"exec python3 -m http.server \$PORT" "$PWD/state" >keep.out 2>&1 &
-	  echo $! >keep.pid; } &&
+	keep_start "$APP" 6 &&
 	test_wait_for 120 up_count 6 &&
 	lab_measured "web=6 up (create to the last running):" "$(( $(ms) - t0 )) ms"
 '
@@ -63,7 +46,7 @@ test_expect_success '200 requests over the six: all 200' '
 '
 
 test_expect_success 'the services carry the labels the scheduler adopts by' '
-	lab_api 1 GET "/services?filters=$(printf "{\"label\":[\"io.deis.app=%s\"]}" "$APP" | jq -sRr @uri)" >svcs &&
+	app_services "$APP" >svcs &&
 	test "$(jq length svcs)" = 6 &&
 	jq -r ".[].Spec.Labels[\"io.deis.type\"]" svcs | sort -u >types &&
 	echo web >expect && test_cmp expect types &&
@@ -73,7 +56,7 @@ test_expect_success 'the services carry the labels the scheduler adopts by' '
 
 test_expect_success 'stopped: every service of the app removed' '
 	keep_stop &&
-	lab_api 1 GET "/services?filters=$(printf "{\"label\":[\"io.deis.app=%s\"]}" "$APP" | jq -sRr @uri)" >svcs &&
+	app_services "$APP" >svcs &&
 	test "$(jq length svcs)" = 0
 '
 

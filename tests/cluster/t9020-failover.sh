@@ -1,6 +1,7 @@
 #!/bin/bash
 test_description='swarm backend: a worker lost (lab kill 3; this script changes the lab) - every instance that ran there runs again elsewhere; the time, and failed requests through the published ports'
 . "$(dirname "$0")/lib.sh"
+. "$DEIS_SRC/tests/cluster/swarm-lib.sh"
 
 # The swarm backend alone (daemons/scheduler/swarm_tool keeps web=6 as the
 # scheduler would, with the policy's immediate first restart), against
@@ -8,25 +9,14 @@ test_description='swarm backend: a worker lost (lab kill 3; this script changes 
 # requests go round the published ports the tool reports, and those to the
 # lost node fail until its instances run elsewhere (with routers, nginx
 # retries the next upstream: 0 expected).
-TOOL=${DEIS_BUILD:-$DEIS_SRC/build}/daemons/scheduler/swarm_tool
 APP=failover$$
 
-ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
-
-keep_stop() {
-	[ -s "$TRASH_DIRECTORY/keep.pid" ] || return 0
-	kill "$(cat "$TRASH_DIRECTORY/keep.pid")" 2>/dev/null
-	test_wait_for 60 eval '! kill -0 "$(cat "$TRASH_DIRECTORY/keep.pid")" 2>/dev/null'
-	rm -f "$TRASH_DIRECTORY/keep.pid"
-}
-load_stop() {
+extra_stop() {
 	[ -s "$TRASH_DIRECTORY/load.pid" ] || return 0
 	kill "$(cat "$TRASH_DIRECTORY/load.pid")" 2>/dev/null
 	rm -f "$TRASH_DIRECTORY/load.pid"
 }
-trap '_lab_st=$?; load_stop; keep_stop; _lab_own_down; (exit $_lab_st); _test_on_exit' EXIT
 
-up_count() { [ -s state ] && [ "$(awk '$5 == "up"' state | wc -l)" = "$1" ]; }
 # Every instance up, none on node3.
 moved() { up_count 6 && ! awk '$2 == "node3" { f = 1 } END { exit !f }' state; }
 
@@ -48,10 +38,7 @@ load() {
 
 test_expect_success 'web=6 up, some on node3' '
 	test -n "$B" && test -x "$TOOL" &&
-	{ "$TOOL" --swarm_socket="$B/n1/d.sock" --swarm_registry=none --swarm_user= \
-		--scheduler_grace=5 keep "$APP" web 6 "$IMAGE" \
-		"exec python3 -m http.server \$PORT" "$PWD/state" >keep.out 2>&1 &
-	  echo $! >keep.pid; } &&
+	keep_start "$APP" 6 &&
 	test_wait_for 120 up_count 6 &&
 	cat state &&
 	awk "\$2 == \"node3\" { f = 1 } END { exit !f }" state
@@ -66,7 +53,7 @@ test_expect_success 'lab kill 3: every instance runs again on node1 or node2' '
 	down=$(( $(ms) - t0 )) &&
 	test_wait_for 120 moved &&
 	back=$(( $(ms) - t0 )) &&
-	sleep 1 && load_stop &&
+	sleep 1 && extra_stop &&
 	cat state &&
 	lab_measured "node3 seen down by the swarm after:" "$down ms" &&
 	lab_measured "every instance running again elsewhere after:" "$back ms" &&
@@ -83,7 +70,7 @@ test_expect_success 'requests through the published ports: the failed ones count
 
 test_expect_success 'stopped: every service of the app removed' '
 	keep_stop &&
-	lab_api 1 GET "/services?filters=$(printf "{\"label\":[\"io.deis.app=%s\"]}" "$APP" | jq -sRr @uri)" >svcs &&
+	app_services "$APP" >svcs &&
 	test "$(jq length svcs)" = 0
 '
 
