@@ -19,6 +19,7 @@
  * engine handle each.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +79,9 @@ struct task {
 struct follow {
 	char id[DEIS_BACKEND_ID_MAX + 1];
 	char service[80];	/* its service's ID */
-	int efd;		/* its proc.fd: written once it ended */
+	int efd;		/* written once it ended; the scheduler's proc.fd
+				 * is a dup of it, closed whenever the scheduler
+				 * likes: this one is never a closed number */
 	bool seen;		/* a task of it was seen */
 	bool ended, down, gone;
 	struct task t;
@@ -320,15 +323,19 @@ static void *watch(void *arg)
 	return NULL;
 }
 
-/* Follows service sid as instance id: its eventfd, or -1 when none
- * could be made. */
+/* Follows service sid as instance id: a dup of its eventfd for the
+ * scheduler's proc.fd. */
 static int follow_add(struct swarm *s, const char *id, const char *sid,
 		      struct deis_error *err)
 {
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), theirs;
 
 	if (fd < 0)
 		return deis_error_set(err, errno, "eventfd: %m");
+	if ((theirs = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		close(fd);
+		return deis_error_set(err, errno, "eventfd: %m");
+	}
 	pthread_mutex_lock(&s->mu);
 	struct follow *f = follow_find(s, id);
 	if (f) {
@@ -341,17 +348,16 @@ static int follow_add(struct swarm *s, const char *id, const char *sid,
 	copy(f->id, sizeof(f->id), id);
 	copy(f->service, sizeof(f->service), sid);
 	pthread_mutex_unlock(&s->mu);
-	return fd;
+	return theirs;
 }
 
-/* Stops following id; its eventfd is closed (unless the caller's proc
- * has it, which the caller closes). */
-static void follow_drop(struct swarm *s, const char *id, int owned_fd)
+/* Stops following id (the scheduler's dup, if any, is the scheduler's). */
+static void follow_drop(struct swarm *s, const char *id)
 {
 	pthread_mutex_lock(&s->mu);
 	struct follow *f = follow_find(s, id);
 	if (f) {
-		if (f->efd >= 0 && f->efd != owned_fd)
+		if (f->efd >= 0)
 			close(f->efd);
 		*f = s->fl[--s->nfl];
 	}
@@ -520,8 +526,7 @@ static void swarm_ended(struct deis_backend *b, const char *id, struct deis_back
 	pthread_mutex_unlock(&s->mu);
 	if (node[0])
 		deis_log(LOG_WARNING, "%s: node %s is down: the instance ended", id, node);
-	int owned = proc ? proc->fd : -1;
-	follow_drop(s, id, owned);
+	follow_drop(s, id);
 	if (proc) {
 		if (proc->fd >= 0)
 			close(proc->fd);
@@ -542,7 +547,7 @@ static void swarm_remove(struct deis_backend *b, const char *id, const char *app
 	service_of(id, name);
 	if (service_delete(s, name, &err) < 0)
 		deis_log(LOG_WARNING, "%s: %s", id, err.msg);
-	follow_drop(s, id, -1);
+	follow_drop(s, id);
 	if (!app)
 		return;
 	/* The app's network goes with its last service: the engine refuses
@@ -575,6 +580,9 @@ static int swarm_list(struct deis_backend *b,
 	int r = list_ours(s, "services", &svcs, err);
 	if (r < 0)
 		return r;
+	int *fds = xrealloc(NULL, (json_array_size(svcs) + 1) * sizeof(*fds));
+	for (k = 0; k <= json_array_size(svcs); k++)
+		fds[k] = -1;
 	json_array_foreach(svcs, k, j) {
 		const char *id = jstr(j, "Spec.Labels." SWARM_LABEL ".instance");
 		const char *sid = jstr(j, "ID");
@@ -582,25 +590,32 @@ static int swarm_list(struct deis_backend *b,
 			continue;
 		if ((r = follow_add(s, id, sid, err)) < 0)
 			break;
+		fds[k] = r;
 	}
 	/* Their tasks now, not at the watcher's next turn. */
 	if (r >= 0)
 		r = poll_once(s, s->e, err);
 	json_array_foreach(svcs, k, j) {
 		const char *id = jstr(j, "Spec.Labels." SWARM_LABEL ".instance");
-		if (!id || r < 0)
+		if (fds[k] < 0)
 			continue;
+		if (r < 0) {
+			close(fds[k]);
+			continue;
+		}
 		pthread_mutex_lock(&s->mu);
 		struct follow *f = follow_find(s, id);
 		struct deis_backend_found found = { .id = id, .proc = DEIS_BACKEND_PROC_INIT };
 		if (f && f->ended) {
 			found.ended = true;
-		} else if (f) {
-			found.proc.fd = f->efd;
+			close(fds[k]);
+		} else {
+			found.proc.fd = fds[k];
 		}
 		pthread_mutex_unlock(&s->mu);
 		fn(ctx, &found);
 	}
+	free(fds);
 	json_decref(svcs);
 	return r < 0 ? r : 0;
 }
@@ -627,7 +642,7 @@ static void swarm_sweep(struct deis_backend *b, bool (*known)(void *ctx, const c
 		if (service_delete(s, jstr(j, "ID"), &err) < 0)
 			deis_log(LOG_WARNING, "swarm: %s", err.msg);
 		if (id)
-			follow_drop(s, id, -1);
+			follow_drop(s, id);
 	}
 	if (list_ours(s, "networks", &nets, &err) == 0) {
 		json_array_foreach(nets, m, n) {

@@ -14,6 +14,8 @@
  *       (gracefully) and removed.
  *   swarm_tool [--OPTION=VALUE ...] nodes
  *       the cluster's nodes, one a line.
+ *   swarm_tool [--OPTION=VALUE ...] list
+ *       what a restarted scheduler would adopt: "<id> running|ended".
  *   swarm_tool [--OPTION=VALUE ...] sweep
  *       removes every service of the platform's (what no scheduler knows).
  *
@@ -172,6 +174,13 @@ static void node_line(void *ctx, const struct deis_backend_node *n)
 	       n->availability, n->containers, n->memory_total, n->memory_reserved);
 }
 
+static void found_line(void *ctx, const struct deis_backend_found *f)
+{
+	printf("%s %s\n", f->id, f->ended ? "ended" : f->proc.fd >= 0 ? "running" : "unknown");
+	if (f->proc.fd >= 0)
+		close(f->proc.fd);
+}
+
 static bool nothing_known(void *ctx, const char *id)
 {
 	return false;
@@ -198,7 +207,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (k >= argc) {
-		fprintf(stderr, "usage: swarm_tool [--OPTION=VALUE ...] keep|nodes|sweep ...\n");
+		fprintf(stderr, "usage: swarm_tool [--OPTION=VALUE ...] keep|nodes|list|sweep ...\n");
 		return 2;
 	}
 	struct deis_backend_conf bc = { .home = "/nonexistent" };
@@ -213,6 +222,8 @@ int main(int argc, char **argv)
 		r = keep(be, argv + k + 1);
 	} else if (!strcmp(argv[k], "nodes")) {
 		r = ops->nodes(be, node_line, NULL, &err) < 0;
+	} else if (!strcmp(argv[k], "list")) {
+		r = ops->list(be, found_line, NULL, &err) < 0;
 	} else if (!strcmp(argv[k], "sweep")) {
 		ops->sweep(be, nothing_known, NULL);
 	} else {
