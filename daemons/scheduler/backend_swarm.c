@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,7 @@ struct follow {
 				 * likes: this one is never a closed number */
 	bool seen;		/* a task of it was seen */
 	bool ended, down, gone;
+	bool killed;		/* we deleted its service (stop(force)) */
 	struct task t;
 };
 
@@ -225,8 +227,9 @@ static void nodes_read(struct swarm *s, json_t *list)
 static bool follow_ended(struct swarm *s, struct follow *f, bool found)
 {
 	if (!found) {
-		/* Its service is gone (deleted, or its tasks with it). */
-		f->gone = f->seen;
+		/* Its service is gone (deleted, or its tasks with it); one we
+		 * deleted before its first task showed is gone too. */
+		f->gone = f->seen || f->killed;
 		return f->gone;
 	}
 	if (is_ended_state(f->t.state))
@@ -490,9 +493,15 @@ static int swarm_stop(struct deis_backend *b, const char *id, bool force,
 	char name[SWARM_NAME_MAX];
 
 	service_of(id, name);
-	if (force)
-		return service_delete(SWARM(b), name, err);
-	return scale_to_zero(SWARM(b), name, err);
+	if (!force)
+		return scale_to_zero(SWARM(b), name, err);
+	/* Its end is then a SIGKILL's, not a service gone astray. */
+	pthread_mutex_lock(&SWARM(b)->mu);
+	struct follow *f = follow_find(SWARM(b), id);
+	if (f)
+		f->killed = true;
+	pthread_mutex_unlock(&SWARM(b)->mu);
+	return service_delete(SWARM(b), name, err);
 }
 
 static void swarm_ended(struct deis_backend *b, const char *id, struct deis_backend_proc *proc,
@@ -512,6 +521,9 @@ static void swarm_ended(struct deis_backend *b, const char *id, struct deis_back
 		struct node *n = node_by_id(s, f->t.node);
 		copy(node, sizeof(node), n ? n->name : f->t.node);
 		snprintf(ex->error, sizeof(ex->error), "its node %s is down", node);
+	} else if (f && f->gone && f->killed) {
+		ex->code = 128 + SIGKILL;
+		ex->signal = SIGKILL;
 	} else if (f && f->gone) {
 		snprintf(ex->error, sizeof(ex->error), "its service was removed");
 	} else if (f && f->seen && f->t.container && is_ended_state(f->t.state)) {
