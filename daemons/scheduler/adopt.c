@@ -15,6 +15,9 @@
  * Rows of this node without a container are deleted (the next pass starts
  * what is missing), and whatever the backend holds that no instance knows
  * goes.  Nothing is started twice: an instance is adopted or replaced.
+ *
+ * A cluster backend (swarm) lists every node's containers, and one
+ * scheduler serves them all: every row is this scheduler's.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -29,6 +32,12 @@
 struct adoption {
 	int adopted, dropped;
 };
+
+/* Whether a row of node is this scheduler's. */
+static bool ours(const char *node)
+{
+	return sched.backend->ops->cluster || !node[0] || !strcmp(node, scheduler_conf.node);
+}
 
 static const struct deis_container *row_of(const char *id, struct sapp **app)
 {
@@ -68,7 +77,7 @@ static void found(void *ctx, const struct deis_backend_found *f)
 	struct sapp *a = NULL;
 	const struct deis_container *c = row_of(f->id, &a);
 
-	if (!c || (c->node[0] && strcmp(c->node, scheduler_conf.node))) {
+	if (!c || !ours(c->node)) {
 		destroy(f);
 		return;
 	}
@@ -113,7 +122,7 @@ static void drop_stale_rows(struct adoption *ad)
 		const struct deis_app *m = apps[k].m;
 		for (size_t c = 0; m && c < m->ncontainers; c++) {
 			const struct deis_container *ct = &m->containers[c];
-			if (inst_find(ct->instance) || strcmp(ct->node, scheduler_conf.node))
+			if (inst_find(ct->instance) || !ours(ct->node) || !ct->node[0])
 				continue;
 			if (!strcmp(ct->desired, "attached") &&
 			    be->ops->attached_runs(be, ct->instance))

@@ -9,6 +9,7 @@
 
 const struct deis_backend_ops *const deis_backends[] = {
 	&deis_backend_runc,
+	&deis_backend_swarm,
 	NULL,
 };
 

@@ -8,6 +8,11 @@
  * 100-150 ms after its start.  HTTP checks run in the main loop's curl
  * multi handle, never blocking it.  Other types are up as soon as the
  * backend started their process.
+ *
+ * On a cluster backend (swarm) an instance has no address until it is
+ * placed: its node, the node's address and the port published there come
+ * from the backend's inspect() once its task runs, into the instance and
+ * its row (the routers send to address:port), and the probes go there.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,17 +73,42 @@ static size_t discard(char *p, size_t s, size_t n, void *u)
 	return s * n;
 }
 
+/* Where a cluster backend placed i, once it has: false while it has not
+ * (its task is not running yet). */
+static bool placed(struct inst *i, struct deis_backend_state *st)
+{
+	if (!sched.backend->ops->cluster)
+		return true;
+	if (!st->node[0])
+		return false;
+	if (strcmp(i->node, st->node) || strcmp(i->address, st->address) ||
+	    (st->port && i->port != st->port)) {
+		snprintf(i->node, sizeof(i->node), "%s", st->node);
+		snprintf(i->address, sizeof(i->address), "%s", st->address);
+		i->port = st->port ? st->port : scheduler_conf.port;
+		i->dirty = true;
+		applog(i->app, "%s: placed on %s at %s:%d", i->name, i->node, i->address,
+		       i->port);
+	}
+	return true;
+}
+
 void probe(struct inst *i, const struct deis_app *m, double t)
 {
 	const char *path = m ? deis_app_setting_kv(m, "healthcheck", "path") : NULL;
+	struct deis_backend_state st = { 0 };
 
-	if (!is_web(i)) {
-		struct deis_backend_state st = { 0 };
+	if (!is_web(i) || sched.backend->ops->cluster)
 		sched.backend->ops->inspect(sched.backend, i->id, &st);
-		if (st.started)
+	if (!is_web(i)) {
+		if (st.started && placed(i, &st))
 			set_up(i);
 		else
 			i->next_probe = t + 0.01;
+		return;
+	}
+	if (!placed(i, &st)) {
+		i->next_probe = t + (t - i->run_since < 2 ? 0.02 : 0.1);
 		return;
 	}
 	if (i->probe)

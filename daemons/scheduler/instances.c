@@ -210,6 +210,9 @@ struct inst *inst_from_row(const char *app, const struct deis_container *c)
 	i->release = c->release;
 	i->port = c->port;
 	snprintf(i->address, sizeof(i->address), "%s", c->address);
+	/* A cluster backend's rows say where each runs; runc's are ours. */
+	if (sched.backend && sched.backend->ops->cluster)
+		snprintf(i->node, sizeof(i->node), "%s", c->node);
 	i->started_us = c->started;
 	i->restarts = c->restarts;
 	i->command = c->command[0] ? strdup(c->command) : NULL;

@@ -76,7 +76,8 @@ static void inst_row(struct inst *i, struct deis_container *c)
 	*c = (struct deis_container){
 		.name = i->name, .type = i->type, .number = i->number,
 		.instance = i->id, .seq = i->seq, .state = (char *)state_names[i->state],
-		.release = i->release, .node = scheduler_conf.node, .address = i->address,
+		.release = i->release, .node = i->node[0] ? i->node : scheduler_conf.node,
+		.address = i->address,
 		.port = i->port, .started = i->started_us, .restarts = i->restarts,
 		.command = i->command,
 	};
@@ -195,6 +196,22 @@ void load_app(struct sapp *a)
 	a->pass = true;
 }
 
+/* A ready node of the cluster: its heartbeat row (a down one gets none:
+ * its row ages as a dead machine's would). */
+static void node_seen(void *ctx, const struct deis_backend_node *n)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	char info[512];
+
+	if (strcmp(n->state, "ready"))
+		return;
+	snprintf(info, sizeof(info), "{\"containers\": %d, \"memory\": %lld, "
+		 "\"memory_reserved\": %lld, \"role\": \"%s\", \"availability\": \"%s\"}",
+		 n->containers, n->memory_total, n->memory_reserved, n->role, n->availability);
+	if (deis_db_node_seen(sched.db, n->name, n->address, info, &err) < 0)
+		deis_log(LOG_WARNING, "node %s heartbeat: %s", n->name, err.msg);
+}
+
 /*
  * Which apps changed (serials compared: a lost event costs at most one
  * resync), and the node's heartbeat: its address, how many containers it
@@ -222,6 +239,13 @@ void resync(void)
 		if (apps[k].m && !deis_kvlist_get(&serials, apps[k].name))
 			apps[k].reload = true;
 	deis_kvlist_clear(&serials);
+	struct deis_backend *be = sched.backend;
+	if (be->ops->nodes) {
+		/* A cluster's nodes, as its backend sees them. */
+		if (be->ops->nodes(be, node_seen, NULL, &err) < 0)
+			deis_log(LOG_WARNING, "the cluster's nodes: %s", err.msg);
+		return;
+	}
 	char info[256];
 	int count = 0;
 	for (struct inst *i = insts; i; i = i->next)

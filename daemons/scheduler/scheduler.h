@@ -17,6 +17,7 @@
  *   run.c        `deis-scheduler run`: an attached one-off
  *   backend.c    the runtime backends (include/deis/backend.h);
  *   backend_runc.c, slug.c  the runc one, its slug cache;
+ *   backend_swarm.c, swarm_spec.c, engine.c  the Docker Swarm one
  *   shim.c       deis-shim, a container's parent (a program of its own)
  */
 #ifndef DEIS_SCHEDULER_H
@@ -93,6 +94,7 @@ struct inst {
 	int release;
 	int port;
 	char address[DEIS_BACKEND_ADDRESS_MAX];	/* its own on the node */
+	char node[DEIS_BACKEND_NODE_MAX];	/* where it runs ("": this node) */
 	char *command;			/* one-offs */
 	enum kind kind;
 	enum istate state;
@@ -233,9 +235,10 @@ int scheduler_serve(void);
 /* deis-scheduler run [--OPTION=VALUE ...] APP USER TERM COMMAND */
 int run_main(int argc, char **argv);
 
-/* ---- the runc backend (backend_runc.c, slug.c) ---- */
+/* ---- the backends (backend_runc.c, slug.c; backend_swarm.c) ---- */
 
 extern const struct deis_backend_ops deis_backend_runc;
+extern const struct deis_backend_ops deis_backend_swarm;
 
 /* Spawns argv (stdin /dev/null, no other fd but 1 and 2; session: in a
  * session of its own) into *pid. */
