@@ -196,12 +196,13 @@ static int repo_fail(struct deis_error *err, const char *repo, const char *what)
  * what this node last saw:
  *
  *   - a deploy branch already at sha: this node served that push (a
- *     single host always did); nothing changes;
+ *     single host always does); nothing changes;
  *   - sha is here (it was pushed through this node once): main, and
  *     master if it exists, are set to it;
  *   - it is not: they are deleted, so the push creates them, and the
  *     pusher's git sends all it has.  Nothing here can tell whether such
- *     a push contains sha (docs/builder.md, "Pushes through any node").
+ *     a push contains sha (docs/builder.md, "The push lock, and pushes
+ *     through any node").
  *
  * With apply false nothing changes: the state is only read (a fetch).
  * Called under the app's push lock when apply is true.
