@@ -756,6 +756,11 @@ static void run_request(struct session *s)
 	if (service == BUILDER_RECEIVE_PACK ? !push_prepare(s, app, app_id, &lock) :
 					      !fetch_prepare(s, app, app_id))
 		goto out;
+	/* Nothing below needs the session's connection, and a push holds
+	 * its lock's: one connection per push, as before the lock was in
+	 * the database. */
+	deis_db_close(s->db);
+	s->db = NULL;
 	if (builder_git_spawn(service, app, s->user, s->git_protocol, &s->pid, s->fds,
 			      &err) < 0) {
 		deis_log(LOG_ERR, "%s: %s: starting git: %s", s->peer, app, err.msg);
