@@ -2,17 +2,13 @@
 test_description='deis-builder on two nodes: one push per app at a time across builders (a PostgreSQL lock), freed when a builder dies; pushes through a node whose repository is behind'
 . "$(dirname "$0")/../lib.sh"
 
+APP=pl-hello USER_=deis-plock
 # Two builders on one platform, as on two nodes: A is the platform's own
-# (its repositories in $DEIS_HOME/git), B a second deis-builder started
-# here with a home, a port and repositories of its own.
-A=$DEIS_MOUNT/apps
-APP=pl-hello
-USER_=deis-plock
-ALOG=$DEIS_LOGDIR/deis-builder.log
-AREPO=$DEIS_HOME/git/$APP.git
+# (its log, its repositories in $DEIS_HOME/git), B a second deis-builder
+# started here in $NB, with a home, a port and repositories of its own.
+ALOG=$DEIS_LOGDIR/deis-builder.log AREPO=$DEIS_HOME/git/$APP.git
 NB=$TRASH_DIRECTORY/nodeb
-BLOG=$NB/builder.log
-BREPO=$NB/home/git/$APP.git
+BLOG=$NB/builder.log BREPO=$NB/home/git/$APP.git
 export TRASH_DIRECTORY	# for gatessh
 
 # git push of src through builder A or B (a port); output in push.out.
@@ -43,6 +39,13 @@ held_push() {	# PORT
 		echo $? >held.rc
 	) &
 	echo $! >held.pid
+}
+
+# A new commit of src adding the file NAME; its id in the file NAME.
+new_commit() {	# NAME
+	echo "$1" >"src/$1" &&
+	deis_git_commit src "$1" &&
+	git -C src rev-parse HEAD >"$1"
 }
 
 # The commit of the app's current release, from the database.
@@ -106,9 +109,7 @@ test_expect_success 'a push through A builds v2; its lock is held in PostgreSQL 
 
 test_expect_success 'a follow-up commit through B, whose repository is empty, builds the next release' '
 	test_path_is_missing "$BREPO" &&
-	echo two >src/two &&
-	deis_git_commit src c2 &&
-	git -C src rev-parse HEAD >c2 &&
+	new_commit c2 &&
 	push_b &&
 	grep "^remote: -----> Launching v3" push.out &&
 	test "$(current_commit)" = "$(cat c2)" &&
@@ -117,9 +118,7 @@ test_expect_success 'a follow-up commit through B, whose repository is empty, bu
 '
 
 test_expect_success 'back through A, whose copy is behind and lacks the last build: the push works' '
-	echo three >src/three &&
-	deis_git_commit src c3 &&
-	git -C src rev-parse HEAD >c3 &&
+	new_commit c3 &&
 	push_a &&
 	grep "^remote: -----> Launching v4" push.out &&
 	grep -q "$APP.git: deleted main ($(cut -c1-12 c1)): the app.s last build, $(cut -c1-12 c2)" "$ALOG" &&
@@ -132,9 +131,7 @@ test_expect_success 'history rewritten through B (a force push), then a fast-for
 	push_b +main &&
 	grep "^remote: -----> Launching v5" push.out &&
 	test "$(current_commit)" = "$(cat c2)" &&
-	echo four >src/four &&
-	deis_git_commit src c4 &&
-	git -C src rev-parse HEAD >c4 &&
+	new_commit c4 &&
 	push_a &&
 	grep "^remote: -----> Launching v6" push.out &&
 	grep -q "$APP.git: main was $(cut -c1-12 c3), now $(cut -c1-12 c2): the app.s last build" "$ALOG" &&
@@ -149,8 +146,7 @@ test_expect_success 'through a node that has the last build, a push that is not 
 '
 
 test_expect_success 'concurrent pushes through A and B: the one through B is refused at once, with the message' '
-	echo five >src/five &&
-	deis_git_commit src c5 &&
+	new_commit c5 &&
 	n=$(pushes "$ALOG") &&
 	held_push "$DEIS_SSH_PORT" &&
 	test_wait_for 20 pushes_above "$ALOG" "$n" &&
@@ -170,9 +166,7 @@ test_expect_success 'concurrent pushes through A and B: the one through B is ref
 '
 
 test_expect_success 'B SIGKILLed mid-push (with its sessions): the lock is freed, the next push through A works' '
-	echo six >src/six &&
-	deis_git_commit src c6 &&
-	git -C src rev-parse HEAD >c6 &&
+	new_commit c6 &&
 	n=$(pushes "$BLOG") &&
 	held_push "$(cat "$NB/port")" &&
 	test_wait_for 20 pushes_above "$BLOG" "$n" &&
