@@ -173,8 +173,10 @@ test_expect_success 'B SIGKILLed mid-push (with its sessions): the lock is freed
 	test "$(lock_holders)" = "deis-builder push" &&
 	test_must_fail push_a &&
 	grep "^deis: another push is in progress for app .$APP." push.out &&
+	t0=${EPOCHREALTIME/./} &&
 	kill_b &&
 	test_wait_for 10 lock_free &&
+	echo "lock freed $(((${EPOCHREALTIME/./} - t0) / 1000)) ms after the SIGKILL" &&
 	touch gate &&
 	test_wait_for 60 test -s held.rc &&
 	test "$(cat held.rc)" != 0 &&
