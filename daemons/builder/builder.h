@@ -98,9 +98,18 @@ int builder_app_allowed(struct deis_db *db, const char *app, const char *user,
 
 /* $home/git/<app>.git into out. */
 int builder_repo_path(const char *app, char *out, size_t size);
-/* Takes the app's push lock ($home/git/<app>.lock, flock) without
- * waiting: the fd, or -EWOULDBLOCK when another push holds it. */
-int builder_repo_lock(const char *app, struct deis_error *err);
+/* Takes the app's push lock, one for the whole platform (a PostgreSQL
+ * advisory lock, db.h), without waiting: 0 and *lock (deis_db_unlock()
+ * releases it), or -EWOULDBLOCK when another push holds it. */
+struct deis_db_lock;
+int builder_repo_lock(long app_id, struct deis_db_lock **lock, struct deis_error *err);
+/* Makes the deploy branches show sha, the app's last build, when this
+ * node's repository is behind (a push through another node); with apply
+ * false only says whether it is: BUILDER_REPO_CURRENT, _BEHIND (sha is
+ * here: the branches are set to it) or _MISSING (it is not: they are
+ * deleted), or < 0. */
+enum { BUILDER_REPO_CURRENT, BUILDER_REPO_BEHIND, BUILDER_REPO_MISSING };
+int builder_repo_sync(const char *app, const char *sha, bool apply, struct deis_error *err);
 /* Creates the bare repository if missing, (re)installs its pre-receive
  * hook. */
 int builder_repo_prepare(const char *app, long app_id, struct deis_error *err);

@@ -1,10 +1,13 @@
 /*
  * repo.c - the apps' bare repositories and the real git.
  *
- * $DEIS_HOME/git/<app>.git is the app's bare repository, made at its
- * first push (libgit2, initial branch main); $DEIS_HOME/git/<app>.lock is
- * its push lock (flock, held by the session for the whole push).  At every
- * push the pre-receive hook is written again (so a moved binary or config
+ * $DEIS_HOME/git/<app>.git is the app's bare repository on this host,
+ * made at its first push here (libgit2, initial branch main).  Its push
+ * lock is the platform's, not the host's: a PostgreSQL advisory lock
+ * (db_locks.c), so one push per app runs at a time whichever node's
+ * builder serves it.  Every node keeps its own repositories, so before a
+ * push the deploy branch is made to show what the platform built last
+ * (builder_repo_sync).  At every push the pre-receive hook is written again (so a moved binary or config
  * never leaves a stale hook): a file whose "#!" line names this binary
  * with "hook --config=<file>" as its one argument, so git runs
  * deis-builder directly, with no shell in between.
@@ -20,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +30,7 @@
 
 #include "deis/spawn.h"
 #include "deis/conf.h"
+#include "deis/db.h"
 #include "deis/file.h"
 #include "deis/log.h"
 #include "deis/validate.h"
@@ -53,30 +56,14 @@ int builder_repo_path(const char *app, char *out, size_t size)
 	return 0;
 }
 
-int builder_repo_lock(const char *app, struct deis_error *err)
+int builder_repo_lock(long app_id, struct deis_db_lock **lock, struct deis_error *err)
 {
-	char path[4096];
-	int r = git_dir(path, sizeof(path), err);
+	int r = deis_db_lock_try(deis_conf.database, DEIS_DB_LOCK_PUSH, app_id,
+				 "deis-builder push", lock, err);
 
-	if (r < 0)
-		return r;
-	if (!deis_valid_app_name(app))
-		return deis_error_set(err, EINVAL, "bad app name");
-	if ((size_t)snprintf(path, sizeof(path), "%s/git/%s.lock", deis_conf.home, app) >=
-	    sizeof(path))
-		return deis_error_set(err, ENAMETOOLONG, "path too long");
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return deis_error_set(err, errno, "%s: %s", path, strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-
-		close(fd);
-		if (e == EWOULDBLOCK)
-			return deis_error_set(err, EWOULDBLOCK, "another push is in progress");
-		return deis_error_set(err, e, "%s: flock: %s", path, strerror(e));
-	}
-	return fd;
+	if (r == -EWOULDBLOCK)
+		return deis_error_set(err, EWOULDBLOCK, "another push is in progress");
+	return r;
 }
 
 /* Writes the hook to a temporary file beside it and renames it over. */
@@ -185,6 +172,94 @@ int builder_repo_prepare(const char *app, long app_id, struct deis_error *err)
 		return deis_error_set(err, ENOTDIR, "%s is not a directory", path);
 	}
 	return install_hook(path, err);
+}
+
+/* The branches a push deploys (hook.c); main is the one a repository
+ * made here starts with. */
+static const char *const deploy_refs[] = { "refs/heads/main", "refs/heads/master" };
+
+static int repo_fail(struct deis_error *err, const char *repo, const char *what)
+{
+	const git_error *e = git_error_last();
+
+	return deis_error_set(err, EIO, "%s: %s: %s", repo, what,
+			      e && e->message ? e->message : "failed");
+}
+
+/*
+ * Every node has its own bare repositories and a push may go through any
+ * node's builder, so this repository may be behind the platform: the app
+ * was pushed through another node since (main here is older, or missing),
+ * maybe with its history rewritten there (a force push).  The pusher's
+ * git decides whether its push is a fast-forward from the refs we
+ * advertise, so those must show what the platform built last (sha), not
+ * what this node last saw:
+ *
+ *   - a deploy branch already at sha: this node served that push (a
+ *     single host always does); nothing changes;
+ *   - sha is here (it was pushed through this node once): main, and
+ *     master if it exists, are set to it;
+ *   - it is not: they are deleted, so the push creates them, and the
+ *     pusher's git sends all it has.  Nothing here can tell whether such
+ *     a push contains sha (docs/builder.md, "The push lock, and pushes
+ *     through any node").
+ *
+ * With apply false nothing changes: the state is only read (a fetch).
+ * Called under the app's push lock when apply is true.
+ */
+int builder_repo_sync(const char *app, const char *sha, bool apply, struct deis_error *err)
+{
+	char path[4096], was[GIT_OID_HEXSZ + 1];
+	git_repository *repo = NULL;
+	git_commit *c = NULL;
+	git_oid want, tip[2];
+	bool has[2];
+	int state = BUILDER_REPO_CURRENT;
+
+	if (strlen(sha) != GIT_OID_HEXSZ || git_oid_fromstr(&want, sha) < 0)
+		return BUILDER_REPO_CURRENT;	/* nothing built from git here (or not SHA-1) */
+	if (builder_repo_path(app, path, sizeof(path)) < 0)
+		return deis_error_set(err, EINVAL, "bad repository path for '%s'", app);
+	if (git_repository_open_bare(&repo, path) < 0)
+		return repo_fail(err, path, "opening");
+	for (int i = 0; i < 2; i++) {
+		has[i] = git_reference_name_to_id(&tip[i], repo, deploy_refs[i]) == 0;
+		if (has[i] && git_oid_equal(&tip[i], &want))
+			goto out;
+	}
+	state = git_commit_lookup(&c, repo, &want) == 0 ? BUILDER_REPO_BEHIND :
+							  BUILDER_REPO_MISSING;
+	for (int i = 0; i < 2 && apply; i++) {
+		const char *name = deploy_refs[i] + 11;
+
+		snprintf(was, sizeof(was), "%s", "(none)");
+		if (has[i])
+			git_oid_tostr(was, sizeof(was), &tip[i]);
+		if (state == BUILDER_REPO_BEHIND && (i == 0 || has[i])) {
+			git_reference *ref = NULL;
+
+			if (git_reference_create(&ref, repo, deploy_refs[i], &want, 1,
+						 "deis: the platform's last build") < 0) {
+				state = repo_fail(err, path, "setting the deploy branch");
+				goto out;
+			}
+			git_reference_free(ref);
+			deis_log(LOG_NOTICE, "%s: %s was %.12s, now %.12s: the app's last build, "
+				 "pushed through another node", path, name, was, sha);
+		} else if (state == BUILDER_REPO_MISSING && has[i]) {
+			if (git_reference_remove(repo, deploy_refs[i]) < 0) {
+				state = repo_fail(err, path, "deleting the deploy branch");
+				goto out;
+			}
+			deis_log(LOG_NOTICE, "%s: deleted %s (%.12s): the app's last build, %.12s, "
+				 "was pushed through another node and is not here", path, name,
+				 was, sha);
+		}
+	}
+out:
+	git_commit_free(c);
+	git_repository_free(repo);
+	return state;
 }
 
 /* GIT_PROTOCOL ("version=2") as the client sent it, if it is harmless. */

@@ -32,7 +32,7 @@
  *
  * The connection has login_grace seconds (alarm) from accept to a git
  * command; a push itself has no time limit.  A receive-pack holds the app's
- * push lock for its whole run.
+ * push lock (the platform's, in PostgreSQL: repo.c) for its whole run.
  */
 #include <errno.h>
 #include <poll.h>
@@ -303,21 +303,45 @@ static void finish(struct session *s, int status)
 static void refuse(struct session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* "deis: <why>" on the channel's stderr, exit status 1. */
-static void refuse(struct session *s, const char *fmt, ...)
+static void tell(struct session *s, const char *what, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+/* "deis: <text>" on the channel's stderr (the user's terminal), and in
+ * our log after what. */
+static void tell(struct session *s, const char *what, const char *fmt, va_list ap)
 {
 	struct deis_buf b = DEIS_BUF_INIT;
-	va_list ap;
 
 	deis_buf_adds(&b, "deis: ");
-	va_start(ap, fmt);
 	deis_buf_vaddf(&b, fmt, ap);
-	va_end(ap);
-	deis_log(LOG_NOTICE, "%s: %s: refused: %s", s->peer, s->user, b.data + 6);
+	deis_log(LOG_NOTICE, "%s: %s: %s: %s", s->peer, s->user, what, b.data + 6);
 	deis_buf_addch(&b, '\n');
 	ssh_channel_write_stderr(s->channel, b.data, (uint32_t)b.len);
 	deis_buf_release(&b);
+}
+
+/* "deis: <why>" on the channel's stderr, exit status 1. */
+static void refuse(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	tell(s, "refused", fmt, ap);
+	va_end(ap);
 	finish(s, 1);
+}
+
+static void note(struct session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* "deis: <text>" on the channel's stderr; the request goes on. */
+static void note(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	tell(s, "told", fmt, ap);
+	va_end(ap);
 }
 
 /* ---- copying ---- */
@@ -612,6 +636,83 @@ static void run_oneoff(struct session *s)
 		finish(s, status);
 }
 
+/*
+ * A push: the app's push lock, one for the whole platform, so a second
+ * push of the app through any node's builder is refused at once; this
+ * node's repository (made at its first push here); its deploy branches
+ * at the platform's last build (repo.c: this node may have missed pushes
+ * made through others).  Refuses the channel and returns false when one
+ * of them fails; *lock is released by the caller.
+ */
+static bool push_prepare(struct session *s, const char *app, long app_id,
+			 struct deis_db_lock **lock)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_db *db;
+	char built[80];
+	int r = builder_repo_lock(app_id, lock, &err);
+
+	if (r == -EWOULDBLOCK) {
+		refuse(s, "another push is in progress for app '%s'; try again when it "
+		       "has finished", app);
+		return false;
+	}
+	if (r < 0) {
+		deis_log(LOG_ERR, "%s: %s: taking the push lock: %s", s->peer, app, err.msg);
+		refuse(s, "cannot take the push lock of '%s' right now; try again later", app);
+		return false;
+	}
+	if (builder_repo_prepare(app, app_id, &err) < 0 || !(db = db_get(s, &err)) ||
+	    deis_db_last_build_commit(db, app_id, built, sizeof(built), &err) < 0 ||
+	    builder_repo_sync(app, built, true, &err) < 0) {
+		deis_log(LOG_ERR, "%s: %s: %s", s->peer, app, err.msg);
+		refuse(s, "cannot prepare the repository of '%s' (see the builder's log)", app);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A fetch takes no lock and changes nothing, but for one thing: when this
+ * node's repository is behind the platform's last build and has it (it
+ * was pushed here once), its deploy branches are moved to it, under the
+ * push lock if that is free.  Code pushed only through other nodes is not
+ * here: the fetcher is told, rather than served old code in silence.
+ */
+static bool fetch_prepare(struct session *s, const char *app, long app_id)
+{
+	struct deis_error err = DEIS_ERROR_INIT;
+	struct deis_db_lock *lock = NULL;
+	struct deis_db *db = db_get(s, &err);
+	char built[80] = "";
+
+	if (!db || deis_db_last_build_commit(db, app_id, built, sizeof(built), &err) < 0) {
+		deis_log(LOG_WARNING, "%s: %s: the last build of %s: %s", s->peer, s->user, app,
+			 err.msg);
+		built[0] = '\0';
+	}
+	if (builder_repo_check(app, app_id, &err) < 0) {
+		if (built[0])
+			refuse(s, "the code of app '%s' (its last build, %.7s) was pushed through "
+			       "another node and is not on this one: fetch through that node's "
+			       "builder, or push to this one", app, built);
+		else
+			refuse(s, "app '%s' has no code yet: git push to it first", app);
+		return false;
+	}
+	int st = builder_repo_sync(app, built, false, &err);
+	if (st == BUILDER_REPO_BEHIND && builder_repo_lock(app_id, &lock, &err) == 0) {
+		st = builder_repo_sync(app, built, true, &err);
+		deis_db_unlock(lock);
+	}
+	if (st < 0)
+		deis_log(LOG_WARNING, "%s: %s: %s", s->peer, app, err.msg);
+	if (st == BUILDER_REPO_MISSING)
+		note(s, "the last build of app '%s' (%.7s) was pushed through another node and "
+		     "is not on this one: what you fetch here is older", app, built);
+	return true;
+}
+
 static void run_request(struct session *s)
 {
 	struct deis_error err = DEIS_ERROR_INIT;
@@ -620,7 +721,7 @@ static void run_request(struct session *s)
 	const char *how = "git push ssh://git@HOST:PORT/<app>.git (or git fetch / git clone), "
 			  "ssh -t git@HOST -p PORT run <app> <command>, "
 			  "or the tree: sshfs -p PORT git@HOST: DIR (sftp)";
-	int lock = -1;
+	struct deis_db_lock *lock = NULL;
 
 	if (s->req == REQ_SHELL) {
 		refuse(s, "only git push is supported here, no shell%s: %s", s->pty ?
@@ -652,25 +753,14 @@ static void run_request(struct session *s)
 	long app_id = 0;
 	if (!may_use(s, app, &app_id))
 		return;
-	if (service == BUILDER_RECEIVE_PACK) {
-		lock = builder_repo_lock(app, &err);
-		if (lock == -EWOULDBLOCK) {
-			refuse(s, "another push is in progress for app '%s'; try again when it "
-			       "has finished", app);
-			return;
-		}
-		if (lock < 0 || builder_repo_prepare(app, app_id, &err) < 0) {
-			deis_log(LOG_ERR, "%s: %s: %s", s->peer, app, err.msg);
-			refuse(s, "cannot prepare the repository of '%s' (see the builder's log)",
-			       app);
-			goto out;
-		}
-	} else {
-		if (builder_repo_check(app, app_id, &err) < 0) {
-			refuse(s, "app '%s' has no code yet: git push to it first", app);
-			return;
-		}
-	}
+	if (service == BUILDER_RECEIVE_PACK ? !push_prepare(s, app, app_id, &lock) :
+					      !fetch_prepare(s, app, app_id))
+		goto out;
+	/* Nothing below needs the session's connection, and a push holds
+	 * its lock's: one connection per push, as before the lock was in
+	 * the database. */
+	deis_db_close(s->db);
+	s->db = NULL;
 	if (builder_git_spawn(service, app, s->user, s->git_protocol, &s->pid, s->fds,
 			      &err) < 0) {
 		deis_log(LOG_ERR, "%s: %s: starting git: %s", s->peer, app, err.msg);
@@ -684,11 +774,14 @@ static void run_request(struct session *s)
 	int status = pump(s);
 	deis_log(status ? LOG_NOTICE : LOG_INFO, "%s: %s: %s %s: git exited with status %d%s",
 		 s->peer, s->user, what, app, status, s->lost ? " (connection lost)" : "");
+	if (lock && deis_db_lock_lost(lock))
+		deis_log(LOG_WARNING, "%s: %s: the push lock of %s was lost during the push (the "
+			 "database ended its session): another push may have run meanwhile",
+			 s->peer, s->user, app);
 	if (!s->lost)
 		finish(s, status);
 out:
-	if (lock >= 0)
-		close(lock);
+	deis_db_unlock(lock);
 }
 
 int builder_session(ssh_bind bind, int fd, const char *peer, int notify)

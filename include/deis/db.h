@@ -283,4 +283,35 @@ int deis_db_quotas(struct deis_db *db, struct deis_quota_row **out, size_t *n,
 int deis_db_quota_set(struct deis_db *db, const char *scope, const struct deis_quota *q,
 		      struct deis_error *err);
 
+/* ---- locks held by a session, and what a push builds on (lib/db_locks.c) ---- */
+
+/*
+ * A lock that holds across every host of the platform for as long as its
+ * holder keeps it: a PostgreSQL advisory lock on a connection of its own
+ * (never reconnected, so never dropped unseen).  The server releases it
+ * when that session ends: deis_db_unlock(), the holder's exit, its death
+ * (its socket closes), or a host gone silent (TCP keepalives, ~25 s).
+ * Each class is a namespace of keys; the numbers are shipped: every
+ * binary of a platform must agree on them.
+ */
+enum deis_db_lock_class {
+	DEIS_DB_LOCK_PUSH = 7310,	/* one push per app at a time; key: the app's id */
+};
+struct deis_db_lock;
+/* Takes (cls, key) without waiting: 0 and *out, or -EWOULDBLOCK when
+ * another session holds it (-EIO: no database).  holder names the
+ * session in pg_stat_activity (application_name). */
+int deis_db_lock_try(const char *conninfo, enum deis_db_lock_class cls, long key,
+		     const char *holder, struct deis_db_lock **out,
+		     struct deis_error *err);
+/* Whether the lock's session has ended (the server restarted or ended
+ * it), so that the lock no longer holds; no round trip. */
+bool deis_db_lock_lost(struct deis_db_lock *l);
+/* Ends the session, which releases the lock; NULL is fine. */
+void deis_db_unlock(struct deis_db_lock *l);
+/* The commit (hex) of the app's newest build that succeeded and went into
+ * a release, into sha; "" when it has none (never built from git). */
+int deis_db_last_build_commit(struct deis_db *db, long app_id, char *sha, size_t len,
+			      struct deis_error *err);
+
 #endif
