@@ -2,8 +2,8 @@
  * record.c - deis-scheduler's side of the database: loading apps, writing
  * what runs (one transaction per app per pass, which bumps the app's
  * serial and is followed by an "app <name>" event, so that the tree and
- * the proxy see it), the deployed verdicts, the resync and the node's
- * heartbeat; and what the routers recorded they apply.
+ * the proxy see it), the deployed verdicts and the resync; and what the routers recorded
+ * they apply.  (The nodes' heartbeat is loop.c's.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -196,26 +196,9 @@ void load_app(struct sapp *a)
 	a->pass = true;
 }
 
-/* A ready node of the cluster: its heartbeat row (a down one gets none:
- * its row ages as a dead machine's would). */
-static void node_seen(void *ctx, const struct deis_backend_node *n)
-{
-	struct deis_error err = DEIS_ERROR_INIT;
-	char info[512];
-
-	if (strcmp(n->state, "ready"))
-		return;
-	snprintf(info, sizeof(info), "{\"containers\": %d, \"memory\": %lld, "
-		 "\"memory_reserved\": %lld, \"role\": \"%s\", \"availability\": \"%s\"}",
-		 n->containers, n->memory_total, n->memory_reserved, n->role, n->availability);
-	if (deis_db_node_seen(sched.db, n->name, n->address, info, &err) < 0)
-		deis_log(LOG_WARNING, "node %s heartbeat: %s", n->name, err.msg);
-}
-
 /*
  * Which apps changed (serials compared: a lost event costs at most one
- * resync), and the node's heartbeat: its address, how many containers it
- * runs, its memory.
+ * resync).  The nodes' heartbeat follows it (loop.c, nodes_heartbeat).
  */
 void resync(void)
 {
@@ -239,23 +222,6 @@ void resync(void)
 		if (apps[k].m && !deis_kvlist_get(&serials, apps[k].name))
 			apps[k].reload = true;
 	deis_kvlist_clear(&serials);
-	struct deis_backend *be = sched.backend;
-	if (be->ops->nodes) {
-		/* A cluster's nodes, as its backend sees them. */
-		if (be->ops->nodes(be, node_seen, NULL, &err) < 0)
-			deis_log(LOG_WARNING, "the cluster's nodes: %s", err.msg);
-		return;
-	}
-	char info[256];
-	int count = 0;
-	for (struct inst *i = insts; i; i = i->next)
-		count++;
-	/* The node's memory is what the tree's capacity admission weighs
-	 * (platform/nodes/<node>/memory). */
-	snprintf(info, sizeof(info), "{\"containers\": %d, \"memory\": %lld}", count,
-		 deis_quota_host_memory());
-	if (deis_db_node_seen(sched.db, scheduler_conf.node, scheduler_conf.address, info, &err) < 0)
-		deis_log(LOG_WARNING, "node heartbeat: %s", err.msg);
 }
 
 /* ---- the routers ---- */
