@@ -3,11 +3,13 @@
  * Distribution registry, Debian's docker-registry) and the OCI image
  * documents deisfs stores in it.
  *
- * An image is one slug layer (the built app, a tar.gz mounted at /app;
- * the stack under it is the host's system, not a layer) plus a config
- * blob carrying the Procfile, the env and build metadata, tied together by
- * an OCI image manifest.  The repository is the app name; a tag is a
- * release ("hello:v3"); the manifest digest names the image for good.
+ * An image is the stack's layer (Debian 12, deis/stack:12, mounted from
+ * that repository) and the slug layer over it (the built app, under app/),
+ * plus a config blob carrying the Procfile, the env, build metadata and
+ * what `docker run` starts, tied together by an OCI image manifest.  An
+ * image of the host stack (before the stack) is the slug alone.  The
+ * repository is the app name; a tag is a release ("hello:v3"); the
+ * manifest digest names the image for good.
  *
  * Everything here speaks HTTP/1.1 over libcurl and JSON over jansson; no
  * program is run.  Every name, tag and digest is checked before it is put

@@ -26,7 +26,7 @@ diff_id_of() {	# CONFIG-FILE N
 
 # The numbers of the builder's "Pushed" line in push.out.
 pushed_line() {
-	sed -n "s/^remote: -----> Pushed $APP:build-[0-9]*: //p" push.out
+	sed -n "s/^remote: -----> Pushed $APP:build-[0-9]*: \(.*[^[:space:]]\)[[:space:]]*$/\1/p" push.out
 }
 
 test_expect_success 'deis/stack:12 is in the registry: one layer, the stack build, its config' '
