@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/cluster/lib.sh - what a cluster test script sources: the shell test
 # library of tests/lib.sh (git's test-lib style: test_expect_success,
 # test_wait_for, ...) plus helpers that know the lab of tests/cluster/lab.
@@ -81,6 +82,7 @@ _lab_own_down() {
 		[ -r "$DEIS_LAB_DIR/lab.env" ] || return 0
 	bash "$LAB" down >/dev/null 2>&1 || true
 }
+# shellcheck disable=SC2154
 trap '_lab_st=$?; _lab_own_down; (exit $_lab_st); _test_on_exit' EXIT
 
 lab_docker() {	# I ARGS...
