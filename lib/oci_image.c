@@ -347,6 +347,42 @@ static int check_kv(const struct deis_kvlist *l, const struct kv_grammar *g,
 	return 0;
 }
 
+/* Entrypoint and Cmd: words of text, at most DEIS_IMAGE_MAX_WORDS. */
+static int check_words(const struct deis_strlist *l, const char *what,
+		       struct deis_error *err)
+{
+	if (l->n > DEIS_IMAGE_MAX_WORDS)
+		return json_bad(err, "image config", "%s has %zu words (at most %d)",
+				what, l->n, DEIS_IMAGE_MAX_WORDS);
+	for (size_t i = 0; i < l->n; i++)
+		if (check_text(l->items[i], what, "word", err) < 0)
+			return -EINVAL;
+	return 0;
+}
+
+/* config.User: a name or uid, with a group or gid after ':'. */
+static bool valid_user(const char *u)
+{
+	size_t i;
+
+	for (i = 0; u[i]; i++)
+		if (!oci_is_alnum(u[i]) && !strchr("_.:-", u[i]))
+			return false;
+	return i >= 1 && i < sizeof(((struct deis_image_config *)0)->user);
+}
+
+/* An ExposedPorts key: "<1-65535>/tcp" or "/udp", no leading zero. */
+static bool valid_port(const char *p)
+{
+	char *end;
+	long n;
+
+	if (p[0] < '1' || p[0] > '9')
+		return false;
+	n = strtol(p, &end, 10);
+	return n >= 1 && n <= 65535 && (!strcmp(end, "/tcp") || !strcmp(end, "/udp"));
+}
+
 /* What _build refuses: each member against its grammar (registry.h). */
 static int check_config(const struct deis_image_config *c,
 			struct deis_error *err)
@@ -355,8 +391,16 @@ static int check_config(const struct deis_image_config *c,
 
 	if (check_kv(&c->procfile, &procfile_grammar, err) < 0 ||
 	    check_kv(&c->env, &env_grammar, err) < 0 ||
-	    check_kv(&c->labels, &labels_grammar, err) < 0)
+	    check_kv(&c->labels, &labels_grammar, err) < 0 ||
+	    check_words(&c->entrypoint, "Entrypoint", err) < 0 ||
+	    check_words(&c->cmd, "Cmd", err) < 0)
 		return -EINVAL;
+	if (c->user[0] && !valid_user(c->user))
+		return json_bad(err, "image config", "'%.64s' is not a user", c->user);
+	for (i = 0; i < c->ports.n; i++)
+		if (!valid_port(c->ports.items[i]))
+			return json_bad(err, "image config", "'%.32s' is not a port "
+					"(<number>/tcp or /udp)", c->ports.items[i]);
 	for (i = 0; i < c->diff_ids.n; i++)
 		if (!deis_valid_digest(c->diff_ids.items[i]))
 			return json_bad(err, "image config", "bad diff ID");
@@ -366,11 +410,20 @@ static int check_config(const struct deis_image_config *c,
 	return 0;
 }
 
+static json_t *words_json(const struct deis_strlist *l)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < l->n; i++)
+		json_array_append_new(a, json_string(l->items[i]));
+	return a;
+}
+
 int deis_image_config_build(const struct deis_image_config *c,
 			    struct deis_buf *out, struct deis_error *err)
 {
 	struct deis_kvlist env = DEIS_KVLIST_INIT;
-	json_t *j, *envj, *labels, *diffs;
+	json_t *j, *cfg, *envj, *labels, *diffs;
 	struct deis_buf line = DEIS_BUF_INIT;
 	char created[40], key[300];
 	size_t i;
@@ -403,11 +456,31 @@ int deis_image_config_build(const struct deis_image_config *c,
 	for (i = 0; i < c->diff_ids.n; i++)
 		json_array_append_new(diffs, json_string(c->diff_ids.items[i]));
 
+	/* The members in the order docker writes them; the optional ones
+	 * only when set, so that an image of the host stack keeps the
+	 * bytes it always had. */
+	cfg = json_object();
+	json_object_set_new(cfg, "Env", envj);
+	if (c->entrypoint.n)
+		json_object_set_new(cfg, "Entrypoint", words_json(&c->entrypoint));
+	if (c->cmd.n)
+		json_object_set_new(cfg, "Cmd", words_json(&c->cmd));
+	if (c->user[0])
+		json_object_set_new(cfg, "User", json_string(c->user));
+	json_object_set_new(cfg, "WorkingDir", json_string("/app"));
+	if (c->ports.n) {
+		json_t *ports = json_object();
+
+		for (i = 0; i < c->ports.n; i++)
+			json_object_set_new(ports, c->ports.items[i], json_object());
+		json_object_set_new(cfg, "ExposedPorts", ports);
+	}
+	json_object_set_new(cfg, "Labels", labels);
+
 	format_time(c->created, created, sizeof(created));
-	j = json_pack("{s:s, s:s, s:s, s:{s:o, s:s, s:o}, s:{s:s, s:o}}",
+	j = json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:o}}",
 		      "created", created, "architecture", go_arch(), "os", "linux",
-		      "config", "Env", envj, "WorkingDir", "/app", "Labels", labels,
-		      "rootfs", "type", "layers", "diff_ids", diffs);
+		      "config", cfg, "rootfs", "type", "layers", "diff_ids", diffs);
 	json_dump_drop(j, out);
 	return 0;
 }
@@ -418,6 +491,10 @@ void deis_image_config_clear(struct deis_image_config *c)
 	deis_kvlist_clear(&c->env);
 	deis_kvlist_clear(&c->labels);
 	deis_strlist_clear(&c->diff_ids);
+	deis_strlist_clear(&c->entrypoint);
+	deis_strlist_clear(&c->cmd);
+	deis_strlist_clear(&c->ports);
+	c->user[0] = '\0';
 	c->created = 0;
 }
 
@@ -478,6 +555,52 @@ static int parse_labels(json_t *cfg, struct deis_image_config *out,
 	return 0;
 }
 
+/* config.Entrypoint or config.Cmd: an array of strings, or null. */
+static int parse_words(json_t *cfg, const char *key, struct deis_strlist *out,
+		       struct deis_error *err)
+{
+	json_t *v = json_object_get(cfg, key), *item;
+	size_t i;
+
+	if (v && !json_is_array(v) && !json_is_null(v))
+		return json_bad(err, "image config", "config.%s is not an array", key);
+	if (json_array_size(v) > DEIS_IMAGE_MAX_WORDS)
+		return json_bad(err, "image config", "config.%s has more than %d words",
+				key, DEIS_IMAGE_MAX_WORDS);
+	json_array_foreach(v, i, item) {
+		const char *s = json_string_value(item);
+
+		if (!s || json_string_length(item) != strlen(s))
+			return json_bad(err, "image config", "config.%s[%zu] is not text",
+					key, i);
+		deis_strlist_add(out, s);
+	}
+	return 0;
+}
+
+/* config.User and config.ExposedPorts (an object of "<port>/<proto>"). */
+static int parse_user_ports(json_t *cfg, struct deis_image_config *out,
+			    struct deis_error *err)
+{
+	json_t *v = json_object_get(cfg, "User"), *item;
+	const char *key;
+
+	if (v && !json_is_null(v) && !(json_is_string(v) &&
+	    (!json_string_length(v) || valid_user(json_string_value(v)))))
+		return json_bad(err, "image config", "config.User is not a user");
+	if (json_is_string(v))
+		snprintf(out->user, sizeof(out->user), "%s", json_string_value(v));
+	v = json_object_get(cfg, "ExposedPorts");
+	if (v && !json_is_object(v) && !json_is_null(v))
+		return json_bad(err, "image config", "config.ExposedPorts is not an object");
+	json_object_foreach(v, key, item) {
+		if (!valid_port(key))
+			return json_bad(err, "image config", "bad exposed port '%.32s'", key);
+		deis_strlist_add(&out->ports, key);
+	}
+	return 0;
+}
+
 static int read_config(json_t *j, void *p, struct deis_error *err)
 {
 	struct deis_image_config *out = p;
@@ -496,7 +619,10 @@ static int read_config(json_t *j, void *p, struct deis_error *err)
 	if (cfg && !json_is_object(cfg))
 		return json_bad(err, "image config", "config is not an object");
 	if ((rc = parse_env(cfg, &out->env, err)) < 0 ||
-	    (rc = parse_labels(cfg, out, err)) < 0)
+	    (rc = parse_labels(cfg, out, err)) < 0 ||
+	    (rc = parse_words(cfg, "Entrypoint", &out->entrypoint, err)) < 0 ||
+	    (rc = parse_words(cfg, "Cmd", &out->cmd, err)) < 0 ||
+	    (rc = parse_user_ports(cfg, out, err)) < 0)
 		return rc;
 	v = json_object_get(rootfs, "diff_ids");
 	if (!json_str_is(rootfs, "type", "layers") || !json_is_array(v) ||

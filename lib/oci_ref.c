@@ -1,6 +1,7 @@
 /*
- * oci_ref.c - what names an image: repository names, tags, references
- * ("app:tag", "app@sha256:..."), and the sha256 digests that name blobs
+ * oci_ref.c - what names an image: repository names (an app's, or
+ * "deis/<name>" for the platform's own images: no app name has a '/'),
+ * tags, references ("app:tag", "app@sha256:...", "deis/stack:12"), and the sha256 digests that name blobs
  * and manifests (OpenSSL EVP), of a buffer, a file, or a gzip file's
  * contents.  Pure: no request is sent.  See include/deis/registry.h.
  */
@@ -52,6 +53,13 @@ bool deis_valid_image_tag(const char *s)
 	return true;
 }
 
+bool deis_valid_repo_name(const char *s)
+{
+	if (s && !strncmp(s, DEIS_PLATFORM_REPO_PREFIX, strlen(DEIS_PLATFORM_REPO_PREFIX)))
+		s += strlen(DEIS_PLATFORM_REPO_PREFIX);
+	return deis_valid_app_name(s);
+}
+
 static int bad_name(const char *name, struct deis_error *err)
 {
 	char shown[96];
@@ -59,7 +67,8 @@ static int bad_name(const char *name, struct deis_error *err)
 	if (!name)
 		return deis_error_set(err, EINVAL, "no repository name");
 	return deis_error_set(err, EINVAL,
-			      "'%s' is not a valid repository (app) name",
+			      "'%s' is not a valid repository name (an app's, "
+			      "or " DEIS_PLATFORM_REPO_PREFIX "<name>)",
 			      deis_printable(shown, sizeof(shown), name, strlen(name)));
 }
 
@@ -75,12 +84,12 @@ static int bad_digest(const char *d, struct deis_error *err)
 
 int oci_check_name(const char *name, struct deis_error *err)
 {
-	return deis_valid_app_name(name) ? 0 : bad_name(name, err);
+	return deis_valid_repo_name(name) ? 0 : bad_name(name, err);
 }
 
 int oci_check_blob(const char *name, const char *digest, struct deis_error *err)
 {
-	if (!deis_valid_app_name(name))
+	if (!deis_valid_repo_name(name))
 		return bad_name(name, err);
 	return deis_valid_digest(digest) ? 0 : bad_digest(digest, err);
 }
@@ -101,7 +110,7 @@ int deis_image_ref_parse(const char *ref, struct deis_image_ref *out,
 		goto bad;
 	memcpy(out->name, ref, nlen);
 	out->name[nlen] = '\0';
-	if (!deis_valid_app_name(out->name))
+	if (!deis_valid_repo_name(out->name))
 		goto bad;
 	if (!sep) {
 		memcpy(out->tag, "latest", sizeof("latest"));

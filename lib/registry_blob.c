@@ -283,13 +283,17 @@ int deis_registry_blob_mount(struct deis_registry *reg, const char *name,
 	if ((rc = oci_check_name(name, err)) < 0 ||
 	    (rc = oci_check_blob(from, digest, err)) < 0)
 		return rc;
-	if ((rc = deis_registry_blob_exists(reg, name, digest, NULL, err)) != 0)
+	if ((rc = deis_registry_blob_exists(reg, name, digest, NULL, err)) != 0) {
+		if (rc > 0)
+			reg->stats.blobs_skipped++;
 		return rc;
+	}
 	registry_req_v2(&r, reg, "POST",
 			"/v2/%s/blobs/uploads/?mount=sha256%%3A%s&from=%s",
 			name, digest + 7, from);
 	rc = registry_http_do(reg, &r, err);
 	if (rc == 0 && r.status == 201) {
+		reg->stats.blobs_mounted++;
 		rc = 1;
 	} else if (rc == 0 && r.status == 202) {
 		/* Not mountable (not in from): an upload session was opened

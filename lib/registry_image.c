@@ -1,7 +1,7 @@
 /*
  * registry_image.c - manifests in the registry (put, get, delete, each
  * checked against its digest) and whole images: push a slug and its
- * config, pull a manifest and config, copy an image into another
+ * config over base layers mounted from another repository (the stack), pull a manifest and config, copy an image into another
  * repository by mounting its blobs.  See include/deis/registry.h.
  */
 #include <errno.h>
@@ -102,14 +102,35 @@ int deis_registry_manifest_delete(struct deis_registry *reg, const char *name,
 
 /* ------------------------------------------------------------ images */
 
-int deis_registry_push_image(struct deis_registry *reg, const char *ref,
-			     const char *slug_path, const char *config_json,
-			     size_t config_len, char digest[DEIS_DIGEST_SIZE],
-			     struct deis_error *err)
+/* The base layers into name, each mounted from from, never uploaded. */
+static int mount_base(struct deis_registry *reg, const char *name, const char *from,
+		      const struct deis_oci_descriptor *base, size_t n_base,
+		      struct deis_error *err)
+{
+	for (size_t i = 0; i < n_base; i++) {
+		int rc = deis_registry_blob_mount(reg, name, from, base[i].digest, err);
+
+		if (rc == 0)
+			return deis_error_set(err, EIO, "registry %s: layer %s of %s could "
+					      "not be mounted into %s", reg->url,
+					      base[i].digest, from, name);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int deis_registry_push_image_layers(struct deis_registry *reg, const char *ref,
+				    const char *from,
+				    const struct deis_oci_descriptor *base,
+				    size_t n_base, const char *slug_path,
+				    const char *config_json, size_t config_len,
+				    char digest[DEIS_DIGEST_SIZE],
+				    struct deis_error *err)
 {
 	struct deis_image_config cfg = DEIS_IMAGE_CONFIG_INIT;
 	struct deis_oci_manifest m;
-	struct deis_oci_descriptor layer;
+	struct deis_oci_descriptor *layers;
 	struct deis_buf json = DEIS_BUF_INIT;
 	struct deis_image_ref r;
 	int rc;
@@ -119,39 +140,64 @@ int deis_registry_push_image(struct deis_registry *reg, const char *ref,
 	if (!r.tag[0])
 		return deis_error_set(err, EINVAL, "push %s: push to a tag, not a digest",
 				      ref);
+	if (n_base >= DEIS_IMAGE_MAX_LAYERS)
+		return deis_error_set(err, EINVAL, "push %s: %zu base layers", ref, n_base);
+	if (n_base && (rc = oci_check_name(from, err)) < 0)
+		return deis_error_prefix(err, "push %s: base layers", ref);
 	rc = deis_image_config_parse(config_json, config_len, &cfg, err);
-	if (rc == 0 && cfg.diff_ids.n != 1)
+	if (rc == 0 && cfg.diff_ids.n != n_base + 1)
 		rc = deis_error_set(err, EINVAL,
-				    "image config: %zu diff IDs for one layer",
-				    cfg.diff_ids.n);
+				    "image config: %zu diff IDs for %zu layers",
+				    cfg.diff_ids.n, n_base + 1);
 	deis_image_config_clear(&cfg);
 	if (rc < 0)
 		return deis_error_prefix(err, "push %s", ref);
 
+	if ((rc = mount_base(reg, r.name, from, base, n_base, err)) < 0)
+		return deis_error_prefix(err, "push %s: base layers", ref);
+	layers = calloc(n_base + 1, sizeof(*layers));
+	if (!layers)
+		abort();
+	if (n_base)
+		memcpy(layers, base, n_base * sizeof(*layers));
 	memset(&m, 0, sizeof(m));
-	memset(&layer, 0, sizeof(layer));
-	memcpy(layer.media_type, DEIS_OCI_LAYER_GZIP_TYPE,
+	memcpy(layers[n_base].media_type, DEIS_OCI_LAYER_GZIP_TYPE,
 	       sizeof(DEIS_OCI_LAYER_GZIP_TYPE));
-	rc = deis_registry_blob_push_file(reg, r.name, slug_path, layer.digest,
-					  &layer.size, err);
-	if (rc < 0)
-		return deis_error_prefix(err, "push %s: slug layer", ref);
+	rc = deis_registry_blob_push_file(reg, r.name, slug_path, layers[n_base].digest,
+					  &layers[n_base].size, err);
+	if (rc < 0) {
+		deis_error_prefix(err, "push %s: slug layer", ref);
+		goto out;
+	}
 	memcpy(m.config.media_type, DEIS_OCI_CONFIG_TYPE, sizeof(DEIS_OCI_CONFIG_TYPE));
 	m.config.size = (long long)config_len;
 	rc = deis_registry_blob_push_buf(reg, r.name, config_json, config_len,
 					 m.config.digest, err);
-	if (rc < 0)
-		return deis_error_prefix(err, "push %s: config", ref);
-	m.layers = &layer;
-	m.n_layers = 1;
+	if (rc < 0) {
+		deis_error_prefix(err, "push %s: config", ref);
+		goto out;
+	}
+	m.layers = layers;
+	m.n_layers = n_base + 1;
 	rc = deis_oci_manifest_build(&m, &json, err);
 	if (rc == 0)
 		rc = deis_registry_manifest_put(reg, r.name, r.tag, json.data,
 						json.len, digest, err);
-	deis_buf_release(&json);
 	if (rc < 0)
-		return deis_error_prefix(err, "push %s: manifest", ref);
-	return 0;
+		deis_error_prefix(err, "push %s: manifest", ref);
+out:
+	deis_buf_release(&json);
+	free(layers);
+	return rc < 0 ? rc : 0;
+}
+
+int deis_registry_push_image(struct deis_registry *reg, const char *ref,
+			     const char *slug_path, const char *config_json,
+			     size_t config_len, char digest[DEIS_DIGEST_SIZE],
+			     struct deis_error *err)
+{
+	return deis_registry_push_image_layers(reg, ref, NULL, NULL, 0, slug_path,
+					       config_json, config_len, digest, err);
 }
 
 void deis_image_clear(struct deis_image *img)

@@ -66,6 +66,7 @@
 #include "builder.h"
 
 #define LINE_MAX_BYTES	(16 * 1024)	/* longer output lines are cut */
+#define STACK_PORT	"5000"		/* PORT in an image (docker run) */
 #define RESULT_MAX	2048
 
 /* ---- output: the pusher and the build's log ---- */
@@ -187,6 +188,7 @@ struct bp_build {
 	struct deis_kvlist env;		/* config_vars of bin/release */
 	struct deis_kvlist procs;	/* the process types of the slug */
 	char name[64];			/* what bin/detect printed */
+	const char *label;		/* the buildpack's label in the image */
 	char bp_dir[4096];		/* a buildpack that runs programs */
 	char cache_dir[4096];
 	char env_dir[4096];
@@ -599,55 +601,115 @@ static void human_size(long long n, char *out, size_t size)
 		snprintf(out, size, "%.1fM", (double)n / (1024 * 1024));
 }
 
+/*
+ * The image's config: the stack's (its Env, Entrypoint, User) with the
+ * build's env and PORT over it, the Procfile as labels, and what
+ * `docker run` starts: web, or the only process type, under bash -c as
+ * the platform starts it.  Its layers are the stack's and the slug.
+ */
+static void image_config(const struct bp_build *b, const struct deis_image *stack,
+			 const char *diff_id, struct deis_image_config *c)
+{
+	const struct build_ctx *ctx = b->ctx;
+	const char *cmd = deis_kvlist_get(&b->procs, "web");
+	char num[16], label[160];
+
+	c->created = time(NULL);
+	deis_kvlist_copy(&c->procfile, &b->procs);
+	deis_kvlist_copy(&c->env, &stack->config.env);
+	for (size_t i = 0; i < b->env.n; i++)
+		deis_kvlist_set(&c->env, b->env.items[i].key, b->env.items[i].value);
+	deis_kvlist_set(&c->env, "PORT", STACK_PORT);
+	deis_kvlist_sort(&c->env);
+	deis_strlist_copy(&c->entrypoint, &stack->config.entrypoint);
+	if (!cmd && b->procs.n == 1)
+		cmd = b->procs.items[0].value;
+	if (cmd) {
+		deis_strlist_add(&c->cmd, "/bin/bash");
+		deis_strlist_add(&c->cmd, "-c");
+		deis_strlist_add(&c->cmd, cmd);
+	}
+	memcpy(c->user, stack->config.user, sizeof(c->user));
+	deis_strlist_add(&c->ports, STACK_PORT "/tcp");
+	snprintf(num, sizeof(num), "%d", b->number);
+	deis_kvlist_set(&c->labels, "io.deis.build.git-sha", ctx->commit);
+	deis_kvlist_set(&c->labels, "io.deis.build.number", num);
+	deis_kvlist_set(&c->labels, "io.deis.build.buildpack", b->label);
+	snprintf(label, sizeof(label), "%s@%s", DEIS_STACK_IMAGE, stack->digest);
+	deis_kvlist_set(&c->labels, "io.deis.stack", label);
+	deis_strlist_copy(&c->diff_ids, &stack->config.diff_ids);
+	deis_strlist_add(&c->diff_ids, diff_id);
+}
+
+/* Pushes the slug over the stack (deis/stack:12, which a platform
+ * without it lacks: then nothing is built) as <app>:build-<n>. */
+static int push_image(struct bp_build *b, const char *slug,
+		      char digest[DEIS_DIGEST_SIZE], struct deis_error *err)
+{
+	struct deis_image_config c = DEIS_IMAGE_CONFIG_INIT;
+	struct deis_buf json = DEIS_BUF_INIT;
+	struct deis_registry *reg = NULL;
+	struct deis_image stack;
+	char diff_id[DEIS_DIGEST_SIZE], ref[160], shown[32];
+	int r;
+
+	memset(&stack, 0, sizeof(stack));
+	if ((r = deis_digest_gunzip_file(slug, diff_id, err)) < 0)
+		return r;
+	if ((r = deis_registry_open_platform(&reg, err)) < 0)
+		goto out;
+	if ((r = deis_registry_pull_image(reg, DEIS_STACK_IMAGE, &stack, err)) < 0) {
+		deis_error_prefix(err, "the stack %s (packaging/up pushes it)",
+				  DEIS_STACK_IMAGE);
+		goto out;
+	}
+	image_config(b, &stack, diff_id, &c);
+	if ((r = deis_image_config_build(&c, &json, err)) < 0)
+		goto out;
+	snprintf(ref, sizeof(ref), "%s:build-%d", b->ctx->app, b->number);
+	r = deis_registry_push_image_layers(reg, ref, DEIS_STACK_REPO,
+					    stack.manifest.layers,
+					    stack.manifest.n_layers, slug,
+					    json.data, json.len, digest, err);
+	if (r == 0) {
+		const struct deis_registry_stats *st = deis_registry_stats(reg);
+
+		human_size(st->bytes_uploaded, shown, sizeof(shown));
+		builder_say("-----> Pushed %s: %lu blob(s) sent (%s), %lu stack "
+			    "layer(s) mounted, %lu blob(s) already there", ref,
+			    st->blobs_uploaded, shown, st->blobs_mounted,
+			    st->blobs_skipped);
+	}
+out:
+	if (r < 0)
+		deis_error_prefix(err, "pushing the image");
+	deis_image_clear(&stack);
+	deis_registry_close(reg);
+	deis_image_config_clear(&c);
+	deis_buf_release(&json);
+	return r;
+}
+
 /* The child's work: buildpack, slug, image.  digest gets the manifest's. */
 static int child_build(struct bp_build *b, char digest[DEIS_DIGEST_SIZE],
 		       struct deis_error *err)
 {
 	const struct build_ctx *ctx = b->ctx;
-	const char *label = "";
-	struct deis_image_config c = DEIS_IMAGE_CONFIG_INIT;
-	struct deis_buf json = DEIS_BUF_INIT, path = DEIS_BUF_INIT;
-	struct deis_registry *reg = NULL;
-	char diff_id[DEIS_DIGEST_SIZE], num[16], shown[32], ref[160];
+	struct deis_buf path = DEIS_BUF_INIT;
+	char shown[32];
 	long long size = 0;
 	int r = 0;
 
-	if ((r = run_buildpack(b, &label, err)) < 0)
+	if ((r = run_buildpack(b, &b->label, err)) < 0)
 		return r;
-
 	deis_buf_addf(&path, "%s/slug.tar.gz", ctx->work_dir);
 	r = builder_slug_write(ctx->src_dir, path.data, ctx->commit_time,
 			       (long long)builder_conf.slug_limit * 1024 * 1024, &size, err);
-	if (r < 0)
-		goto out;
-	human_size(size, shown, sizeof(shown));
-	builder_say("-----> Compressing... %s", shown);
-
-	c.created = time(NULL);
-	deis_kvlist_copy(&c.procfile, &b->procs);
-	deis_kvlist_copy(&c.env, &b->env);
-	deis_kvlist_sort(&c.env);
-	snprintf(num, sizeof(num), "%d", b->number);
-	deis_kvlist_set(&c.labels, "io.deis.build.git-sha", ctx->commit);
-	deis_kvlist_set(&c.labels, "io.deis.build.number", num);
-	deis_kvlist_set(&c.labels, "io.deis.build.buildpack", label);
-	deis_kvlist_set(&c.labels, "io.deis.stack", "host");
-	if ((r = deis_digest_gunzip_file(path.data, diff_id, err)) < 0)
-		goto out;
-	deis_strlist_add(&c.diff_ids, diff_id);
-	if ((r = deis_image_config_build(&c, &json, err)) < 0)
-		goto out;
-	snprintf(ref, sizeof(ref), "%s:build-%d", ctx->app, b->number);
-	if ((r = deis_registry_open_platform(&reg, err)) < 0 ||
-	    (r = deis_registry_push_image(reg, ref, path.data, json.data, json.len, digest,
-					  err)) < 0) {
-		deis_error_prefix(err, "pushing the image");
-		goto out;
+	if (r == 0) {
+		human_size(size, shown, sizeof(shown));
+		builder_say("-----> Compressing... %s", shown);
+		r = push_image(b, path.data, digest, err);
 	}
-out:
-	deis_registry_close(reg);
-	deis_image_config_clear(&c);
-	deis_buf_release(&json);
 	deis_buf_release(&path);
 	return r;
 }

@@ -8,6 +8,8 @@
  * sockets, fifos and devices are skipped (git cannot hold them anyway).
  * Names and link targets longer than the 100 bytes of a ustar field go in
  * a pax extended header ("path=", "linkpath="), read by every current tar.
+ * Every entry is under app/ (the layer goes on top of the stack, whose
+ * /app it fills), app/ itself first with mode 0755.
  * Owner 10000:10000 "app", modes as on disk, every mtime the same (the
  * commit's), names sorted and the gzip header without a time stamp: the
  * same tree always makes the same bytes, so a re-push of a commit uploads
@@ -33,6 +35,8 @@
 #define APP_ID		10000
 #define MAX_DEPTH	256
 #define OCTAL_MAX_11	077777777777LL	/* what 11 octal digits hold */
+/* The layer goes over the stack's root: the tree is its /app. */
+#define SLUG_TOP	"app/"
 
 struct slug {
 	int fd;
@@ -211,7 +215,7 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* Adds the entries of the directory dfd (its path in the slug: prefix,
- * "" at the top or ending in '/'), recursing into subdirectories. */
+ * ending in '/'), recursing into subdirectories. */
 static int add_dir(struct slug *s, int dfd, const char *prefix, int depth)
 {
 	struct deis_strlist names = DEIS_STRLIST_INIT;
@@ -231,7 +235,7 @@ static int add_dir(struct slug *s, int dfd, const char *prefix, int depth)
 	for (struct dirent *e; (e = readdir(d));) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		if (!*prefix && !strcmp(e->d_name, ".git"))
+		if (depth == 0 && !strcmp(e->d_name, ".git"))
 			continue;
 		deis_strlist_add(&names, e->d_name);
 	}
@@ -305,7 +309,9 @@ int builder_slug_write(const char *dir, const char *path, time_t mtime,
 		close(dfd);
 		goto out;
 	}
-	r = add_dir(&s, dfd, "", 0);
+	r = entry(&s, SLUG_TOP, '5', 0755, 0, NULL);
+	if (r == 0)
+		r = add_dir(&s, dfd, SLUG_TOP, 0);
 	close(dfd);
 	if (r == 0)
 		r = put(&s, zero, sizeof(zero), Z_FINISH);

@@ -8,7 +8,8 @@
  * $DEIS_HOME/slugs/<layer hex>.tmp, renamed to <layer hex> when whole: a
  * directory without ".tmp" is always complete, so a scheduler killed
  * half-way leaves only a .tmp that the next attempt replaces.  Containers
- * mount it read-only at /app.  Layers are shared: two releases of one
+ * mount it read-only at /app: its root for an image of the host stack,
+ * its app/ for an image over the stack (whose last layer is the slug).  Layers are shared: two releases of one
  * build (a config change) use the same directory.
  *
  * The image's config (its env and Procfile) is kept in memory per image
@@ -37,7 +38,7 @@
 
 struct slug {
 	char *ref;
-	char dir[4096];
+	char dir[4200];
 	struct deis_kvlist env;
 };
 
@@ -68,6 +69,16 @@ static int rm_rf(const char *path)
 	return run_argv(argv, &err);
 }
 
+/* An image of the host stack (io.deis.stack "host", or none: before
+ * there was a stack) is one layer whose root is /app; any other is
+ * layers over the stack, the last the slug, its tree under app/. */
+static bool slug_on_host(const struct deis_image_config *c)
+{
+	const char *stack = deis_kvlist_get(&c->labels, "io.deis.stack");
+
+	return !stack || !strcmp(stack, "host");
+}
+
 int slug_get(const char *ref, const char **dir, const struct deis_kvlist **env,
 	     struct deis_error *err)
 {
@@ -88,12 +99,14 @@ int slug_get(const char *ref, const char **dir, const struct deis_kvlist **env,
 		r = deis_registry_pull_image(reg, ref, &img, err);
 	if (r < 0)
 		goto out;
-	if (img.manifest.n_layers != 1) {
+	bool host = slug_on_host(&img.config);
+	if (host && img.manifest.n_layers != 1) {
 		r = deis_error_set(err, EINVAL, "image %s has %zu layers, not one slug",
 				   ref, img.manifest.n_layers);
 		goto out;
 	}
-	const struct deis_oci_descriptor *layer = &img.manifest.layers[0];
+	const struct deis_oci_descriptor *layer =
+		&img.manifest.layers[img.manifest.n_layers - 1];
 	const char *hex = strchr(layer->digest, ':');
 	hex = hex ? hex + 1 : layer->digest;
 	snprintf(final, sizeof(final), "%s/slugs/%s", deis_conf.home, hex);
@@ -138,7 +151,7 @@ int slug_get(const char *ref, const char **dir, const struct deis_kvlist **env,
 	}
 	struct slug *s = ARRAY_ADD(slugs, nslugs);
 	s->ref = strdup(ref);
-	snprintf(s->dir, sizeof(s->dir), "%s", final);
+	snprintf(s->dir, sizeof(s->dir), "%s%s", final, host ? "" : "/app");
 	deis_kvlist_copy(&s->env, &img.config.env);
 	*dir = s->dir;
 	*env = &s->env;

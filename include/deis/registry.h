@@ -3,11 +3,13 @@
  * Distribution registry, Debian's docker-registry) and the OCI image
  * documents deisfs stores in it.
  *
- * An image is one slug layer (the built app, a tar.gz mounted at /app;
- * the stack under it is the host's system, not a layer) plus a config
- * blob carrying the Procfile, the env and build metadata, tied together by
- * an OCI image manifest.  The repository is the app name; a tag is a
- * release ("hello:v3"); the manifest digest names the image for good.
+ * An image is the stack's layer (Debian 12, deis/stack:12, mounted from
+ * that repository) and the slug layer over it (the built app, under app/),
+ * plus a config blob carrying the Procfile, the env, build metadata and
+ * what `docker run` starts, tied together by an OCI image manifest.  An
+ * image of the host stack (before the stack) is the slug alone.  The
+ * repository is the app name; a tag is a release ("hello:v3"); the
+ * manifest digest names the image for good.
  *
  * Everything here speaks HTTP/1.1 over libcurl and JSON over jansson; no
  * program is run.  Every name, tag and digest is checked before it is put
@@ -49,6 +51,7 @@
 #define DEIS_MANIFEST_MAX	(4 * 1024 * 1024)	/* as the registry */
 #define DEIS_IMAGE_CONFIG_MAX	(4 * 1024 * 1024)
 #define DEIS_IMAGE_MAX_LAYERS	128
+#define DEIS_IMAGE_MAX_WORDS	256	/* of an Entrypoint or a Cmd */
 /* Blobs larger than this are sent in PATCH chunks of this size. */
 #define DEIS_REGISTRY_CHUNK	(64LL * 1024 * 1024)
 
@@ -59,13 +62,24 @@ bool deis_valid_digest(const char *s);
 /* [A-Za-z0-9_][A-Za-z0-9._-]{0,127} */
 bool deis_valid_image_tag(const char *s);
 
+/* The platform's own repositories ("deis/stack") are named under this
+ * prefix; an app's is its name, which never has a '/'. */
+#define DEIS_PLATFORM_REPO_PREFIX "deis/"
+/* The stack every build goes on (packaging/stack/), and its repository:
+ * an app image mounts the stack's layers from there. */
+#define DEIS_STACK_REPO		DEIS_PLATFORM_REPO_PREFIX "stack"
+#define DEIS_STACK_IMAGE	DEIS_STACK_REPO ":12"
+/* An app name (validate.h), or DEIS_PLATFORM_REPO_PREFIX and one. */
+bool deis_valid_repo_name(const char *s);
+
 struct deis_image_ref {
-	char name[64];			/* an app name (validate.h) */
+	char name[72];			/* deis_valid_repo_name() */
 	char tag[DEIS_TAG_MAX + 1];	/* "" when by digest */
 	char digest[DEIS_DIGEST_SIZE];	/* "" when by tag */
 };
 
-/* "name:tag", "name@sha256:<hex>", or "name" (= "name:latest").  -EINVAL
+/* "name:tag", "name@sha256:<hex>", or "name" (= "name:latest"), where name
+ * is deis_valid_repo_name().  -EINVAL
  * for anything else (a registry host prefix, "name:tag@digest", ...). */
 int deis_image_ref_parse(const char *ref, struct deis_image_ref *out,
 			 struct deis_error *err);
@@ -118,12 +132,17 @@ void deis_oci_manifest_clear(struct deis_oci_manifest *m);
 /*
  * What deisfs keeps in an image's config blob.  In the JSON (an OCI image
  * config, "os": "linux"): created (RFC 3339, UTC), config.Env ("KEY=value",
- * keys sorted), config.WorkingDir "/app", config.Labels (the labels, plus
- * one "io.deis.procfile.<type>" label per Procfile entry), rootfs.diff_ids.
- * Procfile types follow deis_valid_proc_type(), env keys
+ * keys sorted), config.Entrypoint, config.Cmd, config.User,
+ * config.WorkingDir "/app", config.ExposedPorts, config.Labels (the
+ * labels, plus one "io.deis.procfile.<type>" label per Procfile entry),
+ * rootfs.diff_ids.  Entrypoint, Cmd, User and ExposedPorts are written
+ * only when set (an image of the host stack has none: runc starts its
+ * commands itself); with them `docker run` starts the image as the
+ * platform would.  Procfile types follow deis_valid_proc_type(), env keys
  * deis_valid_config_key(); label keys are [A-Za-z0-9._/-], 1..255 bytes,
- * and may not start with "io.deis.procfile."; values are UTF-8 text
- * without NUL.
+ * and may not start with "io.deis.procfile."; values, Entrypoint and Cmd
+ * words are UTF-8 text without NUL; User is [A-Za-z0-9_.:-]{1,63}; a port
+ * is "<1-65535>/tcp" or "/udp".
  */
 struct deis_image_config {
 	time_t created;
@@ -131,10 +150,16 @@ struct deis_image_config {
 	struct deis_kvlist env;		/* KEY -> value */
 	struct deis_kvlist labels;	/* build metadata: key -> value */
 	struct deis_strlist diff_ids;	/* one per layer, bottom first */
+	struct deis_strlist entrypoint;	/* argv before Cmd [none] */
+	struct deis_strlist cmd;	/* the default command [none] */
+	struct deis_strlist ports;	/* ExposedPorts: "5000/tcp" [none] */
+	char user[64];			/* "uid:gid" or a name ["": root] */
 };
 
 #define DEIS_IMAGE_CONFIG_INIT { 0, DEIS_KVLIST_INIT, DEIS_KVLIST_INIT, \
-				 DEIS_KVLIST_INIT, DEIS_STRLIST_INIT }
+				 DEIS_KVLIST_INIT, DEIS_STRLIST_INIT, \
+				 DEIS_STRLIST_INIT, DEIS_STRLIST_INIT, \
+				 DEIS_STRLIST_INIT, "" }
 #define DEIS_PROCFILE_LABEL	"io.deis.procfile."
 
 int deis_image_config_build(const struct deis_image_config *c,
@@ -155,6 +180,8 @@ struct deis_registry_stats {
 	unsigned long requests;		/* HTTP requests sent */
 	unsigned long blobs_uploaded;	/* blobs sent (upload sessions) */
 	unsigned long blobs_skipped;	/* blobs already there, not sent */
+	unsigned long blobs_mounted;	/* blobs linked from another
+					 * repository, not sent */
 	long long bytes_uploaded;	/* blob bytes sent */
 	long long bytes_downloaded;	/* blob and manifest bytes received */
 };
@@ -251,6 +278,18 @@ int deis_registry_push_image(struct deis_registry *reg, const char *ref,
 			     const char *slug_path, const char *config_json,
 			     size_t config_len, char digest[DEIS_DIGEST_SIZE],
 			     struct deis_error *err);
+/* The same over base layers: the n_base layers of base (the stack's, in
+ * the repository from) are mounted into ref's repository (a blob already
+ * there is skipped; none is ever uploaded), then the slug goes on top as
+ * the last layer.  The config must list n_base + 1 diff IDs.  -EIO when a
+ * base layer cannot be mounted (it is not in from). */
+int deis_registry_push_image_layers(struct deis_registry *reg, const char *ref,
+				    const char *from,
+				    const struct deis_oci_descriptor *base,
+				    size_t n_base, const char *slug_path,
+				    const char *config_json, size_t config_len,
+				    char digest[DEIS_DIGEST_SIZE],
+				    struct deis_error *err);
 
 struct deis_image {
 	struct deis_image_ref ref;

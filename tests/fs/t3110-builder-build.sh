@@ -88,20 +88,23 @@ test_expect_success 'the registry has APP:build-1 and APP:v2, the same manifest'
 	grep "^digest $digest" pull.out
 '
 
-test_expect_success 'the slug: the tree without .git, modes, symlinks kept, owner app, long names' '
-	tar -tvzf img/layer-0 >list &&
+test_expect_success 'the slug: the tree under app/ without .git, modes, symlinks kept, owner app, long names' '
+	test_path_is_file img/layer-0 &&
+	tar -tvzf img/layer-1 >list &&
 	cat list &&
 	! grep -E "(^|/)\.git(/|$)" list &&
-	grep -E "^-rwxr-xr-x app/app .* bin/worker$" list &&
-	grep -E "^-rw-r--r-- app/app .* Procfile$" list &&
-	grep -E "^lrwxrwxrwx app/app .* shadow-link -> /etc/shadow$" list &&
+	grep -E "^drwxr-xr-x app/app .* app/$" list &&
+	! tar -tzf img/layer-1 | grep -v "^app/" &&
+	grep -E "^-rwxr-xr-x app/app .* app/bin/worker$" list &&
+	grep -E "^-rw-r--r-- app/app .* app/Procfile$" list &&
+	grep -E "^lrwxrwxrwx app/app .* app/shadow-link -> /etc/shadow$" list &&
 	grep -q "of/tar/header/file.txt$" list &&
-	tar --numeric-owner -tvzf img/layer-0 | grep -q " 10000/10000 .* Procfile$" &&
+	tar --numeric-owner -tvzf img/layer-1 | grep -q " 10000/10000 .* app/Procfile$" &&
 	mkdir x &&
-	tar -C x -xzf img/layer-0 &&
-	test "$(cat x/a/very/long/directory/name/that/goes/on/and/on/past/one/hundred/bytes/of/tar/header/file.txt)" = deep &&
-	test "$(readlink x/shadow-link)" = /etc/shadow &&
-	grep -q "\"io.deis.stack\":\"host\"" img/config.json &&
+	tar -C x -xzf img/layer-1 &&
+	test "$(cat x/app/a/very/long/directory/name/that/goes/on/and/on/past/one/hundred/bytes/of/tar/header/file.txt)" = deep &&
+	test "$(readlink x/app/shadow-link)" = /etc/shadow &&
+	grep -q "\"io.deis.stack\":\"deis/stack:12@sha256:" img/config.json &&
 	grep -q "\"io.deis.procfile.worker\":\"bin/worker\"" img/config.json
 '
 
@@ -158,9 +161,10 @@ test_expect_success 'a slug over builder_slug_limit fails the build with a clear
 	git -C src reset -q --hard HEAD~2
 '
 
-# The layer digest of a manifest: the same tree makes the same slug bytes.
+# The slug's layer digest of a manifest (the last layer, over the
+# stack's): the same tree makes the same slug bytes.
 layer_of() {	# MANIFEST-FILE
-	grep -o '"layers":\[{[^]]*' "$1" | grep -o 'sha256:[0-9a-f]*'
+	grep -o '"layers":\[{[^]]*' "$1" | grep -o 'sha256:[0-9a-f]*' | tail -n1
 }
 
 test_expect_success 'a force-push of the first commit deploys it as v4' '

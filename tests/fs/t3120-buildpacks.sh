@@ -32,13 +32,14 @@ commit() {	# APP MESSAGE
 	git -C "$1" add -A . && git -C "$1" commit -q -m "$2"
 }
 
-# The slug of the app's current build, listed into slug.list.
+# The slug of the app's current build (the image's second layer, over
+# the stack's; the tree under app/), listed into slug.list.
 slug_list() {	# APP
 	local digest
 	digest=$(sed -n "s/^image: $1@//p" "$A/$1/builds/$(ls "$A/$1/builds" | sort -n | tail -1)/info") &&
 	rm -rf img && mkdir img &&
 	tool pull "$1@$digest" img >/dev/null &&
-	tar -tzf img/layer-0 >slug.list &&
+	tar -tzf img/layer-1 | sed -n "s|^app/||p" >slug.list &&
 	cat slug.list
 }
 
@@ -139,8 +140,8 @@ test_expect_success MAKE 'a Makefile app: make runs in the container, its output
 	grep "^remote: -----> Launching v2" push.out &&
 	slug_list bp-make &&
 	grep -x "built.txt" slug.list &&
-	mkdir x && tar -C x -xzf img/layer-0 built.txt &&
-	test "$(cat x/built.txt)" = "built by 10000"
+	mkdir x && tar -C x -xzf img/layer-1 app/built.txt &&
+	test "$(cat x/app/built.txt)" = "built by 10000"
 '
 
 test_expect_success MAKE 'a Makefile app without a Procfile fails: no process types' '
