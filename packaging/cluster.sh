@@ -134,7 +134,6 @@ cluster_ca() {
 		grep -q "IP Address:$DEIS_CLUSTER_ADDRESS\$"; then
 		_cluster_sign "$DEIS_CLUSTER_DIR" logserver deis-logserver serverAuth "$DEIS_CLUSTER_ADDRESS" ||
 			die "openssl could not make the log server's certificate"
-		LOGSERVER_CERT_STATE=changed
 	fi
 }
 
@@ -163,7 +162,8 @@ cluster_conf() {
 }
 
 # A node's bundle, as a tar on stdout: cluster.conf, ca.pem, and node.key
-# and node.pem (a client certificate for NODE, made now) - all a node needs
+# and node.pem (a client certificate for NODE.nodes.deis, the names the
+# log server admits, made now) - all a node needs
 # to reach the control.  Run on the control, as root; the key never touches
 # the control's disk for longer than this takes.
 cluster_bundle() {	# NODE
@@ -172,7 +172,7 @@ cluster_bundle() {	# NODE
 		die "$DEIS_HOME is not a control (no $DEIS_CLUSTER_DIR/cluster.conf): run DEIS_ROLE=control packaging/up first"
 	tmp=$(mktemp -d "$DEIS_CLUSTER_DIR/.bundle.XXXXXX")
 	cp "$DEIS_CLUSTER_DIR/cluster.conf" "$DEIS_CLUSTER_DIR/ca.pem" "$tmp/"
-	if ! _cluster_sign "$tmp" node "$1" clientAuth; then
+	if ! _cluster_sign "$tmp" node "$1.nodes.deis" clientAuth; then
 		rm -rf "$tmp"
 		die "openssl could not make the certificate of $1"
 	fi
