@@ -25,11 +25,16 @@
 # Sets and checks DEIS_ROLE and what it needs: DEIS_CLUSTER_ADDRESS (this
 # host's address on the cluster network), DEIS_CLUSTER_SUBNET (default: the
 # network of the interface holding it), DEIS_NODE_NAME (default: the host
-# name), DEIS_LOG_PORT (the log server's TLS port, 6514), DEIS_CLUSTER_DIR.
+# name), DEIS_LOG_PORT (the log server's TLS port, 6514),
+# DEIS_DOCKER_LOG_SOCKET (a node's: where its engine's syslog driver
+# sends), DEIS_CLUSTER_DIR.
 cluster_init() {
 	DEIS_ROLE=${DEIS_ROLE:-all}
 	DEIS_CLUSTER_DIR=$DEIS_HOME/cluster
 	DEIS_LOG_PORT=${DEIS_LOG_PORT:-6514}
+	# Where a node's engine sends its containers' lines (the syslog log
+	# driver's address, unixgram:///run/deis/log/docker.sock).
+	DEIS_DOCKER_LOG_SOCKET=${DEIS_DOCKER_LOG_SOCKET:-/run/deis/log/docker.sock}
 	DEIS_NODE_NAME=${DEIS_NODE_NAME:-$(hostname -s 2>/dev/null || echo node1)}
 	case $DEIS_ROLE in
 	all) return 0 ;;
@@ -61,7 +66,8 @@ cluster_init() {
 	*) die "DEIS_CLUSTER_SUBNET='$DEIS_CLUSTER_SUBNET': an IPv4 network (a.b.c.d/n)" ;;
 	esac
 	case $DEIS_LOG_PORT in ''|*[!0-9]*) die "bad port number '$DEIS_LOG_PORT' (DEIS_LOG_PORT)" ;; esac
-	export DEIS_ROLE DEIS_CLUSTER_ADDRESS DEIS_CLUSTER_SUBNET DEIS_NODE_NAME DEIS_LOG_PORT
+	export DEIS_ROLE DEIS_CLUSTER_ADDRESS DEIS_CLUSTER_SUBNET DEIS_NODE_NAME DEIS_LOG_PORT \
+		DEIS_DOCKER_LOG_SOCKET
 }
 
 _cluster_ipv4() {	# TEXT

@@ -83,6 +83,9 @@ if [ "$role" = control ]; then
 	fi
 else
 	export DEIS_HOME=$dir/deis DEIS_MOUNT=$dir/mnt
+	# The node's dockerd sees $dir/run/deis as /run/deis (lab binds it in
+	# its mount namespace): its syslog driver's socket.
+	export DEIS_DOCKER_LOG_SOCKET=$dir/run/deis/log/docker.sock
 	mkdir -p "$DEIS_HOME" "$DEIS_MOUNT"
 	chmod 0711 "$B" "$dir" "$DEIS_HOME"
 	# This node's bundle, from the control's files (packaging/join
