@@ -16,14 +16,16 @@
 #
 # Environment (lab exports it): B (the lab's directory), P (its prefix: the
 # node's network namespace is $P-nI), NET (the nodes' /24 without its last
-# byte: node I is $NET.I), N (the number of nodes); REG (the registry's
-# port, default 5000; the nodes' dockerd trust $NET.1:$REG), CONTROL (the
-# control's node, default 1).
+# byte: node I is $NET.I), N (the number of nodes), REG (the lab's own
+# registry, $NET.1:5000, which the platform leaves alone); CONTROL (the
+# control's node, default 1), DEIS_LAB_REGISTRY_PORT (the platform's
+# registry on the control, default 5001: the nodes' dockerd must trust
+# $NET.1:5001 too, for the swarm backend's pulls).
 #
 # Every process runs in the node's network namespace (nsenter --net) and
 # in the cgroup /$P-nI/platform of every cgroup v1 hierarchy, so that `lab
 # kill I` and `lab down` find them with the node's own; each pid it
-# started is also a line `nodeI PID WHAT` of $B/pids.  Prints nothing on
+# started is also a line `I PID WHAT` of $B/pids.  Prints nothing on
 # success; on failure, the tail of $B/nI/platform-ROLE.log, and exits 1.
 set -euo pipefail
 
@@ -58,7 +60,7 @@ fi
 # port is free: the defaults serve.
 export DEIS_ROLE=$role DEIS_CLUSTER_ADDRESS=$NET.$i DEIS_NODE_NAME=node$i
 export DEIS_SKIP_PACKAGES=1 DEIS_FAST=1 DEIS_SUPERVISOR=runit
-export DEIS_PG_PORT=5433 DEIS_REDIS_PORT=6380 DEIS_REGISTRY_PORT=${REG:-5000}
+export DEIS_PG_PORT=5433 DEIS_REDIS_PORT=6380 DEIS_REGISTRY_PORT=${DEIS_LAB_REGISTRY_PORT:-5001}
 export DEIS_SSH_PORT=2222 DEIS_HTTP_PORT=80 DEIS_HTTPS_PORT=443 DEIS_DOMAIN=${DEIS_DOMAIN:-localhost}
 # The bridges of the builds' containers: a name of each node's own, as
 # their namespaces' names (/run/netns/<bridge>-<id>) are the host's.
@@ -123,11 +125,11 @@ fi
 . "$SRC/packaging/lib.sh"
 deis_env_init
 {
-	p=$(svdir_pid) && echo "node$i $p runsvdir-$role"
-	for p in $(runsv_pids); do echo "node$i $p runsv-$role"; done
+	p=$(svdir_pid) && echo "$i $p runsvdir-$role"
+	for p in $(runsv_pids); do echo "$i $p runsv-$role"; done
 	for s in "${DEIS_SERVICES[@]}"; do
-		p=$(svc_pid "$s") && echo "node$i $p $s"
+		p=$(svc_pid "$s") && echo "$i $p $s"
 	done
-	[ "$role" != node ] || { read -r p <"$DEIS_NGINX_PID" && echo "node$i $p nginx"; }
-	for p in $(logd_pids); do echo "node$i $p deis-logd"; done
+	[ "$role" != node ] || { read -r p <"$DEIS_NGINX_PID" && echo "$i $p nginx"; }
+	for p in $(logd_pids); do echo "$i $p deis-logd"; done
 } >>"$B/pids" 2>/dev/null || true

@@ -76,11 +76,13 @@ test_expect_success 'a push through node 2 builds and releases; node 3 shows the
 	test_wait_for 5 seen_ms $v &&
 	seen=$(seen_ms $v) &&
 	ms=$((seen - created)) &&
-	echo "# release v$v visible on node3 after $ms ms (polled every 50 ms)" &&
 	echo "$ms" >latency.ms &&
 	test "$ms" -lt 1000 &&
 	grep -q "^summary: .*$(git -C src rev-parse --short=7 HEAD)" "$M3/apps/$APP/releases/v$v/info"
 '
+
+[ ! -s "$TRASH_DIRECTORY/latency.ms" ] ||
+	echo "# a release pushed through node2 named by node3's tree after $(cat "$TRASH_DIRECTORY/latency.ms") ms (from its commit; polled every 50 ms)"
 
 test_expect_success 'the same release on node 1 and node 2; the image is in the control'\''s registry' '
 	v=$(readlink "$M3/apps/$APP/releases/latest") &&
