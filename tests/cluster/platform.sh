@@ -77,6 +77,7 @@ if [ "$role" = control ]; then
 		if ! grep -q '^scheduler_runtime' "$DEIS_HOME/deis.conf" 2>/dev/null; then
 			printf '%s\n' '# --- local settings: lines below are kept by packaging/up ---' \
 				'scheduler_runtime = swarm' "swarm_socket = $dir/d.sock" \
+				'swarm_log_socket = /run/deis/log/docker.sock' \
 				>"$DEIS_HOME/deis.conf"
 			chmod 0600 "$DEIS_HOME/deis.conf"
 		fi
