@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # packaging/cluster.sh - the platform across hosts: the control and node
 # roles of packaging/up (DEIS_ROLE), the cluster's certificates, and the
 # settings a node takes from the control.  Sourced by packaging/up and
@@ -41,11 +42,8 @@ cluster_init() {
 	control|node) ;;
 	*) die "DEIS_ROLE='$DEIS_ROLE': all (the default: one machine), control or node" ;;
 	esac
-	case $DEIS_NODE_NAME in
-	[a-z0-9]*) [ ${#DEIS_NODE_NAME} -le 63 ] && [ -z "${DEIS_NODE_NAME//[a-z0-9-]/}" ] ||
-		die "DEIS_NODE_NAME='$DEIS_NODE_NAME': [a-z0-9][a-z0-9-]{0,62}" ;;
-	*) die "DEIS_NODE_NAME='$DEIS_NODE_NAME': [a-z0-9][a-z0-9-]{0,62}" ;;
-	esac
+	cluster_node_name_ok "$DEIS_NODE_NAME" ||
+		die "DEIS_NODE_NAME='$DEIS_NODE_NAME': [a-z0-9][a-z0-9-]{0,62}"
 	[ -n "${DEIS_CLUSTER_ADDRESS:-}" ] ||
 		die "DEIS_ROLE=$DEIS_ROLE needs DEIS_CLUSTER_ADDRESS (this host's IPv4 address on the cluster network)"
 	_cluster_ipv4 "$DEIS_CLUSTER_ADDRESS" ||
@@ -68,6 +66,12 @@ cluster_init() {
 	case $DEIS_LOG_PORT in ''|*[!0-9]*) die "bad port number '$DEIS_LOG_PORT' (DEIS_LOG_PORT)" ;; esac
 	export DEIS_ROLE DEIS_CLUSTER_ADDRESS DEIS_CLUSTER_SUBNET DEIS_NODE_NAME DEIS_LOG_PORT \
 		DEIS_DOCKER_LOG_SOCKET
+}
+
+# A node's name: a DNS label (it names the node's certificate).
+cluster_node_name_ok() {	# NAME
+	case $1 in [a-z0-9]*) ;; *) return 1 ;; esac
+	[ ${#1} -le 63 ] && [ -z "${1//[a-z0-9-]/}" ]
 }
 
 _cluster_ipv4() {	# TEXT
