@@ -474,6 +474,61 @@ safe_rm_rf() {	# DIR
 	rm -rf --one-file-system -- "$d"
 }
 
+# ---------------------------------------------------------------- docker.io
+
+# What the cluster needs of Debian: docker.io (the engine of the Swarm
+# backend and of the nodes of tests/cluster/lab) and mmdebstrap (root
+# filesystems for images).
+DEIS_CLUSTER_PACKAGES=(docker.io mmdebstrap)
+
+# Installs the cluster's packages that are missing, never starting a
+# dockerd on this host: without systemd, docker.io's postinst starts its
+# sysv script through invoke-rc.d, and a dockerd in the host's namespace
+# would add docker0 and iptables rules (FORWARD DROP) under the runc
+# platform's own NAT.  So the install runs under a /usr/sbin/policy-rc.d
+# that forbids every start (exit 101): an existing one that already
+# forbids them stays as it is, another is put aside and back.  Then, and
+# at every call (an upgrade's postinst may enable it again), the sysv
+# script is disabled in every runlevel.  apt waits for the dpkg lock of
+# another install.
+cluster_packages_install() {
+	local p missing=() prc=/usr/sbin/policy-rc.d saved='' st=0
+	# One put aside by a call that was killed before it put it back.
+	[ ! -e "$prc.deis-saved" ] || mv -f "$prc.deis-saved" "$prc" || return 1
+	for p in "${DEIS_CLUSTER_PACKAGES[@]}"; do
+		[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] ||
+			missing+=("$p")
+	done
+	if [ ${#missing[@]} != 0 ]; then
+		info "installing: ${missing[*]} (no service started: policy-rc.d)"
+		if [ -e "$prc" ] && ! { "$prc" docker start >/dev/null 2>&1; [ $? = 101 ]; }; then
+			saved=$prc.deis-saved
+			mv -f "$prc" "$saved" || return 1
+		fi
+		if [ ! -e "$prc" ]; then
+			printf '#!/bin/sh\n# put by deisfs packaging during an install: no service starts\nexit 101\n' >"$prc.deis"
+			chmod 0755 "$prc.deis"
+			mv -f "$prc.deis" "$prc"
+		else
+			saved=''	# an existing one that forbids starts: kept
+			prc=''
+		fi
+		{ apt-get update -q && apt-get install -y -q --no-install-recommends \
+			-o DPkg::Lock::Timeout=300 "${missing[@]}" </dev/null; } || st=$?
+		if [ -n "$prc" ]; then
+			rm -f "$prc"
+			[ -z "$saved" ] || mv -f "$saved" "$prc"
+		fi
+		[ $st = 0 ] || { err "could not install ${missing[*]}"; return 1; }
+	fi
+	if [ -x /etc/init.d/docker ] && compgen -G '/etc/rc[2-5].d/S*docker' >/dev/null; then
+		update-rc.d docker disable >/dev/null 2>&1 ||
+			{ err "update-rc.d docker disable failed"; return 1; }
+		info "docker's sysv script disabled (no dockerd on this host)"
+	fi
+	return 0
+}
+
 # The start and stop functions of the components, and the supervisor
 # they go through.
 # shellcheck source=packaging/services.sh
