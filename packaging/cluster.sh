@@ -51,7 +51,7 @@ cluster_init() {
 	case $DEIS_CLUSTER_ADDRESS in
 	127.*|0.*) die "DEIS_CLUSTER_ADDRESS must be an address the other hosts reach, not $DEIS_CLUSTER_ADDRESS" ;;
 	esac
-	ip -o -4 addr show 2>/dev/null | grep -q " inet $DEIS_CLUSTER_ADDRESS/" ||
+	[ -n "$(_cluster_cidr_of "$DEIS_CLUSTER_ADDRESS")" ] ||
 		die "DEIS_CLUSTER_ADDRESS=$DEIS_CLUSTER_ADDRESS is not an address of this host"
 	if [ -z "${DEIS_CLUSTER_SUBNET:-}" ]; then
 		DEIS_CLUSTER_SUBNET=$(cluster_subnet_of "$DEIS_CLUSTER_ADDRESS") ||
@@ -85,10 +85,18 @@ _cluster_ipv4() {	# TEXT
 	done
 }
 
+# ADDRESS/prefix as an interface of this host holds it, else nothing.
+# (All of ip's output is read: a reader that stops early would fail the
+# pipeline under pipefail, as soon as there are many interfaces.)
+_cluster_cidr_of() {	# ADDRESS
+	ip -o -4 addr show 2>/dev/null |
+		awk -v a="$1" '{ split($4, x, "/"); if (x[1] == a && !f) { print $4; f = 1 } }'
+}
+
 # The network (a.b.c.0/n) of the interface that holds ADDRESS.
 cluster_subnet_of() {	# ADDRESS
 	local cidr ip n a b c d m
-	cidr=$(ip -o -4 addr show | awk -v a="$1" '{ split($4, x, "/"); if (x[1] == a) { print $4; exit } }')
+	cidr=$(_cluster_cidr_of "$1")
 	[ -n "$cidr" ] || return 1
 	ip=${cidr%/*} n=${cidr#*/}
 	IFS=. read -r a b c d <<<"$ip"

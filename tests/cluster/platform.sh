@@ -72,7 +72,7 @@ if [ "$role" = control ]; then
 	mkdir -p "$DEIS_HOME"
 	chmod 0711 "$B" "$dir" "$DEIS_HOME"
 	# The scheduler of the cluster: the swarm backend, once it is built.
-	if "$SRC/build/daemons/scheduler/deis-scheduler" --help 2>&1 | grep -q swarm_socket; then
+	if "$SRC/build/daemons/scheduler/deis-scheduler" --help 2>&1 | grep swarm_socket >/dev/null; then
 		export DEIS_CONTROL_SCHEDULER=1
 		if ! grep -q '^scheduler_runtime' "$DEIS_HOME/deis.conf" 2>/dev/null; then
 			printf '%s\n' '# --- local settings: lines below are kept by packaging/up ---' \
