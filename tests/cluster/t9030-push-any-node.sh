@@ -80,7 +80,7 @@ test_expect_success 'a push through node 2 builds and releases; node 3 shows the
 	test_wait_for 5 seen_ms $v &&
 	seen=$(seen_ms $v) &&
 	ms=$((seen - created)) &&
-	lab_measured "release pushed through node2, named by node3's tree (from its commit; polled every 50 ms):" "$ms ms" &&
+	lab_measured "release pushed through node2, named by the tree of node3 (from its commit; polled every 50 ms):" "$ms ms" &&
 	test "$ms" -lt 1000 &&
 	grep -q "^summary: .*$(git -C src rev-parse --short=7 HEAD)" "$M3/apps/$APP/releases/v$v/info"
 '

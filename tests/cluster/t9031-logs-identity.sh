@@ -56,7 +56,7 @@ test_expect_success 'a container line sent on node 3 is in node 1'\''s logs as a
 	t0=$(engine_send $APP.$seq "hello from node3 $seq") &&
 	test_wait_for 2 logs_have $APP "$APP[web.1]: hello from node3 $seq" &&
 	t1=${EPOCHREALTIME/./} &&
-	lab_measured "container line on node3, readable in node1's tree:" "$(( (t1 - t0) / 1000 )) ms" &&
+	lab_measured "container line on node3, readable in the tree of node1:" "$(( (t1 - t0) / 1000 )) ms" &&
 	grep -qF "$APP[web.1]: hello from node3 $seq" "$CTL/logs/$APP.log"
 '
 
