@@ -60,6 +60,16 @@ test_expect_success 'a container line sent on node 3 is in node 1'\''s logs as a
 	grep -qF "$APP[web.1]: hello from node3 $seq" "$CTL/logs/$APP.log"
 '
 
+test_expect_success 'a container of node 3'\''s real engine, its log driver as the scheduler sets it: in node 1'\''s logs as app[web.2]' '
+	seq2=$(deis_psql "SELECT nextval('"'"'container_seq'"'"')") &&
+	container_row $APP web.2 $seq2 &&
+	lab_docker 3 run --rm --log-driver syslog \
+		--log-opt syslog-address=unixgram:///run/deis/log/docker.sock \
+		--log-opt syslog-format=rfc5424micro --log-opt tag=$APP.$seq2 \
+		"$IMAGE" sh -c "echo engine line $seq2" &&
+	test_wait_for 5 logs_have $APP "$APP[web.2]: engine line $seq2"
+'
+
 test_expect_success 'what a container prints is only its text: a printed other[web.1] stays the app'\''s' '
 	seq=$(cat seq) &&
 	engine_send $APP.$seq "$OTHER[web.1]: forged" >/dev/null &&
