@@ -132,4 +132,14 @@ void drains_notices(void (*tell)(const char *app, const char *text));
 int events_start(int cmd_fd, struct deis_error *err);
 void events_stop(void);
 
+/* ---- instances.c ---- */
+/*
+ * The source a container's line from another node shows (web.3) for its
+ * relay's "@<seq>" (logd_instance_source: 1 and *name, valid until the
+ * next call; 0 when src is not "@<seq>" of one of app's containers, or the
+ * database cannot say now).
+ */
+int logd_instance_source(const char *app, const char *src, const char **name);
+void logd_instances_close(void);
+
 #endif

@@ -393,7 +393,7 @@ static int admit(struct app *a, int platform, size_t n)
 	return 1;
 }
 
-static long long stat_msgs, stat_lines, stat_dropped, stat_replayed, stat_bad;
+static long long stat_msgs, stat_lines, stat_dropped, stat_replayed, stat_bad, stat_unknown;
 
 static void handle_message(const char *raw, size_t rawlen)
 {
@@ -413,6 +413,12 @@ static void handle_message(const char *raw, size_t rawlen)
 		stat_bad++;
 		deis_log(LOG_WARNING, "input: not a message: %s",
 			 deis_printable(shown, sizeof(shown), raw, rawlen));
+		json_decref(j);
+		return;
+	}
+	/* A container's line from another node: its instance, or dropped. */
+	if (src[0] == '@' && deis_valid_app_name(app) && !logd_instance_source(app, src, &src)) {
+		stat_unknown++;
 		json_decref(j);
 		return;
 	}
@@ -759,8 +765,9 @@ static void timers(void)
 	if (now - last_stats >= 60000) {
 		last_stats = now;
 		deis_log(LOG_INFO, "%lld messages, %lld lines stored, %lld dropped by the "
-			 "rate limit, %lld replays skipped, %lld malformed", stat_msgs,
-			 stat_lines, stat_dropped, stat_replayed, stat_bad);
+			 "rate limit, %lld replays skipped, %lld malformed, %lld of no known "
+			 "container", stat_msgs, stat_lines, stat_dropped, stat_replayed, stat_bad,
+			 stat_unknown);
 	}
 }
 
@@ -844,6 +851,7 @@ int main(int argc, char **argv)
 	}
 	events_stop();
 	drains_stop();
+	logd_instances_close();
 	deis_log(LOG_NOTICE, "exiting (%s): %lld messages, %lld lines stored, %lld dropped "
 		 "by the rate limit", eof ? "end of input" : "signal", stat_msgs, stat_lines,
 		 stat_dropped);
