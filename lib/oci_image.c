@@ -230,14 +230,20 @@ static int read_manifest(json_t *j, void *p, struct deis_error *err)
 
 /* ------------------------------------------------------------ image config */
 
-static bool valid_label_key(const char *k)
+/* 1 to max characters, each [A-Za-z0-9] or one of extra. */
+static bool valid_word(const char *s, const char *extra, size_t max)
 {
 	size_t i;
 
-	for (i = 0; k[i]; i++)
-		if (!oci_is_alnum(k[i]) && !strchr("._/-", k[i]))
+	for (i = 0; s[i]; i++)
+		if (!oci_is_alnum(s[i]) && !strchr(extra, s[i]))
 			return false;
-	return i >= 1 && i <= 255;
+	return i >= 1 && i <= max;
+}
+
+static bool valid_label_key(const char *k)
+{
+	return valid_word(k, "._/-", 255);
 }
 
 static void format_time(time_t t, char *buf, size_t size)
@@ -363,12 +369,7 @@ static int check_words(const struct deis_strlist *l, const char *what,
 /* config.User: a name or uid, with a group or gid after ':'. */
 static bool valid_user(const char *u)
 {
-	size_t i;
-
-	for (i = 0; u[i]; i++)
-		if (!oci_is_alnum(u[i]) && !strchr("_.:-", u[i]))
-			return false;
-	return i >= 1 && i < sizeof(((struct deis_image_config *)0)->user);
+	return valid_word(u, "_.:-", sizeof(((struct deis_image_config *)0)->user) - 1);
 }
 
 /* An ExposedPorts key: "<1-65535>/tcp" or "/udp", no leading zero. */

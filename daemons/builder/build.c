@@ -653,9 +653,12 @@ static int push_image(struct bp_build *b, const char *slug,
 	char diff_id[DEIS_DIGEST_SIZE], ref[160], shown[32];
 	int r;
 
+	struct timespec t0, t1;
+
 	memset(&stack, 0, sizeof(stack));
 	if ((r = deis_digest_gunzip_file(slug, diff_id, err)) < 0)
 		return r;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((r = deis_registry_open_platform(&reg, err)) < 0)
 		goto out;
 	if ((r = deis_registry_pull_image(reg, DEIS_STACK_IMAGE, &stack, err)) < 0) {
@@ -674,11 +677,13 @@ static int push_image(struct bp_build *b, const char *slug,
 	if (r == 0) {
 		const struct deis_registry_stats *st = deis_registry_stats(reg);
 
+		clock_gettime(CLOCK_MONOTONIC, &t1);
 		human_size(st->bytes_uploaded, shown, sizeof(shown));
 		builder_say("-----> Pushed %s: %lu blob(s) sent (%s), %lu stack "
-			    "layer(s) mounted, %lu blob(s) already there", ref,
+			    "layer(s) mounted, %lu blob(s) already there (%lld ms)", ref,
 			    st->blobs_uploaded, shown, st->blobs_mounted,
-			    st->blobs_skipped);
+			    st->blobs_skipped, (long long)(t1.tv_sec - t0.tv_sec) * 1000 +
+			    (t1.tv_nsec - t0.tv_nsec) / 1000000);
 	}
 out:
 	if (r < 0)

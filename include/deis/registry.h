@@ -283,13 +283,10 @@ int deis_registry_push_image(struct deis_registry *reg, const char *ref,
  * there is skipped; none is ever uploaded), then the slug goes on top as
  * the last layer.  The config must list n_base + 1 diff IDs.  -EIO when a
  * base layer cannot be mounted (it is not in from). */
-int deis_registry_push_image_layers(struct deis_registry *reg, const char *ref,
-				    const char *from,
-				    const struct deis_oci_descriptor *base,
-				    size_t n_base, const char *slug_path,
-				    const char *config_json, size_t config_len,
-				    char digest[DEIS_DIGEST_SIZE],
-				    struct deis_error *err);
+int deis_registry_push_image_layers(struct deis_registry *reg, const char *ref, const char *from,
+		const struct deis_oci_descriptor *base, size_t n_base, const char *slug_path,
+		const char *config_json, size_t config_len, char digest[DEIS_DIGEST_SIZE],
+		struct deis_error *err);
 
 struct deis_image {
 	struct deis_image_ref ref;

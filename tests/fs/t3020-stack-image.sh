@@ -79,7 +79,7 @@ test_expect_success 'a push makes a two-layer image whose first layer is the sta
 test_expect_success 'the stack layer was mounted from deis/stack, not uploaded' '
 	pushed_line >pushed &&
 	cat pushed &&
-	grep -E "^2 blob\(s\) sent \([0-9.]+K\), 1 stack layer\(s\) mounted, 0 blob\(s\) already there$" pushed &&
+	grep -E "^2 blob\(s\) sent \([0-9.]+K\), 1 stack layer\(s\) mounted, 0 blob\(s\) already there \([0-9]+ ms\)$" pushed &&
 	hex=$(layers_of stack.m | cut -d: -f2) &&
 	grep -E "\"POST /v2/$APP/blobs/uploads/\?mount=sha256(%3A|:)$hex&from=deis/stack HTTP/1.1\" 201" \
 		"$DEIS_LOGDIR/registry.log" &&
@@ -125,7 +125,7 @@ test_expect_success 'a rebuild of the same tree sends only its config, no layer'
 	grep "^remote: -----> Launching v4" push.out &&
 	pushed_line >pushed &&
 	cat pushed &&
-	grep -E "^1 blob\(s\) sent \([0-9.]+K\), 0 stack layer\(s\) mounted, 2 blob\(s\) already there$" pushed &&
+	grep -E "^1 blob\(s\) sent \([0-9.]+K\), 0 stack layer\(s\) mounted, 2 blob\(s\) already there \([0-9]+ ms\)$" pushed &&
 	tool manifest $APP:v4 >v4.m &&
 	test "$(layers_of v4.m)" = "$(layers_of app.m)"
 '
