@@ -479,7 +479,7 @@ safe_rm_rf() {	# DIR
 # What the cluster needs of Debian: docker.io (the engine of the Swarm
 # backend and of the nodes of tests/cluster/lab) and mmdebstrap (root
 # filesystems for images).
-DEIS_CLUSTER_PACKAGES=(docker.io mmdebstrap)
+DEIS_CLUSTER_PACKAGES=(docker.io mmdebstrap rsyslog-openssl)
 
 # Installs the cluster's packages that are missing, never starting a
 # dockerd on this host: without systemd, docker.io's postinst starts its
