@@ -62,6 +62,12 @@ static int open_all(void)
 	sched.db = deis_daemon_db_wait(&db);
 	if (!sched.db)
 		return 1;	/* asked to stop meanwhile */
+	/* The schema as deisfs makes it: on a cluster's control no deisfs
+	 * may have run yet (migrations are locked and idempotent). */
+	if (deis_db_migrate(sched.db, &err) < 0) {
+		deis_log(LOG_ERR, "database: %s", err.msg);
+		return -1;
+	}
 	sched.cache = deis_daemon_cache(&redis, "Redis");
 	deis_logemit_open(deis_conf.syslog_socket, &sched.logs, &err);
 	if (ops->open(&bc, &sched.backend, &err) < 0) {

@@ -20,6 +20,12 @@ snapshot() {	# FILE
 	} | sort >"$1"
 }
 
+# Takes snapshot FILE and succeeds if it is BEFORE's (shows the
+# difference otherwise).
+snapshot_is() {	# BEFORE FILE
+	snapshot "$2" && test_cmp "$1" "$2"
+}
+
 # Succeeds if every socket FILE names is there (-S) or gone (!).
 sockets_are() {	# -S|! FILE
 	local s
@@ -136,8 +142,9 @@ test_expect_success 'lab down leaves nothing: the snapshots are equal' '
 	t0=$(ms) &&
 	lab down >out 2>err &&
 	lab_measured "lab down:" "$(secs $(($(ms) - t0)))" &&
-	snapshot after &&
-	test_cmp "$TRASH_DIRECTORY/before" after &&
+	# A process SIGKILLed by down is gone once the kernel has finished
+	# its exit (a moment, with an empty command line until then).
+	test_wait_for 10 snapshot_is "$TRASH_DIRECTORY/before" after &&
 	test_path_is_missing "$B" &&
 	sockets_are ! sockets
 '
