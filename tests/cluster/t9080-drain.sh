@@ -41,6 +41,12 @@ all_up_off() {	# N I
 	done
 }
 
+# ab through node 1's router, in the background (its pid in ab.pid).
+ab_start() {	# HOST
+	ab -q -n 4000 -c 4 -s 10 -H "Host: $1" "http://$NET.1:80/" >ab.out 2>&1 &
+	echo $! >ab.pid
+}
+
 # The swarm's word on node I's availability.
 swarm_availability() {	# I
 	lab_api 1 GET /nodes | jq -r --arg h "node$1" \
@@ -62,8 +68,7 @@ test_expect_success 'setup: a user, the hello app pushed through node 1, web=6 o
 
 test_expect_success 'drain node2 under ab through node 1: 0 failed, its containers reach 0, the swarm says drain' '
 	domain=$(cat "$DEIS_MOUNT/platform/domain") &&
-	ab -q -n 4000 -c 4 -s 10 -H "Host: $APP.$domain" "http://$NET.1:80/" >ab.out 2>&1 &
-	echo $! >ab.pid &&
+	ab_start "$APP.$domain" &&
 	t0=${EPOCHREALTIME/./} &&
 	echo drain >"$N2/availability" &&
 	test_wait_for 10 eval "test \"\$(swarm_availability 2)\" = pause" &&
