@@ -80,6 +80,7 @@ int launch_spec(const struct deis_app *m, const struct deis_release *rel,
 		.memory_bytes = mem > 0 ? (uint64_t)mem : 0,
 		.cpu_millicores = cpu > 0 ? (unsigned)cpu : 0,
 		.pids_max = pids > 0 ? pids : 0,
+		.release = deis_kvlist_get(env, "DEIS_RELEASE"), .port = port,
 	};
 	return 0;
 }
@@ -141,6 +142,7 @@ int inst_launch(struct inst *i, struct sapp *a)
 	 * they may talk to its other containers. */
 	r = launch_spec(m, rel, i->kind == K_PROCESS ? i->type : "web", cmd, i->id, i->name,
 			scheduler_conf.port, NULL, &env, &spec, &err);
+	spec.seq = (unsigned)i->seq;	/* a cluster backend's name for it */
 	if (r == 0)
 		r = be->ops->start(be, &spec, i->address, &i->proc, &err);
 	deis_kvlist_clear(&env);
