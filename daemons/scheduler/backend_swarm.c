@@ -112,16 +112,19 @@ struct swarm {
 
 /* ---- names ---- */
 
-/* The service of instance id ("<app>.<type>.<n>.<seq>" is "<app>-<seq>"). */
+/* The service of instance id ("<app>.<type>.<n>.<seq>"): named as
+ * swarm_start named it, from the app and the sequence number. */
 static void service_of(const char *id, char out[SWARM_NAME_MAX])
 {
 	const char *dot = strchr(id, '.'), *last = strrchr(id, '.');
+	char app[DEIS_BACKEND_ID_MAX + 1];
 
 	if (!dot || !last) {
 		snprintf(out, SWARM_NAME_MAX, "%.63s", id);
 		return;
 	}
-	snprintf(out, SWARM_NAME_MAX, "%.*s-%s", (int)(dot - id), id, last + 1);
+	snprintf(app, sizeof(app), "%.*s", (int)(dot - id), id);
+	swarm_service_name(app, (unsigned)strtoul(last + 1, NULL, 10), out);
 }
 
 /* The member at path ("A.B.C": nested objects; a key with dots, as
@@ -269,7 +272,8 @@ static int poll_once(struct swarm *s, struct engine *e, struct deis_error *err)
 		const char *sid = jstr(j, "ServiceID");
 		task_read(j, &t);
 		struct node *n = node_by_id(s, t.node);
-		if (n && !strcmp(t.state, "running")) {
+		/* A down node's tasks still read running: none of them is. */
+		if (n && !strcmp(t.state, "running") && !strcmp(n->state, "ready")) {
 			n->containers++;
 			n->reserved += t.reserved;
 		}
@@ -376,8 +380,22 @@ static int network_ensure(struct swarm *s, const char *app, struct deis_error *e
 
 	json_decref(body);
 	if (r == -EEXIST) {
+		/* Ours only if it is this app's: an app must never join
+		 * another's network, whatever its name. */
+		char name[SWARM_NAME_MAX], path[200];
+		json_t *net = NULL;
 		deis_error_clear(err);
-		return 0;
+		swarm_network_name(app, name);
+		snprintf(path, sizeof(path), "/networks/%s", name);
+		r = engine_call(s->e, "GET", path, NULL, NULL, &net, err);
+		if (r == 0) {
+			json_t *lab = json_object_get(json_object_get(net, "Labels"),
+						      SWARM_LABEL ".app");
+			if (!json_is_string(lab) || strcmp(json_string_value(lab), app))
+				r = deis_error_set(err, EEXIST, "network %s exists and is not "
+						   "this app's", name);
+		}
+		json_decref(net);
 	}
 	return r < 0 ? deis_error_prefix(err, "the network of %s", app) : 0;
 }
@@ -429,8 +447,13 @@ static int swarm_start(struct deis_backend *b, const struct deis_backend_spec *s
 	r = sid ? follow_add(s, spec->id, sid, err) :
 		deis_error_set(err, EIO, "docker: no ID for service %s", name);
 	json_decref(reply);
-	if (r < 0)
+	if (r < 0) {
+		/* Not followed: it must not run unseen until a sweep. */
+		struct deis_error e2 = DEIS_ERROR_INIT;
+		if (service_delete(s, name, &e2) < 0)
+			deis_log(LOG_WARNING, "%s: %s", name, e2.msg);
 		return r;
+	}
 	*proc = (struct deis_backend_proc){ .fd = r, .pid = 0, .child = false };
 	return 0;
 }
@@ -697,6 +720,29 @@ static int swarm_attach(struct deis_backend *b, const struct deis_backend_spec *
 
 /* ---- the cluster ---- */
 
+/*
+ * A host that left the swarm and joined again is two nodes of one name
+ * to it, the old one down for good: the platform's node of that name is
+ * the ready one (its row, its availability).  n is shadowed when another
+ * node of its name is ready and it is not, or when both are down and
+ * the other comes first.  (Tasks keep their own node's ID: a task of the
+ * old one still reads as on a down node.)
+ */
+static bool node_shadowed(const struct swarm *s, const struct node *n)
+{
+	bool ready = !strcmp(n->state, "ready");
+
+	for (size_t k = 0; k < s->nnodes; k++) {
+		const struct node *o = &s->nodes[k];
+		if (o == n || strcmp(o->name, n->name))
+			continue;
+		bool oready = !strcmp(o->state, "ready");
+		if ((oready && !ready) || (oready == ready && o < n))
+			return true;
+	}
+	return false;
+}
+
 static int swarm_nodes(struct deis_backend *b,
 		       void (*fn)(void *ctx, const struct deis_backend_node *n), void *ctx,
 		       struct deis_error *err)
@@ -714,6 +760,8 @@ static int swarm_nodes(struct deis_backend *b,
 	pthread_mutex_lock(&s->mu);
 	for (size_t k = 0; k < s->nnodes; k++) {
 		const struct node *n = &s->nodes[k];
+		if (node_shadowed(s, n))
+			continue;
 		struct deis_backend_node bn = {
 			.name = n->name, .address = n->address, .role = n->role,
 			.state = n->state, .availability = n->availability,
@@ -739,7 +787,7 @@ static int swarm_node_availability(struct deis_backend *b, const char *node,
 				      availability);
 	pthread_mutex_lock(&s->mu);
 	for (size_t k = 0; k < s->nnodes; k++)
-		if (!strcmp(s->nodes[k].name, node))
+		if (!strcmp(s->nodes[k].name, node) && !node_shadowed(s, &s->nodes[k]))
 			copy(nid, sizeof(nid), s->nodes[k].id);
 	pthread_mutex_unlock(&s->mu);
 	if (!nid[0])

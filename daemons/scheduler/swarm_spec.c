@@ -8,6 +8,7 @@
  * 1024.  Swarm restarts nothing (Condition "none"): a task that ends is
  * the instance's end, and the scheduler decides what comes next.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,23 @@ void swarm_service_name(const char *app, unsigned seq, char out[SWARM_NAME_MAX])
 	snprintf(out, SWARM_NAME_MAX, "%.40s-%u", app, seq);
 }
 
+/*
+ * "deis-<app>"; an app name too long for that (over 58 characters) is
+ * cut and followed by a hash of the whole, so that two apps of the same
+ * first 49 never share a network (backend_swarm.c also checks the
+ * network's io.deis.app label before it joins one that exists).
+ */
 void swarm_network_name(const char *app, char out[SWARM_NAME_MAX])
 {
-	snprintf(out, SWARM_NAME_MAX, "deis-%.58s", app);
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	if (strlen(app) <= SWARM_NAME_MAX - 1 - 5) {
+		snprintf(out, SWARM_NAME_MAX, "deis-%s", app);
+		return;
+	}
+	for (const unsigned char *c = (const unsigned char *)app; *c; c++)
+		h = (h ^ *c) * 16777619u;
+	snprintf(out, SWARM_NAME_MAX, "deis-%.49s-%08x", app, (unsigned)h);
 }
 
 /* The process type of name ("web" of "web.1"). */
@@ -145,7 +160,7 @@ json_t *swarm_service_json(const struct deis_backend_spec *spec,
 		/* The alias: in the app, "web" resolves to every web task. */
 		"Networks", "Target", net, "Aliases", type);
 	if (o->log_socket && o->log_socket[0]) {
-		char addr[300], tag[64];
+		char addr[300], tag[DEIS_BACKEND_ID_MAX];
 		snprintf(addr, sizeof(addr), "unixgram://%s", o->log_socket);
 		/* The tag names the instance (deis-logd maps it back); the
 		 * app cannot choose it. */

@@ -3,8 +3,8 @@ test_description='swarm backend: a worker lost (lab kill 3; this script changes 
 . "$(dirname "$0")/lib.sh"
 . "$DEIS_SRC/tests/cluster/swarm-lib.sh"
 
-# Last of the scripts that share the lab (tests/cluster/run runs them in
-# name order): node3 stays lost after it.
+# Among the last scripts that share the lab (tests/cluster/run runs them
+# in name order): node3 stays lost after it, and t9095 then loses node2.
 #
 # The swarm backend alone (daemons/scheduler/swarm_tool keeps web=6 as the
 # scheduler would, with the policy's immediate first restart), against

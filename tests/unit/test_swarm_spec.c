@@ -137,6 +137,27 @@ TEST(names_fit)
 	CHECK_STR(net, "deis-a234567890123456789012345678901234567890");
 }
 
+/* Two long app names of the same first 58 characters: two networks
+ * (a shared one would put one tenant's containers on another's). */
+TEST(long_names_distinct_networks)
+{
+	char a[SWARM_NAME_MAX], b[SWARM_NAME_MAX], c[SWARM_NAME_MAX];
+	const char *p = "x23456789012345678901234567890123456789012345678901234567";	/* 57 */
+	char n1[80], n2[80];
+
+	snprintf(n1, sizeof(n1), "%s8901", p);
+	snprintf(n2, sizeof(n2), "%s8902", p);
+	swarm_network_name(n1, a);
+	swarm_network_name(n2, b);
+	CHECK(strlen(a) <= 63 && strlen(b) <= 63);
+	CHECK(strcmp(a, b) != 0);
+	swarm_network_name(n1, c);
+	CHECK_STR(a, c);	/* the same app: the same network */
+	/* and the service names of long apps stay within 63 */
+	swarm_service_name(n1, 4294967295u, c);
+	CHECK(strlen(c) <= 63);
+}
+
 TEST(network_golden)
 {
 	CHECK_STR(text(swarm_network_json("hello")),
@@ -186,6 +207,7 @@ int main(void)
 	RUN(web_service_golden);
 	RUN(worker_leaves_out);
 	RUN(names_fit);
+	RUN(long_names_distinct_networks);
 	RUN(network_golden);
 	RUN(published_only_web);
 	RUN(registry_auth);
