@@ -240,3 +240,29 @@ cluster_pg_hba() {
 		fi
 	} | write_if_changed "$f" 0600 "$(stat -c %U:%G "$f")"
 }
+
+# ---------------------------------------------------------------- firewall
+
+# The containers of a node (their traffic enters the node's netfilter from
+# docker_gwbridge, Swarm's way out of every task) reach nothing of the
+# cluster: no node's address (the control's PostgreSQL, Redis, registry and
+# log server, a router, a builder) and no published port of any task, on
+# this node or another (host-mode ports listen on every address, so the
+# per-app overlay alone does not keep apps apart).  NEW connections only:
+# replies to the routers and health checks that reach a task pass.  What a
+# task opens to outside the cluster (the Internet, through docker_gwbridge's
+# masquerade) is left alone, as on one machine.  Idempotent (each rule
+# checked before it is added); DOCKER-USER is made when dockerd has not run
+# yet (dockerd keeps a chain it finds).
+cluster_firewall() {
+	command -v iptables >/dev/null || die "iptables not found (the cluster's container firewall)"
+	iptables -w -N DOCKER-USER 2>/dev/null || true
+	local r
+	for r in "DOCKER-USER -i docker_gwbridge -m conntrack --ctstate NEW --ctorigdst $DEIS_CLUSTER_SUBNET -j DROP" \
+		 "INPUT -i docker_gwbridge -m conntrack --ctstate NEW -j DROP"; do
+		# shellcheck disable=SC2086
+		iptables -w -C $r 2>/dev/null || iptables -w -I $r ||
+			die "iptables -I $r failed"
+	done
+	info "containers reach no address of $DEIS_CLUSTER_SUBNET (iptables DOCKER-USER, INPUT)"
+}

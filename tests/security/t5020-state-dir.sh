@@ -27,7 +27,7 @@ test_expect_success 'setup: an app pushed and served, so its slug, cache and acc
 '
 
 test_expect_success 'another local user cannot read the app'"'"'s code in the slug cache' '
-	f=$(grep -l s3cret-in-the-code "$DEIS_HOME"/slugs/*/app.py | head -1) &&
+	f=$(grep -l s3cret-in-the-code "$DEIS_HOME"/slugs/*/app/app.py | head -1) &&
 	test -n "$f" &&
 	test_must_fail deis_as $U cat "$f" &&
 	test_must_fail deis_as $U ls "$DEIS_HOME/slugs"
