@@ -64,7 +64,8 @@ test_expect_success 'the probe works: A reaches its own port; the host reaches B
 		--format "{{.ID}} {{.Names}}" | awk -v p="$APP_A-" "index(\$2, p) == 1 { print \$1; exit }") &&
 	test -n "$cid" &&
 	echo "$i $cid" >a.cid &&
-	test "$(probe "$i" "$cid" 127.0.0.1 "$(ct $APP_A web.1 port)")" = open &&
+	port=$(lab_docker "$i" exec "$cid" printenv PORT) &&
+	test "$(probe "$i" "$cid" 127.0.0.1 "$port")" = open &&
 	b1=$(ct $APP_B web.1 address) &&
 	test "$(curl -s --noproxy "*" --max-time 5 -o /dev/null -w "%{http_code}" "http://$b1/")" = 200
 '
