@@ -71,18 +71,16 @@ if [ "$role" = control ]; then
 	export DEIS_HOME=$dir/control DEIS_MOUNT=$dir/control/mnt
 	mkdir -p "$DEIS_HOME"
 	chmod 0711 "$B" "$dir" "$DEIS_HOME"
-	# The scheduler of the cluster: the swarm backend, once it is built.
-	if "$SRC/build/daemons/scheduler/deis-scheduler" --help 2>&1 | grep swarm_socket >/dev/null; then
-		export DEIS_CONTROL_SCHEDULER=1
-		if ! grep -q '^scheduler_runtime' "$DEIS_HOME/deis.conf" 2>/dev/null; then
-			printf '%s\n' '# --- local settings: lines below are kept by packaging/up ---' \
-				'scheduler_runtime = swarm' "swarm_socket = $dir/d.sock" \
-				'swarm_log_socket = /run/deis/log/docker.sock' \
-				>"$DEIS_HOME/deis.conf"
-			chmod 0600 "$DEIS_HOME/deis.conf"
-		fi
-	else
-		export DEIS_CONTROL_SCHEDULER=0
+	# The scheduler of the cluster: the swarm backend.  (Not decided by
+	# asking a built binary: packaging/up builds after this, and CI's
+	# checkout has no build/ yet.)
+	export DEIS_CONTROL_SCHEDULER=1
+	if ! grep -q '^scheduler_runtime' "$DEIS_HOME/deis.conf" 2>/dev/null; then
+		printf '%s\n' '# --- local settings: lines below are kept by packaging/up ---' \
+			'scheduler_runtime = swarm' "swarm_socket = $dir/d.sock" \
+			'swarm_log_socket = /run/deis/log/docker.sock' \
+			>"$DEIS_HOME/deis.conf"
+		chmod 0600 "$DEIS_HOME/deis.conf"
 	fi
 else
 	export DEIS_HOME=$dir/deis DEIS_MOUNT=$dir/mnt
