@@ -3,39 +3,10 @@ test_description='web=6 placed by the swarm scheduler spreads over the 3 nodes a
 # Runs on the lab's nodes with the platform (tests/cluster/platform.sh);
 # the test's view is node 1's tree.  Each node's nginx routes to every
 # web instance wherever it runs (its node's address, its published port).
-if [ -z "${B:-}" ] && [ -r "${DEIS_LAB_DIR:-}/lab.env" ]; then
-	. "$DEIS_LAB_DIR/lab.env"
-fi
-: "${B:?the lab's B (tests/cluster/run exports DEIS_LAB_DIR)}" "${NET:?the lab's NET}"
-export DEIS_HOME=$B/n1/deis DEIS_MOUNT=$B/n1/mnt DEIS_TEST_NO_MOUNT=0
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/platform-lib.sh"
 
 APP=rt-hello
 USER_=deis-rtalice
-A=$DEIS_MOUNT/apps
-
-ct() {	# NAME FILE
-	cat "$A/$APP/containers/$1/$2"
-}
-
-# How many of web.1 .. web.N are up on node I.
-up_on() {	# N I
-	local k c=0
-	for k in $(seq "$1"); do
-		[ "$(ct web.$k node 2>/dev/null)" = "node$2" ] &&
-			[ "$(ct web.$k state 2>/dev/null)" = up ] && c=$((c + 1))
-	done
-	echo $c
-}
-
-# Every one of web.1 .. web.N up.
-all_up() {	# N
-	local k
-	for k in $(seq "$1"); do
-		[ "$(ct web.$k state 2>/dev/null)" = up ] || return 1
-	done
-}
-
 # COUNT requests through node I's router; the status codes, one a line.
 through() {	# I COUNT
 	local k
@@ -47,17 +18,13 @@ through() {	# I COUNT
 
 test_expect_success 'setup: the hello app pushed through node 1, web=6' '
 	domain=$(cat "$DEIS_MOUNT/platform/domain") &&
-	deis_hello_app $USER_ $APP src &&
-	deis_git_commit src first &&
-	GIT_SSH_COMMAND=$(_deis_ssh_command $USER_) \
-		git -C src -c user.name=$USER_ -c user.email=$USER_@example.com \
-		push "ssh://git@$NET.1:$DEIS_SSH_PORT/$APP.git" main >push.out 2>&1 &&
+	push_hello $USER_ $APP src &&
 	echo web=6 >"$A/$APP/formation" &&
-	test_wait_for 120 all_up 6
+	test_wait_for 120 web_up_off $APP 6 0
 '
 
 test_expect_success 'web=6 has instances on every node' '
-	n1=$(up_on 6 1) && n2=$(up_on 6 2) && n3=$(up_on 6 3) &&
+	n1=$(web_up_on $APP 6 1) && n2=$(web_up_on $APP 6 2) && n3=$(web_up_on $APP 6 3) &&
 	lab_measured "web=6 per node (from the tree):" "node1=$n1 node2=$n2 node3=$n3" &&
 	test "$n1" -ge 1 && test "$n2" -ge 1 && test "$n3" -ge 1 &&
 	test $((n1 + n2 + n3)) = 6

@@ -4,30 +4,11 @@ test_description='a container of one app reaches nothing of the cluster: not ano
 # whose roles put the container firewall in every node (packaging/cluster.sh,
 # cluster_firewall).  The probe runs inside a web container of app A with
 # python3 (the test stack's), as the app would: a TCP connect, 2 s at most.
-if [ -z "${B:-}" ] && [ -r "${DEIS_LAB_DIR:-}/lab.env" ]; then
-	. "$DEIS_LAB_DIR/lab.env"
-fi
-: "${B:?the lab's B (tests/cluster/run exports DEIS_LAB_DIR)}" "${NET:?the lab's NET}"
-export DEIS_HOME=$B/n1/deis DEIS_MOUNT=$B/n1/mnt DEIS_TEST_NO_MOUNT=0
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/platform-lib.sh"
 
 APP_A=iso-a
 APP_B=iso-b
 USER_=deis-isoalice
-A=$DEIS_MOUNT/apps
-
-ct() {	# APP NAME FILE
-	cat "$A/$1/containers/$2/$3"
-}
-
-# web.1 .. web.N of APP up.
-all_up() {	# APP N
-	local k
-	for k in $(seq "$2"); do
-		[ "$(ct "$1" web.$k state 2>/dev/null)" = up ] || return 1
-	done
-}
-
 # "open" or "closed": a TCP connect from inside container CID of node I.
 probe() {	# I CID HOST PORT
 	lab_docker "$1" exec "$2" python3 -c '
@@ -42,20 +23,12 @@ except OSError:
 ' "$3" "$4"
 }
 
-push() {	# APP DIR
-	deis_hello_app $USER_ "$1" "$2" &&
-	deis_git_commit "$2" first &&
-	GIT_SSH_COMMAND=$(_deis_ssh_command $USER_) \
-		git -C "$2" -c user.name=$USER_ -c user.email=$USER_@example.com \
-		push "ssh://git@$NET.1:$DEIS_SSH_PORT/$1.git" main >"$2.push" 2>&1
-}
-
 test_expect_success 'setup: apps A (web=1) and B (web=3, over the nodes)' '
-	push $APP_A a &&
-	push $APP_B b &&
+	push_hello $USER_ $APP_A a &&
+	push_hello $USER_ $APP_B b &&
 	echo web=3 >"$A/$APP_B/formation" &&
-	test_wait_for 120 all_up $APP_A 1 &&
-	test_wait_for 120 all_up $APP_B 3
+	test_wait_for 120 web_up_off $APP_A 1 0 &&
+	test_wait_for 120 web_up_off $APP_B 3 0
 '
 
 test_expect_success 'the probe works: A reaches its own port; the host reaches B' '

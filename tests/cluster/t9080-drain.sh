@@ -6,45 +6,20 @@ test_description='drain a node under load: echo drain > platform/nodes/node2/ava
 # node 2 is drained.  ab sends 4000 requests, 4 at a time, through node 1's
 # router all along; the time from the write to node 2's `containers`
 # reaching 0 is reported.
-if [ -z "${B:-}" ] && [ -r "${DEIS_LAB_DIR:-}/lab.env" ]; then
-	. "$DEIS_LAB_DIR/lab.env"
-fi
-: "${B:?the lab's B (tests/cluster/run exports DEIS_LAB_DIR)}" "${NET:?the lab's NET}"
-export DEIS_HOME=$B/n1/deis DEIS_MOUNT=$B/n1/mnt DEIS_TEST_NO_MOUNT=0
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/platform-lib.sh"
 
 APP=dr-hello
 USER_=deis-dralice
-A=$DEIS_MOUNT/apps
 N2=$DEIS_MOUNT/platform/nodes/node2
-
-ct() {	# NAME FILE
-	cat "$A/$APP/containers/$1/$2"
-}
 
 # How many of the app's containers up on node I, from the tree.
 up_on() {	# I
 	local n c=0
 	for n in $(ls "$A/$APP/containers"); do
-		[ "$(ct "$n" node 2>/dev/null)" = "node$1" ] &&
-			[ "$(ct "$n" state 2>/dev/null)" = up ] && c=$((c + 1))
+		[ "$(ct $APP "$n" node 2>/dev/null)" = "node$1" ] &&
+			[ "$(ct $APP "$n" state 2>/dev/null)" = up ] && c=$((c + 1))
 	done
 	echo $c
-}
-
-# Every name of web=N up, none on node I.
-all_up_off() {	# N I
-	local k
-	for k in $(seq "$1"); do
-		[ "$(ct web.$k state 2>/dev/null)" = up ] || return 1
-		[ "$(ct web.$k node 2>/dev/null)" != "node$2" ] || return 1
-	done
-}
-
-# ab through node 1's router, in the background (its pid in ab.pid).
-ab_start() {	# HOST
-	ab -q -n 4000 -c 4 -s 10 -H "Host: $1" "http://$NET.1:80/" >ab.out 2>&1 &
-	echo $! >ab.pid
 }
 
 # The swarm's word on node I's availability.
@@ -54,13 +29,9 @@ swarm_availability() {	# I
 }
 
 test_expect_success 'setup: a user, the hello app pushed through node 1, web=6 over the nodes' '
-	deis_hello_app $USER_ $APP src &&
-	deis_git_commit src first &&
-	GIT_SSH_COMMAND=$(_deis_ssh_command $USER_) \
-		git -C src -c user.name=$USER_ -c user.email=$USER_@example.com \
-		push "ssh://git@$NET.1:$DEIS_SSH_PORT/$APP.git" main >push.out 2>&1 &&
+	push_hello $USER_ $APP src &&
 	echo web=6 >"$A/$APP/formation" &&
-	test_wait_for 120 eval "test \$(up_on 1) -ge 1 && test \$(up_on 2) -ge 1 && all_up_off 6 0" &&
+	test_wait_for 120 eval "test \$(up_on 1) -ge 1 && test \$(up_on 2) -ge 1 && web_up_off $APP 6 0" &&
 	test "$(head -1 "$N2/availability")" = active &&
 	test "$(cat "$N2/state")" = ready &&
 	test "$(cat "$N2/role")" = worker
@@ -68,7 +39,7 @@ test_expect_success 'setup: a user, the hello app pushed through node 1, web=6 o
 
 test_expect_success 'drain node2 under ab through node 1: 0 failed, its containers reach 0, the swarm says drain' '
 	domain=$(cat "$DEIS_MOUNT/platform/domain") &&
-	ab_start "$APP.$domain" &&
+	ab_start "$APP.$domain" 4000 &&
 	t0=${EPOCHREALTIME/./} &&
 	echo drain >"$N2/availability" &&
 	test_wait_for 10 eval "test \"\$(swarm_availability 2)\" = pause" &&
@@ -77,7 +48,7 @@ test_expect_success 'drain node2 under ab through node 1: 0 failed, its containe
 	lab_measured "node2 drained (containers 0) after" "$(( (t1 - t0) / 1000 )) ms" &&
 	test_wait_for 30 eval "test \"\$(swarm_availability 2)\" = drain" &&
 	test "$(head -1 "$N2/availability")" = drain &&
-	all_up_off 6 2 &&
+	web_up_off $APP 6 2 &&
 	test "$(up_on 2)" = 0 &&
 	read -r pid <ab.pid && wait "$pid" &&
 	cat ab.out &&
@@ -91,7 +62,7 @@ test_expect_success 'active takes node2 back: the swarm places there again' '
 	test_wait_for 10 eval "test \"\$(swarm_availability 2)\" = active" &&
 	test "$(head -1 "$N2/availability")" = active &&
 	echo web=9 >"$A/$APP/formation" &&
-	test_wait_for 120 eval "test \$(up_on 2) -ge 1 && all_up_off 9 0"
+	test_wait_for 120 eval "test \$(up_on 2) -ge 1 && web_up_off $APP 9 0"
 '
 
 test_expect_success 'cleanup' '
